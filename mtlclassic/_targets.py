@@ -1,0 +1,244 @@
+"""Multi-task targets: the one place that validates ``Y``, masks and task kinds.
+
+Every estimator, metric and scorer of the library calls :func:`check_targets`;
+none re-implements it.
+
+Conventions
+-----------
+- ``Y`` is a DataFrame (task names = column names), a 2-D array, or a 1-D
+  array / Series (one task).
+- ``NaN`` means "this row has no label for this task".
+- ``tasks`` is ``None`` (infer each column: labels in ``{0, 1}`` give
+  ``"binary"``, anything else ``"regression"``), a sequence of kinds aligned
+  with the columns, or a dict ``{name: kind}`` covering every column.
+  Kinds are ``"regression"``, ``"binary"`` and ``"ranking"`` (never inferred).
+"""
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+TASK_KINDS = ("regression", "binary", "ranking")
+
+
+def _task_names(Y, n_tasks: int) -> list[str]:
+    if isinstance(Y, pd.DataFrame):
+        return [str(c) for c in Y.columns]
+    if isinstance(Y, pd.Series) and Y.name is not None:
+        return [str(Y.name)]
+    return [f"task_{t}" for t in range(n_tasks)]
+
+
+def targets_ndim(Y) -> int:
+    """Return 1 when ``Y`` describes a single task as a 1-D array, else 2."""
+    if isinstance(Y, pd.DataFrame):
+        return 2
+    return 1 if np.ndim(Y) == 1 else 2
+
+
+def infer_task_kind(y: np.ndarray) -> str:
+    """Infer the kind of one task from its labelled values (NaN ignored).
+
+    Labels all in ``{0, 1}`` give ``"binary"``; anything else ``"regression"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> infer_task_kind(np.array([0.0, 1.0, np.nan]))
+    'binary'
+    >>> infer_task_kind(np.array([1.0, 3.5]))
+    'regression'
+    """
+    values = y[~np.isnan(y)]
+    if values.size and np.all((values == 0) | (values == 1)):
+        return "binary"
+    return "regression"
+
+
+def _resolve_kinds(tasks, names: list[str], Y: np.ndarray) -> list[str]:
+    n_tasks = len(names)
+    if tasks is None:
+        return [infer_task_kind(Y[:, t]) for t in range(n_tasks)]
+    if isinstance(tasks, str):
+        tasks = [tasks] * n_tasks if n_tasks == 1 else None
+        if tasks is None:
+            raise ValueError(
+                "tasks must be None, a sequence of kinds or a dict {name: kind} "
+                f"when Y has {n_tasks} tasks; got a single string."
+            )
+    if isinstance(tasks, Mapping):
+        keys = [str(k) for k in tasks]
+        unknown = sorted(set(keys) - set(names))
+        missing = [n for n in names if n not in keys]
+        if unknown or missing:
+            raise ValueError(
+                f"tasks dict must name every task of Y exactly; task names in Y are "
+                f"{names}; not in Y: {unknown}; without a kind: {missing}."
+            )
+        by_name = {str(k): v for k, v in tasks.items()}
+        kinds = [by_name[n] for n in names]
+    elif isinstance(tasks, Sequence):
+        kinds = list(tasks)
+        if len(kinds) != n_tasks:
+            raise ValueError(
+                f"tasks has {len(kinds)} kinds but Y has {n_tasks} task columns "
+                f"({names})."
+            )
+    else:
+        raise TypeError(
+            "tasks must be None, a sequence of kinds or a dict {name: kind}; "
+            f"got {type(tasks).__name__}."
+        )
+    for name, kind in zip(names, kinds):
+        if kind is None:
+            continue
+        if kind not in TASK_KINDS:
+            raise ValueError(
+                f"Unknown task kind {kind!r} for task {name!r}; expected one of "
+                f"{list(TASK_KINDS)}."
+            )
+    return [infer_task_kind(Y[:, t]) if k is None else k for t, k in enumerate(kinds)]
+
+
+def _to_float_matrix(Y) -> np.ndarray:
+    if isinstance(Y, pd.Series):
+        Y = Y.to_frame()
+    if isinstance(Y, pd.DataFrame):
+        bad = [
+            str(c)
+            for c in Y.columns
+            if not (
+                pd.api.types.is_numeric_dtype(Y[c]) or pd.api.types.is_bool_dtype(Y[c])
+            )
+        ]
+        if bad:
+            raise TypeError(
+                f"Y columns must be numeric (NaN for a missing label); columns {bad} "
+                "are not."
+            )
+        return Y.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    try:
+        arr = np.asarray(Y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            "Y must be numeric (a DataFrame, a 2-D or 1-D array) with NaN for a "
+            f"missing label; could not convert it to float: {exc}"
+        ) from None
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"Y must be 1-D or 2-D; got an array with {arr.ndim} dims.")
+    return np.array(arr, dtype=np.float64, copy=True)
+
+
+def check_targets(Y, tasks=None, *, n_samples=None, allow_kinds=TASK_KINDS):
+    """Validate multi-task targets.
+
+    Parameters
+    ----------
+    Y : DataFrame, array-like of shape (n_samples, n_tasks) or (n_samples,)
+        Labels, NaN where a row has no label for a task.
+    tasks : None, sequence of str or dict, default=None
+        Task kinds; see the module docstring.
+    n_samples : int, default=None
+        Expected number of rows (the number of rows of ``X``).
+    allow_kinds : tuple of str, default=TASK_KINDS
+        Kinds the caller supports; any other gives a ``ValueError``.
+
+    Returns
+    -------
+    Y : ndarray of shape (n_samples, n_tasks), float64
+        A new array (never a view of the user's data).
+    mask : ndarray of shape (n_samples, n_tasks), bool
+        True where the task has a label.
+    kinds : list of str
+        One kind per task.
+    names : list of str
+        One name per task.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Y, mask, kinds, names = check_targets([[1.0, 0], [np.nan, 1], [3.0, 0]])
+    >>> kinds, names, mask.sum(axis=0).tolist()
+    (['regression', 'binary'], ['task_0', 'task_1'], [2, 3])
+    """
+    if Y is None:
+        raise ValueError("Y is required: this estimator needs labels.")
+    Yf = _to_float_matrix(Y)
+    n_tasks = Yf.shape[1]
+    names = _task_names(Y, n_tasks)
+    if n_tasks == 0:
+        raise ValueError("Y has no task column.")
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"Duplicate task names in Y: {dup}.")
+    if n_samples is not None and Yf.shape[0] != n_samples:
+        raise ValueError(
+            f"Y has {Yf.shape[0]} rows but X has {n_samples}; they must match."
+        )
+    if np.isinf(Yf).any():
+        bad = [names[t] for t in np.flatnonzero(np.isinf(Yf).any(axis=0))]
+        raise ValueError(f"Y contains inf in tasks {bad}; use NaN for a missing label.")
+    mask = ~np.isnan(Yf)
+    empty = [names[t] for t in np.flatnonzero(~mask.any(axis=0))]
+    if empty:
+        raise ValueError(f"Tasks {empty} have no label at all (every value is NaN).")
+    kinds = _resolve_kinds(tasks, names, Yf)
+    for t, (name, kind) in enumerate(zip(names, kinds)):
+        if kind not in allow_kinds:
+            raise ValueError(
+                f"Task {name!r} has kind {kind!r}, which this estimator does not "
+                f"support; supported kinds: {list(allow_kinds)}."
+            )
+        values = Yf[mask[:, t], t]
+        if kind == "binary" and not np.all((values == 0) | (values == 1)):
+            odd = np.unique(values[(values != 0) & (values != 1)])[:5].tolist()
+            raise ValueError(
+                f"Task {name!r} is 'binary' but has labels other than 0/1, e.g. {odd}."
+            )
+        if kind == "ranking" and not np.all(
+            (values >= 0) & (values == np.round(values))
+        ):
+            raise ValueError(
+                f"Task {name!r} is 'ranking': labels must be non-negative integer "
+                "relevance grades."
+            )
+    return Yf, mask, kinds, names
+
+
+def check_task_sample_weight(sample_weight, n_samples: int, n_tasks: int):
+    """Return per-task sample weights of shape (n_samples, n_tasks).
+
+    ``None`` gives ones; a 1-D array is shared by every task; a 2-D array gives
+    one column per task. Weights must be finite and non-negative.
+
+    Examples
+    --------
+    >>> check_task_sample_weight([1.0, 2.0], 2, 3).shape
+    (2, 3)
+    """
+    if sample_weight is None:
+        return np.ones((n_samples, n_tasks))
+    if isinstance(sample_weight, pd.DataFrame | pd.Series):
+        sample_weight = sample_weight.to_numpy()
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.ndim == 1:
+        if sw.shape[0] != n_samples:
+            raise ValueError(
+                f"sample_weight has {sw.shape[0]} values but X has {n_samples} rows."
+            )
+        sw = np.repeat(sw[:, None], n_tasks, axis=1)
+    elif sw.ndim == 2:
+        if sw.shape != (n_samples, n_tasks):
+            raise ValueError(
+                f"2-D sample_weight must have shape (n_samples, n_tasks) = "
+                f"({n_samples}, {n_tasks}); got {sw.shape}."
+            )
+        sw = sw.copy()
+    else:
+        raise ValueError("sample_weight must be 1-D or 2-D (one column per task).")
+    if not np.all(np.isfinite(sw)) or (sw < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative.")
+    return sw

@@ -1,0 +1,3 @@
+"""Shared representations: user/item embeddings as scikit-learn transformers."""
+
+__all__ = []

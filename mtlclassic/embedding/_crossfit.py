@@ -1,0 +1,152 @@
+"""The one cross-fitting mechanism shared by every embedder.
+
+An embedding fitted on the training rows and then used as a feature *for those
+same rows* leaks: a downstream head sees training rows whose embedding was
+fitted to them, and test rows whose embedding was not. Like scikit-learn's
+``TargetEncoder``, an embedder's ``fit_transform(X, y)`` therefore returns
+out-of-fold embeddings: the rows of fold ``k`` are transformed by a clone
+fitted on the other folds. ``fit(X).transform(X_new)`` uses the model fitted on
+all rows.
+
+Embedders get this by inheriting :class:`CrossFitTransformerMixin` and
+declaring a ``cv`` and a ``random_state`` parameter; none re-implements the
+fold loop.
+"""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.model_selection import KFold, check_cv
+from sklearn.utils import _safe_indexing
+
+
+def resolve_cv(cv, random_state=None):
+    """Return a splitter for ``cv``, or None when cross-fitting is off.
+
+    ``None``, ``False``, ``0`` and ``1`` turn cross-fitting off; an int ``k >= 2``
+    gives a shuffled, seeded ``KFold(k)``; a splitter object or an iterable of
+    ``(train, test)`` pairs is used as it is.
+
+    Examples
+    --------
+    >>> resolve_cv(None) is None
+    True
+    >>> resolve_cv(3, random_state=0).get_n_splits()
+    3
+    """
+    if cv is None or cv is False:
+        return None
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        if cv < 0:
+            raise ValueError(
+                f"cv must be >= 0 (0 or 1 turn cross-fitting off); got {cv}."
+            )
+        if cv <= 1:
+            return None
+        return KFold(n_splits=int(cv), shuffle=True, random_state=random_state)
+    return check_cv(cv)
+
+
+def _concat_rows(parts, order, template):
+    """Stack transformed folds and put the rows back in the input order."""
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.size)
+    if isinstance(parts[0], pd.DataFrame):
+        out = pd.concat(parts, axis=0, ignore_index=True).iloc[inverse]
+        index = template.index if isinstance(template, pd.DataFrame) else None
+        out.index = index if index is not None else pd.RangeIndex(len(out))
+        return out
+    if hasattr(parts[0], "tocsr"):
+        import scipy.sparse as sp
+
+        return sp.vstack(parts).tocsr()[inverse]
+    return np.concatenate(parts, axis=0)[inverse]
+
+
+def cross_fit_transform(
+    estimator, X, y=None, *, cv=5, random_state=None, groups=None, **fit_params
+):
+    """Out-of-fold ``transform`` of ``X``: each fold by a clone fitted on the others.
+
+    Parameters
+    ----------
+    estimator : transformer
+        An unfitted embedder with a ``cv`` parameter (set to None in the clones).
+    X : DataFrame or array-like
+    y : array-like, default=None
+        Passed to the clones' ``fit`` (sliced to their rows).
+    cv : int, splitter or None, default=5
+        See :func:`resolve_cv`.
+    random_state : int or None
+        Seed of the default ``KFold``.
+    groups : array-like, default=None
+        Passed to ``cv.split``.
+    **fit_params : dict
+        Row-aligned arrays are sliced; anything else is passed unchanged.
+
+    Returns
+    -------
+    Z : ndarray, sparse matrix or DataFrame
+        The rows of ``X`` in their input order. Every row must belong to
+        exactly one test fold.
+    """
+    splitter = resolve_cv(cv, random_state)
+    n_samples = X.shape[0]
+    if splitter is None:
+        return clone(estimator).set_params(cv=None).fit(X, y, **fit_params).transform(X)
+    parts, test_rows = [], []
+    for train, test in splitter.split(X, y, groups):
+        fold = clone(estimator).set_params(cv=None)
+        fold_params = {
+            k: _safe_indexing(v, train)
+            if hasattr(v, "__len__") and len(v) == n_samples
+            else v
+            for k, v in fit_params.items()
+        }
+        y_train = None if y is None else _safe_indexing(y, train)
+        fold.fit(_safe_indexing(X, train), y_train, **fold_params)
+        parts.append(fold.transform(_safe_indexing(X, test)))
+        test_rows.append(np.asarray(test))
+    order = np.concatenate(test_rows)
+    if order.size != n_samples or np.unique(order).size != n_samples:
+        raise ValueError(
+            "cv must put every row in exactly one test fold for cross-fitting "
+            f"(a KFold-like splitter); got {order.size} test rows for "
+            f"{n_samples} rows."
+        )
+    return _concat_rows(parts, order, X)
+
+
+class CrossFitTransformerMixin:
+    """Give an embedder a cross-fitted ``fit_transform``.
+
+    The class must have ``cv`` and ``random_state`` parameters. Its
+    ``fit_transform(X, y)`` returns out-of-fold embeddings and leaves ``self``
+    fitted on all rows, so a later ``transform(X_new)`` uses every row.
+    """
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit on all rows and return the cross-fitted (out-of-fold) embedding.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like
+        y : array-like, default=None
+        **fit_params : dict
+            Passed to ``fit``.
+
+        Returns
+        -------
+        Z : ndarray or DataFrame
+            Out-of-fold embedding of every row of ``X`` (in-sample when
+            ``cv`` is None, 0 or 1).
+        """
+        if resolve_cv(self.cv, self.random_state) is None:
+            return self.fit(X, y, **fit_params).transform(X)
+        Z = cross_fit_transform(
+            self, X, y, cv=self.cv, random_state=self.random_state, **fit_params
+        )
+        self.fit(X, y, **fit_params)
+        return Z

@@ -1,0 +1,3 @@
+"""Masked per-task metrics, ranking metrics and multi-task scorers."""
+
+__all__ = []

@@ -1,0 +1,3 @@
+"""Recommender-aware cross-validation splitters."""
+
+__all__ = []
