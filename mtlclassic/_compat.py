@@ -31,6 +31,7 @@ __all__ = [
     "limit_threads",
     "validate_data",
     "validate_params",
+    "wants_pandas_output",
 ]
 
 
@@ -69,3 +70,15 @@ def limit_threads(n_jobs):
 
     with threadpool_limits(limits=effective_n_jobs(n_jobs)):
         yield
+
+
+def wants_pandas_output(estimator, method="transform") -> bool:
+    """Whether ``set_output`` asked this estimator for pandas output.
+
+    A transformer whose output mixes column types (embeddings plus categorical
+    passthrough columns) builds the DataFrame itself when this is true, so
+    dtypes survive (scikit-learn's wrapper would build it from an object array).
+    """
+    from sklearn.utils._set_output import _get_output_config
+
+    return _get_output_config(method, estimator)["dense"] == "pandas"

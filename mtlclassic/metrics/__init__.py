@@ -1,3 +1,5 @@
 """Masked per-task metrics, ranking metrics and multi-task scorers."""
 
-__all__ = []
+from ._masked import masked_metric, multitask_score
+
+__all__ = ["masked_metric", "multitask_score"]
