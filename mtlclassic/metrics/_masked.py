@@ -94,4 +94,98 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None):
     return float(np.nanmean(scores))
 
 
-__all__ = ["masked_metric", "multitask_score", "pd"]
+
+def _per_task_doc(metric, what):
+    def func(Y_true, Y_pred, *, tasks=None, sample_weight=None):
+        return masked_metric(metric, Y_true, Y_pred, tasks=tasks,
+                             sample_weight=sample_weight)
+
+    func.__name__ = metric
+    func.__qualname__ = metric
+    func.__doc__ = f"""{what} of each task, on that task's labelled rows.
+
+    Parameters
+    ----------
+    Y_true : DataFrame or array-like of shape (n_samples, n_tasks)
+        Labels, NaN where a row has no label for a task.
+    Y_pred : array-like of shape (n_samples, n_tasks)
+        Predictions (probabilities for binary tasks).
+    tasks : None, list or dict, default=None
+        Task kinds, as everywhere in mtlclassic.
+    sample_weight : array-like of shape (n_samples,), default=None
+
+    Returns
+    -------
+    ndarray of shape (n_tasks,)
+        NaN for a task where the metric is undefined (a single class, or a
+        single labelled row for R²).
+    """
+    return func
+
+
+rmse = _per_task_doc("rmse", "Root mean squared error")
+mae = _per_task_doc("mae", "Mean absolute error")
+r2 = _per_task_doc("r2", "Coefficient of determination R²")
+roc_auc = _per_task_doc("roc_auc", "ROC AUC of ``y > 0`` against the prediction")
+log_loss = _per_task_doc("log_loss", "Logistic loss of the predicted probabilities")
+average_precision = _per_task_doc(
+    "average_precision", "Average precision of ``y > 0`` against the prediction"
+)
+
+KIND_METRICS = {
+    "regression": ("rmse", "mae", "r2"),
+    "binary": ("roc_auc", "log_loss", "average_precision"),
+    "ranking": ("roc_auc", "average_precision"),
+}
+REPORT_COLUMNS = ("rmse", "mae", "r2", "roc_auc", "log_loss", "average_precision")
+
+
+def multitask_report(Y_true, Y_pred, tasks=None):
+    """One row per task: its kind, labelled count and the kind's metrics.
+
+    Regression tasks get ``rmse``, ``mae``, ``r2``; binary tasks ``roc_auc``,
+    ``log_loss``, ``average_precision``; ranking tasks ``roc_auc`` and
+    ``average_precision`` of ``relevance > 0`` (use the ranking metrics with
+    groups for NDCG). Other cells are NaN. Each task is scored on its
+    labelled rows only.
+
+    Parameters
+    ----------
+    Y_true : DataFrame or array-like of shape (n_samples, n_tasks)
+    Y_pred : array-like of shape (n_samples, n_tasks)
+    tasks : None, list or dict, default=None
+
+    Returns
+    -------
+    DataFrame
+        Indexed by task name, columns ``kind``, ``n_labelled``, then
+        ``rmse``, ``mae``, ``r2``, ``roc_auc``, ``log_loss``,
+        ``average_precision``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Y = np.array([[1.0, 0], [2.0, 1], [np.nan, 1], [4.0, 0]])
+    >>> P = np.array([[1.5, 0.1], [2.0, 0.9], [0.0, 0.8], [4.0, 0.2]])
+    >>> report = multitask_report(Y, P)
+    >>> report[["kind", "n_labelled", "mae", "roc_auc"]]  # doctest: +NORMALIZE_WHITESPACE
+                  kind  n_labelled       mae  roc_auc
+    task
+    task_0  regression           3  0.166667      NaN
+    task_1      binary           4       NaN      1.0
+    """
+    Y, mask, kinds, names = check_targets(Y_true, tasks)
+    P = _pred_matrix(Y_pred, Y.shape)
+    rows = []
+    for t, kind in enumerate(kinds):
+        lab = mask[:, t]
+        row = {"kind": kind, "n_labelled": int(lab.sum())}
+        for metric in REPORT_COLUMNS:
+            row[metric] = (
+                _task_metric(kind, metric, Y[lab, t], P[lab, t])
+                if metric in KIND_METRICS[kind] else np.nan
+            )
+        rows.append(row)
+    report = pd.DataFrame(rows, index=pd.Index(names, name="task"))
+    report["n_labelled"] = report["n_labelled"].astype("int64")
+    return report

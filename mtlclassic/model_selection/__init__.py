@@ -1,3 +1,5 @@
-"""Recommender-aware cross-validation splitters."""
+"""Recommender-aware cross-validation splitters, usable as ``cv=`` anywhere."""
 
-__all__ = []
+from ._split import TemporalSplit, UserKFold, UserTemporalSplit
+
+__all__ = ["TemporalSplit", "UserKFold", "UserTemporalSplit"]

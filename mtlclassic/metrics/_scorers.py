@@ -1,0 +1,192 @@
+"""Multi-task scorers for ``GridSearchCV`` and ``cross_validate``.
+
+A scorer is a callable ``scorer(estimator, X, Y) -> float`` (greater is better)
+that scores every task on its labelled rows only.
+"""
+
+import numpy as np
+
+from .._targets import check_targets
+from ._masked import _pred_matrix, _task_metric
+from ._ranking import ndcg_at_k
+
+SCORER_METRICS = (
+    "auto",
+    "r2",
+    "roc_auc",
+    "average_precision",
+    "neg_rmse",
+    "neg_mae",
+    "neg_log_loss",
+    "ndcg",
+)
+
+
+def _check_metric(metric):
+    if metric not in SCORER_METRICS:
+        raise ValueError(
+            f"metric must be one of {list(SCORER_METRICS)}; got {metric!r}."
+        )
+
+
+class _TaskScoring:
+    """Scores one task's labelled rows with a named metric."""
+
+    def __init__(self, metric, group_col, k):
+        _check_metric(metric)
+        self.metric = metric
+        self.group_col = group_col
+        self.k = k
+
+    def resolve(self, kind):
+        if self.metric != "auto":
+            return self.metric
+        return {"regression": "r2", "binary": "roc_auc", "ranking": "ndcg"}[kind]
+
+    def __call__(self, kind, y, p, X, rows, name):
+        metric = self.resolve(kind)
+        if metric == "ndcg":
+            if self.group_col is None:
+                raise ValueError(
+                    f"Scoring task {name!r} by NDCG needs group_col (the query/user "
+                    "column of X) in the scorer."
+                )
+            groups = np.asarray(X[self.group_col])[rows]
+            return ndcg_at_k(y, p, groups, k=self.k)
+        sign = -1.0 if metric.startswith("neg_") else 1.0
+        return sign * _task_metric(kind, metric.removeprefix("neg_"), y, p)
+
+
+def _predict_matrix(estimator, X, shape):
+    return _pred_matrix(estimator.predict(X), shape)
+
+
+class MultitaskScorer:
+    """Mean over tasks of a per-task metric; see :func:`make_multitask_scorer`."""
+
+    def __init__(self, metric="auto", average="macro", tasks=None, group_col=None,
+                 k=10):
+        if average not in ("macro", "weighted"):
+            raise ValueError(f"average must be 'macro' or 'weighted'; got {average!r}.")
+        self._scoring = _TaskScoring(metric, group_col, k)
+        self.average = average
+        self.tasks = tasks
+
+    def __call__(self, estimator, X, Y, sample_weight=None):
+        Yf, mask, kinds, names = check_targets(Y, self.tasks)
+        P = _predict_matrix(estimator, X, Yf.shape)
+        scores, counts = [], []
+        for t, kind in enumerate(kinds):
+            rows = mask[:, t]
+            scores.append(self._scoring(kind, Yf[rows, t], P[rows, t], X, rows,
+                                        names[t]))
+            counts.append(rows.sum())
+        scores, counts = np.asarray(scores, dtype=float), np.asarray(counts, float)
+        ok = ~np.isnan(scores)
+        if not ok.any():
+            return np.nan
+        weights = counts[ok] if self.average == "weighted" else None
+        return float(np.average(scores[ok], weights=weights))
+
+    def __repr__(self):
+        return (f"make_multitask_scorer(metric={self._scoring.metric!r}, "
+                f"average={self.average!r})")
+
+
+class TaskScorer:
+    """One task's metric; see :func:`make_task_scorer`."""
+
+    def __init__(self, task, metric="auto", tasks=None, group_col=None, k=10):
+        self._scoring = _TaskScoring(metric, group_col, k)
+        self.task = task
+        self.tasks = tasks
+
+    def __call__(self, estimator, X, Y, sample_weight=None):
+        Yf, mask, kinds, names = check_targets(Y, self.tasks)
+        if isinstance(self.task, int | np.integer):
+            if not 0 <= self.task < len(names):
+                raise ValueError(
+                    f"task index {self.task} out of range for {len(names)} tasks."
+                )
+            t = int(self.task)
+        elif str(self.task) in names:
+            t = names.index(str(self.task))
+        else:
+            raise ValueError(f"task {self.task!r} is not a task of Y; tasks: {names}.")
+        P = _predict_matrix(estimator, X, Yf.shape)
+        rows = mask[:, t]
+        return float(self._scoring(kinds[t], Yf[rows, t], P[rows, t], X, rows,
+                                   names[t]))
+
+    def __repr__(self):
+        return f"make_task_scorer({self.task!r}, metric={self._scoring.metric!r})"
+
+
+def make_multitask_scorer(metric="auto", average="macro", tasks=None, *,
+                          group_col=None, k=10):
+    """Build a masked multi-task scorer for ``GridSearchCV`` / ``cross_validate``.
+
+    Parameters
+    ----------
+    metric : str, default="auto"
+        One of ``"auto"`` (R² for regression, ROC AUC for binary, NDCG@k for
+        ranking tasks), ``"r2"``, ``"roc_auc"``, ``"average_precision"``,
+        ``"neg_rmse"``, ``"neg_mae"``, ``"neg_log_loss"``, ``"ndcg"``.
+        Greater is better for every one.
+    average : {"macro", "weighted"}, default="macro"
+        Mean over tasks, or weighted by each task's labelled count. Tasks where
+        the metric is undefined in a fold (a single class) are left out.
+    tasks : None, list or dict, default=None
+        Task kinds; None infers them from each fold's ``Y``.
+    group_col : str, default=None
+        Column of ``X`` holding the query/user id, needed for NDCG.
+    k : int, default=10
+        Cut-off of NDCG.
+
+    Returns
+    -------
+    scorer : callable ``(estimator, X, Y) -> float``
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyRegressor
+    >>> Y = np.array([[1.0, 2.0], [3.0, np.nan], [5.0, 6.0]])
+    >>> est = DummyRegressor().fit(np.zeros((3, 1)), np.nan_to_num(Y))
+    >>> scorer = make_multitask_scorer(metric="neg_mae")
+    >>> round(scorer(est, np.zeros((3, 1)), Y), 3)
+    -1.667
+    """
+    return MultitaskScorer(metric, average, tasks, group_col, k)
+
+
+def make_task_scorer(task, metric="auto", tasks=None, *, group_col=None, k=10):
+    """Build a scorer of one task (by name or column index), on its labelled rows.
+
+    Use several in a ``scoring={...}`` dict with ``refit=`` the name to pick by.
+
+    Examples
+    --------
+    >>> scoring = {"mean": make_multitask_scorer(),
+    ...            "click": make_task_scorer("click")}
+    """
+    return TaskScorer(task, metric, tasks, group_col, k)
+
+
+def make_multitask_scoring(task_names, metric="auto", tasks=None, *, group_col=None,
+                           k=10):
+    """A ``scoring`` dict: ``"mean"`` (macro multi-task) plus one scorer per task.
+
+    Examples
+    --------
+    >>> sorted(make_multitask_scoring(["rating", "click"]))
+    ['click', 'mean', 'rating']
+    """
+    scoring = {"mean": make_multitask_scorer(metric, "macro", tasks,
+                                             group_col=group_col, k=k)}
+    for name in task_names:
+        if name == "mean":
+            raise ValueError("A task named 'mean' clashes with the mean scorer.")
+        scoring[str(name)] = make_task_scorer(name, metric, tasks,
+                                              group_col=group_col, k=k)
+    return scoring
