@@ -46,7 +46,7 @@ def import_implicit():
 
 
 def effective_n_jobs(n_jobs) -> int:
-    """Number of threads for ``n_jobs`` (None means 1, negative counts from cores).
+    """Return the thread count for ``n_jobs`` (None: 1; negative: counts from cores).
 
     Examples
     --------

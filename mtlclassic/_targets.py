@@ -166,6 +166,9 @@ def check_targets(Y, tasks=None, *, n_samples=None, allow_kinds=TASK_KINDS):
     """
     if Y is None:
         raise ValueError("Y is required: this estimator needs labels.")
+    if isinstance(Y, pd.DataFrame) and Y.columns.duplicated().any():
+        dup = sorted({str(c) for c in Y.columns[Y.columns.duplicated()]})
+        raise ValueError(f"Duplicate task names in Y: {dup}.")
     Yf = _to_float_matrix(Y)
     n_tasks = Yf.shape[1]
     names = _task_names(Y, n_tasks)

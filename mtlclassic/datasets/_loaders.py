@@ -84,8 +84,7 @@ def _movielens_100k(path: Path):
         users = _numeric(users, ["user_id", "age"], path / "u.user")
         users = users.drop(columns="zip_code")
     if (path / "u.item").is_file():
-        raw = _read(path / "u.item", 5 + len(MOVIELENS_100K_GENRES), sep="|",
-                    dtype=str)
+        raw = _read(path / "u.item", 5 + len(MOVIELENS_100K_GENRES), sep="|", dtype=str)
         items = pd.DataFrame({"item_id": raw[0]})
         items = _numeric(items, ["item_id"], path / "u.item")
         year = pd.to_datetime(raw[2], format="%d-%b-%Y", errors="coerce").dt.year
@@ -199,8 +198,14 @@ def load_movielens(path, *, like_threshold=4.0):
             f"No MovieLens ratings file in {str(path)!r}: expected 'u.data' "
             "(ml-100k), 'ratings.dat' (ml-1m) or 'ratings.csv' (ml-latest)."
         )
-    ratings = ratings.astype({"user_id": "int64", "item_id": "int64",
-                              "timestamp": "int64", "rating": "float64"})
+    ratings = ratings.astype(
+        {
+            "user_id": "int64",
+            "item_id": "int64",
+            "timestamp": "int64",
+            "rating": "float64",
+        }
+    )
     X = ratings[["user_id", "item_id", "timestamp"]]
     if users is not None:
         users = users.astype({"user_id": "int64"})
@@ -214,10 +219,12 @@ def load_movielens(path, *, like_threshold=4.0):
     order = np.argsort(X["timestamp"].to_numpy(), kind="stable")
     X = X.iloc[order].reset_index(drop=True)
     rating = ratings["rating"].to_numpy()[order]
-    Y = pd.DataFrame({
-        "rating": rating,
-        "liked": (rating >= like_threshold).astype("float64"),
-    })
+    Y = pd.DataFrame(
+        {
+            "rating": rating,
+            "liked": (rating >= like_threshold).astype("float64"),
+        }
+    )
     return X, Y
 
 
@@ -259,8 +266,7 @@ def load_census_income(path, subset="train", *, return_weights=False):
         raise ValueError(f"subset must be 'train' or 'test'; got {subset!r}.")
     path = Path(path)
     file = _require(path, files[subset])
-    frame = _read(file, len(CENSUS_COLUMNS), sep=",", dtype=str,
-                  skipinitialspace=True)
+    frame = _read(file, len(CENSUS_COLUMNS), sep=",", dtype=str, skipinitialspace=True)
     frame.columns = CENSUS_COLUMNS
     frame = frame.apply(lambda c: c.str.strip())
     frame = _numeric(frame, CENSUS_NUMERIC + ["instance_weight"], file)
@@ -271,11 +277,14 @@ def load_census_income(path, subset="train", *, return_weights=False):
             f"Malformed file {str(file)!r}: income labels must be '- 50000.' or "
             f"'50000+.'; found {unknown[:3]}."
         )
-    Y = pd.DataFrame({
-        "income": (income == "50000+").astype("float64").to_numpy(),
-        "never_married": (frame["marital_stat"] == "Never married")
-        .astype("float64").to_numpy(),
-    })
+    Y = pd.DataFrame(
+        {
+            "income": (income == "50000+").astype("float64").to_numpy(),
+            "never_married": (frame["marital_stat"] == "Never married")
+            .astype("float64")
+            .to_numpy(),
+        }
+    )
     weights = frame["instance_weight"].to_numpy(dtype=np.float64)
     X = frame.drop(columns=["income", "marital_stat", "instance_weight"])
     for col in X.columns:

@@ -54,7 +54,8 @@ def _resolve_missing(missing_rate, names: list[str]) -> np.ndarray:
         rates = list(missing_rate)
         if len(rates) != len(names):
             raise ValueError(
-                f"missing_rate has {len(rates)} values but there are {len(names)} tasks."
+                f"missing_rate has {len(rates)} values but there are "
+                f"{len(names)} tasks."
             )
     rates = np.asarray(rates, dtype=float)
     if np.any((rates < 0) | (rates >= 1)):

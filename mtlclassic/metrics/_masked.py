@@ -8,8 +8,9 @@ from .._targets import check_targets
 
 
 def _pred_matrix(Y_pred, shape) -> np.ndarray:
-    P = np.asarray(Y_pred.to_numpy() if hasattr(Y_pred, "to_numpy") else Y_pred,
-                   dtype=np.float64)
+    P = np.asarray(
+        Y_pred.to_numpy() if hasattr(Y_pred, "to_numpy") else Y_pred, dtype=np.float64
+    )
     if P.ndim == 1:
         P = P[:, None]
     if P.shape != shape:
@@ -22,8 +23,7 @@ def _pred_matrix(Y_pred, shape) -> np.ndarray:
     return P
 
 
-def _task_metric(kind: str, metric: str, y: np.ndarray, p: np.ndarray,
-                 w=None) -> float:
+def _task_metric(kind: str, metric: str, y: np.ndarray, p: np.ndarray, w=None) -> float:
     """One metric on one task's labelled rows; NaN where it is undefined."""
     if metric == "rmse":
         return float(np.sqrt(skm.mean_squared_error(y, p, sample_weight=w)))
@@ -41,8 +41,14 @@ def _task_metric(kind: str, metric: str, y: np.ndarray, p: np.ndarray,
     if metric == "average_precision":
         return float(skm.average_precision_score(positive, p, sample_weight=w))
     if metric == "log_loss":
-        return float(skm.log_loss(positive, np.clip(p, 1e-15, 1 - 1e-15),
-                                  sample_weight=w, labels=[False, True]))
+        return float(
+            skm.log_loss(
+                positive,
+                np.clip(p, 1e-15, 1 - 1e-15),
+                sample_weight=w,
+                labels=[False, True],
+            )
+        )
     raise ValueError(f"Unknown metric {metric!r}.")
 
 
@@ -58,8 +64,9 @@ def masked_metric(metric, Y_true, Y_pred, *, tasks=None, sample_weight=None):
     out = np.empty(Y.shape[1])
     for t in range(Y.shape[1]):
         rows = mask[:, t]
-        out[t] = _task_metric(kinds[t], metric, Y[rows, t], P[rows, t],
-                              None if w is None else w[rows])
+        out[t] = _task_metric(
+            kinds[t], metric, Y[rows, t], P[rows, t], None if w is None else w[rows]
+        )
     return out
 
 
@@ -86,19 +93,22 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None):
     for t, kind in enumerate(kinds):
         rows = mask[:, t]
         metric = "r2" if kind == "regression" else "roc_auc"
-        scores.append(_task_metric(kind, metric, Y[rows, t], P[rows, t],
-                                   None if w is None else w[rows]))
+        scores.append(
+            _task_metric(
+                kind, metric, Y[rows, t], P[rows, t], None if w is None else w[rows]
+            )
+        )
     scores = np.asarray(scores)
     if np.all(np.isnan(scores)):
         return np.nan
     return float(np.nanmean(scores))
 
 
-
 def _per_task_doc(metric, what):
     def func(Y_true, Y_pred, *, tasks=None, sample_weight=None):
-        return masked_metric(metric, Y_true, Y_pred, tasks=tasks,
-                             sample_weight=sample_weight)
+        return masked_metric(
+            metric, Y_true, Y_pred, tasks=tasks, sample_weight=sample_weight
+        )
 
     func.__name__ = metric
     func.__qualname__ = metric
@@ -168,7 +178,8 @@ def multitask_report(Y_true, Y_pred, tasks=None):
     >>> Y = np.array([[1.0, 0], [2.0, 1], [np.nan, 1], [4.0, 0]])
     >>> P = np.array([[1.5, 0.1], [2.0, 0.9], [0.0, 0.8], [4.0, 0.2]])
     >>> report = multitask_report(Y, P)
-    >>> report[["kind", "n_labelled", "mae", "roc_auc"]]  # doctest: +NORMALIZE_WHITESPACE
+    >>> cols = ["kind", "n_labelled", "mae", "roc_auc"]
+    >>> report[cols]  # doctest: +NORMALIZE_WHITESPACE
                   kind  n_labelled       mae  roc_auc
     task
     task_0  regression           3  0.166667      NaN
@@ -183,7 +194,8 @@ def multitask_report(Y_true, Y_pred, tasks=None):
         for metric in REPORT_COLUMNS:
             row[metric] = (
                 _task_metric(kind, metric, Y[lab, t], P[lab, t])
-                if metric in KIND_METRICS[kind] else np.nan
+                if metric in KIND_METRICS[kind]
+                else np.nan
             )
         rows.append(row)
     report = pd.DataFrame(rows, index=pd.Index(names, name="task"))

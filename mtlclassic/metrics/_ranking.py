@@ -110,8 +110,11 @@ def ndcg_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
     itop = ideal.rank < k
     idcg = ideal.group_sum(ideal.rel[itop] / np.log2(ideal.rank[itop] + 2.0), itop)
     valid = idcg > 0
-    return _finish(np.divide(dcg, idcg, where=valid, out=np.zeros_like(dcg)),
-                   valid, return_per_group)
+    return _finish(
+        np.divide(dcg, idcg, where=valid, out=np.zeros_like(dcg)),
+        valid,
+        return_per_group,
+    )
 
 
 def _hits(y_true, y_score, groups, k):
@@ -149,8 +152,11 @@ def recall_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
     ranked, _, hit = _hits(y_true, y_score, groups, k)
     per = ranked.group_sum(hit.astype(float), slice(None))
     valid = ranked.n_pos > 0
-    return _finish(np.divide(per, ranked.n_pos, where=valid,
-                             out=np.zeros_like(per)), valid, return_per_group)
+    return _finish(
+        np.divide(per, ranked.n_pos, where=valid, out=np.zeros_like(per)),
+        valid,
+        return_per_group,
+    )
 
 
 def map_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
@@ -175,8 +181,11 @@ def map_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
     per = ranked.group_sum(precision, slice(None))
     denom = np.minimum(k, ranked.n_pos)
     valid = ranked.n_pos > 0
-    return _finish(np.divide(per, denom, where=valid, out=np.zeros_like(per)),
-                   valid, return_per_group)
+    return _finish(
+        np.divide(per, denom, where=valid, out=np.zeros_like(per)),
+        valid,
+        return_per_group,
+    )
 
 
 def hit_rate_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):

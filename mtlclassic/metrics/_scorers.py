@@ -64,8 +64,9 @@ def _predict_matrix(estimator, X, shape):
 class MultitaskScorer:
     """Mean over tasks of a per-task metric; see :func:`make_multitask_scorer`."""
 
-    def __init__(self, metric="auto", average="macro", tasks=None, group_col=None,
-                 k=10):
+    def __init__(
+        self, metric="auto", average="macro", tasks=None, group_col=None, k=10
+    ):
         if average not in ("macro", "weighted"):
             raise ValueError(f"average must be 'macro' or 'weighted'; got {average!r}.")
         self._scoring = _TaskScoring(metric, group_col, k)
@@ -78,8 +79,9 @@ class MultitaskScorer:
         scores, counts = [], []
         for t, kind in enumerate(kinds):
             rows = mask[:, t]
-            scores.append(self._scoring(kind, Yf[rows, t], P[rows, t], X, rows,
-                                        names[t]))
+            scores.append(
+                self._scoring(kind, Yf[rows, t], P[rows, t], X, rows, names[t])
+            )
             counts.append(rows.sum())
         scores, counts = np.asarray(scores, dtype=float), np.asarray(counts, float)
         ok = ~np.isnan(scores)
@@ -89,8 +91,10 @@ class MultitaskScorer:
         return float(np.average(scores[ok], weights=weights))
 
     def __repr__(self):
-        return (f"make_multitask_scorer(metric={self._scoring.metric!r}, "
-                f"average={self.average!r})")
+        return (
+            f"make_multitask_scorer(metric={self._scoring.metric!r}, "
+            f"average={self.average!r})"
+        )
 
 
 class TaskScorer:
@@ -115,15 +119,17 @@ class TaskScorer:
             raise ValueError(f"task {self.task!r} is not a task of Y; tasks: {names}.")
         P = _predict_matrix(estimator, X, Yf.shape)
         rows = mask[:, t]
-        return float(self._scoring(kinds[t], Yf[rows, t], P[rows, t], X, rows,
-                                   names[t]))
+        return float(
+            self._scoring(kinds[t], Yf[rows, t], P[rows, t], X, rows, names[t])
+        )
 
     def __repr__(self):
         return f"make_task_scorer({self.task!r}, metric={self._scoring.metric!r})"
 
 
-def make_multitask_scorer(metric="auto", average="macro", tasks=None, *,
-                          group_col=None, k=10):
+def make_multitask_scorer(
+    metric="auto", average="macro", tasks=None, *, group_col=None, k=10
+):
     """Build a masked multi-task scorer for ``GridSearchCV`` / ``cross_validate``.
 
     Parameters
@@ -173,20 +179,23 @@ def make_task_scorer(task, metric="auto", tasks=None, *, group_col=None, k=10):
     return TaskScorer(task, metric, tasks, group_col, k)
 
 
-def make_multitask_scoring(task_names, metric="auto", tasks=None, *, group_col=None,
-                           k=10):
-    """A ``scoring`` dict: ``"mean"`` (macro multi-task) plus one scorer per task.
+def make_multitask_scoring(
+    task_names, metric="auto", tasks=None, *, group_col=None, k=10
+):
+    """Build a ``scoring`` dict: ``"mean"`` (macro) plus one scorer per task.
 
     Examples
     --------
     >>> sorted(make_multitask_scoring(["rating", "click"]))
     ['click', 'mean', 'rating']
     """
-    scoring = {"mean": make_multitask_scorer(metric, "macro", tasks,
-                                             group_col=group_col, k=k)}
+    scoring = {
+        "mean": make_multitask_scorer(metric, "macro", tasks, group_col=group_col, k=k)
+    }
     for name in task_names:
         if name == "mean":
             raise ValueError("A task named 'mean' clashes with the mean scorer.")
-        scoring[str(name)] = make_task_scorer(name, metric, tasks,
-                                              group_col=group_col, k=k)
+        scoring[str(name)] = make_task_scorer(
+            name, metric, tasks, group_col=group_col, k=k
+        )
     return scoring

@@ -69,21 +69,22 @@ class _ReportMixin:
             ``n_cold_users`` (test users with no training event) and
             ``cold_user_rows`` (share of test rows from those users).
         """
-        col = user_col if user_col is not None else getattr(self, "user_col",
-                                                             "user_id")
+        col = user_col if user_col is not None else getattr(self, "user_col", "user_id")
         users = _column(X, col, "user_col")
         rows = []
         for train, test in self.split(X, y, groups):
             train_users = np.unique(users[train])
             test_users = users[test]
             cold = ~np.isin(test_users, train_users)
-            rows.append({
-                "n_train": train.size,
-                "n_test": test.size,
-                "n_test_users": np.unique(test_users).size,
-                "n_cold_users": np.unique(test_users[cold]).size,
-                "cold_user_rows": float(cold.mean()) if test.size else 0.0,
-            })
+            rows.append(
+                {
+                    "n_train": train.size,
+                    "n_test": test.size,
+                    "n_test_users": np.unique(test_users).size,
+                    "n_cold_users": np.unique(test_users[cold]).size,
+                    "cold_user_rows": float(cold.mean()) if test.size else 0.0,
+                }
+            )
         return pd.DataFrame(rows, index=pd.RangeIndex(len(rows), name="fold"))
 
 
@@ -119,8 +120,7 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
     [1, 2, 2, 3] [4, 5]
     """
 
-    def __init__(self, time_col="timestamp", n_splits=5, *, gap=0,
-                 max_train_size=None):
+    def __init__(self, time_col="timestamp", n_splits=5, *, gap=0, max_train_size=None):
         self.time_col = time_col
         self.n_splits = n_splits
         self.gap = gap
@@ -164,7 +164,7 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
             test = np.flatnonzero((t >= lo) & (t < hi))
             train = np.flatnonzero(t < lo - gap)
             if self.max_train_size is not None and train.size > self.max_train_size:
-                recent = np.argsort(t[train], kind="stable")[-self.max_train_size:]
+                recent = np.argsort(t[train], kind="stable")[-self.max_train_size :]
                 train = np.sort(train[recent])
             if train.size == 0 or test.size == 0:
                 raise ValueError(
@@ -210,8 +210,15 @@ class UserTemporalSplit(_ReportMixin, BaseCrossValidator):
     ([1, 2, 4, 5], [0, 3])
     """
 
-    def __init__(self, user_col="user_id", time_col="timestamp", *, test_size=1,
-                 n_splits=1, min_train_events=1):
+    def __init__(
+        self,
+        user_col="user_id",
+        time_col="timestamp",
+        *,
+        test_size=1,
+        n_splits=1,
+        min_train_events=1,
+    ):
         self.user_col = user_col
         self.time_col = time_col
         self.test_size = test_size
@@ -290,8 +297,9 @@ class UserKFold(_ReportMixin, GroupKFold):
     [2, 2, 2]
     """
 
-    def __init__(self, n_splits=5, *, user_col="user_id", shuffle=False,
-                 random_state=None):
+    def __init__(
+        self, n_splits=5, *, user_col="user_id", shuffle=False, random_state=None
+    ):
         super().__init__(n_splits=n_splits, shuffle=shuffle, random_state=random_state)
         self.user_col = user_col
 

@@ -1,0 +1,195 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+from sklearn.dummy import DummyRegressor
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold
+
+from mtlclassic import metrics as mm
+
+
+@pytest.fixture
+def masked_data():
+    rng = np.random.RandomState(0)
+    n = 300
+    Y = np.column_stack([rng.normal(size=n), rng.binomial(1, 0.4, size=n)]).astype(
+        float
+    )
+    P = np.column_stack(
+        [
+            Y[:, 0] + rng.normal(scale=0.5, size=n),
+            np.clip(0.3 * Y[:, 1] + rng.uniform(size=n) * 0.7, 0.01, 0.99),
+        ]
+    )
+    Y[rng.uniform(size=n) < 0.3, 0] = np.nan
+    Y[rng.uniform(size=n) < 0.5, 1] = np.nan
+    return Y, P
+
+
+def test_masked_metrics_equal_sklearn_on_labelled_subset(masked_data):
+    Y, P = masked_data
+    m0, m1 = ~np.isnan(Y[:, 0]), ~np.isnan(Y[:, 1])
+    np.testing.assert_allclose(
+        mm.rmse(Y, P)[0], np.sqrt(skm.mean_squared_error(Y[m0, 0], P[m0, 0]))
+    )
+    np.testing.assert_allclose(
+        mm.mae(Y, P)[0], skm.mean_absolute_error(Y[m0, 0], P[m0, 0])
+    )
+    np.testing.assert_allclose(mm.r2(Y, P)[0], skm.r2_score(Y[m0, 0], P[m0, 0]))
+    np.testing.assert_allclose(
+        mm.roc_auc(Y, P)[1], skm.roc_auc_score(Y[m1, 1], P[m1, 1])
+    )
+    np.testing.assert_allclose(mm.log_loss(Y, P)[1], skm.log_loss(Y[m1, 1], P[m1, 1]))
+    np.testing.assert_allclose(
+        mm.average_precision(Y, P)[1], skm.average_precision_score(Y[m1, 1], P[m1, 1])
+    )
+
+
+def test_multitask_report_and_score(masked_data):
+    Y, P = masked_data
+    Yd = pd.DataFrame(Y, columns=["rating", "click"])
+    report = mm.multitask_report(Yd, P)
+    assert list(report.index) == ["rating", "click"]
+    assert report.loc["rating", "kind"] == "regression"
+    assert report.loc["click", "n_labelled"] == int((~np.isnan(Y[:, 1])).sum())
+    assert np.isnan(report.loc["rating", "roc_auc"]) and np.isnan(
+        report.loc["click", "r2"]
+    )
+    np.testing.assert_allclose(report.loc["rating", "r2"], mm.r2(Y, P)[0])
+    expected = (mm.r2(Y, P)[0] + mm.roc_auc(Y, P)[1]) / 2
+    np.testing.assert_allclose(mm.multitask_score(Y, P), expected)
+
+
+def test_metric_shape_errors():
+    with pytest.raises(ValueError, match="Y_pred has shape"):
+        mm.rmse(np.ones((3, 2)), np.ones((3, 1)))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        mm.rmse(np.ones(3), np.array([1, np.nan, 1]))
+
+
+def _ranking_data(seed=0, n_groups=40):
+    rng = np.random.RandomState(seed)
+    sizes = rng.randint(3, 25, size=n_groups)
+    groups = np.repeat(rng.permutation(n_groups) * 7 + 3, sizes)  # non-contiguous ids
+    y = rng.randint(0, 4, size=groups.size) * (rng.uniform(size=groups.size) < 0.4)
+    score = rng.normal(size=groups.size)
+    perm = rng.permutation(groups.size)  # groups interleaved
+    return y[perm].astype(float), score[perm], groups[perm]
+
+
+@pytest.mark.parametrize("k", [1, 5, 10])
+def test_ndcg_equals_sklearn_per_group(k):
+    y, s, g = _ranking_data()
+    expected = []
+    for gid in pd.unique(g):
+        rows = g == gid
+        if y[rows].sum() == 0 or rows.sum() < 2:
+            continue
+        expected.append(skm.ndcg_score([y[rows]], [s[rows]], k=k))
+    np.testing.assert_allclose(
+        mm.ndcg_at_k(y, s, g, k=k), np.mean(expected), rtol=1e-12
+    )
+
+
+def _loop_reference(y, s, g, k):
+    """Straightforward per-group definitions, the oracle of the vectorised code."""
+    out = {"precision": [], "recall": [], "map": [], "hit": []}
+    for gid in pd.unique(g):
+        rows = g == gid
+        rel = y[rows][np.argsort(-s[rows], kind="stable")] > 0
+        n_pos = rel.sum()
+        if n_pos == 0:
+            continue
+        top = rel[:k]
+        out["precision"].append(top.sum() / k)
+        out["recall"].append(top.sum() / n_pos)
+        prec = np.cumsum(top) / np.arange(1, top.size + 1)
+        out["map"].append((prec * top).sum() / min(k, n_pos))
+        out["hit"].append(float(top.any()))
+    return {key: np.mean(v) for key, v in out.items()}
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_binary_ranking_metrics_equal_loop(k):
+    y, s, g = _ranking_data(seed=1)
+    ref = _loop_reference(y, s, g, k)
+    np.testing.assert_allclose(mm.precision_at_k(y, s, g, k=k), ref["precision"])
+    np.testing.assert_allclose(mm.recall_at_k(y, s, g, k=k), ref["recall"])
+    np.testing.assert_allclose(mm.map_at_k(y, s, g, k=k), ref["map"])
+    np.testing.assert_allclose(mm.hit_rate_at_k(y, s, g, k=k), ref["hit"])
+
+
+def test_ranking_hand_computed_and_groups_without_positives():
+    y = [1, 0, 0, 1, 0, 0, 0]
+    s = [0.1, 0.9, 0.8, 0.7, 0.5, 0.4, 0.3]
+    g = ["u", "u", "u", "u", "v", "v", "v"]  # v has no positive: left out
+    # u ranked: 0.9(0) 0.8(0) 0.7(1) 0.1(1)
+    assert mm.precision_at_k(y, s, g, k=2) == 0.0
+    assert mm.precision_at_k(y, s, g, k=3) == pytest.approx(1 / 3)
+    assert mm.recall_at_k(y, s, g, k=3) == pytest.approx(0.5)
+    assert mm.map_at_k(y, s, g, k=4) == pytest.approx((1 / 3 + 2 / 4) / 2)
+    assert mm.ndcg_at_k(y, s, g, k=4) == pytest.approx(
+        (1 / np.log2(4) + 1 / np.log2(5)) / (1 + 1 / np.log2(3))
+    )
+    per = mm.hit_rate_at_k(y, s, g, k=3, return_per_group=True)
+    assert per[0] == 1.0 and np.isnan(per[1])
+    assert np.isnan(mm.ndcg_at_k([0, 0], [1, 2], [1, 1]))
+
+
+def test_ranking_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        mm.ndcg_at_k([1, 0], [0.1], [1, 1])
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        mm.ndcg_at_k([1, 0], [0.1, 0.2], [1, 1], k=0)
+    with pytest.raises(ValueError, match="non-negative"):
+        mm.ndcg_at_k([-1, 0], [0.1, 0.2], [1, 1])
+
+
+def test_multitask_scorer_equals_manual_mean():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    Y = np.column_stack(
+        [X @ [1.0, 2.0, 0.0] + rng.normal(size=60), (X[:, 0] > 0).astype(float)]
+    )
+    Y[::4, 1] = np.nan
+    est = Ridge().fit(X, np.nan_to_num(Y))
+    P = est.predict(X)
+    m = ~np.isnan(Y[:, 1])
+    r2 = skm.r2_score(Y[:, 0], P[:, 0])
+    auc = skm.roc_auc_score(Y[m, 1], P[m, 1])
+    assert mm.make_multitask_scorer()(est, X, Y) == pytest.approx((r2 + auc) / 2)
+    weighted = mm.make_multitask_scorer(average="weighted")(est, X, Y)
+    assert weighted == pytest.approx((60 * r2 + m.sum() * auc) / (60 + m.sum()))
+    assert mm.make_task_scorer(1)(est, X, Y) == pytest.approx(auc)
+    Yd = pd.DataFrame(Y, columns=["y", "c"])
+    assert mm.make_task_scorer("c")(est, X, Yd) == pytest.approx(auc)
+    with pytest.raises(ValueError, match="not a task of Y"):
+        mm.make_task_scorer("z")(est, X, Yd)
+    with pytest.raises(ValueError, match="metric must be one of"):
+        mm.make_multitask_scorer(metric="accuracy")
+
+
+def test_scorer_ndcg_needs_group_col():
+    X = pd.DataFrame({"user_id": [1, 1, 2, 2], "f": [0.0, 1.0, 2.0, 3.0]})
+    Y = np.array([0.0, 2.0, 1.0, 0.0])
+    est = DummyRegressor().fit(X[["f"]], Y)
+    with pytest.raises(ValueError, match="needs group_col"):
+        mm.make_multitask_scorer(tasks=["ranking"])(est, X[["f"]], Y)
+
+
+def test_scorers_drive_gridsearch_refit_by_task():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 4))
+    Y = np.column_stack([X[:, 0] + 0.1 * rng.normal(size=80), X[:, 1] > 0]).astype(
+        float
+    )
+    Y[::3, 0] = np.nan
+    Y_filled = np.where(np.isnan(Y), 0.0, Y)
+    scoring = mm.make_multitask_scoring(["task_0", "task_1"])
+    search = GridSearchCV(
+        Ridge(), {"alpha": [0.1, 1e4]}, cv=KFold(3), scoring=scoring, refit="task_0"
+    )
+    search.fit(X, Y_filled)
+    assert search.best_params_ == {"alpha": 0.1}
+    assert set(search.cv_results_) >= {"mean_test_mean", "mean_test_task_1"}

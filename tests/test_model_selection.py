@@ -1,0 +1,124 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+
+from mtlclassic import make_multitask_recsys
+from mtlclassic.model_selection import TemporalSplit, UserKFold, UserTemporalSplit
+
+
+@pytest.fixture(scope="module")
+def events():
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=0)
+    # shuffle rows and add ties so the splitters cannot rely on the row order
+    X = X.assign(timestamp=X["timestamp"] // 3600).sample(frac=1, random_state=1)
+    return X.reset_index(drop=True), Y.loc[X.index].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("gap", [0, 48])
+def test_temporal_split_never_trains_on_the_future(events, gap):
+    X, _ = events
+    t = X["timestamp"].to_numpy()
+    cv = TemporalSplit(n_splits=4, gap=gap)
+    folds = list(cv.split(X))
+    assert len(folds) == cv.get_n_splits() == 4
+    seen_test = []
+    for i, (train, test) in enumerate(folds):
+        assert t[train].max() < t[test].min() - gap
+        assert np.intersect1d(train, test).size == 0
+        seen_test.append(test)
+        if i:  # expanding window: the previous test block is now training data
+            if gap == 0:
+                assert np.isin(folds[i - 1][1], train).all()
+    all_test = np.concatenate(seen_test)
+    assert np.unique(all_test).size == all_test.size
+    # blocks are of about equal size
+    sizes = [len(te) for _, te in folds]
+    assert max(sizes) < 1.6 * min(sizes)
+
+
+def test_temporal_split_datetime_and_max_train_size(events):
+    X, _ = events
+    Xd = X.assign(timestamp=pd.to_datetime(X["timestamp"], unit="h"))
+    a = list(TemporalSplit(n_splits=3).split(X))
+    b = list(TemporalSplit(n_splits=3).split(Xd))
+    for (tr1, te1), (tr2, te2) in zip(a, b):
+        np.testing.assert_array_equal(tr1, tr2)
+        np.testing.assert_array_equal(te1, te2)
+    gapped = list(TemporalSplit(n_splits=3, gap=pd.Timedelta(hours=24)).split(Xd))
+    t = X["timestamp"].to_numpy()
+    for train, test in gapped:
+        assert t[train].max() < t[test].min() - 24
+    limited = list(TemporalSplit(n_splits=3, max_train_size=100).split(X))
+    for (train, test), (full_train, _) in zip(limited, a):
+        assert train.size == 100
+        assert t[train].min() >= np.sort(t[full_train])[-100]
+
+
+def test_temporal_split_errors(events):
+    X, _ = events
+    with pytest.raises(ValueError, match="is not a column of X"):
+        list(TemporalSplit(time_col="ts").split(X))
+    with pytest.raises(ValueError, match="distinct times"):
+        list(TemporalSplit(n_splits=3).split(pd.DataFrame({"timestamp": [1, 1, 2]})))
+    with pytest.raises(ValueError, match="names a column, but X is not a DataFrame"):
+        list(TemporalSplit().split(np.zeros((5, 2))))
+
+
+@pytest.mark.parametrize("test_size, n_splits", [(1, 1), (2, 2), (0.2, 1)])
+def test_user_temporal_split_leaves_last_events_out(events, test_size, n_splits):
+    X, _ = events
+    users = X["user_id"].to_numpy()
+    t = X["timestamp"].to_numpy()
+    folds = list(UserTemporalSplit(test_size=test_size, n_splits=n_splits).split(X))
+    assert len(folds) == n_splits
+    for train, test in folds:
+        assert np.intersect1d(train, test).size == 0
+        for u in np.unique(users[test]):
+            tr, te = train[users[train] == u], test[users[test] == u]
+            assert tr.size >= 1
+            assert t[tr].max() <= t[te].min()  # never trains on the user's future
+            count = (users == u).sum()
+            expected = (
+                test_size
+                if isinstance(test_size, int)
+                else int(np.ceil(test_size * count))
+            )
+            assert te.size == expected
+    # the last split holds each eligible user's most recent events
+    train, test = folds[-1]
+    last = (
+        X.assign(row=np.arange(len(X)))
+        .sort_values(["timestamp", "row"])
+        .groupby("user_id")
+        .tail(1)["row"]
+    )
+    eligible = X["user_id"].value_counts()
+    if isinstance(test_size, int):
+        ok = eligible[eligible >= n_splits * test_size + 1].index
+        assert set(last[X.loc[last, "user_id"].isin(ok)]) <= set(test)
+
+
+def test_user_kfold_groups_users_and_report(events):
+    X, Y = events
+    cv = UserKFold(n_splits=4)
+    users = X["user_id"].to_numpy()
+    for train, test in cv.split(X):
+        assert np.intersect1d(users[train], users[test]).size == 0
+    report = cv.split_report(X)
+    assert (report["n_cold_users"] == report["n_test_users"]).all()
+    assert (report["cold_user_rows"] == 1.0).all()
+    warm = UserTemporalSplit().split_report(X)
+    assert warm.loc[0, "n_cold_users"] == 0
+    assert report["n_test"].sum() == len(X)
+
+
+def test_splitters_work_in_gridsearch(events):
+    X, Y = events
+    num = X[["user_f0", "user_f1", "item_f0", "item_f1"]]
+    for cv in (TemporalSplit(n_splits=3), UserTemporalSplit(), UserKFold(3)):
+        # the splitter reads the columns it needs from X; the estimator gets X too
+        search = GridSearchCV(Ridge(), {"alpha": [1.0, 10.0]}, cv=list(cv.split(X)))
+        search.fit(num, Y["click"])
+        assert len(search.cv_results_["mean_test_score"]) == 2

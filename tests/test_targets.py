@@ -1,0 +1,77 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlclassic._targets import check_targets, check_task_sample_weight, targets_ndim
+
+
+def test_dataframe_names_kinds_mask_and_copy():
+    Y = pd.DataFrame({"rating": [4.0, np.nan, 2.5], "click": [1, 0, 1]})
+    Yf, mask, kinds, names = check_targets(Y)
+    assert names == ["rating", "click"]
+    assert kinds == ["regression", "binary"]
+    np.testing.assert_array_equal(mask, [[True, True], [False, True], [True, True]])
+    assert Yf.dtype == np.float64
+    Yf[0, 0] = -1  # the user's data is never a view
+    assert Y.loc[0, "rating"] == 4.0
+
+
+def test_one_dimensional_and_series():
+    Yf, mask, kinds, names = check_targets(np.array([0.0, 1.0, 1.0]))
+    assert Yf.shape == (3, 1) and kinds == ["binary"] and names == ["task_0"]
+    _, _, _, names = check_targets(pd.Series([1.0, 2.0], name="rating"))
+    assert names == ["rating"]
+    assert targets_ndim([1, 2]) == 1 and targets_ndim([[1], [2]]) == 2
+    assert targets_ndim(pd.DataFrame({"a": [1]})) == 2
+
+
+def test_tasks_list_dict_and_ranking():
+    Y = pd.DataFrame({"a": [0.0, 1.0], "b": [0.0, 2.0]})
+    assert check_targets(Y, ["regression", "ranking"])[2] == ["regression", "ranking"]
+    assert check_targets(Y, {"b": "regression", "a": "binary"})[2] == [
+        "binary",
+        "regression",
+    ]
+    # None entries are inferred
+    assert check_targets(Y, [None, "ranking"])[2] == ["binary", "ranking"]
+
+
+@pytest.mark.parametrize(
+    "Y, tasks, kwargs, error, words",
+    [
+        ([[np.nan, 1], [np.nan, 0]], None, {}, ValueError, "no label at all"),
+        ([0, 1, 2], ["binary"], {}, ValueError, "labels other than 0/1"),
+        ([0, np.inf], None, {}, ValueError, "inf"),
+        ([1, 2, 3], None, {"n_samples": 4}, ValueError, "Y has 3 rows but X has 4"),
+        ([1, 2], ["classification"], {}, ValueError, "Unknown task kind"),
+        ([[1, 2], [3, 4]], ["binary"], {}, ValueError, "tasks has 1 kinds"),
+        ([0.5, 1.0], ["ranking"], {}, ValueError, "non-negative integer"),
+        ([1, 2], {"other": "regression"}, {}, ValueError, "must name every task"),
+        ([1, 2], None, {"allow_kinds": ("binary",)}, ValueError, "does not support"),
+        (None, None, {}, ValueError, "Y is required"),
+        ([["a"], ["b"]], None, {}, TypeError, "must be numeric"),
+    ],
+)
+def test_bad_targets(Y, tasks, kwargs, error, words):
+    with pytest.raises(error, match=words):
+        check_targets(Y, tasks, **kwargs)
+
+
+def test_duplicate_names_and_non_numeric_column():
+    Y = pd.DataFrame([[1.0, 2.0]], columns=["t", "t"])
+    with pytest.raises(ValueError, match="Duplicate task names"):
+        check_targets(Y)
+    with pytest.raises(TypeError, match=r"columns \['s'\] are not"):
+        check_targets(pd.DataFrame({"s": ["x"]}))
+
+
+def test_sample_weight():
+    np.testing.assert_array_equal(check_task_sample_weight(None, 2, 2), np.ones((2, 2)))
+    sw = check_task_sample_weight(np.array([1.0, 3.0]), 2, 2)
+    np.testing.assert_array_equal(sw, [[1, 1], [3, 3]])
+    with pytest.raises(ValueError, match="has 3 values but X has 2"):
+        check_task_sample_weight([1, 2, 3], 2, 2)
+    with pytest.raises(ValueError, match=r"shape \(n_samples, n_tasks\)"):
+        check_task_sample_weight(np.ones((2, 3)), 2, 2)
+    with pytest.raises(ValueError, match="non-negative"):
+        check_task_sample_weight([-1.0, 1.0], 2, 1)
