@@ -1,0 +1,948 @@
+r"""Factorization machines: FMRegressor, FMClassifier and the multi-task FMEmbedder.
+
+The estimators assemble three private pieces: the design encoder
+(:mod:`._fm_design`: ``X`` → sparse one-hot/numeric design organised in
+fields), the datafits and the field-block coordinate-descent solver
+(:mod:`._fm_solver`).
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    TransformerMixin,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, column_or_1d
+
+from .._compat import (
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+    validate_data,
+    wants_pandas_output,
+)
+from .._targets import check_targets, check_task_sample_weight
+from ._crossfit import CrossFitTransformerMixin
+from ._fm_design import build_design, fit_encoding, resolve_categorical
+from ._fm_solver import fm_decision, initial_parameters, solve_fm
+
+_COMMON_CONSTRAINTS = {
+    "n_components": [Interval(numbers.Integral, 0, None, closed="left")],
+    "alpha_w": [Interval(numbers.Real, 0, None, closed="left")],
+    "alpha_v": [Interval(numbers.Real, 0, None, closed="left")],
+    "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+    "init_stdev": [Interval(numbers.Real, 0, None, closed="left")],
+    "tol": [Interval(numbers.Real, 0, None, closed="left")],
+    "categorical_features": [StrOptions({"auto"}), list, tuple],
+    "scale_numeric": ["boolean"],
+    "warm_start": ["boolean"],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+class _BaseFM(BaseEstimator):
+    """Shared machinery: the design encoding, the solver call, predictions."""
+
+    _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+
+    def _extra_categorical(self):
+        return ()
+
+    # ---------------------------------------------------------------- input
+    def _encode_fit(self, X, sample_weight):
+        """Validate ``X`` in fit, learn the encoding and return the design."""
+        extra = self._extra_categorical()
+        frame = isinstance(X, pd.DataFrame)
+        if frame and resolve_categorical(X, self.categorical_features, extra).any():
+            if X.shape[0] < 1:
+                raise ValueError(
+                    f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                    "of 1 is required."
+                )
+            self.frame_input_ = True
+            self.n_features_in_ = X.shape[1]
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            Xv = X
+        else:
+            self.frame_input_ = False
+            Xv = validate_data(
+                self,
+                X,
+                accept_sparse="csc",
+                dtype=np.float64,
+                ensure_min_samples=1,
+            )
+        mask = resolve_categorical(Xv, self.categorical_features, extra)
+        names = self._input_names()
+        sw = None
+        if sample_weight is not None:
+            sw = np.asarray(sample_weight, dtype=np.float64)
+            if sw.ndim == 2:
+                sw = sw.max(axis=1)
+        categories, mean, scale, offsets = fit_encoding(
+            Xv,
+            mask,
+            names,
+            scale_numeric=self.scale_numeric,
+            sample_weight=sw,
+        )
+        self.field_names_ = [str(n) for n in names]
+        self.categories_ = categories
+        self.numeric_mean_ = mean
+        self.numeric_scale_ = scale
+        self.field_offsets_ = offsets
+        return Xv, self._build(Xv)
+
+    def _input_names(self):
+        if hasattr(self, "feature_names_in_"):
+            return [str(c) for c in self.feature_names_in_]
+        return [f"x{j}" for j in range(self.n_features_in_)]
+
+    def _build(self, Xv):
+        return build_design(
+            Xv,
+            self.categories_,
+            self.numeric_mean_,
+            self.numeric_scale_,
+            self.field_offsets_,
+            self.field_names_,
+        )
+
+    def _encode(self, X):
+        """Validate ``X`` after fit (same columns) and return (X, design)."""
+        check_is_fitted(self)
+        if self.frame_input_:
+            if not isinstance(X, pd.DataFrame):
+                raise TypeError(
+                    f"{type(self).__name__} was fitted on a DataFrame with "
+                    "categorical columns; X must be a DataFrame with the columns "
+                    f"{list(self.feature_names_in_)}; got {type(X).__name__}."
+                )
+            missing = [c for c in self.feature_names_in_ if c not in X.columns]
+            if missing:
+                raise ValueError(
+                    f"X is missing columns seen in fit: {missing}. X must have the "
+                    f"columns {list(self.feature_names_in_)}."
+                )
+            Xv = X[list(self.feature_names_in_)]
+        else:
+            Xv = validate_data(
+                self, X, accept_sparse="csc", dtype=np.float64, reset=False
+            )
+        return Xv, self._build(Xv)
+
+    # --------------------------------------------------------------- solver
+    def _solve(self, design, Y, weight, binary, learn_scale):
+        n_tasks = Y.shape[1]
+        previous = None
+        if self.warm_start and hasattr(self, "factors_"):
+            previous = (
+                np.atleast_1d(np.asarray(self.intercept_, dtype=float)).copy(),
+                np.atleast_2d(np.asarray(self.coef_, dtype=float)).copy(),
+                self.factors_.copy(),
+                np.atleast_1d(np.asarray(self.interaction_scale_, dtype=float)).copy(),
+            )
+            if not (
+                previous[0].shape == (n_tasks,)
+                and previous[2].shape == (design.n_features, self.n_components)
+            ):
+                previous = None
+        if previous is None:
+            previous = initial_parameters(
+                design.n_features,
+                n_tasks,
+                self.n_components,
+                Y,
+                weight,
+                binary,
+                init_stdev=self.init_stdev,
+                random_state=check_random_state(self.random_state),
+            )
+        result = solve_fm(
+            design,
+            Y,
+            weight,
+            binary,
+            previous,
+            alpha_w=self.alpha_w,
+            alpha_v=self.alpha_v,
+            n_iter=self.n_iter,
+            tol=self.tol,
+            learn_scale=learn_scale,
+            verbose=self.verbose,
+        )
+        if not result.converged and self.n_iter > 1:
+            warnings.warn(
+                f"{type(self).__name__} did not converge in n_iter={self.n_iter} "
+                f"epochs (relative objective decrease above tol={self.tol}); "
+                "increase n_iter.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self.factors_ = result.factors
+        self.n_iter_ = result.n_iter
+        self.objective_ = np.asarray(result.objective)
+        return result
+
+    def _decision(self, X):
+        """Raw scores (n_samples, n_tasks) on the link scale."""
+        _, design = self._encode(X)
+        return fm_decision(
+            design.tocsr(),
+            np.atleast_1d(np.asarray(self.intercept_, dtype=float)),
+            np.atleast_2d(self.coef_),
+            self.factors_,
+            np.atleast_1d(np.asarray(self.interaction_scale_, dtype=float)),
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        return tags
+
+
+def _check_y_1d(y, n_samples, numeric):
+    y = check_array(
+        y,
+        ensure_2d=False,
+        dtype=np.float64 if numeric else None,
+        input_name="y",
+        ensure_all_finite=True,
+    )
+    y = column_or_1d(y, warn=True)
+    if y.shape[0] != n_samples:
+        raise ValueError(f"y has {y.shape[0]} rows but X has {n_samples}.")
+    return y
+
+
+def _check_sample_weight_1d(sample_weight, n_samples):
+    if sample_weight is None:
+        return np.ones(n_samples)
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.ndim == 0:
+        return np.full(n_samples, float(sw))
+    return check_task_sample_weight(sw, n_samples, 1)[:, 0]
+
+
+class FMRegressor(RegressorMixin, _BaseFM):
+    r"""Second-order factorization machine regressor (field-block ALS).
+
+    Fits, on the sparse design :math:`z` built from ``X`` (one-hot encoded
+    categorical columns, numeric columns),
+
+    .. math::
+
+        \min_{b, w, V}\; \sum_{i=1}^n a_i\, \ell\big(y_i, \hat y(z_i)\big)
+        + \frac{\alpha_w}{2} \lVert w \rVert_2^2
+        + \frac{\alpha_v}{2} \lVert V \rVert_F^2 ,
+        \qquad
+        \hat y(z) = b + \sum_j w_j z_j + \sum_{j<l} \langle v_j, v_l\rangle z_j z_l
+    with squared loss :math:`\ell(y, \hat y) = \tfrac12 (y - \hat y)^2`, sample
+    weights :math:`a_i` and an unpenalised intercept :math:`b`. The loss is
+    summed (not averaged) over rows, so with ``n_components=0`` this is exactly
+    scikit-learn's ``Ridge(alpha=alpha_w)`` on the design.
+
+    The solver is coordinate descent (Rendle's ALS): every coordinate step is
+    the exact minimiser along that coordinate, so the objective never
+    increases. The features of one categorical column never co-occur in a row,
+    so all their factor coordinates :math:`v_{lf}` are updated at once, exactly
+    (field-block coordinate descent); an epoch costs
+    :math:`O(\mathrm{nnz}(z)\,k)`.
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Dimension :math:`k` of the factors (0 gives a ridge regression).
+    alpha_w : float, default=1.0
+        L2 strength on the linear weights :math:`w`.
+    alpha_v : float, default=1.0
+        L2 strength on the factors :math:`V`.
+    n_iter : int, default=100
+        Maximum number of epochs (one sweep over every parameter).
+    init_stdev : float, default=0.1
+        Standard deviation of the normal initialisation of :math:`V`.
+    tol : float, default=1e-5
+        Stop when an epoch decreases the objective by less than ``tol`` times
+        its value.
+    categorical_features : "auto" or list, default="auto"
+        Columns to one-hot encode. ``"auto"``: the pandas ``category``,
+        ``object`` and string columns of a DataFrame (none for an array). A
+        list: column names (DataFrame) or integer positions. Unseen categories
+        and missing values map to an all-zero row for that column.
+    scale_numeric : bool, default=True
+        Centre and scale every numeric column to unit variance (training,
+        weighted statistics). A scipy sparse ``X`` is scaled but not centred,
+        so that it stays sparse.
+    warm_start : bool, default=False
+        Start from the previous solution when the design has the same shape.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation of :math:`V`.
+    verbose : int, default=0
+        Print the objective after every epoch when positive.
+
+    Attributes
+    ----------
+    intercept_ : float
+        The intercept :math:`b`.
+    coef_ : ndarray of shape (n_design_features,)
+        Linear weights :math:`w` on the design columns.
+    factors_ : ndarray of shape (n_design_features, n_components)
+        Factors :math:`V`, one row per design column.
+    interaction_scale_ : float
+        Always 1.0 (kept for the multi-task form).
+    field_names_ : list of str
+        One field per input column.
+    field_offsets_ : ndarray of shape (n_fields + 1,)
+        Field ``F`` owns the design columns ``field_offsets_[F]:field_offsets_[F+1]``.
+    categories_ : list
+        Per field, the list of categories (its one-hot columns, in order), or
+        None for a numeric field.
+    numeric_mean_, numeric_scale_ : ndarray of shape (n_fields,)
+        Centring and scaling of the numeric fields (0 and 1 elsewhere).
+    n_iter_ : int
+        Number of epochs run.
+    objective_ : ndarray of shape (n_iter_ + 1,)
+        Objective before the first and after every epoch.
+    n_features_in_ : int
+        Number of input columns.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input column names (when ``X`` has string column names).
+
+    See Also
+    --------
+    FMClassifier : The same model with the logistic loss.
+    FMEmbedder : Multi-task FM as a cross-fitted shared representation.
+
+    Notes
+    -----
+    Numeric columns are their own one-column field; categorical columns are
+    one-hot encoded over the categories seen in ``fit``.
+
+    References
+    ----------
+    S. Rendle, Z. Gantner, C. Freudenthaler, L. Schmidt-Thieme. "Fast
+    context-aware recommendations with factorization machines", SIGIR 2011.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from mtlclassic.embedding import FMRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = pd.DataFrame({"user": rng.randint(0, 20, 400).astype(str),
+    ...                   "item": rng.randint(0, 10, 400).astype(str)})
+    >>> u, v = rng.normal(size=(20, 2)), rng.normal(size=(10, 2))
+    >>> y = np.sum(u[X["user"].astype(int)] * v[X["item"].astype(int)], axis=1)
+    >>> model = FMRegressor(2, alpha_w=0.1, alpha_v=0.1, random_state=0).fit(X, y)
+    >>> bool(model.score(X, y) > 0.95)
+    True
+    """
+
+    _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        alpha_w=1.0,
+        alpha_v=1.0,
+        n_iter=100,
+        init_stdev=0.1,
+        tol=1e-5,
+        categorical_features="auto",
+        scale_numeric=True,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.alpha_w = alpha_w
+        self.alpha_v = alpha_v
+        self.n_iter = n_iter
+        self.init_stdev = init_stdev
+        self.tol = tol
+        self.categorical_features = categorical_features
+        self.scale_numeric = scale_numeric
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the factorization machine.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : FMRegressor
+        """
+        n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+        sw = _check_sample_weight_1d(sample_weight, n_samples)
+        Xv, design = self._encode_fit(X, sw)
+        y = _check_y_1d(y, design.n_samples, numeric=True)
+        result = self._solve(
+            design, y[:, None], sw[:, None], np.array([False]), learn_scale=False
+        )
+        self.intercept_ = float(result.intercept[0])
+        self.coef_ = result.coef[0]
+        self.interaction_scale_ = 1.0
+        return self
+
+    def predict(self, X):
+        """Predict the target for every row of ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self._decision(X)[:, 0]
+
+
+class FMClassifier(ClassifierMixin, _BaseFM):
+    r"""Second-order factorization machine classifier (logistic loss, Newton CD).
+
+    For two classes it fits
+
+    .. math::
+
+        \min_{b, w, V}\; \sum_{i=1}^n a_i\, \ell\big(y_i, \hat y(z_i)\big)
+        + \frac{\alpha_w}{2} \lVert w \rVert_2^2
+        + \frac{\alpha_v}{2} \lVert V \rVert_F^2 ,
+        \qquad
+        \hat y(z) = b + \sum_j w_j z_j + \sum_{j<l} \langle v_j, v_l\rangle z_j z_l
+    with the logistic loss :math:`\ell(y, \hat y) = \log(1 + e^{\hat y}) - y
+    \hat y` (``y`` = 1 for ``classes_[1]``), summed over rows, so with
+    ``n_components=0`` it is scikit-learn's ``LogisticRegression(C=1/alpha_w)``
+    on the design. ``predict_proba`` is :math:`\sigma(\hat y)`. Every
+    coordinate step is a Newton step (gradient :math:`p - y`, curvature
+    :math:`p(1-p)`), taken for a whole categorical field at once.
+
+    With more than two classes it fits one-vs-rest tasks that share the
+    factors :math:`V`; each class has its own :math:`b_c, w_c` and a scale
+    :math:`s_c` on the interaction term (penalised by
+    :math:`\tfrac{\alpha_w}{2}(s_c - 1)^2`); probabilities are the one-vs-rest
+    sigmoids normalised to sum to one.
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Dimension of the factors (0 gives a logistic regression).
+    alpha_w : float, default=1.0
+        L2 strength on the linear weights.
+    alpha_v : float, default=1.0
+        L2 strength on the factors.
+    n_iter : int, default=100
+        Maximum number of epochs.
+    init_stdev : float, default=0.1
+        Standard deviation of the normal initialisation of the factors.
+    tol : float, default=1e-5
+        Stop when an epoch decreases the objective by less than ``tol`` times
+        its value.
+    categorical_features : "auto" or list, default="auto"
+        Columns to one-hot encode; see :class:`FMRegressor`.
+    scale_numeric : bool, default=True
+        Standardise numeric columns; see :class:`FMRegressor`.
+    warm_start : bool, default=False
+        Start from the previous solution when the design has the same shape.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation of the factors.
+    verbose : int, default=0
+        Print the objective after every epoch when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts (one for two classes).
+    coef_ : ndarray of shape (1, n_design_features) or (n_classes, n_design_features)
+        Linear weights on the design columns.
+    factors_ : ndarray of shape (n_design_features, n_components)
+        Shared factors.
+    interaction_scale_ : ndarray of shape (1,) or (n_classes,)
+        Scale of the interaction term per one-vs-rest task (1 for two classes).
+    field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_
+        The design encoding; see :class:`FMRegressor`.
+    n_iter_ : int
+        Number of epochs run.
+    objective_ : ndarray of shape (n_iter_ + 1,)
+        Objective before the first and after every epoch.
+    n_features_in_ : int
+        Number of input columns.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Input column names (when ``X`` has string column names).
+
+    See Also
+    --------
+    FMRegressor : The same model with the squared loss.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from mtlclassic.embedding import FMClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = pd.DataFrame({"user": rng.randint(0, 20, 600).astype(str),
+    ...                   "item": rng.randint(0, 10, 600).astype(str)})
+    >>> y = np.where((X["user"].astype(int) + X["item"].astype(int)) % 2, "yes", "no")
+    >>> model = FMClassifier(4, alpha_w=0.1, alpha_v=0.1, random_state=0).fit(X, y)
+    >>> model.classes_.tolist()
+    ['no', 'yes']
+    >>> model.predict_proba(X).shape
+    (600, 2)
+    """
+
+    _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        alpha_w=1.0,
+        alpha_v=1.0,
+        n_iter=100,
+        init_stdev=0.1,
+        tol=1e-5,
+        categorical_features="auto",
+        scale_numeric=True,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.alpha_w = alpha_w
+        self.alpha_v = alpha_v
+        self.n_iter = n_iter
+        self.init_stdev = init_stdev
+        self.tol = tol
+        self.categorical_features = categorical_features
+        self.scale_numeric = scale_numeric
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the factorization machine.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Class labels (any hashable values).
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : FMClassifier
+        """
+        n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+        sw = _check_sample_weight_1d(sample_weight, n_samples)
+        Xv, design = self._encode_fit(X, sw)
+        y = _check_y_1d(y, design.n_samples, numeric=False)
+        check_classification_targets(y)
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        n_classes = self.classes_.size
+        if n_classes < 2:
+            raise ValueError(
+                "FMClassifier needs samples of at least 2 classes in y; got 1 class "
+                f"({self.classes_[0]!r})."
+            )
+        if n_classes == 2:
+            Y = encoded[:, None].astype(np.float64)
+        else:
+            Y = (encoded[:, None] == np.arange(n_classes)[None, :]).astype(float)
+        weight = np.repeat(sw[:, None], Y.shape[1], axis=1)
+        result = self._solve(
+            design,
+            Y,
+            weight,
+            np.ones(Y.shape[1], dtype=bool),
+            learn_scale=n_classes > 2,
+        )
+        self.intercept_ = result.intercept
+        self.coef_ = result.coef
+        self.interaction_scale_ = result.scale
+        return self
+
+    def decision_function(self, X):
+        """Return raw scores (log-odds of ``classes_[1]`` for two classes).
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+        """
+        scores = self._decision(X)
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
+    def predict_proba(self, X):
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        scores = self._decision(X)
+        from scipy.special import expit
+
+        p = expit(scores)
+        if p.shape[1] == 1:
+            return np.hstack([1.0 - p, p])
+        total = p.sum(axis=1, keepdims=True)
+        return p / np.where(total > 0, total, 1.0)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`."""
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Most probable class of every row.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
+    r"""Multi-task factorization machine as a cross-fitted shared representation.
+
+    With ``target="all"`` it fits one FM per task whose factors :math:`V` are
+    shared (a shared-bottom model without a neural network):
+
+    .. math::
+
+        \min_{b, W, V, s}\; \sum_{t} \sum_{i \in \Omega_t} a_{it}\,
+            \ell_t\big(y_{it}, \hat y_t(z_i)\big)
+        + \frac{\alpha_w}{2} \sum_t \big(\lVert w_t \rVert^2 + (s_t - 1)^2\big)
+        + \frac{\alpha_v}{2} \lVert V \rVert_F^2 ,
+
+    .. math::
+
+        \hat y_t(z) = b_t + \sum_j w_{tj} z_j
+            + s_t \sum_{j<l} \langle v_j, v_l\rangle z_j z_l ,
+
+    where :math:`\Omega_t` are the rows labelled for task ``t`` (NaN = no
+    label), :math:`\ell_t` is :math:`\tfrac12 (y - \hat y)^2` for a regression
+    task and the logistic loss for a binary task, :math:`a_{it}` the sample
+    weights. Each task has its own intercept :math:`b_t`, linear weights
+    :math:`w_t` and interaction scale :math:`s_t`. With ``target`` naming one
+    task it is a plain single-task FM (:math:`s = 1`).
+
+    ``transform`` outputs, per row, the ``passthrough`` input columns, then the
+    summed latent vector :math:`\sum_{j \in F} v_j z_j` of every field ``F``
+    (the user, the item, every side column), then every task's FM score
+    :math:`\hat y_t` (log-odds for a binary task). ``fit_transform(X, Y)``
+    returns out-of-fold outputs (``cv`` folds), ``fit(X, Y).transform(X_new)``
+    uses the model fitted on all rows; see ``DESIGN.md``.
+
+    Parameters
+    ----------
+    target : "all", str or int, default="all"
+        ``"all"``: a multi-task FM over every task of ``Y``; a task name or a
+        column index: a single-task FM on that task only.
+    n_components : int, default=8
+        Dimension of the factors.
+    alpha_w : float, default=1.0
+        L2 strength on the linear weights and on the scales' deviation from 1.
+    alpha_v : float, default=1.0
+        L2 strength on the factors.
+    n_iter : int, default=100
+        Maximum number of epochs.
+    init_stdev : float, default=0.1
+        Standard deviation of the normal initialisation of the factors.
+    tol : float, default=1e-5
+        Stop when an epoch decreases the objective by less than ``tol`` times
+        its value.
+    tasks : None, list or dict, default=None
+        Task kinds (``"regression"`` or ``"binary"``); None infers them; see
+        :func:`mtlclassic._targets.check_targets`.
+    user_col, item_col : str, int or None, default="user_id", "item_id"
+        The user and item id columns, always one-hot encoded (ids unseen in
+        ``fit`` map to a zero embedding). None when ``X`` has no such column.
+    categorical_features : "auto" or list, default="auto"
+        Other columns to one-hot encode; ``"auto"`` takes the pandas
+        ``category``, ``object`` and string columns. Everything else is numeric.
+    scale_numeric : bool, default=True
+        Centre and scale numeric columns to unit variance inside the design.
+    passthrough : bool, default=True
+        Put the input columns (with their dtypes under pandas output) before
+        the embedding.
+    cv : int, splitter or None, default=5
+        Folds of the cross-fitted ``fit_transform``; None, 0 or 1 turn it off.
+    warm_start : bool, default=False
+        Start from the previous solution when the design has the same shape.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the factors' initialisation and of the default folds.
+    verbose : int, default=0
+        Print the objective after every epoch when positive.
+
+    Attributes
+    ----------
+    task_names_ : list of str
+        The tasks fitted.
+    task_kinds_ : list of str
+        Their kinds.
+    intercept_ : ndarray of shape (n_tasks,)
+    coef_ : ndarray of shape (n_tasks, n_design_features)
+    factors_ : ndarray of shape (n_design_features, n_components)
+        The shared factors.
+    interaction_scale_ : ndarray of shape (n_tasks,)
+        Per-task scale :math:`s_t` of the interaction term.
+    field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_
+        The design encoding; see :class:`FMRegressor`.
+    n_iter_ : int
+    objective_ : ndarray of shape (n_iter_ + 1,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    FMRegressor, FMClassifier : Single-task FMs as predictors.
+
+    Examples
+    --------
+    >>> from mtlclassic.datasets import make_multitask_recsys
+    >>> from mtlclassic.embedding import FMEmbedder
+    >>> X, Y = make_multitask_recsys(n_users=40, n_items=30, n_events=400,
+    ...                              n_side_features=0, random_state=0)
+    >>> emb = FMEmbedder(n_components=2, n_iter=10, cv=2, random_state=0)
+    >>> Z = emb.fit_transform(X, Y)
+    >>> Z.shape
+    (400, 18)
+    >>> emb.get_feature_names_out()[5:9].tolist()
+    ['fm_user_id_0', 'fm_user_id_1', 'fm_item_id_0', 'fm_item_id_1']
+    """
+
+    _parameter_constraints = {
+        **_COMMON_CONSTRAINTS,
+        "target": [str, Interval(numbers.Integral, 0, None, closed="left")],
+        "tasks": [None, list, dict, str],
+        "user_col": [str, numbers.Integral, None],
+        "item_col": [str, numbers.Integral, None],
+        "passthrough": ["boolean"],
+        "cv": ["cv_object", None],
+    }
+
+    def __init__(
+        self,
+        target="all",
+        n_components=8,
+        *,
+        alpha_w=1.0,
+        alpha_v=1.0,
+        n_iter=100,
+        init_stdev=0.1,
+        tol=1e-5,
+        tasks=None,
+        user_col="user_id",
+        item_col="item_id",
+        categorical_features="auto",
+        scale_numeric=True,
+        passthrough=True,
+        cv=5,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.target = target
+        self.n_components = n_components
+        self.alpha_w = alpha_w
+        self.alpha_v = alpha_v
+        self.n_iter = n_iter
+        self.init_stdev = init_stdev
+        self.tol = tol
+        self.tasks = tasks
+        self.user_col = user_col
+        self.item_col = item_col
+        self.categorical_features = categorical_features
+        self.scale_numeric = scale_numeric
+        self.passthrough = passthrough
+        self.cv = cv
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _extra_categorical(self):
+        return (self.user_col, self.item_col)
+
+    def _select_target(self, names):
+        if isinstance(self.target, str) and self.target == "all":
+            return list(range(len(names)))
+        if isinstance(self.target, str):
+            if self.target not in names:
+                raise ValueError(
+                    f"target={self.target!r} is not a task of Y; tasks are {names} "
+                    "(or use target='all')."
+                )
+            return [names.index(self.target)]
+        if not 0 <= self.target < len(names):
+            raise ValueError(
+                f"target={self.target} is out of range for Y with {len(names)} "
+                f"tasks {names}."
+            )
+        return [int(self.target)]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the (multi-task) factorization machine on all rows.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+        y : DataFrame or array-like of shape (n_samples, n_tasks) or (n_samples,)
+            Labels, NaN where a row has no label for a task.
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks)
+
+        Returns
+        -------
+        self : FMEmbedder
+        """
+        if y is None:
+            raise ValueError(
+                "FMEmbedder requires y (the labels the factors are trained on)."
+            )
+        n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+        Y, mask, kinds, names = check_targets(
+            y, self.tasks, n_samples=n_samples, allow_kinds=("regression", "binary")
+        )
+        keep = self._select_target(names)
+        Y, mask = Y[:, keep], mask[:, keep]
+        kinds, names = [kinds[t] for t in keep], [names[t] for t in keep]
+        sw = check_task_sample_weight(sample_weight, n_samples, len(keep))
+        weight = sw * mask
+        Xv, design = self._encode_fit(X, weight.max(axis=1))
+        binary = np.array([k == "binary" for k in kinds])
+        result = self._solve(design, Y, weight, binary, learn_scale=len(keep) > 1)
+        self.task_names_ = names
+        self.task_kinds_ = kinds
+        self.intercept_ = result.intercept
+        self.coef_ = result.coef
+        self.interaction_scale_ = result.scale
+        return self
+
+    def transform(self, X):
+        """Per-field latent vectors and per-task FM scores of every row.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Z : ndarray or DataFrame of shape (n_samples, n_features_out)
+            Columns as named by :meth:`get_feature_names_out`.
+        """
+        Xv, design = self._encode(X)
+        n, k = design.n_samples, self.n_components
+        blocks = []
+        for F in range(design.n_fields):
+            block = np.zeros((n, k))
+            lo = design.offsets[F]
+            rows, cols, vals = design.rows[F], design.cols[F], design.vals[F]
+            block[rows] = vals[:, None] * self.factors_[lo + cols]
+            blocks.append(block)
+        scores = fm_decision(
+            design.tocsr(),
+            self.intercept_,
+            self.coef_,
+            self.factors_,
+            self.interaction_scale_,
+        )
+        embedding = np.hstack(blocks + [scores])
+        names = self.get_feature_names_out()
+        n_pass = self.n_features_in_ if self.passthrough else 0
+        if wants_pandas_output(self):
+            index = X.index if isinstance(X, pd.DataFrame) else None
+            out = pd.DataFrame(embedding, columns=names[n_pass:], index=index)
+            if not self.passthrough:
+                return out
+            if isinstance(X, pd.DataFrame):
+                original = X[list(self.feature_names_in_)].copy()
+                original.columns = names[:n_pass]
+            else:
+                dense = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
+                original = pd.DataFrame(dense, columns=names[:n_pass], index=index)
+            return pd.concat([original, out], axis=1)
+        if not self.passthrough:
+            return embedding
+        if isinstance(Xv, pd.DataFrame):
+            original = Xv.to_numpy()
+            if original.dtype != object:
+                original = original.astype(np.float64)
+        else:
+            original = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
+        return np.hstack([original, embedding])
+
+    def get_feature_names_out(self, input_features=None):
+        """Output column names.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Names of the input columns (must match ``feature_names_in_``).
+
+        Returns
+        -------
+        names : ndarray of str
+            The passthrough input names, ``fm_<field>_<k>`` for every field and
+            factor, ``fm_score_<task>`` for every task.
+        """
+        check_is_fitted(self)
+        default = self._input_names()
+        if input_features is None:
+            input_features = default
+        else:
+            input_features = [str(c) for c in input_features]
+            if len(input_features) != self.n_features_in_ or (
+                hasattr(self, "feature_names_in_") and input_features != default
+            ):
+                raise ValueError(
+                    "input_features is not equal to feature_names_in_: expected "
+                    f"{default}, got {input_features}."
+                )
+        names = list(input_features) if self.passthrough else []
+        for field in self.field_names_:
+            names += [f"fm_{field}_{f}" for f in range(self.n_components)]
+        names += [f"fm_score_{t}" for t in self.task_names_]
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags

@@ -1,0 +1,182 @@
+"""From ``X`` to the sparse, field-organised design of a factorization machine.
+
+An input column is a *field*. A categorical column is one-hot encoded over the
+categories seen in ``fit`` (an unseen category or a missing value gives an
+all-zero row in that field); a numeric column is one design column, centred
+and scaled to unit variance when ``scale_numeric`` (scaled only for scipy
+sparse ``X``, whose zeros must stay zeros).
+
+The fitted encoding is stored on the estimator as plain values:
+``field_names_`` (list of str), ``categories_`` (per field: list of categories,
+or None for a numeric field), ``numeric_mean_`` and ``numeric_scale_`` (arrays,
+0 and 1 for categorical fields) and ``field_offsets_`` (where each field's
+columns start in the design).
+"""
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ._fm_solver import FMDesign
+
+
+def is_auto_categorical(dtype) -> bool:
+    """Whether a pandas dtype is categorical for ``categorical_features="auto"``."""
+    return (
+        isinstance(dtype, pd.CategoricalDtype)
+        or pd.api.types.is_object_dtype(dtype)
+        or pd.api.types.is_string_dtype(dtype)
+    )
+
+
+def resolve_categorical(X, categorical_features, extra=()) -> np.ndarray:
+    """Boolean mask of the categorical columns of ``X``.
+
+    ``categorical_features`` is ``"auto"`` (pandas category, object and string
+    columns of a DataFrame; none for an array) or a list of column names (a
+    DataFrame) or integer positions. ``extra`` are columns always categorical
+    (an embedder's user and item columns).
+    """
+    is_frame = isinstance(X, pd.DataFrame)
+    n_columns = X.shape[1]
+    columns = list(X.columns) if is_frame else list(range(n_columns))
+    mask = np.zeros(n_columns, dtype=bool)
+    if isinstance(categorical_features, str):  # "auto"
+        if is_frame:
+            mask[:] = [is_auto_categorical(X[c].dtype) for c in X.columns]
+        listed = []
+    else:
+        listed = list(categorical_features)
+    for name in list(listed) + [c for c in extra if c is not None]:
+        if is_frame and name in columns:
+            mask[columns.index(name)] = True
+        elif (
+            isinstance(name, int | np.integer)
+            and not isinstance(name, bool)
+            and -n_columns <= name < n_columns
+        ):
+            mask[int(name)] = True
+        else:
+            where = (
+                f"the columns of X ({columns[:10]}{'...' if n_columns > 10 else ''})"
+                if is_frame
+                else f"integer positions in [0, {n_columns})"
+            )
+            raise ValueError(
+                f"categorical column {name!r} (from categorical_features, user_col "
+                f"or item_col) is not one of {where}."
+            )
+    return mask
+
+
+def _column(X, j):
+    if isinstance(X, pd.DataFrame):
+        return X.iloc[:, j]
+    return X[:, j]
+
+
+def _numeric_values(X, j, name) -> np.ndarray:
+    col = _column(X, j)
+    try:
+        if isinstance(col, pd.Series):
+            values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            values = np.asarray(col, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"Column {name!r} of X is neither numeric nor categorical; declare it in "
+            "categorical_features or drop it."
+        ) from None
+    if not np.all(np.isfinite(values)):
+        raise ValueError(
+            f"Input X contains NaN or infinity in numeric column {name!r}; impute "
+            "it, or declare the column categorical (a missing category maps to "
+            "nothing)."
+        )
+    return values
+
+
+def _learn_categories(col, keep) -> list:
+    if isinstance(col, pd.Series):
+        observed = col[keep].dropna()
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            present = set(observed.unique().tolist())
+            return [c for c in col.cat.categories.tolist() if c in present]
+        values = pd.Index(observed.unique()).tolist()
+    else:
+        observed = pd.Series(np.asarray(col, dtype=object)[keep]).dropna()
+        values = pd.Index(observed.unique()).tolist()
+    try:
+        return sorted(values)
+    except TypeError:
+        return values
+
+
+def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight):
+    """Learn categories and numeric scaling; return the encoding as plain values."""
+    n_samples, n_columns = X.shape
+    weight = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight)
+    keep = weight > 0
+    total = weight.sum()
+    categories, mean, scale, widths = [], np.zeros(n_columns), np.ones(n_columns), []
+    sparse = sp.issparse(X)
+    if sparse:
+        X = sp.csc_matrix(X)
+    for j in range(n_columns):
+        if categorical_mask[j]:
+            cats = _learn_categories(_column(X, j), keep)
+            categories.append(cats)
+            widths.append(len(cats))
+            continue
+        categories.append(None)
+        widths.append(1)
+        if not scale_numeric or total <= 0:
+            continue
+        if sparse:
+            col = X[:, [j]].toarray().ravel()
+        else:
+            col = _numeric_values(X, j, names[j])
+        m = float(weight @ col / total)
+        std = float(np.sqrt(weight @ (col - m) ** 2 / total))
+        if not sparse:
+            mean[j] = m
+        scale[j] = std if std > 1e-12 * max(1.0, abs(m)) else 1.0
+    offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+    return categories, mean, scale, offsets
+
+
+def build_design(X, categories, mean, scale, offsets, names) -> FMDesign:
+    """Encode ``X`` with a fitted encoding into an :class:`FMDesign`."""
+    n_samples = X.shape[0]
+    if sp.issparse(X):
+        X = sp.csc_matrix(X)
+        X.sum_duplicates()
+    rows, cols, vals = [], [], []
+    for j, cats in enumerate(categories):
+        if cats is not None:
+            col = _column(X, j)
+            if isinstance(col, pd.Series):
+                col = col.to_numpy(dtype=object)
+            codes = np.asarray(pd.Index(cats).get_indexer(col), dtype=np.int64)
+            r = np.flatnonzero(codes >= 0)
+            rows.append(r)
+            cols.append(codes[r])
+            vals.append(np.ones(r.size))
+            continue
+        if sp.issparse(X):
+            sl = slice(X.indptr[j], X.indptr[j + 1])
+            v = X.data[sl].astype(np.float64)
+            if not np.all(np.isfinite(v)):
+                raise ValueError(
+                    f"Input X contains NaN or infinity in column {names[j]!r}."
+                )
+            r = X.indices[sl].astype(np.int64)
+            v = v / scale[j]
+        else:
+            v = (_numeric_values(X, j, names[j]) - mean[j]) / scale[j]
+            r = np.arange(n_samples)
+        nz = v != 0
+        rows.append(r[nz])
+        cols.append(np.zeros(int(nz.sum()), dtype=np.int64))
+        vals.append(v[nz])
+    return FMDesign(n_samples, np.asarray(offsets, dtype=np.int64), rows, cols, vals)
