@@ -8,8 +8,13 @@ __version__ = "0.1.0.dev0"
 
 from . import datasets, metrics, model_selection
 from .datasets import load_census_income, load_movielens, make_multitask_recsys
+from .embedding import ALSEmbedder, FMClassifier, FMEmbedder, FMRegressor
 
 __all__ = [
+    "ALSEmbedder",
+    "FMClassifier",
+    "FMEmbedder",
+    "FMRegressor",
     "__version__",
     "datasets",
     "load_census_income",

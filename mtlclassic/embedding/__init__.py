@@ -1,3 +1,6 @@
 """Shared representations: user/item embeddings as scikit-learn transformers."""
 
-__all__ = []
+from ._als import ALSEmbedder
+from ._fm import FMClassifier, FMEmbedder, FMRegressor
+
+__all__ = ["ALSEmbedder", "FMClassifier", "FMEmbedder", "FMRegressor"]
