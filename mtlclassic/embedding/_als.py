@@ -168,11 +168,13 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
     looks different at prediction time. Measured on
     ``make_multitask_recsys(n_users=300, n_items=200, n_events=8000,
     random_state=0)`` with a random 75/25 row split and ``factors=16,
-    regularization=0.1, iterations=10, random_state=0``: the mean ``als_score``
-    is 0.47 on training rows in-sample (``fit(X_train).transform(X_train)``),
-    0.14 on held-out rows (``transform(X_test)``), and 0.14 on the training
-    rows cross-fitted (``fit_transform(X_train)``, ``cv=5``): cross-fitting
-    removes the shift (tested in ``tests/test_als.py``). ``fit`` (and the end
+    regularization=0.1, iterations=10, random_state=0``, the median
+    ``als_score`` is 0.67 on the training rows in-sample
+    (``fit(X_train).transform(X_train)``) but 0.25 on the held-out rows
+    (``transform(X_test)``); cross-fitted (``fit_transform(X_train)``,
+    ``cv=5``) it is 0.20. The Kolmogorov-Smirnov distance to the held-out
+    distribution falls from 0.30 (in-sample) to 0.05 (cross-fitted), as
+    ``tests/test_als.py`` asserts. ``fit`` (and the end
     of ``fit_transform``) still trains the stored model on all rows, for
     later ``transform`` calls.
 
