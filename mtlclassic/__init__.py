@@ -6,20 +6,27 @@ task-relationship linear models, all scikit-learn estimators.
 
 __version__ = "0.1.0.dev0"
 
-from . import datasets, metrics, model_selection
+from . import datasets, linear_model, metrics, model_selection
+from .boosting import MultiTaskLGBM
 from .datasets import load_census_income, load_movielens, make_multitask_recsys
 from .embedding import ALSEmbedder, FMClassifier, FMEmbedder, FMRegressor
+from .linear_model import ClusteredMultiTask, L21MultiTask, TraceNormMultiTask
 
 __all__ = [
+    "ClusteredMultiTask",
+    "L21MultiTask",
+    "TraceNormMultiTask",
     "ALSEmbedder",
     "FMClassifier",
     "FMEmbedder",
     "FMRegressor",
+    "MultiTaskLGBM",
     "__version__",
     "datasets",
     "load_census_income",
     "load_movielens",
     "make_multitask_recsys",
+    "linear_model",
     "metrics",
     "model_selection",
 ]
