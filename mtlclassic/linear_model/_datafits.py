@@ -1,0 +1,337 @@
+r"""Datafit of the task-relationship linear models: masked multi-task losses.
+
+The datafit is
+
+.. math::
+
+    f(W, b) = \sum_t \omega_t L_t(w_t, b_t), \qquad
+    L_t = \sum_{i \in I_t} a_{it}\, \ell_t(y_{it}, x_i^\top w_t + b_t),
+
+where :math:`I_t` are the rows labelled for task ``t`` (the NaN mask),
+:math:`a_{it} = s_{it} / n_t` with the sample weights :math:`s_{it}` normalised
+to sum to :math:`n_t = |I_t|`, so :math:`\sum_i a_{it} = 1`, and
+:math:`\ell_t(y, z) = (y - z)^2 / 2` for a regression task,
+:math:`\log(1 + e^{-(2y - 1) z})` for a binary task.
+
+Two evaluation paths give the same numbers:
+
+- *Gram* (squared-loss tasks): ``G_t = X_a^T diag(a_t) X_a`` and
+  ``c_t = X_a^T (a_t * y_t)`` (``X_a`` is ``X`` with a column of ones) are
+  cached once, grouped over tasks that share their rows and weights, so an
+  evaluation costs ``O(d^2 T)`` and nothing in ``n``;
+- *entries* (binary tasks, or squared tasks when the Gram matrices would not
+  fit in memory): the labelled (row, task) pairs, ``O(n_labels d)`` per
+  evaluation (``O(nnz)`` for sparse ``X``).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+# Above this many float64 numbers, per-task Gram matrices are not cached.
+_GRAM_BUDGET = 2.5e7
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return expit(z)
+
+
+class _Entries:
+    """The labelled (row, task) pairs of a subset of tasks, sorted by task."""
+
+    def __init__(self, X, rows, tasks, y, weights, n_tasks: int, squared: np.ndarray):
+        order = np.lexsort((rows, tasks))
+        self.rows = rows[order]
+        self.tasks = tasks[order]
+        self.y = y[order]
+        self.a = weights[order]
+        self.squared = squared[self.tasks]  # bool per entry
+        self.sign = 2.0 * self.y - 1.0
+        self.n_tasks = n_tasks
+        self.sparse = sp.issparse(X)
+        if self.sparse:
+            Xe = sp.csr_matrix(X)[self.rows]
+            Xe.sort_indices()
+            self.data = Xe.data
+            self.cols = Xe.indices
+            self.entry_of_nnz = np.repeat(np.arange(Xe.shape[0]), np.diff(Xe.indptr))
+            self.task_of_nnz = self.tasks[self.entry_of_nnz]
+            self.n_features = X.shape[1]
+        else:
+            self.Xe = np.ascontiguousarray(X[self.rows])
+            present = np.unique(self.tasks)
+            self.present = present
+            self.starts = np.searchsorted(self.tasks, present)
+
+    def linear(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Return ``z_k = x_{r_k} . w_{t_k} + b_{t_k}`` for every entry."""
+        if self.sparse:
+            prod = self.data * W[self.cols, self.task_of_nnz]
+            z = np.bincount(self.entry_of_nnz, weights=prod, minlength=self.y.size)
+        else:
+            z = np.einsum("kd,kd->k", self.Xe, W.T[self.tasks])
+        return z + b[self.tasks]
+
+    def adjoint(self, g: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(sum_k g_k x_{r_k} e_{t_k}^T, per-task sums of g)``."""
+        T = self.n_tasks
+        gb = np.bincount(self.tasks, weights=g, minlength=T)
+        if self.sparse:
+            flat = np.bincount(
+                self.task_of_nnz * d + self.cols,
+                weights=g[self.entry_of_nnz] * self.data,
+                minlength=T * d,
+            )
+            return flat.reshape(T, d).T, gb
+        GW = np.zeros((T, d))
+        GW[self.present] = np.add.reduceat(self.Xe * g[:, None], self.starts, axis=0)
+        return GW.T, gb
+
+    def losses(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-entry loss and derivative in ``z``."""
+        loss = np.empty_like(z)
+        deriv = np.empty_like(z)
+        sq = self.squared
+        r = z[sq] - self.y[sq]
+        loss[sq] = 0.5 * r * r
+        deriv[sq] = r
+        lg = ~sq
+        m = self.sign[lg] * z[lg]
+        loss[lg] = np.logaddexp(0.0, -m)
+        deriv[lg] = _sigmoid(z[lg]) - self.y[lg]
+        return loss, deriv
+
+
+class _GramGroups:
+    """Cached ``X_a^T diag(a) X_a`` per group of squared-loss tasks."""
+
+    def __init__(self, X, Y, A, task_ids: np.ndarray, fit_intercept: bool):
+        # group tasks whose (weighted) rows coincide
+        groups: dict[bytes, list[int]] = {}
+        for t in task_ids:
+            groups.setdefault(A[:, t].tobytes(), []).append(int(t))
+        self.groups = [np.asarray(g) for g in groups.values()]
+        self.task_ids = task_ids
+        d = X.shape[1]
+        p = d + 1
+        n_groups = len(self.groups)
+        self.G = np.empty((n_groups, p, p))
+        self.C = np.zeros((p, Y.shape[1]))  # c_t for every task (zeros elsewhere)
+        self.const = np.zeros(Y.shape[1])  # y^T diag(a) y / 2
+        Yz = np.where(np.isnan(Y), 0.0, Y)
+        for g, members in enumerate(self.groups):
+            a = A[:, members[0]]
+            rows = np.flatnonzero(a > 0)
+            Xr = X[rows]
+            ar = a[rows]
+            if sp.issparse(Xr):
+                Xw = sp.csr_matrix(Xr.multiply(ar[:, None]))
+                gram = np.asarray((Xr.T @ Xw).todense())
+                col_sum = np.asarray(Xw.sum(axis=0)).ravel()
+                Yr = Yz[np.ix_(rows, members)]
+                xty = np.asarray(Xw.T @ Yr)
+            else:
+                Xw = Xr * ar[:, None]
+                gram = Xr.T @ Xw
+                col_sum = Xw.sum(axis=0)
+                Yr = Yz[np.ix_(rows, members)]
+                xty = Xw.T @ Yr
+            self.G[g, :d, :d] = gram
+            self.G[g, d, :d] = col_sum
+            self.G[g, :d, d] = col_sum
+            self.G[g, d, d] = ar.sum()
+            self.C[:d, members] = xty
+            self.C[d, members] = ar @ Yr
+            self.const[members] = 0.5 * (ar @ (Yr * Yr))
+        self.fit_intercept = fit_intercept
+        # a per-task stack when that is cheap (many singleton groups)
+        self.singletons = all(g.size == 1 for g in self.groups)
+        if self.singletons:
+            self.order = np.concatenate(self.groups)
+
+    def apply(self, Wa: np.ndarray) -> np.ndarray:
+        """Return ``G_t @ wa_t`` for the tasks of the groups, as a (p, T) array."""
+        out = np.zeros_like(Wa)
+        if self.singletons:
+            cols = Wa[:, self.order].T[:, :, None]
+            out[:, self.order] = np.matmul(self.G, cols)[:, :, 0].T
+        else:
+            for g, members in enumerate(self.groups):
+                out[:, members] = self.G[g] @ Wa[:, members]
+        return out
+
+    def max_eigenvalue(self) -> float:
+        d = self.G.shape[1] - 1
+        G = self.G if self.fit_intercept else self.G[:, :d, :d]
+        return float(max(np.linalg.eigvalsh(g)[-1] for g in G)) if len(G) else 0.0
+
+
+class MultiTaskDatafit:
+    r"""Masked multi-task squared / logistic / mixed loss.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_tasks)
+        NaN where a task has no label.
+    mask : ndarray of shape (n_samples, n_tasks), bool
+    kinds : list of str
+        ``"regression"`` (squared loss) or ``"binary"`` (logistic loss).
+    sample_weight : ndarray of shape (n_samples, n_tasks)
+    task_weights : ndarray of shape (n_tasks,)
+        The :math:`\omega_t`; may be changed between solves.
+    fit_intercept : bool
+    """
+
+    def __init__(
+        self, X, Y, mask, kinds, sample_weight, task_weights, fit_intercept=True
+    ):
+        n, d = X.shape
+        T = Y.shape[1]
+        self.n_features, self.n_tasks = d, T
+        self.fit_intercept = fit_intercept
+        self.task_weights = np.asarray(task_weights, dtype=np.float64)
+        self.squared = np.array([k == "regression" for k in kinds])
+        S = np.where(mask, sample_weight, 0.0)
+        totals = S.sum(axis=0)
+        if np.any(totals <= 0):
+            bad = np.flatnonzero(totals <= 0).tolist()
+            raise ValueError(
+                f"sample_weight is zero on every labelled row of tasks {bad}."
+            )
+        n_t = mask.sum(axis=0)
+        # a_it = s_it / n_t with s normalised to sum n_t: a sums to one per task
+        A = S / totals
+        self.n_labels = n_t
+        sq_ids = np.flatnonzero(self.squared)
+        p = d + 1
+        n_groups_upper = len({A[:, t].tobytes() for t in sq_ids}) if sq_ids.size else 0
+        self.gram = None
+        if sq_ids.size and n_groups_upper * p * p <= _GRAM_BUDGET:
+            self.gram = _GramGroups(X, Y, A, sq_ids, fit_intercept)
+        entry_tasks = np.ones(T, bool) if self.gram is None else ~self.squared
+        self.entry_tasks = entry_tasks
+        self.entries = None
+        if entry_tasks.any():
+            sel = (A > 0) & entry_tasks[None, :]
+            rows, tasks = np.nonzero(sel)
+            self.entries = _Entries(
+                X, rows, tasks, Y[rows, tasks], A[rows, tasks], T, self.squared
+            )
+        self._X = X
+
+    # ------------------------------------------------------------------ core
+    def _eval(self, W, b, need_grad=True):
+        """Per-task losses, per-task ``sum a r y`` (squared tasks), gradients."""
+        d, T = self.n_features, self.n_tasks
+        task_loss = np.zeros(T)
+        gW = np.zeros((d, T)) if need_grad else None
+        gb = np.zeros(T) if need_grad else None
+        if self.gram is not None:
+            gr = self.gram
+            ids = gr.task_ids
+            Wa = np.zeros((d + 1, T))
+            Wa[:d, ids] = W[:, ids]
+            Wa[d, ids] = b[ids]
+            GWa = gr.apply(Wa)
+            quad = np.einsum("pt,pt->t", Wa, GWa)
+            lin = np.einsum("pt,pt->t", Wa, gr.C)
+            task_loss[ids] = (0.5 * quad - lin + gr.const)[ids]
+            if need_grad:
+                H = GWa - gr.C
+                gW[:, ids] = H[:d, ids]
+                gb[ids] = H[d, ids]
+        if self.entries is not None:
+            e = self.entries
+            z = e.linear(W, b)
+            loss, deriv = e.losses(z)
+            task_loss += np.bincount(e.tasks, weights=e.a * loss, minlength=T)
+            if need_grad:
+                gWe, gbe = e.adjoint(e.a * deriv, d)
+                gW += gWe
+                gb += gbe
+        if need_grad:
+            gW *= self.task_weights
+            gb *= self.task_weights
+            if not self.fit_intercept:
+                gb[:] = 0.0
+        return task_loss, gW, gb
+
+    # --------------------------------------------------------------- public
+    def task_losses(self, W, b) -> np.ndarray:
+        """Unweighted per-task losses ``L_t``, shape (n_tasks,)."""
+        return self._eval(W, b, need_grad=False)[0]
+
+    def value(self, W, b) -> float:
+        """Return ``f(W, b)``."""
+        return float(self.task_losses(W, b) @ self.task_weights)
+
+    def value_and_gradient(self, W, b):
+        """Return ``f(W, b)``, its gradient in ``W`` (d, T) and in ``b`` (T,)."""
+        losses, gW, gb = self._eval(W, b)
+        return float(losses @ self.task_weights), gW, gb
+
+    def hessian_bound_matvec(self, W, b):
+        """Apply an upper bound of the Hessian (exact for squared loss)."""
+        d, T = self.n_features, self.n_tasks
+        gW = np.zeros((d, T))
+        gb = np.zeros(T)
+        if self.gram is not None:
+            ids = self.gram.task_ids
+            Wa = np.zeros((d + 1, T))
+            Wa[:d, ids] = W[:, ids]
+            Wa[d, ids] = b[ids]
+            H = self.gram.apply(Wa)
+            gW[:, ids] = H[:d, ids]
+            gb[ids] = H[d, ids]
+        if self.entries is not None:
+            e = self.entries
+            z = e.linear(W, b)
+            z = z * np.where(e.squared, 1.0, 0.25) * e.a
+            gWe, gbe = e.adjoint(z, d)
+            gW += gWe
+            gb += gbe
+        gW *= self.task_weights
+        gb *= self.task_weights
+        if not self.fit_intercept:
+            gb[:] = 0.0
+        return gW, gb
+
+    def squared_dual_terms(self, W, b):
+        """Per-task ``L_t`` and ``sum_i a_it r_it y_it`` (squared tasks only).
+
+        With residuals ``r = y - X w_t - b_t``; used by the duality gap.
+        """
+        T = self.n_tasks
+        losses, gW, gb = self._eval(W, b)
+        ry = np.zeros(T)
+        if self.gram is not None:
+            gr = self.gram
+            ids = gr.task_ids
+            Wa = np.vstack([W, b[None, :]])
+            ry[ids] = (2.0 * gr.const - np.einsum("pt,pt->t", Wa, gr.C))[ids]
+        if self.entries is not None:
+            e = self.entries
+            r = e.y - e.linear(W, b)
+            ry += np.bincount(e.tasks, weights=e.a * r * e.y, minlength=T)
+        return losses, ry, gW, gb
+
+    def lipschitz(self, n_power_iter: int = 30, seed: int = 0) -> float:
+        """Estimate the Lipschitz constant of the gradient (power iteration)."""
+        d, T = self.n_features, self.n_tasks
+        rng = np.random.RandomState(seed)
+        W = rng.standard_normal((d, T))
+        b = rng.standard_normal(T) if self.fit_intercept else np.zeros(T)
+        lam = 0.0
+        for _ in range(n_power_iter):
+            norm = np.sqrt(np.sum(W * W) + np.sum(b * b))
+            if norm == 0:
+                return 1.0
+            W, b = W / norm, b / norm
+            W, b = self.hessian_bound_matvec(W, b)
+            lam = np.sqrt(np.sum(W * W) + np.sum(b * b))
+        return float(max(lam, 1e-12))
+
+    def predict_linear(self, X, W, b) -> np.ndarray:
+        """Linear scores ``X W + b`` of shape (n_samples, n_tasks)."""
+        return np.asarray(X @ W) + b

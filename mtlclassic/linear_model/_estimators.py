@@ -1,0 +1,830 @@
+"""Task-relationship linear models: trace norm, L2,1 and clustered MTL.
+
+The estimators only assemble a datafit (:mod:`._datafits`), a penalty
+(:mod:`._penalties`) and the FISTA solver (:mod:`._solvers`).
+"""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
+from sklearn.utils.metaestimators import available_if
+
+from .._compat import (
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+    limit_threads,
+    validate_data,
+)
+from .._targets import check_targets, check_task_sample_weight
+from ..metrics import multitask_score
+from ._datafits import MultiTaskDatafit
+from ._penalties import ClusteredNorm, L21Norm, TraceNorm
+from ._solvers import MultiTaskProblem, ZeroPenalty, solve, warn_not_converged
+
+#: Singular values below ``RANK_RTOL * singular_values_[0]`` do not count in ``rank_``.
+RANK_RTOL = 1e-6
+
+_ALLOWED_KINDS = ("regression", "binary")
+_UNCERTAINTY_MAX_ROUNDS = 20
+_UNCERTAINTY_RTOL = 1e-3
+
+
+def _targets_ndim(y):
+    """Return 1 for a 1-D ``y`` (one task), else 2 (works on array-likes)."""
+    if isinstance(y, pd.DataFrame):
+        return 2
+    return 1 if np.asarray(y).ndim == 1 else 2
+
+
+def _has_binary_task(estimator):
+    check_is_fitted(estimator)
+    return "binary" in estimator.task_kinds_
+
+
+def _check_X(estimator, X, reset):
+    return validate_data(
+        estimator, X, accept_sparse="csr", dtype=np.float64, reset=reset
+    )
+
+
+def _resolve_task_weights(task_weights, n_tasks):
+    """Return the initial task weights (ones for None and "uncertainty")."""
+    if task_weights is None or isinstance(task_weights, str):
+        return np.ones(n_tasks)
+    w = np.asarray(task_weights, dtype=np.float64)
+    if w.shape != (n_tasks,):
+        raise ValueError(
+            f"task_weights must have one weight per task, shape ({n_tasks},); "
+            f"got shape {w.shape}."
+        )
+    if not np.all(np.isfinite(w)) or np.any(w <= 0):
+        raise ValueError("task_weights must be finite and strictly positive.")
+    return w.copy()
+
+
+def _uncertainty_weights(losses, squared):
+    """``1 / (2 sigma_t^2)`` rescaled to mean one.
+
+    ``sigma_t^2`` is the mean squared residual (``2 L_t``) of a regression task
+    and the mean logistic loss (``L_t``) of a binary task.
+    """
+    sigma2 = np.where(squared, 2.0 * losses, losses)
+    sigma2 = np.maximum(sigma2, 1e-12 * max(sigma2.max(), 1e-300))
+    w = 1.0 / (2.0 * sigma2)
+    return w * (w.size / w.sum())
+
+
+def _zero_intercepts(datafit):
+    """Optimal intercepts at ``W = 0``: weighted means (logits for binary tasks)."""
+    T = datafit.n_tasks
+    if not datafit.fit_intercept:
+        return np.zeros(T)
+    # the gradient in b at (0, 0) is -omega_t * (weighted mean of y_t) for squared
+    # loss and omega_t * (1/2 - weighted mean) for logistic loss
+    _, _, gb = datafit.value_and_gradient(
+        np.zeros((datafit.n_features, T)), np.zeros(T)
+    )
+    g = gb / datafit.task_weights
+    mean = np.where(datafit.squared, -g, 0.5 - g)
+    b = mean.copy()
+    binary = ~datafit.squared
+    b[binary] = logit(np.clip(mean[binary], 1e-12, 1 - 1e-12))
+    return b
+
+
+class _TaskRelationshipModel(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Shared fit / predict of the task-relationship linear models."""
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "tasks": [None, list, tuple, dict, str],
+        "fit_intercept": ["boolean"],
+        "task_weights": [None, "array-like", StrOptions({"uncertainty"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "n_jobs": [None, Integral],
+    }
+
+    _shared = False
+
+    def _make_penalty(self, n_tasks):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _warm_start_x(self, problem, n_features, n_tasks):
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return None
+        if self.coef_.shape != (n_tasks, n_features):
+            return None
+        w0 = self.shared_coef_
+        V = self.coef_.T - w0[:, None]
+        return problem.pack(V, w0, self.intercept_)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Numeric features.
+        y : array-like or DataFrame of shape (n_samples, n_tasks) or (n_samples,)
+            Labels ``Y``, NaN where a row has no label for a task.
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
+default=None
+            Normalised to sum to ``n_t`` over the labelled rows of each task.
+
+        Returns
+        -------
+        self : object
+            The fitted model.
+        """
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None."
+            )
+        X = _check_X(self, X, reset=True)
+        n_samples, n_features = X.shape
+        Yf, mask, kinds, names = check_targets(
+            y, self.tasks, n_samples=n_samples, allow_kinds=_ALLOWED_KINDS
+        )
+        n_tasks = Yf.shape[1]
+        sw = check_task_sample_weight(sample_weight, n_samples, n_tasks)
+        omega = _resolve_task_weights(self.task_weights, n_tasks)
+        penalty = self._make_penalty(n_tasks)
+        datafit = MultiTaskDatafit(
+            X, Yf, mask, kinds, sw, omega, fit_intercept=self.fit_intercept
+        )
+        shared = bool(getattr(self, "shared", False))
+        problem = MultiTaskProblem(datafit, penalty, shared=shared)
+        x = self._warm_start_x(problem, n_features, n_tasks)
+        if x is None:
+            x = problem.pack(
+                np.zeros((n_features, n_tasks)),
+                np.zeros(n_features),
+                _zero_intercepts(datafit),
+            )
+        n_iter, history, converged = 0, [], True
+        with limit_threads(self.n_jobs):
+            rounds = (
+                _UNCERTAINTY_MAX_ROUNDS if self.task_weights == "uncertainty" else 1
+            )
+            for _ in range(rounds):
+                x, it, hist, conv = solve(
+                    problem,
+                    x,
+                    max_iter=self.max_iter,
+                    tol=self.tol,
+                    verbose=self.verbose,
+                )
+                n_iter += it
+                history.extend(hist if not history else hist[1:])
+                converged = conv
+                if rounds == 1:
+                    break
+                W, b = problem.coef(x)
+                new = _uncertainty_weights(datafit.task_losses(W, b), datafit.squared)
+                change = np.max(np.abs(new - datafit.task_weights)) / new.max()
+                datafit.task_weights = new
+                if change <= _UNCERTAINTY_RTOL:
+                    break
+        if not converged:
+            warn_not_converged(self.max_iter, self.tol)
+        V, w0, b = problem.unpack(x)
+        self.coef_ = (V + w0[:, None]).T.copy()
+        self.intercept_ = b.copy()
+        self.shared_coef_ = w0.copy()
+        self.n_iter_ = int(n_iter)
+        self.objective_ = np.asarray(history)
+        self.task_weights_ = datafit.task_weights.copy()
+        self.task_names_ = list(names)
+        self.task_kinds_ = list(kinds)
+        self._y_ndim = _targets_ndim(y)
+        s = np.linalg.svd(V, compute_uv=False) if V.size else np.zeros(0)
+        self.singular_values_ = s
+        self.rank_ = int(np.sum(s > RANK_RTOL * s[0])) if s.size and s[0] > 0 else 0
+        self.task_similarity_ = _cosine_similarity(self.coef_)
+        self._set_extra_attributes(penalty, V)
+        return self
+
+    def _set_extra_attributes(self, penalty, V):
+        pass
+
+    def _linear(self, X):
+        check_is_fitted(self)
+        X = _check_X(self, X, reset=False)
+        Z = np.asarray(X @ self.coef_.T) + self.intercept_
+        return Z.ravel() if self._y_ndim == 1 else Z
+
+    @available_if(_has_binary_task)
+    def decision_function(self, X):
+        """Linear scores ``X W + b`` for every task (logits of binary tasks).
+
+        Defined when the model has at least one binary task (for regression
+        tasks it equals ``predict``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_tasks) or (n_samples,)
+            1-D when the model was fitted on a 1-D ``y``.
+        """
+        return self._linear(X)
+
+    def predict(self, X):
+        """Predict ``E[y_t | x]``: linear for regression, probability for binary.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Y_pred : ndarray of shape (n_samples, n_tasks) or (n_samples,)
+            1-D when the model was fitted on a 1-D ``y``.
+        """
+        Z = self._linear(X)
+        binary = np.array([k == "binary" for k in self.task_kinds_])
+        if not binary.any():
+            return Z
+        Z = np.array(Z, dtype=np.float64)
+        if Z.ndim == 1:
+            return expit(Z)
+        Z[:, binary] = expit(Z[:, binary])
+        return Z
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of R² (regression) and ROC AUC (binary).
+
+        Each task is scored on its labelled rows (see
+        :func:`mtlclassic.metrics.multitask_score`).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like or DataFrame of shape (n_samples, n_tasks) or (n_samples,)
+            True labels, NaN where missing.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return multitask_score(
+            y, self.predict(X), tasks=self.task_kinds_, sample_weight=sample_weight
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.target_tags.required = True
+        return tags
+
+
+def _fill_doc(cls):
+    """Insert the shared docstring parts into an estimator's docstring."""
+    parts = {
+        "<LOSSES>": _LOSSES_DOC,
+        "<PARAMS>": _COMMON_PARAMS_DOC,
+        "<ATTRS>": _COMMON_ATTRS_DOC,
+        "<NOTES>": _NOTES_DOC,
+    }
+    doc = cls.__doc__
+    for marker, text in parts.items():
+        doc = doc.replace(marker, text)
+    cls.__doc__ = doc
+    return cls
+
+
+def _cosine_similarity(coef):
+    norms = np.linalg.norm(coef, axis=1)
+    safe = np.where(norms > 0, norms, 1.0)
+    unit = coef / safe[:, None]
+    S = unit @ unit.T
+    np.fill_diagonal(S, 1.0)
+    return S
+
+
+_COMMON_PARAMS_DOC = r"""tasks : None, list of str or dict, default=None
+        Task kinds, ``"regression"`` (squared loss) or ``"binary"`` (logistic
+        loss); None infers them from the labels ({0, 1} gives binary).
+    fit_intercept : bool, default=True
+        Fit an unpenalised intercept per task.
+    task_weights : None, array-like of shape (n_tasks,) or "uncertainty", default=None
+        The weights :math:`\omega_t` of the tasks' losses. None gives equal
+        weights. ``"uncertainty"`` re-estimates :math:`\omega_t \propto
+        1 / (2 \sigma_t^2)` from the residuals (:math:`\sigma_t^2` is the mean
+        squared residual of a regression task, the mean logistic loss of a
+        binary task), rescaled to mean one so ``alpha`` keeps its scale,
+        alternating with the fit of ``W`` (at most 20 rounds, until the weights
+        change by less than 0.1 percent).
+    max_iter : int, default=1000
+        Maximum number of FISTA iterations (per round of uncertainty weighting).
+    tol : float, default=1e-4
+        Stopping tolerance (see Notes).
+    warm_start : bool, default=False
+        Start from the previous solution when refitting data of the same shape.
+    verbose : int, default=0
+        Print the objective and the stopping criterion every 10 iterations.
+    n_jobs : int, default=None
+        Threads for BLAS (None means 1, -1 all cores)."""
+
+_COMMON_ATTRS_DOC = r"""coef_ : ndarray of shape (n_tasks, n_features)
+        Task weight vectors (rows), ``W^T``.
+    intercept_ : ndarray of shape (n_tasks,)
+    n_iter_ : int
+        Number of FISTA iterations run (summed over uncertainty rounds).
+    objective_ : ndarray of shape (n_iter_ + 1,)
+        Objective after each iteration (index 0: at the starting point).
+    singular_values_ : ndarray of shape (min(n_features, n_tasks),)
+        Singular values of the penalised weight matrix, in decreasing order (a
+        plain array, ready for ``plt.plot``).
+    rank_ : int
+        Number of singular values above ``1e-6 * singular_values_[0]``.
+    task_similarity_ : ndarray of shape (n_tasks, n_tasks)
+        Cosine similarity of the rows of ``coef_`` (0 where a task's weight
+        vector is zero; ones on the diagonal), ready for ``plt.imshow``.
+    task_weights_ : ndarray of shape (n_tasks,)
+        The task weights :math:`\omega_t` used at the end of the fit.
+    task_names_ : list of str
+    task_kinds_ : list of str
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined only when ``X`` has string column names."""
+
+_LOSSES_DOC = r"""over the labelled rows :math:`I_t` of each task (``NaN`` in ``Y``
+    means no label), :math:`n_t = |I_t|`, with sample weights :math:`s_{it}`
+    normalised to sum to :math:`n_t`:
+
+    - regression task: :math:`L_t = \frac{1}{2 n_t} \sum_{i \in I_t}
+      s_{it} (y_{it} - x_i^\top w_t - b_t)^2` (scikit-learn's
+      ``MultiTaskLasso`` scaling);
+    - binary task: :math:`L_t = \frac{1}{n_t} \sum_{i \in I_t} s_{it}
+      \log(1 + \exp(-\sigma_{it} (x_i^\top w_t + b_t)))` with
+      :math:`\sigma_{it} = 2 y_{it} - 1 \in \{-1, +1\}`.
+
+    ``W`` is n_features x n_tasks (``coef_`` is its transpose), ``b`` is not
+    penalised."""
+
+_NOTES_DOC = r"""The solver is FISTA with backtracking on the Lipschitz constant and
+    adaptive restart. For squared loss on every task, no shared component and
+    ``alpha > 0``, it stops on a certified duality gap, ``gap <= tol * P0``
+    with ``P0`` the objective at ``W = 0`` (checked every 10 iterations);
+    otherwise when the gradient-mapping norm is at most ``tol`` times the
+    gradient norm at zero and the relative objective change is at most
+    ``tol``. For squared-loss tasks ``X^T diag(a_t) X`` is cached per group of
+    tasks sharing their rows, so an iteration costs ``O(d^2 T)`` and nothing
+    in ``n``; other tasks cost ``O(n_labels d)`` (``O(nnz)`` for sparse
+    ``X``).
+
+    To choose ``alpha``, use the path (``trace_norm_path``) or
+    ``GridSearchCV`` (``score`` is the masked multi-task score)::
+
+        from sklearn.model_selection import GridSearchCV
+        search = GridSearchCV(TraceNormMultiTask(), {"alpha": alphas}, cv=5)
+        search.fit(X, Y)"""
+
+
+@_fill_doc
+class TraceNormMultiTask(_TaskRelationshipModel):
+    r"""Multi-task linear model with a trace-norm penalty (tasks share a subspace).
+
+    Minimises
+
+    .. math::
+
+        \min_{W, b}\ \sum_t \omega_t L_t(w_t, b_t) + \alpha \|V\|_*
+
+    <LOSSES>
+
+    where :math:`\|V\|_*` is the trace norm (sum of singular values) and
+    ``W = V`` (``shared=False``) or ``W = w_0 1^T + V`` with an unpenalised
+    shared vector :math:`w_0` (``shared=True``): the tasks' deviations from a
+    common model then lie in a low-dimensional subspace. Regression and binary
+    tasks can be mixed; rows may be labelled for some tasks only.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Strength of the trace norm. ``alpha = 0`` gives independent per-task
+        least squares / logistic regressions.
+    shared : bool, default=False
+        Add an unpenalised shared weight vector ``shared_coef_``.
+    <PARAMS>
+
+    Attributes
+    ----------
+    <ATTRS>
+    shared_coef_ : ndarray of shape (n_features,)
+        The shared vector :math:`w_0` (zeros when ``shared=False``);
+        ``singular_values_`` and ``rank_`` are those of ``V = W - w_0 1^T``.
+
+    See Also
+    --------
+    L21MultiTask : Shared feature selection (L2,1 penalty).
+    ClusteredMultiTask : Tasks grouped in clusters.
+    trace_norm_path : Solutions along a grid of ``alpha``.
+
+    Notes
+    -----
+    <NOTES>
+
+    References
+    ----------
+    S. Ji and J. Ye, "An accelerated gradient method for trace norm
+    minimization", ICML 2009.
+
+    A. Beck and M. Teboulle, "A fast iterative shrinkage-thresholding
+    algorithm for linear inverse problems", SIAM J. Imaging Sci., 2009.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlclassic.linear_model import TraceNormMultiTask
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.standard_normal((200, 6))
+    >>> W = np.outer(rng.standard_normal(6), rng.standard_normal(4))  # rank 1
+    >>> Y = X @ W + 0.1 * rng.standard_normal((200, 4))
+    >>> Y[rng.rand(200, 4) < 0.3] = np.nan  # missing labels
+    >>> model = TraceNormMultiTask(alpha=0.05).fit(X, Y)
+    >>> model.coef_.shape, model.rank_
+    ((4, 6), 1)
+    """
+
+    _parameter_constraints: dict = {
+        **_TaskRelationshipModel._parameter_constraints,
+        "shared": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        shared=False,
+        tasks=None,
+        fit_intercept=True,
+        task_weights=None,
+        max_iter=1000,
+        tol=1e-4,
+        warm_start=False,
+        verbose=0,
+        n_jobs=None,
+    ):
+        self.alpha = alpha
+        self.shared = shared
+        self.tasks = tasks
+        self.fit_intercept = fit_intercept
+        self.task_weights = task_weights
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+
+    def _make_penalty(self, n_tasks):
+        return TraceNorm(self.alpha)
+
+
+@_fill_doc
+class L21MultiTask(_TaskRelationshipModel):
+    r"""Multi-task linear model with an L2,1 penalty (tasks share features).
+
+    Minimises
+
+    .. math::
+
+        \min_{W, b}\ \sum_t \omega_t L_t(w_t, b_t) + \alpha \sum_j \|V_{j,:}\|_2
+
+    <LOSSES>
+
+    (the sum over features of the Euclidean norm of that feature's weights
+    across tasks), with ``W = V`` or, with ``shared=True``, ``W = w_0 1^T + V``
+    and :math:`w_0` unpenalised. On complete ``Y`` with squared loss this is
+    scikit-learn's ``MultiTaskLasso`` objective, with the same ``alpha``.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Strength of the L2,1 penalty.
+    shared : bool, default=False
+        Add an unpenalised shared weight vector ``shared_coef_``.
+    <PARAMS>
+
+    Attributes
+    ----------
+    <ATTRS>
+    shared_coef_ : ndarray of shape (n_features,)
+        The shared vector :math:`w_0` (zeros when ``shared=False``).
+
+    See Also
+    --------
+    TraceNormMultiTask : Low-rank task weights.
+    sklearn.linear_model.MultiTaskLasso : Same penalty, complete ``Y``,
+        squared loss only.
+
+    Notes
+    -----
+    <NOTES>
+
+    References
+    ----------
+    G. Obozinski, B. Taskar and M. Jordan, "Joint covariate selection and
+    joint subspace selection for multiple classification problems",
+    Statistics and Computing, 2010.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlclassic.linear_model import L21MultiTask
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.standard_normal((200, 8))
+    >>> W = np.zeros((8, 3))
+    >>> W[:2] = rng.standard_normal((2, 3))  # two relevant features
+    >>> Y = X @ W + 0.1 * rng.standard_normal((200, 3))
+    >>> model = L21MultiTask(alpha=0.05).fit(X, Y)
+    >>> np.flatnonzero(np.abs(model.coef_).sum(axis=0)).tolist()
+    [0, 1]
+    """
+
+    _parameter_constraints: dict = {
+        **_TaskRelationshipModel._parameter_constraints,
+        "shared": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        shared=False,
+        tasks=None,
+        fit_intercept=True,
+        task_weights=None,
+        max_iter=1000,
+        tol=1e-4,
+        warm_start=False,
+        verbose=0,
+        n_jobs=None,
+    ):
+        self.alpha = alpha
+        self.shared = shared
+        self.tasks = tasks
+        self.fit_intercept = fit_intercept
+        self.task_weights = task_weights
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+
+    def _make_penalty(self, n_tasks):
+        return L21Norm(self.alpha)
+
+
+@_fill_doc
+class ClusteredMultiTask(_TaskRelationshipModel):
+    r"""Clustered multi-task learning (convex relaxation, as MALSAR's CMTL).
+
+    Minimises
+
+    .. math::
+
+        \min_{W, b}\ \sum_t \omega_t L_t(w_t, b_t) + \alpha \eta (1 + \eta)
+        \min_{M \in \mathcal{M}_k} \operatorname{tr}(W (\eta I + M)^{-1} W^\top)
+
+    <LOSSES>
+
+    with :math:`\eta = \beta / \alpha` and
+    :math:`\mathcal{M}_k = \{M : \operatorname{tr} M = k,\ 0 \preceq M
+    \preceq I\}` (``M`` is n_tasks x n_tasks, ``k = n_clusters``). For a
+    cluster-indicator ``M`` the penalty is ``(alpha + beta)`` times the
+    within-cluster spread of the task vectors plus ``beta`` times the squared
+    norm of the cluster means; the convex set :math:`\mathcal{M}_k` relaxes
+    the clusterings (Jacob, Bach & Vert 2008; Zhou, Chen & Ye 2011). The
+    minimum over ``M`` is solved in closed form from the singular values of
+    ``W``, so the penalty is smooth and the problem is solved by FISTA on
+    ``(W, b)``. ``alpha = 0`` gives per-task ridge: ``beta ||W||_F^2``.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Strength of the clustering (:math:`\rho_1` in MALSAR).
+    beta : float, default=1.0
+        Ridge strength on the cluster centres (:math:`\rho_2` in MALSAR), > 0.
+    n_clusters : int, default=2
+        Number of task clusters ``k``, at most the number of tasks.
+    <PARAMS>
+
+    Attributes
+    ----------
+    <ATTRS>
+    task_relationship_ : ndarray of shape (n_tasks, n_tasks)
+        The optimal ``M`` at the solution (about ``1/|c|`` between tasks of a
+        cluster ``c``, 0 across clusters).
+    task_clusters_ : ndarray of shape (n_tasks,)
+        Cluster label of every task: k-means (``random_state=0``, 10 inits)
+        on the rows of the top ``n_clusters`` eigenvectors of
+        ``task_relationship_`` (on the rows of ``coef_`` when ``alpha = 0``).
+
+    See Also
+    --------
+    TraceNormMultiTask : Low-rank task weights.
+
+    Notes
+    -----
+    <NOTES>
+
+    References
+    ----------
+    L. Jacob, F. Bach and J.-P. Vert, "Clustered multi-task learning: a
+    convex formulation", NeurIPS 2008.
+
+    J. Zhou, J. Chen and J. Ye, "Clustered multi-task learning via
+    alternating structure optimization", NeurIPS 2011 (MALSAR's CMTL).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlclassic.linear_model import ClusteredMultiTask
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.standard_normal((300, 5))
+    >>> centres = rng.standard_normal((5, 2)) * 3
+    >>> W = centres[:, [0, 0, 0, 1, 1, 1]]  # two clusters of three tasks
+    >>> Y = X @ W + 0.1 * rng.standard_normal((300, 6))
+    >>> model = ClusteredMultiTask(1.0, beta=0.01, n_clusters=2).fit(X, Y)
+    >>> model.task_clusters_.tolist() in ([0, 0, 0, 1, 1, 1], [1, 1, 1, 0, 0, 0])
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_TaskRelationshipModel._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="neither")],
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        beta=1.0,
+        n_clusters=2,
+        tasks=None,
+        fit_intercept=True,
+        task_weights=None,
+        max_iter=1000,
+        tol=1e-4,
+        warm_start=False,
+        verbose=0,
+        n_jobs=None,
+    ):
+        self.alpha = alpha
+        self.beta = beta
+        self.n_clusters = n_clusters
+        self.tasks = tasks
+        self.fit_intercept = fit_intercept
+        self.task_weights = task_weights
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+
+    def _make_penalty(self, n_tasks):
+        if self.n_clusters > n_tasks:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} must be at most the number of tasks "
+                f"({n_tasks})."
+            )
+        return ClusteredNorm(self.alpha, self.beta, self.n_clusters, n_tasks)
+
+    def _set_extra_attributes(self, penalty, V):
+        from sklearn.cluster import KMeans
+
+        M = penalty.relationship(V)
+        self.task_relationship_ = M
+        k = self.n_clusters
+        T = M.shape[0]
+        if k == 1:
+            self.task_clusters_ = np.zeros(T, dtype=np.intp)
+            return
+        if self.alpha == 0.0:
+            points = self.coef_
+        else:
+            _, vecs = np.linalg.eigh(M)
+            points = vecs[:, -k:]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            km = KMeans(n_clusters=k, n_init=10, random_state=0).fit(points)
+        self.task_clusters_ = km.labels_.astype(np.intp)
+
+
+def trace_norm_path(
+    X,
+    Y,
+    alphas=None,
+    *,
+    n_alphas=20,
+    eps=1e-3,
+    tasks=None,
+    sample_weight=None,
+    shared=False,
+    fit_intercept=True,
+    max_iter=1000,
+    tol=1e-4,
+):
+    """Trace-norm multi-task solutions along a decreasing grid of ``alpha``.
+
+    Solves the objective of :class:`TraceNormMultiTask` for every ``alpha``,
+    from the largest down, each warm-started from the previous solution (as
+    scikit-learn's ``lasso_path`` does). The default grid is ``n_alphas``
+    values log-spaced from ``alpha_max`` down to ``eps * alpha_max``, where
+    ``alpha_max`` is the smallest ``alpha`` with ``V = 0``: the spectral norm
+    of the gradient in ``V`` at ``V = 0`` with optimal intercepts (and
+    optimal shared vector when ``shared=True``).
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+    Y : array-like or DataFrame of shape (n_samples, n_tasks)
+        NaN where a row has no label for a task.
+    alphas : array-like, default=None
+        Values of ``alpha`` (sorted in decreasing order before solving).
+    n_alphas : int, default=20
+    eps : float, default=1e-3
+    tasks, sample_weight, shared, fit_intercept, max_iter, tol
+        As in :class:`TraceNormMultiTask`.
+
+    Returns
+    -------
+    alphas : ndarray of shape (n_alphas,)
+        Decreasing.
+    coefs : ndarray of shape (n_alphas, n_tasks, n_features)
+        ``coef_`` at every ``alpha``.
+    intercepts : ndarray of shape (n_alphas, n_tasks)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlclassic.linear_model import trace_norm_path
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.standard_normal((100, 5))
+    >>> Y = X @ rng.standard_normal((5, 3)) + rng.standard_normal((100, 3))
+    >>> alphas, coefs, intercepts = trace_norm_path(X, Y, n_alphas=5)
+    >>> coefs.shape, bool(np.all(coefs[0] == 0))
+    ((5, 3, 5), True)
+    """
+    model = TraceNormMultiTask(tasks=tasks, shared=shared, fit_intercept=fit_intercept)
+    X = _check_X(model, X, reset=True)
+    n_samples, n_features = X.shape
+    Yf, mask, kinds, _ = check_targets(
+        Y, tasks, n_samples=n_samples, allow_kinds=_ALLOWED_KINDS
+    )
+    n_tasks = Yf.shape[1]
+    sw = check_task_sample_weight(sample_weight, n_samples, n_tasks)
+    datafit = MultiTaskDatafit(
+        X, Yf, mask, kinds, sw, np.ones(n_tasks), fit_intercept=fit_intercept
+    )
+    x = _pooled_start(datafit, shared, max_iter, tol)
+    if alphas is None:
+        problem = MultiTaskProblem(datafit, TraceNorm(1.0), shared=shared)
+        _, g = problem.smooth_value_and_gradient(x)
+        alpha_max = TraceNorm.dual_norm(
+            g[: n_features * n_tasks].reshape(n_features, n_tasks)
+        )
+        alphas = alpha_max * np.logspace(0, np.log10(eps), n_alphas)
+    alphas = np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
+    if np.any(alphas < 0):
+        raise ValueError("alphas must be non-negative.")
+    coefs = np.empty((alphas.size, n_tasks, n_features))
+    intercepts = np.empty((alphas.size, n_tasks))
+    for i, alpha in enumerate(alphas):
+        problem = MultiTaskProblem(datafit, TraceNorm(alpha), shared=shared)
+        x, _, _, converged = solve(problem, x, max_iter=max_iter, tol=tol)
+        if not converged:
+            warn_not_converged(max_iter, tol)
+        W, b = problem.coef(x)
+        coefs[i] = W.T
+        intercepts[i] = b
+    return alphas, coefs, intercepts
+
+
+def _pooled_start(datafit, shared, max_iter, tol):
+    """Solution with ``V = 0``: intercepts (and the shared vector if shared)."""
+    d, T = datafit.n_features, datafit.n_tasks
+    problem = MultiTaskProblem(datafit, ZeroPenalty(), shared=shared)
+    x = problem.pack(np.zeros((d, T)), np.zeros(d), _zero_intercepts(datafit))
+    if shared or not np.all(datafit.squared):
+        x, _, _, _ = solve(problem, x, max_iter=max_iter, tol=min(tol, 1e-8))
+    return x
