@@ -10,6 +10,7 @@ from . import datasets, linear_model, metrics, model_selection
 from .boosting import MultiTaskLGBM
 from .datasets import load_census_income, load_movielens, make_multitask_recsys
 from .embedding import ALSEmbedder, FMClassifier, FMEmbedder, FMRegressor
+from .io import load, save
 from .linear_model import ClusteredMultiTask, L21MultiTask, TraceNormMultiTask
 
 __all__ = [
@@ -23,10 +24,12 @@ __all__ = [
     "MultiTaskLGBM",
     "__version__",
     "datasets",
+    "load",
     "load_census_income",
     "load_movielens",
     "make_multitask_recsys",
     "linear_model",
     "metrics",
     "model_selection",
+    "save",
 ]

@@ -1,0 +1,513 @@
+"""Safe, versioned persistence: ``save(model, path)`` and ``load(path)``.
+
+The file is a zip archive that holds no pickle:
+
+- ``manifest.json``: the format version, the versions of mtlclassic, Python,
+  numpy, scipy, pandas, scikit-learn, LightGBM and implicit at save time, the
+  task names and kinds and input columns of the model (when it has them), the
+  object tree as tagged JSON, and the SHA-256 of every other member;
+- ``arrays/<k>.npy``: numeric arrays, read with ``numpy.load(allow_pickle=False)``;
+- ``text/<k>.txt``: LightGBM boosters as LightGBM's own model text.
+
+Loading never executes code from the file: the object tree can only name
+classes from an allow-list (the ``mtlclassic`` and ``sklearn`` packages, and
+implicit's CPU ALS model), which are re-created with ``cls.__new__`` and their
+saved attributes, without calling any method of theirs; anything else is
+refused. A file from a newer format, a truncated or edited file (checksums),
+or a file that is not a model gives a clear :class:`ValueError`. The checksums
+prove integrity, not authorship: load only files from sources you trust to
+hand you a correct model.
+"""
+
+import hashlib
+import importlib
+import io
+import json
+import platform
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+FORMAT_NAME = "mtlclassic-model"
+FORMAT_VERSION = 1
+_ALLOWED_PREFIXES = ("mtlclassic.", "sklearn.")
+_ALLOWED_CLASSES = {
+    "implicit.cpu.als.AlternatingLeastSquares",
+    "lightgbm.basic.Booster",
+}
+_SPARSE_FORMATS = {
+    "csr": sp.csr_matrix,
+    "csc": sp.csc_matrix,
+    "csr_array": sp.csr_array,
+    "csc_array": sp.csc_array,
+}
+
+
+class ModelFileError(ValueError):
+    """A file that :func:`load` refuses: not a model, damaged, or incompatible."""
+
+
+def _versions():
+    import sklearn
+
+    from . import __version__
+
+    found = {
+        "mtlclassic": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": importlib.import_module("scipy").__version__,
+        "pandas": pd.__version__,
+        "scikit-learn": sklearn.__version__,
+    }
+    for name in ("lightgbm", "implicit"):
+        try:
+            found[name] = importlib.import_module(name).__version__
+        except ImportError:  # pragma: no cover - both are core dependencies
+            found[name] = None
+    return found
+
+
+def _qualname(obj_type) -> str:
+    return f"{obj_type.__module__}.{obj_type.__qualname__}"
+
+
+def _allowed(name: str) -> bool:
+    return name in _ALLOWED_CLASSES or name.startswith(_ALLOWED_PREFIXES)
+
+
+class _Writer:
+    def __init__(self):
+        self.members: dict[str, bytes] = {}
+
+    def _add(self, folder, suffix, data: bytes) -> str:
+        name = f"{folder}/{len(self.members)}.{suffix}"
+        self.members[name] = data
+        return name
+
+    def array(self, arr: np.ndarray) -> str:
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(arr), allow_pickle=False)
+        return self._add("arrays", "npy", buffer.getvalue())
+
+    def encode(self, obj, path="model"):
+        """Return a JSON-able tree for ``obj``; big data goes to members."""
+        if obj is None or isinstance(obj, bool | str):
+            return obj
+        if isinstance(obj, int | np.integer) and not isinstance(obj, np.bool_):
+            return {"__int__": str(int(obj))} if abs(int(obj)) > 2**53 else int(obj)
+        if isinstance(obj, float | np.floating):
+            value = float(obj)
+            return value if np.isfinite(value) else {"__float__": repr(value)}
+        if isinstance(obj, np.bool_):
+            return bool(obj)
+        if isinstance(obj, tuple):
+            return {
+                "__tuple__": [self.encode(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+            }
+        if isinstance(obj, list):
+            return [self.encode(v, f"{path}[{i}]") for i, v in enumerate(obj)]
+        if isinstance(obj, dict):
+            return {
+                "__dict__": [
+                    [self.encode(k, f"{path}.key"), self.encode(v, f"{path}[{k!r}]")]
+                    for k, v in obj.items()
+                ]
+            }
+        if isinstance(obj, np.ndarray):
+            return self._encode_array(obj, path)
+        if isinstance(obj, slice):
+            return {
+                "__slice__": [
+                    self.encode(v, path) for v in (obj.start, obj.stop, obj.step)
+                ]
+            }
+        if sp.issparse(obj):
+            kind = obj.format + ("_array" if isinstance(obj, sp.sparray) else "")
+            if kind not in _SPARSE_FORMATS:
+                obj, kind = obj.tocsr(), "csr"
+            return {
+                "__sparse__": kind,
+                "shape": list(obj.shape),
+                "data": self._encode_array(obj.data, path),
+                "indices": self.array(obj.indices),
+                "indptr": self.array(obj.indptr),
+            }
+        if isinstance(obj, np.dtype):
+            return {"__dtype__": obj.str if obj.kind != "O" else "object"}
+        if isinstance(obj, type) and issubclass(obj, np.generic):
+            return {"__numpy_type__": np.dtype(obj).str}
+        if isinstance(obj, pd.CategoricalDtype):
+            return {
+                "__category_dtype__": self.encode(list(obj.categories), path),
+                "ordered": bool(obj.ordered),
+            }
+        if isinstance(obj, pd.Index):
+            return {
+                "__index__": self._encode_array(np.asarray(obj), path),
+                "name": self.encode(obj.name, path),
+            }
+        if isinstance(obj, pd.Series):
+            return {
+                "__series__": self._encode_column(obj, path),
+                "index": self.encode(obj.index, path),
+                "name": self.encode(obj.name, path),
+            }
+        if isinstance(obj, pd.DataFrame):
+            return {
+                "__frame__": [
+                    [
+                        self.encode(c, path),
+                        self._encode_column(obj[c], f"{path}[{c!r}]"),
+                    ]
+                    for c in obj.columns
+                ],
+                "index": self.encode(obj.index, path),
+            }
+        name = _qualname(type(obj))
+        if name == "lightgbm.basic.Booster":
+            text = obj.model_to_string(num_iteration=-1).encode("utf-8")
+            return {
+                "__booster__": self._add("text", "txt", text),
+                "best_iteration": int(getattr(obj, "best_iteration", 0) or 0),
+            }
+        if not _allowed(name) or not hasattr(obj, "__dict__"):
+            raise TypeError(
+                f"mtlclassic.save cannot store {path} of type {name}: only numbers, "
+                "strings, containers, numpy/scipy/pandas data, LightGBM boosters "
+                "and scikit-learn / mtlclassic estimators are stored (no pickle)."
+            )
+        return {
+            "__object__": name,
+            "state": self.encode(dict(vars(obj)), f"{path}.<state>"),
+        }
+
+    def _encode_array(self, arr, path):
+        if arr.dtype.kind in "biufcmM":
+            return {"__ndarray__": self.array(arr)}
+        if arr.dtype.kind in "OUS" or str(arr.dtype) in ("str", "string"):
+            return {
+                "__objarray__": [self.encode(v, path) for v in arr.ravel().tolist()],
+                "shape": list(arr.shape),
+                "dtype": arr.dtype.str if arr.dtype.kind in "US" else "object",
+            }
+        raise TypeError(
+            f"mtlclassic.save cannot store {path}: arrays of dtype "
+            f"{arr.dtype} are not supported."
+        )
+
+    def _encode_column(self, col: pd.Series, path):
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            return {
+                "categorical": self.array(col.cat.codes.to_numpy()),
+                "dtype": self.encode(col.dtype, path),
+            }
+        dtype = str(col.dtype)
+        values = col.to_numpy(dtype=object if dtype in ("str", "string") else None)
+        return {"values": self._encode_array(values, path), "dtype": dtype}
+
+
+class _Reader:
+    def __init__(self, archive: zipfile.ZipFile, checksums: dict):
+        self.archive = archive
+        self.checksums = checksums
+
+    def member(self, name: str) -> bytes:
+        if name not in self.checksums:
+            raise ModelFileError(
+                f"The model file refers to {name!r}, which its "
+                "manifest does not list: the file was edited."
+            )
+        try:
+            data = self.archive.read(name)
+        except (KeyError, zipfile.BadZipFile, OSError) as exc:
+            raise ModelFileError(
+                f"The model file is damaged: cannot read {name!r} ({exc})."
+            ) from None
+        if hashlib.sha256(data).hexdigest() != self.checksums[name]:
+            raise ModelFileError(
+                f"Checksum mismatch for {name!r}: the model file was "
+                "modified or damaged after it was saved."
+            )
+        return data
+
+    def array(self, name: str) -> np.ndarray:
+        try:
+            return np.load(io.BytesIO(self.member(name)), allow_pickle=False)
+        except ValueError as exc:
+            raise ModelFileError(
+                f"Cannot read array {name!r} without pickle: {exc}"
+            ) from None
+
+    def decode(self, node):
+        if node is None or isinstance(node, bool | int | float | str):
+            return node
+        if isinstance(node, list):
+            return [self.decode(v) for v in node]
+        if not isinstance(node, dict) or len(node) == 0:
+            raise ModelFileError(f"Unexpected node in the model file: {node!r:.80}")
+        tag = next(iter(node))
+        if tag == "__int__":
+            return int(node[tag])
+        if tag == "__float__":
+            return float(node[tag])
+        if tag == "__tuple__":
+            return tuple(self.decode(v) for v in node[tag])
+        if tag == "__dict__":
+            return {self._key(self.decode(k)): self.decode(v) for k, v in node[tag]}
+        if tag == "__ndarray__":
+            return self.array(node[tag])
+        if tag == "__slice__":
+            return slice(*[self.decode(v) for v in node[tag]])
+        if tag == "__objarray__":
+            values = [self.decode(v) for v in node[tag]]
+            dtype = object if node["dtype"] == "object" else np.dtype(node["dtype"])
+            out = np.empty(len(values), dtype=dtype)
+            out[:] = values
+            return out.reshape(node["shape"])
+        if tag == "__sparse__":
+            cls = _SPARSE_FORMATS.get(node[tag])
+            if cls is None:
+                raise ModelFileError(f"Unknown sparse format {node[tag]!r}.")
+            return cls(
+                (
+                    self.decode(node["data"]),
+                    self.array(node["indices"]),
+                    self.array(node["indptr"]),
+                ),
+                shape=tuple(node["shape"]),
+            )
+        if tag == "__dtype__":
+            return np.dtype(object if node[tag] == "object" else node[tag])
+        if tag == "__numpy_type__":
+            return np.dtype(node[tag]).type
+        if tag == "__category_dtype__":
+            return pd.CategoricalDtype(self.decode(node[tag]), ordered=node["ordered"])
+        if tag == "__index__":
+            return pd.Index(self.decode(node[tag]), name=self.decode(node["name"]))
+        if tag == "__series__":
+            return pd.Series(
+                self._column(node[tag]),
+                index=self.decode(node["index"]),
+                name=self.decode(node["name"]),
+            )
+        if tag == "__frame__":
+            index = self.decode(node["index"])
+            columns = [self.decode(c) for c, _ in node[tag]]
+            data = {i: self._column(col) for i, (_, col) in enumerate(node[tag])}
+            frame = pd.DataFrame(data, index=index)
+            frame.columns = pd.Index(columns) if columns else frame.columns
+            return frame
+        if tag == "__booster__":
+            lgb = importlib.import_module("lightgbm")
+            booster = lgb.Booster(model_str=self.member(node[tag]).decode("utf-8"))
+            booster.best_iteration = int(node.get("best_iteration", 0))
+            return booster
+        if tag == "__object__":
+            return self._object(node[tag], node["state"])
+        raise ModelFileError(f"Unknown node type {tag!r} in the model file.")
+
+    @staticmethod
+    def _key(key):
+        return key if not isinstance(key, list) else tuple(key)
+
+    def _column(self, col):
+        if "categorical" in col:
+            dtype = self.decode(col["dtype"])
+            return pd.Categorical.from_codes(
+                self.array(col["categorical"]), dtype=dtype
+            )
+        values = self.decode(col["values"])
+        return (
+            pd.array(values, dtype=col["dtype"])
+            if col["dtype"] in ("str", "string")
+            else values
+        )
+
+    def _object(self, name, state):
+        if not isinstance(name, str) or not _allowed(name):
+            raise ModelFileError(
+                f"The model file asks for the type {name!r}, which mtlclassic.load "
+                "does not create (only scikit-learn, mtlclassic and implicit ALS "
+                "models): refusing to load it."
+            )
+        module_name, _, qual = name.rpartition(".")
+        while module_name:
+            try:
+                module = importlib.import_module(module_name)
+                break
+            except ImportError:
+                module_name, _, head = module_name.rpartition(".")
+                qual = f"{head}.{qual}"
+        else:
+            raise ModelFileError(f"Cannot find the type {name!r}.")
+        cls = module
+        for part in qual.split("."):
+            cls = getattr(cls, part, None)
+        if not isinstance(cls, type) or _qualname(cls) != name:
+            raise ModelFileError(f"Cannot find the type {name!r} in this installation.")
+        obj = cls.__new__(cls)
+        attributes = self.decode(state)
+        if not isinstance(attributes, dict):
+            raise ModelFileError(f"Bad state for {name!r} in the model file.")
+        obj.__dict__.update(attributes)
+        return obj
+
+
+def _describe(model) -> dict:
+    """Task names/kinds and input columns, read from the model for the manifest."""
+    info = {}
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    for attr, key in (
+        ("tasks_", "tasks"),
+        ("task_names_", "task_names"),
+        ("task_kinds_", "task_kinds"),
+    ):
+        value = getattr(final, attr, None)
+        if isinstance(value, dict | list | tuple):
+            info[key] = json.loads(json.dumps(value, default=str))
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        info["input_columns"] = [str(c) for c in names]
+    return info
+
+
+def save(model, path, *, overwrite=True):
+    """Save a fitted model (an estimator or a whole Pipeline) without pickle.
+
+    Parameters
+    ----------
+    model : estimator
+        A scikit-learn or mtlclassic estimator, fitted or not, or a Pipeline.
+    path : str or path-like
+        The file to write (conventionally ``.mtlc``). It is written to a
+        temporary file beside it and renamed, so a crash never leaves half a file.
+    overwrite : bool, default=True
+        Refuse to replace an existing file when False.
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> model = Ridge().fit(np.eye(3), [1.0, 2.0, 3.0])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     loaded = load(save(model, f"{tmp}/ridge.mtlc"))
+    >>> bool(np.array_equal(loaded.coef_, model.coef_))
+    True
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(
+            f"{str(path)!r} exists; pass overwrite=True to replace it."
+        )
+    writer = _Writer()
+    tree = writer.encode(model)
+    manifest = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "versions": _versions(),
+        "model_class": _qualname(type(model)),
+        "model": _describe(model),
+        "checksums": {
+            name: hashlib.sha256(data).hexdigest()
+            for name, data in writer.members.items()
+        },
+        "tree": tree,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("manifest.json", json.dumps(manifest))
+            for name, data in writer.members.items():
+                archive.writestr(name, data)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_manifest(path) -> dict:
+    """Return the manifest of a model file (versions, tasks, columns) without loading it."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Model file {str(path)!r} does not exist.")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read("manifest.json"))
+    except zipfile.BadZipFile:
+        raise ModelFileError(
+            f"{str(path)!r} is not an mtlclassic model file (not a "
+            "zip archive, or truncated)."
+        ) from None
+    except KeyError:
+        raise ModelFileError(
+            f"{str(path)!r} is not an mtlclassic model file (no manifest)."
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelFileError(f"{str(path)!r} has a damaged manifest.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{str(path)!r} is not an mtlclassic model file.")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise ModelFileError(
+            f"{str(path)!r} uses model format version {version!r}; this mtlclassic "
+            f"({_versions()['mtlclassic']}) reads versions 1 to {FORMAT_VERSION}. "
+            "Upgrade mtlclassic to load it."
+        )
+    return manifest
+
+
+def load(path):
+    """Load a model saved by :func:`save`, without running code from the file.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ModelFileError (a ValueError)
+        Not a model file, a newer format, damaged or edited (checksum
+        mismatch), or naming a type outside the allow-list.
+
+    Warns
+    -----
+    UserWarning
+        When scikit-learn, LightGBM or mtlclassic differ from the versions the
+        model was saved with (it loads, but check its predictions).
+    """
+    import warnings
+
+    manifest = read_manifest(path)
+    saved = manifest.get("versions", {})
+    current = _versions()
+    differ = [
+        f"{k} {saved.get(k)} -> {current[k]}"
+        for k in ("mtlclassic", "scikit-learn", "lightgbm", "implicit", "numpy")
+        if saved.get(k) != current[k]
+    ]
+    if differ:
+        warnings.warn(
+            f"The model in {str(path)!r} was saved with other library "
+            f"versions ({'; '.join(differ)}).",
+            UserWarning,
+            stacklevel=2,
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            listed = set(manifest.get("checksums", {}))
+            present = set(archive.namelist()) - {"manifest.json"}
+            if listed != present:
+                raise ModelFileError(
+                    f"{str(path)!r} does not hold the members its manifest lists "
+                    f"(missing {sorted(listed - present)[:3]}, extra "
+                    f"{sorted(present - listed)[:3]}): damaged or edited."
+                )
+            return _Reader(archive, manifest["checksums"]).decode(manifest["tree"])
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(f"{str(path)!r} is damaged: {exc}") from None
