@@ -43,6 +43,8 @@ def _implicit_threads(n_jobs):
 
 def _lookup(index: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Rows of ``ids`` in ``index`` (a 1-D array of unique ids); -1 if unseen."""
+    if index.dtype.kind == "U":  # hash lookups are fastest on object strings
+        index = index.astype(object)
     return pd.Index(index).get_indexer(ids)
 
 
@@ -462,9 +464,11 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
 
     def _gather(self, factors, rows, out=None):
         """``factors[rows]`` with the ``unknown`` factors where ``rows == -1``."""
-        gathered = np.take(factors, rows, axis=0, mode="wrap", out=out)
         unseen = rows < 0
-        if unseen.any():
+        any_unseen = unseen.any()
+        safe = np.where(unseen, 0, rows) if any_unseen else rows
+        gathered = np.take(factors, safe, axis=0, out=out)
+        if any_unseen:
             gathered[unseen] = self._fallback(factors)
         return gathered
 
