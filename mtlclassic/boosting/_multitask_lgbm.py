@@ -429,12 +429,14 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             column = X[col]
             if col in self.categories_:
                 cats = pd.Index(self.categories_[col])
-                if isinstance(
-                    column.dtype, pd.CategoricalDtype
-                ) and column.cat.categories.equals(cats):
+                if isinstance(column.dtype, pd.CategoricalDtype):
                     codes = column.cat.codes.to_numpy()
+                    if not column.cat.categories.equals(cats):
+                        # one more slot so that the code -1 (missing) maps to -1
+                        recode = np.append(cats.get_indexer(column.cat.categories), -1)
+                        codes = recode[codes]
                 else:
-                    codes = pd.Categorical(column, categories=cats).codes
+                    codes = cats.get_indexer(column.to_numpy())
                 values = codes.astype(np.float64)
                 values[codes < 0] = np.nan
             else:
@@ -508,16 +510,15 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             raise ValueError("eval_set must be a pair (X_val, Y_val).")
         X_val, Y_val = eval_set
         features, _ = self._check_X(X_val, reset=False)
-        try:
-            Y, mask, _, val_names = check_targets(
-                Y_val, kinds, n_samples=features.shape[0]
+        if isinstance(Y_val, pd.DataFrame) and [str(c) for c in Y_val.columns] != names:
+            raise ValueError(
+                f"eval_set: Y_val has tasks {[str(c) for c in Y_val.columns]} but Y "
+                f"has {names}."
             )
+        try:
+            Y, mask, _, _ = check_targets(Y_val, kinds, n_samples=features.shape[0])
         except ValueError as exc:
             raise ValueError(f"eval_set: {exc}") from None
-        if isinstance(Y_val, pd.DataFrame) and val_names != names:
-            raise ValueError(
-                f"eval_set: Y_val has tasks {val_names} but Y has {names}."
-            )
         query = None
         if "ranking" in kinds:
             if isinstance(X_val, pd.DataFrame):

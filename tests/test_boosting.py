@@ -1,0 +1,550 @@
+"""Tests of mtlclassic.MultiTaskLGBM: each behaviour against an oracle."""
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import expit, logit
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from mtlclassic import MultiTaskLGBM, make_multitask_recsys
+from mtlclassic.boosting._multitask_lgbm import _holdout
+from mtlclassic.boosting._objectives import (
+    MixedObjective,
+    mixed_grad_hess,
+    mixed_loss,
+)
+from mtlclassic.metrics import multitask_score
+
+SEED = 0
+COMMON = dict(n_estimators=25, learning_rate=0.1, num_leaves=15, n_jobs=1)
+
+
+def lgb_params(objective, **extra):
+    """The LightGBM parameters MultiTaskLGBM(**COMMON) documents it uses."""
+    params = {
+        "objective": objective,
+        "learning_rate": 0.1,
+        "num_leaves": 15,
+        "min_data_in_leaf": 20,
+        "feature_fraction": 1.0,
+        "bagging_fraction": 1.0,
+        "bagging_freq": 0,
+        "lambda_l2": 0.0,
+        "num_threads": 1,
+        "seed": SEED,
+        "deterministic": True,
+        "force_col_wise": True,
+        "verbosity": -1,
+    }
+    params.update(extra)
+    return params
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = make_multitask_recsys(150, 80, 1500, random_state=SEED)
+    return X, Y
+
+
+@pytest.fixture(scope="module")
+def ranking_data():
+    tasks = {"rating": "regression", "click": "binary", "relevance": "ranking"}
+    X, Y = make_multitask_recsys(
+        60, 40, 1200, tasks=tasks, missing_rate=0.2, random_state=SEED
+    )
+    return X, Y, tasks
+
+
+def drop_time(X):
+    return X.drop(columns=["timestamp"])
+
+
+def float_matrix(X):
+    """Category columns as their codes (NaN if missing), as LightGBM sees them."""
+    out = X.copy()
+    for col in X.columns[X.dtypes == "category"]:
+        out[col] = X[col].cat.codes.replace(-1, np.nan)
+    return out.to_numpy(dtype=float)
+
+
+# --------------------------------------------------------------------- separate
+
+
+def test_separate_equals_hand_written_lightgbm_loop(data):
+    X, Y = data
+    rng = np.random.default_rng(0)
+    weights = rng.uniform(0.5, 2.0, size=Y.shape)  # one column per task
+    extra = dict(subsample=0.8, colsample_bytree=0.7, reg_lambda=1.0)
+    model = MultiTaskLGBM(**COMMON, **extra, random_state=SEED)
+    pred = model.fit(X, Y, sample_weight=weights).predict(X)
+
+    for t, (task, kind) in enumerate(
+        [("rating", "regression"), ("click", "binary"), ("like", "binary")]
+    ):
+        rows = Y[task].notna().to_numpy()
+        params = lgb_params(
+            kind,
+            bagging_fraction=0.8,
+            bagging_freq=1,
+            feature_fraction=0.7,
+            lambda_l2=1.0,
+        )
+        # LightGBM's own pandas handling: category columns are categorical
+        dtrain = lgb.Dataset(X[rows], Y[task][rows], weight=weights[rows, t])
+        booster = lgb.train(params, dtrain, num_boost_round=25)
+        assert_array_equal(pred[:, t], booster.predict(X))
+        assert model.best_iteration_[task] == 25
+    assert list(model.tasks_) == ["rating", "click", "like"]
+    assert model.shared_booster_ is None and set(model.boosters_) == set(model.tasks_)
+
+
+def test_separate_early_stopping_per_task_equals_loop(data):
+    X, Y = data
+    X_tr, Y_tr, X_va, Y_va = X[:1200], Y[:1200], X[1200:], Y[1200:]
+    model = MultiTaskLGBM(
+        **{**COMMON, "n_estimators": 300, "learning_rate": 0.3},
+        early_stopping_rounds=5,
+        task_params={"click": {"num_leaves": 4, "early_stopping_rounds": 3}},
+        random_state=SEED,
+    ).fit(X_tr, Y_tr, eval_set=(X_va, Y_va))
+    for task, kind, extra, stop in [
+        ("rating", "regression", {}, 5),
+        ("click", "binary", {"num_leaves": 4}, 3),
+    ]:
+        rows = Y_tr[task].notna().to_numpy()
+        val_rows = Y_va[task].notna().to_numpy()
+        dtrain = lgb.Dataset(X_tr[rows], Y_tr[task][rows])
+        dvalid = lgb.Dataset(X_va[val_rows], Y_va[task][val_rows], reference=dtrain)
+        booster = lgb.train(
+            lgb_params(kind, learning_rate=0.3, **extra),
+            dtrain,
+            num_boost_round=300,
+            valid_sets=[dvalid],
+            callbacks=[lgb.early_stopping(stop, first_metric_only=True, verbose=False)],
+        )
+        assert 0 < booster.best_iteration < 300  # stopped early
+        assert model.best_iteration_[task] == booster.best_iteration
+        assert_array_equal(
+            model.predict_task(X_va, task),
+            booster.predict(X_va, num_iteration=booster.best_iteration),
+        )
+    assert set(model.evals_result_) == {"rating", "click", "like"}
+
+
+def test_validation_fraction_holds_out_rows_per_task(data):
+    X, Y = data
+    params = {**COMMON, "n_estimators": 300, "learning_rate": 0.3}
+    model = MultiTaskLGBM(
+        **params, early_stopping_rounds=4, validation_fraction=0.25, random_state=SEED
+    ).fit(X, Y)
+    # the documented split: a seeded 25% of each task's labelled rows, held out
+    # (np.random.default_rng([seed, task position]) permutes them)
+    for t, (task, kind) in enumerate(model.tasks_.items()):
+        labelled = np.flatnonzero(Y[task].notna().to_numpy())
+        train, held = _holdout(labelled, 0.25, np.random.default_rng([SEED, t]))
+        assert held.size == round(0.25 * labelled.size)
+        assert np.intersect1d(train, held).size == 0
+        dtrain = lgb.Dataset(X.iloc[train], Y[task].iloc[train])
+        dvalid = lgb.Dataset(X.iloc[held], Y[task].iloc[held], reference=dtrain)
+        booster = lgb.train(
+            lgb_params(kind, learning_rate=0.3),
+            dtrain,
+            300,
+            valid_sets=[dvalid],
+            callbacks=[lgb.early_stopping(4, first_metric_only=True, verbose=False)],
+        )
+        assert model.best_iteration_[task] == booster.best_iteration
+        assert_array_equal(
+            model.predict_task(X, task),
+            booster.predict(X, num_iteration=booster.best_iteration),
+        )
+
+
+def test_ranking_task_equals_lambdarank_loop(ranking_data):
+    X, Y, tasks = ranking_data
+    model = MultiTaskLGBM(**COMMON, tasks=tasks, query_col="user_id", random_state=0)
+    pred = model.fit(X, Y).predict(X)
+    rows = np.flatnonzero(Y["relevance"].notna().to_numpy())
+    order = np.argsort(X["user_id"].to_numpy()[rows], kind="stable")
+    rows = rows[order]
+    sizes = np.unique(X["user_id"].to_numpy()[rows], return_counts=True)[1]
+    features = X.drop(columns=["user_id"])  # query_col is not a feature
+    dtrain = lgb.Dataset(
+        features.iloc[rows], Y["relevance"].to_numpy()[rows], group=sizes
+    )
+    booster = lgb.train(lgb_params("lambdarank"), dtrain, num_boost_round=25)
+    assert_array_equal(pred[:, 2], booster.predict(features))
+    assert "user_id" not in model.feature_importances_.columns
+    assert model.feature_importances_.shape == (3, X.shape[1] - 1)
+
+
+# ------------------------------------------------------------------- one task
+
+
+def test_one_task_all_strategies_reduce_to_single_task_model(data):
+    X, Y = data
+    rows = Y["rating"].notna().to_numpy()
+    X1, y1 = X[rows], Y["rating"][rows].to_numpy()  # 1-D y: one task
+    single = lgb.train(
+        lgb_params("regression"), lgb.Dataset(X1, y1), num_boost_round=25
+    )
+    expected = single.predict(X1)
+
+    separate = MultiTaskLGBM(**COMMON, random_state=SEED).fit(X1, y1).predict(X1)
+    assert separate.shape == (rows.sum(),)
+    assert_array_equal(separate, expected)
+    chain = MultiTaskLGBM(**COMMON, chain=True, random_state=SEED).fit(X1, y1)
+    assert_array_equal(chain.predict(X1), expected)
+    # shared: no task feature, init_score = label mean instead of boost-from-average
+    shared = MultiTaskLGBM(**COMMON, strategy="shared", random_state=SEED).fit(X1, y1)
+    assert shared.shared_booster_.num_feature() == X.shape[1]
+    assert_allclose(shared.predict(X1), expected, rtol=1e-10, atol=1e-10)
+    # finetune: the same model boosted for n_estimators + finetune_n_estimators
+    finetune = MultiTaskLGBM(
+        **COMMON, strategy="finetune", finetune_n_estimators=10, random_state=SEED
+    ).fit(X1, y1)
+    longer = lgb.train(
+        lgb_params("regression"), lgb.Dataset(X1, y1), num_boost_round=35
+    )
+    assert_allclose(finetune.predict(X1), longer.predict(X1), rtol=1e-8, atol=1e-8)
+
+
+# ---------------------------------------------------------- mixed objective
+
+
+def test_mixed_objective_gradient_hessian_finite_differences():
+    rng = np.random.default_rng(1)
+    n = 200
+    raw = rng.normal(0, 2, n)
+    is_binary = rng.random(n) < 0.5
+    y = np.where(is_binary, rng.integers(0, 2, n), rng.normal(3, 1, n))
+    w = rng.uniform(0.1, 3, n)
+    grad, hess = mixed_grad_hess(raw, y, is_binary, w)
+    eps = 1e-6
+    fd_grad = (
+        mixed_loss(raw + eps, y, is_binary, w) - mixed_loss(raw - eps, y, is_binary, w)
+    ) / (2 * eps)
+    fd_hess = (
+        mixed_grad_hess(raw + eps, y, is_binary, w)[0]
+        - mixed_grad_hess(raw - eps, y, is_binary, w)[0]
+    ) / (2 * eps)
+    assert_allclose(grad, fd_grad, rtol=1e-6, atol=1e-7)
+    assert_allclose(hess, fd_hess, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["regression", "binary"])
+def test_mixed_objective_single_kind_grows_builtin_trees(data, kind):
+    X, Y = data
+    task = "rating" if kind == "regression" else "click"
+    rows = Y[task].notna().to_numpy()
+    Xt, y = X[rows], Y[task][rows].to_numpy()
+    mean = y.mean() if kind == "regression" else logit(y.mean())
+    init = np.full(y.size, mean)
+    objective = MixedObjective(np.full(y.size, kind == "binary"))
+    custom = lgb.train(lgb_params(objective), lgb.Dataset(Xt, y, init_score=init), 25)
+    builtin = lgb.train(
+        lgb_params(kind, boost_from_average=False),
+        lgb.Dataset(Xt, y, init_score=init),
+        25,
+    )
+    trees_c, trees_b = custom.trees_to_dataframe(), builtin.trees_to_dataframe()
+    for col in ["split_feature", "threshold", "left_child", "right_child"]:
+        assert trees_c[col].equals(trees_b[col])
+    assert_allclose(trees_c["value"], trees_b["value"], rtol=1e-6, atol=1e-9)
+    assert_allclose(
+        custom.predict(X, raw_score=True),
+        builtin.predict(X, raw_score=True),
+        rtol=1e-6,
+        atol=1e-9,
+    )
+
+
+def test_shared_mixed_kinds_equals_stacked_custom_objective(data):
+    X, Y = data
+    model = MultiTaskLGBM(**COMMON, strategy="shared", random_state=SEED)
+    pred = model.fit(X, Y).predict(X)
+    kinds = ["regression", "binary", "binary"]
+    blocks, ys, inits, is_bin = [], [], [], []
+    base = {}
+    for t, task in enumerate(Y.columns):
+        rows = Y[task].notna().to_numpy()
+        y = Y[task][rows].to_numpy()
+        base[task] = y.mean() if kinds[t] == "regression" else logit(y.mean())
+        blocks.append(X[rows].assign(__task__=pd.Categorical([t] * rows.sum())))
+        ys.append(y)
+        inits.append(np.full(y.size, base[task]))
+        is_bin.append(np.full(y.size, kinds[t] == "binary"))
+    stacked = pd.concat(blocks, ignore_index=True)
+    stacked["__task__"] = pd.Categorical(stacked["__task__"].astype(int))
+    objective = MixedObjective(np.concatenate(is_bin))
+    booster = lgb.train(
+        lgb_params(objective),
+        lgb.Dataset(stacked, np.concatenate(ys), init_score=np.concatenate(inits)),
+        25,
+    )
+    for t, task in enumerate(Y.columns):
+        assert model.shared_init_score_[task] == pytest.approx(base[task], rel=1e-12)
+        Xt = X.assign(__task__=pd.Categorical([t] * len(X), categories=[0, 1, 2]))
+        raw = booster.predict(Xt, raw_score=True) + base[task]
+        expected = expit(raw) if kinds[t] == "binary" else raw
+        assert_allclose(pred[:, t], expected, rtol=1e-10, atol=1e-12)
+    assert model.boosters_ == {}
+    assert ((pred[:, 1:] > 0) & (pred[:, 1:] < 1)).all()
+
+
+# ----------------------------------------------------------------- finetune
+
+
+def test_finetune_zero_rounds_equals_shared_and_offset_added_back(data):
+    X, Y = data
+    shared = MultiTaskLGBM(**COMMON, strategy="shared", random_state=SEED).fit(X, Y)
+    zero = MultiTaskLGBM(
+        **COMMON, strategy="finetune", finetune_n_estimators=0, random_state=SEED
+    ).fit(X, Y)
+    assert_array_equal(zero.predict(X), shared.predict(X))
+    assert zero.boosters_ == {}
+
+    tuned = MultiTaskLGBM(
+        **COMMON, strategy="finetune", finetune_n_estimators=8, random_state=SEED
+    ).fit(X, Y)
+    Xs = X.assign(__task__=0.0)
+    for t, (task, kind) in enumerate(tuned.tasks_.items()):
+        Xs["__task__"] = float(t)
+        offset = (
+            tuned.shared_booster_.predict(float_matrix(Xs), raw_score=True)
+            + tuned.shared_init_score_[task]
+        )
+        # the tower, trained by hand from the shared offset as init_score
+        rows = Y[task].notna().to_numpy()
+        tower = lgb.train(
+            lgb_params(kind),
+            lgb.Dataset(X[rows], Y[task][rows], init_score=offset[rows]),
+            8,
+        )
+        raw = offset + tower.predict(X, raw_score=True)
+        expected = expit(raw) if kind == "binary" else raw
+        assert_allclose(tuned.predict_task(X, task), expected, rtol=1e-10, atol=1e-12)
+        # without the offset added back the prediction would be far off
+        alone = tower.predict(X, raw_score=True)
+        assert np.abs(alone - raw).mean() > 0.1
+    # the towers improve the training fit of the shared model
+    assert tuned.score(X, Y) > shared.score(X, Y)
+
+
+# -------------------------------------------------------------------- chain
+
+
+def test_chain_features_are_out_of_fold():
+    # task 0 is pure noise that a deep model memorises; task 1 copies it. An
+    # in-sample prediction of task 0 would then "explain" task 1 on the
+    # training rows; an out-of-fold one carries no information about it.
+    rng = np.random.default_rng(0)
+    n = 600
+    X = rng.normal(size=(n, 3))
+    y0 = rng.normal(size=n)
+    Y = np.column_stack([y0, y0 + 0.01 * rng.normal(size=n)])
+    params = dict(
+        n_estimators=150,
+        learning_rate=0.3,
+        num_leaves=63,
+        min_child_samples=1,
+        n_jobs=1,
+        random_state=SEED,
+    )
+    model = MultiTaskLGBM(**params, chain=True).fit(X, Y)
+    gain = model.feature_importances_.loc["task_1"]
+    oof_share = gain["pred_task_0"] / gain.sum()
+
+    # control: the same chain with in-sample task-0 predictions (the leak)
+    in_sample = model.boosters_["task_0"].predict(X)
+    assert np.corrcoef(in_sample, y0)[0, 1] > 0.9  # task 0 memorised its noise
+    leaky = lgb.train(
+        lgb_params("regression", learning_rate=0.3, num_leaves=63, min_data_in_leaf=1),
+        lgb.Dataset(np.column_stack([X, in_sample]), Y[:, 1]),
+        150,
+    )
+    leaky_gain = leaky.feature_importance("gain")
+    assert leaky_gain[3] / leaky_gain.sum() > 0.9
+    assert oof_share < 0.5
+
+    # and at predict time the full-data task-0 model feeds task 1
+    X_new = rng.normal(size=(50, 3))
+    pred = model.predict(X_new)
+    expected_1 = model.boosters_["task_1"].predict(
+        np.column_stack([X_new, model.boosters_["task_0"].predict(X_new)])
+    )
+    assert_array_equal(pred[:, 1], expected_1)
+    assert_array_equal(model.predict_task(X_new, "task_1"), expected_1)
+
+
+# ----------------------------------------------------- meta-estimators, routing
+
+
+def masked_scorer(kinds):
+    def scorer(estimator, X, Y):
+        return multitask_score(Y, estimator.predict(X), tasks=kinds)
+
+    return scorer
+
+
+def test_gridsearch_pipeline_ranking_task_group_kfold(ranking_data):
+    X, Y, tasks = ranking_data
+    pipe = Pipeline(
+        [
+            ("prep", FunctionTransformer(drop_time)),
+            (
+                "multitasklgbm",
+                MultiTaskLGBM(
+                    n_estimators=15,
+                    tasks=tasks,
+                    query_col="user_id",
+                    n_jobs=1,
+                    random_state=SEED,
+                ),
+            ),
+        ]
+    )
+    search = GridSearchCV(
+        pipe,
+        {"multitasklgbm__num_leaves": [4, 8]},
+        scoring=masked_scorer(list(tasks.values())),
+        cv=GroupKFold(n_splits=3),
+        error_score="raise",
+    )
+    search.fit(X, Y, groups=X["user_id"])
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    # the refitted model is the plain model with the best parameters
+    best = search.best_params_["multitasklgbm__num_leaves"]
+    direct = MultiTaskLGBM(
+        n_estimators=15,
+        num_leaves=best,
+        tasks=tasks,
+        query_col="user_id",
+        n_jobs=1,
+        random_state=SEED,
+    ).fit(drop_time(X), Y)
+    assert_array_equal(search.predict(X), direct.predict(drop_time(X)))
+    # the masked scorer by hand on one fold
+    train, test = next(GroupKFold(n_splits=3).split(X, Y, groups=X["user_id"]))
+    fold = MultiTaskLGBM(
+        n_estimators=15,
+        num_leaves=4,
+        tasks=tasks,
+        query_col="user_id",
+        n_jobs=1,
+        random_state=SEED,
+    ).fit(drop_time(X.iloc[train]), Y.iloc[train])
+    expected = multitask_score(
+        Y.iloc[test], fold.predict(drop_time(X.iloc[test])), tasks=list(tasks.values())
+    )
+    assert search.cv_results_["split0_test_score"][0] == pytest.approx(expected)
+
+
+def test_sample_weight_routing_off_and_on(data):
+    X, Y = data
+    w = np.random.default_rng(3).uniform(0.1, 3.0, len(X))
+    direct = MultiTaskLGBM(**COMMON, random_state=SEED).fit(X, Y, sample_weight=w)
+    unweighted = MultiTaskLGBM(**COMMON, random_state=SEED).fit(X, Y)
+    assert not np.allclose(direct.predict(X), unweighted.predict(X))
+
+    # routing off: the step__param syntax
+    pipe = make_pipeline(
+        FunctionTransformer(), MultiTaskLGBM(**COMMON, random_state=SEED)
+    )
+    pipe.fit(X, Y, multitasklgbm__sample_weight=w)
+    assert_array_equal(pipe.predict(X), direct.predict(X))
+
+    # routing on: request sample_weight, pass it to Pipeline / GridSearchCV
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = MultiTaskLGBM(**COMMON, random_state=SEED).set_fit_request(
+            sample_weight=True
+        )
+        pipe = make_pipeline(FunctionTransformer(), est)
+        pipe.fit(X, Y, sample_weight=w)
+        assert_array_equal(pipe.predict(X), direct.predict(X))
+        search = GridSearchCV(
+            pipe,
+            {"multitasklgbm__num_leaves": [15]},
+            scoring=masked_scorer(None),
+            cv=2,
+        )
+        search.fit(X, Y, sample_weight=w)
+        assert_array_equal(search.predict(X), direct.predict(X))
+
+
+# ------------------------------------------------------------------- input
+
+
+def test_bad_input_messages(data, ranking_data):
+    X, Y = data
+    with pytest.raises(ValueError, match=r"task_params names \['ratings'\].*tasks"):
+        MultiTaskLGBM(**COMMON, task_params={"ratings": {}}).fit(X, Y)
+    with pytest.raises(TypeError, match=r"task_params\['rating'\] must be a dict"):
+        MultiTaskLGBM(**COMMON, task_params={"rating": 3}).fit(X, Y)
+    Xr, Yr, tasks = ranking_data
+    with pytest.raises(ValueError, match=r"'ranking' tasks, which need query_col"):
+        MultiTaskLGBM(**COMMON, tasks=tasks).fit(Xr, Yr)
+    with pytest.raises(ValueError, match=r"query_col 'uid' is not a column of X"):
+        MultiTaskLGBM(**COMMON, tasks=tasks, query_col="uid").fit(Xr, Yr)
+    wrong = {"rating": "regression", "click": "binary", "like": "binary"}
+    Y_bad = Y.assign(click=Y["click"] * 2)
+    with pytest.raises(ValueError, match=r"'click' is 'binary' but has labels"):
+        MultiTaskLGBM(**COMMON, tasks=wrong).fit(X, Y_bad)
+    with pytest.raises(ValueError, match=r"chain=True requires strategy='separate'"):
+        MultiTaskLGBM(**COMMON, chain=True, strategy="shared").fit(X, Y)
+    with pytest.raises(TypeError, match=r"\['name'\] are neither numeric nor"):
+        MultiTaskLGBM(**COMMON).fit(X.assign(name="a"), Y)
+    with pytest.raises(ValueError, match=r"categorical_features names \['nope'\]"):
+        MultiTaskLGBM(**COMMON, categorical_features=["nope"]).fit(X, Y)
+    with pytest.raises(ValueError, match=r"eval_set: Y_val has tasks"):
+        MultiTaskLGBM(**COMMON).fit(X, Y, eval_set=(X, Y[["click", "rating", "like"]]))
+    with pytest.raises(ValueError, match=r"sample_weight is zero on every labelled"):
+        MultiTaskLGBM(**COMMON).fit(X, Y, sample_weight=np.zeros(Y.shape))
+    model = MultiTaskLGBM(**COMMON).fit(X, Y)
+    with pytest.raises(ValueError, match=r"Unknown task 'clicks'"):
+        model.predict_task(X, "clicks")
+
+
+def test_categories_unseen_and_string_columns_never_crash(data):
+    X, Y = data
+    model = MultiTaskLGBM(**COMMON, random_state=SEED).fit(X, Y)
+    X_new = X.head(20).copy()
+    X_new["item_category"] = pd.Categorical(
+        ["brand-new"] * 20
+    )  # unseen category: treated as missing
+    missing = X.head(20).copy()
+    missing["item_category"] = pd.Categorical([np.nan] * 20)
+    assert_array_equal(model.predict(X_new), model.predict(missing))
+    # a string column listed in categorical_features is encoded by its values
+    Xs = X.assign(item_category=X["item_category"].astype(str))
+    listed = MultiTaskLGBM(
+        **COMMON, categorical_features=["item_category"], random_state=SEED
+    ).fit(Xs, Y)
+    assert listed.categories_["item_category"] == sorted(
+        X["item_category"].astype(str).unique()
+    )
+    assert np.isfinite(listed.predict(Xs)).all()
+
+
+def test_determinism_threads_and_lazy_import(data):
+    X, Y = data
+    params = dict(COMMON, subsample=0.7, colsample_bytree=0.7, random_state=7)
+    a = MultiTaskLGBM(**params, strategy="shared").fit(X, Y).predict(X)
+    b = MultiTaskLGBM(**params, strategy="shared").fit(X, Y).predict(X)
+    assert_array_equal(a, b)
+    model = MultiTaskLGBM(**{**params, "n_jobs": 2}).fit(X, Y)
+    assert "[num_threads: 2]" in model.boosters_["click"].model_to_string()
+
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mtlclassic; "
+        "assert 'lightgbm' not in sys.modules, 'lightgbm imported eagerly'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
