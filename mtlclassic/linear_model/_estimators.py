@@ -175,7 +175,7 @@ default=None
         n_iter, history, converged = 0, [], True
         with limit_threads(self.n_jobs):
             rounds = (
-                _UNCERTAINTY_MAX_ROUNDS if self.task_weights == "uncertainty" else 1
+                _UNCERTAINTY_MAX_ROUNDS if isinstance(self.task_weights, str) else 1
             )
             for _ in range(rounds):
                 x, it, hist, conv = solve(

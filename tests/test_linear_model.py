@@ -1,0 +1,493 @@
+"""Numerical oracles for the task-relationship linear models.
+
+Every test compares against something independent of the solver: a reference
+convex solver (cvxpy + Clarabel), scikit-learn (MultiTaskLasso, Lasso,
+LinearRegression, LogisticRegression, Ridge), a closed form, or optimality
+conditions computed here from the data.
+"""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+from scipy.special import expit
+from sklearn.linear_model import (
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    MultiTaskLasso,
+    Ridge,
+)
+
+from mtlclassic.linear_model import (
+    ClusteredMultiTask,
+    L21MultiTask,
+    TraceNormMultiTask,
+    _datafits,
+    trace_norm_path,
+)
+from mtlclassic.linear_model._penalties import ClusteredNorm
+
+TIGHT = dict(tol=1e-12, max_iter=50_000)
+
+
+# --------------------------------------------------------------------- data
+def make_problem(kinds, n=20, d=5, missing=0.25, seed=0, noise=0.5):
+    """Small random problem; NaN labels at rate ``missing``."""
+    rng = np.random.RandomState(seed)
+    T = len(kinds)
+    X = rng.standard_normal((n, d))
+    W = rng.standard_normal((d, T))
+    Z = X @ W + noise * rng.standard_normal((n, T))
+    Y = np.empty((n, T))
+    for t, kind in enumerate(kinds):
+        Y[:, t] = (Z[:, t] > 0).astype(float) if kind == "binary" else Z[:, t] + 1.0
+    drop = rng.rand(n, T) < missing
+    drop[:3] = False  # every task keeps labels of both classes
+    Y[drop] = np.nan
+    return X, Y
+
+
+KINDS = {
+    "squared": ["regression", "regression", "regression"],
+    "logistic": ["binary", "binary", "binary"],
+    "mixed": ["regression", "binary", "regression"],
+}
+
+
+def task_weights_matrix(Y, sample_weight):
+    """``a_it``: sample weights on labelled rows, normalised to sum one per task."""
+    mask = ~np.isnan(Y)
+    S = np.where(mask, sample_weight[:, None], 0.0)
+    return S / S.sum(axis=0)
+
+
+def datafit_value(X, Y, kinds, W, b, sample_weight=None, omega=None):
+    """The documented datafit, written independently of the package."""
+    n, T = Y.shape
+    sw = np.ones(n) if sample_weight is None else sample_weight
+    omega = np.ones(T) if omega is None else omega
+    A = task_weights_matrix(Y, sw)
+    total = 0.0
+    for t in range(T):
+        rows = ~np.isnan(Y[:, t])
+        z = X[rows] @ W[:, t] + b[t]
+        y = Y[rows, t]
+        if kinds[t] == "regression":
+            loss = 0.5 * (y - z) ** 2
+        else:
+            loss = np.logaddexp(0.0, -(2 * y - 1) * z)
+        total += omega[t] * np.sum(A[rows, t] * loss)
+    return total
+
+
+def datafit_gradient(X, Y, kinds, W, b, sample_weight=None):
+    n, T = Y.shape
+    sw = np.ones(n) if sample_weight is None else sample_weight
+    A = task_weights_matrix(Y, sw)
+    G = np.zeros_like(W)
+    gb = np.zeros(T)
+    for t in range(T):
+        rows = ~np.isnan(Y[:, t])
+        z = X[rows] @ W[:, t] + b[t]
+        y = Y[rows, t]
+        deriv = z - y if kinds[t] == "regression" else expit(z) - y
+        G[:, t] = X[rows].T @ (A[rows, t] * deriv)
+        gb[t] = np.sum(A[rows, t] * deriv)
+    return G, gb
+
+
+def cvxpy_datafit(X, Y, kinds, W, b, sample_weight=None, omega=None):
+    n, T = Y.shape
+    sw = np.ones(n) if sample_weight is None else sample_weight
+    omega = np.ones(T) if omega is None else omega
+    A = task_weights_matrix(Y, sw)
+    terms = []
+    for t in range(T):
+        rows = ~np.isnan(Y[:, t])
+        z = X[rows] @ W[:, t] + b[t]
+        y = Y[rows, t]
+        if kinds[t] == "regression":
+            loss = 0.5 * cp.square(y - z)
+        else:
+            loss = cp.logistic(-cp.multiply(2 * y - 1, z))
+        terms.append(omega[t] * cp.sum(cp.multiply(A[rows, t], loss)))
+    return cp.sum(cp.hstack(terms))
+
+
+def clustered_penalty_cvxpy(W, alpha, beta, k):
+    """``alpha eta (1 + eta) min_M tr(W (eta I + M)^-1 W^T)`` by an SDP."""
+    T = W.shape[1]
+    eta = beta / alpha
+    M = cp.Variable((T, T), symmetric=True)
+    cons = [M >> 0, np.eye(T) - M >> 0, cp.trace(M) == k]
+    expr = cp.matrix_frac(W.T, eta * np.eye(T) + M)
+    prob = cp.Problem(cp.Minimize(expr), cons)
+    prob.solve(solver=cp.CLARABEL)
+    return alpha * eta * (1 + eta) * prob.value
+
+
+def solve_cvxpy(
+    X,
+    Y,
+    kinds,
+    penalty,
+    alpha,
+    *,
+    shared=False,
+    beta=None,
+    k=None,
+    sample_weight=None,
+    omega=None,
+):
+    n, d = X.shape
+    T = Y.shape[1]
+    V = cp.Variable((d, T))
+    b = cp.Variable(T)
+    cons = []
+    if shared:
+        w0 = cp.Variable(d)
+        W = V + cp.reshape(w0, (d, 1), order="F") @ np.ones((1, T))
+    else:
+        W = V
+    f = cvxpy_datafit(X, Y, kinds, W, b, sample_weight, omega)
+    if penalty == "trace":
+        pen = alpha * cp.normNuc(V)
+    elif penalty == "l21":
+        pen = alpha * cp.sum(cp.norm(V, 2, axis=1))
+    else:
+        eta = beta / alpha
+        M = cp.Variable((T, T), symmetric=True)
+        cons = [M >> 0, np.eye(T) - M >> 0, cp.trace(M) == k]
+        pen = alpha * eta * (1 + eta) * cp.matrix_frac(V.T, eta * np.eye(T) + M)
+    prob = cp.Problem(cp.Minimize(f + pen), cons)
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-10, tol_gap_rel=1e-10, tol_feas=1e-10)
+    return prob.value
+
+
+def penalty_value(name, V, alpha, beta=None, k=None):
+    if name == "trace":
+        return alpha * np.linalg.svd(V, compute_uv=False).sum()
+    if name == "l21":
+        return alpha * np.sqrt((V**2).sum(axis=1)).sum()
+    # closed form (checked against the SDP in test_clustered_closed_form_...)
+    return ClusteredNorm(alpha, beta, k, V.shape[1]).value(V)
+
+
+MODELS = {
+    "trace": lambda alpha, **kw: TraceNormMultiTask(alpha, **kw),
+    "l21": lambda alpha, **kw: L21MultiTask(alpha, **kw),
+    "clustered": lambda alpha, **kw: ClusteredMultiTask(
+        alpha, beta=0.05, n_clusters=2, **kw
+    ),
+}
+
+
+# ------------------------------------------------------------ cvxpy oracle
+@pytest.mark.parametrize("penalty", ["trace", "l21", "clustered"])
+@pytest.mark.parametrize("loss", ["squared", "logistic", "mixed"])
+def test_objective_matches_cvxpy(penalty, loss):
+    """Our minimum equals the convex solver's to 1e-6 (relative), missing labels."""
+    kinds = KINDS[loss]
+    X, Y = make_problem(kinds, seed=1)
+    alpha = 0.1
+    model = MODELS[penalty](alpha, **TIGHT).fit(X, Y)
+    assert model.task_kinds_ == kinds
+    W, b = model.coef_.T, model.intercept_
+    ours = datafit_value(X, Y, kinds, W, b) + penalty_value(
+        penalty, W, alpha, beta=0.05, k=2
+    )
+    reference = solve_cvxpy(X, Y, kinds, penalty, alpha, beta=0.05, k=2)
+    assert ours == pytest.approx(reference, rel=1e-6)
+    # the recorded objective is the documented one
+    assert model.objective_[-1] == pytest.approx(ours, rel=1e-9)
+
+
+@pytest.mark.parametrize("penalty", ["trace", "l21"])
+def test_shared_component_matches_cvxpy(penalty):
+    """``shared=True``: W = w0 1^T + V with w0 unpenalised (mixed, weights)."""
+    kinds = KINDS["mixed"]
+    X, Y = make_problem(kinds, seed=2)
+    rng = np.random.RandomState(0)
+    sw = rng.uniform(0.5, 2.0, size=X.shape[0])
+    omega = np.array([1.0, 2.0, 0.5])
+    alpha = 0.05
+    model = MODELS[penalty](alpha, shared=True, task_weights=omega, **TIGHT)
+    model.fit(X, Y, sample_weight=sw)
+    W, b = model.coef_.T, model.intercept_
+    V = W - model.shared_coef_[:, None]
+    ours = datafit_value(X, Y, kinds, W, b, sw, omega) + penalty_value(
+        penalty, V, alpha
+    )
+    reference = solve_cvxpy(
+        X, Y, kinds, penalty, alpha, shared=True, sample_weight=sw, omega=omega
+    )
+    assert ours == pytest.approx(reference, rel=1e-6)
+
+
+def test_clustered_closed_form_penalty_matches_sdp():
+    """The closed-form minimum over M equals the SDP's (k = 1, 2, 3)."""
+    rng = np.random.RandomState(3)
+    W = rng.standard_normal((5, 4))
+    for k in (1, 2, 3):
+        pen = ClusteredNorm(0.3, 0.1, k, 4)
+        assert pen.value(W) == pytest.approx(
+            clustered_penalty_cvxpy(W, 0.3, 0.1, k), rel=1e-6
+        )
+    # rank-deficient W (fewer non-zero singular values than k)
+    W1 = np.outer(rng.standard_normal(5), rng.standard_normal(4))
+    pen = ClusteredNorm(0.3, 0.1, 2, 4)
+    assert pen.value(W1) == pytest.approx(
+        clustered_penalty_cvxpy(W1, 0.3, 0.1, 2), rel=1e-6
+    )
+
+
+# ----------------------------------------------------------- scikit-learn
+@pytest.mark.parametrize("sparse", [False, True])
+def test_l21_equals_sklearn_multitask_lasso(sparse):
+    """Complete Y, squared loss: the MultiTaskLasso objective, same alpha."""
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((60, 10))
+    W = np.zeros((10, 4))
+    W[:3] = rng.standard_normal((3, 4))
+    Y = X @ W + 0.3 * rng.standard_normal((60, 4)) + 2.0
+    ref = MultiTaskLasso(alpha=0.05, tol=1e-14, max_iter=100_000).fit(X, Y)
+    Xfit = sp.csr_matrix(X) if sparse else X
+    model = L21MultiTask(0.05, **TIGHT).fit(Xfit, Y)
+    assert_allclose(model.coef_, ref.coef_, atol=1e-8)
+    assert_allclose(model.intercept_, ref.intercept_, atol=1e-8)
+
+
+def test_one_task_l21_is_lasso():
+    """With one task the L2,1 norm is the L1 norm: sklearn's Lasso."""
+    rng = np.random.RandomState(1)
+    X = rng.standard_normal((50, 8))
+    y = X @ rng.standard_normal(8) + rng.standard_normal(50)
+    ref = Lasso(alpha=0.1, tol=1e-14, max_iter=100_000).fit(X, y)
+    model = L21MultiTask(0.1, **TIGHT).fit(X, y)
+    assert model.coef_.shape == (1, 8)
+    assert model.predict(X).shape == (50,)
+    assert_allclose(model.coef_[0], ref.coef_, atol=1e-8)
+    assert_allclose(model.intercept_[0], ref.intercept_, atol=1e-8)
+
+
+@pytest.mark.parametrize("model_cls", [TraceNormMultiTask, L21MultiTask])
+def test_alpha_zero_is_per_task_regression(model_cls):
+    """alpha = 0: independent least squares / logistic regression per task."""
+    kinds = KINDS["mixed"]
+    # noisy labels: the binary task is not separable, so its MLE exists
+    X, Y = make_problem(kinds, n=100, seed=4, noise=3.0)
+    sw = np.random.RandomState(1).uniform(0.5, 2.0, size=100)
+    model = model_cls(0.0, **TIGHT).fit(X, Y, sample_weight=sw)
+    for t, kind in enumerate(kinds):
+        rows = ~np.isnan(Y[:, t])
+        if kind == "regression":
+            ref = LinearRegression().fit(X[rows], Y[rows, t], sample_weight=sw[rows])
+        else:
+            ref = LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000)
+            ref.fit(X[rows], Y[rows, t], sample_weight=sw[rows])
+        coef = np.ravel(ref.coef_)
+        assert_allclose(model.coef_[t], coef, rtol=1e-5, atol=1e-6)
+        assert_allclose(model.intercept_[t], np.ravel(ref.intercept_)[0], atol=1e-6)
+
+
+def test_clustered_alpha_zero_is_per_task_ridge():
+    """alpha = 0: the penalty is beta ||W||_F^2, i.e. Ridge(2 beta n_t) per task."""
+    X, Y = make_problem(KINDS["squared"], n=40, seed=5)
+    beta = 0.2
+    model = ClusteredMultiTask(0.0, beta=beta, n_clusters=2, **TIGHT).fit(X, Y)
+    for t in range(Y.shape[1]):
+        rows = ~np.isnan(Y[:, t])
+        ref = Ridge(alpha=2 * beta * rows.sum()).fit(X[rows], Y[rows, t])
+        assert_allclose(model.coef_[t], ref.coef_, atol=1e-8)
+        assert_allclose(model.intercept_[t], ref.intercept_, atol=1e-8)
+
+
+def test_shared_with_huge_alpha_is_pooled_model():
+    """shared=True and V forced to 0: one pooled regression, per-task intercepts."""
+    X, Y = make_problem(KINDS["squared"], n=40, seed=6)
+    model = TraceNormMultiTask(1e6, shared=True, **TIGHT).fit(X, Y)
+    assert_allclose(model.singular_values_, 0.0, atol=1e-12)
+    # pooled least squares with one-hot task intercepts; rows weighted 1 / n_t
+    rows, tasks = np.nonzero(~np.isnan(Y))
+    T = Y.shape[1]
+    design = np.hstack([X[rows], np.eye(T)[tasks]])
+    n_t = (~np.isnan(Y)).sum(axis=0)
+    ref = LinearRegression(fit_intercept=False).fit(
+        design, Y[rows, tasks], sample_weight=1.0 / n_t[tasks]
+    )
+    assert_allclose(model.shared_coef_, ref.coef_[:5], atol=1e-7)
+    assert_allclose(model.intercept_, ref.coef_[5:], atol=1e-7)
+    assert_allclose(model.coef_, np.tile(ref.coef_[:5], (T, 1)), atol=1e-7)
+
+
+# ------------------------------------------------------------- closed forms
+def test_one_task_trace_norm_closed_form():
+    """One task: ||w||_* = ||w||_2; orthogonal design gives w = (1 - a/|z|)+ z."""
+    rng = np.random.RandomState(7)
+    n, d = 40, 6
+    Q, _ = np.linalg.qr(rng.standard_normal((n, d)))
+    X = np.sqrt(n) * Q  # X^T X / n = I
+    y = X @ rng.standard_normal(d) + rng.standard_normal(n)
+    z = X.T @ y / n
+    for alpha in (0.1, 0.5 * np.linalg.norm(z), 2 * np.linalg.norm(z)):
+        model = TraceNormMultiTask(alpha, fit_intercept=False, **TIGHT).fit(X, y)
+        expected = max(1 - alpha / np.linalg.norm(z), 0.0) * z
+        assert_allclose(model.coef_[0], expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("penalty", ["trace", "l21"])
+def test_alpha_max(penalty):
+    """W = 0 iff alpha >= the dual norm of the gradient at 0 (optimal intercepts)."""
+    kinds = KINDS["mixed"]
+    X, Y = make_problem(kinds, n=40, seed=8)
+    # intercepts optimal at W = 0: mean (regression) and logit of the mean (binary)
+    b0 = np.array(
+        [
+            np.nanmean(Y[:, t])
+            if k == "regression"
+            else np.log(np.nanmean(Y[:, t]) / (1 - np.nanmean(Y[:, t])))
+            for t, k in enumerate(kinds)
+        ]
+    )
+    G, _ = datafit_gradient(X, Y, kinds, np.zeros((5, 3)), b0)
+    if penalty == "trace":
+        alpha_max = np.linalg.norm(G, 2)
+        path_alphas, _, _ = trace_norm_path(X, Y, n_alphas=3, tol=1e-10)
+        assert path_alphas[0] == pytest.approx(alpha_max, rel=1e-8)
+    else:
+        alpha_max = np.sqrt((G**2).sum(axis=1)).max()
+    above = MODELS[penalty](alpha_max * 1.001, **TIGHT).fit(X, Y)
+    assert np.all(above.coef_ == 0.0)
+    assert above.rank_ == 0
+    assert_allclose(above.intercept_, b0, atol=1e-8)
+    below = MODELS[penalty](alpha_max * 0.99, **TIGHT).fit(X, Y)
+    assert np.abs(below.coef_).max() > 0
+
+
+# ---------------------------------------------------------------- KKT
+def test_trace_norm_kkt():
+    """-grad/alpha is in the subdifferential of the trace norm at W."""
+    kinds = KINDS["mixed"]
+    X, Y = make_problem(kinds, n=80, d=6, seed=9)
+    alpha = 0.4
+    model = TraceNormMultiTask(alpha, **TIGHT).fit(X, Y)
+    W, b = model.coef_.T, model.intercept_
+    G, gb = datafit_gradient(X, Y, kinds, W, b)
+    assert_allclose(gb, 0.0, atol=1e-8)  # intercepts are optimal
+    r = model.rank_
+    assert 0 < r < 3
+    U, s, Vt = np.linalg.svd(W, full_matrices=False)
+    U, Vt = U[:, :r], Vt[:r]
+    S = -G / alpha
+    # S = U V^T + Z with U^T Z = 0, Z V = 0, ||Z||_2 <= 1
+    assert_allclose(U.T @ S @ Vt.T, np.eye(r), atol=1e-6)
+    Z = S - U @ Vt
+    assert_allclose(U.T @ Z, 0.0, atol=1e-6)
+    assert_allclose(Z @ Vt.T, 0.0, atol=1e-6)
+    assert np.linalg.norm(Z, 2) <= 1 + 1e-6
+
+
+def test_l21_kkt():
+    """Non-zero rows: -g_j / alpha = w_j / ||w_j||; zero rows: ||g_j|| <= alpha."""
+    kinds = KINDS["mixed"]
+    X, Y = make_problem(kinds, n=80, d=8, seed=10)
+    alpha = 0.5
+    model = L21MultiTask(alpha, **TIGHT).fit(X, Y)
+    W, b = model.coef_.T, model.intercept_
+    G, _ = datafit_gradient(X, Y, kinds, W, b)
+    norms = np.linalg.norm(W, axis=1)
+    active = norms > 0
+    assert 0 < active.sum() < 8
+    assert_allclose(-G[active] / alpha, W[active] / norms[active, None], atol=1e-6)
+    assert np.all(np.linalg.norm(G[~active], axis=1) <= alpha * (1 + 1e-6))
+
+
+# ------------------------------------------------------ implementation paths
+@pytest.mark.parametrize("penalty", ["trace", "l21", "clustered"])
+def test_dense_sparse_and_gram_entry_paths_agree(penalty, monkeypatch):
+    """Dense X, sparse X and the non-cached (entry) path give the same model."""
+    kinds = KINDS["mixed"]
+    X, Y = make_problem(kinds, n=50, seed=11)
+    X[np.abs(X) < 0.5] = 0.0
+    dense = MODELS[penalty](0.05, **TIGHT).fit(X, Y)
+    sparse = MODELS[penalty](0.05, **TIGHT).fit(sp.csr_matrix(X), Y)
+    monkeypatch.setattr(_datafits, "_GRAM_BUDGET", 0)
+    entries = MODELS[penalty](0.05, **TIGHT).fit(X, Y)
+    sparse_entries = MODELS[penalty](0.05, **TIGHT).fit(sp.csc_matrix(X), Y)
+    for other in (sparse, entries, sparse_entries):
+        assert_allclose(other.coef_, dense.coef_, atol=1e-8)
+        assert_allclose(other.intercept_, dense.intercept_, atol=1e-8)
+
+
+def test_datafit_gradient_finite_differences():
+    """The datafit's gradient matches central finite differences."""
+    kinds = KINDS["mixed"]
+    X, Y = make_problem(kinds, n=30, seed=12)
+    sw = np.random.RandomState(2).uniform(0.5, 2, size=30)
+    mask = ~np.isnan(Y)
+    df = _datafits.MultiTaskDatafit(
+        X, Y, mask, kinds, np.repeat(sw[:, None], 3, 1), np.array([1.0, 2.0, 0.5])
+    )
+    rng = np.random.RandomState(3)
+    W, b = rng.standard_normal((5, 3)), rng.standard_normal(3)
+    f, gW, gb = df.value_and_gradient(W, b)
+    assert f == pytest.approx(
+        datafit_value(X, Y, kinds, W, b, sw, np.array([1.0, 2.0, 0.5])), rel=1e-12
+    )
+    eps = 1e-6
+    for j, t in [(0, 0), (3, 1), (4, 2)]:
+        E = np.zeros_like(W)
+        E[j, t] = eps
+        fd = (df.value(W + E, b) - df.value(W - E, b)) / (2 * eps)
+        assert gW[j, t] == pytest.approx(fd, rel=1e-6)
+    for t in range(3):
+        e = np.zeros(3)
+        e[t] = eps
+        fd = (df.value(W, b + e) - df.value(W, b - e)) / (2 * eps)
+        assert gb[t] == pytest.approx(fd, rel=1e-6)
+
+
+def test_clustered_penalty_gradient_finite_differences():
+    pen = ClusteredNorm(0.4, 0.1, 2, 4)
+    rng = np.random.RandomState(4)
+    W = rng.standard_normal((5, 4))
+    _, grad = pen.value_and_gradient(W)
+    eps = 1e-6
+    for j, t in [(0, 0), (2, 3), (4, 1)]:
+        E = np.zeros_like(W)
+        E[j, t] = eps
+        fd = (pen.value(W + E) - pen.value(W - E)) / (2 * eps)
+        assert grad[j, t] == pytest.approx(fd, rel=1e-5)
+
+
+# ----------------------------------------------------------- what it learns
+def test_clustered_recovers_planted_clusters():
+    rng = np.random.RandomState(13)
+    X = rng.standard_normal((400, 6))
+    centres = 3 * rng.standard_normal((6, 3))
+    truth = np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    W = centres[:, truth] + 0.1 * rng.standard_normal((6, 8))
+    Y = X @ W + 0.5 * rng.standard_normal((400, 8))
+    Y[rng.rand(400, 8) < 0.5] = np.nan
+    model = ClusteredMultiTask(1.0, beta=0.01, n_clusters=3).fit(X, Y)
+    labels = model.task_clusters_
+    # same partition up to label names
+    same_truth = truth[:, None] == truth[None, :]
+    assert np.array_equal(labels[:, None] == labels[None, :], same_truth)
+    assert model.task_relationship_.trace() == pytest.approx(3.0)
+
+
+def test_trace_norm_recovers_planted_rank():
+    rng = np.random.RandomState(14)
+    X = rng.standard_normal((1000, 10))
+    W = rng.standard_normal((10, 2)) @ rng.standard_normal((2, 12))
+    Y = X @ W + rng.standard_normal((1000, 12))
+    Y[rng.rand(1000, 12) < 0.6] = np.nan
+    model = TraceNormMultiTask(0.3).fit(X, Y)
+    assert model.rank_ == 2
+    # rank_ follows the documented threshold on singular_values_
+    s = model.singular_values_
+    assert model.rank_ == np.sum(s > 1e-6 * s[0])
+    assert_allclose(s, np.linalg.svd(model.coef_, compute_uv=False), atol=1e-12)
