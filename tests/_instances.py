@@ -13,6 +13,11 @@ INSTANCE_PARAMS: dict[str, dict] = {
     "ALSEmbedder": dict(
         user_col=0, item_col=1, factors=4, iterations=3, cv=3, n_jobs=1, random_state=0
     ),
+    "FMRegressor": dict(n_components=2, n_iter=20, random_state=0),
+    "FMClassifier": dict(n_components=2, n_iter=20, random_state=0),
+    "FMEmbedder": dict(
+        n_components=2, n_iter=10, user_col=None, item_col=None, cv=3, random_state=0
+    ),
     "MultiTaskLGBM": dict(n_estimators=30, learning_rate=0.2, n_jobs=1, random_state=0),
 }
 
@@ -27,6 +32,10 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
             "the check sets n_clusters=2 on a one-task problem; the clustered-MTL "
             "relaxation needs n_clusters <= n_tasks, so fit raises ValueError"
         ),
+    },
+    "FMEmbedder": {
+        "check_transformer_general": _CROSS_FITTED,
+        "check_transformer_data_not_an_array": _CROSS_FITTED,
     },
     "ALSEmbedder": {
         "check_transformer_general": _CROSS_FITTED,

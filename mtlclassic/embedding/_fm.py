@@ -214,6 +214,18 @@ class _BaseFM(BaseEstimator):
         return tags
 
 
+def _n_rows(X):
+    return X.shape[0] if hasattr(X, "shape") else np.asarray(X).shape[0]
+
+
+def _require_y(estimator, y):
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y "
+            "is None."
+        )
+
+
 def _check_y_1d(y, n_samples, numeric):
     y = check_array(
         y,
@@ -233,8 +245,11 @@ def _check_sample_weight_1d(sample_weight, n_samples):
         return np.ones(n_samples)
     sw = np.asarray(sample_weight, dtype=np.float64)
     if sw.ndim == 0:
-        return np.full(n_samples, float(sw))
-    return check_task_sample_weight(sw, n_samples, 1)[:, 0]
+        sw = np.full(n_samples, float(sw))
+    sw = check_task_sample_weight(sw, n_samples, 1)[:, 0]
+    if not sw.any():
+        raise ValueError("sample_weight is zero for every row; nothing to fit.")
+    return sw
 
 
 class FMRegressor(RegressorMixin, _BaseFM):
@@ -278,10 +293,12 @@ class FMRegressor(RegressorMixin, _BaseFM):
         Stop when an epoch decreases the objective by less than ``tol`` times
         its value.
     categorical_features : "auto" or list, default="auto"
-        Columns to one-hot encode. ``"auto"``: the pandas ``category``,
-        ``object`` and string columns of a DataFrame (none for an array). A
-        list: column names (DataFrame) or integer positions. Unseen categories
-        and missing values map to an all-zero row for that column.
+        Columns to one-hot encode. The pandas ``category``, ``object`` and
+        string columns of a DataFrame always are; ``"auto"`` adds no other
+        column, a list adds the columns it names (column names of a DataFrame
+        or integer positions, e.g. integer id columns). Every other column is
+        numeric. Unseen categories and missing values map to an all-zero row
+        for that column.
     scale_numeric : bool, default=True
         Centre and scale every numeric column to unit variance (training,
         weighted statistics). A scipy sparse ``X`` is scaled but not centred,
@@ -394,7 +411,8 @@ class FMRegressor(RegressorMixin, _BaseFM):
         -------
         self : FMRegressor
         """
-        n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+        _require_y(self, y)
+        n_samples = _n_rows(X)
         sw = _check_sample_weight_1d(sample_weight, n_samples)
         Xv, design = self._encode_fit(X, sw)
         y = _check_y_1d(y, design.n_samples, numeric=True)
@@ -558,7 +576,8 @@ class FMClassifier(ClassifierMixin, _BaseFM):
         -------
         self : FMClassifier
         """
-        n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+        _require_y(self, y)
+        n_samples = _n_rows(X)
         sw = _check_sample_weight_1d(sample_weight, n_samples)
         Xv, design = self._encode_fit(X, sw)
         y = _check_y_1d(y, design.n_samples, numeric=False)
@@ -636,7 +655,8 @@ class FMClassifier(ClassifierMixin, _BaseFM):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
@@ -696,8 +716,9 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         The user and item id columns, always one-hot encoded (ids unseen in
         ``fit`` map to a zero embedding). None when ``X`` has no such column.
     categorical_features : "auto" or list, default="auto"
-        Other columns to one-hot encode; ``"auto"`` takes the pandas
-        ``category``, ``object`` and string columns. Everything else is numeric.
+        Other columns to one-hot encode (besides the pandas ``category``,
+        ``object`` and string columns, always one-hot encoded); see
+        :class:`FMRegressor`. Everything else is numeric.
     scale_numeric : bool, default=True
         Centre and scale numeric columns to unit variance inside the design.
     passthrough : bool, default=True
@@ -833,11 +854,8 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         -------
         self : FMEmbedder
         """
-        if y is None:
-            raise ValueError(
-                "FMEmbedder requires y (the labels the factors are trained on)."
-            )
-        n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+        _require_y(self, y)
+        n_samples = _n_rows(X)
         Y, mask, kinds, names = check_targets(
             y, self.tasks, n_samples=n_samples, allow_kinds=("regression", "binary")
         )
@@ -846,6 +864,10 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         kinds, names = [kinds[t] for t in keep], [names[t] for t in keep]
         sw = check_task_sample_weight(sample_weight, n_samples, len(keep))
         weight = sw * mask
+        if not weight.any():
+            raise ValueError(
+                "sample_weight is zero on every labelled row; nothing to fit."
+            )
         Xv, design = self._encode_fit(X, weight.max(axis=1))
         binary = np.array([k == "binary" for k in kinds])
         result = self._solve(design, Y, weight, binary, learn_scale=len(keep) > 1)

@@ -32,21 +32,18 @@ def is_auto_categorical(dtype) -> bool:
 def resolve_categorical(X, categorical_features, extra=()) -> np.ndarray:
     """Boolean mask of the categorical columns of ``X``.
 
-    ``categorical_features`` is ``"auto"`` (pandas category, object and string
-    columns of a DataFrame; none for an array) or a list of column names (a
-    DataFrame) or integer positions. ``extra`` are columns always categorical
-    (an embedder's user and item columns).
+    The pandas category, object and string columns of a DataFrame are always
+    categorical; ``categorical_features`` (``"auto"``: no other, or a list of
+    column names or integer positions) and ``extra`` (an embedder's user and
+    item columns) add more.
     """
     is_frame = isinstance(X, pd.DataFrame)
     n_columns = X.shape[1]
     columns = list(X.columns) if is_frame else list(range(n_columns))
     mask = np.zeros(n_columns, dtype=bool)
-    if isinstance(categorical_features, str):  # "auto"
-        if is_frame:
-            mask[:] = [is_auto_categorical(X[c].dtype) for c in X.columns]
-        listed = []
-    else:
-        listed = list(categorical_features)
+    if is_frame:
+        mask[:] = [is_auto_categorical(X[c].dtype) for c in X.columns]
+    listed = [] if isinstance(categorical_features, str) else categorical_features
     for name in list(listed) + [c for c in extra if c is not None]:
         if is_frame and name in columns:
             mask[columns.index(name)] = True

@@ -129,23 +129,51 @@ def design_from_sparse(X) -> FMDesign:
 
 
 def datafit_value(pred, Y, weight, binary):
-    """Weighted loss summed over rows and tasks (``Y`` with 0 where unlabelled)."""
-    loss = 0.5 * (pred - Y) ** 2
-    if binary.any():
-        pb = pred[:, binary]
-        loss[:, binary] = np.logaddexp(0.0, pb) - Y[:, binary] * pb
-    return float(np.sum(weight * loss))
+    """Weighted loss summed over tasks and rows; arrays are (n_tasks, n_samples)."""
+    total = 0.0
+    for t in range(pred.shape[0]):
+        if binary[t]:
+            loss = np.logaddexp(0.0, pred[t]) - Y[t] * pred[t]
+        else:
+            loss = 0.5 * (pred[t] - Y[t]) ** 2
+        total += float(weight[t] @ loss)
+    return total
 
 
-def datafit_derivatives(pred, Y, weight, binary):
-    """Weighted gradient ``a g`` and curvature ``a c`` of the loss in ``pred``."""
-    grad = pred - Y
-    curv = np.ones_like(pred)
-    if binary.any():
-        p = expit(pred[:, binary])
-        grad[:, binary] = p - Y[:, binary]
-        curv[:, binary] = p * (1.0 - p)
-    return weight * grad, weight * curv
+def datafit_derivatives(pred, Y, weight, binary, grad, curv, rows, work=None):
+    """Write the weighted gradient ``a g`` and curvature ``a c`` at ``rows``.
+
+    ``g = pred - y`` and ``c = 1`` for a regression task, ``g = sigma(pred) -
+    y`` and ``c = sigma (1 - sigma)`` for a binary one. Arrays are
+    (n_tasks, n_samples); ``rows`` is a slice or an index array; ``work`` is
+    an optional pair of scratch vectors of length n_samples.
+    """
+    # Hot path: preallocated buffers and in-place ops. Fresh large temporaries
+    # cost page faults (and numpy's temporary elision a stack inspection)
+    # that dominate the arithmetic here.
+    n_rows = pred.shape[1] if isinstance(rows, slice) else rows.size
+    if work is None:
+        work = (np.empty(n_rows), np.empty(n_rows))
+    a, b = work[0][:n_rows], work[1][:n_rows]
+    for t in range(pred.shape[0]):
+        w = weight[t, rows]
+        if binary[t]:
+            expit(pred[t, rows], out=a)
+            np.subtract(a, Y[t, rows], out=b)
+            b *= w
+            grad[t, rows] = b
+            np.subtract(1.0, a, out=b)
+            b *= a
+            b *= w
+            curv[t, rows] = b
+        elif isinstance(rows, slice):
+            out = grad[t, rows]
+            np.subtract(pred[t, rows], Y[t, rows], out=out)
+            out *= w
+        else:
+            np.subtract(pred[t, rows], Y[t, rows], out=a)
+            a *= w
+            grad[t, rows] = a
 
 
 # --------------------------------------------------------------------------
@@ -204,6 +232,14 @@ class FMCoordinateDescent:
         L2 strengths.
     learn_scale : bool
         Whether the interaction scales ``s_t`` are parameters.
+
+    Notes
+    -----
+    Row-wise caches are task-major, ``(n_tasks, n_samples)``: the predictions
+    ``pred``, the weighted gradient ``grad`` and curvature ``curv``; the
+    factor sums ``q`` are ``(n_components, n_samples)`` and ``phi`` is the
+    interaction term. A field covering every row is addressed by a slice, so
+    its updates work on views.
     """
 
     def __init__(
@@ -222,8 +258,9 @@ class FMCoordinateDescent:
         learn_scale: bool,
     ):
         self.design = design
-        self.Y = np.where(weight > 0, np.nan_to_num(Y), 0.0)
-        self.weight = weight
+        weight = np.asarray(weight, dtype=np.float64)
+        self.weight = np.ascontiguousarray(weight.T)
+        self.Y = np.ascontiguousarray(np.where(weight > 0, np.nan_to_num(Y), 0.0).T)
         self.binary = np.asarray(binary, dtype=bool)
         self.intercept = np.array(intercept, dtype=np.float64)
         self.coef = np.array(coef, dtype=np.float64)
@@ -232,25 +269,40 @@ class FMCoordinateDescent:
         self.alpha_w = float(alpha_w)
         self.alpha_v = float(alpha_v)
         self.learn_scale = learn_scale
+        n = design.n_samples
+        self.selectors = [
+            slice(None) if r.size == n else r for r in design.rows
+        ]  # a field's rows are increasing, so size n means all rows
+        self.unit = [bool(np.all(v == 1.0)) for v in design.vals]
+        self.grad = np.zeros_like(self.weight)
+        self._work = np.empty((5, n))  # scratch vectors for the hot loops
+        self.curv = self.weight.copy()  # the regression curvature; binary rewritten
         self.refresh()
 
     # caches ---------------------------------------------------------------
     def refresh(self):
         """Recompute the caches (predictions, q, phi, derivatives) from scratch."""
-        linear, self.q, self.phi = fm_parts(
-            self.design.tocsr(), self.coef, self.factors
-        )
-        self.pred = self.intercept[None, :] + linear + self.phi[:, None] * self.scale
-        self.grad, self.curv = datafit_derivatives(
-            self.pred, self.Y, self.weight, self.binary
-        )
+        linear, q, phi = fm_parts(self.design.tocsr(), self.coef, self.factors)
+        self.q = np.ascontiguousarray(q.T)
+        self.phi = phi
+        pred = self.intercept[None, :] + linear + phi[:, None] * self.scale[None, :]
+        self.pred = np.ascontiguousarray(pred.T)
+        self._refresh_rows(slice(None))
+        self._row_curvature = None
+        if not self.binary.any():
+            self._row_curvature = (self.scale**2) @ self.curv
 
     def _refresh_rows(self, rows):
-        g, c = datafit_derivatives(
-            self.pred[rows], self.Y[rows], self.weight[rows], self.binary
+        datafit_derivatives(
+            self.pred,
+            self.Y,
+            self.weight,
+            self.binary,
+            self.grad,
+            self.curv,
+            rows,
+            self._work[:2],
         )
-        self.grad[rows] = g
-        self.curv[rows] = c
 
     def objective(self) -> float:
         """Penalised objective at the current parameters (from the caches)."""
@@ -270,69 +322,111 @@ class FMCoordinateDescent:
     # updates ----------------------------------------------------------------
     def update_intercept(self):
         """Newton/exact step on every task's intercept (unpenalised)."""
-        delta = self._step(self.grad.sum(axis=0), self.curv.sum(axis=0), 0.0, 0.0)
+        delta = self._step(self.grad.sum(axis=1), self.curv.sum(axis=1), 0.0, 0.0)
         self.intercept += delta
-        self.pred += delta[None, :]
+        self.pred += delta[:, None]
         self._refresh_rows(slice(None))
 
     def update_linear(self, F: int):
         """Exact/Newton step on the linear weights of field ``F``, all tasks."""
         d = self.design
-        rows, cols, vals = d.rows[F], d.cols[F], d.vals[F]
-        if rows.size == 0:
-            lo, hi = d.offsets[F], d.offsets[F + 1]
-            delta = self._step(0.0, 0.0, self.alpha_w, self.coef[:, lo:hi])
-            self.coef[:, lo:hi] += delta
-            return
+        sel, cols, vals = self.selectors[F], d.cols[F], d.vals[F]
         lo, hi = d.offsets[F], d.offsets[F + 1]
         width = hi - lo
-        A = sp.csr_matrix(
-            (vals, (cols, np.arange(rows.size))), shape=(width, rows.size)
-        )
-        num = (A @ self.grad[rows]).T
-        den = (A.multiply(A) @ self.curv[rows]).T
+        n_tasks = self.pred.shape[0]
+        num = np.empty((n_tasks, width))
+        den = np.empty((n_tasks, width))
+        sq = None if self.unit[F] else vals * vals
+        for t in range(n_tasks):
+            g, c = self.grad[t, sel], self.curv[t, sel]
+            num[t] = np.bincount(cols, g if sq is None else g * vals, width)
+            den[t] = np.bincount(cols, c if sq is None else c * sq, width)
         delta = self._step(num, den, self.alpha_w, self.coef[:, lo:hi])
         self.coef[:, lo:hi] += delta
-        self.pred[rows] += delta[:, cols].T * vals[:, None]
-        self._refresh_rows(rows)
+        if cols.size:
+            change = delta[:, cols]
+            self.pred[:, sel] += change if sq is None else change * vals
+            self._refresh_rows(sel)
 
     def factor_step(self, F: int, f: int):
         """Return the block step for ``V[field F, f]`` and the row slopes ``h``."""
         d = self.design
-        rows, cols, vals = d.rows[F], d.cols[F], d.vals[F]
+        sel, cols, vals = self.selectors[F], d.cols[F], d.vals[F]
         lo, hi = d.offsets[F], d.offsets[F + 1]
         v = self.factors[lo:hi, f]
-        h = vals * (self.q[rows, f] - v[cols] * vals)
-        G = self.grad[rows] @ self.scale
-        H = self.curv[rows] @ (self.scale**2)
-        num = np.bincount(cols, weights=G * h, minlength=hi - lo)
-        den = np.bincount(cols, weights=H * h * h, minlength=hi - lo)
+        m = cols.size
+        # preallocated buffers, in-place ops (see datafit_derivatives)
+        h, G = self._work[2, :m], self._work[3, :m]
+        single = hi - lo == 1
+        if single:  # a numeric field: ordinary coordinate descent
+            h.fill(v[0])
+        else:
+            np.take(v, cols, out=h)
+        if self.unit[F]:
+            np.subtract(self.q[f, sel], h, out=h)
+        else:
+            h *= vals
+            np.subtract(self.q[f, sel], h, out=h)
+            h *= vals
+        if self.pred.shape[0] == 1:
+            np.multiply(self.grad[0, sel], self.scale[0], out=G)
+        else:
+            np.matmul(self.scale, self.grad[:, sel], out=G)
+        if self._row_curvature is not None:
+            H = self._row_curvature[sel]
+        else:
+            H = np.matmul(self.scale**2, self.curv[:, sel], out=self._work[4, :m])
+        if single:
+            num = np.array([G @ h])
+            np.multiply(H, h, out=G)
+            den = np.array([G @ h])
+            return self._step(num, den, self.alpha_v, v), h
+        G *= h
+        num = np.bincount(cols, G, hi - lo)
+        np.multiply(H, h, out=G)
+        G *= h
+        den = np.bincount(cols, G, hi - lo)
         return self._step(num, den, self.alpha_v, v), h
 
     def update_factor(self, F: int, f: int):
         """Exact/Newton step on every ``v_{lf}`` of field ``F`` at once."""
         d = self.design
-        rows, cols, vals = d.rows[F], d.cols[F], d.vals[F]
-        lo = d.offsets[F]
+        sel, cols, vals = self.selectors[F], d.cols[F], d.vals[F]
         delta, h = self.factor_step(F, f)
-        self.factors[lo : d.offsets[F + 1], f] += delta
-        if rows.size == 0:
+        self.factors[d.offsets[F] : d.offsets[F + 1], f] += delta
+        if cols.size == 0:
             return
-        step = delta[cols]
-        dphi = step * h
-        self.q[rows, f] += step * vals
-        self.phi[rows] += dphi
-        self.pred[rows] += dphi[:, None] * self.scale[None, :]
-        self._refresh_rows(rows)
+        if delta.size == 1:  # a one-feature field
+            h *= delta[0]  # h becomes the change of phi
+            if self.unit[F]:
+                self.q[f, sel] += delta[0]
+            else:
+                self.q[f, sel] += delta[0] * vals
+        else:
+            step = self._work[3, : cols.size]
+            np.take(delta, cols, out=step)
+            h *= step  # h becomes the change of phi
+            if not self.unit[F]:
+                step *= vals
+            self.q[f, sel] += step
+        self.phi[sel] += h
+        if self.pred.shape[0] == 1:
+            h *= self.scale[0]
+            self.pred[0, sel] += h
+        else:
+            self.pred[:, sel] += self.scale[:, None] * h[None, :]
+        self._refresh_rows(sel)
 
     def update_scale(self):
         """Exact/Newton step on the per-task interaction scales."""
-        num = self.phi @ self.grad
-        den = (self.phi**2) @ self.curv
+        num = self.grad @ self.phi
+        den = self.curv @ (self.phi**2)
         delta = self._step(num, den, self.alpha_w, self.scale - 1.0)
         self.scale += delta
-        self.pred += self.phi[:, None] * delta[None, :]
+        self.pred += delta[:, None] * self.phi[None, :]
         self._refresh_rows(slice(None))
+        if self._row_curvature is not None:
+            self._row_curvature = (self.scale**2) @ self.curv
 
     def epoch(self):
         """One sweep: intercepts, linear weights, factors, scales."""
