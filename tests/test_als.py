@@ -407,3 +407,10 @@ def test_mixed_id_types_are_distinct_ids():
     Z = emb.transform(X)
     rows = [list(emb.user_index_).index(u) for u in X["user_id"]]
     assert_array_equal(Z[:, :2], emb.user_factors_[rows])
+
+
+def test_verbose_shows_implicit_progress(events, capsys):
+    ALSEmbedder(cv=None, **dict(FAST, iterations=2)).fit(events)
+    assert "it/s" not in capsys.readouterr().err
+    ALSEmbedder(cv=None, verbose=1, **dict(FAST, iterations=2)).fit(events)
+    assert "2/2" in capsys.readouterr().err
