@@ -182,7 +182,7 @@ class _BaseFM(BaseEstimator):
             learn_scale=learn_scale,
             verbose=self.verbose,
         )
-        if not result.converged and self.n_iter > 1:
+        if not result.converged and self.tol > 0:
             warnings.warn(
                 f"{type(self).__name__} did not converge in n_iter={self.n_iter} "
                 f"epochs (relative objective decrease above tol={self.tol}); "
@@ -291,7 +291,7 @@ class FMRegressor(RegressorMixin, _BaseFM):
         Standard deviation of the normal initialisation of :math:`V`.
     tol : float, default=1e-5
         Stop when an epoch decreases the objective by less than ``tol`` times
-        its value.
+        its value; 0 runs all ``n_iter`` epochs.
     categorical_features : "auto" or list, default="auto"
         Columns to one-hot encode. The pandas ``category``, ``object`` and
         string columns of a DataFrame always are; ``"auto"`` adds no other
@@ -477,7 +477,7 @@ class FMClassifier(ClassifierMixin, _BaseFM):
         Standard deviation of the normal initialisation of the factors.
     tol : float, default=1e-5
         Stop when an epoch decreases the objective by less than ``tol`` times
-        its value.
+        its value; 0 runs all ``n_iter`` epochs.
     categorical_features : "auto" or list, default="auto"
         Columns to one-hot encode; see :class:`FMRegressor`.
     scale_numeric : bool, default=True
@@ -708,7 +708,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         Standard deviation of the normal initialisation of the factors.
     tol : float, default=1e-5
         Stop when an epoch decreases the objective by less than ``tol`` times
-        its value.
+        its value; 0 runs all ``n_iter`` epochs.
     tasks : None, list or dict, default=None
         Task kinds (``"regression"`` or ``"binary"``); None infers them; see
         :func:`mtlclassic._targets.check_targets`.
@@ -840,7 +840,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         return [int(self.target)]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the (multi-task) factorization machine on all rows.
 
         Parameters

@@ -74,6 +74,14 @@ def _column(X, j):
 
 def _numeric_values(X, j, name) -> np.ndarray:
     col = _column(X, j)
+    types = pd.api.types
+    if isinstance(col, pd.Series) and not (
+        types.is_numeric_dtype(col.dtype) or types.is_bool_dtype(col.dtype)
+    ):
+        raise TypeError(
+            f"Column {name!r} of X (dtype {col.dtype}) is neither numeric nor "
+            "categorical; declare it in categorical_features, convert it or drop it."
+        )
     try:
         if isinstance(col, pd.Series):
             values = col.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -55,14 +55,23 @@ class FMDesign:
 
     Field ``F`` owns the design columns ``offsets[F]:offsets[F + 1]``; its
     non-zeros are ``rows[F]`` (distinct row indices), ``cols[F]`` (column
-    index *within* the field) and ``vals[F]``.
+    index *within* the field) and ``vals[F]``. ``parent`` (None: the fields
+    themselves) maps each field to the input column it comes from; fields
+    of one parent are consecutive.
     """
+
+    def parents(self) -> np.ndarray:
+        """Return the parent of every field."""
+        if self.parent is None:
+            return np.arange(self.n_fields)
+        return np.asarray(self.parent)
 
     n_samples: int
     offsets: np.ndarray
     rows: list
     cols: list
     vals: list
+    parent: object = None
     _csr: object = field(default=None, repr=False)
 
     @property
@@ -94,7 +103,8 @@ class FMDesign:
 
     def one_feature_fields(self) -> "FMDesign":
         """Return the design with every feature its own field (reference solver)."""
-        rows, cols, vals, offsets = [], [], [], [0]
+        rows, cols, vals, offsets, parent = [], [], [], [0], []
+        parents = self.parents()
         for F in range(self.n_fields):
             width = self.offsets[F + 1] - self.offsets[F]
             order = np.argsort(self.cols[F], kind="stable")
@@ -106,7 +116,10 @@ class FMDesign:
                 cols.append(np.zeros(sel.size, dtype=np.int64))
                 vals.append(self.vals[F][sel])
                 offsets.append(offsets[-1] + 1)
-        return FMDesign(self.n_samples, np.asarray(offsets), rows, cols, vals)
+                parent.append(parents[F])
+        return FMDesign(
+            self.n_samples, np.asarray(offsets), rows, cols, vals, np.asarray(parent)
+        )
 
 
 def design_from_sparse(X) -> FMDesign:
@@ -274,6 +287,7 @@ class FMCoordinateDescent:
             slice(None) if r.size == n else r for r in design.rows
         ]  # a field's rows are increasing, so size n means all rows
         self.unit = [bool(np.all(v == 1.0)) for v in design.vals]
+        self.shift_groups = self._shift_groups()
         self.grad = np.zeros_like(self.weight)
         self._work = np.empty((5, n))  # scratch vectors for the hot loops
         self.curv = self.weight.copy()  # the regression curvature; binary rewritten
@@ -347,6 +361,53 @@ class FMCoordinateDescent:
             change = delta[:, cols]
             self.pred[:, sel] += change if sq is None else change * vals
             self._refresh_rows(sel)
+
+    def _shift_groups(self) -> dict:
+        """Return the one-hot input columns, keyed by their last field.
+
+        Each value is ``(lo, hi, uncovered)``: the design columns of the
+        input column and the rows with none of its categories (None if
+        every row has one).
+        """
+        d = self.design
+        parents = d.parents()
+        groups = {}
+        for p in np.unique(parents):
+            members = np.flatnonzero(parents == p)
+            lo, hi = d.offsets[members[0]], d.offsets[members[-1] + 1]
+            if hi - lo < 2 or not all(self.unit[F] for F in members):
+                continue
+            covered = np.zeros(d.n_samples, dtype=bool)
+            for F in members:
+                covered[d.rows[F]] = True
+            uncovered = None if covered.all() else np.flatnonzero(~covered)
+            groups[int(members[-1])] = (lo, hi, uncovered)
+        return groups
+
+    def update_field_shift(self, F: int):
+        """Exact/Newton step moving a one-hot column's mean weight into the intercept.
+
+        Along ``b + c, w_F - c`` the prediction of a row that has a category
+        of the input column is unchanged; only rows without one (and the
+        penalty) move. This direction is nearly flat for one-hot columns,
+        where plain coordinate descent on ``b`` and ``w_F`` zig-zags; one exact
+        step along it removes that slow mode. ``F`` is the last field of the
+        input column (a no-op for any other field).
+        """
+        if F not in self.shift_groups or self.alpha_w == 0:
+            return
+        lo, hi, uncovered = self.shift_groups[F]
+        num = -self.alpha_w * self.coef[:, lo:hi].sum(axis=1)
+        den = np.full(num.shape, self.alpha_w * (hi - lo))
+        if uncovered is not None:
+            num += self.grad[:, uncovered].sum(axis=1)
+            den += self.curv[:, uncovered].sum(axis=1)
+        delta = self._step(num, den, 0.0, 0.0)
+        self.intercept += delta
+        self.coef[:, lo:hi] -= delta[:, None]
+        if uncovered is not None:
+            self.pred[:, uncovered] += delta[:, None]
+            self._refresh_rows(uncovered)
 
     def factor_step(self, F: int, f: int):
         """Return the block step for ``V[field F, f]`` and the row slopes ``h``."""
@@ -433,6 +494,7 @@ class FMCoordinateDescent:
         self.update_intercept()
         for F in range(self.design.n_fields):
             self.update_linear(F)
+            self.update_field_shift(F)
         for f in range(self.factors.shape[1]):
             for F in range(self.design.n_fields):
                 self.update_factor(F, f)
@@ -480,7 +542,8 @@ def solve_fm(
     """Run coordinate-descent epochs until the objective stalls.
 
     Stops when the relative decrease of the objective over one epoch is at
-    most ``tol`` (``converged=True``) or after ``n_iter`` epochs.
+    most ``tol`` (``converged=True``) or after ``n_iter`` epochs (always when
+    ``tol=0``).
     """
     if not field_block:
         design = design.one_feature_fields()
@@ -497,7 +560,7 @@ def solve_fm(
         history.append(state.objective())
         if verbose:
             print(f"[FM] epoch {it:4d}  objective {history[-1]:.6e}")
-        if abs(history[-2] - history[-1]) <= tol * max(abs(history[-2]), 1e-12):
+        if tol > 0 and abs(history[-2] - history[-1]) <= tol * abs(history[-2]):
             converged = True
             break
     return FMResult(
