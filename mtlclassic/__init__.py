@@ -11,6 +11,7 @@ from .boosting import MultiTaskLGBM
 from .datasets import load_census_income, load_movielens, make_multitask_recsys
 from .embedding import ALSEmbedder, FMClassifier, FMEmbedder, FMRegressor
 from .io import load, save
+from .recommend import Recommender, make_multitask_recommender
 from .linear_model import ClusteredMultiTask, L21MultiTask, TraceNormMultiTask
 
 __all__ = [
@@ -22,11 +23,13 @@ __all__ = [
     "FMEmbedder",
     "FMRegressor",
     "MultiTaskLGBM",
+    "Recommender",
     "__version__",
     "datasets",
     "load",
     "load_census_income",
     "load_movielens",
+    "make_multitask_recommender",
     "make_multitask_recsys",
     "linear_model",
     "metrics",

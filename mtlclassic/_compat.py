@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
 __all__ = [
     "HasMethods",
@@ -24,6 +24,7 @@ __all__ = [
     "Options",
     "StrOptions",
     "_fit_context",
+    "_num_samples",
     "check_is_fitted",
     "effective_n_jobs",
     "import_implicit",

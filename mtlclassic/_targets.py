@@ -245,3 +245,20 @@ def check_task_sample_weight(sample_weight, n_samples: int, n_tasks: int):
     if not np.all(np.isfinite(sw)) or (sw < 0).any():
         raise ValueError("sample_weight must be finite and non-negative.")
     return sw
+
+
+def fitted_tasks(estimator) -> dict:
+    """Return ``{task name: kind}`` of a fitted multi-task estimator or Pipeline.
+
+    Reads ``tasks_`` (a dict) or ``task_names_`` / ``task_kinds_`` of the
+    final step; an estimator with neither gives an empty dict.
+    """
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    tasks = getattr(final, "tasks_", None)
+    if isinstance(tasks, dict):
+        return dict(tasks)
+    names = getattr(final, "task_names_", None)
+    if names is not None:
+        kinds = getattr(final, "task_kinds_", [None] * len(names))
+        return dict(zip(names, kinds))
+    return {}

@@ -359,16 +359,12 @@ class _Reader:
 
 def _describe(model) -> dict:
     """Task names/kinds and input columns, read from the model for the manifest."""
+    from ._targets import fitted_tasks
+
     info = {}
-    final = model.steps[-1][1] if hasattr(model, "steps") else model
-    for attr, key in (
-        ("tasks_", "tasks"),
-        ("task_names_", "task_names"),
-        ("task_kinds_", "task_kinds"),
-    ):
-        value = getattr(final, attr, None)
-        if isinstance(value, dict | list | tuple):
-            info[key] = json.loads(json.dumps(value, default=str))
+    tasks = fitted_tasks(model)
+    if tasks:
+        info["tasks"] = {str(k): str(v) for k, v in tasks.items()}
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         info["input_columns"] = [str(c) for c in names]

@@ -21,6 +21,8 @@ from sklearn.base import clone
 from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import _safe_indexing
 
+from .._compat import _num_samples
+
 
 def resolve_cv(cv, random_state=None):
     """Return a splitter for ``cv``, or None when cross-fitting is off.
@@ -93,7 +95,11 @@ def cross_fit_transform(
         exactly one test fold.
     """
     splitter = resolve_cv(cv, random_state)
-    n_samples = X.shape[0]
+    if not hasattr(X, "iloc") and not hasattr(X, "shape"):
+        X = np.asarray(X)  # lists and other array-likes
+    if y is not None and not hasattr(y, "iloc") and not hasattr(y, "shape"):
+        y = np.asarray(y)
+    n_samples = _num_samples(X)
     if splitter is None:
         return clone(estimator).set_params(cv=None).fit(X, y, **fit_params).transform(X)
     parts, test_rows = [], []

@@ -1,0 +1,6 @@
+"""Multi-task recommendation: the default pipeline and fused top-K."""
+
+from ._pipeline import make_multitask_recommender
+from ._recommender import Recommender
+
+__all__ = ["Recommender", "make_multitask_recommender"]

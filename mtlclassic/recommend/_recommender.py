@@ -1,0 +1,371 @@
+"""Two-stage recommendation: candidates → multi-task scores → fused top-K."""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from .._targets import fitted_tasks
+
+
+def find_step(model, cls):
+    """Return the first step of ``model`` (or the model itself) that is a ``cls``."""
+    if isinstance(model, cls):
+        return model
+    for _, step in getattr(model, "steps", []):
+        found = find_step(step, cls)
+        if found is not None:
+            return found
+    return None
+
+
+def model_input_columns(model):
+    """The columns a fitted model reads, from ``feature_names_in_``."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        raise ValueError(
+            "The model must have been fitted on a DataFrame (it has no "
+            "feature_names_in_), so the Recommender knows which columns to build."
+        )
+    return [str(c) for c in names]
+
+
+def _side_table(table, key, param):
+    if table is None:
+        return None
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"{param} must be a DataFrame; got {type(table).__name__}.")
+    if key not in table.columns:
+        raise ValueError(f"{param} has no {key!r} column (its ids).")
+    if table[key].duplicated().any():
+        dup = table.loc[table[key].duplicated(), key].iloc[:3].tolist()
+        raise ValueError(f"{param} has duplicate ids in {key!r}, e.g. {dup}.")
+    return table.set_index(key, drop=False)
+
+
+class Recommender:
+    """Top-K recommendation with several task scores fused into one.
+
+    Wraps a fitted multi-task model (typically the Pipeline of
+    :func:`make_multitask_recommender`) with the item catalogue. For each
+    user it takes candidate items, builds the model's input rows (the user
+    id, the item id, the item side columns from ``items``, the user side
+    columns from ``users``, constants from ``context``), predicts every task,
+    fuses the task predictions into one score and keeps the ``k`` best.
+    Everything is batched over users and vectorised: no Python loop over
+    user-item pairs.
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+        Its ``predict(X)`` returns one column per task; it must have been
+        fitted on a DataFrame (its ``feature_names_in_`` names the columns
+        to build).
+    items : DataFrame
+        The catalogue: ``item_col`` and the item side columns the model
+        needs. Only these items are recommended.
+    users : DataFrame, default=None
+        ``user_col`` and user side columns, for models that read them.
+    context : dict, default=None
+        Constant values for the remaining columns the model needs, e.g.
+        ``{"timestamp": now}``. A needed column that none of ``items``,
+        ``users`` and ``context`` provides is a ``ValueError`` naming it.
+    user_col, item_col : str, default="user_id", "item_id"
+    seen : DataFrame, default=None
+        User-item events to exclude (columns ``user_col``, ``item_col``). None
+        uses the interactions the model's :class:`~mtlclassic.ALSEmbedder`
+        was fitted on, when it has one; otherwise nothing is excluded.
+    weights : dict, default=None
+        ``{task: weight}`` of the fusion; None weighs every task 1. Tasks
+        not named get weight 0.
+    fusion : {"weighted", "product"} or callable, default="weighted"
+        ``"weighted"``: :math:`\\sum_t w_t \\hat y_t` (mind the scales: a
+        1-5 rating next to a probability); ``"product"``:
+        :math:`\\prod_t \\hat y_t^{w_t}` over tasks with non-zero weight (the
+        chain rule, e.g. P(click) x P(buy | click) with weights 1 and 1); a
+        callable receives the DataFrame of task predictions (one column per
+        task, one row per candidate) and returns one score per row.
+    candidates : {"auto", "als", "all"} or DataFrame, default="auto"
+        Where candidates come from: ``"als"`` the model's ALSEmbedder
+        (:meth:`~mtlclassic.ALSEmbedder.recommend_candidates`, ``n_candidates``
+        per user), ``"all"`` every catalogue item, a DataFrame of
+        (``user_col``, ``item_col``) pairs; ``"auto"`` is ``"als"`` when the
+        model has an ALSEmbedder, else ``"all"``.
+    n_candidates : int, default=200
+        Candidates per user from ALS.
+    batch_size : int, default=100_000
+        About how many (user, item) rows are scored per ``predict`` call;
+        bounds memory.
+
+    Attributes
+    ----------
+    tasks_ : dict
+        ``{task: kind}`` of the model (``task_0..`` when it does not say).
+    input_columns_ : list of str
+        The columns built for the model.
+
+    Examples
+    --------
+    >>> from mtlclassic import make_multitask_recsys, make_multitask_recommender
+    >>> X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500,
+    ...                              random_state=0)
+    >>> model = make_multitask_recommender(n_estimators=30, factors=8,
+    ...                                    random_state=0).fit(X, Y)
+    >>> items = X.drop_duplicates("item_id")[["item_id", "item_f0", "item_f1",
+    ...                                       "item_category"]]
+    >>> users = X.drop_duplicates("user_id")[["user_id", "user_f0", "user_f1",
+    ...                                       "user_segment"]]
+    >>> rec = Recommender(model, items, users=users,
+    ...                   context={"timestamp": X["timestamp"].max()},
+    ...                   weights={"click": 1.0, "like": 1.0})
+    >>> top = rec.recommend([0, 1], k=5)
+    >>> list(top.columns)
+    ['user_id', 'item_id', 'rank', 'score', 'rating', 'click', 'like']
+    >>> top.groupby("user_id").size().tolist()
+    [5, 5]
+    """
+
+    def __init__(self, model, items, *, users=None, context=None,
+                 user_col="user_id", item_col="item_id", seen=None, weights=None,
+                 fusion="weighted", candidates="auto", n_candidates=200,
+                 batch_size=100_000):
+        from ..embedding import ALSEmbedder
+
+        self.model = model
+        self.user_col = user_col
+        self.item_col = item_col
+        self.context = dict(context or {})
+        self.weights = weights
+        self.fusion = fusion
+        self.candidates = candidates
+        self.n_candidates = n_candidates
+        self.batch_size = batch_size
+
+        self.input_columns_ = model_input_columns(model)
+        tasks = fitted_tasks(model)
+        self.tasks_ = tasks
+        self.items_ = _side_table(items, item_col, "items")
+        if self.items_ is None:
+            raise ValueError("items (the catalogue DataFrame) is required.")
+        self.users_ = _side_table(users, user_col, "users")
+        for param, value in (("n_candidates", n_candidates),
+                             ("batch_size", batch_size)):
+            if not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{param} must be a positive int; got {value!r}.")
+        if not (callable(fusion) or fusion in ("weighted", "product")):
+            raise ValueError(
+                f"fusion must be 'weighted', 'product' or a callable; got {fusion!r}."
+            )
+        self._sources = {}
+        for col in self.input_columns_:
+            if col in (user_col, item_col):
+                continue
+            if col in self.items_.columns:
+                self._sources[col] = "items"
+            elif self.users_ is not None and col in self.users_.columns:
+                self._sources[col] = "users"
+            elif col in self.context:
+                self._sources[col] = "context"
+            else:
+                raise ValueError(
+                    f"The model needs the column {col!r}, which none of items, "
+                    "users and context provides."
+                )
+        for col in (user_col, item_col):
+            if col not in self.input_columns_:
+                raise ValueError(
+                    f"The model does not read {col!r}; set user_col/item_col to "
+                    f"its id columns (it reads {self.input_columns_[:10]})."
+                )
+        self._als = find_step(model, ALSEmbedder)
+        if isinstance(candidates, str):
+            if candidates not in ("auto", "als", "all"):
+                raise ValueError(
+                    "candidates must be 'auto', 'als', 'all' or a DataFrame of pairs; "
+                    f"got {candidates!r}."
+                )
+            if candidates == "als" and self._als is None:
+                raise ValueError("candidates='als' needs an ALSEmbedder in the model.")
+        self.seen_ = self._seen_pairs(seen)
+
+    # ------------------------------------------------------------ helpers
+    def _seen_pairs(self, seen):
+        """Seen (user, item) pairs as a MultiIndex, or None."""
+        if seen is not None:
+            if not isinstance(seen, pd.DataFrame) or not {
+                self.user_col, self.item_col} <= set(seen.columns):
+                raise ValueError(
+                    f"seen must be a DataFrame with the columns {self.user_col!r} "
+                    f"and {self.item_col!r}."
+                )
+            return pd.MultiIndex.from_frame(
+                seen[[self.user_col, self.item_col]]).unique()
+        if self._als is None:
+            return None
+        interactions = self._als.user_items_.tocoo()
+        return pd.MultiIndex.from_arrays([
+            self._als.user_index_[interactions.row],
+            self._als.item_index_[interactions.col],
+        ], names=[self.user_col, self.item_col])
+
+    def _task_names(self, n_columns):
+        names = list(self.tasks_)
+        if len(names) != n_columns:
+            names = [f"task_{t}" for t in range(n_columns)]
+        return names
+
+    def _candidate_pairs(self, users, source, exclude_seen):
+        if isinstance(source, pd.DataFrame):
+            pairs = source[[self.user_col, self.item_col]]
+            pairs = pairs[pairs[self.user_col].isin(users)]
+        elif source == "als" or (source == "auto" and self._als is not None):
+            cands = self._als.recommend_candidates(users, n=self.n_candidates,
+                                                   exclude_seen=exclude_seen)
+            pairs = cands.rename(columns={cands.columns[0]: self.user_col,
+                                          cands.columns[1]: self.item_col})
+            pairs = pairs[[self.user_col, self.item_col]]
+        else:
+            items = self.items_[self.item_col].to_numpy()
+            pairs = pd.DataFrame({
+                self.user_col: np.repeat(users, items.size),
+                self.item_col: np.tile(items, len(users)),
+            })
+        pairs = pairs[pairs[self.item_col].isin(self.items_.index)]
+        if exclude_seen and self.seen_ is not None and len(pairs):
+            key = pd.MultiIndex.from_frame(pairs)
+            pairs = pairs[~key.isin(self.seen_)]
+        return pairs.reset_index(drop=True)
+
+    def _model_rows(self, pairs):
+        """The model's input rows for (user, item) pairs, in its column order."""
+        n = len(pairs)
+        columns = {}
+        items = self.items_.reindex(pairs[self.item_col].to_numpy())
+        users = (None if self.users_ is None
+                 else self.users_.reindex(pairs[self.user_col].to_numpy()))
+        for col in self.input_columns_:
+            if col in (self.user_col, self.item_col):
+                columns[col] = pairs[col].to_numpy()
+            elif self._sources[col] == "items":
+                columns[col] = items[col].to_numpy()
+                if isinstance(self.items_[col].dtype, pd.CategoricalDtype):
+                    columns[col] = pd.Categorical(columns[col],
+                                                  dtype=self.items_[col].dtype)
+            elif self._sources[col] == "users":
+                columns[col] = users[col].to_numpy()
+                if isinstance(self.users_[col].dtype, pd.CategoricalDtype):
+                    columns[col] = pd.Categorical(columns[col],
+                                                  dtype=self.users_[col].dtype)
+            else:
+                columns[col] = np.repeat(np.asarray([self.context[col]]), n)
+        return pd.DataFrame(columns, index=pd.RangeIndex(n))
+
+    def _fuse(self, P, names):
+        weights = self.weights or {name: 1.0 for name in names}
+        unknown = sorted(set(weights) - set(names))
+        if unknown:
+            raise ValueError(f"weights names unknown tasks {unknown}; tasks: {names}.")
+        if callable(self.fusion):
+            score = np.asarray(self.fusion(pd.DataFrame(P, columns=names)),
+                               dtype=np.float64)
+            if score.shape != (P.shape[0],):
+                raise ValueError(
+                    "The fusion callable must return one score per candidate row; "
+                    f"got shape {score.shape} for {P.shape[0]} rows."
+                )
+            return score
+        w = np.array([float(weights.get(name, 0.0)) for name in names])
+        if self.fusion == "weighted":
+            return P @ w
+        used = w != 0
+        if (P[:, used] < 0).any():
+            raise ValueError("fusion='product' needs non-negative task predictions.")
+        with np.errstate(divide="ignore"):
+            return np.exp(np.log(P[:, used]) @ w[used])
+
+    # ------------------------------------------------------------ public
+    def score_pairs(self, pairs):
+        """Task predictions and fused score for given (user, item) pairs.
+
+        Parameters
+        ----------
+        pairs : DataFrame
+            Columns ``user_col`` and ``item_col``.
+
+        Returns
+        -------
+        DataFrame
+            The pairs with ``score`` and one column per task, in input order.
+        """
+        pairs = pairs[[self.user_col, self.item_col]].reset_index(drop=True)
+        missing = ~pairs[self.item_col].isin(self.items_.index)
+        if missing.any():
+            raise ValueError(
+                f"pairs has items not in the catalogue, e.g. "
+                f"{pairs.loc[missing, self.item_col].iloc[:3].tolist()}."
+            )
+        parts = []
+        for start in range(0, len(pairs), self.batch_size):
+            chunk = pairs.iloc[start:start + self.batch_size]
+            P = np.asarray(self.model.predict(self._model_rows(chunk)), dtype=float)
+            if P.ndim == 1:
+                P = P[:, None]
+            names = self._task_names(P.shape[1])
+            frame = chunk.reset_index(drop=True)
+            frame["score"] = self._fuse(P, names)
+            for t, name in enumerate(names):
+                frame[name] = P[:, t]
+            parts.append(frame)
+        if not parts:
+            names = self._task_names(len(self.tasks_))
+            return pairs.assign(score=np.array([], float),
+                                **{n: np.array([], float) for n in names})
+        return pd.concat(parts, ignore_index=True)
+
+    def recommend(self, user_ids, k=10, *, candidates=None, exclude_seen=True):
+        """Top-``k`` items per user by the fused score.
+
+        Parameters
+        ----------
+        user_ids : array-like
+            Users to recommend for (duplicates dropped; unseen users are
+            served by the model's cold-start rule).
+        k : int, default=10
+        candidates : {"auto", "als", "all"} or DataFrame, default=None
+            Overrides the ``candidates`` given at construction.
+        exclude_seen : bool, default=True
+            Leave out the ``seen`` pairs.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``user_col``, ``item_col``, ``rank`` (1 = best),
+            ``score`` (fused) and one column per task; sorted by user (in
+            the order given) then rank. Exactly ``k`` rows per user, fewer
+            only when the user has fewer than ``k`` candidates left (a small
+            catalogue, or ALS candidates mostly seen: raise
+            ``n_candidates``).
+        """
+        if not isinstance(k, numbers.Integral) or k < 1:
+            raise ValueError(f"k must be a positive int; got {k!r}.")
+        users = pd.unique(np.atleast_1d(np.asarray(user_ids)))
+        source = self.candidates if candidates is None else candidates
+        per_batch = max(1, self.batch_size // max(1, self.n_candidates
+                                                  if source != "all"
+                                                  else len(self.items_)))
+        parts = []
+        for start in range(0, users.size, per_batch):
+            batch = users[start:start + per_batch]
+            pairs = self._candidate_pairs(batch, source, exclude_seen)
+            scored = self.score_pairs(pairs)
+            order = pd.Series(np.arange(batch.size), index=batch)
+            scored["_user_order"] = order.reindex(scored[self.user_col]).to_numpy()
+            scored = scored.sort_values(["_user_order", "score", self.item_col],
+                                        ascending=[True, False, True],
+                                        kind="stable")
+            scored["rank"] = scored.groupby("_user_order").cumcount() + 1
+            parts.append(scored[scored["rank"] <= k].drop(columns="_user_order"))
+        top = pd.concat(parts, ignore_index=True)
+        names = [c for c in top.columns
+                 if c not in (self.user_col, self.item_col, "rank", "score")]
+        return top[[self.user_col, self.item_col, "rank", "score", *names]]
