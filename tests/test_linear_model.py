@@ -407,18 +407,20 @@ def test_l21_kkt():
 # ------------------------------------------------------ implementation paths
 @pytest.mark.parametrize("penalty", ["trace", "l21", "clustered"])
 def test_dense_sparse_and_gram_entry_paths_agree(penalty, monkeypatch):
-    """Dense X, sparse X and the non-cached (entry) path give the same model."""
+    """Dense/sparse X, cached Gram, gathered entries and whole-X products agree."""
     kinds = KINDS["mixed"]
     X, Y = make_problem(kinds, n=50, seed=11)
     X[np.abs(X) < 0.5] = 0.0
-    dense = MODELS[penalty](0.05, **TIGHT).fit(X, Y)
-    sparse = MODELS[penalty](0.05, **TIGHT).fit(sp.csr_matrix(X), Y)
+    reference = MODELS[penalty](0.05, **TIGHT).fit(X, Y)
+    fits = [MODELS[penalty](0.05, **TIGHT).fit(sp.csr_matrix(X), Y)]
     monkeypatch.setattr(_datafits, "_GRAM_BUDGET", 0)
-    entries = MODELS[penalty](0.05, **TIGHT).fit(X, Y)
-    sparse_entries = MODELS[penalty](0.05, **TIGHT).fit(sp.csc_matrix(X), Y)
-    for other in (sparse, entries, sparse_entries):
-        assert_allclose(other.coef_, dense.coef_, atol=1e-8)
-        assert_allclose(other.intercept_, dense.intercept_, atol=1e-8)
+    for density in (0.0, 2.0):  # whole-X products always / never
+        monkeypatch.setattr(_datafits, "_FULL_DENSITY", density)
+        fits.append(MODELS[penalty](0.05, **TIGHT).fit(X, Y))
+        fits.append(MODELS[penalty](0.05, **TIGHT).fit(sp.csc_matrix(X), Y))
+    for other in fits:
+        assert_allclose(other.coef_, reference.coef_, atol=1e-8)
+        assert_allclose(other.intercept_, reference.intercept_, atol=1e-8)
 
 
 def test_datafit_gradient_finite_differences():

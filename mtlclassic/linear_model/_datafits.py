@@ -24,12 +24,16 @@ Two evaluation paths give the same numbers:
   evaluation (``O(nnz)`` for sparse ``X``).
 """
 
+import hashlib
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
 # Above this many float64 numbers, per-task Gram matrices are not cached.
 _GRAM_BUDGET = 2.5e7
+# Use whole-matrix products when at least this fraction of (row, task) is labelled.
+_FULL_DENSITY = 0.3
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -40,6 +44,13 @@ class _Entries:
     """The labelled (row, task) pairs of a subset of tasks, sorted by task."""
 
     def __init__(self, X, rows, tasks, y, weights, n_tasks: int, squared: np.ndarray):
+        n = X.shape[0]
+        # most (row, task) pairs labelled: products with the whole X (BLAS 3)
+        # beat gathering one row of X per label
+        self.full = rows.size >= _FULL_DENSITY * n * n_tasks
+        if self.full:
+            self.X = X
+            self.n_rows = n
         order = np.lexsort((rows, tasks))
         self.rows = rows[order]
         self.tasks = tasks[order]
@@ -49,6 +60,8 @@ class _Entries:
         self.sign = 2.0 * self.y - 1.0
         self.n_tasks = n_tasks
         self.sparse = sp.issparse(X)
+        if self.full:
+            return
         if self.sparse:
             Xe = sp.csr_matrix(X)[self.rows]
             Xe.sort_indices()
@@ -65,6 +78,9 @@ class _Entries:
 
     def linear(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Return ``z_k = x_{r_k} . w_{t_k} + b_{t_k}`` for every entry."""
+        if self.full:
+            Z = np.asarray(self.X @ W)
+            return Z[self.rows, self.tasks] + b[self.tasks]
         if self.sparse:
             prod = self.data * W[self.cols, self.task_of_nnz]
             z = np.bincount(self.entry_of_nnz, weights=prod, minlength=self.y.size)
@@ -76,6 +92,10 @@ class _Entries:
         """Return ``(sum_k g_k x_{r_k} e_{t_k}^T, per-task sums of g)``."""
         T = self.n_tasks
         gb = np.bincount(self.tasks, weights=g, minlength=T)
+        if self.full:
+            R = np.zeros((self.n_rows, T))
+            R[self.rows, self.tasks] = g
+            return np.asarray(self.X.T @ R), gb
         if self.sparse:
             flat = np.bincount(
                 self.task_of_nnz * d + self.cols,
@@ -102,15 +122,24 @@ class _Entries:
         return loss, deriv
 
 
+def _group_equal_columns(A: np.ndarray, task_ids: np.ndarray) -> list:
+    """Group the tasks whose weight columns ``A[:, t]`` are identical."""
+    sub = A if task_ids.size == A.shape[1] else A[:, task_ids]
+    if task_ids.size and (sub == sub[:, :1]).all():
+        return [np.asarray(task_ids)]  # complete Y, no sample weights: one group
+    groups: dict[bytes, list[int]] = {}
+    for t in task_ids:
+        key = hashlib.blake2b(np.ascontiguousarray(A[:, t]).tobytes()).digest()
+        groups.setdefault(key, []).append(int(t))
+    return [np.asarray(g) for g in groups.values()]
+
+
 class _GramGroups:
     """Cached ``X_a^T diag(a) X_a`` per group of squared-loss tasks."""
 
-    def __init__(self, X, Y, A, task_ids: np.ndarray, fit_intercept: bool):
-        # group tasks whose (weighted) rows coincide
-        groups: dict[bytes, list[int]] = {}
-        for t in task_ids:
-            groups.setdefault(A[:, t].tobytes(), []).append(int(t))
-        self.groups = [np.asarray(g) for g in groups.values()]
+    def __init__(self, X, Y, A, groups: list, fit_intercept: bool):
+        self.groups = groups
+        task_ids = np.sort(np.concatenate(groups))
         self.task_ids = task_ids
         d = X.shape[1]
         p = d + 1
@@ -118,23 +147,28 @@ class _GramGroups:
         self.G = np.empty((n_groups, p, p))
         self.C = np.zeros((p, Y.shape[1]))  # c_t for every task (zeros elsewhere)
         self.const = np.zeros(Y.shape[1])  # y^T diag(a) y / 2
-        Yz = np.where(np.isnan(Y), 0.0, Y)
+        n, T = Y.shape
         for g, members in enumerate(self.groups):
             a = A[:, members[0]]
             rows = np.flatnonzero(a > 0)
-            Xr = X[rows]
+            every_row = rows.size == n
+            Xr = X if every_row else X[rows]
             ar = a[rows]
+            if every_row and members.size == T:
+                Yr = Y  # no NaN: every row labelled for every task
+            elif every_row:
+                Yr = Y[:, members]
+            else:
+                Yr = Y[np.ix_(rows, members)]
             if sp.issparse(Xr):
                 Xw = sp.csr_matrix(Xr.multiply(ar[:, None]))
                 gram = np.asarray((Xr.T @ Xw).todense())
                 col_sum = np.asarray(Xw.sum(axis=0)).ravel()
-                Yr = Yz[np.ix_(rows, members)]
                 xty = np.asarray(Xw.T @ Yr)
             else:
                 Xw = Xr * ar[:, None]
                 gram = Xr.T @ Xw
                 col_sum = Xw.sum(axis=0)
-                Yr = Yz[np.ix_(rows, members)]
                 xty = Xw.T @ Yr
             self.G[g, :d, :d] = gram
             self.G[g, d, :d] = col_sum
@@ -142,7 +176,7 @@ class _GramGroups:
             self.G[g, d, d] = ar.sum()
             self.C[:d, members] = xty
             self.C[d, members] = ar @ Yr
-            self.const[members] = 0.5 * (ar @ (Yr * Yr))
+            self.const[members] = 0.5 * np.einsum("i,it,it->t", ar, Yr, Yr)
         self.fit_intercept = fit_intercept
         # a per-task stack when that is cheap (many singleton groups)
         self.singletons = all(g.size == 1 for g in self.groups)
@@ -205,10 +239,10 @@ class MultiTaskDatafit:
         self.n_labels = n_t
         sq_ids = np.flatnonzero(self.squared)
         p = d + 1
-        n_groups_upper = len({A[:, t].tobytes() for t in sq_ids}) if sq_ids.size else 0
+        groups = _group_equal_columns(A, sq_ids)
         self.gram = None
-        if sq_ids.size and n_groups_upper * p * p <= _GRAM_BUDGET:
-            self.gram = _GramGroups(X, Y, A, sq_ids, fit_intercept)
+        if sq_ids.size and len(groups) * p * p <= _GRAM_BUDGET:
+            self.gram = _GramGroups(X, Y, A, groups, fit_intercept)
         entry_tasks = np.ones(T, bool) if self.gram is None else ~self.squared
         self.entry_tasks = entry_tasks
         self.entries = None
@@ -218,7 +252,6 @@ class MultiTaskDatafit:
             self.entries = _Entries(
                 X, rows, tasks, Y[rows, tasks], A[rows, tasks], T, self.squared
             )
-        self._X = X
 
     # ------------------------------------------------------------------ core
     def _eval(self, W, b, need_grad=True):

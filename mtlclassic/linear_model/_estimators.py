@@ -4,7 +4,6 @@ The estimators only assemble a datafit (:mod:`._datafits`), a penalty
 (:mod:`._penalties`) and the FISTA solver (:mod:`._solvers`).
 """
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -634,9 +633,9 @@ class ClusteredMultiTask(_TaskRelationshipModel):
         The optimal ``M`` at the solution (about ``1/|c|`` between tasks of a
         cluster ``c``, 0 across clusters).
     task_clusters_ : ndarray of shape (n_tasks,)
-        Cluster label of every task: k-means (``random_state=0``, 10 inits)
-        on the rows of the top ``n_clusters`` eigenvectors of
-        ``task_relationship_`` (on the rows of ``coef_`` when ``alpha = 0``).
+        Cluster label of every task: Ward agglomerative clustering
+        (deterministic) of the rows of the top ``n_clusters`` eigenvectors of
+        ``task_relationship_`` (of the rows of ``coef_`` when ``alpha = 0``).
 
     See Also
     --------
@@ -710,7 +709,7 @@ class ClusteredMultiTask(_TaskRelationshipModel):
         return ClusteredNorm(self.alpha, self.beta, self.n_clusters, n_tasks)
 
     def _set_extra_attributes(self, penalty, V):
-        from sklearn.cluster import KMeans
+        from sklearn.cluster import AgglomerativeClustering
 
         M = penalty.relationship(V)
         self.task_relationship_ = M
@@ -724,10 +723,8 @@ class ClusteredMultiTask(_TaskRelationshipModel):
         else:
             _, vecs = np.linalg.eigh(M)
             points = vecs[:, -k:]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            km = KMeans(n_clusters=k, n_init=10, random_state=0).fit(points)
-        self.task_clusters_ = km.labels_.astype(np.intp)
+        ward = AgglomerativeClustering(n_clusters=k, linkage="ward").fit(points)
+        self.task_clusters_ = ward.labels_.astype(np.intp)
 
 
 def trace_norm_path(

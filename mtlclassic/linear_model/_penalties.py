@@ -81,30 +81,24 @@ def _cluster_relaxation(s: np.ndarray, n_tasks: int, k: int, eta: float):
     """Optimal eigenvalues ``m`` of ``M`` for singular values ``s`` of ``W``.
 
     Solves ``min_m sum_i s_i^2 / (eta + m_i)`` s.t. ``0 <= m_i <= 1``,
-    ``sum m_i = k`` over the ``n_tasks`` eigenvalues (``s`` padded with zeros):
-    ``m_i = clip(nu * s_i - eta, 0, 1)`` with ``nu`` found by bisection.
-    Returns ``m`` for the given ``s`` (mass on zero singular values is
-    irrelevant to the value and is not returned).
+    ``sum m_i = k`` over the ``n_tasks`` eigenvalues (``s`` padded with zeros).
+    The KKT conditions give ``m_i = clip(nu * s_i - eta, 0, 1)``; the total is
+    piecewise linear in ``nu`` with breakpoints ``eta / s_i`` and
+    ``(1 + eta) / s_i``, so ``nu`` is found exactly on the right segment.
+    Mass on zero singular values does not change the value and is not
+    returned.
     """
     pos = s > 0
     if pos.sum() <= k:
-        m = np.where(pos, 1.0, 0.0)
-        return m
+        return np.where(pos, 1.0, 0.0)
     sp_ = s[pos]
-
-    def total(nu):
-        return np.clip(nu * sp_ - eta, 0.0, 1.0).sum()
-
-    lo, hi = 0.0, (1.0 + eta) / sp_.min()
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if total(mid) < k:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-16 * hi:
-            break
-    nu = 0.5 * (lo + hi)
+    knots = np.sort(np.concatenate([eta / sp_, (1.0 + eta) / sp_]))
+    totals = np.clip(knots[:, None] * sp_[None, :] - eta, 0.0, 1.0).sum(axis=1)
+    j = int(np.searchsorted(totals, k))  # totals[j - 1] < k <= totals[j]
+    j = min(max(j, 1), knots.size - 1)
+    lo, hi = knots[j - 1], knots[j]
+    t_lo, t_hi = totals[j - 1], totals[j]
+    nu = hi if t_hi == t_lo else lo + (k - t_lo) * (hi - lo) / (t_hi - t_lo)
     return np.clip(nu * s - eta, 0.0, 1.0)
 
 

@@ -54,13 +54,17 @@ class MultiTaskProblem:
         self.T = datafit.n_tasks
         self.fit_intercept = datafit.fit_intercept
         self.size = self.d * self.T + (self.d if self.shared else 0) + self.T
+        # w0 is stored as u = sqrt(T) w0: the map (u, V) -> u 1^T / sqrt(T) + V
+        # then has norm sqrt(2) instead of sqrt(T + 1), so the step size is not
+        # divided by the number of tasks
+        self._w0_scale = 1.0 / np.sqrt(self.T)
 
     # ---------------------------------------------------------- parameters
     def unpack(self, x):
         """Return ``V (d, T)``, ``w0 (d,)`` (zeros if not shared), ``b (T,)``."""
         d, T = self.d, self.T
         V = x[: d * T].reshape(d, T)
-        w0 = x[d * T : d * T + d] if self.shared else np.zeros(d)
+        w0 = x[d * T : d * T + d] * self._w0_scale if self.shared else np.zeros(d)
         b = x[-T:]
         return V, w0, b
 
@@ -68,7 +72,7 @@ class MultiTaskProblem:
         """Inverse of :meth:`unpack`."""
         parts = [np.ravel(V)]
         if self.shared:
-            parts.append(np.asarray(w0, dtype=np.float64))
+            parts.append(np.asarray(w0, dtype=np.float64) / self._w0_scale)
         parts.append(np.asarray(b, dtype=np.float64))
         return np.concatenate(parts)
 
@@ -81,7 +85,7 @@ class MultiTaskProblem:
     def _pack_grad(self, gW, gb):
         parts = [gW.ravel()]
         if self.shared:
-            parts.append(gW.sum(axis=1))
+            parts.append(gW.sum(axis=1) * self._w0_scale)
         parts.append(gb if self.fit_intercept else np.zeros_like(gb))
         return np.concatenate(parts)
 
