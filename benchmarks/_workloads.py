@@ -25,3 +25,33 @@ def implicit_events(n_users, n_items, n_events, *, random_state=0):
             "hour": rng.uniform(0, 24, size=n_events),
         }
     )
+
+
+def recsys_time_split(
+    n_users,
+    n_items,
+    n_events,
+    *,
+    task_correlation=0.7,
+    missing_rate=None,
+    test_fraction=0.2,
+    random_state=0,
+):
+    """``make_multitask_recsys`` data split by time: the last events are the test.
+
+    Returns ``(X_train, Y_train, X_test, Y_test)``; ``timestamp`` is dropped
+    from X (it only orders the events).
+    """
+    from mtlclassic import make_multitask_recsys
+
+    X, Y = make_multitask_recsys(
+        n_users,
+        n_items,
+        n_events,
+        task_correlation=task_correlation,
+        missing_rate=missing_rate,
+        random_state=random_state,
+    )
+    cut = int(round((1 - test_fraction) * len(X)))  # X is sorted by timestamp
+    X = X.drop(columns=["timestamp"])
+    return X.iloc[:cut], Y.iloc[:cut], X.iloc[cut:], Y.iloc[cut:]

@@ -505,6 +505,10 @@ def test_bad_input_messages(data, ranking_data):
         MultiTaskLGBM(**COMMON).fit(X, Y, eval_set=(X, Y[["click", "rating", "like"]]))
     with pytest.raises(ValueError, match=r"sample_weight is zero on every labelled"):
         MultiTaskLGBM(**COMMON).fit(X, Y, sample_weight=np.zeros(Y.shape))
+    with pytest.warns(UserWarning, match=r"task_params for tasks \['click'\] have no"):
+        MultiTaskLGBM(
+            **COMMON, strategy="shared", task_params={"click": {"num_leaves": 4}}
+        ).fit(X, Y)
     model = MultiTaskLGBM(**COMMON).fit(X, Y)
     with pytest.raises(ValueError, match=r"Unknown task 'clicks'"):
         model.predict_task(X, "clicks")

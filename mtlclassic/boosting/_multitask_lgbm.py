@@ -3,6 +3,7 @@
 import numbers
 import re
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -398,7 +399,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 continue
             dtype = X[col].dtype
             if isinstance(dtype, pd.CategoricalDtype):
-                categories[col] = list(dtype.categories)
+                categories[col] = dtype.categories.tolist()
                 cat_positions.append(j)
             elif pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(
                 dtype
@@ -682,6 +683,16 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         shared = []
         if strategy != "separate":
             shared = [t for t in range(n_tasks) if kinds[t] != "ranking"]
+        if strategy == "shared":
+            ignored = [names[t] for t in shared if names[t] in task_params]
+            if ignored:
+                warnings.warn(
+                    f"task_params for tasks {ignored} have no effect with "
+                    "strategy='shared': they are trained in the one shared booster, "
+                    "which uses the common parameters.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         settings = {}
         for t, name in enumerate(names):
             n_rounds = self.n_estimators
