@@ -194,10 +194,11 @@ class _GramGroups:
                 out[:, members] = self.G[g] @ Wa[:, members]
         return out
 
-    def max_eigenvalue(self) -> float:
+    def max_eigenvalues(self) -> np.ndarray:
+        """Largest eigenvalue of every group's Gram matrix, shape (n_groups,)."""
         d = self.G.shape[1] - 1
         G = self.G if self.fit_intercept else self.G[:, :d, :d]
-        return float(max(np.linalg.eigvalsh(g)[-1] for g in G)) if len(G) else 0.0
+        return np.linalg.eigvalsh(G)[:, -1]
 
 
 class MultiTaskDatafit:
@@ -364,6 +365,18 @@ class MultiTaskDatafit:
             W, b = self.hessian_bound_matvec(W, b)
             lam = np.sqrt(np.sum(W * W) + np.sum(b * b))
         return float(max(lam, 1e-12))
+
+    def gram_lipschitz(self):
+        """Exact Lipschitz constant when every task uses cached Gram matrices.
+
+        The Hessian is block diagonal over tasks, so the constant is
+        ``max_t omega_t lambda_max(G_t)``; None when some task is not cached.
+        """
+        if self.gram is None or self.entries is not None:
+            return None
+        lam = self.gram.max_eigenvalues()
+        omega = np.array([self.task_weights[g].max() for g in self.gram.groups])
+        return float(np.max(lam * omega))
 
     def predict_linear(self, X, W, b) -> np.ndarray:
         """Linear scores ``X W + b`` of shape (n_samples, n_tasks)."""
