@@ -1,6 +1,8 @@
 """Task-relationship linear models: speed against MultiTaskLasso, low-rank recovery.
 
-Run: ``python benchmarks/bench_linear.py`` (full) or ``--quick`` (smoke test).
+Run: ``python benchmarks/bench_linear.py`` (full, about 2 minutes; ``--heavy``
+adds a 1,000 tasks x 500 correlated features case, 2.5 more minutes) or
+``--quick`` (smoke test).
 
 1. L2,1 against scikit-learn's ``MultiTaskLasso`` (same objective, same
    ``alpha``), both at ``tol=1e-6``, one thread each. MultiTaskLasso needs
@@ -37,9 +39,13 @@ def _timed(func):
     return time.perf_counter() - start, out
 
 
-def l21_problem(n, d, T, seed=0):
+def l21_problem(n, d, T, seed=0, correlation=0.0):
+    """Row-sparse W; features AR(1)-correlated (``correlation``) when > 0."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
+    if correlation:
+        for j in range(1, d):
+            X[:, j] = correlation * X[:, j - 1] + np.sqrt(1 - correlation**2) * X[:, j]
     W = np.zeros((d, T))
     active = rng.choice(d, size=max(d // 3, 1), replace=False)
     W[active] = rng.standard_normal((active.size, T))
@@ -52,8 +58,8 @@ def l21_objective(X, Y, coef, intercept, alpha):
     return 0.5 * np.sum(R * R) / X.shape[0] + alpha * np.linalg.norm(coef, axis=0).sum()
 
 
-def bench_l21(n, d, T, alpha_ratio=0.1, label=""):
-    X, Y = l21_problem(n, d, T)
+def bench_l21(n, d, T, alpha_ratio=0.1, label="", correlation=0.0):
+    X, Y = l21_problem(n, d, T, correlation=correlation)
     Yc = Y - Y.mean(axis=0)
     alpha = alpha_ratio * np.sqrt(((X.T @ Yc / n) ** 2).sum(axis=1)).max()
     with threadpool_limits(1), warnings.catch_warnings():
@@ -75,7 +81,7 @@ def bench_l21(n, d, T, alpha_ratio=0.1, label=""):
     sub_us = l21_objective(X, Y, us.coef_, us.intercept_, alpha) / best - 1
     print(
         f"L2,1 {label} n={n} d={d} T={T} (complete Y), alpha={alpha:.4g} "
-        f"({alpha_ratio} alpha_max)\n"
+        f"({alpha_ratio} alpha_max), feature correlation {correlation}\n"
         f"  MultiTaskLasso : {t_sk:8.3f} s  ({sk.n_iter_} CD epochs, "
         f"suboptimality {sub_sk:.1e})\n"
         f"  L21MultiTask   : {t_us:8.3f} s  ({us.n_iter_} FISTA iterations, "
@@ -189,7 +195,7 @@ def bench_low_rank(T, d, rank, n_per_task, shared):
         print(f"  {key}: {value}; planted rank {rank}")
 
 
-def main(quick):
+def main(quick, heavy):
     if quick:
         bench_l21(600, 10, 8, label="(quick)")
         bench_l21_masked(600, 10, 8)
@@ -198,8 +204,10 @@ def main(quick):
         return
     bench_l21(15_000, 30, 140, label="school-like")
     bench_l21(15_000, 30, 140, alpha_ratio=0.01, label="school-like")
+    bench_l21(15_000, 30, 140, alpha_ratio=0.01, label="school-like", correlation=0.9)
     bench_l21(3_000, 500, 1_000, label="large")
-    bench_l21(3_000, 500, 1_000, alpha_ratio=0.01, label="large")
+    if heavy:  # about 2.5 minutes, almost all of it in MultiTaskLasso
+        bench_l21(3_000, 500, 1_000, label="large", correlation=0.9)
     bench_l21_masked(15_000, 30, 140)
     for shared in (False, True):
         kind = "shared + low-rank deviations" if shared else "low rank"
@@ -210,4 +218,8 @@ def main(quick):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke-test sizes")
-    main(parser.parse_args().quick)
+    parser.add_argument(
+        "--heavy", action="store_true", help="add the large correlated L2,1 case"
+    )
+    args = parser.parse_args()
+    main(args.quick, args.heavy)

@@ -509,8 +509,9 @@ class L21MultiTask(_TaskRelationshipModel):
 
     <LOSSES>
 
-    (the sum over features of the Euclidean norm of that feature's weights
-    across tasks), with ``W = V`` or, with ``shared=True``, ``W = w_0 1^T + V``
+    The penalty is the sum over features of the Euclidean norm of that
+    feature's weights across tasks (features are kept or dropped for all tasks
+    together), with ``W = V`` or, with ``shared=True``, ``W = w_0 1^T + V``
     and :math:`w_0` unpenalised. On complete ``Y`` with squared loss this is
     scikit-learn's ``MultiTaskLasso`` objective, with the same ``alpha``.
 
@@ -740,6 +741,7 @@ def trace_norm_path(
     fit_intercept=True,
     max_iter=1000,
     tol=1e-4,
+    n_jobs=None,
 ):
     """Trace-norm multi-task solutions along a decreasing grid of ``alpha``.
 
@@ -760,7 +762,7 @@ def trace_norm_path(
         Values of ``alpha`` (sorted in decreasing order before solving).
     n_alphas : int, default=20
     eps : float, default=1e-3
-    tasks, sample_weight, shared, fit_intercept, max_iter, tol
+    tasks, sample_weight, shared, fit_intercept, max_iter, tol, n_jobs
         As in :class:`TraceNormMultiTask`.
 
     Returns
@@ -793,27 +795,28 @@ def trace_norm_path(
     datafit = MultiTaskDatafit(
         X, Yf, mask, kinds, sw, np.ones(n_tasks), fit_intercept=fit_intercept
     )
-    x = _pooled_start(datafit, shared, max_iter, tol)
-    if alphas is None:
-        problem = MultiTaskProblem(datafit, TraceNorm(1.0), shared=shared)
-        _, g = problem.smooth_value_and_gradient(x)
-        alpha_max = TraceNorm.dual_norm(
-            g[: n_features * n_tasks].reshape(n_features, n_tasks)
-        )
-        alphas = alpha_max * np.logspace(0, np.log10(eps), n_alphas)
-    alphas = np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
-    if np.any(alphas < 0):
-        raise ValueError("alphas must be non-negative.")
-    coefs = np.empty((alphas.size, n_tasks, n_features))
-    intercepts = np.empty((alphas.size, n_tasks))
-    for i, alpha in enumerate(alphas):
-        problem = MultiTaskProblem(datafit, TraceNorm(alpha), shared=shared)
-        x, _, _, converged = solve(problem, x, max_iter=max_iter, tol=tol)
-        if not converged:
-            warn_not_converged(max_iter, tol)
-        W, b = problem.coef(x)
-        coefs[i] = W.T
-        intercepts[i] = b
+    with limit_threads(n_jobs):
+        x = _pooled_start(datafit, shared, max_iter, tol)
+        if alphas is None:
+            problem = MultiTaskProblem(datafit, TraceNorm(1.0), shared=shared)
+            _, g = problem.smooth_value_and_gradient(x)
+            alpha_max = TraceNorm.dual_norm(
+                g[: n_features * n_tasks].reshape(n_features, n_tasks)
+            )
+            alphas = alpha_max * np.logspace(0, np.log10(eps), n_alphas)
+        alphas = np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
+        if np.any(alphas < 0):
+            raise ValueError("alphas must be non-negative.")
+        coefs = np.empty((alphas.size, n_tasks, n_features))
+        intercepts = np.empty((alphas.size, n_tasks))
+        for i, alpha in enumerate(alphas):
+            problem = MultiTaskProblem(datafit, TraceNorm(alpha), shared=shared)
+            x, _, _, converged = solve(problem, x, max_iter=max_iter, tol=tol)
+            if not converged:
+                warn_not_converged(max_iter, tol)
+            W, b = problem.coef(x)
+            coefs[i] = W.T
+            intercepts[i] = b
     return alphas, coefs, intercepts
 
 
