@@ -226,6 +226,21 @@ def test_shared_component_matches_cvxpy(penalty):
     assert ours == pytest.approx(reference, rel=1e-6)
 
 
+@pytest.mark.parametrize("penalty", ["trace", "l21"])
+def test_weighted_squared_loss_matches_cvxpy(penalty):
+    """Sample and task weights on the duality-gap path (squared loss only)."""
+    kinds = KINDS["squared"]
+    X, Y = make_problem(kinds, seed=3)
+    sw = np.random.RandomState(5).uniform(0.2, 3.0, size=X.shape[0])
+    omega = np.array([0.5, 1.0, 3.0])
+    model = MODELS[penalty](0.1, task_weights=omega, **TIGHT)
+    model.fit(X, Y, sample_weight=sw)
+    W, b = model.coef_.T, model.intercept_
+    ours = datafit_value(X, Y, kinds, W, b, sw, omega) + penalty_value(penalty, W, 0.1)
+    reference = solve_cvxpy(X, Y, kinds, penalty, 0.1, sample_weight=sw, omega=omega)
+    assert ours == pytest.approx(reference, rel=1e-6)
+
+
 def test_clustered_closed_form_penalty_matches_sdp():
     """The closed-form minimum over M equals the SDP's (k = 1, 2, 3)."""
     rng = np.random.RandomState(3)
@@ -402,6 +417,18 @@ def test_l21_kkt():
     assert 0 < active.sum() < 8
     assert_allclose(-G[active] / alpha, W[active] / norms[active, None], atol=1e-6)
     assert np.all(np.linalg.norm(G[~active], axis=1) <= alpha * (1 + 1e-6))
+
+
+def test_clustered_stationarity():
+    """Smooth problem: grad f + grad Omega = 0 and optimal intercepts."""
+    kinds = KINDS["mixed"]
+    X, Y = make_problem(kinds, n=60, seed=15)
+    model = ClusteredMultiTask(0.3, beta=0.05, n_clusters=2, **TIGHT).fit(X, Y)
+    W, b = model.coef_.T, model.intercept_
+    G, gb = datafit_gradient(X, Y, kinds, W, b)
+    _, grad_pen = ClusteredNorm(0.3, 0.05, 2, 3).value_and_gradient(W)
+    assert_allclose(G + grad_pen, 0.0, atol=1e-8)
+    assert_allclose(gb, 0.0, atol=1e-8)
 
 
 # ------------------------------------------------------ implementation paths
