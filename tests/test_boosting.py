@@ -548,3 +548,32 @@ def test_determinism_and_threads(data):
     model = MultiTaskLGBM(**params).fit(X, Y)
     for booster in model.boosters_.values():
         assert "[num_threads: 1]" in booster.model_to_string()
+
+
+def test_array_input_equals_dataframe_input(ranking_data):
+    X, Y, tasks = ranking_data
+    numeric = X.drop(columns=["user_segment", "item_category"])
+    frame = numeric.astype(float)
+    frame["item_id"] = frame["item_id"].astype(int)
+    kinds = list(tasks.values())
+    by_frame = MultiTaskLGBM(
+        **COMMON,
+        tasks=kinds,
+        query_col="user_id",
+        categorical_features=["item_id"],
+        random_state=SEED,
+    ).fit(frame, Y.to_numpy())
+    by_array = MultiTaskLGBM(
+        **COMMON,
+        tasks=kinds,
+        query_col=0,
+        categorical_features=[1],
+        random_state=SEED,
+    ).fit(numeric.to_numpy(dtype=float), Y.to_numpy())
+    assert by_array.features_ == [f"x{j}" for j in range(1, numeric.shape[1])]
+    assert by_array.categorical_feature_indices_ == [0]
+    assert_array_equal(
+        by_array.predict(numeric.to_numpy(dtype=float)), by_frame.predict(frame)
+    )
+    assert not hasattr(by_array, "feature_names_in_")
+    assert list(by_frame.feature_names_in_) == list(numeric.columns)

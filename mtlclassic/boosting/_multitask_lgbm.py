@@ -232,7 +232,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Total gain of each feature in each task's model (shared + tower),
         including ``pred_<task>`` columns with ``chain=True``.
     features_ : list of str
-        The model's input features: the columns of ``X`` except ``query_col``.
+        The model's input features: the columns of ``X`` except ``query_col``
+        (``"x<position>"`` for an array).
     categories_ : dict
         ``{column: list of categories}`` of the categorical columns encoded
         by their categories.
@@ -418,7 +419,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 "them with X[col].astype('category') or list them in "
                 "categorical_features."
             )
-        self.features_ = [str(c) for c in features]
+        self.features_ = [str(c) if is_frame else f"x{c}" for c in features]
         self.feature_columns_ = features
         self.categories_ = categories
         self.categorical_feature_indices_ = cat_positions
