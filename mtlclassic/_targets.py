@@ -34,7 +34,9 @@ def targets_ndim(Y) -> int:
     """Return 1 when ``Y`` describes a single task as a 1-D array, else 2."""
     if isinstance(Y, pd.DataFrame):
         return 2
-    return 1 if np.ndim(Y) == 1 else 2
+    if isinstance(Y, pd.Series):
+        return 1
+    return 1 if np.asarray(Y).ndim == 1 else 2
 
 
 def infer_task_kind(y: np.ndarray) -> str:

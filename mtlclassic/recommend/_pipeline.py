@@ -68,15 +68,26 @@ def make_multitask_recommender(
     from ..embedding import ALSEmbedder
 
     embedder = ALSEmbedder(
-        user_col=user_col, item_col=item_col, factors=factors,
-        regularization=regularization, iterations=iterations, cv=cv,
-        n_jobs=n_jobs, random_state=random_state, verbose=verbose,
+        user_col=user_col,
+        item_col=item_col,
+        factors=factors,
+        regularization=regularization,
+        iterations=iterations,
+        cv=cv,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        verbose=verbose,
     ).set_output(transform="pandas")
     heads = MultiTaskLGBM(
-        tasks=tasks, strategy=strategy, n_estimators=n_estimators,
-        learning_rate=learning_rate, num_leaves=num_leaves,
-        early_stopping_rounds=early_stopping_rounds, n_jobs=n_jobs,
-        random_state=random_state, verbose=verbose,
+        tasks=tasks,
+        strategy=strategy,
+        n_estimators=n_estimators,
+        learning_rate=learning_rate,
+        num_leaves=num_leaves,
+        early_stopping_rounds=early_stopping_rounds,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        verbose=verbose,
     )
     pipeline = Pipeline([("alsembedder", embedder), ("multitasklgbm", heads)])
     if params:

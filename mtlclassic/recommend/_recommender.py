@@ -125,10 +125,22 @@ class Recommender:
     [5, 5]
     """
 
-    def __init__(self, model, items, *, users=None, context=None,
-                 user_col="user_id", item_col="item_id", seen=None, weights=None,
-                 fusion="weighted", candidates="auto", n_candidates=200,
-                 batch_size=100_000):
+    def __init__(
+        self,
+        model,
+        items,
+        *,
+        users=None,
+        context=None,
+        user_col="user_id",
+        item_col="item_id",
+        seen=None,
+        weights=None,
+        fusion="weighted",
+        candidates="auto",
+        n_candidates=200,
+        batch_size=100_000,
+    ):
         from ..embedding import ALSEmbedder
 
         self.model = model
@@ -148,8 +160,10 @@ class Recommender:
         if self.items_ is None:
             raise ValueError("items (the catalogue DataFrame) is required.")
         self.users_ = _side_table(users, user_col, "users")
-        for param, value in (("n_candidates", n_candidates),
-                             ("batch_size", batch_size)):
+        for param, value in (
+            ("n_candidates", n_candidates),
+            ("batch_size", batch_size),
+        ):
             if not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{param} must be a positive int; got {value!r}.")
         if not (callable(fusion) or fusion in ("weighted", "product")):
@@ -193,20 +207,26 @@ class Recommender:
         """Seen (user, item) pairs as a MultiIndex, or None."""
         if seen is not None:
             if not isinstance(seen, pd.DataFrame) or not {
-                self.user_col, self.item_col} <= set(seen.columns):
+                self.user_col,
+                self.item_col,
+            } <= set(seen.columns):
                 raise ValueError(
                     f"seen must be a DataFrame with the columns {self.user_col!r} "
                     f"and {self.item_col!r}."
                 )
             return pd.MultiIndex.from_frame(
-                seen[[self.user_col, self.item_col]]).unique()
+                seen[[self.user_col, self.item_col]]
+            ).unique()
         if self._als is None:
             return None
         interactions = self._als.user_items_.tocoo()
-        return pd.MultiIndex.from_arrays([
-            self._als.user_index_[interactions.row],
-            self._als.item_index_[interactions.col],
-        ], names=[self.user_col, self.item_col])
+        return pd.MultiIndex.from_arrays(
+            [
+                self._als.user_index_[interactions.row],
+                self._als.item_index_[interactions.col],
+            ],
+            names=[self.user_col, self.item_col],
+        )
 
     def _task_names(self, n_columns):
         names = list(self.tasks_)
@@ -219,17 +239,24 @@ class Recommender:
             pairs = source[[self.user_col, self.item_col]]
             pairs = pairs[pairs[self.user_col].isin(users)]
         elif source == "als" or (source == "auto" and self._als is not None):
-            cands = self._als.recommend_candidates(users, n=self.n_candidates,
-                                                   exclude_seen=exclude_seen)
-            pairs = cands.rename(columns={cands.columns[0]: self.user_col,
-                                          cands.columns[1]: self.item_col})
+            cands = self._als.recommend_candidates(
+                users, n=self.n_candidates, exclude_seen=exclude_seen
+            )
+            pairs = cands.rename(
+                columns={
+                    cands.columns[0]: self.user_col,
+                    cands.columns[1]: self.item_col,
+                }
+            )
             pairs = pairs[[self.user_col, self.item_col]]
         else:
             items = self.items_[self.item_col].to_numpy()
-            pairs = pd.DataFrame({
-                self.user_col: np.repeat(users, items.size),
-                self.item_col: np.tile(items, len(users)),
-            })
+            pairs = pd.DataFrame(
+                {
+                    self.user_col: np.repeat(users, items.size),
+                    self.item_col: np.tile(items, len(users)),
+                }
+            )
         pairs = pairs[pairs[self.item_col].isin(self.items_.index)]
         if exclude_seen and self.seen_ is not None and len(pairs):
             key = pd.MultiIndex.from_frame(pairs)
@@ -241,21 +268,26 @@ class Recommender:
         n = len(pairs)
         columns = {}
         items = self.items_.reindex(pairs[self.item_col].to_numpy())
-        users = (None if self.users_ is None
-                 else self.users_.reindex(pairs[self.user_col].to_numpy()))
+        users = (
+            None
+            if self.users_ is None
+            else self.users_.reindex(pairs[self.user_col].to_numpy())
+        )
         for col in self.input_columns_:
             if col in (self.user_col, self.item_col):
                 columns[col] = pairs[col].to_numpy()
             elif self._sources[col] == "items":
                 columns[col] = items[col].to_numpy()
                 if isinstance(self.items_[col].dtype, pd.CategoricalDtype):
-                    columns[col] = pd.Categorical(columns[col],
-                                                  dtype=self.items_[col].dtype)
+                    columns[col] = pd.Categorical(
+                        columns[col], dtype=self.items_[col].dtype
+                    )
             elif self._sources[col] == "users":
                 columns[col] = users[col].to_numpy()
                 if isinstance(self.users_[col].dtype, pd.CategoricalDtype):
-                    columns[col] = pd.Categorical(columns[col],
-                                                  dtype=self.users_[col].dtype)
+                    columns[col] = pd.Categorical(
+                        columns[col], dtype=self.users_[col].dtype
+                    )
             else:
                 columns[col] = np.repeat(np.asarray([self.context[col]]), n)
         return pd.DataFrame(columns, index=pd.RangeIndex(n))
@@ -266,8 +298,9 @@ class Recommender:
         if unknown:
             raise ValueError(f"weights names unknown tasks {unknown}; tasks: {names}.")
         if callable(self.fusion):
-            score = np.asarray(self.fusion(pd.DataFrame(P, columns=names)),
-                               dtype=np.float64)
+            score = np.asarray(
+                self.fusion(pd.DataFrame(P, columns=names)), dtype=np.float64
+            )
             if score.shape != (P.shape[0],):
                 raise ValueError(
                     "The fusion callable must return one score per candidate row; "
@@ -306,7 +339,7 @@ class Recommender:
             )
         parts = []
         for start in range(0, len(pairs), self.batch_size):
-            chunk = pairs.iloc[start:start + self.batch_size]
+            chunk = pairs.iloc[start : start + self.batch_size]
             P = np.asarray(self.model.predict(self._model_rows(chunk)), dtype=float)
             if P.ndim == 1:
                 P = P[:, None]
@@ -318,8 +351,9 @@ class Recommender:
             parts.append(frame)
         if not parts:
             names = self._task_names(len(self.tasks_))
-            return pairs.assign(score=np.array([], float),
-                                **{n: np.array([], float) for n in names})
+            return pairs.assign(
+                score=np.array([], float), **{n: np.array([], float) for n in names}
+            )
         return pd.concat(parts, ignore_index=True)
 
     def recommend(self, user_ids, k=10, *, candidates=None, exclude_seen=True):
@@ -350,22 +384,29 @@ class Recommender:
             raise ValueError(f"k must be a positive int; got {k!r}.")
         users = pd.unique(np.atleast_1d(np.asarray(user_ids)))
         source = self.candidates if candidates is None else candidates
-        per_batch = max(1, self.batch_size // max(1, self.n_candidates
-                                                  if source != "all"
-                                                  else len(self.items_)))
+        per_batch = max(
+            1,
+            self.batch_size
+            // max(1, self.n_candidates if source != "all" else len(self.items_)),
+        )
         parts = []
         for start in range(0, users.size, per_batch):
-            batch = users[start:start + per_batch]
+            batch = users[start : start + per_batch]
             pairs = self._candidate_pairs(batch, source, exclude_seen)
             scored = self.score_pairs(pairs)
             order = pd.Series(np.arange(batch.size), index=batch)
             scored["_user_order"] = order.reindex(scored[self.user_col]).to_numpy()
-            scored = scored.sort_values(["_user_order", "score", self.item_col],
-                                        ascending=[True, False, True],
-                                        kind="stable")
+            scored = scored.sort_values(
+                ["_user_order", "score", self.item_col],
+                ascending=[True, False, True],
+                kind="stable",
+            )
             scored["rank"] = scored.groupby("_user_order").cumcount() + 1
             parts.append(scored[scored["rank"] <= k].drop(columns="_user_order"))
         top = pd.concat(parts, ignore_index=True)
-        names = [c for c in top.columns
-                 if c not in (self.user_col, self.item_col, "rank", "score")]
+        names = [
+            c
+            for c in top.columns
+            if c not in (self.user_col, self.item_col, "rank", "score")
+        ]
         return top[[self.user_col, self.item_col, "rank", "score", *names]]

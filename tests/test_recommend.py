@@ -1,0 +1,128 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlclassic import (
+    ALSEmbedder,
+    Recommender,
+    make_multitask_recommender,
+    make_multitask_recsys,
+)
+
+USER_COLS = ["user_id", "user_f0", "user_f1", "user_segment"]
+ITEM_COLS = ["item_id", "item_f0", "item_f1", "item_category"]
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=0)
+    model = make_multitask_recommender(
+        n_estimators=30, factors=8, iterations=5, cv=3, random_state=0, n_jobs=1
+    ).fit(X, Y)
+    items = X.drop_duplicates("item_id")[ITEM_COLS]
+    users = X.drop_duplicates("user_id")[USER_COLS]
+    return X, Y, model, items, users
+
+
+def _rec(fitted, **kwargs):
+    X, _, model, items, users = fitted
+    kwargs.setdefault("context", {"timestamp": int(X["timestamp"].max())})
+    return Recommender(model, items, users=users, **kwargs)
+
+
+def test_scores_equal_model_predict_on_hand_built_rows(fitted):
+    X, _, model, items, users = fitted
+    rec = _rec(fitted, weights={"click": 2.0, "like": 1.0})
+    pairs = pd.DataFrame({"user_id": [3, 3, 7], "item_id": [5, 9, 5]})
+    rows = pairs.merge(users, on="user_id").merge(items, on="item_id")
+    rows["timestamp"] = int(X["timestamp"].max())
+    expected = model.predict(rows[list(X.columns)])
+    scored = rec.score_pairs(pairs)
+    np.testing.assert_allclose(scored[["rating", "click", "like"]], expected)
+    np.testing.assert_allclose(scored["score"], 2 * expected[:, 1] + expected[:, 2])
+
+
+def test_topk_exact_k_seen_excluded_ranks_consistent(fitted):
+    X, _, model, *_ = fitted
+    rec = _rec(fitted, candidates="all")
+    users = [0, 1, 2, 5]
+    top = rec.recommend(users, k=7)
+    assert list(top.columns) == [
+        "user_id",
+        "item_id",
+        "rank",
+        "score",
+        "rating",
+        "click",
+        "like",
+    ]
+    assert top.groupby("user_id").size().to_dict() == {u: 7 for u in users}
+    assert top["user_id"].drop_duplicates().tolist() == users
+    seen = set(zip(X["user_id"], X["item_id"]))
+    assert not any((u, i) in seen for u, i in zip(top["user_id"], top["item_id"]))
+    for _, g in top.groupby("user_id"):
+        assert g["rank"].tolist() == list(range(1, 8))
+        assert np.all(np.diff(g["score"].to_numpy()) <= 0)
+    # the default fusion is the unweighted sum of the task predictions
+    np.testing.assert_allclose(
+        top["score"], top[["rating", "click", "like"]].sum(axis=1)
+    )
+    # the top-k by score equals a brute-force ranking of all unseen items
+    full = rec.recommend([0], k=100)
+    brute = rec.score_pairs(
+        pd.DataFrame(
+            {
+                "user_id": 0,
+                "item_id": sorted(set(X["item_id"]) - {i for u, i in seen if u == 0}),
+            }
+        )
+    )
+    best = brute.sort_values(["score", "item_id"], ascending=[False, True])
+    assert full["item_id"].tolist() == best["item_id"].tolist()
+    assert len(full) == len(best) < 100  # fewer than k: the candidates ran out
+
+
+def test_fusion_rules_by_hand(fitted):
+    pairs = pd.DataFrame({"user_id": [1, 2], "item_id": [3, 4]})
+    base = _rec(fitted).score_pairs(pairs)
+    prod = _rec(
+        fitted, fusion="product", weights={"click": 1.0, "like": 2.0}
+    ).score_pairs(pairs)
+    np.testing.assert_allclose(prod["score"], base["click"] * base["like"] ** 2)
+    custom = _rec(fitted, fusion=lambda P: P["rating"] - P["click"]).score_pairs(pairs)
+    np.testing.assert_allclose(custom["score"], base["rating"] - base["click"])
+
+
+def test_als_candidates_and_unseen_users(fitted):
+    X, _, model, *_ = fitted
+    rec = _rec(fitted, n_candidates=15)
+    top = rec.recommend([0, 10_000], k=5)
+    assert top.groupby("user_id").size().to_dict() == {0: 5, 10_000: 5}
+    als = model.named_steps["alsembedder"]
+    cand = set(als.recommend_candidates([0], n=15)["item_id"])
+    assert set(top.loc[top.user_id == 0, "item_id"]) <= cand
+
+
+def test_bad_configuration(fitted):
+    X, _, model, items, users = fitted
+    with pytest.raises(ValueError, match="needs the column 'timestamp'"):
+        Recommender(model, items, users=users)
+    with pytest.raises(ValueError, match="needs the column 'user_f0'"):
+        Recommender(model, items, context={"timestamp": 0})
+    with pytest.raises(ValueError, match="duplicate ids"):
+        Recommender(
+            model, pd.concat([items, items]), users=users, context={"timestamp": 0}
+        )
+    with pytest.raises(ValueError, match="fusion must be"):
+        _rec(fitted, fusion="max")
+    with pytest.raises(ValueError, match="weights names unknown tasks"):
+        _rec(fitted, weights={"buy": 1.0}).recommend([0], k=2)
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        _rec(fitted).recommend([0], k=0)
+    with pytest.raises(ValueError, match="not in the catalogue"):
+        _rec(fitted).score_pairs(pd.DataFrame({"user_id": [0], "item_id": [-5]}))
+    unfitted_on_arrays = ALSEmbedder(
+        user_col=0, item_col=1, cv=None, factors=2, iterations=1
+    ).fit(X[["user_id", "item_id"]].to_numpy())
+    with pytest.raises(ValueError, match="fitted on a DataFrame"):
+        Recommender(unfitted_on_arrays, items)
