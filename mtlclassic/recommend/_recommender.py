@@ -20,7 +20,7 @@ def find_step(model, cls):
 
 
 def model_input_columns(model):
-    """The columns a fitted model reads, from ``feature_names_in_``."""
+    """Return the columns a fitted model reads (its ``feature_names_in_``)."""
     names = getattr(model, "feature_names_in_", None)
     if names is None:
         raise ValueError(
@@ -44,7 +44,7 @@ def _side_table(table, key, param):
 
 
 class Recommender:
-    """Top-K recommendation with several task scores fused into one.
+    r"""Top-K recommendation with several task scores fused into one.
 
     Wraps a fitted multi-task model (typically the Pipeline of
     :func:`make_multitask_recommender`) with the item catalogue. For each
@@ -79,9 +79,9 @@ class Recommender:
         ``{task: weight}`` of the fusion; None weighs every task 1. Tasks
         not named get weight 0.
     fusion : {"weighted", "product"} or callable, default="weighted"
-        ``"weighted"``: :math:`\\sum_t w_t \\hat y_t` (mind the scales: a
+        ``"weighted"``: :math:`\sum_t w_t \hat y_t` (mind the scales: a
         1-5 rating next to a probability); ``"product"``:
-        :math:`\\prod_t \\hat y_t^{w_t}` over tasks with non-zero weight (the
+        :math:`\prod_t \hat y_t^{w_t}` over tasks with non-zero weight (the
         chain rule, e.g. P(click) x P(buy | click) with weights 1 and 1); a
         callable receives the DataFrame of task predictions (one column per
         task, one row per candidate) and returns one score per row.
@@ -264,7 +264,7 @@ class Recommender:
         return pairs.reset_index(drop=True)
 
     def _model_rows(self, pairs):
-        """The model's input rows for (user, item) pairs, in its column order."""
+        """Build the model's input rows for (user, item) pairs, in its column order."""
         n = len(pairs)
         columns = {}
         items = self.items_.reindex(pairs[self.item_col].to_numpy())
