@@ -450,6 +450,19 @@ def test_dense_sparse_and_gram_entry_paths_agree(penalty, monkeypatch):
         assert_allclose(other.intercept_, reference.intercept_, atol=1e-8)
 
 
+@pytest.mark.parametrize("penalty", ["trace", "l21", "clustered"])
+def test_shifted_features_identity(penalty):
+    """X + 100 gives the same W and intercepts shifted by -100 sum(w): the
+    intercepts are solved in centred coordinates, so it converges as fast."""
+    kinds = KINDS["mixed"]
+    X, Y = make_problem(kinds, n=50, seed=16)
+    base = MODELS[penalty](0.05, **TIGHT).fit(X, Y)
+    shifted = MODELS[penalty](0.05, tol=1e-12, max_iter=2_000).fit(X + 100.0, Y)
+    assert_allclose(shifted.coef_, base.coef_, atol=1e-8)
+    expected = base.intercept_ - 100.0 * base.coef_.sum(axis=1)
+    assert_allclose(shifted.intercept_, expected, atol=1e-6)
+
+
 def test_datafit_gradient_finite_differences():
     """The datafit's gradient matches central finite differences."""
     kinds = KINDS["mixed"]
@@ -462,8 +475,12 @@ def test_datafit_gradient_finite_differences():
     rng = np.random.RandomState(3)
     W, b = rng.standard_normal((5, 3)), rng.standard_normal(3)
     f, gW, gb = df.value_and_gradient(W, b)
+    # the solver's intercepts are centred: b' = b + mu^T w
+    intercepts = df.intercepts_from(W, b)
+    assert_allclose(df.centred_from(W, intercepts), b, rtol=1e-12)
     assert f == pytest.approx(
-        datafit_value(X, Y, kinds, W, b, sw, np.array([1.0, 2.0, 0.5])), rel=1e-12
+        datafit_value(X, Y, kinds, W, intercepts, sw, np.array([1.0, 2.0, 0.5])),
+        rel=1e-12,
     )
     eps = 1e-6
     for j, t in [(0, 0), (3, 1), (4, 2)]:

@@ -148,6 +148,7 @@ class _GramGroups:
         self.C = np.zeros((p, Y.shape[1]))  # c_t for every task (zeros elsewhere)
         self.const = np.zeros(Y.shape[1])  # y^T diag(a) y / 2
         n, T = Y.shape
+        self.centers = np.zeros((d, T))  # weighted mean row of every task
         for g, members in enumerate(self.groups):
             a = A[:, members[0]]
             rows = np.flatnonzero(a > 0)
@@ -160,22 +161,36 @@ class _GramGroups:
                 Yr = Y[:, members]
             else:
                 Yr = Y[np.ix_(rows, members)]
+            y_mean = ar @ Yr
             if sp.issparse(Xr):
                 Xw = sp.csr_matrix(Xr.multiply(ar[:, None]))
                 gram = np.asarray((Xr.T @ Xw).todense())
                 col_sum = np.asarray(Xw.sum(axis=0)).ravel()
                 xty = np.asarray(Xw.T @ Yr)
+                if fit_intercept:  # centre the moments (keeps X sparse)
+                    self.centers[:, members] = col_sum[:, None]
+                    gram = gram - np.outer(col_sum, col_sum)
+                    xty = xty - np.outer(col_sum, y_mean)
             else:
+                if fit_intercept:  # centre the rows first (exact)
+                    mu = ar @ Xr
+                    self.centers[:, members] = mu[:, None]
+                    Xr = Xr - mu
                 Xw = Xr * ar[:, None]
                 gram = Xr.T @ Xw
                 col_sum = Xw.sum(axis=0)
                 xty = Xw.T @ Yr
+            if fit_intercept:
+                # centred coordinates b' = b + mu^T w (mu: the weighted mean
+                # row): the Gram matrix is block diagonal, [[S - mu mu^T, 0],
+                # [0, 1]], so un-centred features do not slow the solver down
+                col_sum = np.zeros(d)
             self.G[g, :d, :d] = gram
             self.G[g, d, :d] = col_sum
             self.G[g, :d, d] = col_sum
             self.G[g, d, d] = ar.sum()
             self.C[:d, members] = xty
-            self.C[d, members] = ar @ Yr
+            self.C[d, members] = y_mean
             self.const[members] = 0.5 * np.einsum("i,it,it->t", ar, Yr, Yr)
         self.fit_intercept = fit_intercept
         # a per-task stack when that is cheap (many singleton groups)
@@ -247,12 +262,55 @@ class MultiTaskDatafit:
         entry_tasks = np.ones(T, bool) if self.gram is None else ~self.squared
         self.entry_tasks = entry_tasks
         self.entries = None
+        # weighted mean row of every task: the solver works in the centred
+        # coordinates b'_t = b_t + mu_t^T w_t (see intercepts_from)
+        self.centers = None
+        if fit_intercept and entry_tasks.any():
+            A_e = A if np.mean(A > 0) >= _FULL_DENSITY else sp.csc_matrix(A)
+            M = X.T @ A_e
+            self.centers = M.toarray() if sp.issparse(M) else np.asarray(M)
+            self.centers[:, ~entry_tasks] = 0.0  # Gram tasks are centred already
+        self.all_centers = None
+        if fit_intercept:
+            self.all_centers = np.zeros((d, T))
+            if self.centers is not None:
+                self.all_centers += self.centers
+            if self.gram is not None:
+                self.all_centers += self.gram.centers
         if entry_tasks.any():
             sel = (A > 0) & entry_tasks[None, :]
             rows, tasks = np.nonzero(sel)
             self.entries = _Entries(
                 X, rows, tasks, Y[rows, tasks], A[rows, tasks], T, self.squared
             )
+
+    # ---------------------------------------------------- centred intercepts
+    def _uncentre(self, W, b):
+        if self.centers is None:
+            return b
+        return b - np.einsum("dt,dt->t", self.centers, W)
+
+    def _centre_gradient(self, gW, gb):
+        if self.centers is None:
+            return gW
+        return gW - self.centers * gb[None, :]
+
+    def intercepts_from(self, W, b):
+        """Model intercepts from the solver's centred ones ``b' = b + mu^T w``.
+
+        ``mu_t`` is the weighted mean row of task ``t``. The solver works with
+        ``b'`` so that un-centred features leave it well conditioned (the
+        change of variables does not touch the penalty on ``W``).
+        """
+        if self.all_centers is None:
+            return np.array(b, dtype=np.float64)
+        return b - np.einsum("dt,dt->t", self.all_centers, W)
+
+    def centred_from(self, W, intercept):
+        """Inverse of :meth:`intercepts_from`."""
+        if self.all_centers is None:
+            return np.array(intercept, dtype=np.float64)
+        return intercept + np.einsum("dt,dt->t", self.all_centers, W)
 
     # ------------------------------------------------------------------ core
     def _eval(self, W, b, need_grad=True):
@@ -277,12 +335,12 @@ class MultiTaskDatafit:
                 gb[ids] = H[d, ids]
         if self.entries is not None:
             e = self.entries
-            z = e.linear(W, b)
+            z = e.linear(W, self._uncentre(W, b))
             loss, deriv = e.losses(z)
             task_loss += np.bincount(e.tasks, weights=e.a * loss, minlength=T)
             if need_grad:
                 gWe, gbe = e.adjoint(e.a * deriv, d)
-                gW += gWe
+                gW += self._centre_gradient(gWe, gbe)
                 gb += gbe
         if need_grad:
             gW *= self.task_weights
@@ -320,10 +378,10 @@ class MultiTaskDatafit:
             gb[ids] = H[d, ids]
         if self.entries is not None:
             e = self.entries
-            z = e.linear(W, b)
+            z = e.linear(W, self._uncentre(W, b))
             z = z * np.where(e.squared, 1.0, 0.25) * e.a
             gWe, gbe = e.adjoint(z, d)
-            gW += gWe
+            gW += self._centre_gradient(gWe, gbe)
             gb += gbe
         gW *= self.task_weights
         gb *= self.task_weights
@@ -346,7 +404,7 @@ class MultiTaskDatafit:
             ry[ids] = (2.0 * gr.const - np.einsum("pt,pt->t", Wa, gr.C))[ids]
         if self.entries is not None:
             e = self.entries
-            r = e.y - e.linear(W, b)
+            r = e.y - e.linear(W, self._uncentre(W, b))
             ry += np.bincount(e.tasks, weights=e.a * r * e.y, minlength=T)
         return losses, ry, gW, gb
 

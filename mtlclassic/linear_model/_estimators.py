@@ -117,14 +117,15 @@ class _TaskRelationshipModel(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _make_penalty(self, n_tasks):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _warm_start_x(self, problem, n_features, n_tasks):
+    def _warm_start_x(self, problem, datafit, n_features, n_tasks):
         if not (self.warm_start and hasattr(self, "coef_")):
             return None
         if self.coef_.shape != (n_tasks, n_features):
             return None
         w0 = self.shared_coef_
         V = self.coef_.T - w0[:, None]
-        return problem.pack(V, w0, self.intercept_)
+        b = datafit.centred_from(self.coef_.T, self.intercept_)
+        return problem.pack(V, w0, b)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -164,7 +165,7 @@ default=None
         )
         shared = bool(getattr(self, "shared", False))
         problem = MultiTaskProblem(datafit, penalty, shared=shared)
-        x = self._warm_start_x(problem, n_features, n_tasks)
+        x = self._warm_start_x(problem, datafit, n_features, n_tasks)
         if x is None:
             x = problem.pack(
                 np.zeros((n_features, n_tasks)),
@@ -199,7 +200,7 @@ default=None
             warn_not_converged(self.max_iter, self.tol)
         V, w0, b = problem.unpack(x)
         self.coef_ = (V + w0[:, None]).T.copy()
-        self.intercept_ = b.copy()
+        self.intercept_ = datafit.intercepts_from(self.coef_.T, b)
         self.shared_coef_ = w0.copy()
         self.n_iter_ = int(n_iter)
         self.objective_ = np.asarray(history)
@@ -751,7 +752,8 @@ def trace_norm_path(
     values log-spaced from ``alpha_max`` down to ``eps * alpha_max``, where
     ``alpha_max`` is the smallest ``alpha`` with ``V = 0``: the spectral norm
     of the gradient in ``V`` at ``V = 0`` with optimal intercepts (and
-    optimal shared vector when ``shared=True``).
+    optimal shared vector when ``shared=True``), times ``1 + 1e-9`` so that
+    rounding errors leave ``V`` exactly zero there.
 
     Parameters
     ----------
@@ -803,6 +805,8 @@ def trace_norm_path(
             alpha_max = TraceNorm.dual_norm(
                 g[: n_features * n_tasks].reshape(n_features, n_tasks)
             )
+            # 1 + 1e-9: rounding must not leave a 1e-16 singular value at alpha_max
+            alpha_max *= 1.0 + 1e-9
             alphas = alpha_max * np.logspace(0, np.log10(eps), n_alphas)
         alphas = np.sort(np.asarray(alphas, dtype=np.float64))[::-1]
         if np.any(alphas < 0):
@@ -816,7 +820,7 @@ def trace_norm_path(
                 warn_not_converged(max_iter, tol)
             W, b = problem.coef(x)
             coefs[i] = W.T
-            intercepts[i] = b
+            intercepts[i] = datafit.intercepts_from(W, b)
     return alphas, coefs, intercepts
 
 
