@@ -210,9 +210,9 @@ def test_objective_never_increases_after_any_update():
             assert current <= previous + 1e-9 * abs(previous)
             previous = current
     # the incremental caches agree with a recomputation from scratch
-    pred = state.pred.copy()
+    grad = state.grad.copy()
     state.refresh()
-    np.testing.assert_allclose(state.pred, pred, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(state.grad, grad, rtol=1e-9, atol=1e-9)
 
 
 def test_field_block_equals_one_feature_at_a_time():

@@ -28,6 +28,7 @@ from .._compat import (
     StrOptions,
     _fit_context,
     check_is_fitted,
+    limit_threads,
     validate_data,
     wants_pandas_output,
 )
@@ -143,6 +144,21 @@ class _BaseFM(BaseEstimator):
         return Xv, self._build(Xv)
 
     # --------------------------------------------------------------- solver
+    def _run_solver(self, design, Y, weight, binary, init, learn_scale):
+        return solve_fm(
+            design,
+            Y,
+            weight,
+            binary,
+            init,
+            alpha_w=self.alpha_w,
+            alpha_v=self.alpha_v,
+            n_iter=self.n_iter,
+            tol=self.tol,
+            learn_scale=learn_scale,
+            verbose=self.verbose,
+        )
+
     def _solve(self, design, Y, weight, binary, learn_scale):
         n_tasks = Y.shape[1]
         previous = None
@@ -169,19 +185,10 @@ class _BaseFM(BaseEstimator):
                 init_stdev=self.init_stdev,
                 random_state=check_random_state(self.random_state),
             )
-        result = solve_fm(
-            design,
-            Y,
-            weight,
-            binary,
-            previous,
-            alpha_w=self.alpha_w,
-            alpha_v=self.alpha_v,
-            n_iter=self.n_iter,
-            tol=self.tol,
-            learn_scale=learn_scale,
-            verbose=self.verbose,
-        )
+        # The solver's vectors are too short for threaded BLAS to pay off, and
+        # a busy machine makes OpenBLAS threads spin: one thread, always.
+        with limit_threads(1):
+            result = self._run_solver(design, Y, weight, binary, previous, learn_scale)
         if not result.converged and self.tol > 0:
             warnings.warn(
                 f"{type(self).__name__} did not converge in n_iter={self.n_iter} "

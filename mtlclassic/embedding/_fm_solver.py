@@ -291,6 +291,10 @@ class FMCoordinateDescent:
         self.grad = np.zeros_like(self.weight)
         self._work = np.empty((5, n))  # scratch vectors for the hot loops
         self.curv = self.weight.copy()  # the regression curvature; binary rewritten
+        # Regression-only problems keep just the weighted residuals ``grad``
+        # up to date inside an epoch (``pred`` is rebuilt by ``refresh``).
+        self.regression_only = not self.binary.any()
+        self.unit_weight = bool(np.all(self.weight == 1.0))
         self.refresh()
 
     # caches ---------------------------------------------------------------
@@ -302,9 +306,47 @@ class FMCoordinateDescent:
         pred = self.intercept[None, :] + linear + phi[:, None] * self.scale[None, :]
         self.pred = np.ascontiguousarray(pred.T)
         self._refresh_rows(slice(None))
+        self._update_row_curvature()
+
+    def _update_row_curvature(self):
+        """Cache ``sum_t s_t^2 a_t c_t`` per row when it is constant (regression).
+
+        None when it changes with the predictions (a binary task); the string
+        ``"ones"`` when it is 1 everywhere (one task, unit weights, s = 1).
+        """
         self._row_curvature = None
-        if not self.binary.any():
-            self._row_curvature = (self.scale**2) @ self.curv
+        if self.regression_only:
+            if self.unit_weight and self.scale.size == 1 and self.scale[0] == 1.0:
+                self._row_curvature = "ones"
+            else:
+                self._row_curvature = (self.scale**2) @ self.curv
+
+    def _add_to_prediction(self, rows, change):
+        """Add ``change`` (n_tasks, n_rows) to the predictions at ``rows``."""
+        if self.regression_only:
+            if not self.unit_weight:
+                change = change * self.weight[:, rows]
+            self.grad[:, rows] += change
+        else:
+            self.pred[:, rows] += change
+            self._refresh_rows(rows)
+
+    def _add_to_interaction(self, rows, dphi):
+        """Add ``dphi`` to the interaction term at ``rows`` (``dphi`` is scratch)."""
+        if self.learn_scale:
+            self.phi[rows] += dphi
+        if self.scale.size > 1:
+            self._add_to_prediction(rows, self.scale[:, None] * dphi[None, :])
+            return
+        if self.scale[0] != 1.0:
+            dphi *= self.scale[0]
+        if self.regression_only:
+            if not self.unit_weight:
+                dphi *= self.weight[0, rows]
+            self.grad[0, rows] += dphi
+        else:
+            self.pred[0, rows] += dphi
+            self._refresh_rows(rows)
 
     def _refresh_rows(self, rows):
         datafit_derivatives(
@@ -320,7 +362,13 @@ class FMCoordinateDescent:
 
     def objective(self) -> float:
         """Penalised objective at the current parameters (from the caches)."""
-        value = datafit_value(self.pred, self.Y, self.weight, self.binary)
+        if self.regression_only:  # grad = a (pred - y), so a loss = grad^2 / 2a
+            labelled = self.weight > 0
+            value = 0.5 * float(
+                np.sum(self.grad[labelled] ** 2 / self.weight[labelled])
+            )
+        else:
+            value = datafit_value(self.pred, self.Y, self.weight, self.binary)
         value += 0.5 * self.alpha_w * float(np.sum(self.coef**2))
         value += 0.5 * self.alpha_v * float(np.sum(self.factors**2))
         if self.learn_scale:
@@ -338,8 +386,9 @@ class FMCoordinateDescent:
         """Newton/exact step on every task's intercept (unpenalised)."""
         delta = self._step(self.grad.sum(axis=1), self.curv.sum(axis=1), 0.0, 0.0)
         self.intercept += delta
-        self.pred += delta[:, None]
-        self._refresh_rows(slice(None))
+        self._add_to_prediction(
+            slice(None), np.broadcast_to(delta[:, None], self.grad.shape)
+        )
 
     def update_linear(self, F: int):
         """Exact/Newton step on the linear weights of field ``F``, all tasks."""
@@ -347,7 +396,7 @@ class FMCoordinateDescent:
         sel, cols, vals = self.selectors[F], d.cols[F], d.vals[F]
         lo, hi = d.offsets[F], d.offsets[F + 1]
         width = hi - lo
-        n_tasks = self.pred.shape[0]
+        n_tasks = self.grad.shape[0]
         num = np.empty((n_tasks, width))
         den = np.empty((n_tasks, width))
         sq = None if self.unit[F] else vals * vals
@@ -359,8 +408,9 @@ class FMCoordinateDescent:
         self.coef[:, lo:hi] += delta
         if cols.size:
             change = delta[:, cols]
-            self.pred[:, sel] += change if sq is None else change * vals
-            self._refresh_rows(sel)
+            if sq is not None:
+                change *= vals
+            self._add_to_prediction(sel, change)
 
     def _shift_groups(self) -> dict:
         """Return the one-hot input columns, keyed by their last field.
@@ -406,8 +456,8 @@ class FMCoordinateDescent:
         self.intercept += delta
         self.coef[:, lo:hi] -= delta[:, None]
         if uncovered is not None:
-            self.pred[:, uncovered] += delta[:, None]
-            self._refresh_rows(uncovered)
+            change = np.repeat(delta[:, None], uncovered.size, axis=1)
+            self._add_to_prediction(uncovered, change)
 
     def factor_step(self, F: int, f: int):
         """Return the block step for ``V[field F, f]`` and the row slopes ``h``."""
@@ -429,23 +479,28 @@ class FMCoordinateDescent:
             h *= vals
             np.subtract(self.q[f, sel], h, out=h)
             h *= vals
-        if self.pred.shape[0] == 1:
-            np.multiply(self.grad[0, sel], self.scale[0], out=G)
+        if self.scale.size == 1:
+            np.multiply(self.grad[0, sel], h, out=G)
+            if self.scale[0] != 1.0:
+                G *= self.scale[0]
         else:
             np.matmul(self.scale, self.grad[:, sel], out=G)
-        if self._row_curvature is not None:
+            G *= h
+        if isinstance(self._row_curvature, str):  # "ones"
+            H = None
+        elif self._row_curvature is not None:
             H = self._row_curvature[sel]
         else:
             H = np.matmul(self.scale**2, self.curv[:, sel], out=self._work[4, :m])
         if single:
-            num = np.array([G @ h])
-            np.multiply(H, h, out=G)
-            den = np.array([G @ h])
+            num = np.array([G.sum()])
+            np.multiply(h, h, out=G)
+            den = np.array([G.sum() if H is None else H @ G])
             return self._step(num, den, self.alpha_v, v), h
-        G *= h
         num = np.bincount(cols, G, hi - lo)
-        np.multiply(H, h, out=G)
-        G *= h
+        np.multiply(h, h, out=G)
+        if H is not None:
+            G *= H
         den = np.bincount(cols, G, hi - lo)
         return self._step(num, den, self.alpha_v, v), h
 
@@ -470,13 +525,7 @@ class FMCoordinateDescent:
             if not self.unit[F]:
                 step *= vals
             self.q[f, sel] += step
-        self.phi[sel] += h
-        if self.pred.shape[0] == 1:
-            h *= self.scale[0]
-            self.pred[0, sel] += h
-        else:
-            self.pred[:, sel] += self.scale[:, None] * h[None, :]
-        self._refresh_rows(sel)
+        self._add_to_interaction(sel, h)
 
     def update_scale(self):
         """Exact/Newton step on the per-task interaction scales."""
@@ -484,10 +533,8 @@ class FMCoordinateDescent:
         den = self.curv @ (self.phi**2)
         delta = self._step(num, den, self.alpha_w, self.scale - 1.0)
         self.scale += delta
-        self.pred += delta[:, None] * self.phi[None, :]
-        self._refresh_rows(slice(None))
-        if self._row_curvature is not None:
-            self._row_curvature = (self.scale**2) @ self.curv
+        self._add_to_prediction(slice(None), delta[:, None] * self.phi[None, :])
+        self._update_row_curvature()
 
     def epoch(self):
         """One sweep: intercepts, linear weights, factors, scales."""
@@ -556,7 +603,8 @@ def solve_fm(
     it = 0
     for it in range(1, n_iter + 1):
         state.epoch()
-        state.refresh()  # no drift of the caches across epochs
+        if it % 10 == 0:
+            state.refresh()  # bound the drift of the incremental caches
         history.append(state.objective())
         if verbose:
             print(f"[FM] epoch {it:4d}  objective {history[-1]:.6e}")
