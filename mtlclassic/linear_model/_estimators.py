@@ -112,8 +112,6 @@ class _TaskRelationshipModel(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "n_jobs": [None, Integral],
     }
 
-    _shared = False
-
     def _make_penalty(self, n_tasks):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -177,7 +175,7 @@ default=None
             rounds = (
                 _UNCERTAINTY_MAX_ROUNDS if isinstance(self.task_weights, str) else 1
             )
-            for _ in range(rounds):
+            for round_ in range(rounds):
                 x, it, hist, conv = solve(
                     problem,
                     x,
@@ -188,14 +186,14 @@ default=None
                 n_iter += it
                 history.extend(hist if not history else hist[1:])
                 converged = conv
-                if rounds == 1:
+                if round_ == rounds - 1:
                     break
                 W, b = problem.coef(x)
                 new = _uncertainty_weights(datafit.task_losses(W, b), datafit.squared)
                 change = np.max(np.abs(new - datafit.task_weights)) / new.max()
-                datafit.task_weights = new
                 if change <= _UNCERTAINTY_RTOL:
-                    break
+                    break  # task_weights_ are the weights of the final solve
+                datafit.task_weights = new
         if not converged:
             warn_not_converged(self.max_iter, self.tol)
         V, w0, b = problem.unpack(x)
