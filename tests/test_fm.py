@@ -525,3 +525,14 @@ def test_bad_input_messages(recsys):
         FMEmbedder().fit(X)
     with pytest.raises(ValueError, match="kind 'ranking'"):
         FMEmbedder(tasks=["regression", "binary", "ranking"]).fit(X, Y.fillna(0))
+
+
+def test_target_by_index_equals_by_name(recsys):
+    X, Y = recsys
+    kw = dict(n_components=2, n_iter=5, cv=None, random_state=0)
+    by_name = FMEmbedder("click", **kw).fit(X, Y)
+    by_index = FMEmbedder(1, **kw).fit(X, Y)
+    assert by_index.task_names_ == ["click"] and by_index.task_kinds_ == ["binary"]
+    np.testing.assert_array_equal(by_name.factors_, by_index.factors_)
+    with pytest.raises(ValueError, match="out of range"):
+        FMEmbedder(5, **kw).fit(X, Y)

@@ -336,6 +336,9 @@ class FMRegressor(RegressorMixin, _BaseFM):
         None for a numeric field.
     numeric_mean_, numeric_scale_ : ndarray of shape (n_fields,)
         Centring and scaling of the numeric fields (0 and 1 elsewhere).
+    frame_input_ : bool
+        Whether ``X`` was a DataFrame with categorical columns (``predict``
+        then needs a DataFrame with the same columns, in any order).
     n_iter_ : int
         Number of epochs run.
     objective_ : ndarray of shape (n_iter_ + 1,)
@@ -352,8 +355,16 @@ class FMRegressor(RegressorMixin, _BaseFM):
 
     Notes
     -----
-    Numeric columns are their own one-column field; categorical columns are
-    one-hot encoded over the categories seen in ``fit``.
+    Every input column is a *field*: a categorical column is one-hot encoded
+    over the categories seen in ``fit`` (rows with weight 0 excluded), a
+    numeric column is one design column (its own field, updated by ordinary
+    coordinate descent). An epoch updates the intercept, then per field the
+    linear weights followed by one exact step along "move the field's mean
+    weight into the intercept" (a nearly flat direction for one-hot fields
+    on which plain coordinate descent zig-zags), then for every factor
+    ``f`` and field the block of :math:`v_{lf}`. ``tol`` compares the
+    objective between epochs; as the factors' rotations leave the objective
+    unchanged, the parameters themselves need not settle.
 
     References
     ----------
@@ -370,7 +381,8 @@ class FMRegressor(RegressorMixin, _BaseFM):
     ...                   "item": rng.randint(0, 10, 400).astype(str)})
     >>> u, v = rng.normal(size=(20, 2)), rng.normal(size=(10, 2))
     >>> y = np.sum(u[X["user"].astype(int)] * v[X["item"].astype(int)], axis=1)
-    >>> model = FMRegressor(2, alpha_w=0.1, alpha_v=0.1, random_state=0).fit(X, y)
+    >>> y = y + 0.1 * rng.normal(size=400)
+    >>> model = FMRegressor(2, random_state=0).fit(X, y)
     >>> bool(model.score(X, y) > 0.95)
     True
     """
@@ -769,7 +781,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
     >>> from mtlclassic.embedding import FMEmbedder
     >>> X, Y = make_multitask_recsys(n_users=40, n_items=30, n_events=400,
     ...                              n_side_features=0, random_state=0)
-    >>> emb = FMEmbedder(n_components=2, n_iter=10, cv=2, random_state=0)
+    >>> emb = FMEmbedder(n_components=2, n_iter=10, tol=0, cv=2, random_state=0)
     >>> Z = emb.fit_transform(X, Y)
     >>> Z.shape
     (400, 18)
