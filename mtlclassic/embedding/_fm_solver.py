@@ -172,13 +172,18 @@ def datafit_derivatives(pred, Y, weight, binary, grad, curv, rows, work=None):
         w = weight[t, rows]
         if binary[t]:
             expit(pred[t, rows], out=a)
-            np.subtract(a, Y[t, rows], out=b)
-            b *= w
-            grad[t, rows] = b
-            np.subtract(1.0, a, out=b)
-            b *= a
-            b *= w
-            curv[t, rows] = b
+            direct = isinstance(rows, slice)  # write into views, no copies
+            g = grad[t, rows] if direct else b
+            np.subtract(a, Y[t, rows], out=g)
+            g *= w
+            if not direct:
+                grad[t, rows] = g
+            c = curv[t, rows] if direct else b
+            np.subtract(1.0, a, out=c)
+            c *= a
+            c *= w
+            if not direct:
+                curv[t, rows] = c
         elif isinstance(rows, slice):
             out = grad[t, rows]
             np.subtract(pred[t, rows], Y[t, rows], out=out)
