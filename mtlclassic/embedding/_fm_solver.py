@@ -153,13 +153,18 @@ def datafit_value(pred, Y, weight, binary):
     return total
 
 
-def datafit_derivatives(pred, Y, weight, binary, grad, curv, rows, work=None):
+def datafit_derivatives(
+    pred, Y, weight, binary, grad, curv, rows, work=None, labelled=None
+):
     """Write the weighted gradient ``a g`` and curvature ``a c`` at ``rows``.
 
     ``g = pred - y`` and ``c = 1`` for a regression task, ``g = sigma(pred) -
     y`` and ``c = sigma (1 - sigma)`` for a binary one. Arrays are
     (n_tasks, n_samples); ``rows`` is a slice or an index array; ``work`` is
-    an optional pair of scratch vectors of length n_samples.
+    an optional pair of scratch vectors of length n_samples. ``labelled[t]``,
+    when not None, lists the rows of task ``t`` with a positive weight: a
+    binary task updated on all rows is then computed on those rows only (the
+    others keep a zero gradient and curvature).
     """
     # Hot path: preallocated buffers and in-place ops. Fresh large temporaries
     # cost page faults (and numpy's temporary elision a stack inspection)
@@ -169,6 +174,24 @@ def datafit_derivatives(pred, Y, weight, binary, grad, curv, rows, work=None):
         work = (np.empty(n_rows), np.empty(n_rows))
     a, b = work[0][:n_rows], work[1][:n_rows]
     for t in range(pred.shape[0]):
+        if (
+            binary[t]
+            and labelled is not None
+            and labelled[t] is not None
+            and isinstance(rows, slice)
+            and rows == slice(None)
+        ):
+            r = labelled[t]
+            p = expit(pred[t, r])
+            g = p - Y[t, r]
+            w = weight[t, r]
+            g *= w
+            grad[t, r] = g
+            np.subtract(1.0, p, out=g)
+            g *= p
+            g *= w
+            curv[t, r] = g
+            continue
         w = weight[t, rows]
         if binary[t]:
             expit(pred[t, rows], out=a)
@@ -294,6 +317,11 @@ class FMCoordinateDescent:
         self.unit = [bool(np.all(v == 1.0)) for v in design.vals]
         self.shift_groups = self._shift_groups()
         self.grad = np.zeros_like(self.weight)
+        # rows labelled for each binary task, when it is a minority of rows
+        self._labelled = [
+            np.flatnonzero(w > 0) if b and np.mean(w > 0) < 0.5 else None
+            for w, b in zip(self.weight, self.binary)
+        ]
         self._work = np.empty((5, n))  # scratch vectors for the hot loops
         self.curv = self.weight.copy()  # the regression curvature; binary rewritten
         # Regression-only problems keep just the weighted residuals ``grad``
@@ -363,6 +391,7 @@ class FMCoordinateDescent:
             self.curv,
             rows,
             self._work[:2],
+            self._labelled,
         )
 
     def objective(self) -> float:
