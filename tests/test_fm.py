@@ -536,3 +536,21 @@ def test_target_by_index_equals_by_name(recsys):
     np.testing.assert_array_equal(by_name.factors_, by_index.factors_)
     with pytest.raises(ValueError, match="out of range"):
         FMEmbedder(5, **kw).fit(X, Y)
+
+
+def test_one_hot_matrix_input_equals_categorical_frame():
+    # a one-hot block given as a (sparse) matrix is detected (its columns never
+    # share a row) and updated as one field: the same model as the DataFrame
+    X, y = _frame()
+    frame = X[["user", "item"]]
+    onehot = OneHotEncoder().fit_transform(frame)  # sorted categories, like ours
+    kw = dict(n_components=3, n_iter=15, tol=0, scale_numeric=False, random_state=0)
+    ref = FMRegressor(**kw).fit(frame, y)
+    for matrix in (onehot, onehot.toarray()):
+        fm = FMRegressor(**kw).fit(matrix, y)
+        _, design = fm._encode(matrix)
+        merged = design.merged_disjoint()
+        assert merged.n_fields == 2
+        assert [merged.offsets[1], merged.offsets[2]] == ref.field_offsets_[1:].tolist()
+        np.testing.assert_allclose(fm.factors_, ref.factors_, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(fm.predict(matrix), ref.predict(frame), rtol=1e-9)
