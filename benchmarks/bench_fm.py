@@ -131,6 +131,15 @@ def bench_rating(n_users, n_items, n_events, epoch_list, params, use_myfm, repea
 
                 t, models["gibbs"] = _best_of(1, fit_gibbs)
                 times["gibbs"] = min(times.get("gibbs", np.inf), t)
+                # ours on myFM's CSR matrix: one-hot blocks detected as fields
+                csr = FMRegressor(
+                    n_iter=epochs, tol=0, scale_numeric=False, random_state=0,
+                    **params,
+                )  # fmt: skip
+                t, models["csr"] = _best_of(
+                    1, lambda csr=csr: csr.fit(gibbs_design[0], y_train)
+                )
+                times["csr"] = min(times.get("csr", np.inf), t)
         results.append(
             ("FMRegressor (ours, field-block CD)", epochs, times["fm"] / epochs,
              _rmse(y_test, models["fm"].predict(X_test)))
@@ -140,6 +149,10 @@ def bench_rating(n_users, n_items, n_events, epoch_list, params, use_myfm, repea
              _rmse(y_test, models["mf"].predict(X_test[ids])))
         )  # fmt: skip
         if gibbs_design is not None:
+            results.append(
+                ("FMRegressor on myFM's CSR matrix", epochs, times["csr"] / epochs,
+                 _rmse(y_test, models["csr"].predict(gibbs_design[1])))
+            )  # fmt: skip
             results.append(
                 ("myFM Gibbs (C++, avg of last half)", epochs,
                  times["gibbs"] / epochs,

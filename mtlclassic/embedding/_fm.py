@@ -362,7 +362,12 @@ class FMRegressor(RegressorMixin, _BaseFM):
     linear weights followed by one exact step along "move the field's mean
     weight into the intercept" (a nearly flat direction for one-hot fields
     on which plain coordinate descent zig-zags), then for every factor
-    ``f`` and field the block of :math:`v_{lf}`. ``tol`` compares the
+    ``f`` and field the block of :math:`v_{lf}`. For a plain or sparse
+    matrix ``X`` every column is a numeric field, but consecutive columns
+    that never share a row (a one-hot block, e.g. the output of
+    ``OneHotEncoder``) are merged into one block for the solver, so such
+    input is as fast as a DataFrame with categorical columns (pass
+    ``scale_numeric=False`` to keep indicator columns at 0/1). ``tol`` compares the
     objective between epochs; as the factors' rotations leave the objective
     unchanged, the parameters themselves need not settle.
 
