@@ -495,6 +495,24 @@ def test_datafit_gradient_finite_differences():
         assert gb[t] == pytest.approx(fd, rel=1e-6)
 
 
+def test_datafit_lipschitz_constant(monkeypatch):
+    """Exact (cached Gram) and power-iteration (entries) constants agree with
+    the largest eigenvalue of the Hessian in centred coordinates."""
+    rng = np.random.RandomState(17)
+    X = rng.standard_normal((40, 4)) * [1.0, 2.0, 3.0, 0.5] + 5.0
+    Y = rng.standard_normal((40, 2))
+    mask = np.ones_like(Y, dtype=bool)
+    omega = np.array([1.0, 3.0])
+    Xc = X - X.mean(axis=0)
+    expected = 3.0 * max(np.linalg.eigvalsh(Xc.T @ Xc / 40)[-1], 1.0)
+    args = (X, Y, mask, ["regression"] * 2, np.ones_like(Y), omega)
+    exact = _datafits.MultiTaskDatafit(*args)
+    assert exact.lipschitz() == pytest.approx(expected, rel=1e-12)
+    monkeypatch.setattr(_datafits, "_GRAM_BUDGET", 0)
+    estimate = _datafits.MultiTaskDatafit(*args).lipschitz(n_power_iter=200)
+    assert estimate == pytest.approx(expected, rel=1e-6)
+
+
 def test_clustered_penalty_gradient_finite_differences():
     pen = ClusteredNorm(0.4, 0.1, 2, 4)
     rng = np.random.RandomState(4)

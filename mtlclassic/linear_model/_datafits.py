@@ -36,10 +36,6 @@ _GRAM_BUDGET = 2.5e7
 _FULL_DENSITY = 0.3
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return expit(z)
-
-
 class _Entries:
     """The labelled (row, task) pairs of a subset of tasks, sorted by task."""
 
@@ -118,7 +114,7 @@ class _Entries:
         lg = ~sq
         m = self.sign[lg] * z[lg]
         loss[lg] = np.logaddexp(0.0, -m)
-        deriv[lg] = _sigmoid(z[lg]) - self.y[lg]
+        deriv[lg] = expit(z[lg]) - self.y[lg]
         return loss, deriv
 
 
@@ -409,7 +405,14 @@ class MultiTaskDatafit:
         return losses, ry, gW, gb
 
     def lipschitz(self, n_power_iter: int = 30, seed: int = 0) -> float:
-        """Estimate the Lipschitz constant of the gradient (power iteration)."""
+        """Lipschitz constant of the gradient in ``(W, b)``.
+
+        Exact with cached Gram matrices (:meth:`gram_lipschitz`), otherwise a
+        power-iteration estimate on :meth:`hessian_bound_matvec`.
+        """
+        exact = self.gram_lipschitz()
+        if exact is not None:
+            return exact
         d, T = self.n_features, self.n_tasks
         rng = np.random.RandomState(seed)
         W = rng.standard_normal((d, T))
@@ -435,7 +438,3 @@ class MultiTaskDatafit:
         lam = self.gram.max_eigenvalues()
         omega = np.array([self.task_weights[g].max() for g in self.gram.groups])
         return float(np.max(lam * omega))
-
-    def predict_linear(self, X, W, b) -> np.ndarray:
-        """Linear scores ``X W + b`` of shape (n_samples, n_tasks)."""
-        return np.asarray(X @ W) + b
