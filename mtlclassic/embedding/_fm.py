@@ -938,7 +938,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
             out = pd.DataFrame(embedding, columns=names[n_pass:], index=index)
             if not self.passthrough:
                 return out
-            if isinstance(X, pd.DataFrame):
+            if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
                 original = X[list(self.feature_names_in_)].copy()
                 original.columns = names[:n_pass]
             else:
