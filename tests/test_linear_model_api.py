@@ -212,3 +212,14 @@ def test_bad_input_messages():
         model = L21MultiTask(0.05).fit(X, Y)
     with pytest.raises(ValueError, match="features"):
         model.predict(X[:, :3])
+
+
+def test_objective_history_and_verbose(capsys):
+    X, Y = mixed_problem()
+    model = L21MultiTask(0.05, verbose=1).fit(X, Y)
+    assert model.objective_.shape == (model.n_iter_ + 1,)
+    assert model.objective_[-1] <= model.objective_[0]
+    assert "gradient mapping" in capsys.readouterr().out
+    Y_sq = np.where(np.isnan(Y), np.nan, X[:, :3] + 0.1)  # squared loss only
+    TraceNormMultiTask(0.05, verbose=1, tol=1e-10).fit(X, Y_sq)
+    assert "gap" in capsys.readouterr().out
