@@ -1,4 +1,4 @@
-"""The ``mtlclassic`` command: ``demo`` (and, as they land, ``score``, ``recommend``).
+"""The ``mtlclassic`` command: ``demo``, ``score``, ``recommend``.
 
 Exit codes: 0 success; 1 a run-time failure (the message says what);
 2 bad command-line usage or bad input (missing file or column).
@@ -85,8 +85,13 @@ def build_parser():
         help="small data and models (seconds, for smoke tests)",
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument("--n-jobs", type=int, default=1,
+                      help="threads for LightGBM and ALS (default 1; -1 = all cores)")
     demo.add_argument("--silent", action="store_true", help="no progress messages")
     demo.set_defaults(func=run_demo)
+    from ._scoring import add_parsers
+
+    add_parsers(sub)  # score, recommend
     return parser
 
 
