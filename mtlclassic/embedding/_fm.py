@@ -746,8 +746,10 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
     scale_numeric : bool, default=True
         Centre and scale numeric columns to unit variance inside the design.
     passthrough : bool, default=True
-        Put the input columns (with their dtypes under pandas output) before
-        the embedding.
+        Put the input columns before the embedding. Under
+        ``set_output(transform="pandas")`` they keep their dtypes and the
+        index of ``X``; the default numpy output is float64, or an object
+        array when a passed-through column is not numeric.
     cv : int, splitter or None, default=5
         Folds of the cross-fitted ``fit_transform``; None, 0 or 1 turn it off.
     warm_start : bool, default=False
