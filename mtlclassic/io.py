@@ -1,11 +1,32 @@
 """Safe, versioned persistence: ``save(model, path)`` and ``load(path)``.
 
-The file is a zip archive that holds no pickle:
+The file (conventionally ``*.mtlc``) is a zip archive that holds no pickle:
 
-- ``manifest.json``: the format version, the versions of mtlclassic, Python,
-  numpy, scipy, pandas, scikit-learn, LightGBM and implicit at save time, the
-  task names and kinds and input columns of the model (when it has them), the
-  object tree as tagged JSON, and the SHA-256 of every other member;
+- ``manifest.json``: a JSON object with
+
+  - ``format`` (``"mtlclassic-model"``) and ``format_version`` (an int; a
+    reader refuses a version newer than its own);
+  - ``versions``: mtlclassic, Python, numpy, scipy, pandas, scikit-learn,
+    LightGBM and implicit at save time (``load`` warns when they differ);
+  - ``model_class`` and ``model``: the task names and kinds
+    (``{"tasks": {name: kind}}``) and the ``input_columns`` the model reads,
+    when it has them;
+  - ``input_schema`` (only when ``save(..., input_example=X)`` was given): one
+    entry per column of the example, ``{"name", "dtype"}`` plus
+    ``"categories"``, ``"categories_dtype"`` and ``"ordered"`` for a pandas
+    ``category`` column, so that a scorer can cast every streamed chunk of
+    a CSV/parquet file to the training dtypes (``mtlclassic score`` does);
+  - ``checksums``: the SHA-256 of every other member;
+  - ``tree``: the object tree as tagged JSON. Plain JSON values stand for
+    themselves; a dict with one of the tags ``__int__`` (big int),
+    ``__float__`` (nan/inf), ``__tuple__``, ``__dict__`` (list of key/value
+    pairs), ``__slice__``, ``__ndarray__`` (an ``.npy`` member),
+    ``__objarray__`` (object/str array, element by element), ``__sparse__``,
+    ``__dtype__``, ``__numpy_type__``, ``__category_dtype__``, ``__index__``,
+    ``__range__``, ``__multiindex__``, ``__series__``, ``__frame__``,
+    ``__booster__`` (a text member), ``__object__`` (a class name from the
+    allow-list and its ``__dict__``) or ``__ref__`` (the number of an object
+    or booster met earlier: shared references stay shared, cycles work);
 - ``arrays/<k>.npy``: numeric arrays, read with ``numpy.load(allow_pickle=False)``;
 - ``text/<k>.txt``: LightGBM boosters as LightGBM's own model text.
 
@@ -82,6 +103,18 @@ def _allowed(name: str) -> bool:
 class _Writer:
     def __init__(self):
         self.members: dict[str, bytes] = {}
+        # id(obj) -> (reference number, obj): an object met twice is stored once
+        # and the second place holds {"__ref__": number}, so shared references
+        # (a Recommender's ALS step inside its Pipeline) stay shared on load.
+        self.memo: dict[int, tuple[int, object]] = {}
+
+    def _remember(self, obj):
+        """Return ``(number, seen_before)`` for an object or booster."""
+        if id(obj) in self.memo:
+            return self.memo[id(obj)][0], True
+        number = len(self.memo)
+        self.memo[id(obj)] = (number, obj)  # keeps obj alive: ids stay unique
+        return number, False
 
     def _add(self, folder, suffix, data: bytes) -> str:
         name = f"{folder}/{len(self.members)}.{suffix}"
@@ -145,10 +178,22 @@ class _Writer:
                 "__category_dtype__": self.encode(list(obj.categories), path),
                 "ordered": bool(obj.ordered),
             }
+        if isinstance(obj, pd.MultiIndex):
+            return {
+                "__multiindex__": [self.encode(level, path) for level in obj.levels],
+                "codes": [self.array(np.asarray(c)) for c in obj.codes],
+                "names": [self.encode(n, path) for n in obj.names],
+            }
+        if isinstance(obj, pd.RangeIndex):
+            return {
+                "__range__": [obj.start, obj.stop, obj.step],
+                "name": self.encode(obj.name, path),
+            }
         if isinstance(obj, pd.Index):
             return {
                 "__index__": self._encode_array(np.asarray(obj), path),
                 "name": self.encode(obj.name, path),
+                "dtype": str(obj.dtype),
             }
         if isinstance(obj, pd.Series):
             return {
@@ -168,11 +213,16 @@ class _Writer:
                 "index": self.encode(obj.index, path),
             }
         name = _qualname(type(obj))
+        if name == "lightgbm.basic.Booster" or _allowed(name):
+            number, seen = self._remember(obj)
+            if seen:
+                return {"__ref__": number}
         if name == "lightgbm.basic.Booster":
             text = obj.model_to_string(num_iteration=-1).encode("utf-8")
             return {
                 "__booster__": self._add("text", "txt", text),
                 "best_iteration": int(getattr(obj, "best_iteration", 0) or 0),
+                "ref": number,
             }
         if not _allowed(name) or not hasattr(obj, "__dict__"):
             raise TypeError(
@@ -183,6 +233,7 @@ class _Writer:
         return {
             "__object__": name,
             "state": self.encode(dict(vars(obj)), f"{path}.<state>"),
+            "ref": number,
         }
 
     def _encode_array(self, arr, path):
@@ -214,6 +265,7 @@ class _Reader:
     def __init__(self, archive: zipfile.ZipFile, checksums: dict):
         self.archive = archive
         self.checksums = checksums
+        self.memo: dict[int, object] = {}
 
     def member(self, name: str) -> bytes:
         if name not in self.checksums:
@@ -287,7 +339,27 @@ class _Reader:
         if tag == "__category_dtype__":
             return pd.CategoricalDtype(self.decode(node[tag]), ordered=node["ordered"])
         if tag == "__index__":
-            return pd.Index(self.decode(node[tag]), name=self.decode(node["name"]))
+            dtype = node.get("dtype")
+            return pd.Index(
+                self.decode(node[tag]),
+                name=self.decode(node["name"]),
+                dtype=dtype if dtype in ("str", "string", "object") else None,
+            )
+        if tag == "__range__":
+            return pd.RangeIndex(*node[tag], name=self.decode(node["name"]))
+        if tag == "__multiindex__":
+            return pd.MultiIndex(
+                levels=[self.decode(level) for level in node[tag]],
+                codes=[self.array(c) for c in node["codes"]],
+                names=[self.decode(n) for n in node["names"]],
+            )
+        if tag == "__ref__":
+            if not isinstance(node[tag], int) or node[tag] not in self.memo:
+                raise ModelFileError(
+                    f"The model file refers to object #{node[tag]!r} before "
+                    "defining it: the file was edited."
+                )
+            return self.memo[node[tag]]
         if tag == "__series__":
             return pd.Series(
                 self._column(node[tag]),
@@ -305,9 +377,11 @@ class _Reader:
             lgb = importlib.import_module("lightgbm")
             booster = lgb.Booster(model_str=self.member(node[tag]).decode("utf-8"))
             booster.best_iteration = int(node.get("best_iteration", 0))
+            if isinstance(node.get("ref"), int):
+                self.memo[node["ref"]] = booster
             return booster
         if tag == "__object__":
-            return self._object(node[tag], node["state"])
+            return self._object(node[tag], node["state"], node.get("ref"))
         raise ModelFileError(f"Unknown node type {tag!r} in the model file.")
 
     @staticmethod
@@ -327,7 +401,7 @@ class _Reader:
             else values
         )
 
-    def _object(self, name, state):
+    def _object(self, name, state, ref=None):
         if not isinstance(name, str) or not _allowed(name):
             raise ModelFileError(
                 f"The model file asks for the type {name!r}, which mtlclassic.load "
@@ -350,6 +424,8 @@ class _Reader:
         if not isinstance(cls, type) or _qualname(cls) != name:
             raise ModelFileError(f"Cannot find the type {name!r} in this installation.")
         obj = cls.__new__(cls)
+        if isinstance(ref, int):
+            self.memo[ref] = obj  # before its state: a cycle refers back to it
         attributes = self.decode(state)
         if not isinstance(attributes, dict):
             raise ModelFileError(f"Bad state for {name!r} in the model file.")
@@ -366,12 +442,49 @@ def _describe(model) -> dict:
     if tasks:
         info["tasks"] = {str(k): str(v) for k, v in tasks.items()}
     names = getattr(model, "feature_names_in_", None)
+    if names is None:  # a Recommender: the columns its model reads
+        names = getattr(model, "input_columns_", None)
     if names is not None:
         info["input_columns"] = [str(c) for c in names]
     return info
 
 
-def save(model, path, *, overwrite=True):
+def _input_schema(example, input_columns) -> list:
+    """Column names, dtypes and categories of ``input_example`` (JSON-able)."""
+    if not isinstance(example, pd.DataFrame):
+        raise TypeError(
+            "input_example must be a pandas DataFrame (a few rows of the model's "
+            f"input); got {type(example).__name__}."
+        )
+    missing = [c for c in input_columns or [] if c not in set(map(str, example))]
+    if missing:
+        raise ValueError(
+            f"input_example lacks the columns {missing}, which the model reads."
+        )
+    schema = []
+    for name in example.columns:
+        dtype = example[name].dtype
+        entry = {"name": str(name), "dtype": str(dtype)}
+        if isinstance(dtype, pd.CategoricalDtype):
+            categories = dtype.categories
+            if categories.dtype.kind not in "biuf" and not all(
+                isinstance(c, str) for c in categories
+            ):
+                raise TypeError(
+                    f"input_example column {name!r}: only categories of numbers "
+                    f"or strings are stored; got dtype {categories.dtype}."
+                )
+            entry.update(
+                dtype="category",
+                categories=categories.tolist(),
+                categories_dtype=str(categories.dtype),
+                ordered=bool(dtype.ordered),
+            )
+        schema.append(entry)
+    return schema
+
+
+def save(model, path, *, overwrite=True, input_example=None):
     """Save a fitted model (an estimator or a whole Pipeline) without pickle.
 
     Parameters
@@ -383,6 +496,13 @@ def save(model, path, *, overwrite=True):
         temporary file beside it and renamed, so a crash never leaves half a file.
     overwrite : bool, default=True
         Refuse to replace an existing file when False.
+    input_example : DataFrame, default=None
+        A few rows of the model's input (e.g. ``X.head()``). Its column
+        names, dtypes and categories are stored as the manifest's
+        ``input_schema``; ``mtlclassic score`` casts every chunk it reads to
+        them (a CSV chunk otherwise infers int in one chunk and float in the
+        next, or strings instead of categories). Only its dtypes are stored,
+        not its rows.
 
     Returns
     -------
@@ -403,6 +523,10 @@ def save(model, path, *, overwrite=True):
         raise FileExistsError(
             f"{str(path)!r} exists; pass overwrite=True to replace it."
         )
+    info = _describe(model)
+    schema = None
+    if input_example is not None:
+        schema = _input_schema(input_example, info.get("input_columns"))
     writer = _Writer()
     tree = writer.encode(model)
     manifest = {
@@ -410,13 +534,15 @@ def save(model, path, *, overwrite=True):
         "format_version": FORMAT_VERSION,
         "versions": _versions(),
         "model_class": _qualname(type(model)),
-        "model": _describe(model),
+        "model": info,
         "checksums": {
             name: hashlib.sha256(data).hexdigest()
             for name, data in writer.members.items()
         },
         "tree": tree,
     }
+    if schema is not None:
+        manifest["input_schema"] = schema
     tmp = path.with_name(path.name + ".tmp")
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -430,7 +556,7 @@ def save(model, path, *, overwrite=True):
 
 
 def read_manifest(path) -> dict:
-    """Return the manifest of a model file (versions, tasks, columns) without loading it."""
+    """Return the manifest of a model file (versions, tasks, schema) unloaded."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Model file {str(path)!r} does not exist.")

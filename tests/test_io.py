@@ -172,3 +172,231 @@ def test_loading_never_runs_code_from_the_file(model_file, tmp_path):
     with pytest.raises(ModelFileError, match="without pickle"):
         load(evil)
     assert not marker.exists()
+
+
+# ------------------------------------------------ every public estimator
+
+
+def _numeric_tasks():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(120, 5))
+    B = A @ rng.normal(size=(5, 3)) + 0.1 * rng.normal(size=(120, 3))
+    B[:, 2] = (B[:, 2] > 0).astype(float)
+    B[rng.random(B.shape) < 0.1] = np.nan  # missing labels
+    return A, B
+
+
+def _estimator_cases():
+    from mtlclassic import (
+        ALSEmbedder,
+        ClusteredMultiTask,
+        FMClassifier,
+        FMEmbedder,
+        FMRegressor,
+        L21MultiTask,
+        MultiTaskLGBM,
+        TraceNormMultiTask,
+    )
+
+    return {
+        "ALSEmbedder": (
+            lambda: ALSEmbedder(
+                factors=4, iterations=3, cv=2, n_jobs=1, random_state=0
+            ),
+            "recsys",
+            "transform",
+        ),
+        "FMRegressor": (
+            lambda: FMRegressor(n_components=2, n_iter=10, random_state=0),
+            "numeric0",
+            "predict",
+        ),
+        "FMClassifier": (
+            lambda: FMClassifier(n_components=2, n_iter=10, random_state=0),
+            "binary",
+            "predict_proba",
+        ),
+        "FMEmbedder": (
+            lambda: FMEmbedder(n_components=2, n_iter=5, cv=2, random_state=0),
+            "recsys",
+            "transform",
+        ),
+        "MultiTaskLGBM": (
+            lambda: MultiTaskLGBM(n_estimators=15, n_jobs=1, random_state=0),
+            "recsys",
+            "predict",
+        ),
+        "MultiTaskLGBM-finetune": (
+            lambda: MultiTaskLGBM(
+                strategy="finetune", n_estimators=10, n_jobs=1, random_state=0
+            ),
+            "recsys",
+            "predict",
+        ),
+        "MultiTaskLGBM-chain": (
+            lambda: MultiTaskLGBM(
+                chain=True, n_estimators=10, n_jobs=1, random_state=0
+            ),
+            "recsys",
+            "predict",
+        ),
+        "TraceNormMultiTask": (
+            lambda: TraceNormMultiTask(alpha=0.01, n_jobs=1),
+            "numeric",
+            "predict",
+        ),
+        "L21MultiTask": (
+            lambda: L21MultiTask(alpha=0.01, n_jobs=1),
+            "numeric",
+            "predict",
+        ),
+        "ClusteredMultiTask": (
+            lambda: ClusteredMultiTask(alpha=0.01, beta=0.01, n_clusters=2, n_jobs=1),
+            "numeric",
+            "predict",
+        ),
+    }
+
+
+def _assert_identical(a, b):
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    else:
+        a, b = np.asarray(a), np.asarray(b)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        if a.dtype == object:  # pass-through side columns next to floats
+            assert all(x == y or (x != x and y != y) for x, y in zip(a.flat, b.flat))
+        else:
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", list(_estimator_cases()))
+def test_every_public_estimator_roundtrips_bit_for_bit(name, data, tmp_path):
+    import warnings
+
+    make, kind, method = _estimator_cases()[name]
+    X, Y = data
+    A, B = _numeric_tasks()
+    fit_args = {
+        "recsys": (X, Y),
+        "numeric": (A, B),
+        "numeric0": (A[:, :], np.nan_to_num(B[:, 0])),
+        "binary": (A, (np.nan_to_num(B[:, 1]) > 0).astype(int)),
+    }[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make().fit(*fit_args)
+    loaded = load(save(model, tmp_path / "m.mtlc"))
+    assert type(loaded) is type(model)
+    assert loaded.get_params() == model.get_params()
+    X_new = (
+        make_multitask_recsys(n_users=50, n_items=40, n_events=200, random_state=3)[0]
+        if kind == "recsys"
+        else _numeric_tasks()[0][::-1] + 0.5
+    )  # unseen users/items (cold start) and other rows than the fit's
+    _assert_identical(getattr(loaded, method)(X_new), getattr(model, method)(X_new))
+
+
+@pytest.fixture(scope="module")
+def recommender(data):
+    import warnings
+
+    from mtlclassic import Recommender, make_multitask_recommender
+
+    X, Y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_multitask_recommender(
+            n_estimators=15, factors=4, iterations=5, cv=2, n_jobs=1, random_state=0
+        ).fit(X, Y)
+    items = X.drop_duplicates("item_id")[
+        ["item_id", "item_f0", "item_f1", "item_category"]
+    ]
+    users = X.drop_duplicates("user_id")[
+        ["user_id", "user_f0", "user_f1", "user_segment"]
+    ]
+    rec = Recommender(
+        model,
+        items,
+        users=users,
+        context={"timestamp": X["timestamp"].max()},
+        weights={"click": 1.0, "like": 2.0},
+        n_candidates=15,
+    )
+    return model, rec
+
+
+def test_pipeline_and_recommender_roundtrip(recommender, data, tmp_path):
+    X, _ = data
+    model, rec = recommender
+    loaded = load(save(model, tmp_path / "pipe.mtlc", input_example=X.head()))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    manifest = read_manifest(tmp_path / "pipe.mtlc")
+    assert manifest["model"]["tasks"] == {
+        "rating": "regression",
+        "click": "binary",
+        "like": "binary",
+    }
+    assert [c["name"] for c in manifest["input_schema"]] == list(X.columns)
+
+    loaded = load(save(rec, tmp_path / "rec.mtlc"))
+    users = [0, 5, 7, 900]  # 900 was never seen: cold start
+    pd.testing.assert_frame_equal(
+        loaded.recommend(users, k=5), rec.recommend(users, k=5), check_exact=True
+    )
+    # the ALS step is stored once: the Recommender's handle on it and the
+    # Pipeline's step are one object after loading, as before saving
+    assert loaded._als is loaded.model.steps[0][1]
+    assert isinstance(loaded.seen_, pd.MultiIndex)
+    assert loaded.seen_.equals(rec.seen_) and loaded.seen_.names == rec.seen_.names
+    assert read_manifest(tmp_path / "rec.mtlc")["model"]["input_columns"] == list(
+        X.columns
+    )
+
+
+def test_shared_references_cycles_and_indexes(tmp_path):
+    from sklearn.linear_model import Ridge
+
+    ridge = Ridge(alpha=2.0)
+    holder = {"a": ridge, "b": [ridge, pd.RangeIndex(2, 10, 2, name="r")]}
+    ridge.me_ = ridge  # a cycle through an object's state
+    mi = pd.MultiIndex.from_arrays([["u1", "u2", "u1"], [3, 4, 5]], names=["u", "i"])
+    holder["mi"] = mi
+    holder["names"] = pd.Index(["x", "y"], name="n")
+    loaded = load(save(holder, tmp_path / "h.mtlc"))
+    assert loaded["a"] is loaded["b"][0] and loaded["a"].alpha == 2.0
+    assert loaded["a"].me_ is loaded["a"]
+    assert isinstance(loaded["b"][1], pd.RangeIndex)
+    assert loaded["b"][1].equals(holder["b"][1]) and loaded["b"][1].name == "r"
+    pd.testing.assert_index_equal(loaded["mi"], mi, exact=True)
+    pd.testing.assert_index_equal(loaded["names"], holder["names"], exact=True)
+
+
+def test_input_example_schema_and_its_errors(data, tmp_path):
+    from mtlclassic import MultiTaskLGBM
+
+    X, Y = data
+    model = MultiTaskLGBM(n_estimators=5, n_jobs=1, random_state=0).fit(X, Y)
+    path = save(model, tmp_path / "m.mtlc", input_example=X.head(3))
+    schema = {c["name"]: c for c in read_manifest(path)["input_schema"]}
+    assert schema["user_id"] == {"name": "user_id", "dtype": "int64"}
+    assert (
+        schema["item_category"]["categories"]
+        == X["item_category"].cat.categories.tolist()
+    )
+    assert json.dumps(schema)  # plain JSON
+    with pytest.raises(
+        ValueError, match=r"input_example lacks the columns \['item_f1'\]"
+    ):
+        save(model, tmp_path / "x.mtlc", input_example=X.drop(columns="item_f1"))
+    with pytest.raises(TypeError, match="input_example must be a pandas DataFrame"):
+        save(model, tmp_path / "x.mtlc", input_example=X.to_numpy())
+
+
+def test_a_dangling_reference_is_refused(model_file, tmp_path):
+    _, path = model_file
+    evil = tmp_path / "ref.mtlc"
+    evil.write_bytes(path.read_bytes())
+    _rewrite(evil, lambda m: m.update(tree={"__ref__": 99}))
+    with pytest.raises(ModelFileError, match="before defining it"):
+        load(evil)

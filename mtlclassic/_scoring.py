@@ -1,0 +1,644 @@
+"""Streaming batch scoring and recommending: ``mtlclassic score`` / ``recommend``.
+
+Both commands read their input in chunks (CSV with ``pandas.read_csv(chunksize=)``,
+parquet with ``pyarrow.parquet.ParquetFile.iter_batches``), so memory is bounded
+by the chunk size, not the input size. Each chunk is cast to the model's saved
+input schema (``mtlclassic.save(..., input_example=X)``), scored, and appended
+to a temporary file beside OUTPUT that is renamed to OUTPUT only when every
+chunk has been written: a failure or an interrupt leaves no partial OUTPUT.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+_EXIT_CODES = (
+    "exit codes:\n"
+    "  0  success\n"
+    "  1  run-time failure (e.g. the model fails on a chunk); no OUTPUT is left\n"
+    "  2  bad usage or input: a missing file, OUTPUT exists without --overwrite,\n"
+    "     not a model file, INPUT lacks columns the model reads"
+)
+
+
+# pandas >= 3 parses CSV floats round-trip exactly by default (and deprecates
+# the option); pandas 2 needs it asked for.
+_ROUND_TRIP = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
+
+
+class InputError(ValueError):
+    """Bad usage or input: exit code 2 (a missing column, an existing OUTPUT...)."""
+
+
+# --------------------------------------------------------------------- input
+
+
+def file_format(path) -> str:
+    """``"parquet"`` for ``.parquet``/``.pq`` files, else ``"csv"``."""
+    return "parquet" if Path(path).suffix.lower() in _PARQUET_SUFFIXES else "csv"
+
+
+def _import_parquet():
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is in the test extra
+        raise InputError(
+            "Reading or writing parquet needs pyarrow: pip install "
+            "'mtlclassic[parquet]' (or pyarrow)."
+        ) from None
+    return pq
+
+
+def input_columns_of(path) -> list:
+    """Return the column names of a CSV or parquet file (its header only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Input file {str(path)!r} does not exist.")
+    if file_format(path) == "parquet":
+        return list(_import_parquet().ParquetFile(path).schema_arrow.names)
+    return list(pd.read_csv(path, nrows=0).columns)
+
+
+def _schema_dtype(entry):
+    if entry["dtype"] == "category":
+        categories = pd.Index(
+            entry["categories"], dtype=entry.get("categories_dtype") or None
+        )
+        return pd.CategoricalDtype(categories, ordered=entry.get("ordered", False))
+    return pd.api.types.pandas_dtype(entry["dtype"])
+
+
+def _csv_dtypes(schema, columns) -> dict:
+    """``read_csv`` dtypes: text for text/category columns, float64 for floats."""
+    dtypes = {}
+    for entry in schema or []:
+        if entry["name"] not in columns:
+            continue
+        dtype = _schema_dtype(entry)
+        if isinstance(dtype, pd.CategoricalDtype):
+            if dtype.categories.dtype.kind not in "biuf":
+                dtypes[entry["name"]] = str
+        elif dtype.kind in "OSUT" or str(dtype) in ("str", "string"):
+            dtypes[entry["name"]] = str
+        elif dtype.kind == "f":
+            dtypes[entry["name"]] = dtype
+    return dtypes
+
+
+def cast_to_schema(frame, schema):
+    """Cast the columns of ``frame`` named in ``schema`` to their saved dtypes.
+
+    Category columns get the saved categories (a value outside them becomes
+    missing, which the model treats like any missing value); numeric columns
+    the saved dtype; a column with missing values that was an integer column
+    in training is an :class:`InputError` naming it.
+    """
+    if not schema:
+        return frame
+    out = {}
+    for entry in schema:
+        name = entry["name"]
+        if name not in frame.columns:
+            continue
+        column, dtype = frame[name], _schema_dtype(entry)
+        if column.dtype == dtype:
+            continue
+        if isinstance(dtype, pd.CategoricalDtype):
+            values = column
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype(values.cat.categories.dtype)
+            if dtype.categories.dtype.kind in "biuf":
+                values = pd.to_numeric(values, errors="coerce")
+            elif values.dtype.kind in "biufb":
+                values = values.astype("str")
+            codes = dtype.categories.get_indexer(values)  # unknown -> -1: missing
+            out[name] = pd.Categorical.from_codes(codes, dtype=dtype)
+        elif dtype.kind == "M":
+            out[name] = pd.to_datetime(column).astype(dtype)
+        else:
+            if dtype.kind in "biu" and column.isna().any():
+                raise InputError(
+                    f"Input column {name!r} has missing values, but it held "
+                    f"{dtype} values (no missing ones) in training."
+                )
+            try:
+                out[name] = column.astype(dtype)
+            except (TypeError, ValueError) as exc:
+                raise InputError(
+                    f"Input column {name!r} cannot be read as {dtype} (its dtype "
+                    f"in training): {exc}"
+                ) from None
+    if not out:
+        return frame
+    frame = frame.copy(deep=False)
+    for name, values in out.items():
+        frame[name] = values
+    return frame
+
+
+def iter_chunks(path, chunksize, *, columns=None, schema=None):
+    """Yield DataFrames of at most ``chunksize`` rows of a CSV or parquet file.
+
+    Only ``columns`` are read (all when None), each chunk cast to ``schema``.
+    (pandas >= 3 parses CSV floats round-trip exactly: a float written by
+    pandas reads back as the same double.)
+    """
+    path = Path(path)
+    if file_format(path) == "parquet":
+        source = _import_parquet().ParquetFile(path)
+        for batch in source.iter_batches(batch_size=chunksize, columns=columns):
+            yield cast_to_schema(batch.to_pandas(), schema)
+        return
+    reader = pd.read_csv(
+        path,
+        usecols=columns,
+        dtype=_csv_dtypes(schema, columns or input_columns_of(path)),
+        chunksize=chunksize,
+        **_ROUND_TRIP,
+    )
+    with reader:
+        for chunk in reader:
+            yield cast_to_schema(chunk, schema)
+
+
+# -------------------------------------------------------------------- output
+
+
+class AtomicOutput:
+    """Append DataFrames to a temporary file beside ``path``; rename on success.
+
+    Use as a context manager: on an exception (or ``KeyboardInterrupt``) the
+    temporary file is removed and ``path`` is left as it was.
+    """
+
+    def __init__(self, path, output_format, *, overwrite=False):
+        self.path = Path(path)
+        if output_format not in ("csv", "parquet"):
+            raise InputError(f"--format must be csv or parquet; got {output_format}.")
+        if self.path.exists() and not overwrite:
+            raise InputError(
+                f"OUTPUT {str(self.path)!r} exists; pass --overwrite to replace it."
+            )
+        if not self.path.parent.is_dir():
+            raise InputError(
+                f"The folder of OUTPUT {str(self.path.parent)!r} does not exist."
+            )
+        self.format = output_format
+        if output_format == "parquet":
+            self._pq = _import_parquet()
+        self.rows = 0
+        self._writer = self._handle = self._tmp = None
+
+    def __enter__(self):
+        fd, tmp = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial"
+        )
+        os.close(fd)
+        self._tmp = Path(tmp)
+        if self.format == "csv":
+            self._handle = open(self._tmp, "w", newline="", encoding="utf-8")
+        return self
+
+    def write(self, frame):
+        """Append the rows of ``frame``."""
+        if self.format == "csv":
+            frame.to_csv(self._handle, header=self.rows == 0, index=False)
+        else:
+            import pyarrow as pa
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._writer is None:
+                self._writer = self._pq.ParquetWriter(self._tmp, table.schema)
+            elif not table.schema.equals(self._writer.schema):
+                table = table.cast(self._writer.schema)
+            self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self._handle is not None:
+                self._handle.close()
+            if self._writer is not None:
+                self._writer.close()
+            if exc_type is None:
+                if self.format == "parquet" and self.rows == 0:
+                    raise InputError("The input has no rows: nothing written.")
+                os.replace(self._tmp, self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+        return False
+
+
+class Progress:
+    """Rows done and rows/s on stderr, redrawn at most twice a second."""
+
+    def __init__(self, label, enabled=None, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.label = label
+        self.start = self._last = time.perf_counter()
+        self.rows = 0
+
+    def update(self, rows):
+        self.rows += rows
+        now = time.perf_counter()
+        if self.enabled and now - self._last >= 0.5:
+            self._last = now
+            self._draw(now, end="")
+
+    def _draw(self, now, end):
+        rate = self.rows / max(now - self.start, 1e-9)
+        print(
+            f"\r[mtlclassic] {self.label} {self.rows:,} rows ({rate:,.0f} rows/s)",
+            end=end,
+            file=self.stream,
+            flush=True,
+        )
+
+    def close(self):
+        if self.enabled:
+            self._draw(time.perf_counter(), end="\n")
+
+
+def _note(message):
+    print(f"[mtlclassic] note: {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------- models
+
+
+def _load_model(path):
+    from .io import load, read_manifest
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"MODEL {str(path)!r} does not exist.")
+    manifest = read_manifest(path)
+    return load(path), manifest
+
+
+def _set_n_jobs(model, n_jobs):
+    """Set every ``n_jobs`` parameter of an estimator or Pipeline."""
+    if n_jobs is None or not hasattr(model, "get_params"):
+        return
+    params = {k: n_jobs for k in model.get_params(deep=True) if k.endswith("n_jobs")}
+    if params:
+        model.set_params(**params)
+
+
+def _id_columns(model, available):
+    """Default id columns: the model's user/item columns present in the input."""
+    from .embedding import ALSEmbedder, FMEmbedder
+    from .recommend._recommender import find_step
+
+    names = []
+
+    for cls in (ALSEmbedder, FMEmbedder):
+        step = find_step(model, cls)
+        if step is not None:
+            names += [getattr(step, "user_col", None), getattr(step, "item_col", None)]
+    names += ["user_id", "item_id"]
+    out = []
+    for name in names:
+        if isinstance(name, str) and name in available and name not in out:
+            out.append(name)
+    return out
+
+
+def score_file(
+    model,
+    input_path,
+    output_path,
+    *,
+    chunksize=100_000,
+    output_format=None,
+    overwrite=False,
+    id_cols=None,
+    input_columns=None,
+    schema=None,
+    task_names=None,
+    progress=None,
+):
+    """Score a CSV/parquet file chunk by chunk into OUTPUT; return the row count.
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+        Its ``predict`` returns one column per task (or a 1-D array).
+    input_path, output_path : path-like
+        The input format comes from its suffix (``.parquet``/``.pq`` or CSV);
+        the output format is ``output_format``, else from its suffix.
+    chunksize : int, default=100_000
+        Rows per chunk: bounds memory.
+    output_format : {"csv", "parquet"}, default=None
+    overwrite : bool, default=False
+        Replace an existing OUTPUT; otherwise an existing OUTPUT is an
+        :class:`InputError`.
+    id_cols : list of str, default=None
+        Input columns copied to OUTPUT before the task columns; None copies
+        the model's user/item id columns present in the input.
+    input_columns : list of str, default=None
+        The columns the model reads; None uses ``model.feature_names_in_``.
+    schema : list of dict, default=None
+        The saved ``input_schema`` to cast every chunk to.
+    task_names : list of str, default=None
+        Names of the output task columns (``task_0..`` when None).
+    progress : bool, default=None
+        Show rows done and rows/s on stderr; None: when stderr is a terminal.
+
+    Returns
+    -------
+    n_rows : int
+    """
+    if not isinstance(chunksize, int) or chunksize < 1:
+        raise InputError(f"--chunksize must be a positive int; got {chunksize!r}.")
+    output_format = output_format or file_format(output_path)
+    output = AtomicOutput(output_path, output_format, overwrite=overwrite)
+    available = input_columns_of(input_path)
+    if input_columns is None:
+        names = getattr(model, "feature_names_in_", None)
+        if names is None and schema:
+            names = [entry["name"] for entry in schema]
+        if names is None:
+            raise InputError(
+                "The model does not record the input columns it reads (it was "
+                "fitted on an array): save it with input_example=X_dataframe."
+            )
+        input_columns = [str(c) for c in names]
+    missing = [c for c in input_columns if c not in available]
+    if missing:
+        raise InputError(
+            f"INPUT lacks the columns {missing}, which the model reads "
+            f"(it reads {input_columns})."
+        )
+    if id_cols is None:
+        id_cols = _id_columns(model, available)
+    bad_ids = [c for c in id_cols if c not in available]
+    if bad_ids:
+        raise InputError(f"--id-cols names {bad_ids}, which INPUT does not have.")
+    extra = [c for c in available if c not in input_columns and c not in id_cols]
+    if extra:
+        _note(f"ignoring INPUT columns the model does not read: {extra}")
+    needed = list(dict.fromkeys([*id_cols, *input_columns]))
+    meter = Progress("scored", progress)
+    with output as out:
+        for chunk in iter_chunks(input_path, chunksize, columns=needed, schema=schema):
+            P = np.asarray(model.predict(chunk[input_columns]), dtype=np.float64)
+            if P.ndim == 1:
+                P = P[:, None]
+            names = list(task_names or [])
+            if len(names) != P.shape[1]:
+                names = [f"task_{t}" for t in range(P.shape[1])]
+            frame = chunk[id_cols].reset_index(drop=True)
+            clash = [n for n in names if n in frame.columns]
+            if clash:
+                raise InputError(
+                    f"Task names {clash} are also --id-cols; rename the id columns."
+                )
+            for t, name in enumerate(names):
+                frame[name] = P[:, t]
+            out.write(frame)
+            meter.update(len(frame))
+        if out.rows == 0 and output_format == "csv":
+            pd.DataFrame(columns=[*id_cols, *(task_names or [])]).to_csv(
+                out._handle, index=False
+            )
+    meter.close()
+    return out.rows
+
+
+def recommend_file(
+    recommender,
+    users_path,
+    output_path,
+    *,
+    k=10,
+    chunksize=10_000,
+    output_format=None,
+    overwrite=False,
+    schema=None,
+    progress=None,
+):
+    """Top-``k`` items for every user of a CSV/parquet file into OUTPUT.
+
+    Users are read ``chunksize`` at a time; a user listed twice is
+    recommended for once (as :meth:`Recommender.recommend` does). Returns
+    the number of users served.
+    """
+    from .recommend import Recommender
+
+    if not isinstance(recommender, Recommender):
+        raise InputError(
+            "MODEL must be a saved Recommender (mtlclassic.save(Recommender(...), "
+            f"path)); got a {type(recommender).__name__}."
+        )
+    if not isinstance(k, int) or k < 1:
+        raise InputError(f"-k must be a positive int; got {k!r}.")
+    output_format = output_format or file_format(output_path)
+    output = AtomicOutput(output_path, output_format, overwrite=overwrite)
+    user_col = recommender.user_col
+    if user_col not in input_columns_of(users_path):
+        raise InputError(
+            f"--users file lacks the user id column {user_col!r} "
+            f"(it has {input_columns_of(users_path)})."
+        )
+    schema = [e for e in schema or [] if e["name"] == user_col]
+    meter = Progress("recommended for", progress)
+    served = pd.Index([])
+    with output as out:
+        for chunk in iter_chunks(
+            users_path, chunksize, columns=[user_col], schema=schema
+        ):
+            users = pd.unique(chunk[user_col].to_numpy())
+            users = users[~pd.Index(users).isin(served)]
+            if users.size == 0:
+                continue
+            served = served.append(pd.Index(users))
+            out.write(recommender.recommend(users, k))
+            meter.update(users.size)
+    meter.close()
+    return served.size
+
+
+# ---------------------------------------------------------------------- CLI
+
+
+def _run(args, work):
+    """Run ``work()``; map failures to exit codes with a one-line message."""
+    try:
+        work()
+    except (InputError, FileNotFoundError, FileExistsError) as exc:
+        print(f"mtlclassic {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"mtlclassic {args.command}: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # noqa: BLE001 - any run-time failure is exit 1
+        from .io import ModelFileError
+
+        print(
+            f"mtlclassic {args.command}: error: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE if isinstance(exc, ModelFileError) else EXIT_FAILURE
+    return EXIT_OK
+
+
+def run_score(args):
+    """Run the ``score`` command; return its exit code."""
+
+    def work():
+        model, manifest = _load_model(args.model)
+        _set_n_jobs(model, args.n_jobs)
+        info = manifest.get("model", {})
+        n = score_file(
+            model,
+            args.input,
+            args.output,
+            chunksize=args.chunksize,
+            output_format=args.format,
+            overwrite=args.overwrite,
+            id_cols=args.id_cols,
+            input_columns=info.get("input_columns"),
+            schema=manifest.get("input_schema"),
+            task_names=list(info.get("tasks", {})) or None,
+        )
+        if manifest.get("input_schema") is None:
+            _note(
+                "the model was saved without input_example: chunks were not "
+                "cast to the training dtypes"
+            )
+        _note(f"wrote {n:,} rows to {args.output}")
+
+    return _run(args, work)
+
+
+def run_recommend(args):
+    """Run the ``recommend`` command; return its exit code."""
+
+    def work():
+        recommender, manifest = _load_model(args.model)
+        _set_n_jobs(getattr(recommender, "model", None), args.n_jobs)
+        n = recommend_file(
+            recommender,
+            args.users,
+            args.output,
+            k=args.k,
+            chunksize=args.chunksize,
+            output_format=args.format,
+            overwrite=args.overwrite,
+            schema=manifest.get("input_schema"),
+        )
+        _note(f"wrote top-{args.k} items for {n:,} users to {args.output}")
+
+    return _run(args, work)
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive")
+    return value
+
+
+def _common(parser, chunksize):
+    parser.add_argument(
+        "--chunksize",
+        type=_positive_int,
+        default=chunksize,
+        metavar="N",
+        help=f"rows read per chunk; bounds memory (default {chunksize:,})",
+    )
+    parser.add_argument(
+        "--format",
+        choices=("csv", "parquet"),
+        help="OUTPUT format (default: from its suffix, .parquet/.pq else csv)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUTPUT if it exists"
+    )
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads for the model (sets every n_jobs parameter; default: as saved)",
+    )
+
+
+def add_parsers(subparsers):
+    """Add the ``score`` and ``recommend`` commands to the CLI's subparsers."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    score = subparsers.add_parser(
+        "score",
+        help="score a CSV/parquet file with a saved model, in chunks",
+        formatter_class=fmt,
+        description=(
+            "Read INPUT (CSV, or parquet for a .parquet/.pq suffix; parquet needs\n"
+            "pyarrow) CHUNKSIZE rows at a time, cast each chunk to the dtypes saved\n"
+            "with the model (mtlclassic.save(..., input_example=X)), predict every\n"
+            "task and append the rows to OUTPUT: the id columns, then one column\n"
+            "per task (E[y_t | x]: a probability for a binary task). Memory is\n"
+            "bounded by the chunk size. OUTPUT is written to a temporary file\n"
+            "beside it and renamed at the end, so a failure leaves no partial\n"
+            "OUTPUT. INPUT must hold every column the model reads (else an error\n"
+            "lists the missing ones); other columns are ignored, with a note.\n"
+            "Unseen user/item ids are scored by the model's cold-start rule (e.g.\n"
+            "ALSEmbedder(unknown=...)). Progress goes to stderr on a terminal."
+        ),
+        epilog=_EXIT_CODES,
+    )
+    score.add_argument("model", metavar="MODEL", help="a file saved by mtlclassic.save")
+    score.add_argument("input", metavar="INPUT", help="CSV or parquet file of rows")
+    score.add_argument("output", metavar="OUTPUT", help="file to write (csv/parquet)")
+    score.add_argument(
+        "--id-cols",
+        nargs="+",
+        metavar="COL",
+        help="INPUT columns to copy to OUTPUT (default: the model's user/item id "
+        "columns present in INPUT, e.g. user_id item_id)",
+    )
+    _common(score, 100_000)
+    score.set_defaults(func=run_score)
+
+    recommend = subparsers.add_parser(
+        "recommend",
+        help="top-k items per user with a saved Recommender",
+        formatter_class=fmt,
+        description=(
+            "MODEL is a saved mtlclassic.Recommender (a fitted model with its item\n"
+            "catalogue). Read the user ids from the --users file (CSV or parquet,\n"
+            "with the Recommender's user id column, e.g. user_id) in chunks and\n"
+            "write the top-k items per user to OUTPUT: user id, item id, rank\n"
+            "(1 = best), the fused score, and one column per task; sorted by user\n"
+            "(in file order; a repeated user is served once) then rank. Unseen\n"
+            "users get the model's cold-start recommendations. OUTPUT is written\n"
+            "to a temporary file and renamed at the end."
+        ),
+        epilog=_EXIT_CODES,
+    )
+    recommend.add_argument("model", metavar="MODEL", help="a saved Recommender")
+    recommend.add_argument(
+        "--users", required=True, metavar="FILE", help="CSV/parquet of user ids"
+    )
+    recommend.add_argument(
+        "-k", type=_positive_int, default=10, help="items per user (default 10)"
+    )
+    recommend.add_argument(
+        "output", metavar="OUTPUT", help="file to write (csv/parquet)"
+    )
+    _common(recommend, 10_000)
+    recommend.set_defaults(func=run_recommend)

@@ -1,0 +1,292 @@
+"""``mtlclassic score`` / ``recommend``: streamed, atomic, schema-cast scoring.
+
+Oracle everywhere: the in-memory ``predict`` / ``Recommender.recommend`` of the
+same fitted model on the same rows, compared bit for bit.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlclassic import (
+    MultiTaskLGBM,
+    Recommender,
+    make_multitask_recommender,
+    make_multitask_recsys,
+    save,
+)
+from mtlclassic._scoring import cast_to_schema, score_file
+from mtlclassic.cli import main
+from mtlclassic.io import read_manifest
+
+TASKS = ["rating", "click", "like"]
+
+
+def _read(path):
+    if str(path).endswith(".parquet"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_multitask_recommender(
+            n_estimators=20, factors=4, iterations=5, cv=2, n_jobs=1, random_state=0
+        ).fit(X, Y)
+    return X, model
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, fitted):
+    X, model = fitted
+    folder = tmp_path_factory.mktemp("scoring")
+    model_path = save(model, folder / "model.mtlc", input_example=X.head())
+    # new events: users 60..79 and items 40..49 were never seen (cold start)
+    X_new, _ = make_multitask_recsys(
+        n_users=80, n_items=50, n_events=1000, random_state=1
+    )
+    X_new = X_new.assign(extra=1.5)
+    X_new.to_csv(folder / "input.csv", index=False)
+    X_new.to_parquet(folder / "input.parquet")
+    return folder, model_path, X_new
+
+
+@pytest.mark.parametrize("source", ["input.csv", "input.parquet"])
+@pytest.mark.parametrize("target", ["out.csv", "out.parquet"])
+def test_chunked_scoring_equals_in_memory_predict(
+    files, fitted, source, target, capsys, monkeypatch
+):
+    folder, model_path, X_new = files
+    _, model = fitted
+    calls = []
+    original = MultiTaskLGBM.predict
+    monkeypatch.setattr(
+        MultiTaskLGBM,
+        "predict",
+        lambda self, X: calls.append(len(X)) or original(self, X),
+    )
+    output = folder / f"{source}.{target}"
+    code = main(
+        ["score", str(model_path), str(folder / source), str(output)]
+        + ["--chunksize", "128"]
+    )
+    assert code == 0
+    assert max(calls) == 128 and len(calls) == 8  # 1000 rows, streamed
+    monkeypatch.undo()
+    expected = model.predict(X_new.drop(columns="extra"))
+    out = _read(output)
+    assert list(out.columns) == ["user_id", "item_id", *TASKS]
+    np.testing.assert_array_equal(out[TASKS].to_numpy(), expected)
+    np.testing.assert_array_equal(
+        out[["user_id", "item_id"]], X_new[["user_id", "item_id"]]
+    )
+    err = capsys.readouterr().err
+    assert "ignoring INPUT columns the model does not read: ['extra']" in err
+    assert "rows/s" not in err  # stderr is not a terminal: no progress line
+
+
+def test_chunks_are_cast_to_the_saved_schema(tmp_path):
+    # categories that look like numbers and an id column that is int in some
+    # chunks and float in none: without the schema, a CSV chunk reads
+    # '10'/'20' as ints and LightGBM would see every category as missing.
+    rng = np.random.default_rng(0)
+    n = 600
+    X = pd.DataFrame(
+        {
+            "item_id": rng.integers(0, 50, n),
+            "shop": pd.Categorical(rng.choice(["10", "20", "30"], n)),
+            "price": rng.normal(size=n),
+        }
+    )
+    y = (X["shop"].astype(str) == "20") * 2.0 + X["price"] + rng.normal(0, 0.1, n)
+    model = MultiTaskLGBM(n_estimators=20, n_jobs=1, random_state=0).fit(X, y)
+    path = save(model, tmp_path / "m.mtlc", input_example=X.head(2))
+    schema = read_manifest(path)["input_schema"]
+    assert schema[1] == {
+        "name": "shop",
+        "dtype": "category",
+        "categories": ["10", "20", "30"],
+        "categories_dtype": str(X["shop"].cat.categories.dtype),
+        "ordered": False,
+    }
+    X.to_csv(tmp_path / "in.csv", index=False)
+    assert (
+        main(
+            ["score", str(path), str(tmp_path / "in.csv"), str(tmp_path / "o.csv")]
+            + ["--id-cols", "item_id", "--chunksize", "100"]
+        )
+        == 0
+    )
+    out = _read(tmp_path / "o.csv")
+    np.testing.assert_array_equal(out["task_0"], model.predict(X))
+    np.testing.assert_array_equal(out["item_id"], X["item_id"])
+    # the cast itself: ints -> the string categories, unknown -> missing
+    cast = cast_to_schema(pd.DataFrame({"shop": [20, 99], "price": [1, 2]}), schema)
+    assert cast["shop"].dtype == X["shop"].dtype
+    assert cast["shop"].tolist()[0] == "20" and pd.isna(cast["shop"].tolist()[1])
+    assert cast["price"].dtype == np.float64
+    with pytest.raises(ValueError, match="'item_id' has missing values"):
+        cast_to_schema(pd.DataFrame({"item_id": [1.0, np.nan]}), schema)
+
+
+def test_overwrite_protection(files, capsys):
+    folder, model_path, _ = files
+    output = folder / "exists.csv"
+    output.write_text("keep me")
+    args = ["score", str(model_path), str(folder / "input.csv"), str(output)]
+    assert main(args) == 2
+    assert "exists; pass --overwrite to replace it" in capsys.readouterr().err
+    assert output.read_text() == "keep me"
+    assert main([*args, "--overwrite"]) == 0
+    assert len(_read(output)) == 1000
+
+
+def test_failure_mid_way_leaves_no_partial_output(files, capsys, monkeypatch):
+    folder, model_path, _ = files
+    original, calls = MultiTaskLGBM.predict, []
+
+    def fail_on_third_chunk(self, X):
+        calls.append(len(X))
+        if len(calls) == 3:
+            raise RuntimeError("disk on fire")
+        return original(self, X)
+
+    monkeypatch.setattr(MultiTaskLGBM, "predict", fail_on_third_chunk)
+    before = set(folder.iterdir())
+    for name in ("new.csv", "new.parquet"):
+        calls.clear()
+        args = ["score", str(model_path), str(folder / "input.csv"), str(folder / name)]
+        assert main([*args, "--chunksize", "100"]) == 1
+        assert "RuntimeError: disk on fire" in capsys.readouterr().err
+    kept = folder / "kept.csv"
+    kept.write_text("old")
+    calls.clear()
+    args = ["score", str(model_path), str(folder / "input.csv"), str(kept)]
+    assert main([*args, "--chunksize", "100", "--overwrite"]) == 1
+    assert kept.read_text() == "old"  # the old OUTPUT survives a failed run
+    assert set(folder.iterdir()) == before | {kept}  # no new or temporary file
+
+
+def test_bad_inputs_give_the_documented_errors(files, fitted, tmp_path, capsys):
+    folder, model_path, X_new = files
+    bad = tmp_path / "bad.csv"
+    X_new.drop(columns=["item_f0", "user_segment"]).to_csv(bad, index=False)
+    out = str(tmp_path / "o.csv")
+    assert main(["score", str(model_path), str(bad), out]) == 2
+    err = capsys.readouterr().err
+    assert "INPUT lacks the columns ['user_segment', 'item_f0']" in err
+    assert (
+        main(
+            [
+                "score",
+                str(model_path),
+                str(folder / "input.csv"),
+                out,
+                "--id-cols",
+                "session",
+            ]
+        )
+        == 2
+    )
+    assert "--id-cols names ['session']" in capsys.readouterr().err
+    assert main(["score", str(model_path), str(tmp_path / "nope.csv"), out]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["score", str(bad), str(bad), out]) == 2
+    assert "not an mtlclassic model file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse rejects it: usage error
+        main(["score", str(model_path), str(bad), out, "--chunksize", "0"])
+    assert exc.value.code == 2
+    assert "0 is not positive" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_progress_is_shown_when_asked(files, fitted, tmp_path, capsys):
+    folder, _, _ = files
+    _, model = fitted
+    n = score_file(
+        model,
+        folder / "input.csv",
+        tmp_path / "o.csv",
+        chunksize=500,
+        progress=True,
+        task_names=TASKS,
+    )
+    assert n == 1000
+    assert "scored 1,000 rows (" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["score"], ["recommend"]])
+def test_help_of_every_command(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([*command, "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out.lower()
+    assert "exit codes" in text
+    if command in (["score"], ["recommend"]):
+        assert "output" in text and "--overwrite" in text and "2  bad usage" in text
+
+
+def test_recommend_cli_equals_recommender(fitted, tmp_path, capsys):
+    X, model = fitted
+    items = X.drop_duplicates("item_id")[
+        ["item_id", "item_f0", "item_f1", "item_category"]
+    ]
+    users = X.drop_duplicates("user_id")[
+        ["user_id", "user_f0", "user_f1", "user_segment"]
+    ]
+    rec = Recommender(
+        model,
+        items,
+        users=users,
+        context={"timestamp": X["timestamp"].max()},
+        weights={"click": 1.0, "like": 1.0},
+        n_candidates=20,
+    )
+    path = save(rec, tmp_path / "rec.mtlc", input_example=X.head())
+    wanted = [3, 7, 3, 500, 11, 0, 7, 42, 501, 5]  # repeats, unseen 500/501
+    pd.DataFrame({"user_id": wanted, "note": "x"}).to_csv(
+        tmp_path / "u.csv", index=False
+    )
+    out = tmp_path / "top.csv"
+    args = ["recommend", str(path), "--users", str(tmp_path / "u.csv"), "-k", "4"]
+    assert main([*args, str(out), "--chunksize", "3"]) == 0
+    expected = rec.recommend(wanted, k=4)
+    pd.testing.assert_frame_equal(
+        _read(out), expected, check_dtype=False, rtol=0, atol=0
+    )
+    assert main([*args, str(out)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    # a model that is not a Recommender, a users file without the id column
+    plain = save(model, tmp_path / "plain.mtlc")
+    assert (
+        main(
+            [
+                "recommend",
+                str(plain),
+                "--users",
+                str(tmp_path / "u.csv"),
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )
+    assert "MODEL must be a saved Recommender" in capsys.readouterr().err
+    pd.DataFrame({"uid": [1]}).to_csv(tmp_path / "v.csv", index=False)
+    assert (
+        main(
+            [
+                "recommend",
+                str(path),
+                "--users",
+                str(tmp_path / "v.csv"),
+                str(tmp_path / "x.csv"),
+            ]
+        )
+        == 2
+    )
+    assert "lacks the user id column 'user_id'" in capsys.readouterr().err
