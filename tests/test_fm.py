@@ -554,3 +554,28 @@ def test_one_hot_matrix_input_equals_categorical_frame():
         assert [merged.offsets[1], merged.offsets[2]] == ref.field_offsets_[1:].tolist()
         np.testing.assert_allclose(fm.factors_, ref.factors_, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(fm.predict(matrix), ref.predict(frame), rtol=1e-9)
+
+
+def test_embedder_features_select_blocks():
+    X, Y = make_multitask_recsys(
+        n_users=30, n_items=20, n_events=300, n_side_features=0, random_state=0
+    )
+    full = FMEmbedder(n_components=2, n_iter=5, cv=None, random_state=0).fit(X, Y)
+    scores = FMEmbedder(
+        n_components=2,
+        n_iter=5,
+        cv=None,
+        random_state=0,
+        features=("scores",),
+        passthrough=False,
+    ).fit(X, Y)
+    np.testing.assert_array_equal(
+        scores.transform(X), full.transform(X)[:, -3:].astype(float)
+    )
+    assert scores.get_feature_names_out().tolist() == [
+        "fm_score_rating",
+        "fm_score_click",
+        "fm_score_like",
+    ]
+    with pytest.raises(ValueError, match="features must be a non-empty subset"):
+        FMEmbedder(features=("latent",)).fit(X, Y)

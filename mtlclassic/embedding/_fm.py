@@ -750,6 +750,11 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         ``set_output(transform="pandas")`` they keep their dtypes and the
         index of ``X``; the default numpy output is float64, or an object
         array when a passed-through column is not numeric.
+    features : tuple of {"fields", "scores"}, default=("fields", "scores")
+        Which blocks ``transform`` outputs, in this order: every field's summed
+        latent vector (``fm_<field>_<k>``), every task's score
+        (``fm_score_<task>``). ``("scores",)`` gives a compact stacking
+        feature for a downstream model.
     cv : int, splitter or None, default=5
         Folds of the cross-fitted ``fit_transform``; None, 0 or 1 turn it off.
     warm_start : bool, default=False
@@ -803,6 +808,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         "user_col": [str, numbers.Integral, None],
         "item_col": [str, numbers.Integral, None],
         "passthrough": ["boolean"],
+        "features": [list, tuple],
         "cv": ["cv_object", None],
     }
 
@@ -822,12 +828,14 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         categorical_features="auto",
         scale_numeric=True,
         passthrough=True,
+        features=("fields", "scores"),
         cv=5,
         warm_start=False,
         random_state=None,
         verbose=0,
     ):
         self.target = target
+        self.features = features
         self.n_components = n_components
         self.alpha_w = alpha_w
         self.alpha_v = alpha_v
@@ -881,6 +889,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         self : FMEmbedder
         """
         _require_y(self, y)
+        self._resolve_features()
         n_samples = _n_rows(X)
         Y, mask, kinds, names = check_targets(
             y, self.tasks, n_samples=n_samples, allow_kinds=("regression", "binary")
@@ -918,21 +927,25 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         """
         Xv, design = self._encode(X)
         n, k = design.n_samples, self.n_components
+        features = self._resolve_features()
         blocks = []
-        for F in range(design.n_fields):
+        for F in range(design.n_fields if "fields" in features else 0):
             block = np.zeros((n, k))
             lo = design.offsets[F]
             rows, cols, vals = design.rows[F], design.cols[F], design.vals[F]
             block[rows] = vals[:, None] * self.factors_[lo + cols]
             blocks.append(block)
-        scores = fm_decision(
-            design.tocsr(),
-            self.intercept_,
-            self.coef_,
-            self.factors_,
-            self.interaction_scale_,
-        )
-        embedding = np.hstack(blocks + [scores])
+        if "scores" in features:
+            blocks.append(
+                fm_decision(
+                    design.tocsr(),
+                    self.intercept_,
+                    self.coef_,
+                    self.factors_,
+                    self.interaction_scale_,
+                )
+            )
+        embedding = np.hstack(blocks)
         names = self.get_feature_names_out()
         n_pass = self.n_features_in_ if self.passthrough else 0
         if wants_pandas_output(self):
@@ -984,11 +997,24 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
                     "input_features is not equal to feature_names_in_: expected "
                     f"{default}, got {input_features}."
                 )
+        features = self._resolve_features()
         names = list(input_features) if self.passthrough else []
-        for field in self.field_names_:
-            names += [f"fm_{field}_{f}" for f in range(self.n_components)]
-        names += [f"fm_score_{t}" for t in self.task_names_]
+        if "fields" in features:
+            for field in self.field_names_:
+                names += [f"fm_{field}_{f}" for f in range(self.n_components)]
+        if "scores" in features:
+            names += [f"fm_score_{t}" for t in self.task_names_]
         return np.asarray(names, dtype=object)
+
+    def _resolve_features(self):
+        features = tuple(self.features)
+        unknown = sorted(set(features) - {"fields", "scores"})
+        if unknown or not features:
+            raise ValueError(
+                "features must be a non-empty subset of ('fields', 'scores'); got "
+                f"{self.features!r}."
+            )
+        return features
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
