@@ -470,9 +470,26 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if reset and self.query_col is not None:
                 query = X[self.query_col].to_numpy()
             return features, query
-        X = validate_data(
-            self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan"
-        )
+        if (
+            not reset
+            and type(X) is np.ndarray
+            and X.dtype == np.float64
+            and X.ndim == 2
+            and X.shape[0] > 0
+            and X.shape[1] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+        ):
+            # scoring fast path: a float64 array needs no conversion, only the
+            # finiteness check validate_data would do (NaN means missing)
+            if not np.isfinite(X.sum()) and np.isinf(X).any():
+                raise ValueError(
+                    "Input X contains infinity or a value too large for "
+                    "dtype('float64')."
+                )
+        else:
+            X = validate_data(
+                self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan"
+            )
         if reset:
             self._fit_feature_spec(X)
         cols = self.feature_columns_
@@ -1013,7 +1030,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _predict_column(self, features, t, previous, cache):
         """Predictions of task ``t`` (``previous`` holds the earlier tasks')."""
         name = list(self.tasks_)[t]
-        threads = effective_n_jobs(self.n_jobs)
+        if "threads" not in cache:  # once per predict call, not per task
+            cache["threads"] = effective_n_jobs(self.n_jobs)
+        threads = cache["threads"]
         if name not in self.shared_init_score_:
             F = features
             if self.chain_ and t > 0:
