@@ -1,0 +1,221 @@
+"""Production scoring: predict cost vs bare boosters, latency, streaming memory.
+
+Run: ``python benchmarks/bench_scoring.py`` (full, about 3-4 minutes on the
+2-core machine) or ``--quick`` (a smoke test, a few seconds). Prints:
+
+- throughput: ``MultiTaskLGBM.predict`` of a float64 numpy array (1M rows x
+  10 features, 4 tasks: 2 regression, 2 binary; 30 trees of 31 leaves per
+  task) against the loop a user would write, ``[booster.predict(X) for each
+  task]`` stacked into columns; one thread on both sides, CPU seconds of the
+  process, best of interleaved runs; predictions asserted equal. Ratio
+  target: <= 1.2.
+- latency of one row: p50 / p99 over many calls of ``predict`` on a (1, 10)
+  array, on a one-row DataFrame, and of the bare booster loop on the array.
+- memory: peak RSS (``os.wait4`` rusage of the child) of ``mtlclassic score
+  MODEL in.csv out.csv --chunksize 100000`` on CSVs of two sizes (1M and 5M
+  rows; generated once into /tmp), and for contrast of reading the small
+  CSV whole with pandas and predicting in memory. Streaming memory should
+  not grow with the input.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtlclassic import MultiTaskLGBM, save
+
+N_FEATURES = 10
+
+
+def _fit_model(n_train, n_estimators, rng):
+    X = rng.normal(size=(n_train, N_FEATURES))
+    W = rng.normal(size=(N_FEATURES, 4))
+    Y = np.tanh(X) @ W + rng.normal(size=(n_train, 4))
+    Y[:, 2:] = Y[:, 2:] > 0
+    model = MultiTaskLGBM(
+        tasks=["regression", "regression", "binary", "binary"],
+        n_estimators=n_estimators,
+        num_leaves=31,
+        early_stopping_rounds=None,
+        n_jobs=1,
+        random_state=0,
+    ).fit(X, Y)
+    return model, X, Y
+
+
+def bench_throughput(n_rows, n_estimators, repeat):
+    rng = np.random.default_rng(0)
+    model, X_fit, Y_fit = _fit_model(20_000, n_estimators, rng)
+    boosters = [model.boosters_[name] for name in model.tasks_]
+    X = rng.normal(size=(n_rows, N_FEATURES))
+
+    def bare():
+        return np.column_stack([b.predict(X, num_threads=1) for b in boosters])
+
+    ours_t = bare_t = np.inf
+    for _ in range(repeat):  # interleaved: both sides see the same load
+        start = time.process_time()
+        ours = model.predict(X)
+        ours_t = min(ours_t, time.process_time() - start)
+        start = time.process_time()
+        loop = bare()
+        bare_t = min(bare_t, time.process_time() - start)
+    np.testing.assert_array_equal(ours, loop)
+    print(
+        f"predict {n_rows:,} rows x 4 tasks ({n_estimators} trees/task), 1 thread:\n"
+        f"  MultiTaskLGBM.predict {ours_t:7.3f}s ({n_rows / ours_t:12,.0f} rows/s)\n"
+        f"  bare Booster loop     {bare_t:7.3f}s ({n_rows / bare_t:12,.0f} rows/s)\n"
+        f"  ratio {ours_t / bare_t:.3f} (target <= 1.2)"
+    )
+    return model, X_fit, Y_fit
+
+
+def bench_latency(model, X_fit, Y_fit, n_calls):
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(1)
+    rows = rng.normal(size=(n_calls, 1, N_FEATURES))
+    columns = [f"f{j}" for j in range(N_FEATURES)]
+    framed = clone(model).fit(pd.DataFrame(X_fit, columns=columns), Y_fit)
+    frames = [pd.DataFrame(r, columns=columns) for r in rows]
+    boosters = [model.boosters_[name] for name in model.tasks_]
+
+    def percentiles(func, inputs):
+        times = np.empty(len(inputs))
+        for i, x in enumerate(inputs):
+            start = time.perf_counter()
+            func(x)
+            times[i] = time.perf_counter() - start
+        return np.percentile(times, [50, 99]) * 1e6
+
+    cases = {
+        "MultiTaskLGBM.predict, (1, 10) array": (model.predict, rows),
+        "bare Booster loop, (1, 10) array": (
+            lambda x: [b.predict(x, num_threads=1) for b in boosters],
+            rows,
+        ),
+    }
+    cases["MultiTaskLGBM.predict, one-row DataFrame"] = (framed.predict, frames)
+    print(f"single-row latency over {n_calls:,} calls (microseconds):")
+    for label, (func, inputs) in cases.items():
+        func(inputs[0])  # warm up
+        p50, p99 = percentiles(func, inputs)
+        print(f"  {label:42s} p50 {p50:8.1f}   p99 {p99:8.1f}")
+
+
+def _write_csv(path, n_rows, chunk=500_000):
+    """Events-like CSV: ids, 8 float features, a category; written in chunks."""
+    if path.exists():
+        return
+    rng = np.random.default_rng(2)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as handle:
+        for start in range(0, n_rows, chunk):
+            n = min(chunk, n_rows - start)
+            frame = pd.DataFrame(
+                rng.normal(size=(n, N_FEATURES - 2)).round(6),
+                columns=[f"f{j}" for j in range(N_FEATURES - 2)],
+            )
+            frame.insert(0, "user_id", rng.integers(0, 100_000, n))
+            frame.insert(1, "item_id", rng.integers(0, 20_000, n))
+            frame["segment"] = rng.choice(["a", "b", "c", "d"], n)
+            frame.to_csv(handle, header=start == 0, index=False)
+    tmp.replace(path)
+
+
+def _scoring_model(folder):
+    rng = np.random.default_rng(3)
+    n = 20_000
+    X = pd.DataFrame(
+        rng.normal(size=(n, N_FEATURES - 2)),
+        columns=[f"f{j}" for j in range(N_FEATURES - 2)],
+    )
+    X.insert(0, "user_id", rng.integers(0, 100_000, n))
+    X.insert(1, "item_id", rng.integers(0, 20_000, n))
+    X["segment"] = pd.Categorical(rng.choice(["a", "b", "c", "d"], n))
+    Y = pd.DataFrame(
+        {"a": X["f0"] + X["f1"], "b": X["f2"], "c": X["f3"] > 0, "d": X["f4"] > 0}
+    ).astype(float)
+    model = MultiTaskLGBM(
+        n_estimators=10,
+        num_leaves=15,
+        early_stopping_rounds=None,
+        n_jobs=1,
+        random_state=0,
+    ).fit(X.drop(columns=["user_id", "item_id"]), Y)
+    return save(model, folder / "model.mtlc", input_example=X.head())
+
+
+def _peak_rss_mb(args):
+    """Run a child process; return (seconds, its own peak RSS in MiB)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    err = child.stderr.read().decode()
+    child.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{args[3:5]} failed: {err}")
+    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def bench_memory(sizes, chunksize, folder, *, contrast=True):
+    model_path = _scoring_model(Path(tempfile.mkdtemp()))
+    print(f"mtlclassic score --chunksize {chunksize:,} (peak RSS of the process):")
+    for n in sizes:
+        source = folder / f"mtlclassic_bench_scoring_{n}.csv"
+        _write_csv(source, n)
+        output = source.with_suffix(".scores.csv")
+        seconds, peak = _peak_rss_mb(
+            [sys.executable, "-m", "mtlclassic.cli", "score", str(model_path)]
+            + [str(source), str(output), "--chunksize", str(chunksize)]
+            + ["--overwrite", "--n-jobs", "1"]
+        )
+        size_mb = source.stat().st_size / 2**20
+        print(
+            f"  {n:>10,} rows ({size_mb:6.0f} MiB CSV): peak RSS {peak:6.0f} MiB, "
+            f"{seconds:6.1f}s ({n / seconds:10,.0f} rows/s)"
+        )
+        output.unlink(missing_ok=True)
+    if not contrast:
+        return
+    source = folder / f"mtlclassic_bench_scoring_{sizes[0]}.csv"
+    code = (
+        "import sys, pandas as pd; from mtlclassic import load;"
+        "m = load(sys.argv[1]); X = pd.read_csv(sys.argv[2]);"
+        "X['segment'] = X['segment'].astype('category');"
+        "m.predict(X.drop(columns=['user_id', 'item_id']))"
+    )
+    seconds, peak = _peak_rss_mb(
+        [sys.executable, "-c", code, str(model_path), str(source)]
+    )
+    print(
+        f"  in memory, {sizes[0]:,} rows (read_csv whole + predict): peak RSS "
+        f"{peak:6.0f} MiB, {seconds:6.1f}s"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke test, seconds")
+    args = parser.parse_args(argv)
+    if args.quick:
+        fitted = bench_throughput(20_000, 10, repeat=1)
+        bench_latency(*fitted, 200)
+        folder = Path(tempfile.mkdtemp())
+        bench_memory([20_000, 60_000], 10_000, folder, contrast=False)
+    else:
+        fitted = bench_throughput(1_000_000, 30, repeat=2)
+        bench_latency(*fitted, 3_000)
+        bench_memory([1_000_000, 5_000_000], 100_000, Path("/tmp"))
+
+
+if __name__ == "__main__":
+    main()
