@@ -290,3 +290,25 @@ def test_recommend_cli_equals_recommender(fitted, tmp_path, capsys):
         == 2
     )
     assert "lacks the user id column 'user_id'" in capsys.readouterr().err
+
+
+def test_predict_fast_path_equals_the_validated_path():
+    # a float64 ndarray skips validate_data; a list of lists goes through it:
+    # same numbers in, so the same predictions out, NaN (missing) included
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    Y = np.column_stack([X[:, 0] + X[:, 1], X[:, 2] > 0])
+    model = MultiTaskLGBM(n_estimators=10, n_jobs=1, random_state=0).fit(X, Y)
+    X_new = rng.normal(size=(50, 4))
+    X_new[3, 1] = np.nan
+    expected = model.predict(X_new.tolist())
+    np.testing.assert_array_equal(model.predict(X_new), expected)
+    np.testing.assert_array_equal(model.predict(np.asfortranarray(X_new)), expected)
+    np.testing.assert_array_equal(model.predict(X_new[:1]), expected[:1])
+    with pytest.raises(
+        ValueError, match="3 features, but MultiTaskLGBM is expecting 4"
+    ):
+        model.predict(X_new[:, :3])
+    X_new[5, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        model.predict(X_new)
