@@ -513,9 +513,14 @@ def test_bad_input_messages(recsys):
     with pytest.raises(TypeError, match="must be a DataFrame"):
         fm.predict(X.to_numpy())
     bad = X.copy()
-    bad["user_f0"] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinity in numeric column 'user_f0'"):
+    bad["user_f0"] = np.inf
+    with pytest.raises(ValueError, match="infinity in numeric column 'user_f0'"):
         fm.predict(bad)
+    # a missing numeric value maps to nothing: the column's training mean
+    missing = X.copy()
+    missing["user_f0"] = np.nan
+    at_mean = X.assign(user_f0=X["user_f0"].mean())
+    np.testing.assert_allclose(fm.predict(missing), fm.predict(at_mean), rtol=1e-12)
     dates = X.assign(when=pd.Timestamp("2024-01-01"))
     with pytest.raises(TypeError, match=r"Column 'when' of X \(dtype datetime64"):
         FMRegressor().fit(dates, Y["click"])

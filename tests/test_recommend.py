@@ -17,7 +17,13 @@ ITEM_COLS = ["item_id", "item_f0", "item_f1", "item_category"]
 def fitted():
     X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=0)
     model = make_multitask_recommender(
-        n_estimators=30, factors=8, iterations=5, cv=3, random_state=0, n_jobs=1
+        n_estimators=30,
+        fm_n_iter=5,
+        factors=8,
+        iterations=5,
+        cv=3,
+        random_state=0,
+        n_jobs=1,
     ).fit(X, Y)
     items = X.drop_duplicates("item_id")[ITEM_COLS]
     users = X.drop_duplicates("user_id")[USER_COLS]

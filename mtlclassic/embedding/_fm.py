@@ -83,6 +83,7 @@ class _BaseFM(BaseEstimator):
                 accept_sparse="csc",
                 dtype=np.float64,
                 ensure_min_samples=1,
+                ensure_all_finite="allow-nan",
             )
         mask = resolve_categorical(Xv, self.categorical_features, extra)
         names = self._input_names()
@@ -139,7 +140,12 @@ class _BaseFM(BaseEstimator):
             Xv = X[list(self.feature_names_in_)]
         else:
             Xv = validate_data(
-                self, X, accept_sparse="csc", dtype=np.float64, reset=False
+                self,
+                X,
+                accept_sparse="csc",
+                dtype=np.float64,
+                reset=False,
+                ensure_all_finite="allow-nan",
             )
         return Xv, self._build(Xv)
 
@@ -215,6 +221,7 @@ class _BaseFM(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # a missing value maps to nothing
         tags.input_tags.sparse = True
         tags.input_tags.categorical = True
         tags.input_tags.string = True
@@ -305,7 +312,8 @@ class FMRegressor(RegressorMixin, _BaseFM):
         column, a list adds the columns it names (column names of a DataFrame
         or integer positions, e.g. integer id columns). Every other column is
         numeric. Unseen categories and missing values map to an all-zero row
-        for that column.
+        for that column (for a numeric column: its training mean, after
+        ``scale_numeric``'s centring).
     scale_numeric : bool, default=True
         Centre and scale every numeric column to unit variance (training,
         weighted statistics). A scipy sparse ``X`` is scaled but not centred,

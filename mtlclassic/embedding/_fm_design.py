@@ -92,11 +92,10 @@ def _numeric_values(X, j, name) -> np.ndarray:
             f"Column {name!r} of X is neither numeric nor categorical; declare it in "
             "categorical_features or drop it."
         ) from None
-    if not np.all(np.isfinite(values)):
+    if np.isinf(values).any():
         raise ValueError(
-            f"Input X contains NaN or infinity in numeric column {name!r}; impute "
-            "it, or declare the column categorical (a missing category maps to "
-            "nothing)."
+            f"Input X contains infinity in numeric column {name!r}; use NaN for a "
+            "missing value (it maps to nothing, like an unseen category)."
         )
     return values
 
@@ -141,8 +140,14 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight):
             col = X[:, [j]].toarray().ravel()
         else:
             col = _numeric_values(X, j, names[j])
-        m = float(weight @ col / total)
-        std = float(np.sqrt(weight @ (col - m) ** 2 / total))
+        seen = ~np.isnan(col)
+        w_seen = weight * seen
+        total_seen = w_seen.sum()
+        if total_seen <= 0:
+            continue
+        col = np.where(seen, col, 0.0)
+        m = float(w_seen @ col / total_seen)
+        std = float(np.sqrt(w_seen @ ((col - m) * seen) ** 2 / total_seen))
         if not sparse:
             mean[j] = m
         scale[j] = std if std > 1e-12 * max(1.0, abs(m)) else 1.0
@@ -171,14 +176,14 @@ def build_design(X, categories, mean, scale, offsets, names) -> FMDesign:
         if sp.issparse(X):
             sl = slice(X.indptr[j], X.indptr[j + 1])
             v = X.data[sl].astype(np.float64)
-            if not np.all(np.isfinite(v)):
-                raise ValueError(
-                    f"Input X contains NaN or infinity in column {names[j]!r}."
-                )
+            if np.isinf(v).any():
+                raise ValueError(f"Input X contains infinity in column {names[j]!r}.")
+            v = np.where(np.isnan(v), 0.0, v)
             r = X.indices[sl].astype(np.int64)
             v = v / scale[j]
         else:
             v = (_numeric_values(X, j, names[j]) - mean[j]) / scale[j]
+            v[np.isnan(v)] = 0.0  # a missing value maps to nothing (the mean)
             r = np.arange(n_samples)
         nz = v != 0
         rows.append(r[nz])

@@ -2,13 +2,19 @@
 
 from sklearn.pipeline import Pipeline
 
+EMBEDDERS = ("fm", "als")
+
 
 def make_multitask_recommender(
     *,
     tasks=None,
+    embedders=("fm", "als"),
     user_col="user_id",
     item_col="item_id",
-    factors=32,
+    fm_components=8,
+    fm_alpha=10.0,
+    fm_n_iter=30,
+    factors=16,
     regularization=0.05,
     iterations=15,
     cv=5,
@@ -17,38 +23,66 @@ def make_multitask_recommender(
     learning_rate=0.05,
     num_leaves=31,
     early_stopping_rounds=50,
+    memory=None,
     n_jobs=None,
     random_state=None,
     verbose=0,
     **params,
 ):
-    """Build the default pipeline: cross-fitted ALS embeddings → per-task LightGBM.
+    """Build the default pipeline: shared representations → per-task LightGBM heads.
 
-    ``Pipeline([("alsembedder", ALSEmbedder(...)), ("multitasklgbm",
-    MultiTaskLGBM(...))])``: the ALS step adds each row's user and item
-    factors and their dot product to the side features (passed through with
-    their dtypes: the step outputs pandas), and the boosting step fits one
-    early-stopped LightGBM head per task on its labelled rows. Because the
-    embedder's ``fit_transform`` is cross-fitted, the heads never train on
-    embeddings fitted to their own rows, so the pipeline is leak-free inside
-    ``cross_validate`` and ``GridSearchCV``.
+    The steps, in order (each an ordinary scikit-learn estimator):
+
+    1. ``"fmembedder"``: :class:`~mtlclassic.FMEmbedder` — a **multi-task
+       factorization machine** over the ids and side features, whose factors
+       are shared by every task (a shared bottom without a neural network); it
+       adds each task's FM score (``fm_score_<task>``) to the columns.
+    2. ``"alsembedder"``: :class:`~mtlclassic.ALSEmbedder` — implicit-feedback
+       ALS on *which* items each user touched (labels or not); it replaces the
+       id columns by the user and item factors and their dot product.
+    3. ``"multitasklgbm"``: :class:`~mtlclassic.MultiTaskLGBM` — one
+       early-stopped LightGBM head per task on its labelled rows, over the side
+       features and both embeddings.
+
+    Both embedders are **cross-fitted** (their ``fit_transform`` returns
+    out-of-fold features), so the heads never train on a representation fitted
+    to their own rows: the pipeline is leak-free inside ``cross_validate`` and
+    ``GridSearchCV``, and training features look like prediction features.
+    Both output pandas, so side columns keep their dtypes (``category`` stays
+    a LightGBM categorical).
+
+    On the built-in data (1,000 users, 500 items, 100k events, temporal 80/20
+    split) the default beats one LightGBM per task on the raw columns on every
+    task: rating R² 0.47 vs 0.22, click AUC 0.725 vs 0.650, like AUC (85% of
+    labels missing) 0.724 vs 0.570 (``python benchmarks/bench_end_to_end.py``).
 
     Parameters
     ----------
     tasks : None, list or dict, default=None
-        Task kinds, passed to :class:`~mtlclassic.MultiTaskLGBM`.
+        Task kinds (regression, binary; ranking heads work with
+        ``embedders=("als",)`` only, as the FM has no ranking loss).
+    embedders : tuple of {"fm", "als"}, default=("fm", "als")
+        Which shared representations to use, in that order.
     user_col, item_col : str, default="user_id", "item_id"
-    factors, regularization, iterations, cv : ALS parameters
-        See :class:`~mtlclassic.ALSEmbedder`.
+    fm_components, fm_alpha, fm_n_iter : FM parameters
+        Factors, L2 strength (``alpha_w`` and ``alpha_v``; the FM loss is
+        summed over rows, so larger data tolerate larger values) and the
+        number of epochs, run exactly (a fixed budget, no tolerance test).
+    factors, regularization, iterations : ALS parameters
+    cv : int, default=5
+        Cross-fitting folds of both embedders.
     strategy : {"separate", "shared", "finetune"}, default="separate"
     n_estimators, learning_rate, num_leaves, early_stopping_rounds : LightGBM
-        See :class:`~mtlclassic.MultiTaskLGBM`; early stopping uses each
-        task's own 10% validation rows.
+        Early stopping uses each task's own 10% validation rows.
+    memory : str, joblib.Memory or None, default=None
+        Cache of the fitted embedders (``Pipeline(memory=...)``): a grid search
+        over the heads' parameters then fits the embedders once per fold.
     n_jobs, random_state, verbose :
-        Passed to both steps.
+        Passed to every step (``n_jobs`` bounds ALS's and LightGBM's threads;
+        the FM solver is single-threaded).
     **params : dict
-        Any other step parameter, as ``<step>__<parameter>`` (e.g.
-        ``multitasklgbm__min_child_samples=50``).
+        Any other step parameter as ``<step>__<parameter>``, e.g.
+        ``multitasklgbm__min_child_samples=50``.
 
     Returns
     -------
@@ -59,37 +93,77 @@ def make_multitask_recommender(
     >>> from mtlclassic import make_multitask_recsys, make_multitask_recommender
     >>> X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500,
     ...                              random_state=0)
-    >>> model = make_multitask_recommender(n_estimators=30, factors=8,
+    >>> model = make_multitask_recommender(n_estimators=30, fm_n_iter=5, factors=8,
     ...                                    random_state=0).fit(X, Y)
+    >>> [name for name, _ in model.steps]
+    ['fmembedder', 'alsembedder', 'multitasklgbm']
     >>> model.predict(X.head(3)).shape
     (3, 3)
     """
     from ..boosting import MultiTaskLGBM
-    from ..embedding import ALSEmbedder
+    from ..embedding import ALSEmbedder, FMEmbedder
 
-    embedder = ALSEmbedder(
-        user_col=user_col,
-        item_col=item_col,
-        factors=factors,
-        regularization=regularization,
-        iterations=iterations,
-        cv=cv,
-        n_jobs=n_jobs,
-        random_state=random_state,
-        verbose=verbose,
-    ).set_output(transform="pandas")
-    heads = MultiTaskLGBM(
-        tasks=tasks,
-        strategy=strategy,
-        n_estimators=n_estimators,
-        learning_rate=learning_rate,
-        num_leaves=num_leaves,
-        early_stopping_rounds=early_stopping_rounds,
-        n_jobs=n_jobs,
-        random_state=random_state,
-        verbose=verbose,
+    embedders = tuple(embedders)
+    if not embedders or set(embedders) - set(EMBEDDERS):
+        raise ValueError(
+            f"embedders must be a non-empty subset of {EMBEDDERS}; got {embedders!r}."
+        )
+    steps = []
+    if "fm" in embedders:
+        steps.append(
+            (
+                "fmembedder",
+                FMEmbedder(
+                    "all",
+                    fm_components,
+                    alpha_w=fm_alpha,
+                    alpha_v=fm_alpha,
+                    n_iter=fm_n_iter,
+                    tol=0,
+                    tasks=tasks,
+                    user_col=user_col,
+                    item_col=item_col,
+                    features=("scores",),
+                    cv=cv,
+                    random_state=random_state,
+                    verbose=max(0, verbose - 1),
+                ).set_output(transform="pandas"),
+            )
+        )
+    if "als" in embedders:
+        steps.append(
+            (
+                "alsembedder",
+                ALSEmbedder(
+                    user_col=user_col,
+                    item_col=item_col,
+                    factors=factors,
+                    regularization=regularization,
+                    iterations=iterations,
+                    cv=cv,
+                    n_jobs=n_jobs,
+                    random_state=random_state,
+                    verbose=verbose,
+                ).set_output(transform="pandas"),
+            )
+        )
+    steps.append(
+        (
+            "multitasklgbm",
+            MultiTaskLGBM(
+                tasks=tasks,
+                strategy=strategy,
+                n_estimators=n_estimators,
+                learning_rate=learning_rate,
+                num_leaves=num_leaves,
+                early_stopping_rounds=early_stopping_rounds,
+                n_jobs=n_jobs,
+                random_state=random_state,
+                verbose=verbose,
+            ),
+        )
     )
-    pipeline = Pipeline([("alsembedder", embedder), ("multitasklgbm", heads)])
+    pipeline = Pipeline(steps, memory=memory)
     if params:
         pipeline.set_params(**params)
     return pipeline

@@ -110,7 +110,7 @@ class Recommender:
     >>> X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500,
     ...                              random_state=0)
     >>> model = make_multitask_recommender(n_estimators=30, factors=8,
-    ...                                    random_state=0).fit(X, Y)
+    ...                                    fm_n_iter=5, random_state=0).fit(X, Y)
     >>> items = X.drop_duplicates("item_id")[["item_id", "item_f0", "item_f1",
     ...                                       "item_category"]]
     >>> users = X.drop_duplicates("user_id")[["user_id", "user_f0", "user_f1",
