@@ -23,10 +23,10 @@ def _load_demo_data(args):
     if args.census:
         X, Y = load_census_income(args.census)
         return X, Y, f"Census-Income (KDD) from {args.census}"
-    n_events = 6_000 if args.quick else 60_000
+    n_events = 15_000 if args.quick else 100_000
     X, Y = make_multitask_recsys(
-        n_users=300 if args.quick else 2_000,
-        n_items=200 if args.quick else 1_000,
+        n_users=300 if args.quick else 1_000,
+        n_items=150 if args.quick else 500,
         n_events=n_events,
         random_state=args.seed,
     )
@@ -85,8 +85,12 @@ def build_parser():
         help="small data and models (seconds, for smoke tests)",
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--n-jobs", type=int, default=1,
-                      help="threads for LightGBM and ALS (default 1; -1 = all cores)")
+    demo.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        help="threads for LightGBM and ALS (default 1; -1 = all cores)",
+    )
     demo.add_argument("--silent", action="store_true", help="no progress messages")
     demo.set_defaults(func=run_demo)
     from ._scoring import add_parsers

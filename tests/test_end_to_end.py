@@ -1,0 +1,78 @@
+"""End to end on the built-in data: the default pipeline against the baselines."""
+
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+
+from mtlclassic import make_multitask_recommender, make_multitask_recsys
+from mtlclassic._demo import PerTaskLGBM, temporal_holdout
+from mtlclassic.metrics import make_multitask_scorer, multitask_report
+from mtlclassic.model_selection import TemporalSplit
+
+
+@pytest.fixture(scope="module")
+def split():
+    X, Y = make_multitask_recsys(
+        n_users=300, n_items=150, n_events=15_000, random_state=0
+    )
+    train, test = temporal_holdout(X)
+    return X.iloc[train], X.iloc[test], Y.iloc[train], Y.iloc[test]
+
+
+def test_pipeline_beats_per_task_lightgbm_on_raw_features(split):
+    X_train, X_test, Y_train, Y_test = split
+    model = make_multitask_recommender(
+        fm_n_iter=15, iterations=10, cv=3, random_state=0, n_jobs=1
+    ).fit(X_train, Y_train)
+    ours = multitask_report(Y_test, model.predict(X_test))
+    baseline = PerTaskLGBM(
+        ["regression", "binary", "binary"], list(Y_train.columns), n_estimators=100
+    ).fit(X_train, Y_train.to_numpy())
+    raw = multitask_report(Y_test, baseline.predict(X_test))
+    # measured with these seeds: like (85% of labels missing) AUC 0.643 vs 0.611,
+    # rating R² 0.377 vs 0.280, click AUC 0.695 vs 0.667; asserted with slack
+    assert ours.loc["like", "roc_auc"] > raw.loc["like", "roc_auc"] + 0.01
+    assert ours.loc["rating", "r2"] > raw.loc["rating", "r2"] + 0.03
+    assert ours.loc["click", "roc_auc"] > raw.loc["click", "roc_auc"]
+
+
+def test_gridsearch_with_temporal_splitter_picks_by_masked_scorer(split):
+    X_train, _, Y_train, _ = split
+    model = make_multitask_recommender(
+        embedders=("als",),
+        n_estimators=60,
+        early_stopping_rounds=None,
+        iterations=5,
+        cv=2,
+        random_state=0,
+        n_jobs=1,
+    )
+    scorer = make_multitask_scorer()
+    cv = TemporalSplit(n_splits=2)
+    search = GridSearchCV(
+        model,
+        {"alsembedder__factors": [4, 8], "multitasklgbm__num_leaves": [4, 15]},
+        scoring=scorer,
+        cv=cv,
+    )
+    search.fit(X_train, Y_train)
+    means = search.cv_results_["mean_test_score"]
+    assert search.best_index_ == int(np.argmax(means))
+    # the search's fold scores are the masked multi-task score of a refit by hand
+    best = search.cv_results_["params"][search.best_index_]
+    train, test = list(cv.split(X_train))[0]
+    by_hand = model.set_params(**best).fit(X_train.iloc[train], Y_train.iloc[train])
+    np.testing.assert_allclose(
+        scorer(by_hand, X_train.iloc[test], Y_train.iloc[test]),
+        search.cv_results_["split0_test_score"][search.best_index_],
+        rtol=1e-12,
+    )
+
+
+def test_embedders_option_is_validated():
+    with pytest.raises(ValueError, match="embedders must be a non-empty subset"):
+        make_multitask_recommender(embedders=("mf",))
+    assert [n for n, _ in make_multitask_recommender(embedders=("fm",)).steps] == [
+        "fmembedder",
+        "multitasklgbm",
+    ]
