@@ -312,3 +312,13 @@ def test_predict_fast_path_equals_the_validated_path():
     X_new[5, 2] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         model.predict(X_new)
+
+
+def test_empty_input_gives_a_header_only_output(files, tmp_path):
+    folder, model_path, X_new = files
+    X_new.head(0).to_csv(tmp_path / "empty.csv", index=False)
+    for name in ("o.csv", "o.parquet"):
+        args = ["score", str(model_path), str(tmp_path / "empty.csv")]
+        assert main([*args, str(tmp_path / name)]) == 0
+        out = _read(tmp_path / name)
+        assert len(out) == 0 and list(out.columns) == ["user_id", "item_id", *TASKS]
