@@ -346,7 +346,7 @@ def test_pipeline_and_recommender_roundtrip(recommender, data, tmp_path):
     )
     # the ALS step is stored once: the Recommender's handle on it and the
     # Pipeline's step are one object after loading, as before saving
-    assert loaded._als is loaded.model.steps[0][1]
+    assert loaded._als is loaded.model.named_steps["alsembedder"]
     assert isinstance(loaded.seen_, pd.MultiIndex)
     assert loaded.seen_.equals(rec.seen_) and loaded.seen_.names == rec.seen_.names
     assert read_manifest(tmp_path / "rec.mtlc")["model"]["input_columns"] == list(
