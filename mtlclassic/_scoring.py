@@ -530,7 +530,11 @@ def run_score(args):
     """Run the ``score`` command; return its exit code."""
 
     def work():
+        from .recommend import Recommender
+
         model, manifest = _load_model(args.model)
+        if isinstance(model, Recommender):  # score with the model it wraps
+            model = model.model
         _set_n_jobs(model, args.n_jobs)
         info = manifest.get("model", {})
         n = score_file(

@@ -322,3 +322,22 @@ def test_empty_input_gives_a_header_only_output(files, tmp_path):
         assert main([*args, str(tmp_path / name)]) == 0
         out = _read(tmp_path / name)
         assert len(out) == 0 and list(out.columns) == ["user_id", "item_id", *TASKS]
+
+
+def test_score_accepts_a_saved_recommender(fitted, tmp_path):
+    X, model = fitted
+    items = X.drop_duplicates("item_id")[
+        ["item_id", "item_f0", "item_f1", "item_category"]
+    ]
+    users = X.drop_duplicates("user_id")[
+        ["user_id", "user_f0", "user_f1", "user_segment"]
+    ]
+    rec = Recommender(model, items, users=users, context={"timestamp": 0})
+    path = save(rec, tmp_path / "rec.mtlc", input_example=X.head())
+    X.head(50).to_csv(tmp_path / "in.csv", index=False)
+    assert (
+        main(["score", str(path), str(tmp_path / "in.csv"), str(tmp_path / "o.csv")])
+        == 0
+    )
+    out = _read(tmp_path / "o.csv")
+    np.testing.assert_array_equal(out[TASKS].to_numpy(), model.predict(X.head(50)))
