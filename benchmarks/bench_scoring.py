@@ -10,7 +10,9 @@ Run: ``python benchmarks/bench_scoring.py`` (full, about 3-4 minutes on the
   process, best of interleaved runs; predictions asserted equal. Ratio
   target: <= 1.2.
 - latency of one row: p50 / p99 over many calls of ``predict`` on a (1, 10)
-  array, on a one-row DataFrame, and of the bare booster loop on the array.
+  array, on a one-row DataFrame, and of the bare booster loop on the array;
+  in full mode also of the default ``make_multitask_recommender`` pipeline
+  (FMEmbedder -> ALSEmbedder -> MultiTaskLGBM) on one event row.
 - memory: peak RSS (``os.wait4`` rusage of the child) of ``mtlclassic score
   MODEL in.csv out.csv --chunksize 100000`` on CSVs of two sizes (1M and 5M
   rows; generated once into /tmp), and for contrast of reading the small
@@ -76,7 +78,7 @@ def bench_throughput(n_rows, n_estimators, repeat):
     return model, X_fit, Y_fit
 
 
-def bench_latency(model, X_fit, Y_fit, n_calls):
+def bench_latency(model, X_fit, Y_fit, n_calls, *, pipeline=True):
     from sklearn.base import clone
 
     rng = np.random.default_rng(1)
@@ -102,11 +104,32 @@ def bench_latency(model, X_fit, Y_fit, n_calls):
         ),
     }
     cases["MultiTaskLGBM.predict, one-row DataFrame"] = (framed.predict, frames)
+    if pipeline:
+        label = "default pipeline (FM + ALS + heads), one event row"
+        cases[label] = _pipeline_case(n_calls)
     print(f"single-row latency over {n_calls:,} calls (microseconds):")
     for label, (func, inputs) in cases.items():
         func(inputs[0])  # warm up
         p50, p99 = percentiles(func, inputs)
-        print(f"  {label:42s} p50 {p50:8.1f}   p99 {p99:8.1f}")
+        print(f"  {label:52s} p50 {p50:8.1f}   p99 {p99:8.1f}")
+
+
+def _pipeline_case(n_calls):
+    """The fitted default recommender pipeline and one-row event frames."""
+    import warnings
+
+    from mtlclassic import make_multitask_recommender, make_multitask_recsys
+
+    X, Y = make_multitask_recsys(
+        n_users=300, n_items=200, n_events=6000, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_multitask_recommender(
+            n_estimators=100, factors=8, cv=2, n_jobs=1, random_state=0
+        ).fit(X, Y)
+    rows = [X.iloc[[i % len(X)]] for i in range(n_calls)]
+    return model.predict, rows
 
 
 def _write_csv(path, n_rows, chunk=500_000):
@@ -223,7 +246,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         fitted = bench_throughput(20_000, 10, repeat=1)
-        bench_latency(*fitted, 200)
+        bench_latency(*fitted, 200, pipeline=False)
         folder = Path(tempfile.mkdtemp())
         bench_memory([20_000, 60_000], 10_000, folder, contrast=False)
     else:
