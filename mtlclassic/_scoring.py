@@ -334,7 +334,6 @@ def _id_columns(model, available):
     from .recommend._recommender import find_step
 
     names = []
-
     for cls in (ALSEmbedder, FMEmbedder):
         step = find_step(model, cls)
         if step is not None:
@@ -422,12 +421,16 @@ def score_file(
     if extra:
         _note(f"ignoring INPUT columns the model does not read: {extra}")
     needed = list(dict.fromkeys([*id_cols, *input_columns]))
+    by_name = hasattr(model, "feature_names_in_")
     meter = Progress("scored", progress)
     with output as out:
         for chunk in iter_chunks(input_path, chunksize, columns=needed, schema=schema):
             if len(chunk) == 0:
                 continue
-            P = np.asarray(model.predict(chunk[input_columns]), dtype=np.float64)
+            rows = chunk[input_columns]
+            if not by_name:  # fitted on an array: the columns in schema order
+                rows = rows.to_numpy()
+            P = np.asarray(model.predict(rows), dtype=np.float64)
             if P.ndim == 1:
                 P = P[:, None]
             names = list(task_names or [])

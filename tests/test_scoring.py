@@ -341,3 +341,24 @@ def test_score_accepts_a_saved_recommender(fitted, tmp_path):
     )
     out = _read(tmp_path / "o.csv")
     np.testing.assert_array_equal(out[TASKS].to_numpy(), model.predict(X.head(50)))
+
+
+def test_a_model_fitted_on_arrays_needs_the_input_example(tmp_path, capsys):
+    from mtlclassic import TraceNormMultiTask
+
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(100, 3))
+    B = A @ rng.normal(size=(3, 2))
+    model = TraceNormMultiTask(alpha=0.01, n_jobs=1).fit(A, B)
+    frame = pd.DataFrame(A, columns=["a", "b", "c"])
+    frame[["c", "a", "b"]].to_csv(tmp_path / "in.csv", index=False)  # any order
+    bare = save(model, tmp_path / "bare.mtlc")
+    args = [str(tmp_path / "in.csv"), str(tmp_path / "o.csv")]
+    assert main(["score", str(bare), *args]) == 2
+    assert "save it with input_example" in capsys.readouterr().err
+    named = save(model, tmp_path / "named.mtlc", input_example=frame.head(2))
+    assert main(["score", str(named), *args]) == 0
+    assert "feature names" not in capsys.readouterr().err  # no sklearn warning
+    out = _read(tmp_path / "o.csv")
+    assert list(out.columns) == ["task_0", "task_1"]
+    np.testing.assert_array_equal(out.to_numpy(), model.predict(A))
