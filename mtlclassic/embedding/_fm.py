@@ -266,7 +266,40 @@ def _check_sample_weight_1d(sample_weight, n_samples):
     return sw
 
 
-class FMRegressor(RegressorMixin, _BaseFM):
+class _SingleTaskFM(_BaseFM):
+    """Parameters of the single-task FMs (regressor and classifier)."""
+
+    _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        alpha_w=1.0,
+        alpha_v=1.0,
+        n_iter=100,
+        init_stdev=0.1,
+        tol=1e-5,
+        categorical_features="auto",
+        scale_numeric=True,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.alpha_w = alpha_w
+        self.alpha_v = alpha_v
+        self.n_iter = n_iter
+        self.init_stdev = init_stdev
+        self.tol = tol
+        self.categorical_features = categorical_features
+        self.scale_numeric = scale_numeric
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+
+class FMRegressor(RegressorMixin, _SingleTaskFM):
     r"""Second-order factorization machine regressor (field-block ALS).
 
     Fits, on the sparse design :math:`z` built from ``X`` (one-hot encoded
@@ -400,35 +433,6 @@ class FMRegressor(RegressorMixin, _BaseFM):
     True
     """
 
-    _parameter_constraints = dict(_COMMON_CONSTRAINTS)
-
-    def __init__(
-        self,
-        n_components=8,
-        *,
-        alpha_w=1.0,
-        alpha_v=1.0,
-        n_iter=100,
-        init_stdev=0.1,
-        tol=1e-5,
-        categorical_features="auto",
-        scale_numeric=True,
-        warm_start=False,
-        random_state=None,
-        verbose=0,
-    ):
-        self.n_components = n_components
-        self.alpha_w = alpha_w
-        self.alpha_v = alpha_v
-        self.n_iter = n_iter
-        self.init_stdev = init_stdev
-        self.tol = tol
-        self.categorical_features = categorical_features
-        self.scale_numeric = scale_numeric
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the factorization machine.
@@ -470,7 +474,7 @@ class FMRegressor(RegressorMixin, _BaseFM):
         return self._decision(X)[:, 0]
 
 
-class FMClassifier(ClassifierMixin, _BaseFM):
+class FMClassifier(ClassifierMixin, _SingleTaskFM):
     r"""Second-order factorization machine classifier (logistic loss, Newton CD).
 
     For two classes it fits
@@ -563,35 +567,6 @@ class FMClassifier(ClassifierMixin, _BaseFM):
     >>> model.predict_proba(X).shape
     (600, 2)
     """
-
-    _parameter_constraints = dict(_COMMON_CONSTRAINTS)
-
-    def __init__(
-        self,
-        n_components=8,
-        *,
-        alpha_w=1.0,
-        alpha_v=1.0,
-        n_iter=100,
-        init_stdev=0.1,
-        tol=1e-5,
-        categorical_features="auto",
-        scale_numeric=True,
-        warm_start=False,
-        random_state=None,
-        verbose=0,
-    ):
-        self.n_components = n_components
-        self.alpha_w = alpha_w
-        self.alpha_v = alpha_v
-        self.n_iter = n_iter
-        self.init_stdev = init_stdev
-        self.tol = tol
-        self.categorical_features = categorical_features
-        self.scale_numeric = scale_numeric
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):

@@ -396,8 +396,42 @@ _NOTES_DOC = r"""The solver is FISTA with backtracking on the Lipschitz constant
         search.fit(X, Y)"""
 
 
+class _SharedComponentModel(_TaskRelationshipModel):
+    """Parameters of the models that take a shared component (``shared=True``)."""
+
+    _parameter_constraints: dict = {
+        **_TaskRelationshipModel._parameter_constraints,
+        "shared": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        alpha=1.0,
+        *,
+        shared=False,
+        tasks=None,
+        fit_intercept=True,
+        task_weights=None,
+        max_iter=1000,
+        tol=1e-4,
+        warm_start=False,
+        verbose=0,
+        n_jobs=None,
+    ):
+        self.alpha = alpha
+        self.shared = shared
+        self.tasks = tasks
+        self.fit_intercept = fit_intercept
+        self.task_weights = task_weights
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+
+
 @_fill_doc
-class TraceNormMultiTask(_TaskRelationshipModel):
+class TraceNormMultiTask(_SharedComponentModel):
     r"""Multi-task linear model with a trace-norm penalty (tasks share a subspace).
 
     Minimises
@@ -462,42 +496,12 @@ class TraceNormMultiTask(_TaskRelationshipModel):
     ((4, 6), 1)
     """
 
-    _parameter_constraints: dict = {
-        **_TaskRelationshipModel._parameter_constraints,
-        "shared": ["boolean"],
-    }
-
-    def __init__(
-        self,
-        alpha=1.0,
-        *,
-        shared=False,
-        tasks=None,
-        fit_intercept=True,
-        task_weights=None,
-        max_iter=1000,
-        tol=1e-4,
-        warm_start=False,
-        verbose=0,
-        n_jobs=None,
-    ):
-        self.alpha = alpha
-        self.shared = shared
-        self.tasks = tasks
-        self.fit_intercept = fit_intercept
-        self.task_weights = task_weights
-        self.max_iter = max_iter
-        self.tol = tol
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.n_jobs = n_jobs
-
     def _make_penalty(self, n_tasks):
         return TraceNorm(self.alpha)
 
 
 @_fill_doc
-class L21MultiTask(_TaskRelationshipModel):
+class L21MultiTask(_SharedComponentModel):
     r"""Multi-task linear model with an L2,1 penalty (tasks share features).
 
     Minimises
@@ -557,36 +561,6 @@ class L21MultiTask(_TaskRelationshipModel):
     >>> np.flatnonzero(np.abs(model.coef_).sum(axis=0)).tolist()
     [0, 1]
     """
-
-    _parameter_constraints: dict = {
-        **_TaskRelationshipModel._parameter_constraints,
-        "shared": ["boolean"],
-    }
-
-    def __init__(
-        self,
-        alpha=1.0,
-        *,
-        shared=False,
-        tasks=None,
-        fit_intercept=True,
-        task_weights=None,
-        max_iter=1000,
-        tol=1e-4,
-        warm_start=False,
-        verbose=0,
-        n_jobs=None,
-    ):
-        self.alpha = alpha
-        self.shared = shared
-        self.tasks = tasks
-        self.fit_intercept = fit_intercept
-        self.task_weights = task_weights
-        self.max_iter = max_iter
-        self.tol = tol
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.n_jobs = n_jobs
 
     def _make_penalty(self, n_tasks):
         return L21Norm(self.alpha)
