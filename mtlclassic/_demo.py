@@ -24,16 +24,29 @@ def temporal_holdout(X, time_col="timestamp", test_fraction=0.2, seed=0):
     return train, test
 
 
-class PerTaskLGBM:
+class _LightGBMBaseline:
+    """The baselines' common settings: task kinds and names, LightGBM size."""
+
+    def __init__(self, kinds, names, n_estimators=300, seed=0, n_jobs=1):
+        self.kinds, self.names = kinds, names
+        self.n_estimators, self.seed, self.n_jobs = n_estimators, seed, n_jobs
+
+    def _params(self):
+        return dict(
+            n_estimators=self.n_estimators,
+            learning_rate=0.05,
+            random_state=self.seed,
+            n_jobs=self.n_jobs,
+            verbose=-1,
+        )
+
+
+class PerTaskLGBM(_LightGBMBaseline):
     """Baseline: one plain ``LGBMRegressor``/``LGBMClassifier`` per task.
 
     Raw columns as they are (ids as numbers), each task on its labelled rows,
     no early stopping, no sharing: what a user would write by hand.
     """
-
-    def __init__(self, kinds, names, n_estimators=300, seed=0, n_jobs=1):
-        self.kinds, self.names = kinds, names
-        self.n_estimators, self.seed, self.n_jobs = n_estimators, seed, n_jobs
 
     def fit(self, X, Y):
         from ._compat import import_lightgbm
@@ -45,13 +58,7 @@ class PerTaskLGBM:
         for t, kind in enumerate(self.kinds):
             rows = ~np.isnan(Y[:, t])
             cls = lgb.LGBMRegressor if kind == "regression" else lgb.LGBMClassifier
-            model = cls(
-                n_estimators=self.n_estimators,
-                learning_rate=0.05,
-                random_state=self.seed,
-                n_jobs=self.n_jobs,
-                verbose=-1,
-            )
+            model = cls(**self._params())
             self.models_.append(model.fit(X[rows], Y[rows, t]))
         return self
 
@@ -64,16 +71,12 @@ class PerTaskLGBM:
         )
 
 
-class MultiOutputLGBM:
+class MultiOutputLGBM(_LightGBMBaseline):
     """Baseline: scikit-learn's MultiOutput{Regressor,Classifier} over LightGBM.
 
     It cannot take missing labels, so it trains on the rows where every task
     is labelled; with mixed kinds, one MultiOutput wrapper per kind.
     """
-
-    def __init__(self, kinds, names, n_estimators=300, seed=0, n_jobs=1):
-        self.kinds, self.names = kinds, names
-        self.n_estimators, self.seed, self.n_jobs = n_estimators, seed, n_jobs
 
     def fit(self, X, Y):
         from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
@@ -87,13 +90,7 @@ class MultiOutputLGBM:
         self.n_rows_used_ = int(complete.sum())
         if self.n_rows_used_ < 20:
             raise ValueError("fewer than 20 rows have every task labelled")
-        params = dict(
-            n_estimators=self.n_estimators,
-            learning_rate=0.05,
-            random_state=self.seed,
-            n_jobs=self.n_jobs,
-            verbose=-1,
-        )
+        params = self._params()
         self.groups_ = []
         for kind, wrapper, cls in (
             ("regression", MultiOutputRegressor, lgb.LGBMRegressor),

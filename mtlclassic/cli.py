@@ -38,7 +38,10 @@ def run_demo(args):
     from . import _demo
 
     X, Y, source = _load_demo_data(args)
-    _progress(f"data: {source}; {X.shape[0]:,} rows, tasks {list(Y.columns)}")
+    _progress(
+        f"data: {source}; {X.shape[0]:,} rows, tasks {list(Y.columns)}",
+        not args.silent,
+    )
     start = time.perf_counter()
     report = _demo.run(
         X,
@@ -48,7 +51,7 @@ def run_demo(args):
         progress=lambda m: _progress(m, not args.silent),
     )
     print(report)
-    _progress(f"done in {time.perf_counter() - start:.1f}s")
+    _progress(f"done in {time.perf_counter() - start:.1f}s", not args.silent)
     return 0
 
 
