@@ -172,7 +172,8 @@ def _scoring_model(folder):
         n_jobs=1,
         random_state=0,
     ).fit(X.drop(columns=["user_id", "item_id"]), Y)
-    return save(model, folder / "model.mtlc", input_example=X.head())
+    path = folder / "mtlclassic_bench_scoring_model.mtlc"
+    return save(model, path, input_example=X.head())
 
 
 _LAUNCHER = """
@@ -205,7 +206,7 @@ def _peak_rss_mb(args):
 
 
 def bench_memory(sizes, chunksize, folder, *, contrast=True):
-    model_path = _scoring_model(Path(tempfile.mkdtemp()))
+    model_path = _scoring_model(folder)
     print(f"mtlclassic score --chunksize {chunksize:,} (peak RSS of the process):")
     for n in sizes:
         source = folder / f"mtlclassic_bench_scoring_{n}.csv"
@@ -247,8 +248,8 @@ def main(argv=None):
     if args.quick:
         fitted = bench_throughput(20_000, 10, repeat=1)
         bench_latency(*fitted, 200, pipeline=False)
-        folder = Path(tempfile.mkdtemp())
-        bench_memory([20_000, 60_000], 10_000, folder, contrast=False)
+        with tempfile.TemporaryDirectory() as folder:
+            bench_memory([20_000, 60_000], 10_000, Path(folder), contrast=False)
     else:
         fitted = bench_throughput(1_000_000, 30, repeat=2)
         bench_latency(*fitted, 3_000)
