@@ -97,6 +97,28 @@ def test_fusion_rules_by_hand(fitted):
     np.testing.assert_allclose(prod["score"], base["click"] * base["like"] ** 2)
     custom = _rec(fitted, fusion=lambda P: P["rating"] - P["click"]).score_pairs(pairs)
     np.testing.assert_allclose(custom["score"], base["rating"] - base["click"])
+    # the callable also sees the ids and, with ALS candidates, the retrieval score
+    seen = {}
+
+    def spy(c):
+        seen["columns"] = list(c.columns)
+        return c["candidate_score"] * c["click"]
+
+    top = _rec(fitted, fusion=spy, n_candidates=10).recommend([4], k=3)
+    assert seen["columns"] == [
+        "user_id",
+        "item_id",
+        "candidate_score",
+        "rating",
+        "click",
+        "like",
+    ]
+    assert "candidate_score" not in top.columns
+    als = fitted[2].named_steps["alsembedder"]
+    cands = als.recommend_candidates([4], n=10).set_index("item_id")["score"]
+    np.testing.assert_allclose(
+        top["score"], cands.loc[top["item_id"]].to_numpy() * top["click"], rtol=1e-6
+    )
 
 
 def test_als_candidates_and_unseen_users(fitted):

@@ -83,8 +83,11 @@ class Recommender:
         1-5 rating next to a probability); ``"product"``:
         :math:`\prod_t \hat y_t^{w_t}` over tasks with non-zero weight (the
         chain rule, e.g. P(click) x P(buy | click) with weights 1 and 1); a
-        callable receives the DataFrame of task predictions (one column per
-        task, one row per candidate) and returns one score per row.
+        callable receives a DataFrame with one row per candidate: the
+        ``user_col`` and ``item_col`` ids, ``candidate_score`` (the ALS
+        retrieval score, when candidates come from ALS or a candidates frame
+        with that column) and one column per task; it returns one score per
+        row, e.g. ``lambda c: sigmoid(c.candidate_score) * c.click``.
     candidates : {"auto", "als", "all"} or DataFrame, default="auto"
         Where candidates come from: ``"als"`` the model's ALSEmbedder
         (:meth:`~mtlclassic.ALSEmbedder.recommend_candidates`, ``n_candidates``
@@ -236,7 +239,10 @@ class Recommender:
 
     def _candidate_pairs(self, users, source, exclude_seen):
         if isinstance(source, pd.DataFrame):
-            pairs = source[[self.user_col, self.item_col]]
+            keep = [self.user_col, self.item_col] + (
+                ["candidate_score"] if "candidate_score" in source.columns else []
+            )
+            pairs = source[keep]
             pairs = pairs[pairs[self.user_col].isin(users)]
         elif source == "als" or (source == "auto" and self._als is not None):
             cands = self._als.recommend_candidates(
@@ -246,9 +252,10 @@ class Recommender:
                 columns={
                     cands.columns[0]: self.user_col,
                     cands.columns[1]: self.item_col,
+                    "score": "candidate_score",
                 }
             )
-            pairs = pairs[[self.user_col, self.item_col]]
+            pairs = pairs[[self.user_col, self.item_col, "candidate_score"]]
         else:
             items = self.items_[self.item_col].to_numpy()
             pairs = pd.DataFrame(
@@ -259,7 +266,7 @@ class Recommender:
             )
         pairs = pairs[pairs[self.item_col].isin(self.items_.index)]
         if exclude_seen and self.seen_ is not None and len(pairs):
-            key = pd.MultiIndex.from_frame(pairs)
+            key = pd.MultiIndex.from_frame(pairs[[self.user_col, self.item_col]])
             pairs = pairs[~key.isin(self.seen_)]
         return pairs.reset_index(drop=True)
 
@@ -292,15 +299,16 @@ class Recommender:
                 columns[col] = np.repeat(np.asarray([self.context[col]]), n)
         return pd.DataFrame(columns, index=pd.RangeIndex(n))
 
-    def _fuse(self, P, names):
+    def _fuse(self, P, names, pairs):
         weights = self.weights or {name: 1.0 for name in names}
         unknown = sorted(set(weights) - set(names))
         if unknown:
             raise ValueError(f"weights names unknown tasks {unknown}; tasks: {names}.")
         if callable(self.fusion):
-            score = np.asarray(
-                self.fusion(pd.DataFrame(P, columns=names)), dtype=np.float64
+            frame = pairs.reset_index(drop=True).assign(
+                **{name: P[:, t] for t, name in enumerate(names)}
             )
+            score = np.asarray(self.fusion(frame), dtype=np.float64)
             if score.shape != (P.shape[0],):
                 raise ValueError(
                     "The fusion callable must return one score per candidate row; "
@@ -323,14 +331,18 @@ class Recommender:
         Parameters
         ----------
         pairs : DataFrame
-            Columns ``user_col`` and ``item_col``.
+            Columns ``user_col`` and ``item_col``, and optionally
+            ``candidate_score`` (a retrieval score a fusion callable may use).
 
         Returns
         -------
         DataFrame
             The pairs with ``score`` and one column per task, in input order.
         """
-        pairs = pairs[[self.user_col, self.item_col]].reset_index(drop=True)
+        keep = [self.user_col, self.item_col] + (
+            ["candidate_score"] if "candidate_score" in pairs.columns else []
+        )
+        pairs = pairs[keep].reset_index(drop=True)
         missing = ~pairs[self.item_col].isin(self.items_.index)
         if missing.any():
             raise ValueError(
@@ -345,7 +357,7 @@ class Recommender:
                 P = P[:, None]
             names = self._task_names(P.shape[1])
             frame = chunk.reset_index(drop=True)
-            frame["score"] = self._fuse(P, names)
+            frame["score"] = self._fuse(P, names, chunk)
             for t, name in enumerate(names):
                 frame[name] = P[:, t]
             parts.append(frame)
@@ -407,6 +419,7 @@ class Recommender:
         names = [
             c
             for c in top.columns
-            if c not in (self.user_col, self.item_col, "rank", "score")
+            if c
+            not in (self.user_col, self.item_col, "rank", "score", "candidate_score")
         ]
         return top[[self.user_col, self.item_col, "rank", "score", *names]]
