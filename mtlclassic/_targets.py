@@ -120,6 +120,8 @@ def _to_float_matrix(Y) -> np.ndarray:
                 "are not."
             )
         return Y.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.iscomplexobj(Y):
+        raise ValueError("Complex data not supported: Y must be real.")
     try:
         arr = np.asarray(Y, dtype=np.float64)
     except (TypeError, ValueError) as exc:

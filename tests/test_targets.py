@@ -50,6 +50,7 @@ def test_tasks_list_dict_and_ranking():
         ([1, 2], None, {"allow_kinds": ("binary",)}, ValueError, "does not support"),
         (None, None, {}, ValueError, "Y is required"),
         ([["a"], ["b"]], None, {}, TypeError, "must be numeric"),
+        (np.array([1 + 1j, 2.0]), None, {}, ValueError, "Complex data not supported"),
     ],
 )
 def test_bad_targets(Y, tasks, kwargs, error, words):
