@@ -44,3 +44,46 @@ def test_console_script_entry_point():
         text=True,
     )
     assert result.returncode == 0 and "demo" in result.stdout
+
+
+def _write_movielens_100k(path, n_users=120, n_items=80, n_ratings=4000, seed=0):
+    """A small ml-100k folder in the GroupLens format, ratings from the generator."""
+    import numpy as np
+
+    from mtlclassic import make_multitask_recsys
+
+    X, Y = make_multitask_recsys(
+        n_users=n_users,
+        n_items=n_items,
+        n_events=n_ratings,
+        missing_rate=0.0,
+        random_state=seed,
+    )
+    rng = np.random.RandomState(seed)
+    rows = [
+        f"{u + 1}\t{i + 1}\t{int(r)}\t{t}"
+        for u, i, r, t in zip(X["user_id"], X["item_id"], Y["rating"], X["timestamp"])
+    ]
+    (path / "u.data").write_text("\n".join(rows) + "\n")
+    occupations = ["artist", "doctor", "other"]
+    (path / "u.user").write_text(
+        "".join(
+            f"{u + 1}|{rng.randint(18, 70)}|{'MF'[u % 2]}|{occupations[u % 3]}|0000{u}\n"
+            for u in range(n_users)
+        )
+    )
+    genres = lambda i: "|".join("1" if g == i % 19 else "0" for g in range(19))  # noqa: E731
+    (path / "u.item").write_text(
+        "".join(
+            f"{i + 1}|Movie {i} (1990)|{'01-Jan-1990' if i % 7 else ''}||http://x|"
+            f"{genres(i)}\n"
+            for i in range(n_items)
+        )
+    )
+
+
+def test_demo_on_movielens_files(tmp_path, capsys):
+    _write_movielens_100k(tmp_path)
+    assert main(["demo", "--movielens", str(tmp_path), "--quick", "--silent"]) == 0
+    out = capsys.readouterr().out
+    assert "liked" in out and "rating" in out and "NDCG@10" in out
