@@ -11,28 +11,28 @@ from .boosting import MultiTaskLGBM
 from .datasets import load_census_income, load_movielens, make_multitask_recsys
 from .embedding import ALSEmbedder, FMClassifier, FMEmbedder, FMRegressor
 from .io import load, save
-from .recommend import Recommender, make_multitask_recommender
 from .linear_model import ClusteredMultiTask, L21MultiTask, TraceNormMultiTask
+from .recommend import Recommender, make_multitask_recommender
 
 __all__ = [
-    "ClusteredMultiTask",
-    "L21MultiTask",
-    "TraceNormMultiTask",
     "ALSEmbedder",
+    "ClusteredMultiTask",
+    "datasets",
     "FMClassifier",
     "FMEmbedder",
     "FMRegressor",
-    "MultiTaskLGBM",
-    "Recommender",
-    "__version__",
-    "datasets",
+    "L21MultiTask",
+    "linear_model",
     "load",
     "load_census_income",
     "load_movielens",
     "make_multitask_recommender",
     "make_multitask_recsys",
-    "linear_model",
     "metrics",
     "model_selection",
+    "MultiTaskLGBM",
+    "Recommender",
     "save",
+    "TraceNormMultiTask",
+    "__version__",
 ]

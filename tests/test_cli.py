@@ -68,7 +68,8 @@ def _write_movielens_100k(path, n_users=120, n_items=80, n_ratings=4000, seed=0)
     occupations = ["artist", "doctor", "other"]
     (path / "u.user").write_text(
         "".join(
-            f"{u + 1}|{rng.randint(18, 70)}|{'MF'[u % 2]}|{occupations[u % 3]}|0000{u}\n"
+            f"{u + 1}|{rng.randint(18, 70)}|{'MF'[u % 2]}|{occupations[u % 3]}|"
+            f"0000{u}\n"
             for u in range(n_users)
         )
     )
