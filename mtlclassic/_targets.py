@@ -120,15 +120,18 @@ def _to_float_matrix(Y) -> np.ndarray:
                 "are not."
             )
         return Y.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
-    if np.iscomplexobj(Y):
-        raise ValueError("Complex data not supported: Y must be real.")
     try:
-        arr = np.asarray(Y, dtype=np.float64)
+        arr = np.asarray(Y)
+        complex_values = np.iscomplexobj(arr)
+        if not complex_values:
+            arr = np.asarray(arr, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             "Y must be numeric (a DataFrame, a 2-D or 1-D array) with NaN for a "
             f"missing label; could not convert it to float: {exc}"
         ) from None
+    if complex_values:
+        raise ValueError("Complex data not supported: Y must be real.")
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
