@@ -203,10 +203,12 @@ class _BaseFM(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
+        self.intercept_ = result.intercept
+        self.coef_ = result.coef
+        self.interaction_scale_ = result.scale
         self.factors_ = result.factors
         self.n_iter_ = result.n_iter
         self.objective_ = np.asarray(result.objective)
-        return result
 
     def _decision(self, X):
         """Raw scores (n_samples, n_tasks) on the link scale."""
@@ -452,11 +454,11 @@ class FMRegressor(RegressorMixin, _SingleTaskFM):
         sw = _check_sample_weight_1d(sample_weight, n_samples)
         Xv, design = self._encode_fit(X, sw)
         y = _check_y_1d(y, design.n_samples, numeric=True)
-        result = self._solve(
+        self._solve(
             design, y[:, None], sw[:, None], np.array([False]), learn_scale=False
         )
-        self.intercept_ = float(result.intercept[0])
-        self.coef_ = result.coef[0]
+        self.intercept_ = float(self.intercept_[0])
+        self.coef_ = self.coef_[0]
         self.interaction_scale_ = 1.0
         return self
 
@@ -601,16 +603,13 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
         else:
             Y = (encoded[:, None] == np.arange(n_classes)[None, :]).astype(float)
         weight = np.repeat(sw[:, None], Y.shape[1], axis=1)
-        result = self._solve(
+        self._solve(
             design,
             Y,
             weight,
             np.ones(Y.shape[1], dtype=bool),
             learn_scale=n_classes > 2,
         )
-        self.intercept_ = result.intercept
-        self.coef_ = result.coef
-        self.interaction_scale_ = result.scale
         return self
 
     def decision_function(self, X):
@@ -888,12 +887,9 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
             )
         Xv, design = self._encode_fit(X, weight.max(axis=1))
         binary = np.array([k == "binary" for k in kinds])
-        result = self._solve(design, Y, weight, binary, learn_scale=len(keep) > 1)
+        self._solve(design, Y, weight, binary, learn_scale=len(keep) > 1)
         self.task_names_ = names
         self.task_kinds_ = kinds
-        self.intercept_ = result.intercept
-        self.coef_ = result.coef
-        self.interaction_scale_ = result.scale
         return self
 
     def transform(self, X):
