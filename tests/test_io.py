@@ -13,6 +13,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mtlclassic import make_multitask_recsys
 from mtlclassic.io import FORMAT_VERSION, ModelFileError, load, read_manifest, save
+from tests._catalogue import catalogues
 
 
 @pytest.fixture(scope="module")
@@ -309,12 +310,7 @@ def recommender(data):
         model = make_multitask_recommender(
             n_estimators=15, factors=4, iterations=5, cv=2, n_jobs=1, random_state=0
         ).fit(X, Y)
-    items = X.drop_duplicates("item_id")[
-        ["item_id", "item_f0", "item_f1", "item_category"]
-    ]
-    users = X.drop_duplicates("user_id")[
-        ["user_id", "user_f0", "user_f1", "user_segment"]
-    ]
+    items, users = catalogues(X)
     rec = Recommender(
         model,
         items,

@@ -8,9 +8,7 @@ from mtlclassic import (
     make_multitask_recommender,
     make_multitask_recsys,
 )
-
-USER_COLS = ["user_id", "user_f0", "user_f1", "user_segment"]
-ITEM_COLS = ["item_id", "item_f0", "item_f1", "item_category"]
+from tests._catalogue import catalogues
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +23,7 @@ def fitted():
         random_state=0,
         n_jobs=1,
     ).fit(X, Y)
-    items = X.drop_duplicates("item_id")[ITEM_COLS]
-    users = X.drop_duplicates("user_id")[USER_COLS]
+    items, users = catalogues(X)
     return X, Y, model, items, users
 
 

@@ -20,6 +20,7 @@ from mtlclassic import (
 from mtlclassic._scoring import cast_to_schema, score_file
 from mtlclassic.cli import main
 from mtlclassic.io import read_manifest
+from tests._catalogue import catalogues
 
 TASKS = ["rating", "click", "like"]
 
@@ -233,12 +234,7 @@ def test_help_of_every_command(command, capsys):
 
 def test_recommend_cli_equals_recommender(fitted, tmp_path, capsys):
     X, model = fitted
-    items = X.drop_duplicates("item_id")[
-        ["item_id", "item_f0", "item_f1", "item_category"]
-    ]
-    users = X.drop_duplicates("user_id")[
-        ["user_id", "user_f0", "user_f1", "user_segment"]
-    ]
+    items, users = catalogues(X)
     rec = Recommender(
         model,
         items,
@@ -326,12 +322,7 @@ def test_empty_input_gives_a_header_only_output(files, tmp_path):
 
 def test_score_accepts_a_saved_recommender(fitted, tmp_path):
     X, model = fitted
-    items = X.drop_duplicates("item_id")[
-        ["item_id", "item_f0", "item_f1", "item_category"]
-    ]
-    users = X.drop_duplicates("user_id")[
-        ["user_id", "user_f0", "user_f1", "user_segment"]
-    ]
+    items, users = catalogues(X)
     rec = Recommender(model, items, users=users, context={"timestamp": 0})
     path = save(rec, tmp_path / "rec.mtlc", input_example=X.head())
     X.head(50).to_csv(tmp_path / "in.csv", index=False)
