@@ -1,8 +1,10 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import make_column_transformer
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
 
 from mtlclassic import make_multitask_recsys
 from mtlclassic.model_selection import TemporalSplit, UserKFold, UserTemporalSplit
@@ -114,11 +116,19 @@ def test_user_kfold_groups_users_and_report(events):
     assert report["n_test"].sum() == len(X)
 
 
-def test_splitters_work_in_gridsearch(events):
+def test_splitters_work_as_cv_in_gridsearch(events):
     X, Y = events
-    num = X[["user_f0", "user_f1", "item_f0", "item_f1"]]
+    num = ["user_f0", "user_f1", "item_f0", "item_f1"]
+    model = make_pipeline(make_column_transformer(("passthrough", num)), Ridge())
+    y = Y["click"].to_numpy()
     for cv in (TemporalSplit(n_splits=3), UserTemporalSplit(), UserKFold(3)):
-        # the splitter reads the columns it needs from X; the estimator gets X too
-        search = GridSearchCV(Ridge(), {"alpha": [1.0, 10.0]}, cv=list(cv.split(X)))
-        search.fit(num, Y["click"])
-        assert len(search.cv_results_["mean_test_score"]) == 2
+        # the splitter itself is cv=: it reads its columns from the X it is given
+        search = GridSearchCV(model, {"ridge__alpha": [1.0, 10.0]}, cv=cv)
+        search.fit(X, y)
+        # oracle: each fold's score is a Ridge fitted by hand on that split
+        for k, (train, test) in enumerate(cv.split(X)):
+            ridge = Ridge(alpha=1.0).fit(X.iloc[train][num], y[train])
+            expected = ridge.score(X.iloc[test][num], y[test])
+            np.testing.assert_allclose(
+                search.cv_results_[f"split{k}_test_score"][0], expected, rtol=1e-10
+            )
