@@ -9,7 +9,13 @@ __version__ = "0.1.0.dev0"
 from . import datasets, linear_model, metrics, model_selection
 from .boosting import MultiTaskLGBM
 from .datasets import load_census_income, load_movielens, make_multitask_recsys
-from .embedding import ALSEmbedder, FMClassifier, FMEmbedder, FMRegressor
+from .embedding import (
+    ALSEmbedder,
+    FMClassifier,
+    FMEmbedder,
+    FMRegressor,
+    MultiTaskFM,
+)
 from .io import load, save
 from .linear_model import ClusteredMultiTask, L21MultiTask, TraceNormMultiTask
 from .recommend import Recommender, make_multitask_recommender
@@ -30,6 +36,7 @@ __all__ = [
     "make_multitask_recsys",
     "metrics",
     "model_selection",
+    "MultiTaskFM",
     "MultiTaskLGBM",
     "Recommender",
     "save",

@@ -66,7 +66,7 @@ def _state(
     Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
     weight = np.where(np.isnan(Y), 0.0, 1.0)
     binary = np.asarray(binary)
-    fm = FMRegressor(n_components)
+    fm = FMRegressor(n_components, solver="als")
     _, design = fm._encode_fit(X, None)
     init = initial_parameters(
         design.n_features,
@@ -219,7 +219,7 @@ def test_field_block_equals_one_feature_at_a_time():
     X, y = _frame()
     Y = y[:, None]
     weight = np.ones_like(Y)
-    _, design = FMRegressor()._encode_fit(X, None)
+    _, design = FMRegressor(solver="als")._encode_fit(X, None)
     init = initial_parameters(
         design.n_features,
         1,
@@ -249,7 +249,7 @@ def test_no_factors_is_ridge_on_the_design(scale_numeric):
     X, y = _frame()
     sw = np.random.RandomState(3).uniform(0.5, 2, size=y.size)
     fm = FMRegressor(
-        0, alpha_w=2.0, n_iter=1000, tol=0, scale_numeric=scale_numeric
+        0, solver="als", alpha_w=2.0, n_iter=1000, tol=0, scale_numeric=scale_numeric
     ).fit(X, y, sample_weight=sw)
     onehot = OneHotEncoder().fit(X[["user", "item"]])
     numeric = X[["f0", "f1"]].to_numpy()
@@ -265,7 +265,9 @@ def test_no_factors_is_ridge_on_the_design(scale_numeric):
 def test_no_factors_is_logistic_regression_on_the_design():
     X, y = _frame()
     labels = np.where(y > np.median(y), "pos", "neg")
-    fm = FMClassifier(0, alpha_w=2.0, n_iter=500, tol=1e-14).fit(X, labels)
+    fm = FMClassifier(0, solver="als", alpha_w=2.0, n_iter=500, tol=1e-14).fit(
+        X, labels
+    )
     onehot = OneHotEncoder().fit(X[["user", "item"]])
     numeric = StandardScaler().fit_transform(X[["f0", "f1"]].to_numpy())
     design = np.hstack([onehot.transform(X[["user", "item"]]).toarray(), numeric])
@@ -290,8 +292,10 @@ def test_dense_and_sparse_input_give_the_same_model():
     y = X @ rng.normal(size=12) + X[:, 0] * X[:, 7] + 0.1 * rng.normal(size=n)
     kw = dict(n_components=3, n_iter=20, random_state=0)
     for scale_numeric in (False, True):
-        dense = FMRegressor(scale_numeric=False, **kw).fit(X, y)
-        sparse = FMRegressor(scale_numeric=False, **kw).fit(sp.csr_matrix(X), y)
+        dense = FMRegressor(solver="als", scale_numeric=False, **kw).fit(X, y)
+        sparse = FMRegressor(solver="als", scale_numeric=False, **kw).fit(
+            sp.csr_matrix(X), y
+        )
         np.testing.assert_allclose(
             dense.factors_, sparse.factors_, rtol=1e-9, atol=1e-12
         )
@@ -299,7 +303,7 @@ def test_dense_and_sparse_input_give_the_same_model():
             dense.predict(X), sparse.predict(sp.csc_matrix(X)), rtol=1e-9, atol=1e-10
         )
     # sparse columns are scaled, not centred
-    scaled = FMRegressor(**kw).fit(sp.csr_matrix(X), y)
+    scaled = FMRegressor(**kw, solver="als").fit(sp.csr_matrix(X), y)
     np.testing.assert_allclose(scaled.numeric_mean_, 0.0)
     np.testing.assert_allclose(scaled.numeric_scale_, X.std(axis=0), rtol=1e-12)
     design = design_from_sparse(sp.csr_matrix(X))
@@ -319,20 +323,26 @@ def test_recovers_planted_low_rank_interactions():
     y = truth + noise * rng.normal(size=truth.size)
     train = np.arange(y.size) < 1200
     fm = FMRegressor(
-        rank, alpha_w=0.1, alpha_v=0.1, n_iter=200, tol=1e-7, random_state=0
+        rank,
+        solver="als",
+        alpha_w=0.1,
+        alpha_v=0.1,
+        n_iter=200,
+        tol=1e-7,
+        random_state=0,
     ).fit(X[train], y[train])
     rmse = np.sqrt(np.mean((fm.predict(X[~train]) - y[~train]) ** 2))
     # the std of y is ~1.8; held-out pairs are predicted to within 1.5x the noise
     # (0.127 when written)
     assert rmse < 1.5 * noise, rmse
-    ridge = FMRegressor(0, alpha_w=0.1).fit(X[train], y[train])
+    ridge = FMRegressor(0, solver="als", alpha_w=0.1).fit(X[train], y[train])
     assert np.sqrt(np.mean((ridge.predict(X[~train]) - y[~train]) ** 2)) > 1.0
 
 
 def test_multiclass_is_one_vs_rest_with_shared_factors():
     X, y = _frame(n=400)
     labels = np.digitize(y, np.quantile(y, [1 / 3, 2 / 3]))
-    fm = FMClassifier(2, n_iter=30, random_state=0).fit(X, labels)
+    fm = FMClassifier(2, solver="als", n_iter=30, random_state=0).fit(X, labels)
     proba = fm.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert fm.coef_.shape == (3, fm.factors_.shape[0])
@@ -342,7 +352,7 @@ def test_multiclass_is_one_vs_rest_with_shared_factors():
 
 def test_unseen_and_missing_categories_map_to_nothing():
     X, y = _frame()
-    fm = FMRegressor(2, n_iter=10, random_state=0).fit(X, y)
+    fm = FMRegressor(2, solver="als", n_iter=10, random_state=0).fit(X, y)
     X_new = X.iloc[:3].copy()
     X_new["user"] = pd.Categorical(["nobody", None, "u1"])
     X_new["item"] = np.array(["i0", "unknown", None], dtype=object)
@@ -366,8 +376,8 @@ def test_unseen_and_missing_categories_map_to_nothing():
 
 def test_same_seed_same_model_and_warm_start_continues():
     X, y = _frame()
-    a = FMRegressor(2, n_iter=5, random_state=7).fit(X, y)
-    b = FMRegressor(2, n_iter=5, random_state=7).fit(X, y)
+    a = FMRegressor(2, solver="als", n_iter=5, random_state=7).fit(X, y)
+    b = FMRegressor(2, solver="als", n_iter=5, random_state=7).fit(X, y)
     np.testing.assert_array_equal(a.factors_, b.factors_)
     a.set_params(warm_start=True, n_iter=3).fit(X, y)
     np.testing.assert_allclose(a.objective_[0], b.objective_[-1], rtol=1e-10)
@@ -384,17 +394,17 @@ def test_integer_columns_declared_categorical():
             "f1": X["f1"],
         }
     )
-    a = FMRegressor(2, n_iter=10, random_state=0).fit(X, y)
-    b = FMRegressor(2, n_iter=10, random_state=0, categorical_features=["user"]).fit(
-        codes, y
-    )
+    a = FMRegressor(2, solver="als", n_iter=10, random_state=0).fit(X, y)
+    b = FMRegressor(
+        2, solver="als", n_iter=10, random_state=0, categorical_features=["user"]
+    ).fit(codes, y)
     # categories sort the same way (u0 < u1 < u10 ... vs 0 < 1 < 2 ...) only up to
     # relabelling: compare predictions, which do not depend on the order, but the
     # random initialisation does -> compare ridge fits instead (n_components=0)
-    a0 = FMRegressor(0, n_iter=300, tol=1e-14).fit(X, y)
-    b0 = FMRegressor(0, n_iter=300, tol=1e-14, categorical_features=["user"]).fit(
-        codes, y
-    )
+    a0 = FMRegressor(0, solver="als", n_iter=300, tol=1e-14).fit(X, y)
+    b0 = FMRegressor(
+        0, solver="als", n_iter=300, tol=1e-14, categorical_features=["user"]
+    ).fit(codes, y)
     np.testing.assert_allclose(a0.predict(X), b0.predict(codes), atol=1e-8)
     assert a.categories_[0][:2] == ["u0", "u1"] and b.categories_[0][:2] == [0, 1]
 
@@ -412,11 +422,11 @@ def recsys():
 def test_embedder_single_task_equals_regressor_on_labelled_rows(recsys):
     X, Y = recsys
     kw = dict(n_components=3, n_iter=15, random_state=0)
-    emb = FMEmbedder("rating", cv=None, **kw).fit(X, Y)
+    emb = FMEmbedder("rating", solver="als", cv=None, **kw).fit(X, Y)
     rows = Y["rating"].notna().to_numpy()
-    reg = FMRegressor(categorical_features=["user_id", "item_id"], **kw).fit(
-        X[rows], Y["rating"][rows]
-    )
+    reg = FMRegressor(
+        solver="als", categorical_features=["user_id", "item_id"], **kw
+    ).fit(X[rows], Y["rating"][rows])
     np.testing.assert_allclose(emb.factors_, reg.factors_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(
         emb.transform(X)[:, -1].astype(float), reg.predict(X), rtol=1e-9, atol=1e-10
@@ -425,7 +435,9 @@ def test_embedder_single_task_equals_regressor_on_labelled_rows(recsys):
 
 def test_multitask_without_factors_is_per_task_ridge_and_logistic(recsys):
     X, Y = recsys
-    emb = FMEmbedder(n_components=0, alpha_w=3.0, n_iter=300, tol=0, cv=None).fit(X, Y)
+    emb = FMEmbedder(
+        solver="als", n_components=0, alpha_w=3.0, n_iter=300, tol=0, cv=None
+    ).fit(X, Y)
     assert emb.task_kinds_ == ["regression", "binary", "binary"]
     cats = ["user_id", "item_id", "user_segment", "item_category"]
     numeric = [c for c in X.columns if c not in cats]
@@ -450,7 +462,7 @@ def test_multitask_without_factors_is_per_task_ridge_and_logistic(recsys):
 
 def test_embedder_outputs_names_and_pandas_dtypes(recsys):
     X, Y = recsys
-    emb = FMEmbedder(n_components=2, n_iter=10, cv=3, random_state=0)
+    emb = FMEmbedder(solver="als", n_components=2, n_iter=10, cv=3, random_state=0)
     Z = emb.fit_transform(X, Y)
     names = emb.get_feature_names_out()
     n_fields = X.shape[1]
@@ -464,7 +476,7 @@ def test_embedder_outputs_names_and_pandas_dtypes(recsys):
     )
     X_idx = X.set_index(pd.Index(np.arange(X.shape[0]) * 2 + 5))
     out = (
-        FMEmbedder(n_components=2, n_iter=10, cv=3, random_state=0)
+        FMEmbedder(solver="als", n_components=2, n_iter=10, cv=3, random_state=0)
         .set_output(transform="pandas")
         .fit_transform(X_idx, Y.set_index(X_idx.index))
     )
@@ -474,7 +486,12 @@ def test_embedder_outputs_names_and_pandas_dtypes(recsys):
     assert out["user_id"].dtype == np.int64
     # the summed latent vector of a one-hot field is the row of its category
     emb2 = FMEmbedder(
-        n_components=2, n_iter=5, cv=None, passthrough=False, random_state=0
+        solver="als",
+        n_components=2,
+        n_iter=5,
+        cv=None,
+        passthrough=False,
+        random_state=0,
     ).fit(X, Y)
     Z2 = emb2.transform(X)
     user0 = emb2.field_offsets_[0] + emb2.categories_[0].index(X["user_id"][0])
@@ -486,7 +503,7 @@ def test_embedder_outputs_names_and_pandas_dtypes(recsys):
 
 def test_embedder_cross_fit_off_is_in_sample(recsys):
     X, Y = recsys
-    emb = FMEmbedder(n_components=2, n_iter=5, cv=None, random_state=0)
+    emb = FMEmbedder(solver="als", n_components=2, n_iter=5, cv=None, random_state=0)
     Z = emb.fit_transform(X, Y)
     assert Z.dtype == object  # categorical passthrough columns
     np.testing.assert_array_equal(Z[:, : X.shape[1]], X.to_numpy())
@@ -502,12 +519,12 @@ def test_embedder_cross_fit_off_is_in_sample(recsys):
 def test_bad_input_messages(recsys):
     X, Y = recsys
     with pytest.raises(ValueError, match="categorical column 'nope'"):
-        FMRegressor(categorical_features=["nope"]).fit(X, Y["click"])
+        FMRegressor(solver="als", categorical_features=["nope"]).fit(X, Y["click"])
     with pytest.raises(ValueError, match="user_col or item_col"):
-        FMEmbedder(user_col="uid").fit(X, Y)
+        FMEmbedder(solver="als", user_col="uid").fit(X, Y)
     with pytest.raises(ValueError, match="target='clicks' is not a task"):
-        FMEmbedder(target="clicks").fit(X, Y)
-    fm = FMRegressor(1, n_iter=2).fit(X, Y["click"])
+        FMEmbedder(solver="als", target="clicks").fit(X, Y)
+    fm = FMRegressor(1, solver="als", n_iter=2).fit(X, Y["click"])
     with pytest.raises(ValueError, match=r"missing columns seen in fit: \['item_id'\]"):
         fm.predict(X.drop(columns="item_id"))
     with pytest.raises(TypeError, match="must be a DataFrame"):
@@ -523,24 +540,26 @@ def test_bad_input_messages(recsys):
     np.testing.assert_allclose(fm.predict(missing), fm.predict(at_mean), rtol=1e-12)
     dates = X.assign(when=pd.Timestamp("2024-01-01"))
     with pytest.raises(TypeError, match=r"Column 'when' of X \(dtype datetime64"):
-        FMRegressor().fit(dates, Y["click"])
+        FMRegressor(solver="als").fit(dates, Y["click"])
     with pytest.raises(ValueError, match="at least 2 classes"):
-        FMClassifier().fit(X, np.zeros(len(X)))
+        FMClassifier(solver="als").fit(X, np.zeros(len(X)))
     with pytest.raises(ValueError, match="requires y to be passed"):
-        FMEmbedder().fit(X)
+        FMEmbedder(solver="als").fit(X)
     with pytest.raises(ValueError, match="kind 'ranking'"):
-        FMEmbedder(tasks=["regression", "binary", "ranking"]).fit(X, Y.fillna(0))
+        FMEmbedder(solver="als", tasks=["regression", "binary", "ranking"]).fit(
+            X, Y.fillna(0)
+        )
 
 
 def test_target_by_index_equals_by_name(recsys):
     X, Y = recsys
     kw = dict(n_components=2, n_iter=5, cv=None, random_state=0)
-    by_name = FMEmbedder("click", **kw).fit(X, Y)
-    by_index = FMEmbedder(1, **kw).fit(X, Y)
+    by_name = FMEmbedder("click", solver="als", **kw).fit(X, Y)
+    by_index = FMEmbedder(1, solver="als", **kw).fit(X, Y)
     assert by_index.task_names_ == ["click"] and by_index.task_kinds_ == ["binary"]
     np.testing.assert_array_equal(by_name.factors_, by_index.factors_)
     with pytest.raises(ValueError, match="out of range"):
-        FMEmbedder(5, **kw).fit(X, Y)
+        FMEmbedder(5, solver="als", **kw).fit(X, Y)
 
 
 def test_one_hot_matrix_input_equals_categorical_frame():
@@ -550,9 +569,9 @@ def test_one_hot_matrix_input_equals_categorical_frame():
     frame = X[["user", "item"]]
     onehot = OneHotEncoder().fit_transform(frame)  # sorted categories, like ours
     kw = dict(n_components=3, n_iter=15, tol=0, scale_numeric=False, random_state=0)
-    ref = FMRegressor(**kw).fit(frame, y)
+    ref = FMRegressor(**kw, solver="als").fit(frame, y)
     for matrix in (onehot, onehot.toarray()):
-        fm = FMRegressor(**kw).fit(matrix, y)
+        fm = FMRegressor(**kw, solver="als").fit(matrix, y)
         _, design = fm._encode(matrix)
         merged = design.merged_disjoint()
         assert merged.n_fields == 2
@@ -565,8 +584,11 @@ def test_embedder_features_select_blocks():
     X, Y = make_multitask_recsys(
         n_users=30, n_items=20, n_events=300, n_side_features=0, random_state=0
     )
-    full = FMEmbedder(n_components=2, n_iter=5, cv=None, random_state=0).fit(X, Y)
+    full = FMEmbedder(
+        solver="als", n_components=2, n_iter=5, cv=None, random_state=0
+    ).fit(X, Y)
     scores = FMEmbedder(
+        solver="als",
         n_components=2,
         n_iter=5,
         cv=None,
@@ -583,4 +605,4 @@ def test_embedder_features_select_blocks():
         "fm_score_like",
     ]
     with pytest.raises(ValueError, match="features must be a non-empty subset"):
-        FMEmbedder(features=("latent",)).fit(X, Y)
+        FMEmbedder(solver="als", features=("latent",)).fit(X, Y)

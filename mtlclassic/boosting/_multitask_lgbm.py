@@ -165,6 +165,17 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ``max_depth``, ...). They apply to a task's own booster (its tower
         under ``"finetune"``, where ``n_estimators`` is the tower's rounds);
         the shared booster uses the common parameters.
+    init_score : None, dict or str, default=None
+        Boost each task from an offset read from a numeric column of ``X``
+        (LightGBM's ``init_score``), e.g. a shared model's score: ``{task:
+        column}``, or a template such as ``"fm_score_{task}"`` formatted with
+        every non-ranking task's name. The column is on the task's raw scale
+        (log-odds for a binary task), must be finite, and stays a feature.
+        ``predict`` adds it back before the link, so the trees only model
+        what the offset missed and an early-stopped head starts at the
+        offset's own accuracy on its validation rows. Needs
+        ``strategy="separate"`` and ``chain=False``; a column that is not a
+        numeric feature raises ``ValueError`` naming it.
     finetune_n_estimators : int, default=100
         Rounds of each task tower under ``strategy="finetune"``; 0 gives no
         tower (the model then equals ``"shared"``).
@@ -216,6 +227,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     shared_tasks_ : list of str
         Tasks in the shared booster; its feature ``"__task__"`` holds the
         task's position in ``tasks_`` (absent when only one task is shared).
+    init_score_columns_ : dict
+        ``{task: position in features_}`` of each task's offset column (empty
+        without ``init_score``).
     shared_init_score_ : dict
         ``{task name: base score}`` of the shared tasks, added back at
         predict time.
@@ -303,6 +317,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "colsample_bytree": [Interval(numbers.Real, 0, 1, closed="right")],
         "reg_lambda": [Interval(numbers.Real, 0, None, closed="left")],
         "task_params": [None, dict],
+        "init_score": [None, dict, str],
         "finetune_n_estimators": [Interval(numbers.Integral, 0, None, closed="left")],
         "early_stopping_rounds": [
             None,
@@ -330,6 +345,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         colsample_bytree=1.0,
         reg_lambda=0.0,
         task_params=None,
+        init_score=None,
         finetune_n_estimators=100,
         early_stopping_rounds=None,
         validation_fraction=0.1,
@@ -350,6 +366,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
         self.task_params = task_params
+        self.init_score = init_score
         self.finetune_n_estimators = finetune_n_estimators
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
@@ -514,6 +531,47 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                     f"{type(value).__name__}."
                 )
         return task_params
+
+    def _check_init_score(self, names, kinds, features):
+        """Resolve ``init_score`` into ``{task: feature position}`` and check it."""
+        spec = self.init_score
+        if spec is None:
+            return {}
+        if isinstance(spec, str):
+            spec = {
+                n: spec.format(task=n) for n, k in zip(names, kinds) if k != "ranking"
+            }
+        unknown = [t for t in spec if t not in names]
+        if unknown:
+            raise ValueError(
+                f"init_score names tasks {unknown} that are not tasks of Y {names}."
+            )
+        if spec and (self.strategy != "separate" or self.chain):
+            raise ValueError(
+                "init_score offsets work with strategy='separate' and chain=False; "
+                f"got strategy={self.strategy!r}, chain={self.chain!r}."
+            )
+        columns = [str(c) for c in self.feature_columns_]
+        resolved = {}
+        for task, column in spec.items():
+            if str(column) not in columns:
+                raise ValueError(
+                    f"init_score for task {task!r} names the column {column!r}, "
+                    f"which is not a feature column of X; columns are {columns}."
+                )
+            j = columns.index(str(column))
+            if j in self.categorical_feature_indices_:
+                raise ValueError(
+                    f"init_score column {column!r} (task {task!r}) is categorical; "
+                    "an offset must be a numeric column on the task's raw scale."
+                )
+            if not np.isfinite(features[:, j]).all():
+                raise ValueError(
+                    f"init_score column {column!r} (task {task!r}) has NaN or "
+                    "infinite values; an offset must be finite on every row."
+                )
+            resolved[task] = j
+        return resolved
 
     def _check_eval_set(self, eval_set, names, kinds):
         if eval_set is None:
@@ -681,6 +739,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 )
             query = _query_codes(query, self.query_col)
         task_params = self._check_task_params(names)
+        self.init_score_columns_ = self._check_init_score(names, kinds, features)
         weights = None
         if sample_weight is not None:
             weights = check_task_sample_weight(sample_weight, n_samples, n_tasks)
@@ -776,10 +835,14 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             )
 
         def task_data(t, F, rows, Fval=None, init=None, init_val=None):
+            offset = self.init_score_columns_.get(names[t])
+
             def part(F, Y, W, q, idx, init):
                 group = None
                 if kinds[t] == "ranking":
                     idx, group = _group_rows(idx, q)
+                if offset is not None:
+                    init = F[idx, offset]
                 out = {"X": F[idx], "y": Y[idx, t], "group": group, "init": init}
                 if W is not None:
                     out["w"] = W[idx, t]
@@ -1037,9 +1100,19 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             F = features
             if self.chain_ and t > 0:
                 F = np.hstack([features, previous[:, :t]])
-            return self.boosters_[name].predict(
-                F, num_iteration=self.best_iteration_[name], num_threads=threads
+            offset = getattr(self, "init_score_columns_", {}).get(name)
+            if offset is None:
+                return self.boosters_[name].predict(
+                    F, num_iteration=self.best_iteration_[name], num_threads=threads
+                )
+            raw = self.boosters_[name].predict(
+                F,
+                raw_score=True,
+                num_iteration=self.best_iteration_[name],
+                num_threads=threads,
             )
+            raw += features[:, offset]
+            return expit(raw) if self.tasks_[name] == "binary" else raw
         F = features
         if len(self.shared_tasks_) > 1:
             if "stacked" not in cache:  # one copy of X for every shared task

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -32,13 +33,17 @@ from .._compat import (
     validate_data,
     wants_pandas_output,
 )
-from .._targets import check_targets, check_task_sample_weight
+from .._targets import check_targets, check_task_sample_weight, targets_ndim
+from ..metrics import multitask_score
 from ._crossfit import CrossFitTransformerMixin
 from ._fm_design import build_design, fit_encoding, resolve_categorical
+from ._fm_mcmc import FMPosterior, posterior_predict, sample_fm, to_link_scale
 from ._fm_solver import fm_decision, initial_parameters, solve_fm
 
 _COMMON_CONSTRAINTS = {
     "n_components": [Interval(numbers.Integral, 0, None, closed="left")],
+    "solver": [StrOptions({"mcmc", "als"})],
+    "n_kept_samples": [None, Interval(numbers.Integral, 1, None, closed="left")],
     "alpha_w": [Interval(numbers.Real, 0, None, closed="left")],
     "alpha_v": [Interval(numbers.Real, 0, None, closed="left")],
     "n_iter": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -166,9 +171,77 @@ class _BaseFM(BaseEstimator):
         )
 
     def _solve(self, design, Y, weight, binary, learn_scale):
+        """Fit by the chosen solver; store the parameters (posterior means)."""
+        self._binary_tasks_ = np.asarray(binary, dtype=bool)
+        if self.solver == "mcmc":
+            self._sample(design, Y, weight, binary, learn_scale)
+        else:
+            self._optimise(design, Y, weight, binary, learn_scale)
+
+    def _kept_samples(self):
+        kept = self.n_iter // 2 if self.n_kept_samples is None else self.n_kept_samples
+        if kept > self.n_iter:
+            raise ValueError(
+                f"n_kept_samples={self.n_kept_samples} must not exceed "
+                f"n_iter={self.n_iter} (the burn-in is n_iter - n_kept_samples)."
+            )
+        return int(kept)
+
+    def _previous_factors(self, n_features):
+        if (
+            self.warm_start
+            and hasattr(self, "factors_")
+            and self.factors_.shape == (n_features, self.n_components)
+        ):
+            return self.factors_.copy()
+        return None
+
+    def _sample(self, design, Y, weight, binary, learn_scale):
+        n_kept = self._kept_samples()
+        rng = check_random_state(self.random_state)
+        factors = self._previous_factors(design.n_features)
+        if factors is None:
+            factors = rng.normal(
+                scale=self.init_stdev, size=(design.n_features, self.n_components)
+            )
+        with limit_threads(1):  # see _optimise
+            post = sample_fm(
+                design,
+                Y,
+                weight,
+                binary,
+                factors,
+                n_iter=self.n_iter,
+                n_kept_samples=n_kept,
+                learn_scale=learn_scale,
+                random_state=rng,
+                verbose=self.verbose,
+            )
+        self.intercept_samples_ = post.intercept
+        self.coef_samples_ = post.coef
+        self.factor_samples_ = post.factors
+        self.scale_samples_ = post.scale
+        self.noise_precision_ = post.noise_precision
+        self.intercept_ = post.intercept.mean(axis=0)
+        self.coef_ = post.coef.mean(axis=0)
+        self.factors_ = post.factors.mean(axis=0)
+        self.interaction_scale_ = post.scale.mean(axis=0)
+        self.n_iter_ = self.n_iter
+
+    def _posterior(self):
+        return FMPosterior(
+            np.atleast_2d(self.intercept_samples_),
+            self.coef_samples_,
+            self.factor_samples_,
+            np.atleast_2d(self.scale_samples_),
+            self.noise_precision_,
+            self.n_iter_,
+        )
+
+    def _optimise(self, design, Y, weight, binary, learn_scale):
         n_tasks = Y.shape[1]
         previous = None
-        if self.warm_start and hasattr(self, "factors_"):
+        if self.warm_start and hasattr(self, "factors_") and hasattr(self, "coef_"):
             previous = (
                 np.atleast_1d(np.asarray(self.intercept_, dtype=float)).copy(),
                 np.atleast_2d(np.asarray(self.coef_, dtype=float)).copy(),
@@ -201,7 +274,7 @@ class _BaseFM(BaseEstimator):
                 f"epochs (relative objective decrease above tol={self.tol}); "
                 "increase n_iter.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         self.intercept_ = result.intercept
         self.coef_ = result.coef
@@ -210,9 +283,20 @@ class _BaseFM(BaseEstimator):
         self.n_iter_ = result.n_iter
         self.objective_ = np.asarray(result.objective)
 
-    def _decision(self, X):
-        """Raw scores (n_samples, n_tasks) on the link scale."""
-        _, design = self._encode(X)
+    def _mean_prediction(self, design):
+        """E[y_t | x] per task, (n_samples, n_tasks): probabilities for binary."""
+        if self.solver == "mcmc" and hasattr(self, "factor_samples_"):
+            return posterior_predict(
+                design.tocsr(), self._posterior(), self._binary_tasks_
+            )
+        scores = self._link_scores(design)
+        scores[:, self._binary_tasks_] = expit(scores[:, self._binary_tasks_])
+        return scores
+
+    def _link_scores(self, design):
+        """Scores on the link scale (log-odds for binary tasks)."""
+        if self.solver == "mcmc" and hasattr(self, "factor_samples_"):
+            return to_link_scale(self._mean_prediction(design), self._binary_tasks_)
         return fm_decision(
             design.tocsr(),
             np.atleast_1d(np.asarray(self.intercept_, dtype=float)),
@@ -220,6 +304,47 @@ class _BaseFM(BaseEstimator):
             self.factors_,
             np.atleast_1d(np.asarray(self.interaction_scale_, dtype=float)),
         )
+
+    def _decision(self, X):
+        """Raw scores (n_samples, n_tasks) on the link scale."""
+        _, design = self._encode(X)
+        return self._link_scores(design)
+
+    def _fit_tasks(self, X, y, sample_weight, select=None):
+        """Fit the multi-task FM on the tasks of ``y`` that ``select`` keeps."""
+        _require_y(self, y)
+        n_samples = _n_rows(X)
+        Y, mask, kinds, names = check_targets(
+            y, self.tasks, n_samples=n_samples, allow_kinds=("regression", "binary")
+        )
+        keep = list(range(len(names))) if select is None else select(names)
+        Y, mask = Y[:, keep], mask[:, keep]
+        kinds, names = [kinds[t] for t in keep], [names[t] for t in keep]
+        sw = check_task_sample_weight(sample_weight, n_samples, len(keep))
+        weight = sw * mask
+        if not weight.any():
+            raise ValueError(
+                "sample_weight is zero on every labelled row; nothing to fit."
+            )
+        for t, name in enumerate(names):
+            labelled = weight[:, t] > 0
+            if labelled.sum() < 2:
+                raise ValueError(
+                    f"Task {name!r} has {int(labelled.sum())} labelled row(s) with "
+                    "positive weight; a task needs at least 2."
+                )
+            if kinds[t] == "binary" and np.unique(Y[labelled, t]).size < 2:
+                raise ValueError(
+                    f"Binary task {name!r} has a single class "
+                    f"({Y[labelled, t][0]:g}) on its labelled rows; it needs both "
+                    "0 and 1."
+                )
+        _, design = self._encode_fit(X, weight.max(axis=1))
+        binary = np.array([k == "binary" for k in kinds])
+        self._solve(design, Y, weight, binary, learn_scale=len(keep) > 1)
+        self.task_names_ = names
+        self.task_kinds_ = kinds
+        return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -277,9 +402,11 @@ class _SingleTaskFM(_BaseFM):
         self,
         n_components=8,
         *,
+        solver="mcmc",
+        n_iter=100,
+        n_kept_samples=None,
         alpha_w=1.0,
         alpha_v=1.0,
-        n_iter=100,
         init_stdev=0.1,
         tol=1e-5,
         categorical_features="auto",
@@ -289,6 +416,8 @@ class _SingleTaskFM(_BaseFM):
         verbose=0,
     ):
         self.n_components = n_components
+        self.solver = solver
+        self.n_kept_samples = n_kept_samples
         self.alpha_w = alpha_w
         self.alpha_v = alpha_v
         self.n_iter = n_iter
@@ -637,10 +766,8 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
         -------
         proba : ndarray of shape (n_samples, n_classes)
         """
-        scores = self._decision(X)
-        from scipy.special import expit
-
-        p = expit(scores)
+        _, design = self._encode(X)
+        p = self._mean_prediction(design)
         if p.shape[1] == 1:
             return np.hstack([1.0 - p, p])
         total = p.sum(axis=1, keepdims=True)
@@ -799,9 +926,11 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         target="all",
         n_components=8,
         *,
+        solver="mcmc",
+        n_iter=100,
+        n_kept_samples=None,
         alpha_w=1.0,
         alpha_v=1.0,
-        n_iter=100,
         init_stdev=0.1,
         tol=1e-5,
         tasks=None,
@@ -819,6 +948,8 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         self.target = target
         self.features = features
         self.n_components = n_components
+        self.solver = solver
+        self.n_kept_samples = n_kept_samples
         self.alpha_w = alpha_w
         self.alpha_v = alpha_v
         self.n_iter = n_iter
@@ -870,27 +1001,8 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         -------
         self : FMEmbedder
         """
-        _require_y(self, y)
         self._resolve_features()
-        n_samples = _n_rows(X)
-        Y, mask, kinds, names = check_targets(
-            y, self.tasks, n_samples=n_samples, allow_kinds=("regression", "binary")
-        )
-        keep = self._select_target(names)
-        Y, mask = Y[:, keep], mask[:, keep]
-        kinds, names = [kinds[t] for t in keep], [names[t] for t in keep]
-        sw = check_task_sample_weight(sample_weight, n_samples, len(keep))
-        weight = sw * mask
-        if not weight.any():
-            raise ValueError(
-                "sample_weight is zero on every labelled row; nothing to fit."
-            )
-        Xv, design = self._encode_fit(X, weight.max(axis=1))
-        binary = np.array([k == "binary" for k in kinds])
-        self._solve(design, Y, weight, binary, learn_scale=len(keep) > 1)
-        self.task_names_ = names
-        self.task_kinds_ = kinds
-        return self
+        return self._fit_tasks(X, y, sample_weight, self._select_target)
 
     def transform(self, X):
         """Per-field latent vectors and per-task FM scores of every row.
@@ -915,15 +1027,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
             block[rows] = vals[:, None] * self.factors_[lo + cols]
             blocks.append(block)
         if "scores" in features:
-            blocks.append(
-                fm_decision(
-                    design.tocsr(),
-                    self.intercept_,
-                    self.coef_,
-                    self.factors_,
-                    self.interaction_scale_,
-                )
-            )
+            blocks.append(self._link_scores(design))
         embedding = np.hstack(blocks)
         names = self.get_feature_names_out()
         n_pass = self.n_features_in_ if self.passthrough else 0
@@ -999,3 +1103,218 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+class MultiTaskFM(RegressorMixin, _BaseFM):
+    r"""Multi-task factorization machine: shared factors, per-task weights.
+
+    One FM per task whose factors :math:`V` are shared (a shared-bottom model
+    without a neural network):
+
+    .. math::
+
+        \hat y_t(z) = b_t + \sum_j w_{tj} z_j
+            + s_t \sum_{j<l} \langle v_j, v_l\rangle z_j z_l ,
+
+    each task with its own intercept :math:`b_t`, linear weights :math:`w_t`
+    and interaction scale :math:`s_t`, fitted on its labelled rows only (NaN
+    = no label). Regression tasks have a Gaussian likelihood with their own
+    noise precision :math:`\tau_t`, binary tasks the probit link (the
+    logistic loss under ``solver="als"``), in the same model.
+
+    With ``solver="mcmc"`` (default) it is the Bayesian FM of Freudenthaler et
+    al. (2011) fitted by Gibbs sampling: Gaussian priors with a mean and a
+    precision per field group (per task for :math:`w`, per factor for
+    :math:`V`), Normal–Gamma hyperpriors and Gamma priors on every task's
+    noise precision, all sampled, so there is no penalty to tune. The sampled
+    :math:`\tau_t` weights each task's data by how well the model fits it:
+    uncertainty weighting from the model itself, so a noisy task cannot
+    drown a clean one through the shared factors. ``predict`` is the
+    posterior mean :math:`E[y_t \mid x]` over the kept samples.
+
+    Parameters
+    ----------
+    n_components : int, default=8
+        Dimension of the shared factors.
+    solver : {"mcmc", "als"}, default="mcmc"
+        ``"mcmc"``: Gibbs sampling of the Bayesian FM (``alpha_w``,
+        ``alpha_v`` and ``tol`` unused). ``"als"``: penalised point estimate
+        by field-block coordinate descent (see :class:`FMRegressor`).
+    n_iter : int, default=100
+        Gibbs sweeps (``"mcmc"``) or maximum epochs (``"als"``).
+    n_kept_samples : int or None, default=None
+        Samples averaged by the posterior mean (the last ones; the first
+        ``n_iter - n_kept_samples`` sweeps are burn-in). None keeps half.
+        More than ``n_iter`` raises ``ValueError``.
+    alpha_w, alpha_v : float, default=1.0
+        ``"als"`` only: L2 strengths on the weights (and on the scales'
+        deviation from 1) and on the factors.
+    init_stdev : float, default=0.1
+        Standard deviation of the normal initialisation of the factors.
+    tol : float, default=1e-5
+        ``"als"`` only: relative objective decrease to stop at.
+    tasks : None, list or dict, default=None
+        Task kinds, ``"regression"`` or ``"binary"``; None infers them.
+    categorical_features : "auto" or list, default="auto"
+        Columns to one-hot encode besides the pandas ``category``,
+        ``object`` and string columns (list integer id columns here, e.g.
+        ``["user_id", "item_id"]``); see :class:`FMRegressor`.
+    scale_numeric : bool, default=True
+        Centre and scale numeric columns to unit variance.
+    warm_start : bool, default=False
+        Start from the previous factors when the design has the same shape.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the initialisation and of the sampler; a fixed seed gives the
+        same model bit for bit.
+    verbose : int, default=0
+        Print progress after every sweep/epoch when positive.
+
+    Attributes
+    ----------
+    task_names_, task_kinds_ : list of str
+        The tasks and their kinds.
+    intercept_ : ndarray of shape (n_tasks,)
+    coef_ : ndarray of shape (n_tasks, n_design_features)
+    factors_ : ndarray of shape (n_design_features, n_components)
+    interaction_scale_ : ndarray of shape (n_tasks,)
+        Posterior means (``"mcmc"``) or the point estimate (``"als"``).
+    intercept_samples_, coef_samples_, factor_samples_, scale_samples_ : ndarray
+        ``"mcmc"`` only: the kept samples, of shapes (S, n_tasks),
+        (S, n_tasks, n_design_features), (S, n_design_features, n_components)
+        and (S, n_tasks).
+    noise_precision_ : ndarray of shape (n_tasks,)
+        ``"mcmc"`` only: posterior mean of each task's noise precision
+        :math:`\tau_t` (1 for binary tasks, fixed by the probit link).
+    field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_
+        The design encoding; see :class:`FMRegressor`.
+    n_iter_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    FMRegressor, FMClassifier : The single-task models.
+    FMEmbedder : The same model as a cross-fitted shared representation.
+
+    References
+    ----------
+    C. Freudenthaler, L. Schmidt-Thieme, S. Rendle. "Bayesian factorization
+    machines", NIPS Workshop on Sparse Representation and Low-rank
+    Approximation, 2011. S. Rendle. "Factorization machines with libFM",
+    ACM TIST 3(3), 2012. J. H. Albert, S. Chib. "Bayesian analysis of binary
+    and polychotomous response data", JASA 88, 1993.
+
+    Examples
+    --------
+    >>> from mtlclassic.datasets import make_multitask_recsys
+    >>> from mtlclassic.embedding import MultiTaskFM
+    >>> X, Y = make_multitask_recsys(n_users=50, n_items=40, n_events=2000,
+    ...                              n_side_features=0, random_state=0)
+    >>> model = MultiTaskFM(4, n_iter=40, categorical_features=["user_id", "item_id"],
+    ...                     random_state=0).fit(X, Y)
+    >>> model.predict(X.head(2)).shape
+    (2, 3)
+    >>> model.task_kinds_
+    ['regression', 'binary', 'binary']
+    """
+
+    _parameter_constraints = {
+        **_COMMON_CONSTRAINTS,
+        "tasks": [None, list, dict, str],
+    }
+
+    def __init__(
+        self,
+        n_components=8,
+        *,
+        solver="mcmc",
+        n_iter=100,
+        n_kept_samples=None,
+        alpha_w=1.0,
+        alpha_v=1.0,
+        init_stdev=0.1,
+        tol=1e-5,
+        tasks=None,
+        categorical_features="auto",
+        scale_numeric=True,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.solver = solver
+        self.n_iter = n_iter
+        self.n_kept_samples = n_kept_samples
+        self.alpha_w = alpha_w
+        self.alpha_v = alpha_v
+        self.init_stdev = init_stdev
+        self.tol = tol
+        self.tasks = tasks
+        self.categorical_features = categorical_features
+        self.scale_numeric = scale_numeric
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the multi-task FM.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+        y : DataFrame or array-like of shape (n_samples, n_tasks) or (n_samples,)
+            Labels, NaN where a row has no label for a task.
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks)
+
+        Returns
+        -------
+        self : MultiTaskFM
+
+        Raises
+        ------
+        ValueError
+            A task with fewer than 2 labelled rows, a binary task with one
+            class, ``n_kept_samples > n_iter``, a ranking task.
+        """
+        _require_y(self, y)
+        self.targets_ndim_ = targets_ndim(
+            y if isinstance(y, pd.DataFrame | pd.Series) else np.asarray(y)
+        )
+        return self._fit_tasks(X, y, sample_weight)
+
+    def predict(self, X):
+        r"""Posterior mean :math:`E[y_t \mid x]` of every task.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        Y_pred : ndarray of shape (n_samples, n_tasks)
+            Expected labels, probabilities for binary tasks; 1-D when fitted
+            on a 1-D ``y``.
+        """
+        _, design = self._encode(X)
+        out = self._mean_prediction(design)
+        return out[:, 0] if self.targets_ndim_ == 1 else out
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of R² (regression) and ROC AUC (binary).
+
+        Each task on its labelled rows (:func:`mtlclassic.metrics.multitask_score`).
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+        y : DataFrame or array-like of shape (n_samples, n_tasks) or (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return multitask_score(
+            y, self.predict(X), tasks=self.task_kinds_, sample_weight=sample_weight
+        )

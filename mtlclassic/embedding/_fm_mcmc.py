@@ -155,7 +155,9 @@ class FMGibbsSampler:
         self.factor_mean = np.zeros((n_groups, k))
         self.factor_precision = np.ones((n_groups, k))
         # binary targets start at the side of their label
-        self.target = np.where(self.binary[:, None], 2.0 * self.labels - 1.0, self.labels)
+        self.target = np.where(
+            self.binary[:, None], 2.0 * self.labels - 1.0, self.labels
+        )
         self.refresh()
 
     # caches ---------------------------------------------------------------
@@ -171,10 +173,6 @@ class FMGibbsSampler:
         pred = self.linear + self.scale[:, None] * self.phi[None, :]
         self.resid = pred - self.target
         self.prec = self.weight * self.noise_precision[:, None]
-
-    def prediction(self) -> np.ndarray:
-        """Current :math:`\\hat y` on the training rows, (n_tasks, n_samples)."""
-        return self.resid + self.target
 
     # draws ----------------------------------------------------------------
     def _draw(self, num, den, prior_precision, prior_mean, theta):
@@ -203,7 +201,7 @@ class FMGibbsSampler:
         self.resid += delta[:, None]
 
     def sample_linear(self, F: int):
-        """The linear weights of field ``F``, every task."""
+        """Draw the linear weights of field ``F``, every task."""
         d = self.design
         sel, cols, vals = self.selectors[F], d.cols[F], d.vals[F]
         lo, hi = d.offsets[F], d.offsets[F + 1]
@@ -287,9 +285,7 @@ class FMGibbsSampler:
             np.add.at(sums, gof, values)
             np.add.at(sq, gof, (values - mean[gof]) ** 2)
             shape = 0.5 * (HYPER_SHAPE + count + 1.0)[:, None]
-            rate = 0.5 * (
-                HYPER_RATE + HYPER_MEAN_PRECISION * mean**2 + sq
-            )
+            rate = 0.5 * (HYPER_RATE + HYPER_MEAN_PRECISION * mean**2 + sq)
             precision[...] = self.rng.gamma(shape, 1.0 / rate)
             post = count[:, None] + HYPER_MEAN_PRECISION
             mean[...] = sums / post + self.rng.standard_normal(mean.shape) / np.sqrt(
@@ -372,10 +368,10 @@ def sample_fm(
 
 
 def posterior_predict(Z, posterior: FMPosterior, binary, *, chunk_rows=None):
-    """Posterior-mean predictions E[y_t | z] of every row, (n_samples, n_tasks).
+    r"""Posterior-mean predictions E[y_t | z] of every row, (n_samples, n_tasks).
 
-    The average over kept samples of :math:`\\hat y_t` (regression) or of
-    :math:`\\Phi(\\hat y_t)` (binary). All samples are evaluated with one
+    The average over kept samples of :math:`\hat y_t` (regression) or of
+    :math:`\Phi(\hat y_t)` (binary). All samples are evaluated with one
     sparse product per row chunk (the samples' factors side by side).
     """
     S, T, p = posterior.coef.shape

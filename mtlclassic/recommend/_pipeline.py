@@ -157,6 +157,7 @@ def make_multitask_recommender(
                 learning_rate=learning_rate,
                 num_leaves=num_leaves,
                 early_stopping_rounds=early_stopping_rounds,
+                init_score="fm_score_{task}" if "fm" in embedders else None,
                 n_jobs=n_jobs,
                 random_state=random_state,
                 verbose=verbose,

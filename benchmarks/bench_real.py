@@ -1,0 +1,305 @@
+"""The real-data loop: every model per task on public rating data sets.
+
+Data (fetched by ``../shared/data/get_dev_data.sh`` into ``$MTLCLASSIC_DEV_DATA`` or
+``~/.cache/mtlclassic/dev-data``; never shipped):
+
+- ``movielens``: MovieLens-1M, a seeded subset of users with about ``--n-events``
+  ratings (100k by default, the size of ML-100k), user and item side features;
+  tasks ``rating`` (regression, 1-5) and ``liked`` (rating >= 4).
+- ``book-crossing``: Book-Crossing, a funnel of two tasks: ``explicit`` (binary: the
+  user rated the book rather than only touched it, every row) and ``rating``
+  (1-10, explicit rows only, NaN elsewhere); users and books with at least 5
+  events, a seeded subset of users with about ``--n-events`` events; user age and
+  country, book year, author and publisher as side features.
+
+Split: a seeded random 80/20 split of the events. Per task: RMSE / R² (regression),
+ROC AUC / log loss (binary), and fit time (one core) of
+
+- ``pipeline``: ``make_multitask_recommender()`` with its defaults;
+- ``multitask_fm``: ``MultiTaskFM`` over ids and side features (defaults);
+- ``single_fm``: one ``FMRegressor`` / ``FMClassifier`` per task (defaults);
+- ``lightgbm``: one early-stopped LightGBM per task on the raw columns
+  (``MultiTaskLGBM(strategy="separate")``);
+- ``bayesian_mf``: ``FMRegressor``/``FMClassifier`` on the two id columns only
+  (Bayesian biased matrix factorisation);
+- ``myfm``: myFM's Gibbs sampler (rank 10, 200 samples) on the same one-hot design,
+  when myFM is installed (``pip install -e '.[bench]'``).
+
+It also prints the FM scores' train-vs-test gap: the RMSE/AUC of the cross-fitted
+(out-of-fold) ``fm_score_*`` on the training rows against the same score on the
+test rows (heads learn from the former and are applied to the latter).
+
+Run: ``python benchmarks/bench_real.py [--dataset movielens|book-crossing|all]``;
+``--quick`` runs a small generated stand-in in seconds (used by the tests).
+"""
+
+import argparse
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import log_loss, roc_auc_score
+
+from mtlclassic import (
+    FMClassifier,
+    FMEmbedder,
+    FMRegressor,
+    MultiTaskFM,
+    MultiTaskLGBM,
+    make_multitask_recommender,
+    make_multitask_recsys,
+)
+from mtlclassic.datasets import load_movielens
+
+IDS = ["user_id", "item_id"]
+
+
+def data_dir():
+    return Path(
+        os.environ.get(
+            "MTLCLASSIC_DEV_DATA", Path.home() / ".cache" / "mtlclassic" / "dev-data"
+        )
+    )
+
+
+def user_subset(X, Y, n_events, rng):
+    """Whole users in a seeded order until about ``n_events`` events."""
+    users = rng.permutation(X["user_id"].unique())
+    counts = X["user_id"].value_counts().reindex(users).cumsum().to_numpy()
+    keep = users[: int(np.searchsorted(counts, n_events)) + 1]
+    rows = X["user_id"].isin(keep).to_numpy()
+    return X[rows].reset_index(drop=True), Y[rows].reset_index(drop=True)
+
+
+def movielens(n_events, rng):
+    path = data_dir() / "ml-1m"
+    if not (path / "ratings.dat").is_file():
+        return None
+    X, Y = load_movielens(path)
+    X = X.drop(columns=[c for c in X.columns if X[c].isna().all()])
+    return user_subset(X, Y, n_events, rng)
+
+
+def book_crossing(n_events, rng):
+    path = data_dir() / "book-crossing"
+    if not (path / "BX-Book-Ratings.csv").is_file():
+        return None
+    read = dict(sep=";", encoding="latin-1", quotechar='"', on_bad_lines="skip")
+    events = pd.read_csv(path / "BX-Book-Ratings.csv", **read, dtype=str)
+    events.columns = ["user_id", "item_id", "rating"]
+    events["user_id"] = events["user_id"].astype(np.int64)
+    events["rating"] = events["rating"].astype(float)
+    for _ in range(3):  # users and books with at least 5 events (3 passes)
+        events = events[events.groupby("user_id")["item_id"].transform("size") >= 5]
+        events = events[events.groupby("item_id")["user_id"].transform("size") >= 5]
+    users = pd.read_csv(path / "BX-Users.csv", **read, dtype=str)
+    users.columns = ["user_id", "location", "age"]
+    users["user_id"] = users["user_id"].astype(np.int64)
+    users["age"] = pd.to_numeric(users["age"], errors="coerce")
+    users.loc[(users["age"] < 5) | (users["age"] > 100), "age"] = np.nan
+    users["country"] = users["location"].str.rsplit(",", n=1).str[-1].str.strip()
+    books = pd.read_csv(path / "BX-Books.csv", **read, dtype=str).iloc[:, :5]
+    books.columns = ["item_id", "title", "author", "year", "publisher"]
+    books["year"] = pd.to_numeric(books["year"], errors="coerce")
+    books.loc[(books["year"] < 1900) | (books["year"] > 2005), "year"] = np.nan
+    books = books.drop_duplicates("item_id")
+    X = events[["user_id", "item_id"]].merge(
+        users[["user_id", "age", "country"]], on="user_id", how="left"
+    )
+    X = X.merge(books[["item_id", "author", "year", "publisher"]], on="item_id", how="left")
+    X["item_id"] = X["item_id"].astype("category").cat.codes.astype(np.int64)
+    for col in ("country", "author", "publisher"):
+        X[col] = X[col].fillna("unknown").astype("category")
+    rating = events["rating"].to_numpy()
+    Y = pd.DataFrame(
+        {
+            "explicit": (rating > 0).astype(float),
+            "rating": np.where(rating > 0, rating, np.nan),
+        }
+    )
+    return user_subset(X.reset_index(drop=True), Y, n_events, rng)
+
+
+def generated(rng):
+    X, Y = make_multitask_recsys(
+        n_users=150, n_items=80, n_events=4000, random_state=int(rng.randint(1000))
+    )
+    return X.drop(columns=["timestamp"]), Y
+
+
+def score_task(kind, y, p):
+    rows = ~np.isnan(y)
+    y, p = y[rows], p[rows]
+    if kind == "regression":
+        rmse = float(np.sqrt(np.mean((y - p) ** 2)))
+        r2 = 1 - rmse**2 / float(np.var(y))
+        return {"rmse": rmse, "r2": r2}
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return {"auc": roc_auc_score(y, p), "log_loss": log_loss(y, p)}
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def one_hot(X_train, X_test):
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    cats = [c for c in X_train.columns if c in IDS or X_train[c].dtype == "category"]
+    nums = [c for c in X_train.columns if c not in cats]
+    enc = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore"), cats),
+        (StandardScaler(), nums),
+        sparse_threshold=1.0,
+    )
+    fill = X_train[nums].mean()
+    Xtr = X_train.assign(**{c: X_train[c].fillna(fill[c]) for c in nums})
+    Xte = X_test.assign(**{c: X_test[c].fillna(fill[c]) for c in nums})
+    return enc.fit_transform(Xtr).tocsr(), enc.transform(Xte).tocsr()
+
+
+def run(name, X, Y, *, quick, seed):
+    rng = np.random.RandomState(seed)
+    test = rng.rand(len(X)) < 0.2
+    Xtr, Xte = X[~test].reset_index(drop=True), X[test].reset_index(drop=True)
+    Ytr, Yte = Y[~test].reset_index(drop=True), Y[test].reset_index(drop=True)
+    tasks = list(Y.columns)
+    kinds = [
+        "binary" if set(np.unique(Y[t].dropna())) <= {0.0, 1.0} else "regression"
+        for t in tasks
+    ]
+    n_iter = 20 if quick else None
+    fm_kw = dict(random_state=seed) | ({"n_iter": n_iter} if quick else {})
+    print(
+        f"\n== {name}: {len(Xtr):,} training and {len(Xte):,} test events, "
+        f"{X['user_id'].nunique():,} users, {X['item_id'].nunique():,} items; tasks "
+        + ", ".join(f"{t} ({k}, {Y[t].notna().mean():.0%} labelled)"
+                    for t, k in zip(tasks, kinds))
+    )  # fmt: skip
+    results = {}
+
+    def record(model_name, pred, seconds):
+        for t, (task, kind) in enumerate(zip(tasks, kinds)):
+            results[(model_name, task)] = score_task(
+                kind, Yte[task].to_numpy(), pred[:, t]
+            ) | {"fit_s": seconds}
+
+    pipe_kw = dict(random_state=seed)
+    if quick:
+        pipe_kw |= dict(fm_n_iter=n_iter, n_estimators=50, iterations=3)
+    pipe = make_multitask_recommender(**pipe_kw)
+    _, sec = timed(lambda: pipe.fit(Xtr, Ytr))
+    record("pipeline", pipe.predict(Xte), sec)
+
+    mt = MultiTaskFM(categorical_features=IDS, **fm_kw)
+    _, sec = timed(lambda: mt.fit(Xtr, Ytr))
+    record("multitask_fm", mt.predict(Xte), sec)
+
+    for label, columns in (("single_fm", list(X.columns)), ("bayesian_mf", IDS)):
+        preds, total = [], 0.0
+        for task, kind in zip(tasks, kinds):
+            rows = Ytr[task].notna().to_numpy()
+            cls = FMRegressor if kind == "regression" else FMClassifier
+            model = cls(categorical_features=IDS, **fm_kw)
+            _, sec = timed(lambda: model.fit(Xtr.loc[rows, columns], Ytr[task][rows]))
+            total += sec
+            preds.append(
+                model.predict(Xte[columns])
+                if kind == "regression"
+                else model.predict_proba(Xte[columns])[:, 1]
+            )
+        record(label, np.column_stack(preds), total)
+
+    lgbm = MultiTaskLGBM(
+        n_estimators=50 if quick else 2000,
+        early_stopping_rounds=50,
+        n_jobs=1,
+        random_state=seed,
+    )
+    _, sec = timed(lambda: lgbm.fit(Xtr, Ytr))
+    record("lightgbm", lgbm.predict(Xte), sec)
+
+    if importlib.util.find_spec("myfm") is not None:
+        import myfm
+
+        Dtr, Dte = one_hot(Xtr, Xte)
+        preds, total = [], 0.0
+        samples = 20 if quick else 200
+        for task, kind in zip(tasks, kinds):
+            rows = Ytr[task].notna().to_numpy()
+            cls = myfm.MyFMRegressor if kind == "regression" else myfm.MyFMClassifier
+            model = cls(rank=10, random_seed=seed)
+            _, sec = timed(
+                lambda: model.fit(
+                    Dtr[rows], Ytr[task][rows].to_numpy(), n_iter=samples,
+                    n_kept_samples=samples, callback=None,
+                )
+            )  # fmt: skip
+            total += sec
+            preds.append(
+                model.predict(Dte)
+                if kind == "regression"
+                else model.predict_proba(Dte)
+            )
+        record("myfm", np.column_stack(preds), total)
+    else:
+        print("(myFM is not installed: pip install -e '.[bench]' to compare)")
+
+    # the FM score as the heads see it: out-of-fold on train, full model on test
+    emb = FMEmbedder(features=("scores",), passthrough=False, cv=5, **fm_kw)
+    emb.set_output(transform="pandas")
+    oof = emb.fit_transform(Xtr, Ytr)
+    full = emb.transform(Xte)
+    gap = []
+    for task, kind in zip(tasks, kinds):
+        col = f"fm_score_{task}"
+        link = (lambda s: 1 / (1 + np.exp(-s))) if kind == "binary" else (lambda s: s)
+        a = score_task(kind, Ytr[task].to_numpy(), link(oof[col].to_numpy()))
+        b = score_task(kind, Yte[task].to_numpy(), link(full[col].to_numpy()))
+        key = "rmse" if kind == "regression" else "auc"
+        gap.append(f"{task} {key}: train OOF {a[key]:.4f} vs test {b[key]:.4f}")
+    print("FM score gap (cross-fitted train vs test): " + "; ".join(gap))
+
+    table = pd.DataFrame(results).T
+    table.index.names = ["model", "task"]
+    order = ["rmse", "r2", "auc", "log_loss", "fit_s"]
+    table = table[[c for c in order if c in table.columns]]
+    with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
+        print(table.sort_index(level=1, sort_remaining=False).to_string())
+    return table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--dataset", default="all", choices=["movielens", "book-crossing", "all"]
+    )
+    parser.add_argument("--n-events", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.quick:
+        X, Y = generated(np.random.RandomState(args.seed))
+        run("generated stand-in (--quick)", X, Y, quick=True, seed=args.seed)
+        return
+    loaders = {"movielens": movielens, "book-crossing": book_crossing}
+    names = list(loaders) if args.dataset == "all" else [args.dataset]
+    for name in names:
+        data = loaders[name](args.n_events, np.random.RandomState(args.seed))
+        if data is None:
+            print(
+                f"skipped {name}: its files are not in {data_dir()} (run "
+                "../shared/data/get_dev_data.sh, or set MTLCLASSIC_DEV_DATA)"
+            )
+            continue
+        run(name, *data, quick=False, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()
