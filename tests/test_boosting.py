@@ -577,3 +577,79 @@ def test_array_input_equals_dataframe_input(ranking_data):
     )
     assert not hasattr(by_array, "feature_names_in_")
     assert list(by_frame.feature_names_in_) == list(numeric.columns)
+
+
+# ------------------------------------------------------------------ init_score
+
+
+def _with_offsets(X, Y):
+    """Add a noisy prior score per task: a rating guess and click log-odds."""
+    rng = np.random.default_rng(1)
+    X = X.copy()
+    X["prior_rating"] = Y["rating"].fillna(3.0).to_numpy() + rng.normal(size=len(X))
+    X["prior_click"] = 2.0 * Y["click"].to_numpy() - 1.0 + rng.normal(size=len(X))
+    return X
+
+
+def test_init_score_equals_hand_written_offset_loop(data):
+    X, Y = data
+    X = _with_offsets(X, Y)
+    model = MultiTaskLGBM(
+        **COMMON,
+        init_score={"rating": "prior_rating", "click": "prior_click"},
+        random_state=SEED,
+    ).fit(X, Y)
+    pred = model.predict(X)
+    for t, (task, kind, col) in enumerate(
+        [("rating", "regression", "prior_rating"), ("click", "binary", "prior_click")]
+    ):
+        rows = Y[task].notna().to_numpy()
+        dtrain = lgb.Dataset(X[rows], Y[task][rows], init_score=X[col][rows])
+        booster = lgb.train(lgb_params(kind), dtrain, num_boost_round=25)
+        raw = booster.predict(X, raw_score=True) + X[col].to_numpy()
+        assert_allclose(pred[:, t], expit(raw) if kind == "binary" else raw, rtol=1e-12)
+    # the task without an offset is the plain booster
+    rows = Y["like"].notna().to_numpy()
+    plain = lgb.train(
+        lgb_params("binary"), lgb.Dataset(X[rows], Y["like"][rows]), num_boost_round=25
+    )
+    assert_array_equal(pred[:, 2], plain.predict(X))
+    assert model.init_score_columns_ == {
+        "rating": list(X.columns).index("prior_rating"),
+        "click": list(X.columns).index("prior_click"),
+    }
+
+
+def test_init_score_template_and_offset_that_no_tree_beats(data):
+    X, Y = data
+    X = X.copy()
+    # a perfect offset for rating: no tree can improve on it on the validation rows
+    X["score_rating"] = Y["rating"].fillna(0.0).to_numpy()
+    X["score_click"] = 0.0
+    X["score_like"] = 0.0
+    model = MultiTaskLGBM(
+        **COMMON, init_score="score_{task}", early_stopping_rounds=5, random_state=SEED
+    ).fit(X, Y)
+    assert model.best_iteration_["rating"] == 0
+    rated = Y["rating"].notna().to_numpy()
+    assert_allclose(model.predict(X)[rated, 0], Y["rating"][rated].to_numpy())
+    assert model.best_iteration_["click"] > 0  # a zero log-odds offset is beaten
+
+
+def test_init_score_bad_input(data):
+    X, Y = data
+    X = _with_offsets(X, Y)
+    with pytest.raises(ValueError, match="task 'rating' names the column 'nope'"):
+        MultiTaskLGBM(init_score={"rating": "nope"}).fit(X, Y)
+    with pytest.raises(ValueError, match=r"tasks \['clicks'\] that are not tasks"):
+        MultiTaskLGBM(init_score={"clicks": "prior_click"}).fit(X, Y)
+    with pytest.raises(ValueError, match="strategy='separate' and chain=False"):
+        MultiTaskLGBM(init_score={"click": "prior_click"}, strategy="shared").fit(X, Y)
+    bad = X.copy()
+    bad.loc[0, "prior_click"] = np.nan
+    with pytest.raises(ValueError, match="'prior_click' .task 'click'. has NaN"):
+        MultiTaskLGBM(init_score={"click": "prior_click"}).fit(bad, Y)
+    with pytest.raises(
+        ValueError, match="'item_category' .task 'click'. is categorical"
+    ):
+        MultiTaskLGBM(init_score={"click": "item_category"}).fit(X, Y)

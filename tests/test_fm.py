@@ -302,10 +302,15 @@ def test_dense_and_sparse_input_give_the_same_model():
         np.testing.assert_allclose(
             dense.predict(X), sparse.predict(sp.csc_matrix(X)), rtol=1e-9, atol=1e-10
         )
-    # sparse columns are scaled, not centred
+    # sparse columns are scaled, not centred; 0/1 indicator columns stay 0/1
     scaled = FMRegressor(**kw, solver="als").fit(sp.csr_matrix(X), y)
     np.testing.assert_allclose(scaled.numeric_mean_, 0.0)
-    np.testing.assert_allclose(scaled.numeric_scale_, X.std(axis=0), rtol=1e-12)
+    expected = np.where(np.isin(X, [0.0, 1.0]).all(axis=0), 1.0, X.std(axis=0))
+    assert (expected[:10] == 1.0).all() and (expected[10:] != 1.0).all()
+    np.testing.assert_allclose(scaled.numeric_scale_, expected, rtol=1e-12)
+    dense_scaled = FMRegressor(**kw, solver="als").fit(X, y)
+    np.testing.assert_allclose(dense_scaled.numeric_mean_[:10], 0.0)
+    assert dense_scaled.numeric_mean_[10] != 0.0
     design = design_from_sparse(sp.csr_matrix(X))
     assert design.n_fields == 12
 

@@ -172,8 +172,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         every non-ranking task's name. The column is on the task's raw scale
         (log-odds for a binary task), must be finite, and stays a feature.
         ``predict`` adds it back before the link, so the trees only model
-        what the offset missed and an early-stopped head starts at the
-        offset's own accuracy on its validation rows. Needs
+        what the offset missed; when early stopping's best trees do not beat
+        the offset alone on the task's validation rows (LightGBM's default
+        metric), the head keeps no tree (``best_iteration_`` 0) and predicts
+        the offset: never worse than it there. Needs
         ``strategy="separate"`` and ``chain=False``; a column that is not a
         numeric feature raises ``ValueError`` naming it.
     finetune_n_estimators : int, default=100
@@ -573,6 +575,34 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             resolved[task] = j
         return resolved
 
+    def _offset_alone_is_better(self, t, kind, params, valid, evals, best):
+        """Whether a task's ``init_score`` offset beats its early-stopped trees.
+
+        Compared on the task's validation rows with LightGBM's default metric
+        (l2, binary log loss); then the head keeps no tree (``best_iteration_``
+        0), so it is never worse there than the offset it boosts from.
+        """
+        names = list(self.tasks_)
+        if (
+            names[t] not in self.init_score_columns_
+            or valid is None
+            or not evals
+            or "metric" in params
+            or kind not in ("regression", "binary")
+        ):
+            return False
+        y, offset, w = valid["y"], valid["init"], valid.get("w")
+        if kind == "regression":
+            metric, loss = "l2", (y - offset) ** 2
+        else:
+            metric = "binary_logloss"
+            p = np.clip(expit(offset), _EPS, 1 - _EPS)
+            loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+        history = evals.get("valid", {}).get(metric)
+        if not history:
+            return False
+        return float(np.average(loss, weights=w)) <= history[best - 1]
+
     def _check_eval_set(self, eval_set, names, kinds):
         if eval_set is None:
             return None
@@ -897,6 +927,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 booster, best, evals = self._train(
                     lgb, name, params, n_rounds, es_rounds, train, valid
                 )
+                if self._offset_alone_is_better(
+                    t, kinds[t], params, valid, evals, best
+                ):
+                    best = 0
                 if self.chain_ and t < n_tasks - 1:
                     oof = self._out_of_fold(
                         lgb,
@@ -1101,6 +1135,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if self.chain_ and t > 0:
                 F = np.hstack([features, previous[:, :t]])
             offset = getattr(self, "init_score_columns_", {}).get(name)
+            if offset is not None and self.best_iteration_[name] == 0:
+                raw = features[:, offset].copy()  # the offset beat every tree
+                return expit(raw) if self.tasks_[name] == "binary" else raw
             if offset is None:
                 return self.boosters_[name].predict(
                     F, num_iteration=self.best_iteration_[name], num_threads=threads

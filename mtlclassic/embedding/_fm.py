@@ -18,6 +18,7 @@ from sklearn.base import (
     ClassifierMixin,
     RegressorMixin,
     TransformerMixin,
+    clone,
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -481,7 +482,8 @@ class FMRegressor(RegressorMixin, _SingleTaskFM):
     scale_numeric : bool, default=True
         Centre and scale every numeric column to unit variance (training,
         weighted statistics). A scipy sparse ``X`` is scaled but not centred,
-        so that it stays sparse.
+        so that it stays sparse. A column whose values are all 0 or 1 (an
+        indicator) is left as it is, sparse like a one-hot column.
     warm_start : bool, default=False
         Start from the previous solution when the design has the same shape.
     random_state : int, RandomState instance or None, default=None
@@ -826,9 +828,14 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
 
     Parameters
     ----------
-    target : "all", str or int, default="all"
-        ``"all"``: a multi-task FM over every task of ``Y``; a task name or a
-        column index: a single-task FM on that task only.
+    target : "all", "each", str or int, default="all"
+        ``"all"``: a multi-task FM over every task of ``Y`` (shared factors);
+        ``"each"``: one single-task FM per task, side by side (their fields
+        are named ``fm_<task>_<field>_<k>``); a task name or a column index:
+        a single-task FM on that task only. ``"each"`` never lets one task's
+        labels move another task's factors: a downstream head that reads
+        every task's score still shares across tasks, without the negative
+        transfer a shared-factor model can show (see ``MultiTaskFM``).
     n_components : int, default=8
         Dimension of the factors.
     alpha_w : float, default=1.0
@@ -1002,7 +1009,47 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         self : FMEmbedder
         """
         self._resolve_features()
+        if self._each():
+            return self._fit_each(X, y, sample_weight)
         return self._fit_tasks(X, y, sample_weight, self._select_target)
+
+    def _each(self):
+        return isinstance(self.target, str) and self.target == "each"
+
+    def _blocks(self, X):
+        """Return the validated X, the per-field latent blocks and the scores."""
+        Xv, design = self._encode(X)
+        n, k = design.n_samples, self.n_components
+        features = self._resolve_features()
+        fields = []
+        for F in range(design.n_fields if "fields" in features else 0):
+            block = np.zeros((n, k))
+            lo = design.offsets[F]
+            rows, cols, vals = design.rows[F], design.cols[F], design.vals[F]
+            block[rows] = vals[:, None] * self.factors_[lo + cols]
+            fields.append(block)
+        scores = self._link_scores(design) if "scores" in features else None
+        return Xv, fields, scores
+
+    def _fit_each(self, X, y, sample_weight):
+        """One single-task FM per task (``target="each"``)."""
+        _require_y(self, y)
+        _, _, kinds, names = check_targets(
+            y, self.tasks, n_samples=_n_rows(X), allow_kinds=("regression", "binary")
+        )
+        self.task_embedders_ = []
+        for name in names:
+            sub = clone(self).set_params(target=name, cv=None, passthrough=False)
+            sub.set_output(transform="default")
+            self.task_embedders_.append(sub.fit(X, y, sample_weight=sample_weight))
+        first = self.task_embedders_[0]
+        for attr in ("n_features_in_", "feature_names_in_", "frame_input_",
+                     "field_names_"):  # fmt: skip
+            if hasattr(first, attr):
+                setattr(self, attr, getattr(first, attr))
+        self.task_names_ = names
+        self.task_kinds_ = kinds
+        return self
 
     def transform(self, X):
         """Per-field latent vectors and per-task FM scores of every row.
@@ -1016,18 +1063,16 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         Z : ndarray or DataFrame of shape (n_samples, n_features_out)
             Columns as named by :meth:`get_feature_names_out`.
         """
-        Xv, design = self._encode(X)
-        n, k = design.n_samples, self.n_components
-        features = self._resolve_features()
-        blocks = []
-        for F in range(design.n_fields if "fields" in features else 0):
-            block = np.zeros((n, k))
-            lo = design.offsets[F]
-            rows, cols, vals = design.rows[F], design.cols[F], design.vals[F]
-            block[rows] = vals[:, None] * self.factors_[lo + cols]
-            blocks.append(block)
-        if "scores" in features:
-            blocks.append(self._link_scores(design))
+        self._resolve_features()
+        if self._each():
+            check_is_fitted(self)
+            parts = [sub._blocks(X) for sub in self.task_embedders_]
+            Xv = parts[0][0]
+            blocks = [b for _, fields, _ in parts for b in fields]
+            blocks += [scores for _, _, scores in parts if scores is not None]
+        else:
+            Xv, fields, scores = self._blocks(X)
+            blocks = fields + ([] if scores is None else [scores])
         embedding = np.hstack(blocks)
         names = self.get_feature_names_out()
         n_pass = self.n_features_in_ if self.passthrough else 0
@@ -1083,8 +1128,12 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         features = self._resolve_features()
         names = list(input_features) if self.passthrough else []
         if "fields" in features:
-            for field in self.field_names_:
-                names += [f"fm_{field}_{f}" for f in range(self.n_components)]
+            prefixes = [f"{t}_" for t in self.task_names_] if self._each() else [""]
+            for prefix in prefixes:
+                for field in self.field_names_:
+                    names += [
+                        f"fm_{prefix}{field}_{f}" for f in range(self.n_components)
+                    ]
         if "scores" in features:
             names += [f"fm_score_{t}" for t in self.task_names_]
         return np.asarray(names, dtype=object)

@@ -4,7 +4,9 @@ An input column is a *field*. A categorical column is one-hot encoded over the
 categories seen in ``fit`` (an unseen category or a missing value gives an
 all-zero row in that field); a numeric column is one design column, centred
 and scaled to unit variance when ``scale_numeric`` (scaled only for scipy
-sparse ``X``, whose zeros must stay zeros).
+sparse ``X``, whose zeros must stay zeros). A numeric column whose training
+values are all 0 or 1 (an indicator, e.g. a genre flag) is kept as it is, so
+it stays sparse like a one-hot column (a missing value maps to 0).
 
 The fitted encoding is stored on the estimator as plain values:
 ``field_names_`` (list of str), ``categories_`` (per field: list of categories,
@@ -146,6 +148,8 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight):
         if total_seen <= 0:
             continue
         col = np.where(seen, col, 0.0)
+        if np.all((col == 0.0) | (col == 1.0)):
+            continue  # a 0/1 indicator stays 0/1: sparse, like a one-hot column
         m = float(w_seen @ col / total_seen)
         std = float(np.sqrt(w_seen @ ((col - m) * seen) ** 2 / total_seen))
         if not sparse:

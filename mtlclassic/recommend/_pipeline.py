@@ -11,8 +11,8 @@ def make_multitask_recommender(
     embedders=("fm", "als"),
     user_col="user_id",
     item_col="item_id",
+    fm_target="each",
     fm_components=8,
-    fm_alpha=10.0,
     fm_n_iter=30,
     factors=16,
     regularization=0.05,
@@ -114,12 +114,9 @@ def make_multitask_recommender(
             (
                 "fmembedder",
                 FMEmbedder(
-                    "all",
+                    fm_target,
                     fm_components,
-                    alpha_w=fm_alpha,
-                    alpha_v=fm_alpha,
                     n_iter=fm_n_iter,
-                    tol=0,
                     tasks=tasks,
                     user_col=user_col,
                     item_col=item_col,

@@ -1,0 +1,232 @@
+"""Bayesian FM by Gibbs sampling: oracles of the sampler and the estimators."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from scipy.special import ndtr
+from scipy.stats import norm
+
+from mtlclassic import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM
+from mtlclassic.datasets import make_multitask_recsys
+from mtlclassic.embedding._fm_mcmc import (
+    PRIOR_INTERCEPT_PRECISION,
+    FMGibbsSampler,
+    sample_truncated_normal,
+)
+from mtlclassic.embedding._fm_solver import design_from_sparse, fm_decision
+
+
+def _ids(n=600, n_users=30, n_items=20, seed=0, noise=0.3):
+    rng = np.random.RandomState(seed)
+    users, items = rng.randint(0, n_users, n), rng.randint(0, n_items, n)
+    U, V = rng.normal(size=(n_users, 2)), rng.normal(size=(n_items, 2))
+    X = pd.DataFrame(
+        {
+            "user": pd.Categorical([f"u{u}" for u in users]),
+            "item": pd.Categorical([f"i{i}" for i in items]),
+            "f0": rng.normal(size=n),
+        }
+    )
+    eta = np.sum(U[users] * V[items], axis=1) + 0.5 * X["f0"].to_numpy()
+    return X, eta, eta + noise * rng.normal(size=n), rng
+
+
+def test_linear_gibbs_matches_closed_form_posterior():
+    """No factors, fixed hyperparameters: Bayesian linear regression."""
+    rng = np.random.RandomState(0)
+    n, d = 40, 3
+    X = rng.normal(size=(n, d))
+    y = 1.0 + X @ np.array([0.5, -1.0, 2.0]) + 0.7 * rng.normal(size=n)
+    design = design_from_sparse(sp.csr_matrix(X))
+    state = FMGibbsSampler(
+        design, y[:, None], np.ones((n, 1)), np.array([False]), np.zeros((d, 0)),
+        learn_scale=False, random_state=np.random.RandomState(1),
+    )  # fmt: skip
+    tau, lam, mu = 2.0, 3.0, 0.25
+    state.noise_precision[:] = tau
+    state.coef_precision[:] = lam
+    state.coef_mean[:] = mu
+    state._rebuild_residuals()
+    draws = []
+    for it in range(6000):
+        state.sample_intercept()
+        for F in range(design.n_fields):
+            state.sample_linear(F)
+        if it >= 500:
+            draws.append(np.concatenate([state.intercept, state.coef[0]]))
+    draws = np.asarray(draws)
+    # closed form: precision A = tau Z'Z + diag(prior), mean A^-1 (tau Z'y + prior mu)
+    Z = np.hstack([np.ones((n, 1)), X])
+    prior = np.array([PRIOR_INTERCEPT_PRECISION] + [lam] * d)
+    A = tau * Z.T @ Z + np.diag(prior)
+    cov = np.linalg.inv(A)
+    mean = cov @ (tau * Z.T @ y + prior * np.r_[0.0, [mu] * d])
+    sd = np.sqrt(np.diag(cov))
+    # Monte-Carlo error of the mean with autocorrelated draws: a few sd / sqrt(n)
+    np.testing.assert_allclose(draws.mean(axis=0), mean, atol=float(6 * sd.max() / 40))
+    np.testing.assert_allclose(
+        np.cov(draws.T), cov, rtol=0.15, atol=0.1 * sd.min() ** 2
+    )
+
+
+def test_truncated_normal_draws_are_exact_and_finite():
+    rng = np.random.RandomState(0)
+    for mean in (-12.0, -1.0, 0.0, 2.5, 15.0):
+        m = np.full(20000, mean)
+        up = sample_truncated_normal(m, np.ones(m.size, dtype=bool), rng)
+        down = sample_truncated_normal(m, np.zeros(m.size, dtype=bool), rng)
+        assert np.isfinite(up).all() and np.isfinite(down).all()
+        assert (up > 0).all() and (down <= 0).all()
+        # E[u | u > 0] = mean + phi(mean) / Phi(mean), by symmetry for u <= 0
+        a = -mean
+        exp_up = mean + np.exp(norm.logpdf(a) - norm.logsf(a))
+        exp_down = mean - np.exp(norm.logpdf(a) - norm.logcdf(a))
+        np.testing.assert_allclose(up.mean(), exp_up, atol=0.03)
+        np.testing.assert_allclose(down.mean(), exp_down, atol=0.03)
+
+
+def test_probit_probabilities_are_calibrated():
+    X, eta, _, rng = _ids(n=4000, noise=0.0)
+    eta = eta - eta.mean()
+    y = (rng.uniform(size=eta.size) < ndtr(eta)).astype(int)
+    train = np.arange(eta.size) < 3000
+    model = FMClassifier(2, n_iter=200, random_state=0).fit(X[train], y[train])
+    p = model.predict_proba(X[~train])[:, 1]
+    # the true probabilities are recovered, and in every decile of p the mean
+    # prediction matches the observed frequency
+    assert np.mean(np.abs(p - ndtr(eta[~train]))) < 0.08
+    order = np.argsort(p)
+    for chunk in np.array_split(order, 5):
+        assert abs(p[chunk].mean() - y[~train][chunk].mean()) < 0.06
+
+
+def test_posterior_mean_is_the_average_of_per_sample_predictions():
+    X, Y = make_multitask_recsys(60, 40, 1500, n_side_features=1, random_state=0)
+    X = X.drop(columns="timestamp")
+    model = MultiTaskFM(
+        3, n_iter=30, n_kept_samples=7, categorical_features=["user_id", "item_id"],
+        random_state=0,
+    ).fit(X, Y)  # fmt: skip
+    _, design = model._encode(X)
+    Z = design.tocsr()
+    per_sample = [
+        fm_decision(
+            Z, model.intercept_samples_[s], model.coef_samples_[s],
+            model.factor_samples_[s], model.scale_samples_[s],
+        )
+        for s in range(7)
+    ]  # fmt: skip
+    expected = np.mean(
+        [
+            np.where(np.array(model.task_kinds_) == "binary", ndtr(p), p)
+            for p in per_sample
+        ],
+        axis=0,
+    )
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(model.factors_, model.factor_samples_.mean(axis=0))
+    assert model.factor_samples_.shape == (7, model.coef_.shape[1], 3)
+
+
+def test_one_task_equals_the_single_task_models():
+    X, _, y, _ = _ids()
+    reg = FMRegressor(2, n_iter=30, random_state=3).fit(X, y)
+    multi = MultiTaskFM(2, n_iter=30, random_state=3).fit(X, pd.DataFrame({"y": y}))
+    np.testing.assert_array_equal(multi.predict(X)[:, 0], reg.predict(X))
+    labels = (y > np.median(y)).astype(float)
+    clf = FMClassifier(2, n_iter=30, random_state=3).fit(X, labels)
+    multi = MultiTaskFM(2, n_iter=30, random_state=3).fit(X, labels)
+    np.testing.assert_array_equal(multi.predict(X), clf.predict_proba(X)[:, 1])
+    emb = FMEmbedder("y", 2, n_iter=30, user_col=None, item_col=None, cv=None,
+                     passthrough=False, features=("scores",), random_state=3)  # fmt: skip
+    scores = emb.fit(X, pd.DataFrame({"y": y})).transform(X)[:, 0]
+    np.testing.assert_array_equal(scores, reg.predict(X))
+
+
+def test_same_seed_same_model_and_dense_equals_sparse():
+    rng = np.random.RandomState(0)
+    X = np.zeros((300, 9))
+    X[np.arange(300), rng.randint(0, 6, 300)] = 1.0  # a one-hot block
+    X[:, 6:] = rng.normal(size=(300, 3))
+    y = X @ rng.normal(size=9) + X[:, 0] * X[:, 7] + 0.1 * rng.normal(size=300)
+    kw = dict(n_components=2, n_iter=25, scale_numeric=False, random_state=5)
+    a = FMRegressor(**kw).fit(X, y)
+    b = FMRegressor(**kw).fit(X, y)
+    c = FMRegressor(**kw).fit(sp.csr_matrix(X), y)
+    np.testing.assert_array_equal(a.factor_samples_, b.factor_samples_)
+    np.testing.assert_allclose(
+        a.factor_samples_, c.factor_samples_, rtol=1e-9, atol=1e-12
+    )
+    np.testing.assert_allclose(a.predict(X), c.predict(sp.csr_matrix(X)), rtol=1e-9)
+
+
+def test_unseen_categories_and_missing_numerics_map_to_nothing():
+    X, _, y, _ = _ids()
+    model = FMRegressor(2, n_iter=20, random_state=0).fit(X, y)
+    new = X.head(3).copy()
+    new["user"] = pd.Categorical(["nobody"] * 3)
+    new["f0"] = np.nan
+    bare = X.head(3).copy()
+    # the unseen user and the missing numeric contribute nothing: equal to a
+    # model evaluated with those rows' user weights and factors at zero
+    _, design = model._encode(bare)
+    Z = design.tocsr().tolil()
+    lo, hi = model.field_offsets_[0], model.field_offsets_[1]
+    Z[:, lo:hi] = 0
+    Z[:, model.field_offsets_[2]] = 0  # f0 at its training mean (0 after centring)
+    Z = Z.tocsr()
+    expected = np.mean(
+        [
+            fm_decision(Z, model.intercept_samples_[s], model.coef_samples_[s],
+                        model.factor_samples_[s], model.scale_samples_[s])[:, 0]
+            for s in range(model.factor_samples_.shape[0])
+        ],
+        axis=0,
+    )  # fmt: skip
+    np.testing.assert_allclose(model.predict(new), expected, rtol=1e-12)
+
+
+def test_multitask_fm_fits_mixed_tasks_and_scores():
+    X, Y = make_multitask_recsys(80, 50, 3000, n_side_features=0, random_state=1)
+    X = X.drop(columns="timestamp")
+    model = MultiTaskFM(4, n_iter=60, categorical_features=["user_id", "item_id"],
+                        random_state=0).fit(X, Y)  # fmt: skip
+    pred = model.predict(X)
+    assert pred.shape == (len(X), 3)
+    assert ((pred[:, 1:] > 0) & (pred[:, 1:] < 1)).all()
+    np.testing.assert_allclose(model.noise_precision_[1:], 1.0, rtol=1e-12)
+    assert model.noise_precision_[0] > 0
+    assert model.score(X, Y) > 0.55
+
+
+def test_bad_input_names_the_parameter_or_task():
+    X, _, y, _ = _ids(n=100)
+    with pytest.raises(ValueError, match="n_kept_samples=50 must not exceed n_iter=20"):
+        FMRegressor(n_iter=20, n_kept_samples=50).fit(X, y)
+    Y = pd.DataFrame({"rating": y, "click": (y > 0).astype(float)})
+    Y.loc[1:, "rating"] = np.nan
+    with pytest.raises(ValueError, match="Task 'rating' has 1 labelled row"):
+        MultiTaskFM(n_iter=5).fit(X, Y)
+    Y = pd.DataFrame({"rating": y, "click": np.ones(len(y))})
+    Y.loc[0, "click"] = np.nan
+    with pytest.raises(ValueError, match="'click' has a single class"):
+        MultiTaskFM(n_iter=5, tasks={"rating": "regression", "click": "binary"}).fit(
+            X, Y
+        )
+    with pytest.raises(ValueError, match="solver"):
+        FMRegressor(solver="sgd").fit(X, y)
+
+
+def test_embedder_each_task_equals_single_task_embedders():
+    X, Y = make_multitask_recsys(60, 40, 1200, n_side_features=0, random_state=2)
+    kw = dict(n_components=2, n_iter=10, cv=None, random_state=0, passthrough=False)
+    each = FMEmbedder("each", **kw).fit(X, Y)
+    Z = each.transform(X)
+    names = list(each.get_feature_names_out())
+    for task in Y.columns:
+        single = FMEmbedder(task, **kw).fit(X, Y)
+        Zt = single.transform(X)
+        own = [i for i, n in enumerate(names) if n.startswith(f"fm_{task}_")]
+        np.testing.assert_array_equal(Z[:, own], Zt[:, :-1])
+        np.testing.assert_array_equal(Z[:, names.index(f"fm_score_{task}")], Zt[:, -1])
