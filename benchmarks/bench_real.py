@@ -109,7 +109,8 @@ def book_crossing(n_events, rng):
     X = events[["user_id", "item_id"]].merge(
         users[["user_id", "age", "country"]], on="user_id", how="left"
     )
-    X = X.merge(books[["item_id", "author", "year", "publisher"]], on="item_id", how="left")
+    book_columns = ["item_id", "author", "year", "publisher"]
+    X = X.merge(books[book_columns], on="item_id", how="left")
     X["item_id"] = X["item_id"].astype("category").cat.codes.astype(np.int64)
     for col in ("country", "author", "publisher"):
         X[col] = X[col].fillna("unknown").astype("category")
@@ -270,7 +271,8 @@ def run(name, X, Y, *, quick, seed):
     table.index.names = ["model", "task"]
     order = ["rmse", "r2", "auc", "log_loss", "fit_s"]
     table = table[[c for c in order if c in table.columns]]
-    with pd.option_context("display.width", 120, "display.float_format", "{:.4f}".format):
+    fmt = "{:.4f}".format
+    with pd.option_context("display.width", 120, "display.float_format", fmt):
         print(table.sort_index(level=1, sort_remaining=False).to_string())
     return table
 

@@ -138,8 +138,10 @@ def test_one_task_equals_the_single_task_models():
     clf = FMClassifier(2, n_iter=30, random_state=3).fit(X, labels)
     multi = MultiTaskFM(2, n_iter=30, random_state=3).fit(X, labels)
     np.testing.assert_array_equal(multi.predict(X), clf.predict_proba(X)[:, 1])
-    emb = FMEmbedder("y", 2, n_iter=30, user_col=None, item_col=None, cv=None,
-                     passthrough=False, features=("scores",), random_state=3)  # fmt: skip
+    emb = FMEmbedder(
+        "y", 2, n_iter=30, user_col=None, item_col=None, cv=None,
+        passthrough=False, features=("scores",), random_state=3,
+    )  # fmt: skip
     scores = emb.fit(X, pd.DataFrame({"y": y})).transform(X)[:, 0]
     np.testing.assert_array_equal(scores, reg.predict(X))
 
