@@ -331,8 +331,8 @@ class _BaseFM(BaseEstimator):
             labelled = weight[:, t] > 0
             if labelled.sum() < 2:
                 raise ValueError(
-                    f"Task {name!r} has {int(labelled.sum())} labelled row(s) with "
-                    "positive weight; a task needs at least 2."
+                    f"Task {name!r} has n_samples = {int(labelled.sum())} labelled "
+                    "row(s) with positive weight; a task needs at least 2."
                 )
             if kinds[t] == "binary" and np.unique(Y[labelled, t]).size < 2:
                 raise ValueError(
@@ -432,7 +432,7 @@ class _SingleTaskFM(_BaseFM):
 
 
 class FMRegressor(RegressorMixin, _SingleTaskFM):
-    r"""Second-order factorization machine regressor (field-block ALS).
+    r"""Second-order factorization machine regressor (Bayesian, or ALS).
 
     Fits, on the sparse design :math:`z` built from ``X`` (one-hot encoded
     categorical columns, numeric columns),
@@ -460,12 +460,23 @@ class FMRegressor(RegressorMixin, _SingleTaskFM):
     ----------
     n_components : int, default=8
         Dimension :math:`k` of the factors (0 gives a ridge regression).
+    solver : {"mcmc", "als"}, default="mcmc"
+        ``"mcmc"``: the Bayesian FM by Gibbs sampling (Freudenthaler et al.
+        2011, libFM's MCMC): Gaussian priors with a mean and a precision per
+        field group, Normal–Gamma hyperpriors, the noise precision sampled
+        (probit link for binary labels): nothing to tune, and ``alpha_w``,
+        ``alpha_v`` and ``tol`` are unused; predictions are posterior means.
+        ``"als"``: the penalised point estimate by coordinate descent
+        described below.
+    n_iter : int, default=100
+        Gibbs sweeps (``"mcmc"``) or maximum epochs (``"als"``).
+    n_kept_samples : int or None, default=None
+        ``"mcmc"``: the last ``n_kept_samples`` sweeps are averaged (the rest
+        is burn-in); None keeps half. Above ``n_iter`` raises ``ValueError``.
     alpha_w : float, default=1.0
         L2 strength on the linear weights :math:`w`.
     alpha_v : float, default=1.0
         L2 strength on the factors :math:`V`.
-    n_iter : int, default=100
-        Maximum number of epochs (one sweep over every parameter).
     init_stdev : float, default=0.1
         Standard deviation of the normal initialisation of :math:`V`.
     tol : float, default=1e-5
@@ -513,10 +524,18 @@ class FMRegressor(RegressorMixin, _SingleTaskFM):
     frame_input_ : bool
         Whether ``X`` was a DataFrame with categorical columns (``predict``
         then needs a DataFrame with the same columns, in any order).
+    intercept_samples_, coef_samples_, factor_samples_, scale_samples_ : ndarray
+        ``solver="mcmc"`` only: the kept Gibbs samples (see
+        :class:`MultiTaskFM`); ``intercept_``, ``coef_``, ``factors_`` are
+        then their posterior means.
+    noise_precision_ : ndarray of shape (n_tasks,)
+        ``solver="mcmc"`` only: posterior mean of the noise precision (1
+        for a probit task).
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs or sweeps run.
     objective_ : ndarray of shape (n_iter_ + 1,)
-        Objective before the first and after every epoch.
+        ``solver="als"`` only: objective before the first and after every
+        epoch.
     n_features_in_ : int
         Number of input columns.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -608,7 +627,7 @@ class FMRegressor(RegressorMixin, _SingleTaskFM):
 
 
 class FMClassifier(ClassifierMixin, _SingleTaskFM):
-    r"""Second-order factorization machine classifier (logistic loss, Newton CD).
+    r"""Second-order factorization machine classifier (Bayesian probit, or ALS).
 
     For two classes it fits
 
@@ -636,12 +655,23 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
     ----------
     n_components : int, default=8
         Dimension of the factors (0 gives a logistic regression).
+    solver : {"mcmc", "als"}, default="mcmc"
+        ``"mcmc"``: the Bayesian FM by Gibbs sampling (Freudenthaler et al.
+        2011, libFM's MCMC): Gaussian priors with a mean and a precision per
+        field group, Normal–Gamma hyperpriors, the noise precision sampled
+        (probit link for binary labels): nothing to tune, and ``alpha_w``,
+        ``alpha_v`` and ``tol`` are unused; predictions are posterior means.
+        ``"als"``: the penalised point estimate by coordinate descent
+        described below.
+    n_iter : int, default=100
+        Gibbs sweeps (``"mcmc"``) or maximum epochs (``"als"``).
+    n_kept_samples : int or None, default=None
+        ``"mcmc"``: the last ``n_kept_samples`` sweeps are averaged (the rest
+        is burn-in); None keeps half. Above ``n_iter`` raises ``ValueError``.
     alpha_w : float, default=1.0
         L2 strength on the linear weights.
     alpha_v : float, default=1.0
         L2 strength on the factors.
-    n_iter : int, default=100
-        Maximum number of epochs.
     init_stdev : float, default=0.1
         Standard deviation of the normal initialisation of the factors.
     tol : float, default=1e-5
@@ -672,10 +702,18 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
         Scale of the interaction term per one-vs-rest task (1 for two classes).
     field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_
         The design encoding; see :class:`FMRegressor`.
+    intercept_samples_, coef_samples_, factor_samples_, scale_samples_ : ndarray
+        ``solver="mcmc"`` only: the kept Gibbs samples (see
+        :class:`MultiTaskFM`); ``intercept_``, ``coef_``, ``factors_`` are
+        then their posterior means.
+    noise_precision_ : ndarray of shape (n_tasks,)
+        ``solver="mcmc"`` only: posterior mean of the noise precision (1
+        for a probit task).
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs or sweeps run.
     objective_ : ndarray of shape (n_iter_ + 1,)
-        Objective before the first and after every epoch.
+        ``solver="als"`` only: objective before the first and after every
+        epoch.
     n_features_in_ : int
         Number of input columns.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -838,12 +876,23 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         transfer a shared-factor model can show (see ``MultiTaskFM``).
     n_components : int, default=8
         Dimension of the factors.
+    solver : {"mcmc", "als"}, default="mcmc"
+        ``"mcmc"``: the Bayesian FM by Gibbs sampling (Freudenthaler et al.
+        2011, libFM's MCMC): Gaussian priors with a mean and a precision per
+        field group, Normal–Gamma hyperpriors, the noise precision sampled
+        (probit link for binary labels): nothing to tune, and ``alpha_w``,
+        ``alpha_v`` and ``tol`` are unused; predictions are posterior means.
+        ``"als"``: the penalised point estimate by coordinate descent
+        described below.
+    n_iter : int, default=100
+        Gibbs sweeps (``"mcmc"``) or maximum epochs (``"als"``).
+    n_kept_samples : int or None, default=None
+        ``"mcmc"``: the last ``n_kept_samples`` sweeps are averaged (the rest
+        is burn-in); None keeps half. Above ``n_iter`` raises ``ValueError``.
     alpha_w : float, default=1.0
         L2 strength on the linear weights and on the scales' deviation from 1.
     alpha_v : float, default=1.0
         L2 strength on the factors.
-    n_iter : int, default=100
-        Maximum number of epochs.
     init_stdev : float, default=0.1
         Standard deviation of the normal initialisation of the factors.
     tol : float, default=1e-5
@@ -1367,3 +1416,9 @@ class MultiTaskFM(RegressorMixin, _BaseFM):
         return multitask_score(
             y, self.predict(X), tasks=self.task_kinds_, sample_weight=sample_weight
         )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.required = True
+        return tags

@@ -13,7 +13,7 @@ def make_multitask_recommender(
     item_col="item_id",
     fm_target="each",
     fm_components=8,
-    fm_n_iter=30,
+    fm_n_iter=100,
     factors=16,
     regularization=0.05,
     iterations=15,
@@ -33,16 +33,29 @@ def make_multitask_recommender(
 
     The steps, in order (each an ordinary scikit-learn estimator):
 
-    1. ``"fmembedder"``: :class:`~mtlclassic.FMEmbedder` — a **multi-task
-       factorization machine** over the ids and side features, whose factors
-       are shared by every task (a shared bottom without a neural network); it
-       adds each task's FM score (``fm_score_<task>``) to the columns.
+    1. ``"fmembedder"``: :class:`~mtlclassic.FMEmbedder` — **Bayesian
+       factorization machines** (Gibbs sampling, nothing to tune) over the ids
+       and side features; it adds every task's FM score
+       (``fm_score_<task>``, log-odds for a binary task) to the columns, so
+       every head sees every task's score.
     2. ``"alsembedder"``: :class:`~mtlclassic.ALSEmbedder` — implicit-feedback
        ALS on *which* items each user touched (labels or not); it replaces the
        id columns by the user and item factors and their dot product.
     3. ``"multitasklgbm"``: :class:`~mtlclassic.MultiTaskLGBM` — one
        early-stopped LightGBM head per task on its labelled rows, over the side
-       features and both embeddings.
+       features and both embeddings, **boosting from its task's FM score**
+       (``init_score="fm_score_{task}"``): the trees only add what the FM
+       missed, and a head whose trees do not beat the FM score on its
+       validation rows keeps none.
+
+    With ``fm_target="each"`` (default) every task has its own FM and the
+    tasks share through the heads, which read every task's score; with
+    ``"all"`` one multi-task FM shares its factors across tasks
+    (:class:`~mtlclassic.MultiTaskFM`). ``"each"`` is the default because
+    on MovieLens (``liked`` = rating >= 4, the same rows) the shared factors
+    count the same evidence twice and lose on both tasks (rating RMSE 0.907
+    vs 0.887, liked AUC 0.785 vs 0.797 at 30 sweeps; ``python
+    benchmarks/bench_real.py``).
 
     Both embedders are **cross-fitted** (their ``fit_transform`` returns
     out-of-fold features), so the heads never train on a representation fitted
@@ -51,10 +64,8 @@ def make_multitask_recommender(
     Both output pandas, so side columns keep their dtypes (``category`` stays
     a LightGBM categorical).
 
-    On the built-in data (1,000 users, 500 items, 100k events, temporal 80/20
-    split) the default beats one LightGBM per task on the raw columns on every
-    task: rating R² 0.47 vs 0.22, click AUC 0.725 vs 0.650, like AUC (85% of
-    labels missing) 0.724 vs 0.570 (``python benchmarks/bench_end_to_end.py``).
+    Defaults were chosen on real data (``python benchmarks/bench_real.py``,
+    MovieLens-1M and Book-Crossing subsets of 100k events).
 
     Parameters
     ----------
@@ -64,10 +75,10 @@ def make_multitask_recommender(
     embedders : tuple of {"fm", "als"}, default=("fm", "als")
         Which shared representations to use, in that order.
     user_col, item_col : str, default="user_id", "item_id"
-    fm_components, fm_alpha, fm_n_iter : FM parameters
-        Factors, L2 strength (``alpha_w`` and ``alpha_v``; the FM loss is
-        summed over rows, so larger data tolerate larger values) and the
-        number of epochs, run exactly (a fixed budget, no tolerance test).
+    fm_target : {"each", "all"}, default="each"
+        One FM per task, or one multi-task FM with shared factors.
+    fm_components, fm_n_iter : FM parameters
+        Factors and Gibbs sweeps (half of them burn-in).
     factors, regularization, iterations : ALS parameters
     cv : int, default=5
         Cross-fitting folds of both embedders.
