@@ -208,7 +208,7 @@ def test_bad_input_names_the_parameter_or_task():
         FMRegressor(n_iter=20, n_kept_samples=50).fit(X, y)
     Y = pd.DataFrame({"rating": y, "click": (y > 0).astype(float)})
     Y.loc[1:, "rating"] = np.nan
-    with pytest.raises(ValueError, match="Task 'rating' has n_samples = 1 labelled row"):
+    with pytest.raises(ValueError, match="'rating' has n_samples = 1 labelled row"):
         MultiTaskFM(n_iter=5).fit(X, Y)
     Y = pd.DataFrame({"rating": y, "click": np.ones(len(y))})
     Y.loc[0, "click"] = np.nan
