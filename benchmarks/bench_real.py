@@ -244,9 +244,7 @@ def run(name, X, Y, *, quick, seed):
             )  # fmt: skip
             total += sec
             preds.append(
-                model.predict(Dte)
-                if kind == "regression"
-                else model.predict_proba(Dte)
+                model.predict(Dte) if kind == "regression" else model.predict_proba(Dte)
             )
         record("myfm", np.column_stack(preds), total)
     else:
