@@ -14,7 +14,7 @@ from mtlclassic.embedding._fm_mcmc import (
     FMGibbsSampler,
     sample_truncated_normal,
 )
-from mtlclassic.embedding._fm_solver import design_from_sparse, fm_decision
+from mtlclassic.embedding._fm_solver import design_from_sparse, fm_decision, fm_parts
 
 
 def _ids(n=600, n_users=30, n_items=20, seed=0, noise=0.3):
@@ -232,3 +232,51 @@ def test_embedder_each_task_equals_single_task_embedders():
         own = [i for i, n in enumerate(names) if n.startswith(f"fm_{task}_")]
         np.testing.assert_array_equal(Z[:, own], Zt[:, :-1])
         np.testing.assert_array_equal(Z[:, names.index(f"fm_score_{task}")], Zt[:, -1])
+
+
+def test_noise_correlation_is_recovered_on_co_labelled_rows():
+    rng = np.random.RandomState(0)
+    n = 3000
+    X = pd.DataFrame(
+        {"g": pd.Categorical(rng.randint(0, 20, n)), "f": rng.normal(size=n)}
+    )
+    effect = rng.normal(size=20)[X["g"].cat.codes] + X["f"].to_numpy()
+    noise = rng.multivariate_normal([0, 0], [[1.0, 0.6], [0.6, 1.0]], size=n)
+    Y = pd.DataFrame({"a": effect + noise[:, 0], "b": -effect + noise[:, 1]})
+    model = MultiTaskFM(0, n_iter=60, random_state=0).fit(X, Y)
+    np.testing.assert_allclose(model.noise_correlation_[0, 1], 0.6, atol=0.05)
+    np.testing.assert_allclose(model.noise_precision_, 1.0, atol=0.1)
+    # tasks on disjoint rows have no correlation to estimate
+    Y.loc[: n // 2, "a"] = np.nan
+    Y.loc[n // 2 + 1 :, "b"] = np.nan
+    disjoint = MultiTaskFM(0, n_iter=10, random_state=0).fit(X, Y)
+    np.testing.assert_array_equal(disjoint.noise_correlation_, np.eye(2))
+
+
+def _interaction_posterior_sd(model, X):
+    """Mean over rows of the posterior sd of task 0's interaction term."""
+    _, design = model._encode(X)
+    Z = design.tocsr()
+    draws = [
+        fm_parts(Z, model.coef_samples_[s], model.factor_samples_[s])[2]
+        * model.scale_samples_[s][0]
+        for s in range(model.factor_samples_.shape[0])
+    ]
+    return float(np.std(draws, axis=0).mean())
+
+
+def test_a_duplicated_task_is_not_counted_twice():
+    """The same labels twice: the shared factors keep the single-task posterior.
+
+    Treated as independent, two copies of every label would shrink the
+    posterior sd of the shared interaction by 1/sqrt(2) (0.76 measured with
+    the correlation switched off); the estimated noise correlation removes it.
+    """
+    X, _, y, _ = _ids(n=1500, noise=0.5)
+    single = FMRegressor(2, n_iter=200, random_state=0).fit(X, y)
+    twice = MultiTaskFM(2, n_iter=200, random_state=0).fit(
+        X, pd.DataFrame({"y": y, "copy": y})
+    )
+    assert twice.noise_correlation_[0, 1] > 0.9
+    ratio = _interaction_posterior_sd(twice, X) / _interaction_posterior_sd(single, X)
+    assert 0.88 < ratio < 1.12

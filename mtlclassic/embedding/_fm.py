@@ -223,6 +223,7 @@ class _BaseFM(BaseEstimator):
         self.factor_samples_ = post.factors
         self.scale_samples_ = post.scale
         self.noise_precision_ = post.noise_precision
+        self.noise_correlation_ = post.noise_correlation
         self.intercept_ = post.intercept.mean(axis=0)
         self.coef_ = post.coef.mean(axis=0)
         self.factors_ = post.factors.mean(axis=0)

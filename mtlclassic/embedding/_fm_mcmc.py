@@ -49,6 +49,8 @@ HYPER_MEAN_PRECISION = 1.0  # gamma_0
 NOISE_SHAPE = 1.0  # alpha_0 of the noise precision
 NOISE_RATE = 1.0  # beta_0
 SCALE_PRIOR_PRECISION = 1.0  # s_t ~ N(1, 1)
+MIN_SHARED_ROWS = 30  # co-labelled rows needed to estimate a noise correlation
+MAX_CORRELATION = 0.95
 
 
 @dataclass
@@ -58,7 +60,8 @@ class FMPosterior:
     ``intercept`` (S, T), ``coef`` (S, T, p), ``factors`` (S, p, k) and
     ``scale`` (S, T) hold the ``S`` kept samples; ``noise_precision`` (T,) is
     the posterior mean of every task's noise precision (1 for binary tasks);
-    ``n_iter`` is the number of sweeps run.
+    ``n_iter`` is the number of sweeps run; ``noise_correlation`` (T, T) the
+    mean over kept samples of the tasks' noise correlation.
     """
 
     intercept: np.ndarray
@@ -67,10 +70,11 @@ class FMPosterior:
     scale: np.ndarray
     noise_precision: np.ndarray
     n_iter: int
+    noise_correlation: np.ndarray = None
 
 
-def sample_truncated_normal(mean, positive, random_state):
-    """Draw ``u ~ N(mean, 1)`` truncated to ``u > 0`` (positive) or ``u <= 0``.
+def sample_truncated_normal(mean, positive, random_state, sd=None):
+    """Draw ``u ~ N(mean, sd^2)`` truncated to ``u > 0`` (positive) or ``u <= 0``.
 
     Inverse-CDF sampling in log space (``log_ndtr``/``ndtri_exp``), exact and
     finite for any ``mean``: a standard normal ``x`` truncated to ``x < c``
@@ -78,10 +82,11 @@ def sample_truncated_normal(mean, positive, random_state):
     ``u <= 0`` is ``x`` with ``c = -mean``, each shifted by ``mean``.
     """
     sign = np.where(positive, -1.0, 1.0)
-    bound = -sign * mean  # c
+    unit = 1.0 if sd is None else sd
+    bound = -sign * mean / unit  # c
     log_u = np.log(random_state.uniform(size=mean.shape))
     x = ndtri_exp(np.minimum(log_u + log_ndtr(bound), 0.0))
-    return mean + sign * x
+    return mean + sign * unit * x
 
 
 def _field_groups(design: FMDesign) -> np.ndarray:
@@ -158,6 +163,19 @@ class FMGibbsSampler:
         self.target = np.where(
             self.binary[:, None], 2.0 * self.labels - 1.0, self.labels
         )
+        # tasks labelled together on enough rows get a noise correlation
+        mask = self.weight > 0
+        self.pairs = [
+            (t, u, np.flatnonzero(mask[t] & mask[u]))
+            for t in range(n_tasks)
+            for u in range(t + 1, n_tasks)
+            if np.count_nonzero(mask[t] & mask[u]) >= MIN_SHARED_ROWS
+        ]
+        self.correlated = bool(self.pairs)
+        self.noise_correlation = np.eye(n_tasks)
+        if self.correlated:
+            codes = (mask.T * (1 << np.arange(n_tasks))).sum(axis=1)
+            self.patterns, self.pattern_of_row = np.unique(codes, return_inverse=True)
         self.refresh()
 
     # caches ---------------------------------------------------------------
@@ -172,7 +190,43 @@ class FMGibbsSampler:
     def _rebuild_residuals(self):
         pred = self.linear + self.scale[:, None] * self.phi[None, :]
         self.resid = pred - self.target
-        self.prec = self.weight * self.noise_precision[:, None]
+        self._update_precision()
+
+    def _update_precision(self):
+        """Per-row noise precision ``P`` and the weighted residuals ``pr = P r``.
+
+        Uncorrelated noise: ``P`` is diagonal, ``a_t tau_t``. Correlated noise
+        (tasks sharing labelled rows): ``P_i = A_i^(1/2) (Sigma_LL)^-1
+        A_i^(1/2)`` over the tasks ``L`` labelled on row ``i``, with ``Sigma =
+        D R D``, ``D = diag(tau^-1/2)`` and ``R`` the noise correlation.
+        """
+        if not self.correlated:
+            self.pdiag = self.weight * self.noise_precision[:, None]
+            self.pr = self.pdiag * self.resid
+            return
+        n_tasks = self.weight.shape[0]
+        sd = 1.0 / np.sqrt(self.noise_precision)
+        cov = self.noise_correlation * np.outer(sd, sd)
+        per_pattern = np.zeros((self.patterns.size, n_tasks, n_tasks))
+        for j, code in enumerate(self.patterns):
+            tasks = np.flatnonzero((code >> np.arange(n_tasks)) & 1)
+            if tasks.size:
+                per_pattern[j][np.ix_(tasks, tasks)] = np.linalg.inv(
+                    cov[np.ix_(tasks, tasks)]
+                )
+        self.Q = per_pattern[self.pattern_of_row]  # (n, T, T), unweighted
+        root = np.sqrt(self.weight.T)  # (n, T)
+        self.P = self.Q * root[:, :, None] * root[:, None, :]
+        self.pdiag = np.ascontiguousarray(np.einsum("ntt->tn", self.P))
+        self.pr = np.einsum("ntu,un->tn", self.P, self.resid)
+
+    def _shift(self, t, rows, change):
+        """Add ``change`` to task ``t``'s residuals at ``rows``, keeping ``pr``."""
+        self.resid[t, rows] += change
+        if self.correlated:
+            self.pr[:, rows] += self.P[rows, :, t].T * change
+        else:
+            self.pr[t, rows] += self.pdiag[t, rows] * change
 
     # draws ----------------------------------------------------------------
     def _draw(self, num, den, prior_precision, prior_mean, theta):
@@ -183,22 +237,45 @@ class FMGibbsSampler:
         return mean_step + noise
 
     def sample_latent(self):
-        """Albert–Chib step: latent utilities of the binary tasks' labelled rows."""
+        """Albert–Chib step: latent utilities of the binary tasks' labelled rows.
+
+        With correlated noise a row's latent is drawn given the other tasks'
+        residuals on that row (conditional mean and variance from ``Q``).
+        """
         for t in np.flatnonzero(self.binary):
             r = self.labelled[t]
             pred = self.resid[t, r] + self.target[t, r]
-            u = sample_truncated_normal(pred, self.labels[t, r] > 0.5, self.rng)
+            mean, sd = pred, None
+            if self.correlated:
+                Q = self.Q[r]
+                qtt = Q[:, t, t]
+                others = np.einsum("nu,un->n", Q[:, t, :], self.resid[:, r])
+                others -= qtt * self.resid[t, r]
+                mean = pred + others / qtt
+                sd = 1.0 / np.sqrt(qtt)
+            u = sample_truncated_normal(mean, self.labels[t, r] > 0.5, self.rng, sd)
+            self._shift(t, r, (pred - u) - self.resid[t, r])
             self.target[t, r] = u
-            self.resid[t, r] = pred - u
 
     def sample_intercept(self):
-        """Every task's intercept."""
-        num = np.einsum("tn,tn->t", self.prec, self.resid)
-        den = self.prec.sum(axis=1)
-        delta = self._draw(num, den, PRIOR_INTERCEPT_PRECISION, 0.0, self.intercept)
-        self.intercept += delta
-        self.linear += delta[:, None]
-        self.resid += delta[:, None]
+        """Every task's intercept (one after the other when noise is correlated)."""
+        if not self.correlated:
+            num, den = self.pr.sum(axis=1), self.pdiag.sum(axis=1)
+            delta = self._draw(num, den, PRIOR_INTERCEPT_PRECISION, 0.0, self.intercept)
+            self.intercept += delta
+            self.linear += delta[:, None]
+            self.resid += delta[:, None]
+            self.pr += self.pdiag * delta[:, None]
+            return
+        everything = slice(None)
+        for t in range(self.intercept.size):
+            delta = self._draw(
+                self.pr[t].sum(), self.pdiag[t].sum(), PRIOR_INTERCEPT_PRECISION,
+                0.0, self.intercept[t],
+            )  # fmt: skip
+            self.intercept[t] += delta
+            self.linear[t] += delta
+            self._shift(t, everything, delta)
 
     def sample_linear(self, F: int):
         """Draw the linear weights of field ``F``, every task."""
@@ -207,13 +284,13 @@ class FMGibbsSampler:
         lo, hi = d.offsets[F], d.offsets[F + 1]
         g = self.groups[F]
         for t in range(self.coef.shape[0]):
-            pw = self.prec[t, sel]
-            res = self.resid[t, sel]
+            pw = self.pdiag[t, sel]
+            pres = self.pr[t, sel]
             if self.unit[F]:
-                num = np.bincount(cols, pw * res, hi - lo)
+                num = np.bincount(cols, pres, hi - lo)
                 den = np.bincount(cols, pw, hi - lo)
             else:
-                num = np.bincount(cols, pw * res * vals, hi - lo)
+                num = np.bincount(cols, pres * vals, hi - lo)
                 den = np.bincount(cols, pw * vals * vals, hi - lo)
             delta = self._draw(
                 num, den, self.coef_precision[g, t], self.coef_mean[g, t],
@@ -222,14 +299,17 @@ class FMGibbsSampler:
             self.coef[t, lo:hi] += delta
             change = delta[cols] if self.unit[F] else delta[cols] * vals
             self.linear[t, sel] += change
-            self.resid[t, sel] += change
+            self._shift(t, sel, change)
 
     def sample_factors(self):
         """Every block ``V[field F, f]``, factor by factor."""
         d = self.design
         s = self.scale
-        g_row = np.einsum("t,tn->n", s, self.prec * self.resid)
-        c_row = np.einsum("t,tn->n", s * s, self.prec)
+        g_row = s @ self.pr
+        if self.correlated:
+            c_row = np.einsum("t,ntu,u->n", s, self.P, s)
+        else:
+            c_row = (s * s) @ self.pdiag
         for f in range(self.n_components):
             q = self.q[f]
             for F in range(d.n_fields):
@@ -263,11 +343,24 @@ class FMGibbsSampler:
     def sample_scale(self):
         """Every task's interaction scale (several tasks only)."""
         phi = self.phi
-        num = np.einsum("tn,tn,n->t", self.prec, self.resid, phi)
-        den = self.prec @ (phi * phi)
-        delta = self._draw(num, den, SCALE_PRIOR_PRECISION, 1.0, self.scale)
-        self.scale += delta
-        self.resid += delta[:, None] * phi[None, :]
+        phi2 = phi * phi
+        if not self.correlated:
+            delta = self._draw(
+                self.pr @ phi, self.pdiag @ phi2, SCALE_PRIOR_PRECISION, 1.0,
+                self.scale,
+            )  # fmt: skip
+            self.scale += delta
+            self.resid += delta[:, None] * phi[None, :]
+            self.pr += self.pdiag * (delta[:, None] * phi[None, :])
+            return
+        everything = slice(None)
+        for t in range(self.scale.size):
+            delta = self._draw(
+                self.pr[t] @ phi, self.pdiag[t] @ phi2, SCALE_PRIOR_PRECISION, 1.0,
+                self.scale[t],
+            )  # fmt: skip
+            self.scale[t] += delta
+            self._shift(t, everything, delta * phi)
 
     def sample_hyperparameters(self):
         """Group means and precisions of ``w`` (per task) and ``V`` (per factor)."""
@@ -293,14 +386,36 @@ class FMGibbsSampler:
             )
 
     def sample_noise(self):
-        """Noise precision of every regression task (binary tasks keep 1)."""
+        """Noise precision of every regression task (binary tasks keep 1).
+
+        Each task's precision is drawn from its marginal residuals; when tasks
+        share labelled rows, their noise correlation is then re-estimated from
+        the standardised residuals on those rows (a plug-in step).
+        """
         for t in np.flatnonzero(~self.binary):
             r = self.labelled[t]
             w = self.weight[t, r]
             shape = 0.5 * (NOISE_SHAPE + w.sum())
             rate = 0.5 * (NOISE_RATE + float(w @ self.resid[t, r] ** 2))
             self.noise_precision[t] = self.rng.gamma(shape, 1.0 / rate)
-        self.prec = self.weight * self.noise_precision[:, None]
+        if self.correlated:
+            self.noise_correlation = self._residual_correlation()
+        self._update_precision()
+
+    def _residual_correlation(self):
+        """Correlation of the standardised residuals on co-labelled rows."""
+        z = self.resid * np.sqrt(self.noise_precision)[:, None]
+        R = np.eye(z.shape[0])
+        for t, u, rows in self.pairs:
+            a, b = z[t, rows], z[u, rows]
+            rho = float(a @ b) / max(np.sqrt(float(a @ a) * float(b @ b)), 1e-12)
+            R[t, u] = R[u, t] = np.clip(rho, -MAX_CORRELATION, MAX_CORRELATION)
+        values, vectors = np.linalg.eigh(R)
+        if values.min() < 1e-3:  # project onto positive-definite correlations
+            R = (vectors * np.maximum(values, 1e-3)) @ vectors.T
+            d = np.sqrt(np.diag(R))
+            R = R / np.outer(d, d)
+        return R
 
     def sweep(self):
         """One Gibbs sweep over every block."""
@@ -346,6 +461,7 @@ def sample_fm(
         np.empty((n_kept_samples, n_tasks)),
         np.zeros(n_tasks),
         n_iter,
+        np.zeros((n_tasks, n_tasks)),
     )
     burn_in = n_iter - n_kept_samples
     for it in range(n_iter):
@@ -359,6 +475,7 @@ def sample_fm(
             kept.factors[s] = state.factors
             kept.scale[s] = state.scale
             kept.noise_precision += state.noise_precision / n_kept_samples
+            kept.noise_correlation += state.noise_correlation / n_kept_samples
         if verbose:
             print(
                 f"[FM mcmc] sweep {it + 1:4d}  noise precision "
