@@ -68,7 +68,15 @@ def _concat_rows(parts, order, template):
 
 
 def cross_fit_transform(
-    estimator, X, y=None, *, cv=5, random_state=None, groups=None, **fit_params
+    estimator,
+    X,
+    y=None,
+    *,
+    cv=5,
+    random_state=None,
+    groups=None,
+    prepare=None,
+    **fit_params,
 ):
     """Out-of-fold ``transform`` of ``X``: each fold by a clone fitted on the others.
 
@@ -85,6 +93,9 @@ def cross_fit_transform(
         Seed of the default ``KFold``.
     groups : array-like, default=None
         Passed to ``cv.split``.
+    prepare : callable or None, default=None
+        Called with each fold's unfitted clone before its ``fit`` (e.g. to
+        warm-start it from a model fitted on all rows).
     **fit_params : dict
         Row-aligned arrays are sliced; anything else is passed unchanged.
 
@@ -112,6 +123,8 @@ def cross_fit_transform(
             for k, v in fit_params.items()
         }
         y_train = None if y is None else _safe_indexing(y, train)
+        if prepare is not None:
+            prepare(fold)
         fold.fit(_safe_indexing(X, train), y_train, **fold_params)
         parts.append(fold.transform(_safe_indexing(X, test)))
         test_rows.append(np.asarray(test))
@@ -129,8 +142,10 @@ class CrossFitTransformerMixin:
     """Give an embedder a cross-fitted ``fit_transform``.
 
     The class must have ``cv`` and ``random_state`` parameters. Its
-    ``fit_transform(X, y)`` returns out-of-fold embeddings and leaves ``self``
-    fitted on all rows, so a later ``transform(X_new)`` uses every row.
+    ``fit_transform(X, y)`` fits ``self`` on all rows (so a later
+    ``transform(X_new)`` uses every row), then returns out-of-fold embeddings
+    from clones fitted on the other folds; ``_crossfit_prepare`` may hand
+    each clone a starting point taken from the full fit.
     """
 
     def fit_transform(self, X, y=None, **fit_params):
@@ -151,8 +166,21 @@ class CrossFitTransformerMixin:
         """
         if resolve_cv(self.cv, self.random_state) is None:
             return self.fit(X, y, **fit_params).transform(X)
-        Z = cross_fit_transform(
-            self, X, y, cv=self.cv, random_state=self.random_state, **fit_params
-        )
         self.fit(X, y, **fit_params)
-        return Z
+        return cross_fit_transform(
+            self,
+            X,
+            y,
+            cv=self.cv,
+            random_state=self.random_state,
+            prepare=self._crossfit_prepare(),
+            **fit_params,
+        )
+
+    def _crossfit_prepare(self):
+        """Return a callable preparing each fold from the full fit, or None.
+
+        The default prepares nothing (every fold is an independent fit); an
+        embedder may warm-start its folds from ``self``, fitted on all rows.
+        """
+        return None

@@ -38,6 +38,7 @@ more normal draw per block than an ALS epoch.
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 from scipy.special import log_ndtr, logit, ndtr, ndtri_exp
 
 from ._fm_solver import FMDesign, fm_parts
@@ -51,6 +52,7 @@ NOISE_RATE = 1.0  # beta_0
 SCALE_PRIOR_PRECISION = 1.0  # s_t ~ N(1, 1)
 MIN_SHARED_ROWS = 30  # co-labelled rows needed to estimate a noise correlation
 MAX_CORRELATION = 0.95
+MIN_CLASS_ROWS = 10  # rows of each class needed for a biserial correlation
 
 
 @dataclass
@@ -403,12 +405,27 @@ class FMGibbsSampler:
         self._update_precision()
 
     def _residual_correlation(self):
-        """Correlation of the standardised residuals on co-labelled rows."""
+        """Noise correlation of every pair of tasks sharing labelled rows.
+
+        Two regression tasks: the correlation of their standardised residuals.
+        A regression and a binary task: the biserial maximum-likelihood
+        estimate, from the observed residuals and the binary labels (never
+        from the latents, which are drawn given the correlation itself), and
+        0 when the binary labels on the shared rows are (nearly) all one
+        class, which carries no information on it (a funnel: a rating is only
+        observed after a click). Two binary tasks: 0.
+        """
         z = self.resid * np.sqrt(self.noise_precision)[:, None]
         R = np.eye(z.shape[0])
         for t, u, rows in self.pairs:
-            a, b = z[t, rows], z[u, rows]
-            rho = float(a @ b) / max(np.sqrt(float(a @ a) * float(b @ b)), 1e-12)
+            if self.binary[t] and self.binary[u]:
+                continue
+            if not (self.binary[t] or self.binary[u]):
+                a, b = z[t, rows], z[u, rows]
+                rho = float(a @ b) / max(np.sqrt(float(a @ a) * float(b @ b)), 1e-12)
+            else:
+                b, r = (t, u) if self.binary[t] else (u, t)
+                rho = self._biserial(b, r, rows, -z[r, rows])
             R[t, u] = R[u, t] = np.clip(rho, -MAX_CORRELATION, MAX_CORRELATION)
         values, vectors = np.linalg.eigh(R)
         if values.min() < 1e-3:  # project onto positive-definite correlations
@@ -416,6 +433,31 @@ class FMGibbsSampler:
             d = np.sqrt(np.diag(R))
             R = R / np.outer(d, d)
         return R
+
+    def _biserial(self, b, r, rows, noise):
+        """Maximum-likelihood correlation of a probit latent and a Gaussian noise.
+
+        With ``noise`` the regression task's standardised noise ``z`` and the
+        probit latent's noise ``rho z + sqrt(1 - rho^2) eta``, ``P(y_b = 1) =
+        Phi((yhat_b + rho z) / sqrt(1 - rho^2))``; maximised over ``rho``.
+        """
+        labels = self.labels[b, rows] > 0.5
+        if min(labels.sum(), (~labels).sum()) < MIN_CLASS_ROWS:
+            return 0.0
+        pred = self.resid[b, rows] + self.target[b, rows]
+        sign = np.where(labels, 1.0, -1.0)
+
+        def negative_log_likelihood(rho):
+            scaled = (pred + rho * noise) / np.sqrt(1.0 - rho * rho)
+            return -float(log_ndtr(sign * scaled).sum())
+
+        result = minimize_scalar(
+            negative_log_likelihood,
+            bounds=(-MAX_CORRELATION, MAX_CORRELATION),
+            method="bounded",
+            options={"xatol": 1e-3},
+        )
+        return float(result.x)
 
     def sweep(self):
         """One Gibbs sweep over every block."""
@@ -441,18 +483,25 @@ def sample_fm(
     n_kept_samples: int,
     learn_scale: bool,
     random_state,
+    start=None,
     verbose: int = 0,
 ) -> FMPosterior:
     """Run ``n_iter`` Gibbs sweeps and keep the last ``n_kept_samples``.
 
     ``design`` uses the original field layout; the sampler merges row-disjoint
-    fields (the parameters are the same, only the blocks change).
+    fields (the parameters are the same, only the blocks change). ``start``
+    (optional) is a ``(intercept, coef, scale, noise_precision)`` tuple the
+    chain starts from, with ``factors``.
     """
     merged = design.merged_disjoint()
     state = FMGibbsSampler(
         merged, Y, weight, binary, factors, learn_scale=learn_scale,
         random_state=random_state,
     )  # fmt: skip
+    if start is not None:
+        state.intercept[:], state.coef[:], state.scale[:] = start[:3]
+        state.noise_precision[:] = np.where(state.binary, 1.0, start[3])
+        state.refresh()
     n_tasks, p, k = state.weight.shape[0], merged.n_features, factors.shape[1]
     kept = FMPosterior(
         np.empty((n_kept_samples, n_tasks)),
