@@ -280,3 +280,58 @@ def test_a_duplicated_task_is_not_counted_twice():
     assert twice.noise_correlation_[0, 1] > 0.9
     ratio = _interaction_posterior_sd(twice, X) / _interaction_posterior_sd(single, X)
     assert 0.88 < ratio < 1.12
+
+
+def test_warm_crossfit_does_not_leak_held_out_labels():
+    """Pure-noise labels: in-sample scores fit the noise, out-of-fold ones must not."""
+    rng = np.random.RandomState(0)
+    n = 3000
+    X = pd.DataFrame(
+        {"user_id": rng.randint(0, 150, n), "item_id": rng.randint(0, 100, n)}
+    )
+    y = pd.DataFrame({"y": rng.normal(size=n)})  # independent of X
+    kw = dict(n_components=4, n_iter=60, features=("scores",), passthrough=False,
+              random_state=0)  # fmt: skip
+    in_sample = FMEmbedder(cv=None, **kw).fit_transform(X, y)[:, 0]
+    warm = FMEmbedder(cv=5, crossfit="warm", **kw).fit_transform(X, y)[:, 0]
+    cold = FMEmbedder(cv=5, crossfit="cold", **kw).fit_transform(X, y)[:, 0]
+    target = y["y"].to_numpy()
+    leak = {
+        name: np.corrcoef(s, target)[0, 1]
+        for name, s in [("in", in_sample), ("warm", warm), ("cold", cold)]
+    }
+    assert leak["in"] > 0.25  # the noise is fitted in sample
+    # out of fold: no more than chance (sd of a null correlation ~ 1/sqrt(n))
+    assert abs(leak["warm"]) < 0.06 and abs(leak["cold"]) < 0.06
+
+
+def test_warm_fold_starts_from_the_full_fit_by_category():
+    X, _, y, _ = _ids(n=400)
+    full = FMRegressor(2, n_iter=10, random_state=0).fit(X, y)
+    end = full._chain_end()
+    fold_rows = X["user"].to_numpy() != "u3"  # the fold never sees user u3
+    fold = FMRegressor(2, n_iter=10, random_state=0)
+    fold._encode_fit(X[fold_rows], None)
+    n_features = int(fold.field_offsets_[-1])
+    factors, intercept, coef, scale, noise = fold._map_chain_start(end, n_features, 1)
+    assert "u3" not in fold.categories_[0] and "u3" in full.categories_[0]
+    for field, cats in enumerate(fold.categories_[:2]):
+        for j, cat in enumerate(cats):
+            src = full.field_offsets_[field] + full.categories_[field].index(cat)
+            dst = fold.field_offsets_[field] + j
+            np.testing.assert_array_equal(factors[dst], full.factor_samples_[-1][src])
+            assert coef[0, dst] == full.coef_samples_[-1][0, src]
+    np.testing.assert_array_equal(intercept, full.intercept_samples_[-1])
+
+
+def test_cold_crossfit_equals_independent_fold_fits():
+    from sklearn.model_selection import KFold
+
+    X, Y = make_multitask_recsys(60, 40, 900, n_side_features=0, random_state=3)
+    kw = dict(n_components=2, n_iter=10, features=("scores",), passthrough=False)
+    Z = FMEmbedder(cv=3, crossfit="cold", random_state=0, **kw).fit_transform(X, Y)
+    for train, test in KFold(3, shuffle=True, random_state=0).split(X):
+        fold = FMEmbedder(cv=None, random_state=0, **kw).fit(
+            X.iloc[train], Y.iloc[train]
+        )
+        np.testing.assert_array_equal(Z[test], fold.transform(X.iloc[test]))
