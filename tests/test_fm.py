@@ -249,7 +249,12 @@ def test_no_factors_is_ridge_on_the_design(scale_numeric):
     X, y = _frame()
     sw = np.random.RandomState(3).uniform(0.5, 2, size=y.size)
     fm = FMRegressor(
-        0, solver="als", alpha_w=2.0, n_iter=1000, tol=0, scale_numeric=scale_numeric
+        0,
+        solver="als",
+        alpha_w=2.0 / sw.sum(),  # the penalty is per unit of sample weight
+        n_iter=1000,
+        tol=0,
+        scale_numeric=scale_numeric,
     ).fit(X, y, sample_weight=sw)
     onehot = OneHotEncoder().fit(X[["user", "item"]])
     numeric = X[["f0", "f1"]].to_numpy()
@@ -265,9 +270,9 @@ def test_no_factors_is_ridge_on_the_design(scale_numeric):
 def test_no_factors_is_logistic_regression_on_the_design():
     X, y = _frame()
     labels = np.where(y > np.median(y), "pos", "neg")
-    fm = FMClassifier(0, solver="als", alpha_w=2.0, n_iter=500, tol=1e-14).fit(
-        X, labels
-    )
+    fm = FMClassifier(
+        0, solver="als", alpha_w=2.0 / len(y), n_iter=500, tol=1e-14
+    ).fit(X, labels)
     onehot = OneHotEncoder().fit(X[["user", "item"]])
     numeric = StandardScaler().fit_transform(X[["f0", "f1"]].to_numpy())
     design = np.hstack([onehot.transform(X[["user", "item"]]).toarray(), numeric])
@@ -330,8 +335,8 @@ def test_recovers_planted_low_rank_interactions():
     fm = FMRegressor(
         rank,
         solver="als",
-        alpha_w=0.1,
-        alpha_v=0.1,
+        alpha_w=0.1 / 1200,
+        alpha_v=0.1 / 1200,
         n_iter=200,
         tol=1e-7,
         random_state=0,
@@ -340,7 +345,7 @@ def test_recovers_planted_low_rank_interactions():
     # the std of y is ~1.8; held-out pairs are predicted to within 1.5x the noise
     # (0.127 when written)
     assert rmse < 1.5 * noise, rmse
-    ridge = FMRegressor(0, solver="als", alpha_w=0.1).fit(X[train], y[train])
+    ridge = FMRegressor(0, solver="als", alpha_w=0.1 / 1200).fit(X[train], y[train])
     assert np.sqrt(np.mean((ridge.predict(X[~train]) - y[~train]) ** 2)) > 1.0
 
 
@@ -440,8 +445,14 @@ def test_embedder_single_task_equals_regressor_on_labelled_rows(recsys):
 
 def test_multitask_without_factors_is_per_task_ridge_and_logistic(recsys):
     X, Y = recsys
+    n_per_task = Y.notna().to_numpy().sum() / Y.shape[1]
     emb = FMEmbedder(
-        solver="als", n_components=0, alpha_w=3.0, n_iter=300, tol=0, cv=None
+        solver="als",
+        n_components=0,
+        alpha_w=3.0 / n_per_task,  # per unit of (average per-task) weight
+        n_iter=300,
+        tol=0,
+        cv=None,
     ).fit(X, Y)
     assert emb.task_kinds_ == ["regression", "binary", "binary"]
     cats = ["user_id", "item_id", "user_segment", "item_category"]

@@ -11,7 +11,7 @@ def make_multitask_recommender(
     embedders=("fm", "als"),
     user_col="user_id",
     item_col="item_id",
-    fm_target="each",
+    fm_target="all",
     fm_components=8,
     fm_n_iter=100,
     factors=16,
@@ -33,9 +33,9 @@ def make_multitask_recommender(
 
     The steps, in order (each an ordinary scikit-learn estimator):
 
-    1. ``"fmembedder"``: :class:`~mtlclassic.FMEmbedder` — **Bayesian
-       factorization machines** (Gibbs sampling, nothing to tune) over the ids
-       and side features; it adds every task's FM score
+    1. ``"fmembedder"``: :class:`~mtlclassic.FMEmbedder` — a **Bayesian
+       multi-task factorization machine** (Gibbs sampling, nothing to tune)
+       over the ids and side features; it adds every task's FM score
        (``fm_score_<task>``, log-odds for a binary task) to the columns, so
        every head sees every task's score.
     2. ``"alsembedder"``: :class:`~mtlclassic.ALSEmbedder` — implicit-feedback
@@ -48,14 +48,12 @@ def make_multitask_recommender(
        missed, and a head whose trees do not beat the FM score on its
        validation rows keeps none.
 
-    With ``fm_target="each"`` (default) every task has its own FM and the
-    tasks share through the heads, which read every task's score; with
-    ``"all"`` one multi-task FM shares its factors across tasks
-    (:class:`~mtlclassic.MultiTaskFM`). ``"each"`` is the default because
-    on MovieLens (``liked`` = rating >= 4, the same rows) the shared factors
-    count the same evidence twice and lose on both tasks (rating RMSE 0.907
-    vs 0.887, liked AUC 0.785 vs 0.797 at 30 sweeps; ``python
-    benchmarks/bench_real.py``).
+    With ``fm_target="all"`` (default) the FM is a :class:`~mtlclassic.MultiTaskFM`
+    whose factors are shared by every task (a shared bottom without a neural
+    network); tasks labelled on the same rows get an estimated noise
+    correlation, so a task derived from another (``liked`` = rating >= 4) is
+    not counted twice. ``"each"`` fits one FM per task instead (the tasks then
+    share only through the heads, which read every task's score).
 
     Both embedders are **cross-fitted** (their ``fit_transform`` returns
     out-of-fold features), so the heads never train on a representation fitted
@@ -75,8 +73,8 @@ def make_multitask_recommender(
     embedders : tuple of {"fm", "als"}, default=("fm", "als")
         Which shared representations to use, in that order.
     user_col, item_col : str, default="user_id", "item_id"
-    fm_target : {"each", "all"}, default="each"
-        One FM per task, or one multi-task FM with shared factors.
+    fm_target : {"all", "each"}, default="all"
+        One multi-task FM with shared factors, or one FM per task.
     fm_components, fm_n_iter : FM parameters
         Factors and Gibbs sweeps (half of them burn-in).
     factors, regularization, iterations : ALS parameters
