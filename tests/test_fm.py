@@ -270,9 +270,9 @@ def test_no_factors_is_ridge_on_the_design(scale_numeric):
 def test_no_factors_is_logistic_regression_on_the_design():
     X, y = _frame()
     labels = np.where(y > np.median(y), "pos", "neg")
-    fm = FMClassifier(
-        0, solver="als", alpha_w=2.0 / len(y), n_iter=500, tol=1e-14
-    ).fit(X, labels)
+    fm = FMClassifier(0, solver="als", alpha_w=2.0 / len(y), n_iter=500, tol=1e-14).fit(
+        X, labels
+    )
     onehot = OneHotEncoder().fit(X[["user", "item"]])
     numeric = StandardScaler().fit_transform(X[["f0", "f1"]].to_numpy())
     design = np.hstack([onehot.transform(X[["user", "item"]]).toarray(), numeric])
