@@ -999,8 +999,8 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         4)`` sweeps (the first fifth, at least 3, burn-in) on the fold's
         rows: about 2.5x less work for 5 folds. Every block is redrawn from
         its conditional on the fold's rows alone, so the held-out rows'
-        information does not persist in the draws (the train-OOF vs test gap is measured in
-        ``benchmarks/bench_real.py``). ``"cold"``: every fold is an
+        information does not persist in the draws (the train-OOF vs test
+        gap is measured in ``benchmarks/bench_real.py``). ``"cold"``: every fold is an
         independent ``n_iter``-sweep fit. ``solver="als"`` folds are always
         cold.
     warm_start : bool, default=False
