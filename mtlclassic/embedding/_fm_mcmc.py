@@ -288,7 +288,13 @@ class FMGibbsSampler:
         for t in range(self.coef.shape[0]):
             pw = self.pdiag[t, sel]
             pres = self.pr[t, sel]
-            if self.unit[F]:
+            if hi - lo == 1:  # a numeric or indicator column: plain sums
+                if self.unit[F]:
+                    num, den = np.array([pres.sum()]), np.array([pw.sum()])
+                else:
+                    num = np.array([pres @ vals])
+                    den = np.array([pw @ (vals * vals)])
+            elif self.unit[F]:
                 num = np.bincount(cols, pres, hi - lo)
                 den = np.bincount(cols, pw, hi - lo)
             else:
@@ -320,22 +326,26 @@ class FMGibbsSampler:
                 if cols.size == 0:
                     continue
                 v = self.factors[lo:hi, f]
+                single = hi - lo == 1  # a numeric or indicator column
+                x_v = v[0] if single else v[cols]
                 if self.unit[F]:
-                    x_v = v[cols]
                     h = q[sel] - x_v
                 else:
-                    x_v = v[cols] * vals
-                    h = (q[sel] - x_v) * vals
+                    h = (q[sel] - x_v * vals) * vals
                 gs, cs = g_row[sel], c_row[sel]
-                num = np.bincount(cols, gs * h, hi - lo)
-                den = np.bincount(cols, cs * h * h, hi - lo)
+                if single:  # dot products, no one-bin bincount
+                    num = np.array([gs @ h])
+                    den = np.array([cs @ (h * h)])
+                else:
+                    num = np.bincount(cols, gs * h, hi - lo)
+                    den = np.bincount(cols, cs * h * h, hi - lo)
                 group = self.groups[F]
                 delta = self._draw(
                     num, den, self.factor_precision[group, f],
                     self.factor_mean[group, f], v,
                 )  # fmt: skip
                 self.factors[lo:hi, f] += delta
-                step = delta[cols]
+                step = delta[0] if single else delta[cols]
                 dphi = step * h
                 q[sel] += step if self.unit[F] else step * vals
                 self.phi[sel] += dphi
