@@ -218,7 +218,7 @@ def run(X, Y, *, quick=False, seed=0, n_jobs=1, progress=print):
             n_estimators=1000,
             random_state=seed,
             n_jobs=n_jobs,
-            fm_n_iter=15 if quick else 20,
+            fm_n_iter=15 if quick else 100,
             iterations=10 if quick else 15,
             cv=3,
             memory=cache.name,
