@@ -76,3 +76,31 @@ def test_embedders_option_is_validated():
         "fmembedder",
         "multitasklgbm",
     ]
+
+
+def test_heads_boost_from_the_fm_scores(split):
+    """Each head's prediction is its trees' raw score plus its task's FM score."""
+    from scipy.special import expit
+
+    X_train, X_test, Y_train, _ = split
+    model = make_multitask_recommender(
+        fm_n_iter=10, iterations=5, cv=2, n_estimators=40, random_state=0, n_jobs=1
+    ).fit(X_train, Y_train)
+    assert model[0].solver == "mcmc" and model[0].target == "all"
+    head = model[-1]
+    Z = model[:-1].transform(X_test)
+    features = head._check_X(Z, reset=False)[0]
+    pred = model.predict(X_test)
+    for t, task in enumerate(Y_train.columns):
+        column = head.features_.index(f"fm_score_{task}")
+        assert head.init_score_columns_[task] == column
+        raw = Z[f"fm_score_{task}"].to_numpy()
+        if head.best_iteration_[task] > 0:
+            raw = raw + head.boosters_[task].predict(
+                features, raw_score=True, num_iteration=head.best_iteration_[task]
+            )
+        expected = raw if task == "rating" else expit(raw)
+        np.testing.assert_allclose(pred[:, t], expected, rtol=1e-12)
+    # a float fm_alpha switches the FM to the penalised ALS solver
+    als = make_multitask_recommender(fm_alpha=1e-3)[0]
+    assert (als.solver, als.alpha_w, als.alpha_v) == ("als", 1e-3, 1e-3)

@@ -14,6 +14,7 @@ def make_multitask_recommender(
     fm_target="all",
     fm_components=8,
     fm_n_iter=100,
+    fm_alpha=None,
     factors=16,
     regularization=0.05,
     iterations=15,
@@ -77,6 +78,10 @@ def make_multitask_recommender(
         One multi-task FM with shared factors, or one FM per task.
     fm_components, fm_n_iter : FM parameters
         Factors and Gibbs sweeps (half of them burn-in).
+    fm_alpha : float or None, default=None
+        None: the Bayesian FM (``solver="mcmc"``, nothing to tune). A float
+        switches to the penalised ALS solver with ``alpha_w = alpha_v =
+        fm_alpha`` per unit of sample weight (``fm_n_iter`` epochs).
     factors, regularization, iterations : ALS parameters
     cv : int, default=5
         Cross-fitting folds of both embedders.
@@ -126,6 +131,11 @@ def make_multitask_recommender(
                     fm_target,
                     fm_components,
                     n_iter=fm_n_iter,
+                    **(
+                        {}
+                        if fm_alpha is None
+                        else dict(solver="als", alpha_w=fm_alpha, alpha_v=fm_alpha)
+                    ),
                     tasks=tasks,
                     user_col=user_col,
                     item_col=item_col,
