@@ -653,3 +653,25 @@ def test_init_score_bad_input(data):
         ValueError, match="'item_category' .task 'click'. is categorical"
     ):
         MultiTaskLGBM(init_score={"click": "item_category"}).fit(X, Y)
+
+
+def test_init_score_template_nan_and_importances(data):
+    X, Y = data
+    X = X.copy()
+    X["score_rating"] = Y["rating"].fillna(0.0).to_numpy()  # no tree beats it
+    X["score_click"] = X["score_like"] = 0.0
+    with pytest.raises(ValueError, match="same column for every task"):
+        MultiTaskLGBM(init_score="score_rating").fit(X, Y)
+    with pytest.raises(ValueError, match="not a valid template"):
+        MultiTaskLGBM(init_score="score_{name}").fit(X, Y)
+    model = MultiTaskLGBM(
+        **COMMON, init_score="score_{task}", early_stopping_rounds=5, random_state=SEED
+    ).fit(X, Y)
+    assert model.best_iteration_["rating"] == 0
+    importances = model.feature_importances_
+    assert (importances.loc["rating"] == 0).all()  # no tree is used
+    assert importances.loc["click"].sum() > 0
+    bad = X.head(3).copy()
+    bad.loc[bad.index[1], "score_click"] = np.nan
+    with pytest.raises(ValueError, match="'score_click' .task 'click'. has NaN"):
+        model.predict(bad)

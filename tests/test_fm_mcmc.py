@@ -335,3 +335,39 @@ def test_cold_crossfit_equals_independent_fold_fits():
             X.iloc[train], Y.iloc[train]
         )
         np.testing.assert_array_equal(Z[test], fold.transform(X.iloc[test]))
+
+
+def test_sample_weights_are_relative_and_tiny_budgets_work():
+    X, _, y, _ = _ids(n=300)
+    plain = FMRegressor(2, n_iter=15, random_state=0).fit(X, y)
+    scaled = FMRegressor(2, n_iter=15, random_state=0).fit(
+        X, y, sample_weight=np.full(y.size, 1000.0)
+    )
+    # survey-style weights in the thousands: only their ratios matter
+    np.testing.assert_allclose(scaled.predict(X), plain.predict(X), rtol=1e-9)
+    one = FMRegressor(2, n_iter=1, random_state=0).fit(X, y)
+    assert one.factor_samples_.shape[0] == 1 and np.isfinite(one.predict(X)).all()
+    Z = FMEmbedder(n_iter=1, cv=2, user_col=None, item_col=None,
+                   random_state=0).fit_transform(X, pd.DataFrame({"y": y}))  # fmt: skip
+    assert np.isfinite(Z[:, -1].astype(float)).all()
+
+
+def test_solver_parameters_and_fitted_state():
+    X, _, y, _ = _ids(n=300)
+    with pytest.warns(UserWarning, match=r"\['alpha_w'\] only apply to solver='als'"):
+        FMRegressor(2, n_iter=5, alpha_w=0.5, random_state=0).fit(X, y)
+    model = FMRegressor(2, n_iter=10, random_state=0).fit(X, y)
+    before = model.predict(X)
+    model.set_params(solver="als", tol=0)  # predictions follow the fitted state
+    np.testing.assert_array_equal(model.predict(X), before)
+    model.fit(X, y)  # refitted by ALS: the samples are gone
+    assert not hasattr(model, "factor_samples_") and hasattr(model, "objective_")
+
+
+def test_crossfit_failure_names_the_fold():
+    X, Y = make_multitask_recsys(60, 40, 1000, random_state=0)
+    Y = Y.copy()
+    labelled = np.flatnonzero(Y["like"].notna())
+    Y.loc[Y.index[labelled[3:]], "like"] = np.nan  # 3 labels: 1, 0, 0
+    with pytest.raises(ValueError, match=r"Cross-fitting fold \d of 5 .* fewer folds"):
+        FMEmbedder(n_iter=5, cv=5, random_state=0).fit_transform(X, Y)

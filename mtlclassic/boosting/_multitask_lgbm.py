@@ -171,13 +171,15 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         column}``, or a template such as ``"fm_score_{task}"`` formatted with
         every non-ranking task's name. The column is on the task's raw scale
         (log-odds for a binary task), must be finite, and stays a feature.
-        ``predict`` adds it back before the link, so the trees only model
-        what the offset missed; when early stopping's best trees do not beat
-        the offset alone on the task's validation rows (LightGBM's default
-        metric), the head keeps no tree (``best_iteration_`` 0) and predicts
-        the offset: never worse than it there. Needs
+        ``predict`` adds it back before the link (and raises ``ValueError``
+        if it is not finite), so the trees only model what the offset missed.
+        With early stopping, when the best trees do not beat the offset alone
+        on the task's validation rows (LightGBM's default metric), the head
+        keeps no tree (``best_iteration_`` 0, no feature importance) and
+        predicts the offset: never worse than it on those rows. Needs
         ``strategy="separate"`` and ``chain=False``; a column that is not a
-        numeric feature raises ``ValueError`` naming it.
+        numeric feature, or a template without ``{task}`` for several tasks,
+        raises ``ValueError`` naming it.
     finetune_n_estimators : int, default=100
         Rounds of each task tower under ``strategy="finetune"``; 0 gives no
         tower (the model then equals ``"shared"``).
@@ -540,9 +542,25 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if spec is None:
             return {}
         if isinstance(spec, str):
-            spec = {
-                n: spec.format(task=n) for n, k in zip(names, kinds) if k != "ranking"
-            }
+            template = spec
+            try:
+                spec = {
+                    n: template.format(task=n)
+                    for n, k in zip(names, kinds)
+                    if k != "ranking"
+                }
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(
+                    f"init_score={template!r} is not a valid template: use "
+                    "'{task}' as its only placeholder, e.g. 'fm_score_{task}' "
+                    f"({type(exc).__name__}: {exc})."
+                ) from None
+            if len(set(spec.values())) < len(spec):
+                raise ValueError(
+                    f"init_score={template!r} names the same column for every "
+                    "task; a template needs the placeholder '{task}' (e.g. "
+                    "'fm_score_{task}'), or pass a dict {task: column}."
+                )
         unknown = [t for t in spec if t not in names]
         if unknown:
             raise ValueError(
@@ -1136,7 +1154,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 F = np.hstack([features, previous[:, :t]])
             offset = getattr(self, "init_score_columns_", {}).get(name)
             if offset is not None and self.best_iteration_[name] == 0:
-                raw = features[:, offset].copy()  # the offset beat every tree
+                raw = self._offset(features, offset, name).copy()  # beat every tree
                 return expit(raw) if self.tasks_[name] == "binary" else raw
             if offset is None:
                 return self.boosters_[name].predict(
@@ -1148,7 +1166,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 num_iteration=self.best_iteration_[name],
                 num_threads=threads,
             )
-            raw += features[:, offset]
+            raw += self._offset(features, offset, name)
             return expit(raw) if self.tasks_[name] == "binary" else raw
         F = features
         if len(self.shared_tasks_) > 1:
@@ -1173,6 +1191,16 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 num_threads=threads,
             )
         return expit(raw) if self.tasks_[name] == "binary" else raw
+
+    def _offset(self, features, position, task):
+        """Return the ``init_score`` column of ``task``, checked finite."""
+        offset = features[:, position]
+        if not np.isfinite(offset).all():
+            raise ValueError(
+                f"init_score column {self.features_[position]!r} (task {task!r}) "
+                "has NaN or infinite values; an offset must be finite on every row."
+            )
+        return offset
 
     def _predict_matrix(self, X, todo=None):
         """(n_samples, n_tasks) predictions of the tasks ``todo`` (others NaN)."""
@@ -1277,7 +1305,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         for t, name in enumerate(names):
             if name in self.shared_init_score_:
                 table[t, :d] += shared_gain
-            if name in self.boosters_:
+            offset_only = name in getattr(self, "init_score_columns_", {}) and (
+                self.best_iteration_[name] == 0
+            )  # the head kept no tree: predict uses the offset alone
+            if name in self.boosters_ and not offset_only:
                 gain = self.boosters_[name].feature_importance(
                     "gain", iteration=self.best_iteration_[name] or None
                 )

@@ -114,7 +114,8 @@ def cross_fit_transform(
     if splitter is None:
         return clone(estimator).set_params(cv=None).fit(X, y, **fit_params).transform(X)
     parts, test_rows = [], []
-    for train, test in splitter.split(X, y, groups):
+    n_folds = splitter.get_n_splits(X, y, groups)
+    for k, (train, test) in enumerate(splitter.split(X, y, groups)):
         fold = clone(estimator).set_params(cv=None)
         fold_params = {
             k: _safe_indexing(v, train)
@@ -125,7 +126,14 @@ def cross_fit_transform(
         y_train = None if y is None else _safe_indexing(y, train)
         if prepare is not None:
             prepare(fold)
-        fold.fit(_safe_indexing(X, train), y_train, **fold_params)
+        try:
+            fold.fit(_safe_indexing(X, train), y_train, **fold_params)
+        except ValueError as exc:
+            raise ValueError(
+                f"Cross-fitting fold {k + 1} of {n_folds} ({len(train)} training "
+                f"rows; cv={cv!r}) failed: {exc} Use fewer folds (cv) or give "
+                "the scarce task more labels."
+            ) from exc
         parts.append(fold.transform(_safe_indexing(X, test)))
         test_rows.append(np.asarray(test))
     order = np.concatenate(test_rows)

@@ -58,16 +58,66 @@ _COMMON_CONSTRAINTS = {
 }
 
 
+def _relative_weights(weight):
+    """Rescale each task's sample weights to mean 1 over its labelled rows.
+
+    The Gibbs sampler reads a weight as a precision multiplier (a count of
+    observations), so only relative weights are meaningful: survey weights
+    in the thousands would otherwise make the posterior as confident as
+    thousands of times the data.
+    """
+    weight = np.asarray(weight, dtype=np.float64)
+    labelled = weight > 0
+    count = labelled.sum(axis=0)
+    total = weight.sum(axis=0)
+    scale = np.where(total > 0, count / np.where(total > 0, total, 1.0), 1.0)
+    return weight * scale[None, :]
+
+
 def _warm_fold_sweeps(n_iter):
-    """Sweeps (and kept samples) of a warm-started cross-fitting fold chain."""
-    sweeps = max(10, n_iter // 4)
-    return sweeps, sweeps - max(3, sweeps // 5)
+    """Sweeps (and kept samples) of a warm-started cross-fitting fold chain.
+
+    ``max(10, n_iter // 4)`` sweeps, never more than ``n_iter``; the first
+    fifth (at least 3, at most all but one) is burn-in.
+    """
+    sweeps = min(n_iter, max(10, n_iter // 4))
+    burn_in = min(sweeps - 1, max(3, sweeps // 5))
+    return sweeps, sweeps - burn_in
+
+
+_SAMPLE_ATTRIBUTES = (
+    "intercept_samples_",
+    "coef_samples_",
+    "factor_samples_",
+    "scale_samples_",
+    "noise_precision_",
+    "noise_correlation_",
+)
+_ALS_ONLY_DEFAULTS = {"alpha_w": 1e-3, "alpha_v": 1e-3, "tol": 1e-5}
 
 
 class _BaseFM(BaseEstimator):
     """Shared machinery: the design encoding, the solver call, predictions."""
 
     _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+
+    def _warn_unused_parameters(self):
+        """Warn when parameters of the ALS solver are set for the Gibbs sampler."""
+        if self.solver != "mcmc":
+            return
+        changed = [
+            name
+            for name, default in _ALS_ONLY_DEFAULTS.items()
+            if getattr(self, name) != default
+        ]
+        if changed:
+            warnings.warn(
+                f"{changed} only apply to solver='als'; the Bayesian FM "
+                "(solver='mcmc', the default) samples its regularisation and "
+                "ignores them.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def _extra_categorical(self):
         return ()
@@ -182,14 +232,21 @@ class _BaseFM(BaseEstimator):
 
     def _solve(self, design, Y, weight, binary, learn_scale):
         """Fit by the chosen solver; store the parameters (posterior means)."""
+        self._warn_unused_parameters()
         self._binary_tasks_ = np.asarray(binary, dtype=bool)
+        stale = _SAMPLE_ATTRIBUTES if self.solver == "als" else ("objective_",)
+        for name in stale:
+            self.__dict__.pop(name, None)
         if self.solver == "mcmc":
             self._sample(design, Y, weight, binary, learn_scale)
         else:
             self._optimise(design, Y, weight, binary, learn_scale)
 
     def _kept_samples(self):
-        kept = self.n_iter // 2 if self.n_kept_samples is None else self.n_kept_samples
+        if self.n_kept_samples is None:
+            kept = max(1, self.n_iter // 2)
+        else:
+            kept = self.n_kept_samples
         if kept > self.n_iter:
             raise ValueError(
                 f"n_kept_samples={self.n_kept_samples} must not exceed "
@@ -208,6 +265,7 @@ class _BaseFM(BaseEstimator):
 
     def _sample(self, design, Y, weight, binary, learn_scale):
         n_iter, n_kept = self.n_iter, self._kept_samples()
+        weight = _relative_weights(weight)
         rng = check_random_state(self.random_state)
         start = getattr(self, "_chain_start", None)
         if start is not None:  # a cross-fitting fold, warm-started
@@ -336,7 +394,7 @@ class _BaseFM(BaseEstimator):
 
     def _mean_prediction(self, design):
         """E[y_t | x] per task, (n_samples, n_tasks): probabilities for binary."""
-        if self.solver == "mcmc" and hasattr(self, "factor_samples_"):
+        if hasattr(self, "factor_samples_"):  # fitted by the Gibbs sampler
             return posterior_predict(
                 design.tocsr(), self._posterior(), self._binary_tasks_
             )
@@ -346,7 +404,7 @@ class _BaseFM(BaseEstimator):
 
     def _link_scores(self, design):
         """Scores on the link scale (log-odds for binary tasks)."""
-        if self.solver == "mcmc" and hasattr(self, "factor_samples_"):
+        if hasattr(self, "factor_samples_"):
             return to_link_scale(self._mean_prediction(design), self._binary_tasks_)
         return fm_decision(
             design.tocsr(),
@@ -560,9 +618,11 @@ class FMRegressor(RegressorMixin, _SingleTaskFM):
     warm_start : bool, default=False
         Start from the previous solution when the design has the same shape.
     random_state : int, RandomState instance or None, default=None
-        Seed of the initialisation of :math:`V`.
+        Seed of the initialisation of :math:`V` and of the Gibbs sampler: a
+        fixed seed gives the same model bit for bit.
     verbose : int, default=0
-        Print the objective after every epoch when positive.
+        Print progress after every sweep (the noise precisions) or epoch
+        (the objective) when positive.
 
     Attributes
     ----------
@@ -715,9 +775,10 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
 
     With more than two classes it fits one-vs-rest tasks that share the
     factors :math:`V`; each class has its own :math:`b_c, w_c` and a scale
-    :math:`s_c` on the interaction term (penalised by
-    :math:`\tfrac{\alpha_w}{2}(s_c - 1)^2`); probabilities are the one-vs-rest
-    sigmoids normalised to sum to one.
+    :math:`s_c` on the interaction term (prior :math:`N(1, 1)` under
+    ``"mcmc"``, penalised by :math:`\tfrac{\alpha_w}{2}(s_c - 1)^2` under
+    ``"als"``); probabilities are the one-vs-rest probabilities (probit or
+    sigmoid) normalised to sum to one.
 
     Parameters
     ----------
@@ -753,9 +814,10 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
     warm_start : bool, default=False
         Start from the previous solution when the design has the same shape.
     random_state : int, RandomState instance or None, default=None
-        Seed of the initialisation of the factors.
+        Seed of the initialisation of the factors and of the Gibbs sampler.
     verbose : int, default=0
-        Print the objective after every epoch when positive.
+        Print progress after every sweep (the noise precisions) or epoch
+        (the objective) when positive.
 
     Attributes
     ----------
@@ -801,7 +863,7 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
     >>> X = pd.DataFrame({"user": rng.randint(0, 20, 600).astype(str),
     ...                   "item": rng.randint(0, 10, 600).astype(str)})
     >>> y = np.where((X["user"].astype(int) + X["item"].astype(int)) % 2, "yes", "no")
-    >>> model = FMClassifier(4, alpha_w=0.1, alpha_v=0.1, random_state=0).fit(X, y)
+    >>> model = FMClassifier(4, n_iter=50, random_state=0).fit(X, y)
     >>> model.classes_.tolist()
     ['no', 'yes']
     >>> model.predict_proba(X).shape
@@ -904,27 +966,34 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
 class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
     r"""Multi-task factorization machine as a cross-fitted shared representation.
 
-    With ``target="all"`` it fits one FM per task whose factors :math:`V` are
-    shared (a shared-bottom model without a neural network):
-
-    .. math::
-
-        \min_{b, W, V, s}\; \sum_{t} \sum_{i \in \Omega_t} a_{it}\,
-            \ell_t\big(y_{it}, \hat y_t(z_i)\big)
-        + \frac{\alpha_w}{2} \sum_t \big(\lVert w_t \rVert^2 + (s_t - 1)^2\big)
-        + \frac{\alpha_v}{2} \lVert V \rVert_F^2 ,
+    With ``target="all"`` it is a :class:`MultiTaskFM`: one FM per task whose
+    factors :math:`V` are shared (a shared-bottom model without a neural
+    network),
 
     .. math::
 
         \hat y_t(z) = b_t + \sum_j w_{tj} z_j
             + s_t \sum_{j<l} \langle v_j, v_l\rangle z_j z_l ,
 
-    where :math:`\Omega_t` are the rows labelled for task ``t`` (NaN = no
-    label), :math:`\ell_t` is :math:`\tfrac12 (y - \hat y)^2` for a regression
-    task and the logistic loss for a binary task, :math:`a_{it}` the sample
-    weights. Each task has its own intercept :math:`b_t`, linear weights
-    :math:`w_t` and interaction scale :math:`s_t`. With ``target`` naming one
-    task it is a plain single-task FM (:math:`s = 1`).
+    each task fitted on its labelled rows :math:`\Omega_t` (NaN = no label)
+    with its own intercept :math:`b_t`, linear weights :math:`w_t` and
+    interaction scale :math:`s_t`. With ``solver="mcmc"`` (default) it is
+    the Bayesian multi-task FM of :class:`MultiTaskFM` (Gibbs sampling,
+    per-task noise precisions, noise correlations between tasks labelled on
+    the same rows, probit link for binary tasks). With ``solver="als"`` it
+    minimises
+
+    .. math::
+
+        \sum_{t} \sum_{i \in \Omega_t} a_{it}\,
+            \ell_t\big(y_{it}, \hat y_t(z_i)\big)
+        + \frac{A}{2} \Big(\alpha_w \sum_t \big(\lVert w_t \rVert^2
+        + (s_t - 1)^2\big) + \alpha_v \lVert V \rVert_F^2\Big) ,
+
+    :math:`\ell_t` the squared loss (regression) or the logistic loss
+    (binary), :math:`a_{it}` the sample weights and :math:`A` their sum per
+    task on average. With ``target`` naming one task it is a plain
+    single-task FM (:math:`s = 1`); ``target="each"`` fits one per task.
 
     ``transform`` outputs, per row, the ``passthrough`` input columns, then the
     summed latent vector :math:`\sum_{j \in F} v_j z_j` of every field ``F``
@@ -996,8 +1065,9 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         How the fold models of ``fit_transform`` are fitted with
         ``solver="mcmc"``. ``"warm"``: each fold's chain starts from the last
         sample of the model fitted on all rows and runs ``max(10, n_iter //
-        4)`` sweeps (the first fifth, at least 3, burn-in) on the fold's
-        rows: about 2.5x less work for 5 folds. Every block is redrawn from
+        4)`` sweeps, at most ``n_iter`` (the first fifth, at least 3, is
+        burn-in), on the fold's rows: about 2.5x less work for 5 folds at
+        ``n_iter=100``, none saved below ``n_iter=40``. Every block is redrawn from
         its conditional on the fold's rows alone, so the held-out rows'
         information does not persist in the draws (the train-OOF vs test
         gap is measured in ``benchmarks/bench_real.py``). ``"cold"``: every fold is an
@@ -1006,9 +1076,11 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
     warm_start : bool, default=False
         Start from the previous solution when the design has the same shape.
     random_state : int, RandomState instance or None, default=None
-        Seed of the factors' initialisation and of the default folds.
+        Seed of the factors' initialisation, of the Gibbs sampler and of the
+        default folds.
     verbose : int, default=0
-        Print the objective after every epoch when positive.
+        Print progress after every sweep (the noise precisions) or epoch
+        (the objective) when positive.
 
     Attributes
     ----------
@@ -1039,7 +1111,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
     >>> from mtlclassic.embedding import FMEmbedder
     >>> X, Y = make_multitask_recsys(n_users=40, n_items=30, n_events=400,
     ...                              n_side_features=0, random_state=0)
-    >>> emb = FMEmbedder(n_components=2, n_iter=10, tol=0, cv=2, random_state=0)
+    >>> emb = FMEmbedder(n_components=2, n_iter=10, cv=2, random_state=0)
     >>> Z = emb.fit_transform(X, Y)
     >>> Z.shape
     (400, 18)
@@ -1331,6 +1403,22 @@ class MultiTaskFM(RegressorMixin, _BaseFM):
     drown a clean one through the shared factors. ``predict`` is the
     posterior mean :math:`E[y_t \mid x]` over the kept samples.
 
+    Tasks labelled on the same rows get a **noise correlation** (estimated
+    every sweep from the residuals of two regression tasks, or by the
+    biserial maximum-likelihood estimate for a regression and a binary task;
+    0 for two binary tasks, and when the binary labels on the shared rows
+    are one class, as in a funnel): each row's likelihood uses the inverse
+    covariance of its labelled tasks, so a task derived from another
+    (``liked`` = rating >= 4) is not counted as new evidence for the shared
+    factors.
+
+    Sample weights are relative under ``"mcmc"``: each task's are rescaled
+    to mean 1 over its labelled rows, so survey weights in the thousands act
+    as ratios, not as thousands of copies (under ``"als"`` the penalty is per
+    unit of weight, also scale-free). The kept samples are stored, so the
+    fitted model holds ``n_kept_samples * n_design_features * (n_components +
+    n_tasks)`` floats: lower ``n_kept_samples`` for very large catalogues.
+
     Parameters
     ----------
     n_components : int, default=8
@@ -1347,7 +1435,7 @@ class MultiTaskFM(RegressorMixin, _BaseFM):
         More than ``n_iter`` raises ``ValueError``.
     alpha_w, alpha_v : float, default=1e-3
         ``"als"`` only: L2 strengths on the weights (and on the scales'
-        deviation from 1) and on the factors.
+        deviation from 1) and on the factors, per unit of sample weight.
     init_stdev : float, default=0.1
         Standard deviation of the normal initialisation of the factors.
     tol : float, default=1e-5
@@ -1384,6 +1472,9 @@ class MultiTaskFM(RegressorMixin, _BaseFM):
     noise_precision_ : ndarray of shape (n_tasks,)
         ``"mcmc"`` only: posterior mean of each task's noise precision
         :math:`\tau_t` (1 for binary tasks, fixed by the probit link).
+    noise_correlation_ : ndarray of shape (n_tasks, n_tasks)
+        ``"mcmc"`` only: mean over the kept samples of the tasks' noise
+        correlation (the identity when no two tasks share labelled rows).
     field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_
         The design encoding; see :class:`FMRegressor`.
     n_iter_ : int

@@ -81,7 +81,8 @@ def make_multitask_recommender(
     fm_alpha : float or None, default=None
         None: the Bayesian FM (``solver="mcmc"``, nothing to tune). A float
         switches to the penalised ALS solver with ``alpha_w = alpha_v =
-        fm_alpha`` per unit of sample weight (``fm_n_iter`` epochs).
+        fm_alpha`` per unit of sample weight (exactly ``fm_n_iter`` epochs;
+        30 are usually enough).
     factors, regularization, iterations : ALS parameters
     cv : int, default=5
         Cross-fitting folds of both embedders.
@@ -134,7 +135,9 @@ def make_multitask_recommender(
                     **(
                         {}
                         if fm_alpha is None
-                        else dict(solver="als", alpha_w=fm_alpha, alpha_v=fm_alpha)
+                        else dict(
+                            solver="als", alpha_w=fm_alpha, alpha_v=fm_alpha, tol=0
+                        )
                     ),
                     tasks=tasks,
                     user_col=user_col,
