@@ -193,3 +193,60 @@ def test_scorers_drive_gridsearch_refit_by_task():
     search.fit(X, Y_filled)
     assert search.best_params_ == {"alpha": 0.1}
     assert set(search.cv_results_) >= {"mean_test_mean", "mean_test_task_1"}
+
+
+# ------------------------------------------------------------------ tied scores
+
+ndcg_at_k, precision_at_k, recall_at_k = mm.ndcg_at_k, mm.precision_at_k, mm.recall_at_k
+map_at_k, hit_rate_at_k = mm.map_at_k, mm.hit_rate_at_k
+_RANKING = [ndcg_at_k, precision_at_k, recall_at_k, map_at_k, hit_rate_at_k]
+
+
+@pytest.mark.parametrize("metric", _RANKING)
+def test_ranking_metrics_do_not_depend_on_row_order(metric):
+    rng = np.random.default_rng(0)
+    n = 300
+    groups = rng.integers(0, 20, n)
+    rel = rng.integers(0, 3, n) * (rng.random(n) < 0.4)
+    score = rng.integers(0, 4, n).astype(float)  # many ties
+    base = metric(rel, score, groups, k=3, return_per_group=True)
+    for seed in range(5):
+        perm = np.random.default_rng(seed).permutation(n)
+        # groups keep their identity, only the rows move
+        shuffled = metric(rel[perm], score[perm], groups[perm], k=3,
+                          return_per_group=True)  # fmt: skip
+        order = pd.unique(groups)
+        order_perm = pd.unique(groups[perm])
+        lookup = dict(zip(order_perm, shuffled))
+        np.testing.assert_allclose(base, [lookup[g] for g in order], rtol=1e-12)
+
+
+def test_tied_ndcg_equals_scikit_learn():
+    from sklearn.metrics import ndcg_score
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        rel = rng.integers(0, 4, 8)
+        if rel.sum() == 0:
+            continue
+        score = rng.integers(0, 3, 8).astype(float)
+        for k in (1, 3, 8):
+            ours = ndcg_at_k(rel, score, np.zeros(8), k=k)
+            assert ours == pytest.approx(ndcg_score([rel], [score], k=k), rel=1e-12)
+
+
+@pytest.mark.parametrize("metric", [ndcg_at_k, precision_at_k, recall_at_k,
+                                    hit_rate_at_k])  # fmt: skip
+def test_tied_value_is_the_expectation_over_random_tie_orders(metric):
+    """Oracle: the mean over every order of the tied rows, each ranked stably."""
+    import itertools
+
+    rel = np.array([2, 0, 1, 0, 1, 0])
+    score = np.array([0.9, 0.5, 0.5, 0.5, 0.5, 0.1])  # a block of 4 ties
+    values = []
+    for perm in itertools.permutations(range(1, 5)):
+        order = np.r_[0, perm, 5]
+        # distinct scores that follow this order within the tie
+        broken = score[order] - 1e-9 * np.arange(6)
+        values.append(metric(rel[order], broken, np.zeros(6), k=3))
+    assert metric(rel, score, np.zeros(6), k=3) == pytest.approx(np.mean(values))

@@ -2,8 +2,12 @@
 
 Every metric has the signature ``(y_true, y_score, groups, k=10)`` and returns
 the mean over groups of a per-group value. Rows of one group are ranked by
-``y_score`` descending; ties are broken by the row order of the input (a
-stable sort), so the result is deterministic.
+``y_score`` descending. **Tied scores are averaged**, as
+:func:`sklearn.metrics.ndcg_score` does (``ignore_ties=False``): every position
+of a block of tied rows gets the block's mean relevance (for NDCG) or its
+share of relevant rows (for precision, recall and AP), and the hit rate is the
+exact probability of a hit when the tied rows are ordered at random. So no
+metric depends on the order of the input rows.
 
 Groups without any positive (``y_true > 0``) are left out of the average:
 their NDCG, recall and average precision are undefined, and counting them as 0
@@ -14,6 +18,7 @@ hold. If no group has a positive the metric is NaN. Pass
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln
 
 
 def _check_ranking_inputs(y_true, y_score, groups, k):
@@ -54,6 +59,17 @@ class _Ranked:
         self.rank = np.arange(codes.size) - starts[self.codes]  # 0-based
         self.n_groups = n_groups
         self.n_pos = np.bincount(codes, weights=(y_true > 0), minlength=n_groups)
+        # blocks of tied scores within a group, in ranked order
+        score = y_score[order]
+        new_block = np.ones(codes.size, dtype=bool)
+        new_block[1:] = (self.codes[1:] != self.codes[:-1]) | (score[1:] != score[:-1])
+        self.block = np.cumsum(new_block) - 1
+        self.block_size = np.bincount(self.block)
+        size = self.block_size[self.block]
+        self.mean_rel = np.bincount(self.block, weights=self.rel)[self.block] / size
+        positive = (self.rel > 0).astype(float)
+        self.block_pos = np.bincount(self.block, weights=positive)
+        self.hit_share = self.block_pos[self.block] / size
 
     def group_sum(self, values, rows):
         return np.bincount(self.codes[rows], weights=values, minlength=self.n_groups)
@@ -105,7 +121,7 @@ def ndcg_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
     ranked = _Ranked(y_true, y_score, codes)
     top = ranked.rank < k
     discount = 1.0 / np.log2(ranked.rank[top] + 2.0)
-    dcg = ranked.group_sum(ranked.rel[top] * discount, top)
+    dcg = ranked.group_sum(ranked.mean_rel[top] * discount, top)
     ideal = _Ranked(y_true, y_true, codes)
     itop = ideal.rank < k
     idcg = ideal.group_sum(ideal.rel[itop] / np.log2(ideal.rank[itop] + 2.0), itop)
@@ -118,10 +134,11 @@ def ndcg_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
 
 
 def _hits(y_true, y_score, groups, k):
+    """Ranked rows, the top-k mask and each position's expected hit (ties shared)."""
     y_true, y_score, codes = _check_ranking_inputs(y_true, y_score, groups, k)
     ranked = _Ranked(y_true, y_score, codes)
     top = ranked.rank < k
-    hit = (ranked.rel > 0) & top
+    hit = np.where(top, ranked.hit_share, 0.0)
     return ranked, top, hit
 
 
@@ -137,7 +154,7 @@ def precision_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
     0.5
     """
     ranked, _, hit = _hits(y_true, y_score, groups, k)
-    per = ranked.group_sum(hit.astype(float), slice(None)) / k
+    per = ranked.group_sum(hit, slice(None)) / k
     return _finish(per, ranked.n_pos > 0, return_per_group)
 
 
@@ -150,7 +167,7 @@ def recall_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
     0.5
     """
     ranked, _, hit = _hits(y_true, y_score, groups, k)
-    per = ranked.group_sum(hit.astype(float), slice(None))
+    per = ranked.group_sum(hit, slice(None))
     valid = ranked.n_pos > 0
     return _finish(
         np.divide(per, ranked.n_pos, where=valid, out=np.zeros_like(per)),
@@ -167,6 +184,10 @@ def map_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
         \mathrm{AP@k} = \frac{1}{\min(k, n_{pos})} \sum_{r=1}^{k}
         P@r \cdot \mathbb{1}[rel_r > 0]
 
+    Within a block of tied scores the indicator is the block's share of
+    relevant rows (and :math:`P@r` the running sum of those shares over
+    :math:`r`), so the value does not depend on the input row order.
+
     Examples
     --------
     >>> round(map_at_k([1, 0, 1], [0.9, 0.8, 0.7], [0, 0, 0], k=3), 6)  # (1 + 2/3) / 2
@@ -177,7 +198,7 @@ def map_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
     cum = np.cumsum(hit)
     before = np.concatenate([[0], cum])[ranked.starts[ranked.codes]]
     hits_upto = cum - before
-    precision = np.where(hit, hits_upto / (ranked.rank + 1.0), 0.0)
+    precision = hit * hits_upto / (ranked.rank + 1.0)
     per = ranked.group_sum(precision, slice(None))
     denom = np.minimum(k, ranked.n_pos)
     valid = ranked.n_pos > 0
@@ -196,6 +217,23 @@ def hit_rate_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
     >>> hit_rate_at_k([1, 0, 0, 1], [0.9, 0.8, 0.7, 0.1], [0, 0, 1, 1], k=1)
     0.5
     """
-    ranked, _, hit = _hits(y_true, y_score, groups, k)
-    per = (ranked.group_sum(hit.astype(float), slice(None)) > 0).astype(float)
-    return _finish(per, ranked.n_pos > 0, return_per_group)
+    ranked, _, _ = _hits(y_true, y_score, groups, k)
+    # P(no relevant row in the top k): 0 when a block wholly inside the top k
+    # has one; for the block cut by k (size s, p relevant, m of its positions
+    # in the top k), C(s - p, m) / C(s, m) under a random order of its rows
+    first = np.r_[True, ranked.block[1:] != ranked.block[:-1]]
+    block_group = ranked.codes[first]
+    block_start = ranked.rank[first]
+    size = ranked.block_size
+    inside = np.clip(k - block_start, 0, size)  # positions of each block in top k
+    s_, p_, m_ = size.astype(float), ranked.block_pos, inside.astype(float)
+    log_miss = np.zeros(size.size)
+    partial = (m_ > 0) & (p_ > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_miss[partial] = (
+            gammaln(s_ - p_ + 1) - gammaln(s_ - p_ - m_ + 1) + gammaln(s_ - m_ + 1)
+            - gammaln(s_ + 1)
+        )[partial]  # fmt: skip
+        log_miss[partial & (s_ - p_ < m_)] = -np.inf  # a relevant row is surely in
+    miss = np.exp(np.bincount(block_group, weights=log_miss, minlength=ranked.n_groups))
+    return _finish(1.0 - miss, ranked.n_pos > 0, return_per_group)
