@@ -139,7 +139,9 @@ def _to_float_matrix(Y) -> np.ndarray:
     return np.array(arr, dtype=np.float64, copy=True)
 
 
-def check_targets(Y, tasks=None, *, n_samples=None, allow_kinds=TASK_KINDS):
+def check_targets(
+    Y, tasks=None, *, n_samples=None, allow_kinds=TASK_KINDS, allow_empty=False
+):
     """Validate multi-task targets.
 
     Parameters
@@ -152,6 +154,9 @@ def check_targets(Y, tasks=None, *, n_samples=None, allow_kinds=TASK_KINDS):
         Expected number of rows (the number of rows of ``X``).
     allow_kinds : tuple of str, default=TASK_KINDS
         Kinds the caller supports; any other gives a ``ValueError``.
+    allow_empty : bool, default=False
+        Accept a task without any label (scoring a fold: the task is then
+        left out by the caller); fitting needs every task labelled.
 
     Returns
     -------
@@ -193,7 +198,7 @@ def check_targets(Y, tasks=None, *, n_samples=None, allow_kinds=TASK_KINDS):
         raise ValueError(f"Y contains inf in tasks {bad}; use NaN for a missing label.")
     mask = ~np.isnan(Yf)
     empty = [names[t] for t in np.flatnonzero(~mask.any(axis=0))]
-    if empty:
+    if empty and not allow_empty:
         raise ValueError(f"Tasks {empty} have no label at all (every value is NaN).")
     kinds = _resolve_kinds(tasks, names, Yf)
     for t, (name, kind) in enumerate(zip(names, kinds)):

@@ -250,3 +250,37 @@ def test_tied_value_is_the_expectation_over_random_tie_orders(metric):
         broken = score[order] - 1e-9 * np.arange(6)
         values.append(metric(rel[order], broken, np.zeros(6), k=3))
     assert metric(rel, score, np.zeros(6), k=3) == pytest.approx(np.mean(values))
+
+
+def test_scorer_leaves_out_a_task_without_labels_in_the_fold():
+    from sklearn.metrics import r2_score
+
+    from mtlclassic import MultiTaskLGBM
+
+    rng = np.random.default_rng(0)
+    n = 300
+    X = pd.DataFrame({"f": rng.normal(size=n), "g": rng.normal(size=n)})
+    Y = pd.DataFrame(
+        {
+            "rating": 2 * X.f + rng.normal(scale=0.5, size=n),
+            "like": (X.g + rng.normal(scale=0.5, size=n) > 0).astype(float),
+        }
+    )
+    Y.loc[200:, "like"] = np.nan  # the last fold has no `like` label
+    model = MultiTaskLGBM(n_estimators=50, random_state=0, n_jobs=1)
+    model.fit(X.iloc[:200], Y.iloc[:200])
+    expected = r2_score(Y.rating.iloc[200:], model.predict(X.iloc[200:])[:, 0])
+    scorer = mm.make_multitask_scorer()
+    with pytest.warns(UserWarning, match=r"Tasks \['like'\] have no labelled row"):
+        assert scorer(model, X.iloc[200:], Y.iloc[200:]) == pytest.approx(expected)
+    with pytest.warns(UserWarning, match="left out"):
+        assert model.score(X.iloc[200:], Y.iloc[200:]) == pytest.approx(expected)
+    assert np.isnan(mm.make_task_scorer("like")(model, X.iloc[200:], Y.iloc[200:]))
+    # in a grid search every fold gets a finite score, the better candidate wins
+    with pytest.warns(UserWarning, match="left out"):
+        search = GridSearchCV(
+            MultiTaskLGBM(random_state=0, n_jobs=1), {"n_estimators": [1, 100]},
+            cv=KFold(3), scoring=scorer,
+        ).fit(X, Y)  # fmt: skip
+    assert np.isfinite(search.cv_results_["split2_test_score"]).all()
+    assert search.best_params_ == {"n_estimators": 100}

@@ -1,5 +1,7 @@
 """Masked per-task metrics: each task scored on its labelled rows only."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
@@ -25,6 +27,8 @@ def _pred_matrix(Y_pred, shape) -> np.ndarray:
 
 def _task_metric(kind: str, metric: str, y: np.ndarray, p: np.ndarray, w=None) -> float:
     """One metric on one task's labelled rows; NaN where it is undefined."""
+    if y.size == 0:
+        return np.nan
     if metric == "rmse":
         return float(np.sqrt(skm.mean_squared_error(y, p, sample_weight=w)))
     if metric == "mae":
@@ -76,7 +80,8 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None):
     This is what every multi-task estimator's ``score`` returns (see
     DESIGN.md): each task is scored on its labelled rows; for a ranking task
     the AUC of ``relevance > 0`` against the prediction. Tasks where the
-    metric is undefined are left out of the mean.
+    metric is undefined (no labelled row, a single class) are left out of the
+    mean, with a ``UserWarning`` naming them.
 
     Examples
     --------
@@ -86,7 +91,7 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None):
     >>> float(multitask_score(Y, P))
     1.0
     """
-    Y, mask, kinds, _ = check_targets(Y_true, tasks)
+    Y, mask, kinds, names = check_targets(Y_true, tasks, allow_empty=True)
     P = _pred_matrix(Y_pred, Y.shape)
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     scores = []
@@ -99,9 +104,23 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None):
             )
         )
     scores = np.asarray(scores)
+    warn_left_out(names, scores)
     if np.all(np.isnan(scores)):
         return np.nan
     return float(np.nanmean(scores))
+
+
+def warn_left_out(names, scores):
+    """Warn about the tasks whose metric is undefined here (left out of a mean)."""
+    left_out = [n for n, v in zip(names, scores) if np.isnan(v)]
+    if left_out:
+        warnings.warn(
+            f"Tasks {left_out} have no labelled row, a single class or a single "
+            "row here: their metric is undefined and they are left out of the "
+            "multi-task mean.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _per_task_doc(metric, what):

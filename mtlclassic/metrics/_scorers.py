@@ -6,8 +6,8 @@ that scores every task on its labelled rows only.
 
 import numpy as np
 
-from .._targets import check_targets
-from ._masked import _pred_matrix, _task_metric
+from .._targets import check_targets, fitted_tasks
+from ._masked import _pred_matrix, _task_metric, warn_left_out
 from ._ranking import ndcg_at_k
 
 SCORER_METRICS = (
@@ -27,6 +27,27 @@ def _check_metric(metric):
         raise ValueError(
             f"metric must be one of {list(SCORER_METRICS)}; got {metric!r}."
         )
+
+
+def _check_fold_targets(Y, tasks, estimator):
+    """Validate one fold's Y; a task may have no label there (it is left out).
+
+    Kinds come from ``tasks``, else from the fitted estimator (a fold without
+    labels cannot show a task's kind), else are inferred.
+    """
+    if tasks is None:
+        fitted = fitted_tasks(estimator)
+        names = list(Y.columns) if hasattr(Y, "columns") else None
+        if fitted and names is not None and [str(n) for n in names] == list(fitted):
+            tasks = fitted
+        elif (
+            fitted
+            and names is None
+            and np.ndim(Y) == 2
+            and np.shape(Y)[1] == len(fitted)
+        ):
+            tasks = list(fitted.values())
+    return check_targets(Y, tasks, allow_empty=True)
 
 
 class _TaskScoring:
@@ -74,16 +95,18 @@ class MultitaskScorer:
         self.tasks = tasks
 
     def __call__(self, estimator, X, Y, sample_weight=None):
-        Yf, mask, kinds, names = check_targets(Y, self.tasks)
+        Yf, mask, kinds, names = _check_fold_targets(Y, self.tasks, estimator)
         P = _predict_matrix(estimator, X, Yf.shape)
         scores, counts = [], []
         for t, kind in enumerate(kinds):
             rows = mask[:, t]
-            scores.append(
-                self._scoring(kind, Yf[rows, t], P[rows, t], X, rows, names[t])
-            )
+            score = np.nan
+            if rows.any():
+                score = self._scoring(kind, Yf[rows, t], P[rows, t], X, rows, names[t])
+            scores.append(score)
             counts.append(rows.sum())
         scores, counts = np.asarray(scores, dtype=float), np.asarray(counts, float)
+        warn_left_out(names, scores)
         ok = ~np.isnan(scores)
         if not ok.any():
             return np.nan
@@ -106,7 +129,7 @@ class TaskScorer:
         self.tasks = tasks
 
     def __call__(self, estimator, X, Y, sample_weight=None):
-        Yf, mask, kinds, names = check_targets(Y, self.tasks)
+        Yf, mask, kinds, names = _check_fold_targets(Y, self.tasks, estimator)
         if isinstance(self.task, int | np.integer):
             if not 0 <= self.task < len(names):
                 raise ValueError(
@@ -119,6 +142,8 @@ class TaskScorer:
             raise ValueError(f"task {self.task!r} is not a task of Y; tasks: {names}.")
         P = _predict_matrix(estimator, X, Yf.shape)
         rows = mask[:, t]
+        if not rows.any():
+            return np.nan  # no label for this task here
         return float(
             self._scoring(kinds[t], Yf[rows, t], P[rows, t], X, rows, names[t])
         )
