@@ -675,3 +675,21 @@ def test_init_score_template_nan_and_importances(data):
     bad.loc[bad.index[1], "score_click"] = np.nan
     with pytest.raises(ValueError, match="'score_click' .task 'click'. has NaN"):
         model.predict(bad)
+
+
+def test_ranking_grades_beyond_label_gain_name_the_task_and_the_fix():
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame({"user_id": rng.integers(0, 20, n), "f": rng.normal(size=n)})
+    Y = pd.DataFrame({"watch_count": np.round(np.exp(X["f"] + 2))})
+    top = int(Y["watch_count"].max())
+    kw = dict(tasks=["ranking"], query_col="user_id", n_estimators=10, n_jobs=1,
+              random_state=0)  # fmt: skip
+    with pytest.raises(ValueError, match=rf"'watch_count' has relevance grade {top}"):
+        MultiTaskLGBM(**kw).fit(X, Y)
+    gains = {"watch_count": {"label_gain": list(range(top + 1))}}
+    fitted = MultiTaskLGBM(**kw, task_params=gains).fit(X, Y)  # the suggested fix
+    assert np.isfinite(fitted.predict(X)).all()
+    short = {"watch_count": {"label_gain": list(range(50))}}
+    with pytest.raises(ValueError, match="task_params' label_gain maps grades 0..49"):
+        MultiTaskLGBM(**kw, task_params=short).fit(X, Y)

@@ -42,6 +42,25 @@ _TASK_FEATURE = "__task__"
 _EPS = 1e-15  # LightGBM's kEpsilon, used to clip the binary base rate
 
 
+_DEFAULT_LABEL_GAINS = 31  # LightGBM's label_gain: 2^i - 1 for grades 0..30
+
+
+def _check_label_gain(task, grades, params):
+    """Refuse relevance grades that LightGBM's ``label_gain`` cannot map."""
+    gains = params.get("label_gain")
+    n_gains = _DEFAULT_LABEL_GAINS if gains is None else len(gains)
+    top = int(np.max(grades)) if grades.size else 0
+    if top >= n_gains:
+        given = "the default" if gains is None else "task_params' label_gain"
+        raise ValueError(
+            f"Ranking task {task!r} has relevance grade {top}, but {given} maps "
+            f"grades 0..{n_gains - 1} only (LightGBM's LambdaRank needs a gain per "
+            f"grade). Pass task_params={{{task!r}: {{'label_gain': "
+            f"list(range({top + 1}))}}}} (linear gains, as mtlclassic's ndcg_at_k) "
+            "or bin the grades."
+        )
+
+
 def _lgb_feature_names(names) -> list[str]:
     """Feature names LightGBM accepts (no JSON special characters), unique."""
     out, seen = [], set()
@@ -828,6 +847,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             )
             params = settings[t][0]
             params.setdefault("objective", _OBJECTIVES[kinds[t]])
+            if kinds[t] == "ranking":
+                _check_label_gain(name, Yf[mask[:, t], t], params)
 
         # training and validation rows of each task (held out only when a booster
         # of the task early-stops and no eval_set is given)
