@@ -414,3 +414,40 @@ def test_verbose_shows_implicit_progress(events, capsys):
     assert "it/s" not in capsys.readouterr().err
     ALSEmbedder(cv=None, verbose=1, **dict(FAST, iterations=2)).fit(events)
     assert "2/2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("output", ["default", "pandas"])
+def test_category_passthrough_is_encoded_by_the_fitted_categories(output):
+    rng = np.random.default_rng(0)
+    n = 200
+    X = pd.DataFrame(
+        {
+            "user_id": rng.integers(0, 20, n),
+            "item_id": rng.integers(0, 15, n),
+            "color": pd.Categorical(
+                rng.choice(["blue", "green", "red"], n),
+                categories=["blue", "green", "red"],
+            ),
+        }
+    )
+    emb = ALSEmbedder(cv=None, **FAST).set_output(transform=output).fit(X)
+    new = pd.DataFrame(
+        {"user_id": [0, 1, 2], "item_id": [0, 1, 2], "color": ["green", "red", "red"]}
+    )
+    variants = [
+        new.assign(color=new["color"].astype("category")),  # categories [green, red]
+        new.assign(color=pd.Categorical(new["color"], ["red", "green", "blue"])),
+        new.assign(color=pd.Categorical(new["color"], ["blue", "green", "red"])),
+    ]
+    outs = [emb.transform(v) for v in variants]
+    if output == "pandas":
+        for out in outs:
+            assert out["color"].cat.categories.tolist() == ["blue", "green", "red"]
+            assert out["color"].tolist() == ["green", "red", "red"]
+    else:
+        for out in outs:  # codes of the fitted categories: green 1, red 2
+            assert_array_equal(out[:, -1], [1.0, 2.0, 2.0])
+    unseen = new.assign(color=pd.Categorical(["purple", "red", "red"]))
+    got = emb.transform(unseen)
+    first = got["color"].iloc[0] if output == "pandas" else got[0, -1]
+    assert pd.isna(first)  # a category unseen in fit is missing, never a shifted code

@@ -429,6 +429,12 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         self.user_index_ = user_index
         self.item_index_ = item_index
         self.user_items_ = user_items
+        self.passthrough_categories_ = {
+            int(j): X.iloc[:, j].cat.categories.tolist()
+            for j in self._passthrough_positions(user_pos, item_pos, weight_pos)
+            if isinstance(X, pd.DataFrame)
+            and isinstance(X.iloc[:, j].dtype, pd.CategoricalDtype)
+        }
         return self
 
     def fit_transform(self, X, y=None, **fit_params):
@@ -539,7 +545,9 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         if not keep:
             return Z
         if isinstance(X, pd.DataFrame):
-            rest = X.iloc[:, keep]
+            rest = pd.concat(
+                [self._fitted_categories(X.iloc[:, j], j) for j in keep], axis=1
+            )
         else:
             rest = pd.DataFrame(X[:, keep], index=index)
         rest = rest.set_axis(names[width:], axis=1)
@@ -551,10 +559,28 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         used = {user_pos, item_pos, weight_pos}
         return [j for j in range(self.n_features_in_) if j not in used]
 
+    def _fitted_categories(self, column, position):
+        """Re-code a passthrough ``category`` column by the categories of ``fit``.
+
+        The same value gets the same code whatever categories (or order) the
+        incoming frame declares; a category unseen in ``fit`` becomes missing.
+        """
+        fitted = getattr(self, "passthrough_categories_", {}).get(position)
+        if fitted is None or not isinstance(column.dtype, pd.CategoricalDtype):
+            return column
+        if column.cat.categories.tolist() == fitted:
+            return column
+        codes = pd.Index(fitted).get_indexer(column.astype(object))  # unseen: -1
+        return pd.Series(
+            pd.Categorical.from_codes(codes, categories=fitted),
+            index=column.index,
+            name=column.name,
+        )
+
     def _numeric_column(self, X, position):
         if not isinstance(X, pd.DataFrame):
             return X[:, position]
-        column = X.iloc[:, position]
+        column = self._fitted_categories(X.iloc[:, position], position)
         if isinstance(column.dtype, pd.CategoricalDtype):
             codes = column.cat.codes.to_numpy()
             return np.where(codes < 0, np.nan, codes).astype(np.float32)
