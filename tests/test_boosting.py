@@ -693,3 +693,37 @@ def test_ranking_grades_beyond_label_gain_name_the_task_and_the_fix():
     short = {"watch_count": {"label_gain": list(range(50))}}
     with pytest.raises(ValueError, match="task_params' label_gain maps grades 0..49"):
         MultiTaskLGBM(**kw, task_params=short).fit(X, Y)
+
+
+def test_numeric_categorical_codes_are_re_encoded_not_merged_with_missing():
+    rng = np.random.default_rng(0)
+    n = 600
+    code = rng.choice([-1, 3, 2**40], n)  # LightGBM reads -1 as missing, 2^40 fails
+    y = np.where(code == -1, 5.0, np.where(code == 3, 0.0, -5.0))
+    y = y + 0.1 * rng.normal(size=n)
+    X = pd.DataFrame({"code": code, "f": rng.normal(size=n)})
+    X.loc[:49, "code"] = np.nan  # real missing values, a fourth group
+    y[:50] = 10.0
+    model = MultiTaskLGBM(
+        **COMMON, categorical_features=["code"], random_state=SEED
+    ).fit(X, pd.DataFrame({"y": y}))
+    # oracle: LightGBM on the codes of the sorted distinct values, by hand
+    codes = pd.Index([-1.0, 3.0, float(2**40)]).get_indexer(X["code"]).astype(float)
+    codes[codes < 0] = np.nan
+    by_hand = X.assign(code=codes)
+    booster = lgb.train(
+        lgb_params("regression"),
+        lgb.Dataset(by_hand, y, categorical_feature=["code"]),
+        num_boost_round=25,
+    )
+    assert_allclose(model.predict(X)[:, 0], booster.predict(by_hand), rtol=1e-12)
+    pred = model.predict(pd.DataFrame({"code": [-1, np.nan, 2**40, 7], "f": 0.0}))
+    assert pred[0, 0] > 3 and pred[1, 0] > 7 and pred[2, 0] < -3  # -1 is not missing
+    assert pred[3, 0] == pytest.approx(pred[1, 0])  # unseen 7: missing
+    # arrays: positions listed as categorical, the user's array untouched
+    A = X.to_numpy(dtype=float)
+    before = A.copy()
+    arr = MultiTaskLGBM(**COMMON, categorical_features=[0], random_state=SEED)
+    arr.fit(A, y)
+    assert_allclose(arr.predict(A), model.predict(X)[:, 0], rtol=1e-12)
+    assert_array_equal(A, before)

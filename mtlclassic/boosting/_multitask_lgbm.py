@@ -42,6 +42,24 @@ _TASK_FEATURE = "__task__"
 _EPS = 1e-15  # LightGBM's kEpsilon, used to clip the binary base rate
 
 
+def _numeric_categories(values) -> list:
+    """Sorted distinct values of a numeric column listed as categorical.
+
+    LightGBM reads a categorical feature as non-negative int32 codes (a
+    negative value is missing, a larger one an error), so such a column is
+    re-encoded as the position of its value among those seen in ``fit``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    return np.unique(values[~np.isnan(values)]).tolist()
+
+
+def _encode_values(values, categories) -> np.ndarray:
+    """Codes of ``values`` among ``categories`` (NaN where unseen or missing)."""
+    codes = pd.Index(categories).get_indexer(values).astype(np.float64)
+    codes[codes < 0] = np.nan
+    return codes
+
+
 _DEFAULT_LABEL_GAINS = 31  # LightGBM's label_gain: 2^i - 1 for grades 0..30
 
 
@@ -223,8 +241,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         features (their categories fixed at fit; an unseen category at predict
         time is treated as missing). A list of column names (or positions for
         an array) adds columns to treat as categorical: ``category``/string
-        columns are encoded by their categories, integer columns used as they
-        are (non-negative codes).
+        columns are encoded by their categories, numeric columns by their
+        distinct values seen in fit (so negative or very large integer ids
+        are proper categories, not LightGBM's "missing"; an unseen value is
+        missing).
     n_jobs : int or None, default=None
         LightGBM threads (``num_threads``) for fit and predict; None means 1,
         -1 all cores.
@@ -435,7 +455,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         categories, cat_positions, bad = {}, [], []
         for j, col in enumerate(features):
             if not is_frame:
-                if col in listed:
+                if col in listed:  # numeric codes: re-encoded by their fitted values
+                    categories[col] = _numeric_categories(X[:, col])
                     cat_positions.append(j)
                 continue
             dtype = X[col].dtype
@@ -446,6 +467,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 dtype
             ):
                 if col in listed:
+                    categories[col] = _numeric_categories(
+                        X[col].to_numpy(dtype=np.float64, na_value=np.nan)
+                    )
                     cat_positions.append(j)
             elif col in listed:
                 values = X[col].dropna().unique()
@@ -537,7 +561,14 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         query = None
         if reset and self.query_col is not None:
             query = X[:, self.query_col]
-        return np.ascontiguousarray(features, dtype=np.float64), query
+        features = np.ascontiguousarray(features, dtype=np.float64)
+        listed = [(j, c) for j, c in enumerate(cols) if c in self.categories_]
+        if listed:
+            if features is X:
+                features = features.copy()  # never modify the user's array
+            for j, col in listed:
+                features[:, j] = _encode_values(features[:, j], self.categories_[col])
+        return features, query
 
     def _check_task_params(self, names):
         task_params = self.task_params or {}
