@@ -21,6 +21,7 @@ from .._compat import (
     wants_pandas_output,
 )
 from ._crossfit import CrossFitTransformerMixin
+from ._ids import conform_ids
 
 __all__ = ["ALSEmbedder"]
 
@@ -41,8 +42,13 @@ def _implicit_threads(n_jobs):
         yield
 
 
-def _lookup(index: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Rows of ``ids`` in ``index`` (a 1-D array of unique ids); -1 if unseen."""
+def _lookup(index: np.ndarray, ids: np.ndarray, column: str) -> np.ndarray:
+    """Rows of ``ids`` in ``index`` (a 1-D array of unique ids); -1 if unseen.
+
+    ``ids`` of another type than the fitted ones are converted losslessly or
+    refused (:func:`conform_ids`), never silently unseen.
+    """
+    ids = conform_ids(ids, index, column)
     if index.dtype.kind == "U":  # hash lookups are fastest on object strings
         index = index.astype(object)
     return pd.Index(index).get_indexer(ids)
@@ -363,6 +369,10 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
             )
         return features
 
+    def _name(self, position):
+        """Name of the input column at ``position`` (for messages)."""
+        return str(self._names_in()[position])
+
     def _names_in(self):
         if hasattr(self, "feature_names_in_"):
             return np.asarray(self.feature_names_in_, dtype=object)
@@ -498,8 +508,12 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         X = self._validate_X(X, reset=False)
         columns = X.columns if isinstance(X, pd.DataFrame) else None
         user_pos, item_pos, weight_pos = self._positions(columns, X.shape[1])
-        user_rows = _lookup(self.user_index_, self._ids(X, user_pos, "user_col"))
-        item_rows = _lookup(self.item_index_, self._ids(X, item_pos, "item_col"))
+        user_rows = _lookup(
+            self.user_index_, self._ids(X, user_pos, "user_col"), self._name(user_pos)
+        )
+        item_rows = _lookup(
+            self.item_index_, self._ids(X, item_pos, "item_col"), self._name(item_pos)
+        )
         keep = self._passthrough_positions(user_pos, item_pos, weight_pos)
 
         k = self.user_factors_.shape[1]
@@ -677,8 +691,14 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         if X_new.shape[0] == 0:
             return self
         user_pos, item_pos, weight_pos = self._positions(columns, X_new.shape[1])
-        users = self._ids(X_new, user_pos, "user_col")
-        item_rows = _lookup(self.item_index_, self._ids(X_new, item_pos, "item_col"))
+        users = conform_ids(
+            self._ids(X_new, user_pos, "user_col"), self.user_index_,
+            self._name(user_pos),
+        )  # fmt: skip
+        item_rows = _lookup(
+            self.item_index_, self._ids(X_new, item_pos, "item_col"),
+            self._name(item_pos),
+        )  # fmt: skip
         weights = self._weights(X_new, weight_pos, X_new.shape[0])
         known_item = item_rows >= 0
         users, item_rows, weights = (
@@ -689,7 +709,7 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         if users.size == 0:
             return self
 
-        user_rows = _lookup(self.user_index_, users)
+        user_rows = _lookup(self.user_index_, users, self._name(user_pos))
         new_ids, new_codes = _id_index(users[user_rows < 0], "user_col")
         n_old = self.user_index_.size
         user_rows[user_rows < 0] = n_old + new_codes
@@ -746,17 +766,18 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive int; got {n!r}.")
-        users = pd.unique(np.atleast_1d(np.asarray(users)))
-        try:
-            users = np.sort(users)
-        except TypeError:
-            pass
         names_in = self._names_in()
         columns = names_in if hasattr(self, "feature_names_in_") else None
         user_pos, item_pos, _ = self._positions(columns, names_in.size)
         user_name, item_name = str(names_in[user_pos]), str(names_in[item_pos])
+        users = conform_ids(np.atleast_1d(np.asarray(users)), self.user_index_, "users")
+        users = pd.unique(users)
+        try:
+            users = np.sort(users)
+        except TypeError:
+            pass
 
-        rows = _lookup(self.user_index_, users)
+        rows = _lookup(self.user_index_, users, "users")
         n_items = self.item_index_.size
         top = min(int(n), n_items)
         item_rows = np.zeros((users.size, top), dtype=np.int64)

@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ._fm_solver import FMDesign
+from ._ids import conform_ids
 
 
 def is_auto_categorical(dtype) -> bool:
@@ -171,6 +172,8 @@ def build_design(X, categories, mean, scale, offsets, names) -> FMDesign:
             col = _column(X, j)
             if isinstance(col, pd.Series):
                 col = col.to_numpy(dtype=object)
+            if len(cats):  # ids of another type: converted losslessly or refused
+                col = conform_ids(col, np.asarray(cats, dtype=object), names[j])
             codes = np.asarray(pd.Index(cats).get_indexer(col), dtype=np.int64)
             r = np.flatnonzero(codes >= 0)
             rows.append(r)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .._targets import fitted_tasks
+from ..embedding._ids import conform_ids
 
 
 def find_step(model, cls):
@@ -28,6 +29,25 @@ def model_input_columns(model):
             "feature_names_in_), so the Recommender knows which columns to build."
         )
     return [str(c) for c in names]
+
+
+def _fitted_ids(model, als, user_col, item_col):
+    """Return the ids the model was fitted on, per id column (ALS, else FM step)."""
+    if als is not None:
+        return {user_col: als.user_index_, item_col: als.item_index_}
+    from ..embedding import FMEmbedder
+
+    fm = find_step(model, FMEmbedder)
+    if fm is None:
+        return {}
+    if getattr(fm, "task_embedders_", None):
+        fm = fm.task_embedders_[0]
+    fields = list(getattr(fm, "field_names_", []))
+    found = {}
+    for col in (user_col, item_col):
+        if col in fields and fm.categories_[fields.index(col)] is not None:
+            found[col] = np.asarray(fm.categories_[fields.index(col)], dtype=object)
+    return found
 
 
 def _side_table(table, key, param):
@@ -159,6 +179,10 @@ class Recommender:
         self.input_columns_ = model_input_columns(model)
         tasks = fitted_tasks(model)
         self.tasks_ = tasks
+        self._als = find_step(model, ALSEmbedder)
+        self._fitted_ids = _fitted_ids(model, self._als, user_col, item_col)
+        items = self._conform_frame(items, "items")
+        users = self._conform_frame(users, "users")
         self.items_ = _side_table(items, item_col, "items")
         if self.items_ is None:
             raise ValueError("items (the catalogue DataFrame) is required.")
@@ -194,7 +218,6 @@ class Recommender:
                     f"The model does not read {col!r}; set user_col/item_col to "
                     f"its id columns (it reads {self.input_columns_[:10]})."
                 )
-        self._als = find_step(model, ALSEmbedder)
         if isinstance(candidates, str):
             if candidates not in ("auto", "als", "all"):
                 raise ValueError(
@@ -206,6 +229,27 @@ class Recommender:
         self.seen_ = self._seen_pairs(seen)
 
     # ------------------------------------------------------------ helpers
+    def _conform(self, values, col, where):
+        """Return ids in the fitted id type (lossless) or raise ``ValueError``."""
+        reference = self._fitted_ids.get(col)
+        if reference is None:
+            return np.asarray(values)
+        return conform_ids(values, reference, f"{where}[{col!r}]")
+
+    def _conform_frame(self, frame, where):
+        """Return ``frame`` (a copy if changed) with ids of the fitted id type."""
+        if not isinstance(frame, pd.DataFrame):
+            return frame
+        changed = {}
+        for col in (self.user_col, self.item_col):
+            if col in frame.columns and col in self._fitted_ids:
+                ids = self._conform(frame[col].to_numpy(), col, where)
+                if ids.dtype != frame[col].dtype or not np.array_equal(
+                    ids, frame[col].to_numpy()
+                ):
+                    changed[col] = ids
+        return frame.assign(**changed) if changed else frame
+
     def _seen_pairs(self, seen):
         """Seen (user, item) pairs as a MultiIndex, or None."""
         if seen is not None:
@@ -242,7 +286,7 @@ class Recommender:
             keep = [self.user_col, self.item_col] + (
                 ["candidate_score"] if "candidate_score" in source.columns else []
             )
-            pairs = source[keep]
+            pairs = self._conform_frame(source[keep], "candidates")
             pairs = pairs[pairs[self.user_col].isin(users)]
         elif source == "als" or (source == "auto" and self._als is not None):
             cands = self._als.recommend_candidates(
@@ -342,7 +386,7 @@ class Recommender:
         keep = [self.user_col, self.item_col] + (
             ["candidate_score"] if "candidate_score" in pairs.columns else []
         )
-        pairs = pairs[keep].reset_index(drop=True)
+        pairs = self._conform_frame(pairs[keep], "pairs").reset_index(drop=True)
         missing = ~pairs[self.item_col].isin(self.items_.index)
         if missing.any():
             raise ValueError(
@@ -394,7 +438,10 @@ class Recommender:
         """
         if not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"k must be a positive int; got {k!r}.")
-        users = pd.unique(np.atleast_1d(np.asarray(user_ids)))
+        users = self._conform(
+            np.atleast_1d(np.asarray(user_ids)), self.user_col, "user_ids"
+        )
+        users = pd.unique(users)
         source = self.candidates if candidates is None else candidates
         per_batch = max(
             1,

@@ -1,0 +1,74 @@
+"""Ids of another type than the fitted ones: converted losslessly or refused."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_array_equal
+
+from mtlclassic import (
+    ALSEmbedder,
+    FMEmbedder,
+    Recommender,
+    make_multitask_recommender,
+    make_multitask_recsys,
+)
+from mtlclassic.embedding._ids import conform_ids
+
+
+def test_conform_ids_converts_losslessly_or_names_the_column():
+    ints = np.array([3, 7, 42])
+    assert_array_equal(conform_ids(np.array(["42", "3"]), ints, "user_id"), [42, 3])
+    assert conform_ids(np.array(["42"]), ints, "user_id").dtype == np.int64
+    assert_array_equal(conform_ids(np.array([42.0, 3.0]), ints, "user_id"), [42, 3])
+    got = conform_ids(np.array([42.0, np.nan]), ints, "user_id")
+    assert got[0] == 42 and np.isnan(got[1])  # missing stays missing
+    strings = np.array(["3", "7", "42"])
+    assert conform_ids(np.array([42, 3]), strings, "item_id").tolist() == ["42", "3"]
+    for bad in (np.array(["042"]), np.array(["u7"]), np.array([4.5])):
+        with pytest.raises(ValueError, match="Column 'user_id': the model was fitted"):
+            conform_ids(bad, ints, "user_id")
+    mixed = np.array([1, "1"], dtype=object)  # a model fitted on mixed types
+    assert conform_ids(np.array(["1"]), mixed, "user_id").tolist() == ["1"]
+
+
+@pytest.fixture(scope="module")
+def recsys():
+    return make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=0)
+
+
+def test_embedders_read_string_ids_as_the_fitted_ints(recsys):
+    X, Y = recsys
+    as_str = X.assign(user_id=X.user_id.astype(str), item_id=X.item_id.astype(str))
+    als = ALSEmbedder(factors=4, iterations=3, cv=None, random_state=0).fit(X)
+    assert_array_equal(als.transform(as_str), als.transform(X))
+    cands = als.recommend_candidates(["0", "1"], n=5)
+    assert_array_equal(cands, als.recommend_candidates([0, 1], n=5))
+    fm = FMEmbedder(n_components=2, n_iter=5, cv=None, random_state=0).fit(X, Y)
+    assert_array_equal(fm.transform(as_str)[:, -3:], fm.transform(X)[:, -3:])
+    with pytest.raises(
+        ValueError, match="Column 'user_id': the model was fitted on int"
+    ):
+        als.transform(X.assign(user_id="u" + X.user_id.astype(str)))
+
+
+def test_recommender_with_string_catalogue_and_user_ids(recsys):
+    X, Y = recsys
+    model = make_multitask_recommender(
+        n_estimators=20, factors=4, iterations=3, fm_n_iter=5, cv=2, random_state=0,
+        n_jobs=1,
+    ).fit(X, Y)  # fmt: skip
+    items = X.drop_duplicates("item_id")[["item_id", "item_f0", "item_f1",
+                                          "item_category"]]  # fmt: skip
+    users = X.drop_duplicates("user_id")[["user_id", "user_f0", "user_f1",
+                                          "user_segment"]]  # fmt: skip
+    ctx = {"timestamp": X.timestamp.max()}
+    good = Recommender(model, items, users=users, context=ctx).recommend([0, 1], k=5)
+    str_items = items.assign(item_id=items.item_id.astype(str))
+    rec = Recommender(model, str_items, users=users, context=ctx)
+    pd.testing.assert_frame_equal(rec.recommend([0, 1], k=5), good)
+    assert items.item_id.dtype == np.int64  # the user's frame is not modified
+    rec = Recommender(model, items, users=users, context=ctx)
+    pd.testing.assert_frame_equal(rec.recommend(["0", "1"], k=5), good)
+    with pytest.raises(ValueError, match=r"Column \"items\['item_id'\]\""):
+        Recommender(model, items.assign(item_id="i" + items.item_id.astype(str)),
+                    users=users, context=ctx)  # fmt: skip
