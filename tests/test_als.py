@@ -451,3 +451,24 @@ def test_category_passthrough_is_encoded_by_the_fitted_categories(output):
     got = emb.transform(unseen)
     first = got["color"].iloc[0] if output == "pandas" else got[0, -1]
     assert pd.isna(first)  # a category unseen in fit is missing, never a shifted code
+
+
+def test_a_user_with_only_zero_weights_is_cold_like_an_unseen_id(events):
+    X = events.assign(w=1.0)
+    silent = X["user_id"] == X["user_id"].iloc[0]
+    X.loc[silent, "w"] = 0.0
+    emb = ALSEmbedder(weight_col="w", cv=None, unknown="mean", **FAST).fit(X)
+    # the same model as without that user's events at all
+    ref = ALSEmbedder(weight_col="w", cv=None, unknown="mean", **FAST).fit(X[~silent])
+    assert_array_equal(emb.user_index_, ref.user_index_)
+    assert_allclose(emb.user_factors_, ref.user_factors_)
+    user = X["user_id"].iloc[0]
+    unseen = X[silent].assign(user_id=-999)  # a never-seen id, same items
+    assert_allclose(emb.transform(X[silent]), emb.transform(unseen))
+    cands = emb.recommend_candidates([user], n=5)
+    assert cands["score"].isna().all()  # popular items, as for any cold user
+    assert_array_equal(
+        cands["item_id"], emb.recommend_candidates([-999], n=5)["item_id"]
+    )
+    with pytest.raises(ValueError, match="Every interaction has weight 0"):
+        ALSEmbedder(weight_col="w", cv=None, **FAST).fit(X.assign(w=0.0))

@@ -54,6 +54,26 @@ def _lookup(index: np.ndarray, ids: np.ndarray, column: str) -> np.ndarray:
     return pd.Index(index).get_indexer(ids)
 
 
+def _drop_empty(user_items, user_index, item_index):
+    """Drop users and items without a nonzero interaction (one cold-start rule).
+
+    A user whose events all have weight 0 (or cancel out) has nothing to be
+    fitted on: left in, ALS would give them a zero factor and a "known" user's
+    candidates. Dropped, they are unseen ids like any other, with the
+    ``unknown`` factors and popular candidates.
+    """
+    if user_items.nnz == 0:
+        raise ValueError(
+            "Every interaction has weight 0 (weight_col): there is nothing to fit."
+        )
+    active_users = np.diff(user_items.indptr) > 0
+    active_items = np.bincount(user_items.indices, minlength=user_items.shape[1]) > 0
+    if active_users.all() and active_items.all():
+        return user_items, user_index, item_index
+    user_items = user_items[active_users][:, active_items].tocsr()
+    return user_items, user_index[active_users], item_index[active_items]
+
+
 def _id_index(ids: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique ids and each row's position among them."""
     try:
@@ -196,7 +216,9 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
     ``als_item_0..``, ``als_score``, then the passthrough columns.
 
     **Cold start.** Unseen ids in ``transform`` get the ``unknown`` factors,
-    never an error. :meth:`fold_in` computes the factors of new (or updated)
+    never an error. A user or item whose events all weigh 0 (``weight_col``)
+    has nothing to be fitted on and is unseen in the same way, in every
+    method. :meth:`fold_in` computes the factors of new (or updated)
     users from their interactions with the item factors held fixed, without
     retraining; :meth:`recommend_candidates` gives unseen users the most
     popular items.
@@ -427,6 +449,9 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         ).astype(np.float32)
         user_items.sum_duplicates()
         user_items.eliminate_zeros()
+        user_items, user_index, item_index = _drop_empty(
+            user_items, user_index, item_index
+        )
 
         n_threads = effective_n_jobs(self.n_jobs)
         with _implicit_threads(self.n_jobs):
@@ -661,8 +686,9 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         half-step, implicit's ``partial_fit_users``. New users are appended to
         ``user_index_``, ``user_factors_`` and ``user_items_``, so
         ``transform`` and :meth:`recommend_candidates` use them at once.
-        Events on items unknown to the model are ignored (an item needs a
-        refit to get factors).
+        Events on items unknown to the model, and events of weight 0, are
+        ignored (an item needs a refit to get factors; a new user whose
+        events all weigh 0 stays unseen, as in ``fit``).
 
         Parameters
         ----------
@@ -700,7 +726,7 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
             self._name(item_pos),
         )  # fmt: skip
         weights = self._weights(X_new, weight_pos, X_new.shape[0])
-        known_item = item_rows >= 0
+        known_item = (item_rows >= 0) & (weights != 0)  # a 0 weight carries nothing
         users, item_rows, weights = (
             users[known_item],
             item_rows[known_item],
