@@ -1,0 +1,186 @@
+"""Metamorphic tests: what must not change a prediction, for every estimator.
+
+Each fitted estimator (and the default pipeline) is applied to the same rows
+presented differently: permuted, with another index, with string instead of
+integer ids, with its categories reordered or extended by unused ones, with
+nullable dtypes. The outputs must be the same (permuted along with the rows).
+Fitting on permuted rows gives the same model up to float rounding for the
+deterministic solvers; the Gibbs sampler draws one probit latent per row, so
+its fit is permutation-invariant in distribution only (documented).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlclassic import (
+    ALSEmbedder,
+    ClusteredMultiTask,
+    FMClassifier,
+    FMEmbedder,
+    FMRegressor,
+    L21MultiTask,
+    MultiTaskFM,
+    MultiTaskLGBM,
+    TraceNormMultiTask,
+    make_multitask_recommender,
+    make_multitask_recsys,
+)
+
+IDS = ["user_id", "item_id"]
+NUMERIC = ["user_f0", "user_f1", "item_f0", "item_f1"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = make_multitask_recsys(60, 40, 1200, random_state=0)
+    return X.drop(columns="timestamp"), Y
+
+
+def _cases():
+    """(name, make estimator, columns of X it reads or None for all, target)."""
+    return [
+        ("ALSEmbedder", lambda: ALSEmbedder(factors=4, iterations=3, cv=None,
+                                            random_state=0), None, None),
+        ("FMRegressor", lambda: FMRegressor(2, n_iter=10, categorical_features=IDS,
+                                            random_state=0), None, "rating"),
+        ("FMClassifier", lambda: FMClassifier(2, n_iter=10, categorical_features=IDS,
+                                              random_state=0), None, "click"),
+        ("MultiTaskFM", lambda: MultiTaskFM(2, n_iter=10, categorical_features=IDS,
+                                            random_state=0), None, "all"),
+        ("FMEmbedder", lambda: FMEmbedder(n_components=2, n_iter=10, cv=None,
+                                          random_state=0), None, "all"),
+        ("MultiTaskLGBM", lambda: MultiTaskLGBM(n_estimators=20, n_jobs=1,
+                                                random_state=0), None, "all"),
+        ("TraceNormMultiTask", lambda: TraceNormMultiTask(0.01, n_jobs=1), NUMERIC,
+         "all"),
+        ("L21MultiTask", lambda: L21MultiTask(0.01, n_jobs=1), NUMERIC, "all"),
+        ("ClusteredMultiTask", lambda: ClusteredMultiTask(0.01, beta=0.01,
+                                                          n_clusters=2, n_jobs=1),
+         NUMERIC, "all"),
+        ("pipeline", lambda: make_multitask_recommender(
+            fm_n_iter=5, iterations=3, factors=4, cv=2, n_estimators=20, n_jobs=1,
+            random_state=0), None, "all"),
+    ]  # fmt: skip
+
+
+CASES = _cases()
+
+
+def _fit(case, X, Y):
+    _, make, columns, target = case
+    est = make()
+    Xc = X if columns is None else X[columns]
+    if target is None:
+        return est.fit(Xc)
+    y = Y if target == "all" else Y[target][Y[target].notna()]
+    rows = slice(None) if target == "all" else Y[target].notna().to_numpy()
+    return est.fit(Xc[rows] if target != "all" else Xc, y)
+
+
+def _apply(est, X, columns):
+    Xc = X if columns is None else X[columns]
+    if hasattr(est, "predict_proba") and not hasattr(est, "steps"):
+        out = est.predict_proba(Xc)
+    elif hasattr(est, "predict"):
+        out = est.predict(Xc)
+    else:
+        out = est.transform(Xc)
+    out = np.asarray(out)
+    return out.astype(float) if out.dtype != object else out
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, Y = data
+    return {case[0]: _fit(case, X, Y) for case in CASES}
+
+
+def _assert_same(a, b):
+    if a.dtype == object:
+        pd.testing.assert_frame_equal(pd.DataFrame(a), pd.DataFrame(b))
+    else:
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_rows_permuted_and_index_changed(case, data, fitted):
+    X, _ = data
+    est, columns = fitted[case[0]], case[2]
+    base = _apply(est, X, columns)
+    perm = np.random.default_rng(1).permutation(len(X))
+    moved = X.iloc[perm]
+    _assert_same(_apply(est, moved, columns), base[perm])
+    reindexed = X.set_axis(np.arange(len(X))[::-1] * 7 + 3, axis=0)
+    _assert_same(_apply(est, reindexed, columns), base)
+
+
+ID_CASES = [c for c in CASES if c[2] is None]
+
+
+@pytest.mark.parametrize("case", ID_CASES, ids=[c[0] for c in ID_CASES])
+def test_string_ids_equal_integer_ids(case, data, fitted):
+    X, _ = data
+    est = fitted[case[0]]
+    base = _apply(est, X, None)
+    as_str = X.assign(**{c: X[c].astype(str) for c in IDS})
+    if case[0] in ("ALSEmbedder", "FMEmbedder"):  # passthrough shows the ids
+        width = base.shape[1]
+        got = _apply(est, as_str, None)
+        keep = [j for j in range(width) if not isinstance(got[0, j], str)]
+        base, got = base[:, keep], got[:, keep]
+        np.testing.assert_allclose(got.astype(float), base.astype(float))
+        return
+    _assert_same(_apply(est, as_str, None), base)
+
+
+@pytest.mark.parametrize("case", ID_CASES, ids=[c[0] for c in ID_CASES])
+def test_categories_reordered_or_extended(case, data, fitted):
+    X, _ = data
+    est = fitted[case[0]]
+    base = _apply(est, X, None)
+    changed = X.copy()
+    for col in ("user_segment", "item_category"):
+        cats = list(X[col].cat.categories)
+        changed[col] = pd.Categorical(
+            X[col].astype(object), categories=["never_seen"] + cats[::-1]
+        )
+    _assert_same(_apply(est, changed, None), base)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_nullable_dtypes(case, data, fitted):
+    X, _ = data
+    est, columns = fitted[case[0]], case[2]
+    base = _apply(est, X, columns)
+    nullable = X.astype({c: "Float64" for c in NUMERIC})
+    if columns is None:
+        nullable = nullable.astype({c: "Int64" for c in IDS})
+    _assert_same(_apply(est, nullable, columns), base)
+
+
+DETERMINISTIC = [c for c in CASES if c[0] in (
+    "ALSEmbedder", "MultiTaskLGBM", "TraceNormMultiTask", "L21MultiTask",
+    "ClusteredMultiTask", "FMRegressor",
+)]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", DETERMINISTIC, ids=[c[0] for c in DETERMINISTIC])
+def test_fit_on_permuted_rows_gives_the_same_model(case, data, fitted):
+    """Same predictions up to float rounding (sums in another order).
+
+    The regression FM's Gibbs draws are per parameter, not per row, so its
+    chain is the same up to rounding; a probit task's latents are per row
+    (FMClassifier, MultiTaskFM, FMEmbedder and the pipeline with binary
+    tasks): the same posterior, another chain.
+    """
+    X, Y = data
+    perm = np.random.default_rng(2).permutation(len(X))
+    refit = _fit(case, X.iloc[perm].reset_index(drop=True),
+                 Y.iloc[perm].reset_index(drop=True))  # fmt: skip
+    base = _apply(fitted[case[0]], X, case[2])
+    got = _apply(refit, X, case[2])
+    if base.dtype == object:
+        base, got = base[:, :-2].astype(float), got[:, :-2].astype(float)
+    tolerance = 1e-3 if case[0] == "FMRegressor" else 1e-6
+    np.testing.assert_allclose(got, base, rtol=tolerance, atol=tolerance)
