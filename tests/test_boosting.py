@@ -727,3 +727,21 @@ def test_numeric_categorical_codes_are_re_encoded_not_merged_with_missing():
     arr.fit(A, y)
     assert_allclose(arr.predict(A), model.predict(X)[:, 0], rtol=1e-12)
     assert_array_equal(A, before)
+
+
+def test_a_query_beyond_lambdarank_limit_names_the_task_and_the_query():
+    rng = np.random.default_rng(0)
+    n = 10_050
+    X = pd.DataFrame({"user_id": np.r_[np.full(10_001, 7), np.arange(100, 149)],
+                      "f": rng.normal(size=n)})  # fmt: skip
+    Y = pd.DataFrame({"relevance": rng.integers(0, 3, n).astype(float)})
+    with pytest.raises(ValueError, match=r"'relevance': query 7 .* 10001 labelled"):
+        MultiTaskLGBM(tasks=["ranking"], query_col="user_id", n_estimators=2,
+                      n_jobs=1).fit(X, Y)  # fmt: skip
+    # without the check LightGBM itself refuses the same data
+    with pytest.raises(lgb.basic.LightGBMError, match="10000"):
+        lgb.train(
+            {"objective": "lambdarank", "verbosity": -1},
+            lgb.Dataset(X[["f"]], Y["relevance"], group=[10_001] + [1] * 49),
+            num_boost_round=1,
+        )

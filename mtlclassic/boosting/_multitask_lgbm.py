@@ -79,6 +79,27 @@ def _check_label_gain(task, grades, params):
         )
 
 
+_MAX_QUERY_ROWS = 10_000  # LightGBM's LambdaRank: rows of one query at most
+
+
+def _check_query_sizes(task, codes, raw, query_col):
+    """Refuse a query with more labelled rows than LambdaRank accepts."""
+    if codes.size == 0:
+        return
+    sizes = np.bincount(codes)
+    biggest = int(np.argmax(sizes))
+    if sizes[biggest] > _MAX_QUERY_ROWS:
+        value = raw[np.flatnonzero(codes == biggest)[0]]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise ValueError(
+            f"Ranking task {task!r}: query {value!r} (query_col="
+            f"{query_col!r}) has {int(sizes[biggest])} labelled rows, more than "
+            f"the {_MAX_QUERY_ROWS} LightGBM's LambdaRank accepts per query; "
+            "keep fewer candidates per query (e.g. the top ones by a retrieval "
+            "score) or split such queries."
+        )
+
+
 def _lgb_feature_names(names) -> list[str]:
     """Feature names LightGBM accepts (no JSON special characters), unique."""
     out, seen = [], set()
@@ -835,6 +856,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                     f"Tasks {ranking} are 'ranking' tasks, which need query_col: "
                     "the column of X with each row's query id (e.g. 'user_id')."
                 )
+            raw_query = np.asarray(query)
             query = _query_codes(query, self.query_col)
         task_params = self._check_task_params(names)
         self.init_score_columns_ = self._check_init_score(names, kinds, features)
@@ -880,6 +902,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             params.setdefault("objective", _OBJECTIVES[kinds[t]])
             if kinds[t] == "ranking":
                 _check_label_gain(name, Yf[mask[:, t], t], params)
+                rows = mask[:, t]
+                _check_query_sizes(name, query[rows], raw_query[rows], self.query_col)
 
         # training and validation rows of each task (held out only when a booster
         # of the task early-stops and no eval_set is given)
