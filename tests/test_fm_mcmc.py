@@ -371,3 +371,20 @@ def test_crossfit_failure_names_the_fold():
     Y.loc[Y.index[labelled[3:]], "like"] = np.nan  # 3 labels: 1, 0, 0
     with pytest.raises(ValueError, match=r"Cross-fitting fold \d of 5 .* fewer folds"):
         FMEmbedder(n_iter=5, cv=5, random_state=0).fit_transform(X, Y)
+
+
+def test_embedder_passthrough_categories_are_the_fitted_ones():
+    X, Y = make_multitask_recsys(60, 40, 800, random_state=0)
+    emb = FMEmbedder(n_components=2, n_iter=5, cv=None, random_state=0)
+    emb.set_output(transform="pandas").fit(X, Y)
+    new = X.head(5).copy()
+    cats = list(X["user_segment"].cat.categories)
+    new["user_segment"] = pd.Categorical(
+        new["user_segment"].astype(object), categories=["unused"] + cats[::-1]
+    )
+    out = emb.transform(new)
+    assert out["user_segment"].cat.categories.tolist() == cats
+    assert out["user_segment"].tolist() == X["user_segment"].head(5).tolist()
+    np.testing.assert_array_equal(
+        out.filter(like="fm_").to_numpy(), emb.transform(X.head(5)).filter(like="fm_")
+    )

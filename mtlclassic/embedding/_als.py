@@ -21,7 +21,7 @@ from .._compat import (
     wants_pandas_output,
 )
 from ._crossfit import CrossFitTransformerMixin
-from ._ids import conform_ids
+from ._ids import category_dtypes, conform_ids, recode_categories
 
 __all__ = ["ALSEmbedder"]
 
@@ -464,12 +464,9 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         self.user_index_ = user_index
         self.item_index_ = item_index
         self.user_items_ = user_items
-        self.passthrough_categories_ = {
-            int(j): X.iloc[:, j].cat.categories.tolist()
-            for j in self._passthrough_positions(user_pos, item_pos, weight_pos)
-            if isinstance(X, pd.DataFrame)
-            and isinstance(X.iloc[:, j].dtype, pd.CategoricalDtype)
-        }
+        self.passthrough_categories_ = category_dtypes(
+            X, self._passthrough_positions(user_pos, item_pos, weight_pos)
+        )
         return self
 
     def fit_transform(self, X, y=None, **fit_params):
@@ -599,22 +596,9 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         return [j for j in range(self.n_features_in_) if j not in used]
 
     def _fitted_categories(self, column, position):
-        """Re-code a passthrough ``category`` column by the categories of ``fit``.
-
-        The same value gets the same code whatever categories (or order) the
-        incoming frame declares; a category unseen in ``fit`` becomes missing.
-        """
+        """Re-code a passthrough ``category`` column by the fitted categories."""
         fitted = getattr(self, "passthrough_categories_", {}).get(position)
-        if fitted is None or not isinstance(column.dtype, pd.CategoricalDtype):
-            return column
-        if column.cat.categories.tolist() == fitted:
-            return column
-        codes = pd.Index(fitted).get_indexer(column.astype(object))  # unseen: -1
-        return pd.Series(
-            pd.Categorical.from_codes(codes, categories=fitted),
-            index=column.index,
-            name=column.name,
-        )
+        return recode_categories(column, fitted)
 
     def _numeric_column(self, X, position):
         if not isinstance(X, pd.DataFrame):

@@ -40,6 +40,7 @@ from ._crossfit import CrossFitTransformerMixin
 from ._fm_design import build_design, fit_encoding, resolve_categorical
 from ._fm_mcmc import FMPosterior, posterior_predict, sample_fm, to_link_scale
 from ._fm_solver import fm_decision, initial_parameters, solve_fm
+from ._ids import category_dtypes, recode_categories
 
 _COMMON_CONSTRAINTS = {
     "n_components": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -136,6 +137,7 @@ class _BaseFM(BaseEstimator):
             self.frame_input_ = True
             self.n_features_in_ = X.shape[1]
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            self.passthrough_categories_ = category_dtypes(X, range(X.shape[1]))
             Xv = X
         else:
             self.frame_input_ = False
@@ -1266,7 +1268,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
             self.task_embedders_.append(sub.fit(X, y, sample_weight=sample_weight))
         first = self.task_embedders_[0]
         for attr in ("n_features_in_", "feature_names_in_", "frame_input_",
-                     "field_names_"):  # fmt: skip
+                     "field_names_", "passthrough_categories_"):  # fmt: skip
             if hasattr(first, attr):
                 setattr(self, attr, getattr(first, attr))
         self.task_names_ = names
@@ -1304,7 +1306,14 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
             if not self.passthrough:
                 return out
             if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
-                original = X[list(self.feature_names_in_)].copy()
+                fitted = getattr(self, "passthrough_categories_", {})
+                original = pd.concat(
+                    [
+                        recode_categories(X[c], fitted.get(j))
+                        for j, c in enumerate(self.feature_names_in_)
+                    ],
+                    axis=1,
+                )
                 original.columns = names[:n_pass]
             else:
                 dense = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)

@@ -1,4 +1,4 @@
-"""Ids of another type than the fitted ones: converted losslessly, or refused.
+"""Values of another type or encoding than the fitted ones: conformed, or refused.
 
 A model fitted on integer user ids and asked about ``"42"`` (a CSV column, a
 web request) would otherwise find no such id and serve a cold-start answer
@@ -74,4 +74,34 @@ def conform_ids(values, reference, column) -> np.ndarray:
         f"Column {column!r}: the model was fitted on {wanted} ids but got {have} "
         f"ids (e.g. {bad!r}) that do not convert losslessly; convert the column "
         f"to {wanted}."
+    )
+
+
+def category_dtypes(X, positions) -> dict:
+    """``{position: categories}`` of the ``category`` columns of a fit-time frame."""
+    if not hasattr(X, "iloc"):
+        return {}
+    return {
+        int(j): X.iloc[:, j].cat.categories.tolist()
+        for j in positions
+        if isinstance(X.iloc[:, j].dtype, pd.CategoricalDtype)
+    }
+
+
+def recode_categories(column, categories):
+    """Re-code a ``category`` column by the categories seen in ``fit``.
+
+    The same value gets the same code whatever categories (or order) the
+    incoming frame declares; a category unseen in ``fit`` becomes missing.
+    ``categories`` None (not a category column in fit) leaves it as it is.
+    """
+    if categories is None or not isinstance(column.dtype, pd.CategoricalDtype):
+        return column
+    if column.cat.categories.tolist() == categories:
+        return column
+    codes = pd.Index(categories).get_indexer(column.astype(object))  # unseen: -1
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=categories),
+        index=column.index,
+        name=column.name,
     )
