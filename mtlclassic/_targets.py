@@ -265,6 +265,7 @@ def fitted_tasks(estimator) -> dict:
     Reads ``tasks_`` (a dict) or ``task_names_`` / ``task_kinds_`` of the
     final step; an estimator with neither gives an empty dict.
     """
+    estimator = getattr(estimator, "best_estimator_", estimator)  # a fitted search
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     tasks = getattr(final, "tasks_", None)
     if isinstance(tasks, dict):

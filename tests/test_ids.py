@@ -12,7 +12,7 @@ from mtlclassic import (
     make_multitask_recommender,
     make_multitask_recsys,
 )
-from mtlclassic.embedding._ids import conform_ids
+from mtlclassic._ids import conform_ids
 
 
 def test_conform_ids_converts_losslessly_or_names_the_column():

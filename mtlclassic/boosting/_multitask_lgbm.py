@@ -21,6 +21,7 @@ from .._compat import (
     import_lightgbm,
     validate_data,
 )
+from .._ids import conform_ids
 from .._targets import check_targets, check_task_sample_weight, targets_ndim
 from ..metrics import multitask_score
 from ._objectives import MixedLoss, MixedObjective
@@ -49,8 +50,10 @@ def _numeric_categories(values) -> list:
     negative value is missing, a larger one an error), so such a column is
     re-encoded as the position of its value among those seen in ``fit``.
     """
-    values = np.asarray(values, dtype=np.float64)
-    return np.unique(values[~np.isnan(values)]).tolist()
+    observed = pd.Series(values).dropna()
+    if pd.api.types.is_extension_array_dtype(observed.dtype):
+        observed = observed.astype(observed.dtype.numpy_dtype)  # Int64 -> int64
+    return np.sort(observed.unique()).tolist()  # exact: int ids never via float
 
 
 def _encode_values(values, categories) -> np.ndarray:
@@ -66,14 +69,24 @@ _DEFAULT_LABEL_GAINS = 31  # LightGBM's label_gain: 2^i - 1 for grades 0..30
 def _check_label_gain(task, grades, params):
     """Refuse relevance grades that LightGBM's ``label_gain`` cannot map."""
     gains = params.get("label_gain")
+    if gains is not None:
+        try:
+            gains = np.asarray(gains, dtype=np.float64)
+        except (TypeError, ValueError):
+            gains = None
+        if gains is None or gains.ndim != 1:
+            raise ValueError(
+                f"label_gain of ranking task {task!r} must be a list of numbers, "
+                f"one gain per relevance grade; got {params.get('label_gain')!r}."
+            )
     n_gains = _DEFAULT_LABEL_GAINS if gains is None else len(gains)
     top = int(np.max(grades)) if grades.size else 0
     if top >= n_gains:
         given = "the default" if gains is None else "task_params' label_gain"
         raise ValueError(
             f"Ranking task {task!r} has relevance grade {top}, but {given} maps "
-            f"grades 0..{n_gains - 1} only (LightGBM's LambdaRank needs a gain per "
-            f"grade). Pass task_params={{{task!r}: {{'label_gain': "
+            f"grades 0..{n_gains - 1} only (LightGBM's LambdaRank and NDCG need a "
+            f"gain per grade). Pass task_params={{{task!r}: {{'label_gain': "
             f"list(range({top + 1}))}}}} (linear gains, as mtlclassic's ndcg_at_k) "
             "or bin the grades."
         )
@@ -94,7 +107,7 @@ def _check_query_sizes(task, codes, raw, query_col):
         raise ValueError(
             f"Ranking task {task!r}: query {value!r} (query_col="
             f"{query_col!r}) has {int(sizes[biggest])} labelled rows, more than "
-            f"the {_MAX_QUERY_ROWS} LightGBM's LambdaRank accepts per query; "
+            f"the {_MAX_QUERY_ROWS} LightGBM's ranking objectives accept per query; "
             "keep fewer candidates per query (e.g. the top ones by a retrieval "
             "score) or split such queries."
         )
@@ -488,9 +501,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 dtype
             ):
                 if col in listed:
-                    categories[col] = _numeric_categories(
-                        X[col].to_numpy(dtype=np.float64, na_value=np.nan)
-                    )
+                    categories[col] = _numeric_categories(X[col])
                     cat_positions.append(j)
             elif col in listed:
                 values = X[col].dropna().unique()
@@ -515,15 +526,23 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         for j, col in enumerate(self.feature_columns_):
             column = X[col]
             if col in self.categories_:
-                cats = pd.Index(self.categories_[col])
+                fitted = self.categories_[col]
+                cats = pd.Index(fitted)
+                reference = np.asarray(fitted, dtype=object)
                 if isinstance(column.dtype, pd.CategoricalDtype):
                     codes = column.cat.codes.to_numpy()
                     if not column.cat.categories.equals(cats):
+                        incoming = conform_ids(
+                            column.cat.categories.to_numpy(dtype=object), reference, col
+                        )
                         # one more slot so that the code -1 (missing) maps to -1
-                        recode = np.append(cats.get_indexer(column.cat.categories), -1)
+                        recode = np.append(cats.get_indexer(incoming), -1)
                         codes = recode[codes]
                 else:
-                    codes = cats.get_indexer(column.to_numpy())
+                    values = column.to_numpy()
+                    if values.dtype.kind == "O" or values.dtype != reference.dtype:
+                        values = conform_ids(values, reference, col)
+                    codes = cats.get_indexer(values)
                 values = codes.astype(np.float64)
                 values[codes < 0] = np.nan
             else:
@@ -901,9 +920,24 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             params = settings[t][0]
             params.setdefault("objective", _OBJECTIVES[kinds[t]])
             if kinds[t] == "ranking":
-                _check_label_gain(name, Yf[mask[:, t], t], params)
+                # LambdaRank and the NDCG metric need a gain per grade; every
+                # ranking objective limits a query's rows
+                metric = params.get("metric")
+                gains = (
+                    params["objective"] == "lambdarank"
+                    or metric is None
+                    or ("ndcg" in str(metric))
+                )
                 rows = mask[:, t]
-                _check_query_sizes(name, query[rows], raw_query[rows], self.query_col)
+                checks = [(Yf[rows, t], query[rows], raw_query[rows])]
+                if val is not None:  # the validation data meet the same limits
+                    rows_val = val[2][:, t]
+                    codes = val[3][rows_val]
+                    checks.append((val[1][rows_val, t], codes, codes))
+                for grades, codes, raw in checks:
+                    if gains:
+                        _check_label_gain(name, grades, params)
+                    _check_query_sizes(name, codes, raw, self.query_col)
 
         # training and validation rows of each task (held out only when a booster
         # of the task early-stops and no eval_set is given)
@@ -1360,8 +1394,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         pred = self.predict(X)
         return multitask_score(
-            y, pred, tasks=list(self.tasks_.values()), sample_weight=sample_weight
-        )
+            y, pred, tasks=list(self.tasks_.values()), sample_weight=sample_weight,
+            task_names=list(self.tasks_),
+        )  # fmt: skip
 
     @property
     def feature_importances_(self):

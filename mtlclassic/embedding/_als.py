@@ -20,8 +20,8 @@ from .._compat import (
     validate_data,
     wants_pandas_output,
 )
+from .._ids import category_dtypes, conform_ids, recode_categories
 from ._crossfit import CrossFitTransformerMixin
-from ._ids import category_dtypes, conform_ids, recode_categories
 
 __all__ = ["ALSEmbedder"]
 

@@ -34,13 +34,13 @@ from .._compat import (
     validate_data,
     wants_pandas_output,
 )
+from .._ids import category_dtypes, recode_categories
 from .._targets import check_targets, check_task_sample_weight, targets_ndim
 from ..metrics import multitask_score
 from ._crossfit import CrossFitTransformerMixin
 from ._fm_design import build_design, fit_encoding, resolve_categorical
 from ._fm_mcmc import FMPosterior, posterior_predict, sample_fm, to_link_scale
 from ._fm_solver import fm_decision, initial_parameters, solve_fm
-from ._ids import category_dtypes, recode_categories
 
 _COMMON_CONSTRAINTS = {
     "n_components": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -1615,8 +1615,9 @@ class MultiTaskFM(RegressorMixin, _BaseFM):
         score : float
         """
         return multitask_score(
-            y, self.predict(X), tasks=self.task_kinds_, sample_weight=sample_weight
-        )
+            y, self.predict(X), tasks=self.task_kinds_, sample_weight=sample_weight,
+            task_names=self.task_names_,
+        )  # fmt: skip
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

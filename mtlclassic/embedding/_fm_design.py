@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._ids import conform_ids
 from ._fm_solver import FMDesign
-from ._ids import conform_ids
 
 
 def is_auto_categorical(dtype) -> bool:

@@ -280,8 +280,9 @@ default=None
         score : float
         """
         return multitask_score(
-            y, self.predict(X), tasks=self.task_kinds_, sample_weight=sample_weight
-        )
+            y, self.predict(X), tasks=self.task_kinds_, sample_weight=sample_weight,
+            task_names=self.task_names_,
+        )  # fmt: skip
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -36,7 +36,8 @@ def _task_metric(kind: str, metric: str, y: np.ndarray, p: np.ndarray, w=None) -
     if metric == "r2":
         if y.size < 2:
             return np.nan
-        return float(skm.r2_score(y, p, sample_weight=w))
+        value = float(skm.r2_score(y, p, sample_weight=w, force_finite=False))
+        return value if np.isfinite(value) else np.nan  # constant labels: undefined
     positive = y > 0
     if positive.all() or not positive.any():
         return np.nan
@@ -74,14 +75,17 @@ def masked_metric(metric, Y_true, Y_pred, *, tasks=None, sample_weight=None):
     return out
 
 
-def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None):
+def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None, task_names=None):
     """Mean over tasks of R² (regression) and ROC AUC (binary, ranking).
 
     This is what every multi-task estimator's ``score`` returns (see
     DESIGN.md): each task is scored on its labelled rows; for a ranking task
     the AUC of ``relevance > 0`` against the prediction. Tasks where the
     metric is undefined (no labelled row, a single class) are left out of the
-    mean, with a ``UserWarning`` naming them.
+    mean, with a ``UserWarning`` naming them. ``task_names`` names the columns
+    of ``Y_pred`` (an estimator's tasks): a DataFrame ``Y_true`` with the same
+    tasks in another order is then matched by name; other names raise
+    ``ValueError``.
 
     Examples
     --------
@@ -91,8 +95,11 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None):
     >>> float(multitask_score(Y, P))
     1.0
     """
+    tasks, order = align_tasks(Y_true, tasks, task_names)
     Y, mask, kinds, names = check_targets(Y_true, tasks, allow_empty=True)
-    P = _pred_matrix(Y_pred, Y.shape)
+    P = _pred_matrix(Y_pred, Y.shape if order is None else (Y.shape[0], len(order)))
+    if order is not None:
+        P = P[:, order]
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     scores = []
     for t, kind in enumerate(kinds):
@@ -110,14 +117,37 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None):
     return float(np.nanmean(scores))
 
 
+def align_tasks(Y_true, tasks, task_names):
+    """Match a DataFrame ``Y_true`` to predictions whose columns are ``task_names``.
+
+    Returns ``(tasks, order)``: the task kinds keyed by name (when ``tasks``
+    is a list aligned with ``task_names``) and the columns of the predictions
+    in ``Y_true``'s order (None when no reordering applies).
+    """
+    if task_names is None or not hasattr(Y_true, "columns"):
+        return tasks, None
+    names = [str(c) for c in Y_true.columns]
+    fitted = [str(n) for n in task_names]
+    if names == fitted:
+        return tasks, None
+    if sorted(names) != sorted(fitted):
+        raise ValueError(
+            f"Y has the tasks {names} but the model predicts {fitted}; pass the "
+            "same task columns (in any order)."
+        )
+    if tasks is not None and not isinstance(tasks, dict | str):
+        tasks = dict(zip(fitted, tasks))
+    return tasks, [fitted.index(n) for n in names]
+
+
 def warn_left_out(names, scores):
     """Warn about the tasks whose metric is undefined here (left out of a mean)."""
     left_out = [n for n, v in zip(names, scores) if np.isnan(v)]
     if left_out:
         warnings.warn(
-            f"Tasks {left_out} have no labelled row, a single class or a single "
-            "row here: their metric is undefined and they are left out of the "
-            "multi-task mean.",
+            f"Tasks {left_out} have no labelled row, a single class, a single "
+            "row or constant labels here: their metric is undefined and they "
+            "are left out of the multi-task mean.",
             UserWarning,
             stacklevel=3,
         )

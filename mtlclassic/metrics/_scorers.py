@@ -4,10 +4,12 @@ A scorer is a callable ``scorer(estimator, X, Y) -> float`` (greater is better)
 that scores every task on its labelled rows only.
 """
 
+import warnings
+
 import numpy as np
 
 from .._targets import check_targets, fitted_tasks
-from ._masked import _pred_matrix, _task_metric, warn_left_out
+from ._masked import _pred_matrix, _task_metric, align_tasks, warn_left_out
 from ._ranking import ndcg_at_k
 
 SCORER_METRICS = (
@@ -38,7 +40,7 @@ def _check_fold_targets(Y, tasks, estimator):
     if tasks is None:
         fitted = fitted_tasks(estimator)
         names = list(Y.columns) if hasattr(Y, "columns") else None
-        if fitted and names is not None and [str(n) for n in names] == list(fitted):
+        if fitted and names is not None and sorted(map(str, names)) == sorted(fitted):
             tasks = fitted
         elif (
             fitted
@@ -78,8 +80,13 @@ class _TaskScoring:
         return sign * _task_metric(kind, metric.removeprefix("neg_"), y, p)
 
 
-def _predict_matrix(estimator, X, shape):
-    return _pred_matrix(estimator.predict(X), shape)
+def _predict_matrix(estimator, X, Y, shape):
+    """Predictions with one column per task of ``Y``, matched by name if known."""
+    fitted = list(fitted_tasks(estimator))
+    _, order = align_tasks(Y, None, fitted or None)
+    if order is None:
+        return _pred_matrix(estimator.predict(X), shape)
+    return _pred_matrix(estimator.predict(X), (shape[0], len(order)))[:, order]
 
 
 class MultitaskScorer:
@@ -96,7 +103,7 @@ class MultitaskScorer:
 
     def __call__(self, estimator, X, Y, sample_weight=None):
         Yf, mask, kinds, names = _check_fold_targets(Y, self.tasks, estimator)
-        P = _predict_matrix(estimator, X, Yf.shape)
+        P = _predict_matrix(estimator, X, Y, Yf.shape)
         scores, counts = [], []
         for t, kind in enumerate(kinds):
             rows = mask[:, t]
@@ -140,13 +147,19 @@ class TaskScorer:
             t = names.index(str(self.task))
         else:
             raise ValueError(f"task {self.task!r} is not a task of Y; tasks: {names}.")
-        P = _predict_matrix(estimator, X, Yf.shape)
+        P = _predict_matrix(estimator, X, Y, Yf.shape)
         rows = mask[:, t]
-        if not rows.any():
-            return np.nan  # no label for this task here
-        return float(
-            self._scoring(kinds[t], Yf[rows, t], P[rows, t], X, rows, names[t])
-        )
+        score = np.nan  # no label for this task here
+        if rows.any():
+            score = self._scoring(kinds[t], Yf[rows, t], P[rows, t], X, rows, names[t])
+        if np.isnan(score):
+            warnings.warn(
+                f"Task {names[t]!r} has no labelled row, a single class or constant "
+                "labels here: its score is undefined (NaN).",
+                UserWarning,
+                stacklevel=2,
+            )
+        return float(score)
 
     def __repr__(self):
         return f"make_task_scorer({self.task!r}, metric={self._scoring.metric!r})"

@@ -5,8 +5,8 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from .._ids import conform_ids
 from .._targets import fitted_tasks
-from ..embedding._ids import conform_ids
 
 
 def find_step(model, cls):
@@ -29,6 +29,11 @@ def model_input_columns(model):
             "feature_names_in_), so the Recommender knows which columns to build."
         )
     return [str(c) for c in names]
+
+
+def _is_all(source):
+    """Whether a candidates source is the string ``"all"`` (not a DataFrame)."""
+    return isinstance(source, str) and source == "all"
 
 
 def _fitted_ids(model, als, user_col, item_col):
@@ -261,9 +266,8 @@ class Recommender:
                     f"seen must be a DataFrame with the columns {self.user_col!r} "
                     f"and {self.item_col!r}."
                 )
-            return pd.MultiIndex.from_frame(
-                seen[[self.user_col, self.item_col]]
-            ).unique()
+            seen = self._conform_frame(seen[[self.user_col, self.item_col]], "seen")
+            return pd.MultiIndex.from_frame(seen).unique()
         if self._als is None:
             return None
         interactions = self._als.user_items_.tocoo()
@@ -443,10 +447,19 @@ class Recommender:
         )
         users = pd.unique(users)
         source = self.candidates if candidates is None else candidates
+        if users.size == 0:
+            empty = self.score_pairs(
+                pd.DataFrame({self.user_col: [], self.item_col: []})
+            )
+            return empty.assign(rank=np.array([], dtype=np.int64))[
+                [self.user_col, self.item_col, "rank", "score"]
+                + [c for c in empty.columns if c not in (
+                    self.user_col, self.item_col, "score", "candidate_score")]
+            ]  # fmt: skip
         per_batch = max(
             1,
             self.batch_size
-            // max(1, self.n_candidates if source != "all" else len(self.items_)),
+            // max(1, len(self.items_) if _is_all(source) else self.n_candidates),
         )
         parts = []
         for start in range(0, users.size, per_batch):

@@ -1,0 +1,139 @@
+"""Values of another type or encoding than the fitted ones: conformed, or refused.
+
+A model fitted on integer user ids and asked about ``"42"`` (a CSV column, a
+web request) would otherwise find no such id and serve a cold-start answer
+without a word; a catalogue with string item ids would match no candidate.
+Every place where ids enter a fitted model goes through :func:`conform_ids`.
+"""
+
+import numpy as np
+import pandas as pd
+
+_KINDS = {
+    "integer": "int",
+    "string": "str",
+    "floating": "float",
+    "mixed-integer-float": "float",
+    "empty": None,
+}
+
+
+def id_kind(values) -> str | None:
+    """``"int"``, ``"str"`` or ``"float"`` for uniform ids, None when mixed or empty."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return "int"
+    if arr.dtype.kind in "US":
+        return "str"
+    if arr.dtype.kind == "f":
+        return "float"
+    return _KINDS.get(pd.api.types.infer_dtype(arr, skipna=True))
+
+
+def _canonical_int_strings(reference) -> bool:
+    """Whether string ids that look like ints are spelled as ``str(int)``."""
+    ref = pd.Series(np.asarray(reference, dtype=object)).dropna().astype(str)
+    numeric = ref[ref.str.fullmatch(r"-?\d+")]
+    if numeric.empty:
+        return True
+    return bool((numeric == numeric.map(lambda v: str(int(v)))).all())
+
+
+def _as_int(value):
+    """Return the int a scalar id stands for, or None if no lossless int exists."""
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return int(value) if np.isfinite(value) and value == int(value) else None
+    if isinstance(value, str) and value.strip() == value:
+        try:
+            number = int(value)
+        except ValueError:
+            return None
+        return number if str(number) == value else None  # "042" is not 42
+    return None
+
+
+def conform_ids(values, reference, column) -> np.ndarray:
+    """Return ``values`` as ids of the fitted ids' type (``reference``).
+
+    Ints given as strings (``"42"``, not ``"042"``), integral floats
+    (``42.0``, e.g. from a CSV column with gaps) or a mix of those become
+    ints; ints become strings for a model fitted on string ids whose numeric
+    ids are spelled plainly (not zero-padded). Missing values stay missing.
+    Anything else raises ``ValueError`` naming ``column`` and both types. A
+    model fitted on mixed types is left alone.
+    """
+    arr = np.asarray(values)
+    wanted = id_kind(reference)
+    have = id_kind(arr)
+    if wanted is None or have == wanted or arr.size == 0:
+        return arr
+    if wanted == "float" and have == "int":
+        return arr
+    series = pd.Series(arr, dtype=object)
+    missing = series.isna().to_numpy()
+    converted = [None if m else _as_int(v) for v, m in zip(series, missing)]
+    ok = [m or c is not None for c, m in zip(converted, missing)]
+    if wanted in ("int", "float") and all(ok):
+        if any(abs(c) >= 2**63 for c in converted if c is not None):
+            ok = [False]
+        elif missing.any():
+            return np.array(
+                [np.nan if c is None else float(c) for c in converted], dtype=float
+            )
+        else:
+            return np.array(converted, dtype=np.int64)
+    elif wanted == "str" and have != "str" and all(ok):
+        if _canonical_int_strings(reference):
+            return np.array(
+                [None if c is None else str(c) for c in converted], dtype=object
+            )
+        ok = [False]
+    bad = next((v for v, m in zip(series, missing) if not m), None)
+    raise ValueError(
+        f"Column {column!r}: the model was fitted on {wanted} ids but got "
+        f"{have or 'mixed'} ids (e.g. {bad!r}) that do not convert losslessly"
+        + (" (the fitted ids are zero-padded strings)" if wanted == "str" else "")
+        + f"; convert the column to {wanted} ids as in fit."
+    )
+
+
+def category_dtypes(X, positions) -> dict:
+    """``{position: categories}`` of the ``category`` columns of a fit-time frame."""
+    if not hasattr(X, "iloc"):
+        return {}
+    return {
+        int(j): X.iloc[:, j].cat.categories.tolist()
+        for j in positions
+        if isinstance(X.iloc[:, j].dtype, pd.CategoricalDtype)
+    }
+
+
+def recode_categories(column, categories):
+    """Re-code a ``category`` column by the categories seen in ``fit``.
+
+    The same value gets the same code whatever categories (or order) the
+    incoming frame declares, or if it comes as plain values (of the fitted
+    type, or converted losslessly); a category unseen in ``fit`` becomes
+    missing. ``categories`` None (not a category column in fit) leaves it.
+    """
+    if categories is None:
+        return column
+    if (
+        isinstance(column.dtype, pd.CategoricalDtype)
+        and column.cat.categories.tolist() == categories
+    ):
+        return column
+    values = conform_ids(
+        column.astype(object).to_numpy(), np.asarray(categories, dtype=object),
+        column.name,
+    )  # fmt: skip
+    codes = pd.Index(categories).get_indexer(values)  # unseen: -1
+    return pd.Series(
+        pd.Categorical.from_codes(codes, categories=categories),
+        index=column.index,
+        name=column.name,
+    )
