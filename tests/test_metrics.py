@@ -235,8 +235,7 @@ def test_tied_ndcg_equals_scikit_learn():
             assert ours == pytest.approx(ndcg_score([rel], [score], k=k), rel=1e-12)
 
 
-@pytest.mark.parametrize("metric", [ndcg_at_k, precision_at_k, recall_at_k,
-                                    hit_rate_at_k])  # fmt: skip
+@pytest.mark.parametrize("metric", _RANKING)
 def test_tied_value_is_the_expectation_over_random_tie_orders(metric):
     """Oracle: the mean over every order of the tied rows, each ranked stably."""
     import itertools
@@ -275,7 +274,16 @@ def test_scorer_leaves_out_a_task_without_labels_in_the_fold():
         assert scorer(model, X.iloc[200:], Y.iloc[200:]) == pytest.approx(expected)
     with pytest.warns(UserWarning, match="left out"):
         assert model.score(X.iloc[200:], Y.iloc[200:]) == pytest.approx(expected)
-    assert np.isnan(mm.make_task_scorer("like")(model, X.iloc[200:], Y.iloc[200:]))
+    with pytest.warns(UserWarning, match="'like' has no labelled row"):
+        assert np.isnan(mm.make_task_scorer("like")(model, X.iloc[200:], Y.iloc[200:]))
+    # the same tasks in another column order are matched by name
+    swapped = Y.iloc[200:][["like", "rating"]]
+    with pytest.warns(UserWarning, match="left out"):
+        assert scorer(model, X.iloc[200:], swapped) == pytest.approx(expected)
+    rating_only = mm.make_task_scorer("rating")(model, X.iloc[200:], swapped)
+    assert rating_only == pytest.approx(expected)
+    with pytest.raises(ValueError, match="the model predicts"):
+        model.score(X.iloc[200:], Y.iloc[200:].rename(columns={"like": "liked"}))
     # in a grid search every fold gets a finite score, the better candidate wins
     with pytest.warns(UserWarning, match="left out"):
         search = GridSearchCV(

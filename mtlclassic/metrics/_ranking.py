@@ -184,9 +184,8 @@ def map_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
         \mathrm{AP@k} = \frac{1}{\min(k, n_{pos})} \sum_{r=1}^{k}
         P@r \cdot \mathbb{1}[rel_r > 0]
 
-    Within a block of tied scores the indicator is the block's share of
-    relevant rows (and :math:`P@r` the running sum of those shares over
-    :math:`r`), so the value does not depend on the input row order.
+    With tied scores it is the exact expected AP@k when the tied rows are
+    put in a random order, so the value does not depend on the input order.
 
     Examples
     --------
@@ -194,11 +193,23 @@ def map_at_k(y_true, y_score, groups, k=10, *, return_per_group=False):
     0.833333
     """
     ranked, top, hit = _hits(y_true, y_score, groups, k)
-    # hits so far at each position, within its group
-    cum = np.cumsum(hit)
-    before = np.concatenate([[0], cum])[ranked.starts[ranked.codes]]
-    hits_upto = cum - before
-    precision = hit * hits_upto / (ranked.rank + 1.0)
+    # Expected AP under a random order of each block of ties (exact):
+    # E[rel_r P@r] = (E[rel_r] + sum_{j<r} E[rel_r rel_j]) / r, where rows of
+    # earlier blocks are independent of r (E = share_j * share_r, i.e. the
+    # relevant rows before r's block times share_r) and earlier rows of r's own
+    # block of size s with p relevant give p (p - 1) / (s (s - 1)) each.
+    relevant = (ranked.rel > 0).astype(float)
+    first = np.r_[True, ranked.block[1:] != ranked.block[:-1]]
+    block_start = np.flatnonzero(first)[ranked.block]  # ranked position
+    cum = np.concatenate([[0.0], np.cumsum(relevant)])
+    group_start = ranked.starts[ranked.codes]
+    relevant_before = cum[block_start] - cum[group_start]  # earlier blocks
+    s_ = ranked.block_size[ranked.block].astype(float)
+    p_ = ranked.block_pos[ranked.block]
+    pair = np.divide(p_ * (p_ - 1), s_ * (s_ - 1), where=s_ > 1, out=np.zeros_like(s_))
+    earlier_in_block = np.arange(ranked.rank.size) - block_start
+    expected = hit * (1.0 + relevant_before) + earlier_in_block * pair * top
+    precision = expected / (ranked.rank + 1.0)
     per = ranked.group_sum(precision, slice(None))
     denom = np.minimum(k, ranked.n_pos)
     valid = ranked.n_pos > 0
