@@ -472,3 +472,25 @@ def test_a_user_with_only_zero_weights_is_cold_like_an_unseen_id(events):
     )
     with pytest.raises(ValueError, match="Every interaction has weight 0"):
         ALSEmbedder(weight_col="w", cv=None, **FAST).fit(X.assign(w=0.0))
+
+
+def test_fold_in_weights_that_cancel_leave_the_user_cold(events):
+    X = events.assign(w=1.0)
+    emb = ALSEmbedder(weight_col="w", cv=None, **FAST).fit(X)
+    item = X["item_id"].iloc[0]
+    new = pd.DataFrame({"user_id": [5000, 5000], "item_id": [item, item],
+                        "w": [1.0, -1.0]})  # fmt: skip
+    new = new.reindex(columns=X.columns, fill_value=0.0)
+    new["user_segment"] = X["user_segment"].iloc[:2].to_numpy()
+    new["item_category"] = X["item_category"].iloc[:2].to_numpy()
+    before = emb.user_index_.copy()
+    emb.fold_in(new)
+    assert_array_equal(emb.user_index_, before)  # not added
+    # a known user whose whole history is cancelled becomes cold as well
+    user = X["user_id"].iloc[0]
+    history = X[X["user_id"] == user].assign(w=lambda d: -d["w"])
+    emb.fold_in(history)
+    cands = emb.recommend_candidates([user], n=5)
+    assert cands["score"].isna().all()
+    unseen = X[X["user_id"] == user].assign(user_id=-1)
+    assert_allclose(emb.transform(X[X["user_id"] == user]), emb.transform(unseen))

@@ -72,3 +72,17 @@ def test_recommender_with_string_catalogue_and_user_ids(recsys):
     with pytest.raises(ValueError, match=r"Column \"items\['item_id'\]\""):
         Recommender(model, items.assign(item_id="i" + items.item_id.astype(str)),
                     users=users, context=ctx)  # fmt: skip
+
+
+def test_conform_ids_mixed_zero_padded_and_overflowing():
+    ints = np.array([3, 7, 42])
+    mixed = np.array([42, "7"], dtype=object)
+    assert conform_ids(mixed, ints, "c").tolist() == [42, 7]
+    padded = np.array(["003", "042"])
+    with pytest.raises(ValueError, match="zero-padded"):
+        conform_ids(np.array([3, 42]), padded, "c")
+    for bad in (np.array([1e20]), np.array([2.0**63])):
+        with pytest.raises(ValueError, match="do not convert losslessly"):
+            conform_ids(bad, ints, "c")
+    big = np.array([np.iinfo(np.uint64).max], dtype=np.uint64)
+    assert conform_ids(big, np.array(["1", "2"]), "c").tolist() == [str(2**64 - 1)]

@@ -391,6 +391,15 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
             )
         return features
 
+    def _active_users(self, rows):
+        """Mark users whose interactions all cancelled out (``fold_in``) as unseen."""
+        empty = np.diff(self.user_items_.indptr) == 0
+        if not empty.any():
+            return rows
+        rows = rows.copy()
+        rows[(rows >= 0) & empty[np.maximum(rows, 0)]] = -1
+        return rows
+
     def _name(self, position):
         """Name of the input column at ``position`` (for messages)."""
         return str(self._names_in()[position])
@@ -530,9 +539,12 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         X = self._validate_X(X, reset=False)
         columns = X.columns if isinstance(X, pd.DataFrame) else None
         user_pos, item_pos, weight_pos = self._positions(columns, X.shape[1])
-        user_rows = _lookup(
-            self.user_index_, self._ids(X, user_pos, "user_col"), self._name(user_pos)
-        )
+        user_rows = self._active_users(
+            _lookup(
+                self.user_index_, self._ids(X, user_pos, "user_col"),
+                self._name(user_pos),
+            )
+        )  # fmt: skip
         item_rows = _lookup(
             self.item_index_, self._ids(X, item_pos, "item_col"), self._name(item_pos)
         )
@@ -740,6 +752,14 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         user_items = (old + delta).tocsr()
         user_items.sum_duplicates()
         user_items.eliminate_zeros()
+        empty_new = np.diff(user_items.indptr)[n_old:] == 0
+        if empty_new.any():  # new users whose weights cancel out stay unseen
+            keep = np.r_[np.ones(n_old, dtype=bool), ~empty_new]
+            user_rows = user_rows[keep[user_rows]]
+            user_rows = (np.cumsum(keep) - 1)[user_rows]
+            user_items, user_index = user_items[keep], user_index[keep]
+        if user_rows.size == 0:
+            return self
 
         touched = np.unique(user_rows)
         with _implicit_threads(self.n_jobs):
@@ -787,7 +807,7 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         except TypeError:
             pass
 
-        rows = _lookup(self.user_index_, users, "users")
+        rows = self._active_users(_lookup(self.user_index_, users, "users"))
         n_items = self.item_index_.size
         top = min(int(n), n_items)
         item_rows = np.zeros((users.size, top), dtype=np.int64)
