@@ -36,7 +36,7 @@ from .._compat import (
 )
 from .._ids import category_dtypes, recode_categories
 from .._targets import check_targets, check_task_sample_weight, targets_ndim
-from ..metrics import multitask_score
+from ..metrics._masked import MultiTaskScoreMixin
 from ._crossfit import CrossFitTransformerMixin
 from ._fm_design import build_design, fit_encoding, resolve_categorical
 from ._fm_mcmc import FMPosterior, posterior_predict, sample_fm, to_link_scale
@@ -1385,7 +1385,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         return tags
 
 
-class MultiTaskFM(RegressorMixin, _BaseFM):
+class MultiTaskFM(MultiTaskScoreMixin, RegressorMixin, _BaseFM):
     r"""Multi-task factorization machine: shared factors, per-task weights.
 
     One FM per task whose factors :math:`V` are shared (a shared-bottom model
@@ -1598,26 +1598,6 @@ class MultiTaskFM(RegressorMixin, _BaseFM):
         _, design = self._encode(X)
         out = self._mean_prediction(design)
         return out[:, 0] if self.targets_ndim_ == 1 else out
-
-    def score(self, X, y, sample_weight=None):
-        """Mean over tasks of R² (regression) and ROC AUC (binary).
-
-        Each task on its labelled rows (:func:`mtlclassic.metrics.multitask_score`).
-
-        Parameters
-        ----------
-        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
-        y : DataFrame or array-like of shape (n_samples, n_tasks) or (n_samples,)
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        return multitask_score(
-            y, self.predict(X), tasks=self.task_kinds_, sample_weight=sample_weight,
-            task_names=self.task_names_,
-        )  # fmt: skip
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

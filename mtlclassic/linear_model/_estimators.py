@@ -21,7 +21,7 @@ from .._compat import (
     validate_data,
 )
 from .._targets import check_targets, check_task_sample_weight
-from ..metrics import multitask_score
+from ..metrics._masked import MultiTaskScoreMixin
 from ._datafits import MultiTaskDatafit
 from ._penalties import ClusteredNorm, L21Norm, TraceNorm
 from ._solvers import MultiTaskProblem, ZeroPenalty, solve, warn_not_converged
@@ -97,7 +97,9 @@ def _zero_intercepts(datafit):
     return b
 
 
-class _TaskRelationshipModel(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class _TaskRelationshipModel(
+    MultiTaskScoreMixin, MultiOutputMixin, RegressorMixin, BaseEstimator
+):
     """Shared fit / predict of the task-relationship linear models."""
 
     _parameter_constraints: dict = {
@@ -261,28 +263,6 @@ default=None
             return expit(Z)
         Z[:, binary] = expit(Z[:, binary])
         return Z
-
-    def score(self, X, y, sample_weight=None):
-        """Mean over tasks of R² (regression) and ROC AUC (binary).
-
-        Each task is scored on its labelled rows (see
-        :func:`mtlclassic.metrics.multitask_score`).
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : array-like or DataFrame of shape (n_samples, n_tasks) or (n_samples,)
-            True labels, NaN where missing.
-        sample_weight : array-like of shape (n_samples,), default=None
-
-        Returns
-        -------
-        score : float
-        """
-        return multitask_score(
-            y, self.predict(X), tasks=self.task_kinds_, sample_weight=sample_weight,
-            task_names=self.task_names_,
-        )  # fmt: skip
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

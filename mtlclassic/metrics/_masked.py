@@ -250,3 +250,33 @@ def multitask_report(Y_true, Y_pred, tasks=None):
     report = pd.DataFrame(rows, index=pd.Index(names, name="task"))
     report["n_labelled"] = report["n_labelled"].astype("int64")
     return report
+
+
+class MultiTaskScoreMixin:
+    """``score``: the masked multi-task score of ``predict`` (tasks by name).
+
+    For estimators with fitted ``task_names_`` and ``task_kinds_``.
+    """
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of R² (regression) and ROC AUC (binary).
+
+        Each task is scored on its labelled rows (see
+        :func:`mtlclassic.metrics.multitask_score`); a DataFrame ``y`` is
+        matched to the fitted tasks by column name.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+        y : array-like or DataFrame of shape (n_samples, n_tasks) or (n_samples,)
+            True labels, NaN where missing.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return multitask_score(
+            y, self.predict(X), tasks=self.task_kinds_, sample_weight=sample_weight,
+            task_names=self.task_names_,
+        )  # fmt: skip
