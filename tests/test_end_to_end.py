@@ -104,3 +104,29 @@ def test_heads_boost_from_the_fm_scores(split):
     # a float fm_alpha switches the FM to the penalised ALS solver
     als = make_multitask_recommender(fm_alpha=1e-3)[0]
     assert (als.solver, als.alpha_w, als.alpha_v) == ("als", 1e-3, 1e-3)
+
+
+def test_default_pipeline_with_a_ranking_task():
+    from mtlclassic.metrics import ndcg_at_k
+
+    tasks = {"rating": "regression", "click": "binary", "relevance": "ranking"}
+    X, Y = make_multitask_recsys(
+        80, 50, 3000, tasks=tasks, missing_rate=0.2, random_state=0
+    )
+    model = make_multitask_recommender(
+        tasks=tasks, embedders=("fm",), fm_n_iter=10, cv=2, n_estimators=30,
+        random_state=0, n_jobs=1, multitasklgbm__query_col="user_id",
+    ).fit(X, Y)  # fmt: skip
+    head = model[-1]
+    assert set(head.init_score_columns_) == {"rating", "click"}  # no offset
+    assert model[0].task_kinds_ == ["regression", "binary", "ranking"]
+    Z = model[:-1].transform(X)
+    assert "fm_score_relevance" in Z.columns  # a pointwise relevance feature
+    pred = model.predict(X)
+    rows = Y["relevance"].notna().to_numpy()
+    ndcg = ndcg_at_k(Y["relevance"][rows], pred[rows, 2], X["user_id"][rows], k=5)
+    shuffled = ndcg_at_k(
+        Y["relevance"][rows], np.random.default_rng(0).permutation(pred[rows, 2]),
+        X["user_id"][rows], k=5,
+    )  # fmt: skip
+    assert ndcg > shuffled + 0.05  # the head ranks better than chance (in sample)

@@ -101,6 +101,7 @@ class _BaseFM(BaseEstimator):
     """Shared machinery: the design encoding, the solver call, predictions."""
 
     _parameter_constraints = dict(_COMMON_CONSTRAINTS)
+    _allowed_kinds = ("regression", "binary")
 
     def _warn_unused_parameters(self):
         """Warn when parameters of the ALS solver are set for the Gibbs sampler."""
@@ -426,7 +427,7 @@ class _BaseFM(BaseEstimator):
         _require_y(self, y)
         n_samples = _n_rows(X)
         Y, mask, kinds, names = check_targets(
-            y, self.tasks, n_samples=n_samples, allow_kinds=("regression", "binary")
+            y, self.tasks, n_samples=n_samples, allow_kinds=self._allowed_kinds
         )
         keep = list(range(len(names))) if select is None else select(names)
         Y, mask = Y[:, keep], mask[:, keep]
@@ -1040,7 +1041,9 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         Stop when an epoch decreases the objective by less than ``tol`` times
         its value; 0 runs all ``n_iter`` epochs.
     tasks : None, list or dict, default=None
-        Task kinds (``"regression"`` or ``"binary"``); None infers them; see
+        Task kinds (``"regression"``, ``"binary"``, or ``"ranking"``, whose
+        relevance grades are fitted as a regression: a pointwise relevance
+        score for a ranking head); None infers them; see
         :func:`mtlclassic._targets.check_targets`.
     user_col, item_col : str, int or None, default="user_id", "item_id"
         The user and item id columns, always one-hot encoded (ids unseen in
@@ -1180,6 +1183,10 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         self.random_state = random_state
         self.verbose = verbose
 
+    # a ranking task's grades are fitted as a regression (a pointwise
+    # relevance score: a feature for a LambdaRank head)
+    _allowed_kinds = ("regression", "binary", "ranking")
+
     def _extra_categorical(self):
         return (self.user_col, self.item_col)
 
@@ -1256,7 +1263,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         """One single-task FM per task (``target="each"``)."""
         _require_y(self, y)
         _, _, kinds, names = check_targets(
-            y, self.tasks, n_samples=_n_rows(X), allow_kinds=("regression", "binary")
+            y, self.tasks, n_samples=_n_rows(X), allow_kinds=self._allowed_kinds
         )
         self.task_embedders_ = []
         starts = getattr(self, "_chain_start", None)

@@ -69,8 +69,11 @@ def make_multitask_recommender(
     Parameters
     ----------
     tasks : None, list or dict, default=None
-        Task kinds (regression, binary; ranking heads work with
-        ``embedders=("als",)`` only, as the FM has no ranking loss).
+        Task kinds (regression, binary, ranking). The FM fits a ranking
+        task's grades as a regression (a feature for the LambdaRank head, not
+        an offset); the head needs the query ids, which the ALS step replaces
+        by factors: use ``embedders=("fm",)`` with
+        ``multitasklgbm__query_col="user_id"``.
     embedders : tuple of {"fm", "als"}, default=("fm", "als")
         Which shared representations to use, in that order.
     user_col, item_col : str, default="user_id", "item_id"
