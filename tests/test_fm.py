@@ -561,8 +561,12 @@ def test_bad_input_messages(recsys):
         FMClassifier(solver="als").fit(X, np.zeros(len(X)))
     with pytest.raises(ValueError, match="requires y to be passed"):
         FMEmbedder(solver="als").fit(X)
+    # MultiTaskFM predicts E[y]: a ranking task is refused (FMEmbedder fits its
+    # grades as a regression feature, see test_end_to_end)
+    from mtlclassic import MultiTaskFM
+
     with pytest.raises(ValueError, match="kind 'ranking'"):
-        FMEmbedder(solver="als", tasks=["regression", "binary", "ranking"]).fit(
+        MultiTaskFM(solver="als", tasks=["regression", "binary", "ranking"]).fit(
             X, Y.fillna(0)
         )
 
