@@ -173,6 +173,9 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
     user_items_ : scipy.sparse.csr_matrix of shape (n_users, n_items), float32
         The interactions ``r_ui`` seen in ``fit`` (and ``fold_in``); used to
         exclude seen items from :meth:`recommend_candidates`.
+    cancelled_users_ : ndarray of int
+        Set by :meth:`fold_in`: rows of ``user_index_`` whose interactions all
+        cancelled out; they are served as unseen users.
     model_ : implicit.cpu.als.AlternatingLeastSquares
         The fitted implicit model (sharing its factor arrays with
         ``user_factors_`` and ``item_factors_``).
@@ -393,11 +396,11 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
 
     def _active_users(self, rows):
         """Mark users whose interactions all cancelled out (``fold_in``) as unseen."""
-        empty = np.diff(self.user_items_.indptr) == 0
-        if not empty.any():
+        cancelled = getattr(self, "cancelled_users_", None)
+        if cancelled is None or cancelled.size == 0:
             return rows
         rows = rows.copy()
-        rows[(rows >= 0) & empty[np.maximum(rows, 0)]] = -1
+        rows[np.isin(rows, cancelled)] = -1
         return rows
 
     def _name(self, position):
@@ -768,6 +771,8 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         self.user_factors_ = self.model_.user_factors
         self.user_index_ = user_index
         self.user_items_ = user_items
+        # known users whose whole history cancelled out: cold from now on
+        self.cancelled_users_ = np.flatnonzero(np.diff(user_items.indptr) == 0)
         return self
 
     def recommend_candidates(self, users, n=100, exclude_seen=True):

@@ -506,7 +506,7 @@ def _check_sample_weight_1d(sample_weight, n_samples):
 
 
 class _SingleTaskFM(_BaseFM):
-    """Parameters of the single-task FMs (regressor and classifier)."""
+    """Parameters of the FM predictors (regressor, classifier, multi-task)."""
 
     _parameter_constraints = dict(_COMMON_CONSTRAINTS)
 
@@ -1392,7 +1392,7 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         return tags
 
 
-class MultiTaskFM(MultiTaskScoreMixin, RegressorMixin, _BaseFM):
+class MultiTaskFM(MultiTaskScoreMixin, RegressorMixin, _SingleTaskFM):
     r"""Multi-task factorization machine: shared factors, per-task weights.
 
     One FM per task whose factors :math:`V` are shared (a shared-bottom model
@@ -1547,20 +1547,22 @@ class MultiTaskFM(MultiTaskScoreMixin, RegressorMixin, _BaseFM):
         random_state=None,
         verbose=0,
     ):
-        self.n_components = n_components
-        self.solver = solver
-        self.n_iter = n_iter
-        self.n_kept_samples = n_kept_samples
-        self.alpha_w = alpha_w
-        self.alpha_v = alpha_v
-        self.init_stdev = init_stdev
-        self.tol = tol
+        super().__init__(
+            n_components,
+            solver=solver,
+            n_iter=n_iter,
+            n_kept_samples=n_kept_samples,
+            alpha_w=alpha_w,
+            alpha_v=alpha_v,
+            init_stdev=init_stdev,
+            tol=tol,
+            categorical_features=categorical_features,
+            scale_numeric=scale_numeric,
+            warm_start=warm_start,
+            random_state=random_state,
+            verbose=verbose,
+        )
         self.tasks = tasks
-        self.categorical_features = categorical_features
-        self.scale_numeric = scale_numeric
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
