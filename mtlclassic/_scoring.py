@@ -24,8 +24,10 @@ _EXIT_CODES = (
     "exit codes:\n"
     "  0  success\n"
     "  1  run-time failure (e.g. the model fails on a chunk); no OUTPUT is left\n"
-    "  2  bad usage or input: a missing file, OUTPUT exists without --overwrite,\n"
-    "     not a model file, INPUT lacks columns the model reads"
+    "  2  bad usage or input: a missing or empty file, OUTPUT exists without\n"
+    "     --overwrite, not a model file, INPUT lacks columns the model reads, a\n"
+    "     cell that does not parse (the message names file, column and row),\n"
+    "     rows the model refuses to score"
 )
 
 
@@ -59,14 +61,55 @@ def _import_parquet():
     return pq
 
 
-def input_columns_of(path) -> list:
-    """Return the column names of a CSV or parquet file (its header only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Input file {str(path)!r} does not exist.")
-    if file_format(path) == "parquet":
-        return list(_import_parquet().ParquetFile(path).schema_arrow.names)
-    return list(pd.read_csv(path, nrows=0).columns)
+class Source:
+    """Where input rows come from, for messages: ``INPUT 'events.csv', row 8 (line 9)``.
+
+    ``label`` names the command-line argument (``INPUT``, ``--users``); rows are
+    counted from 1 over the data rows, and a CSV also gets its line number
+    (the header is line 1).
+    """
+
+    def __init__(self, path, label="INPUT"):
+        self.path = Path(path)
+        self.label = label
+        self.csv = file_format(path) == "csv"
+
+    def __str__(self):
+        return f"{self.label} {str(self.path)!r}"
+
+    def row(self, index):
+        """Describe the data row at 0-based ``index`` of the whole file."""
+        line = f" (line {index + 2:,})" if self.csv else ""
+        return f"row {index + 1:,}{line}"
+
+
+def _source(path, label):
+    return path if isinstance(path, Source) else Source(path, label)
+
+
+def input_columns_of(path, label="INPUT") -> list:
+    """Return the column names of a CSV or parquet file (its header only).
+
+    An absent file is a ``FileNotFoundError``; an empty or unreadable one an
+    :class:`InputError`; both name ``label`` (the argument) and the path.
+    """
+    source = _source(path, label)
+    if not source.path.is_file():
+        raise FileNotFoundError(f"{source} does not exist.")
+    try:
+        if not source.csv:
+            pq = _import_parquet()
+            return list(pq.ParquetFile(source.path).schema_arrow.names)
+        return list(pd.read_csv(source.path, nrows=0).columns)
+    except pd.errors.EmptyDataError:
+        raise InputError(
+            f"{source} is empty: it needs a header line with the column names "
+            "(then one row per line)."
+        ) from None
+    except InputError:
+        raise
+    except (ValueError, OSError) as exc:  # parser, decoding, not a parquet file
+        raise InputError(f"{source} cannot be read: {exc}") from None
 
 
 def _schema_dtype(entry):
@@ -78,8 +121,11 @@ def _schema_dtype(entry):
     return pd.api.types.pandas_dtype(entry["dtype"])
 
 
-def _csv_dtypes(schema, columns) -> dict:
-    """``read_csv`` dtypes: text for text/category columns, float64 for floats."""
+def _csv_dtypes(schema, columns, *, floats=True) -> dict:
+    """``read_csv`` dtypes: text for text/category columns, float64 for floats.
+
+    ``floats=False`` reads the float columns as text too (to find a bad cell).
+    """
     dtypes = {}
     for entry in schema or []:
         if entry["name"] not in columns:
@@ -91,17 +137,37 @@ def _csv_dtypes(schema, columns) -> dict:
         elif dtype.kind in "OSUT" or str(dtype) in ("str", "string"):
             dtypes[entry["name"]] = str
         elif dtype.kind == "f":
-            dtypes[entry["name"]] = dtype
+            dtypes[entry["name"]] = dtype if floats else str
     return dtypes
 
 
-def cast_to_schema(frame, schema):
+def _first_bad(column, parsed):
+    """0-based position of the first cell that is present but did not parse."""
+    bad = np.flatnonzero(parsed.isna().to_numpy() & column.notna().to_numpy())
+    return int(bad[0]) if bad.size else None
+
+
+def _not_parsed(name, dtype, column, parsed, source, first_row):
+    where = _first_bad(column, parsed)
+    place = "" if source is None else f"{source}, {source.row(first_row + where)}: "
+    return InputError(
+        f"{place}column {name!r} holds {column.iloc[where]!r}, which is not a "
+        f"valid {dtype} value (the column's dtype in training). Fix that cell, "
+        "or leave it empty: an empty cell is a missing value."
+    )
+
+
+def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None):
     """Cast the columns of ``frame`` named in ``schema`` to their saved dtypes.
 
     Category columns get the saved categories (a value outside them becomes
     missing, which the model treats like any missing value); numeric columns
-    the saved dtype; a column with missing values that was an integer column
-    in training is an :class:`InputError` naming it.
+    the saved dtype. A cell that does not parse as its column's dtype is an
+    :class:`InputError` naming the file (``source``, a :class:`Source`), the
+    column, the row (``first_row`` = the file row of ``frame``'s first row)
+    and the value. An integer column with missing or fractional values is
+    read as float64 (never truncated) with a note, once per column in
+    ``notes`` (a set); the model then decides whether it can score them.
     """
     if not schema:
         return frame
@@ -124,19 +190,41 @@ def cast_to_schema(frame, schema):
             codes = dtype.categories.get_indexer(values)  # unknown -> -1: missing
             out[name] = pd.Categorical.from_codes(codes, dtype=dtype)
         elif dtype.kind == "M":
-            out[name] = pd.to_datetime(column).astype(dtype)
+            parsed = pd.to_datetime(column, errors="coerce")
+            if _first_bad(column, parsed) is not None:
+                raise _not_parsed(name, dtype, column, parsed, source, first_row)
+            out[name] = parsed.astype(dtype)
+        elif dtype.kind in "biuf":
+            parsed = column
+            if column.dtype.kind not in "biuf":
+                if column.dtype.kind == "b":
+                    parsed = column.astype(np.float64)
+                else:
+                    parsed = pd.to_numeric(column, errors="coerce")
+                    if _first_bad(column, parsed) is not None:
+                        raise _not_parsed(
+                            name, dtype, column, parsed, source, first_row
+                        )
+            parsed = parsed.astype(np.float64) if dtype.kind == "f" else parsed
+            if dtype.kind in "biu":
+                values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+                if np.isnan(values).any() or (values != np.round(values)).any():
+                    if notes is not None and name not in notes:
+                        notes.add(name)
+                        _note(
+                            f"column {name!r} was {dtype} in training but has "
+                            "missing or fractional values here: read as float64"
+                        )
+                    out[name] = pd.Series(values, index=column.index)
+                    continue
+            out[name] = parsed.astype(dtype)
         else:
-            if dtype.kind in "biu" and column.isna().any():
-                raise InputError(
-                    f"Input column {name!r} has missing values, but it held "
-                    f"{dtype} values (no missing ones) in training."
-                )
             try:
                 out[name] = column.astype(dtype)
             except (TypeError, ValueError) as exc:
                 raise InputError(
-                    f"Input column {name!r} cannot be read as {dtype} (its dtype "
-                    f"in training): {exc}"
+                    f"{'' if source is None else f'{source}: '}column {name!r} "
+                    f"cannot be read as {dtype} (its dtype in training): {exc}"
                 ) from None
     if not out:
         return frame
@@ -146,29 +234,66 @@ def cast_to_schema(frame, schema):
     return frame
 
 
-def iter_chunks(path, chunksize, *, columns=None, schema=None):
+def iter_chunks(path, chunksize, *, columns=None, schema=None, label="INPUT"):
     """Yield DataFrames of at most ``chunksize`` rows of a CSV or parquet file.
 
-    Only ``columns`` are read (all when None), each chunk cast to ``schema``.
-    (pandas >= 3 parses CSV floats round-trip exactly: a float written by
-    pandas reads back as the same double.)
+    Only ``columns`` are read (all when None), each chunk cast to ``schema``
+    (see :func:`cast_to_schema`; a bad cell is an :class:`InputError` naming
+    ``label``, the file, the column and the row). (pandas >= 3 parses CSV
+    floats round-trip exactly: a float written by pandas reads back as the
+    same double.)
     """
-    path = Path(path)
-    if file_format(path) == "parquet":
-        source = _import_parquet().ParquetFile(path)
-        for batch in source.iter_batches(batch_size=chunksize, columns=columns):
-            yield cast_to_schema(batch.to_pandas(), schema)
+    source = _source(path, label)
+    notes = set()
+    if not source.csv:
+        batches = (
+            _import_parquet()
+            .ParquetFile(source.path)
+            .iter_batches(batch_size=chunksize, columns=columns)
+        )
+        first = 0
+        for batch in batches:
+            chunk = batch.to_pandas()
+            yield cast_to_schema(
+                chunk, schema, source=source, first_row=first, notes=notes
+            )
+            first += len(chunk)
         return
-    reader = pd.read_csv(
-        path,
-        usecols=columns,
-        dtype=_csv_dtypes(schema, columns or input_columns_of(path)),
-        chunksize=chunksize,
-        **_ROUND_TRIP,
-    )
+    names = columns or input_columns_of(source)
+    first = 0
+    try:
+        for chunk in _read_csv(source, chunksize, names, schema, floats=True):
+            yield cast_to_schema(
+                chunk, schema, source=source, first_row=first, notes=notes
+            )
+            first += len(chunk)
+    except InputError:
+        raise
+    except ValueError as exc:
+        # A float column's text did not parse (or the CSV is malformed): find
+        # the cell, reading those columns as text from the chunk that failed.
+        rows = 0
+        for chunk in _read_csv(source, chunksize, names, schema, floats=False):
+            if rows >= first:
+                cast_to_schema(chunk, schema, source=source, first_row=rows)
+            rows += len(chunk)
+        raise InputError(f"{source} cannot be read: {exc}") from None
+
+
+def _read_csv(source, chunksize, columns, schema, *, floats):
+    try:
+        reader = pd.read_csv(
+            source.path,
+            usecols=columns,
+            dtype=_csv_dtypes(schema, columns, floats=floats),
+            chunksize=chunksize,
+            **_ROUND_TRIP,
+        )
+    except pd.errors.EmptyDataError:
+        input_columns_of(source)  # raises the message about an empty file
+        raise
     with reader:
-        for chunk in reader:
-            yield cast_to_schema(chunk, schema)
+        yield from reader
 
 
 # -------------------------------------------------------------------- output
@@ -395,7 +520,8 @@ def score_file(
         raise InputError(f"--chunksize must be a positive int; got {chunksize!r}.")
     output_format = output_format or file_format(output_path)
     output = AtomicOutput(output_path, output_format, overwrite=overwrite)
-    available = input_columns_of(input_path)
+    source = Source(input_path, "INPUT")
+    available = input_columns_of(source)
     if input_columns is None:
         names = getattr(model, "feature_names_in_", None)
         if names is None and schema:
@@ -424,13 +550,15 @@ def score_file(
     by_name = hasattr(model, "feature_names_in_")
     meter = Progress("scored", progress)
     with output as out:
-        for chunk in iter_chunks(input_path, chunksize, columns=needed, schema=schema):
+        first = 0
+        for chunk in iter_chunks(source, chunksize, columns=needed, schema=schema):
             if len(chunk) == 0:
                 continue
             rows = chunk[input_columns]
             if not by_name:  # fitted on an array: the columns in schema order
                 rows = rows.to_numpy()
-            P = np.asarray(model.predict(rows), dtype=np.float64)
+            P = np.asarray(_predict(model, rows, source, first), dtype=np.float64)
+            first += len(chunk)
             if P.ndim == 1:
                 P = P[:, None]
             names = list(task_names or [])
@@ -452,6 +580,30 @@ def score_file(
     return out.rows
 
 
+def _predict(model, rows, source, first_row):
+    """``model.predict(rows)``; the model refusing the rows is bad input (exit 2).
+
+    The message names the first row the model refuses, found by bisection over
+    prefixes of the chunk (about log2(chunksize) more calls, on failure only).
+    """
+    try:
+        return model.predict(rows)
+    except (ValueError, TypeError) as exc:
+        error = exc
+    good, bad = 0, len(rows)  # predict(rows[:good]) works, rows[:bad] fails
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        try:
+            model.predict(rows[:middle])
+            good = middle
+        except (ValueError, TypeError) as exc:
+            bad, error = middle, exc
+    raise InputError(
+        f"{source}, {source.row(first_row + bad - 1)}: the model cannot score "
+        f"this row: {error}"
+    ) from None
+
+
 def recommend_file(
     recommender,
     users_path,
@@ -468,7 +620,8 @@ def recommend_file(
 
     Users are read ``chunksize`` at a time; a user listed twice is
     recommended for once (as :meth:`Recommender.recommend` does). Returns
-    the number of users served.
+    ``(n_users, n_rows)``: the users served and the rows written (``k`` per
+    user, fewer for a user whose unseen catalogue has fewer than ``k`` items).
     """
     from .recommend import Recommender
 
@@ -482,27 +635,36 @@ def recommend_file(
     output_format = output_format or file_format(output_path)
     output = AtomicOutput(output_path, output_format, overwrite=overwrite)
     user_col = recommender.user_col
-    if user_col not in input_columns_of(users_path):
+    source = Source(users_path, "--users")
+    available = input_columns_of(source)
+    if user_col not in available:
         raise InputError(
-            f"--users file lacks the user id column {user_col!r} "
-            f"(it has {input_columns_of(users_path)})."
+            f"{source} lacks the user id column {user_col!r} (it has {available})."
         )
     schema = [e for e in schema or [] if e["name"] == user_col]
     meter = Progress("recommended for", progress)
     served = pd.Index([])
+    first, rows = 0, 0
     with output as out:
-        for chunk in iter_chunks(
-            users_path, chunksize, columns=[user_col], schema=schema
-        ):
+        for chunk in iter_chunks(source, chunksize, columns=[user_col], schema=schema):
             users = pd.unique(chunk[user_col].to_numpy())
             users = users[~pd.Index(users).isin(served)]
+            first += len(chunk)
             if users.size == 0:
                 continue
             served = served.append(pd.Index(users))
-            out.write(recommender.recommend(users, k))
+            try:
+                top = recommender.recommend(users, k)
+            except (ValueError, TypeError) as exc:
+                raise InputError(
+                    f"{source}, {source.row(first - len(chunk))} to "
+                    f"{source.row(first - 1)}: {exc}"
+                ) from None
+            out.write(top)
+            rows += len(top)
             meter.update(users.size)
     meter.close()
-    return served.size
+    return served.size, rows
 
 
 # ---------------------------------------------------------------------- CLI
@@ -568,7 +730,9 @@ def run_recommend(args):
     def work():
         recommender, manifest = _load_model(args.model)
         _set_n_jobs(getattr(recommender, "model", None), args.n_jobs)
-        n = recommend_file(
+        if args.n_candidates is not None and hasattr(recommender, "n_candidates"):
+            recommender.n_candidates = args.n_candidates
+        n, rows = recommend_file(
             recommender,
             args.users,
             args.output,
@@ -578,7 +742,18 @@ def run_recommend(args):
             overwrite=args.overwrite,
             schema=manifest.get("input_schema"),
         )
-        _note(f"wrote top-{args.k} items for {n:,} users to {args.output}")
+        short = (
+            ""
+            if rows == n * args.k
+            else (
+                f" ({n * args.k - rows:,} fewer than {args.k} per user: some users "
+                "have fewer unseen items in the catalogue)"
+            )
+        )
+        _note(
+            f"wrote {rows:,} rows, top-{args.k} items for {n:,} users{short}, "
+            f"to {args.output}"
+        )
 
     return _run(args, work)
 
@@ -675,6 +850,12 @@ def add_parsers(subparsers):
     )
     recommend.add_argument(
         "-k", type=_positive_int, default=10, help="items per user (default 10)"
+    )
+    recommend.add_argument(
+        "--n-candidates",
+        type=_positive_int,
+        metavar="N",
+        help="ALS candidates scored per user (default: as saved, and at least k)",
     )
     recommend.add_argument(
         "output", metavar="OUTPUT", help="file to write (csv/parquet)"

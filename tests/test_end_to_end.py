@@ -73,9 +73,30 @@ def test_embedders_option_is_validated():
     with pytest.raises(ValueError, match="embedders must be a non-empty subset"):
         make_multitask_recommender(embedders=("mf",))
     assert [n for n, _ in make_multitask_recommender(embedders=("fm",)).steps] == [
+        "drop_time",
         "fmembedder",
         "multitasklgbm",
     ]
+    steps = make_multitask_recommender(time_col=None).steps
+    assert [n for n, _ in steps] == ["fmembedder", "alsembedder", "multitasklgbm"]
+
+
+def test_the_time_column_is_not_a_feature(split):
+    """Predictions do not depend on the time column, present or absent."""
+    X_train, X_test, Y_train, _ = split
+    kw = dict(fm_n_iter=5, iterations=3, cv=2, n_estimators=20, random_state=0)
+    model = make_multitask_recommender(**kw, n_jobs=1).fit(X_train, Y_train)
+    later = X_test.assign(timestamp=X_test["timestamp"] + 10**9)  # far future
+    np.testing.assert_array_equal(model.predict(later), model.predict(X_test))
+    assert "timestamp" not in model[:-1].transform(X_test).columns
+    assert list(model.feature_names_in_) == list(X_train.columns)
+    # the same fit without the column at all gives the same model
+    bare = make_multitask_recommender(**kw, n_jobs=1).fit(
+        X_train.drop(columns="timestamp"), Y_train
+    )
+    np.testing.assert_array_equal(
+        bare.predict(X_test.drop(columns="timestamp")), model.predict(X_test)
+    )
 
 
 def test_heads_boost_from_the_fm_scores(split):
@@ -86,7 +107,7 @@ def test_heads_boost_from_the_fm_scores(split):
     model = make_multitask_recommender(
         fm_n_iter=10, iterations=5, cv=2, n_estimators=40, random_state=0, n_jobs=1
     ).fit(X_train, Y_train)
-    assert model[0].solver == "mcmc" and model[0].target == "all"
+    assert model["fmembedder"].solver == "mcmc" and model["fmembedder"].target == "all"
     head = model[-1]
     Z = model[:-1].transform(X_test)
     features = head._check_X(Z, reset=False)[0]
@@ -102,7 +123,7 @@ def test_heads_boost_from_the_fm_scores(split):
         expected = raw if task == "rating" else expit(raw)
         np.testing.assert_allclose(pred[:, t], expected, rtol=1e-12)
     # a float fm_alpha switches the FM to the penalised ALS solver
-    als = make_multitask_recommender(fm_alpha=1e-3)[0]
+    als = make_multitask_recommender(fm_alpha=1e-3)["fmembedder"]
     assert (als.solver, als.alpha_w, als.alpha_v) == ("als", 1e-3, 1e-3)
 
 
@@ -119,7 +140,7 @@ def test_default_pipeline_with_a_ranking_task():
     ).fit(X, Y)  # fmt: skip
     head = model[-1]
     assert set(head.init_score_columns_) == {"rating", "click"}  # no offset
-    assert model[0].task_kinds_ == ["regression", "binary", "ranking"]
+    assert model["fmembedder"].task_kinds_ == ["regression", "binary", "ranking"]
     Z = model[:-1].transform(X)
     assert "fm_score_relevance" in Z.columns  # a pointwise relevance feature
     pred = model.predict(X)

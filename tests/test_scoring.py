@@ -131,8 +131,10 @@ def test_chunks_are_cast_to_the_saved_schema(tmp_path):
     assert cast["shop"].dtype == X["shop"].dtype
     assert cast["shop"].tolist()[0] == "20" and pd.isna(cast["shop"].tolist()[1])
     assert cast["price"].dtype == np.float64
-    with pytest.raises(ValueError, match="'item_id' has missing values"):
-        cast_to_schema(pd.DataFrame({"item_id": [1.0, np.nan]}), schema)
+    cast = cast_to_schema(pd.DataFrame({"item_id": [1.0, np.nan]}), schema)
+    assert cast["item_id"].dtype == np.float64  # missing: float, not refused
+    with pytest.raises(ValueError, match="'item_id' holds 'x', which is not a valid"):
+        cast_to_schema(pd.DataFrame({"item_id": ["1", "x"]}), schema)
 
 
 def test_overwrite_protection(files, capsys):
@@ -353,3 +355,103 @@ def test_a_model_fitted_on_arrays_needs_the_input_example(tmp_path, capsys):
     out = _read(tmp_path / "o.csv")
     assert list(out.columns) == ["task_0", "task_1"]
     np.testing.assert_array_equal(out.to_numpy(), model.predict(A))
+
+
+def _cli_err(capsys, args):
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_bad_cell_names_the_file_column_row_and_value(
+    files, tmp_path, capsys, suffix
+):
+    folder, model_path, X_new = files
+    out = str(tmp_path / "o.csv")
+    for column, row in (("user_f0", 7), ("timestamp", 4), ("user_id", 11)):
+        bad = X_new.astype({column: object})
+        bad.loc[row, column] = "unknown"
+        path = tmp_path / f"bad.{suffix}"
+        if suffix == "csv":
+            bad.to_csv(path, index=False)
+        else:
+            bad.astype({column: str}).to_parquet(path)
+        # chunks of 3: the bad cell is in a later chunk than the first
+        code, err = _cli_err(
+            capsys, ["score", str(model_path), str(path), out, "--chunksize", "3"]
+        )
+        assert code == 2, err
+        line = f" (line {row + 2})" if suffix == "csv" else ""
+        assert f"INPUT '{path}', row {row + 1}{line}: column {column!r}" in err
+        assert "holds 'unknown'" in err and "leave it empty" in err
+        assert not (tmp_path / "o.csv").exists()
+
+
+def test_empty_files_are_bad_input(files, tmp_path, capsys):
+    folder, model_path, _ = files
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    code, err = _cli_err(
+        capsys, ["score", str(model_path), str(empty), str(tmp_path / "o.csv")]
+    )
+    assert code == 2 and f"INPUT '{empty}' is empty" in err
+    assert "header line" in err
+
+
+def test_missing_and_fractional_values_in_an_int_column(fitted, tmp_path, capsys):
+    """An int64 training column with empty cells is read as float, not refused."""
+    X, model = fitted
+    model_path = save(model, tmp_path / "m.mtlc", input_example=X.head())
+    rows = X.head(40).astype({"timestamp": float})
+    rows.loc[[3, 30], "timestamp"] = [np.nan, 1.5]  # never truncated to 1
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    out = tmp_path / "o.csv"
+    code, err = _cli_err(
+        capsys, ["score", str(model_path), str(tmp_path / "in.csv"), str(out)]
+    )
+    assert code == 0, err
+    assert err.count("'timestamp' was int64 in training") == 1  # noted once
+    np.testing.assert_array_equal(_read(out)[TASKS].to_numpy(), model.predict(rows))
+    cast = cast_to_schema(rows, read_manifest(model_path)["input_schema"])
+    assert cast["timestamp"].dtype == np.float64 and cast["timestamp"][30] == 1.5
+    # the model refuses a missing id: exit 2 naming the first refused row
+    rows = X.head(40).astype({"user_id": float})
+    rows.loc[25, "user_id"] = np.nan
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    code, err = _cli_err(
+        capsys,
+        ["score", str(model_path), str(tmp_path / "in.csv"), str(out), "--overwrite"],
+    )
+    assert code == 2, err
+    assert "row 26 (line 27): the model cannot score this row" in err
+    assert "'user_id' has 1 missing id(s)" in err
+
+
+def test_recommend_serves_k_items_beyond_the_candidate_count(fitted, tmp_path, capsys):
+    X, model = fitted
+    items, users = catalogues(X)
+    rec = Recommender(
+        model, items, users=users, context={"timestamp": 0}, n_candidates=3
+    )
+    top = rec.recommend([0, 1, 2], k=8)
+    assert top.groupby("user_id").size().tolist() == [8, 8, 8]
+    path = save(rec, tmp_path / "rec.mtlc", input_example=X.head())
+    pd.DataFrame({"user_id": [0, 1, 2]}).to_csv(tmp_path / "u.csv", index=False)
+    args = ["recommend", str(path), "--users", str(tmp_path / "u.csv")]
+    code, err = _cli_err(capsys, [*args, "-k", "8", str(tmp_path / "top.csv")])
+    assert code == 0, err
+    pd.testing.assert_frame_equal(_read(tmp_path / "top.csv"), top, check_dtype=False)
+    assert "wrote 24 rows, top-8 items for 3 users" in err
+    # k beyond the catalogue: every unseen item, and the note says so
+    code, err = _cli_err(capsys, [*args, "-k", "5000", str(tmp_path / "all.csv")])
+    assert code == 0, err
+    served = _read(tmp_path / "all.csv").groupby("user_id").size()
+    n_items = items["item_id"].nunique()
+    assert (served < n_items).all() and (served > n_items // 2).all()
+    assert f"wrote {served.sum():,} rows" in err and "fewer than 5000 per user" in err
+    empty = tmp_path / "none.csv"
+    empty.write_bytes(b"")
+    code, err = _cli_err(
+        capsys, ["recommend", str(path), "--users", str(empty), str(tmp_path / "x.csv")]
+    )
+    assert code == 2 and f"--users '{empty}' is empty" in err

@@ -361,9 +361,11 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         ids = self._column(X, position)
         missing = pd.isna(ids)
         if missing.any():
+            name = X.columns[position] if isinstance(X, pd.DataFrame) else position
             raise ValueError(
-                f"{param}: the id column has {int(missing.sum())} missing id(s) "
-                "(NaN/None); every event needs a user and an item id."
+                f"{param}: the id column {name!r} has {int(missing.sum())} missing "
+                f"id(s) (NaN/None), the first at position {int(np.argmax(missing))} of "
+                "X; every event needs a user and an item id."
             )
         if ids.dtype.kind in "fc" and not np.isfinite(ids).all():
             raise ValueError(f"{param}: the id column has infinite ids.")

@@ -157,7 +157,7 @@ class _BaseFM(BaseEstimator):
             sw = np.asarray(sample_weight, dtype=np.float64)
             if sw.ndim == 2:
                 sw = sw.max(axis=1)
-        categories, mean, scale, offsets = fit_encoding(
+        categories, mean, scale, value_range, offsets = fit_encoding(
             Xv,
             mask,
             names,
@@ -168,6 +168,7 @@ class _BaseFM(BaseEstimator):
         self.categories_ = categories
         self.numeric_mean_ = mean
         self.numeric_scale_ = scale
+        self.numeric_range_ = value_range
         self.field_offsets_ = offsets
         return Xv, self._build(Xv)
 
@@ -184,6 +185,7 @@ class _BaseFM(BaseEstimator):
             self.numeric_scale_,
             self.field_offsets_,
             self.field_names_,
+            getattr(self, "numeric_range_", None),  # None: saved before clipping
         )
 
     def _encode(self, X):
@@ -646,6 +648,11 @@ class FMRegressor(RegressorMixin, _SingleTaskFM):
         None for a numeric field.
     numeric_mean_, numeric_scale_ : ndarray of shape (n_fields,)
         Centring and scaling of the numeric fields (0 and 1 elsewhere).
+    numeric_range_ : ndarray of shape (n_fields, 2)
+        Training minimum and maximum of each numeric field (infinite for
+        categorical fields): new values are clipped to it, so the linear and
+        interaction terms never extrapolate (a future timestamp scores like
+        the newest training one).
     frame_input_ : bool
         Whether ``X`` was a DataFrame with categorical columns (``predict``
         then needs a DataFrame with the same columns, in any order).
@@ -834,7 +841,8 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
         Shared factors.
     interaction_scale_ : ndarray of shape (1,) or (n_classes,)
         Scale of the interaction term per one-vs-rest task (1 for two classes).
-    field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_
+    field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_,
+    numeric_range_
         The design encoding; see :class:`FMRegressor`.
     intercept_samples_, coef_samples_, factor_samples_, scale_samples_ : ndarray
         ``solver="mcmc"`` only: the kept Gibbs samples (see
@@ -1099,7 +1107,8 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         The shared factors.
     interaction_scale_ : ndarray of shape (n_tasks,)
         Per-task scale :math:`s_t` of the interaction term.
-    field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_
+    field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_,
+    numeric_range_
         The design encoding; see :class:`FMRegressor`.
     n_iter_ : int
     objective_ : ndarray of shape (n_iter_ + 1,)
@@ -1491,7 +1500,8 @@ class MultiTaskFM(MultiTaskScoreMixin, RegressorMixin, _SingleTaskFM):
     noise_correlation_ : ndarray of shape (n_tasks, n_tasks)
         ``"mcmc"`` only: mean over the kept samples of the tasks' noise
         correlation (the identity when no two tasks share labelled rows).
-    field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_
+    field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_,
+    numeric_range_
         The design encoding; see :class:`FMRegressor`.
     n_iter_ : int
     n_features_in_ : int

@@ -6,13 +6,18 @@ all-zero row in that field); a numeric column is one design column, centred
 and scaled to unit variance when ``scale_numeric`` (scaled only for scipy
 sparse ``X``, whose zeros must stay zeros). A numeric column whose training
 values are all 0 or 1 (an indicator, e.g. a genre flag) is kept as it is, so
-it stays sparse like a one-hot column (a missing value maps to 0).
+it stays sparse like a one-hot column (a missing value maps to 0). A numeric
+value outside the column's training range is clipped to it (as a tree would
+treat it): an FM's linear and interaction terms would otherwise extrapolate
+linearly, e.g. a timestamp of future events many standard deviations past the
+training window.
 
 The fitted encoding is stored on the estimator as plain values:
 ``field_names_`` (list of str), ``categories_`` (per field: list of categories,
 or None for a numeric field), ``numeric_mean_`` and ``numeric_scale_`` (arrays,
-0 and 1 for categorical fields) and ``field_offsets_`` (where each field's
-columns start in the design).
+0 and 1 for categorical fields), ``numeric_range_`` (array ``(n_fields, 2)``: the
+training minimum and maximum, infinite for categorical fields) and
+``field_offsets_`` (where each field's columns start in the design).
 """
 
 import numpy as np
@@ -126,6 +131,7 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight):
     keep = weight > 0
     total = weight.sum()
     categories, mean, scale, widths = [], np.zeros(n_columns), np.ones(n_columns), []
+    value_range = np.tile([-np.inf, np.inf], (n_columns, 1))
     sparse = sp.issparse(X)
     if sparse:
         X = sp.csc_matrix(X)
@@ -137,13 +143,17 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight):
             continue
         categories.append(None)
         widths.append(1)
-        if not scale_numeric or total <= 0:
+        if total <= 0:
             continue
         if sparse:
             col = X[:, [j]].toarray().ravel()
         else:
             col = _numeric_values(X, j, names[j])
-        seen = ~np.isnan(col)
+        seen = ~np.isnan(col) & keep
+        if seen.any():
+            value_range[j] = col[seen].min(), col[seen].max()
+        if not scale_numeric:
+            continue
         w_seen = weight * seen
         total_seen = w_seen.sum()
         if total_seen <= 0:
@@ -157,11 +167,17 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight):
             mean[j] = m
         scale[j] = std if std > 1e-12 * max(1.0, abs(m)) else 1.0
     offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
-    return categories, mean, scale, offsets
+    return categories, mean, scale, value_range, offsets
 
 
-def build_design(X, categories, mean, scale, offsets, names) -> FMDesign:
-    """Encode ``X`` with a fitted encoding into an :class:`FMDesign`."""
+def build_design(
+    X, categories, mean, scale, offsets, names, value_range=None
+) -> FMDesign:
+    """Encode ``X`` with a fitted encoding into an :class:`FMDesign`.
+
+    ``value_range`` (``(n_fields, 2)``, or None: no clipping) bounds each
+    numeric column before centring and scaling.
+    """
     n_samples = X.shape[0]
     if sp.issparse(X):
         X = sp.csc_matrix(X)
@@ -186,10 +202,15 @@ def build_design(X, categories, mean, scale, offsets, names) -> FMDesign:
             if np.isinf(v).any():
                 raise ValueError(f"Input X contains infinity in column {names[j]!r}.")
             v = np.where(np.isnan(v), 0.0, v)
+            if value_range is not None:
+                v = np.clip(v, *value_range[j])
             r = X.indices[sl].astype(np.int64)
             v = v / scale[j]
         else:
-            v = (_numeric_values(X, j, names[j]) - mean[j]) / scale[j]
+            v = _numeric_values(X, j, names[j])
+            if value_range is not None:
+                v = np.clip(v, *value_range[j])  # NaN stays NaN
+            v = (v - mean[j]) / scale[j]
             v[np.isnan(v)] = 0.0  # a missing value maps to nothing (the mean)
             r = np.arange(n_samples)
         nz = v != 0

@@ -120,7 +120,8 @@ class Recommender:
         (``user_col``, ``item_col``) pairs; ``"auto"`` is ``"als"`` when the
         model has an ALSEmbedder, else ``"all"``.
     n_candidates : int, default=200
-        Candidates per user from ALS.
+        Candidates per user from ALS; ``recommend(k=...)`` takes at least
+        ``k``.
     batch_size : int, default=100_000
         About how many (user, item) rows are scored per ``predict`` call;
         bounds memory.
@@ -285,7 +286,7 @@ class Recommender:
             names = [f"task_{t}" for t in range(n_columns)]
         return names
 
-    def _candidate_pairs(self, users, source, exclude_seen):
+    def _candidate_pairs(self, users, source, exclude_seen, k=0):
         if isinstance(source, pd.DataFrame):
             keep = [self.user_col, self.item_col] + (
                 ["candidate_score"] if "candidate_score" in source.columns else []
@@ -294,7 +295,7 @@ class Recommender:
             pairs = pairs[pairs[self.user_col].isin(users)]
         elif source == "als" or (source == "auto" and self._als is not None):
             cands = self._als.recommend_candidates(
-                users, n=self.n_candidates, exclude_seen=exclude_seen
+                users, n=max(self.n_candidates, k), exclude_seen=exclude_seen
             )
             pairs = cands.rename(
                 columns={
@@ -435,10 +436,11 @@ class Recommender:
         DataFrame
             Columns ``user_col``, ``item_col``, ``rank`` (1 = best),
             ``score`` (fused) and one column per task; sorted by user (in
-            the order given) then rank. Exactly ``k`` rows per user, fewer
-            only when the user has fewer than ``k`` candidates left (a small
-            catalogue, or ALS candidates mostly seen: raise
-            ``n_candidates``).
+            the order given) then rank. Exactly ``k`` rows per user (ALS
+            candidates are ``max(n_candidates, k)`` per user), fewer only
+            when the user has fewer than ``k`` candidates left: a catalogue
+            with fewer than ``k`` unseen items, or a candidates frame with
+            fewer than ``k`` pairs for the user.
         """
         if not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"k must be a positive int; got {k!r}.")
@@ -459,12 +461,15 @@ class Recommender:
         per_batch = max(
             1,
             self.batch_size
-            // max(1, len(self.items_) if _is_all(source) else self.n_candidates),
+            // max(
+                1,
+                len(self.items_) if _is_all(source) else max(self.n_candidates, k),
+            ),
         )
         parts = []
         for start in range(0, users.size, per_batch):
             batch = users[start : start + per_batch]
-            pairs = self._candidate_pairs(batch, source, exclude_seen)
+            pairs = self._candidate_pairs(batch, source, exclude_seen, k)
             scored = self.score_pairs(pairs)
             order = pd.Series(np.arange(batch.size), index=batch)
             scored["_user_order"] = order.reindex(scored[self.user_col]).to_numpy()

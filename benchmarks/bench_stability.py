@@ -1,0 +1,119 @@
+"""Stability of the default pipeline: do test metrics jump when the data barely moves?
+
+Data: MovieLens-1M (``../shared/data/get_dev_data.sh``; skipped with a message when
+absent), a seeded subset of whole users with about ``--n-events`` ratings, sorted by
+time. The default pipeline ``make_multitask_recommender(random_state=s)`` is fitted on
+
+- the first ``cut - 1``, ``cut`` and ``cut + 1`` events by time (``cut`` = 80% of the
+  events), with ``random_state=0``;
+- the first ``cut`` events with ``random_state`` 0, 1 and 2;
+
+and every fit is scored on the same test rows (the events after ``cut + 1``): rating R²
+and liked ROC AUC. It prints each fit and the spread (max - min) over the cuts and
+over the seeds; the goal of issue 19 is < 0.01 R² and < 0.005 AUC.
+
+Run: ``python benchmarks/bench_stability.py``; ``--quick`` runs a small generated
+stand-in (used by the tests); ``--check`` exits 1 when a spread misses the goal.
+"""
+
+import argparse
+import sys
+import time
+
+import numpy as np
+from bench_real import data_dir, user_subset
+from sklearn.metrics import r2_score, roc_auc_score
+
+from mtlclassic import make_multitask_recommender, make_multitask_recsys
+from mtlclassic.datasets import load_movielens
+
+GOAL = {"r2": 0.01, "auc": 0.005}
+
+
+def movielens(n_events):
+    path = data_dir() / "ml-1m"
+    if not (path / "ratings.dat").is_file():
+        return None
+    X, Y = load_movielens(path)
+    X = X.drop(columns=[c for c in X.columns if X[c].isna().all()])
+    return user_subset(X, Y, n_events, np.random.RandomState(0))
+
+
+def evaluate(Y_test, pred, tasks):
+    out = {}
+    for t, task in enumerate(tasks):
+        y = Y_test[task].to_numpy()
+        rows = ~np.isnan(y)
+        binary = set(np.unique(y[rows])) <= {0.0, 1.0}
+        if binary:
+            out[f"{task} AUC"] = roc_auc_score(y[rows], pred[rows, t])
+        else:
+            out[f"{task} R2"] = r2_score(y[rows], pred[rows, t])
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--n-events", type=int, default=100_000)
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args(argv)
+    kw = {}
+    if args.quick:
+        X, Y = make_multitask_recsys(
+            n_users=150, n_items=80, n_events=3000, random_state=0
+        )
+        kw = {"fm_n_iter": 10, "iterations": 3, "n_estimators": 50}
+    else:
+        data = movielens(args.n_events)
+        if data is None:
+            print(
+                f"skipped: MovieLens-1M not found under {data_dir()} "
+                "(run ../shared/data/get_dev_data.sh)"
+            )
+            return 0
+        X, Y = data
+    order = np.argsort(X["timestamp"].to_numpy(), kind="stable")
+    X, Y = X.iloc[order].reset_index(drop=True), Y.iloc[order].reset_index(drop=True)
+    cut = int(0.8 * len(X))
+    test = slice(cut + 1, None)
+    tasks = list(Y.columns)
+    n_cold = (~X["user_id"][test].isin(X["user_id"][:cut])).mean()
+    print(
+        f"{len(X):,} events by time; train = first {cut:,} (+-1), test = the last "
+        f"{len(X) - cut - 1:,} ({n_cold:.0%} of them by users absent from train)"
+    )
+    fits = [("cut", cut - 1, 0), ("cut", cut, 0), ("cut", cut + 1, 0)]
+    fits += [("seed", cut, s) for s in range(1, args.seeds)]
+    rows = []
+    for kind, n, seed in fits:
+        start = time.perf_counter()
+        model = make_multitask_recommender(random_state=seed, **kw)
+        model.fit(X[:n], Y[:n])
+        scores = evaluate(Y[test], model.predict(X[test]), tasks)
+        rows.append((kind, n, seed, scores))
+        print(
+            f"  train {n:,} events, random_state={seed}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+            + f"  ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+    failed = False
+    metrics = list(rows[0][3])
+    for group, members in [
+        ("cuts (n-1, n, n+1)", [r for r in rows if r[0] == "cut"]),
+        ("seeds", [r for r in rows if r[1] == cut and r[2] in range(args.seeds)]),
+    ]:
+        spread = {m: np.ptp([r[3][m] for r in members]) for m in metrics}
+        verdicts = []
+        for m, s in spread.items():
+            goal = GOAL["auc" if m.endswith("AUC") else "r2"]
+            failed |= s >= goal
+            verdicts.append(f"{m} {s:.4f} ({'ok' if s < goal else 'MISSES'} < {goal})")
+        print(f"spread over {group}: " + ", ".join(verdicts))
+    return int(failed and args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
