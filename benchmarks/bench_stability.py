@@ -58,13 +58,19 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--n-events", type=int, default=100_000)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--cold-user-fraction", type=float, default=None,
+        help="make_multitask_recommender(cold_user_fraction=...) (default: its own)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     kw = {}
+    if args.cold_user_fraction is not None:
+        kw["cold_user_fraction"] = args.cold_user_fraction
     if args.quick:
         X, Y = make_multitask_recsys(
             n_users=150, n_items=80, n_events=3000, random_state=0
         )
-        kw = {"fm_n_iter": 10, "iterations": 3, "n_estimators": 50}
+        kw |= {"fm_n_iter": 10, "iterations": 3, "n_estimators": 50}
     else:
         data = movielens(args.n_events)
         if data is None:

@@ -195,7 +195,11 @@ def _topk_quality(model, X_train, X_test, Y_test, names, kinds, k, max_users, se
 
 
 def run(X, Y, *, quick=False, seed=0, n_jobs=1, progress=print):
-    """Fit mtlclassic and the baselines on a temporal holdout; return the report."""
+    """Fit mtlclassic and the baselines on a temporal holdout.
+
+    Returns ``(report, table)``: the printed text and the summary DataFrame
+    (one row per model, in order; per-task R² / AUC, NDCG@10, ...).
+    """
     from sklearn.model_selection import GridSearchCV
 
     from .boosting import MultiTaskLGBM
@@ -310,4 +314,56 @@ def run(X, Y, *, quick=False, seed=0, n_jobs=1, progress=print):
         "== summary (per-task R² / AUC on the test period; higher is better)",
         table.to_string(float_format=lambda v: f"{v:.4f}"),
     ]
-    return "\n".join(lines)
+    return "\n".join(lines), table
+
+
+FIGURES_MARKER = "<!-- figures: mtlclassic demo -->"
+_NOT_IN_README = ("fit_s", "precision@10")
+
+
+def readme_figures(text, marker=FIGURES_MARKER):
+    """Parse the Markdown table after ``marker``: one list of floats per row.
+
+    The first cell of a row is its label; the other cells are numbers (``**``
+    bold allowed). Raises ``ValueError`` when there is no marker or table.
+    """
+    if marker not in text:
+        raise ValueError(f"No {marker!r} line: nothing to check.")
+    rows = []
+    for line in text.split(marker, 1)[1].strip().splitlines():
+        if not line.startswith("|"):
+            break
+        cells = [c.strip().strip("*").strip() for c in line.strip("|").split("|")]
+        if set("".join(cells[1:])) <= set("-: "):
+            continue  # the separator line
+        try:
+            rows.append([float(c) for c in cells[1:]])
+        except ValueError:
+            continue  # the header
+    if not rows:
+        raise ValueError(f"No Markdown table of numbers after {marker!r}.")
+    return rows
+
+
+def check_figures(table, text, *, decimals=3):
+    """Compare the demo's summary ``table`` with the figures quoted in ``text``.
+
+    Row ``i`` of the README table is the ``i``-th model of the demo; its
+    numbers are the summary columns except fit time and precision@10, in
+    order, rounded to ``decimals``. Returns a list of messages, one per
+    figure that drifted (empty: the README is up to date).
+    """
+    quoted = readme_figures(text)
+    columns = [c for c in table.columns if c not in _NOT_IN_README]
+    problems = []
+    if len(quoted) != len(table):
+        problems.append(f"the README has {len(quoted)} rows; the demo {len(table)}")
+    for (model, row), figures in zip(table.iterrows(), quoted):
+        if len(figures) != len(columns):
+            problems.append(f"{model}: {len(figures)} figures, expected {columns}")
+            continue
+        for column, figure in zip(columns, figures):
+            actual = round(float(row[column]), decimals)
+            if abs(actual - figure) > 0.5 * 10.0**-decimals:
+                problems.append(f"{model} {column}: README {figure}, demo {actual}")
+    return problems

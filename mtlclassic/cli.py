@@ -43,15 +43,38 @@ def run_demo(args):
         not args.silent,
     )
     start = time.perf_counter()
-    report = _demo.run(
+    text = None
+    if args.check:
+        try:
+            with open(args.check, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise FileNotFoundError(f"--check {args.check!r}: {exc}") from None
+        _demo.readme_figures(text)  # a file without figures fails before the fit
+    report, table = _demo.run(
         X,
         Y,
         quick=args.quick,
         seed=args.seed,
+        n_jobs=args.n_jobs,
         progress=lambda m: _progress(m, not args.silent),
     )
     print(report)
     _progress(f"done in {time.perf_counter() - start:.1f}s", not args.silent)
+    if text is None:
+        return 0
+    problems = _demo.check_figures(table, text)
+    for problem in problems:
+        print(f"mtlclassic demo: figure drifted: {problem}", file=sys.stderr)
+    if problems:
+        print(
+            f"mtlclassic demo: {len(problems)} figure(s) in {args.check} differ "
+            "from this run: update the table after the "
+            f"{_demo.FIGURES_MARKER} line.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"mtlclassic demo: the figures in {args.check} match this run.")
     return 0
 
 
@@ -95,6 +118,13 @@ def build_parser():
         help="threads for LightGBM and ALS (default 1; -1 = all cores)",
     )
     demo.add_argument("--silent", action="store_true", help="no progress messages")
+    demo.add_argument(
+        "--check",
+        metavar="FILE",
+        help="compare the summary with the Markdown table after the line "
+        "'<!-- figures: mtlclassic demo -->' in FILE (e.g. README.md); exit 1 "
+        "when a figure differs at 3 decimals",
+    )
     demo.set_defaults(func=run_demo)
     from ._scoring import add_parsers
 

@@ -142,13 +142,19 @@ def test_validation_fraction_holds_out_rows_per_task(data):
     model = MultiTaskLGBM(
         **params, early_stopping_rounds=4, validation_fraction=0.25, random_state=SEED
     ).fit(X, Y)
-    # the documented split: a seeded 25% of each task's labelled rows, held out
-    # (np.random.default_rng([seed, task position]) permutes them)
+    # the documented split: a labelled row is held out when its seeded uniform
+    # draw (np.random.default_rng([seed, task position])) is below 0.25
     for t, (task, kind) in enumerate(model.tasks_.items()):
         labelled = np.flatnonzero(Y[task].notna().to_numpy())
+        draws = np.random.default_rng([SEED, t]).random(labelled.size)
         train, held = _holdout(labelled, 0.25, np.random.default_rng([SEED, t]))
-        assert held.size == round(0.25 * labelled.size)
-        assert np.intersect1d(train, held).size == 0
+        assert_array_equal(held, labelled[draws < 0.25])
+        assert_array_equal(train, labelled[draws >= 0.25])
+        assert abs(held.size / labelled.size - 0.25) < 0.05
+        # appending rows moves no earlier row between train and validation
+        more = np.concatenate([labelled, labelled.max() + 1 + np.arange(50)])
+        train2, held2 = _holdout(more, 0.25, np.random.default_rng([SEED, t]))
+        assert_array_equal(held2[: held.size], held)
         dtrain = lgb.Dataset(X.iloc[train], Y[task].iloc[train])
         dvalid = lgb.Dataset(X.iloc[held], Y[task].iloc[held], reference=dtrain)
         booster = lgb.train(

@@ -132,3 +132,45 @@ def test_splitters_work_as_cv_in_gridsearch(events):
             np.testing.assert_allclose(
                 search.cv_results_[f"split{k}_test_score"][0], expected, rtol=1e-10
             )
+
+
+def test_event_kfold_is_balanced_and_append_stable():
+    from mtlclassic.model_selection import EventKFold
+
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"user_id": rng.randint(0, 400, 7003)})
+    cv = EventKFold(n_splits=5, random_state=3)
+    fold = cv.folds(X)
+    assert sorted(np.bincount(fold).tolist()) == [1400, 1400, 1401, 1401, 1401]
+    # each block of 5 consecutive rows holds every fold once
+    assert (np.sort(fold[:7000].reshape(-1, 5), axis=1) == np.arange(5)).all()
+    more = pd.concat([X, pd.DataFrame({"user_id": [1, 999]})], ignore_index=True)
+    np.testing.assert_array_equal(cv.folds(more)[:7003], fold)
+    tests = [t for _, t in cv.split(X)]
+    np.testing.assert_array_equal(np.sort(np.concatenate(tests)), np.arange(7003))
+    assert not np.array_equal(EventKFold(5, random_state=4).folds(X), fold)
+
+
+def test_event_kfold_holds_cold_users_out_whole():
+    from mtlclassic.model_selection import EventKFold
+
+    rng = np.random.RandomState(1)
+    X = pd.DataFrame({"user_id": rng.choice([f"u{i}" for i in range(2000)], 20000)})
+    cv = EventKFold(n_splits=4, cold_user_fraction=0.3, random_state=0)
+    fold = cv.folds(X)
+    per_user = pd.Series(fold).groupby(X["user_id"].to_numpy()).nunique()
+    whole = per_user == 1  # users with one event are trivially whole
+    counts = X["user_id"].value_counts()
+    many = counts.index[counts >= 8]
+    share = whole[many].mean()
+    assert 0.25 < share < 0.35  # the cold share (plus chance: 4^-7 per user)
+    # a user's status does not depend on the other rows
+    sub = X[X["user_id"].isin(many[:50])].reset_index(drop=True)
+    sub_whole = (
+        pd.Series(cv.folds(sub)).groupby(sub["user_id"].to_numpy()).nunique() == 1
+    )
+    assert sub_whole.equals(whole[sub_whole.index])
+    with pytest.raises(ValueError, match="cold_user_fraction must be in"):
+        EventKFold(cold_user_fraction=1.0).folds(X)
+    with pytest.raises(ValueError, match="more than the 3 rows"):
+        EventKFold(5).folds(X.head(3))

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.pipeline import Pipeline
 
 from mtlclassic import (
     ALSEmbedder,
@@ -35,7 +36,7 @@ def _rec(fitted, **kwargs):
 
 def test_scores_equal_model_predict_on_hand_built_rows(fitted):
     X, _, model, items, users = fitted
-    rec = _rec(fitted, weights={"click": 2.0, "like": 1.0})
+    rec = _rec(fitted, weights={"click": 2.0, "like": 1.0}, fusion="weighted")
     pairs = pd.DataFrame({"user_id": [3, 3, 7], "item_id": [5, 9, 5]})
     rows = pairs.merge(users, on="user_id").merge(items, on="item_id")
     rows["timestamp"] = int(X["timestamp"].max())
@@ -66,9 +67,12 @@ def test_topk_exact_k_seen_excluded_ranks_consistent(fitted):
     for _, g in top.groupby("user_id"):
         assert g["rank"].tolist() == list(range(1, 8))
         assert np.all(np.diff(g["score"].to_numpy()) <= 0)
-    # the default fusion is the unweighted sum of the task predictions
+    # the default fusion: the sum of the standardised task predictions
+    tasks = ["rating", "click", "like"]
+    mean = np.array([rec.task_mean_[t] for t in tasks])
+    scale = np.array([rec.task_scale_[t] for t in tasks])
     np.testing.assert_allclose(
-        top["score"], top[["rating", "click", "like"]].sum(axis=1)
+        top["score"], ((top[tasks].to_numpy() - mean) / scale).sum(axis=1)
     )
     # the top-k by score equals a brute-force ranking of all unseen items
     full = rec.recommend([0], k=100)
@@ -151,3 +155,53 @@ def test_bad_configuration(fitted):
     ).fit(X[["user_id", "item_id"]].to_numpy())
     with pytest.raises(ValueError, match="fitted on a DataFrame"):
         Recommender(unfitted_on_arrays, items)
+
+
+class _Affine(Pipeline):
+    """The same fitted steps; predictions on other scales: 10 * rating + 3, ..."""
+
+    def predict(self, X, **params):
+        return super().predict(X, **params) * [10.0, 0.5, 2.0] + [3.0, 0.0, -1.0]
+
+
+def test_default_fusion_is_scale_free_and_every_task_counts(fitted):
+    X, _, model, items, users = fitted
+    rec = _rec(fitted, candidates="all")
+    tasks = ["rating", "click", "like"]
+    # oracle for mu_t, sigma_t: every (user, item) pair of the catalogue
+    grid = pd.DataFrame(
+        {
+            "user_id": np.repeat(users["user_id"].to_numpy(), len(items)),
+            "item_id": np.tile(items["item_id"].to_numpy(), len(users)),
+        }
+    )
+    full = rec.score_pairs(grid)
+    for t in tasks:
+        sigma = full[t].std(ddof=0)
+        assert abs(rec.task_mean_[t] - full[t].mean()) < 0.03 * sigma
+        assert abs(rec.task_scale_[t] / sigma - 1) < 0.03
+    # an affine change of a task's units leaves the fused ranking unchanged
+    rescaled = Recommender(
+        _Affine(model.steps), items, users=users, candidates="all",
+        context={"timestamp": int(X["timestamp"].max())},
+    )  # fmt: skip
+    a, b = rec.recommend([0, 1, 2], k=10), rescaled.recommend([0, 1, 2], k=10)
+    assert a["item_id"].tolist() == b["item_id"].tolist()
+    np.testing.assert_allclose(a["score"], b["score"], atol=0.02)
+    # every task moves the fused score (the raw sum follows the rating alone)
+    raw = _rec(fitted, fusion="weighted").score_pairs(grid)
+    for t in tasks:
+        assert full["score"].corr(full[t], method="spearman") > 0.3, t
+    assert raw["score"].corr(raw["rating"], method="spearman") > 0.95
+    assert raw["score"].corr(raw["click"], method="spearman") < (
+        full["score"].corr(full["click"], method="spearman")
+    )
+    # a model that knows no user ids, no users table, no seen pairs
+    from mtlclassic import MultiTaskLGBM
+
+    _, Y, *_ = fitted
+    bare = MultiTaskLGBM(n_estimators=5, n_jobs=1).fit(X[["user_id", "item_id"]], Y)
+    with pytest.raises(ValueError, match="needs known users"):
+        Recommender(bare, X[["item_id"]].drop_duplicates())
+    items_only = X[["item_id"]].drop_duplicates()
+    assert Recommender(bare, items_only, fusion="weighted").task_mean_ is None

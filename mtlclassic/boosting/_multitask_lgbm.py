@@ -127,13 +127,24 @@ def _lgb_feature_names(names) -> list[str]:
 
 
 def _holdout(rows, fraction, rng, groups=None):
-    """Split ``rows`` into (train, validation), whole query groups when given."""
+    """Split ``rows`` into (train, validation), whole query groups when given.
+
+    Without groups, row ``i`` is held out when the ``i``-th uniform draw of
+    ``rng`` is below ``fraction`` (at least one row on each side): the draw
+    for a row never depends on how many rows follow, so appending events to
+    the training data leaves every earlier row where it was (a permutation
+    would reshuffle all of them, and early stopping would jump).
+    """
     if groups is None:
         if rows.size < 2:
             return rows, None
-        perm = rng.permutation(rows.size)
-        n_val = min(rows.size - 1, max(1, int(round(fraction * rows.size))))
-        return np.sort(rows[perm[n_val:]]), np.sort(rows[perm[:n_val]])
+        draws = rng.random(rows.size)
+        held = draws < fraction
+        if not held.any():
+            held[np.argmin(draws)] = True
+        if held.all():
+            held[np.argmax(draws)] = False
+        return rows[~held], rows[held]
     unique = np.unique(groups[rows])
     if unique.size < 2:
         return rows, None
@@ -263,7 +274,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         queries for a ranking task), held out from its training rows.
     validation_fraction : float in (0, 1), default=0.1
         Share of each task's labelled rows held out for early stopping when
-        ``eval_set`` is not given (only when early stopping is on).
+        ``eval_set`` is not given (only when early stopping is on): each row
+        independently, by a seeded draw per row (whole query groups for a
+        ranking task), so appending rows to ``X`` never moves earlier rows
+        between the training and validation sets.
     query_col : str, int or None, default=None
         Column of ``X`` holding per-row query ids (e.g. ``"user_id"``) for
         ranking tasks; rows are grouped by it (sorted internally). It is used

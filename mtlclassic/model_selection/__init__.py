@@ -1,5 +1,5 @@
 """Recommender-aware cross-validation splitters, usable as ``cv=`` anywhere."""
 
-from ._split import TemporalSplit, UserKFold, UserTemporalSplit
+from ._split import EventKFold, TemporalSplit, UserKFold, UserTemporalSplit
 
-__all__ = ["TemporalSplit", "UserKFold", "UserTemporalSplit"]
+__all__ = ["EventKFold", "TemporalSplit", "UserKFold", "UserTemporalSplit"]

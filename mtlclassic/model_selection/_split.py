@@ -35,6 +35,10 @@ def _column(X, col, param):
     return arr[:, col]
 
 
+def _num_rows(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
 def _time_values(X, time_col):
     t = _column(X, time_col, "time_col")
     if np.issubdtype(t.dtype, np.datetime64):
@@ -307,6 +311,101 @@ class UserKFold(_ReportMixin, GroupKFold):
         """Yield ``(train, test)`` row indices; the groups are ``X[user_col]``."""
         users = _column(X, self.user_col, "user_col")
         yield from super().split(X, y, groups=users)
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Return the number of splits."""
+        return self.n_splits
+
+
+class EventKFold(_ReportMixin, BaseCrossValidator):
+    """K-fold over events that stays put when events are appended.
+
+    The folds of the default pipeline's cross-fitted embedders. An event's
+    fold comes from the block of ``n_splits`` consecutive rows it falls in (a
+    seeded permutation per block, so the folds are balanced): appending events
+    to ``X`` never moves an earlier event to another fold, whereas a ``KFold``
+    with ``shuffle=True`` reshuffles every row when one is added (and the
+    out-of-fold features, and every model fitted on them, move with it).
+
+    Optionally a seeded ``cold_user_fraction`` of the users have all their
+    events in one fold (by a seeded hash of the user id,
+    ``pandas.util.hash_array``, also append-stable): their out-of-fold
+    embeddings are those of an unseen user, so a downstream head learns what
+    cold users look like. Out of plain event folds, every out-of-fold
+    embedding comes from a model that saw the row's user.
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+    user_col : str or int, default="user_id"
+        Read only when ``cold_user_fraction > 0``.
+    cold_user_fraction : float in [0, 1), default=0.0
+        Expected share of users held out whole.
+    random_state : int, default=0
+        Seeds both assignments (None means 0: the folds are always
+        reproducible).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 2, 3, 3, 3, 4]})
+    >>> [len(test) for _, test in EventKFold(n_splits=2).split(X)]
+    [5, 5]
+    """
+
+    def __init__(
+        self, n_splits=5, *, user_col="user_id", cold_user_fraction=0.0, random_state=0
+    ):
+        self.n_splits = n_splits
+        self.user_col = user_col
+        self.cold_user_fraction = cold_user_fraction
+        self.random_state = random_state
+
+    def _validate(self):
+        if not isinstance(self.n_splits, numbers.Integral) or self.n_splits < 2:
+            raise ValueError(f"n_splits must be an int >= 2; got {self.n_splits!r}.")
+        f = self.cold_user_fraction
+        if not isinstance(f, numbers.Real) or not 0 <= f < 1:
+            raise ValueError(f"cold_user_fraction must be in [0, 1); got {f!r}.")
+        seed = 0 if self.random_state is None else self.random_state
+        if not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(
+                f"random_state must be a non-negative int or None; got {seed!r}."
+            )
+        return int(seed)
+
+    def folds(self, X):
+        """Return the fold of every row of ``X``, shape ``(n_samples,)``.
+
+        Raises ``ValueError`` for fewer rows than ``n_splits``.
+        """
+        seed = self._validate()
+        n, k = _num_rows(X), self.n_splits
+        if n < k:
+            raise ValueError(f"n_splits={k} is more than the {n} rows of X.")
+        draws = np.random.default_rng([seed, 1]).random((-(-n // k), k))
+        fold = np.argsort(draws, axis=1).ravel()[:n]
+        if self.cold_user_fraction > 0:
+            users = _column(X, self.user_col, "user_col")
+            key = f"{seed:016d}"[-16:]
+            h = pd.util.hash_array(np.asarray(users, dtype=object), hash_key=key)
+            cold = (h >> np.uint64(11)).astype(np.float64) / 2.0**53
+            cold = cold < self.cold_user_fraction
+            fold = np.where(cold, (h % np.uint64(k)).astype(np.int64), fold)
+        return fold
+
+    def split(self, X, y=None, groups=None):
+        """Yield ``(train, test)`` row indices."""
+        fold = self.folds(X)
+        index = np.arange(fold.size)
+        for k in range(self.n_splits):
+            test = fold == k
+            if not test.any() or test.all():
+                raise ValueError(
+                    f"Fold {k} has {'no' if not test.any() else 'every'} row: too "
+                    "few users or events for this many splits."
+                )
+            yield index[~test], index[test]
 
     def get_n_splits(self, X=None, y=None, groups=None):
         """Return the number of splits."""

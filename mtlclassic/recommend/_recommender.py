@@ -8,6 +8,8 @@ import pandas as pd
 from .._ids import conform_ids
 from .._targets import fitted_tasks
 
+FUSIONS = ("standardized", "weighted", "product")
+
 
 def find_step(model, cls):
     """Return the first step of ``model`` (or the model itself) that is a ``cls``."""
@@ -103,9 +105,17 @@ class Recommender:
     weights : dict, default=None
         ``{task: weight}`` of the fusion; None weighs every task 1. Tasks
         not named get weight 0.
-    fusion : {"weighted", "product"} or callable, default="weighted"
-        ``"weighted"``: :math:`\sum_t w_t \hat y_t` (mind the scales: a
-        1-5 rating next to a probability); ``"product"``:
+    fusion : {"standardized", "weighted", "product"} or callable, \
+default="standardized"
+        ``"standardized"``: :math:`\sum_t w_t (\hat y_t - \mu_t) / \sigma_t`,
+        each task's prediction standardised by its mean :math:`\mu_t` and
+        standard deviation :math:`\sigma_t` over ``n_reference`` (user, item)
+        pairs drawn once, seeded, from the known users and the catalogue
+        (``task_mean_``, ``task_scale_``): scale-free, so a 1-5 rating and two
+        probabilities each move the ranking (a task with :math:`\sigma_t = 0`
+        adds nothing); a pair's score does not depend on the other
+        candidates. ``"weighted"``: :math:`\sum_t w_t \hat y_t` on the
+        tasks' own scales; ``"product"``:
         :math:`\prod_t \hat y_t^{w_t}` over tasks with non-zero weight (the
         chain rule, e.g. P(click) x P(buy | click) with weights 1 and 1); a
         callable receives a DataFrame with one row per candidate: the
@@ -125,6 +135,11 @@ class Recommender:
     batch_size : int, default=100_000
         About how many (user, item) rows are scored per ``predict`` call;
         bounds memory.
+    n_reference : int, default=20_000
+        ``fusion="standardized"``: how many (user, item) pairs set
+        :math:`\mu_t` and :math:`\sigma_t` (scored once, at construction).
+        Users come from ``users``, else the ids the model was fitted on,
+        else ``seen``; none of them is a ``ValueError``.
 
     Attributes
     ----------
@@ -132,6 +147,9 @@ class Recommender:
         ``{task: kind}`` of the model (``task_0..`` when it does not say).
     input_columns_ : list of str
         The columns built for the model.
+    task_mean_, task_scale_ : dict or None
+        ``fusion="standardized"``: ``{task: mu_t}`` and ``{task: sigma_t}``
+        on the reference pairs; None for the other fusions.
 
     Examples
     --------
@@ -165,10 +183,11 @@ class Recommender:
         item_col="item_id",
         seen=None,
         weights=None,
-        fusion="weighted",
+        fusion="standardized",
         candidates="auto",
         n_candidates=200,
         batch_size=100_000,
+        n_reference=20_000,
     ):
         from ..embedding import ALSEmbedder
 
@@ -181,6 +200,7 @@ class Recommender:
         self.candidates = candidates
         self.n_candidates = n_candidates
         self.batch_size = batch_size
+        self.n_reference = n_reference
 
         self.input_columns_ = model_input_columns(model)
         tasks = fitted_tasks(model)
@@ -196,12 +216,13 @@ class Recommender:
         for param, value in (
             ("n_candidates", n_candidates),
             ("batch_size", batch_size),
+            ("n_reference", n_reference),
         ):
             if not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{param} must be a positive int; got {value!r}.")
-        if not (callable(fusion) or fusion in ("weighted", "product")):
+        if not (callable(fusion) or fusion in FUSIONS):
             raise ValueError(
-                f"fusion must be 'weighted', 'product' or a callable; got {fusion!r}."
+                f"fusion must be one of {FUSIONS} or a callable; got {fusion!r}."
             )
         self._sources = {}
         for col in self.input_columns_:
@@ -233,6 +254,9 @@ class Recommender:
             if candidates == "als" and self._als is None:
                 raise ValueError("candidates='als' needs an ALSEmbedder in the model.")
         self.seen_ = self._seen_pairs(seen)
+        self.task_mean_ = self.task_scale_ = None
+        if isinstance(fusion, str) and fusion == "standardized":
+            self.task_mean_, self.task_scale_ = self._reference_scale()
 
     # ------------------------------------------------------------ helpers
     def _conform(self, values, col, where):
@@ -365,6 +389,11 @@ class Recommender:
                 )
             return score
         w = np.array([float(weights.get(name, 0.0)) for name in names])
+        if self.fusion == "standardized":
+            mean = np.array([self.task_mean_.get(n, 0.0) for n in names])
+            scale = np.array([self.task_scale_.get(n, 0.0) for n in names])
+            w = np.divide(w, scale, out=np.zeros_like(w), where=scale > 0)
+            return (P - mean) @ w
         if self.fusion == "weighted":
             return P @ w
         used = w != 0
@@ -372,6 +401,47 @@ class Recommender:
             raise ValueError("fusion='product' needs non-negative task predictions.")
         with np.errstate(divide="ignore"):
             return np.exp(np.log(P[:, used]) @ w[used])
+
+    def _reference_scale(self):
+        """Each task's mean and standard deviation on seeded (user, item) pairs."""
+        if self.users_ is not None:
+            users = self.users_.index.to_numpy()
+        elif self.user_col in self._fitted_ids:
+            users = np.asarray(self._fitted_ids[self.user_col])
+        elif self.seen_ is not None and len(self.seen_):
+            users = pd.unique(self.seen_.get_level_values(0).to_numpy())
+        else:
+            raise ValueError(
+                "fusion='standardized' needs known users to set each task's scale: "
+                "pass users=, or seen=, or choose fusion='weighted'."
+            )
+        items = self.items_.index.to_numpy()
+        rng = np.random.RandomState(0)
+        n = int(min(self.n_reference, users.size * items.size))
+        pairs = pd.DataFrame(
+            {
+                self.user_col: users[rng.randint(users.size, size=n)],
+                self.item_col: items[rng.randint(items.size, size=n)],
+            }
+        )
+        P = np.vstack(
+            [
+                np.asarray(
+                    self.model.predict(self._model_rows(chunk)), dtype=float
+                ).reshape(len(chunk), -1)
+                for chunk in (
+                    pairs.iloc[start : start + self.batch_size]
+                    for start in range(0, n, self.batch_size)
+                )
+            ]
+        )
+        names = self._task_names(P.shape[1])
+        mean, scale = P.mean(axis=0), P.std(axis=0)
+        scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(mean)), scale, 0.0)
+        return (
+            dict(zip(names, mean.tolist())),
+            dict(zip(names, scale.tolist())),
+        )
 
     # ------------------------------------------------------------ public
     def score_pairs(self, pairs):
