@@ -15,9 +15,22 @@ def test_demo_help_lists_options_and_exit_codes(capsys):
         assert words in out
 
 
-def test_demo_quick_reports_every_model(capsys):
-    assert main(["demo", "--quick", "--silent"]) == 0
-    out = capsys.readouterr().out
+def test_demo_quick_reports_every_model(capsys, tmp_path):
+    # --check against a README whose figures are not this run's: exit 1, each
+    # drifted figure named (the report itself is printed as usual)
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "intro\n<!-- figures: mtlclassic demo -->\n| model | a | b | c | d |\n"
+        "|---|---|---|---|---|\n| **ours** | **0.1** | 0.5 | 0.5 | 0.0 |\n"
+        "| x | 0 | 0.5 | 0.5 | 0 |\n| y | 0 | 0.5 | 0.5 | 0 |\n"
+        "| constant | 0.000 | 0.500 | 0.500 | 0.000 |\n\nmore text\n"
+    )
+    assert main(["demo", "--quick", "--silent", "--check", str(readme)]) == 1
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
+    assert "figure drifted: mtlclassic rating_r2: README 0.1, demo" in err
+    assert "constant click_auc" not in err  # 0.5 is exact
+    assert "differ from this run" in err
     summary = out[out.index("== summary") :]
     for model in (
         "mtlclassic",
@@ -88,3 +101,29 @@ def test_demo_on_movielens_files(tmp_path, capsys):
     assert main(["demo", "--movielens", str(tmp_path), "--quick", "--silent"]) == 0
     out = capsys.readouterr().out
     assert "liked" in out and "rating" in out and "NDCG@10" in out
+
+
+def test_check_figures_compares_at_three_decimals(tmp_path, capsys):
+    import pandas as pd
+
+    from mtlclassic._demo import check_figures, readme_figures
+
+    table = pd.DataFrame(
+        {"fit_s": [3.0, 0.1], "r2": [0.47449, 0.0], "auc": [0.7251, 0.5],
+         "ndcg@10": [0.0561, 0.007], "precision@10": [0.1, 0.0]},
+        index=pd.Index(["ours", "constant"], name="model"),
+    )  # fmt: skip
+    text = (
+        "<!-- figures: mtlclassic demo -->\n| model | R² | AUC | NDCG |\n"
+        "|---|---|---|---|\n| **ours** | **0.474** | **0.725** | **0.056** |\n"
+        "| constant | 0.000 | 0.500 | 0.007 |\n"
+    )
+    assert readme_figures(text) == [[0.474, 0.725, 0.056], [0.0, 0.5, 0.007]]
+    assert check_figures(table, text) == []
+    table.loc["ours", "auc"] = 0.7256
+    assert check_figures(table, text) == ["ours auc: README 0.725, demo 0.726"]
+    assert check_figures(table.iloc[:1], text)[0] == "the README has 2 rows; the demo 1"
+    # a file without the marker fails before anything is fitted: exit 2
+    (tmp_path / "plain.md").write_text("no figures here\n")
+    assert main(["demo", "--check", str(tmp_path / "plain.md")]) == 2
+    assert "nothing to check" in capsys.readouterr().err
