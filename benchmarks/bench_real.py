@@ -36,6 +36,7 @@ Run: ``python benchmarks/bench_real.py [--dataset movielens|book-crossing|all]``
 import argparse
 import importlib.util
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -52,6 +53,7 @@ from mtlclassic import (
     make_multitask_recommender,
     make_multitask_recsys,
 )
+from mtlclassic._demo import check_figures, readme_figures, report_check
 from mtlclassic.datasets import load_movielens
 
 IDS = ["user_id", "item_id"]
@@ -297,13 +299,23 @@ def main(argv=None):
     )
     parser.add_argument("--n-events", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--check",
+        metavar="FILE",
+        help=f"compare with the table after {MARKER!r} in FILE (README.md); "
+        "exit 1 when a figure differs at 3 decimals",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         X, Y = generated(np.random.RandomState(args.seed))
         run("generated stand-in (--quick)", X, Y, quick=True, seed=args.seed)
-        return
+        if args.check:  # the stand-in's figures are not the README's: parse only
+            readme_figures(Path(args.check).read_text(encoding="utf-8"), MARKER)
+            print(f"--quick: the table in {args.check} parses; figures not compared")
+        return 0
     loaders = {"movielens": movielens, "book-crossing": book_crossing}
     names = list(loaders) if args.dataset == "all" else [args.dataset]
+    tables = {}
     for name in names:
         data = loaders[name](args.n_events, np.random.RandomState(args.seed))
         if data is None:
@@ -312,8 +324,40 @@ def main(argv=None):
                 "../shared/data/get_dev_data.sh, or set MTLCLASSIC_DEV_DATA)"
             )
             continue
-        run(name, *data, quick=False, seed=args.seed)
+        tables[name] = run(name, *data, quick=False, seed=args.seed)
+    if not args.check:
+        return 0
+    if set(tables) != {"movielens", "book-crossing"}:
+        print("--check needs both data sets (--dataset all and their files)")
+        return 1
+    text = Path(args.check).read_text(encoding="utf-8")
+    figures = readme_table(tables)
+    return report_check(
+        check_figures(figures, text, marker=MARKER), args.check, MARKER, "bench_real"
+    )
+
+
+# The README's real-data table: its rows (models) and columns, in order.
+MARKER = "<!-- figures: benchmarks/bench_real.py -->"
+README_ROWS = ["pipeline", "multitask_fm", "lightgbm", "myfm"]
+README_COLUMNS = [
+    ("movielens", "rating", "rmse"),
+    ("movielens", "liked", "auc"),
+    ("book-crossing", "explicit", "auc"),
+    ("book-crossing", "rating", "rmse"),
+]
+
+
+def readme_table(tables):
+    """The README's figures from the per-data-set tables (NaN: not run, e.g. myFM)."""
+    out = pd.DataFrame(index=README_ROWS, dtype=float)
+    for dataset, task, metric in README_COLUMNS:
+        column = f"{dataset} {task} {metric}"
+        out[column] = [
+            tables[dataset][metric].get((model, task), np.nan) for model in README_ROWS
+        ]
+    return out
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

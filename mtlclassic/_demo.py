@@ -345,25 +345,51 @@ def readme_figures(text, marker=FIGURES_MARKER):
     return rows
 
 
-def check_figures(table, text, *, decimals=3):
-    """Compare the demo's summary ``table`` with the figures quoted in ``text``.
+def demo_figures(table):
+    """Return the demo summary's columns that the README quotes, in its order."""
+    return table.drop(columns=[c for c in _NOT_IN_README if c in table.columns])
 
-    Row ``i`` of the README table is the ``i``-th model of the demo; its
-    numbers are the summary columns except fit time and precision@10, in
-    order, rounded to ``decimals``. Returns a list of messages, one per
-    figure that drifted (empty: the README is up to date).
+
+def check_figures(table, text, *, marker=FIGURES_MARKER, decimals=3):
+    """Compare a run's ``table`` with the figures quoted in ``text``.
+
+    Row ``i`` of the Markdown table after ``marker`` is row ``i`` of
+    ``table`` and its numbers are ``table``'s columns, in order, rounded to
+    ``decimals``. A NaN in ``table`` (not measured in this run, e.g. an
+    optional baseline that is not installed) is not compared. Returns a list
+    of messages, one per figure that drifted (empty: the text is up to date).
     """
-    quoted = readme_figures(text)
-    columns = [c for c in table.columns if c not in _NOT_IN_README]
+    quoted = readme_figures(text, marker)
     problems = []
     if len(quoted) != len(table):
-        problems.append(f"the README has {len(quoted)} rows; the demo {len(table)}")
+        problems.append(f"the README has {len(quoted)} rows; the run {len(table)}")
     for (model, row), figures in zip(table.iterrows(), quoted):
-        if len(figures) != len(columns):
-            problems.append(f"{model}: {len(figures)} figures, expected {columns}")
+        if len(figures) != len(table.columns):
+            problems.append(
+                f"{model}: {len(figures)} figures, expected {list(table.columns)}"
+            )
             continue
-        for column, figure in zip(columns, figures):
+        for column, figure in zip(table.columns, figures):
+            if pd.isna(row[column]):
+                continue
             actual = round(float(row[column]), decimals)
             if abs(actual - figure) > 0.5 * 10.0**-decimals:
-                problems.append(f"{model} {column}: README {figure}, demo {actual}")
+                problems.append(f"{model} {column}: README {figure}, run {actual}")
     return problems
+
+
+def report_check(problems, path, marker=FIGURES_MARKER, prog="mtlclassic demo"):
+    """Print the outcome of :func:`check_figures`; return the exit code (0/1)."""
+    import sys
+
+    for problem in problems:
+        print(f"{prog}: figure drifted: {problem}", file=sys.stderr)
+    if problems:
+        print(
+            f"{prog}: {len(problems)} figure(s) in {path} differ from this run: "
+            f"update the table after the {marker} line.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{prog}: the figures in {path} match this run.")
+    return 0

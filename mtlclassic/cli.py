@@ -63,19 +63,8 @@ def run_demo(args):
     _progress(f"done in {time.perf_counter() - start:.1f}s", not args.silent)
     if text is None:
         return 0
-    problems = _demo.check_figures(table, text)
-    for problem in problems:
-        print(f"mtlclassic demo: figure drifted: {problem}", file=sys.stderr)
-    if problems:
-        print(
-            f"mtlclassic demo: {len(problems)} figure(s) in {args.check} differ "
-            "from this run: update the table after the "
-            f"{_demo.FIGURES_MARKER} line.",
-            file=sys.stderr,
-        )
-        return 1
-    print(f"mtlclassic demo: the figures in {args.check} match this run.")
-    return 0
+    problems = _demo.check_figures(_demo.demo_figures(table), text)
+    return _demo.report_check(problems, args.check)
 
 
 def build_parser():

@@ -373,7 +373,9 @@ def test_missing_column_is_named(events):
 def test_nan_ids_and_empty_X_are_refused(events):
     X = events.copy()
     X.loc[X.index[3], "item_id"] = np.nan
-    with pytest.raises(ValueError, match="item_col: the id column has 1 missing id"):
+    with pytest.raises(
+        ValueError, match="item_col: the id column 'item_id' has 1 missing"
+    ):
         ALSEmbedder(cv=None).fit(X)
     emb = ALSEmbedder(cv=None, **FAST).fit(events)
     with pytest.raises(ValueError, match="missing id"):

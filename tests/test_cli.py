@@ -28,7 +28,7 @@ def test_demo_quick_reports_every_model(capsys, tmp_path):
     assert main(["demo", "--quick", "--silent", "--check", str(readme)]) == 1
     captured = capsys.readouterr()
     out, err = captured.out, captured.err
-    assert "figure drifted: mtlclassic rating_r2: README 0.1, demo" in err
+    assert "figure drifted: mtlclassic rating_r2: README 0.1, run" in err
     assert "constant click_auc" not in err  # 0.5 is exact
     assert "differ from this run" in err
     summary = out[out.index("== summary") :]
@@ -106,7 +106,7 @@ def test_demo_on_movielens_files(tmp_path, capsys):
 def test_check_figures_compares_at_three_decimals(tmp_path, capsys):
     import pandas as pd
 
-    from mtlclassic._demo import check_figures, readme_figures
+    from mtlclassic._demo import check_figures, demo_figures, readme_figures
 
     table = pd.DataFrame(
         {"fit_s": [3.0, 0.1], "r2": [0.47449, 0.0], "auc": [0.7251, 0.5],
@@ -119,10 +119,13 @@ def test_check_figures_compares_at_three_decimals(tmp_path, capsys):
         "| constant | 0.000 | 0.500 | 0.007 |\n"
     )
     assert readme_figures(text) == [[0.474, 0.725, 0.056], [0.0, 0.5, 0.007]]
-    assert check_figures(table, text) == []
+    assert check_figures(demo_figures(table), text) == []
     table.loc["ours", "auc"] = 0.7256
-    assert check_figures(table, text) == ["ours auc: README 0.725, demo 0.726"]
-    assert check_figures(table.iloc[:1], text)[0] == "the README has 2 rows; the demo 1"
+    table.loc["constant", "r2"] = float("nan")  # not measured: not compared
+    problems = check_figures(demo_figures(table), text)
+    assert problems == ["ours auc: README 0.725, run 0.726"]
+    problems = check_figures(demo_figures(table).iloc[:1], text)
+    assert problems[0] == "the README has 2 rows; the run 1"
     # a file without the marker fails before anything is fitted: exit 2
     (tmp_path / "plain.md").write_text("no figures here\n")
     assert main(["demo", "--check", str(tmp_path / "plain.md")]) == 2

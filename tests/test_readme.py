@@ -70,3 +70,16 @@ def test_the_demo_figures_table_parses():
     rows = readme_figures(README.read_text(encoding="utf-8"))
     assert len(rows) == 4 and all(len(r) == 4 for r in rows)
     assert rows[-1][:3] == [0.0, 0.5, 0.5]  # the constant baseline
+
+
+def test_the_real_data_figures_table_parses():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_real", README.parent / "benchmarks" / "bench_real.py"
+    )
+    bench_real = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_real)
+    rows = readme_figures(README.read_text(encoding="utf-8"), bench_real.MARKER)
+    assert len(rows) == len(bench_real.README_ROWS)
+    assert all(len(r) == len(bench_real.README_COLUMNS) for r in rows)

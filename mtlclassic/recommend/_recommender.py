@@ -137,7 +137,8 @@ default="standardized"
         bounds memory.
     n_reference : int, default=20_000
         ``fusion="standardized"``: how many (user, item) pairs set
-        :math:`\mu_t` and :math:`\sigma_t` (scored once, at construction).
+        :math:`\mu_t` and :math:`\sigma_t` (scored once, at construction;
+        every pair when there are no more than ``n_reference``).
         Users come from ``users``, else the ids the model was fitted on,
         else ``seen``; none of them is a ``ValueError``.
 
@@ -416,14 +417,14 @@ default="standardized"
                 "pass users=, or seen=, or choose fusion='weighted'."
             )
         items = self.items_.index.to_numpy()
-        rng = np.random.RandomState(0)
-        n = int(min(self.n_reference, users.size * items.size))
-        pairs = pd.DataFrame(
-            {
-                self.user_col: users[rng.randint(users.size, size=n)],
-                self.item_col: items[rng.randint(items.size, size=n)],
-            }
-        )
+        if users.size * items.size <= self.n_reference:  # every pair: exact
+            u, i = np.repeat(users, items.size), np.tile(items, users.size)
+        else:
+            rng = np.random.RandomState(0)
+            u = users[rng.randint(users.size, size=self.n_reference)]
+            i = items[rng.randint(items.size, size=self.n_reference)]
+        pairs = pd.DataFrame({self.user_col: u, self.item_col: i})
+        n = len(pairs)
         P = np.vstack(
             [
                 np.asarray(
