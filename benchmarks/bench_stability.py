@@ -17,6 +17,7 @@ stand-in (used by the tests); ``--check`` exits 1 when a spread misses the goal.
 """
 
 import argparse
+import ast
 import sys
 import time
 
@@ -57,7 +58,18 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--n-events", type=int, default=100_000)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="random_state 0..N-1")
+    parser.add_argument(
+        "--cuts", type=int, default=1, help="cuts at n-K..n+K events (default K=1)"
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="another make_multitask_recommender parameter (a Python literal), "
+        "e.g. --param fm_n_iter=200 --param multitasklgbm__refit=False",
+    )
     parser.add_argument(
         "--cold-user-fraction", type=float, default=None,
         help="make_multitask_recommender(cold_user_fraction=...) (default: its own)",
@@ -66,6 +78,9 @@ def main(argv=None):
     kw = {}
     if args.cold_user_fraction is not None:
         kw["cold_user_fraction"] = args.cold_user_fraction
+    for item in args.param:
+        name, _, value = item.partition("=")
+        kw[name] = ast.literal_eval(value)
     if args.quick:
         X, Y = make_multitask_recsys(
             n_users=150, n_items=80, n_events=3000, random_state=0
@@ -83,14 +98,15 @@ def main(argv=None):
     order = np.argsort(X["timestamp"].to_numpy(), kind="stable")
     X, Y = X.iloc[order].reset_index(drop=True), Y.iloc[order].reset_index(drop=True)
     cut = int(0.8 * len(X))
-    test = slice(cut + 1, None)
+    test = slice(cut + args.cuts, None)
     tasks = list(Y.columns)
     n_cold = (~X["user_id"][test].isin(X["user_id"][:cut])).mean()
     print(
-        f"{len(X):,} events by time; train = first {cut:,} (+-1), test = the last "
-        f"{len(X) - cut - 1:,} ({n_cold:.0%} of them by users absent from train)"
+        f"{len(X):,} events by time; train = first {cut:,} (+-{args.cuts}), test = "
+        f"the last {len(X) - cut - args.cuts:,} ({n_cold:.0%} of them by users "
+        f"absent from train); parameters {kw}"
     )
-    fits = [("cut", cut - 1, 0), ("cut", cut, 0), ("cut", cut + 1, 0)]
+    fits = [("cut", cut + d, 0) for d in range(-args.cuts, args.cuts + 1)]
     fits += [("seed", cut, s) for s in range(1, args.seeds)]
     rows = []
     for kind, n, seed in fits:
@@ -108,16 +124,20 @@ def main(argv=None):
     failed = False
     metrics = list(rows[0][3])
     for group, members in [
-        ("cuts (n-1, n, n+1)", [r for r in rows if r[0] == "cut"]),
-        ("seeds", [r for r in rows if r[1] == cut and r[2] in range(args.seeds)]),
+        (f"{2 * args.cuts + 1} cuts", [r for r in rows if r[0] == "cut"]),
+        (f"{args.seeds} seeds", [r for r in rows if r[1] == cut]),
     ]:
-        spread = {m: np.ptp([r[3][m] for r in members]) for m in metrics}
         verdicts = []
-        for m, s in spread.items():
+        for m in metrics:
+            values = [r[3][m] for r in members]
+            s = np.ptp(values)
             goal = GOAL["auc" if m.endswith("AUC") else "r2"]
             failed |= s >= goal
-            verdicts.append(f"{m} {s:.4f} ({'ok' if s < goal else 'MISSES'} < {goal})")
-        print(f"spread over {group}: " + ", ".join(verdicts))
+            verdicts.append(
+                f"{m} {s:.4f} ({'ok' if s < goal else 'MISSES'} < {goal}; "
+                f"mean {np.mean(values):.4f}, sd {np.std(values, ddof=1):.4f})"
+            )
+        print(f"spread (max - min) over {group}: " + ", ".join(verdicts))
     return int(failed and args.check)
 
 

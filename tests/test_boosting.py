@@ -171,6 +171,32 @@ def test_validation_fraction_holds_out_rows_per_task(data):
         )
 
 
+def test_refit_equals_early_stopping_then_a_fit_on_every_labelled_row(data):
+    X, Y = data
+    params = {**COMMON, "n_estimators": 300, "learning_rate": 0.3}
+    model = MultiTaskLGBM(
+        **params, early_stopping_rounds=4, validation_fraction=0.25, refit=True,
+        random_state=SEED,
+    ).fit(X, Y)  # fmt: skip
+    plain = MultiTaskLGBM(
+        **params, early_stopping_rounds=4, validation_fraction=0.25, random_state=SEED
+    ).fit(X, Y)
+    assert model.best_iteration_ == plain.best_iteration_
+    for t, (task, kind) in enumerate(model.tasks_.items()):
+        labelled = np.flatnonzero(Y[task].notna().to_numpy())
+        best = model.best_iteration_[task]
+        booster = lgb.train(
+            lgb_params(kind, learning_rate=0.3),
+            lgb.Dataset(X.iloc[labelled], Y[task].iloc[labelled]),
+            best,
+        )
+        assert model.boosters_[task].num_trees() == best
+        assert_array_equal(model.predict_task(X, task), booster.predict(X))
+        assert not np.array_equal(
+            model.predict_task(X, task), plain.predict_task(X, task)
+        )
+
+
 def test_ranking_task_equals_lambdarank_loop(ranking_data):
     X, Y, tasks = ranking_data
     model = MultiTaskLGBM(**COMMON, tasks=tasks, query_col="user_id", random_state=0)
