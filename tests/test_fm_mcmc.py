@@ -163,30 +163,47 @@ def test_same_seed_same_model_and_dense_equals_sparse():
     np.testing.assert_allclose(a.predict(X), c.predict(sp.csr_matrix(X)), rtol=1e-9)
 
 
-def test_unseen_categories_and_missing_numerics_map_to_nothing():
+def test_unseen_categories_take_their_group_mean_and_missing_numerics_nothing():
     X, _, y, _ = _ids()
     model = FMRegressor(2, n_iter=20, random_state=0).fit(X, y)
     new = X.head(3).copy()
     new["user"] = pd.Categorical(["nobody"] * 3)
     new["f0"] = np.nan
     bare = X.head(3).copy()
-    # the unseen user and the missing numeric contribute nothing: equal to a
-    # model evaluated with those rows' user weights and factors at zero
+    # by hand, per kept sample: the unseen user's weight and factors are the
+    # means over the user field's categories (the hierarchical prior's centre),
+    # the missing numeric sits at its training mean (0 after centring)
     _, design = model._encode(bare)
-    Z = design.tocsr().tolil()
+    Z = design.tocsr().toarray()
     lo, hi = model.field_offsets_[0], model.field_offsets_[1]
     Z[:, lo:hi] = 0
-    Z[:, model.field_offsets_[2]] = 0  # f0 at its training mean (0 after centring)
-    Z = Z.tocsr()
-    expected = np.mean(
-        [
-            fm_decision(Z, model.intercept_samples_[s], model.coef_samples_[s],
-                        model.factor_samples_[s], model.scale_samples_[s])[:, 0]
-            for s in range(model.factor_samples_.shape[0])
-        ],
-        axis=0,
-    )  # fmt: skip
-    np.testing.assert_allclose(model.predict(new), expected, rtol=1e-12)
+    Z[:, model.field_offsets_[2]] = 0
+    per_sample = []
+    for s in range(model.factor_samples_.shape[0]):
+        w, V = model.coef_samples_[s][0], model.factor_samples_[s]
+        w_bar, v_bar = w[lo:hi].mean(), V[lo:hi].mean(axis=0)
+        q = Z @ V
+        pairs = 0.5 * ((q**2).sum(1) - ((Z**2) @ (V**2)).sum(1)) + q @ v_bar
+        per_sample.append(
+            model.intercept_samples_[s][0] + Z @ w + w_bar
+            + model.scale_samples_[s][0] * pairs
+        )  # fmt: skip
+    np.testing.assert_allclose(model.predict(new), np.mean(per_sample, 0), rtol=1e-10)
+    # a missing category is the same as an unseen one
+    missing = new.assign(user=pd.Categorical([None] * 3, categories=["x"]))
+    np.testing.assert_allclose(model.predict(missing), model.predict(new), rtol=1e-12)
+    # the penalised ALS solver's prior is centred at 0: there an unseen
+    # category contributes nothing
+    als = FMRegressor(2, solver="als", n_iter=20, tol=0, random_state=0).fit(X, y)
+    _, design = als._encode(bare)
+    Z = design.tocsr().tolil()
+    Z[:, lo:hi] = 0
+    Z[:, als.field_offsets_[2]] = 0
+    expected = fm_decision(
+        Z.tocsr(), np.atleast_1d(als.intercept_), np.atleast_2d(als.coef_),
+        als.factors_, np.atleast_1d(als.interaction_scale_),
+    )[:, 0]  # fmt: skip
+    np.testing.assert_allclose(als.predict(new), expected, rtol=1e-12)
 
 
 def test_multitask_fm_fits_mixed_tasks_and_scores():
@@ -388,3 +405,20 @@ def test_embedder_passthrough_categories_are_the_fitted_ones():
     np.testing.assert_array_equal(
         out.filter(like="fm_").to_numpy(), emb.transform(X.head(5)).filter(like="fm_")
     )
+
+
+def test_embedder_gives_an_unseen_category_its_group_mean_vector():
+    X, _, y, _ = _ids()
+    emb = FMEmbedder(
+        target=0, n_components=2, n_iter=20, cv=None, random_state=0,
+        user_col="user", item_col="item",
+    )  # fmt: skip
+    emb.set_output(transform="pandas").fit(X, y)
+    new = X.head(2).assign(user=pd.Categorical(["nobody", "u3"]))
+    Z = emb.transform(new)
+    model = emb.task_embedders_[0] if getattr(emb, "task_embedders_", None) else emb
+    lo, hi = model.field_offsets_[0], model.field_offsets_[1]
+    users = [c for c in Z.columns if c.startswith("fm_user_")]
+    np.testing.assert_allclose(Z[users].iloc[0], model.factors_[lo:hi].mean(axis=0))
+    known = lo + list(model.categories_[0]).index("u3")
+    np.testing.assert_allclose(Z[users].iloc[1], model.factors_[known])

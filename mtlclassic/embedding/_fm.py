@@ -397,12 +397,66 @@ class _BaseFM(BaseEstimator):
         self.n_iter_ = result.n_iter
         self.objective_ = np.asarray(result.objective)
 
+    def _unseen_rows(self, design):
+        """``[(field, rows)]``: rows whose category in a categorical field is unseen.
+
+        Gibbs-fitted models only (see :meth:`_with_group_means`); an unseen
+        category and a missing value both leave the field's rows empty.
+        """
+        out = []
+        if not hasattr(self, "factor_samples_"):
+            return out
+        for F, cats in enumerate(self.categories_):
+            if cats is None or len(cats) == 0:
+                continue
+            seen = np.zeros(design.n_samples, dtype=bool)
+            seen[design.rows[F]] = True
+            if not seen.all():
+                out.append((F, np.flatnonzero(~seen)))
+        return out
+
+    def _with_group_means(self, design):
+        """Return the design and samples, unseen categories at their group mean.
+
+        Under the hierarchical prior a category's coefficient and factors are
+        drawn around its field's mean, so a category never seen in training is
+        predicted with the mean of the field's categories in every sample (one
+        extra design column per field with unseen rows). A zero row would mean
+        the prior mean is 0, which it is not: the field's mean then drifts with
+        the global bias during sampling, and cold rows drift with it.
+        """
+        Z, post = design.tocsr(), self._posterior()
+        unseen = self._unseen_rows(design)
+        if not unseen:
+            return Z, post
+        n, off = design.n_samples, self.field_offsets_
+        extra = sp.csr_matrix(
+            (
+                np.ones(sum(r.size for _, r in unseen)),
+                (
+                    np.concatenate([r for _, r in unseen]),
+                    np.repeat(np.arange(len(unseen)), [r.size for _, r in unseen]),
+                ),
+            ),
+            shape=(n, len(unseen)),
+        )
+        coef = [post.coef[:, :, off[F] : off[F + 1]].mean(axis=2) for F, _ in unseen]
+        factors = [post.factors[:, off[F] : off[F + 1]].mean(axis=1) for F, _ in unseen]
+        post = FMPosterior(
+            post.intercept,
+            np.concatenate([post.coef, np.stack(coef, axis=2)], axis=2),
+            np.concatenate([post.factors, np.stack(factors, axis=1)], axis=1),
+            post.scale,
+            post.noise_precision,
+            post.n_iter,
+        )
+        return sp.hstack([Z, extra], format="csr"), post
+
     def _mean_prediction(self, design):
         """E[y_t | x] per task, (n_samples, n_tasks): probabilities for binary."""
         if hasattr(self, "factor_samples_"):  # fitted by the Gibbs sampler
-            return posterior_predict(
-                design.tocsr(), self._posterior(), self._binary_tasks_
-            )
+            Z, post = self._with_group_means(design)
+            return posterior_predict(Z, post, self._binary_tasks_)
         scores = self._link_scores(design)
         scores[:, self._binary_tasks_] = expit(scores[:, self._binary_tasks_])
         return scores
@@ -612,9 +666,13 @@ class FMRegressor(RegressorMixin, _SingleTaskFM):
         string columns of a DataFrame always are; ``"auto"`` adds no other
         column, a list adds the columns it names (column names of a DataFrame
         or integer positions, e.g. integer id columns). Every other column is
-        numeric. Unseen categories and missing values map to an all-zero row
-        for that column (for a numeric column: its training mean, after
-        ``scale_numeric``'s centring).
+        numeric. An unseen category or a missing value in a categorical
+        column gets, with ``solver="mcmc"``, the mean weight and factors of
+        that column's categories (the centre of their hierarchical prior: a
+        new user is predicted like an average user), and with
+        ``solver="als"`` an all-zero row (its penalty's centre). A missing
+        numeric value is its training mean (numeric values outside the
+        training range are clipped to it).
     scale_numeric : bool, default=True
         Centre and scale every numeric column to unit variance (training,
         weighted statistics). A scipy sparse ``X`` is scaled but not centred,
@@ -1265,6 +1323,9 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
             rows, cols, vals = design.rows[F], design.cols[F], design.vals[F]
             block[rows] = vals[:, None] * self.factors_[lo + cols]
             fields.append(block)
+        for F, rows in self._unseen_rows(design) if fields else []:
+            lo, hi = design.offsets[F], design.offsets[F + 1]
+            fields[F][rows] = self.factors_[lo:hi].mean(axis=0)  # the group mean
         scores = self._link_scores(design) if "scores" in features else None
         return Xv, fields, scores
 

@@ -2,7 +2,8 @@
 
 An input column is a *field*. A categorical column is one-hot encoded over the
 categories seen in ``fit`` (an unseen category or a missing value gives an
-all-zero row in that field); a numeric column is one design column, centred
+all-zero row in that field, which a Gibbs-fitted model then fills with the
+field's mean parameters); a numeric column is one design column, centred
 and scaled to unit variance when ``scale_numeric`` (scaled only for scipy
 sparse ``X``, whose zeros must stay zeros). A numeric column whose training
 values are all 0 or 1 (an indicator, e.g. a genre flag) is kept as it is, so
