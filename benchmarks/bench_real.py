@@ -328,10 +328,13 @@ def main(argv=None):
     if not args.check:
         return 0
     if set(tables) != {"movielens", "book-crossing"}:
-        print("--check needs both data sets (--dataset all and their files)")
-        return 1
+        print("skipped --check: it needs both data sets (--dataset all, their files)")
+        return 0
     text = Path(args.check).read_text(encoding="utf-8")
     figures = readme_table(tables)
+    unmeasured = list(figures.index[figures.isna().all(axis=1)])
+    if unmeasured:
+        print(f"not checked (not run here, e.g. myFM not installed): {unmeasured}")
     return report_check(
         check_figures(figures, text, marker=MARKER), args.check, MARKER, "bench_real"
     )

@@ -92,7 +92,13 @@ def conform_ids(values, reference, column) -> np.ndarray:
                 [None if c is None else str(c) for c in converted], dtype=object
             )
         ok = [False]
-    bad = next((v for v, m in zip(series, missing) if not m), None)
+    # quote the first id that fails (an overflowing int; else the first id)
+    pairs = list(zip(series, missing, converted))
+    bad = next((v for v, m, c in pairs if not m and c is None), None)
+    if bad is None:
+        bad = next((v for v, m, c in pairs if c is not None and abs(c) >= 2**63), None)
+    if bad is None:
+        bad = next((v for v, m in zip(series, missing) if not m), None)
     raise ValueError(
         f"Column {column!r}: the model was fitted on {wanted} ids but got "
         f"{have or 'mixed'} ids (e.g. {bad!r}) that do not convert losslessly"

@@ -65,8 +65,7 @@ class Source:
     """Where input rows come from, for messages: ``INPUT 'events.csv', row 8 (line 9)``.
 
     ``label`` names the command-line argument (``INPUT``, ``--users``); rows are
-    counted from 1 over the data rows, and a CSV also gets its line number
-    (the header is line 1).
+    counted from 1 over the data rows (a CSV's after its header).
     """
 
     def __init__(self, path, label="INPUT"):
@@ -78,9 +77,12 @@ class Source:
         return f"{self.label} {str(self.path)!r}"
 
     def row(self, index):
-        """Describe the data row at 0-based ``index`` of the whole file."""
-        line = f" (line {index + 2:,})" if self.csv else ""
-        return f"row {index + 1:,}{line}"
+        """Describe the data row at 0-based ``index`` of the whole file.
+
+        A CSV's rows are counted after the header, as ``read_csv`` counts them
+        (blank lines skipped), so no line number is claimed.
+        """
+        return f"row {index + 1:,}" + (" after the header" if self.csv else "")
 
 
 def _source(path, label):
@@ -121,14 +123,18 @@ def _schema_dtype(entry):
     return pd.api.types.pandas_dtype(entry["dtype"])
 
 
-def _csv_dtypes(schema, columns, *, floats=True) -> dict:
+def _csv_dtypes(schema, columns, *, floats=True, ids=()) -> dict:
     """``read_csv`` dtypes: text for text/category columns, float64 for floats.
 
-    ``floats=False`` reads the float columns as text too (to find a bad cell).
+    ``floats=False`` reads the float columns as text too (to find a bad cell);
+    ``ids`` (id columns) are read as text, so ``"042"`` is not silently 42.
     """
     dtypes = {}
     for entry in schema or []:
         if entry["name"] not in columns:
+            continue
+        if entry["name"] in ids:
+            dtypes[entry["name"]] = str
             continue
         dtype = _schema_dtype(entry)
         if isinstance(dtype, pd.CategoricalDtype):
@@ -147,17 +153,56 @@ def _first_bad(column, parsed):
     return int(bad[0]) if bad.size else None
 
 
-def _not_parsed(name, dtype, column, parsed, source, first_row):
+def _place(source, first_row, where):
+    return "" if source is None else f"{source}, {source.row(first_row + where)}: "
+
+
+def _not_parsed(name, dtype, column, parsed, source, first_row, is_id=False):
     where = _first_bad(column, parsed)
-    place = "" if source is None else f"{source}, {source.row(first_row + where)}: "
     return InputError(
-        f"{place}column {name!r} holds {column.iloc[where]!r}, which is not a "
-        f"valid {dtype} value (the column's dtype in training). Fix that cell, "
-        "or leave it empty: an empty cell is a missing value."
+        f"{_place(source, first_row, where)}column {name!r} holds "
+        f"{column.iloc[where]!r}, which is not a valid {dtype} value (the "
+        "column's dtype in training). "
+        + (
+            "Fix that cell: every row needs an id."
+            if is_id
+            else "Fix that cell, or leave it empty: an empty cell is a missing value."
+        )
     )
 
 
-def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None):
+def _check_ids(name, dtype, column, source, first_row):
+    """Refuse a missing id, and an int id not spelled plainly (``"042"``)."""
+    missing = column.isna().to_numpy()
+    if missing.any():
+        where = int(np.argmax(missing))
+        raise InputError(
+            f"{_place(source, first_row, where)}column {name!r} is empty: every row "
+            "needs an id."
+        )
+    if dtype.kind in "iu" and column.dtype.kind not in "biuf":
+        text = column.astype(str)
+        parsed = pd.to_numeric(text, errors="coerce")
+        plain = parsed.notna() & (
+            parsed.astype("Int64").astype(str).to_numpy() == text.to_numpy()
+        )
+        if not plain.all():
+            where = int(np.argmax(~plain.to_numpy()))
+            value = column.iloc[where]
+            raise InputError(
+                f"{_place(source, first_row, where)}column {name!r} holds "
+                f"{value!r}, which is not an {dtype} id as in training"
+                + (
+                    f" ({value!r} and {str(int(parsed.iloc[where]))!r} would be "
+                    "different ids)"
+                    if pd.notna(parsed.iloc[where])
+                    else ""
+                )
+                + ". Fix that cell: every row needs an id."
+            )
+
+
+def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None, ids=()):
     """Cast the columns of ``frame`` named in ``schema`` to their saved dtypes.
 
     Category columns get the saved categories (a value outside them becomes
@@ -168,6 +213,8 @@ def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None):
     and the value. An integer column with missing or fractional values is
     read as float64 (never truncated) with a note, once per column in
     ``notes`` (a set); the model then decides whether it can score them.
+    The ``ids`` columns (user/item ids) must have a value in every row, and
+    an int id given as text must be spelled plainly (``"42"``, not ``"042"``).
     """
     if not schema:
         return frame
@@ -177,6 +224,8 @@ def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None):
         if name not in frame.columns:
             continue
         column, dtype = frame[name], _schema_dtype(entry)
+        if name in ids:
+            _check_ids(name, dtype, column, source, first_row)
         if column.dtype == dtype:
             continue
         if isinstance(dtype, pd.CategoricalDtype):
@@ -203,8 +252,9 @@ def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None):
                     parsed = pd.to_numeric(column, errors="coerce")
                     if _first_bad(column, parsed) is not None:
                         raise _not_parsed(
-                            name, dtype, column, parsed, source, first_row
-                        )
+                            name, dtype, column, parsed, source, first_row,
+                            name in ids,
+                        )  # fmt: skip
             parsed = parsed.astype(np.float64) if dtype.kind == "f" else parsed
             if dtype.kind in "biu":
                 values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -234,7 +284,7 @@ def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None):
     return frame
 
 
-def iter_chunks(path, chunksize, *, columns=None, schema=None, label="INPUT"):
+def iter_chunks(path, chunksize, *, columns=None, schema=None, label="INPUT", ids=()):
     """Yield DataFrames of at most ``chunksize`` rows of a CSV or parquet file.
 
     Only ``columns`` are read (all when None), each chunk cast to ``schema``
@@ -255,16 +305,16 @@ def iter_chunks(path, chunksize, *, columns=None, schema=None, label="INPUT"):
         for batch in batches:
             chunk = batch.to_pandas()
             yield cast_to_schema(
-                chunk, schema, source=source, first_row=first, notes=notes
+                chunk, schema, source=source, first_row=first, notes=notes, ids=ids
             )
             first += len(chunk)
         return
     names = columns or input_columns_of(source)
     first = 0
     try:
-        for chunk in _read_csv(source, chunksize, names, schema, floats=True):
+        for chunk in _read_csv(source, chunksize, names, schema, True, ids):
             yield cast_to_schema(
-                chunk, schema, source=source, first_row=first, notes=notes
+                chunk, schema, source=source, first_row=first, notes=notes, ids=ids
             )
             first += len(chunk)
     except InputError:
@@ -273,19 +323,19 @@ def iter_chunks(path, chunksize, *, columns=None, schema=None, label="INPUT"):
         # A float column's text did not parse (or the CSV is malformed): find
         # the cell, reading those columns as text from the chunk that failed.
         rows = 0
-        for chunk in _read_csv(source, chunksize, names, schema, floats=False):
+        for chunk in _read_csv(source, chunksize, names, schema, False, ids):
             if rows >= first:
-                cast_to_schema(chunk, schema, source=source, first_row=rows)
+                cast_to_schema(chunk, schema, source=source, first_row=rows, ids=ids)
             rows += len(chunk)
         raise InputError(f"{source} cannot be read: {exc}") from None
 
 
-def _read_csv(source, chunksize, columns, schema, *, floats):
+def _read_csv(source, chunksize, columns, schema, floats, ids):
     try:
         reader = pd.read_csv(
             source.path,
             usecols=columns,
-            dtype=_csv_dtypes(schema, columns, floats=floats),
+            dtype=_csv_dtypes(schema, columns, floats=floats, ids=ids),
             chunksize=chunksize,
             **_ROUND_TRIP,
         )
@@ -453,8 +503,8 @@ def _set_n_jobs(model, n_jobs):
         model.set_params(**params)
 
 
-def _id_columns(model, available):
-    """Default id columns: the model's user/item columns present in the input."""
+def _model_id_columns(model):
+    """Return the user/item id columns the model's embedders read."""
     from .embedding import ALSEmbedder, FMEmbedder
     from .recommend._recommender import find_step
 
@@ -462,8 +512,18 @@ def _id_columns(model, available):
     for cls in (ALSEmbedder, FMEmbedder):
         step = find_step(model, cls)
         if step is not None:
-            names += [getattr(step, "user_col", None), getattr(step, "item_col", None)]
-    names += ["user_id", "item_id"]
+            for name in (
+                getattr(step, "user_col", None),
+                getattr(step, "item_col", None),
+            ):
+                if isinstance(name, str) and name not in names:
+                    names.append(name)
+    return names
+
+
+def _id_columns(model, available):
+    """Default id columns: the model's user/item columns present in the input."""
+    names = _model_id_columns(model) + ["user_id", "item_id"]
     out = []
     for name in names:
         if isinstance(name, str) and name in available and name not in out:
@@ -535,8 +595,8 @@ def score_file(
     missing = [c for c in input_columns if c not in available]
     if missing:
         raise InputError(
-            f"INPUT lacks the columns {missing}, which the model reads "
-            f"(it reads {input_columns})."
+            f"{source} lacks the columns {missing}, which the model reads (it reads "
+            f"{input_columns}; the file has {available}){_delimiter_hint(available)}."
         )
     if id_cols is None:
         id_cols = _id_columns(model, available)
@@ -551,7 +611,10 @@ def score_file(
     meter = Progress("scored", progress)
     with output as out:
         first = 0
-        for chunk in iter_chunks(source, chunksize, columns=needed, schema=schema):
+        ids = [c for c in _model_id_columns(model) if c in input_columns]
+        for chunk in iter_chunks(
+            source, chunksize, columns=needed, schema=schema, ids=ids
+        ):
             if len(chunk) == 0:
                 continue
             rows = chunk[input_columns]
@@ -578,6 +641,15 @@ def score_file(
             out.write(pd.DataFrame({c: [] for c in [*id_cols, *(task_names or [])]}))
     meter.close()
     return out.rows
+
+
+def _delimiter_hint(columns):
+    if len(columns) == 1 and any(d in str(columns[0]) for d in ";\t|"):
+        return (
+            "; its header is one column holding a ';', tab or '|': write the file "
+            "comma-separated"
+        )
+    return ""
 
 
 def _predict(model, rows, source, first_row):
@@ -639,14 +711,17 @@ def recommend_file(
     available = input_columns_of(source)
     if user_col not in available:
         raise InputError(
-            f"{source} lacks the user id column {user_col!r} (it has {available})."
+            f"{source} lacks the user id column {user_col!r} (it has {available})"
+            f"{_delimiter_hint(available)}."
         )
     schema = [e for e in schema or [] if e["name"] == user_col]
     meter = Progress("recommended for", progress)
     served = pd.Index([])
     first, rows = 0, 0
     with output as out:
-        for chunk in iter_chunks(source, chunksize, columns=[user_col], schema=schema):
+        for chunk in iter_chunks(
+            source, chunksize, columns=[user_col], schema=schema, ids=[user_col]
+        ):
             users = pd.unique(chunk[user_col].to_numpy())
             users = users[~pd.Index(users).isin(served)]
             first += len(chunk)

@@ -182,7 +182,7 @@ def test_bad_inputs_give_the_documented_errors(files, fitted, tmp_path, capsys):
     out = str(tmp_path / "o.csv")
     assert main(["score", str(model_path), str(bad), out]) == 2
     err = capsys.readouterr().err
-    assert "INPUT lacks the columns ['user_segment', 'item_f0']" in err
+    assert f"INPUT '{bad}' lacks the columns ['user_segment', 'item_f0']" in err
     assert (
         main(
             [
@@ -381,9 +381,11 @@ def test_a_bad_cell_names_the_file_column_row_and_value(
             capsys, ["score", str(model_path), str(path), out, "--chunksize", "3"]
         )
         assert code == 2, err
-        line = f" (line {row + 2})" if suffix == "csv" else ""
+        line = " after the header" if suffix == "csv" else ""
         assert f"INPUT '{path}', row {row + 1}{line}: column {column!r}" in err
-        assert "holds 'unknown'" in err and "leave it empty" in err
+        assert "holds 'unknown'" in err
+        hint = "every row needs an id" if column == "user_id" else "leave it empty"
+        assert hint in err
         assert not (tmp_path / "o.csv").exists()
 
 
@@ -423,8 +425,36 @@ def test_missing_and_fractional_values_in_an_int_column(fitted, tmp_path, capsys
         ["score", str(model_path), str(tmp_path / "in.csv"), str(out), "--overwrite"],
     )
     assert code == 2, err
-    assert "row 26 (line 27): the model cannot score this row" in err
-    assert "'user_id' has 1 missing id(s)" in err
+    assert (
+        "row 26 after the header: column 'user_id' is empty: every row needs an id"
+        in err
+    )
+    # an id the model cannot take: the first refused row, found by bisection
+    rows = X.head(40).astype({"user_f0": object})
+    rows.loc[17, "user_f0"] = np.inf
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    code, err = _cli_err(
+        capsys,
+        ["score", str(model_path), str(tmp_path / "in.csv"), str(out), "--overwrite"],
+    )
+    assert code == 2, err
+    assert "row 18 after the header: the model cannot score this row" in err
+    # a zero-padded int id is not silently another id; a ';'-separated file
+    rows = X.head(40).astype({"item_id": str})
+    rows.loc[12, "item_id"] = "0" + rows.loc[12, "item_id"]
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    code, err = _cli_err(
+        capsys,
+        ["score", str(model_path), str(tmp_path / "in.csv"), str(out), "--overwrite"],
+    )
+    assert code == 2 and "row 13 after the header: column 'item_id' holds '0" in err
+    assert "would be different ids" in err
+    X.head(5).to_csv(tmp_path / "semi.csv", index=False, sep=";")
+    code, err = _cli_err(
+        capsys,
+        ["score", str(model_path), str(tmp_path / "semi.csv"), str(out), "--overwrite"],
+    )
+    assert code == 2 and "write the file comma-separated" in err
 
 
 def test_recommend_serves_k_items_beyond_the_candidate_count(fitted, tmp_path, capsys):
@@ -455,3 +485,10 @@ def test_recommend_serves_k_items_beyond_the_candidate_count(fitted, tmp_path, c
         capsys, ["recommend", str(path), "--users", str(empty), str(tmp_path / "x.csv")]
     )
     assert code == 2 and f"--users '{empty}' is empty" in err
+    gap = tmp_path / "gap.csv"
+    gap.write_text("user_id\n0\n1\n\n2\n,\n")  # blank lines are not rows
+    code, err = _cli_err(
+        capsys, ["recommend", str(path), "--users", str(gap), str(tmp_path / "x.csv")]
+    )
+    assert code == 2, err
+    assert f"--users '{gap}', row 4 after the header: column 'user_id' is empty" in err
