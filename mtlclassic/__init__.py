@@ -17,7 +17,12 @@ from .embedding import (
     MultiTaskFM,
 )
 from .io import load, save
-from .linear_model import ClusteredMultiTask, L21MultiTask, TraceNormMultiTask
+from .linear_model import (
+    ClusteredMultiTask,
+    L21MultiTask,
+    MeanRegularizedMultiTask,
+    TraceNormMultiTask,
+)
 from .recommend import Recommender, make_multitask_recommender
 
 __all__ = [
@@ -28,6 +33,7 @@ __all__ = [
     "FMEmbedder",
     "FMRegressor",
     "L21MultiTask",
+    "MeanRegularizedMultiTask",
     "linear_model",
     "load",
     "load_census_income",

@@ -9,6 +9,7 @@ the estimator cannot pass them.
 INSTANCE_PARAMS: dict[str, dict] = {
     "TraceNormMultiTask": dict(alpha=0.01, n_jobs=1),
     "L21MultiTask": dict(alpha=0.01, n_jobs=1),
+    "MeanRegularizedMultiTask": dict(alpha=0.01, n_jobs=1),
     "ClusteredMultiTask": dict(alpha=0.01, beta=0.01, n_clusters=1, n_jobs=1),
     "ALSEmbedder": dict(
         user_col=0, item_col=1, factors=4, iterations=3, cv=3, n_jobs=1, random_state=0
@@ -34,7 +35,18 @@ _GIBBS_WEIGHTS = (
     "checks the scale invariance instead"
 )
 
+_MEAN_REGULARIZED_PRECISION = (
+    "with one task and a small alpha the split of W into w0 + v is ill-conditioned "
+    "(Hessian ratio ~ 1/alpha) and FISTA stops ~2e-9 away in absolute prediction "
+    "on a near-zero output, while this check asks atol=1e-9; weights = repeated "
+    "rows is tested exactly against the closed form in test_linear_model.py"
+)
+
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "MeanRegularizedMultiTask": {
+        "check_sample_weight_equivalence_on_dense_data": _MEAN_REGULARIZED_PRECISION,
+        "check_sample_weight_equivalence_on_sparse_data": _MEAN_REGULARIZED_PRECISION,
+    },
     "FMClassifier": {
         "check_sample_weight_equivalence_on_dense_data": _GIBBS_WEIGHTS,
         "check_sample_weight_equivalence_on_sparse_data": _GIBBS_WEIGHTS,

@@ -23,6 +23,7 @@ from sklearn.linear_model import (
 from mtlclassic.linear_model import (
     ClusteredMultiTask,
     L21MultiTask,
+    MeanRegularizedMultiTask,
     TraceNormMultiTask,
     _datafits,
     trace_norm_path,
@@ -555,3 +556,70 @@ def test_trace_norm_recovers_planted_rank():
     s = model.singular_values_
     assert model.rank_ == np.sum(s > 1e-6 * s[0])
     assert_allclose(s, np.linalg.svd(model.coef_, compute_uv=False), atol=1e-12)
+
+
+def _mean_regularized_closed_form(X, Y, alpha, weights=None):
+    """Ridge on ``[X, X (x) onehot(task), onehot(task)]``, the datafit's scaling.
+
+    Minimises sum_t sum_{i labelled} a_it (y_it - x_i (w0 + v_t) - b_t)^2 / 2
+    + alpha sum_t |v_t|^2, a_it = s_it / sum_i s_it, by its normal equations.
+    """
+    n, d = X.shape
+    T = Y.shape[1]
+    s = np.ones((n, T)) if weights is None else np.asarray(weights, float)
+    Z, y, a = [], [], []
+    for t in range(T):
+        lab = ~np.isnan(Y[:, t])
+        block = np.zeros((lab.sum(), d * (T + 1) + T))
+        block[:, :d] = X[lab]
+        block[:, d * (t + 1) : d * (t + 2)] = X[lab]
+        block[:, d * (T + 1) + t] = 1.0
+        Z.append(block)
+        y.append(Y[lab, t])
+        a.append(s[lab, t] / s[lab, t].sum())
+    Z, y, a = np.vstack(Z), np.concatenate(y), np.concatenate(a)
+    penalty = np.zeros(Z.shape[1])
+    penalty[d : d * (T + 1)] = 2.0 * alpha
+    theta = np.linalg.solve(Z.T @ (a[:, None] * Z) + np.diag(penalty), Z.T @ (a * y))
+    W = theta[:d][None, :] + theta[d : d * (T + 1)].reshape(T, d)
+    return W, theta[d * (T + 1) :]
+
+
+@pytest.mark.parametrize("alpha", [0.01, 1.0, 100.0])
+def test_mean_regularized_equals_the_ridge_on_task_interactions(alpha):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 4))
+    Y = X @ rng.standard_normal((4, 3)) + rng.standard_normal((200, 3))
+    Y[rng.rand(200, 3) < 0.3] = np.nan
+    W, b = _mean_regularized_closed_form(X, Y, alpha)
+    model = MeanRegularizedMultiTask(alpha=alpha, tol=1e-12, max_iter=100_000)
+    model.fit(X, Y)
+    assert_allclose(model.coef_, W, atol=1e-9)
+    assert_allclose(model.intercept_, b, atol=1e-9)
+    # integer sample weights are repeated rows (the closed form with weights)
+    w = rng.randint(1, 4, size=(200, 3)).astype(float)
+    W, b = _mean_regularized_closed_form(X, Y, alpha, w)
+    model.fit(X, Y, sample_weight=w)
+    assert_allclose(model.coef_, W, atol=1e-9)
+
+
+def test_mean_regularized_limits_are_per_task_ols_and_the_pooled_model():
+    rng = np.random.RandomState(1)
+    X = rng.standard_normal((300, 3))
+    Y = X @ rng.standard_normal((3, 4)) + 0.5 * rng.standard_normal((300, 4))
+    Y[rng.rand(300, 4) < 0.2] = np.nan
+    tight = dict(tol=1e-12, max_iter=200_000)
+    free = MeanRegularizedMultiTask(alpha=1e-9, **tight).fit(X, Y)
+    for t in range(4):
+        lab = ~np.isnan(Y[:, t])
+        ols = LinearRegression().fit(X[lab], Y[lab, t])
+        assert_allclose(free.coef_[t], ols.coef_, atol=1e-5)
+    pooled = MeanRegularizedMultiTask(alpha=1e4, **tight).fit(X, Y)
+    W, b = _mean_regularized_closed_form(X, Y, 1e4)
+    assert_allclose(pooled.coef_, W, atol=1e-8)
+    assert_allclose(pooled.intercept_, b, atol=1e-8)
+    # alpha -> inf: one weight vector for every task (per-task intercepts)
+    W, b = _mean_regularized_closed_form(X, Y, 1e12)
+    assert_allclose(W, np.tile(W[0], (4, 1)), atol=1e-9)
+    assert_allclose(pooled.coef_, W, atol=1e-3)
+    assert_allclose(pooled.intercept_, b, atol=1e-3)

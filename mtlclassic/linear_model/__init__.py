@@ -9,6 +9,7 @@ relate. Numerical code is split into datafits, penalties and a FISTA solver.
 from ._estimators import (
     ClusteredMultiTask,
     L21MultiTask,
+    MeanRegularizedMultiTask,
     TraceNormMultiTask,
     trace_norm_path,
 )
@@ -16,6 +17,7 @@ from ._estimators import (
 __all__ = [
     "ClusteredMultiTask",
     "L21MultiTask",
+    "MeanRegularizedMultiTask",
     "TraceNormMultiTask",
     "trace_norm_path",
 ]

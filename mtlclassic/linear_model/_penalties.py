@@ -165,3 +165,30 @@ class ClusteredNorm:
             free = max(T - int((s > 0).sum()), 1)
             M = M + P * (rest / free)
         return M
+
+
+class SquaredFrobenius:
+    r"""``alpha * ||V||_F^2``: the mean-regularised MTL penalty (smooth).
+
+    With ``W = w_0 1^T + V`` and ``w_0`` unpenalised, it pulls every task's
+    weights towards their common mean (Evgeniou & Pontil, KDD 2004). Gradient
+    ``2 alpha V``, Lipschitz constant ``2 alpha``.
+    """
+
+    smooth = True
+
+    def __init__(self, alpha: float):
+        self.alpha = float(alpha)
+
+    @property
+    def lipschitz(self) -> float:
+        """Lipschitz constant of the gradient."""
+        return 2.0 * self.alpha
+
+    def value_and_gradient(self, W: np.ndarray) -> tuple[float, np.ndarray]:
+        """Return the penalty and its gradient in ``W``."""
+        return self.alpha * float((W * W).sum()), 2.0 * self.alpha * W
+
+    def value(self, W: np.ndarray) -> float:
+        """Return the penalty."""
+        return self.alpha * float((W * W).sum())
