@@ -19,21 +19,28 @@ from .embedding import (
 from .io import load, save
 from .linear_model import (
     ClusteredMultiTask,
+    ClusteredMultiTaskCV,
     L21MultiTask,
+    L21MultiTaskCV,
     MeanRegularizedMultiTask,
+    MeanRegularizedMultiTaskCV,
     TraceNormMultiTask,
+    TraceNormMultiTaskCV,
 )
 from .recommend import Recommender, make_multitask_recommender
 
 __all__ = [
     "ALSEmbedder",
     "ClusteredMultiTask",
+    "ClusteredMultiTaskCV",
     "datasets",
     "FMClassifier",
     "FMEmbedder",
     "FMRegressor",
     "L21MultiTask",
+    "L21MultiTaskCV",
     "MeanRegularizedMultiTask",
+    "MeanRegularizedMultiTaskCV",
     "linear_model",
     "load",
     "load_census_income",
@@ -47,5 +54,6 @@ __all__ = [
     "Recommender",
     "save",
     "TraceNormMultiTask",
+    "TraceNormMultiTaskCV",
     "__version__",
 ]

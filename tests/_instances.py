@@ -10,6 +10,10 @@ INSTANCE_PARAMS: dict[str, dict] = {
     "TraceNormMultiTask": dict(alpha=0.01, n_jobs=1),
     "L21MultiTask": dict(alpha=0.01, n_jobs=1),
     "MeanRegularizedMultiTask": dict(alpha=0.01, n_jobs=1),
+    "TraceNormMultiTaskCV": dict(n_alphas=3, cv=2, n_jobs=1),
+    "L21MultiTaskCV": dict(n_alphas=3, cv=2, n_jobs=1),
+    "ClusteredMultiTaskCV": dict(n_alphas=3, cv=2, beta=0.01, n_clusters=1, n_jobs=1),
+    "MeanRegularizedMultiTaskCV": dict(n_alphas=3, cv=2, n_jobs=1),
     "ClusteredMultiTask": dict(alpha=0.01, beta=0.01, n_clusters=1, n_jobs=1),
     "ALSEmbedder": dict(
         user_col=0, item_col=1, factors=4, iterations=3, cv=3, n_jobs=1, random_state=0
@@ -46,6 +50,15 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
     "MeanRegularizedMultiTask": {
         "check_sample_weight_equivalence_on_dense_data": _MEAN_REGULARIZED_PRECISION,
         "check_sample_weight_equivalence_on_sparse_data": _MEAN_REGULARIZED_PRECISION,
+    },
+    "MeanRegularizedMultiTaskCV": {
+        "check_sample_weight_equivalence_on_dense_data": _MEAN_REGULARIZED_PRECISION,
+        "check_sample_weight_equivalence_on_sparse_data": _MEAN_REGULARIZED_PRECISION,
+    },
+    "ClusteredMultiTaskCV": {
+        "check_methods_sample_order_invariance": (
+            "as ClusteredMultiTask: the check sets n_clusters=2 on a one-task problem"
+        ),
     },
     "FMClassifier": {
         "check_sample_weight_equivalence_on_dense_data": _GIBBS_WEIGHTS,

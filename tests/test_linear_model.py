@@ -623,3 +623,55 @@ def test_mean_regularized_limits_are_per_task_ols_and_the_pooled_model():
     assert_allclose(W, np.tile(W[0], (4, 1)), atol=1e-9)
     assert_allclose(pooled.coef_, W, atol=1e-3)
     assert_allclose(pooled.intercept_, b, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "cv_cls, base",
+    [
+        ("TraceNormMultiTaskCV", TraceNormMultiTask),
+        ("L21MultiTaskCV", L21MultiTask),
+        ("MeanRegularizedMultiTaskCV", MeanRegularizedMultiTask),
+    ],
+)
+def test_cv_models_equal_a_grid_search_on_the_same_folds(cv_cls, base):
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    import mtlclassic.linear_model as lm
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((240, 6))
+    W = np.outer(rng.standard_normal(6), rng.standard_normal(5))
+    W += 0.3 * rng.standard_normal((6, 5))
+    Y = X @ W + rng.standard_normal((240, 5))
+    Y[rng.rand(240, 5) < 0.3] = np.nan
+    folds = KFold(4, shuffle=True, random_state=1)
+    model = getattr(lm, cv_cls)(n_alphas=6, eps=1e-3, cv=folds, **TIGHT).fit(X, Y)
+    assert model.alphas_.shape == (6,) and np.all(np.diff(model.alphas_) < 0)
+    assert model.cv_scores_.shape == (6, 4)
+    assert model.cv_task_scores_.shape == (6, 5, 4)
+    # oracle: cold fits at every alpha through scikit-learn's GridSearchCV
+    search = GridSearchCV(base(**TIGHT), {"alpha": list(model.alphas_)}, cv=folds).fit(
+        X, Y
+    )
+    assert_allclose(
+        model.mean_cv_score_, search.cv_results_["mean_test_score"], atol=1e-7
+    )
+    assert model.alpha_ == search.best_params_["alpha"]
+    assert_allclose(model.coef_, search.best_estimator_.coef_, atol=1e-7)
+    assert_allclose(model.predict(X), search.predict(X), atol=1e-7)
+    # per-task path scores average to the multi-task score (no undefined task)
+    assert_allclose(
+        np.nanmean(model.cv_task_scores_, axis=1), model.cv_scores_, atol=1e-12
+    )
+
+
+def test_trace_norm_cv_grid_starts_where_v_vanishes():
+    from mtlclassic.linear_model import TraceNormMultiTaskCV
+
+    rng = np.random.RandomState(2)
+    X = rng.standard_normal((150, 5))
+    Y = X @ rng.standard_normal((5, 4)) + rng.standard_normal((150, 4))
+    model = TraceNormMultiTaskCV(n_alphas=4, cv=3).fit(X, Y)
+    alphas, coefs, _ = trace_norm_path(X, Y, n_alphas=4)
+    assert_allclose(model.alphas_, alphas)
+    assert np.all(coefs[0] == 0) and np.any(coefs[1] != 0)

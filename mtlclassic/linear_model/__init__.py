@@ -6,6 +6,12 @@ the same model) plus a penalty on the weight matrix that says how the tasks
 relate. Numerical code is split into datafits, penalties and a FISTA solver.
 """
 
+from ._cv import (
+    ClusteredMultiTaskCV,
+    L21MultiTaskCV,
+    MeanRegularizedMultiTaskCV,
+    TraceNormMultiTaskCV,
+)
 from ._estimators import (
     ClusteredMultiTask,
     L21MultiTask,
@@ -16,8 +22,12 @@ from ._estimators import (
 
 __all__ = [
     "ClusteredMultiTask",
+    "ClusteredMultiTaskCV",
     "L21MultiTask",
+    "L21MultiTaskCV",
     "MeanRegularizedMultiTask",
+    "MeanRegularizedMultiTaskCV",
     "TraceNormMultiTask",
+    "TraceNormMultiTaskCV",
     "trace_norm_path",
 ]
