@@ -51,10 +51,6 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
         "check_sample_weight_equivalence_on_dense_data": _MEAN_REGULARIZED_PRECISION,
         "check_sample_weight_equivalence_on_sparse_data": _MEAN_REGULARIZED_PRECISION,
     },
-    "MeanRegularizedMultiTaskCV": {
-        "check_sample_weight_equivalence_on_dense_data": _MEAN_REGULARIZED_PRECISION,
-        "check_sample_weight_equivalence_on_sparse_data": _MEAN_REGULARIZED_PRECISION,
-    },
     "ClusteredMultiTaskCV": {
         "check_methods_sample_order_invariance": (
             "as ClusteredMultiTask: the check sets n_clusters=2 on a one-task problem"

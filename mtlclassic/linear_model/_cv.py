@@ -38,10 +38,12 @@ def _alpha_grid(estimator, X, Y, sample_weight, n_alphas, eps):
     """``n_alphas`` values log-spaced from the model's ``alpha_max`` down.
 
     Trace norm and L2,1: ``alpha_max`` is the smallest ``alpha`` with ``V = 0``
-    (the dual norm of the gradient in ``V`` at the pooled solution). The smooth
-    penalties (mean-regularised, clustered) never make ``V`` exactly zero: their
-    grid starts at ``1e3`` times the datafit's Lipschitz constant, where ``V`` is
-    within about 0.1% of zero.
+    (the dual norm of the gradient in ``V`` at the pooled solution), and
+    ``eps=None`` means 1e-3. The smooth penalties (mean-regularised, clustered)
+    never make ``V`` exactly zero: their grid starts at 10 times the datafit's
+    Lipschitz constant ``L`` (``V`` shrunk about 20-fold along the best-determined
+    direction, more along the others) and ``eps=None`` means 1e-6, down to
+    where the tasks are practically independent.
     """
     X = _check_X(estimator, X, reset=True)
     Yf, mask, kinds, _ = check_targets(
@@ -55,8 +57,10 @@ def _alpha_grid(estimator, X, Y, sample_weight, n_alphas, eps):
     shared = bool(getattr(estimator, "shared", False))
     dual = {TraceNormMultiTask: TraceNorm, L21MultiTask: L21Norm}.get(type(estimator))
     if dual is None:
-        alpha_max = 1e3 * max(datafit.lipschitz(), 1e-12)
+        alpha_max = 10.0 * max(datafit.lipschitz(), 1e-12)
+        eps = 1e-6 if eps is None else eps
     else:
+        eps = 1e-3 if eps is None else eps
         x = _pooled_start(datafit, shared, estimator.max_iter, estimator.tol)
         problem = MultiTaskProblem(datafit, dual(1.0), shared=shared)
         _, g = problem.smooth_value_and_gradient(x)
@@ -99,7 +103,7 @@ class _MultiTaskCVMixin:
     _cv_constraints: dict = {
         "alphas": [None, "array-like"],
         "n_alphas": [Interval(numbers.Integral, 1, None, closed="left")],
-        "eps": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "eps": [None, Interval(numbers.Real, 0, 1, closed="neither")],
         "cv": [None, "cv_object"],
     }
 
@@ -146,9 +150,10 @@ default=None
             alphas = np.sort(np.asarray(self.alphas, dtype=np.float64).ravel())[::-1]
             if alphas.size == 0 or np.any(alphas < 0):
                 raise ValueError("alphas must be a non-empty list of values >= 0.")
-        cv = check_cv(
-            KFold(5, shuffle=True, random_state=0) if self.cv is None else self.cv
-        )
+        cv = self.cv if self.cv is not None else 5
+        if isinstance(cv, numbers.Integral):  # shuffled: rows often come by task
+            cv = KFold(int(cv), shuffle=True, random_state=0)
+        cv = check_cv(cv)
         folds = list(cv.split(X, y))
         results = Parallel(n_jobs=self.n_jobs)(
             delayed(_path_scores)(base, X, y, sample_weight, train, test, alphas)
@@ -187,10 +192,16 @@ _CV_DOC = r"""
     ----------
     alphas : array-like or None, default=None
     n_alphas : int, default=25
-    eps : float, default=1e-3
+    eps : float or None, default=None
+        ``alphas_[-1] / alphas_[0]``; None: 1e-3 for the trace and L2,1
+        norms (from the ``alpha`` where ``V`` vanishes), 1e-6 for the smooth
+        penalties (from 10 times the datafit's Lipschitz constant).
     cv : int, splitter or None, default=None
-        None: ``KFold(5, shuffle=True, random_state=0)`` over rows (every
-        task's labelled rows are split with them).
+        None means 5; an int ``k`` is ``KFold(k, shuffle=True,
+        random_state=0)`` over rows (every task's labelled rows are split with
+        them; shuffled, because rows often come grouped by task and unshuffled
+        folds would leave a task out of a training fold). A splitter is used
+        as it is.
     n_jobs : int or None, default=None
         Folds run in parallel (joblib); each fit's threads as in the base.
     Other parameters: as in the base model (``alpha`` aside).
@@ -235,7 +246,7 @@ class TraceNormMultiTaskCV(_MultiTaskCVMixin, TraceNormMultiTask):
     _parameter_constraints = _constraints(TraceNormMultiTask)
 
     def __init__(
-        self, *, alphas=None, n_alphas=25, eps=1e-3, cv=None, shared=False,
+        self, *, alphas=None, n_alphas=25, eps=None, cv=None, shared=False,
         tasks=None, fit_intercept=True, task_weights=None, max_iter=1000,
         tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
@@ -256,7 +267,7 @@ class L21MultiTaskCV(_MultiTaskCVMixin, L21MultiTask):
     _parameter_constraints = _constraints(L21MultiTask)
 
     def __init__(
-        self, *, alphas=None, n_alphas=25, eps=1e-3, cv=None, shared=False,
+        self, *, alphas=None, n_alphas=25, eps=None, cv=None, shared=False,
         tasks=None, fit_intercept=True, task_weights=None, max_iter=1000,
         tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
@@ -278,7 +289,7 @@ class ClusteredMultiTaskCV(_MultiTaskCVMixin, ClusteredMultiTask):
     _parameter_constraints = _constraints(ClusteredMultiTask)
 
     def __init__(
-        self, *, alphas=None, n_alphas=25, eps=1e-3, cv=None, beta=1.0,
+        self, *, alphas=None, n_alphas=25, eps=None, cv=None, beta=1.0,
         n_clusters=2, tasks=None, fit_intercept=True, task_weights=None,
         max_iter=1000, tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
@@ -299,7 +310,7 @@ class MeanRegularizedMultiTaskCV(_MultiTaskCVMixin, MeanRegularizedMultiTask):
     _parameter_constraints = _constraints(MeanRegularizedMultiTask)
 
     def __init__(
-        self, *, alphas=None, n_alphas=25, eps=1e-3, cv=None, tasks=None,
+        self, *, alphas=None, n_alphas=25, eps=None, cv=None, tasks=None,
         fit_intercept=True, task_weights=None, max_iter=1000, tol=1e-4,
         warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
