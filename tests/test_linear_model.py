@@ -645,7 +645,9 @@ def test_cv_models_equal_a_grid_search_on_the_same_folds(cv_cls, base):
     Y = X @ W + rng.standard_normal((240, 5))
     Y[rng.rand(240, 5) < 0.3] = np.nan
     folds = KFold(4, shuffle=True, random_state=1)
-    model = getattr(lm, cv_cls)(n_alphas=6, eps=1e-3, cv=folds, **TIGHT).fit(X, Y)
+    model = getattr(lm, cv_cls)(
+        n_alphas=6, eps=1e-3, cv=folds, selection="fold_mean", **TIGHT
+    ).fit(X, Y)
     assert model.alphas_.shape == (6,) and np.all(np.diff(model.alphas_) < 0)
     assert model.cv_scores_.shape == (6, 4)
     assert model.cv_task_scores_.shape == (6, 5, 4)
@@ -675,3 +677,27 @@ def test_trace_norm_cv_grid_starts_where_v_vanishes():
     alphas, coefs, _ = trace_norm_path(X, Y, n_alphas=4)
     assert_allclose(model.alphas_, alphas)
     assert np.all(coefs[0] == 0) and np.any(coefs[1] != 0)
+
+
+def test_oof_selection_scores_every_out_of_fold_prediction_at_once():
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import KFold, cross_val_predict
+
+    from mtlclassic.linear_model import MeanRegularizedMultiTaskCV
+
+    rng = np.random.RandomState(3)
+    X = rng.standard_normal((200, 4))
+    Y = X @ rng.standard_normal((4, 3)) + rng.standard_normal((200, 3))
+    Y[rng.rand(200, 3) < 0.4] = np.nan
+    folds = KFold(5, shuffle=True, random_state=0)
+    model = MeanRegularizedMultiTaskCV(n_alphas=5, cv=folds, **TIGHT).fit(X, Y)
+    assert model.selection == "oof"
+    for a, alpha in enumerate(model.alphas_):
+        P = cross_val_predict(
+            MeanRegularizedMultiTask(alpha=alpha, **TIGHT), X, Y, cv=folds
+        )
+        for t in range(3):
+            rows = ~np.isnan(Y[:, t])
+            expected = r2_score(Y[rows, t], P[rows, t])
+            assert_allclose(model.oof_task_scores_[a, t], expected, atol=1e-7)
+    assert model.alpha_ == model.alphas_[np.argmax(model.oof_score_)]

@@ -2,9 +2,9 @@
 
 The ``MultiTaskLassoCV`` pattern: for every fold, the base model is fitted
 along a decreasing grid of ``alpha`` (each fit warm-started from the previous
-one), scored on the fold's held-out rows with the masked multi-task score (its
-``score``: the mean over tasks of R² / ROC AUC, each task on its labelled rows),
-and the ``alpha`` with the best mean score over folds is refitted on every row.
+one) and predicts the fold's held-out rows; the ``alpha`` whose out-of-fold
+predictions score best (each task's R² / ROC AUC on its labelled rows, averaged
+over tasks) is refitted on every row.
 """
 
 import numbers
@@ -15,7 +15,7 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, indexable
 
 from .._targets import check_targets, check_task_sample_weight
@@ -73,13 +73,14 @@ def _alpha_grid(estimator, X, Y, sample_weight, n_alphas, eps):
 def _path_scores(base, X, Y, sample_weight, train, test, alphas):
     """Fit ``base`` along ``alphas`` (warm) on ``train``; scores on ``test``.
 
-    Returns ``(mean_scores (n_alphas,), task_scores (n_alphas, n_tasks))``.
+    Returns ``(mean_scores (n_alphas,), task_scores (n_alphas, n_tasks),
+    predictions (n_alphas, n_test, n_tasks))``.
     """
     model = clone(base).set_params(warm_start=True)
     X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
     Y_tr, Y_te = _safe_indexing(Y, train), _safe_indexing(Y, test)
     sw = None if sample_weight is None else _safe_indexing(sample_weight, train)
-    mean, per_task = [], []
+    mean, per_task, preds = [], [], []
     for alpha in alphas:
         model.set_params(alpha=alpha).fit(X_tr, Y_tr, sample_weight=sw)
         P = model.predict(X_te)
@@ -87,6 +88,7 @@ def _path_scores(base, X, Y, sample_weight, train, test, alphas):
             warnings.simplefilter("ignore", UserWarning)  # said once, below
             mean.append(model.score(X_te, Y_te))
             P2 = P.reshape(P.shape[0], -1)
+            preds.append(P2)
             Yt = np.asarray(Y_te, dtype=float).reshape(P2.shape[0], -1)
             per_task.append(
                 [
@@ -94,7 +96,31 @@ def _path_scores(base, X, Y, sample_weight, train, test, alphas):
                     for t, kind in enumerate(model.task_kinds_)
                 ]
             )
-    return np.array(mean), np.array(per_task)
+    return np.array(mean), np.array(per_task), np.array(preds)
+
+
+def _oof_scores(Y, folds, predictions, kinds):
+    """Each task's score on every out-of-fold prediction at once, per alpha.
+
+    Returns ``(mean (n_alphas,), per_task (n_alphas, n_tasks))``.
+    """
+    Yf = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    n_alphas = predictions[0].shape[0]
+    P = np.full((n_alphas,) + Yf.shape, np.nan)
+    for (_, test), pred in zip(folds, predictions):
+        P[:, test] = pred
+    per_task = np.array(
+        [
+            [
+                multitask_score(Yf[:, [t]], P[a][:, [t]], tasks=[kind])
+                for t, kind in enumerate(kinds)
+            ]
+            for a in range(n_alphas)
+        ]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(per_task, axis=1), per_task
 
 
 class _MultiTaskCVMixin:
@@ -105,6 +131,7 @@ class _MultiTaskCVMixin:
         "n_alphas": [Interval(numbers.Integral, 1, None, closed="left")],
         "eps": [None, Interval(numbers.Real, 0, 1, closed="neither")],
         "cv": [None, "cv_object"],
+        "selection": [StrOptions({"oof", "fold_mean"})],
     }
 
     def _base(self):
@@ -161,7 +188,12 @@ default=None
         )
         scores = np.array([r[0] for r in results])  # (n_folds, n_alphas)
         task_scores = np.array([r[1] for r in results])  # (n_folds, n_alphas, T)
-        mean = np.nanmean(scores, axis=0) if np.isfinite(scores).any() else scores[0]
+        fold_mean = (
+            np.nanmean(scores, axis=0) if np.isfinite(scores).any() else scores[0]
+        )
+        kinds = check_targets(y, base.tasks, n_samples=_num_samples(X))[2]
+        oof_mean, oof_tasks = _oof_scores(y, folds, [r[2] for r in results], kinds)
+        mean = oof_mean if self.selection == "oof" else fold_mean
         best = int(np.nanargmax(mean)) if np.isfinite(mean).any() else 0
         model = clone(base).set_params(alpha=float(alphas[best]))
         model.fit(X, y, sample_weight=sample_weight)
@@ -173,7 +205,9 @@ default=None
         self.alphas_ = alphas
         self.cv_scores_ = scores.T  # (n_alphas, n_folds)
         self.cv_task_scores_ = task_scores.transpose(1, 2, 0)  # (n_alphas, T, folds)
-        self.mean_cv_score_ = mean
+        self.mean_cv_score_ = fold_mean
+        self.oof_score_ = oof_mean
+        self.oof_task_scores_ = oof_tasks
         return self
 
 
@@ -182,11 +216,11 @@ _CV_DOC = r"""
     values log-spaced from ``alpha_max`` down to ``eps * alpha_max``; on every
     fold of ``cv`` the base model runs the path from the largest ``alpha``
     down, each fit warm-started from the previous one, and is scored on the
-    fold's held-out rows with its ``score`` (mean over tasks of R² / ROC AUC,
-    each task on its labelled rows: the masked multi-task score). The
-    ``alpha`` with the best mean over folds (``alpha_``) is refitted on every
-    row. Identical to ``GridSearchCV(<base>, {"alpha": alphas}, cv=cv)`` on the
-    same folds, faster by the warm starts.
+    fold's held-out rows (R² / ROC AUC per task, each on its labelled rows).
+    The best ``alpha`` (``alpha_``, by ``selection``) is refitted on every
+    row. With ``selection="fold_mean"`` this is exactly
+    ``GridSearchCV(<base>, {"alpha": alphas}, cv=cv)`` on the same folds,
+    faster by the warm starts.
 
     Parameters
     ----------
@@ -202,6 +236,12 @@ _CV_DOC = r"""
         them; shuffled, because rows often come grouped by task and unshuffled
         folds would leave a task out of a training fold). A splitter is used
         as it is.
+    selection : {"oof", "fold_mean"}, default="oof"
+        How ``alpha_`` is chosen. ``"oof"``: each task's score (R² / ROC AUC)
+        on all its out-of-fold predictions at once (as ``cross_val_predict``),
+        averaged over tasks (``oof_score_``): stable when a task has few rows
+        per fold. ``"fold_mean"``: the mean over folds of the multi-task score
+        (``mean_cv_score_``), exactly ``GridSearchCV``'s choice.
     n_jobs : int or None, default=None
         Folds run in parallel (joblib); each fit's threads as in the base.
     Other parameters: as in the base model (``alpha`` aside).
@@ -214,6 +254,11 @@ _CV_DOC = r"""
     cv_scores_ : ndarray of shape (n_alphas, n_folds)
         The multi-task score of every fold along the path.
     mean_cv_score_ : ndarray of shape (n_alphas,)
+        Mean over folds of ``cv_scores_`` (GridSearchCV's ``mean_test_score``).
+    oof_score_ : ndarray of shape (n_alphas,)
+        Mean over tasks of ``oof_task_scores_``.
+    oof_task_scores_ : ndarray of shape (n_alphas, n_tasks)
+        Each task's score on its out-of-fold predictions.
     cv_task_scores_ : ndarray of shape (n_alphas, n_tasks, n_folds)
         Each task's score (R² or ROC AUC; NaN where undefined in a fold): the
         path plot per task.
@@ -222,7 +267,8 @@ _CV_DOC = r"""
 """
 
 
-def _common_init(self, alphas, n_alphas, eps, cv, **params):
+def _common_init(self, alphas, n_alphas, eps, cv, selection, **params):
+    self.selection = selection
     self.alphas = alphas
     self.n_alphas = n_alphas
     self.eps = eps
@@ -246,12 +292,13 @@ class TraceNormMultiTaskCV(_MultiTaskCVMixin, TraceNormMultiTask):
     _parameter_constraints = _constraints(TraceNormMultiTask)
 
     def __init__(
-        self, *, alphas=None, n_alphas=25, eps=None, cv=None, shared=False,
+        self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
+        shared=False,
         tasks=None, fit_intercept=True, task_weights=None, max_iter=1000,
         tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
-            self, alphas, n_alphas, eps, cv, shared=shared, tasks=tasks,
+            self, alphas, n_alphas, eps, cv, selection, shared=shared, tasks=tasks,
             fit_intercept=fit_intercept, task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
@@ -267,12 +314,13 @@ class L21MultiTaskCV(_MultiTaskCVMixin, L21MultiTask):
     _parameter_constraints = _constraints(L21MultiTask)
 
     def __init__(
-        self, *, alphas=None, n_alphas=25, eps=None, cv=None, shared=False,
+        self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
+        shared=False,
         tasks=None, fit_intercept=True, task_weights=None, max_iter=1000,
         tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
-            self, alphas, n_alphas, eps, cv, shared=shared, tasks=tasks,
+            self, alphas, n_alphas, eps, cv, selection, shared=shared, tasks=tasks,
             fit_intercept=fit_intercept, task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
@@ -289,12 +337,14 @@ class ClusteredMultiTaskCV(_MultiTaskCVMixin, ClusteredMultiTask):
     _parameter_constraints = _constraints(ClusteredMultiTask)
 
     def __init__(
-        self, *, alphas=None, n_alphas=25, eps=None, cv=None, beta=1.0,
+        self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
+        beta=1.0,
         n_clusters=2, tasks=None, fit_intercept=True, task_weights=None,
         max_iter=1000, tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
-            self, alphas, n_alphas, eps, cv, beta=beta, n_clusters=n_clusters,
+            self, alphas, n_alphas, eps, cv, selection, beta=beta,
+            n_clusters=n_clusters,
             tasks=tasks, fit_intercept=fit_intercept, task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
@@ -310,12 +360,13 @@ class MeanRegularizedMultiTaskCV(_MultiTaskCVMixin, MeanRegularizedMultiTask):
     _parameter_constraints = _constraints(MeanRegularizedMultiTask)
 
     def __init__(
-        self, *, alphas=None, n_alphas=25, eps=None, cv=None, tasks=None,
+        self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
+        tasks=None,
         fit_intercept=True, task_weights=None, max_iter=1000, tol=1e-4,
         warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
-            self, alphas, n_alphas, eps, cv, tasks=tasks,
+            self, alphas, n_alphas, eps, cv, selection, tasks=tasks,
             fit_intercept=fit_intercept, task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
