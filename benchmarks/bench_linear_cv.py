@@ -73,11 +73,15 @@ def generated(structure, n_tasks, n_features, n_train, n_test, rng):
 
 
 def rf1():
-    path = Path(
-        os.environ.get(
-            "MTLCLASSIC_DEV_DATA", Path.home() / ".cache" / "mtlclassic" / "dev-data"
+    path = (
+        Path(
+            os.environ.get(
+                "MTLCLASSIC_DEV_DATA",
+                Path.home() / ".cache" / "mtlclassic" / "dev-data",
+            )
         )
-    ) / "rf1"
+        / "rf1"
+    )
     if not (path / "rf1_train.parquet.brotli").is_file():
         return None
     train = pd.read_parquet(path / "rf1_train.parquet.brotli")
