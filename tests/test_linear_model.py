@@ -6,6 +6,8 @@ LinearRegression, LogisticRegression, Ridge), a closed form, or optimality
 conditions computed here from the data.
 """
 
+import warnings
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -558,7 +560,7 @@ def test_trace_norm_recovers_planted_rank():
     assert_allclose(s, np.linalg.svd(model.coef_, compute_uv=False), atol=1e-12)
 
 
-def _mean_regularized_closed_form(X, Y, alpha, weights=None):
+def _mean_regularized_closed_form(X, Y, alpha, weights=None, intercept_alpha=0.0):
     """Ridge on ``[X, X (x) onehot(task), onehot(task)]``, the datafit's scaling.
 
     Minimises sum_t sum_{i labelled} a_it (y_it - x_i (w0 + v_t) - b_t)^2 / 2
@@ -578,9 +580,12 @@ def _mean_regularized_closed_form(X, Y, alpha, weights=None):
         y.append(Y[lab, t])
         a.append(s[lab, t] / s[lab, t].sum())
     Z, y, a = np.vstack(Z), np.concatenate(y), np.concatenate(a)
-    penalty = np.zeros(Z.shape[1])
-    penalty[d : d * (T + 1)] = 2.0 * alpha
-    theta = np.linalg.solve(Z.T @ (a[:, None] * Z) + np.diag(penalty), Z.T @ (a * y))
+    penalty = np.zeros((Z.shape[1], Z.shape[1]))
+    penalty[d : d * (T + 1), d : d * (T + 1)] = 2.0 * alpha * np.eye(d * T)
+    # partial pooling: intercept_alpha * |C b|^2, C = I - 11^T / T (centring)
+    C = np.eye(T) - np.full((T, T), 1.0 / T)
+    penalty[d * (T + 1) :, d * (T + 1) :] = 2.0 * intercept_alpha * C
+    theta = np.linalg.solve(Z.T @ (a[:, None] * Z) + penalty, Z.T @ (a * y))
     W = theta[:d][None, :] + theta[d : d * (T + 1)].reshape(T, d)
     return W, theta[d * (T + 1) :]
 
@@ -701,3 +706,35 @@ def test_oof_selection_scores_every_out_of_fold_prediction_at_once():
             expected = r2_score(Y[rows, t], P[rows, t])
             assert_allclose(model.oof_task_scores_[a, t], expected, atol=1e-7)
     assert model.alpha_ == model.alphas_[np.argmax(model.oof_score_)]
+
+
+@pytest.mark.parametrize("intercept_alpha", [0.3, 5.0])
+def test_partial_pooling_of_intercepts_equals_its_closed_form(intercept_alpha):
+    rng = np.random.RandomState(4)
+    X = rng.standard_normal((150, 3)) + 2.0  # un-centred: the centring matters
+    Y = X @ rng.standard_normal((3, 4)) + rng.normal(0, 1, 4) * 3
+    Y = Y + rng.standard_normal((150, 4))
+    Y[rng.rand(150, 4) < 0.5] = np.nan
+    W, b = _mean_regularized_closed_form(X, Y, 0.1, intercept_alpha=intercept_alpha)
+    model = MeanRegularizedMultiTask(
+        alpha=0.1, intercept_alpha=intercept_alpha, tol=1e-12, max_iter=200_000
+    ).fit(X, Y)
+    assert_allclose(model.coef_, W, atol=1e-8)
+    assert_allclose(model.intercept_, b, atol=1e-8)
+    free = MeanRegularizedMultiTask(alpha=0.1, tol=1e-12, max_iter=200_000).fit(X, Y)
+    assert np.std(model.intercept_) < np.std(free.intercept_)  # pulled together
+
+
+def test_huge_intercept_pooling_gives_one_intercept_with_the_trace_norm():
+    rng = np.random.RandomState(5)
+    X = rng.standard_normal((200, 4))
+    Y = X @ rng.standard_normal((4, 3)) + np.array([-2.0, 0.0, 3.0])
+    Y = Y + rng.standard_normal((200, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # converges
+        model = TraceNormMultiTask(
+            0.01, intercept_alpha=100.0, tol=1e-8, max_iter=20_000
+        ).fit(X, Y)
+    assert np.ptp(model.intercept_) < 0.1
+    free = TraceNormMultiTask(0.01, **TIGHT).fit(X, Y)
+    assert np.ptp(free.intercept_) > 4

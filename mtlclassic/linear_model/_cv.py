@@ -294,12 +294,14 @@ class TraceNormMultiTaskCV(_MultiTaskCVMixin, TraceNormMultiTask):
     def __init__(
         self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
         shared=False,
-        tasks=None, fit_intercept=True, task_weights=None, max_iter=1000,
+        tasks=None, fit_intercept=True, intercept_alpha=0.0, task_weights=None,
+        max_iter=1000,
         tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
             self, alphas, n_alphas, eps, cv, selection, shared=shared, tasks=tasks,
-            fit_intercept=fit_intercept, task_weights=task_weights,
+            fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
+            task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
         )  # fmt: skip
@@ -316,12 +318,14 @@ class L21MultiTaskCV(_MultiTaskCVMixin, L21MultiTask):
     def __init__(
         self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
         shared=False,
-        tasks=None, fit_intercept=True, task_weights=None, max_iter=1000,
+        tasks=None, fit_intercept=True, intercept_alpha=0.0, task_weights=None,
+        max_iter=1000,
         tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
             self, alphas, n_alphas, eps, cv, selection, shared=shared, tasks=tasks,
-            fit_intercept=fit_intercept, task_weights=task_weights,
+            fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
+            task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
         )  # fmt: skip
@@ -339,13 +343,15 @@ class ClusteredMultiTaskCV(_MultiTaskCVMixin, ClusteredMultiTask):
     def __init__(
         self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
         beta=1.0,
-        n_clusters=2, tasks=None, fit_intercept=True, task_weights=None,
+        n_clusters=2, tasks=None, fit_intercept=True, intercept_alpha=0.0,
+        task_weights=None,
         max_iter=1000, tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
             self, alphas, n_alphas, eps, cv, selection, beta=beta,
             n_clusters=n_clusters,
-            tasks=tasks, fit_intercept=fit_intercept, task_weights=task_weights,
+            tasks=tasks, fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
+            task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
         )  # fmt: skip
@@ -362,12 +368,14 @@ class MeanRegularizedMultiTaskCV(_MultiTaskCVMixin, MeanRegularizedMultiTask):
     def __init__(
         self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
         tasks=None,
-        fit_intercept=True, task_weights=None, max_iter=1000, tol=1e-4,
+        fit_intercept=True, intercept_alpha=0.0, task_weights=None, max_iter=1000,
+        tol=1e-4,
         warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
             self, alphas, n_alphas, eps, cv, selection, tasks=tasks,
-            fit_intercept=fit_intercept, task_weights=task_weights,
+            fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
+            task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
         )  # fmt: skip

@@ -106,6 +106,7 @@ class _TaskRelationshipModel(
         "alpha": [Interval(Real, 0, None, closed="left")],
         "tasks": [None, list, tuple, dict, str],
         "fit_intercept": ["boolean"],
+        "intercept_alpha": [Interval(Real, 0, None, closed="left")],
         "task_weights": [None, "array-like", StrOptions({"uncertainty"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -164,7 +165,12 @@ default=None
             X, Yf, mask, kinds, sw, omega, fit_intercept=self.fit_intercept
         )
         shared = bool(getattr(self, "shared", False))
-        problem = MultiTaskProblem(datafit, penalty, shared=shared)
+        problem = MultiTaskProblem(
+            datafit,
+            penalty,
+            shared=shared,
+            intercept_alpha=getattr(self, "intercept_alpha", 0.0),
+        )
         x = self._warm_start_x(problem, datafit, n_features, n_tasks)
         if x is None:
             x = problem.pack(
@@ -301,7 +307,13 @@ _COMMON_PARAMS_DOC = r"""tasks : None, list of str or dict, default=None
         Task kinds, ``"regression"`` (squared loss) or ``"binary"`` (logistic
         loss); None infers them from the labels ({0, 1} gives binary).
     fit_intercept : bool, default=True
-        Fit an unpenalised intercept per task.
+        Fit an intercept per task.
+    intercept_alpha : float, default=0.0
+        Partial pooling of the intercepts: adds
+        ``intercept_alpha * sum_t (b_t - mean(b))^2``, so the intercepts of
+        tasks with few rows are shrunk towards the tasks' common level
+        (0: unpenalised intercepts). Per unit of each task's mean loss, like
+        ``alpha``.
     task_weights : None, array-like of shape (n_tasks,) or "uncertainty", default=None
         The weights :math:`\omega_t` of the tasks' losses. None gives equal
         weights. ``"uncertainty"`` re-estimates :math:`\omega_t \propto
@@ -392,6 +404,7 @@ class _SharedComponentModel(_TaskRelationshipModel):
         shared=False,
         tasks=None,
         fit_intercept=True,
+        intercept_alpha=0.0,
         task_weights=None,
         max_iter=1000,
         tol=1e-4,
@@ -403,6 +416,7 @@ class _SharedComponentModel(_TaskRelationshipModel):
         self.shared = shared
         self.tasks = tasks
         self.fit_intercept = fit_intercept
+        self.intercept_alpha = intercept_alpha
         self.task_weights = task_weights
         self.max_iter = max_iter
         self.tol = tol
@@ -618,6 +632,7 @@ class MeanRegularizedMultiTask(_TaskRelationshipModel):
         *,
         tasks=None,
         fit_intercept=True,
+        intercept_alpha=0.0,
         task_weights=None,
         max_iter=1000,
         tol=1e-4,
@@ -628,6 +643,7 @@ class MeanRegularizedMultiTask(_TaskRelationshipModel):
         self.alpha = alpha
         self.tasks = tasks
         self.fit_intercept = fit_intercept
+        self.intercept_alpha = intercept_alpha
         self.task_weights = task_weights
         self.max_iter = max_iter
         self.tol = tol
@@ -728,6 +744,7 @@ class ClusteredMultiTask(_TaskRelationshipModel):
         n_clusters=2,
         tasks=None,
         fit_intercept=True,
+        intercept_alpha=0.0,
         task_weights=None,
         max_iter=1000,
         tol=1e-4,
@@ -740,6 +757,7 @@ class ClusteredMultiTask(_TaskRelationshipModel):
         self.n_clusters = n_clusters
         self.tasks = tasks
         self.fit_intercept = fit_intercept
+        self.intercept_alpha = intercept_alpha
         self.task_weights = task_weights
         self.max_iter = max_iter
         self.tol = tol

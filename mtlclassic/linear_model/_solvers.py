@@ -46,10 +46,13 @@ class ZeroPenalty:
 class MultiTaskProblem:
     """Assemble a datafit, a penalty and the (V, w0, b) parametrisation."""
 
-    def __init__(self, datafit, penalty, *, shared=False):
+    def __init__(self, datafit, penalty, *, shared=False, intercept_alpha=0.0):
         self.datafit = datafit
         self.penalty = penalty
         self.shared = bool(shared)
+        # partial pooling: intercept_alpha * sum_t (b_t - mean(b))^2 on the
+        # model's (un-centred) intercepts
+        self.intercept_alpha = float(intercept_alpha) if datafit.fit_intercept else 0.0
         self.d = datafit.n_features
         self.T = datafit.n_tasks
         self.fit_intercept = datafit.fit_intercept
@@ -89,10 +92,22 @@ class MultiTaskProblem:
         parts.append(gb if self.fit_intercept else np.zeros_like(gb))
         return np.concatenate(parts)
 
+    def _intercept_pooling(self, W, b):
+        """Return ``intercept_alpha * ||c - mean(c)||^2`` (c: intercepts), gradients."""
+        c = self.datafit.intercepts_from(W, b)
+        r = c - c.mean()
+        gc = 2.0 * self.intercept_alpha * r
+        centers = self.datafit.all_centers
+        gW = np.zeros_like(W) if centers is None else -centers * gc[None, :]
+        return self.intercept_alpha * float(r @ r), gW, gc
+
     def smooth_value_and_gradient(self, x):
         """Value and gradient of the smooth part (datafit + smooth penalty)."""
         V, w0, b = self.unpack(x)
         f, gW, gb = self.datafit.value_and_gradient(V + w0[:, None], b)
+        if self.intercept_alpha > 0:
+            pf, pW, pb = self._intercept_pooling(V + w0[:, None], b)
+            f, gW, gb = f + pf, gW + pW, gb + pb
         g = self._pack_grad(gW, gb)
         if self.penalty.smooth:
             pv, pg = self.penalty.value_and_gradient(V)
@@ -104,6 +119,8 @@ class MultiTaskProblem:
         """Value of the smooth part."""
         V, w0, b = self.unpack(x)
         f = self.datafit.value(V + w0[:, None], b)
+        if self.intercept_alpha > 0:
+            f += self._intercept_pooling(V + w0[:, None], b)[0]
         if self.penalty.smooth:
             f += self.penalty.value(V)
         return f
@@ -131,9 +148,14 @@ class MultiTaskProblem:
 
         Otherwise a power-iteration estimate (backtracking corrects it).
         """
+        pooling = 0.0
+        if self.intercept_alpha > 0:
+            centers = self.datafit.all_centers
+            mu = 0.0 if centers is None else float((centers**2).sum(axis=0).max())
+            pooling = 2.0 * self.intercept_alpha * (1.0 + mu)
         exact = None if self.shared else self.datafit.gram_lipschitz()
         if exact is not None:
-            lam = exact
+            lam = exact + pooling
             if self.penalty.smooth:
                 lam += self.penalty.lipschitz
             return float(max(lam, 1e-10))
@@ -151,7 +173,7 @@ class MultiTaskProblem:
             lam = np.linalg.norm(x)
         if self.penalty.smooth:
             lam += self.penalty.lipschitz
-        return float(max(lam, 1e-10))
+        return float(max(lam + pooling, 1e-10))
 
     @property
     def is_quadratic(self):
@@ -168,6 +190,7 @@ class MultiTaskProblem:
             and not self.shared
             and hasattr(self.penalty, "dual_norm")
             and self.penalty.alpha > 0
+            and self.intercept_alpha == 0
         )
 
     def optimal_intercepts(self, W, b):
