@@ -738,3 +738,42 @@ def test_huge_intercept_pooling_gives_one_intercept_with_the_trace_norm():
     assert np.ptp(model.intercept_) < 0.1
     free = TraceNormMultiTask(0.01, **TIGHT).fit(X, Y)
     assert np.ptp(free.intercept_) > 4
+
+
+def test_task_graph_penalty_equals_its_closed_form():
+    rng = np.random.RandomState(6)
+    n, d, T = 160, 3, 4
+    X = rng.standard_normal((n, d))
+    Y = X @ rng.standard_normal((d, T)) + rng.standard_normal((n, T))
+    Y[rng.rand(n, T) < 0.3] = np.nan
+    A = np.array([[0, 1, 0, 0], [1, 0, 2, 0], [0, 2, 0, 0], [0, 0, 0, 0]], float)
+    alpha = 0.2
+    # closed form: W = V (no shared vector), penalty alpha tr(V L V^T)
+    L = np.diag(A.sum(1)) - A
+    Z, y, a = [], [], []
+    for t in range(T):
+        lab = ~np.isnan(Y[:, t])
+        block = np.zeros((lab.sum(), d * T + T))
+        block[:, d * t : d * (t + 1)] = X[lab]
+        block[:, d * T + t] = 1.0
+        Z.append(block)
+        y.append(Y[lab, t])
+        a.append(np.full(lab.sum(), 1.0 / lab.sum()))
+    Z, y, a = np.vstack(Z), np.concatenate(y), np.concatenate(a)
+    penalty = np.zeros((d * T + T, d * T + T))
+    penalty[: d * T, : d * T] = 2.0 * alpha * np.kron(L, np.eye(d))
+    theta = np.linalg.solve(Z.T @ (a[:, None] * Z) + penalty, Z.T @ (a * y))
+    model = MeanRegularizedMultiTask(
+        alpha=alpha, task_graph=A, tol=1e-12, max_iter=200_000
+    ).fit(X, Y)
+    assert_allclose(model.coef_, theta[: d * T].reshape(T, d), atol=1e-8)
+    assert_allclose(model.intercept_, theta[d * T :], atol=1e-8)
+    assert np.all(model.shared_coef_ == 0)
+    # task 3 has no link: it is its own least squares
+    lab = ~np.isnan(Y[:, 3])
+    ols = LinearRegression().fit(X[lab], Y[lab, 3])
+    assert_allclose(model.coef_[3], ols.coef_, atol=1e-8)
+    with pytest.raises(ValueError, match="symmetric adjacency"):
+        MeanRegularizedMultiTask(task_graph=A - np.eye(4) * 0 + np.triu(A)).fit(X, Y)
+    with pytest.raises(ValueError, match=r"shape \(n_tasks, n_tasks\) = \(4, 4\)"):
+        MeanRegularizedMultiTask(task_graph=np.ones((3, 3))).fit(X, Y)

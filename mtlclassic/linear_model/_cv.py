@@ -367,13 +367,14 @@ class MeanRegularizedMultiTaskCV(_MultiTaskCVMixin, MeanRegularizedMultiTask):
 
     def __init__(
         self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
-        tasks=None,
+        task_graph=None, tasks=None,
         fit_intercept=True, intercept_alpha=0.0, task_weights=None, max_iter=1000,
         tol=1e-4,
         warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
-            self, alphas, n_alphas, eps, cv, selection, tasks=tasks,
+            self, alphas, n_alphas, eps, cv, selection, task_graph=task_graph,
+            tasks=tasks,
             fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
             task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,

@@ -23,7 +23,13 @@ from .._compat import (
 from .._targets import check_targets, check_task_sample_weight
 from ..metrics._masked import MultiTaskScoreMixin
 from ._datafits import MultiTaskDatafit
-from ._penalties import ClusteredNorm, L21Norm, SquaredFrobenius, TraceNorm
+from ._penalties import (
+    ClusteredNorm,
+    GraphLaplacian,
+    L21Norm,
+    SquaredFrobenius,
+    TraceNorm,
+)
 from ._solvers import MultiTaskProblem, ZeroPenalty, solve, warn_not_converged
 
 #: Singular values below ``RANK_RTOL * singular_values_[0]`` do not count in ``rank_``.
@@ -583,11 +589,18 @@ class MeanRegularizedMultiTask(_TaskRelationshipModel):
     tasks only. The objective is smooth, solved by the same accelerated
     gradient method as the other models.
 
+    With ``task_graph`` (a symmetric, non-negative task adjacency ``A``) the
+    penalty is instead :math:`\alpha \sum_{s<t} A_{st} \|w_s - w_t\|^2` (graph
+    regularisation, MALSAR's SRMTL): only linked tasks are pulled together.
+
     Parameters
     ----------
     alpha : float, default=1.0
         Strength of the pull towards the common vector (per unit of each
         task's mean loss).
+    task_graph : array-like of shape (n_tasks, n_tasks) or None, default=None
+        Task adjacency for the graph penalty; None: every task pulled towards
+        the common vector (the mean-regularised penalty).
     <PARAMS>
 
     Attributes
@@ -595,7 +608,7 @@ class MeanRegularizedMultiTask(_TaskRelationshipModel):
     <ATTRS>
     shared_coef_ : ndarray of shape (n_features,)
         The common vector :math:`w_0`; ``coef_[t] - shared_coef_`` is task
-        ``t``'s deviation.
+        ``t``'s deviation (zeros with ``task_graph``).
 
     See Also
     --------
@@ -624,12 +637,21 @@ class MeanRegularizedMultiTask(_TaskRelationshipModel):
     True
     """
 
-    shared = True  # W = w0 1^T + V by definition
+    @property
+    def shared(self):
+        """``W = w0 1^T + V`` without a graph; a graph penalty needs no w0."""
+        return self.task_graph is None
+
+    _parameter_constraints: dict = {
+        **_TaskRelationshipModel._parameter_constraints,
+        "task_graph": [None, "array-like"],
+    }
 
     def __init__(
         self,
         alpha=1.0,
         *,
+        task_graph=None,
         tasks=None,
         fit_intercept=True,
         intercept_alpha=0.0,
@@ -641,6 +663,7 @@ class MeanRegularizedMultiTask(_TaskRelationshipModel):
         n_jobs=None,
     ):
         self.alpha = alpha
+        self.task_graph = task_graph
         self.tasks = tasks
         self.fit_intercept = fit_intercept
         self.intercept_alpha = intercept_alpha
@@ -652,7 +675,20 @@ class MeanRegularizedMultiTask(_TaskRelationshipModel):
         self.n_jobs = n_jobs
 
     def _make_penalty(self, n_tasks):
-        return SquaredFrobenius(self.alpha)
+        if self.task_graph is None:
+            return SquaredFrobenius(self.alpha)
+        A = np.asarray(self.task_graph, dtype=np.float64)
+        if A.shape != (n_tasks, n_tasks):
+            raise ValueError(
+                f"task_graph must be of shape (n_tasks, n_tasks) = ({n_tasks}, "
+                f"{n_tasks}); got {A.shape}."
+            )
+        if not np.allclose(A, A.T) or (A < 0).any() or not np.isfinite(A).all():
+            raise ValueError(
+                "task_graph must be a symmetric adjacency with finite, "
+                "non-negative weights."
+            )
+        return GraphLaplacian(self.alpha, A)
 
 
 @_fill_doc

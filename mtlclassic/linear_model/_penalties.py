@@ -192,3 +192,35 @@ class SquaredFrobenius:
     def value(self, W: np.ndarray) -> float:
         """Return the penalty."""
         return self.alpha * float((W * W).sum())
+
+
+class GraphLaplacian:
+    r"""``alpha * sum_{s<t} A_st ||v_s - v_t||^2 = alpha * tr(V L V^T)`` (smooth).
+
+    ``A`` is a symmetric, non-negative task adjacency (n_tasks, n_tasks) and
+    ``L = D - A`` its Laplacian: linked tasks are pulled together (MALSAR's
+    SRMTL, the "Graph" penalty of RMTL). Gradient ``2 alpha V L``, Lipschitz
+    constant ``2 alpha lambda_max(L)``.
+    """
+
+    smooth = True
+
+    def __init__(self, alpha: float, adjacency: np.ndarray):
+        self.alpha = float(alpha)
+        A = np.asarray(adjacency, dtype=np.float64)
+        self.laplacian = np.diag(A.sum(axis=1)) - A
+        self._lmax = float(np.linalg.eigvalsh(self.laplacian)[-1]) if A.size else 0.0
+
+    @property
+    def lipschitz(self) -> float:
+        """Lipschitz constant of the gradient."""
+        return 2.0 * self.alpha * self._lmax
+
+    def value_and_gradient(self, W: np.ndarray) -> tuple[float, np.ndarray]:
+        """Return the penalty and its gradient in ``W``."""
+        WL = W @ self.laplacian
+        return self.alpha * float((W * WL).sum()), 2.0 * self.alpha * WL
+
+    def value(self, W: np.ndarray) -> float:
+        """Return the penalty."""
+        return self.value_and_gradient(W)[0]
