@@ -14,6 +14,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose
 from scipy.special import expit
+from sklearn.base import clone
 from sklearn.linear_model import (
     Lasso,
     LinearRegression,
@@ -777,3 +778,26 @@ def test_task_graph_penalty_equals_its_closed_form():
         MeanRegularizedMultiTask(task_graph=A - np.eye(4) * 0 + np.triu(A)).fit(X, Y)
     with pytest.raises(ValueError, match=r"shape \(n_tasks, n_tasks\) = \(4, 4\)"):
         MeanRegularizedMultiTask(task_graph=np.ones((3, 3))).fit(X, Y)
+
+
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_standardize_makes_predictions_invariant_to_feature_units(sparse_input):
+    rng = np.random.RandomState(7)
+    X = rng.standard_normal((200, 5)) * np.array([1.0, 10.0, 0.1, 100.0, 1.0])
+    Y = X / X.std(0) @ rng.standard_normal((5, 4)) + rng.standard_normal((200, 4))
+    Y[rng.rand(200, 4) < 0.3] = np.nan
+    units = np.array([1000.0, 0.01, 3.0, 1.0, 7.0])
+    conv = lambda A: sp.csr_matrix(A) if sparse_input else A  # noqa: E731
+    for model in (
+        TraceNormMultiTask(0.05, standardize=True, **TIGHT),
+        MeanRegularizedMultiTask(0.1, standardize=True, **TIGHT),
+        L21MultiTask(0.05, standardize=True, shared=True, **TIGHT),
+    ):
+        a = model.fit(conv(X), Y).predict(conv(X))
+        b = model.fit(conv(X * units), Y).predict(conv(X * units))
+        assert_allclose(a, b, atol=1e-7)
+        # and it equals the model fitted on standardised features by hand
+        scale = X.std(0)
+        ref = clone(model).set_params(standardize=False).fit(X / scale, Y)
+        assert_allclose(model.fit(conv(X), Y).coef_, ref.coef_ / scale, atol=1e-7)
+        assert_allclose(model.intercept_, ref.intercept_, atol=1e-7)

@@ -28,7 +28,9 @@ from ._estimators import (
     MeanRegularizedMultiTask,
     TraceNormMultiTask,
     _check_X,
+    _column_scale,
     _pooled_start,
+    _scaled,
 )
 from ._penalties import L21Norm, TraceNorm
 from ._solvers import MultiTaskProblem
@@ -46,6 +48,8 @@ def _alpha_grid(estimator, X, Y, sample_weight, n_alphas, eps):
     where the tasks are practically independent.
     """
     X = _check_X(estimator, X, reset=True)
+    if estimator.standardize:
+        X = _scaled(X, _column_scale(X))
     Yf, mask, kinds, _ = check_targets(
         Y, estimator.tasks, n_samples=X.shape[0], allow_kinds=_ALLOWED_KINDS
     )
@@ -294,13 +298,15 @@ class TraceNormMultiTaskCV(_MultiTaskCVMixin, TraceNormMultiTask):
     def __init__(
         self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
         shared=False,
-        tasks=None, fit_intercept=True, intercept_alpha=0.0, task_weights=None,
+        tasks=None, fit_intercept=True, intercept_alpha=0.0, standardize=False,
+        task_weights=None,
         max_iter=1000,
         tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
             self, alphas, n_alphas, eps, cv, selection, shared=shared, tasks=tasks,
             fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
+            standardize=standardize,
             task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
@@ -318,13 +324,15 @@ class L21MultiTaskCV(_MultiTaskCVMixin, L21MultiTask):
     def __init__(
         self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
         shared=False,
-        tasks=None, fit_intercept=True, intercept_alpha=0.0, task_weights=None,
+        tasks=None, fit_intercept=True, intercept_alpha=0.0, standardize=False,
+        task_weights=None,
         max_iter=1000,
         tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
         _common_init(
             self, alphas, n_alphas, eps, cv, selection, shared=shared, tasks=tasks,
             fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
+            standardize=standardize,
             task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
@@ -344,6 +352,7 @@ class ClusteredMultiTaskCV(_MultiTaskCVMixin, ClusteredMultiTask):
         self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
         beta=1.0,
         n_clusters=2, tasks=None, fit_intercept=True, intercept_alpha=0.0,
+        standardize=False,
         task_weights=None,
         max_iter=1000, tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
@@ -351,6 +360,7 @@ class ClusteredMultiTaskCV(_MultiTaskCVMixin, ClusteredMultiTask):
             self, alphas, n_alphas, eps, cv, selection, beta=beta,
             n_clusters=n_clusters,
             tasks=tasks, fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
+            standardize=standardize,
             task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
@@ -368,7 +378,8 @@ class MeanRegularizedMultiTaskCV(_MultiTaskCVMixin, MeanRegularizedMultiTask):
     def __init__(
         self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
         task_graph=None, tasks=None,
-        fit_intercept=True, intercept_alpha=0.0, task_weights=None, max_iter=1000,
+        fit_intercept=True, intercept_alpha=0.0, standardize=False,
+        task_weights=None, max_iter=1000,
         tol=1e-4,
         warm_start=False, verbose=0, n_jobs=None,
     ):  # fmt: skip
@@ -376,6 +387,7 @@ class MeanRegularizedMultiTaskCV(_MultiTaskCVMixin, MeanRegularizedMultiTask):
             self, alphas, n_alphas, eps, cv, selection, task_graph=task_graph,
             tasks=tasks,
             fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
+            standardize=standardize,
             task_weights=task_weights,
             max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
             n_jobs=n_jobs,
