@@ -43,6 +43,7 @@ from mtlclassic.linear_model import (
     ClusteredMultiTaskCV,
     L21MultiTaskCV,
     MeanRegularizedMultiTaskCV,
+    TraceNormMultiTask,
     TraceNormMultiTaskCV,
 )
 
@@ -160,6 +161,53 @@ def run(name, Xtr, Ytr, Xte, Yte, n_alphas):
     return row
 
 
+def school_like(rng):
+    """139 tasks, 23 0/1 features and 4 numeric ones on 0-100 scales (school-like).
+
+    Prints a cold ``TraceNormMultiTask(1.0)`` fit (time, iterations) and a
+    25-alpha ``TraceNormMultiTaskCV`` on raw features and with
+    ``standardize=True``.
+    """
+    n_t = rng.randint(20, 250, 139)
+    task = np.repeat(np.arange(139), n_t)
+    n = task.size
+    flags = (rng.rand(n, 23) < 0.3).astype(float)
+    numeric = np.column_stack(
+        [
+            rng.uniform(0, 100, n),
+            rng.uniform(0, 50, n),
+            rng.uniform(0, 1, n),
+            rng.normal(50, 20, n),
+        ]
+    )
+    X = np.hstack([flags, numeric])
+    W = rng.standard_normal((X.shape[1], 3)) @ rng.standard_normal((3, 139)) * 0.2
+    y = np.einsum("ij,ij->i", X / X.std(0), W[:, task].T) + rng.normal(0, 1, n)
+    Y = np.full((n, 139), np.nan)
+    Y[np.arange(n), task] = y
+    train = rng.rand(n) < 0.3
+    for standardize in (False, True):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            start = time.perf_counter()
+            model = TraceNormMultiTask(1.0, standardize=standardize)
+            model.fit(X[train], Y[train])
+            cold = time.perf_counter() - start
+        start = time.perf_counter()
+        cv = TraceNormMultiTaskCV(
+            n_alphas=25, cv=3, shared=True, standardize=standardize
+        )
+        cv.fit(X[train], Y[train])
+        print(
+            f"school-like, standardize={standardize}: cold alpha=1 fit "
+            f"{cold * 1000:.0f} ms, {model.n_iter_} iterations"
+            + (" (did not converge)" if caught else "")
+            + f"; CV 25 alphas x 3 folds {time.perf_counter() - start:.1f} s, "
+            f"test score {cv.score(X[~train], Y[~train]):.3f}",
+            flush=True,
+        )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
@@ -179,6 +227,7 @@ def main(argv=None):
         print("skipped RF1: not found (run ../shared/data/get_dev_data.sh)")
     else:
         rows.append(run("rf1", *data, n_alphas=15))
+    school_like(np.random.RandomState(args.seed))
     table = pd.DataFrame(rows).set_index("data")
     keep = [c for c in table.columns if not c.endswith("_s")]
     print(table[keep].round(3).to_string())
