@@ -271,124 +271,165 @@ _CV_DOC = r"""
 """
 
 
-def _common_init(self, alphas, n_alphas, eps, cv, selection, **params):
-    self.selection = selection
-    self.alphas = alphas
-    self.n_alphas = n_alphas
-    self.eps = eps
-    self.cv = cv
-    for name, value in params.items():
-        setattr(self, name, value)
-
-
 def _constraints(base):
     return {
         k: v for k, v in base._parameter_constraints.items() if k != "alpha"
     } | _MultiTaskCVMixin._cv_constraints
 
 
-class TraceNormMultiTaskCV(_MultiTaskCVMixin, TraceNormMultiTask):
-    __doc__ = (
-        "Trace-norm multi-task model with ``alpha`` chosen by cross-validation.\n"
-        + _CV_DOC.replace("<base>", "TraceNormMultiTask")
+def _cv_doc(what, base):
+    return what + "\n" + _CV_DOC.replace("<base>", base.__name__)
+
+
+class _SharedComponentCV(_MultiTaskCVMixin):
+    """The ``__init__`` of the CV forms of the models with ``shared=``."""
+
+    def __init__(
+        self,
+        *,
+        alphas=None,
+        n_alphas=25,
+        eps=None,
+        cv=None,
+        selection="oof",
+        shared=False,
+        tasks=None,
+        fit_intercept=True,
+        intercept_alpha=0.0,
+        standardize=False,
+        task_weights=None,
+        max_iter=1000,
+        tol=1e-4,
+        warm_start=False,
+        verbose=0,
+        n_jobs=None,
+    ):
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.eps = eps
+        self.cv = cv
+        self.selection = selection
+        self.shared = shared
+        self.tasks = tasks
+        self.fit_intercept = fit_intercept
+        self.intercept_alpha = intercept_alpha
+        self.standardize = standardize
+        self.task_weights = task_weights
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_jobs = n_jobs
+
+
+class TraceNormMultiTaskCV(_SharedComponentCV, TraceNormMultiTask):
+    __doc__ = _cv_doc(
+        "Trace-norm multi-task model with ``alpha`` chosen by cross-validation.",
+        TraceNormMultiTask,
     )
     _base_class = TraceNormMultiTask
     _parameter_constraints = _constraints(TraceNormMultiTask)
 
-    def __init__(
-        self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
-        shared=False,
-        tasks=None, fit_intercept=True, intercept_alpha=0.0, standardize=False,
-        task_weights=None,
-        max_iter=1000,
-        tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
-    ):  # fmt: skip
-        _common_init(
-            self, alphas, n_alphas, eps, cv, selection, shared=shared, tasks=tasks,
-            fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
-            standardize=standardize,
-            task_weights=task_weights,
-            max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
-            n_jobs=n_jobs,
-        )  # fmt: skip
 
-
-class L21MultiTaskCV(_MultiTaskCVMixin, L21MultiTask):
-    __doc__ = (
-        "L2,1 multi-task model with ``alpha`` chosen by cross-validation.\n"
-        + _CV_DOC.replace("<base>", "L21MultiTask")
+class L21MultiTaskCV(_SharedComponentCV, L21MultiTask):
+    __doc__ = _cv_doc(
+        "L2,1 multi-task model with ``alpha`` chosen by cross-validation.",
+        L21MultiTask,
     )
     _base_class = L21MultiTask
     _parameter_constraints = _constraints(L21MultiTask)
 
-    def __init__(
-        self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
-        shared=False,
-        tasks=None, fit_intercept=True, intercept_alpha=0.0, standardize=False,
-        task_weights=None,
-        max_iter=1000,
-        tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
-    ):  # fmt: skip
-        _common_init(
-            self, alphas, n_alphas, eps, cv, selection, shared=shared, tasks=tasks,
-            fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
-            standardize=standardize,
-            task_weights=task_weights,
-            max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
-            n_jobs=n_jobs,
-        )  # fmt: skip
-
 
 class ClusteredMultiTaskCV(_MultiTaskCVMixin, ClusteredMultiTask):
-    __doc__ = (
+    __doc__ = _cv_doc(
         "Clustered multi-task model with ``alpha`` chosen by cross-validation "
-        "(``beta`` and ``n_clusters`` fixed).\n"
-        + _CV_DOC.replace("<base>", "ClusteredMultiTask")
+        "(``beta`` and ``n_clusters`` fixed).",
+        ClusteredMultiTask,
     )
     _base_class = ClusteredMultiTask
     _parameter_constraints = _constraints(ClusteredMultiTask)
 
     def __init__(
-        self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
+        self,
+        *,
+        alphas=None,
+        n_alphas=25,
+        eps=None,
+        cv=None,
+        selection="oof",
         beta=1.0,
-        n_clusters=2, tasks=None, fit_intercept=True, intercept_alpha=0.0,
+        n_clusters=2,
+        tasks=None,
+        fit_intercept=True,
+        intercept_alpha=0.0,
         standardize=False,
         task_weights=None,
-        max_iter=1000, tol=1e-4, warm_start=False, verbose=0, n_jobs=None,
-    ):  # fmt: skip
-        _common_init(
-            self, alphas, n_alphas, eps, cv, selection, beta=beta,
-            n_clusters=n_clusters,
-            tasks=tasks, fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
-            standardize=standardize,
-            task_weights=task_weights,
-            max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
-            n_jobs=n_jobs,
-        )  # fmt: skip
+        max_iter=1000,
+        tol=1e-4,
+        warm_start=False,
+        verbose=0,
+        n_jobs=None,
+    ):
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.eps = eps
+        self.cv = cv
+        self.selection = selection
+        self.beta = beta
+        self.n_clusters = n_clusters
+        self.tasks = tasks
+        self.fit_intercept = fit_intercept
+        self.intercept_alpha = intercept_alpha
+        self.standardize = standardize
+        self.task_weights = task_weights
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_jobs = n_jobs
 
 
 class MeanRegularizedMultiTaskCV(_MultiTaskCVMixin, MeanRegularizedMultiTask):
-    __doc__ = (
-        "Mean-regularised multi-task model with ``alpha`` chosen by "
-        "cross-validation.\n" + _CV_DOC.replace("<base>", "MeanRegularizedMultiTask")
+    __doc__ = _cv_doc(
+        "Mean-regularised multi-task model with ``alpha`` chosen by cross-validation.",
+        MeanRegularizedMultiTask,
     )
     _base_class = MeanRegularizedMultiTask
     _parameter_constraints = _constraints(MeanRegularizedMultiTask)
 
     def __init__(
-        self, *, alphas=None, n_alphas=25, eps=None, cv=None, selection="oof",
-        task_graph=None, tasks=None,
-        fit_intercept=True, intercept_alpha=0.0, standardize=False,
-        task_weights=None, max_iter=1000,
+        self,
+        *,
+        alphas=None,
+        n_alphas=25,
+        eps=None,
+        cv=None,
+        selection="oof",
+        task_graph=None,
+        tasks=None,
+        fit_intercept=True,
+        intercept_alpha=0.0,
+        standardize=False,
+        task_weights=None,
+        max_iter=1000,
         tol=1e-4,
-        warm_start=False, verbose=0, n_jobs=None,
-    ):  # fmt: skip
-        _common_init(
-            self, alphas, n_alphas, eps, cv, selection, task_graph=task_graph,
-            tasks=tasks,
-            fit_intercept=fit_intercept, intercept_alpha=intercept_alpha,
-            standardize=standardize,
-            task_weights=task_weights,
-            max_iter=max_iter, tol=tol, warm_start=warm_start, verbose=verbose,
-            n_jobs=n_jobs,
-        )  # fmt: skip
+        warm_start=False,
+        verbose=0,
+        n_jobs=None,
+    ):
+        self.alphas = alphas
+        self.n_alphas = n_alphas
+        self.eps = eps
+        self.cv = cv
+        self.selection = selection
+        self.task_graph = task_graph
+        self.tasks = tasks
+        self.fit_intercept = fit_intercept
+        self.intercept_alpha = intercept_alpha
+        self.standardize = standardize
+        self.task_weights = task_weights
+        self.max_iter = max_iter
+        self.tol = tol
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.n_jobs = n_jobs
