@@ -416,44 +416,34 @@ def test_missing_and_fractional_values_in_an_int_column(fitted, tmp_path, capsys
     np.testing.assert_array_equal(_read(out)[TASKS].to_numpy(), model.predict(rows))
     cast = cast_to_schema(rows, read_manifest(model_path)["input_schema"])
     assert cast["timestamp"].dtype == np.float64 and cast["timestamp"][30] == 1.5
-    # the model refuses a missing id: exit 2 naming the first refused row
+
+    def score(rows, **to_csv):
+        rows.to_csv(tmp_path / "in.csv", index=False, **to_csv)
+        args = [str(model_path), str(tmp_path / "in.csv"), str(out), "--overwrite"]
+        return _cli_err(capsys, ["score", *args])
+
+    # a missing id: exit 2 naming the row
     rows = X.head(40).astype({"user_id": float})
     rows.loc[25, "user_id"] = np.nan
-    rows.to_csv(tmp_path / "in.csv", index=False)
-    code, err = _cli_err(
-        capsys,
-        ["score", str(model_path), str(tmp_path / "in.csv"), str(out), "--overwrite"],
-    )
+    code, err = score(rows)
     assert code == 2, err
     assert (
         "row 26 after the header: column 'user_id' is empty: every row needs an id"
         in err
     )
-    # an id the model cannot take: the first refused row, found by bisection
+    # an infinite feature the model refuses: the first refused row, by bisection
     rows = X.head(40).astype({"user_f0": object})
     rows.loc[17, "user_f0"] = np.inf
-    rows.to_csv(tmp_path / "in.csv", index=False)
-    code, err = _cli_err(
-        capsys,
-        ["score", str(model_path), str(tmp_path / "in.csv"), str(out), "--overwrite"],
-    )
+    code, err = score(rows)
     assert code == 2, err
     assert "row 18 after the header: the model cannot score this row" in err
     # a zero-padded int id is not silently another id; a ';'-separated file
     rows = X.head(40).astype({"item_id": str})
     rows.loc[12, "item_id"] = "0" + rows.loc[12, "item_id"]
-    rows.to_csv(tmp_path / "in.csv", index=False)
-    code, err = _cli_err(
-        capsys,
-        ["score", str(model_path), str(tmp_path / "in.csv"), str(out), "--overwrite"],
-    )
+    code, err = score(rows)
     assert code == 2 and "row 13 after the header: column 'item_id' holds '0" in err
     assert "would be different ids" in err
-    X.head(5).to_csv(tmp_path / "semi.csv", index=False, sep=";")
-    code, err = _cli_err(
-        capsys,
-        ["score", str(model_path), str(tmp_path / "semi.csv"), str(out), "--overwrite"],
-    )
+    code, err = score(X.head(5), sep=";")
     assert code == 2 and "write the file comma-separated" in err
 
 
