@@ -22,22 +22,12 @@ import sys
 import time
 
 import numpy as np
-from bench_real import data_dir, user_subset
+from bench_real import data_dir, movielens
 from sklearn.metrics import r2_score, roc_auc_score
 
 from mtlclassic import make_multitask_recommender, make_multitask_recsys
-from mtlclassic.datasets import load_movielens
 
 GOAL = {"r2": 0.01, "auc": 0.005}
-
-
-def movielens(n_events):
-    path = data_dir() / "ml-1m"
-    if not (path / "ratings.dat").is_file():
-        return None
-    X, Y = load_movielens(path)
-    X = X.drop(columns=[c for c in X.columns if X[c].isna().all()])
-    return user_subset(X, Y, n_events, np.random.RandomState(0))
 
 
 def evaluate(Y_test, pred, tasks):
@@ -87,7 +77,7 @@ def main(argv=None):
         )
         kw |= {"fm_n_iter": 10, "iterations": 3, "n_estimators": 50}
     else:
-        data = movielens(args.n_events)
+        data = movielens(args.n_events, np.random.RandomState(0))
         if data is None:
             print(
                 f"skipped: MovieLens-1M not found under {data_dir()} "

@@ -90,7 +90,11 @@ def _path_scores(base, X, Y, sample_weight, train, test, alphas):
         P = model.predict(X_te)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # said once, below
-            mean.append(model.score(X_te, Y_te))
+            mean.append(  # model.score without predicting again
+                multitask_score(
+                    Y_te, P, tasks=model.task_kinds_, task_names=model.task_names_
+                )
+            )
             P2 = P.reshape(P.shape[0], -1)
             preds.append(P2)
             Yt = np.asarray(Y_te, dtype=float).reshape(P2.shape[0], -1)
