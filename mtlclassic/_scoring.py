@@ -172,7 +172,10 @@ def _not_parsed(name, dtype, column, parsed, source, first_row, is_id=False):
 
 
 def _check_ids(name, dtype, column, source, first_row):
-    """Refuse a missing id, and an int id not spelled plainly (``"042"``)."""
+    """Refuse a missing id, and an int id not spelled plainly (``"042"``).
+
+    The rule of ``mtlclassic._ids._as_int``, vectorised over the chunk.
+    """
     missing = column.isna().to_numpy()
     if missing.any():
         where = int(np.argmax(missing))
