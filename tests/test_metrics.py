@@ -292,3 +292,37 @@ def test_scorer_leaves_out_a_task_without_labels_in_the_fold():
         ).fit(X, Y)  # fmt: skip
     assert np.isfinite(search.cv_results_["split2_test_score"]).all()
     assert search.best_params_ == {"n_estimators": 100}
+
+
+def test_vectorised_task_scores_match_sklearn_per_task():
+    """R² of every regression task at once equals sklearn's r2_score per task."""
+    from sklearn.metrics import r2_score, roc_auc_score
+
+    from mtlclassic.metrics._masked import _task_scores
+
+    rng = np.random.RandomState(0)
+    n = 60
+    Y = rng.normal(size=(n, 5))
+    Y[:, 3] = (Y[:, 3] > 0).astype(float)  # a binary task
+    Y[rng.rand(n, 5) < 0.3] = np.nan
+    Y[:, 2] = np.where(np.isnan(Y[:, 2]), np.nan, 7.0)  # constant labels: undefined
+    Y[1:, 4] = np.nan  # one labelled row: undefined
+    P = Y + rng.normal(size=Y.shape)
+    P[np.isnan(P)] = 0.0
+    w = rng.uniform(0.5, 2.0, n)
+    kinds = ["regression", "regression", "regression", "binary", "regression"]
+    mask = ~np.isnan(Y)
+    for weights in (None, w):
+        got = _task_scores(Y, mask, P, kinds, weights)
+        for t in (0, 1):
+            rows = mask[:, t]
+            sw = None if weights is None else weights[rows]
+            assert got[t] == pytest.approx(
+                r2_score(Y[rows, t], P[rows, t], sample_weight=sw), rel=1e-12
+            )
+        rows = mask[:, 3]
+        sw = None if weights is None else weights[rows]
+        assert got[3] == pytest.approx(
+            roc_auc_score(Y[rows, 3], P[rows, 3], sample_weight=sw)
+        )
+        assert np.isnan(got[2]) and np.isnan(got[4])

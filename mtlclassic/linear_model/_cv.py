@@ -8,7 +8,6 @@ over tasks) is refitted on every row.
 """
 
 import numbers
-import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -19,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, indexable
 
 from .._targets import check_targets, check_task_sample_weight
-from ..metrics import multitask_score
+from ..metrics._masked import _task_scores
 from ._datafits import MultiTaskDatafit
 from ._estimators import (
     _ALLOWED_KINDS,
@@ -29,6 +28,7 @@ from ._estimators import (
     TraceNormMultiTask,
     _check_X,
     _column_scale,
+    _mean_from_linear,
     _pooled_start,
     _scaled,
 )
@@ -80,30 +80,25 @@ def _path_scores(base, X, Y, sample_weight, train, test, alphas):
     Returns ``(mean_scores (n_alphas,), task_scores (n_alphas, n_tasks),
     predictions (n_alphas, n_test, n_tasks))``.
     """
-    model = clone(base).set_params(warm_start=True)
+    model = clone(base)
     X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
     Y_tr, Y_te = _safe_indexing(Y, train), _safe_indexing(Y, test)
     sw = None if sample_weight is None else _safe_indexing(sample_weight, train)
+    data = model._prepare(X_tr, Y_tr, sw)  # validated and cached once per fold
+    X_te = _check_X(model, X_te, reset=False)
+    Yt = np.asarray(Y_te, dtype=float).reshape(X_te.shape[0], -1)
+    mask = ~np.isnan(Yt)
     mean, per_task, preds = [], [], []
+    x = None
     for alpha in alphas:
-        model.set_params(alpha=alpha).fit(X_tr, Y_tr, sample_weight=sw)
-        P = model.predict(X_te)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # said once, below
-            mean.append(  # model.score without predicting again
-                multitask_score(
-                    Y_te, P, tasks=model.task_kinds_, task_names=model.task_names_
-                )
-            )
-            P2 = P.reshape(P.shape[0], -1)
-            preds.append(P2)
-            Yt = np.asarray(Y_te, dtype=float).reshape(P2.shape[0], -1)
-            per_task.append(
-                [
-                    multitask_score(Yt[:, [t]], P2[:, [t]], tasks=[kind])
-                    for t, kind in enumerate(model.task_kinds_)
-                ]
-            )
+        model.alpha = alpha
+        problem, x, _, _ = model._solve_prepared(data, x)  # warm from the last
+        coef, intercept, _ = model._unscaled(data, problem, x)
+        P = _mean_from_linear(np.asarray(X_te @ coef.T) + intercept, data.kinds)
+        scores = _task_scores(Yt, mask, P, data.kinds)
+        per_task.append(scores)
+        mean.append(_nanmean(scores))  # model.score, without predicting again
+        preds.append(P)
     return np.array(mean), np.array(per_task), np.array(preds)
 
 
@@ -117,18 +112,16 @@ def _oof_scores(Y, folds, predictions, kinds):
     P = np.full((n_alphas,) + Yf.shape, np.nan)
     for (_, test), pred in zip(folds, predictions):
         P[:, test] = pred
-    per_task = np.array(
-        [
-            [
-                multitask_score(Yf[:, [t]], P[a][:, [t]], tasks=[kind])
-                for t, kind in enumerate(kinds)
-            ]
-            for a in range(n_alphas)
-        ]
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(per_task, axis=1), per_task
+    mask = ~np.isnan(Yf)
+    per_task = np.array([_task_scores(Yf, mask, P[a], kinds) for a in range(n_alphas)])
+    return np.array([_nanmean(row) for row in per_task]), per_task
+
+
+def _nanmean(values):
+    """Mean over the defined (non-NaN) values; NaN when there is none."""
+    values = np.asarray(values)
+    defined = ~np.isnan(values)
+    return float(values[defined].mean()) if defined.any() else np.nan
 
 
 class _MultiTaskCVMixin:

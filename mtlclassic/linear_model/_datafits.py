@@ -207,9 +207,11 @@ class _GramGroups:
 
     def max_eigenvalues(self) -> np.ndarray:
         """Largest eigenvalue of every group's Gram matrix, shape (n_groups,)."""
-        d = self.G.shape[1] - 1
-        G = self.G if self.fit_intercept else self.G[:, :d, :d]
-        return np.linalg.eigvalsh(G)[:, -1]
+        if getattr(self, "_max_eig", None) is None:  # data only: once per fit/path
+            d = self.G.shape[1] - 1
+            G = self.G if self.fit_intercept else self.G[:, :d, :d]
+            self._max_eig = np.linalg.eigvalsh(G)[:, -1]
+        return self._max_eig
 
 
 class MultiTaskDatafit:

@@ -4,6 +4,7 @@ The estimators only assemble a datafit (:mod:`._datafits`), a penalty
 (:mod:`._penalties`) and the FISTA solver (:mod:`._solvers`).
 """
 
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -39,6 +40,18 @@ RANK_RTOL = 1e-6
 _ALLOWED_KINDS = ("regression", "binary")
 _UNCERTAINTY_MAX_ROUNDS = 20
 _UNCERTAINTY_RTOL = 1e-3
+
+
+@dataclass
+class _PreparedFit:
+    """The validated data of a fit (shared by every ``alpha`` of a path)."""
+
+    datafit: MultiTaskDatafit
+    omega: np.ndarray  # the initial task weights
+    scale: np.ndarray  # feature_scale_
+    names: list
+    kinds: list
+    y_ndim: int
 
 
 def _targets_ndim(y):
@@ -141,16 +154,6 @@ class _TaskRelationshipModel(
     def _make_penalty(self, n_tasks):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _warm_start_x(self, problem, datafit, n_features, n_tasks, scale):
-        if not (self.warm_start and hasattr(self, "coef_")):
-            return None
-        if self.coef_.shape != (n_tasks, n_features):
-            return None
-        w0 = self.shared_coef_ * scale
-        W = self.coef_.T * scale[:, None]
-        b = datafit.centred_from(W, self.intercept_)
-        return problem.pack(W - w0[:, None], w0, b)
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
@@ -170,6 +173,17 @@ default=None
         self : object
             The fitted model.
         """
+        data = self._prepare(X, y, sample_weight)
+        x = self._warm_start_x(data)
+        problem, x, n_iter, history = self._solve_prepared(data, x)
+        self._set_fitted(data, problem, x, n_iter, history)
+        return self
+
+    def _prepare(self, X, y, sample_weight):
+        """Validate the data once: the datafit and what the attributes need.
+
+        A path over ``alpha`` (the CV estimators) reuses it for every fit.
+        """
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y "
@@ -187,24 +201,48 @@ default=None
         n_tasks = Yf.shape[1]
         sw = check_task_sample_weight(sample_weight, n_samples, n_tasks)
         omega = _resolve_task_weights(self.task_weights, n_tasks)
-        penalty = self._make_penalty(n_tasks)
         datafit = MultiTaskDatafit(
             X, Yf, mask, kinds, sw, omega, fit_intercept=self.fit_intercept
         )
+        return _PreparedFit(
+            datafit, omega, scale, list(names), list(kinds), _targets_ndim(y)
+        )
+
+    def _problem(self, data):
         shared = bool(getattr(self, "shared", False))
-        problem = MultiTaskProblem(
-            datafit,
-            penalty,
+        return MultiTaskProblem(
+            data.datafit,
+            self._make_penalty(data.datafit.n_tasks),
             shared=shared,
             intercept_alpha=getattr(self, "intercept_alpha", 0.0),
         )
-        x = self._warm_start_x(problem, datafit, n_features, n_tasks, scale)
+
+    def _start_x(self, data, problem):
+        datafit = data.datafit
+        d, T = datafit.n_features, datafit.n_tasks
+        return problem.pack(np.zeros((d, T)), np.zeros(d), _zero_intercepts(datafit))
+
+    def _warm_start_x(self, data):
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return None
+        datafit, scale = data.datafit, data.scale
+        if self.coef_.shape != (datafit.n_tasks, datafit.n_features):
+            return None
+        w0 = self.shared_coef_ * scale
+        W = self.coef_.T * scale[:, None]
+        b = datafit.centred_from(W, self.intercept_)
+        return self._problem(data).pack(W - w0[:, None], w0, b)
+
+    def _solve_prepared(self, data, x=None):
+        """Solve at ``self.alpha`` from ``x`` (None: a cold start).
+
+        Returns ``(problem, x, n_iter, history)``; warns when not converged.
+        """
+        datafit = data.datafit
+        datafit.task_weights = data.omega.copy()
+        problem = self._problem(data)
         if x is None:
-            x = problem.pack(
-                np.zeros((n_features, n_tasks)),
-                np.zeros(n_features),
-                _zero_intercepts(datafit),
-            )
+            x = self._start_x(data, problem)
         n_iter, history, converged = 0, [], True
         with limit_threads(self.n_jobs):
             rounds = (
@@ -231,23 +269,33 @@ default=None
                 datafit.task_weights = new
         if not converged:
             warn_not_converged(self.max_iter, self.tol)
+        return problem, x, n_iter, history
+
+    @staticmethod
+    def _unscaled(data, problem, x):
+        """``coef_ (T, d)``, ``intercept_ (T,)`` and ``shared_coef_`` of ``x``."""
         V, w0, b = problem.unpack(x)
-        self.intercept_ = datafit.intercepts_from(V + w0[:, None], b)
-        self.coef_ = ((V + w0[:, None]) / scale[:, None]).T.copy()
-        self.shared_coef_ = w0 / scale
-        self.feature_scale_ = scale
+        intercept = data.datafit.intercepts_from(V + w0[:, None], b)
+        coef = ((V + w0[:, None]) / data.scale[:, None]).T.copy()
+        return coef, intercept, w0 / data.scale
+
+    def _set_fitted(self, data, problem, x, n_iter, history):
+        self.coef_, self.intercept_, self.shared_coef_ = self._unscaled(
+            data, problem, x
+        )
+        self.feature_scale_ = data.scale
         self.n_iter_ = int(n_iter)
         self.objective_ = np.asarray(history)
-        self.task_weights_ = datafit.task_weights.copy()
-        self.task_names_ = list(names)
-        self.task_kinds_ = list(kinds)
-        self._y_ndim = _targets_ndim(y)
+        self.task_weights_ = data.datafit.task_weights.copy()
+        self.task_names_ = list(data.names)
+        self.task_kinds_ = list(data.kinds)
+        self._y_ndim = data.y_ndim
+        V = problem.unpack(x)[0]
         s = np.linalg.svd(V, compute_uv=False) if V.size else np.zeros(0)
         self.singular_values_ = s
         self.rank_ = int(np.sum(s > RANK_RTOL * s[0])) if s.size and s[0] > 0 else 0
         self.task_similarity_ = _cosine_similarity(self.coef_)
-        self._set_extra_attributes(penalty, V)
-        return self
+        self._set_extra_attributes(problem.penalty, V)
 
     def _set_extra_attributes(self, penalty, V):
         pass
@@ -288,15 +336,7 @@ default=None
         Y_pred : ndarray of shape (n_samples, n_tasks) or (n_samples,)
             1-D when the model was fitted on a 1-D ``y``.
         """
-        Z = self._linear(X)
-        binary = np.array([k == "binary" for k in self.task_kinds_])
-        if not binary.any():
-            return Z
-        Z = np.array(Z, dtype=np.float64)
-        if Z.ndim == 1:
-            return expit(Z)
-        Z[:, binary] = expit(Z[:, binary])
-        return Z
+        return _mean_from_linear(self._linear(X), self.task_kinds_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -305,6 +345,18 @@ default=None
         tags.target_tags.single_output = True
         tags.target_tags.required = True
         return tags
+
+
+def _mean_from_linear(Z, kinds):
+    """Probabilities (``expit``) in the columns of binary tasks, ``Z`` elsewhere."""
+    binary = np.array([k == "binary" for k in kinds])
+    if not binary.any():
+        return Z
+    Z = np.array(Z, dtype=np.float64)
+    if Z.ndim == 1:
+        return expit(Z)
+    Z[:, binary] = expit(Z[:, binary])
+    return Z
 
 
 def _fill_doc(cls):

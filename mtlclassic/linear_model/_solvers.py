@@ -159,18 +159,25 @@ class MultiTaskProblem:
             if self.penalty.smooth:
                 lam += self.penalty.lipschitz
             return float(max(lam, 1e-10))
-        rng = np.random.RandomState(seed)
-        x = rng.standard_normal(self.size)
-        lam = 0.0
-        for _ in range(n_power_iter):
-            norm = np.linalg.norm(x)
-            if norm == 0.0:
-                break
-            x = x / norm
-            V, w0, b = self.unpack(x)
-            gW, gb = self.datafit.hessian_bound_matvec(V + w0[:, None], b)
-            x = self._pack_grad(gW, gb)
-            lam = np.linalg.norm(x)
+        # the datafit's part depends on the data, the task weights and the
+        # parametrisation only: estimated once per path, not once per alpha
+        cache = self.datafit.__dict__.setdefault("_power_lipschitz", {})
+        key = (self.shared, self.datafit.task_weights.tobytes(), n_power_iter, seed)
+        if key not in cache:
+            rng = np.random.RandomState(seed)
+            x = rng.standard_normal(self.size)
+            lam = 0.0
+            for _ in range(n_power_iter):
+                norm = np.linalg.norm(x)
+                if norm == 0.0:
+                    break
+                x = x / norm
+                V, w0, b = self.unpack(x)
+                gW, gb = self.datafit.hessian_bound_matvec(V + w0[:, None], b)
+                x = self._pack_grad(gW, gb)
+                lam = np.linalg.norm(x)
+            cache[key] = lam
+        lam = cache[key]
         if self.penalty.smooth:
             lam += self.penalty.lipschitz
         return float(max(lam + pooling, 1e-10))

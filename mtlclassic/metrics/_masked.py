@@ -57,6 +57,39 @@ def _task_metric(kind: str, metric: str, y: np.ndarray, p: np.ndarray, w=None) -
     raise ValueError(f"Unknown metric {metric!r}.")
 
 
+def _task_scores(Y, mask, P, kinds, w=None):
+    """Every task's R² (regression) or ROC AUC (other kinds), shape (n_tasks,).
+
+    Each on its labelled rows, NaN where undefined; the R² of all regression
+    tasks at once (as ``r2_score(force_finite=False)``, vectorised: the CV
+    paths score thousands of (alpha, task) pairs). Labels constant up to
+    rounding (total sum of squares at most 1e-12 of the sum of squared labels)
+    give NaN, where ``r2_score`` with weights returns about -1e30.
+    """
+    T = Y.shape[1]
+    out = np.full(T, np.nan)
+    reg = np.array([k == "regression" for k in kinds], dtype=bool)
+    if reg.any():
+        A = np.where(mask[:, reg], 1.0 if w is None else w[:, None], 0.0)
+        y = np.where(mask[:, reg], Y[:, reg], 0.0)
+        total = A.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (A * y).sum(axis=0) / total
+            ss_tot = (A * (y - mean) ** 2).sum(axis=0)
+            ss_res = (A * (y - np.where(mask[:, reg], P[:, reg], 0.0)) ** 2).sum(0)
+            r2 = 1.0 - ss_res / ss_tot
+        n = mask[:, reg].sum(axis=0)
+        # constant labels (up to rounding of the weighted mean): undefined
+        varies = ss_tot > 1e-12 * (A * y * y).sum(axis=0)
+        out[reg] = np.where((n >= 2) & varies & np.isfinite(r2), r2, np.nan)
+    for t in np.flatnonzero(~reg):
+        rows = mask[:, t]
+        out[t] = _task_metric(
+            kinds[t], "roc_auc", Y[rows, t], P[rows, t], None if w is None else w[rows]
+        )
+    return out
+
+
 def masked_metric(metric, Y_true, Y_pred, *, tasks=None, sample_weight=None):
     """Compute ``metric`` per task on the labelled rows of each task.
 
@@ -101,16 +134,7 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None, task_name
     if order is not None:
         P = P[:, order]
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-    scores = []
-    for t, kind in enumerate(kinds):
-        rows = mask[:, t]
-        metric = "r2" if kind == "regression" else "roc_auc"
-        scores.append(
-            _task_metric(
-                kind, metric, Y[rows, t], P[rows, t], None if w is None else w[rows]
-            )
-        )
-    scores = np.asarray(scores)
+    scores = _task_scores(Y, mask, P, kinds, w)
     warn_left_out(names, scores)
     if np.all(np.isnan(scores)):
         return np.nan
