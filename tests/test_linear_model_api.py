@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import expit
+from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
@@ -21,6 +22,8 @@ from mtlclassic.linear_model import (
 from mtlclassic.metrics import multitask_score
 
 TIGHT = dict(tol=1e-12, max_iter=50_000)
+# trace_norm_path solves the objective as written: compare with raw fits
+RAW = dict(standardize=False, standardize_targets=False, clip=False)
 
 
 def mixed_problem(n=120, d=6, seed=0):
@@ -76,12 +79,15 @@ def test_task_similarity_and_singular_values_are_plain_arrays():
     assert np.all(np.diff(model.singular_values_) <= 0)
 
 
-def test_integer_sample_weight_equals_repeated_rows():
+@pytest.mark.parametrize("shared", [False, True])
+def test_integer_sample_weight_equals_repeated_rows(shared):
+    """With the default scaling of features and labels (weighted statistics)."""
     X, Y = mixed_problem(n=60)
     sw = np.random.RandomState(1).randint(1, 4, size=60)
-    weighted = TraceNormMultiTask(0.05, **TIGHT).fit(X, Y, sample_weight=sw)
+    model = TraceNormMultiTask(0.05, shared=shared, **TIGHT)
+    weighted = clone(model).fit(X, Y, sample_weight=sw)
     rows = np.repeat(np.arange(60), sw)
-    repeated = TraceNormMultiTask(0.05, **TIGHT).fit(X[rows], Y[rows])
+    repeated = clone(model).fit(X[rows], Y[rows])
     assert_allclose(weighted.coef_, repeated.coef_, atol=1e-8)
     assert_allclose(weighted.intercept_, repeated.intercept_, atol=1e-8)
 
@@ -96,7 +102,10 @@ def test_task_weights_scale_each_loss():
 
 def test_uncertainty_weights_are_a_fixed_point():
     X, Y = mixed_problem()
-    model = TraceNormMultiTask(0.05, task_weights="uncertainty", tol=1e-10).fit(X, Y)
+    # the weights of the losses in the labels' units (standardize_targets=False)
+    model = TraceNormMultiTask(
+        0.05, task_weights="uncertainty", tol=1e-10, standardize_targets=False
+    ).fit(X, Y)
     w = model.task_weights_
     assert w.mean() == pytest.approx(1.0)
     # recompute 1 / (2 sigma_t^2) from the final residuals
@@ -111,7 +120,9 @@ def test_uncertainty_weights_are_a_fixed_point():
             sigma2[t] = np.mean((y - z) ** 2)
     expected = 1 / (2 * sigma2)
     assert_allclose(w, expected * 3 / expected.sum(), rtol=5e-3)
-    fixed = TraceNormMultiTask(0.05, task_weights=w, tol=1e-10).fit(X, Y)
+    fixed = TraceNormMultiTask(
+        0.05, task_weights=w, tol=1e-10, standardize_targets=False
+    ).fit(X, Y)
     assert_allclose(fixed.coef_, model.coef_, atol=1e-3)
 
 
@@ -131,7 +142,7 @@ def test_path_matches_individual_fits():
     assert np.all(np.diff(alphas) < 0)
     assert np.all(coefs[0] == 0)
     for alpha, coef, b in zip(alphas[1:], coefs[1:], intercepts[1:]):
-        model = TraceNormMultiTask(alpha, **TIGHT).fit(X, Y)
+        model = TraceNormMultiTask(alpha, **TIGHT, **RAW).fit(X, Y)
         assert_allclose(coef, model.coef_, atol=1e-7)
         assert_allclose(b, model.intercept_, atol=1e-7)
 
@@ -141,7 +152,7 @@ def test_path_with_shared_component():
     alphas, coefs, _ = trace_norm_path(X, Y, n_alphas=3, shared=True, **TIGHT)
     # at alpha_max the deviations vanish: every task has the same weights
     assert_allclose(coefs[0], np.tile(coefs[0][0], (3, 1)), atol=1e-9)
-    model = TraceNormMultiTask(alphas[-1], shared=True, **TIGHT).fit(X, Y)
+    model = TraceNormMultiTask(alphas[-1], shared=True, **TIGHT, **RAW).fit(X, Y)
     assert_allclose(coefs[-1], model.coef_, atol=1e-7)
 
 

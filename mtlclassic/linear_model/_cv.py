@@ -17,20 +17,17 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, indexable
 
-from .._targets import check_targets, check_task_sample_weight
+from .._targets import check_targets
 from ..metrics._masked import _task_scores
-from ._datafits import MultiTaskDatafit
 from ._estimators import (
-    _ALLOWED_KINDS,
     ClusteredMultiTask,
     L21MultiTask,
     MeanRegularizedMultiTask,
     TraceNormMultiTask,
     _check_X,
-    _column_scale,
+    _clipped,
     _mean_from_linear,
     _pooled_start,
-    _scaled,
 )
 from ._penalties import L21Norm, TraceNorm
 from ._solvers import MultiTaskProblem
@@ -47,17 +44,9 @@ def _alpha_grid(estimator, X, Y, sample_weight, n_alphas, eps):
     direction, more along the others) and ``eps=None`` means 1e-6, down to
     where the tasks are practically independent.
     """
-    X = _check_X(estimator, X, reset=True)
-    if estimator.standardize:
-        X = _scaled(X, _column_scale(X))
-    Yf, mask, kinds, _ = check_targets(
-        Y, estimator.tasks, n_samples=X.shape[0], allow_kinds=_ALLOWED_KINDS
-    )
-    n_tasks = Yf.shape[1]
-    sw = check_task_sample_weight(sample_weight, X.shape[0], n_tasks)
-    datafit = MultiTaskDatafit(
-        X, Yf, mask, kinds, sw, np.ones(n_tasks), fit_intercept=estimator.fit_intercept
-    )
+    data = estimator._prepare(X, Y, sample_weight)  # scaled as the fits are
+    datafit = data.datafit
+    n_tasks = datafit.n_tasks
     shared = bool(getattr(estimator, "shared", False))
     dual = {TraceNormMultiTask: TraceNorm, L21MultiTask: L21Norm}.get(type(estimator))
     if dual is None:
@@ -68,7 +57,7 @@ def _alpha_grid(estimator, X, Y, sample_weight, n_alphas, eps):
         x = _pooled_start(datafit, shared, estimator.max_iter, estimator.tol)
         problem = MultiTaskProblem(datafit, dual(1.0), shared=shared)
         _, g = problem.smooth_value_and_gradient(x)
-        d = X.shape[1]
+        d = datafit.n_features
         alpha_max = dual.dual_norm(g[: d * n_tasks].reshape(d, n_tasks))
         alpha_max = max(alpha_max, 1e-12) * (1.0 + 1e-9)
     return alpha_max * np.logspace(0, np.log10(eps), n_alphas)
@@ -86,6 +75,8 @@ def _path_scores(base, X, Y, sample_weight, train, test, alphas):
     sw = None if sample_weight is None else _safe_indexing(sample_weight, train)
     data = model._prepare(X_tr, Y_tr, sw)  # validated and cached once per fold
     X_te = _check_X(model, X_te, reset=False)
+    if model.clip:
+        X_te = _clipped(X_te, data.data_min, data.data_max)
     Yt = np.asarray(Y_te, dtype=float).reshape(X_te.shape[0], -1)
     mask = ~np.isnan(Yt)
     mean, per_task, preds = [], [], []
@@ -274,6 +265,19 @@ def _constraints(base):
     } | _MultiTaskCVMixin._cv_constraints
 
 
+_SHARED_NOTE = """
+
+    ``shared`` defaults to True here (False in the base model): the tasks'
+    common weight vector is unpenalised, so the largest ``alpha`` is the
+    pooled model with per-task intercepts and the path runs from pooling to
+    the penalised deviations. On MovieLens users as tasks (139 tasks, 9-122
+    training rows each) shared was better (test R² 0.164 vs 0.143 for the
+    trace norm, 0.174 vs 0.161 for L2,1); on RF1 (8 tasks, thousands of rows
+    each) unshared was (0.423 vs 0.280): with few tasks and many rows per
+    task, try ``shared=False``.
+"""
+
+
 def _cv_doc(what, base):
     return what + "\n" + _CV_DOC.replace("<base>", base.__name__)
 
@@ -289,11 +293,13 @@ class _SharedComponentCV(_MultiTaskCVMixin):
         eps=None,
         cv=None,
         selection="oof",
-        shared=False,
+        shared=True,
         tasks=None,
         fit_intercept=True,
         intercept_alpha=0.0,
-        standardize=False,
+        standardize=True,
+        standardize_targets=True,
+        clip=True,
         task_weights=None,
         max_iter=1000,
         tol=1e-4,
@@ -311,6 +317,8 @@ class _SharedComponentCV(_MultiTaskCVMixin):
         self.fit_intercept = fit_intercept
         self.intercept_alpha = intercept_alpha
         self.standardize = standardize
+        self.standardize_targets = standardize_targets
+        self.clip = clip
         self.task_weights = task_weights
         self.max_iter = max_iter
         self.tol = tol
@@ -321,7 +329,8 @@ class _SharedComponentCV(_MultiTaskCVMixin):
 
 class TraceNormMultiTaskCV(_SharedComponentCV, TraceNormMultiTask):
     __doc__ = _cv_doc(
-        "Trace-norm multi-task model with ``alpha`` chosen by cross-validation.",
+        "Trace-norm multi-task model with ``alpha`` chosen by cross-validation."
+        + _SHARED_NOTE,
         TraceNormMultiTask,
     )
     _base_class = TraceNormMultiTask
@@ -330,7 +339,8 @@ class TraceNormMultiTaskCV(_SharedComponentCV, TraceNormMultiTask):
 
 class L21MultiTaskCV(_SharedComponentCV, L21MultiTask):
     __doc__ = _cv_doc(
-        "L2,1 multi-task model with ``alpha`` chosen by cross-validation.",
+        "L2,1 multi-task model with ``alpha`` chosen by cross-validation."
+        + _SHARED_NOTE,
         L21MultiTask,
     )
     _base_class = L21MultiTask
@@ -354,12 +364,14 @@ class ClusteredMultiTaskCV(_MultiTaskCVMixin, ClusteredMultiTask):
         eps=None,
         cv=None,
         selection="oof",
-        beta=1.0,
+        beta=0.1,
         n_clusters=2,
         tasks=None,
         fit_intercept=True,
         intercept_alpha=0.0,
-        standardize=False,
+        standardize=True,
+        standardize_targets=True,
+        clip=True,
         task_weights=None,
         max_iter=1000,
         tol=1e-4,
@@ -378,6 +390,8 @@ class ClusteredMultiTaskCV(_MultiTaskCVMixin, ClusteredMultiTask):
         self.fit_intercept = fit_intercept
         self.intercept_alpha = intercept_alpha
         self.standardize = standardize
+        self.standardize_targets = standardize_targets
+        self.clip = clip
         self.task_weights = task_weights
         self.max_iter = max_iter
         self.tol = tol
@@ -406,7 +420,9 @@ class MeanRegularizedMultiTaskCV(_MultiTaskCVMixin, MeanRegularizedMultiTask):
         tasks=None,
         fit_intercept=True,
         intercept_alpha=0.0,
-        standardize=False,
+        standardize=True,
+        standardize_targets=True,
+        clip=True,
         task_weights=None,
         max_iter=1000,
         tol=1e-4,
@@ -424,6 +440,8 @@ class MeanRegularizedMultiTaskCV(_MultiTaskCVMixin, MeanRegularizedMultiTask):
         self.fit_intercept = fit_intercept
         self.intercept_alpha = intercept_alpha
         self.standardize = standardize
+        self.standardize_targets = standardize_targets
+        self.clip = clip
         self.task_weights = task_weights
         self.max_iter = max_iter
         self.tol = tol
