@@ -1086,6 +1086,12 @@ def trace_norm_path(
     optimal shared vector when ``shared=True``), times ``1 + 1e-9`` so that
     rounding errors leave ``V`` exactly zero there.
 
+    Like ``lasso_path``, it solves the objective as written, on ``X`` and
+    ``Y`` as given: none of the estimator's ``standardize``,
+    ``standardize_targets`` or ``clip`` (scale ``X`` first when its columns
+    are in different units; :class:`TraceNormMultiTaskCV` runs the scaled
+    path and chooses ``alpha``).
+
     Parameters
     ----------
     X : {array-like, sparse matrix} of shape (n_samples, n_features)
