@@ -81,7 +81,8 @@ def _check_X(estimator, X, reset):
 
 def _column_scale(X, row_weight=None):
     """Return the (weighted) standard deviation of every column (1 if constant)."""
-    a = None if row_weight is None else row_weight / row_weight.sum()
+    total = 0.0 if row_weight is None else float(row_weight.sum())
+    a = row_weight / total if total > 0 else None  # all zero: the datafit says so
     if sp.issparse(X):
         if a is None:
             mean = np.asarray(X.mean(axis=0)).ravel()
@@ -679,7 +680,10 @@ class TraceNormMultiTask(_SharedComponentModel):
     <ATTRS>
     shared_coef_ : ndarray of shape (n_features,)
         The shared vector :math:`w_0` (zeros when ``shared=False``);
-        ``singular_values_`` and ``rank_`` are those of ``V = W - w_0 1^T``.
+        ``singular_values_`` and ``rank_`` are those of ``V = W - w_0 1^T``. In the units
+        of the standardised labels: task ``t``'s coefficients are
+        ``target_scale_[t] * (shared_coef_ + v_t)`` (with
+        ``standardize_targets=False``, the labels' own units).
 
     See Also
     --------
@@ -747,7 +751,10 @@ class L21MultiTask(_SharedComponentModel):
     ----------
     <ATTRS>
     shared_coef_ : ndarray of shape (n_features,)
-        The shared vector :math:`w_0` (zeros when ``shared=False``).
+        The shared vector :math:`w_0` (zeros when ``shared=False``). In the units
+        of the standardised labels: task ``t``'s coefficients are
+        ``target_scale_[t] * (shared_coef_ + v_t)`` (with
+        ``standardize_targets=False``, the labels' own units).
 
     See Also
     --------
@@ -823,8 +830,10 @@ class MeanRegularizedMultiTask(_TaskRelationshipModel):
     ----------
     <ATTRS>
     shared_coef_ : ndarray of shape (n_features,)
-        The common vector :math:`w_0`; ``coef_[t] - shared_coef_`` is task
-        ``t``'s deviation (zeros with ``task_graph``).
+        The common vector :math:`w_0` (zeros with ``task_graph``). In the units
+        of the standardised labels: task ``t``'s coefficients are
+        ``target_scale_[t] * (shared_coef_ + v_t)`` (with
+        ``standardize_targets=False``, the labels' own units).
 
     See Also
     --------
@@ -848,8 +857,9 @@ class MeanRegularizedMultiTask(_TaskRelationshipModel):
     >>> w0 = rng.standard_normal(5)
     >>> W = w0[:, None] + 0.1 * rng.standard_normal((5, 6))  # similar tasks
     >>> Y = X @ W + 0.5 * rng.standard_normal((300, 6))
-    >>> model = MeanRegularizedMultiTask(alpha=1.0).fit(X, Y)
-    >>> bool(np.abs(model.shared_coef_ - w0).max() < 0.15)
+    >>> # labels in one unit: keep it, so shared_coef_ is in that unit
+    >>> model = MeanRegularizedMultiTask(alpha=1.0, standardize_targets=False)
+    >>> bool(np.abs(model.fit(X, Y).shared_coef_ - w0).max() < 0.15)
     True
     """
 
