@@ -809,34 +809,63 @@ def test_standardize_makes_predictions_invariant_to_feature_units(sparse_input):
         assert_allclose(model.intercept_, ref.intercept_, atol=1e-7)
 
 
+def _eb_log_scales(Y):
+    """The documented empirical-Bayes log scales, by hand (unit weights)."""
+    cols = [Y[~np.isnan(Y[:, t]), t] for t in range(Y.shape[1])]
+    lv = np.log([c.std() for c in cols])
+    v = np.array([1.0 / (2.0 * (c.size - 1)) for c in cols])
+    tau2 = max(0.0, lv.var() - v.mean())
+    m = np.sum(lv / (v + tau2)) / np.sum(1.0 / (v + tau2))
+    if np.sqrt(tau2) < 0.5:
+        return np.full(lv.size, m)
+    B = v / (v + tau2)
+    return B * m + (1 - B) * lv
+
+
 def test_standardize_targets_scales_each_task_by_its_shrunk_label_scale():
-    """target_scale_ is the documented shrunk scale (computed here by hand).
+    """target_scale_ is the documented empirical-Bayes scale (by hand here).
 
     The fit equals the raw model on the labels divided by it, coefficients
     multiplied back; labels in other common units give predictions in those
-    units; binary tasks are not scaled.
+    units; multiplying the sample weights by a constant changes nothing.
     """
-    kinds = KINDS["mixed"]  # regression, binary, regression
-    X, Y = make_problem(kinds, n=80, seed=21)
-    Y[:, 2] *= 50.0  # a task in other units
-    n0 = 100.0
-    log_sd = np.log([np.nanstd(Y[:, 0]), np.nanstd(Y[:, 2])])
-    n = (~np.isnan(Y[:, [0, 2]])).sum(axis=0)
-    shrunk = np.exp((n * log_sd + n0 * np.median(log_sd)) / (n + n0))
-    expected = np.array([shrunk[0], 1.0, shrunk[1]])
+    rng = np.random.RandomState(21)
+    X = rng.standard_normal((120, 4))
+    Y = X @ rng.standard_normal((4, 3)) + rng.standard_normal((120, 3))
+    Y[rng.rand(120, 3) < 0.25] = np.nan
+    Y[:, 2] *= 50.0  # a task in other units: its own scale
     for model in (
         TraceNormMultiTask(0.05, **{**TIGHT, "standardize_targets": True}),
         MeanRegularizedMultiTask(0.1, **{**TIGHT, "standardize_targets": True}),
     ):
         a = model.fit(X, Y).predict(X)
+        expected = np.exp(_eb_log_scales(Y))
         assert_allclose(model.target_scale_, expected, rtol=1e-12)
+        assert model.target_scale_[2] > 20 * model.target_scale_[0]
         ref = clone(model).set_params(standardize_targets=False)
         ref.fit(X, Y / expected)
         assert_allclose(model.coef_, ref.coef_ * expected[:, None], atol=1e-7)
         assert_allclose(model.intercept_, ref.intercept_ * expected, atol=1e-7)
-        units = np.array([1000.0, 1.0, 1000.0])
-        b = clone(model).fit(X, Y * units).predict(X)
-        assert_allclose(b, a * units, rtol=1e-7, atol=1e-9)
+        b = clone(model).fit(X, Y * 1000.0).predict(X)
+        assert_allclose(b, a * 1000.0, rtol=1e-7, atol=1e-9)
+        w = rng.uniform(0.5, 2.0, 120)
+        one = clone(model).fit(X, Y, sample_weight=w).predict(X)
+        tiny = clone(model).fit(X, Y, sample_weight=w / 1000.0).predict(X)
+        assert_allclose(tiny, one, rtol=1e-7, atol=1e-9)
+
+
+def test_standardize_targets_gives_tasks_in_one_unit_one_scale():
+    """Spreads within a factor 1.65 are one unit; binary, constant: see doc."""
+    rng = np.random.RandomState(23)
+    X = rng.standard_normal((200, 3))
+    Y = X @ rng.standard_normal((3, 4)) * [1.0, 1.3, 0.8, 1.0]
+    Y = Y + rng.standard_normal((200, 4))
+    Y[:, 3] = 7.0  # constant labels
+    Yb = np.column_stack([Y, (rng.rand(200) < 0.4).astype(float)])
+    model = TraceNormMultiTask(0.05).fit(X, Yb)
+    common = np.exp(_eb_log_scales(Y[:, :3]))
+    assert np.ptp(common) == 0
+    assert_allclose(model.target_scale_, [*common, common[0], 1.0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("sparse_input", [False, True])
