@@ -587,9 +587,17 @@ def _mean_regularized_closed_form(X, Y, alpha, weights=None, intercept_alpha=0.0
     Z, y, a = np.vstack(Z), np.concatenate(y), np.concatenate(a)
     penalty = np.zeros((Z.shape[1], Z.shape[1]))
     penalty[d : d * (T + 1), d : d * (T + 1)] = 2.0 * alpha * np.eye(d * T)
-    # partial pooling: intercept_alpha * |C b|^2, C = I - 11^T / T (centring)
+    # partial pooling: sum_t intercept_alpha / (2 n_t) (C b)_t^2, C = I - 11^T/T
+    # (centring), n_t = (sum s)^2 / sum s^2 over the task's labelled rows
     C = np.eye(T) - np.full((T, T), 1.0 / T)
-    penalty[d * (T + 1) :, d * (T + 1) :] = 2.0 * intercept_alpha * C
+    n_eff = np.array(
+        [
+            s[~np.isnan(Y[:, t]), t].sum() ** 2 / (s[~np.isnan(Y[:, t]), t] ** 2).sum()
+            for t in range(T)
+        ]
+    )
+    D = np.diag(intercept_alpha / (2.0 * n_eff))
+    penalty[d * (T + 1) :, d * (T + 1) :] = 2.0 * C.T @ D @ C
     theta = np.linalg.solve(Z.T @ (a[:, None] * Z) + penalty, Z.T @ (a * y))
     W = theta[:d][None, :] + theta[d : d * (T + 1)].reshape(T, d)
     return W, theta[d * (T + 1) :]
@@ -714,7 +722,7 @@ def test_oof_selection_scores_every_out_of_fold_prediction_at_once():
     assert model.alpha_ == model.alphas_[np.argmax(model.oof_score_)]
 
 
-@pytest.mark.parametrize("intercept_alpha", [0.3, 5.0])
+@pytest.mark.parametrize("intercept_alpha", [10.0, 200.0])
 def test_partial_pooling_of_intercepts_equals_its_closed_form(intercept_alpha):
     rng = np.random.RandomState(4)
     X = rng.standard_normal((150, 3)) + 2.0  # un-centred: the centring matters
@@ -740,11 +748,37 @@ def test_huge_intercept_pooling_gives_one_intercept_with_the_trace_norm():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # converges
         model = TraceNormMultiTask(
-            0.01, intercept_alpha=100.0, tol=1e-8, max_iter=20_000
+            0.01, intercept_alpha=1e5, tol=1e-8, max_iter=20_000
         ).fit(X, Y)
     assert np.ptp(model.intercept_) < 0.1
     free = TraceNormMultiTask(0.01, **TIGHT).fit(X, Y)
     assert np.ptp(free.intercept_) > 4
+
+
+def test_partial_pooling_shrinks_small_tasks_more_and_keeps_kinds_apart():
+    rng = np.random.RandomState(8)
+    sizes, levels = [2000, 2000, 5, 5], [0.0, 4.0, 0.0, 4.0]
+    task = np.repeat(np.arange(4), sizes)
+    X = rng.standard_normal((task.size, 2))
+    Y = np.full((task.size, 4), np.nan)
+    Y[np.arange(task.size), task] = np.take(levels, task) + rng.standard_normal(
+        task.size
+    )
+    params = dict(alpha=1.0, tol=1e-12, max_iter=100_000, **RAW)
+    free = MeanRegularizedMultiTask(**params).fit(X, Y)
+    pooled = MeanRegularizedMultiTask(intercept_alpha=20.0, **params).fit(X, Y)
+    W, b = _mean_regularized_closed_form(X, Y, 1.0, intercept_alpha=20.0)
+    assert_allclose(pooled.intercept_, b, atol=1e-8)
+    centre = pooled.intercept_.mean()
+    shrink = 1 - (pooled.intercept_ - centre) / (free.intercept_ - centre)
+    assert shrink[2] > 10 * shrink[0] and shrink[3] > 10 * shrink[1]
+    assert 0.5 < shrink[2] < 0.9 and shrink[0] < 0.1
+    # one regression and one binary task: nothing to pool within a kind
+    Yb = np.column_stack([Y[:, 0], (rng.rand(task.size) < 0.3).astype(float)])
+    Yb[np.isnan(Y[:, 0]), 0] = np.nan
+    alone = MeanRegularizedMultiTask(**params).fit(X, Yb)
+    kinds = MeanRegularizedMultiTask(intercept_alpha=1e4, **params).fit(X, Yb)
+    assert_allclose(kinds.intercept_, alone.intercept_, atol=1e-8)
 
 
 def test_task_graph_penalty_equals_its_closed_form():

@@ -251,6 +251,8 @@ class MultiTaskDatafit:
         # a_it = s_it / n_t with s normalised to sum n_t: a sums to one per task
         A = S / totals
         self.n_labels = n_t
+        # Kish's effective number of labelled rows (free of the weights' scale)
+        self.n_effective = totals**2 / np.maximum((S * S).sum(axis=0), 1e-300)
         sq_ids = np.flatnonzero(self.squared)
         p = d + 1
         groups = _group_equal_columns(A, sq_ids)

@@ -509,11 +509,14 @@ _COMMON_PARAMS_DOC = r"""tasks : None, list of str or dict, default=None
     fit_intercept : bool, default=True
         Fit an intercept per task.
     intercept_alpha : float, default=0.0
-        Partial pooling of the intercepts: adds
-        ``intercept_alpha * sum_t (b_t - mean(b))^2``, so the intercepts of
-        tasks with few rows are shrunk towards the tasks' common level
-        (0: unpenalised intercepts). Per unit of each task's mean loss, like
-        ``alpha``.
+        Partial pooling of the intercepts, in rows of prior weight: adds
+        ``sum_t intercept_alpha / (2 n_t) * (b_t - mean(b))^2`` with the mean
+        over the tasks of the same kind (regression levels and binary logits
+        are pooled apart) and ``n_t`` the task's effective number of labelled
+        rows (in the standardised labels' units). An intercept-only regression
+        task is then shrunk towards the common level by ``intercept_alpha /
+        (n_t + intercept_alpha)``: a task with 5 rows borrows much, one with
+        5,000 almost nothing. 0: unpenalised intercepts.
     standardize : bool, default=True
         Fit on every feature divided by its (sample-weighted) standard deviation
         and un-scale the coefficients after (``feature_scale_``): predictions

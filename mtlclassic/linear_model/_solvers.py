@@ -50,9 +50,15 @@ class MultiTaskProblem:
         self.datafit = datafit
         self.penalty = penalty
         self.shared = bool(shared)
-        # partial pooling: intercept_alpha * sum_t (b_t - mean(b))^2 on the
-        # model's (un-centred) intercepts
+        # partial pooling of the model's (un-centred) intercepts, within each
+        # kind of task: sum_t intercept_alpha / (2 n_t) * (b_t - mean_kind(b))^2
         self.intercept_alpha = float(intercept_alpha) if datafit.fit_intercept else 0.0
+        self._pool_weight = self.intercept_alpha / (2.0 * datafit.n_effective)
+        self._pool_groups = [
+            np.flatnonzero(datafit.squared == kind)
+            for kind in (True, False)
+            if np.any(datafit.squared == kind)
+        ]
         self.d = datafit.n_features
         self.T = datafit.n_tasks
         self.fit_intercept = datafit.fit_intercept
@@ -93,13 +99,25 @@ class MultiTaskProblem:
         return np.concatenate(parts)
 
     def _intercept_pooling(self, W, b):
-        """Return ``intercept_alpha * ||c - mean(c)||^2`` (c: intercepts), gradients."""
+        """Return ``sum_t d_t (c_t - mean_kind(c))^2`` and its gradients.
+
+        ``c``: the model's intercepts; ``d_t = intercept_alpha / (2 n_t)``
+        (``n_t``: effective labelled rows), so an intercept-only regression
+        task is shrunk towards its kind's mean by ``intercept_alpha /
+        (n_t + intercept_alpha)`` at a fixed mean.
+        """
         c = self.datafit.intercepts_from(W, b)
-        r = c - c.mean()
-        gc = 2.0 * self.intercept_alpha * r
+        d = self._pool_weight
+        value = 0.0
+        gc = np.zeros_like(c)
+        for group in self._pool_groups:
+            r = c[group] - c[group].mean()
+            dr = d[group] * r
+            value += float(dr @ r)
+            gc[group] = 2.0 * (dr - dr.mean())  # C^T D C c, C the centring
         centers = self.datafit.all_centers
         gW = np.zeros_like(W) if centers is None else -centers * gc[None, :]
-        return self.intercept_alpha * float(r @ r), gW, gc
+        return value, gW, gc
 
     def smooth_value_and_gradient(self, x):
         """Value and gradient of the smooth part (datafit + smooth penalty)."""
@@ -152,7 +170,7 @@ class MultiTaskProblem:
         if self.intercept_alpha > 0:
             centers = self.datafit.all_centers
             mu = 0.0 if centers is None else float((centers**2).sum(axis=0).max())
-            pooling = 2.0 * self.intercept_alpha * (1.0 + mu)
+            pooling = 2.0 * float(self._pool_weight.max()) * (1.0 + mu)
         exact = None if self.shared else self.datafit.gram_lipschitz()
         if exact is not None:
             lam = exact + pooling
