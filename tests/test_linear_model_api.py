@@ -240,3 +240,53 @@ def test_objective_history_and_verbose(capsys):
     Y_sq = np.where(np.isnan(Y), np.nan, X[:, :3] + 0.1)  # squared loss only
     TraceNormMultiTask(0.05, verbose=1, tol=1e-10).fit(X, Y_sq)
     assert "gap" in capsys.readouterr().out
+
+
+def test_cv_fold_without_a_task_label_is_fitted_without_that_task():
+    from mtlclassic.linear_model import MeanRegularizedMultiTaskCV
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((120, 4))
+    Y = X @ rng.standard_normal((4, 3)) + rng.standard_normal((120, 3))
+    Y[2:, 1] = np.nan  # a long-tail task: two labels, in one test fold here
+    folds = [(np.arange(40, 120), np.arange(40)), (np.arange(40), np.arange(40, 120))]
+    with pytest.warns(UserWarning, match=r"cv fold 0: tasks \['task_1'\] have no"):
+        model = MeanRegularizedMultiTaskCV(n_alphas=3, cv=folds).fit(X, Y)
+    assert model.coef_.shape == (3, 4)  # the refit on every row keeps the task
+    # fold 0 predicted no row of task 1; fold 1 has no labelled test row of it
+    assert np.all(np.isnan(model.cv_task_scores_[:, 1, :]))
+    assert np.all(np.isfinite(model.oof_task_scores_[:, [0, 2]]))
+
+
+def test_cv_accepts_pandas_nullable_labels_as_the_base_models_do():
+    from mtlclassic.linear_model import TraceNormMultiTaskCV
+
+    rng = np.random.RandomState(1)
+    X = pd.DataFrame(rng.standard_normal((150, 4)))
+    rating = X.to_numpy() @ rng.standard_normal(4) + rng.standard_normal(150)
+    Y = pd.DataFrame(
+        {
+            "rating": pd.array(np.round(rating * 10), dtype="Int64"),
+            "click": pd.array(rating > 0, dtype="boolean"),
+        }
+    )
+    Y.loc[::7, "rating"] = pd.NA
+    Y.loc[::5, "click"] = pd.NA
+    nullable = TraceNormMultiTaskCV(n_alphas=4, cv=3).fit(X, Y)
+    plain = TraceNormMultiTaskCV(n_alphas=4, cv=3).fit(X, Y.astype("float64"))
+    assert nullable.task_names_ == ["rating", "click"]
+    assert nullable.task_kinds_ == ["regression", "binary"]
+    assert nullable.alpha_ == plain.alpha_
+    assert_allclose(nullable.coef_, plain.coef_)
+
+
+def test_cv_input_errors_name_the_parameter():
+    from mtlclassic.linear_model import TraceNormMultiTaskCV
+
+    X, Y = mixed_problem()
+    with pytest.raises(ValueError, match="alphas must be a non-empty list of finite"):
+        TraceNormMultiTaskCV(alphas=[1.0, np.nan, 0.1], cv=3).fit(X, Y)
+    with pytest.raises(ValueError, match="sample_weight has 5 rows but X has"):
+        TraceNormMultiTaskCV(cv=3).fit(X, Y, sample_weight=np.ones(5))
+    with pytest.raises(ValueError, match="y has 5 rows but X has"):
+        TraceNormMultiTaskCV(cv=3).fit(X, Y[:5])

@@ -8,6 +8,7 @@ over tasks) is refitted on every row.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -17,9 +18,10 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _num_samples, indexable
 
-from .._targets import check_targets
+from .._targets import check_targets, check_task_sample_weight
 from ..metrics._masked import _task_scores
 from ._estimators import (
+    _ALLOWED_KINDS,
     ClusteredMultiTask,
     L21MultiTask,
     MeanRegularizedMultiTask,
@@ -63,34 +65,70 @@ def _alpha_grid(estimator, X, Y, sample_weight, n_alphas, eps):
     return alpha_max * np.logspace(0, np.log10(eps), n_alphas)
 
 
-def _path_scores(base, X, Y, sample_weight, train, test, alphas):
+def _fold_base(base, keep):
+    """Return ``base`` restricted to the tasks ``keep`` (a boolean mask)."""
+    if keep.all():
+        return clone(base)
+    model = clone(base).set_params(tasks=[k for k, on in zip(base.tasks, keep) if on])
+    weights = base.task_weights
+    if weights is not None and not isinstance(weights, str):
+        model.set_params(task_weights=np.asarray(weights, dtype=float)[keep])
+    if getattr(base, "task_graph", None) is not None:
+        graph = np.asarray(base.task_graph, dtype=float)
+        model.set_params(task_graph=graph[np.ix_(keep, keep)])
+    if hasattr(base, "n_clusters"):
+        model.set_params(n_clusters=min(base.n_clusters, int(keep.sum())))
+    return model
+
+
+def _path_scores(base, X, Y, sample_weight, train, test, alphas, fold, names):
     """Fit ``base`` along ``alphas`` (warm) on ``train``; scores on ``test``.
 
-    Returns ``(mean_scores (n_alphas,), task_scores (n_alphas, n_tasks),
-    predictions (n_alphas, n_test, n_tasks))``.
+    ``Y`` is the float label matrix (NaN: no label), ``sample_weight`` None or
+    per task (n_samples, n_tasks). A task without a labelled (positively
+    weighted) training row in this fold is left out of the fold's fit, with a
+    warning; its predictions there are NaN and its rows of the fold are not
+    scored. Returns ``(mean_scores (n_alphas,), task_scores (n_alphas,
+    n_tasks), predictions (n_alphas, n_test, n_tasks))``.
     """
-    model = clone(base)
     X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
-    Y_tr, Y_te = _safe_indexing(Y, train), _safe_indexing(Y, test)
-    sw = None if sample_weight is None else _safe_indexing(sample_weight, train)
-    data = model._prepare(X_tr, Y_tr, sw)  # validated and cached once per fold
+    Y_tr, Yt = Y[train], Y[test]
+    sw = None if sample_weight is None else sample_weight[train]
+    labelled = ~np.isnan(Y_tr) if sw is None else ~np.isnan(Y_tr) & (sw > 0)
+    keep = labelled.any(axis=0)
+    T = Y.shape[1]
+    mean = np.full(len(alphas), np.nan)
+    per_task = np.full((len(alphas), T), np.nan)
+    preds = np.full((len(alphas), len(test), T), np.nan)
+    if not keep.all():
+        warnings.warn(
+            f"cv fold {fold}: tasks {[names[t] for t in np.flatnonzero(~keep)]} "
+            "have no labelled training row in this fold; the fold is fitted "
+            "without them, and their rows of this fold are not scored.",
+            UserWarning,
+            stacklevel=2,
+        )
+    if not keep.any():
+        return mean, per_task, preds
+    model = _fold_base(base, keep)
+    data = model._prepare(
+        X_tr, Y_tr[:, keep], None if sw is None else sw[:, keep]
+    )  # validated and cached once per fold
     X_te = _check_X(model, X_te, reset=False)
     if model.clip:
         X_te = _clipped(X_te, data.data_min, data.data_max)
-    Yt = np.asarray(Y_te, dtype=float).reshape(X_te.shape[0], -1)
-    mask = ~np.isnan(Yt)
-    mean, per_task, preds = [], [], []
     x = None
-    for alpha in alphas:
+    for a, alpha in enumerate(alphas):
         model.alpha = alpha
         problem, x, _, _ = model._solve_prepared(data, x)  # warm from the last
         coef, intercept, _ = model._unscaled(data, problem, x)
-        P = _mean_from_linear(np.asarray(X_te @ coef.T) + intercept, data.kinds)
-        scores = _task_scores(Yt, mask, P, data.kinds)
-        per_task.append(scores)
-        mean.append(_nanmean(scores))  # model.score, without predicting again
-        preds.append(P)
-    return np.array(mean), np.array(per_task), np.array(preds)
+        preds[a][:, keep] = _mean_from_linear(
+            np.asarray(X_te @ coef.T) + intercept, data.kinds
+        )
+        scores = _task_scores(Yt, ~np.isnan(Yt) & keep, preds[a], base.tasks)
+        per_task[a] = scores
+        mean[a] = _nanmean(scores)  # model.score, without predicting again
+    return mean, per_task, preds
 
 
 def _oof_scores(Y, folds, predictions, kinds):
@@ -98,13 +136,17 @@ def _oof_scores(Y, folds, predictions, kinds):
 
     Returns ``(mean (n_alphas,), per_task (n_alphas, n_tasks))``.
     """
-    Yf = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+    Yf = Y
     n_alphas = predictions[0].shape[0]
     P = np.full((n_alphas,) + Yf.shape, np.nan)
     for (_, test), pred in zip(folds, predictions):
         P[:, test] = pred
-    mask = ~np.isnan(Yf)
-    per_task = np.array([_task_scores(Yf, mask, P[a], kinds) for a in range(n_alphas)])
+    per_task = np.array(
+        [
+            _task_scores(Yf, ~np.isnan(Yf) & ~np.isnan(P[a]), P[a], kinds)
+            for a in range(n_alphas)
+        ]
+    )
     return np.array([_nanmean(row) for row in per_task]), per_task
 
 
@@ -157,34 +199,53 @@ default=None
                 f"{type(self).__name__} requires y to be passed, but the target y "
                 "is None."
             )
+        n_samples = _num_samples(X)
+        for name, value in (("y", y), ("sample_weight", sample_weight)):
+            if value is not None and _num_samples(value) != n_samples:
+                raise ValueError(
+                    f"{name} has {_num_samples(value)} rows but X has {n_samples}."
+                )
         X, y, sample_weight = indexable(X, y, sample_weight)
         base = self._base()
-        if base.tasks is None:  # infer the kinds once, on every row, not per fold
-            base.set_params(
-                tasks=list(check_targets(y, None, n_samples=_num_samples(X))[2])
-            )
+        # the labels once, on every row (kinds inferred here, not per fold;
+        # pandas nullable dtypes become float with NaN)
+        Yf, _, kinds, names = check_targets(
+            y, base.tasks, n_samples=n_samples, allow_kinds=_ALLOWED_KINDS
+        )
+        base.set_params(tasks=list(kinds))
+        sw = None
+        if sample_weight is not None:
+            sw = check_task_sample_weight(sample_weight, n_samples, len(kinds))
         if self.alphas is None:
             alphas = _alpha_grid(base, X, y, sample_weight, self.n_alphas, self.eps)
         else:
             alphas = np.sort(np.asarray(self.alphas, dtype=np.float64).ravel())[::-1]
-            if alphas.size == 0 or np.any(alphas < 0):
-                raise ValueError("alphas must be a non-empty list of values >= 0.")
+            if (
+                alphas.size == 0
+                or not np.all(np.isfinite(alphas))
+                or np.any(alphas < 0)
+            ):
+                raise ValueError(
+                    "alphas must be a non-empty list of finite values >= 0; got "
+                    f"{self.alphas!r}."
+                )
         cv = self.cv if self.cv is not None else 5
         if isinstance(cv, numbers.Integral):  # shuffled: rows often come by task
             cv = KFold(int(cv), shuffle=True, random_state=0)
         cv = check_cv(cv)
         folds = list(cv.split(X, y))
         results = Parallel(n_jobs=self.n_jobs)(
-            delayed(_path_scores)(base, X, y, sample_weight, train, test, alphas)
-            for train, test in folds
+            delayed(_path_scores)(
+                base, X, Yf, sw, train, test, alphas, fold, list(names)
+            )
+            for fold, (train, test) in enumerate(folds)
         )
         scores = np.array([r[0] for r in results])  # (n_folds, n_alphas)
         task_scores = np.array([r[1] for r in results])  # (n_folds, n_alphas, T)
         fold_mean = (
             np.nanmean(scores, axis=0) if np.isfinite(scores).any() else scores[0]
         )
-        kinds = check_targets(y, base.tasks, n_samples=_num_samples(X))[2]
-        oof_mean, oof_tasks = _oof_scores(y, folds, [r[2] for r in results], kinds)
+        oof_mean, oof_tasks = _oof_scores(Yf, folds, [r[2] for r in results], kinds)
         mean = oof_mean if self.selection == "oof" else fold_mean
         best = int(np.nanargmax(mean)) if np.isfinite(mean).any() else 0
         model = clone(base).set_params(alpha=float(alphas[best]))
