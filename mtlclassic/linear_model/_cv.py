@@ -332,8 +332,8 @@ _SHARED_NOTE = """
     common weight vector is unpenalised, so the largest ``alpha`` is the
     pooled model with per-task intercepts and the path runs from pooling to
     the penalised deviations. On MovieLens users as tasks (139 tasks, 9-122
-    training rows each) shared was better (test R² 0.164 vs 0.143 for the
-    trace norm, 0.174 vs 0.161 for L2,1); on RF1 (8 tasks, thousands of rows
+    training rows each) shared was better (test R² 0.166 vs 0.146 for the
+    trace norm, 0.171 vs 0.162 for L2,1); on RF1 (8 tasks, thousands of rows
     each) unshared was (0.423 vs 0.280): with few tasks and many rows per
     task, try ``shared=False``.
 """

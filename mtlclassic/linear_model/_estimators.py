@@ -535,8 +535,8 @@ _COMMON_PARAMS_DOC = r"""tasks : None, list of str or dict, default=None
         share one scale (see ``target_scale_``). Binary tasks are not scaled.
         Labels in other common units give predictions in those units, and one
         task's units do not change the others' predictions. With ``clip``, on
-        RF1 it took the CV models' mean test R² from 0.106 to 0.339
-        (mean-regularised) and from -0.197 to 0.284 (trace norm); on
+        RF1 it took the CV models' mean test R² from 0.274 to 0.339
+        (mean-regularised) and from -0.754 to 0.280 (trace norm); on
         MovieLens users as tasks (one rating scale) and school-like data it
         changes nothing (``benchmarks/bench_linear_cv.py``).
     clip : bool, default=True
@@ -545,8 +545,8 @@ _COMMON_PARAMS_DOC = r"""tasks : None, list of str or dict, default=None
         so a linear model never extrapolates beyond what it saw (sensor
         glitches, a future year), as the FM does. On RF1, where 89 % of the
         test rows have a feature outside the training range, it took the CV
-        models' test R² from 0.274 to 0.339 (mean-regularised) and from
-        -0.754 to 0.284 (trace norm; ``benchmarks/bench_linear_cv.py``). For
+        models' test R² from 0.104 to 0.339 (mean-regularised) and from
+        -0.241 to 0.280 (trace norm; ``benchmarks/bench_linear_cv.py``). For
         a sparse ``X`` only the stored values are clipped. False: plain
         ``X W + b``.
     task_weights : None, array-like of shape (n_tasks,) or "uncertainty", default=None
