@@ -39,36 +39,8 @@ _GIBBS_WEIGHTS = (
     "checks the scale invariance instead"
 )
 
-_MEAN_REGULARIZED_PRECISION = (
-    "with one task and a small alpha the split of W into w0 + v is ill-conditioned "
-    "(Hessian ratio ~ 1/alpha) and FISTA stops ~2e-9 away in absolute prediction "
-    "on a near-zero output, while this check asks atol=1e-9; weights = repeated "
-    "rows is tested exactly against the closed form in test_linear_model.py"
-)
-
-_SHARED_ONE_TASK = (
-    "shared=True (the CV default) on the check's one-task problem: W = w0 + v "
-    "with w0 unpenalised, an ill-conditioned split that FISTA's gradient-mapping "
-    "stop leaves 3e-8 to 1e-7 apart between the weighted and the repeated fit "
-    "(measured at tol=1e-10), above the check's atol=1e-9; weights = repeated "
-    "rows is tested on several tasks in test_linear_model_api.py"
-)
 
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
-    "TraceNormMultiTaskCV": {
-        "check_sample_weight_equivalence_on_dense_data": _SHARED_ONE_TASK,
-    },
-    "L21MultiTaskCV": {
-        "check_sample_weight_equivalence_on_dense_data": _SHARED_ONE_TASK,
-    },
-    "MeanRegularizedMultiTask": {
-        "check_sample_weight_equivalence_on_dense_data": _MEAN_REGULARIZED_PRECISION,
-        "check_sample_weight_equivalence_on_sparse_data": _MEAN_REGULARIZED_PRECISION,
-    },
-    "MeanRegularizedMultiTaskCV": {
-        # passes with tol=1e-10: the difference is the solver's tolerance
-        "check_sample_weight_equivalence_on_sparse_data": _MEAN_REGULARIZED_PRECISION,
-    },
     "ClusteredMultiTaskCV": {
         "check_methods_sample_order_invariance": (
             "as ClusteredMultiTask: the check sets n_clusters=2 on a one-task problem"

@@ -290,3 +290,18 @@ def test_cv_input_errors_name_the_parameter():
         TraceNormMultiTaskCV(cv=3).fit(X, Y, sample_weight=np.ones(5))
     with pytest.raises(ValueError, match="y has 5 rows but X has"):
         TraceNormMultiTaskCV(cv=3).fit(X, Y[:5])
+
+
+def test_shared_is_ignored_with_one_task():
+    """One task: w0 and V are one vector; shared=True would leave no penalty."""
+    from mtlclassic.linear_model import TraceNormMultiTaskCV
+
+    rng = np.random.RandomState(3)
+    X = rng.standard_normal((100, 5))
+    y = X @ rng.standard_normal(5) + rng.standard_normal(100)
+    on = TraceNormMultiTaskCV(n_alphas=5, cv=3, shared=True).fit(X, y)
+    off = TraceNormMultiTaskCV(n_alphas=5, cv=3, shared=False).fit(X, y)
+    assert_allclose(on.alphas_, off.alphas_)
+    assert on.alphas_[0] > 0.1  # a real path, not 1e-12 (least squares)
+    assert_allclose(on.coef_, off.coef_)
+    assert np.all(on.shared_coef_ == 0)

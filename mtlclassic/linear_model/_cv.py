@@ -49,7 +49,7 @@ def _alpha_grid(estimator, X, Y, sample_weight, n_alphas, eps):
     data = estimator._prepare(X, Y, sample_weight)  # scaled as the fits are
     datafit = data.datafit
     n_tasks = datafit.n_tasks
-    shared = bool(getattr(estimator, "shared", False))
+    shared = estimator._is_shared(n_tasks)
     dual = {TraceNormMultiTask: TraceNorm, L21MultiTask: L21Norm}.get(type(estimator))
     if dual is None:
         alpha_max = 10.0 * max(datafit.lipschitz(), 1e-12)

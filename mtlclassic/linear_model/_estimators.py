@@ -325,13 +325,22 @@ default=None
         )
 
     def _problem(self, data):
-        shared = bool(getattr(self, "shared", False))
+        shared = self._is_shared(data.datafit.n_tasks)
         return MultiTaskProblem(
             data.datafit,
             self._make_penalty(data.datafit.n_tasks),
             shared=shared,
             intercept_alpha=getattr(self, "intercept_alpha", 0.0),
         )
+
+    def _is_shared(self, n_tasks):
+        """Whether the fit has a shared vector: ``shared`` with two tasks or more.
+
+        With one task ``w0`` and ``V`` are the same vector and an unpenalised
+        ``w0`` would leave the penalty nothing to do: the penalty applies to
+        ``W`` itself.
+        """
+        return bool(getattr(self, "shared", False)) and n_tasks > 1
 
     def _start_x(self, data, problem):
         datafit = data.datafit
@@ -706,7 +715,8 @@ class TraceNormMultiTask(_SharedComponentModel):
         Strength of the trace norm. ``alpha = 0`` gives independent per-task
         least squares / logistic regressions.
     shared : bool, default=False
-        Add an unpenalised shared weight vector ``shared_coef_``.
+        Add an unpenalised shared weight vector ``shared_coef_`` (ignored
+        with one task, where it would leave nothing to penalise).
     <PARAMS>
 
     Attributes
@@ -778,7 +788,8 @@ class L21MultiTask(_SharedComponentModel):
     alpha : float, default=1.0
         Strength of the L2,1 penalty.
     shared : bool, default=False
-        Add an unpenalised shared weight vector ``shared_coef_``.
+        Add an unpenalised shared weight vector ``shared_coef_`` (ignored
+        with one task, where it would leave nothing to penalise).
     <PARAMS>
 
     Attributes
