@@ -1,0 +1,517 @@
+"""Dask engine: per-task LightGBM heads and batch scoring beyond one machine.
+
+Install with ``pip install 'mtlclassic[dask]'`` (``dask[dataframe]`` and
+``distributed``). Nothing here is imported by ``import mtlclassic``.
+
+- :class:`DaskMultiTaskLGBM` trains each task's head with ``lightgbm.dask``
+  (LightGBM's own distributed training) on that task's labelled rows, the
+  partitions staying where they are; :meth:`DaskMultiTaskLGBM.to_local`
+  returns an ordinary fitted :class:`~mtlclassic.MultiTaskLGBM` to save with
+  :func:`mtlclassic.save` and score anywhere.
+- :func:`predict_dask` scores a Dask DataFrame partition by partition with any
+  fitted mtlclassic estimator, the default pipeline or a saved model file.
+
+What stays on one node: the ALS and FM embedders fit on the whole interaction
+matrix (implicit's ALS has no distributed mode); fit them, or the whole
+pipeline, on one large node and apply them on the cluster with
+:func:`predict_dask` (see the README).
+"""
+
+import copy
+import numbers
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from ._compat import validate_data
+from ._targets import fitted_tasks, infer_task_kind
+from .boosting import MultiTaskLGBM
+from .boosting._multitask_lgbm import _lgb_feature_names
+
+__all__ = ["DaskMultiTaskLGBM", "predict_dask"]
+
+
+def _import_dask():
+    try:
+        import dask
+        import dask.dataframe as dd
+    except ImportError as exc:  # pragma: no cover - the extra is missing
+        raise ImportError(
+            "mtlclassic.dask needs Dask: pip install 'mtlclassic[dask]' "
+            "(dask[dataframe] and distributed)."
+        ) from exc
+    return dask, dd
+
+
+def _distinct(series):
+    """Distinct values of a Dask Series (per partition, then on the client)."""
+    parts = series.map_partitions(
+        lambda s: pd.Series(s.unique()), meta=series._meta
+    ).compute()
+    return pd.unique(parts.to_numpy())
+
+
+def _check_frame(value, name):
+    _, dd = _import_dask()
+    if isinstance(value, dd.Series):
+        raise TypeError(
+            f"{name} is a Dask Series; pass a Dask DataFrame with one column per "
+            f"task (e.g. {name}.to_frame()), NaN where a row has no label."
+        )
+    if not isinstance(value, dd.DataFrame):
+        raise TypeError(
+            f"{name} must be a Dask DataFrame; got {type(value).__name__}. For "
+            "pandas data use MultiTaskLGBM."
+        )
+    return value
+
+
+def _meta_frame(X, categorical_features):
+    """Return a small local frame with X's columns, dtypes and all categories.
+
+    Categorical (pandas ``category``) columns must have known categories, the
+    same on every partition; columns listed in ``categorical_features`` that
+    are not ``category`` get their categories from the data (one pass).
+    """
+    meta = X._meta.copy()
+    for col in meta.columns:
+        dtype = meta[col].dtype
+        if isinstance(dtype, pd.CategoricalDtype) and not X[col].cat.known:
+            raise ValueError(
+                f"X column {col!r} is categorical with unknown categories on the "
+                "partitions; make them known and identical on every partition, "
+                f"e.g. X = X.categorize(columns=[{col!r}]) or "
+                f"X[{col!r}].cat.set_categories([...])."
+            )
+    listed = [] if isinstance(categorical_features, str) else categorical_features
+    extra = [c for c in listed if c in meta.columns]
+    extra = [c for c in extra if not isinstance(meta[c].dtype, pd.CategoricalDtype)]
+    if extra:
+        values = {c: pd.Series(_distinct(X[c].dropna())) for c in extra}
+        for c, v in values.items():
+            meta[c] = pd.Series(v.to_numpy(), dtype=meta[c].dtype).iloc[:0]
+        # one row per category value so the template learns every one of them
+        rows = max(len(v) for v in values.values())
+        sample = pd.DataFrame(
+            {
+                c: (
+                    pd.Series(
+                        np.resize(values[c].to_numpy(), rows), dtype=meta[c].dtype
+                    )
+                    if c in values
+                    else pd.Series(
+                        np.resize(X._meta_nonempty[c].to_numpy(), rows),
+                        dtype=meta[c].dtype,
+                    )
+                )
+                for c in meta.columns
+            }
+        )
+        return sample
+    return X._meta_nonempty.copy()
+
+
+class DaskMultiTaskLGBM(BaseEstimator):
+    r"""Per-task LightGBM heads trained on a Dask cluster (``lightgbm.dask``).
+
+    The ``strategy="separate"`` model of :class:`~mtlclassic.MultiTaskLGBM`:
+    one booster per task, each trained by LightGBM's distributed
+    (data-parallel) training on that task's labelled rows, the partitions
+    staying on their workers. ``Y`` holds one column per task, NaN where a row
+    has no label, as everywhere in mtlclassic.
+
+    Parameters
+    ----------
+    tasks : None, list of str or dict, default=None
+        Task kinds, ``"regression"`` or ``"binary"``; None infers them from
+        each column's labels (one pass over ``Y``; {0, 1} gives binary).
+        Ranking tasks are not supported here (train them with
+        :class:`~mtlclassic.MultiTaskLGBM`).
+    n_estimators, learning_rate, num_leaves, min_child_samples, subsample, \
+colsample_bytree, reg_lambda
+        As in :class:`~mtlclassic.MultiTaskLGBM` (the same defaults).
+    task_params : dict of {task: dict}, default=None
+        LightGBM parameters per task (e.g. ``{"click": {"num_leaves": 15}}``).
+    categorical_features : "auto" or list of str, default="auto"
+        ``category`` columns are categorical; listed columns too. Their
+        categories must be known and identical on every partition: a
+        ``category`` column with unknown categories raises ``ValueError``
+        naming it (fix: ``X.categorize(columns=[...])``).
+    early_stopping : None or "pilot", default=None
+        ``lightgbm.dask`` has no early stopping. None: every head trains
+        ``n_estimators`` trees. ``"pilot"``: first a local
+        :class:`~mtlclassic.MultiTaskLGBM` with early stopping
+        (``early_stopping_rounds``, ``validation_fraction``) on a random
+        ``pilot_fraction`` of the rows (brought to the client), and each
+        task's ``best_iteration_`` becomes its number of trees on the cluster.
+        Trade-off: one extra pass and a sample that must fit in the client's
+        memory; the number of trees chosen on a sample is usually a little
+        low for the full data (the pilot's ``best_iteration_`` is in
+        ``pilot_best_iteration_``).
+    pilot_fraction : float, default=0.1
+    early_stopping_rounds : int, default=20
+    validation_fraction : float, default=0.1
+    client : distributed.Client or None, default=None
+        None uses the default client (``distributed.get_client``).
+    random_state : int or None, default=None
+    verbose : int, default=0
+        Print one line per task.
+
+    Attributes
+    ----------
+    tasks_ : dict of {str: str}
+    boosters_ : dict of {str: lightgbm.Booster}
+    best_iteration_ : dict of {str: int}
+        Trees per task.
+    pilot_best_iteration_ : dict of {str: int}
+        ``early_stopping="pilot"`` only.
+    n_features_in_, feature_names_in_
+
+    Examples
+    --------
+    >>> from distributed import Client, LocalCluster  # doctest: +SKIP
+    >>> import dask.dataframe as dd  # doctest: +SKIP
+    >>> client = Client(LocalCluster(n_workers=2))  # doctest: +SKIP
+    >>> model = DaskMultiTaskLGBM(n_estimators=200).fit(dX, dY)  # doctest: +SKIP
+    >>> local = model.to_local()  # an ordinary MultiTaskLGBM  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        tasks=None,
+        n_estimators=500,
+        learning_rate=0.05,
+        num_leaves=31,
+        min_child_samples=20,
+        subsample=1.0,
+        colsample_bytree=1.0,
+        reg_lambda=0.0,
+        task_params=None,
+        categorical_features="auto",
+        early_stopping=None,
+        pilot_fraction=0.1,
+        early_stopping_rounds=20,
+        validation_fraction=0.1,
+        client=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.tasks = tasks
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.task_params = task_params
+        self.categorical_features = categorical_features
+        self.early_stopping = early_stopping
+        self.pilot_fraction = pilot_fraction
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
+        self.client = client
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _template(self, **extra):
+        """Return the local MultiTaskLGBM with this model's parameters."""
+        extra.setdefault("tasks", self.tasks)
+        return MultiTaskLGBM(
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=self.min_child_samples,
+            subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree,
+            reg_lambda=self.reg_lambda,
+            task_params=self.task_params,
+            categorical_features=self.categorical_features,
+            random_state=self.random_state,
+            **extra,
+        )
+
+    def _kinds(self, Y):
+        names = [str(c) for c in Y.columns]
+        if isinstance(self.tasks, dict):
+            unknown = [n for n in self.tasks if n not in names]
+            if unknown:
+                raise ValueError(f"tasks names {unknown}, which are not columns of Y.")
+        elif self.tasks is not None and not isinstance(self.tasks, str):
+            if len(self.tasks) != len(names):
+                raise ValueError(
+                    f"tasks has {len(self.tasks)} kinds but Y has {len(names)} columns."
+                )
+        counts = Y.count().compute()
+        empty = [n for n, c in zip(names, counts) if c == 0]
+        if empty:
+            raise ValueError(
+                f"Tasks {empty} have no label on any partition (every value is "
+                "NaN); drop those columns of Y."
+            )
+        kinds = {}
+        for j, name in enumerate(names):
+            if isinstance(self.tasks, dict) and name in self.tasks:
+                kinds[name] = self.tasks[name]
+            elif isinstance(self.tasks, list | tuple):
+                kinds[name] = self.tasks[j]
+            elif isinstance(self.tasks, str):
+                kinds[name] = self.tasks
+            else:
+                values = _distinct(Y[Y.columns[j]].dropna())
+                kinds[name] = infer_task_kind(values.astype(float))
+            if kinds[name] not in ("regression", "binary"):
+                raise ValueError(
+                    f"Task {name!r} is {kinds[name]!r}; DaskMultiTaskLGBM trains "
+                    "regression and binary tasks (train ranking tasks with "
+                    "MultiTaskLGBM: query groups must not span partitions)."
+                )
+        return kinds
+
+    def fit(self, X, y):
+        """Train every task's head on its labelled rows, on the cluster.
+
+        Parameters
+        ----------
+        X : dask DataFrame of shape (n_samples, n_features)
+        y : dask DataFrame of shape (n_samples, n_tasks)
+            Partitioned like ``X`` (same number of partitions, rows aligned);
+            NaN where a row has no label for a task.
+
+        Returns
+        -------
+        self : DaskMultiTaskLGBM
+
+        Raises
+        ------
+        TypeError
+            ``X`` or ``y`` is not a Dask DataFrame (a Dask Series ``y``: use
+            ``y.to_frame()``).
+        ValueError
+            Unknown categories of a ``category`` column, a task without any
+            label, a ranking task, misaligned partitions.
+        """
+        import lightgbm as lgb
+
+        X = _check_frame(X, "X")
+        Y = _check_frame(y, "y")
+        if X.npartitions != Y.npartitions:
+            raise ValueError(
+                f"X has {X.npartitions} partitions and y {Y.npartitions}; "
+                "partition them alike (e.g. both from one frame)."
+            )
+        if self.early_stopping not in (None, "pilot"):
+            raise ValueError(
+                f"early_stopping must be None or 'pilot'; got {self.early_stopping!r}."
+            )
+        client = self.client
+        if client is None:
+            from distributed import get_client
+
+            client = get_client()
+        kinds = self._kinds(Y)
+        names = list(kinds)
+        template = self._template(tasks=[kinds[n] for n in names])
+        meta = _meta_frame(X, self.categorical_features)
+        validate_data(template, meta, reset=True, skip_check_array=True)
+        template._fit_feature_spec(meta)
+        rs = self.random_state
+        seed = (
+            int(rs) % (2**31 - 1)
+            if isinstance(rs, numbers.Integral)
+            else int(check_random_state(rs).randint(2**31 - 1))
+        )
+        rounds = {n: self.n_estimators for n in names}
+        self.pilot_best_iteration_ = {}
+        if self.early_stopping == "pilot":
+            rounds = self._pilot(X, Y, names, kinds, seed)
+            self.pilot_best_iteration_ = dict(rounds)
+        lgb_names = _lgb_feature_names(template.features_)
+        encoded = X.map_partitions(
+            _encode_partition,
+            template,
+            lgb_names,
+            meta=pd.DataFrame({c: pd.Series(dtype="float64") for c in lgb_names}),
+        )
+        base = template._base_params(seed, 1)
+        base.pop("num_threads")  # each worker uses its own threads
+        overrides = template._check_task_params(names)
+        boosters, best = {}, {}
+        for name in names:
+            settings = template._task_settings(
+                base, overrides.get(name, {}), rounds[name], None
+            )
+            params = dict(settings[0])
+            params.setdefault(
+                "objective", "binary" if kinds[name] == "binary" else "regression"
+            )
+            label = Y[Y.columns[names.index(name)]]
+            labelled = label.notnull()
+            cls = (
+                lgb.DaskLGBMClassifier
+                if kinds[name] == "binary"
+                else lgb.DaskLGBMRegressor
+            )
+            params.pop("verbosity", None)
+            model = cls(
+                client=client,
+                n_estimators=settings[1],
+                verbosity=-1,
+                **_sklearn_aliases(params),
+            )
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*categorical_feature.*")
+                # lightgbm.dask sets each worker's threads itself and says so
+                warnings.filterwarnings("ignore", message="Parameter n_jobs will be")
+                model.fit(
+                    encoded[labelled],
+                    label[labelled],
+                    categorical_feature=list(template.categorical_feature_indices_),
+                )
+            boosters[name] = model.booster_
+            best[name] = int(model.booster_.current_iteration())
+            if self.verbose:
+                print(f"[DaskMultiTaskLGBM] task {name!r}: {best[name]} trees")
+        template.tasks_ = dict(kinds)
+        template.targets_ndim_ = 2
+        template.strategy_ = "separate"
+        template.chain_ = False
+        template.boosters_ = boosters
+        template.best_iteration_ = best
+        template.evals_result_ = {}
+        template.shared_booster_ = None
+        template.shared_tasks_ = []
+        template.shared_init_score_ = {}
+        template.shared_best_iteration_ = None
+        template.init_score_columns_ = {}
+        template.n_jobs = None
+        self.local_ = template
+        self.tasks_ = dict(kinds)
+        self.boosters_ = boosters
+        self.best_iteration_ = best
+        self.n_features_in_ = template.n_features_in_
+        if hasattr(template, "feature_names_in_"):
+            self.feature_names_in_ = template.feature_names_in_
+        return self
+
+    def _pilot(self, X, Y, names, kinds, seed):
+        label_cols = [f"__label_{j}" for j in range(len(names))]
+        frame = X.assign(**dict(zip(label_cols, (Y[c] for c in Y.columns))))
+        sample = frame.sample(frac=self.pilot_fraction, random_state=seed).compute()
+        labels = sample[label_cols].set_axis(names, axis=1)
+        pilot = self._template(
+            tasks=[kinds[n] for n in names],
+            early_stopping_rounds=self.early_stopping_rounds,
+            validation_fraction=self.validation_fraction,
+        )
+        pilot.fit(sample[list(X.columns)], labels)
+        return {n: max(int(pilot.best_iteration_[n]), 1) for n in names}
+
+    def to_local(self):
+        """Return an ordinary fitted :class:`~mtlclassic.MultiTaskLGBM` (a copy).
+
+        It predicts exactly as this model (it holds the same boosters); save
+        it with :func:`mtlclassic.save` and score it anywhere.
+        """
+        check_is_fitted(self, "local_")
+        return copy.deepcopy(self.local_)
+
+    def predict(self, X):
+        """Predict every task on a Dask DataFrame (see :func:`predict_dask`).
+
+        Returns
+        -------
+        Y_pred : dask DataFrame of shape (n_samples, n_tasks)
+        """
+        check_is_fitted(self, "local_")
+        return predict_dask(self.local_, X)
+
+
+_ALIASES = {
+    "min_data_in_leaf": "min_child_samples",
+    "feature_fraction": "colsample_bytree",
+    "bagging_fraction": "subsample",
+    "bagging_freq": "subsample_freq",
+    "lambda_l2": "reg_lambda",
+    "seed": "random_state",
+}
+
+
+def _sklearn_aliases(params):
+    """LightGBM's native names -> the scikit-learn wrapper's own arguments.
+
+    So the wrapper's defaults (``min_child_samples=20``, ...) do not compete
+    with the native names (LightGBM would warn and pick one).
+    """
+    return {_ALIASES.get(k, k): v for k, v in params.items()}
+
+
+def _encode_partition(df, template, lgb_names):
+    """Return the model's float feature matrix of one partition (a DataFrame)."""
+    if len(df) == 0:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="float64") for c in lgb_names}, index=df.index
+        )
+    return pd.DataFrame(template._frame_matrix(df), columns=lgb_names, index=df.index)
+
+
+def _score_partition(df, model, names):
+    if len(df) == 0:
+        return pd.DataFrame(
+            {n: pd.Series(dtype="float64") for n in names}, index=df.index
+        )
+    P = np.asarray(model.predict(df), dtype=np.float64)
+    if P.ndim == 1:
+        P = P[:, None]
+    return pd.DataFrame(P, columns=names, index=df.index)
+
+
+def predict_dask(model, X):
+    """Score a Dask DataFrame partition by partition with a fitted model.
+
+    Parameters
+    ----------
+    model : fitted estimator, Pipeline, or str / os.PathLike
+        Any fitted mtlclassic estimator (or pipeline ending in one, e.g.
+        :func:`~mtlclassic.make_multitask_recommender`), or the path of a
+        file written by :func:`mtlclassic.save` (loaded once, here). The
+        model enters the task graph once (one ``dask.delayed`` node), so
+        every worker receives it once, not once per partition.
+    X : dask DataFrame
+        The columns the model was fitted on.
+
+    Returns
+    -------
+    Y_pred : dask DataFrame of shape (n_samples, n_tasks)
+        One float column per task (named as the model's tasks), the input's
+        index and partitions; row for row what ``model.predict`` returns on
+        the same rows.
+
+    Raises
+    ------
+    TypeError
+        ``X`` is not a Dask DataFrame.
+    ValueError
+        ``model`` is not fitted or has no named tasks.
+    """
+    dask, _ = _import_dask()
+    X = _check_frame(X, "X")
+    if isinstance(model, str | os.PathLike):
+        from .io import load
+
+        model = load(model)
+    names = list(fitted_tasks(model))
+    if not names:
+        raise ValueError(
+            f"{type(model).__name__} has no fitted tasks; pass a fitted mtlclassic "
+            "estimator, pipeline or model file."
+        )
+    meta = pd.DataFrame({n: pd.Series(dtype="float64") for n in names})
+    shipped = dask.delayed(model, pure=True, traverse=False)
+    return X.map_partitions(_score_partition, shipped, names, meta=meta)
