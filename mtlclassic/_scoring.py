@@ -780,6 +780,26 @@ def run_score(args):
             model = model.model
         _set_n_jobs(model, args.n_jobs)
         info = manifest.get("model", {})
+        if args.scheduler is not None:
+            if args.format == "csv":
+                raise InputError(
+                    "--scheduler writes OUTPUT as a folder of parquet parts; "
+                    "--format csv is not supported with it."
+                )
+            from .dask import score_dask
+
+            n = score_dask(
+                model,
+                args.input,
+                args.output,
+                scheduler=args.scheduler,
+                overwrite=args.overwrite,
+                id_cols=args.id_cols,
+                input_columns=info.get("input_columns"),
+                schema=manifest.get("input_schema"),
+            )
+            _note(f"wrote {n:,} rows to {args.output} (parquet parts)")
+            return
         n = score_file(
             model,
             args.input,
@@ -902,6 +922,14 @@ def add_parsers(subparsers):
         metavar="COL",
         help="INPUT columns to copy to OUTPUT (default: the model's user/item id "
         "columns present in INPUT, e.g. user_id item_id)",
+    )
+    score.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="score on a Dask cluster (pip install 'mtlclassic[dask]'): a "
+        "scheduler address (tcp://host:8786) or 'local' (a LocalCluster here); "
+        "INPUT may then be a folder or glob of parquet/CSV files and OUTPUT is "
+        "a folder of parquet parts, written atomically like a file",
     )
     _common(score, 100_000)
     score.set_defaults(func=run_score)

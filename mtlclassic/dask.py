@@ -515,3 +515,133 @@ def predict_dask(model, X):
     meta = pd.DataFrame({n: pd.Series(dtype="float64") for n in names})
     shipped = dask.delayed(model, pure=True, traverse=False)
     return X.map_partitions(_score_partition, shipped, names, meta=meta)
+
+
+def _input_paths(spec):
+    """Return INPUT's files (a file, a folder's parquet/CSV files or a glob)."""
+    import glob
+
+    from ._scoring import InputError
+
+    path = str(spec)
+    if os.path.isdir(path):
+        files = sorted(
+            os.path.join(path, f)
+            for f in os.listdir(path)
+            if f.lower().endswith((".parquet", ".pq", ".csv"))
+        )
+    elif any(ch in path for ch in "*?["):
+        files = sorted(glob.glob(path))
+    else:
+        files = [path] if os.path.exists(path) else []
+    if not files:
+        raise InputError(f"INPUT {path!r} matches no parquet or CSV file.")
+    kinds = {f.lower().endswith((".parquet", ".pq")) for f in files}
+    if len(kinds) > 1:
+        raise InputError(
+            f"INPUT {path!r} mixes parquet and CSV files; give one format."
+        )
+    return files, kinds.pop()
+
+
+def _cast_partition(df, schema, ids):
+    from ._scoring import cast_to_schema
+
+    return cast_to_schema(df, schema, notes=set(), ids=ids)
+
+
+def score_dask(
+    model,
+    input_path,
+    output_path,
+    *,
+    scheduler="local",
+    overwrite=False,
+    id_cols=None,
+    input_columns=None,
+    schema=None,
+):
+    """``mtlclassic score --scheduler``: score files on a Dask cluster.
+
+    INPUT is a file, a folder or a glob of parquet or CSV files; OUTPUT a
+    folder of parquet parts (one per partition: the id columns, then one
+    column per task), written to a temporary folder beside it and renamed at
+    the end, so a failure leaves no partial OUTPUT. Every partition is cast
+    to the saved input schema as the local ``score`` casts its chunks (a
+    cell that does not parse is exit 2). ``scheduler`` is a scheduler
+    address (``tcp://host:8786``) or ``"local"`` (a ``LocalCluster`` on this
+    machine). Returns the number of rows written.
+    """
+    import shutil
+
+    _, dd = _import_dask()
+    from distributed import Client, LocalCluster
+
+    from ._scoring import InputError, _id_columns, _model_id_columns
+
+    output = os.fspath(output_path)
+    if os.path.exists(output) and not overwrite:
+        raise InputError(f"OUTPUT {output!r} exists; pass --overwrite to replace it.")
+    parent = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(parent):
+        raise InputError(f"The folder of OUTPUT {parent!r} does not exist.")
+    files, parquet = _input_paths(input_path)
+    names = list(fitted_tasks(model))
+    if input_columns is None:
+        input_columns = [str(c) for c in getattr(model, "feature_names_in_", [])]
+    if not input_columns:
+        raise InputError(
+            "The model does not record the input columns it reads: save it with "
+            "input_example=X_dataframe."
+        )
+    cluster = LocalCluster(dashboard_address=None) if scheduler == "local" else None
+    client = Client(cluster if cluster is not None else scheduler)
+    tmp = f"{output}.tmp-{os.getpid()}"
+    try:
+        if parquet:
+            frame = dd.read_parquet(files)
+        else:  # text, cast per partition as the local path casts chunks
+            frame = dd.read_csv(files, dtype=str, keep_default_na=False)
+            frame = frame.replace("", np.nan)
+        available = [str(c) for c in frame.columns]
+        missing = [c for c in input_columns if c not in available]
+        if missing:
+            raise InputError(
+                f"INPUT {str(input_path)!r} lacks the columns {missing}, which the "
+                f"model reads (the files have {available})."
+            )
+        if id_cols is None:
+            id_cols = _id_columns(model, available)
+        bad = [c for c in id_cols if c not in available]
+        if bad:
+            raise InputError(f"--id-cols names {bad}, which INPUT does not have.")
+        needed = list(dict.fromkeys([*id_cols, *input_columns]))
+        frame = frame[needed]
+        ids = [c for c in _model_id_columns(model) if c in input_columns]
+        if schema:
+            meta = _cast_partition(frame._meta, schema, ids)
+            frame = frame.map_partitions(_cast_partition, schema, ids, meta=meta)
+        scores = predict_dask(model, frame[input_columns])
+        result = (
+            frame[id_cols].assign(**{n: scores[n] for n in names})
+            if id_cols
+            else scores
+        )
+        result.to_parquet(tmp, write_index=False)
+        import pyarrow.parquet as pq
+
+        n_rows = sum(
+            pq.ParquetFile(os.path.join(tmp, f)).metadata.num_rows
+            for f in os.listdir(tmp)
+            if f.endswith(".parquet")
+        )
+        if os.path.exists(output):
+            shutil.rmtree(output) if os.path.isdir(output) else os.remove(output)
+        os.replace(tmp, output)
+        return n_rows
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        client.close()
+        if cluster is not None:
+            cluster.close()

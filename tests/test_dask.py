@@ -153,3 +153,40 @@ def test_grid_search_on_the_cluster_equals_the_local_search(client, data):
     )
     assert remote.best_params_ == local.best_params_
     assert isinstance(pd.DataFrame(remote.cv_results_), pd.DataFrame)
+
+
+def test_cli_score_on_the_cluster_equals_the_local_score(client, data, tmp_path):
+    from mtlclassic.cli import main
+
+    X, F, Y = data
+    model = MultiTaskLGBM(**SMALL).fit(F, Y)
+    path = tmp_path / "model.mtlc"
+    mtlclassic.save(model, path, input_example=F.head())
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(len(X)), 3)):
+        X.iloc[part].to_csv(folder / f"part{i}.csv", index=False)
+    local_out = tmp_path / "local.csv"
+    whole = tmp_path / "whole.csv"
+    X.to_csv(whole, index=False)
+    assert main(["score", str(path), str(whole), str(local_out)]) == 0
+    out = tmp_path / "scored"
+    address = client.scheduler.address
+    args = ["score", str(path), str(folder), str(out), "--scheduler", address]
+    assert main(args) == 0
+    parts = pd.read_parquet(out)
+    expected = pd.read_csv(local_out)
+    assert list(parts.columns) == list(expected.columns)
+    assert_allclose(parts.to_numpy(dtype=float), expected.to_numpy(dtype=float))
+    assert main(args) == 2  # OUTPUT exists: refused without --overwrite
+    assert main(args + ["--overwrite"]) == 0
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    X.head(5).assign(user_f0="unknown").to_csv(bad / "p.csv", index=False)
+    assert (
+        main(
+            ["score", str(path), str(bad), str(tmp_path / "o2"), "--scheduler", address]
+        )
+        == 2
+    )
+    assert not (tmp_path / "o2").exists()  # a failure leaves no partial OUTPUT
