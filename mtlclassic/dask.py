@@ -594,7 +594,7 @@ def score_dask(
             "The model does not record the input columns it reads: save it with "
             "input_example=X_dataframe."
         )
-    cluster = LocalCluster(dashboard_address=None) if scheduler == "local" else None
+    cluster = LocalCluster(dashboard_address=":0") if scheduler == "local" else None
     client = Client(cluster if cluster is not None else scheduler)
     tmp = f"{output}.tmp-{os.getpid()}"
     try:

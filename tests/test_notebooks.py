@@ -81,6 +81,8 @@ def _check_two_stage(text):
 
 def _check_search(text):
     assert "best parameters: {'alsembedder__factors':" in text
+    # the same search through joblib's Dask backend: the same choice and scores
+    assert "Dask search agrees: True 0.0" in text
     cv_score = _number(text, "cross-validated mean score:")
     held_out = _number(text, "held-out mean score:")
     assert 0.34 < cv_score < 0.9 and 0.34 < held_out < 0.9
