@@ -24,12 +24,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import validate_data
-from ._targets import fitted_tasks, infer_task_kind
+from ._compat import Interval, StrOptions, validate_data
+from ._targets import fitted_tasks
 from .boosting import MultiTaskLGBM
 from .boosting._multitask_lgbm import _lgb_feature_names
 
@@ -223,6 +223,7 @@ colsample_bytree, reg_lambda
     def _template(self, **extra):
         """Return the local MultiTaskLGBM with this model's parameters."""
         extra.setdefault("tasks", self.tasks)
+        extra.setdefault("task_params", self.task_params)
         return MultiTaskLGBM(
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
@@ -231,57 +232,122 @@ colsample_bytree, reg_lambda
             subsample=self.subsample,
             colsample_bytree=self.colsample_bytree,
             reg_lambda=self.reg_lambda,
-            task_params=self.task_params,
             categorical_features=self.categorical_features,
             random_state=self.random_state,
             **extra,
         )
 
-    def _kinds(self, Y):
-        names = [str(c) for c in Y.columns]
+    _parameter_constraints: dict = {
+        "tasks": [None, list, tuple, dict, StrOptions({"regression", "binary"})],
+        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(numbers.Real, 0, None, closed="neither")],
+        "num_leaves": [Interval(numbers.Integral, 2, None, closed="left")],
+        "min_child_samples": [Interval(numbers.Integral, 1, None, closed="left")],
+        "subsample": [Interval(numbers.Real, 0, 1, closed="right")],
+        "colsample_bytree": [Interval(numbers.Real, 0, 1, closed="right")],
+        "reg_lambda": [Interval(numbers.Real, 0, None, closed="left")],
+        "task_params": [None, dict],
+        "categorical_features": [StrOptions({"auto"}), list, tuple],
+        "early_stopping": [None, StrOptions({"pilot"})],
+        "pilot_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
+        "early_stopping_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "client": [None, object],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __sklearn_clone__(self):
+        # a distributed.Client cannot be deep-copied: the clone shares it
+        params = self.get_params(deep=False)
+        client = params.pop("client")
+        return type(self)(**clone(params, safe=False), client=client)
+
+    def _label_summary(self, Y, names):
+        """One pass over ``Y``: rows, labels and 0/1-ness per partition and task."""
+        numeric = [
+            c
+            for c in Y.columns
+            if pd.api.types.is_numeric_dtype(Y._meta[c].dtype)
+            or pd.api.types.is_bool_dtype(Y._meta[c].dtype)
+        ]
+        text = [str(c) for c in Y.columns if c not in numeric]
+        if text:
+            raise TypeError(
+                f"y columns {text} are not numeric; labels must be numbers (NaN "
+                "where a row has no label)."
+            )
+
+        def summary(df):
+            values = df.to_numpy(dtype=np.float64, na_value=np.nan)
+            labelled = ~np.isnan(values)
+            binary = np.all((values == 0) | (values == 1) | ~labelled, axis=0)
+            return pd.DataFrame(
+                [[len(df), *labelled.sum(axis=0), *binary]],
+                columns=[
+                    "rows",
+                    *[f"n_{j}" for j in range(len(names))],
+                    *[f"b_{j}" for j in range(len(names))],
+                ],
+            )
+
+        return Y.map_partitions(summary, meta=summary(Y._meta)).compute()
+
+    def _kinds(self, names, summary):
         if isinstance(self.tasks, dict):
             unknown = [n for n in self.tasks if n not in names]
             if unknown:
-                raise ValueError(f"tasks names {unknown}, which are not columns of Y.")
-        elif self.tasks is not None and not isinstance(self.tasks, str):
-            if len(self.tasks) != len(names):
                 raise ValueError(
-                    f"tasks has {len(self.tasks)} kinds but Y has {len(names)} columns."
+                    f"tasks names {unknown}, which are not columns of y; the "
+                    f"columns are {names}."
                 )
-        counts = Y.count().compute()
+        elif isinstance(self.tasks, list | tuple) and len(self.tasks) != len(names):
+            raise ValueError(
+                f"tasks has {len(self.tasks)} kinds but y has {len(names)} columns."
+            )
+        counts = summary[[f"n_{j}" for j in range(len(names))]].sum().to_numpy()
         empty = [n for n, c in zip(names, counts) if c == 0]
         if empty:
             raise ValueError(
                 f"Tasks {empty} have no label on any partition (every value is "
-                "NaN); drop those columns of Y."
+                "NaN); drop those columns of y."
             )
         kinds = {}
         for j, name in enumerate(names):
-            if isinstance(self.tasks, dict) and name in self.tasks:
-                kinds[name] = self.tasks[name]
+            binary = bool(summary[f"b_{j}"].all())
+            if isinstance(self.tasks, dict):
+                kind = self.tasks.get(name, "binary" if binary else "regression")
             elif isinstance(self.tasks, list | tuple):
-                kinds[name] = self.tasks[j]
+                kind = self.tasks[j]
             elif isinstance(self.tasks, str):
-                kinds[name] = self.tasks
+                kind = self.tasks
             else:
-                values = _distinct(Y[Y.columns[j]].dropna())
-                kinds[name] = infer_task_kind(values.astype(float))
-            if kinds[name] not in ("regression", "binary"):
+                kind = "binary" if binary else "regression"
+            if kind not in ("regression", "binary"):
                 raise ValueError(
-                    f"Task {name!r} is {kinds[name]!r}; DaskMultiTaskLGBM trains "
-                    "regression and binary tasks (train ranking tasks with "
-                    "MultiTaskLGBM: query groups must not span partitions)."
+                    f"Task {name!r} is {kind!r}; DaskMultiTaskLGBM trains regression "
+                    "and binary tasks (train ranking tasks with MultiTaskLGBM: "
+                    "LightGBM's query groups must not span partitions)."
                 )
+            if kind == "binary" and not binary:
+                raise ValueError(
+                    f"Task {name!r} is 'binary' but has labels other than 0/1."
+                )
+            kinds[name] = kind
         return kinds
 
     def fit(self, X, y):
         """Train every task's head on its labelled rows, on the cluster.
 
+        ``X`` and ``y`` are encoded and persisted on the workers once; each
+        task then trains on the partitions that hold some of its labels (a
+        worker without any of them takes no part in that task).
+
         Parameters
         ----------
         X : dask DataFrame of shape (n_samples, n_features)
         y : dask DataFrame of shape (n_samples, n_tasks)
-            Partitioned like ``X`` (same number of partitions, rows aligned);
+            Partitioned like ``X`` (same partitions, same rows in each);
             NaN where a row has no label for a task.
 
         Returns
@@ -292,13 +358,13 @@ colsample_bytree, reg_lambda
         ------
         TypeError
             ``X`` or ``y`` is not a Dask DataFrame (a Dask Series ``y``: use
-            ``y.to_frame()``).
+            ``y.to_frame()``), or a label column is not numeric.
         ValueError
             Unknown categories of a ``category`` column, a task without any
-            label, a ranking task, misaligned partitions.
+            label, a ranking task, a binary task with other labels, ``X`` and
+            ``y`` partitioned differently, infinite features.
         """
-        import lightgbm as lgb
-
+        self._validate_params()
         X = _check_frame(X, "X")
         Y = _check_frame(y, "y")
         if X.npartitions != Y.npartitions:
@@ -306,21 +372,54 @@ colsample_bytree, reg_lambda
                 f"X has {X.npartitions} partitions and y {Y.npartitions}; "
                 "partition them alike (e.g. both from one frame)."
             )
-        if self.early_stopping not in (None, "pilot"):
-            raise ValueError(
-                f"early_stopping must be None or 'pilot'; got {self.early_stopping!r}."
-            )
         client = self.client
         if client is None:
             from distributed import get_client
 
             client = get_client()
-        kinds = self._kinds(Y)
-        names = list(kinds)
-        template = self._template(tasks=[kinds[n] for n in names])
+        with client.as_current():
+            return self._fit(X, Y, client)
+
+    def _fit(self, X, Y, client):
+        import lightgbm as lgb
+        from distributed import wait
+
+        names = [str(c) for c in Y.columns]
+        template = self._template(tasks=None)
         meta = _meta_frame(X, self.categorical_features)
         validate_data(template, meta, reset=True, skip_check_array=True)
         template._fit_feature_spec(meta)
+        lgb_names = _lgb_feature_names(template.features_)
+        encoded = X.map_partitions(
+            _encode_partition,
+            template,
+            lgb_names,
+            meta=pd.DataFrame({c: pd.Series(dtype="float64") for c in lgb_names}),
+        )
+        # one pass over the data: encoded features and labels stay on the
+        # workers for every task (and errors of a partition surface here)
+        Yf = (
+            Y.astype("float64")
+            if all(
+                pd.api.types.is_numeric_dtype(Y._meta[c].dtype)
+                or pd.api.types.is_bool_dtype(Y._meta[c].dtype)
+                for c in Y.columns
+            )
+            else Y
+        )
+        summary = self._label_summary(Yf, names)
+        kinds = self._kinds(names, summary)
+        encoded, Yf = client.persist([encoded, Yf])
+        wait([encoded, Yf])
+        rows_x = encoded.map_partitions(len).compute().to_numpy()
+        rows_y = summary["rows"].to_numpy()
+        if not np.array_equal(rows_x, rows_y):
+            bad = int(np.flatnonzero(rows_x != rows_y)[0])
+            raise ValueError(
+                f"Partition {bad} of X has {rows_x[bad]} rows but that of y has "
+                f"{rows_y[bad]}; X and y must hold the same rows in each partition "
+                "(e.g. both from one frame)."
+            )
         rs = self.random_state
         seed = (
             int(rs) % (2**31 - 1)
@@ -332,36 +431,33 @@ colsample_bytree, reg_lambda
         if self.early_stopping == "pilot":
             rounds = self._pilot(X, Y, names, kinds, seed)
             self.pilot_best_iteration_ = dict(rounds)
-        lgb_names = _lgb_feature_names(template.features_)
-        encoded = X.map_partitions(
-            _encode_partition,
-            template,
-            lgb_names,
-            meta=pd.DataFrame({c: pd.Series(dtype="float64") for c in lgb_names}),
-        )
         base = template._base_params(seed, 1)
         base.pop("num_threads")  # each worker uses its own threads
         overrides = template._check_task_params(names)
         boosters, best = {}, {}
-        for name in names:
+        for j, name in enumerate(names):
             settings = template._task_settings(
                 base, overrides.get(name, {}), rounds[name], None
             )
+            n_trees = rounds[name] if self.early_stopping == "pilot" else settings[1]
             params = dict(settings[0])
             params.setdefault(
                 "objective", "binary" if kinds[name] == "binary" else "regression"
             )
-            label = Y[Y.columns[names.index(name)]]
+            params.pop("verbosity", None)
+            label = Yf[Yf.columns[j]]
             labelled = label.notnull()
+            holding = np.flatnonzero(summary[f"n_{j}"].to_numpy() > 0).tolist()
+            features_t = encoded[labelled].partitions[holding]
+            label_t = label[labelled].partitions[holding]
             cls = (
                 lgb.DaskLGBMClassifier
                 if kinds[name] == "binary"
                 else lgb.DaskLGBMRegressor
             )
-            params.pop("verbosity", None)
             model = cls(
                 client=client,
-                n_estimators=settings[1],
+                n_estimators=n_trees,
                 verbosity=-1,
                 **_sklearn_aliases(params),
             )
@@ -370,14 +466,15 @@ colsample_bytree, reg_lambda
                 # lightgbm.dask sets each worker's threads itself and says so
                 warnings.filterwarnings("ignore", message="Parameter n_jobs will be")
                 model.fit(
-                    encoded[labelled],
-                    label[labelled],
+                    features_t,
+                    label_t,
                     categorical_feature=list(template.categorical_feature_indices_),
                 )
             boosters[name] = model.booster_
             best[name] = int(model.booster_.current_iteration())
             if self.verbose:
                 print(f"[DaskMultiTaskLGBM] task {name!r}: {best[name]} trees")
+        template.set_params(tasks=[kinds[n] for n in names])
         template.tasks_ = dict(kinds)
         template.targets_ndim_ = 2
         template.strategy_ = "separate"
@@ -404,14 +501,32 @@ colsample_bytree, reg_lambda
         label_cols = [f"__label_{j}" for j in range(len(names))]
         frame = X.assign(**dict(zip(label_cols, (Y[c] for c in Y.columns))))
         sample = frame.sample(frac=self.pilot_fraction, random_state=seed).compute()
-        labels = sample[label_cols].set_axis(names, axis=1)
-        pilot = self._template(
-            tasks=[kinds[n] for n in names],
-            early_stopping_rounds=self.early_stopping_rounds,
-            validation_fraction=self.validation_fraction,
-        )
-        pilot.fit(sample[list(X.columns)], labels)
-        return {n: max(int(pilot.best_iteration_[n]), 1) for n in names}
+        labels = sample[label_cols].set_axis(names, axis=1).astype("float64")
+        # a task needs labels on both sides of the pilot's validation split
+        few = [n for n in names if labels[n].notna().sum() < 20]
+        rounds = {n: self.n_estimators for n in few}
+        if few:
+            warnings.warn(
+                f"the pilot sample (pilot_fraction={self.pilot_fraction}) holds "
+                f"fewer than 20 labels of tasks {few}: they train n_estimators="
+                f"{self.n_estimators} trees; raise pilot_fraction to early-stop them.",
+                UserWarning,
+                stacklevel=3,
+            )
+        kept = [n for n in names if n not in few]
+        if kept:
+            pilot = self._template(
+                tasks=[kinds[n] for n in kept],
+                early_stopping_rounds=self.early_stopping_rounds,
+                validation_fraction=self.validation_fraction,
+                task_params={
+                    k: v for k, v in (self.task_params or {}).items() if k in kept
+                }
+                or None,
+            )
+            pilot.fit(sample[list(X.columns)], labels[kept])
+            rounds.update({n: max(int(pilot.best_iteration_[n]), 1) for n in kept})
+        return rounds
 
     def to_local(self):
         """Return an ordinary fitted :class:`~mtlclassic.MultiTaskLGBM` (a copy).
@@ -506,6 +621,10 @@ def predict_dask(model, X):
         from .io import load
 
         model = load(model)
+    from .recommend import Recommender
+
+    if isinstance(model, Recommender):  # score with the model it wraps
+        model = model.model
     names = list(fitted_tasks(model))
     if not names:
         raise ValueError(
@@ -600,9 +719,11 @@ def score_dask(
     try:
         if parquet:
             frame = dd.read_parquet(files)
-        else:  # text, cast per partition as the local path casts chunks
+        elif schema:  # text, cast per partition as the local path casts chunks
             frame = dd.read_csv(files, dtype=str, keep_default_na=False)
             frame = frame.replace("", np.nan)
+        else:  # no saved schema: pandas' own type inference, as the local path
+            frame = dd.read_csv(files, assume_missing=True)
         available = [str(c) for c in frame.columns]
         missing = [c for c in input_columns if c not in available]
         if missing:
@@ -615,6 +736,11 @@ def score_dask(
         bad = [c for c in id_cols if c not in available]
         if bad:
             raise InputError(f"--id-cols names {bad}, which INPUT does not have.")
+        clash = [n for n in names if n in id_cols]
+        if clash:
+            raise InputError(
+                f"Task names {clash} are also --id-cols; rename the id columns."
+            )
         needed = list(dict.fromkeys([*id_cols, *input_columns]))
         frame = frame[needed]
         ids = [c for c in _model_id_columns(model) if c in input_columns]
@@ -627,7 +753,12 @@ def score_dask(
             if id_cols
             else scores
         )
-        result.to_parquet(tmp, write_index=False)
+        try:
+            result.to_parquet(tmp, write_index=False)
+        except (ValueError, TypeError) as exc:  # a partition the model refuses
+            raise InputError(
+                f"INPUT {str(input_path)!r}: the model cannot score a row of it: {exc}"
+            ) from exc
         import pyarrow.parquet as pq
 
         n_rows = sum(

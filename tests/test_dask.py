@@ -137,6 +137,100 @@ def test_bad_input_names_the_column_or_task(client, data):
         DaskMultiTaskLGBM(**SMALL).fit(dX, dd.from_pandas(Y, npartitions=3))
     with pytest.raises(ValueError, match="has no fitted tasks"):
         predict_dask(MultiTaskLGBM(), dX)
+    with pytest.raises(ValueError, match="Task 'rating' is 'binary' but has labels"):
+        DaskMultiTaskLGBM(tasks={"rating": "binary"}, **SMALL).fit(dX, dY)
+    text = dY.assign(click=dY["click"].astype(str))
+    with pytest.raises(TypeError, match=r"y columns \['click'\] are not numeric"):
+        DaskMultiTaskLGBM(**SMALL).fit(dX, text)
+    infinite = dX.assign(user_f0=np.inf)
+    with pytest.raises(ValueError, match="infinity"):
+        DaskMultiTaskLGBM(**SMALL).fit(infinite, dY)
+    shifted = dd.concat(
+        [
+            dd.from_pandas(Y.iloc[:1000], npartitions=1),
+            dd.from_pandas(Y.iloc[1000:], npartitions=1),
+        ]
+    )
+    with pytest.raises(ValueError, match="Partition 0 of X has 3000 rows but"):
+        DaskMultiTaskLGBM(**SMALL).fit(
+            dd.concat(
+                [
+                    dd.from_pandas(F.iloc[:3000], npartitions=1),
+                    dd.from_pandas(F.iloc[3000:], npartitions=1),
+                ]
+            ),
+            shifted,
+        )
+    with pytest.raises(ValueError, match="pilot_fraction"):
+        DaskMultiTaskLGBM(early_stopping="pilot", pilot_fraction=1.5).fit(dX, dY)
+
+
+def test_tasks_labelled_on_some_partitions_only(client, data):
+    """A worker without any of a task's labels takes no part in that task."""
+    _, F, Y = data
+    late = Y.assign(like=np.where(np.arange(len(Y)) < 3000, np.nan, Y["like"]))
+    dX, dY = dd.from_pandas(F, npartitions=2), dd.from_pandas(late, npartitions=2)
+    model = DaskMultiTaskLGBM(**SMALL).fit(dX, dY)
+    assert model.best_iteration_["like"] == 40
+    # one partition (of 3) empty after a filter
+    keep = lambda d: d[d.index >= 2000]  # noqa: E731
+    model = DaskMultiTaskLGBM(**SMALL).fit(
+        dd.from_pandas(F, npartitions=3).map_partitions(keep),
+        dd.from_pandas(Y, npartitions=3).map_partitions(keep),
+    )
+    assert set(model.best_iteration_) == set(Y.columns)
+
+
+def test_pilot_sets_the_trees_even_with_task_params_and_scarce_tasks(client, data):
+    _, F, Y = data
+    dX, dY = dd.from_pandas(F, npartitions=2), dd.from_pandas(Y, npartitions=2)
+    model = DaskMultiTaskLGBM(
+        n_estimators=300,
+        learning_rate=0.3,
+        early_stopping="pilot",
+        pilot_fraction=0.5,
+        task_params={"rating": {"n_estimators": 300}},
+        random_state=0,
+    ).fit(dX, dY)
+    assert model.best_iteration_ == model.pilot_best_iteration_
+    assert model.best_iteration_["rating"] < 300
+    scarce = Y.assign(like=np.where(np.arange(len(Y)) < 40, Y["like"], np.nan))
+    with pytest.warns(UserWarning, match=r"fewer than 20 labels of tasks \['like'\]"):
+        model = DaskMultiTaskLGBM(
+            n_estimators=30,
+            early_stopping="pilot",
+            pilot_fraction=0.05,
+            random_state=0,
+        ).fit(dX, dd.from_pandas(scarce, npartitions=2))
+    assert model.pilot_best_iteration_["like"] == 30  # n_estimators, no pilot
+
+
+def test_client_parameter_need_not_be_the_default_and_clones(client, data):
+    from sklearn.base import clone
+
+    _, F, Y = data
+    with Client(client.cluster, set_as_default=False) as other:
+        model = DaskMultiTaskLGBM(client=other, **SMALL)
+        assert clone(model).client is other
+        model.fit(dd.from_pandas(F, npartitions=2), dd.from_pandas(Y, npartitions=2))
+    assert set(model.boosters_) == set(Y.columns)
+
+
+def test_predict_dask_scores_a_recommender_with_the_model_it_wraps(client, data):
+    from mtlclassic import Recommender
+
+    X, _, Y = data
+    G = X.drop(columns=["timestamp"])  # the model reads the ids
+    model = MultiTaskLGBM(**SMALL).fit(G, Y)
+    items = X.drop_duplicates("item_id")[
+        ["item_id", "item_f0", "item_f1", "item_category"]
+    ]
+    users = X.drop_duplicates("user_id")[
+        ["user_id", "user_f0", "user_f1", "user_segment"]
+    ]
+    rec = Recommender(model, items, users=users, candidates="all")
+    out = predict_dask(rec, dd.from_pandas(G, npartitions=2)).compute()
+    assert_array_equal(out.to_numpy(), model.predict(G))
 
 
 def test_grid_search_on_the_cluster_equals_the_local_search(client, data):
@@ -190,3 +284,34 @@ def test_cli_score_on_the_cluster_equals_the_local_score(client, data, tmp_path)
         == 2
     )
     assert not (tmp_path / "o2").exists()  # a failure leaves no partial OUTPUT
+    # the same exit codes as the local score: a row the model refuses, id clash
+    X.head(5).assign(user_f0=np.inf).to_csv(bad / "p.csv", index=False)
+    assert (
+        main(
+            ["score", str(path), str(bad), str(tmp_path / "o3"), "--scheduler", address]
+        )
+        == 2
+    )
+    clash = [
+        "score",
+        str(path),
+        str(folder),
+        str(tmp_path / "o4"),
+        "--scheduler",
+        address,
+        "--id-cols",
+        "user_id",
+        "rating",
+    ]
+    assert main(clash) == 2
+    # a model saved without input_example: pandas' type inference, as locally
+    bare = tmp_path / "bare.mtlc"
+    mtlclassic.save(model, bare)
+    out5 = tmp_path / "o5"
+    assert (
+        main(["score", str(bare), str(folder), str(out5), "--scheduler", address]) == 0
+    )
+    assert_allclose(
+        pd.read_parquet(out5)[list(Y.columns)].to_numpy(),
+        expected[list(Y.columns)].to_numpy(),
+    )
