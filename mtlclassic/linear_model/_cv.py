@@ -20,18 +20,16 @@ from sklearn.utils.validation import _num_samples, indexable
 
 from .._targets import check_targets, check_task_sample_weight
 from ..metrics._masked import _task_scores
+from ._base import _ALLOWED_KINDS, _check_X, _mean_from_linear
 from ._estimators import (
-    _ALLOWED_KINDS,
     ClusteredMultiTask,
     L21MultiTask,
     MeanRegularizedMultiTask,
     TraceNormMultiTask,
-    _check_X,
-    _clipped,
-    _mean_from_linear,
     _pooled_start,
 )
 from ._penalties import L21Norm, TraceNorm
+from ._scaling import _clipped
 from ._solvers import MultiTaskProblem
 
 

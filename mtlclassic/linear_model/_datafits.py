@@ -214,7 +214,32 @@ class _GramGroups:
         return self._max_eig
 
 
-class MultiTaskDatafit:
+class BaseDatafit:
+    """The datafit protocol: what :class:`._solvers.MultiTaskProblem` calls.
+
+    A datafit is the weighted sum of per-task losses ``f(W, b) = sum_t
+    omega_t L_t(w_t, b_t)`` over each task's labelled rows, in centred
+    intercept coordinates (``intercepts_from`` / ``centred_from`` map them
+    to the model's intercepts). It exposes ``n_features``, ``n_tasks``,
+    ``fit_intercept``, ``task_weights`` (omega, may change between solves),
+    ``squared`` (bool per task: squared loss), ``n_effective`` (effective
+    labelled rows per task), ``all_centers`` (the weighted mean rows, or
+    None), and:
+
+    - ``value(W, b)``, ``value_and_gradient(W, b)`` (gradients in ``W`` and
+      ``b``), ``task_losses(W, b)`` (unweighted ``L_t``);
+    - ``hessian_bound_matvec(W, b)`` (an upper bound of the Hessian applied
+      to a direction, for the Lipschitz estimate) and ``gram_lipschitz()``
+      (the exact constant when it is cheap, else None);
+    - ``squared_dual_terms(W, b)`` (for the certified duality gap; squared
+      loss only).
+
+    :class:`MultiTaskDatafit` is the one implementation (squared, logistic or
+    mixed losses with masks and sample weights).
+    """
+
+
+class MultiTaskDatafit(BaseDatafit):
     r"""Masked multi-task squared / logistic / mixed loss.
 
     Parameters

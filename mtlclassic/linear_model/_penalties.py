@@ -16,7 +16,32 @@ def _thin_svd(V: np.ndarray):
     return Vt.T, s, U.T
 
 
-class TraceNorm:
+class BasePenalty:
+    """The penalty protocol: what :class:`._solvers.MultiTaskProblem` calls.
+
+    A penalty acts on the penalised block ``V`` (n_features, n_tasks) of the
+    weights and holds its strength ``alpha``. It is one of two kinds:
+
+    - non-smooth (``smooth = False``): ``value(V)`` and ``prox(V, step)``,
+      the proximal operator of ``step * Omega``, returning ``(V', value at
+      V')``; optionally the static ``dual_norm(G)``, which gives the
+      certified duality gap (squared loss) and ``alpha_max`` of a CV path;
+    - smooth (``smooth = True``): ``value(V)``, ``value_and_gradient(V)`` and
+      the property ``lipschitz`` (of the gradient), added to the datafit's.
+
+    A new penalty implements one kind and the estimator's ``_make_penalty``
+    returns it; nothing else changes (as skglm's ``BasePenalty``).
+    """
+
+    smooth: bool = False
+    alpha: float = 0.0
+
+    def value(self, V: np.ndarray) -> float:  # pragma: no cover - protocol
+        """Return ``Omega(V)``."""
+        raise NotImplementedError
+
+
+class TraceNorm(BasePenalty):
     """``alpha * sum of singular values of W``; prox = singular value thresholding."""
 
     smooth = False
@@ -48,7 +73,7 @@ class TraceNorm:
         return float(np.linalg.svd(G, compute_uv=False)[0])
 
 
-class L21Norm:
+class L21Norm(BasePenalty):
     """``alpha * sum_j ||W[j, :]||_2`` (rows = features); group soft-thresholding."""
 
     smooth = False
@@ -102,7 +127,7 @@ def _cluster_relaxation(s: np.ndarray, n_tasks: int, k: int, eta: float):
     return np.clip(nu * s - eta, 0.0, 1.0)
 
 
-class ClusteredNorm:
+class ClusteredNorm(BasePenalty):
     r"""Convex relaxation of clustered MTL (Jacob, Bach & Vert 2008; MALSAR CMTL).
 
     .. math::
@@ -167,7 +192,7 @@ class ClusteredNorm:
         return M
 
 
-class SquaredFrobenius:
+class SquaredFrobenius(BasePenalty):
     r"""``alpha * ||V||_F^2``: the mean-regularised MTL penalty (smooth).
 
     With ``W = w_0 1^T + V`` and ``w_0`` unpenalised, it pulls every task's
@@ -194,7 +219,7 @@ class SquaredFrobenius:
         return self.alpha * float((W * W).sum())
 
 
-class GraphLaplacian:
+class GraphLaplacian(BasePenalty):
     r"""``alpha * sum_{s<t} A_st ||v_s - v_t||^2 = alpha * tr(V L V^T)`` (smooth).
 
     ``A`` is a symmetric, non-negative task adjacency (n_tasks, n_tasks) and

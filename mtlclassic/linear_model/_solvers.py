@@ -27,8 +27,10 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ._penalties import BasePenalty
 
-class ZeroPenalty:
+
+class ZeroPenalty(BasePenalty):
     """Indicator of ``V = 0`` (the pooled model when ``shared=True``)."""
 
     smooth = False
