@@ -4,9 +4,8 @@ Shared representations (ALS, factorization machines), per-task LightGBM heads an
 task-relationship linear models, all scikit-learn estimators.
 """
 
-__version__ = "0.1.0.dev0"
-
 from . import datasets, linear_model, metrics, model_selection
+from ._version import __version__
 from .boosting import MultiTaskLGBM
 from .datasets import load_census_income, load_movielens, make_multitask_recsys
 from .embedding import (

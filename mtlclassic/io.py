@@ -74,7 +74,7 @@ class ModelFileError(ValueError):
 def _versions():
     import sklearn
 
-    from . import __version__
+    from ._version import __version__
 
     found = {
         "mtlclassic": __version__,
