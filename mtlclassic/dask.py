@@ -28,7 +28,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import Interval, StrOptions, validate_data
+from ._compat import Interval, StrOptions, import_lightgbm, validate_data
 from ._targets import fitted_tasks
 from .boosting import MultiTaskLGBM
 from .boosting._multitask_lgbm import _lgb_feature_names
@@ -381,7 +381,7 @@ colsample_bytree, reg_lambda
             return self._fit(X, Y, client)
 
     def _fit(self, X, Y, client):
-        import lightgbm as lgb
+        lgb = import_lightgbm()  # the one boundary to the dependency (_compat)
         from distributed import wait
 
         names = [str(c) for c in Y.columns]
