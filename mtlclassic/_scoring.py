@@ -534,6 +534,49 @@ def _id_columns(model, available):
     return out
 
 
+def resolve_columns(
+    model, available, where, *, input_columns, id_cols, schema, task_names, hint=""
+):
+    """Return the columns ``score`` reads and copies (``InputError`` if wrong).
+
+    ``input_columns`` None: the model's ``feature_names_in_``, else the saved
+    schema's names. ``id_cols`` None: the model's user/item id columns present
+    in ``available``. Used by the local ``score`` and ``score --scheduler``.
+    Returns ``(input_columns, id_cols, needed)`` (``needed``: ids first, each
+    column once).
+    """
+    if input_columns is None:
+        names = getattr(model, "feature_names_in_", None)
+        if names is None and schema:
+            names = [entry["name"] for entry in schema]
+        if names is None:
+            raise InputError(
+                "The model does not record the input columns it reads (it was "
+                "fitted on an array): save it with input_example=X_dataframe."
+            )
+        input_columns = [str(c) for c in names]
+    missing = [c for c in input_columns if c not in available]
+    if missing:
+        raise InputError(
+            f"{where} lacks the columns {missing}, which the model reads (it reads "
+            f"{input_columns}; the file has {available}){hint}."
+        )
+    if id_cols is None:
+        id_cols = _id_columns(model, available)
+    bad_ids = [c for c in id_cols if c not in available]
+    if bad_ids:
+        raise InputError(f"--id-cols names {bad_ids}, which INPUT does not have.")
+    clash = [n for n in task_names or [] if n in id_cols]
+    if clash:
+        raise InputError(
+            f"Task names {clash} are also --id-cols; rename the id columns."
+        )
+    extra = [c for c in available if c not in input_columns and c not in id_cols]
+    if extra:
+        _note(f"ignoring INPUT columns the model does not read: {extra}")
+    return input_columns, id_cols, list(dict.fromkeys([*id_cols, *input_columns]))
+
+
 def score_file(
     model,
     input_path,
@@ -585,31 +628,16 @@ def score_file(
     output = AtomicOutput(output_path, output_format, overwrite=overwrite)
     source = Source(input_path, "INPUT")
     available = input_columns_of(source)
-    if input_columns is None:
-        names = getattr(model, "feature_names_in_", None)
-        if names is None and schema:
-            names = [entry["name"] for entry in schema]
-        if names is None:
-            raise InputError(
-                "The model does not record the input columns it reads (it was "
-                "fitted on an array): save it with input_example=X_dataframe."
-            )
-        input_columns = [str(c) for c in names]
-    missing = [c for c in input_columns if c not in available]
-    if missing:
-        raise InputError(
-            f"{source} lacks the columns {missing}, which the model reads (it reads "
-            f"{input_columns}; the file has {available}){_delimiter_hint(available)}."
-        )
-    if id_cols is None:
-        id_cols = _id_columns(model, available)
-    bad_ids = [c for c in id_cols if c not in available]
-    if bad_ids:
-        raise InputError(f"--id-cols names {bad_ids}, which INPUT does not have.")
-    extra = [c for c in available if c not in input_columns and c not in id_cols]
-    if extra:
-        _note(f"ignoring INPUT columns the model does not read: {extra}")
-    needed = list(dict.fromkeys([*id_cols, *input_columns]))
+    input_columns, id_cols, needed = resolve_columns(
+        model,
+        available,
+        str(source),
+        input_columns=input_columns,
+        id_cols=id_cols,
+        schema=schema,
+        task_names=task_names,
+        hint=_delimiter_hint(available),
+    )
     by_name = hasattr(model, "feature_names_in_")
     meter = Progress("scored", progress)
     with output as out:
@@ -780,6 +808,12 @@ def run_score(args):
             model = model.model
         _set_n_jobs(model, args.n_jobs)
         info = manifest.get("model", {})
+        common = dict(
+            overwrite=args.overwrite,
+            id_cols=args.id_cols,
+            input_columns=info.get("input_columns"),
+            schema=manifest.get("input_schema"),
+        )
         if args.scheduler is not None:
             if args.format == "csv":
                 raise InputError(
@@ -789,14 +823,7 @@ def run_score(args):
             from .dask import score_dask
 
             n = score_dask(
-                model,
-                args.input,
-                args.output,
-                scheduler=args.scheduler,
-                overwrite=args.overwrite,
-                id_cols=args.id_cols,
-                input_columns=info.get("input_columns"),
-                schema=manifest.get("input_schema"),
+                model, args.input, args.output, scheduler=args.scheduler, **common
             )
             _note(f"wrote {n:,} rows to {args.output} (parquet parts)")
             return
@@ -806,11 +833,8 @@ def run_score(args):
             args.output,
             chunksize=args.chunksize,
             output_format=args.format,
-            overwrite=args.overwrite,
-            id_cols=args.id_cols,
-            input_columns=info.get("input_columns"),
-            schema=manifest.get("input_schema"),
             task_names=list(info.get("tasks", {})) or None,
+            **common,
         )
         if manifest.get("input_schema") is None:
             _note(

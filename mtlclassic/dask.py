@@ -696,7 +696,7 @@ def score_dask(
     _, dd = _import_dask()
     from distributed import Client, LocalCluster
 
-    from ._scoring import InputError, _id_columns, _model_id_columns
+    from ._scoring import InputError, _model_id_columns, resolve_columns
 
     output = os.fspath(output_path)
     if os.path.exists(output) and not overwrite:
@@ -706,13 +706,6 @@ def score_dask(
         raise InputError(f"The folder of OUTPUT {parent!r} does not exist.")
     files, parquet = _input_paths(input_path)
     names = list(fitted_tasks(model))
-    if input_columns is None:
-        input_columns = [str(c) for c in getattr(model, "feature_names_in_", [])]
-    if not input_columns:
-        raise InputError(
-            "The model does not record the input columns it reads: save it with "
-            "input_example=X_dataframe."
-        )
     cluster = LocalCluster(dashboard_address=":0") if scheduler == "local" else None
     client = Client(cluster if cluster is not None else scheduler)
     tmp = f"{output}.tmp-{os.getpid()}"
@@ -725,23 +718,15 @@ def score_dask(
         else:  # no saved schema: pandas' own type inference, as the local path
             frame = dd.read_csv(files, assume_missing=True)
         available = [str(c) for c in frame.columns]
-        missing = [c for c in input_columns if c not in available]
-        if missing:
-            raise InputError(
-                f"INPUT {str(input_path)!r} lacks the columns {missing}, which the "
-                f"model reads (the files have {available})."
-            )
-        if id_cols is None:
-            id_cols = _id_columns(model, available)
-        bad = [c for c in id_cols if c not in available]
-        if bad:
-            raise InputError(f"--id-cols names {bad}, which INPUT does not have.")
-        clash = [n for n in names if n in id_cols]
-        if clash:
-            raise InputError(
-                f"Task names {clash} are also --id-cols; rename the id columns."
-            )
-        needed = list(dict.fromkeys([*id_cols, *input_columns]))
+        input_columns, id_cols, needed = resolve_columns(
+            model,
+            available,
+            f"INPUT {str(input_path)!r}",
+            input_columns=input_columns,
+            id_cols=id_cols,
+            schema=schema,
+            task_names=names,
+        )
         frame = frame[needed]
         ids = [c for c in _model_id_columns(model) if c in input_columns]
         if schema:
