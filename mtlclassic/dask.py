@@ -264,7 +264,11 @@ colsample_bytree, reg_lambda
         return type(self)(**clone(params, safe=False), client=client)
 
     def _label_summary(self, Y, names):
-        """One pass over ``Y``: rows, labels and 0/1-ness per partition and task."""
+        """Return ``Y`` as float64 and its per-partition summary (one pass).
+
+        The summary holds the rows, the labels and the 0/1-ness of every task
+        in every partition; non-numeric label columns raise ``TypeError``.
+        """
         numeric = [
             c
             for c in Y.columns
@@ -291,7 +295,8 @@ colsample_bytree, reg_lambda
                 ],
             )
 
-        return Y.map_partitions(summary, meta=summary(Y._meta)).compute()
+        Y = Y.astype("float64")
+        return Y, Y.map_partitions(summary, meta=summary(Y._meta)).compute()
 
     def _kinds(self, names, summary):
         if isinstance(self.tasks, dict):
@@ -398,16 +403,7 @@ colsample_bytree, reg_lambda
         )
         # one pass over the data: encoded features and labels stay on the
         # workers for every task (and errors of a partition surface here)
-        Yf = (
-            Y.astype("float64")
-            if all(
-                pd.api.types.is_numeric_dtype(Y._meta[c].dtype)
-                or pd.api.types.is_bool_dtype(Y._meta[c].dtype)
-                for c in Y.columns
-            )
-            else Y
-        )
-        summary = self._label_summary(Yf, names)
+        Yf, summary = self._label_summary(Y, names)
         kinds = self._kinds(names, summary)
         encoded, Yf = client.persist([encoded, Yf])
         wait([encoded, Yf])
