@@ -33,7 +33,7 @@ from ._scaling import _clipped
 from ._solvers import MultiTaskProblem
 
 
-def _alpha_grid(estimator, X, Y, sample_weight, n_alphas, eps):
+def _alpha_grid(estimator, data, n_alphas, eps):
     """``n_alphas`` values log-spaced from the model's ``alpha_max`` down.
 
     Trace norm and L2,1: ``alpha_max`` is the smallest ``alpha`` with ``V = 0``
@@ -44,8 +44,7 @@ def _alpha_grid(estimator, X, Y, sample_weight, n_alphas, eps):
     direction, more along the others) and ``eps=None`` means 1e-6, down to
     where the tasks are practically independent.
     """
-    data = estimator._prepare(X, Y, sample_weight)  # scaled as the fits are
-    datafit = data.datafit
+    datafit = data.datafit  # every row, scaled as the fits are
     n_tasks = datafit.n_tasks
     shared = estimator._is_shared(n_tasks)
     dual = {TraceNormMultiTask: TraceNorm, L21MultiTask: L21Norm}.get(type(estimator))
@@ -134,14 +133,13 @@ def _oof_scores(Y, folds, predictions, kinds):
 
     Returns ``(mean (n_alphas,), per_task (n_alphas, n_tasks))``.
     """
-    Yf = Y
     n_alphas = predictions[0].shape[0]
-    P = np.full((n_alphas,) + Yf.shape, np.nan)
+    P = np.full((n_alphas,) + Y.shape, np.nan)
     for (_, test), pred in zip(folds, predictions):
         P[:, test] = pred
     per_task = np.array(
         [
-            _task_scores(Yf, ~np.isnan(Yf) & ~np.isnan(P[a]), P[a], kinds)
+            _task_scores(Y, ~np.isnan(Y) & ~np.isnan(P[a]), P[a], kinds)
             for a in range(n_alphas)
         ]
     )
@@ -214,8 +212,11 @@ default=None
         sw = None
         if sample_weight is not None:
             sw = check_task_sample_weight(sample_weight, n_samples, len(kinds))
+        # every row prepared once: for the grid of alpha and for the refit
+        model = clone(base)
+        data = model._prepare(X, y, sample_weight)
         if self.alphas is None:
-            alphas = _alpha_grid(base, X, y, sample_weight, self.n_alphas, self.eps)
+            alphas = _alpha_grid(model, data, self.n_alphas, self.eps)
         else:
             alphas = np.sort(np.asarray(self.alphas, dtype=np.float64).ravel())[::-1]
             if (
@@ -246,8 +247,8 @@ default=None
         oof_mean, oof_tasks = _oof_scores(Yf, folds, [r[2] for r in results], kinds)
         mean = oof_mean if self.selection == "oof" else fold_mean
         best = int(np.nanargmax(mean)) if np.isfinite(mean).any() else 0
-        model = clone(base).set_params(alpha=float(alphas[best]))
-        model.fit(X, y, sample_weight=sample_weight)
+        model.alpha = float(alphas[best])
+        model._set_fitted(data, *model._solve_prepared(data))
         for name, value in vars(model).items():
             if name.endswith("_") and not name.startswith("__"):
                 setattr(self, name, value)
