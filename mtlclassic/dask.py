@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._compat import Interval, StrOptions, import_lightgbm, validate_data
 from ._targets import fitted_tasks
 from .boosting import MultiTaskLGBM
-from .boosting._multitask_lgbm import _lgb_feature_names
+from .boosting._lgbm_input import lgb_feature_names as _lgb_feature_names
 
 __all__ = ["DaskMultiTaskLGBM", "predict_dask"]
 
@@ -435,8 +435,10 @@ colsample_bytree, reg_lambda
             settings = template._task_settings(
                 base, overrides.get(name, {}), rounds[name], None
             )
-            n_trees = rounds[name] if self.early_stopping == "pilot" else settings[1]
-            params = dict(settings[0])
+            n_trees = (
+                rounds[name] if self.early_stopping == "pilot" else settings.n_rounds
+            )
+            params = dict(settings.params)
             params.setdefault(
                 "objective", "binary" if kinds[name] == "binary" else "regression"
             )

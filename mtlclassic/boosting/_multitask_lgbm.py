@@ -1,15 +1,12 @@
 """Per-task LightGBM heads and the GBDT forms of task sharing."""
 
 import numbers
-import re
-import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit
+from scipy.special import expit
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
 
 from .._compat import (
@@ -21,10 +18,28 @@ from .._compat import (
     import_lightgbm,
     validate_data,
 )
-from .._ids import conform_ids
 from .._targets import check_targets, check_task_sample_weight, targets_ndim
 from ..metrics import multitask_score
-from ._objectives import MixedLoss, MixedObjective
+from ._lgbm_input import (
+    array_matrix,
+    check_label_gain,
+    check_query_sizes,
+    fit_feature_spec,
+    frame_matrix,
+    holdout,
+    lgb_feature_names,
+    query_codes,
+)
+from ._lgbm_train import (
+    OBJECTIVES,
+    EvalData,
+    FitData,
+    TaskSettings,
+    fit_chain,
+    fit_separate,
+    fit_shared,
+    fit_tower,
+)
 
 __all__ = ["MultiTaskLGBM"]
 
@@ -37,138 +52,7 @@ _PARAM_ALIASES = {
     "colsample_bytree": "feature_fraction",
     "reg_lambda": "lambda_l2",
 }
-_OBJECTIVES = {"regression": "regression", "binary": "binary", "ranking": "lambdarank"}
-_CHAIN_FOLDS = 5
-_TASK_FEATURE = "__task__"
-_EPS = 1e-15  # LightGBM's kEpsilon, used to clip the binary base rate
-
-
-def _numeric_categories(values) -> list:
-    """Sorted distinct values of a numeric column listed as categorical.
-
-    LightGBM reads a categorical feature as non-negative int32 codes (a
-    negative value is missing, a larger one an error), so such a column is
-    re-encoded as the position of its value among those seen in ``fit``.
-    """
-    observed = pd.Series(values).dropna()
-    if pd.api.types.is_extension_array_dtype(observed.dtype):
-        observed = observed.astype(observed.dtype.numpy_dtype)  # Int64 -> int64
-    return np.sort(observed.unique()).tolist()  # exact: int ids never via float
-
-
-def _encode_values(values, categories) -> np.ndarray:
-    """Codes of ``values`` among ``categories`` (NaN where unseen or missing)."""
-    codes = pd.Index(categories).get_indexer(values).astype(np.float64)
-    codes[codes < 0] = np.nan
-    return codes
-
-
-_DEFAULT_LABEL_GAINS = 31  # LightGBM's label_gain: 2^i - 1 for grades 0..30
-
-
-def _check_label_gain(task, grades, params):
-    """Refuse relevance grades that LightGBM's ``label_gain`` cannot map."""
-    gains = params.get("label_gain")
-    if gains is not None:
-        try:
-            gains = np.asarray(gains, dtype=np.float64)
-        except (TypeError, ValueError):
-            gains = None
-        if gains is None or gains.ndim != 1:
-            raise ValueError(
-                f"label_gain of ranking task {task!r} must be a list of numbers, "
-                f"one gain per relevance grade; got {params.get('label_gain')!r}."
-            )
-    n_gains = _DEFAULT_LABEL_GAINS if gains is None else len(gains)
-    top = int(np.max(grades)) if grades.size else 0
-    if top >= n_gains:
-        given = "the default" if gains is None else "task_params' label_gain"
-        raise ValueError(
-            f"Ranking task {task!r} has relevance grade {top}, but {given} maps "
-            f"grades 0..{n_gains - 1} only (LightGBM's LambdaRank and NDCG need a "
-            f"gain per grade). Pass task_params={{{task!r}: {{'label_gain': "
-            f"list(range({top + 1}))}}}} (linear gains, as mtlclassic's ndcg_at_k) "
-            "or bin the grades."
-        )
-
-
-_MAX_QUERY_ROWS = 10_000  # LightGBM's LambdaRank: rows of one query at most
-
-
-def _check_query_sizes(task, codes, raw, query_col):
-    """Refuse a query with more labelled rows than LambdaRank accepts."""
-    if codes.size == 0:
-        return
-    sizes = np.bincount(codes)
-    biggest = int(np.argmax(sizes))
-    if sizes[biggest] > _MAX_QUERY_ROWS:
-        value = raw[np.flatnonzero(codes == biggest)[0]]
-        value = value.item() if isinstance(value, np.generic) else value
-        raise ValueError(
-            f"Ranking task {task!r}: query {value!r} (query_col="
-            f"{query_col!r}) has {int(sizes[biggest])} labelled rows, more than "
-            f"the {_MAX_QUERY_ROWS} LightGBM's ranking objectives accept per query; "
-            "keep fewer candidates per query (e.g. the top ones by a retrieval "
-            "score) or split such queries."
-        )
-
-
-def _lgb_feature_names(names) -> list[str]:
-    """Feature names LightGBM accepts (no JSON special characters), unique."""
-    out, seen = [], set()
-    for name in names:
-        clean = re.sub(r'[",:\[\]{}\s]', "_", str(name)) or "_"
-        candidate, k = clean, 1
-        while candidate in seen:
-            candidate, k = f"{clean}_{k}", k + 1
-        seen.add(candidate)
-        out.append(candidate)
-    return out
-
-
-def _holdout(rows, fraction, rng, groups=None):
-    """Split ``rows`` into (train, validation), whole query groups when given.
-
-    Without groups, row ``i`` is held out when the ``i``-th uniform draw of
-    ``rng`` is below ``fraction`` (at least one row on each side): the draw
-    for a row never depends on how many rows follow, so appending events to
-    the training data leaves every earlier row where it was (a permutation
-    would reshuffle all of them, and early stopping would jump).
-    """
-    if groups is None:
-        if rows.size < 2:
-            return rows, None
-        draws = rng.random(rows.size)
-        held = draws < fraction
-        if not held.any():
-            held[np.argmin(draws)] = True
-        if held.all():
-            held[np.argmax(draws)] = False
-        return rows[~held], rows[held]
-    unique = np.unique(groups[rows])
-    if unique.size < 2:
-        return rows, None
-    n_val = min(unique.size - 1, max(1, int(round(fraction * unique.size))))
-    val_groups = rng.permutation(unique)[:n_val]
-    is_val = np.isin(groups[rows], val_groups)
-    return rows[~is_val], rows[is_val]
-
-
-def _group_rows(rows, query):
-    """Order ``rows`` so query groups are contiguous; return (rows, group sizes)."""
-    order = np.argsort(query[rows], kind="stable")
-    rows = rows[order]
-    _, sizes = np.unique(query[rows], return_counts=True)
-    return rows, sizes
-
-
-def _query_codes(values, name):
-    codes, _ = pd.factorize(np.asarray(values), sort=False)
-    if (codes < 0).any():
-        raise ValueError(
-            f"query_col {name!r} has missing values; every row needs a query id."
-        )
-    return codes
+_holdout = holdout  # the name tests and older code import
 
 
 class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -485,107 +369,15 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     # ------------------------------------------------------------------ input
 
     def _fit_feature_spec(self, X):
-        """Decide feature columns and categorical encodings from the fit X."""
-        is_frame = isinstance(X, pd.DataFrame)
-        columns = list(X.columns) if is_frame else list(range(X.shape[1]))
-        query = self.query_col
-        if query is not None:
-            if is_frame and query not in columns:
-                raise ValueError(
-                    f"query_col {query!r} is not a column of X; columns are "
-                    f"{[str(c) for c in columns]}."
-                )
-            if not is_frame and not (
-                isinstance(query, numbers.Integral) and 0 <= query < len(columns)
-            ):
-                raise ValueError(
-                    f"query_col must be a column position in [0, {len(columns)}) "
-                    f"when X is an array; got {query!r}."
-                )
-        features = [c for c in columns if c != query]
-        if not features:
-            raise ValueError("X has no feature column besides query_col.")
-        listed = []
-        if not isinstance(self.categorical_features, str):
-            listed = list(self.categorical_features)
-            unknown = [c for c in listed if c not in features]
-            if unknown:
-                raise ValueError(
-                    f"categorical_features names {unknown}, which are not feature "
-                    f"columns of X (query_col excluded); features are "
-                    f"{[str(c) for c in features]}."
-                )
-        categories, cat_positions, bad = {}, [], []
-        for j, col in enumerate(features):
-            if not is_frame:
-                if col in listed:  # numeric codes: re-encoded by their fitted values
-                    categories[col] = _numeric_categories(X[:, col])
-                    cat_positions.append(j)
-                continue
-            dtype = X[col].dtype
-            if isinstance(dtype, pd.CategoricalDtype):
-                categories[col] = dtype.categories.tolist()
-                cat_positions.append(j)
-            elif pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(
-                dtype
-            ):
-                if col in listed:
-                    categories[col] = _numeric_categories(X[col])
-                    cat_positions.append(j)
-            elif col in listed:
-                values = X[col].dropna().unique()
-                categories[col] = sorted(values.tolist(), key=str)
-                cat_positions.append(j)
-            else:
-                bad.append(str(col))
-        if bad:
-            raise TypeError(
-                f"X columns {bad} are neither numeric nor pandas 'category'; convert "
-                "them with X[col].astype('category') or list them in "
-                "categorical_features."
-            )
-        self.features_ = [str(c) if is_frame else f"x{c}" for c in features]
-        self.feature_columns_ = features
-        self.categories_ = categories
-        self.categorical_feature_indices_ = cat_positions
+        """Fit the feature encoder on ``X`` (the ``features_`` attributes)."""
+        spec = fit_feature_spec(X, self.query_col, self.categorical_features)
+        self.features_ = spec.features
+        self.feature_columns_ = spec.columns
+        self.categories_ = spec.categories
+        self.categorical_feature_indices_ = spec.categorical
 
     def _frame_matrix(self, X):
-        n = X.shape[0]
-        out = np.empty((n, len(self.feature_columns_)), dtype=np.float64)
-        for j, col in enumerate(self.feature_columns_):
-            column = X[col]
-            if col in self.categories_:
-                fitted = self.categories_[col]
-                cats = pd.Index(fitted)
-                reference = np.asarray(fitted, dtype=object)
-                if isinstance(column.dtype, pd.CategoricalDtype):
-                    codes = column.cat.codes.to_numpy()
-                    if not column.cat.categories.equals(cats):
-                        incoming = conform_ids(
-                            column.cat.categories.to_numpy(dtype=object), reference, col
-                        )
-                        # one more slot so that the code -1 (missing) maps to -1
-                        recode = np.append(cats.get_indexer(incoming), -1)
-                        codes = recode[codes]
-                else:
-                    values = column.to_numpy()
-                    if values.dtype.kind == "O" or values.dtype != reference.dtype:
-                        values = conform_ids(values, reference, col)
-                    codes = cats.get_indexer(values)
-                values = codes.astype(np.float64)
-                values[codes < 0] = np.nan
-            else:
-                try:
-                    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-                except (TypeError, ValueError):
-                    raise TypeError(
-                        f"X column {col!r} must be numeric (as in fit); got dtype "
-                        f"{column.dtype}."
-                    ) from None
-            out[:, j] = values
-        if np.isinf(out).any():
-            raise ValueError("Input X contains infinity; use NaN for missing values.")
-        return out
+        return frame_matrix(X, self.feature_columns_, self.categories_)
 
     def _check_X(self, X, *, reset):
         """Validate ``X``; return (feature matrix float64, query values or None)."""
@@ -598,11 +390,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 )
             if reset:
                 self._fit_feature_spec(X)
-            features = self._frame_matrix(X)
             query = None
             if reset and self.query_col is not None:
                 query = X[self.query_col].to_numpy()
-            return features, query
+            return self._frame_matrix(X), query
         if (
             not reset
             and type(X) is np.ndarray
@@ -625,19 +416,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             )
         if reset:
             self._fit_feature_spec(X)
-        cols = self.feature_columns_
-        features = X if len(cols) == X.shape[1] else X[:, cols]
         query = None
         if reset and self.query_col is not None:
             query = X[:, self.query_col]
-        features = np.ascontiguousarray(features, dtype=np.float64)
-        listed = [(j, c) for j, c in enumerate(cols) if c in self.categories_]
-        if listed:
-            if features is X:
-                features = features.copy()  # never modify the user's array
-            for j, col in listed:
-                features[:, j] = _encode_values(features[:, j], self.categories_[col])
-        return features, query
+        return array_matrix(X, self.feature_columns_, self.categories_), query
 
     def _check_task_params(self, names):
         task_params = self.task_params or {}
@@ -655,31 +437,34 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 )
         return task_params
 
+    def _init_score_spec(self, names, kinds):
+        """``init_score`` as ``{task: column}``, the template expanded."""
+        spec = self.init_score
+        if not isinstance(spec, str):
+            return spec
+        try:
+            out = {
+                n: spec.format(task=n) for n, k in zip(names, kinds) if k != "ranking"
+            }
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"init_score={spec!r} is not a valid template: use "
+                "'{task}' as its only placeholder, e.g. 'fm_score_{task}' "
+                f"({type(exc).__name__}: {exc})."
+            ) from None
+        if len(set(out.values())) < len(out):
+            raise ValueError(
+                f"init_score={spec!r} names the same column for every "
+                "task; a template needs the placeholder '{task}' (e.g. "
+                "'fm_score_{task}'), or pass a dict {task: column}."
+            )
+        return out
+
     def _check_init_score(self, names, kinds, features):
         """Resolve ``init_score`` into ``{task: feature position}`` and check it."""
-        spec = self.init_score
-        if spec is None:
+        if self.init_score is None:
             return {}
-        if isinstance(spec, str):
-            template = spec
-            try:
-                spec = {
-                    n: template.format(task=n)
-                    for n, k in zip(names, kinds)
-                    if k != "ranking"
-                }
-            except (KeyError, IndexError, ValueError) as exc:
-                raise ValueError(
-                    f"init_score={template!r} is not a valid template: use "
-                    "'{task}' as its only placeholder, e.g. 'fm_score_{task}' "
-                    f"({type(exc).__name__}: {exc})."
-                ) from None
-            if len(set(spec.values())) < len(spec):
-                raise ValueError(
-                    f"init_score={template!r} names the same column for every "
-                    "task; a template needs the placeholder '{task}' (e.g. "
-                    "'fm_score_{task}'), or pass a dict {task: column}."
-                )
+        spec = self._init_score_spec(names, kinds)
         unknown = [t for t in spec if t not in names]
         if unknown:
             raise ValueError(
@@ -712,35 +497,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             resolved[task] = j
         return resolved
 
-    def _offset_alone_is_better(self, t, kind, params, valid, evals, best):
-        """Whether a task's ``init_score`` offset beats its early-stopped trees.
-
-        Compared on the task's validation rows with LightGBM's default metric
-        (l2, binary log loss); then the head keeps no tree (``best_iteration_``
-        0), so it is never worse there than the offset it boosts from.
-        """
-        names = list(self.tasks_)
-        if (
-            names[t] not in self.init_score_columns_
-            or valid is None
-            or not evals
-            or "metric" in params
-            or kind not in ("regression", "binary")
-        ):
-            return False
-        y, offset, w = valid["y"], valid["init"], valid.get("w")
-        if kind == "regression":
-            metric, loss = "l2", (y - offset) ** 2
-        else:
-            metric = "binary_logloss"
-            p = np.clip(expit(offset), _EPS, 1 - _EPS)
-            loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
-        history = evals.get("valid", {}).get(metric)
-        if not history:
-            return False
-        return float(np.average(loss, weights=w)) <= history[best - 1]
-
     def _check_eval_set(self, eval_set, names, kinds):
+        """Validate ``eval_set`` into an :class:`EvalData` (None if not given)."""
         if eval_set is None:
             return None
         if isinstance(eval_set, list):
@@ -769,13 +527,51 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 query = X_val[self.query_col].to_numpy()
             else:
                 query = np.asarray(X_val)[:, self.query_col]
-            query = _query_codes(query, self.query_col)
-        return features, Y, mask, query
+            query = query_codes(query, self.query_col)
+        return EvalData(features, Y, mask, query)
+
+    def _check_weights(self, sample_weight, mask, names):
+        """``sample_weight`` as (n_samples, n_tasks), or None."""
+        if sample_weight is None:
+            return None
+        weights = check_task_sample_weight(sample_weight, mask.shape[0], len(names))
+        dead = [n for t, n in enumerate(names) if not weights[mask[:, t], t].any()]
+        if dead:
+            raise ValueError(
+                f"sample_weight is zero on every labelled row of tasks {dead}; "
+                "each task needs some positive weight."
+            )
+        return weights
+
+    def _check_ranking(self, data, raw_query):
+        """Refuse grades without a gain and queries LightGBM cannot rank."""
+        for t, name in enumerate(data.names):
+            if data.kinds[t] != "ranking":
+                continue
+            params = data.settings[t].params
+            # LambdaRank and the NDCG metric need a gain per grade; every
+            # ranking objective limits a query's rows
+            metric = params.get("metric")
+            gains = (
+                params["objective"] == "lambdarank"
+                or metric is None
+                or ("ndcg" in str(metric))
+            )
+            rows = data.mask[:, t]
+            checks = [(data.Y[rows, t], data.query[rows], raw_query[rows])]
+            if data.val is not None:  # the validation data meet the same limits
+                rows_val = data.val.mask[:, t]
+                codes = data.val.query[rows_val]
+                checks.append((data.val.Y[rows_val, t], codes, codes))
+            for grades, codes, raw in checks:
+                if gains:
+                    check_label_gain(name, grades, params)
+                check_query_sizes(name, codes, raw, self.query_col)
 
     # ----------------------------------------------------------------- params
 
     def _base_params(self, seed, n_threads):
-        params = {
+        return {
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
             "min_data_in_leaf": self.min_child_samples,
@@ -789,10 +585,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             "force_col_wise": True,
             "verbosity": 1 if self.verbose >= 2 else -1,
         }
-        return params
 
     def _task_settings(self, base, overrides, n_rounds, es_rounds):
-        """Apply one task's overrides: (params, rounds, early stopping rounds)."""
+        """Apply one task's overrides to ``base``: a :class:`TaskSettings`."""
         params = dict(base)
         for key, value in overrides.items():
             if key == "n_estimators":
@@ -805,58 +600,105 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                     params["bagging_freq"] = 1 if value < 1 else 0
             else:
                 params[key] = value
-        return params, int(n_rounds), es_rounds
+        return TaskSettings(params, int(n_rounds), es_rounds)
 
-    def _train(self, lgb, name, params, n_rounds, es_rounds, train, valid, feval=None):
-        """Train one booster; return (booster, best iteration, evals)."""
-        start = time.perf_counter()
-        dtrain = lgb.Dataset(
-            train["X"],
-            label=train["y"],
-            weight=train.get("w"),
-            group=train.get("group"),
-            init_score=train.get("init"),
-            feature_name=train["names"],
-            categorical_feature=train["cats"],
-        )
-        callbacks, valid_sets, evals = [], None, {}
-        if valid is not None:
-            dvalid = lgb.Dataset(
-                valid["X"],
-                label=valid["y"],
-                weight=valid.get("w"),
-                group=valid.get("group"),
-                init_score=valid.get("init"),
-                reference=dtrain,
-            )
-            valid_sets = [dvalid]
-            callbacks.append(lgb.record_evaluation(evals))
-            if es_rounds is not None:
-                callbacks.append(
-                    lgb.early_stopping(es_rounds, first_metric_only=True, verbose=False)
+    def _settings(self, base, names, kinds, shared):
+        """Every task's :class:`TaskSettings` (its overrides applied)."""
+        task_params = self._check_task_params(names)
+        if self.strategy == "shared":
+            ignored = [names[t] for t in shared if names[t] in task_params]
+            if ignored:
+                warnings.warn(
+                    f"task_params for tasks {ignored} have no effect with "
+                    "strategy='shared': they are trained in the one shared booster, "
+                    "which uses the common parameters.",
+                    UserWarning,
+                    stacklevel=4,
                 )
-            if self.verbose >= 2:
-                callbacks.append(lgb.log_evaluation(50))
-        booster = lgb.train(
-            params,
-            dtrain,
-            num_boost_round=n_rounds,
-            valid_sets=valid_sets,
-            valid_names=["valid"] if valid_sets else None,
-            feval=feval,
-            callbacks=callbacks,
-        )
-        best = booster.current_iteration()
-        if es_rounds is not None and valid is not None and booster.best_iteration > 0:
-            best = booster.best_iteration
-        if self.verbose:
-            print(
-                f"[MultiTaskLGBM] {name}: {best} rounds on {len(train['y'])} rows "
-                f"in {time.perf_counter() - start:.2f}s"
+        settings = []
+        for t, name in enumerate(names):
+            n_rounds = self.n_estimators
+            if self.strategy == "finetune" and t in shared:
+                n_rounds = self.finetune_n_estimators
+            setting = self._task_settings(
+                base, task_params.get(name, {}), n_rounds, self.early_stopping_rounds
             )
-        return booster, int(best), {k: dict(v) for k, v in evals.items()}
+            setting.params.setdefault("objective", OBJECTIVES[kinds[t]])
+            settings.append(setting)
+        return settings
+
+    def _split_rows(self, data):
+        """Split each task's labelled rows into training and validation rows.
+
+        Rows are held out only when a booster of the task early-stops and no
+        ``eval_set`` is given.
+        """
+        for t in range(len(data.names)):
+            rows = np.flatnonzero(data.mask[:, t])
+            setting = data.settings[t]
+            own = setting.es_rounds is not None and setting.n_rounds > 0
+            if t not in data.shared:
+                early = own
+            elif self.strategy == "shared":
+                early = self.early_stopping_rounds is not None
+            else:
+                early = self.early_stopping_rounds is not None or own
+            if data.val is None and early:
+                rng = np.random.default_rng([data.seed, t])
+                groups = data.query if data.kinds[t] == "ranking" else None
+                rows, held = holdout(rows, self.validation_fraction, rng, groups)
+                data.valid_rows[t] = held
+            data.train_rows[t] = rows
 
     # -------------------------------------------------------------------- fit
+
+    def _fit_data(self, X, Y, sample_weight, eval_set):
+        """Validate the fit input into a :class:`FitData`."""
+        if Y is None:
+            raise ValueError(
+                f"This {type(self).__name__} estimator requires y to be passed, "
+                "but the target y is None."
+            )
+        features, query = self._check_X(X, reset=True)
+        Yf, mask, kinds, names = check_targets(Y, self.tasks, n_samples=len(features))
+        if self.chain and self.strategy != "separate":
+            raise ValueError(
+                "chain=True requires strategy='separate'; got "
+                f"strategy={self.strategy!r}."
+            )
+        raw_query = None
+        if "ranking" in kinds:
+            if self.query_col is None:
+                ranking = [n for n, k in zip(names, kinds) if k == "ranking"]
+                raise ValueError(
+                    f"Tasks {ranking} are 'ranking' tasks, which need query_col: "
+                    "the column of X with each row's query id (e.g. 'user_id')."
+                )
+            raw_query = np.asarray(query)
+            query = query_codes(query, self.query_col)
+        self._check_task_params(names)
+        self.init_score_columns_ = self._check_init_score(names, kinds, features)
+        weights = self._check_weights(sample_weight, mask, names)
+        val = self._check_eval_set(eval_set, names, kinds)
+        if isinstance(self.random_state, numbers.Integral):
+            seed = int(self.random_state) % (2**31 - 1)
+        else:
+            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
+        base = self._base_params(seed, effective_n_jobs(self.n_jobs))
+        shared = []
+        if self.strategy != "separate":
+            shared = [t for t, kind in enumerate(kinds) if kind != "ranking"]
+        data = FitData(
+            features, Yf, mask, weights, query, val, names, kinds,
+            self._settings(base, names, kinds, shared), shared=shared,
+            offsets=self.init_score_columns_, seed=seed, threads=base["num_threads"],
+            base_params=base, feature_names=list(self.features_),
+            lgb_names=lgb_feature_names(self.features_),
+            cats=list(self.categorical_feature_indices_), verbose=self.verbose,
+        )  # fmt: skip
+        self._check_ranking(data, raw_query)
+        self._split_rows(data)
+        return data
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, eval_set=None):
@@ -882,409 +724,63 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         lgb = import_lightgbm()
-        Y = y
-        if Y is None:
-            raise ValueError(
-                f"This {type(self).__name__} estimator requires y to be passed, "
-                "but the target y is None."
-            )
-        features, query = self._check_X(X, reset=True)
-        n_samples = features.shape[0]
-        Yf, mask, kinds, names = check_targets(Y, self.tasks, n_samples=n_samples)
-        n_tasks = len(names)
-        strategy = self.strategy
-        if self.chain and strategy != "separate":
-            raise ValueError(
-                f"chain=True requires strategy='separate'; got strategy={strategy!r}."
-            )
-        if "ranking" in kinds:
-            if self.query_col is None:
-                ranking = [n for n, k in zip(names, kinds) if k == "ranking"]
-                raise ValueError(
-                    f"Tasks {ranking} are 'ranking' tasks, which need query_col: "
-                    "the column of X with each row's query id (e.g. 'user_id')."
-                )
-            raw_query = np.asarray(query)
-            query = _query_codes(query, self.query_col)
-        task_params = self._check_task_params(names)
-        self.init_score_columns_ = self._check_init_score(names, kinds, features)
-        weights = None
-        if sample_weight is not None:
-            weights = check_task_sample_weight(sample_weight, n_samples, n_tasks)
-            dead = [n for t, n in enumerate(names) if not weights[mask[:, t], t].any()]
-            if dead:
-                raise ValueError(
-                    f"sample_weight is zero on every labelled row of tasks {dead}; "
-                    "each task needs some positive weight."
-                )
-        val = self._check_eval_set(eval_set, names, kinds)
-
-        if isinstance(self.random_state, numbers.Integral):
-            seed = int(self.random_state) % (2**31 - 1)
+        data = self._fit_data(X, y, sample_weight, eval_set)
+        self._start_fitted(data, y)
+        shared = None
+        if data.shared:
+            shared = fit_shared(
+                lgb, data, self.n_estimators, self.early_stopping_rounds,
+                finetune=self.strategy == "finetune",
+            )  # fmt: skip
+            self._record_shared(data, shared)
+        if self.chain:
+            trained = fit_chain(lgb, data, range(len(data.names)), refit=self.refit)
         else:
-            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        base = self._base_params(seed, effective_n_jobs(self.n_jobs))
+            trained = {}
+            for t in range(len(data.names)):
+                if t not in data.shared:
+                    trained[t] = fit_separate(lgb, data, t, refit=self.refit)
+                elif self.strategy == "finetune" and data.settings[t].n_rounds > 0:
+                    trained[t] = fit_tower(lgb, data, t, shared.raw[t])
+        self._record(data, trained)
+        return self
 
-        shared = []
-        if strategy != "separate":
-            shared = [t for t in range(n_tasks) if kinds[t] != "ranking"]
-        if strategy == "shared":
-            ignored = [names[t] for t in shared if names[t] in task_params]
-            if ignored:
-                warnings.warn(
-                    f"task_params for tasks {ignored} have no effect with "
-                    "strategy='shared': they are trained in the one shared booster, "
-                    "which uses the common parameters.",
-                    UserWarning,
-                    stacklevel=2,
-                )
-        settings = {}
-        for t, name in enumerate(names):
-            n_rounds = self.n_estimators
-            if strategy == "finetune" and t in shared:
-                n_rounds = self.finetune_n_estimators
-            settings[t] = self._task_settings(
-                base, task_params.get(name, {}), n_rounds, self.early_stopping_rounds
-            )
-            params = settings[t][0]
-            params.setdefault("objective", _OBJECTIVES[kinds[t]])
-            if kinds[t] == "ranking":
-                # LambdaRank and the NDCG metric need a gain per grade; every
-                # ranking objective limits a query's rows
-                metric = params.get("metric")
-                gains = (
-                    params["objective"] == "lambdarank"
-                    or metric is None
-                    or ("ndcg" in str(metric))
-                )
-                rows = mask[:, t]
-                checks = [(Yf[rows, t], query[rows], raw_query[rows])]
-                if val is not None:  # the validation data meet the same limits
-                    rows_val = val[2][:, t]
-                    codes = val[3][rows_val]
-                    checks.append((val[1][rows_val, t], codes, codes))
-                for grades, codes, raw in checks:
-                    if gains:
-                        _check_label_gain(name, grades, params)
-                    _check_query_sizes(name, codes, raw, self.query_col)
-
-        # training and validation rows of each task (held out only when a booster
-        # of the task early-stops and no eval_set is given)
-        train_rows, valid_rows = {}, {}
-        for t in range(n_tasks):
-            rows = np.flatnonzero(mask[:, t])
-            own = settings[t][2] is not None and settings[t][1] > 0
-            if t not in shared:
-                early = own
-            elif strategy == "shared":
-                early = self.early_stopping_rounds is not None
-            else:
-                early = self.early_stopping_rounds is not None or own
-            if val is None and early:
-                rng = np.random.default_rng([seed, t])
-                groups = query if kinds[t] == "ranking" else None
-                rows, held = _holdout(rows, self.validation_fraction, rng, groups)
-                valid_rows[t] = held
-            train_rows[t] = rows
-
-        lgb_names = _lgb_feature_names(self.features_)
-        cats = list(self.categorical_feature_indices_)
-        self.tasks_ = dict(zip(names, kinds))
+    def _start_fitted(self, data, Y):
+        """Set the fitted attributes every strategy shares."""
+        self.tasks_ = dict(zip(data.names, data.kinds))
         self.targets_ndim_ = targets_ndim(
             Y if isinstance(Y, pd.DataFrame | pd.Series) else np.asarray(Y)
         )
-        self.strategy_ = strategy
+        self.strategy_ = self.strategy
         self.chain_ = bool(self.chain)
         self.boosters_ = {}
         self.best_iteration_ = {}
         self.evals_result_ = {}
         self.shared_booster_ = None
-        self.shared_tasks_ = [names[t] for t in shared]
+        self.shared_tasks_ = [data.names[t] for t in data.shared]
         self.shared_init_score_ = {}
         self.shared_best_iteration_ = None
 
-        shared_raw = {}
-        if shared:
-            shared_raw = self._fit_shared(
-                lgb,
-                base,
-                shared,
-                kinds,
-                names,
-                features,
-                Yf,
-                weights,
-                val,
-                train_rows,
-                valid_rows,
-                lgb_names,
-                cats,
-            )
+    def _record_shared(self, data, shared):
+        self.shared_booster_ = shared.trained.booster
+        self.shared_best_iteration_ = shared.trained.best
+        self.shared_init_score_ = {data.names[t]: shared.init[t] for t in data.shared}
+        if shared.trained.evals:
+            self.evals_result_["shared"] = shared.trained.evals["valid"]
 
-        def task_data(t, F, rows, Fval=None, init=None, init_val=None):
-            offset = self.init_score_columns_.get(names[t])
-
-            def part(F, Y, W, q, idx, init):
-                group = None
-                if kinds[t] == "ranking":
-                    idx, group = _group_rows(idx, q)
-                if offset is not None:
-                    init = F[idx, offset]
-                out = {"X": F[idx], "y": Y[idx, t], "group": group, "init": init}
-                if W is not None:
-                    out["w"] = W[idx, t]
-                return out
-
-            train = part(F, Yf, weights, query, rows, init)
-            valid = None
-            if val is not None:
-                Xv, Yv, maskv, qv = val
-                idx = np.flatnonzero(maskv[:, t])
-                if idx.size:
-                    valid = part(Fval, Yv, None, qv, idx, init_val)
-            elif valid_rows.get(t) is not None:
-                valid = part(F, Yf, weights, query, valid_rows[t], init_val)
-            return train, valid
-
-        chain_train = np.empty((n_samples, 0))
-        chain_val = np.empty((0 if val is None else val[0].shape[0], 0))
-        for t, name in enumerate(names):
-            params, n_rounds, es_rounds = settings[t]
-            if t in shared:
-                if strategy == "shared" or n_rounds == 0:
-                    self.best_iteration_[name] = (
-                        self.shared_best_iteration_ if strategy == "shared" else 0
-                    )
-                    continue
-                init_tr, init_va = shared_raw[t]
-                train, valid = task_data(
-                    t,
-                    features,
-                    train_rows[t],
-                    None if val is None else val[0],
-                    init_tr,
-                    init_va,
+    def _record(self, data, trained):
+        """Store each task's booster, best iteration and validation history."""
+        for t, name in enumerate(data.names):
+            if t not in trained:  # a shared task without its own tower
+                shared_only = self.strategy == "shared"
+                self.best_iteration_[name] = (
+                    self.shared_best_iteration_ if shared_only else 0
                 )
-                train["names"], train["cats"] = lgb_names, cats
-                booster, best, evals = self._train(
-                    lgb, name, params, n_rounds, es_rounds, train, valid
-                )
-            else:
-                F = features
-                Fval = None if val is None else val[0]
-                names_t = lgb_names
-                if self.chain_ and t > 0:
-                    F = np.hstack([features, chain_train])
-                    Fval = None if val is None else np.hstack([val[0], chain_val])
-                    names_t = _lgb_feature_names(
-                        self.features_ + [f"pred_{n}" for n in names[:t]]
-                    )
-                train, valid = task_data(t, F, train_rows[t], Fval)
-                train["names"], train["cats"] = names_t, cats
-                booster, best, evals = self._train(
-                    lgb, name, params, n_rounds, es_rounds, train, valid
-                )
-                if self._offset_alone_is_better(
-                    t, kinds[t], params, valid, evals, best
-                ):
-                    best = 0
-                if self.refit and best > 0 and valid_rows.get(t) is not None:
-                    every = np.sort(np.concatenate([train_rows[t], valid_rows[t]]))
-                    train, _ = task_data(t, F, every)
-                    train["names"], train["cats"] = names_t, cats
-                    booster, best, _ = self._train(
-                        lgb, name, params, best, None, train, None
-                    )
-                if self.chain_ and t < n_tasks - 1:
-                    oof = self._out_of_fold(
-                        lgb,
-                        t,
-                        kinds[t],
-                        F,
-                        Yf,
-                        mask,
-                        weights,
-                        query,
-                        params,
-                        best,
-                        names_t,
-                        cats,
-                        seed,
-                    )
-                    chain_train = np.hstack([chain_train, oof[:, None]])
-                    if val is not None:
-                        pred_val = booster.predict(
-                            Fval, num_iteration=best, num_threads=base["num_threads"]
-                        )
-                        chain_val = np.hstack([chain_val, pred_val[:, None]])
-            self.boosters_[name] = booster
-            self.best_iteration_[name] = best
-            if evals:
-                self.evals_result_[name] = evals["valid"]
-        return self
-
-    def _fit_shared(
-        self,
-        lgb,
-        base,
-        shared,
-        kinds,
-        names,
-        features,
-        Yf,
-        weights,
-        val,
-        train_rows,
-        valid_rows,
-        lgb_names,
-        cats,
-    ):
-        """Train the shared booster; return each shared task's raw offsets."""
-        with_task = len(shared) > 1
-        shared_kinds = {kinds[t] for t in shared}
-        mixed = len(shared_kinds) > 1
-        params = dict(base)
-        feval = None
-        if mixed:
-            params["objective"] = None  # set below, per Dataset rows
-            params["metric"] = "None"
-        else:
-            params["objective"] = _OBJECTIVES[shared_kinds.pop()]
-
-        init = {}
-        for t in shared:
-            rows = train_rows[t]
-            y = Yf[rows, t]
-            w = None if weights is None else weights[rows, t]
-            mean = np.average(y, weights=w) if w is None or w.sum() > 0 else y.mean()
-            if kinds[t] == "binary":
-                mean = float(logit(np.clip(mean, _EPS, 1 - _EPS)))
-            init[t] = float(mean)
-
-        def stack(F, Y, W, rows_of):
-            blocks, ys, ws, inits, is_bin = [], [], [], [], []
-            for t in shared:
-                rows = rows_of(t)
-                if rows is None or rows.size == 0:
-                    continue
-                block = F[rows]
-                if with_task:
-                    block = np.hstack([block, np.full((rows.size, 1), float(t))])
-                blocks.append(block)
-                ys.append(Y[rows, t])
-                if W is not None:
-                    ws.append(W[rows, t])
-                inits.append(np.full(rows.size, init[t]))
-                is_bin.append(np.full(rows.size, kinds[t] == "binary"))
-            if not blocks:
-                return None
-            out = {
-                "X": np.vstack(blocks),
-                "y": np.concatenate(ys),
-                "init": np.concatenate(inits),
-                "is_binary": np.concatenate(is_bin),
-            }
-            if ws:
-                out["w"] = np.concatenate(ws)
-            return out
-
-        train = stack(features, Yf, weights, lambda t: train_rows[t])
-        if val is not None:
-            Xv, Yv, maskv, _ = val
-            valid = stack(Xv, Yv, None, lambda t: np.flatnonzero(maskv[:, t]))
-        else:
-            valid = stack(features, Yf, weights, lambda t: valid_rows.get(t))
-        train["names"] = lgb_names + ([_TASK_FEATURE] if with_task else [])
-        n_features = features.shape[1]
-        train["cats"] = cats + ([n_features] if with_task else [])
-        if mixed:
-            params["objective"] = MixedObjective(train["is_binary"])
-            if valid is not None:
-                feval = MixedLoss(valid["is_binary"])
-        booster, best, evals = self._train(
-            lgb,
-            "shared",
-            params,
-            self.n_estimators,
-            self.early_stopping_rounds,
-            train,
-            valid,
-            feval=feval,
-        )
-        self.shared_booster_ = booster
-        self.shared_best_iteration_ = best
-        self.shared_init_score_ = {names[t]: init[t] for t in shared}
-        if evals:
-            self.evals_result_["shared"] = evals["valid"]
-
-        # raw shared prediction (offset included) on each task's train/valid rows
-        threads = base["num_threads"]
-
-        def raw(F, rows, t):
-            if rows is None or rows.size == 0:
-                return None
-            block = F[rows]
-            if with_task:
-                block = np.hstack([block, np.full((rows.size, 1), float(t))])
-            pred = booster.predict(
-                block, raw_score=True, num_iteration=best, num_threads=threads
-            )
-            return pred + init[t]
-
-        offsets = {}
-        if self.strategy == "finetune":
-            for t in shared:
-                if val is not None:
-                    rows_val = np.flatnonzero(val[2][:, t])
-                    raw_val = raw(val[0], rows_val, t)
-                else:
-                    raw_val = raw(features, valid_rows.get(t), t)
-                offsets[t] = (raw(features, train_rows[t], t), raw_val)
-        return offsets
-
-    def _out_of_fold(
-        self,
-        lgb,
-        t,
-        kind,
-        F,
-        Yf,
-        mask,
-        weights,
-        query,
-        params,
-        n_rounds,
-        names,
-        cats,
-        seed,
-    ):
-        """Out-of-fold predictions of task ``t`` for every row (chain features)."""
-        n_samples = F.shape[0]
-        if n_samples < 2:
-            raise ValueError("chain=True needs at least 2 rows in X.")
-        oof = np.empty(n_samples)
-        folds = KFold(min(_CHAIN_FOLDS, n_samples), shuffle=True, random_state=seed)
-        threads = params["num_threads"]
-        for train_idx, test_idx in folds.split(F):
-            rows = train_idx[mask[train_idx, t]]
-            if rows.size == 0:
-                labelled = mask[:, t]
-                oof[test_idx] = Yf[labelled, t].mean()
                 continue
-            data = {"label": Yf[rows, t]}
-            if weights is not None:
-                data["weight"] = weights[rows, t]
-            if kind == "ranking":
-                rows, sizes = _group_rows(rows, query)
-                data = {"label": Yf[rows, t], "group": sizes}
-                if weights is not None:
-                    data["weight"] = weights[rows, t]
-            dtrain = lgb.Dataset(
-                F[rows], feature_name=names, categorical_feature=cats, **data
-            )
-            booster = lgb.train(params, dtrain, num_boost_round=n_rounds)
-            oof[test_idx] = booster.predict(F[test_idx], num_threads=threads)
-        return oof
+            self.boosters_[name] = trained[t].booster
+            self.best_iteration_[name] = trained[t].best
+            if trained[t].evals:
+                self.evals_result_[name] = trained[t].evals["valid"]
 
     # ---------------------------------------------------------------- predict
 

@@ -483,31 +483,6 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         )
         return self
 
-    def fit_transform(self, X, y=None, **fit_params):
-        """Fit on all rows and return the cross-fitted (out-of-fold) embedding.
-
-        Each of the ``cv`` folds is embedded by a model fitted on the other
-        folds' rows (see Notes); ``self`` ends fitted on every row.
-
-        Parameters
-        ----------
-        X : DataFrame or ndarray of shape (n_events, n_columns)
-            The events.
-        y : None
-            Ignored.
-        **fit_params : dict
-            Passed to ``fit``.
-
-        Returns
-        -------
-        Z : ndarray or DataFrame of shape (n_events, n_features_out)
-            Out-of-fold embedding of every row (in-sample when ``cv`` is None,
-            0 or 1), in the order of ``X``.
-        """
-        if not (isinstance(X, pd.DataFrame) or hasattr(X, "shape")):
-            X = np.asarray(X)  # lists and other array-likes: rows for the folds
-        return super().fit_transform(X, None, **fit_params)  # y is unused
-
     # -------------------------------------------------------------- transform
     def _fallback(self, factors):
         if self.unknown == "mean":

@@ -1,4 +1,4 @@
-"""The one cross-fitting mechanism shared by every embedder.
+"""Cross-fitted ``fit_transform`` for every embedder.
 
 An embedding fitted on the training rows and then used as a feature *for those
 same rows* leaks: a downstream head sees training rows whose embedding was
@@ -13,58 +13,14 @@ declaring a ``cv`` and a ``random_state`` parameter; none re-implements the
 fold loop.
 """
 
-import numbers
-
 import numpy as np
-import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import KFold, check_cv
 from sklearn.utils import _safe_indexing
 
 from .._compat import _num_samples
+from .._crossfit import out_of_fold, resolve_cv
 
-
-def resolve_cv(cv, random_state=None):
-    """Return a splitter for ``cv``, or None when cross-fitting is off.
-
-    ``None``, ``False``, ``0`` and ``1`` turn cross-fitting off; an int ``k >= 2``
-    gives a shuffled, seeded ``KFold(k)``; a splitter object or an iterable of
-    ``(train, test)`` pairs is used as it is.
-
-    Examples
-    --------
-    >>> resolve_cv(None) is None
-    True
-    >>> resolve_cv(3, random_state=0).get_n_splits()
-    3
-    """
-    if cv is None or cv is False:
-        return None
-    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
-        if cv < 0:
-            raise ValueError(
-                f"cv must be >= 0 (0 or 1 turn cross-fitting off); got {cv}."
-            )
-        if cv <= 1:
-            return None
-        return KFold(n_splits=int(cv), shuffle=True, random_state=random_state)
-    return check_cv(cv)
-
-
-def _concat_rows(parts, order, template):
-    """Stack transformed folds and put the rows back in the input order."""
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(order.size)
-    if isinstance(parts[0], pd.DataFrame):
-        out = pd.concat(parts, axis=0, ignore_index=True).iloc[inverse]
-        index = template.index if isinstance(template, pd.DataFrame) else None
-        out.index = index if index is not None else pd.RangeIndex(len(out))
-        return out
-    if hasattr(parts[0], "tocsr"):
-        import scipy.sparse as sp
-
-        return sp.vstack(parts).tocsr()[inverse]
-    return np.concatenate(parts, axis=0)[inverse]
+__all__ = ["CrossFitTransformerMixin", "cross_fit_transform", "resolve_cv"]
 
 
 def cross_fit_transform(
@@ -88,7 +44,7 @@ def cross_fit_transform(
     y : array-like, default=None
         Passed to the clones' ``fit`` (sliced to their rows).
     cv : int, splitter or None, default=5
-        See :func:`resolve_cv`.
+        See :func:`mtlclassic._crossfit.resolve_cv`.
     random_state : int or None
         Seed of the default ``KFold``.
     groups : array-like, default=None
@@ -104,18 +60,23 @@ def cross_fit_transform(
     Z : ndarray, sparse matrix or DataFrame
         The rows of ``X`` in their input order. Every row must belong to
         exactly one test fold.
+
+    Raises
+    ------
+    ValueError
+        If a fold's fit fails (naming the fold) or ``cv`` does not put every
+        row in exactly one test fold.
     """
     splitter = resolve_cv(cv, random_state)
     if not hasattr(X, "iloc") and not hasattr(X, "shape"):
         X = np.asarray(X)  # lists and other array-likes
     if y is not None and not hasattr(y, "iloc") and not hasattr(y, "shape"):
         y = np.asarray(y)
-    n_samples = _num_samples(X)
     if splitter is None:
         return clone(estimator).set_params(cv=None).fit(X, y, **fit_params).transform(X)
-    parts, test_rows = [], []
-    n_folds = splitter.get_n_splits(X, y, groups)
-    for k, (train, test) in enumerate(splitter.split(X, y, groups)):
+    n_samples = _num_samples(X)
+
+    def fit_predict(train, test):
         fold = clone(estimator).set_params(cv=None)
         fold_params = {
             k: _safe_indexing(v, train)
@@ -123,27 +84,20 @@ def cross_fit_transform(
             else v
             for k, v in fit_params.items()
         }
-        y_train = None if y is None else _safe_indexing(y, train)
         if prepare is not None:
             prepare(fold)
-        try:
-            fold.fit(_safe_indexing(X, train), y_train, **fold_params)
-        except ValueError as exc:
-            raise ValueError(
-                f"Cross-fitting fold {k + 1} of {n_folds} ({len(train)} training "
-                f"rows; cv={cv!r}) failed: {exc} Use fewer folds (cv) or give "
-                "the scarce task more labels."
-            ) from exc
-        parts.append(fold.transform(_safe_indexing(X, test)))
-        test_rows.append(np.asarray(test))
-    order = np.concatenate(test_rows)
-    if order.size != n_samples or np.unique(order).size != n_samples:
-        raise ValueError(
-            "cv must put every row in exactly one test fold for cross-fitting "
-            f"(a KFold-like splitter); got {order.size} test rows for "
-            f"{n_samples} rows."
-        )
-    return _concat_rows(parts, order, X)
+        y_train = None if y is None else _safe_indexing(y, train)
+        fold.fit(_safe_indexing(X, train), y_train, **fold_params)
+        return fold.transform(_safe_indexing(X, test))
+
+    return out_of_fold(
+        fit_predict,
+        X,
+        y,
+        splitter=splitter,
+        groups=groups,
+        advice=f"(cv={cv!r}) Use fewer folds (cv) or give the scarce task more labels.",
+    )
 
 
 class CrossFitTransformerMixin:
@@ -172,6 +126,8 @@ class CrossFitTransformerMixin:
             Out-of-fold embedding of every row of ``X`` (in-sample when
             ``cv`` is None, 0 or 1).
         """
+        if not hasattr(X, "iloc") and not hasattr(X, "shape"):
+            X = np.asarray(X)  # lists and other array-likes: rows for the folds
         if resolve_cv(self.cv, self.random_state) is None:
             return self.fit(X, y, **fit_params).transform(X)
         self.fit(X, y, **fit_params)

@@ -1,0 +1,122 @@
+"""The one cross-fitting (out-of-fold) loop of the package.
+
+A model's prediction used as a feature *for the rows it was fitted on* leaks:
+a downstream model sees training rows whose feature was fitted to them and
+test rows whose feature was not. Cross-fitting gives every row the output of
+a model fitted on the other folds, as scikit-learn's ``TargetEncoder`` and
+``cross_val_predict`` do.
+
+Two users share this loop: the embedders' cross-fitted ``fit_transform``
+(:mod:`mtlclassic.embedding._crossfit`, a clone per fold) and the chain of
+:class:`~mtlclassic.boosting.MultiTaskLGBM` (a booster per fold on a task's
+labelled rows). Each hands :func:`out_of_fold` a ``fit_predict(train, test)``
+callable; the splitting, the fold error messages and putting the rows back in
+their input order live here only.
+"""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, check_cv
+
+
+def resolve_cv(cv, random_state=None):
+    """Return a splitter for ``cv``, or None when cross-fitting is off.
+
+    ``None``, ``False``, ``0`` and ``1`` turn cross-fitting off; an int ``k >= 2``
+    gives a shuffled, seeded ``KFold(k)``; a splitter object or an iterable of
+    ``(train, test)`` pairs is used as it is.
+
+    Raises
+    ------
+    ValueError
+        If ``cv`` is a negative int.
+
+    Examples
+    --------
+    >>> resolve_cv(None) is None
+    True
+    >>> resolve_cv(3, random_state=0).get_n_splits()
+    3
+    """
+    if cv is None or cv is False:
+        return None
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool):
+        if cv < 0:
+            raise ValueError(
+                f"cv must be >= 0 (0 or 1 turn cross-fitting off); got {cv}."
+            )
+        if cv <= 1:
+            return None
+        return KFold(n_splits=int(cv), shuffle=True, random_state=random_state)
+    return check_cv(cv)
+
+
+def _concat_rows(parts, order, template):
+    """Stack the folds' outputs and put the rows back in the input order."""
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.size)
+    if isinstance(parts[0], pd.DataFrame):
+        out = pd.concat(parts, axis=0, ignore_index=True).iloc[inverse]
+        index = template.index if isinstance(template, pd.DataFrame) else None
+        out.index = index if index is not None else pd.RangeIndex(len(out))
+        return out
+    if hasattr(parts[0], "tocsr"):
+        import scipy.sparse as sp
+
+        return sp.vstack(parts).tocsr()[inverse]
+    return np.concatenate(parts, axis=0)[inverse]
+
+
+def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice=""):
+    """Out-of-fold outputs for every row of ``X``.
+
+    Parameters
+    ----------
+    fit_predict : callable ``(train, test) -> Z_test``
+        Fits a fresh model on the rows ``train`` (integer positions) and
+        returns its output for the rows ``test``: an ndarray, sparse matrix or
+        DataFrame with ``len(test)`` rows.
+    X : array-like or DataFrame of shape (n_samples, ...)
+        Only split (and used as the index template of a DataFrame output).
+    y : array-like of shape (n_samples,), default=None
+        Passed to ``splitter.split`` (stratified splitters need it).
+    splitter : cross-validation splitter
+        From :func:`resolve_cv`; every row must be in exactly one test fold.
+    groups : array-like of shape (n_samples,), default=None
+        Passed to ``splitter.split``.
+    advice : str, default=""
+        Appended to the message when a fold's fit fails.
+
+    Returns
+    -------
+    Z : ndarray, sparse matrix or DataFrame
+        The folds' outputs, rows in the input order.
+
+    Raises
+    ------
+    ValueError
+        If a fold's ``fit_predict`` raises one (re-raised naming the fold), or
+        if the splitter does not put every row in exactly one test fold.
+    """
+    n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
+    n_folds = splitter.get_n_splits(X, y, groups)
+    parts, test_rows = [], []
+    for k, (train, test) in enumerate(splitter.split(X, y, groups)):
+        try:
+            parts.append(fit_predict(np.asarray(train), np.asarray(test)))
+        except ValueError as exc:
+            raise ValueError(
+                f"Cross-fitting fold {k + 1} of {n_folds} ({len(train)} training "
+                f"rows) failed: {exc}{' ' + advice if advice else ''}"
+            ) from exc
+        test_rows.append(np.asarray(test))
+    order = np.concatenate(test_rows) if test_rows else np.empty(0, dtype=int)
+    if order.size != n_samples or np.unique(order).size != n_samples:
+        raise ValueError(
+            "cv must put every row in exactly one test fold for cross-fitting "
+            f"(a KFold-like splitter); got {order.size} test rows for "
+            f"{n_samples} rows."
+        )
+    return _concat_rows(parts, order, X)

@@ -1,0 +1,300 @@
+"""LightGBM input for MultiTaskLGBM: the fitted feature encoder and row helpers.
+
+The feature encoder turns ``X`` (a DataFrame with numeric and ``category``
+columns, or an array) into the float64 matrix LightGBM reads: categorical
+columns become codes among the categories seen in ``fit`` (NaN where unseen or
+missing), and ``query_col`` is split off. Its fitted state lives in the
+estimator's attributes ``features_``, ``feature_columns_``, ``categories_``
+and ``categorical_feature_indices_`` (so saved models keep their layout).
+"""
+
+import numbers
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .._ids import conform_ids
+
+
+def _numeric_categories(values) -> list:
+    """Sorted distinct values of a numeric column listed as categorical.
+
+    LightGBM reads a categorical feature as non-negative int32 codes (a
+    negative value is missing, a larger one an error), so such a column is
+    re-encoded as the position of its value among those seen in ``fit``.
+    """
+    observed = pd.Series(values).dropna()
+    if pd.api.types.is_extension_array_dtype(observed.dtype):
+        observed = observed.astype(observed.dtype.numpy_dtype)  # Int64 -> int64
+    return np.sort(observed.unique()).tolist()  # exact: int ids never via float
+
+
+def _encode_values(values, categories) -> np.ndarray:
+    """Codes of ``values`` among ``categories`` (NaN where unseen or missing)."""
+    codes = pd.Index(categories).get_indexer(values).astype(np.float64)
+    codes[codes < 0] = np.nan
+    return codes
+
+
+_DEFAULT_LABEL_GAINS = 31  # LightGBM's label_gain: 2^i - 1 for grades 0..30
+
+
+def check_label_gain(task, grades, params):
+    """Refuse relevance grades that LightGBM's ``label_gain`` cannot map."""
+    gains = params.get("label_gain")
+    if gains is not None:
+        try:
+            gains = np.asarray(gains, dtype=np.float64)
+        except (TypeError, ValueError):
+            gains = None
+        if gains is None or gains.ndim != 1:
+            raise ValueError(
+                f"label_gain of ranking task {task!r} must be a list of numbers, "
+                f"one gain per relevance grade; got {params.get('label_gain')!r}."
+            )
+    n_gains = _DEFAULT_LABEL_GAINS if gains is None else len(gains)
+    top = int(np.max(grades)) if grades.size else 0
+    if top >= n_gains:
+        given = "the default" if gains is None else "task_params' label_gain"
+        raise ValueError(
+            f"Ranking task {task!r} has relevance grade {top}, but {given} maps "
+            f"grades 0..{n_gains - 1} only (LightGBM's LambdaRank and NDCG need a "
+            f"gain per grade). Pass task_params={{{task!r}: {{'label_gain': "
+            f"list(range({top + 1}))}}}} (linear gains, as mtlclassic's ndcg_at_k) "
+            "or bin the grades."
+        )
+
+
+_MAX_QUERY_ROWS = 10_000  # LightGBM's LambdaRank: rows of one query at most
+
+
+def check_query_sizes(task, codes, raw, query_col):
+    """Refuse a query with more labelled rows than LambdaRank accepts."""
+    if codes.size == 0:
+        return
+    sizes = np.bincount(codes)
+    biggest = int(np.argmax(sizes))
+    if sizes[biggest] > _MAX_QUERY_ROWS:
+        value = raw[np.flatnonzero(codes == biggest)[0]]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise ValueError(
+            f"Ranking task {task!r}: query {value!r} (query_col="
+            f"{query_col!r}) has {int(sizes[biggest])} labelled rows, more than "
+            f"the {_MAX_QUERY_ROWS} LightGBM's ranking objectives accept per query; "
+            "keep fewer candidates per query (e.g. the top ones by a retrieval "
+            "score) or split such queries."
+        )
+
+
+def lgb_feature_names(names) -> list[str]:
+    """Feature names LightGBM accepts (no JSON special characters), unique."""
+    out, seen = [], set()
+    for name in names:
+        clean = re.sub(r'[",:\[\]{}\s]', "_", str(name)) or "_"
+        candidate, k = clean, 1
+        while candidate in seen:
+            candidate, k = f"{clean}_{k}", k + 1
+        seen.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def holdout(rows, fraction, rng, groups=None):
+    """Split ``rows`` into (train, validation), whole query groups when given.
+
+    Without groups, row ``i`` is held out when the ``i``-th uniform draw of
+    ``rng`` is below ``fraction`` (at least one row on each side): the draw
+    for a row never depends on how many rows follow, so appending events to
+    the training data leaves every earlier row where it was (a permutation
+    would reshuffle all of them, and early stopping would jump).
+    """
+    if groups is None:
+        if rows.size < 2:
+            return rows, None
+        draws = rng.random(rows.size)
+        held = draws < fraction
+        if not held.any():
+            held[np.argmin(draws)] = True
+        if held.all():
+            held[np.argmax(draws)] = False
+        return rows[~held], rows[held]
+    unique = np.unique(groups[rows])
+    if unique.size < 2:
+        return rows, None
+    n_val = min(unique.size - 1, max(1, int(round(fraction * unique.size))))
+    val_groups = rng.permutation(unique)[:n_val]
+    is_val = np.isin(groups[rows], val_groups)
+    return rows[~is_val], rows[is_val]
+
+
+def group_rows(rows, query):
+    """Order ``rows`` so query groups are contiguous; return (rows, group sizes)."""
+    order = np.argsort(query[rows], kind="stable")
+    rows = rows[order]
+    _, sizes = np.unique(query[rows], return_counts=True)
+    return rows, sizes
+
+
+def query_codes(values, name):
+    codes, _ = pd.factorize(np.asarray(values), sort=False)
+    if (codes < 0).any():
+        raise ValueError(
+            f"query_col {name!r} has missing values; every row needs a query id."
+        )
+    return codes
+
+
+@dataclass
+class FeatureSpec:
+    """The fitted feature encoder's state (see the module docstring)."""
+
+    features: list  # LightGBM-facing names: str(column), or "x{j}" for arrays
+    columns: list  # the feature columns of X (names or positions)
+    categories: dict  # column -> categories seen in fit
+    categorical: list  # positions (in ``columns``) of categorical features
+
+
+def _check_query_col(query, columns, is_frame):
+    if query is None:
+        return
+    if is_frame and query not in columns:
+        raise ValueError(
+            f"query_col {query!r} is not a column of X; columns are "
+            f"{[str(c) for c in columns]}."
+        )
+    if not is_frame and not (
+        isinstance(query, numbers.Integral) and 0 <= query < len(columns)
+    ):
+        raise ValueError(
+            f"query_col must be a column position in [0, {len(columns)}) "
+            f"when X is an array; got {query!r}."
+        )
+
+
+def _column_categories(X, col, listed, is_frame):
+    """Categories of a categorical feature column, None if numeric, or "bad"."""
+    if not is_frame:  # numeric codes: re-encoded by their fitted values
+        return _numeric_categories(X[:, col]) if col in listed else None
+    dtype = X[col].dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return dtype.categories.tolist()
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return _numeric_categories(X[col]) if col in listed else None
+    if col in listed:
+        return sorted(X[col].dropna().unique().tolist(), key=str)
+    return "bad"
+
+
+def fit_feature_spec(X, query_col, categorical_features) -> FeatureSpec:
+    """Decide feature columns and categorical encodings from the fit ``X``.
+
+    Raises
+    ------
+    ValueError
+        If ``query_col`` or a listed categorical feature is not a column of X,
+        or no feature column is left.
+    TypeError
+        If a column is neither numeric nor ``category`` nor listed.
+    """
+    is_frame = isinstance(X, pd.DataFrame)
+    columns = list(X.columns) if is_frame else list(range(X.shape[1]))
+    _check_query_col(query_col, columns, is_frame)
+    features = [c for c in columns if c != query_col]
+    if not features:
+        raise ValueError("X has no feature column besides query_col.")
+    listed = []
+    if not isinstance(categorical_features, str):
+        listed = list(categorical_features)
+        unknown = [c for c in listed if c not in features]
+        if unknown:
+            raise ValueError(
+                f"categorical_features names {unknown}, which are not feature "
+                f"columns of X (query_col excluded); features are "
+                f"{[str(c) for c in features]}."
+            )
+    categories, positions, bad = {}, [], []
+    for j, col in enumerate(features):
+        found = _column_categories(X, col, listed, is_frame)
+        if isinstance(found, str):
+            bad.append(str(col))
+        elif found is not None:
+            categories[col] = found
+            positions.append(j)
+    if bad:
+        raise TypeError(
+            f"X columns {bad} are neither numeric nor pandas 'category'; convert "
+            "them with X[col].astype('category') or list them in "
+            "categorical_features."
+        )
+    names = [str(c) if is_frame else f"x{c}" for c in features]
+    return FeatureSpec(names, features, categories, positions)
+
+
+def _category_codes(column, fitted, col):
+    """Codes (float64, NaN where unseen or missing) of a categorical column."""
+    cats = pd.Index(fitted)
+    reference = np.asarray(fitted, dtype=object)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        if not column.cat.categories.equals(cats):
+            incoming = conform_ids(
+                column.cat.categories.to_numpy(dtype=object), reference, col
+            )
+            # one more slot so that the code -1 (missing) maps to -1
+            recode = np.append(cats.get_indexer(incoming), -1)
+            codes = recode[codes]
+    else:
+        values = column.to_numpy()
+        if values.dtype.kind == "O" or values.dtype != reference.dtype:
+            values = conform_ids(values, reference, col)
+        codes = cats.get_indexer(values)
+    values = codes.astype(np.float64)
+    values[codes < 0] = np.nan
+    return values
+
+
+def frame_matrix(X, columns, categories) -> np.ndarray:
+    """Return the float64 feature matrix of a DataFrame ``X`` (fitted encoder).
+
+    Raises
+    ------
+    TypeError
+        If a numeric feature column is not numeric.
+    ValueError
+        If the matrix holds an infinite value.
+    """
+    out = np.empty((X.shape[0], len(columns)), dtype=np.float64)
+    for j, col in enumerate(columns):
+        column = X[col]
+        if col in categories:
+            out[:, j] = _category_codes(column, categories[col], col)
+            continue
+        try:
+            out[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"X column {col!r} must be numeric (as in fit); got dtype "
+                f"{column.dtype}."
+            ) from None
+    if np.isinf(out).any():
+        raise ValueError("Input X contains infinity; use NaN for missing values.")
+    return out
+
+
+def array_matrix(X, columns, categories) -> np.ndarray:
+    """Return the float64 feature matrix of a validated float64 array ``X``.
+
+    ``X`` itself is never modified: listed categorical columns are re-encoded
+    in a copy.
+    """
+    features = X if len(columns) == X.shape[1] else X[:, columns]
+    features = np.ascontiguousarray(features, dtype=np.float64)
+    listed = [(j, c) for j, c in enumerate(columns) if c in categories]
+    if listed:
+        if features is X:
+            features = features.copy()  # never modify the user's array
+        for j, col in listed:
+            features[:, j] = _encode_values(features[:, j], categories[col])
+    return features

@@ -1,0 +1,415 @@
+"""Training of MultiTaskLGBM: typed records of the data, one function per strategy.
+
+``MultiTaskLGBM.fit`` validates its input into a :class:`FitData` and
+dispatches to the strategies here, which return what they trained:
+
+- :func:`fit_separate` — one booster on a task's labelled rows (with its
+  ``init_score`` offset, early stopping and ``refit``);
+- :func:`fit_chain` — the separate boosters in task order, each later task
+  reading the earlier tasks' out-of-fold predictions;
+- :func:`fit_shared` — one booster on the stacked rows of every shared task
+  (task id as a categorical feature, a mixed objective for mixed kinds);
+- :func:`fit_tower` — a task's own booster boosted from the shared raw
+  score (``strategy="finetune"``).
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import expit, logit
+from sklearn.model_selection import KFold
+
+from .._crossfit import out_of_fold
+from ._lgbm_input import group_rows, lgb_feature_names
+from ._objectives import MixedLoss, MixedObjective
+
+OBJECTIVES = {"regression": "regression", "binary": "binary", "ranking": "lambdarank"}
+CHAIN_FOLDS = 5
+TASK_FEATURE = "__task__"
+EPS = 1e-15  # LightGBM's kEpsilon, used to clip the binary base rate
+
+
+@dataclass
+class TaskData:
+    """The rows one booster trains or validates on."""
+
+    X: np.ndarray
+    y: np.ndarray
+    w: np.ndarray | None = None
+    group: np.ndarray | None = None  # query sizes (ranking), rows grouped
+    init: np.ndarray | None = None  # raw-score offsets (init_score)
+    is_binary: np.ndarray | None = None  # per row, for the mixed objective
+
+    def dataset(self, lgb, names=None, cats=None, reference=None):
+        """Return the ``lightgbm.Dataset`` of these rows."""
+        extra = {} if reference is None else {"reference": reference}
+        if names is not None:
+            extra.update(feature_name=names, categorical_feature=cats)
+        return lgb.Dataset(
+            self.X,
+            label=self.y,
+            weight=self.w,
+            group=self.group,
+            init_score=self.init,
+            **extra,
+        )
+
+
+@dataclass
+class EvalData:
+    """The validated ``eval_set``."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    mask: np.ndarray
+    query: np.ndarray | None
+
+
+@dataclass
+class TaskSettings:
+    """One task's LightGBM parameters, rounds and early-stopping rounds."""
+
+    params: dict
+    n_rounds: int
+    es_rounds: int | None
+
+
+@dataclass
+class FitData:
+    """Everything a strategy needs, validated once by ``MultiTaskLGBM.fit``."""
+
+    features: np.ndarray  # (n_samples, n_features) float64, encoded
+    Y: np.ndarray  # (n_samples, n_tasks) float64 labels, NaN where missing
+    mask: np.ndarray  # (n_samples, n_tasks) bool, labelled
+    weights: np.ndarray | None  # (n_samples, n_tasks) or None
+    query: np.ndarray | None  # (n_samples,) query codes (ranking) or None
+    val: EvalData | None
+    names: list
+    kinds: list
+    settings: list  # TaskSettings per task
+    train_rows: dict = field(default_factory=dict)  # task -> row positions
+    valid_rows: dict = field(default_factory=dict)  # task -> held-out rows
+    shared: list = field(default_factory=list)  # positions of shared tasks
+    offsets: dict = field(default_factory=dict)  # task name -> init_score column
+    seed: int = 0
+    threads: int = 1
+    base_params: dict = field(default_factory=dict)
+    feature_names: list = field(default_factory=list)  # the estimator's features_
+    lgb_names: list = field(default_factory=list)
+    cats: list = field(default_factory=list)
+    verbose: int = 0
+
+    def rows(self, t, F, idx, *, Y=None, W=None, query=None, init=None):
+        """:class:`TaskData` of task ``t`` on rows ``idx`` of ``F``."""
+        Y = self.Y if Y is None else Y
+        group = None
+        if self.kinds[t] == "ranking":
+            idx, group = group_rows(idx, self.query if query is None else query)
+        offset = self.offsets.get(self.names[t])
+        if offset is not None:
+            init = F[idx, offset]
+        w = None if W is None else W[idx, t]
+        return TaskData(F[idx], Y[idx, t], w, group, init)
+
+    def task_data(self, t, F, rows, Fval=None, init=None, init_val=None):
+        """Training and validation :class:`TaskData` of task ``t``."""
+        train = self.rows(t, F, rows, W=self.weights, init=init)
+        valid = None
+        if self.val is not None:
+            idx = np.flatnonzero(self.val.mask[:, t])
+            if idx.size:
+                valid = self.rows(
+                    t, Fval, idx, Y=self.val.Y, query=self.val.query, init=init_val
+                )
+        elif self.valid_rows.get(t) is not None:
+            valid = self.rows(t, F, self.valid_rows[t], W=self.weights, init=init_val)
+        return train, valid
+
+
+@dataclass
+class Trained:
+    """A trained booster, its best iteration and its validation history."""
+
+    booster: object
+    best: int
+    evals: dict
+
+
+def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
+                  verbose=0):  # fmt: skip
+    """Train one booster (early-stopped on ``valid`` when asked)."""
+    start = time.perf_counter()
+    dtrain = train.dataset(lgb, names, cats)
+    callbacks, valid_sets, evals = [], None, {}
+    if valid is not None:
+        valid_sets = [valid.dataset(lgb, reference=dtrain)]
+        callbacks.append(lgb.record_evaluation(evals))
+        if setting.es_rounds is not None:
+            callbacks.append(
+                lgb.early_stopping(
+                    setting.es_rounds, first_metric_only=True, verbose=False
+                )
+            )
+        if verbose >= 2:
+            callbacks.append(lgb.log_evaluation(50))
+    booster = lgb.train(
+        setting.params,
+        dtrain,
+        num_boost_round=setting.n_rounds,
+        valid_sets=valid_sets,
+        valid_names=["valid"] if valid_sets else None,
+        feval=feval,
+        callbacks=callbacks,
+    )
+    best = booster.current_iteration()
+    early = setting.es_rounds is not None and valid is not None
+    if early and booster.best_iteration > 0:
+        best = booster.best_iteration
+    if verbose:
+        print(
+            f"[MultiTaskLGBM] {name}: {best} rounds on {len(train.y)} rows "
+            f"in {time.perf_counter() - start:.2f}s"
+        )
+    return Trained(booster, int(best), {k: dict(v) for k, v in evals.items()})
+
+
+def offset_alone_is_better(kind, params, valid, trained):
+    """Whether a task's ``init_score`` offset beats its early-stopped trees.
+
+    Compared on the task's validation rows with LightGBM's default metric
+    (l2, binary log loss); then the head keeps no tree (``best_iteration_``
+    0), so it is never worse there than the offset it boosts from.
+    """
+    if (
+        valid is None
+        or valid.init is None
+        or not trained.evals
+        or "metric" in params
+        or kind not in ("regression", "binary")
+    ):
+        return False
+    y, offset = valid.y, valid.init
+    if kind == "regression":
+        metric, loss = "l2", (y - offset) ** 2
+    else:
+        metric = "binary_logloss"
+        p = np.clip(expit(offset), EPS, 1 - EPS)
+        loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    history = trained.evals.get("valid", {}).get(metric)
+    if not history:
+        return False
+    return float(np.average(loss, weights=valid.w)) <= history[trained.best - 1]
+
+
+def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False):
+    """Train task ``t``'s own booster on ``F`` (the features by default)."""
+    F = data.features if F is None else F
+    if Fval is None and data.val is not None:
+        Fval = data.val.X
+    names = data.lgb_names if names is None else names
+    setting = data.settings[t]
+    train, valid = data.task_data(t, F, data.train_rows[t], Fval)
+    trained = train_booster(
+        lgb, data.names[t], setting, train, valid, names=names, cats=data.cats,
+        verbose=data.verbose,
+    )  # fmt: skip
+    if data.names[t] in data.offsets and offset_alone_is_better(
+        data.kinds[t], setting.params, valid, trained
+    ):
+        trained.best = 0
+    if refit and trained.best > 0 and data.valid_rows.get(t) is not None:
+        every = np.sort(np.concatenate([data.train_rows[t], data.valid_rows[t]]))
+        train, _ = data.task_data(t, F, every)
+        again = TaskSettings(setting.params, trained.best, None)
+        trained = train_booster(
+            lgb, data.names[t], again, train, None, names=names, cats=data.cats,
+            verbose=data.verbose,
+        )  # fmt: skip
+    return trained
+
+
+def chain_oof(lgb, data, t, F, n_rounds, names):
+    """Out-of-fold predictions of task ``t`` for every row (chain features).
+
+    Each fold's booster trains on the task's labelled rows of the other
+    folds (:func:`mtlclassic._crossfit.out_of_fold`); a fold with no such row
+    predicts the task's mean label.
+    """
+    n_samples = F.shape[0]
+    if n_samples < 2:
+        raise ValueError("chain=True needs at least 2 rows in X.")
+    folds = KFold(min(CHAIN_FOLDS, n_samples), shuffle=True, random_state=data.seed)
+    labelled = data.mask[:, t]
+    params = data.settings[t].params
+
+    def fit_predict(train, test):
+        rows = train[labelled[train]]
+        if rows.size == 0:
+            return np.full(test.size, data.Y[labelled, t].mean())
+        part = data.rows(t, F, rows, W=data.weights)
+        dtrain = part.dataset(lgb, names, data.cats)
+        booster = lgb.train(params, dtrain, num_boost_round=n_rounds)
+        return booster.predict(F[test], num_threads=params["num_threads"])
+
+    return out_of_fold(fit_predict, F, splitter=folds)
+
+
+def fit_chain(lgb, data, todo, refit=False):
+    """Train the separate boosters of ``todo`` in order, as a chain.
+
+    Task ``t`` reads the features and the earlier tasks' predictions:
+    out-of-fold on the training rows, the full booster's on ``eval_set``.
+    Returns ``{t: Trained}``.
+    """
+    chain_train = np.empty((data.features.shape[0], 0))
+    chain_val = None if data.val is None else np.empty((data.val.X.shape[0], 0))
+    out = {}
+    for t in todo:
+        F, Fval, names = data.features, None, data.lgb_names
+        if t > 0:
+            F = np.hstack([data.features, chain_train])
+            Fval = None if data.val is None else np.hstack([data.val.X, chain_val])
+            names = lgb_feature_names(
+                data.feature_names + [f"pred_{n}" for n in data.names[:t]]
+            )
+        out[t] = trained = fit_separate(lgb, data, t, F=F, Fval=Fval, names=names,
+                                        refit=refit)  # fmt: skip
+        if t == len(data.names) - 1:
+            break
+        oof = chain_oof(lgb, data, t, F, trained.best, names)
+        chain_train = np.hstack([chain_train, oof[:, None]])
+        if data.val is not None:
+            pred = trained.booster.predict(
+                data.val.X if Fval is None else Fval,
+                num_iteration=trained.best,
+                num_threads=data.threads,
+            )
+            chain_val = np.hstack([chain_val, pred[:, None]])
+    return out
+
+
+# ------------------------------------------------------------------- shared
+
+
+def _base_rates(data):
+    """Each shared task's starting raw score: its (weighted) mean label."""
+    init = {}
+    for t in data.shared:
+        rows = data.train_rows[t]
+        y = data.Y[rows, t]
+        w = None if data.weights is None else data.weights[rows, t]
+        mean = np.average(y, weights=w) if w is None or w.sum() > 0 else y.mean()
+        if data.kinds[t] == "binary":
+            mean = float(logit(np.clip(mean, EPS, 1 - EPS)))
+        init[t] = float(mean)
+    return init
+
+
+def _with_task(data, block, t):
+    """``block`` with the task-id column when several tasks share a booster."""
+    if len(data.shared) < 2:
+        return block
+    return np.hstack([block, np.full((block.shape[0], 1), float(t))])
+
+
+def _stack(data, F, Y, W, rows_of, init):
+    """Stack every shared task's rows into one :class:`TaskData` (None if empty)."""
+    blocks, ys, ws, inits, is_bin = [], [], [], [], []
+    for t in data.shared:
+        rows = rows_of(t)
+        if rows is None or rows.size == 0:
+            continue
+        blocks.append(_with_task(data, F[rows], t))
+        ys.append(Y[rows, t])
+        if W is not None:
+            ws.append(W[rows, t])
+        inits.append(np.full(rows.size, init[t]))
+        is_bin.append(np.full(rows.size, data.kinds[t] == "binary"))
+    if not blocks:
+        return None
+    return TaskData(
+        np.vstack(blocks),
+        np.concatenate(ys),
+        np.concatenate(ws) if ws else None,
+        init=np.concatenate(inits),
+        is_binary=np.concatenate(is_bin),
+    )
+
+
+@dataclass
+class SharedFit:
+    """The shared booster, its per-task base rates and raw scores."""
+
+    trained: Trained
+    init: dict  # task position -> starting raw score
+    raw: dict = field(default_factory=dict)  # t -> (train raw, valid raw)
+
+
+def fit_shared(lgb, data, n_rounds, es_rounds, finetune=False):
+    """Train the one booster of the shared tasks on their stacked rows.
+
+    With ``finetune``, also return each shared task's raw shared score (base
+    rate included) on its training and validation rows, the offsets its
+    tower boosts from.
+    """
+    kinds = {data.kinds[t] for t in data.shared}
+    params = dict(data.base_params)  # task_params do not reach the shared booster
+    init = _base_rates(data)
+    train = _stack(data, data.features, data.Y, data.weights,
+                   lambda t: data.train_rows[t], init)  # fmt: skip
+    if data.val is not None:
+        v = data.val
+        valid = _stack(data, v.X, v.Y, None, lambda t: np.flatnonzero(v.mask[:, t]),
+                       init)  # fmt: skip
+    else:
+        valid = _stack(data, data.features, data.Y, data.weights,
+                       lambda t: data.valid_rows.get(t), init)  # fmt: skip
+    feval = None
+    if len(kinds) > 1:
+        params["objective"] = MixedObjective(train.is_binary)
+        params["metric"] = "None"
+        feval = None if valid is None else MixedLoss(valid.is_binary)
+    else:
+        params["objective"] = OBJECTIVES[kinds.pop()]
+    names = data.lgb_names + ([TASK_FEATURE] if len(data.shared) > 1 else [])
+    cats = data.cats + ([data.features.shape[1]] if len(data.shared) > 1 else [])
+    trained = train_booster(
+        lgb, "shared", TaskSettings(params, n_rounds, es_rounds), train, valid,
+        names=names, cats=cats, feval=feval, verbose=data.verbose,
+    )  # fmt: skip
+    out = SharedFit(trained, init)
+    if finetune:
+        for t in data.shared:
+            if data.val is not None:
+                rows_val = np.flatnonzero(data.val.mask[:, t])
+                raw_val = _shared_raw(data, out, data.val.X, rows_val, t)
+            else:
+                raw_val = _shared_raw(data, out, data.features,
+                                      data.valid_rows.get(t), t)  # fmt: skip
+            raw = _shared_raw(data, out, data.features, data.train_rows[t], t)
+            out.raw[t] = (raw, raw_val)
+    return out
+
+
+def _shared_raw(data, shared, F, rows, t):
+    """Raw shared score (base rate included) of task ``t`` on rows of ``F``."""
+    if rows is None or rows.size == 0:
+        return None
+    pred = shared.trained.booster.predict(
+        _with_task(data, F[rows], t),
+        raw_score=True,
+        num_iteration=shared.trained.best,
+        num_threads=data.threads,
+    )
+    return pred + shared.init[t]
+
+
+def fit_tower(lgb, data, t, raw):
+    """Train shared task ``t``'s own booster from its shared raw scores."""
+    Fval = None if data.val is None else data.val.X
+    train, valid = data.task_data(t, data.features, data.train_rows[t], Fval, *raw)
+    return train_booster(
+        lgb, data.names[t], data.settings[t], train, valid, names=data.lgb_names,
+        cats=data.cats, verbose=data.verbose,
+    )  # fmt: skip
