@@ -487,14 +487,14 @@ def _note(message):
 # ------------------------------------------------------------------- models
 
 
-def _load_model(path):
+def _load_model(path, trusted=()):
     from .io import load, read_manifest
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"MODEL {str(path)!r} does not exist.")
     manifest = read_manifest(path)
-    return load(path), manifest
+    return load(path, trusted=trusted), manifest
 
 
 def _set_n_jobs(model, n_jobs):
@@ -507,20 +507,14 @@ def _set_n_jobs(model, n_jobs):
 
 
 def _model_id_columns(model):
-    """Return the user/item id columns the model's embedders read."""
-    from .embedding import ALSEmbedder, FMEmbedder
-    from .recommend._recommender import find_step
+    """Return the user/item id columns the model's embedders read (the protocol)."""
+    from .embedding._base import find_embedders
 
     names = []
-    for cls in (ALSEmbedder, FMEmbedder):
-        step = find_step(model, cls)
-        if step is not None:
-            for name in (
-                getattr(step, "user_col", None),
-                getattr(step, "item_col", None),
-            ):
-                if isinstance(name, str) and name not in names:
-                    names.append(name)
+    for step in find_embedders(model):
+        for name in (getattr(step, "user_col", None), getattr(step, "item_col", None)):
+            if isinstance(name, str) and name not in names:
+                names.append(name)
     return names
 
 
@@ -803,7 +797,7 @@ def run_score(args):
     def work():
         from .recommend import Recommender
 
-        model, manifest = _load_model(args.model)
+        model, manifest = _load_model(args.model, args.trust)
         if isinstance(model, Recommender):  # score with the model it wraps
             model = model.model
         _set_n_jobs(model, args.n_jobs)
@@ -850,7 +844,7 @@ def run_recommend(args):
     """Run the ``recommend`` command; return its exit code."""
 
     def work():
-        recommender, manifest = _load_model(args.model)
+        recommender, manifest = _load_model(args.model, args.trust)
         _set_n_jobs(getattr(recommender, "model", None), args.n_jobs)
         if args.n_candidates is not None and hasattr(recommender, "n_candidates"):
             recommender.n_candidates = args.n_candidates
@@ -912,6 +906,14 @@ def _common(parser, chunksize):
         default=None,
         metavar="N",
         help="threads for the model (sets every n_jobs parameter; default: as saved)",
+    )
+    parser.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a module whose classes MODEL may hold besides scikit-learn and "
+        "mtlclassic (your own embedder); its code runs. Repeatable",
     )
 
 

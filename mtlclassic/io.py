@@ -96,8 +96,17 @@ def _qualname(obj_type) -> str:
     return f"{obj_type.__module__}.{obj_type.__qualname__}"
 
 
-def _allowed(name: str) -> bool:
-    return name in _ALLOWED_CLASSES or name.startswith(_ALLOWED_PREFIXES)
+def _allowed(name: str, trusted=()) -> bool:
+    if name in _ALLOWED_CLASSES or name.startswith(_ALLOWED_PREFIXES):
+        return True
+    return any(name == t or name.startswith(f"{t}.") for t in trusted)
+
+
+def _savable(obj, name: str) -> bool:
+    """Allow-listed, or an estimator of the user's own (e.g. a plug-in embedder)."""
+    from sklearn.base import BaseEstimator
+
+    return _allowed(name) or isinstance(obj, BaseEstimator)
 
 
 class _Writer:
@@ -213,7 +222,7 @@ class _Writer:
                 "index": self.encode(obj.index, path),
             }
         name = _qualname(type(obj))
-        if name == "lightgbm.basic.Booster" or _allowed(name):
+        if name == "lightgbm.basic.Booster" or _savable(obj, name):
             number, seen = self._remember(obj)
             if seen:
                 return {"__ref__": number}
@@ -224,11 +233,12 @@ class _Writer:
                 "best_iteration": int(getattr(obj, "best_iteration", 0) or 0),
                 "ref": number,
             }
-        if not _allowed(name) or not hasattr(obj, "__dict__"):
+        if not _savable(obj, name) or not hasattr(obj, "__dict__"):
             raise TypeError(
                 f"mtlclassic.save cannot store {path} of type {name}: only numbers, "
                 "strings, containers, numpy/scipy/pandas data, LightGBM boosters "
-                "and scikit-learn / mtlclassic estimators are stored (no pickle)."
+                "and estimators (scikit-learn's BaseEstimator) are stored (no "
+                "pickle)."
             )
         return {
             "__object__": name,
@@ -262,9 +272,10 @@ class _Writer:
 
 
 class _Reader:
-    def __init__(self, archive: zipfile.ZipFile, checksums: dict):
+    def __init__(self, archive: zipfile.ZipFile, checksums: dict, trusted=()):
         self.archive = archive
         self.checksums = checksums
+        self.trusted = tuple(trusted)
         self.memo: dict[int, object] = {}
 
     def member(self, name: str) -> bytes:
@@ -402,11 +413,11 @@ class _Reader:
         )
 
     def _object(self, name, state, ref=None):
-        if not isinstance(name, str) or not _allowed(name):
+        if not isinstance(name, str) or not _allowed(name, self.trusted):
             raise ModelFileError(
                 f"The model file asks for the type {name!r}, which mtlclassic.load "
                 "does not create (only scikit-learn, mtlclassic and implicit ALS "
-                "models): refusing to load it."
+                "models, and modules named in trusted=): refusing to load it."
             )
         module_name, _, qual = name.rpartition(".")
         while module_name:
@@ -586,8 +597,28 @@ def read_manifest(path) -> dict:
     return manifest
 
 
-def load(path):
+def _check_trusted(trusted):
+    if isinstance(trusted, str):
+        trusted = (trusted,)
+    trusted = tuple(trusted)
+    bad = [t for t in trusted if not isinstance(t, str) or not t.strip(".")]
+    if bad:
+        raise TypeError(f"trusted must be module names (str); got {bad!r}.")
+    return trusted
+
+
+def load(path, *, trusted=()):
     """Load a model saved by :func:`save`, without running code from the file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The model file.
+    trusted : iterable of str, default=()
+        Modules (or classes) besides scikit-learn and mtlclassic whose classes
+        the file may name, e.g. ``("mypackage.embedders",)`` for a model
+        holding your own embedder: they are imported (so their code runs)
+        and re-created from the saved attributes. Name only code you trust.
 
     Raises
     ------
@@ -630,6 +661,7 @@ def load(path):
                     f"(missing {sorted(listed - present)[:3]}, extra "
                     f"{sorted(present - listed)[:3]}): damaged or edited."
                 )
-            return _Reader(archive, manifest["checksums"]).decode(manifest["tree"])
+            reader = _Reader(archive, manifest["checksums"], _check_trusted(trusted))
+            return reader.decode(manifest["tree"])
     except zipfile.BadZipFile as exc:
         raise ModelFileError(f"{str(path)!r} is damaged: {exc}") from None

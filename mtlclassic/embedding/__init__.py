@@ -1,6 +1,21 @@
-"""Shared representations: user/item embeddings as scikit-learn transformers."""
+"""Shared representations: user/item embeddings as scikit-learn transformers.
+
+A new embedder subclasses :class:`BaseEmbedder` (the protocol the pipeline,
+``Recommender`` and the CLI rely on) and uses :func:`id_index` and
+:func:`lookup_ids` for its id columns.
+"""
 
 from ._als import ALSEmbedder
+from ._base import BaseEmbedder, id_index, lookup_ids
 from ._fm import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM
 
-__all__ = ["ALSEmbedder", "FMClassifier", "FMEmbedder", "FMRegressor", "MultiTaskFM"]
+__all__ = [
+    "ALSEmbedder",
+    "BaseEmbedder",
+    "FMClassifier",
+    "FMEmbedder",
+    "FMRegressor",
+    "MultiTaskFM",
+    "id_index",
+    "lookup_ids",
+]

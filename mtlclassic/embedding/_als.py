@@ -6,7 +6,6 @@ import numbers
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 
 from .._compat import (
@@ -18,10 +17,11 @@ from .._compat import (
     import_implicit,
     limit_threads,
     validate_data,
-    wants_pandas_output,
 )
-from .._ids import category_dtypes, conform_ids, recode_categories
-from ._crossfit import CrossFitTransformerMixin
+from .._ids import conform_ids
+from ._base import BaseEmbedder
+from ._base import id_index as _id_index
+from ._base import lookup_ids as _lookup
 
 __all__ = ["ALSEmbedder"]
 
@@ -40,18 +40,6 @@ def _implicit_threads(n_jobs):
 
     with limit_threads(n_jobs), threadpool_limits(limits=1, user_api="blas"):
         yield
-
-
-def _lookup(index: np.ndarray, ids: np.ndarray, column: str) -> np.ndarray:
-    """Rows of ``ids`` in ``index`` (a 1-D array of unique ids); -1 if unseen.
-
-    ``ids`` of another type than the fitted ones are converted losslessly or
-    refused (:func:`conform_ids`), never silently unseen.
-    """
-    ids = conform_ids(ids, index, column)
-    if index.dtype.kind == "U":  # hash lookups are fastest on object strings
-        index = index.astype(object)
-    return pd.Index(index).get_indexer(ids)
 
 
 def _drop_empty(user_items, user_index, item_index):
@@ -74,23 +62,7 @@ def _drop_empty(user_items, user_index, item_index):
     return user_items, user_index[active_users], item_index[active_items]
 
 
-def _id_index(ids: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique ids and each row's position among them."""
-    try:
-        codes, uniques = pd.factorize(ids, sort=True)
-    except TypeError as exc:
-        raise TypeError(
-            f"The ids of column {column!r} must all be of one sortable type "
-            f"(all ints or all strings); got {exc}."
-        ) from exc
-    uniques = np.asarray(uniques)
-    if uniques.dtype == object and all(isinstance(v, str) for v in uniques):
-        # fixed-width unicode: saveable as a plain array (no pickle)
-        uniques = uniques.astype(str)
-    return uniques, codes.astype(np.int64, copy=False)
-
-
-class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
+class ALSEmbedder(BaseEmbedder):
     r"""User and item factors from implicit-feedback ALS, as a cross-fitted transformer.
 
     The events table ``X`` (one row per user-item interaction) is turned into
@@ -478,9 +450,7 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         self.user_index_ = user_index
         self.item_index_ = item_index
         self.user_items_ = user_items
-        self.passthrough_categories_ = category_dtypes(
-            X, self._passthrough_positions(user_pos, item_pos, weight_pos)
-        )
+        self._remember_passthrough(X)
         return self
 
     # -------------------------------------------------------------- transform
@@ -499,26 +469,16 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
             gathered[unseen] = self._fallback(factors)
         return gathered
 
-    def transform(self, X):
-        """Embed each row: its user's and item's factors, their score, passthrough.
+    def _embed(self, X):
+        """Validate ``X``; return it and its user/item factors and their score.
 
-        Parameters
-        ----------
-        X : DataFrame or ndarray of shape (n_rows, n_features_in_)
-            Rows with the same columns as in ``fit``. Unseen ids get the
-            ``unknown`` factors.
-
-        Returns
-        -------
-        Z : ndarray or DataFrame of shape (n_rows, n_features_out)
-            One row per row of ``X``, in the same order; columns as in
-            :meth:`get_feature_names_out`.
+        Unseen ids (and users whose interactions all cancelled out) get the
+        ``unknown`` factors.
         """
-        check_is_fitted(self)
         features = self._resolve_features()
         X = self._validate_X(X, reset=False)
         columns = X.columns if isinstance(X, pd.DataFrame) else None
-        user_pos, item_pos, weight_pos = self._positions(columns, X.shape[1])
+        user_pos, item_pos, _ = self._positions(columns, X.shape[1])
         user_rows = self._active_users(
             _lookup(
                 self.user_index_, self._ids(X, user_pos, "user_col"),
@@ -528,116 +488,27 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         item_rows = _lookup(
             self.item_index_, self._ids(X, item_pos, "item_col"), self._name(item_pos)
         )
-        keep = self._passthrough_positions(user_pos, item_pos, weight_pos)
-
         k = self.user_factors_.shape[1]
-        width = k * (("user" in features) + ("item" in features)) + (
-            "score" in features
-        )
-        pandas_out = wants_pandas_output(self)
-        n = X.shape[0]
-        dtype = self.user_factors_.dtype
-        passthrough_values = []
-        if keep and not pandas_out:
-            passthrough_values = [self._numeric_column(X, j) for j in keep]
-            dtype = np.result_type(dtype, *[v.dtype for v in passthrough_values])
-        out = np.empty((n, width + (0 if pandas_out else len(keep))), dtype=dtype)
-
-        start = 0
-        blocks = {}
+        width = k * (("user" in features) + ("item" in features))
+        out = np.empty((X.shape[0], width + ("score" in features)),
+                       dtype=self.user_factors_.dtype)  # fmt: skip
+        start, blocks = 0, {}
         for block, factors, rows in (
             ("user", self.user_factors_, user_rows),
             ("item", self.item_factors_, item_rows),
         ):
             if block in features:
                 target = out[:, start : start + k]
-                if dtype == factors.dtype:
-                    blocks[block] = self._gather(factors, rows, out=target)
-                else:
-                    blocks[block] = self._gather(factors, rows)
-                    target[...] = blocks[block]
+                blocks[block] = self._gather(factors, rows, out=target)
                 start += k
             elif "score" in features:
                 blocks[block] = self._gather(factors, rows)
         if "score" in features:
             out[:, start] = np.einsum("ij,ij->i", blocks["user"], blocks["item"])
-            start += 1
-        for j, values in enumerate(passthrough_values):
-            out[:, start + j] = values
+        return X, out
 
-        if not pandas_out:
-            return out
-        names = self.get_feature_names_out()
-        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(n)
-        Z = pd.DataFrame(out, columns=names[:width], index=index, copy=False)
-        if not keep:
-            return Z
-        if isinstance(X, pd.DataFrame):
-            rest = pd.concat(
-                [self._fitted_categories(X.iloc[:, j], j) for j in keep], axis=1
-            )
-        else:
-            rest = pd.DataFrame(X[:, keep], index=index)
-        rest = rest.set_axis(names[width:], axis=1)
-        return pd.concat([Z, rest], axis=1)
-
-    def _passthrough_positions(self, user_pos, item_pos, weight_pos):
-        if not self.passthrough:
-            return []
-        used = {user_pos, item_pos, weight_pos}
-        return [j for j in range(self.n_features_in_) if j not in used]
-
-    def _fitted_categories(self, column, position):
-        """Re-code a passthrough ``category`` column by the fitted categories."""
-        fitted = getattr(self, "passthrough_categories_", {}).get(position)
-        return recode_categories(column, fitted)
-
-    def _numeric_column(self, X, position):
-        if not isinstance(X, pd.DataFrame):
-            return X[:, position]
-        column = self._fitted_categories(X.iloc[:, position], position)
-        if isinstance(column.dtype, pd.CategoricalDtype):
-            codes = column.cat.codes.to_numpy()
-            return np.where(codes < 0, np.nan, codes).astype(np.float32)
-        if pd.api.types.is_bool_dtype(column.dtype) or pd.api.types.is_numeric_dtype(
-            column.dtype
-        ):
-            return column.to_numpy(dtype=np.float64, na_value=np.nan)
-        raise TypeError(
-            f"Passthrough column {column.name!r} has dtype {column.dtype}, which a "
-            "numeric ndarray output cannot hold: use "
-            'set_output(transform="pandas"), passthrough=False, or drop the column.'
-        )
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output columns.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            Names of the input columns; None uses ``feature_names_in_`` (or
-            ``x0, x1, ...`` for an ndarray ``X``).
-
-        Returns
-        -------
-        feature_names_out : ndarray of str objects
-            ``als_user_0..``, ``als_item_0..``, ``als_score`` (the blocks in
-            ``features``), then the passthrough column names.
-        """
-        check_is_fitted(self, "n_features_in_")
-        names_in = self._names_in()
-        if input_features is not None:
-            input_features = np.asarray(input_features, dtype=object)
-            if input_features.shape != (self.n_features_in_,):
-                raise ValueError(
-                    "input_features should have length equal to number of "
-                    f"features ({self.n_features_in_}), got {len(input_features)}"
-                )
-            if hasattr(self, "feature_names_in_") and not np.array_equal(
-                input_features, names_in
-            ):
-                raise ValueError("input_features is not equal to feature_names_in_")
-            names_in = input_features
+    def _embedding_names(self):
+        """``als_user_0..``, ``als_item_0..``, ``als_score`` (the ``features``)."""
         features = self._resolve_features()
         k = self.user_factors_.shape[1]
         names = []
@@ -647,10 +518,33 @@ class ALSEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
             names += [f"als_item_{j}" for j in range(k)]
         if "score" in features:
             names.append("als_score")
+        return names
+
+    def _consumed_positions(self):
+        """Return the user, item and weight columns: replaced by the factors."""
+        names_in = self._names_in()
         columns = names_in if hasattr(self, "feature_names_in_") else None
-        keep = self._passthrough_positions(*self._positions(columns, names_in.size))
-        names += [str(names_in[j]) for j in keep]
-        return np.asarray(names, dtype=object)
+        return [p for p in self._positions(columns, names_in.size) if p is not None]
+
+    def known_ids(self):
+        """Return the user and item ids seen in fit, keyed by their column names."""
+        check_is_fitted(self)
+        names_in = self._names_in()
+        columns = names_in if hasattr(self, "feature_names_in_") else None
+        user_pos, item_pos, _ = self._positions(columns, names_in.size)
+        return {
+            str(names_in[user_pos]): self.user_index_,
+            str(names_in[item_pos]): self.item_index_,
+        }
+
+    def seen_pairs(self):
+        """``(user_ids, item_ids)`` of every interaction in ``user_items_``."""
+        check_is_fitted(self)
+        interactions = self.user_items_.tocoo()
+        return (
+            self.user_index_[interactions.row],
+            self.item_index_[interactions.col],
+        )
 
     # ------------------------------------------------------- online/candidates
     def fold_in(self, X_new):

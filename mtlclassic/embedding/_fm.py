@@ -17,7 +17,6 @@ from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
     RegressorMixin,
-    TransformerMixin,
     clone,
 )
 from sklearn.exceptions import ConvergenceWarning
@@ -32,12 +31,11 @@ from .._compat import (
     check_is_fitted,
     limit_threads,
     validate_data,
-    wants_pandas_output,
 )
-from .._ids import category_dtypes, recode_categories
+from .._ids import category_dtypes
 from .._targets import check_targets, check_task_sample_weight, targets_ndim
 from ..metrics._masked import MultiTaskScoreMixin
-from ._crossfit import CrossFitTransformerMixin
+from ._base import BaseEmbedder
 from ._fm_design import build_design, fit_encoding, resolve_categorical
 from ._fm_mcmc import FMPosterior, posterior_predict, sample_fm, to_link_scale
 from ._fm_solver import fm_decision, initial_parameters, solve_fm
@@ -1032,7 +1030,7 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
         return self.classes_[np.argmax(proba, axis=1)]
 
 
-class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
+class FMEmbedder(BaseEmbedder, _BaseFM):
     r"""Multi-task factorization machine as a cross-fitted shared representation.
 
     With ``target="all"`` it is a :class:`MultiTaskFM`: one FM per task whose
@@ -1352,89 +1350,26 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
         self.task_kinds_ = kinds
         return self
 
-    def transform(self, X):
-        """Per-field latent vectors and per-task FM scores of every row.
+    _passthrough_first = True  # the input columns, then the embedding
 
-        Parameters
-        ----------
-        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+    def _embed(self, X):
+        """Validate ``X``; return it and its per-field latent vectors and scores.
 
-        Returns
-        -------
-        Z : ndarray or DataFrame of shape (n_samples, n_features_out)
-            Columns as named by :meth:`get_feature_names_out`.
+        A category unseen in fit gets its field's mean factor (the group mean).
         """
         self._resolve_features()
-        if self._each():
-            check_is_fitted(self)
-            parts = [sub._blocks(X) for sub in self.task_embedders_]
-            Xv = parts[0][0]
-            blocks = [b for _, fields, _ in parts for b in fields]
-            blocks += [scores for _, _, scores in parts if scores is not None]
-        else:
+        if not self._each():
             Xv, fields, scores = self._blocks(X)
-            blocks = fields + ([] if scores is None else [scores])
-        embedding = np.hstack(blocks)
-        names = self.get_feature_names_out()
-        n_pass = self.n_features_in_ if self.passthrough else 0
-        if wants_pandas_output(self):
-            index = X.index if isinstance(X, pd.DataFrame) else None
-            out = pd.DataFrame(embedding, columns=names[n_pass:], index=index)
-            if not self.passthrough:
-                return out
-            if isinstance(X, pd.DataFrame) and hasattr(self, "feature_names_in_"):
-                fitted = getattr(self, "passthrough_categories_", {})
-                original = pd.concat(
-                    [
-                        recode_categories(X[c], fitted.get(j))
-                        for j, c in enumerate(self.feature_names_in_)
-                    ],
-                    axis=1,
-                )
-                original.columns = names[:n_pass]
-            else:
-                dense = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
-                original = pd.DataFrame(dense, columns=names[:n_pass], index=index)
-            return pd.concat([original, out], axis=1)
-        if not self.passthrough:
-            return embedding
-        if isinstance(Xv, pd.DataFrame):
-            original = Xv.to_numpy()
-            if original.dtype != object:
-                original = original.astype(np.float64)
-        else:
-            original = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
-        return np.hstack([original, embedding])
+            return Xv, np.hstack(fields + ([] if scores is None else [scores]))
+        parts = [sub._blocks(X) for sub in self.task_embedders_]
+        blocks = [b for _, fields, _ in parts for b in fields]
+        blocks += [scores for _, _, scores in parts if scores is not None]
+        return parts[0][0], np.hstack(blocks)
 
-    def get_feature_names_out(self, input_features=None):
-        """Output column names.
-
-        Parameters
-        ----------
-        input_features : array-like of str, default=None
-            Names of the input columns (must match ``feature_names_in_``).
-
-        Returns
-        -------
-        names : ndarray of str
-            The passthrough input names, ``fm_<field>_<k>`` for every field and
-            factor, ``fm_score_<task>`` for every task.
-        """
-        check_is_fitted(self)
-        default = self._input_names()
-        if input_features is None:
-            input_features = default
-        else:
-            input_features = [str(c) for c in input_features]
-            if len(input_features) != self.n_features_in_ or (
-                hasattr(self, "feature_names_in_") and input_features != default
-            ):
-                raise ValueError(
-                    "input_features is not equal to feature_names_in_: expected "
-                    f"{default}, got {input_features}."
-                )
+    def _embedding_names(self):
+        """``fm_<field>_<k>`` per field and factor, ``fm_score_<task>`` per task."""
         features = self._resolve_features()
-        names = list(input_features) if self.passthrough else []
+        names = []
         if "fields" in features:
             prefixes = [f"{t}_" for t in self.task_names_] if self._each() else [""]
             for prefix in prefixes:
@@ -1444,7 +1379,28 @@ class FMEmbedder(CrossFitTransformerMixin, TransformerMixin, _BaseFM):
                     ]
         if "scores" in features:
             names += [f"fm_score_{t}" for t in self.task_names_]
-        return np.asarray(names, dtype=object)
+        return names
+
+    def _numpy_passthrough(self, X, Xv, keep):
+        """Return the input values as they are (object dtype with categories)."""
+        if isinstance(Xv, pd.DataFrame):
+            original = Xv.to_numpy()
+            if original.dtype != object:
+                original = original.astype(np.float64)
+        else:
+            original = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
+        return original[:, keep]
+
+    def known_ids(self):
+        """Return the ``user_col`` and ``item_col`` categories seen in fit."""
+        check_is_fitted(self)
+        fm = self.task_embedders_[0] if self._each() else self
+        fields = list(getattr(fm, "field_names_", []))
+        found = {}
+        for col in (self.user_col, self.item_col):
+            if col in fields and fm.categories_[fields.index(col)] is not None:
+                found[col] = np.asarray(fm.categories_[fields.index(col)], dtype=object)
+        return found
 
     def _resolve_features(self):
         features = tuple(self.features)

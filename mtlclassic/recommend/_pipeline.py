@@ -81,8 +81,15 @@ def make_multitask_recommender(
         an offset); the head needs the query ids, which the ALS step replaces
         by factors: use ``embedders=("fm",)`` with
         ``multitasklgbm__query_col="user_id"``.
-    embedders : tuple of {"fm", "als"}, default=("fm", "als")
-        Which shared representations to use, in that order.
+    embedders : tuple of {"fm", "als"} or embedder objects, default=("fm", "als")
+        The shared representations, in that order. ``"fm"`` and ``"als"``
+        are built from the parameters below; an embedder object (any
+        transformer following the protocol of
+        :class:`~mtlclassic.embedding.BaseEmbedder`: ``user_col``,
+        ``item_col``, ``fit``, ``transform``) is used as it is, with its own
+        parameters, and gets ``set_output(transform="pandas")``; its step is
+        named after its class in lower case. An embedder that replaces the
+        id columns (``"als"``) must come after every step that reads them.
     user_col, item_col : str, default="user_id", "item_id"
     time_col : str or None, default="timestamp"
         The event time column, which is **not a feature** of any step (it
@@ -152,13 +159,8 @@ def make_multitask_recommender(
     (3, 3)
     """
     from ..boosting import MultiTaskLGBM
-    from ..embedding import ALSEmbedder, FMEmbedder
 
-    embedders = tuple(embedders)
-    if not embedders or set(embedders) - set(EMBEDDERS):
-        raise ValueError(
-            f"embedders must be a non-empty subset of {EMBEDDERS}; got {embedders!r}."
-        )
+    embedders = _check_embedders(embedders)
     if isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv >= 2:
         from ..model_selection import EventKFold
 
@@ -170,73 +172,115 @@ def make_multitask_recommender(
             if isinstance(random_state, numbers.Integral)
             else 0,
         )
+    common = dict(user_col=user_col, item_col=item_col, cv=cv,
+                  random_state=random_state)  # fmt: skip
     steps = []
     if time_col is not None:
         steps.append(("drop_time", _drop_columns([time_col])))
-    if "fm" in embedders:
-        steps.append(
-            (
-                "fmembedder",
-                FMEmbedder(
-                    fm_target,
-                    fm_components,
-                    n_iter=fm_n_iter,
-                    **(
-                        {}
-                        if fm_alpha is None
-                        else dict(
-                            solver="als", alpha_w=fm_alpha, alpha_v=fm_alpha, tol=0
-                        )
-                    ),
-                    tasks=tasks,
-                    user_col=user_col,
-                    item_col=item_col,
-                    features=("scores",),
-                    cv=cv,
-                    random_state=random_state,
-                    verbose=max(0, verbose - 1),
-                ).set_output(transform="pandas"),
-            )
-        )
-    if "als" in embedders:
-        steps.append(
-            (
-                "alsembedder",
-                ALSEmbedder(
-                    user_col=user_col,
-                    item_col=item_col,
-                    factors=factors,
-                    regularization=regularization,
-                    iterations=iterations,
-                    cv=cv,
-                    n_jobs=n_jobs,
-                    random_state=random_state,
-                    verbose=verbose,
-                ).set_output(transform="pandas"),
-            )
-        )
-    steps.append(
-        (
-            "multitasklgbm",
-            MultiTaskLGBM(
-                tasks=tasks,
-                strategy=strategy,
-                n_estimators=n_estimators,
-                learning_rate=learning_rate,
-                num_leaves=num_leaves,
-                early_stopping_rounds=early_stopping_rounds,
-                refit=True,
-                init_score="fm_score_{task}" if "fm" in embedders else None,
-                n_jobs=n_jobs,
-                random_state=random_state,
-                verbose=verbose,
-            ),
-        )
+    for embedder in embedders:
+        if embedder == "fm":
+            step = _fm_step(tasks, fm_target, fm_components, fm_n_iter, fm_alpha,
+                            verbose, common)  # fmt: skip
+        elif embedder == "als":
+            step = _als_step(factors, regularization, iterations, n_jobs, verbose,
+                             common)  # fmt: skip
+        else:  # an embedder object, used as it is (its own parameters)
+            step = embedder.set_output(transform="pandas")
+        steps.append((_step_name(step, steps), step))
+    head = MultiTaskLGBM(
+        tasks=tasks,
+        strategy=strategy,
+        n_estimators=n_estimators,
+        learning_rate=learning_rate,
+        num_leaves=num_leaves,
+        early_stopping_rounds=early_stopping_rounds,
+        refit=True,
+        init_score="fm_score_{task}" if _gives_fm_scores(embedders) else None,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        verbose=verbose,
     )
+    steps.append(("multitasklgbm", head))
     pipeline = Pipeline(steps, memory=memory)
     if params:
         pipeline.set_params(**params)
     return pipeline
+
+
+def _check_embedders(embedders):
+    """Return ``embedders`` as a tuple of "fm", "als" and embedder objects."""
+    from ..embedding._base import is_embedder
+
+    if isinstance(embedders, str) or not hasattr(embedders, "__iter__"):
+        embedders = (embedders,)
+    embedders = tuple(embedders)
+    bad = [
+        e
+        for e in embedders
+        if not (isinstance(e, str) and e in EMBEDDERS)
+        and (isinstance(e, str) or not (is_embedder(e) and hasattr(e, "fit")))
+    ]
+    if not embedders or bad:
+        raise ValueError(
+            f"embedders must be a non-empty subset of {EMBEDDERS} or embedder "
+            "objects (scikit-learn transformers with user_col and item_col, e.g. "
+            f"a subclass of mtlclassic.embedding.BaseEmbedder); got {embedders!r}."
+        )
+    return embedders
+
+
+def _step_name(step, steps):
+    """Return the lower-cased class name, made unique as ``make_pipeline`` does."""
+    name = type(step).__name__.lower()
+    taken = {n for n, _ in steps}
+    candidate, k = name, 1
+    while candidate in taken:
+        k += 1
+        candidate = f"{name}-{k}"
+    return candidate
+
+
+def _gives_fm_scores(embedders):
+    """Whether an FM step adds the ``fm_score_<task>`` columns the heads boost from."""
+    from ..embedding import FMEmbedder
+
+    for e in embedders:
+        if isinstance(e, str) and e == "fm":
+            return True
+        if isinstance(e, FMEmbedder) and "scores" in tuple(e.features):
+            return True
+    return False
+
+
+def _fm_step(tasks, target, components, n_iter, alpha, verbose, common):
+    from ..embedding import FMEmbedder
+
+    solver = {}
+    if alpha is not None:
+        solver = dict(solver="als", alpha_w=alpha, alpha_v=alpha, tol=0)
+    return FMEmbedder(
+        target,
+        components,
+        n_iter=n_iter,
+        **solver,
+        tasks=tasks,
+        features=("scores",),
+        verbose=max(0, verbose - 1),
+        **common,
+    ).set_output(transform="pandas")
+
+
+def _als_step(factors, regularization, iterations, n_jobs, verbose, common):
+    from ..embedding import ALSEmbedder
+
+    return ALSEmbedder(
+        factors=factors,
+        regularization=regularization,
+        iterations=iterations,
+        n_jobs=n_jobs,
+        verbose=verbose,
+        **common,
+    ).set_output(transform="pandas")
 
 
 def _drop_columns(columns):

@@ -38,23 +38,23 @@ def _is_all(source):
     return isinstance(source, str) and source == "all"
 
 
-def _fitted_ids(model, als, user_col, item_col):
-    """Return the ids the model was fitted on, per id column (ALS, else FM step)."""
-    if als is not None:
-        return {user_col: als.user_index_, item_col: als.item_index_}
-    from ..embedding import FMEmbedder
+def _fitted_ids(embedders):
+    """Return the ids the model was fitted on, per id column.
 
-    fm = find_step(model, FMEmbedder)
-    if fm is None:
-        return {}
-    if getattr(fm, "task_embedders_", None):
-        fm = fm.task_embedders_[0]
-    fields = list(getattr(fm, "field_names_", []))
+    Asked of every embedder (:meth:`~mtlclassic.embedding.BaseEmbedder.known_ids`),
+    the candidate generator first; the first to know a column gives its ids.
+    """
     found = {}
-    for col in (user_col, item_col):
-        if col in fields and fm.categories_[fields.index(col)] is not None:
-            found[col] = np.asarray(fm.categories_[fields.index(col)], dtype=object)
+    for embedder in embedders:
+        known = getattr(embedder, "known_ids", None)
+        for col, ids in (known() if known is not None else {}).items():
+            found.setdefault(col, ids)
     return found
+
+
+def _retrieval_first(embedders):
+    """Embedders that generate candidates first, the others after, in order."""
+    return sorted(embedders, key=lambda e: not hasattr(e, "recommend_candidates"))
 
 
 def _side_table(table, key, param):
@@ -100,8 +100,9 @@ class Recommender:
     user_col, item_col : str, default="user_id", "item_id"
     seen : DataFrame, default=None
         User-item events to exclude (columns ``user_col``, ``item_col``). None
-        uses the interactions the model's :class:`~mtlclassic.ALSEmbedder`
-        was fitted on, when it has one; otherwise nothing is excluded.
+        uses the interactions of the first embedder of the model that records
+        them (its ``seen_pairs()``; :class:`~mtlclassic.ALSEmbedder` does);
+        otherwise nothing is excluded.
     weights : dict, default=None
         ``{task: weight}`` of the fusion; None weighs every task 1. Tasks
         not named get weight 0.
@@ -124,11 +125,14 @@ default="standardized"
         with that column) and one column per task; it returns one score per
         row, e.g. ``lambda c: sigmoid(c.candidate_score) * c.click``.
     candidates : {"auto", "als", "all"} or DataFrame, default="auto"
-        Where candidates come from: ``"als"`` the model's ALSEmbedder
-        (:meth:`~mtlclassic.ALSEmbedder.recommend_candidates`, ``n_candidates``
+        Where candidates come from: ``"als"`` the first embedder of the model
+        that generates them (its ``recommend_candidates``, e.g.
+        :meth:`~mtlclassic.ALSEmbedder.recommend_candidates`; ``n_candidates``
         per user), ``"all"`` every catalogue item, a DataFrame of
         (``user_col``, ``item_col``) pairs; ``"auto"`` is ``"als"`` when the
-        model has an ALSEmbedder, else ``"all"``.
+        model has such an embedder, else ``"all"``. Embedders are found by
+        the protocol of :class:`~mtlclassic.embedding.BaseEmbedder`, not by
+        class.
     n_candidates : int, default=200
         Candidates per user from ALS; ``recommend(k=...)`` takes at least
         ``k``.
@@ -190,7 +194,7 @@ default="standardized"
         batch_size=100_000,
         n_reference=20_000,
     ):
-        from ..embedding import ALSEmbedder
+        from ..embedding._base import find_embedders
 
         self.model = model
         self.user_col = user_col
@@ -206,14 +210,22 @@ default="standardized"
         self.input_columns_ = model_input_columns(model)
         tasks = fitted_tasks(model)
         self.tasks_ = tasks
-        self._als = find_step(model, ALSEmbedder)
-        self._fitted_ids = _fitted_ids(model, self._als, user_col, item_col)
+        embedders = _retrieval_first(find_embedders(model))
+        self._embedders = embedders
+        self._retriever = next(
+            (e for e in embedders if hasattr(e, "recommend_candidates")), None
+        )
+        self._fitted_ids = _fitted_ids(embedders)
         items = self._conform_frame(items, "items")
         users = self._conform_frame(users, "users")
         self.items_ = _side_table(items, item_col, "items")
         if self.items_ is None:
             raise ValueError("items (the catalogue DataFrame) is required.")
         self.users_ = _side_table(users, user_col, "users")
+        for col, table in ((item_col, self.items_), (user_col, self.users_)):
+            if col not in self._fitted_ids and table is not None:
+                # no embedder knows these ids: their type is the side table's
+                self._fitted_ids[col] = table[col].to_numpy()
         for param, value in (
             ("n_candidates", n_candidates),
             ("batch_size", batch_size),
@@ -252,8 +264,11 @@ default="standardized"
                     "candidates must be 'auto', 'als', 'all' or a DataFrame of pairs; "
                     f"got {candidates!r}."
                 )
-            if candidates == "als" and self._als is None:
-                raise ValueError("candidates='als' needs an ALSEmbedder in the model.")
+            if candidates == "als" and self._candidate_source is None:
+                raise ValueError(
+                    "candidates='als' needs an embedder that generates candidates "
+                    "(recommend_candidates, e.g. ALSEmbedder) in the model."
+                )
         self.seen_ = self._seen_pairs(seen)
         self.task_mean_ = self.task_scale_ = None
         if isinstance(fusion, str) and fusion == "standardized":
@@ -294,16 +309,23 @@ default="standardized"
                 )
             seen = self._conform_frame(seen[[self.user_col, self.item_col]], "seen")
             return pd.MultiIndex.from_frame(seen).unique()
-        if self._als is None:
-            return None
-        interactions = self._als.user_items_.tocoo()
-        return pd.MultiIndex.from_arrays(
-            [
-                self._als.user_index_[interactions.row],
-                self._als.item_index_[interactions.col],
-            ],
-            names=[self.user_col, self.item_col],
-        )
+        for embedder in self.__dict__.get("_embedders", [self._candidate_source]):
+            pairs = getattr(embedder, "seen_pairs", lambda: None)()
+            if pairs is not None:
+                return pd.MultiIndex.from_arrays(
+                    list(pairs), names=[self.user_col, self.item_col]
+                )
+        return None
+
+    @property
+    def _candidate_source(self):
+        """The embedder generating candidates (``_als`` in files saved before)."""
+        return self.__dict__.get("_retriever", self.__dict__.get("_als"))
+
+    @property
+    def _als(self):
+        """The candidate generator (its name before the embedder protocol)."""
+        return self._candidate_source
 
     def _task_names(self, n_columns):
         names = list(self.tasks_)
@@ -318,8 +340,10 @@ default="standardized"
             )
             pairs = self._conform_frame(source[keep], "candidates")
             pairs = pairs[pairs[self.user_col].isin(users)]
-        elif source == "als" or (source == "auto" and self._als is not None):
-            cands = self._als.recommend_candidates(
+        elif source == "als" or (
+            source == "auto" and self._candidate_source is not None
+        ):
+            cands = self._candidate_source.recommend_candidates(
                 users, n=max(self.n_candidates, k), exclude_seen=exclude_seen
             )
             pairs = cands.rename(

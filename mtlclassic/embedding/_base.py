@@ -1,0 +1,262 @@
+"""The embedder protocol, and the machinery every embedder shares.
+
+An *embedder* turns event rows (a user id, an item id, side columns) into
+features for the heads. The pipeline of
+:func:`~mtlclassic.make_multitask_recommender`, :class:`~mtlclassic.Recommender`
+and the ``mtlclassic`` CLI find embedders, ids, seen items and candidates through
+this protocol, never by class, so a new embedder plugs in by subclassing
+:class:`BaseEmbedder` and writing two methods.
+
+Protocol
+--------
+Parameters (``__init__`` arguments, as every scikit-learn estimator):
+
+- ``user_col``, ``item_col``: the id columns (names, or positions for an array);
+- ``passthrough`` (bool): whether the other input columns follow the new ones;
+- ``cv``, ``random_state``: the folds of the cross-fitted ``fit_transform``
+  (:class:`~mtlclassic.embedding._crossfit.CrossFitTransformerMixin`).
+
+An embedder writes:
+
+- ``fit(X, y=None, ...) -> self``: sets ``n_features_in_`` (and
+  ``feature_names_in_`` for a DataFrame, e.g. through ``validate_data``) and
+  calls :meth:`BaseEmbedder._remember_passthrough` with the validated ``X``;
+- ``_embed(X) -> (Xv, Z)``: validates ``X`` (``Xv``: what the validation
+  returned) and returns its new columns ``Z``, an ndarray of shape
+  (n_rows, n_new), unseen ids handled by the embedder's documented rule;
+- ``_embedding_names() -> list[str]``: the names of ``Z``'s columns.
+
+and may override:
+
+- ``_consumed_positions() -> list[int]``: input columns *not* passed through
+  (ALS replaces its id columns by factors; default: none);
+- ``_passthrough_first`` (class attribute, default False): whether the
+  passthrough columns come before the new ones;
+- ``_numpy_passthrough(X, Xv, keep)``: the passthrough block of an ndarray
+  output (default: numeric values, ``category`` columns as their codes among
+  the fitted categories);
+- ``known_ids() -> {column: ids}``: the ids seen in fit per id column
+  (:class:`~mtlclassic.Recommender` converts user input to their type);
+- ``seen_pairs() -> (user_ids, item_ids)`` or None: interactions to exclude
+  from recommendations;
+- ``recommend_candidates(users, n, exclude_seen) -> DataFrame``: candidate
+  generation (columns ``user_col``, ``item_col``, ``score``, ``rank``).
+
+Written once here: ``transform`` (the output container: ndarray, or a
+DataFrame with the passthrough columns' dtypes kept and their categories
+re-coded to the fitted ones), ``get_feature_names_out``, the cross-fitted
+``fit_transform``, and the id helpers :func:`id_index` and :func:`lookup_ids`.
+"""
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import _check_feature_names_in
+
+from .._compat import check_is_fitted, wants_pandas_output
+from .._ids import category_dtypes, conform_ids, recode_categories
+from ._crossfit import CrossFitTransformerMixin
+
+__all__ = ["BaseEmbedder", "find_embedders", "id_index", "lookup_ids"]
+
+
+def id_index(ids: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique ids and each row's position among them.
+
+    Raises
+    ------
+    TypeError
+        If the ids mix types that cannot be sorted together.
+    """
+    try:
+        codes, uniques = pd.factorize(ids, sort=True)
+    except TypeError as exc:
+        raise TypeError(
+            f"The ids of column {column!r} must all be of one sortable type "
+            f"(all ints or all strings); got {exc}."
+        ) from exc
+    uniques = np.asarray(uniques)
+    if uniques.dtype == object and all(isinstance(v, str) for v in uniques):
+        # fixed-width unicode: saveable as a plain array (no pickle)
+        uniques = uniques.astype(str)
+    return uniques, codes.astype(np.int64, copy=False)
+
+
+def lookup_ids(index: np.ndarray, ids: np.ndarray, column: str) -> np.ndarray:
+    """Rows of ``ids`` in ``index`` (a 1-D array of unique ids); -1 if unseen.
+
+    ``ids`` of another type than the fitted ones are converted losslessly or
+    refused (:func:`~mtlclassic._ids.conform_ids`), never silently unseen.
+    """
+    ids = conform_ids(ids, index, column)
+    if index.dtype.kind == "U":  # hash lookups are fastest on object strings
+        index = index.astype(object)
+    return pd.Index(index).get_indexer(ids)
+
+
+def is_embedder(obj) -> bool:
+    """Whether ``obj`` follows the embedder protocol (see the module docstring)."""
+    if isinstance(obj, BaseEmbedder):
+        return True
+    return all(hasattr(obj, a) for a in ("user_col", "item_col", "transform"))
+
+
+def find_embedders(model) -> list:
+    """Every embedder step of ``model`` (nested Pipelines too), in order."""
+    if is_embedder(model):
+        return [model]
+    found = []
+    for _, step in getattr(model, "steps", []):
+        found += find_embedders(step)
+    return found
+
+
+class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
+    """Base of the embedders: the protocol in the module docstring.
+
+    Subclasses write ``fit``, ``_embed`` and ``_embedding_names``; the output
+    container, passthrough, feature names and cross-fitting are inherited.
+    """
+
+    _passthrough_first = False
+
+    # ------------------------------------------------------ subclass hooks
+    def _embed(self, X):  # pragma: no cover - the protocol
+        """Validate ``X``; return ``(Xv, Z)`` with ``Z`` of shape (n_rows, n_new)."""
+        raise NotImplementedError
+
+    def _embedding_names(self) -> list:  # pragma: no cover - the protocol
+        """Names of the new columns."""
+        raise NotImplementedError
+
+    def _consumed_positions(self) -> list:
+        """Input columns that are not passed through (none by default)."""
+        return []
+
+    def known_ids(self) -> dict:
+        """Ids seen in fit per id column name (none by default)."""
+        return {}
+
+    def seen_pairs(self):
+        """``(user_ids, item_ids)`` of the interactions seen in fit, or None."""
+        return None
+
+    # ------------------------------------------------------------ shared
+    def _passthrough_positions(self) -> list:
+        if not self.passthrough:
+            return []
+        used = set(self._consumed_positions())
+        return [j for j in range(self.n_features_in_) if j not in used]
+
+    def _remember_passthrough(self, X):
+        """Record the ``category`` dtypes of ``X``'s columns (for ``transform``)."""
+        self.passthrough_categories_ = category_dtypes(X, range(X.shape[1]))
+
+    def _fitted_categories(self, column, position):
+        """Re-code a passthrough ``category`` column by the fitted categories."""
+        fitted = getattr(self, "passthrough_categories_", {}).get(position)
+        return recode_categories(column, fitted)
+
+    def _numpy_passthrough(self, X, Xv, keep):
+        """Passthrough block of an ndarray output: numbers, categories as codes."""
+        frame = Xv if isinstance(Xv, pd.DataFrame) else None
+        values = []
+        for j in keep:
+            if frame is None:
+                dense = Xv[:, [j]].toarray()[:, 0] if sp.issparse(Xv) else Xv[:, j]
+                values.append(np.asarray(dense))
+                continue
+            column = self._fitted_categories(frame.iloc[:, j], j)
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                codes = column.cat.codes.to_numpy()
+                values.append(np.where(codes < 0, np.nan, codes).astype(np.float32))
+            elif pd.api.types.is_bool_dtype(column.dtype) or (
+                pd.api.types.is_numeric_dtype(column.dtype)
+            ):
+                values.append(column.to_numpy(dtype=np.float64, na_value=np.nan))
+            else:
+                raise TypeError(
+                    f"Passthrough column {column.name!r} has dtype {column.dtype}, "
+                    "which a numeric ndarray output cannot hold: use "
+                    'set_output(transform="pandas"), passthrough=False, or drop '
+                    "the column."
+                )
+        return np.column_stack(values)
+
+    def _pandas_passthrough(self, X, Xv, keep, index):
+        """Passthrough block of a DataFrame output: dtypes kept, categories fitted."""
+        frame = Xv if isinstance(Xv, pd.DataFrame) else None
+        if frame is None and isinstance(X, pd.DataFrame):
+            frame = X
+        if frame is not None:
+            return pd.concat(
+                [self._fitted_categories(frame.iloc[:, j], j) for j in keep], axis=1
+            )
+        dense = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
+        return pd.DataFrame(dense[:, keep], index=index)
+
+    def transform(self, X):
+        """Embed each row: the new columns, with the passthrough columns.
+
+        Parameters
+        ----------
+        X : DataFrame, ndarray or sparse matrix of shape (n_rows, n_features_in_)
+            Rows with the columns seen in ``fit``. Unseen ids follow the
+            embedder's documented rule.
+
+        Returns
+        -------
+        Z : ndarray or DataFrame of shape (n_rows, n_features_out)
+            One row per row of ``X``, in its order; columns as named by
+            :meth:`get_feature_names_out`. A DataFrame under
+            ``set_output(transform="pandas")``, passthrough dtypes kept.
+        """
+        check_is_fitted(self)
+        Xv, embedding = self._embed(X)
+        keep = self._passthrough_positions()
+        first = self._passthrough_first
+        if wants_pandas_output(self):
+            names = self.get_feature_names_out()
+            width = embedding.shape[1]
+            emb_names = names[len(keep) :] if first else names[:width]
+            index = X.index if isinstance(X, pd.DataFrame) else None
+            if index is None:
+                index = pd.RangeIndex(embedding.shape[0])
+            Z = pd.DataFrame(embedding, columns=emb_names, index=index, copy=False)
+            if not keep:
+                return Z
+            rest = self._pandas_passthrough(X, Xv, keep, index)
+            rest = rest.set_axis(names[: len(keep)] if first else names[width:], axis=1)
+            return pd.concat([rest, Z] if first else [Z, rest], axis=1)
+        if not keep:
+            return embedding
+        rest = self._numpy_passthrough(X, Xv, keep)
+        return np.hstack([rest, embedding] if first else [embedding, rest])
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Names of the input columns; None uses ``feature_names_in_`` (or
+            ``x0, x1, ...`` for an array ``X``).
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The new columns and the passthrough columns, in output order.
+
+        Raises
+        ------
+        ValueError
+            If ``input_features`` differs from ``feature_names_in_`` or has
+            the wrong length.
+        """
+        check_is_fitted(self, "n_features_in_")
+        names_in = _check_feature_names_in(self, input_features)
+        passed = [str(names_in[j]) for j in self._passthrough_positions()]
+        new = [str(n) for n in self._embedding_names()]
+        return np.asarray(passed + new if self._passthrough_first else new + passed,
+                          dtype=object)  # fmt: skip

@@ -1,0 +1,168 @@
+"""A new embedder plugs into the pipeline, Recommender and CLI by the protocol.
+
+``ItemPopularity`` below is the whole embedder: nothing else in the package
+knows it (issue 13: one file touched to add an embedder).
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import KFold
+
+from mtlclassic import Recommender, make_multitask_recommender, make_multitask_recsys
+from mtlclassic._compat import validate_data
+from mtlclassic.embedding import BaseEmbedder, id_index, lookup_ids
+from tests._catalogue import catalogues
+
+
+class ItemPopularity(BaseEmbedder):
+    """log(1 + events of the item) in fit; 0 for an unseen item."""
+
+    def __init__(self, user_col="user_id", item_col="item_id", passthrough=True,
+                 cv=None, random_state=None):  # fmt: skip
+        self.user_col = user_col
+        self.item_col = item_col
+        self.passthrough = passthrough
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        validate_data(self, X, skip_check_array=True)
+        self.item_ids_, codes = id_index(X[self.item_col].to_numpy(), self.item_col)
+        self.counts_ = np.bincount(codes)
+        self._remember_passthrough(X)
+        return self
+
+    def _embed(self, X):
+        validate_data(self, X, skip_check_array=True, reset=False)
+        rows = lookup_ids(self.item_ids_, X[self.item_col].to_numpy(), self.item_col)
+        counts = np.where(rows >= 0, self.counts_[np.maximum(rows, 0)], 0)
+        return X, np.log1p(counts)[:, None]
+
+    def _embedding_names(self):
+        return ["item_log_popularity"]
+
+    def known_ids(self):
+        return {self.item_col: self.item_ids_}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_multitask_recsys(n_users=50, n_items=30, n_events=1200, random_state=1)
+
+
+def _hand_popularity(train_items, items):
+    counts = pd.Series(train_items).value_counts()
+    return np.log1p(pd.Series(items).map(counts).fillna(0).to_numpy())
+
+
+def test_transform_equals_hand_counts_and_keeps_passthrough(data):
+    X, _ = data
+    train, test = X.iloc[:800], X.iloc[800:].copy()
+    test.loc[test.index[:3], "item_id"] = [1000, 1001, 1002]  # unseen items
+    emb = ItemPopularity().set_output(transform="pandas").fit(train)
+    Z = emb.transform(test)
+    np.testing.assert_allclose(
+        Z["item_log_popularity"], _hand_popularity(train["item_id"], test["item_id"])
+    )
+    assert (Z["item_log_popularity"].iloc[:3] == 0).all()
+    assert list(Z.columns) == ["item_log_popularity", *X.columns]
+    pd.testing.assert_frame_equal(Z[list(X.columns)], test)  # dtypes kept
+    assert list(emb.get_feature_names_out()) == list(Z.columns)
+    dense = ItemPopularity(passthrough=False).fit(train).transform(test)
+    np.testing.assert_allclose(dense[:, 0], Z["item_log_popularity"])
+    with pytest.raises(ValueError, match="input_features"):
+        emb.get_feature_names_out(["a", "b"])
+
+
+def test_fit_transform_is_cross_fitted_by_the_base(data):
+    X, _ = data
+    folds = KFold(3, shuffle=True, random_state=0)
+    Z = ItemPopularity(cv=folds, passthrough=False).fit_transform(X)
+    expected = np.empty(len(X))
+    for train, test in folds.split(X):
+        expected[test] = _hand_popularity(
+            X["item_id"].iloc[train], X["item_id"].iloc[test]
+        )
+    np.testing.assert_allclose(Z[:, 0], expected)
+
+
+def test_plugs_into_the_pipeline_recommender_and_cli(data, tmp_path):
+    X, Y = data
+    model = make_multitask_recommender(
+        embedders=("fm", ItemPopularity(), "als"), n_estimators=20, fm_n_iter=4,
+        factors=4, iterations=3, cv=2, random_state=0, n_jobs=1,
+    ).fit(X, Y)  # fmt: skip
+    names = [n for n, _ in model.steps]
+    assert names == ["drop_time", "fmembedder", "itempopularity", "alsembedder",
+                     "multitasklgbm"]  # fmt: skip
+    head = model.named_steps["multitasklgbm"]
+    assert "item_log_popularity" in head.features_
+    assert head.init_score == "fm_score_{task}"  # the FM step still gives offsets
+    # the step's training features are out of fold (EventKFold of the pipeline's
+    # cv is not given to an object: it keeps its own cv=None, in-sample)
+    items, users = catalogues(X)
+    rec = Recommender(model, items, users=users,
+                      context={"timestamp": int(X["timestamp"].max())})  # fmt: skip
+    top = rec.recommend([0, 1], k=5)
+    assert top.groupby("user_id").size().tolist() == [5, 5]
+    pairs = top[["user_id", "item_id"]]
+    np.testing.assert_allclose(rec.score_pairs(pairs)["score"], top["score"])
+
+
+def test_custom_embedder_alone_serves_every_catalogue_item(data):
+    X, Y = data
+    model = make_multitask_recommender(
+        embedders=(ItemPopularity(),), n_estimators=20, cv=2, random_state=0, n_jobs=1
+    ).fit(X, Y)
+    assert model.named_steps["multitasklgbm"].init_score is None
+    items, users = catalogues(X)
+    rec = Recommender(model, items, users=users,
+                      context={"timestamp": int(X["timestamp"].max())})  # fmt: skip
+    assert rec._candidate_source is None and rec.seen_ is None
+    # ids are converted to the type the embedder saw in fit (its known_ids)
+    got = rec.recommend(["3"], k=4)
+    every = rec.score_pairs(
+        pd.DataFrame({"user_id": 3, "item_id": items["item_id"].to_numpy()})
+    )
+    best = every.sort_values("score", ascending=False, kind="stable").head(4)
+    np.testing.assert_array_equal(got["item_id"], best["item_id"])
+    np.testing.assert_allclose(got["score"], best["score"])
+
+
+def test_objects_that_are_not_embedders_are_refused():
+    with pytest.raises(ValueError, match="embedders must be a non-empty subset"):
+        make_multitask_recommender(embedders=("fm", object()))
+
+
+def test_saved_with_the_model_loaded_when_trusted_and_served_by_the_cli(
+    data, tmp_path, capsys
+):
+    from mtlclassic import load, save
+    from mtlclassic.cli import main
+    from mtlclassic.io import ModelFileError
+
+    X, Y = data
+    model = make_multitask_recommender(
+        embedders=(ItemPopularity(), "als"), n_estimators=20, factors=4,
+        iterations=3, cv=2, random_state=0, n_jobs=1,
+    ).fit(X, Y)  # fmt: skip
+    items, users = catalogues(X)
+    rec = Recommender(model, items, users=users, context={"timestamp": 0})
+    path = save(rec, tmp_path / "rec.mtlc", input_example=X.head())
+    with pytest.raises(ModelFileError, match="ItemPopularity.*trusted="):
+        load(path)  # a class outside the allow-list is never imported silently
+    here = __name__  # this module, as the file names it
+    loaded = load(path, trusted=[here])
+    pd.testing.assert_frame_equal(loaded.recommend([0, 7], k=3),
+                                  rec.recommend([0, 7], k=3))  # fmt: skip
+    # the CLI finds the id columns by the protocol and copies them to OUTPUT
+    X.head(20).to_csv(tmp_path / "in.csv", index=False)
+    args = ["score", str(path), str(tmp_path / "in.csv"), str(tmp_path / "out.csv")]
+    assert main(args) == 2
+    assert "trusted" in capsys.readouterr().err
+    assert main([*args, "--trust", here]) == 0
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert list(out.columns[:2]) == ["user_id", "item_id"]
+    np.testing.assert_allclose(out[list(rec.tasks_)], model.predict(X.head(20)),
+                               rtol=1e-6)  # fmt: skip
