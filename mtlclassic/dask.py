@@ -31,7 +31,9 @@ from sklearn.utils.validation import check_is_fitted
 from ._compat import Interval, StrOptions, import_lightgbm, validate_data
 from ._targets import fitted_tasks
 from .boosting import MultiTaskLGBM
+from .boosting._lgbm_input import check_task_params
 from .boosting._lgbm_input import lgb_feature_names as _lgb_feature_names
+from .boosting._lgbm_train import base_params, task_settings
 
 __all__ = ["DaskMultiTaskLGBM", "predict_dask"]
 
@@ -427,14 +429,12 @@ colsample_bytree, reg_lambda
         if self.early_stopping == "pilot":
             rounds = self._pilot(X, Y, names, kinds, seed)
             self.pilot_best_iteration_ = dict(rounds)
-        base = template._base_params(seed, 1)
+        base = base_params(template, seed, 1)
         base.pop("num_threads")  # each worker uses its own threads
-        overrides = template._check_task_params(names)
+        overrides = check_task_params(template.task_params, names)
         boosters, best = {}, {}
         for j, name in enumerate(names):
-            settings = template._task_settings(
-                base, overrides.get(name, {}), rounds[name], None
-            )
+            settings = task_settings(base, overrides.get(name, {}), rounds[name], None)
             n_trees = (
                 rounds[name] if self.early_stopping == "pilot" else settings.n_rounds
             )

@@ -432,7 +432,9 @@ class _Reader:
         cls = module
         for part in qual.split("."):
             cls = getattr(cls, part, None)
-        if not isinstance(cls, type) or _qualname(cls) != name:
+        if not isinstance(cls, type) or (
+            _qualname(cls) != name and not _allowed(_qualname(cls), self.trusted)
+        ):  # a class moved to another module is found by its old name
             raise ModelFileError(f"Cannot find the type {name!r} in this installation.")
         obj = cls.__new__(cls)
         if isinstance(ref, int):

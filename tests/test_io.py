@@ -396,3 +396,28 @@ def test_a_dangling_reference_is_refused(model_file, tmp_path):
     _rewrite(evil, lambda m: m.update(tree={"__ref__": 99}))
     with pytest.raises(ModelFileError, match="before defining it"):
         load(evil)
+
+
+def test_classes_moved_between_modules_load_by_their_old_names(data, tmp_path):
+    # FMEmbedder lived in mtlclassic.embedding._fm before the module was split;
+    # files saved then name it there. The old module re-exports it, and the
+    # class found is checked against the allow-list by its real name.
+    from mtlclassic import FMEmbedder
+
+    X, Y = data
+    emb = FMEmbedder(n_components=2, n_iter=4, cv=None, random_state=0).fit(X, Y)
+    path = save(emb, tmp_path / "fm.mtlc")
+
+    def old_name(m):
+        assert m["tree"]["__object__"] == "mtlclassic.embedding._fm_embedder.FMEmbedder"
+        m["tree"]["__object__"] = "mtlclassic.embedding._fm.FMEmbedder"
+
+    _rewrite(path, old_name)
+    np.testing.assert_array_equal(load(path).transform(X), emb.transform(X))
+
+    def smuggled(m):  # an allowed module's attribute that is a foreign class
+        m["tree"]["__object__"] = "mtlclassic.io.zipfile.ZipFile"
+
+    _rewrite(path, smuggled)
+    with pytest.raises(ModelFileError, match="Cannot find the type"):
+        load(path)

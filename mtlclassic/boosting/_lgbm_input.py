@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._ids import conform_ids
+from .._targets import check_task_sample_weight
 
 
 def _numeric_categories(values) -> list:
@@ -298,3 +299,123 @@ def array_matrix(X, columns, categories) -> np.ndarray:
         for j, col in listed:
             features[:, j] = _encode_values(features[:, j], categories[col])
     return features
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_task_params(task_params, names):
+    """Return ``task_params`` (a dict of per-task parameter dicts), checked."""
+    task_params = task_params or {}
+    unknown = [k for k in task_params if k not in names]
+    if unknown:
+        raise ValueError(
+            f"task_params names {unknown}, which are not tasks; the tasks are {names}."
+        )
+    for key, value in task_params.items():
+        if not isinstance(value, dict):
+            raise TypeError(
+                f"task_params[{key!r}] must be a dict of parameters; got "
+                f"{type(value).__name__}."
+            )
+    return task_params
+
+
+def _init_score_spec(spec, names, kinds):
+    """``init_score`` as ``{task: column}``, the template expanded."""
+    if not isinstance(spec, str):
+        return spec
+    try:
+        out = {n: spec.format(task=n) for n, k in zip(names, kinds) if k != "ranking"}
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"init_score={spec!r} is not a valid template: use "
+            "'{task}' as its only placeholder, e.g. 'fm_score_{task}' "
+            f"({type(exc).__name__}: {exc})."
+        ) from None
+    if len(set(out.values())) < len(out):
+        raise ValueError(
+            f"init_score={spec!r} names the same column for every "
+            "task; a template needs the placeholder '{task}' (e.g. "
+            "'fm_score_{task}'), or pass a dict {task: column}."
+        )
+    return out
+
+
+def check_init_score(spec, names, kinds, features, *, strategy, chain, columns,
+                     categorical):  # fmt: skip
+    """Resolve ``init_score`` into ``{task: feature position}`` and check it."""
+    if spec is None:
+        return {}
+    spec = _init_score_spec(spec, names, kinds)
+    unknown = [t for t in spec if t not in names]
+    if unknown:
+        raise ValueError(
+            f"init_score names tasks {unknown} that are not tasks of Y {names}."
+        )
+    if spec and (strategy != "separate" or chain):
+        raise ValueError(
+            "init_score offsets work with strategy='separate' and chain=False; "
+            f"got strategy={strategy!r}, chain={chain!r}."
+        )
+    columns = [str(c) for c in columns]
+    resolved = {}
+    for task, column in spec.items():
+        if str(column) not in columns:
+            raise ValueError(
+                f"init_score for task {task!r} names the column {column!r}, "
+                f"which is not a feature column of X; columns are {columns}."
+            )
+        j = columns.index(str(column))
+        if j in categorical:
+            raise ValueError(
+                f"init_score column {column!r} (task {task!r}) is categorical; "
+                "an offset must be a numeric column on the task's raw scale."
+            )
+        if not np.isfinite(features[:, j]).all():
+            raise ValueError(
+                f"init_score column {column!r} (task {task!r}) has NaN or "
+                "infinite values; an offset must be finite on every row."
+            )
+        resolved[task] = j
+    return resolved
+
+
+def check_weights(sample_weight, mask, names):
+    """``sample_weight`` as (n_samples, n_tasks), or None."""
+    if sample_weight is None:
+        return None
+    weights = check_task_sample_weight(sample_weight, mask.shape[0], len(names))
+    dead = [n for t, n in enumerate(names) if not weights[mask[:, t], t].any()]
+    if dead:
+        raise ValueError(
+            f"sample_weight is zero on every labelled row of tasks {dead}; "
+            "each task needs some positive weight."
+        )
+    return weights
+
+
+def check_ranking(data, raw_query, query_col):
+    """Refuse grades without a gain and queries LightGBM cannot rank."""
+    for t, name in enumerate(data.names):
+        if data.kinds[t] != "ranking":
+            continue
+        params = data.settings[t].params
+        # LambdaRank and the NDCG metric need a gain per grade; every
+        # ranking objective limits a query's rows
+        metric = params.get("metric")
+        gains = (
+            params["objective"] == "lambdarank"
+            or metric is None
+            or ("ndcg" in str(metric))
+        )
+        rows = data.mask[:, t]
+        checks = [(data.Y[rows, t], data.query[rows], raw_query[rows])]
+        if data.val is not None:  # the validation data meet the same limits
+            rows_val = data.val.mask[:, t]
+            codes = data.val.query[rows_val]
+            checks.append((data.val.Y[rows_val, t], codes, codes))
+        for grades, codes, raw in checks:
+            if gains:
+                check_label_gain(name, grades, params)
+            check_query_sizes(name, codes, raw, query_col)

@@ -14,6 +14,7 @@ dispatches to the strategies here, which return what they trained:
 """
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,10 +22,19 @@ from scipy.special import expit, logit
 from sklearn.model_selection import KFold
 
 from .._crossfit import out_of_fold
-from ._lgbm_input import group_rows, lgb_feature_names
+from ._lgbm_input import group_rows, holdout, lgb_feature_names
 from ._objectives import MixedLoss, MixedObjective
 
 OBJECTIVES = {"regression": "regression", "binary": "binary", "ranking": "lambdarank"}
+# our parameter names -> LightGBM's canonical names (also accepted in task_params)
+PARAM_ALIASES = {
+    "learning_rate": "learning_rate",
+    "num_leaves": "num_leaves",
+    "min_child_samples": "min_data_in_leaf",
+    "subsample": "bagging_fraction",
+    "colsample_bytree": "feature_fraction",
+    "reg_lambda": "lambda_l2",
+}
 CHAIN_FOLDS = 5
 TASK_FEATURE = "__task__"
 EPS = 1e-15  # LightGBM's kEpsilon, used to clip the binary base rate
@@ -413,3 +423,90 @@ def fit_tower(lgb, data, t, raw):
         lgb, data.names[t], data.settings[t], train, valid, names=data.lgb_names,
         cats=data.cats, verbose=data.verbose,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------ settings
+
+
+def base_params(est, seed, n_threads):
+    """Return the LightGBM parameters of ``est`` common to every task."""
+    return {
+        "learning_rate": est.learning_rate,
+        "num_leaves": est.num_leaves,
+        "min_data_in_leaf": est.min_child_samples,
+        "feature_fraction": est.colsample_bytree,
+        "bagging_fraction": est.subsample,
+        "bagging_freq": 1 if est.subsample < 1 else 0,
+        "lambda_l2": est.reg_lambda,
+        "num_threads": n_threads,
+        "seed": seed,
+        "deterministic": True,
+        "force_col_wise": True,
+        "verbosity": 1 if est.verbose >= 2 else -1,
+    }
+
+
+def task_settings(base, overrides, n_rounds, es_rounds):
+    """Apply one task's overrides to ``base``: a :class:`TaskSettings`."""
+    params = dict(base)
+    for key, value in overrides.items():
+        if key == "n_estimators":
+            n_rounds = value
+        elif key == "early_stopping_rounds":
+            es_rounds = value
+        elif key in PARAM_ALIASES:
+            params[PARAM_ALIASES[key]] = value
+            if key == "subsample":
+                params["bagging_freq"] = 1 if value < 1 else 0
+        else:
+            params[key] = value
+    return TaskSettings(params, int(n_rounds), es_rounds)
+
+
+def all_settings(est, base, names, kinds, shared, task_params):
+    """Every task's :class:`TaskSettings` (its overrides applied)."""
+    if est.strategy == "shared":
+        ignored = [names[t] for t in shared if names[t] in task_params]
+        if ignored:
+            warnings.warn(
+                f"task_params for tasks {ignored} have no effect with "
+                "strategy='shared': they are trained in the one shared booster, "
+                "which uses the common parameters.",
+                UserWarning,
+                stacklevel=5,
+            )
+    settings = []
+    for t, name in enumerate(names):
+        n_rounds = est.n_estimators
+        if est.strategy == "finetune" and t in shared:
+            n_rounds = est.finetune_n_estimators
+        setting = task_settings(
+            base, task_params.get(name, {}), n_rounds, est.early_stopping_rounds
+        )
+        setting.params.setdefault("objective", OBJECTIVES[kinds[t]])
+        settings.append(setting)
+    return settings
+
+
+def split_rows(est, data):
+    """Split each task's labelled rows into training and validation rows.
+
+    Rows are held out only when a booster of the task early-stops and no
+    ``eval_set`` is given.
+    """
+    for t in range(len(data.names)):
+        rows = np.flatnonzero(data.mask[:, t])
+        setting = data.settings[t]
+        own = setting.es_rounds is not None and setting.n_rounds > 0
+        if t not in data.shared:
+            early = own
+        elif est.strategy == "shared":
+            early = est.early_stopping_rounds is not None
+        else:
+            early = est.early_stopping_rounds is not None or own
+        if data.val is None and early:
+            rng = np.random.default_rng([data.seed, t])
+            groups = data.query if data.kinds[t] == "ranking" else None
+            rows, held = holdout(rows, est.validation_fraction, rng, groups)
+            data.valid_rows[t] = held
+        data.train_rows[t] = rows

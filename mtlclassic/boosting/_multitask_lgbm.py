@@ -1,11 +1,9 @@
 """Per-task LightGBM heads and the GBDT forms of task sharing."""
 
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils import check_random_state
 
@@ -18,40 +16,35 @@ from .._compat import (
     import_lightgbm,
     validate_data,
 )
-from .._targets import check_targets, check_task_sample_weight, targets_ndim
+from .._targets import check_targets, targets_ndim
 from ..metrics import multitask_score
 from ._lgbm_input import (
     array_matrix,
-    check_label_gain,
-    check_query_sizes,
+    check_init_score,
+    check_ranking,
+    check_task_params,
+    check_weights,
     fit_feature_spec,
     frame_matrix,
     holdout,
     lgb_feature_names,
     query_codes,
 )
+from ._lgbm_predict import gain_table, predict_column
 from ._lgbm_train import (
-    OBJECTIVES,
     EvalData,
     FitData,
-    TaskSettings,
+    all_settings,
+    base_params,
     fit_chain,
     fit_separate,
     fit_shared,
     fit_tower,
+    split_rows,
 )
 
 __all__ = ["MultiTaskLGBM"]
 
-# our parameter names -> LightGBM's canonical names (also accepted in task_params)
-_PARAM_ALIASES = {
-    "learning_rate": "learning_rate",
-    "num_leaves": "num_leaves",
-    "min_child_samples": "min_data_in_leaf",
-    "subsample": "bagging_fraction",
-    "colsample_bytree": "feature_fraction",
-    "reg_lambda": "lambda_l2",
-}
 _holdout = holdout  # the name tests and older code import
 
 
@@ -421,82 +414,6 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             query = X[:, self.query_col]
         return array_matrix(X, self.feature_columns_, self.categories_), query
 
-    def _check_task_params(self, names):
-        task_params = self.task_params or {}
-        unknown = [k for k in task_params if k not in names]
-        if unknown:
-            raise ValueError(
-                f"task_params names {unknown}, which are not tasks; the tasks are "
-                f"{names}."
-            )
-        for key, value in task_params.items():
-            if not isinstance(value, dict):
-                raise TypeError(
-                    f"task_params[{key!r}] must be a dict of parameters; got "
-                    f"{type(value).__name__}."
-                )
-        return task_params
-
-    def _init_score_spec(self, names, kinds):
-        """``init_score`` as ``{task: column}``, the template expanded."""
-        spec = self.init_score
-        if not isinstance(spec, str):
-            return spec
-        try:
-            out = {
-                n: spec.format(task=n) for n, k in zip(names, kinds) if k != "ranking"
-            }
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
-                f"init_score={spec!r} is not a valid template: use "
-                "'{task}' as its only placeholder, e.g. 'fm_score_{task}' "
-                f"({type(exc).__name__}: {exc})."
-            ) from None
-        if len(set(out.values())) < len(out):
-            raise ValueError(
-                f"init_score={spec!r} names the same column for every "
-                "task; a template needs the placeholder '{task}' (e.g. "
-                "'fm_score_{task}'), or pass a dict {task: column}."
-            )
-        return out
-
-    def _check_init_score(self, names, kinds, features):
-        """Resolve ``init_score`` into ``{task: feature position}`` and check it."""
-        if self.init_score is None:
-            return {}
-        spec = self._init_score_spec(names, kinds)
-        unknown = [t for t in spec if t not in names]
-        if unknown:
-            raise ValueError(
-                f"init_score names tasks {unknown} that are not tasks of Y {names}."
-            )
-        if spec and (self.strategy != "separate" or self.chain):
-            raise ValueError(
-                "init_score offsets work with strategy='separate' and chain=False; "
-                f"got strategy={self.strategy!r}, chain={self.chain!r}."
-            )
-        columns = [str(c) for c in self.feature_columns_]
-        resolved = {}
-        for task, column in spec.items():
-            if str(column) not in columns:
-                raise ValueError(
-                    f"init_score for task {task!r} names the column {column!r}, "
-                    f"which is not a feature column of X; columns are {columns}."
-                )
-            j = columns.index(str(column))
-            if j in self.categorical_feature_indices_:
-                raise ValueError(
-                    f"init_score column {column!r} (task {task!r}) is categorical; "
-                    "an offset must be a numeric column on the task's raw scale."
-                )
-            if not np.isfinite(features[:, j]).all():
-                raise ValueError(
-                    f"init_score column {column!r} (task {task!r}) has NaN or "
-                    "infinite values; an offset must be finite on every row."
-                )
-            resolved[task] = j
-        return resolved
-
     def _check_eval_set(self, eval_set, names, kinds):
         """Validate ``eval_set`` into an :class:`EvalData` (None if not given)."""
         if eval_set is None:
@@ -530,125 +447,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             query = query_codes(query, self.query_col)
         return EvalData(features, Y, mask, query)
 
-    def _check_weights(self, sample_weight, mask, names):
-        """``sample_weight`` as (n_samples, n_tasks), or None."""
-        if sample_weight is None:
-            return None
-        weights = check_task_sample_weight(sample_weight, mask.shape[0], len(names))
-        dead = [n for t, n in enumerate(names) if not weights[mask[:, t], t].any()]
-        if dead:
-            raise ValueError(
-                f"sample_weight is zero on every labelled row of tasks {dead}; "
-                "each task needs some positive weight."
-            )
-        return weights
-
-    def _check_ranking(self, data, raw_query):
-        """Refuse grades without a gain and queries LightGBM cannot rank."""
-        for t, name in enumerate(data.names):
-            if data.kinds[t] != "ranking":
-                continue
-            params = data.settings[t].params
-            # LambdaRank and the NDCG metric need a gain per grade; every
-            # ranking objective limits a query's rows
-            metric = params.get("metric")
-            gains = (
-                params["objective"] == "lambdarank"
-                or metric is None
-                or ("ndcg" in str(metric))
-            )
-            rows = data.mask[:, t]
-            checks = [(data.Y[rows, t], data.query[rows], raw_query[rows])]
-            if data.val is not None:  # the validation data meet the same limits
-                rows_val = data.val.mask[:, t]
-                codes = data.val.query[rows_val]
-                checks.append((data.val.Y[rows_val, t], codes, codes))
-            for grades, codes, raw in checks:
-                if gains:
-                    check_label_gain(name, grades, params)
-                check_query_sizes(name, codes, raw, self.query_col)
-
     # ----------------------------------------------------------------- params
-
-    def _base_params(self, seed, n_threads):
-        return {
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_data_in_leaf": self.min_child_samples,
-            "feature_fraction": self.colsample_bytree,
-            "bagging_fraction": self.subsample,
-            "bagging_freq": 1 if self.subsample < 1 else 0,
-            "lambda_l2": self.reg_lambda,
-            "num_threads": n_threads,
-            "seed": seed,
-            "deterministic": True,
-            "force_col_wise": True,
-            "verbosity": 1 if self.verbose >= 2 else -1,
-        }
-
-    def _task_settings(self, base, overrides, n_rounds, es_rounds):
-        """Apply one task's overrides to ``base``: a :class:`TaskSettings`."""
-        params = dict(base)
-        for key, value in overrides.items():
-            if key == "n_estimators":
-                n_rounds = value
-            elif key == "early_stopping_rounds":
-                es_rounds = value
-            elif key in _PARAM_ALIASES:
-                params[_PARAM_ALIASES[key]] = value
-                if key == "subsample":
-                    params["bagging_freq"] = 1 if value < 1 else 0
-            else:
-                params[key] = value
-        return TaskSettings(params, int(n_rounds), es_rounds)
-
-    def _settings(self, base, names, kinds, shared):
-        """Every task's :class:`TaskSettings` (its overrides applied)."""
-        task_params = self._check_task_params(names)
-        if self.strategy == "shared":
-            ignored = [names[t] for t in shared if names[t] in task_params]
-            if ignored:
-                warnings.warn(
-                    f"task_params for tasks {ignored} have no effect with "
-                    "strategy='shared': they are trained in the one shared booster, "
-                    "which uses the common parameters.",
-                    UserWarning,
-                    stacklevel=4,
-                )
-        settings = []
-        for t, name in enumerate(names):
-            n_rounds = self.n_estimators
-            if self.strategy == "finetune" and t in shared:
-                n_rounds = self.finetune_n_estimators
-            setting = self._task_settings(
-                base, task_params.get(name, {}), n_rounds, self.early_stopping_rounds
-            )
-            setting.params.setdefault("objective", OBJECTIVES[kinds[t]])
-            settings.append(setting)
-        return settings
-
-    def _split_rows(self, data):
-        """Split each task's labelled rows into training and validation rows.
-
-        Rows are held out only when a booster of the task early-stops and no
-        ``eval_set`` is given.
-        """
-        for t in range(len(data.names)):
-            rows = np.flatnonzero(data.mask[:, t])
-            setting = data.settings[t]
-            own = setting.es_rounds is not None and setting.n_rounds > 0
-            if t not in data.shared:
-                early = own
-            elif self.strategy == "shared":
-                early = self.early_stopping_rounds is not None
-            else:
-                early = self.early_stopping_rounds is not None or own
-            if data.val is None and early:
-                rng = np.random.default_rng([data.seed, t])
-                groups = data.query if data.kinds[t] == "ranking" else None
-                rows, held = holdout(rows, self.validation_fraction, rng, groups)
-                data.valid_rows[t] = held
-            data.train_rows[t] = rows
 
     # -------------------------------------------------------------------- fit
 
@@ -676,28 +475,33 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 )
             raw_query = np.asarray(query)
             query = query_codes(query, self.query_col)
-        self._check_task_params(names)
-        self.init_score_columns_ = self._check_init_score(names, kinds, features)
-        weights = self._check_weights(sample_weight, mask, names)
+        task_params = check_task_params(self.task_params, names)
+        self.init_score_columns_ = check_init_score(
+            self.init_score, names, kinds, features, strategy=self.strategy,
+            chain=self.chain, columns=self.feature_columns_,
+            categorical=self.categorical_feature_indices_,
+        )  # fmt: skip
+        weights = check_weights(sample_weight, mask, names)
         val = self._check_eval_set(eval_set, names, kinds)
         if isinstance(self.random_state, numbers.Integral):
             seed = int(self.random_state) % (2**31 - 1)
         else:
             seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        base = self._base_params(seed, effective_n_jobs(self.n_jobs))
+        base = base_params(self, seed, effective_n_jobs(self.n_jobs))
         shared = []
         if self.strategy != "separate":
             shared = [t for t, kind in enumerate(kinds) if kind != "ranking"]
         data = FitData(
             features, Yf, mask, weights, query, val, names, kinds,
-            self._settings(base, names, kinds, shared), shared=shared,
-            offsets=self.init_score_columns_, seed=seed, threads=base["num_threads"],
-            base_params=base, feature_names=list(self.features_),
+            all_settings(self, base, names, kinds, shared, task_params),
+            shared=shared, offsets=self.init_score_columns_, seed=seed,
+            threads=base["num_threads"], base_params=base,
+            feature_names=list(self.features_),
             lgb_names=lgb_feature_names(self.features_),
             cats=list(self.categorical_feature_indices_), verbose=self.verbose,
         )  # fmt: skip
-        self._check_ranking(data, raw_query)
-        self._split_rows(data)
+        check_ranking(data, raw_query, self.query_col)
+        split_rows(self, data)
         return data
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -784,66 +588,6 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- predict
 
-    def _predict_column(self, features, t, previous, cache):
-        """Predictions of task ``t`` (``previous`` holds the earlier tasks')."""
-        name = list(self.tasks_)[t]
-        if "threads" not in cache:  # once per predict call, not per task
-            cache["threads"] = effective_n_jobs(self.n_jobs)
-        threads = cache["threads"]
-        if name not in self.shared_init_score_:
-            F = features
-            if self.chain_ and t > 0:
-                F = np.hstack([features, previous[:, :t]])
-            offset = getattr(self, "init_score_columns_", {}).get(name)
-            if offset is not None and self.best_iteration_[name] == 0:
-                raw = self._offset(features, offset, name).copy()  # beat every tree
-                return expit(raw) if self.tasks_[name] == "binary" else raw
-            if offset is None:
-                return self.boosters_[name].predict(
-                    F, num_iteration=self.best_iteration_[name], num_threads=threads
-                )
-            raw = self.boosters_[name].predict(
-                F,
-                raw_score=True,
-                num_iteration=self.best_iteration_[name],
-                num_threads=threads,
-            )
-            raw += self._offset(features, offset, name)
-            return expit(raw) if self.tasks_[name] == "binary" else raw
-        F = features
-        if len(self.shared_tasks_) > 1:
-            if "stacked" not in cache:  # one copy of X for every shared task
-                n_samples, n_features = features.shape
-                cache["stacked"] = np.empty((n_samples, n_features + 1))
-                cache["stacked"][:, :n_features] = features
-            F = cache["stacked"]
-            F[:, -1] = t
-        raw = self.shared_booster_.predict(
-            F,
-            raw_score=True,
-            num_iteration=self.shared_best_iteration_,
-            num_threads=threads,
-        )
-        raw += self.shared_init_score_[name]
-        if name in self.boosters_:
-            raw += self.boosters_[name].predict(
-                features,
-                raw_score=True,
-                num_iteration=self.best_iteration_[name],
-                num_threads=threads,
-            )
-        return expit(raw) if self.tasks_[name] == "binary" else raw
-
-    def _offset(self, features, position, task):
-        """Return the ``init_score`` column of ``task``, checked finite."""
-        offset = features[:, position]
-        if not np.isfinite(offset).all():
-            raise ValueError(
-                f"init_score column {self.features_[position]!r} (task {task!r}) "
-                "has NaN or infinite values; an offset must be finite on every row."
-            )
-        return offset
-
     def _predict_matrix(self, X, todo=None):
         """(n_samples, n_tasks) predictions of the tasks ``todo`` (others NaN)."""
         check_is_fitted(self)
@@ -852,7 +596,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         out = np.full((features.shape[0], n_tasks), np.nan)
         cache = {}
         for t in range(n_tasks) if todo is None else todo:
-            out[:, t] = self._predict_column(features, t, out, cache)
+            out[:, t] = predict_column(self, features, t, out, cache)
         return out
 
     def predict(self, X):
@@ -934,29 +678,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def feature_importances_(self):
         """Total gain of each feature per task (DataFrame tasks × features)."""
         check_is_fitted(self)
-        names = list(self.tasks_)
-        columns = list(self.features_)
-        if self.chain_:
-            columns += [f"pred_{n}" for n in names[:-1]]
-        table = np.zeros((len(names), len(columns)))
-        d = len(self.features_)
-        shared_gain = None
-        if self.shared_booster_ is not None:
-            shared_gain = self.shared_booster_.feature_importance(
-                "gain", iteration=self.shared_best_iteration_
-            )[:d]
-        for t, name in enumerate(names):
-            if name in self.shared_init_score_:
-                table[t, :d] += shared_gain
-            offset_only = name in getattr(self, "init_score_columns_", {}) and (
-                self.best_iteration_[name] == 0
-            )  # the head kept no tree: predict uses the offset alone
-            if name in self.boosters_ and not offset_only:
-                gain = self.boosters_[name].feature_importance(
-                    "gain", iteration=self.best_iteration_[name] or None
-                )
-                table[t, : gain.size] += gain
-        return pd.DataFrame(table, index=names, columns=columns)
+        return gain_table(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

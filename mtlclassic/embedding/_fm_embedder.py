@@ -1,0 +1,413 @@
+"""FMEmbedder: the (multi-task) factorization machine as a cross-fitted embedder."""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import (
+    clone,
+)
+
+from .._compat import (
+    Interval,
+    StrOptions,
+    _fit_context,
+    check_is_fitted,
+)
+from .._targets import check_targets
+from ._base import BaseEmbedder
+from ._fm_base import (
+    _COMMON_CONSTRAINTS,
+    _BaseFM,
+    _n_rows,
+    _require_y,
+)
+
+
+class FMEmbedder(BaseEmbedder, _BaseFM):
+    r"""Multi-task factorization machine as a cross-fitted shared representation.
+
+    With ``target="all"`` it is a :class:`MultiTaskFM`: one FM per task whose
+    factors :math:`V` are shared (a shared-bottom model without a neural
+    network),
+
+    .. math::
+
+        \hat y_t(z) = b_t + \sum_j w_{tj} z_j
+            + s_t \sum_{j<l} \langle v_j, v_l\rangle z_j z_l ,
+
+    each task fitted on its labelled rows :math:`\Omega_t` (NaN = no label)
+    with its own intercept :math:`b_t`, linear weights :math:`w_t` and
+    interaction scale :math:`s_t`. With ``solver="mcmc"`` (default) it is
+    the Bayesian multi-task FM of :class:`MultiTaskFM` (Gibbs sampling,
+    per-task noise precisions, noise correlations between tasks labelled on
+    the same rows, probit link for binary tasks). With ``solver="als"`` it
+    minimises
+
+    .. math::
+
+        \sum_{t} \sum_{i \in \Omega_t} a_{it}\,
+            \ell_t\big(y_{it}, \hat y_t(z_i)\big)
+        + \frac{A}{2} \Big(\alpha_w \sum_t \big(\lVert w_t \rVert^2
+        + (s_t - 1)^2\big) + \alpha_v \lVert V \rVert_F^2\Big) ,
+
+    :math:`\ell_t` the squared loss (regression) or the logistic loss
+    (binary), :math:`a_{it}` the sample weights and :math:`A` their sum per
+    task on average. With ``target`` naming one task it is a plain
+    single-task FM (:math:`s = 1`); ``target="each"`` fits one per task.
+
+    ``transform`` outputs, per row, the ``passthrough`` input columns, then the
+    summed latent vector :math:`\sum_{j \in F} v_j z_j` of every field ``F``
+    (the user, the item, every side column), then every task's FM score
+    :math:`\hat y_t` (log-odds for a binary task). ``fit_transform(X, Y)``
+    returns out-of-fold outputs (``cv`` folds), ``fit(X, Y).transform(X_new)``
+    uses the model fitted on all rows; see ``DESIGN.md``.
+
+    Parameters
+    ----------
+    target : "all", "each", str or int, default="all"
+        ``"all"``: a multi-task FM over every task of ``Y`` (shared factors);
+        ``"each"``: one single-task FM per task, side by side (their fields
+        are named ``fm_<task>_<field>_<k>``); a task name or a column index:
+        a single-task FM on that task only. ``"each"`` never lets one task's
+        labels move another task's factors: a downstream head that reads
+        every task's score still shares across tasks, without the negative
+        transfer a shared-factor model can show (see ``MultiTaskFM``).
+    n_components : int, default=8
+        Dimension of the factors.
+    solver : {"mcmc", "als"}, default="mcmc"
+        ``"mcmc"``: the Bayesian FM by Gibbs sampling (Freudenthaler et al.
+        2011, libFM's MCMC): Gaussian priors with a mean and a precision per
+        field group, Normal–Gamma hyperpriors, the noise precision sampled
+        (probit link for binary labels): nothing to tune, and ``alpha_w``,
+        ``alpha_v`` and ``tol`` are unused; predictions are posterior means.
+        ``"als"``: the penalised point estimate by coordinate descent
+        described below.
+    n_iter : int, default=100
+        Gibbs sweeps (``"mcmc"``) or maximum epochs (``"als"``).
+    n_kept_samples : int or None, default=None
+        ``"mcmc"``: the last ``n_kept_samples`` sweeps are averaged (the rest
+        is burn-in); None keeps half. Above ``n_iter`` raises ``ValueError``.
+    alpha_w : float, default=1e-3
+        ``"als"`` only: L2 strength on the linear weights and on the scales'
+        deviation from 1, per unit of (average per-task) sample weight.
+    alpha_v : float, default=1e-3
+        ``"als"`` only: L2 strength on the factors, per unit of weight.
+    init_stdev : float, default=0.1
+        Standard deviation of the normal initialisation of the factors.
+    tol : float, default=1e-5
+        Stop when an epoch decreases the objective by less than ``tol`` times
+        its value; 0 runs all ``n_iter`` epochs.
+    tasks : None, list or dict, default=None
+        Task kinds (``"regression"``, ``"binary"``, or ``"ranking"``, whose
+        relevance grades are fitted as a regression: a pointwise relevance
+        score for a ranking head); None infers them; see
+        :func:`mtlclassic._targets.check_targets`.
+    user_col, item_col : str, int or None, default="user_id", "item_id"
+        The user and item id columns, always one-hot encoded (ids unseen in
+        ``fit`` map to a zero embedding). None when ``X`` has no such column.
+    categorical_features : "auto" or list, default="auto"
+        Other columns to one-hot encode (besides the pandas ``category``,
+        ``object`` and string columns, always one-hot encoded); see
+        :class:`FMRegressor`. Everything else is numeric.
+    scale_numeric : bool, default=True
+        Centre and scale numeric columns to unit variance inside the design.
+    passthrough : bool, default=True
+        Put the input columns before the embedding. Under
+        ``set_output(transform="pandas")`` they keep their dtypes and the
+        index of ``X``; the default numpy output is float64, or an object
+        array when a passed-through column is not numeric.
+    features : tuple of {"fields", "scores"}, default=("fields", "scores")
+        Which blocks ``transform`` outputs, in this order: every field's summed
+        latent vector (``fm_<field>_<k>``), every task's score
+        (``fm_score_<task>``). ``("scores",)`` gives a compact stacking
+        feature for a downstream model.
+    cv : int, splitter or None, default=5
+        Folds of the cross-fitted ``fit_transform``; None, 0 or 1 turn it off.
+    crossfit : {"warm", "cold"}, default="warm"
+        How the fold models of ``fit_transform`` are fitted with
+        ``solver="mcmc"``. ``"warm"``: each fold's chain starts from the last
+        sample of the model fitted on all rows and runs ``max(10, n_iter //
+        4)`` sweeps, at most ``n_iter`` (the first fifth, at least 3, is
+        burn-in), on the fold's rows: about 2.5x less work for 5 folds at
+        ``n_iter=100``, none saved below ``n_iter=40``. Every block is redrawn from
+        its conditional on the fold's rows alone, so the held-out rows'
+        information does not persist in the draws (the train-OOF vs test
+        gap is measured in ``benchmarks/bench_real.py``). ``"cold"``: every fold is an
+        independent ``n_iter``-sweep fit. ``solver="als"`` folds are always
+        cold.
+    warm_start : bool, default=False
+        Start from the previous solution when the design has the same shape.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the factors' initialisation, of the Gibbs sampler and of the
+        default folds.
+    verbose : int, default=0
+        Print progress after every sweep (the noise precisions) or epoch
+        (the objective) when positive.
+
+    Attributes
+    ----------
+    task_names_ : list of str
+        The tasks fitted.
+    task_kinds_ : list of str
+        Their kinds.
+    intercept_ : ndarray of shape (n_tasks,)
+    coef_ : ndarray of shape (n_tasks, n_design_features)
+    factors_ : ndarray of shape (n_design_features, n_components)
+        The shared factors.
+    interaction_scale_ : ndarray of shape (n_tasks,)
+        Per-task scale :math:`s_t` of the interaction term.
+    field_names_, field_offsets_, categories_, numeric_mean_, numeric_scale_,
+    numeric_range_
+        The design encoding; see :class:`FMRegressor`.
+    n_iter_ : int
+    objective_ : ndarray of shape (n_iter_ + 1,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+
+    See Also
+    --------
+    FMRegressor, FMClassifier : Single-task FMs as predictors.
+
+    Examples
+    --------
+    >>> from mtlclassic.datasets import make_multitask_recsys
+    >>> from mtlclassic.embedding import FMEmbedder
+    >>> X, Y = make_multitask_recsys(n_users=40, n_items=30, n_events=400,
+    ...                              n_side_features=0, random_state=0)
+    >>> emb = FMEmbedder(n_components=2, n_iter=10, cv=2, random_state=0)
+    >>> Z = emb.fit_transform(X, Y)
+    >>> Z.shape
+    (400, 18)
+    >>> emb.get_feature_names_out()[5:9].tolist()
+    ['fm_user_id_0', 'fm_user_id_1', 'fm_item_id_0', 'fm_item_id_1']
+    """
+
+    _parameter_constraints = {
+        **_COMMON_CONSTRAINTS,
+        "target": [str, Interval(numbers.Integral, 0, None, closed="left")],
+        "tasks": [None, list, dict, str],
+        "user_col": [str, numbers.Integral, None],
+        "item_col": [str, numbers.Integral, None],
+        "passthrough": ["boolean"],
+        "features": [list, tuple],
+        "cv": ["cv_object", None],
+        "crossfit": [StrOptions({"warm", "cold"})],
+    }
+
+    def __init__(
+        self,
+        target="all",
+        n_components=8,
+        *,
+        solver="mcmc",
+        n_iter=100,
+        n_kept_samples=None,
+        alpha_w=1e-3,
+        alpha_v=1e-3,
+        init_stdev=0.1,
+        tol=1e-5,
+        tasks=None,
+        user_col="user_id",
+        item_col="item_id",
+        categorical_features="auto",
+        scale_numeric=True,
+        passthrough=True,
+        features=("fields", "scores"),
+        cv=5,
+        crossfit="warm",
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.target = target
+        self.features = features
+        self.n_components = n_components
+        self.solver = solver
+        self.n_kept_samples = n_kept_samples
+        self.alpha_w = alpha_w
+        self.alpha_v = alpha_v
+        self.n_iter = n_iter
+        self.init_stdev = init_stdev
+        self.tol = tol
+        self.tasks = tasks
+        self.user_col = user_col
+        self.item_col = item_col
+        self.categorical_features = categorical_features
+        self.scale_numeric = scale_numeric
+        self.passthrough = passthrough
+        self.cv = cv
+        self.crossfit = crossfit
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # a ranking task's grades are fitted as a regression (a pointwise
+    # relevance score: a feature for a LambdaRank head)
+    _allowed_kinds = ("regression", "binary", "ranking")
+
+    def _extra_categorical(self):
+        return (self.user_col, self.item_col)
+
+    def _select_target(self, names):
+        if isinstance(self.target, str) and self.target == "all":
+            return list(range(len(names)))
+        if isinstance(self.target, str):
+            if self.target not in names:
+                raise ValueError(
+                    f"target={self.target!r} is not a task of Y; tasks are {names} "
+                    "(or use target='all')."
+                )
+            return [names.index(self.target)]
+        if not 0 <= self.target < len(names):
+            raise ValueError(
+                f"target={self.target} is out of range for Y with {len(names)} "
+                f"tasks {names}."
+            )
+        return [int(self.target)]
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Fit the (multi-task) factorization machine on all rows.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
+        y : DataFrame or array-like of shape (n_samples, n_tasks) or (n_samples,)
+            Labels, NaN where a row has no label for a task.
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks)
+
+        Returns
+        -------
+        self : FMEmbedder
+        """
+        self._resolve_features()
+        if self._each():
+            return self._fit_each(X, y, sample_weight)
+        return self._fit_tasks(X, y, sample_weight, self._select_target)
+
+    def _each(self):
+        return isinstance(self.target, str) and self.target == "each"
+
+    def _crossfit_prepare(self):
+        """Warm-start every fold's chain from this (full) fit's last sample."""
+        if self.solver != "mcmc" or self.crossfit != "warm":
+            return None
+        if self._each():
+            end = [sub._chain_end() for sub in self.task_embedders_]
+        else:
+            end = self._chain_end()
+
+        def prepare(fold):
+            fold._chain_start = end
+
+        return prepare
+
+    def _blocks(self, X):
+        """Return the validated X, the per-field latent blocks and the scores."""
+        Xv, design = self._encode(X)
+        n, k = design.n_samples, self.n_components
+        features = self._resolve_features()
+        fields = []
+        for F in range(design.n_fields if "fields" in features else 0):
+            block = np.zeros((n, k))
+            lo = design.offsets[F]
+            rows, cols, vals = design.rows[F], design.cols[F], design.vals[F]
+            block[rows] = vals[:, None] * self.factors_[lo + cols]
+            fields.append(block)
+        for F, rows in self._unseen_rows(design) if fields else []:
+            lo, hi = design.offsets[F], design.offsets[F + 1]
+            fields[F][rows] = self.factors_[lo:hi].mean(axis=0)  # the group mean
+        scores = self._link_scores(design) if "scores" in features else None
+        return Xv, fields, scores
+
+    def _fit_each(self, X, y, sample_weight):
+        """One single-task FM per task (``target="each"``)."""
+        _require_y(self, y)
+        _, _, kinds, names = check_targets(
+            y, self.tasks, n_samples=_n_rows(X), allow_kinds=self._allowed_kinds
+        )
+        self.task_embedders_ = []
+        starts = getattr(self, "_chain_start", None)
+        for t, name in enumerate(names):
+            sub = clone(self).set_params(target=name, cv=None, passthrough=False)
+            sub.set_output(transform="default")
+            if starts is not None:
+                sub._chain_start = starts[t]
+            self.task_embedders_.append(sub.fit(X, y, sample_weight=sample_weight))
+        first = self.task_embedders_[0]
+        for attr in ("n_features_in_", "feature_names_in_", "frame_input_",
+                     "field_names_", "passthrough_categories_"):  # fmt: skip
+            if hasattr(first, attr):
+                setattr(self, attr, getattr(first, attr))
+        self.task_names_ = names
+        self.task_kinds_ = kinds
+        return self
+
+    _passthrough_first = True  # the input columns, then the embedding
+
+    def _embed(self, X):
+        """Validate ``X``; return it and its per-field latent vectors and scores.
+
+        A category unseen in fit gets its field's mean factor (the group mean).
+        """
+        self._resolve_features()
+        if not self._each():
+            Xv, fields, scores = self._blocks(X)
+            return Xv, np.hstack(fields + ([] if scores is None else [scores]))
+        parts = [sub._blocks(X) for sub in self.task_embedders_]
+        blocks = [b for _, fields, _ in parts for b in fields]
+        blocks += [scores for _, _, scores in parts if scores is not None]
+        return parts[0][0], np.hstack(blocks)
+
+    def _embedding_names(self):
+        """``fm_<field>_<k>`` per field and factor, ``fm_score_<task>`` per task."""
+        features = self._resolve_features()
+        names = []
+        if "fields" in features:
+            prefixes = [f"{t}_" for t in self.task_names_] if self._each() else [""]
+            for prefix in prefixes:
+                for field in self.field_names_:
+                    names += [
+                        f"fm_{prefix}{field}_{f}" for f in range(self.n_components)
+                    ]
+        if "scores" in features:
+            names += [f"fm_score_{t}" for t in self.task_names_]
+        return names
+
+    def _numpy_passthrough(self, X, Xv, keep):
+        """Return the input values as they are (object dtype with categories)."""
+        if isinstance(Xv, pd.DataFrame):
+            original = Xv.to_numpy()
+            if original.dtype != object:
+                original = original.astype(np.float64)
+        else:
+            original = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
+        return original[:, keep]
+
+    def known_ids(self):
+        """Return the ``user_col`` and ``item_col`` categories seen in fit."""
+        check_is_fitted(self)
+        fm = self.task_embedders_[0] if self._each() else self
+        fields = list(getattr(fm, "field_names_", []))
+        found = {}
+        for col in (self.user_col, self.item_col):
+            if col in fields and fm.categories_[fields.index(col)] is not None:
+                found[col] = np.asarray(fm.categories_[fields.index(col)], dtype=object)
+        return found
+
+    def _resolve_features(self):
+        features = tuple(self.features)
+        unknown = sorted(set(features) - {"fields", "scores"})
+        if unknown or not features:
+            raise ValueError(
+                "features must be a non-empty subset of ('fields', 'scores'); got "
+                f"{self.features!r}."
+            )
+        return features
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
