@@ -1,7 +1,20 @@
-"""Compatibility layer: the only module touching scikit-learn private API.
+"""The one boundary to the dependencies: private API, lazy imports, threads.
 
 ``lightgbm`` and ``implicit`` are imported lazily through :func:`import_lightgbm`
 and :func:`import_implicit`, so ``import mtlclassic`` stays fast.
+
+Thread policy (every estimator's ``n_jobs``; None means 1 thread, -1 all cores,
+:func:`effective_n_jobs`):
+
+- LightGBM: ``num_threads=effective_n_jobs(n_jobs)`` on every train/predict
+  call (``MultiTaskLGBM``); LightGBM bounds its own OpenMP pool per call.
+- implicit (ALS): OpenMP at ``n_jobs`` threads and BLAS at 1 inside the call
+  (:func:`implicit_threads`), since implicit warns when both run pools.
+- numpy/scipy BLAS (linear models' solvers): bounded to ``n_jobs`` inside the
+  fit (:func:`limit_threads`).
+- FM solvers: one thread (``limit_threads(1)``): their small dense solves
+  are slower with a BLAS pool than without.
+- Dask: each worker's ``nthreads`` (the estimators on the workers use 1).
 """
 
 import contextlib
@@ -9,6 +22,7 @@ import importlib
 import os
 
 from sklearn.base import _fit_context
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
@@ -16,17 +30,25 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
-from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names_in,
+    _num_samples,
+    check_is_fitted,
+    validate_data,
+)
 
 __all__ = [
     "HasMethods",
     "Interval",
     "Options",
     "StrOptions",
+    "_check_feature_names_in",
     "_fit_context",
     "_num_samples",
+    "_safe_indexing",
     "check_is_fitted",
     "effective_n_jobs",
+    "implicit_threads",
     "import_implicit",
     "import_lightgbm",
     "limit_threads",
@@ -70,6 +92,20 @@ def limit_threads(n_jobs):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=effective_n_jobs(n_jobs)):
+        yield
+
+
+@contextlib.contextmanager
+def implicit_threads(n_jobs):
+    """Bound OpenMP to ``n_jobs`` threads and BLAS to one inside the block.
+
+    implicit parallelises over users/items with its own OpenMP threads and
+    warns when BLAS runs a thread pool of its own (the two oversubscribe);
+    so BLAS gets one thread and implicit gets ``n_jobs``.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with limit_threads(n_jobs), threadpool_limits(limits=1, user_api="blas"):
         yield
 
 

@@ -638,7 +638,7 @@ def _input_paths(spec):
     """Return INPUT's files (a file, a folder's parquet/CSV files or a glob)."""
     import glob
 
-    from ._scoring import InputError
+    from ._chunks import InputError
 
     path = str(spec)
     if os.path.isdir(path):
@@ -662,7 +662,7 @@ def _input_paths(spec):
 
 
 def _cast_partition(df, schema, ids):
-    from ._scoring import cast_to_schema
+    from ._chunks import cast_to_schema
 
     return cast_to_schema(df, schema, notes=set(), ids=ids)
 
@@ -694,7 +694,8 @@ def score_dask(
     _, dd = _import_dask()
     from distributed import Client, LocalCluster
 
-    from ._scoring import InputError, _model_id_columns, resolve_columns
+    from ._chunks import InputError
+    from ._scoring import _model_id_columns, resolve_columns
 
     output = os.fspath(output_path)
     if os.path.exists(output) and not overwrite:

@@ -1,6 +1,5 @@
 """ALSEmbedder: implicit-feedback ALS factors as a cross-fitted transformer."""
 
-import contextlib
 import numbers
 
 import numpy as np
@@ -14,8 +13,8 @@ from .._compat import (
     _fit_context,
     check_is_fitted,
     effective_n_jobs,
+    implicit_threads,
     import_implicit,
-    limit_threads,
     validate_data,
 )
 from .._ids import conform_ids
@@ -26,20 +25,6 @@ from ._base import lookup_ids as _lookup
 __all__ = ["ALSEmbedder"]
 
 _FEATURE_BLOCKS = ("user", "item", "score")
-
-
-@contextlib.contextmanager
-def _implicit_threads(n_jobs):
-    """Bound OpenMP to ``n_jobs`` threads and BLAS to one inside the block.
-
-    implicit parallelises over users/items with its own OpenMP threads and
-    warns when BLAS runs a thread pool of its own (the two oversubscribe);
-    so BLAS gets one thread and implicit gets ``n_jobs``.
-    """
-    from threadpoolctl import threadpool_limits
-
-    with limit_threads(n_jobs), threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _drop_empty(user_items, user_index, item_index):
@@ -440,7 +425,7 @@ class ALSEmbedder(BaseEmbedder):
         )
 
         n_threads = effective_n_jobs(self.n_jobs)
-        with _implicit_threads(self.n_jobs):
+        with implicit_threads(self.n_jobs):
             model = self._make_model(n_threads)
             model.fit(user_items, show_progress=bool(self.verbose))
 
@@ -636,7 +621,7 @@ class ALSEmbedder(BaseEmbedder):
             return self
 
         touched = np.unique(user_rows)
-        with _implicit_threads(self.n_jobs):
+        with implicit_threads(self.n_jobs):
             self.model_.num_threads = effective_n_jobs(self.n_jobs)
             self.model_.partial_fit_users(touched, user_items[touched])
         self.user_factors_ = self.model_.user_factors
@@ -690,7 +675,7 @@ class ALSEmbedder(BaseEmbedder):
         scores = np.full((users.size, top), np.nan, dtype=np.float32)
         known = rows >= 0
         if known.any():
-            with _implicit_threads(self.n_jobs):
+            with implicit_threads(self.n_jobs):
                 self.model_.num_threads = effective_n_jobs(self.n_jobs)
                 ids, best = self.model_.recommend(
                     rows[known],

@@ -52,9 +52,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import _check_feature_names_in
 
-from .._compat import check_is_fitted, wants_pandas_output
+from .._compat import _check_feature_names_in, check_is_fitted, wants_pandas_output
 from .._ids import category_dtypes, conform_ids, recode_categories
 from ._crossfit import CrossFitTransformerMixin
 

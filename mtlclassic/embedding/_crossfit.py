@@ -15,9 +15,8 @@ fold loop.
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils import _safe_indexing
 
-from .._compat import _num_samples
+from .._compat import _num_samples, _safe_indexing
 from .._crossfit import out_of_fold, resolve_cv
 
 __all__ = ["CrossFitTransformerMixin", "cross_fit_transform", "resolve_cv"]

@@ -14,10 +14,9 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.model_selection import KFold, check_cv
-from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _num_samples, indexable
+from sklearn.utils.validation import indexable
 
+from .._compat import Interval, StrOptions, _num_samples, _safe_indexing
 from .._targets import check_targets, check_task_sample_weight
 from ..metrics._masked import _task_scores
 from ._base import _ALLOWED_KINDS, _check_X, _mean_from_linear

@@ -1,0 +1,471 @@
+"""Chunked reading and atomic writing of the files the CLI scores.
+
+Input is read in chunks (CSV with ``pandas.read_csv(chunksize=)``, parquet with
+``pyarrow.parquet.ParquetFile.iter_batches``) and each chunk cast to the model's
+saved input schema; output goes to a temporary file beside OUTPUT, renamed
+only when every chunk has been written (:class:`AtomicOutput`).
+"""
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def _note(message):
+    print(f"[mtlclassic] note: {message}", file=sys.stderr, flush=True)
+
+
+# pandas >= 3 parses CSV floats round-trip exactly by default (and deprecates
+# the option); pandas 2 needs it asked for.
+_ROUND_TRIP = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
+
+
+class InputError(ValueError):
+    """Bad usage or input: exit code 2 (a missing column, an existing OUTPUT...)."""
+
+
+# --------------------------------------------------------------------- input
+
+
+def file_format(path) -> str:
+    """``"parquet"`` for ``.parquet``/``.pq`` files, else ``"csv"``."""
+    return "parquet" if Path(path).suffix.lower() in _PARQUET_SUFFIXES else "csv"
+
+
+def _import_parquet():
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # pragma: no cover - pyarrow is in the test extra
+        raise InputError(
+            "Reading or writing parquet needs pyarrow: pip install "
+            "'mtlclassic[parquet]' (or pyarrow)."
+        ) from None
+    return pq
+
+
+class Source:
+    """Where input rows come from, for messages: ``INPUT 'events.csv', row 8 (line 9)``.
+
+    ``label`` names the command-line argument (``INPUT``, ``--users``); rows are
+    counted from 1 over the data rows (a CSV's after its header).
+    """
+
+    def __init__(self, path, label="INPUT"):
+        self.path = Path(path)
+        self.label = label
+        self.csv = file_format(path) == "csv"
+
+    def __str__(self):
+        return f"{self.label} {str(self.path)!r}"
+
+    def row(self, index):
+        """Describe the data row at 0-based ``index`` of the whole file.
+
+        A CSV's rows are counted after the header, as ``read_csv`` counts them
+        (blank lines skipped), so no line number is claimed.
+        """
+        return f"row {index + 1:,}" + (" after the header" if self.csv else "")
+
+
+def _source(path, label):
+    return path if isinstance(path, Source) else Source(path, label)
+
+
+def input_columns_of(path, label="INPUT") -> list:
+    """Return the column names of a CSV or parquet file (its header only).
+
+    An absent file is a ``FileNotFoundError``; an empty or unreadable one an
+    :class:`InputError`; both name ``label`` (the argument) and the path.
+    """
+    source = _source(path, label)
+    if not source.path.is_file():
+        raise FileNotFoundError(f"{source} does not exist.")
+    try:
+        if not source.csv:
+            pq = _import_parquet()
+            return list(pq.ParquetFile(source.path).schema_arrow.names)
+        return list(pd.read_csv(source.path, nrows=0).columns)
+    except pd.errors.EmptyDataError:
+        raise InputError(
+            f"{source} is empty: it needs a header line with the column names "
+            "(then one row per line)."
+        ) from None
+    except InputError:
+        raise
+    except (ValueError, OSError) as exc:  # parser, decoding, not a parquet file
+        raise InputError(f"{source} cannot be read: {exc}") from None
+
+
+def _schema_dtype(entry):
+    if entry["dtype"] == "category":
+        categories = pd.Index(
+            entry["categories"], dtype=entry.get("categories_dtype") or None
+        )
+        return pd.CategoricalDtype(categories, ordered=entry.get("ordered", False))
+    return pd.api.types.pandas_dtype(entry["dtype"])
+
+
+def _csv_dtypes(schema, columns, *, floats=True, ids=()) -> dict:
+    """``read_csv`` dtypes: text for text/category columns, float64 for floats.
+
+    ``floats=False`` reads the float columns as text too (to find a bad cell);
+    ``ids`` (id columns) are read as text, so ``"042"`` is not silently 42.
+    """
+    dtypes = {}
+    for entry in schema or []:
+        if entry["name"] not in columns:
+            continue
+        if entry["name"] in ids:
+            dtypes[entry["name"]] = str
+            continue
+        dtype = _schema_dtype(entry)
+        if isinstance(dtype, pd.CategoricalDtype):
+            if dtype.categories.dtype.kind not in "biuf":
+                dtypes[entry["name"]] = str
+        elif dtype.kind in "OSUT" or str(dtype) in ("str", "string"):
+            dtypes[entry["name"]] = str
+        elif dtype.kind == "f":
+            dtypes[entry["name"]] = dtype if floats else str
+    return dtypes
+
+
+def _first_bad(column, parsed):
+    """0-based position of the first cell that is present but did not parse."""
+    bad = np.flatnonzero(parsed.isna().to_numpy() & column.notna().to_numpy())
+    return int(bad[0]) if bad.size else None
+
+
+def _place(source, first_row, where):
+    return "" if source is None else f"{source}, {source.row(first_row + where)}: "
+
+
+def _not_parsed(name, dtype, column, parsed, source, first_row, is_id=False):
+    where = _first_bad(column, parsed)
+    return InputError(
+        f"{_place(source, first_row, where)}column {name!r} holds "
+        f"{column.iloc[where]!r}, which is not a valid {dtype} value (the "
+        "column's dtype in training). "
+        + (
+            "Fix that cell: every row needs an id."
+            if is_id
+            else "Fix that cell, or leave it empty: an empty cell is a missing value."
+        )
+    )
+
+
+def _check_ids(name, dtype, column, source, first_row):
+    """Refuse a missing id, and an int id not spelled plainly (``"042"``).
+
+    The rule of ``mtlclassic._ids._as_int``, vectorised over the chunk.
+    """
+    missing = column.isna().to_numpy()
+    if missing.any():
+        where = int(np.argmax(missing))
+        raise InputError(
+            f"{_place(source, first_row, where)}column {name!r} is empty: every row "
+            "needs an id."
+        )
+    if dtype.kind in "iu" and column.dtype.kind not in "biuf":
+        text = column.astype(str)
+        parsed = pd.to_numeric(text, errors="coerce")
+        plain = parsed.notna() & (
+            parsed.astype("Int64").astype(str).to_numpy() == text.to_numpy()
+        )
+        if not plain.all():
+            where = int(np.argmax(~plain.to_numpy()))
+            value = column.iloc[where]
+            raise InputError(
+                f"{_place(source, first_row, where)}column {name!r} holds "
+                f"{value!r}, which is not an {dtype} id as in training"
+                + (
+                    f" ({value!r} and {str(int(parsed.iloc[where]))!r} would be "
+                    "different ids)"
+                    if pd.notna(parsed.iloc[where])
+                    else ""
+                )
+                + ". Fix that cell: every row needs an id."
+            )
+
+
+def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None, ids=()):
+    """Cast the columns of ``frame`` named in ``schema`` to their saved dtypes.
+
+    Category columns get the saved categories (a value outside them becomes
+    missing, which the model treats like any missing value); numeric columns
+    the saved dtype. A cell that does not parse as its column's dtype is an
+    :class:`InputError` naming the file (``source``, a :class:`Source`), the
+    column, the row (``first_row`` = the file row of ``frame``'s first row)
+    and the value. An integer column with missing or fractional values is
+    read as float64 (never truncated) with a note, once per column in
+    ``notes`` (a set); the model then decides whether it can score them.
+    The ``ids`` columns (user/item ids) must have a value in every row, and
+    an int id given as text must be spelled plainly (``"42"``, not ``"042"``).
+    """
+    if not schema:
+        return frame
+    out = {}
+    for entry in schema:
+        name = entry["name"]
+        if name not in frame.columns:
+            continue
+        column, dtype = frame[name], _schema_dtype(entry)
+        if name in ids:
+            _check_ids(name, dtype, column, source, first_row)
+        if column.dtype == dtype:
+            continue
+        if isinstance(dtype, pd.CategoricalDtype):
+            values = column
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype(values.cat.categories.dtype)
+            if dtype.categories.dtype.kind in "biuf":
+                values = pd.to_numeric(values, errors="coerce")
+            elif values.dtype.kind in "biufb":
+                values = values.astype("str")
+            codes = dtype.categories.get_indexer(values)  # unknown -> -1: missing
+            out[name] = pd.Categorical.from_codes(codes, dtype=dtype)
+        elif dtype.kind == "M":
+            parsed = pd.to_datetime(column, errors="coerce")
+            if _first_bad(column, parsed) is not None:
+                raise _not_parsed(name, dtype, column, parsed, source, first_row)
+            out[name] = parsed.astype(dtype)
+        elif dtype.kind in "biuf":
+            parsed = column
+            if column.dtype.kind not in "biuf":
+                if column.dtype.kind == "b":
+                    parsed = column.astype(np.float64)
+                else:
+                    parsed = pd.to_numeric(column, errors="coerce")
+                    if _first_bad(column, parsed) is not None:
+                        raise _not_parsed(
+                            name, dtype, column, parsed, source, first_row,
+                            name in ids,
+                        )  # fmt: skip
+            parsed = parsed.astype(np.float64) if dtype.kind == "f" else parsed
+            if dtype.kind in "biu":
+                values = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
+                if np.isnan(values).any() or (values != np.round(values)).any():
+                    if notes is not None and name not in notes:
+                        notes.add(name)
+                        _note(
+                            f"column {name!r} was {dtype} in training but has "
+                            "missing or fractional values here: read as float64"
+                        )
+                    out[name] = pd.Series(values, index=column.index)
+                    continue
+            out[name] = parsed.astype(dtype)
+        else:
+            try:
+                out[name] = column.astype(dtype)
+            except (TypeError, ValueError) as exc:
+                raise InputError(
+                    f"{'' if source is None else f'{source}: '}column {name!r} "
+                    f"cannot be read as {dtype} (its dtype in training): {exc}"
+                ) from None
+    if not out:
+        return frame
+    frame = frame.copy(deep=False)
+    for name, values in out.items():
+        frame[name] = values
+    return frame
+
+
+def iter_chunks(path, chunksize, *, columns=None, schema=None, label="INPUT", ids=()):
+    """Yield DataFrames of at most ``chunksize`` rows of a CSV or parquet file.
+
+    Only ``columns`` are read (all when None), each chunk cast to ``schema``
+    (see :func:`cast_to_schema`; a bad cell is an :class:`InputError` naming
+    ``label``, the file, the column and the row). (pandas >= 3 parses CSV
+    floats round-trip exactly: a float written by pandas reads back as the
+    same double.)
+    """
+    source = _source(path, label)
+    notes = set()
+    if not source.csv:
+        batches = (
+            _import_parquet()
+            .ParquetFile(source.path)
+            .iter_batches(batch_size=chunksize, columns=columns)
+        )
+        first = 0
+        for batch in batches:
+            chunk = batch.to_pandas()
+            yield cast_to_schema(
+                chunk, schema, source=source, first_row=first, notes=notes, ids=ids
+            )
+            first += len(chunk)
+        return
+    names = columns or input_columns_of(source)
+    first = 0
+    try:
+        for chunk in _read_csv(source, chunksize, names, schema, True, ids):
+            yield cast_to_schema(
+                chunk, schema, source=source, first_row=first, notes=notes, ids=ids
+            )
+            first += len(chunk)
+    except InputError:
+        raise
+    except ValueError as exc:
+        # A float column's text did not parse (or the CSV is malformed): find
+        # the cell, reading those columns as text from the chunk that failed.
+        rows = 0
+        for chunk in _read_csv(source, chunksize, names, schema, False, ids):
+            if rows >= first:
+                cast_to_schema(chunk, schema, source=source, first_row=rows, ids=ids)
+            rows += len(chunk)
+        raise InputError(f"{source} cannot be read: {exc}") from None
+
+
+def _read_csv(source, chunksize, columns, schema, floats, ids):
+    try:
+        reader = pd.read_csv(
+            source.path,
+            usecols=columns,
+            dtype=_csv_dtypes(schema, columns, floats=floats, ids=ids),
+            chunksize=chunksize,
+            **_ROUND_TRIP,
+        )
+    except pd.errors.EmptyDataError:
+        input_columns_of(source)  # raises the message about an empty file
+        raise
+    with reader:
+        yield from reader
+
+
+# -------------------------------------------------------------------- output
+
+
+class AtomicOutput:
+    """Append DataFrames to a temporary file beside ``path``; rename on success.
+
+    Use as a context manager: on an exception (or ``KeyboardInterrupt``) the
+    temporary file is removed and ``path`` is left as it was. CSV is written
+    with pyarrow's CSV writer when pyarrow is installed (about 10x faster than
+    ``DataFrame.to_csv``; both write floats that read back bit for bit), else
+    with pandas.
+    """
+
+    def __init__(self, path, output_format, *, overwrite=False):
+        self.path = Path(path)
+        if output_format not in ("csv", "parquet"):
+            raise InputError(f"--format must be csv or parquet; got {output_format}.")
+        if self.path.exists() and not overwrite:
+            raise InputError(
+                f"OUTPUT {str(self.path)!r} exists; pass --overwrite to replace it."
+            )
+        if not self.path.parent.is_dir():
+            raise InputError(
+                f"The folder of OUTPUT {str(self.path.parent)!r} does not exist."
+            )
+        self.format = output_format
+        if output_format == "parquet":
+            self._pq = _import_parquet()
+            self._arrow = True
+        else:
+            try:
+                import pyarrow.csv  # noqa: F401
+            except ImportError:  # pragma: no cover - pandas writes it then
+                self._arrow = False
+            else:
+                self._arrow = True
+        self.rows = 0
+        self._writer = self._handle = self._tmp = self._schema = None
+
+    def __enter__(self):
+        fd, tmp = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial"
+        )
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600)
+        self._tmp = Path(tmp)
+        if not self._arrow:
+            self._handle = open(self._tmp, "w", newline="", encoding="utf-8")
+        return self
+
+    def _table(self, frame):
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self.format == "csv":  # the CSV writer takes values, not dictionaries
+            for i, field in enumerate(table.schema):
+                if pa.types.is_dictionary(field.type):
+                    column = table.column(i).cast(field.type.value_type)
+                    table = table.set_column(i, field.name, column)
+        if self._schema is None:
+            self._schema = table.schema
+        elif not table.schema.equals(self._schema):
+            table = table.cast(self._schema)
+        return table
+
+    def write(self, frame):
+        """Append the rows of ``frame``."""
+        if not self._arrow:
+            frame.to_csv(self._handle, header=self.rows == 0, index=False)
+        else:
+            table = self._table(frame)
+            if self._writer is None:
+                if self.format == "parquet":
+                    self._writer = self._pq.ParquetWriter(self._tmp, table.schema)
+                else:
+                    import pyarrow.csv as pa_csv
+
+                    self._writer = pa_csv.CSVWriter(
+                        str(self._tmp),
+                        table.schema,
+                        write_options=pa_csv.WriteOptions(quoting_style="needed"),
+                    )
+            self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if self._handle is not None:
+                self._handle.close()
+            if self._writer is not None:
+                self._writer.close()
+            if exc_type is None:
+                os.replace(self._tmp, self.path)
+        finally:
+            self._tmp.unlink(missing_ok=True)
+        return False
+
+
+class Progress:
+    """Rows done and rows/s on stderr, redrawn at most twice a second."""
+
+    def __init__(self, label, enabled=None, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.label = label
+        self.start = self._last = time.perf_counter()
+        self.rows = 0
+
+    def update(self, rows):
+        self.rows += rows
+        now = time.perf_counter()
+        if self.enabled and now - self._last >= 0.5:
+            self._last = now
+            self._draw(now, end="")
+
+    def _draw(self, now, end):
+        rate = self.rows / max(now - self.start, 1e-9)
+        print(
+            f"\r[mtlclassic] {self.label} {self.rows:,} rows ({rate:,.0f} rows/s)",
+            end=end,
+            file=self.stream,
+            flush=True,
+        )
+
+    def close(self):
+        if self.enabled:
+            self._draw(time.perf_counter(), end="\n")
