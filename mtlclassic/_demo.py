@@ -200,21 +200,43 @@ def run(X, Y, *, quick=False, seed=0, n_jobs=1, progress=print):
     Returns ``(report, table)``: the printed text and the summary DataFrame
     (one row per model, in order; per-task R² / AUC, NDCG@10, ...).
     """
+    Yf, _, kinds, names = check_targets(Y)
+    Y = pd.DataFrame(Yf, columns=names)
+    train, test = temporal_holdout(X)
+    split = (X.iloc[train], X.iloc[test], Y.iloc[train], Y.iloc[test])
+    progress(f"temporal holdout: {train.size:,} train rows, {test.size:,} test rows")
+    recsys = {"user_id", "item_id", "timestamp"} <= set(X.columns)
+    cache = tempfile.TemporaryDirectory(prefix="mtlclassic-demo-")
+    models, grid = _demo_models(X, kinds, names, recsys, quick, seed, n_jobs, cache)
+    lines, summary = [], []
+    for name, estimator in models.items():
+        progress(
+            f"fitting {name}"
+            + (f" (GridSearchCV over {grid})" if name == "mtlclassic" else "")
+        )
+        text, row = _evaluate(name, estimator, split, kinds, names, recsys, quick,
+                              seed, progress)  # fmt: skip
+        lines += text
+        if row is not None:
+            summary.append(row)
+    cache.cleanup()
+    table = pd.DataFrame(summary).set_index("model")
+    lines += [
+        "",
+        "== summary (per-task R² / AUC on the test period; higher is better)",
+        table.to_string(float_format=lambda v: f"{v:.4f}"),
+    ]
+    return "\n".join(lines), table
+
+
+def _demo_models(X, kinds, names, recsys, quick, seed, n_jobs, cache):
+    """Return the demo's models (mtlclassic in a grid search, baselines), grid."""
     from sklearn.model_selection import GridSearchCV
 
     from .boosting import MultiTaskLGBM
     from .recommend import make_multitask_recommender
 
-    Yf, _, kinds, names = check_targets(Y)
-    Y = pd.DataFrame(Yf, columns=names)
-    train, test = temporal_holdout(X)
-    X_train, X_test = X.iloc[train], X.iloc[test]
-    Y_train, Y_test = Y.iloc[train], Y.iloc[test]
-    progress(f"temporal holdout: {train.size:,} train rows, {test.size:,} test rows")
-    recsys = {"user_id", "item_id", "timestamp"} <= set(X.columns)
     n_estimators = 100 if quick else 300
-
-    cache = tempfile.TemporaryDirectory(prefix="mtlclassic-demo-")
     if recsys:
         # the embedders are cached (Pipeline memory), so the grid over the heads
         # fits them once per fold
@@ -251,70 +273,52 @@ def run(X, Y, *, quick=False, seed=0, n_jobs=1, progress=print):
         ),
         "constant": Constant(names),
     }
-    lines, summary = [], []
-    for name, estimator in models.items():
-        progress(
-            f"fitting {name}"
-            + (f" (GridSearchCV over {grid})" if name == "mtlclassic" else "")
+    return models, grid
+
+
+def _evaluate(name, estimator, split, kinds, names, recsys, quick, seed, progress):
+    """Fit and score one model; return (report lines, summary row or None)."""
+    X_train, X_test, Y_train, Y_test = split
+    start = time.perf_counter()
+    try:
+        estimator.fit(X_train, Y_train if name == "mtlclassic" else Y_train.to_numpy())
+    except ValueError as exc:
+        return [f"== {name}: not applicable ({exc})"], None
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    P = estimator.predict(X_test)
+    score_seconds = time.perf_counter() - start
+    report = multitask_report(Y_test, P, tasks=kinds)
+    header = f"== {name}: fit {fit_seconds:.1f}s, predict {score_seconds:.2f}s"
+    if name == "mtlclassic":
+        header += f", best {estimator.best_params_}"
+    if name == "multioutput_lightgbm":
+        header += f", trained on the {estimator.n_rows_used_:,} fully labelled rows"
+    lines = [header, report.to_string(float_format=lambda v: f"{v:.4f}")]
+    row = {"model": name, "fit_s": round(fit_seconds, 1)}
+    row.update(
+        {
+            f"{t}_{'r2' if k == 'regression' else 'auc'}": report.loc[
+                t, "r2" if k == "regression" else "roc_auc"
+            ]
+            for t, k in zip(names, kinds)
+        }
+    )
+    if recsys:
+        progress(f"ranking the catalogue for test users with {name}")
+        fitted = estimator.best_estimator_ if name == "mtlclassic" else estimator
+        ndcg, prec, n_users, target, seconds = _topk_quality(
+            fitted, X_train, X_test, Y_test, names, kinds, 10,
+            100 if quick else 300, seed,
+        )  # fmt: skip
+        lines.append(
+            f"   fused top-10 over the catalogue for {n_users} test users "
+            f"(relevant = {target} positives in the test period): "
+            f"NDCG@10 {ndcg:.4f}, precision@10 {prec:.4f} "
+            f"({seconds:.1f}s)"
         )
-        start = time.perf_counter()
-        try:
-            estimator.fit(
-                X_train, Y_train if name == "mtlclassic" else Y_train.to_numpy()
-            )
-        except ValueError as exc:
-            lines.append(f"== {name}: not applicable ({exc})")
-            continue
-        fit_seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        P = estimator.predict(X_test)
-        score_seconds = time.perf_counter() - start
-        report = multitask_report(Y_test, P, tasks=kinds)
-        header = f"== {name}: fit {fit_seconds:.1f}s, predict {score_seconds:.2f}s"
-        if name == "mtlclassic":
-            header += f", best {search.best_params_}"
-        if name == "multioutput_lightgbm":
-            header += f", trained on the {estimator.n_rows_used_:,} fully labelled rows"
-        lines += [header, report.to_string(float_format=lambda v: f"{v:.4f}")]
-        row = {"model": name, "fit_s": round(fit_seconds, 1)}
-        row.update(
-            {
-                f"{t}_{'r2' if k == 'regression' else 'auc'}": report.loc[
-                    t, "r2" if k == "regression" else "roc_auc"
-                ]
-                for t, k in zip(names, kinds)
-            }
-        )
-        if recsys:
-            progress(f"ranking the catalogue for test users with {name}")
-            fitted = search.best_estimator_ if name == "mtlclassic" else estimator
-            ndcg, prec, n_users, target, seconds = _topk_quality(
-                fitted,
-                X_train,
-                X_test,
-                Y_test,
-                names,
-                kinds,
-                10,
-                100 if quick else 300,
-                seed,
-            )
-            lines.append(
-                f"   fused top-10 over the catalogue for {n_users} test users "
-                f"(relevant = {target} positives in the test period): "
-                f"NDCG@10 {ndcg:.4f}, precision@10 {prec:.4f} "
-                f"({seconds:.1f}s)"
-            )
-            row.update({"ndcg@10": ndcg, "precision@10": prec})
-        summary.append(row)
-    cache.cleanup()
-    table = pd.DataFrame(summary).set_index("model")
-    lines += [
-        "",
-        "== summary (per-task R² / AUC on the test period; higher is better)",
-        table.to_string(float_format=lambda v: f"{v:.4f}"),
-    ]
-    return "\n".join(lines), table
+        row.update({"ndcg@10": ndcg, "precision@10": prec})
+    return lines, row
 
 
 FIGURES_MARKER = "<!-- figures: mtlclassic demo -->"

@@ -369,7 +369,7 @@ def run_score(args):
                     "--scheduler writes OUTPUT as a folder of parquet parts; "
                     "--format csv is not supported with it."
                 )
-            from .dask import score_dask
+            from ._dask_scoring import score_dask
 
             n = score_dask(
                 model, args.input, args.output, scheduler=args.scheduler, **common

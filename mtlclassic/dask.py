@@ -19,7 +19,6 @@ pipeline, on one large node and apply them on the cluster with
 
 import copy
 import numbers
-import os
 import warnings
 
 import numpy as np
@@ -29,7 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval, StrOptions, import_lightgbm, validate_data
-from ._targets import fitted_tasks
+from ._dask_scoring import _check_frame, predict_dask
 from .boosting import MultiTaskLGBM
 from .boosting._lgbm_input import check_task_params
 from .boosting._lgbm_input import lgb_feature_names as _lgb_feature_names
@@ -38,39 +37,12 @@ from .boosting._lgbm_train import base_params, task_settings
 __all__ = ["DaskMultiTaskLGBM", "predict_dask"]
 
 
-def _import_dask():
-    try:
-        import dask
-        import dask.dataframe as dd
-    except ImportError as exc:  # pragma: no cover - the extra is missing
-        raise ImportError(
-            "mtlclassic.dask needs Dask: pip install 'mtlclassic[dask]' "
-            "(dask[dataframe] and distributed)."
-        ) from exc
-    return dask, dd
-
-
 def _distinct(series):
     """Distinct values of a Dask Series (per partition, then on the client)."""
     parts = series.map_partitions(
         lambda s: pd.Series(s.unique()), meta=series._meta
     ).compute()
     return pd.unique(parts.to_numpy())
-
-
-def _check_frame(value, name):
-    _, dd = _import_dask()
-    if isinstance(value, dd.Series):
-        raise TypeError(
-            f"{name} is a Dask Series; pass a Dask DataFrame with one column per "
-            f"task (e.g. {name}.to_frame()), NaN where a row has no label."
-        )
-    if not isinstance(value, dd.DataFrame):
-        raise TypeError(
-            f"{name} must be a Dask DataFrame; got {type(value).__name__}. For "
-            "pandas data use MultiTaskLGBM."
-        )
-    return value
 
 
 def _meta_frame(X, categorical_features):
@@ -116,6 +88,25 @@ def _meta_frame(X, categorical_features):
         )
         return sample
     return X._meta_nonempty.copy()
+
+
+def _local_model(template, kinds, boosters, best):
+    """Return the fitted ``MultiTaskLGBM`` holding the boosters from the cluster."""
+    template.set_params(tasks=[kinds[n] for n in kinds])
+    template.tasks_ = dict(kinds)
+    template.targets_ndim_ = 2
+    template.strategy_ = "separate"
+    template.chain_ = False
+    template.boosters_ = boosters
+    template.best_iteration_ = best
+    template.evals_result_ = {}
+    template.shared_booster_ = None
+    template.shared_tasks_ = []
+    template.shared_init_score_ = {}
+    template.shared_best_iteration_ = None
+    template.init_score_columns_ = {}
+    template.n_jobs = None
+    return template
 
 
 class DaskMultiTaskLGBM(BaseEstimator):
@@ -388,36 +379,9 @@ colsample_bytree, reg_lambda
             return self._fit(X, Y, client)
 
     def _fit(self, X, Y, client):
-        lgb = import_lightgbm()  # the one boundary to the dependency (_compat)
-        from distributed import wait
-
         names = [str(c) for c in Y.columns]
         template = self._template(tasks=None)
-        meta = _meta_frame(X, self.categorical_features)
-        validate_data(template, meta, reset=True, skip_check_array=True)
-        template._fit_feature_spec(meta)
-        lgb_names = _lgb_feature_names(template.features_)
-        encoded = X.map_partitions(
-            _encode_partition,
-            template,
-            lgb_names,
-            meta=pd.DataFrame({c: pd.Series(dtype="float64") for c in lgb_names}),
-        )
-        # one pass over the data: encoded features and labels stay on the
-        # workers for every task (and errors of a partition surface here)
-        Yf, summary = self._label_summary(Y, names)
-        kinds = self._kinds(names, summary)
-        encoded, Yf = client.persist([encoded, Yf])
-        wait([encoded, Yf])
-        rows_x = encoded.map_partitions(len).compute().to_numpy()
-        rows_y = summary["rows"].to_numpy()
-        if not np.array_equal(rows_x, rows_y):
-            bad = int(np.flatnonzero(rows_x != rows_y)[0])
-            raise ValueError(
-                f"Partition {bad} of X has {rows_x[bad]} rows but that of y has "
-                f"{rows_y[bad]}; X and y must hold the same rows in each partition "
-                "(e.g. both from one frame)."
-            )
+        encoded, Yf, summary, kinds = self._persist(X, Y, names, template, client)
         rs = self.random_state
         seed = (
             int(rs) % (2**31 - 1)
@@ -438,55 +402,15 @@ colsample_bytree, reg_lambda
             n_trees = (
                 rounds[name] if self.early_stopping == "pilot" else settings.n_rounds
             )
-            params = dict(settings.params)
-            params.setdefault(
-                "objective", "binary" if kinds[name] == "binary" else "regression"
-            )
-            params.pop("verbosity", None)
-            label = Yf[Yf.columns[j]]
-            labelled = label.notnull()
             holding = np.flatnonzero(summary[f"n_{j}"].to_numpy() > 0).tolist()
-            features_t = encoded[labelled].partitions[holding]
-            label_t = label[labelled].partitions[holding]
-            cls = (
-                lgb.DaskLGBMClassifier
-                if kinds[name] == "binary"
-                else lgb.DaskLGBMRegressor
-            )
-            model = cls(
-                client=client,
-                n_estimators=n_trees,
-                verbosity=-1,
-                **_sklearn_aliases(params),
-            )
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*categorical_feature.*")
-                # lightgbm.dask sets each worker's threads itself and says so
-                warnings.filterwarnings("ignore", message="Parameter n_jobs will be")
-                model.fit(
-                    features_t,
-                    label_t,
-                    categorical_feature=list(template.categorical_feature_indices_),
-                )
-            boosters[name] = model.booster_
-            best[name] = int(model.booster_.current_iteration())
+            boosters[name] = self._train_task(
+                client, template, encoded, Yf[Yf.columns[j]], holding,
+                kinds[name], settings.params, n_trees,
+            )  # fmt: skip
+            best[name] = int(boosters[name].current_iteration())
             if self.verbose:
                 print(f"[DaskMultiTaskLGBM] task {name!r}: {best[name]} trees")
-        template.set_params(tasks=[kinds[n] for n in names])
-        template.tasks_ = dict(kinds)
-        template.targets_ndim_ = 2
-        template.strategy_ = "separate"
-        template.chain_ = False
-        template.boosters_ = boosters
-        template.best_iteration_ = best
-        template.evals_result_ = {}
-        template.shared_booster_ = None
-        template.shared_tasks_ = []
-        template.shared_init_score_ = {}
-        template.shared_best_iteration_ = None
-        template.init_score_columns_ = {}
-        template.n_jobs = None
-        self.local_ = template
+        self.local_ = _local_model(template, kinds, boosters, best)
         self.tasks_ = dict(kinds)
         self.boosters_ = boosters
         self.best_iteration_ = best
@@ -494,6 +418,66 @@ colsample_bytree, reg_lambda
         if hasattr(template, "feature_names_in_"):
             self.feature_names_in_ = template.feature_names_in_
         return self
+
+    def _persist(self, X, Y, names, template, client):
+        """Encode X and Y once and persist them on the workers.
+
+        One pass over the data: encoded features and labels stay on the
+        workers for every task, and errors of a partition surface here.
+        Returns (encoded X, float labels, per-partition summary, task kinds).
+        """
+        from distributed import wait
+
+        meta = _meta_frame(X, self.categorical_features)
+        validate_data(template, meta, reset=True, skip_check_array=True)
+        template._fit_feature_spec(meta)
+        lgb_names = _lgb_feature_names(template.features_)
+        encoded = X.map_partitions(
+            _encode_partition,
+            template,
+            lgb_names,
+            meta=pd.DataFrame({c: pd.Series(dtype="float64") for c in lgb_names}),
+        )
+        Yf, summary = self._label_summary(Y, names)
+        kinds = self._kinds(names, summary)
+        encoded, Yf = client.persist([encoded, Yf])
+        wait([encoded, Yf])
+        rows_x = encoded.map_partitions(len).compute().to_numpy()
+        rows_y = summary["rows"].to_numpy()
+        if not np.array_equal(rows_x, rows_y):
+            bad = int(np.flatnonzero(rows_x != rows_y)[0])
+            raise ValueError(
+                f"Partition {bad} of X has {rows_x[bad]} rows but that of y has "
+                f"{rows_y[bad]}; X and y must hold the same rows in each partition "
+                "(e.g. both from one frame)."
+            )
+        return encoded, Yf, summary, kinds
+
+    def _train_task(self, client, template, encoded, label, holding, kind, params,
+                    n_trees):  # fmt: skip
+        """Train one task with lightgbm.dask on the partitions holding its labels."""
+        lgb = import_lightgbm()  # the one boundary to the dependency (_compat)
+        params = dict(params)
+        params.setdefault("objective", "binary" if kind == "binary" else "regression")
+        params.pop("verbosity", None)
+        labelled = label.notnull()
+        features_t = encoded[labelled].partitions[holding]
+        label_t = label[labelled].partitions[holding]
+        cls = lgb.DaskLGBMClassifier if kind == "binary" else lgb.DaskLGBMRegressor
+        model = cls(
+            client=client, n_estimators=n_trees, verbosity=-1,
+            **_sklearn_aliases(params),
+        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*categorical_feature.*")
+            # lightgbm.dask sets each worker's threads itself and says so
+            warnings.filterwarnings("ignore", message="Parameter n_jobs will be")
+            model.fit(
+                features_t,
+                label_t,
+                categorical_feature=list(template.categorical_feature_indices_),
+            )
+        return model.booster_
 
     def _pilot(self, X, Y, names, kinds, seed):
         label_cols = [f"__label_{j}" for j in range(len(names))]
@@ -572,191 +556,3 @@ def _encode_partition(df, template, lgb_names):
             {c: pd.Series(dtype="float64") for c in lgb_names}, index=df.index
         )
     return pd.DataFrame(template._frame_matrix(df), columns=lgb_names, index=df.index)
-
-
-def _score_partition(df, model, names):
-    if len(df) == 0:
-        return pd.DataFrame(
-            {n: pd.Series(dtype="float64") for n in names}, index=df.index
-        )
-    P = np.asarray(model.predict(df), dtype=np.float64)
-    if P.ndim == 1:
-        P = P[:, None]
-    return pd.DataFrame(P, columns=names, index=df.index)
-
-
-def predict_dask(model, X):
-    """Score a Dask DataFrame partition by partition with a fitted model.
-
-    Parameters
-    ----------
-    model : fitted estimator, Pipeline, or str / os.PathLike
-        Any fitted mtlclassic estimator (or pipeline ending in one, e.g.
-        :func:`~mtlclassic.make_multitask_recommender`), or the path of a
-        file written by :func:`mtlclassic.save` (loaded once, here). The
-        model enters the task graph once (one ``dask.delayed`` node), so
-        every worker receives it once, not once per partition.
-    X : dask DataFrame
-        The columns the model was fitted on.
-
-    Returns
-    -------
-    Y_pred : dask DataFrame of shape (n_samples, n_tasks)
-        One float column per task (named as the model's tasks), the input's
-        index and partitions; row for row what ``model.predict`` returns on
-        the same rows.
-
-    Raises
-    ------
-    TypeError
-        ``X`` is not a Dask DataFrame.
-    ValueError
-        ``model`` is not fitted or has no named tasks.
-    """
-    dask, _ = _import_dask()
-    X = _check_frame(X, "X")
-    if isinstance(model, str | os.PathLike):
-        from .io import load
-
-        model = load(model)
-    from .recommend import Recommender
-
-    if isinstance(model, Recommender):  # score with the model it wraps
-        model = model.model
-    names = list(fitted_tasks(model))
-    if not names:
-        raise ValueError(
-            f"{type(model).__name__} has no fitted tasks; pass a fitted mtlclassic "
-            "estimator, pipeline or model file."
-        )
-    meta = pd.DataFrame({n: pd.Series(dtype="float64") for n in names})
-    shipped = dask.delayed(model, pure=True, traverse=False)
-    return X.map_partitions(_score_partition, shipped, names, meta=meta)
-
-
-def _input_paths(spec):
-    """Return INPUT's files (a file, a folder's parquet/CSV files or a glob)."""
-    import glob
-
-    from ._chunks import InputError
-
-    path = str(spec)
-    if os.path.isdir(path):
-        files = sorted(
-            os.path.join(path, f)
-            for f in os.listdir(path)
-            if f.lower().endswith((".parquet", ".pq", ".csv"))
-        )
-    elif any(ch in path for ch in "*?["):
-        files = sorted(glob.glob(path))
-    else:
-        files = [path] if os.path.exists(path) else []
-    if not files:
-        raise InputError(f"INPUT {path!r} matches no parquet or CSV file.")
-    kinds = {f.lower().endswith((".parquet", ".pq")) for f in files}
-    if len(kinds) > 1:
-        raise InputError(
-            f"INPUT {path!r} mixes parquet and CSV files; give one format."
-        )
-    return files, kinds.pop()
-
-
-def _cast_partition(df, schema, ids):
-    from ._chunks import cast_to_schema
-
-    return cast_to_schema(df, schema, notes=set(), ids=ids)
-
-
-def score_dask(
-    model,
-    input_path,
-    output_path,
-    *,
-    scheduler="local",
-    overwrite=False,
-    id_cols=None,
-    input_columns=None,
-    schema=None,
-):
-    """``mtlclassic score --scheduler``: score files on a Dask cluster.
-
-    INPUT is a file, a folder or a glob of parquet or CSV files; OUTPUT a
-    folder of parquet parts (one per partition: the id columns, then one
-    column per task), written to a temporary folder beside it and renamed at
-    the end, so a failure leaves no partial OUTPUT. Every partition is cast
-    to the saved input schema as the local ``score`` casts its chunks (a
-    cell that does not parse is exit 2). ``scheduler`` is a scheduler
-    address (``tcp://host:8786``) or ``"local"`` (a ``LocalCluster`` on this
-    machine). Returns the number of rows written.
-    """
-    import shutil
-
-    _, dd = _import_dask()
-    from distributed import Client, LocalCluster
-
-    from ._chunks import InputError
-    from ._scoring import _model_id_columns, resolve_columns
-
-    output = os.fspath(output_path)
-    if os.path.exists(output) and not overwrite:
-        raise InputError(f"OUTPUT {output!r} exists; pass --overwrite to replace it.")
-    parent = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(parent):
-        raise InputError(f"The folder of OUTPUT {parent!r} does not exist.")
-    files, parquet = _input_paths(input_path)
-    names = list(fitted_tasks(model))
-    cluster = LocalCluster(dashboard_address=":0") if scheduler == "local" else None
-    client = Client(cluster if cluster is not None else scheduler)
-    tmp = f"{output}.tmp-{os.getpid()}"
-    try:
-        if parquet:
-            frame = dd.read_parquet(files)
-        elif schema:  # text, cast per partition as the local path casts chunks
-            frame = dd.read_csv(files, dtype=str, keep_default_na=False)
-            frame = frame.replace("", np.nan)
-        else:  # no saved schema: pandas' own type inference, as the local path
-            frame = dd.read_csv(files, assume_missing=True)
-        available = [str(c) for c in frame.columns]
-        input_columns, id_cols, needed = resolve_columns(
-            model,
-            available,
-            f"INPUT {str(input_path)!r}",
-            input_columns=input_columns,
-            id_cols=id_cols,
-            schema=schema,
-            task_names=names,
-        )
-        frame = frame[needed]
-        ids = [c for c in _model_id_columns(model) if c in input_columns]
-        if schema:
-            meta = _cast_partition(frame._meta, schema, ids)
-            frame = frame.map_partitions(_cast_partition, schema, ids, meta=meta)
-        scores = predict_dask(model, frame[input_columns])
-        result = (
-            frame[id_cols].assign(**{n: scores[n] for n in names})
-            if id_cols
-            else scores
-        )
-        try:
-            result.to_parquet(tmp, write_index=False)
-        except (ValueError, TypeError) as exc:  # a partition the model refuses
-            raise InputError(
-                f"INPUT {str(input_path)!r}: the model cannot score a row of it: {exc}"
-            ) from exc
-        import pyarrow.parquet as pq
-
-        n_rows = sum(
-            pq.ParquetFile(os.path.join(tmp, f)).metadata.num_rows
-            for f in os.listdir(tmp)
-            if f.endswith(".parquet")
-        )
-        if os.path.exists(output):
-            shutil.rmtree(output) if os.path.isdir(output) else os.remove(output)
-        os.replace(tmp, output)
-        return n_rows
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
-        client.close()
-        if cluster is not None:
-            cluster.close()

@@ -67,6 +67,9 @@ _SPARSE_FORMATS = {
 }
 
 
+_UNHANDLED = object()  # a decoder's "not my tag"
+
+
 class ModelFileError(ValueError):
     """A file that :func:`load` refuses: not a model, damaged, or incompatible."""
 
@@ -167,6 +170,14 @@ class _Writer:
                     self.encode(v, path) for v in (obj.start, obj.stop, obj.step)
                 ]
             }
+        for encoder in (self._encode_sparse_or_type, self._encode_pandas):
+            tree = encoder(obj, path)
+            if tree is not None:
+                return tree
+        return self._encode_object(obj, path)
+
+    def _encode_sparse_or_type(self, obj, path):
+        """Encode a sparse matrix, a dtype or a numpy scalar type (else None)."""
         if sp.issparse(obj):
             kind = obj.format + ("_array" if isinstance(obj, sp.sparray) else "")
             if kind not in _SPARSE_FORMATS:
@@ -182,6 +193,10 @@ class _Writer:
             return {"__dtype__": obj.str if obj.kind != "O" else "object"}
         if isinstance(obj, type) and issubclass(obj, np.generic):
             return {"__numpy_type__": np.dtype(obj).str}
+        return None
+
+    def _encode_pandas(self, obj, path):
+        """Encode a pandas dtype, index, Series or DataFrame (else None)."""
         if isinstance(obj, pd.CategoricalDtype):
             return {
                 "__category_dtype__": self.encode(list(obj.categories), path),
@@ -221,6 +236,10 @@ class _Writer:
                 ],
                 "index": self.encode(obj.index, path),
             }
+        return None
+
+    def _encode_object(self, obj, path):
+        """Encode a LightGBM booster or an estimator by its attributes."""
         name = _qualname(type(obj))
         if name == "lightgbm.basic.Booster" or _savable(obj, name):
             number, seen = self._remember(obj)
@@ -331,6 +350,14 @@ class _Reader:
             out = np.empty(len(values), dtype=dtype)
             out[:] = values
             return out.reshape(node["shape"])
+        for decoder in (self._decode_numpy, self._decode_pandas, self._decode_object):
+            value = decoder(tag, node)
+            if value is not _UNHANDLED:
+                return value
+        raise ModelFileError(f"Unknown node type {tag!r} in the model file.")
+
+    def _decode_numpy(self, tag, node):
+        """Decode a sparse matrix, a dtype or a numpy type (else _UNHANDLED)."""
         if tag == "__sparse__":
             cls = _SPARSE_FORMATS.get(node[tag])
             if cls is None:
@@ -347,6 +374,10 @@ class _Reader:
             return np.dtype(object if node[tag] == "object" else node[tag])
         if tag == "__numpy_type__":
             return np.dtype(node[tag]).type
+        return _UNHANDLED
+
+    def _decode_pandas(self, tag, node):
+        """Decode a pandas dtype, index, Series or DataFrame (else ``_UNHANDLED``)."""
         if tag == "__category_dtype__":
             return pd.CategoricalDtype(self.decode(node[tag]), ordered=node["ordered"])
         if tag == "__index__":
@@ -364,13 +395,6 @@ class _Reader:
                 codes=[self.array(c) for c in node["codes"]],
                 names=[self.decode(n) for n in node["names"]],
             )
-        if tag == "__ref__":
-            if not isinstance(node[tag], int) or node[tag] not in self.memo:
-                raise ModelFileError(
-                    f"The model file refers to object #{node[tag]!r} before "
-                    "defining it: the file was edited."
-                )
-            return self.memo[node[tag]]
         if tag == "__series__":
             return pd.Series(
                 self._column(node[tag]),
@@ -384,6 +408,17 @@ class _Reader:
             frame = pd.DataFrame(data, index=index)
             frame.columns = pd.Index(columns) if columns else frame.columns
             return frame
+        return _UNHANDLED
+
+    def _decode_object(self, tag, node):
+        """Decode a reference, a LightGBM booster or an estimator (else _UNHANDLED)."""
+        if tag == "__ref__":
+            if not isinstance(node[tag], int) or node[tag] not in self.memo:
+                raise ModelFileError(
+                    f"The model file refers to object #{node[tag]!r} before "
+                    "defining it: the file was edited."
+                )
+            return self.memo[node[tag]]
         if tag == "__booster__":
             lgb = importlib.import_module("lightgbm")
             booster = lgb.Booster(model_str=self.member(node[tag]).decode("utf-8"))
@@ -393,7 +428,7 @@ class _Reader:
             return booster
         if tag == "__object__":
             return self._object(node[tag], node["state"], node.get("ref"))
-        raise ModelFileError(f"Unknown node type {tag!r} in the model file.")
+        return _UNHANDLED
 
     @staticmethod
     def _key(key):

@@ -157,18 +157,7 @@ def make_multitask_recsys(
     (500, ['rating', 'click', 'like'])
     """
     rng = check_random_state(random_state)
-    for name, value in (
-        ("n_users", n_users),
-        ("n_items", n_items),
-        ("n_events", n_events),
-        ("rank", rank),
-    ):
-        if not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}.")
-    if not 0 <= task_correlation <= 1:
-        raise ValueError(f"task_correlation must be in [0, 1]; got {task_correlation}.")
-    if n_side_features < 0:
-        raise ValueError(f"n_side_features must be >= 0; got {n_side_features}.")
+    _check_sizes(n_users, n_items, n_events, rank, task_correlation, n_side_features)
     task_kinds = _resolve_tasks(tasks)
     names = list(task_kinds)
     n_tasks = len(names)
@@ -182,6 +171,58 @@ def make_multitask_recsys(
     user_bias = rng.normal(scale=0.3, size=n_users)
     item_bias = rng.normal(scale=0.3, size=n_items)
 
+    users, items, timestamp = _draw_events(
+        rng, user_factors, item_factors, n_events, selection_strength, scale
+    )
+
+    shared = np.einsum("nr,nr->n", user_factors[users], item_factors[items]) * scale
+    affinity = np.empty((n_events, n_tasks))
+    for t in range(n_tasks):
+        private = (
+            np.einsum("nr,nr->n", user_private[t, users], item_private[t, items])
+            * scale
+        )
+        s = np.sqrt(task_correlation) * shared + np.sqrt(1 - task_correlation) * private
+        s = s + user_bias[users] + item_bias[items]
+        affinity[:, t] = (s - s.mean()) / s.std()
+
+    Y, expected = _draw_labels(rng, affinity, task_kinds, noise, rates)
+
+    X = _event_frame(rng, user_factors, item_factors, users, items, timestamp,
+                     n_side_features, rank, scale)  # fmt: skip
+    Y = pd.DataFrame(Y, columns=names)
+    if not return_truth:
+        return X, Y
+    truth = Bunch(
+        user_factors=user_factors,
+        item_factors=item_factors,
+        affinity=affinity,
+        task_correlation=np.corrcoef(affinity, rowvar=False),
+        task_kinds=dict(task_kinds),
+        expected=expected,
+    )
+    return X, Y, truth
+
+
+def _check_sizes(n_users, n_items, n_events, rank, task_correlation, n_side_features):
+    """Refuse sizes that are not positive ints and out-of-range parameters."""
+    for name, value in (
+        ("n_users", n_users),
+        ("n_items", n_items),
+        ("n_events", n_events),
+        ("rank", rank),
+    ):
+        if not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}.")
+    if not 0 <= task_correlation <= 1:
+        raise ValueError(f"task_correlation must be in [0, 1]; got {task_correlation}.")
+    if n_side_features < 0:
+        raise ValueError(f"n_side_features must be >= 0; got {n_side_features}.")
+
+
+def _draw_events(rng, user_factors, item_factors, n_events, selection_strength, scale):
+    """Draw who touches which item, and when (sorted timestamps)."""
+    n_users, n_items = user_factors.shape[0], item_factors.shape[0]
     activity = rng.lognormal(sigma=1.0, size=n_users)
     popularity = 1.0 / np.arange(1, n_items + 1) ** 0.8
     popularity = popularity[rng.permutation(n_items)]
@@ -200,18 +241,13 @@ def make_multitask_recsys(
     timestamp = np.sort(
         rng.randint(1_600_000_000, 1_600_000_000 + 100 * 86400, size=n_events)
     )
+    return users, items, timestamp
 
-    shared = np.einsum("nr,nr->n", user_factors[users], item_factors[items]) * scale
-    affinity = np.empty((n_events, n_tasks))
-    for t in range(n_tasks):
-        private = (
-            np.einsum("nr,nr->n", user_private[t, users], item_private[t, items])
-            * scale
-        )
-        s = np.sqrt(task_correlation) * shared + np.sqrt(1 - task_correlation) * private
-        s = s + user_bias[users] + item_bias[items]
-        affinity[:, t] = (s - s.mean()) / s.std()
 
+def _draw_labels(rng, affinity, task_kinds, noise, rates):
+    """Draw each task's labels from its affinity; return (Y, expected)."""
+    n_events, n_tasks = affinity.shape
+    names = list(task_kinds)
     Y = np.empty((n_events, n_tasks))
     expected = np.empty((n_events, n_tasks))
     for t, name in enumerate(names):
@@ -233,7 +269,13 @@ def make_multitask_recsys(
         if missing.all():
             missing[rng.randint(n_events)] = False
         Y[missing, t] = np.nan
+    return Y, expected
 
+
+def _event_frame(rng, user_factors, item_factors, users, items, timestamp,
+                 n_side_features, rank, scale):  # fmt: skip
+    """Build the events' X: ids, time, side features and categories."""
+    n_users, n_items = user_factors.shape[0], item_factors.shape[0]
     n_user_side = (n_side_features + 1) // 2
     n_item_side = n_side_features // 2
     proj_u = rng.normal(size=(rank, n_user_side))
@@ -266,15 +308,4 @@ def make_multitask_recsys(
         categories=[f"cat{s}" for s in range(n_segments)],
     )
     X = pd.DataFrame(columns)
-    Y = pd.DataFrame(Y, columns=names)
-    if not return_truth:
-        return X, Y
-    truth = Bunch(
-        user_factors=user_factors,
-        item_factors=item_factors,
-        affinity=affinity,
-        task_correlation=np.corrcoef(affinity, rowvar=False),
-        task_kinds=dict(task_kinds),
-        expected=expected,
-    )
-    return X, Y, truth
+    return X

@@ -273,33 +273,9 @@ class ALSEmbedder(BaseEmbedder):
 
     def _positions(self, columns, n_features):
         """Positions of the user, item and weight columns (weight may be None)."""
-        out = []
-        for param in ("user_col", "item_col", "weight_col"):
-            key = getattr(self, param)
-            if key is None:
-                out.append(None)
-                continue
-            if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-                if not 0 <= key < n_features:
-                    raise ValueError(
-                        f"{param}={key} is out of range for X with {n_features} "
-                        f"feature(s) (an int {param} is a column position)."
-                    )
-                out.append(int(key))
-            else:
-                if columns is None:
-                    raise ValueError(
-                        f"{param}={key!r} names a column, but X has no column "
-                        "names (an ndarray): pass a DataFrame, or an int "
-                        f"{param} (a column position)."
-                    )
-                matches = np.flatnonzero(np.asarray(columns, dtype=object) == key)
-                if matches.size == 0:
-                    raise ValueError(
-                        f"{param}={key!r}: X has no column {key!r}; its columns "
-                        f"are {list(columns)}."
-                    )
-                out.append(int(matches[0]))
+        out = self._column_positions(
+            ("user_col", "item_col", "weight_col"), columns, n_features
+        )
         user_pos, item_pos, _ = out
         if user_pos == item_pos:
             raise ValueError(
@@ -307,26 +283,6 @@ class ALSEmbedder(BaseEmbedder):
                 f"column {user_pos}."
             )
         return out
-
-    @staticmethod
-    def _column(X, position):
-        if isinstance(X, pd.DataFrame):
-            return X.iloc[:, position].to_numpy()
-        return X[:, position]
-
-    def _ids(self, X, position, param):
-        ids = self._column(X, position)
-        missing = pd.isna(ids)
-        if missing.any():
-            name = X.columns[position] if isinstance(X, pd.DataFrame) else position
-            raise ValueError(
-                f"{param}: the id column {name!r} has {int(missing.sum())} missing "
-                f"id(s) (NaN/None), the first at position {int(np.argmax(missing))} of "
-                "X; every event needs a user and an item id."
-            )
-        if ids.dtype.kind in "fc" and not np.isfinite(ids).all():
-            raise ValueError(f"{param}: the id column has infinite ids.")
-        return ids
 
     def _weights(self, X, position, n_rows):
         if position is None:
@@ -408,8 +364,8 @@ class ALSEmbedder(BaseEmbedder):
         X = self._validate_X(X, reset=True)
         columns = X.columns if isinstance(X, pd.DataFrame) else None
         user_pos, item_pos, weight_pos = self._positions(columns, X.shape[1])
-        users = self._ids(X, user_pos, "user_col")
-        items = self._ids(X, item_pos, "item_col")
+        users = self._id_values(X, user_pos, "user_col")
+        items = self._id_values(X, item_pos, "item_col")
         weights = self._weights(X, weight_pos, X.shape[0])
 
         user_index, user_rows = _id_index(users, "user_col")
@@ -466,12 +422,14 @@ class ALSEmbedder(BaseEmbedder):
         user_pos, item_pos, _ = self._positions(columns, X.shape[1])
         user_rows = self._active_users(
             _lookup(
-                self.user_index_, self._ids(X, user_pos, "user_col"),
+                self.user_index_, self._id_values(X, user_pos, "user_col"),
                 self._name(user_pos),
             )
         )  # fmt: skip
         item_rows = _lookup(
-            self.item_index_, self._ids(X, item_pos, "item_col"), self._name(item_pos)
+            self.item_index_,
+            self._id_values(X, item_pos, "item_col"),
+            self._name(item_pos),
         )
         k = self.user_factors_.shape[1]
         width = k * (("user" in features) + ("item" in features))
@@ -573,11 +531,11 @@ class ALSEmbedder(BaseEmbedder):
             return self
         user_pos, item_pos, weight_pos = self._positions(columns, X_new.shape[1])
         users = conform_ids(
-            self._ids(X_new, user_pos, "user_col"), self.user_index_,
+            self._id_values(X_new, user_pos, "user_col"), self.user_index_,
             self._name(user_pos),
         )  # fmt: skip
         item_rows = _lookup(
-            self.item_index_, self._ids(X_new, item_pos, "item_col"),
+            self.item_index_, self._id_values(X_new, item_pos, "item_col"),
             self._name(item_pos),
         )  # fmt: skip
         weights = self._weights(X_new, weight_pos, X_new.shape[0])

@@ -48,6 +48,8 @@ re-coded to the fitted ones), ``get_feature_names_out``, the cross-fitted
 ``fit_transform``, and the id helpers :func:`id_index` and :func:`lookup_ids`.
 """
 
+import numbers
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -142,6 +144,67 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         return None
 
     # ------------------------------------------------------------ shared
+    def _column_positions(self, params, columns, n_features):
+        """Return the positions of the columns the parameters ``params`` name.
+
+        A parameter holds a column name (``columns``: the input's names, None
+        for an array) or an int position; a parameter set to None gives None.
+
+        Raises
+        ------
+        ValueError
+            If a name is not a column, or a position is out of range.
+        """
+        out = []
+        for param in params:
+            key = getattr(self, param)
+            if key is None:
+                out.append(None)
+                continue
+            if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+                if not 0 <= key < n_features:
+                    raise ValueError(
+                        f"{param}={key} is out of range for X with {n_features} "
+                        f"feature(s) (an int {param} is a column position)."
+                    )
+                out.append(int(key))
+            else:
+                if columns is None:
+                    raise ValueError(
+                        f"{param}={key!r} names a column, but X has no column "
+                        "names (an ndarray): pass a DataFrame, or an int "
+                        f"{param} (a column position)."
+                    )
+                matches = np.flatnonzero(np.asarray(columns, dtype=object) == key)
+                if matches.size == 0:
+                    raise ValueError(
+                        f"{param}={key!r}: X has no column {key!r}; its columns "
+                        f"are {list(columns)}."
+                    )
+                out.append(int(matches[0]))
+        return out
+
+    @staticmethod
+    def _column(X, position):
+        if isinstance(X, pd.DataFrame):
+            return X.iloc[:, position].to_numpy()
+        return X[:, position]
+
+    def _id_values(self, X, position, param):
+        """Return the ids of column ``position``; refuse missing or infinite ids."""
+        ids = self._column(X, position)
+        missing = pd.isna(ids)
+        if missing.any():
+            name = X.columns[position] if isinstance(X, pd.DataFrame) else position
+            raise ValueError(
+                f"{param}: the id column {name!r} has {int(missing.sum())} missing "
+                f"id(s) (NaN/None), the first at position {int(np.argmax(missing))} of "
+                "X; every event needs a user and an item id."
+            )
+        if ids.dtype.kind in "fc" and not np.isfinite(ids).all():
+            raise ValueError(f"{param}: the id column has infinite ids.")
+        return ids
+
     def _passthrough_positions(self) -> list:
         if not self.passthrough:
             return []
