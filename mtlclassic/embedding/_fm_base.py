@@ -118,8 +118,10 @@ class _BaseFM(BaseEstimator):
     def _encode_fit(self, X, sample_weight):
         """Validate ``X`` in fit, learn the encoding and return the design."""
         extra = self._extra_categorical()
-        frame = isinstance(X, pd.DataFrame)
-        if frame and resolve_categorical(X, self.categorical_features, extra).any():
+        mask = None
+        if isinstance(X, pd.DataFrame):
+            mask = resolve_categorical(X, self.categorical_features, extra)
+        if mask is not None and mask.any():
             if X.shape[0] < 1:
                 raise ValueError(
                     f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
@@ -140,19 +142,21 @@ class _BaseFM(BaseEstimator):
                 ensure_min_samples=1,
                 ensure_all_finite="allow-nan",
             )
-        mask = resolve_categorical(Xv, self.categorical_features, extra)
+            mask = resolve_categorical(Xv, self.categorical_features, extra)
         names = self._input_names()
         sw = None
         if sample_weight is not None:
             sw = np.asarray(sample_weight, dtype=np.float64)
             if sw.ndim == 2:
                 sw = sw.max(axis=1)
+        numeric = {}  # each numeric column converted once, for both steps
         categories, mean, scale, value_range, offsets = fit_encoding(
             Xv,
             mask,
             names,
             scale_numeric=self.scale_numeric,
             sample_weight=sw,
+            converted=numeric,
         )
         self.field_names_ = [str(n) for n in names]
         self.categories_ = categories
@@ -160,14 +164,14 @@ class _BaseFM(BaseEstimator):
         self.numeric_scale_ = scale
         self.numeric_range_ = value_range
         self.field_offsets_ = offsets
-        return Xv, self._build(Xv)
+        return Xv, self._build(Xv, numeric)
 
     def _input_names(self):
         if hasattr(self, "feature_names_in_"):
             return [str(c) for c in self.feature_names_in_]
         return [f"x{j}" for j in range(self.n_features_in_)]
 
-    def _build(self, Xv):
+    def _build(self, Xv, converted=None):
         return build_design(
             Xv,
             self.categories_,
@@ -176,6 +180,7 @@ class _BaseFM(BaseEstimator):
             self.field_offsets_,
             self.field_names_,
             getattr(self, "numeric_range_", None),  # None: saved before clipping
+            converted=converted,
         )
 
     def _encode(self, X):

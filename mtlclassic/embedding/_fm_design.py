@@ -21,12 +21,140 @@ training minimum and maximum, infinite for categorical fields) and
 ``field_offsets_`` (where each field's columns start in the design).
 """
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from .._ids import conform_ids
-from ._fm_solver import FMDesign
+
+# --------------------------------------------------------------------------
+# design
+
+
+@dataclass
+class FMDesign:
+    """A sparse design organised in fields.
+
+    Field ``F`` owns the design columns ``offsets[F]:offsets[F + 1]``; its
+    non-zeros are ``rows[F]`` (distinct row indices), ``cols[F]`` (column
+    index *within* the field) and ``vals[F]``. ``parent`` (None: the fields
+    themselves) maps each field to the input column it comes from; fields
+    of one parent are consecutive.
+    """
+
+    def parents(self) -> np.ndarray:
+        """Return the parent of every field."""
+        if self.parent is None:
+            return np.arange(self.n_fields)
+        return np.asarray(self.parent)
+
+    n_samples: int
+    offsets: np.ndarray
+    rows: list
+    cols: list
+    vals: list
+    parent: object = None
+    _csr: object = field(default=None, repr=False)
+
+    @property
+    def n_features(self) -> int:
+        """Number of design columns."""
+        return int(self.offsets[-1])
+
+    @property
+    def n_fields(self) -> int:
+        """Number of fields."""
+        return len(self.rows)
+
+    def tocsr(self) -> sp.csr_matrix:
+        """Return the design as a CSR matrix of shape (n_samples, n_features)."""
+        if self._csr is None:
+            if self.n_fields:
+                r = np.concatenate(self.rows)
+                c = np.concatenate(
+                    [o + c for o, c in zip(self.offsets[:-1], self.cols)]
+                )
+                v = np.concatenate(self.vals)
+            else:
+                r = c = np.zeros(0, dtype=np.int64)
+                v = np.zeros(0)
+            self._csr = sp.csr_matrix(
+                (v, (r, c)), shape=(self.n_samples, self.n_features)
+            )
+        return self._csr
+
+    def merged_disjoint(self) -> "FMDesign":
+        """Return the design with consecutive row-disjoint fields merged.
+
+        Consecutive fields that share no row (the columns of a one-hot block
+        given as a plain or sparse matrix) become one field, so the solver
+        updates them at once, exactly. A greedy left-to-right pass, O(nnz).
+        """
+        groups, current = [], []
+        occupied = np.zeros(self.n_samples, dtype=bool)
+        for F in range(self.n_fields):
+            r = self.rows[F]
+            if current and occupied[r].any():
+                groups.append(current)
+                for G in current:
+                    occupied[self.rows[G]] = False
+                current = []
+            current.append(F)
+            occupied[r] = True
+        if current:
+            groups.append(current)
+        if len(groups) == self.n_fields:
+            return self
+        rows, cols, vals, offsets = [], [], [], [0]
+        for group in groups:
+            r = np.concatenate([self.rows[F] for F in group])
+            c = np.concatenate(
+                [self.cols[F] + self.offsets[F] - self.offsets[group[0]] for F in group]
+            )
+            v = np.concatenate([self.vals[F] for F in group])
+            order = np.argsort(r, kind="stable")
+            rows.append(r[order])
+            cols.append(c[order])
+            vals.append(v[order])
+            offsets.append(self.offsets[group[-1] + 1])
+        return FMDesign(self.n_samples, np.asarray(offsets), rows, cols, vals)
+
+    def one_feature_fields(self) -> "FMDesign":
+        """Return the design with every feature its own field (reference solver)."""
+        rows, cols, vals, offsets, parent = [], [], [], [0], []
+        parents = self.parents()
+        for F in range(self.n_fields):
+            width = self.offsets[F + 1] - self.offsets[F]
+            order = np.argsort(self.cols[F], kind="stable")
+            counts = np.bincount(self.cols[F], minlength=width)
+            bounds = np.concatenate([[0], np.cumsum(counts)])
+            for j in range(width):
+                sel = order[bounds[j] : bounds[j + 1]]
+                rows.append(self.rows[F][sel])
+                cols.append(np.zeros(sel.size, dtype=np.int64))
+                vals.append(self.vals[F][sel])
+                offsets.append(offsets[-1] + 1)
+                parent.append(parents[F])
+        return FMDesign(
+            self.n_samples, np.asarray(offsets), rows, cols, vals, np.asarray(parent)
+        )
+
+
+def design_from_sparse(X) -> FMDesign:
+    """Every column of a scipy sparse matrix as its own (numeric) field."""
+    X = sp.csc_matrix(X)
+    X.sum_duplicates()
+    rows, cols, vals = [], [], []
+    for j in range(X.shape[1]):
+        sl = slice(X.indptr[j], X.indptr[j + 1])
+        v = X.data[sl]
+        keep = v != 0
+        rows.append(X.indices[sl][keep].astype(np.int64))
+        cols.append(np.zeros(int(keep.sum()), dtype=np.int64))
+        vals.append(v[keep].astype(np.float64))
+    return FMDesign(X.shape[0], np.arange(X.shape[1] + 1), rows, cols, vals)
 
 
 def is_auto_categorical(dtype) -> bool:
@@ -125,8 +253,13 @@ def _learn_categories(col, keep) -> list:
         return values
 
 
-def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight):
-    """Learn categories and numeric scaling; return the encoding as plain values."""
+def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight,
+                 converted=None):  # fmt: skip
+    """Learn categories and numeric scaling; return the encoding as plain values.
+
+    ``converted`` (a dict), when given, receives each dense numeric column as
+    float64 (by position), so :func:`build_design` need not convert it again.
+    """
     n_samples, n_columns = X.shape
     weight = np.ones(n_samples) if sample_weight is None else np.asarray(sample_weight)
     keep = weight > 0
@@ -150,6 +283,8 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight):
             col = X[:, [j]].toarray().ravel()
         else:
             col = _numeric_values(X, j, names[j])
+            if converted is not None:
+                converted[j] = col
         seen = ~np.isnan(col) & keep
         if seen.any():
             value_range[j] = col[seen].min(), col[seen].max()
@@ -172,12 +307,13 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight):
 
 
 def build_design(
-    X, categories, mean, scale, offsets, names, value_range=None
+    X, categories, mean, scale, offsets, names, value_range=None, converted=None
 ) -> FMDesign:
     """Encode ``X`` with a fitted encoding into an :class:`FMDesign`.
 
     ``value_range`` (``(n_fields, 2)``, or None: no clipping) bounds each
-    numeric column before centring and scaling.
+    numeric column before centring and scaling; ``converted`` holds numeric
+    columns already converted by :func:`fit_encoding` (not modified).
     """
     n_samples = X.shape[0]
     if sp.issparse(X):
@@ -208,7 +344,8 @@ def build_design(
             r = X.indices[sl].astype(np.int64)
             v = v / scale[j]
         else:
-            v = _numeric_values(X, j, names[j])
+            v = converted.get(j) if converted else None
+            v = _numeric_values(X, j, names[j]) if v is None else v  # not modified
             if value_range is not None:
                 v = np.clip(v, *value_range[j])  # NaN stays NaN
             v = (v - mean[j]) / scale[j]

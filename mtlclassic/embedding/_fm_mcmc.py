@@ -41,7 +41,8 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_ndtr, logit, ndtr, ndtri_exp
 
-from ._fm_solver import FMDesign, fm_parts
+from ._fm_design import FMDesign
+from ._fm_solver import fm_parts
 
 PRIOR_INTERCEPT_PRECISION = 1e-2  # b_t ~ N(0, 100): nearly flat
 HYPER_SHAPE = 1.0  # alpha_lambda
