@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.model_selection import KFold
+from sklearn.utils.validation import validate_data
 
 from mtlclassic import Recommender, make_multitask_recommender, make_multitask_recsys
-from mtlclassic._compat import validate_data
 from mtlclassic.embedding import BaseEmbedder, id_index, lookup_ids
 from tests._catalogue import catalogues
 
