@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._schema import schema_dtype
+
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
@@ -105,15 +107,6 @@ def input_columns_of(path, label="INPUT") -> list:
         raise InputError(f"{source} cannot be read: {exc}") from None
 
 
-def _schema_dtype(entry):
-    if entry["dtype"] == "category":
-        categories = pd.Index(
-            entry["categories"], dtype=entry.get("categories_dtype") or None
-        )
-        return pd.CategoricalDtype(categories, ordered=entry.get("ordered", False))
-    return pd.api.types.pandas_dtype(entry["dtype"])
-
-
 def _csv_dtypes(schema, columns, *, floats=True, ids=()) -> dict:
     """``read_csv`` dtypes: text for text/category columns, float64 for floats.
 
@@ -127,7 +120,7 @@ def _csv_dtypes(schema, columns, *, floats=True, ids=()) -> dict:
         if entry["name"] in ids:
             dtypes[entry["name"]] = str
             continue
-        dtype = _schema_dtype(entry)
+        dtype = schema_dtype(entry)
         if isinstance(dtype, pd.CategoricalDtype):
             if dtype.categories.dtype.kind not in "biuf":
                 dtypes[entry["name"]] = str
@@ -217,7 +210,7 @@ def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None, ids=(
         name = entry["name"]
         if name not in frame.columns:
             continue
-        column, dtype = frame[name], _schema_dtype(entry)
+        column, dtype = frame[name], schema_dtype(entry)
         if name in ids:
             _check_ids(name, dtype, column, source, first_row)
         if column.dtype == dtype:

@@ -52,6 +52,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._schema import input_schema
+
 FORMAT_NAME = "mtlclassic-model"
 FORMAT_VERSION = 1
 _ALLOWED_PREFIXES = ("mtlclassic.", "sklearn.")
@@ -497,41 +499,6 @@ def _describe(model) -> dict:
     return info
 
 
-def _input_schema(example, input_columns) -> list:
-    """Column names, dtypes and categories of ``input_example`` (JSON-able)."""
-    if not isinstance(example, pd.DataFrame):
-        raise TypeError(
-            "input_example must be a pandas DataFrame (a few rows of the model's "
-            f"input); got {type(example).__name__}."
-        )
-    missing = [c for c in input_columns or [] if c not in set(map(str, example))]
-    if missing:
-        raise ValueError(
-            f"input_example lacks the columns {missing}, which the model reads."
-        )
-    schema = []
-    for name in example.columns:
-        dtype = example[name].dtype
-        entry = {"name": str(name), "dtype": str(dtype)}
-        if isinstance(dtype, pd.CategoricalDtype):
-            categories = dtype.categories
-            if categories.dtype.kind not in "biuf" and not all(
-                isinstance(c, str) for c in categories
-            ):
-                raise TypeError(
-                    f"input_example column {name!r}: only categories of numbers "
-                    f"or strings are stored; got dtype {categories.dtype}."
-                )
-            entry.update(
-                dtype="category",
-                categories=categories.tolist(),
-                categories_dtype=str(categories.dtype),
-                ordered=bool(dtype.ordered),
-            )
-        schema.append(entry)
-    return schema
-
-
 def save(model, path, *, overwrite=True, input_example=None):
     """Save a fitted model (an estimator or a whole Pipeline) without pickle.
 
@@ -574,7 +541,7 @@ def save(model, path, *, overwrite=True, input_example=None):
     info = _describe(model)
     schema = None
     if input_example is not None:
-        schema = _input_schema(input_example, info.get("input_columns"))
+        schema = input_schema(input_example, info.get("input_columns"))
     writer = _Writer()
     tree = writer.encode(model)
     manifest = {
