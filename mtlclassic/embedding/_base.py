@@ -221,7 +221,10 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         return recode_categories(column, fitted)
 
     def _numpy_passthrough(self, X, Xv, keep):
-        """Passthrough block of an ndarray output: numbers, categories as codes."""
+        """Passthrough columns of an ndarray output: numbers, categories as codes.
+
+        Returns a list of 1-D arrays (or a 2-D array), one per column of ``keep``.
+        """
         frame = Xv if isinstance(Xv, pd.DataFrame) else None
         values = []
         for j in keep:
@@ -244,7 +247,7 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
                     'set_output(transform="pandas"), passthrough=False, or drop '
                     "the column."
                 )
-        return np.column_stack(values)
+        return values
 
     def _pandas_passthrough(self, X, Xv, keep, index):
         """Passthrough block of a DataFrame output: dtypes kept, categories fitted."""
@@ -294,7 +297,16 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         if not keep:
             return embedding
         rest = self._numpy_passthrough(X, Xv, keep)
-        return np.hstack([rest, embedding] if first else [embedding, rest])
+        columns = rest if isinstance(rest, list) else list(rest.T)
+        dtype = np.result_type(embedding.dtype, *[c.dtype for c in columns])
+        width = embedding.shape[1]
+        out = np.empty((embedding.shape[0], width + len(columns)), dtype=dtype)
+        start = len(columns) if first else 0
+        out[:, start : start + width] = embedding
+        offset = 0 if first else width
+        for j, values in enumerate(columns):
+            out[:, offset + j] = values
+        return out
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns.
