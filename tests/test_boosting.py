@@ -777,3 +777,17 @@ def test_a_query_beyond_lambdarank_limit_names_the_task_and_the_query():
             lgb.Dataset(X[["f"]], Y["relevance"], group=[10_001] + [1] * 49),
             num_boost_round=1,
         )
+
+
+def test_refit_keeps_the_early_stopped_validation_history():
+    # refit=True retrains on every labelled row without validation data; the
+    # validation curve of the early-stopped run is what evals_result_ reports
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=0)
+    X = X.drop(columns="timestamp")
+    kw = dict(n_estimators=50, early_stopping_rounds=5, random_state=0, n_jobs=1)
+    plain = MultiTaskLGBM(**kw).fit(X, Y)
+    refit = MultiTaskLGBM(refit=True, **kw).fit(X, Y)
+    assert list(refit.evals_result_) == list(plain.evals_result_) == list(Y.columns)
+    for task in Y.columns:
+        assert refit.evals_result_[task] == plain.evals_result_[task]
+        assert refit.best_iteration_[task] == plain.best_iteration_[task]

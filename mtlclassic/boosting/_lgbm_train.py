@@ -232,10 +232,12 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False):
         every = np.sort(np.concatenate([data.train_rows[t], data.valid_rows[t]]))
         train, _ = data.task_data(t, F, every)
         again = TaskSettings(setting.params, trained.best, None)
-        trained = train_booster(
+        refitted = train_booster(
             lgb, data.names[t], again, train, None, names=names, cats=data.cats,
             verbose=data.verbose,
         )  # fmt: skip
+        # the validation history is the early-stopped run's (the refit has none)
+        trained = Trained(refitted.booster, refitted.best, trained.evals)
     return trained
 
 
