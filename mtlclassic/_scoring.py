@@ -256,6 +256,59 @@ def _predict(model, rows, source, first_row):
     ) from None
 
 
+def _check_recommender(recommender):
+    from .recommend import Recommender
+
+    if not isinstance(recommender, Recommender):
+        raise InputError(
+            "MODEL must be a saved Recommender (mtlclassic.save(Recommender(...), "
+            f"path)); got a {type(recommender).__name__}."
+        )
+
+
+def _per_id_file(serve, ids_path, output_path, *, col, label, what, verb,
+                 chunksize, output_format, overwrite, schema, progress):  # fmt: skip
+    """Read the ids of column ``col`` in chunks and write ``serve(ids)`` frames.
+
+    An id listed twice is served once. Returns ``(n_ids, n_rows)``.
+    """
+    output_format = output_format or file_format(output_path)
+    output = AtomicOutput(output_path, output_format, overwrite=overwrite)
+    source = Source(ids_path, label)
+    available = input_columns_of(source)
+    if col not in available:
+        raise InputError(
+            f"{source} lacks the {what} id column {col!r} (it has {available})"
+            f"{_delimiter_hint(available)}."
+        )
+    schema = [e for e in schema or [] if e["name"] == col]
+    meter = Progress(verb, progress)
+    served = pd.Index([])
+    first, rows = 0, 0
+    with output as out:
+        for chunk in iter_chunks(
+            source, chunksize, columns=[col], schema=schema, ids=[col]
+        ):
+            ids = pd.unique(chunk[col].to_numpy())
+            ids = ids[~pd.Index(ids).isin(served)]
+            first += len(chunk)
+            if ids.size == 0:
+                continue
+            served = served.append(pd.Index(ids))
+            try:
+                frame = serve(ids)
+            except (ValueError, TypeError) as exc:
+                raise InputError(
+                    f"{source}, {source.row(first - len(chunk))} to "
+                    f"{source.row(first - 1)}: {exc}"
+                ) from None
+            out.write(frame)
+            rows += len(frame)
+            meter.update(ids.size)
+    meter.close()
+    return served.size, rows
+
+
 def recommend_file(
     recommender,
     users_path,
@@ -275,51 +328,46 @@ def recommend_file(
     ``(n_users, n_rows)``: the users served and the rows written (``k`` per
     user, fewer for a user whose unseen catalogue has fewer than ``k`` items).
     """
-    from .recommend import Recommender
-
-    if not isinstance(recommender, Recommender):
-        raise InputError(
-            "MODEL must be a saved Recommender (mtlclassic.save(Recommender(...), "
-            f"path)); got a {type(recommender).__name__}."
-        )
+    _check_recommender(recommender)
     if not isinstance(k, int) or k < 1:
         raise InputError(f"-k must be a positive int; got {k!r}.")
-    output_format = output_format or file_format(output_path)
-    output = AtomicOutput(output_path, output_format, overwrite=overwrite)
-    user_col = recommender.user_col
-    source = Source(users_path, "--users")
-    available = input_columns_of(source)
-    if user_col not in available:
-        raise InputError(
-            f"{source} lacks the user id column {user_col!r} (it has {available})"
-            f"{_delimiter_hint(available)}."
-        )
-    schema = [e for e in schema or [] if e["name"] == user_col]
-    meter = Progress("recommended for", progress)
-    served = pd.Index([])
-    first, rows = 0, 0
-    with output as out:
-        for chunk in iter_chunks(
-            source, chunksize, columns=[user_col], schema=schema, ids=[user_col]
-        ):
-            users = pd.unique(chunk[user_col].to_numpy())
-            users = users[~pd.Index(users).isin(served)]
-            first += len(chunk)
-            if users.size == 0:
-                continue
-            served = served.append(pd.Index(users))
-            try:
-                top = recommender.recommend(users, k)
-            except (ValueError, TypeError) as exc:
-                raise InputError(
-                    f"{source}, {source.row(first - len(chunk))} to "
-                    f"{source.row(first - 1)}: {exc}"
-                ) from None
-            out.write(top)
-            rows += len(top)
-            meter.update(users.size)
-    meter.close()
-    return served.size, rows
+    return _per_id_file(
+        lambda users: recommender.recommend(users, k), users_path, output_path,
+        col=recommender.user_col, label="--users", what="user",
+        verb="recommended for",
+        chunksize=chunksize, output_format=output_format, overwrite=overwrite,
+        schema=schema, progress=progress,
+    )  # fmt: skip
+
+
+def similar_file(
+    recommender,
+    items_path,
+    output_path,
+    *,
+    k=10,
+    weights=None,
+    chunksize=10_000,
+    output_format=None,
+    overwrite=False,
+    schema=None,
+    progress=None,
+):
+    """Top-``k`` similar catalogue items for every item of a file into OUTPUT.
+
+    As :meth:`Recommender.similar_items` (sources fused with ``weights``), the
+    items read ``chunksize`` at a time. Returns ``(n_items, n_rows)``.
+    """
+    _check_recommender(recommender)
+    if not isinstance(k, int) or k < 1:
+        raise InputError(f"-k must be a positive int; got {k!r}.")
+    return _per_id_file(
+        lambda items: recommender.similar_items(items, k, weights=weights),
+        items_path, output_path, col=recommender.item_col, label="ITEMS",
+        what="item", verb="similar items for", chunksize=chunksize,
+        output_format=output_format,
+        overwrite=overwrite, schema=schema, progress=progress,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------- CLI
@@ -427,6 +475,43 @@ def run_recommend(args):
         )
 
     return _run(args, work)
+
+
+def run_similar(args):
+    """Run the ``similar`` command; return its exit code."""
+
+    def work():
+        recommender, manifest = _load_model(args.model, args.trust)
+        n, rows = similar_file(
+            recommender,
+            args.items,
+            args.output,
+            k=args.k,
+            weights=_weights(args.weight),
+            chunksize=args.chunksize,
+            output_format=args.format,
+            overwrite=args.overwrite,
+            schema=manifest.get("input_schema"),
+        )
+        _note(f"wrote {rows:,} rows, top-{args.k} similar items for {n:,} items")
+
+    return _run(args, work)
+
+
+def _weights(pairs):
+    """Parse ``["als=1", "content=0.5"]`` into a dict (None if empty)."""
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise InputError(f"--weight must be SOURCE=NUMBER; got {pair!r}.")
+    return out
 
 
 def _positive_int(text):
@@ -549,3 +634,37 @@ def add_parsers(subparsers):
     )
     _common(recommend, 10_000)
     recommend.set_defaults(func=run_recommend)
+
+    similar = subparsers.add_parser(
+        "similar",
+        help="top-k similar items per item with a saved Recommender",
+        formatter_class=fmt,
+        description=(
+            "MODEL is a saved mtlclassic.Recommender. Read the item ids from ITEMS\n"
+            "(CSV or parquet with the Recommender's item id column, e.g. item_id)\n"
+            "in chunks and write the top-k most similar catalogue items per item\n"
+            "to OUTPUT: item id, similar item id, rank (1 = most similar), the\n"
+            "fused score and each source's cosine (score_als, score_fm,\n"
+            "score_content, ...). Sources are fused by --weight (default: 1 per\n"
+            "embedder, 0.25 for content).\n"
+            "An item is never its own neighbour; an item no source knows gets\n"
+            "the most popular items. OUTPUT is written atomically."
+        ),
+        epilog=_EXIT_CODES,
+    )
+    similar.add_argument("model", metavar="MODEL", help="a saved Recommender")
+    similar.add_argument("items", metavar="ITEMS", help="CSV/parquet of item ids")
+    similar.add_argument("output", metavar="OUTPUT", help="file to write (csv/parquet)")
+    similar.add_argument(
+        "-k", type=_positive_int, default=10, help="items per item (default 10)"
+    )
+    similar.add_argument(
+        "--weight",
+        action="append",
+        default=[],
+        metavar="SOURCE=W",
+        help="weight of a source (als, fm, content, ...); repeatable; sources "
+        "not named get 0 once one is named",
+    )
+    _common(similar, 10_000)
+    similar.set_defaults(func=run_similar)

@@ -117,7 +117,7 @@ def build_parser():
     demo.set_defaults(func=run_demo)
     from ._scoring import add_parsers
 
-    add_parsers(sub)  # score, recommend
+    add_parsers(sub)  # score, recommend, similar
     return parser
 
 

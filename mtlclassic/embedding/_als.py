@@ -475,6 +475,19 @@ class ALSEmbedder(BaseEmbedder):
             str(names_in[item_pos]): self.item_index_,
         }
 
+    def item_vectors(self):
+        """Return the items seen in fit and their factors (``item_factors_``)."""
+        check_is_fitted(self)
+        return self.item_index_, self.item_factors_
+
+    def _cold_item_order(self):
+        """Items by decreasing number of users (ties by item id): the cold rule."""
+        positive = self.user_items_.data > 0
+        popularity = np.bincount(
+            self.user_items_.indices[positive], minlength=self.item_index_.size
+        )
+        return np.argsort(-popularity, kind="stable")
+
     def seen_pairs(self):
         """``(user_ids, item_ids)`` of every interaction in ``user_items_``."""
         check_is_fitted(self)
@@ -641,11 +654,7 @@ class ALSEmbedder(BaseEmbedder):
                 best.reshape(-1, top),
             )
         if not known.all():
-            positive = self.user_items_.data > 0
-            popularity = np.bincount(
-                self.user_items_.indices[positive], minlength=n_items
-            )
-            item_rows[~known] = np.argsort(-popularity, kind="stable")[:top]
+            item_rows[~known] = self._cold_item_order()[:top]
 
         valid = ~(scores <= np.finfo(np.float32).min)  # implicit's "filtered" mark
         user_of = np.repeat(np.arange(users.size), top).reshape(users.size, top)

@@ -40,7 +40,11 @@ and may override:
 - ``seen_pairs() -> (user_ids, item_ids)`` or None: interactions to exclude
   from recommendations;
 - ``recommend_candidates(users, n, exclude_seen) -> DataFrame``: candidate
-  generation (columns ``user_col``, ``item_col``, ``score``, ``rank``).
+  generation (columns ``user_col``, ``item_col``, ``score``, ``rank``);
+- ``item_vectors() -> (item_ids, V)``: the items' vectors, which give
+  :meth:`BaseEmbedder.similar_items` (cosine) and a source of
+  :meth:`mtlclassic.Recommender.similar_items`; ``_cold_item_order()``: the
+  ranking an unseen query item gets (default: cosine to the mean vector).
 
 Written once here: ``transform`` (the output container: ndarray, or a
 DataFrame with the passthrough columns' dtypes kept and their categories
@@ -58,6 +62,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .._compat import _check_feature_names_in, check_is_fitted, wants_pandas_output
 from .._ids import category_dtypes, conform_ids, recode_categories
 from ._crossfit import CrossFitTransformerMixin
+from ._similarity import check_k, cosine_neighbours, neighbours_frame
 
 __all__ = ["BaseEmbedder", "find_embedders", "id_index", "lookup_ids"]
 
@@ -142,6 +147,61 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
     def seen_pairs(self):
         """``(user_ids, item_ids)`` of the interactions seen in fit, or None."""
         return None
+
+    def item_vectors(self):
+        """``(item_ids, V)``: the items seen in fit and their vectors, or None."""
+        return None
+
+    def _cold_item_order(self):
+        """Rows of ``item_vectors`` an unseen query item gets, best first.
+
+        None (the default) ranks the items by cosine to the mean item vector.
+        """
+        return None
+
+    def similar_items(self, item_ids, k=10):
+        """Top-``k`` most similar items of each item: cosine of ``item_vectors``.
+
+        Parameters
+        ----------
+        item_ids : array-like
+            Query items (duplicates dropped, order kept); ids of another type
+            than the fitted ones are converted losslessly or refused.
+        k : int, default=10
+            Neighbours per item; all other items when ``k`` exceeds them.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``<item_col>``, ``similar_<item_col>``, ``rank`` (1 =
+            most similar) and ``score`` (cosine in [-1, 1]); an item is never
+            its own neighbour. An item not seen in fit gets the embedder's
+            cold ranking (:meth:`_cold_item_order`) with ``score`` NaN.
+
+        Raises
+        ------
+        TypeError
+            If the embedder has no item vectors.
+        ValueError
+            If ``k`` is not a positive int.
+        """
+        check_is_fitted(self)
+        k = check_k(k)
+        found = self.item_vectors()
+        if found is None:
+            raise TypeError(
+                f"{type(self).__name__} has no item vectors (its item_vectors() "
+                "returned None), which similar_items needs."
+            )
+        ids, V = found
+        queries = conform_ids(np.atleast_1d(np.asarray(item_ids)), ids, "item_ids")
+        queries = pd.unique(queries)
+        rows = lookup_ids(ids, queries, "item_ids")
+        columns, values = cosine_neighbours(V, rows, k, self._cold_item_order())
+        name = self.item_col
+        if not isinstance(name, str):
+            name = str(_check_feature_names_in(self, None)[name])
+        return neighbours_frame(queries, ids, columns, values, name)
 
     # ------------------------------------------------------------ shared
     def _column_positions(self, params, columns, n_features):

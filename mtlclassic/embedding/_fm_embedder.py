@@ -386,6 +386,25 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
             original = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
         return original[:, keep]
 
+    def item_vectors(self):
+        """Return the ``item_col`` categories and their FM factor rows.
+
+        With ``target="each"`` the task FMs' rows are side by side. None when
+        ``item_col`` is not a categorical field of X.
+        """
+        check_is_fitted(self)
+        fms = self.task_embedders_ if self._each() else [self]
+        fields = list(getattr(fms[0], "field_names_", []))
+        if self.item_col not in fields:
+            return None
+        F = fields.index(self.item_col)
+        ids = fms[0].categories_[F]
+        if ids is None:
+            return None
+        lo, hi = fms[0].field_offsets_[F], fms[0].field_offsets_[F + 1]
+        V = np.hstack([fm.factors_[lo:hi] for fm in fms])
+        return np.asarray(ids), V
+
     def known_ids(self):
         """Return the ``user_col`` and ``item_col`` categories seen in fit."""
         check_is_fitted(self)
