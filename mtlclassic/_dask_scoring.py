@@ -49,7 +49,7 @@ def _score_partition(df, model, names):
     return pd.DataFrame(P, columns=names, index=df.index)
 
 
-def predict_dask(model, X):
+def predict_dask(model, X, *, trusted=()):
     """Score a Dask DataFrame partition by partition with a fitted model.
 
     Parameters
@@ -62,6 +62,10 @@ def predict_dask(model, X):
         every worker receives it once, not once per partition.
     X : dask DataFrame
         The columns the model was fitted on.
+    trusted : iterable of str, default=()
+        Passed to :func:`mtlclassic.load` when ``model`` is a path (modules of
+        your own classes, e.g. a plug-in embedder); the workers must be able
+        to import them too.
 
     Returns
     -------
@@ -82,7 +86,7 @@ def predict_dask(model, X):
     if isinstance(model, str | os.PathLike):
         from .io import load
 
-        model = load(model)
+        model = load(model, trusted=trusted)
     from .recommend import Recommender
 
     if isinstance(model, Recommender):  # score with the model it wraps

@@ -9,6 +9,7 @@ chunk has been written: a failure or an interrupt leaves no partial OUTPUT.
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def _load_model(path, trusted=()):
     if not path.is_file():
         raise FileNotFoundError(f"MODEL {str(path)!r} does not exist.")
     manifest = read_manifest(path)
+    if trusted and "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: a module beside you
     return load(path, trusted=trusted), manifest
 
 
@@ -553,7 +556,8 @@ def _common(parser, chunksize):
         default=[],
         metavar="MODULE",
         help="a module whose classes MODEL may hold besides scikit-learn and "
-        "mtlclassic (your own embedder); its code runs. Repeatable",
+        "mtlclassic (your own embedder), importable from the current directory "
+        "or PYTHONPATH; its code runs. Repeatable",
     )
 
 

@@ -45,6 +45,7 @@ import importlib
 import io
 import json
 import platform
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -57,10 +58,8 @@ from ._schema import input_schema
 FORMAT_NAME = "mtlclassic-model"
 FORMAT_VERSION = 1
 _ALLOWED_PREFIXES = ("mtlclassic.", "sklearn.")
-_ALLOWED_CLASSES = {
-    "implicit.cpu.als.AlternatingLeastSquares",
-    "lightgbm.basic.Booster",
-}
+_ALLOWED_CLASSES = {"implicit.cpu.als.AlternatingLeastSquares"}
+_BOOSTER = "lightgbm.basic.Booster"  # stored as LightGBM's model text only
 _SPARSE_FORMATS = {
     "csr": sp.csr_matrix,
     "csc": sp.csc_matrix,
@@ -242,12 +241,20 @@ class _Writer:
 
     def _encode_object(self, obj, path):
         """Encode a LightGBM booster or an estimator by its attributes."""
+        if type(obj).__module__ == "__main__":
+            warnings.warn(
+                f"{path} is a {type(obj).__name__} defined in __main__ (a script "
+                "or notebook): only this process can load the file. Define the "
+                "class in a module and load with trusted=['that.module'].",
+                UserWarning,
+                stacklevel=4,
+            )
         name = _qualname(type(obj))
-        if name == "lightgbm.basic.Booster" or _savable(obj, name):
+        if name == _BOOSTER or _savable(obj, name):
             number, seen = self._remember(obj)
             if seen:
                 return {"__ref__": number}
-        if name == "lightgbm.basic.Booster":
+        if name == _BOOSTER:
             text = obj.model_to_string(num_iteration=-1).encode("utf-8")
             return {
                 "__booster__": self._add("text", "txt", text),
@@ -457,15 +464,21 @@ class _Reader:
                 "models, and modules named in trusted=): refusing to load it."
             )
         module_name, _, qual = name.rpartition(".")
+        failure = None
         while module_name:
             try:
                 module = importlib.import_module(module_name)
                 break
-            except ImportError:
+            except ImportError as exc:
+                failure = failure or exc
                 module_name, _, head = module_name.rpartition(".")
                 qual = f"{head}.{qual}"
         else:
-            raise ModelFileError(f"Cannot find the type {name!r}.")
+            raise ModelFileError(
+                f"Cannot find the type {name!r}: importing its module failed "
+                f"({failure}). A trusted module must be importable: installed, "
+                "or on PYTHONPATH."
+            )
         cls = module
         for part in qual.split("."):
             cls = getattr(cls, part, None)
@@ -602,12 +615,22 @@ def read_manifest(path) -> dict:
 
 
 def _check_trusted(trusted):
+    if trusted is None:
+        return ()
     if isinstance(trusted, str):
         trusted = (trusted,)
     trusted = tuple(trusted)
-    bad = [t for t in trusted if not isinstance(t, str) or not t.strip(".")]
+    bad = [
+        t
+        for t in trusted
+        if not isinstance(t, str)
+        or not all(part.isidentifier() for part in t.split("."))
+    ]
     if bad:
-        raise TypeError(f"trusted must be module names (str); got {bad!r}.")
+        raise TypeError(
+            f"trusted must be dotted module names such as 'mypkg.embedders'; got "
+            f"{bad!r}."
+        )
     return trusted
 
 
@@ -638,8 +661,6 @@ def load(path, *, trusted=()):
         When scikit-learn, LightGBM or mtlclassic differ from the versions the
         model was saved with (it loads, but check its predictions).
     """
-    import warnings
-
     manifest = read_manifest(path)
     saved = manifest.get("versions", {})
     current = _versions()

@@ -166,3 +166,130 @@ def test_saved_with_the_model_loaded_when_trusted_and_served_by_the_cli(
     assert list(out.columns[:2]) == ["user_id", "item_id"]
     np.testing.assert_allclose(out[list(rec.tasks_)], model.predict(X.head(20)),
                                rtol=1e-6)  # fmt: skip
+
+
+def test_embedders_order_duplicates_and_cross_fitting_of_objects():
+    from mtlclassic.model_selection import EventKFold
+
+    steps = make_multitask_recommender(embedders=("als", "fm")).steps
+    assert [n for n, _ in steps][1:3] == ["fmembedder", "alsembedder"]  # ALS last
+    steps = make_multitask_recommender(embedders=("als", ItemPopularity())).steps
+    assert [n for n, _ in steps][1:3] == ["itempopularity", "alsembedder"]
+    with pytest.raises(ValueError, match="each once"):
+        make_multitask_recommender(embedders=("fm", "fm"))
+    # an object without folds of its own is cross-fitted like the built-in steps
+    pipe = make_multitask_recommender(embedders=(ItemPopularity(),), cv=3)
+    assert isinstance(pipe.named_steps["itempopularity"].cv, EventKFold)
+    kept = make_multitask_recommender(embedders=(ItemPopularity(cv=0),), cv=3)
+    assert kept.named_steps["itempopularity"].cv == 0
+
+
+def test_fm_object_of_one_task_gives_that_task_its_offset(data):
+    from mtlclassic import FMEmbedder
+
+    X, Y = data
+    fm = FMEmbedder("click", 2, n_iter=4, features=("scores",), random_state=0)
+    model = make_multitask_recommender(
+        embedders=(fm, "als"), n_estimators=10, factors=4, iterations=2, cv=2,
+        random_state=0, n_jobs=1,
+    )  # fmt: skip
+    head = model.named_steps["multitasklgbm"]
+    assert head.init_score == {"click": "fm_score_click"}
+    model.fit(X, Y)
+    assert head.init_score_columns_ == {"click": head.features_.index("fm_score_click")}
+
+
+class FrameOut(ItemPopularity):
+    """Returns its new column as a DataFrame (index 0..n-1) or a 1-D array."""
+
+    shape = "frame"
+
+    def _embed(self, X):
+        Xv, Z = super()._embed(X)
+        if self.shape == "frame":
+            return Xv, pd.DataFrame(Z, columns=["item_log_popularity"])
+        if self.shape == "1d":
+            return Xv, Z[:, 0]
+        return Xv, Z[:-1]
+
+
+@pytest.mark.parametrize("shape", ["frame", "1d"])
+def test_embed_output_is_taken_by_position(data, shape):
+    X, _ = data
+    X = X.set_index(np.arange(len(X)) + 10_000)  # not aligned with 0..n-1
+    expected = ItemPopularity(passthrough=False).fit(X).transform(X)
+    emb = FrameOut(passthrough=False)
+    emb.shape = shape
+    for output in ("default", "pandas"):
+        Z = emb.set_output(transform=output).fit(X).transform(X)
+        np.testing.assert_array_equal(np.asarray(Z, dtype=float), expected)
+
+
+def test_embed_with_the_wrong_number_of_rows_is_refused(data):
+    X, _ = data
+    emb = FrameOut()
+    emb.shape = "short"
+    with pytest.raises(ValueError, match=r"FrameOut._embed returned .* one row"):
+        emb.fit(X).transform(X)
+
+
+PLUGIN = """
+import numpy as np
+from sklearn.utils.validation import validate_data
+from mtlclassic.embedding import BaseEmbedder, id_index, lookup_ids
+
+
+class UserActivity(BaseEmbedder):
+    def __init__(self, user_col="user_id", item_col="item_id", passthrough=True,
+                 cv=None, random_state=None):
+        self.user_col, self.item_col = user_col, item_col
+        self.passthrough, self.cv, self.random_state = passthrough, cv, random_state
+
+    def fit(self, X, y=None):
+        validate_data(self, X, skip_check_array=True)
+        self.user_ids_, codes = id_index(X[self.user_col].to_numpy(), self.user_col)
+        self.counts_ = np.bincount(codes)
+        self._remember_passthrough(X)
+        return self
+
+    def _embed(self, X):
+        validate_data(self, X, skip_check_array=True, reset=False)
+        rows = lookup_ids(self.user_ids_, X[self.user_col].to_numpy(), self.user_col)
+        return X, np.log1p(np.where(rows >= 0, self.counts_[rows], 0))
+
+    def _embedding_names(self):
+        return ["user_log_activity"]
+"""
+
+
+def test_console_script_trusts_a_module_in_the_current_directory(
+    data, tmp_path, monkeypatch
+):
+    import importlib
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from mtlclassic import save
+
+    script = shutil.which("mtlclassic", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("the mtlclassic console script is not installed")
+    (tmp_path / "plugin_mod.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plugin = importlib.import_module("plugin_mod")
+    X, Y = data
+    model = make_multitask_recommender(
+        embedders=(plugin.UserActivity(),), n_estimators=10, cv=2, random_state=0,
+        n_jobs=1,
+    ).fit(X, Y)  # fmt: skip
+    save(model, tmp_path / "model.mtlc", input_example=X.head())
+    X.head(30).to_csv(tmp_path / "in.csv", index=False)
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTHONPATH"}
+    run = [script, "score", "model.mtlc", "in.csv", "out.csv", "--trust", "plugin_mod"]
+    done = subprocess.run(run, cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    out = pd.read_csv(tmp_path / "out.csv")
+    np.testing.assert_allclose(out[list(Y.columns)], model.predict(X.head(30)),
+                               rtol=1e-6)  # fmt: skip

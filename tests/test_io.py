@@ -421,3 +421,50 @@ def test_classes_moved_between_modules_load_by_their_old_names(data, tmp_path):
     _rewrite(path, smuggled)
     with pytest.raises(ModelFileError, match="Cannot find the type"):
         load(path)
+
+
+def test_a_booster_is_only_rebuilt_from_its_model_text(model_file, tmp_path):
+    # an __object__ node could hand LightGBM a forged C handle: refused
+    _, path = model_file
+    evil = tmp_path / "booster.mtlc"
+    evil.write_bytes(path.read_bytes())
+    _rewrite(
+        evil,
+        lambda m: m.update(
+            tree={
+                "__object__": "lightgbm.basic.Booster",
+                "state": {"__dict__": [["_handle", 123456789]]},
+            }
+        ),
+    )
+    with pytest.raises(ModelFileError, match="does not create"):
+        load(evil)
+
+
+def test_trusted_names_and_import_failures_are_reported(model_file, tmp_path):
+    _, path = model_file
+    assert load(path, trusted=None) is not None
+    for bad in ("mypkg.", ".mypkg", "my-pkg", 3):
+        with pytest.raises(TypeError, match="dotted module names"):
+            load(path, trusted=[bad])
+    named = tmp_path / "named.mtlc"
+    named.write_bytes(path.read_bytes())
+    _rewrite(
+        named,
+        lambda m: m.update(
+            tree={"__object__": "nosuchmodule_xyz.Thing", "state": {"__dict__": []}}
+        ),
+    )
+    with pytest.raises(ModelFileError, match="importing its module failed.*PYTHONPATH"):
+        load(named, trusted=["nosuchmodule_xyz"])
+
+
+def test_saving_a_class_of_main_warns(tmp_path):
+    from sklearn.base import BaseEstimator
+
+    class Local(BaseEstimator):
+        pass
+
+    Local.__module__ = "__main__"
+    with pytest.warns(UserWarning, match="defined in __main__"):
+        save(Local(), tmp_path / "local.mtlc")

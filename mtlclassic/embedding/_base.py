@@ -59,7 +59,12 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .._compat import _check_feature_names_in, check_is_fitted, wants_pandas_output
+from .._compat import (
+    _check_feature_names_in,
+    _num_samples,
+    check_is_fitted,
+    wants_pandas_output,
+)
 from .._ids import category_dtypes, conform_ids, recode_categories
 from ._crossfit import CrossFitTransformerMixin
 from ._similarity import check_k, cosine_neighbours, neighbours_frame
@@ -265,8 +270,33 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"{param}: the id column has infinite ids.")
         return ids
 
+    def _checked_block(self, embedding, n_rows):
+        """``_embed``'s new columns as a 2-D ndarray with one row per input row.
+
+        A DataFrame or Series is taken by position (never aligned on its
+        index), a 1-D array is one column.
+        """
+        if hasattr(embedding, "to_numpy"):
+            embedding = embedding.to_numpy()
+        embedding = np.asarray(embedding)
+        if embedding.ndim == 1:
+            embedding = embedding[:, None]
+        if embedding.ndim != 2 or embedding.shape[0] != n_rows:
+            raise ValueError(
+                f"{type(self).__name__}._embed returned new columns of shape "
+                f"{embedding.shape}; expected ({n_rows}, n_new_columns), one row "
+                "per row of X."
+            )
+        if embedding.shape[1] != len(self._embedding_names()):
+            raise ValueError(
+                f"{type(self).__name__}._embed returned {embedding.shape[1]} "
+                f"columns but _embedding_names() names "
+                f"{len(self._embedding_names())}."
+            )
+        return embedding
+
     def _passthrough_positions(self) -> list:
-        if not self.passthrough:
+        if not getattr(self, "passthrough", False):
             return []
         used = set(self._consumed_positions())
         return [j for j in range(self.n_features_in_) if j not in used]
@@ -339,6 +369,7 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         Xv, embedding = self._embed(X)
+        embedding = self._checked_block(embedding, _num_samples(X))
         keep = self._passthrough_positions()
         first = self._passthrough_first
         if wants_pandas_output(self):

@@ -82,14 +82,16 @@ def make_multitask_recommender(
         by factors: use ``embedders=("fm",)`` with
         ``multitasklgbm__query_col="user_id"``.
     embedders : tuple of {"fm", "als"} or embedder objects, default=("fm", "als")
-        The shared representations, in that order. ``"fm"`` and ``"als"``
-        are built from the parameters below; an embedder object (any
-        transformer following the protocol of
+        The shared representations, in that order, ``"als"`` (which replaces
+        the id columns by factors) always last. ``"fm"`` and ``"als"`` are
+        built from the parameters below, each at most once; an embedder
+        object (any transformer following the protocol of
         :class:`~mtlclassic.embedding.BaseEmbedder`: ``user_col``,
-        ``item_col``, ``fit``, ``transform``) is used as it is, with its own
-        parameters, and gets ``set_output(transform="pandas")``; its step is
-        named after its class in lower case. An embedder that replaces the
-        id columns (``"als"``) must come after every step that reads them.
+        ``item_col``, ``fit``, ``transform``) keeps its own parameters and
+        gets ``set_output(transform="pandas")``; its step is named after its
+        class in lower case. An object whose ``cv`` is None gets the
+        pipeline's ``cv``, so the heads never train on in-sample features
+        (set its ``cv=0`` to keep it in-sample).
     user_col, item_col : str, default="user_id", "item_id"
     time_col : str or None, default="timestamp"
         The event time column, which is **not a feature** of any step (it
@@ -178,14 +180,16 @@ def make_multitask_recommender(
     if time_col is not None:
         steps.append(("drop_time", _drop_columns([time_col])))
     for embedder in embedders:
-        if embedder == "fm":
+        if isinstance(embedder, str) and embedder == "fm":
             step = _fm_step(tasks, fm_target, fm_components, fm_n_iter, fm_alpha,
                             verbose, common)  # fmt: skip
-        elif embedder == "als":
+        elif isinstance(embedder, str) and embedder == "als":
             step = _als_step(factors, regularization, iterations, n_jobs, verbose,
                              common)  # fmt: skip
-        else:  # an embedder object, used as it is (its own parameters)
+        else:  # an embedder object, with its own parameters
             step = embedder.set_output(transform="pandas")
+            if step.get_params().get("cv", False) is None:
+                step.set_params(cv=cv)  # cross-fitted like the built-in steps
         steps.append((_step_name(step, steps), step))
     head = MultiTaskLGBM(
         tasks=tasks,
@@ -195,7 +199,7 @@ def make_multitask_recommender(
         num_leaves=num_leaves,
         early_stopping_rounds=early_stopping_rounds,
         refit=True,
-        init_score="fm_score_{task}" if _gives_fm_scores(embedders) else None,
+        init_score=_fm_offsets(embedders),
         n_jobs=n_jobs,
         random_state=random_state,
         verbose=verbose,
@@ -220,13 +224,18 @@ def _check_embedders(embedders):
         if not (isinstance(e, str) and e in EMBEDDERS)
         and (isinstance(e, str) or not (is_embedder(e) and hasattr(e, "fit")))
     ]
-    if not embedders or bad:
+    names = [e for e in embedders if isinstance(e, str)]
+    if not embedders or bad or len(set(names)) < len(names):
         raise ValueError(
-            f"embedders must be a non-empty subset of {EMBEDDERS} or embedder "
-            "objects (scikit-learn transformers with user_col and item_col, e.g. "
-            f"a subclass of mtlclassic.embedding.BaseEmbedder); got {embedders!r}."
+            f"embedders must be a non-empty subset of {EMBEDDERS} (each once) or "
+            "embedder objects (scikit-learn transformers with user_col and "
+            "item_col, e.g. a subclass of mtlclassic.embedding.BaseEmbedder); got "
+            f"{embedders!r}."
         )
-    return embedders
+    # ALS replaces the id columns by factors: it comes after every other step
+    return tuple(e for e in embedders if not (isinstance(e, str) and e == "als")) + (
+        ("als",) if "als" in names else ()
+    )
 
 
 def _step_name(step, steps):
@@ -240,16 +249,28 @@ def _step_name(step, steps):
     return candidate
 
 
-def _gives_fm_scores(embedders):
-    """Whether an FM step adds the ``fm_score_<task>`` columns the heads boost from."""
+def _fm_offsets(embedders):
+    """Return the heads' ``init_score``: the FM score column of each FM task.
+
+    ``"fm"`` and an ``FMEmbedder`` of every task (``target="all"``/``"each"``)
+    give the template ``"fm_score_{task}"``; an ``FMEmbedder`` of one named
+    task gives that task's column; no FM gives None (no offsets).
+    """
     from ..embedding import FMEmbedder
 
+    spec = {}
     for e in embedders:
-        if isinstance(e, str) and e == "fm":
-            return True
-        if isinstance(e, FMEmbedder) and "scores" in tuple(e.features):
-            return True
-    return False
+        if isinstance(e, str):
+            if e == "fm":
+                return "fm_score_{task}"
+            continue
+        if not isinstance(e, FMEmbedder) or "scores" not in tuple(e.features):
+            continue
+        if isinstance(e.target, str) and e.target in ("all", "each"):
+            return "fm_score_{task}"
+        if isinstance(e.target, str):
+            spec[e.target] = f"fm_score_{e.target}"
+    return spec or None
 
 
 def _fm_step(tasks, target, components, n_iter, alpha, verbose, common):

@@ -12,17 +12,6 @@ from ..embedding._base import lookup_ids
 FUSIONS = ("standardized", "weighted", "product")
 
 
-def find_step(model, cls):
-    """Return the first step of ``model`` (or the model itself) that is a ``cls``."""
-    if isinstance(model, cls):
-        return model
-    for _, step in getattr(model, "steps", []):
-        found = find_step(step, cls)
-        if found is not None:
-            return found
-    return None
-
-
 def model_input_columns(model):
     """Return the columns a fitted model reads (its ``feature_names_in_``)."""
     names = getattr(model, "feature_names_in_", None)
@@ -55,7 +44,11 @@ def _fitted_ids(embedders):
 
 def _retrieval_first(embedders):
     """Embedders that generate candidates first, the others after, in order."""
-    return sorted(embedders, key=lambda e: not hasattr(e, "recommend_candidates"))
+    return sorted(embedders, key=lambda e: not _generates_candidates(e))
+
+
+def _generates_candidates(embedder):
+    return hasattr(embedder, "recommend_candidates")
 
 
 def _side_table(table, key, param):
@@ -213,8 +206,8 @@ default="standardized"
         self.tasks_ = tasks
         embedders = _retrieval_first(find_embedders(model))
         self._embedders = embedders
-        self._retriever = next(
-            (e for e in embedders if hasattr(e, "recommend_candidates")), None
+        self._retriever = (
+            embedders[0] if embedders and _generates_candidates(embedders[0]) else None
         )
         self._fitted_ids = _fitted_ids(embedders)
         items = self._conform_frame(items, "items")
