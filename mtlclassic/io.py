@@ -45,6 +45,7 @@ import importlib
 import io
 import json
 import platform
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -98,6 +99,24 @@ def _versions():
 
 def _qualname(obj_type) -> str:
     return f"{obj_type.__module__}.{obj_type.__qualname__}"
+
+
+def _public_name(obj_type) -> str:
+    """Return the name a file stores: an mtlclassic class by its shortest public path.
+
+    ``mtlclassic.FMEmbedder``, not ``mtlclassic.embedding._fm_embedder.FMEmbedder``:
+    moving a class between private modules then never touches saved files
+    (``load`` resolves the name and checks the class it finds).
+    """
+    name = _qualname(obj_type)
+    if not name.startswith("mtlclassic."):
+        return name
+    parts = obj_type.__module__.split(".")
+    for end in range(1, len(parts)):
+        module = sys.modules.get(".".join(parts[:end]))
+        if getattr(module, obj_type.__qualname__, None) is obj_type:
+            return f"{module.__name__}.{obj_type.__qualname__}"
+    return name
 
 
 def _allowed(name: str, trusted=()) -> bool:
@@ -269,7 +288,7 @@ class _Writer:
                 "pickle)."
             )
         return {
-            "__object__": name,
+            "__object__": _public_name(type(obj)),
             "state": self.encode(dict(vars(obj)), f"{path}.<state>"),
             "ref": number,
         }
@@ -561,7 +580,7 @@ def save(model, path, *, overwrite=True, input_example=None):
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "versions": _versions(),
-        "model_class": _qualname(type(model)),
+        "model_class": _public_name(type(model)),
         "model": info,
         "checksums": {
             name: hashlib.sha256(data).hexdigest()

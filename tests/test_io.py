@@ -409,7 +409,7 @@ def test_classes_moved_between_modules_load_by_their_old_names(data, tmp_path):
     path = save(emb, tmp_path / "fm.mtlc")
 
     def old_name(m):
-        assert m["tree"]["__object__"] == "mtlclassic.embedding._fm_embedder.FMEmbedder"
+        assert m["tree"]["__object__"] == "mtlclassic.FMEmbedder"  # public name
         m["tree"]["__object__"] = "mtlclassic.embedding._fm.FMEmbedder"
 
     _rewrite(path, old_name)
