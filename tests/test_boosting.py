@@ -791,3 +791,68 @@ def test_refit_keeps_the_early_stopped_validation_history():
     for task in Y.columns:
         assert refit.evals_result_[task] == plain.evals_result_[task]
         assert refit.best_iteration_[task] == plain.best_iteration_[task]
+
+
+def _update_data():
+    X, Y = make_multitask_recsys(n_users=80, n_items=50, n_events=3000, random_state=1)
+    X = X.drop(columns="timestamp")
+    rng = np.random.default_rng(0)
+    X["offset_rating"] = 3.0 + 0.1 * rng.standard_normal(len(X))
+    return X.iloc[:2000], Y.iloc[:2000], X.iloc[2000:], Y.iloc[2000:]
+
+
+def test_update_with_decay_1_changes_nothing_and_empty_is_a_no_op():
+    X, Y, X_new, Y_new = _update_data()
+    for kw in ({}, {"chain": True}):
+        model = MultiTaskLGBM(n_estimators=30, random_state=0, n_jobs=1, **kw)
+        before = model.fit(X, Y).predict(X_new)
+        model.update(X_new, Y_new, decay_rate=1.0)
+        assert_allclose(model.predict(X_new), before, rtol=0, atol=1e-12)
+        model.update(X_new.iloc[:0], Y_new.iloc[:0], decay_rate=0.0)
+        assert_allclose(model.predict(X_new), before, rtol=0, atol=1e-12)
+        model.update(X_new, Y_new, decay_rate=0.0)  # new leaves: predictions move
+        assert not np.allclose(model.predict(X_new), before)
+
+
+def test_update_equals_lightgbm_refit_with_offsets_weights_and_missing_labels():
+    X, Y, X_new, Y_new = _update_data()
+    Y_new = Y_new.copy()
+    Y_new["like"] = np.nan  # a task without new labels keeps its trees
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X_new))
+    model = MultiTaskLGBM(
+        n_estimators=30, init_score={"rating": "offset_rating"}, random_state=0,
+        n_jobs=1,
+    ).fit(X, Y)  # fmt: skip
+    old = {
+        n: lgb.Booster(model_str=b.model_to_string())
+        for n, b in model.boosters_.items()
+    }
+    like_before = model.predict_task(X_new, "like")
+    model.update(X_new, Y_new, sample_weight=w, decay_rate=0.3)
+    F = model._check_X(X_new, reset=False)[0]
+    j = model.features_.index("offset_rating")
+    for task in ("rating", "click"):
+        rows = Y_new[task].notna().to_numpy()
+        init = F[rows, j] if task == "rating" else None
+        expected = old[task].refit(
+            F[rows], Y_new[task].to_numpy()[rows], decay_rate=0.3, weight=w[rows],
+            init_score=init,
+        )  # fmt: skip
+        raw = expected.predict(
+            F, raw_score=True, num_iteration=model.best_iteration_[task]
+        )
+        want = raw + F[:, j] if task == "rating" else expit(raw)
+        assert_allclose(model.predict_task(X_new, task), want, rtol=1e-10)
+    assert_allclose(model.predict_task(X_new, "like"), like_before, rtol=0, atol=0)
+
+
+def test_update_refuses_what_it_cannot_do():
+    X, Y, X_new, Y_new = _update_data()
+    shared = MultiTaskLGBM(strategy="shared", n_estimators=5, random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match="strategy='separate'"):
+        shared.update(X_new, Y_new)
+    model = MultiTaskLGBM(n_estimators=5, random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match=r"decay_rate must be in \[0, 1\]"):
+        model.update(X_new, Y_new, decay_rate=1.5)
+    with pytest.raises(ValueError, match=r"update: y has tasks"):
+        model.update(X_new, Y_new.rename(columns={"like": "buy"}))

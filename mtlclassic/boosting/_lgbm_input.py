@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._ids import conform_ids
-from .._targets import check_task_sample_weight
+from .._targets import check_targets, check_task_sample_weight
 
 
 def _numeric_categories(values) -> list:
@@ -145,6 +145,16 @@ def query_codes(values, name):
             f"query_col {name!r} has missing values; every row needs a query id."
         )
     return codes
+
+
+@dataclass
+class EvalData:
+    """The validated ``eval_set``."""
+
+    X: np.ndarray
+    Y: np.ndarray
+    mask: np.ndarray
+    query: np.ndarray | None
 
 
 @dataclass
@@ -386,7 +396,11 @@ def check_weights(sample_weight, mask, names):
     if sample_weight is None:
         return None
     weights = check_task_sample_weight(sample_weight, mask.shape[0], len(names))
-    dead = [n for t, n in enumerate(names) if not weights[mask[:, t], t].any()]
+    dead = [
+        n
+        for t, n in enumerate(names)
+        if mask[:, t].any() and not weights[mask[:, t], t].any()
+    ]
     if dead:
         raise ValueError(
             f"sample_weight is zero on every labelled row of tasks {dead}; "
@@ -419,3 +433,44 @@ def check_ranking(data, raw_query, query_col):
             if gains:
                 check_label_gain(name, grades, params)
             check_query_sizes(name, codes, raw, query_col)
+
+
+def check_eval_set(est, eval_set, names, kinds, where="eval_set"):
+    """Validate ``eval_set`` into an :class:`EvalData` (None if not given).
+
+    ``where`` names the data in messages (``update`` validates its new rows
+    here too).
+    """
+    if eval_set is None:
+        return None
+    if isinstance(eval_set, list):
+        if len(eval_set) != 1:
+            raise ValueError(
+                "eval_set must be (X_val, Y_val) or a list with one such pair; "
+                f"got a list of {len(eval_set)}."
+            )
+        eval_set = eval_set[0]
+    if not isinstance(eval_set, tuple) or len(eval_set) != 2:
+        raise ValueError("eval_set must be a pair (X_val, Y_val).")
+    X_val, Y_val = eval_set
+    features, _ = est._check_X(X_val, reset=False)
+    if isinstance(Y_val, pd.DataFrame) and [str(c) for c in Y_val.columns] != names:
+        given, fitted = ("Y_val", "Y") if where == "eval_set" else ("y", "the model")
+        raise ValueError(
+            f"{where}: {given} has tasks {[str(c) for c in Y_val.columns]} but "
+            f"{fitted} has {names}."
+        )
+    try:
+        Y, mask, _, _ = check_targets(
+            Y_val, kinds, n_samples=features.shape[0], allow_empty=where != "eval_set"
+        )
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    query = None
+    if "ranking" in kinds:
+        if isinstance(X_val, pd.DataFrame):
+            query = X_val[est.query_col].to_numpy()
+        else:
+            query = np.asarray(X_val)[:, est.query_col]
+        query = query_codes(query, est.query_col)
+    return EvalData(features, Y, mask, query)

@@ -21,8 +21,9 @@ import numpy as np
 from scipy.special import expit, logit
 from sklearn.model_selection import KFold
 
+from .._compat import effective_n_jobs
 from .._crossfit import out_of_fold
-from ._lgbm_input import group_rows, holdout, lgb_feature_names
+from ._lgbm_input import EvalData, group_rows, holdout, lgb_feature_names
 from ._objectives import MixedLoss, MixedObjective
 
 OBJECTIVES = {"regression": "regression", "binary": "binary", "ranking": "lambdarank"}
@@ -64,16 +65,6 @@ class TaskData:
             init_score=self.init,
             **extra,
         )
-
-
-@dataclass
-class EvalData:
-    """The validated ``eval_set``."""
-
-    X: np.ndarray
-    Y: np.ndarray
-    mask: np.ndarray
-    query: np.ndarray | None
 
 
 @dataclass
@@ -512,3 +503,64 @@ def split_rows(est, data):
             rows, held = holdout(rows, est.validation_fraction, rng, groups)
             data.valid_rows[t] = held
         data.train_rows[t] = rows
+
+
+# ------------------------------------------------------------- fitted state
+
+
+def record_shared(est, data, shared):
+    """Store the shared booster, its best iteration, base rates and history."""
+    est.shared_booster_ = shared.trained.booster
+    est.shared_best_iteration_ = shared.trained.best
+    est.shared_init_score_ = {data.names[t]: shared.init[t] for t in data.shared}
+    if shared.trained.evals:
+        est.evals_result_["shared"] = shared.trained.evals["valid"]
+
+
+def record_tasks(est, data, trained):
+    """Store each task's booster, best iteration and validation history."""
+    for t, name in enumerate(data.names):
+        if t not in trained:  # a shared task without its own tower
+            shared_only = est.strategy == "shared"
+            est.best_iteration_[name] = est.shared_best_iteration_ if shared_only else 0
+            continue
+        est.boosters_[name] = trained[t].booster
+        est.best_iteration_[name] = trained[t].best
+        if trained[t].evals:
+            est.evals_result_[name] = trained[t].evals["valid"]
+
+
+# ------------------------------------------------------------------- update
+
+
+def refit_leaves(est, new, weights, decay_rate):
+    """Refit each task's trees on its labelled new rows (``Booster.refit``).
+
+    Every tree keeps its structure; each leaf value becomes ``decay_rate`` x
+    its value + (1 - ``decay_rate``) x the value fitted on the new rows, the
+    task's ``init_score`` offset included. With ``chain``, later tasks read
+    the earlier tasks' updated predictions. Updates ``est.boosters_`` and
+    returns the names of the tasks updated.
+    """
+    from ._lgbm_predict import predict_column
+
+    names, kinds = list(est.tasks_), list(est.tasks_.values())
+    threads = effective_n_jobs(est.n_jobs)
+    data = FitData(
+        new.X, new.Y, new.mask, weights, new.query, None, names, kinds, [],
+        offsets=getattr(est, "init_score_columns_", {}),
+    )  # fmt: skip
+    preds, cache, out = np.full(new.Y.shape, np.nan), {}, []
+    for t, name in enumerate(names):
+        F = np.hstack([new.X, preds[:, :t]]) if est.chain_ and t else new.X
+        rows = np.flatnonzero(new.mask[:, t])
+        if rows.size and est.best_iteration_[name] > 0:  # 0: the offset alone
+            part = data.rows(t, F, rows, W=weights)
+            est.boosters_[name] = est.boosters_[name].refit(
+                part.X, part.y, decay_rate=decay_rate, weight=part.w,
+                group=part.group, init_score=part.init, num_threads=threads,
+            )  # fmt: skip
+            out.append(name)
+        if est.chain_:
+            preds[:, t] = predict_column(est, new.X, t, preds, cache)
+    return out

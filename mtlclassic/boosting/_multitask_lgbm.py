@@ -11,6 +11,7 @@ from .._compat import (
     Interval,
     StrOptions,
     _fit_context,
+    _num_samples,
     check_is_fitted,
     effective_n_jobs,
     import_lightgbm,
@@ -20,6 +21,7 @@ from .._targets import check_targets, targets_ndim
 from ..metrics import multitask_score
 from ._lgbm_input import (
     array_matrix,
+    check_eval_set,
     check_init_score,
     check_ranking,
     check_task_params,
@@ -32,7 +34,6 @@ from ._lgbm_input import (
 )
 from ._lgbm_predict import gain_table, predict_column
 from ._lgbm_train import (
-    EvalData,
     FitData,
     all_settings,
     base_params,
@@ -40,6 +41,9 @@ from ._lgbm_train import (
     fit_separate,
     fit_shared,
     fit_tower,
+    record_shared,
+    record_tasks,
+    refit_leaves,
     split_rows,
 )
 
@@ -414,39 +418,6 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             query = X[:, self.query_col]
         return array_matrix(X, self.feature_columns_, self.categories_), query
 
-    def _check_eval_set(self, eval_set, names, kinds):
-        """Validate ``eval_set`` into an :class:`EvalData` (None if not given)."""
-        if eval_set is None:
-            return None
-        if isinstance(eval_set, list):
-            if len(eval_set) != 1:
-                raise ValueError(
-                    "eval_set must be (X_val, Y_val) or a list with one such pair; "
-                    f"got a list of {len(eval_set)}."
-                )
-            eval_set = eval_set[0]
-        if not isinstance(eval_set, tuple) or len(eval_set) != 2:
-            raise ValueError("eval_set must be a pair (X_val, Y_val).")
-        X_val, Y_val = eval_set
-        features, _ = self._check_X(X_val, reset=False)
-        if isinstance(Y_val, pd.DataFrame) and [str(c) for c in Y_val.columns] != names:
-            raise ValueError(
-                f"eval_set: Y_val has tasks {[str(c) for c in Y_val.columns]} but Y "
-                f"has {names}."
-            )
-        try:
-            Y, mask, _, _ = check_targets(Y_val, kinds, n_samples=features.shape[0])
-        except ValueError as exc:
-            raise ValueError(f"eval_set: {exc}") from None
-        query = None
-        if "ranking" in kinds:
-            if isinstance(X_val, pd.DataFrame):
-                query = X_val[self.query_col].to_numpy()
-            else:
-                query = np.asarray(X_val)[:, self.query_col]
-            query = query_codes(query, self.query_col)
-        return EvalData(features, Y, mask, query)
-
     # ----------------------------------------------------------------- params
 
     # -------------------------------------------------------------------- fit
@@ -482,7 +453,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             categorical=self.categorical_feature_indices_,
         )  # fmt: skip
         weights = check_weights(sample_weight, mask, names)
-        val = self._check_eval_set(eval_set, names, kinds)
+        val = check_eval_set(self, eval_set, names, kinds)
         if isinstance(self.random_state, numbers.Integral):
             seed = int(self.random_state) % (2**31 - 1)
         else:
@@ -536,7 +507,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 lgb, data, self.n_estimators, self.early_stopping_rounds,
                 finetune=self.strategy == "finetune",
             )  # fmt: skip
-            self._record_shared(data, shared)
+            record_shared(self, data, shared)
         if self.chain:
             trained = fit_chain(lgb, data, range(len(data.names)), refit=self.refit)
         else:
@@ -546,7 +517,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                     trained[t] = fit_separate(lgb, data, t, refit=self.refit)
                 elif self.strategy == "finetune" and data.settings[t].n_rounds > 0:
                     trained[t] = fit_tower(lgb, data, t, shared.raw[t])
-        self._record(data, trained)
+        record_tasks(self, data, trained)
         return self
 
     def _start_fitted(self, data, Y):
@@ -565,26 +536,55 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.shared_init_score_ = {}
         self.shared_best_iteration_ = None
 
-    def _record_shared(self, data, shared):
-        self.shared_booster_ = shared.trained.booster
-        self.shared_best_iteration_ = shared.trained.best
-        self.shared_init_score_ = {data.names[t]: shared.init[t] for t in data.shared}
-        if shared.trained.evals:
-            self.evals_result_["shared"] = shared.trained.evals["valid"]
+    def update(self, X, y, sample_weight=None, *, decay_rate=0.9):
+        """Learn from new labelled rows without a refit: LightGBM's leaf refit.
 
-    def _record(self, data, trained):
-        """Store each task's booster, best iteration and validation history."""
-        for t, name in enumerate(data.names):
-            if t not in trained:  # a shared task without its own tower
-                shared_only = self.strategy == "shared"
-                self.best_iteration_[name] = (
-                    self.shared_best_iteration_ if shared_only else 0
-                )
-                continue
-            self.boosters_[name] = trained[t].booster
-            self.best_iteration_[name] = trained[t].best
-            if trained[t].evals:
-                self.evals_result_[name] = trained[t].evals["valid"]
+        For each task with labels in ``y``, every tree keeps its structure and
+        each leaf value becomes ``decay_rate`` x its value + (1 -
+        ``decay_rate``) x the value fitted on the new rows
+        (``lightgbm.Booster.refit``; the ``init_score`` offset included). The
+        model keeps its size and prediction cost. Continued boosting is not
+        offered: LightGBM replaces a Dataset's ``init_score`` by the
+        continued model's predictions, which would drop the FM offsets the
+        default pipeline's heads boost from.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_new, n_features)
+            New rows, with the columns seen in fit.
+        y : DataFrame or array-like of shape (n_new, n_tasks) or (n_new,)
+            Their labels, NaN where missing (a task without any keeps its
+            trees; so does a head that kept none, ``best_iteration_`` 0).
+        sample_weight : array-like of shape (n_new,) or (n_new, n_tasks)
+        decay_rate : float in [0, 1], default=0.9
+            Weight of the old leaf values: 1 changes nothing, 0 keeps only
+            the new rows' values.
+
+        Returns
+        -------
+        self : MultiTaskLGBM
+
+        Raises
+        ------
+        ValueError
+            With ``strategy`` other than "separate", a ``decay_rate`` outside
+            [0, 1], or new data that fit would refuse.
+        """
+        check_is_fitted(self)
+        if not (isinstance(decay_rate, numbers.Real) and 0 <= decay_rate <= 1):
+            raise ValueError(f"decay_rate must be in [0, 1]; got {decay_rate!r}.")
+        if self.strategy_ != "separate":
+            raise ValueError(
+                "update refits per-task boosters: it needs strategy='separate'; "
+                f"this model has strategy={self.strategy_!r}."
+            )
+        if _num_samples(X) == 0:
+            return self
+        names, kinds = list(self.tasks_), list(self.tasks_.values())
+        new = check_eval_set(self, (X, y), names, kinds, where="update")
+        weights = check_weights(sample_weight, new.mask, names)
+        refit_leaves(self, new, weights, float(decay_rate))
+        return self
 
     # ---------------------------------------------------------------- predict
 
