@@ -8,7 +8,6 @@ to a temporary file beside OUTPUT that is renamed to OUTPUT only when every
 chunk has been written: a failure or an interrupt leaves no partial OUTPUT.
 """
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -517,158 +516,45 @@ def _weights(pairs):
     return out
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not positive")
-    return value
+def run_update(args):
+    """Run the ``update`` command; return its exit code."""
 
+    def work():
+        from .io import save
+        from .recommend import Recommender
+        from .recommend._update import update_model
 
-def _common(parser, chunksize):
-    parser.add_argument(
-        "--chunksize",
-        type=_positive_int,
-        default=chunksize,
-        metavar="N",
-        help=f"rows read per chunk; bounds memory (default {chunksize:,})",
-    )
-    parser.add_argument(
-        "--format",
-        choices=("csv", "parquet"),
-        help="OUTPUT format (default: from its suffix, .parquet/.pq else csv)",
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace OUTPUT if it exists"
-    )
-    parser.add_argument(
-        "--n-jobs",
-        type=int,
-        default=None,
-        metavar="N",
-        help="threads for the model (sets every n_jobs parameter; default: as saved)",
-    )
-    parser.add_argument(
-        "--trust",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="a module whose classes MODEL may hold besides scikit-learn and "
-        "mtlclassic (your own embedder), importable from the current directory "
-        "or PYTHONPATH; its code runs. Repeatable",
-    )
+        model, manifest = _load_model(args.model, args.trust)
+        if Path(args.output).exists() and not args.overwrite:
+            raise InputError(f"OUTPUT {args.output!r} exists; pass --overwrite.")
+        target = model.model if isinstance(model, Recommender) else model
+        _set_n_jobs(target, args.n_jobs)
+        schema = manifest.get("input_schema")
+        tasks = list(manifest.get("model", {}).get("tasks", {}))
+        source = Source(args.events, "EVENTS")
+        label_cols = [t for t in tasks if t in input_columns_of(source)]
+        chunks = list(iter_chunks(source, 1_000_000, schema=schema, label="EVENTS"))
+        events = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+        labels = events[label_cols] if label_cols else None
+        events = events.drop(columns=label_cols)
+        try:
+            if isinstance(model, Recommender):
+                model.update(events, labels, decay_rate=args.decay_rate)
+            else:
+                update_model(model, events, labels, decay_rate=args.decay_rate)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"{source}: {exc}") from None
+        example = None
+        if schema:
+            from ._schema import schema_dtype
 
+            example = pd.DataFrame(
+                {e["name"]: pd.Series(dtype=schema_dtype(e)) for e in schema}
+            )
+        save(model, args.output, overwrite=True, input_example=example)
+        _note(
+            f"updated on {len(events):,} events (labels: {label_cols or 'none'}); "
+            f"wrote {args.output}"
+        )
 
-def add_parsers(subparsers):
-    """Add the ``score`` and ``recommend`` commands to the CLI's subparsers."""
-    fmt = argparse.RawDescriptionHelpFormatter
-    score = subparsers.add_parser(
-        "score",
-        help="score a CSV/parquet file with a saved model, in chunks",
-        formatter_class=fmt,
-        description=(
-            "Read INPUT (CSV, or parquet for a .parquet/.pq suffix; parquet needs\n"
-            "pyarrow) CHUNKSIZE rows at a time, cast each chunk to the dtypes saved\n"
-            "with the model (mtlclassic.save(..., input_example=X)), predict every\n"
-            "task and append the rows to OUTPUT: the id columns, then one column\n"
-            "per task (E[y_t | x]: a probability for a binary task). Memory is\n"
-            "bounded by the chunk size. OUTPUT is written to a temporary file\n"
-            "beside it and renamed at the end, so a failure leaves no partial\n"
-            "OUTPUT. INPUT must hold every column the model reads (else an error\n"
-            "lists the missing ones); other columns are ignored, with a note.\n"
-            "Unseen user/item ids are scored by the model's cold-start rule (e.g.\n"
-            "ALSEmbedder(unknown=...)). Progress goes to stderr on a terminal."
-        ),
-        epilog=_EXIT_CODES,
-    )
-    score.add_argument("model", metavar="MODEL", help="a file saved by mtlclassic.save")
-    score.add_argument("input", metavar="INPUT", help="CSV or parquet file of rows")
-    score.add_argument("output", metavar="OUTPUT", help="file to write (csv/parquet)")
-    score.add_argument(
-        "--id-cols",
-        nargs="+",
-        metavar="COL",
-        help="INPUT columns to copy to OUTPUT (default: the model's user/item id "
-        "columns present in INPUT, e.g. user_id item_id)",
-    )
-    score.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="score on a Dask cluster (pip install 'mtlclassic[dask]'): a "
-        "scheduler address (tcp://host:8786) or 'local' (a LocalCluster here); "
-        "INPUT may then be a folder or glob of parquet/CSV files and OUTPUT is "
-        "a folder of parquet parts, written atomically like a file",
-    )
-    _common(score, 100_000)
-    score.set_defaults(func=run_score)
-
-    recommend = subparsers.add_parser(
-        "recommend",
-        help="top-k items per user with a saved Recommender",
-        formatter_class=fmt,
-        description=(
-            "MODEL is a saved mtlclassic.Recommender (a fitted model with its item\n"
-            "catalogue). Read the user ids from the --users file (CSV or parquet,\n"
-            "with the Recommender's user id column, e.g. user_id) in chunks and\n"
-            "write the top-k items per user to OUTPUT: user id, item id, rank\n"
-            "(1 = best), the fused score, and one column per task; sorted by user\n"
-            "(in file order; a repeated user is served once) then rank. Unseen\n"
-            "users get the model's cold-start recommendations. OUTPUT is written\n"
-            "to a temporary file and renamed at the end."
-        ),
-        epilog=_EXIT_CODES,
-    )
-    recommend.add_argument("model", metavar="MODEL", help="a saved Recommender")
-    recommend.add_argument(
-        "--users", required=True, metavar="FILE", help="CSV/parquet of user ids"
-    )
-    recommend.add_argument(
-        "-k", type=_positive_int, default=10, help="items per user (default 10)"
-    )
-    recommend.add_argument(
-        "--n-candidates",
-        type=_positive_int,
-        metavar="N",
-        help="ALS candidates scored per user (default: as saved, and at least k)",
-    )
-    recommend.add_argument(
-        "output", metavar="OUTPUT", help="file to write (csv/parquet)"
-    )
-    _common(recommend, 10_000)
-    recommend.set_defaults(func=run_recommend)
-
-    similar = subparsers.add_parser(
-        "similar",
-        help="top-k similar items per item with a saved Recommender",
-        formatter_class=fmt,
-        description=(
-            "MODEL is a saved mtlclassic.Recommender. Read the item ids from ITEMS\n"
-            "(CSV or parquet with the Recommender's item id column, e.g. item_id)\n"
-            "in chunks and write the top-k most similar catalogue items per item\n"
-            "to OUTPUT: item id, similar item id, rank (1 = most similar), the\n"
-            "fused score and each source's cosine (score_als, score_fm,\n"
-            "score_content, ...). Sources are fused by --weight (default: 1 per\n"
-            "embedder, 0.25 for content).\n"
-            "An item is never its own neighbour; an item no source knows gets\n"
-            "the most popular items. OUTPUT is written atomically."
-        ),
-        epilog=_EXIT_CODES,
-    )
-    similar.add_argument("model", metavar="MODEL", help="a saved Recommender")
-    similar.add_argument("items", metavar="ITEMS", help="CSV/parquet of item ids")
-    similar.add_argument("output", metavar="OUTPUT", help="file to write (csv/parquet)")
-    similar.add_argument(
-        "-k", type=_positive_int, default=10, help="items per item (default 10)"
-    )
-    similar.add_argument(
-        "--weight",
-        action="append",
-        default=[],
-        metavar="SOURCE=W",
-        help="weight of a source (als, fm, content, ...); repeatable; sources "
-        "not named get 0 once one is named",
-    )
-    _common(similar, 10_000)
-    similar.set_defaults(func=run_similar)
+    return _run(args, work)

@@ -115,9 +115,9 @@ def build_parser():
         "when a figure differs at 3 decimals",
     )
     demo.set_defaults(func=run_demo)
-    from ._scoring import add_parsers
+    from ._parsers import add_parsers
 
-    add_parsers(sub)  # score, recommend, similar
+    add_parsers(sub)  # score, recommend, similar, update
     return parser
 
 

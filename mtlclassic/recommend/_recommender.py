@@ -506,6 +506,41 @@ default="standardized"
             )
         return pd.concat(parts, ignore_index=True)
 
+    def update(self, events, labels=None, *, decay_rate=0.9):
+        """Learn new events without a full refit (:mod:`._update`).
+
+        The heads refit their leaves on the labelled new rows (features from
+        the model before the update), ALS folds the events in (new users get
+        factors and candidates), and the new (user, item) pairs join
+        ``seen_`` (when the Recommender excludes seen items). The FM, the
+        catalogue and the fusion's ``task_mean_``/``task_scale_`` stay as
+        they are.
+
+        Parameters
+        ----------
+        events : DataFrame of shape (n_new, n_columns)
+            New events with the columns the model reads.
+        labels : DataFrame of shape (n_new, n_tasks), default=None
+            Their labels (NaN where missing); None updates ALS and the seen
+            pairs only.
+        decay_rate : float in [0, 1], default=0.9
+            Weight of the heads' old leaf values.
+
+        Returns
+        -------
+        self : Recommender
+        """
+        from ._update import update_model
+
+        if isinstance(events, pd.DataFrame):
+            events = self._conform_frame(events, "events")
+        update_model(self.model, events, labels, decay_rate=decay_rate)
+        ids = [self.user_col, self.item_col]
+        if self.seen_ is not None and len(events) and set(ids) <= set(events):
+            new = pd.MultiIndex.from_frame(events[ids])
+            self.seen_ = self.seen_.append(new).unique()
+        return self
+
     def similar_items(self, item_ids, k=10, *, weights=None):
         """Top-``k`` catalogue items most similar to each item, sources fused.
 

@@ -1,0 +1,101 @@
+"""New events into a fitted model without a full refit (``Recommender.update``).
+
+One update, in this order:
+
+1. the heads (the last step, a :class:`~mtlclassic.MultiTaskLGBM`) refit
+   their leaves on the labelled new rows (:meth:`MultiTaskLGBM.update`), on
+   features computed by the model *before* the update: the features those
+   rows would have been scored with, so the heads never learn from
+   representations fitted to the rows themselves (as cross-fitting ensures
+   in ``fit``);
+2. every embedder that takes new events (``fold_in``: ALS) learns them: new
+   users get factors, known users are re-solved on their whole history;
+3. a :class:`~mtlclassic.Recommender` adds the new (user, item) pairs to its
+   seen pairs, so they are no longer recommended.
+
+The FM is not updated: a user or item it has not seen keeps its group-mean
+rule until the next full refit.
+"""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from .._targets import fitted_tasks
+from ..embedding._base import find_embedders
+
+
+def _heads(model):
+    """Return the model's last step and the steps before it (a Pipeline or None)."""
+    steps = getattr(model, "steps", None)
+    if steps is None:
+        return model, None
+    return steps[-1][1], model[:-1]
+
+
+def update_model(model, events, labels=None, *, decay_rate=0.9):
+    """Update a fitted estimator or Pipeline on new events; return it.
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+    events : DataFrame of shape (n_new, n_columns)
+        The new events, with the columns the model reads.
+    labels : DataFrame of shape (n_new, n_tasks), default=None
+        Their labels (NaN where missing), columns named as the model's tasks;
+        None updates the embedders only.
+    decay_rate : float in [0, 1], default=0.9
+        Passed to :meth:`MultiTaskLGBM.update`.
+
+    Raises
+    ------
+    TypeError
+        If ``events`` is not a DataFrame, or labels are given for a model
+        whose last step has no ``update``.
+    ValueError
+        If ``labels`` has another number of rows or other task names.
+    """
+    if not isinstance(events, pd.DataFrame):
+        raise TypeError(f"events must be a DataFrame; got {type(events).__name__}.")
+    if not (isinstance(decay_rate, numbers.Real) and 0 <= decay_rate <= 1):
+        raise ValueError(f"decay_rate must be in [0, 1]; got {decay_rate!r}.")
+    if len(events) == 0:
+        return model
+    if labels is not None:
+        labels = _check_labels(model, labels, len(events))
+        head, before = _heads(model)
+        if not hasattr(head, "update"):
+            raise TypeError(
+                f"The model's last step ({type(head).__name__}) has no update; "
+                "pass labels=None to update the embedders only."
+            )
+        features = events if before is None else before.transform(events)
+        head.update(features, labels, decay_rate=decay_rate)
+    for embedder in find_embedders(model):
+        fold_in = getattr(embedder, "fold_in", None)
+        if fold_in is not None:
+            fold_in(events)
+    return model
+
+
+def _check_labels(model, labels, n_rows):
+    if not isinstance(labels, pd.DataFrame):
+        raise TypeError(f"labels must be a DataFrame; got {type(labels).__name__}.")
+    if len(labels) != n_rows:
+        raise ValueError(
+            f"labels has {len(labels)} rows but events has {n_rows}; one row of "
+            "labels per event."
+        )
+    tasks = list(fitted_tasks(model))
+    if [str(c) for c in labels.columns] != tasks:
+        missing = [t for t in tasks if t not in labels.columns]
+        extra = [str(c) for c in labels.columns if c not in tasks]
+        if extra:
+            raise ValueError(
+                f"labels has columns {extra} that are not tasks of the model ({tasks})."
+            )
+        labels = labels.reindex(columns=tasks)  # tasks absent: no new label
+        if missing and len(missing) == len(tasks):
+            raise ValueError(f"labels has none of the model's tasks {tasks}.")
+    return labels.set_axis(np.arange(n_rows), axis=0)

@@ -1,0 +1,89 @@
+"""Feedback without a full refit: Recommender.update and ``mtlclassic update``."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlclassic import (
+    Recommender,
+    load,
+    make_multitask_recommender,
+    make_multitask_recsys,
+    save,
+)
+from tests._catalogue import catalogues
+
+PARAMS = dict(n_estimators=20, fm_n_iter=4, factors=4, iterations=3, cv=2,
+              random_state=0, n_jobs=1)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1800, random_state=2)
+    return X.iloc[:1500], Y.iloc[:1500], X.iloc[1500:], Y.iloc[1500:]
+
+
+def _fitted(data):
+    X, Y, _, _ = data
+    model = make_multitask_recommender(**PARAMS).fit(X, Y)
+    items, users = catalogues(pd.concat([data[0], data[2]]))
+    return Recommender(model, items, users=users, context={"timestamp": 0})
+
+
+def test_update_equals_heads_refit_on_prior_features_then_als_fold_in(data):
+    _, _, X_new, Y_new = data
+    rec, manual = _fitted(data), _fitted(data).model
+    rec.update(X_new, Y_new, decay_rate=0.5)
+    features = manual[:-1].transform(X_new)  # before the embedders learn X_new
+    manual.named_steps["multitasklgbm"].update(features, Y_new, decay_rate=0.5)
+    manual.named_steps["alsembedder"].fold_in(X_new)
+    probe = pd.concat([data[0].tail(50), X_new])
+    np.testing.assert_array_equal(rec.model.predict(probe), manual.predict(probe))
+
+
+def test_new_user_gets_factors_and_their_items_become_seen(data):
+    _, _, X_new, Y_new = data
+    rec = _fitted(data)
+    new_user = int(rec._candidate_source.user_index_.max()) + 1
+    events = X_new.head(4).assign(user_id=new_user)
+    before = rec.recommend([new_user], k=40)
+    assert set(events["item_id"]) & set(before["item_id"])  # cold: popular items
+    rec.update(events)  # no labels: the heads stay as they are
+    assert new_user in set(rec._candidate_source.user_index_)
+    after = rec.recommend([new_user], k=40)
+    assert not set(events["item_id"]) & set(after["item_id"])
+    assert rec._candidate_source.recommend_candidates([new_user])["score"].notna().all()
+
+
+def test_empty_update_and_label_errors(data):
+    _, _, X_new, Y_new = data
+    rec = _fitted(data)
+    before = rec.model.predict(X_new)
+    rec.update(X_new.iloc[:0], Y_new.iloc[:0])
+    np.testing.assert_array_equal(rec.model.predict(X_new), before)
+    with pytest.raises(ValueError, match="not tasks of the model"):
+        rec.update(X_new, Y_new.rename(columns={"like": "buy"}))
+    with pytest.raises(ValueError, match="one row of labels per event"):
+        rec.update(X_new, Y_new.iloc[:3])
+    with pytest.raises(ValueError, match=r"decay_rate must be in \[0, 1\]"):
+        rec.update(X_new, Y_new, decay_rate=2)
+
+
+def test_update_cli_equals_recommender_update(data, tmp_path, capsys):
+    from mtlclassic.cli import main
+
+    X, _, X_new, Y_new = data
+    rec = _fitted(data)
+    path = save(rec, tmp_path / "rec.mtlc", input_example=X.head())
+    pd.concat([X_new, Y_new[["rating", "click"]]], axis=1).to_csv(
+        tmp_path / "new.csv", index=False
+    )
+    out = tmp_path / "updated.mtlc"
+    args = ["update", str(path), str(tmp_path / "new.csv"), str(out)]
+    assert main([*args, "--decay-rate", "0.7"]) == 0
+    assert "labels: ['rating', 'click']" in capsys.readouterr().err
+    rec.update(X_new, Y_new[["rating", "click"]], decay_rate=0.7)
+    np.testing.assert_allclose(load(out).model.predict(X_new), rec.model.predict(X_new),
+                               rtol=1e-12)  # fmt: skip
+    assert main(args) == 2  # OUTPUT exists
+    assert "--overwrite" in capsys.readouterr().err
