@@ -26,7 +26,7 @@ from .linear_model import (
     TraceNormMultiTask,
     TraceNormMultiTaskCV,
 )
-from .recommend import Recommender, make_multitask_recommender
+from .recommend import Recommender, make_multitask_recommender, update_model
 
 __all__ = [
     "ALSEmbedder",
@@ -51,6 +51,7 @@ __all__ = [
     "MultiTaskFM",
     "MultiTaskLGBM",
     "Recommender",
+    "update_model",
     "save",
     "TraceNormMultiTask",
     "TraceNormMultiTaskCV",

@@ -2,5 +2,6 @@
 
 from ._pipeline import make_multitask_recommender
 from ._recommender import Recommender
+from ._update import update_model
 
-__all__ = ["Recommender", "make_multitask_recommender"]
+__all__ = ["Recommender", "make_multitask_recommender", "update_model"]
