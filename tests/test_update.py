@@ -87,3 +87,17 @@ def test_update_cli_equals_recommender_update(data, tmp_path, capsys):
                                rtol=1e-12)  # fmt: skip
     assert main(args) == 2  # OUTPUT exists
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_als_update_is_its_fold_in(data):
+    from sklearn.base import clone
+
+    from mtlclassic import ALSEmbedder
+
+    X, _, X_new, _ = data
+    a = ALSEmbedder(factors=4, iterations=3, cv=None, random_state=0).fit(X)
+    b = clone(a).fit(X)
+    a.update(X_new)
+    b.fold_in(X_new)
+    np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
+    np.testing.assert_array_equal(a.user_index_, b.user_index_)

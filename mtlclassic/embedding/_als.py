@@ -597,6 +597,22 @@ class ALSEmbedder(BaseEmbedder):
         self.cancelled_users_ = np.flatnonzero(np.diff(user_items.indptr) == 0)
         return self
 
+    def update(self, X_new, y=None):
+        """Learn new events without a refit: :meth:`fold_in` (the library's name).
+
+        Parameters
+        ----------
+        X_new : DataFrame or ndarray
+            New events, addressed as in ``fit``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ALSEmbedder
+        """
+        return self.fold_in(X_new)
+
     def recommend_candidates(self, users, n=100, exclude_seen=True):
         r"""Top-``n`` items per user by the factors' dot product (candidate generation).
 

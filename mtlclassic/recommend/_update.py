@@ -8,8 +8,8 @@ One update, in this order:
    rows would have been scored with, so the heads never learn from
    representations fitted to the rows themselves (as cross-fitting ensures
    in ``fit``);
-2. every embedder that takes new events (``fold_in``: ALS) learns them: new
-   users get factors, known users are re-solved on their whole history;
+2. every embedder with an ``update`` learns them (ALS: ``fold_in``, new users
+   get factors, known users are re-solved on their whole history);
 3. a :class:`~mtlclassic.Recommender` adds the new (user, item) pairs to its
    seen pairs, so they are no longer recommended.
 
@@ -73,9 +73,8 @@ def update_model(model, events, labels=None, *, decay_rate=0.9):
         features = events if before is None else before.transform(events)
         head.update(features, labels, decay_rate=decay_rate)
     for embedder in find_embedders(model):
-        fold_in = getattr(embedder, "fold_in", None)
-        if fold_in is not None:
-            fold_in(events)
+        if hasattr(embedder, "update"):  # the embedders that learn new events
+            embedder.update(events)
     return model
 
 
