@@ -59,8 +59,15 @@ def _common(parser, chunksize):
 
 
 def add_parsers(subparsers):
-    """Add the ``score`` and ``recommend`` commands to the CLI's subparsers."""
+    """Add the ``score``, ``recommend``, ``similar`` and ``update`` commands."""
     fmt = argparse.RawDescriptionHelpFormatter
+    _add_score(subparsers, fmt)
+    _add_recommend(subparsers, fmt)
+    _add_similar(subparsers, fmt)
+    _add_update(subparsers, fmt)
+
+
+def _add_score(subparsers, fmt):
     score = subparsers.add_parser(
         "score",
         help="score a CSV/parquet file with a saved model, in chunks",
@@ -101,6 +108,8 @@ def add_parsers(subparsers):
     _common(score, 100_000)
     score.set_defaults(func=run_score)
 
+
+def _add_recommend(subparsers, fmt):
     recommend = subparsers.add_parser(
         "recommend",
         help="top-k items per user with a saved Recommender",
@@ -136,6 +145,8 @@ def add_parsers(subparsers):
     _common(recommend, 10_000)
     recommend.set_defaults(func=run_recommend)
 
+
+def _add_similar(subparsers, fmt):
     similar = subparsers.add_parser(
         "similar",
         help="top-k similar items per item with a saved Recommender",
@@ -170,6 +181,8 @@ def add_parsers(subparsers):
     _common(similar, 10_000)
     similar.set_defaults(func=run_similar)
 
+
+def _add_update(subparsers, fmt):
     update = subparsers.add_parser(
         "update",
         help="learn new events without a full refit",

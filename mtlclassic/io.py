@@ -45,7 +45,6 @@ import importlib
 import io
 import json
 import platform
-import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -54,13 +53,18 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._allowlist import (
+    _BOOSTER,
+    _allowed,
+    _check_trusted,
+    _public_name,
+    _qualname,
+    _savable,
+)
 from ._schema import input_schema
 
 FORMAT_NAME = "mtlclassic-model"
 FORMAT_VERSION = 1
-_ALLOWED_PREFIXES = ("mtlclassic.", "sklearn.")
-_ALLOWED_CLASSES = {"implicit.cpu.als.AlternatingLeastSquares"}
-_BOOSTER = "lightgbm.basic.Booster"  # stored as LightGBM's model text only
 _SPARSE_FORMATS = {
     "csr": sp.csr_matrix,
     "csc": sp.csc_matrix,
@@ -95,41 +99,6 @@ def _versions():
         except ImportError:  # pragma: no cover - both are core dependencies
             found[name] = None
     return found
-
-
-def _qualname(obj_type) -> str:
-    return f"{obj_type.__module__}.{obj_type.__qualname__}"
-
-
-def _public_name(obj_type) -> str:
-    """Return the name a file stores: an mtlclassic class by its shortest public path.
-
-    ``mtlclassic.FMEmbedder``, not ``mtlclassic.embedding._fm_embedder.FMEmbedder``:
-    moving a class between private modules then never touches saved files
-    (``load`` resolves the name and checks the class it finds).
-    """
-    name = _qualname(obj_type)
-    if not name.startswith("mtlclassic."):
-        return name
-    parts = obj_type.__module__.split(".")
-    for end in range(1, len(parts)):
-        module = sys.modules.get(".".join(parts[:end]))
-        if getattr(module, obj_type.__qualname__, None) is obj_type:
-            return f"{module.__name__}.{obj_type.__qualname__}"
-    return name
-
-
-def _allowed(name: str, trusted=()) -> bool:
-    if name in _ALLOWED_CLASSES or name.startswith(_ALLOWED_PREFIXES):
-        return True
-    return any(name == t or name.startswith(f"{t}.") for t in trusted)
-
-
-def _savable(obj, name: str) -> bool:
-    """Allow-listed, or an estimator of the user's own (e.g. a plug-in embedder)."""
-    from sklearn.base import BaseEstimator
-
-    return _allowed(name) or isinstance(obj, BaseEstimator)
 
 
 class _Writer:
@@ -631,26 +600,6 @@ def read_manifest(path) -> dict:
             "Upgrade mtlclassic to load it."
         )
     return manifest
-
-
-def _check_trusted(trusted):
-    if trusted is None:
-        return ()
-    if isinstance(trusted, str):
-        trusted = (trusted,)
-    trusted = tuple(trusted)
-    bad = [
-        t
-        for t in trusted
-        if not isinstance(t, str)
-        or not all(part.isidentifier() for part in t.split("."))
-    ]
-    if bad:
-        raise TypeError(
-            f"trusted must be dotted module names such as 'mypkg.embedders'; got "
-            f"{bad!r}."
-        )
-    return trusted
 
 
 def load(path, *, trusted=()):
