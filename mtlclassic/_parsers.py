@@ -210,6 +210,12 @@ def _add_update(subparsers, fmt):
     update.add_argument(
         "--overwrite", action="store_true", help="replace OUTPUT if it exists"
     )
-    update.add_argument("--n-jobs", type=int, default=None, metavar="N")
+    update.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads for this update (the saved model keeps its own n_jobs)",
+    )
     update.add_argument("--trust", action="append", default=[], metavar="MODULE")
     update.set_defaults(func=run_update)

@@ -54,11 +54,20 @@ def _load_model(path, trusted=()):
     return load(path, trusted=trusted), manifest
 
 
+def _n_jobs_params(model):
+    """Every ``n_jobs`` parameter of an estimator or Pipeline, with its value."""
+    if not hasattr(model, "get_params"):
+        return {}
+    return {
+        k: v for k, v in model.get_params(deep=True).items() if k.endswith("n_jobs")
+    }
+
+
 def _set_n_jobs(model, n_jobs):
     """Set every ``n_jobs`` parameter of an estimator or Pipeline."""
     if n_jobs is None or not hasattr(model, "get_params"):
         return
-    params = {k: n_jobs for k in model.get_params(deep=True) if k.endswith("n_jobs")}
+    params = dict.fromkeys(_n_jobs_params(model), n_jobs)
     if params:
         model.set_params(**params)
 
@@ -363,6 +372,13 @@ def similar_file(
     _check_recommender(recommender)
     if not isinstance(k, int) or k < 1:
         raise InputError(f"-k must be a positive int; got {k!r}.")
+    from .recommend._similar import check_weights, item_sources
+
+    sources = item_sources(recommender.model, recommender.items_, recommender.item_col)
+    try:
+        check_weights(weights, sources)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"--weight: {exc}") from None
     return _per_id_file(
         lambda items: recommender.similar_items(items, k, weights=weights),
         items_path, output_path, col=recommender.item_col, label="ITEMS",
@@ -524,10 +540,13 @@ def run_update(args):
         from .recommend import Recommender
         from .recommend._update import update_model
 
+        if not 0 <= args.decay_rate <= 1:
+            raise InputError(f"--decay-rate must be in [0, 1]; got {args.decay_rate}.")
         model, manifest = _load_model(args.model, args.trust)
         if Path(args.output).exists() and not args.overwrite:
             raise InputError(f"OUTPUT {args.output!r} exists; pass --overwrite.")
         target = model.model if isinstance(model, Recommender) else model
+        saved_jobs = _n_jobs_params(target)
         _set_n_jobs(target, args.n_jobs)
         schema = manifest.get("input_schema")
         tasks = list(manifest.get("model", {}).get("tasks", {}))
@@ -551,6 +570,8 @@ def run_update(args):
             example = pd.DataFrame(
                 {e["name"]: pd.Series(dtype=schema_dtype(e)) for e in schema}
             )
+        if saved_jobs:
+            target.set_params(**saved_jobs)  # --n-jobs is for this run only
         save(model, args.output, overwrite=True, input_example=example)
         _note(
             f"updated on {len(events):,} events (labels: {label_cols or 'none'}); "

@@ -856,3 +856,40 @@ def test_update_refuses_what_it_cannot_do():
         model.update(X_new, Y_new, decay_rate=1.5)
     with pytest.raises(ValueError, match=r"update: y has tasks"):
         model.update(X_new, Y_new.rename(columns={"like": "buy"}))
+
+
+def test_update_keeps_the_leaves_no_new_row_reaches():
+    # LightGBM's refit fits an unreached leaf to 0 (so shrinks it by decay_rate);
+    # update gives it its old value back: one new label moves one leaf per tree
+    X, Y, X_new, Y_new = _update_data()
+    model = MultiTaskLGBM(n_estimators=20, random_state=0, n_jobs=1).fit(X, Y)
+    old = lgb.Booster(model_str=model.boosters_["rating"].model_to_string())
+    one = Y_new.iloc[:1].copy()
+    one[["click", "like"]] = np.nan
+    model.update(X_new.iloc[:1], one, decay_rate=0.5)
+    new = model.boosters_["rating"]
+    F = model._check_X(X_new.iloc[:1], reset=False)[0]
+    reached = old.predict(F, pred_leaf=True, num_iteration=-1)[0]
+    info = old.dump_model()["tree_info"]
+    for tree in range(old.num_trees()):
+        for leaf in range(info[tree]["num_leaves"]):
+            before, after = (
+                old.get_leaf_output(tree, leaf),
+                new.get_leaf_output(tree, leaf),
+            )
+            if leaf == reached[tree]:  # decay x old + (1 - decay) x the fitted value
+                continue
+            assert after == before, (tree, leaf)
+    # the other rows' rating predictions move only through the reached leaves
+    far = (old.predict(model._check_X(X_new, reset=False)[0], pred_leaf=True,
+                       num_iteration=-1) != reached).all(axis=1)  # fmt: skip
+    assert far.any()
+    assert_allclose(
+        model.predict_task(X_new[far], "rating"),
+        old.predict(
+            model._check_X(X_new[far], reset=False)[0],
+            num_iteration=model.best_iteration_["rating"],
+        ),  # fmt: skip
+        rtol=0,
+        atol=0,
+    )

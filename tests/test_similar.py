@@ -180,3 +180,50 @@ def test_similar_cli_equals_recommender(rec, data, tmp_path, capsys):
     )
     assert main([*args, "--overwrite", "--weight", "als"]) == 2
     assert "SOURCE=NUMBER" in capsys.readouterr().err
+
+
+def test_ties_keep_catalogue_order_and_k_is_a_prefix():
+    V = np.repeat(np.eye(3), 20, axis=0)  # items 1..19 tie with item 0
+    five, _ = _similarity.cosine_neighbours(V, np.array([0]), 5)
+    eight, _ = _similarity.cosine_neighbours(V, np.array([0]), 8)
+    np.testing.assert_array_equal(five[0], [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(eight[0][:5], five[0])
+
+
+def test_bad_queries_and_weights_are_refused(als, rec):
+    with pytest.raises(ValueError, match="missing id"):
+        als.similar_items([3, np.nan])
+    with pytest.raises(ValueError, match="missing id"):
+        rec.similar_items(pd.array([3, None], dtype="Int64"))
+    with pytest.raises(ValueError, match="1-D"):
+        als.similar_items(np.array([[3], [5]]))
+    for bad in ({"als": "1"}, {"als": True}, {"als": None}):
+        with pytest.raises(ValueError, match="finite numbers"):
+            rec.similar_items([3], weights=bad)
+
+
+def test_items_unknown_to_every_source_of_the_query_are_left_out(rec, data):
+    X, _ = data
+    items = pd.concat(
+        [rec.items_, rec.items_.head(3).assign(item_id=[900, 901, 902])],
+        ignore_index=True,
+    )
+    wider = Recommender(rec.model, items, context={"timestamp": 0},
+                        users=catalogues(X)[1])  # fmt: skip
+    got = wider.similar_items([3, 5], k=100, weights={"als": 1.0})
+    assert not set(got["similar_item_id"]) & {900, 901, 902}
+    assert got.groupby("item_id").size().tolist() == [len(rec.items_) - 1] * 2
+    # with content (which knows them) they can come back
+    both = wider.similar_items([3], k=100, weights={"als": 1.0, "content": 1.0})
+    assert {900, 901, 902} <= set(both["similar_item_id"])
+
+
+def test_similar_cli_checks_weights_before_reading(rec, data, tmp_path, capsys):
+    from mtlclassic.cli import main
+
+    X, _ = data
+    path = save(rec, tmp_path / "rec.mtlc", input_example=X.head())
+    pd.DataFrame({"item_id": []}).to_csv(tmp_path / "none.csv", index=False)
+    args = ["similar", str(path), str(tmp_path / "none.csv"), str(tmp_path / "o.csv")]
+    assert main([*args, "--weight", "ALS=1"]) == 2
+    assert "--weight: weights names unknown sources ['ALS']" in capsys.readouterr().err

@@ -101,3 +101,35 @@ def test_als_update_is_its_fold_in(data):
     b.fold_in(X_new)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.user_index_, b.user_index_)
+
+
+def test_update_cli_keeps_n_jobs_and_checks_decay_rate(data, tmp_path, capsys):
+    from mtlclassic.cli import main
+
+    X, _, X_new, _ = data
+    path = save(_fitted(data), tmp_path / "rec.mtlc", input_example=X.head())
+    X_new.to_csv(tmp_path / "new.csv", index=False)
+    args = ["update", str(path), str(tmp_path / "new.csv"), str(tmp_path / "o.mtlc")]
+    assert main([*args, "--decay-rate", "2"]) == 2
+    assert "--decay-rate must be in [0, 1]" in capsys.readouterr().err
+    assert main([*args, "--n-jobs", "2"]) == 0
+    saved = load(tmp_path / "o.mtlc").model.get_params()
+    assert saved["multitasklgbm__n_jobs"] == 1 and saved["alsembedder__n_jobs"] == 1
+
+
+def test_update_model_on_a_bare_head_and_ranking_grades(data):
+    from mtlclassic import MultiTaskLGBM, update_model
+
+    X, Y, X_new, Y_new = data
+    F, F_new = X.drop(columns="timestamp"), X_new.drop(columns="timestamp")
+    single = MultiTaskLGBM(n_estimators=10, random_state=0).fit(F, Y["rating"])
+    before = single.predict(F_new)
+    update_model(single, F_new, Y_new["rating"], decay_rate=1.0)  # a Series
+    np.testing.assert_allclose(single.predict(F_new), before, rtol=0, atol=1e-12)
+    grades = Y[["rating"]].fillna(0).astype(int)
+    rank = MultiTaskLGBM(tasks={"rating": "ranking"}, query_col="user_id",
+                         n_estimators=5, random_state=0).fit(F, grades)  # fmt: skip
+    with pytest.raises(
+        ValueError, match="Ranking task 'rating' has relevance grade 40"
+    ):
+        rank.update(F_new.head(5), pd.DataFrame({"rating": [40, 1, 2, 3, 4]}))

@@ -23,7 +23,13 @@ from sklearn.model_selection import KFold
 
 from .._compat import effective_n_jobs
 from .._crossfit import out_of_fold
-from ._lgbm_input import EvalData, group_rows, holdout, lgb_feature_names
+from ._lgbm_input import (
+    EvalData,
+    check_label_gain,
+    group_rows,
+    holdout,
+    lgb_feature_names,
+)
 from ._objectives import MixedLoss, MixedObjective
 
 OBJECTIVES = {"regression": "regression", "binary": "binary", "ranking": "lambdarank"}
@@ -536,9 +542,11 @@ def record_tasks(est, data, trained):
 def refit_leaves(est, new, weights, decay_rate):
     """Refit each task's trees on its labelled new rows (``Booster.refit``).
 
-    Every tree keeps its structure; each leaf value becomes ``decay_rate`` x
-    its value + (1 - ``decay_rate``) x the value fitted on the new rows, the
-    task's ``init_score`` offset included. With ``chain``, later tasks read
+    Every tree keeps its structure; each leaf the new rows (of positive
+    weight) reach becomes ``decay_rate`` x its value + (1 - ``decay_rate``) x
+    the value fitted on them (a Newton step times the learning rate, as in
+    training), the task's ``init_score`` offset included; the other leaves
+    keep their values. With ``chain``, later tasks read
     the earlier tasks' updated predictions. Updates ``est.boosters_`` and
     returns the names of the tasks updated.
     """
@@ -556,11 +564,36 @@ def refit_leaves(est, new, weights, decay_rate):
         rows = np.flatnonzero(new.mask[:, t])
         if rows.size and est.best_iteration_[name] > 0:  # 0: the offset alone
             part = data.rows(t, F, rows, W=weights)
-            est.boosters_[name] = est.boosters_[name].refit(
+            if kinds[t] == "ranking":
+                params = (est.task_params or {}).get(name, {})
+                check_label_gain(name, part.y, params)
+            old = est.boosters_[name]
+            new_booster = old.refit(
                 part.X, part.y, decay_rate=decay_rate, weight=part.w,
                 group=part.group, init_score=part.init, num_threads=threads,
             )  # fmt: skip
+            reached = part.X if part.w is None else part.X[part.w > 0]
+            _keep_unreached_leaves(old, new_booster, reached, threads)
+            est.boosters_[name] = new_booster
             out.append(name)
         if est.chain_:
             preds[:, t] = predict_column(est, new.X, t, preds, cache)
     return out
+
+
+def _keep_unreached_leaves(old, new, X, threads):
+    """Give every leaf no new row reaches its old value back.
+
+    LightGBM's refit fits such a leaf to 0 and so shrinks it by
+    ``decay_rate``: a small update would shrink the whole model.
+    """
+    n_trees = old.num_trees()
+    leaves = old.predict(
+        X, pred_leaf=True, num_iteration=-1, num_threads=threads
+    ).reshape(X.shape[0], n_trees)  # every tree, past best_iteration too
+    dump = old.dump_model()["tree_info"]
+    for tree in range(n_trees):
+        hit = np.zeros(dump[tree]["num_leaves"], dtype=bool)
+        hit[np.unique(leaves[:, tree])] = True
+        for leaf in np.flatnonzero(~hit):
+            new.set_leaf_output(tree, int(leaf), old.get_leaf_output(tree, int(leaf)))

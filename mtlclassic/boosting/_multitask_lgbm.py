@@ -539,14 +539,15 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def update(self, X, y, sample_weight=None, *, decay_rate=0.9):
         """Learn from new labelled rows without a refit: LightGBM's leaf refit.
 
-        For each task with labels in ``y``, every tree keeps its structure and
-        each leaf value becomes ``decay_rate`` x its value + (1 -
-        ``decay_rate``) x the value fitted on the new rows
-        (``lightgbm.Booster.refit``; the ``init_score`` offset included). The
-        model keeps its size and prediction cost. Continued boosting is not
-        offered: LightGBM replaces a Dataset's ``init_score`` by the
-        continued model's predictions, which would drop the FM offsets the
-        default pipeline's heads boost from.
+        For each task with labels in ``y``, every tree keeps its structure;
+        each leaf the new rows reach becomes ``decay_rate`` x its value + (1 -
+        ``decay_rate``) x the value fitted on them (``lightgbm.Booster.refit``:
+        a Newton step times the learning rate; the ``init_score`` offset
+        included), and the leaves they do not reach keep their values (plain
+        ``refit`` would shrink them). The model keeps its size and cost.
+        Continued boosting is not offered: LightGBM replaces a Dataset's
+        ``init_score`` by the continued model's predictions, which would drop
+        the FM offsets the default pipeline's heads boost from.
 
         Parameters
         ----------
@@ -571,7 +572,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             [0, 1], or new data that fit would refuse.
         """
         check_is_fitted(self)
-        if not (isinstance(decay_rate, numbers.Real) and 0 <= decay_rate <= 1):
+        if isinstance(decay_rate, bool) or not (
+            isinstance(decay_rate, numbers.Real) and 0 <= decay_rate <= 1
+        ):
             raise ValueError(f"decay_rate must be in [0, 1]; got {decay_rate!r}.")
         if self.strategy_ != "separate":
             raise ValueError(

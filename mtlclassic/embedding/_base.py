@@ -67,7 +67,7 @@ from .._compat import (
 )
 from .._ids import category_dtypes, conform_ids, recode_categories
 from ._crossfit import CrossFitTransformerMixin
-from ._similarity import check_k, cosine_neighbours, neighbours_frame
+from ._similarity import check_ids, check_k, cosine_neighbours, neighbours_frame
 
 __all__ = ["BaseEmbedder", "find_embedders", "id_index", "lookup_ids"]
 
@@ -199,7 +199,7 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
                 "returned None), which similar_items needs."
             )
         ids, V = found
-        queries = conform_ids(np.atleast_1d(np.asarray(item_ids)), ids, "item_ids")
+        queries = conform_ids(check_ids(item_ids), ids, "item_ids")
         queries = pd.unique(queries)
         rows = lookup_ids(ids, queries, "item_ids")
         columns, values = cosine_neighbours(V, rows, k, self._cold_item_order())

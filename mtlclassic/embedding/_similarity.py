@@ -14,6 +14,24 @@ import pandas as pd
 _BATCH_CELLS = 4_000_000  # query x catalogue scores held at once (32 MB)
 
 
+def check_ids(item_ids, name="item_ids"):
+    """Return ``item_ids`` as a 1-D array; refuse missing ids and 2-D input."""
+    if hasattr(item_ids, "to_numpy"):
+        item_ids = item_ids.to_numpy(dtype=object)  # pandas NA stays missing
+    ids = np.atleast_1d(np.asarray(item_ids))
+    if ids.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D list of item ids; got an array of shape {ids.shape}."
+        )
+    missing = pd.isna(ids)
+    if missing.any():
+        raise ValueError(
+            f"{name} has {int(missing.sum())} missing id(s) (NaN/None); every "
+            "query needs an item id."
+        )
+    return ids
+
+
 def check_k(k):
     """Return ``k`` as an int, or raise ``ValueError`` if it is not positive."""
     if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:
@@ -58,15 +76,15 @@ def top_k(scores, k, exclude=None):
         scores[rows, exclude[rows]] = -np.inf
     n_items = scores.shape[1]
     kk = min(k, n_items)
-    if kk < n_items:
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-    else:
-        part = np.broadcast_to(np.arange(n_items), scores.shape)
+    # the k-th best score of each row; every column scoring at least that is a
+    # candidate (ties at the cut included), then a stable order by score and
+    # column: the top k is a prefix of the top k + 1
+    kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1]
     columns, values = [], []
     for r in range(scores.shape[0]):
-        cand = part[r]
+        cand = np.flatnonzero(scores[r] >= kth[r])
         s = scores[r, cand]
-        order = np.lexsort((cand, -s))  # by score, then by column
+        order = np.lexsort((cand, -s))[:kk]
         cand, s = cand[order], s[order]
         keep = np.isfinite(s)
         columns.append(cand[keep])

@@ -572,9 +572,11 @@ default="standardized"
             ``<item_col>``, ``similar_<item_col>``, ``rank`` (1 = most
             similar), ``score`` (the fused z-score) and ``score_<source>``
             (each source's cosine; NaN where it does not know an item). An
-            item is never its own neighbour. An item no source knows gets
-            the most popular catalogue items (by the candidate generator's
-            popularity, else catalogue order) with ``score`` NaN.
+            item is never its own neighbour, nor an item no source of the
+            query knows (so fewer than ``k`` rows are possible). A query item
+            no source knows gets the most popular catalogue items (by the
+            candidate generator's popularity, else catalogue order) with
+            ``score`` NaN.
 
         Raises
         ------

@@ -9,12 +9,15 @@ the weighted sum of the sources' z-scores: scale-free, so a source whose
 cosines are all near 1 does not drown one whose cosines spread widely.
 """
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
 from .._ids import conform_ids
 from ..embedding._base import find_embedders, lookup_ids
 from ..embedding._similarity import (
+    check_ids,
     check_k,
     neighbours_frame,
     query_batches,
@@ -26,8 +29,8 @@ from ..embedding._similarity import (
 def content_vectors(items, item_col):
     """Return the catalogue's side columns as vectors, or None if it has none.
 
-    Numeric and boolean columns are standardised (missing values at 0, the
-    mean); a ``category``/object column is one-hot encoded, each of its
+    Numeric, boolean and datetime columns are standardised (missing values at
+    0, the mean); a ``category``/object column is one-hot encoded, each of its
     columns scaled by ``1/sqrt(2)`` so that two items differing in one
     category are as far apart as two items one standard deviation apart in
     one numeric column.
@@ -38,6 +41,9 @@ def content_vectors(items, item_col):
             continue
         values = items[col]
         dtype = values.dtype
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            values = (values - values.min()).dt.total_seconds()  # a number
+            dtype = values.dtype
         if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
             v = values.to_numpy(dtype=np.float64, na_value=np.nan)
             if np.isfinite(v).any():
@@ -134,11 +140,14 @@ def fused_neighbours(sources, weights, catalogue, queries, k, item_col,
     for batch in query_batches(queries.size, catalogue.size):
         fused = np.zeros((batch.stop - batch.start, catalogue.size))
         any_known = np.zeros(batch.stop - batch.start, dtype=bool)
+        rated = np.zeros_like(fused, dtype=bool)  # known to a source used
         for name, w in used:
             U, known, Q, has = parts[name]
             S = Q[batch] @ U.T
             fused += w * _zscores(S, known, self_cols[batch]) * has[batch, None]
             any_known |= has[batch]
+            rated |= has[batch, None] & known[None, :]
+        fused[~rated] = -np.inf  # no source of the query knows the item: left out
         cols, vals = top_k(fused, k, exclude=self_cols[batch])
         for i, c, v, ok in zip(range(batch.start, batch.stop), cols, vals, any_known):
             columns[i], values[i] = (c, v) if ok else (None, None)
@@ -176,15 +185,23 @@ def check_weights(weights, sources):
         raise ValueError(
             f"weights names unknown sources {unknown}; the sources are {list(sources)}."
         )
-    bad = {n: w for n, w in weights.items() if not np.isfinite(w) or w < 0}
+    bad = {
+        n: w
+        for n, w in weights.items()
+        if not isinstance(w, numbers.Real)
+        or isinstance(w, bool)
+        or not np.isfinite(w)
+        or w < 0
+    }
     if bad or not any(w > 0 for w in weights.values()):
         raise ValueError(
-            f"weights must be finite, >= 0 and not all 0; got {weights!r}."
+            f"weights must map sources to finite numbers >= 0, not all 0; got "
+            f"{weights!r}."
         )
     return dict(weights)
 
 
 def conform_queries(item_ids, catalogue):
     """Query ids in the catalogue's id type, duplicates dropped, order kept."""
-    ids = conform_ids(np.atleast_1d(np.asarray(item_ids)), catalogue, "item_ids")
+    ids = conform_ids(check_ids(item_ids), catalogue, "item_ids")
     return pd.unique(ids)

@@ -58,7 +58,9 @@ def update_model(model, events, labels=None, *, decay_rate=0.9):
     """
     if not isinstance(events, pd.DataFrame):
         raise TypeError(f"events must be a DataFrame; got {type(events).__name__}.")
-    if not (isinstance(decay_rate, numbers.Real) and 0 <= decay_rate <= 1):
+    if isinstance(decay_rate, bool) or not (
+        isinstance(decay_rate, numbers.Real) and 0 <= decay_rate <= 1
+    ):
         raise ValueError(f"decay_rate must be in [0, 1]; got {decay_rate!r}.")
     if len(events) == 0:
         return model
@@ -79,6 +81,9 @@ def update_model(model, events, labels=None, *, decay_rate=0.9):
 
 
 def _check_labels(model, labels, n_rows):
+    tasks = list(fitted_tasks(model))
+    if isinstance(labels, pd.Series) and len(tasks) == 1:
+        labels = labels.to_frame(tasks[0])  # a single-task model's labels
     if not isinstance(labels, pd.DataFrame):
         raise TypeError(f"labels must be a DataFrame; got {type(labels).__name__}.")
     if len(labels) != n_rows:
@@ -86,7 +91,6 @@ def _check_labels(model, labels, n_rows):
             f"labels has {len(labels)} rows but events has {n_rows}; one row of "
             "labels per event."
         )
-    tasks = list(fitted_tasks(model))
     if [str(c) for c in labels.columns] != tasks:
         missing = [t for t in tasks if t not in labels.columns]
         extra = [str(c) for c in labels.columns if c not in tasks]
