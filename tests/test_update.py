@@ -133,3 +133,16 @@ def test_update_model_on_a_bare_head_and_ranking_grades(data):
         ValueError, match="Ranking task 'rating' has relevance grade 40"
     ):
         rank.update(F_new.head(5), pd.DataFrame({"rating": [40, 1, 2, 3, 4]}))
+
+
+def test_update_builds_missing_columns_from_the_catalogue(data):
+    # events with the ids only: the other columns come from items, users and
+    # context, as score_pairs builds them
+    _, _, X_new, Y_new = data
+    full, ids_only = _fitted(data), _fitted(data)
+    rows = full._model_rows(X_new[["user_id", "item_id"]].reset_index(drop=True))
+    full.update(rows, Y_new, decay_rate=0.5)
+    ids_only.update(X_new[["user_id", "item_id"]], Y_new, decay_rate=0.5)
+    np.testing.assert_array_equal(
+        ids_only.model.predict(X_new), full.model.predict(X_new)
+    )

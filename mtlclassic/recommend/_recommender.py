@@ -519,7 +519,9 @@ default="standardized"
         Parameters
         ----------
         events : DataFrame of shape (n_new, n_columns)
-            New events with the columns the model reads.
+            New events: the user and item ids, and any other columns the
+            model reads (those missing are taken from ``items``, ``users``
+            and ``context``, as :meth:`score_pairs` does).
         labels : DataFrame of shape (n_new, n_tasks), default=None
             Their labels (NaN where missing); None updates ALS and the seen
             pairs only.
@@ -530,10 +532,10 @@ default="standardized"
         -------
         self : Recommender
         """
-        from ._update import update_model
+        from ._update import full_rows, update_model
 
         if isinstance(events, pd.DataFrame):
-            events = self._conform_frame(events, "events")
+            events = full_rows(self, self._conform_frame(events, "events"))
         update_model(self.model, events, labels, decay_rate=decay_rate)
         ids = [self.user_col, self.item_col]
         if self.seen_ is not None and len(events) and set(ids) <= set(events):

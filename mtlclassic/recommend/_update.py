@@ -102,3 +102,17 @@ def _check_labels(model, labels, n_rows):
         if missing and len(missing) == len(tasks):
             raise ValueError(f"labels has none of the model's tasks {tasks}.")
     return labels.set_axis(np.arange(n_rows), axis=0)
+
+
+def full_rows(rec, events):
+    """``events`` with the model's other columns from items/users/context.
+
+    Columns ``events`` has are kept; the missing ones are built as for
+    :meth:`score_pairs` (a column none of them provides is a ValueError).
+    """
+    ids = [rec.user_col, rec.item_col]
+    missing = [c for c in rec.input_columns_ if c not in events.columns]
+    if not missing or not set(ids) <= set(events.columns) or not len(events):
+        return events
+    built = rec._model_rows(events[ids].reset_index(drop=True))
+    return events.reset_index(drop=True).assign(**{c: built[c] for c in missing})
