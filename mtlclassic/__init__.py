@@ -5,6 +5,7 @@ task-relationship linear models, all scikit-learn estimators.
 """
 
 from . import datasets, linear_model, metrics, model_selection
+from ._targets import tasks_from_column
 from ._version import __version__
 from .boosting import MultiTaskLGBM
 from .datasets import load_census_income, load_movielens, make_multitask_recsys
@@ -51,6 +52,7 @@ __all__ = [
     "MultiTaskFM",
     "MultiTaskLGBM",
     "Recommender",
+    "tasks_from_column",
     "update_model",
     "save",
     "TraceNormMultiTask",

@@ -275,3 +275,94 @@ def fitted_tasks(estimator) -> dict:
         kinds = getattr(final, "task_kinds_", [None] * len(names))
         return dict(zip(names, kinds))
     return {}
+
+
+def tasks_from_column(X, y, column, *, sep="_"):
+    """Split labels into one task per value of a column (domain, category).
+
+    Cross-domain recommendation as multi-task learning: the same users, one
+    task per domain (books vs. films, a product line), few labels in the small
+    domains. Row ``i`` gets its label in the task of its ``column`` value and
+    NaN in the others: the shape every estimator here accepts.
+
+    Parameters
+    ----------
+    X : DataFrame of shape (n_samples, n_features)
+        Holds ``column``; returned unchanged (not copied).
+    y : Series, 1-D array-like or DataFrame of shape (n_samples,) or
+            (n_samples, n_labels)
+        The labels (NaN where missing). A DataFrame gives one task per label
+        column and value, named ``<label><sep><value>``.
+    column : str
+        The column of ``X`` whose values define the tasks (missing values
+        are refused).
+    sep : str, default="_"
+        Joins a label name and a value in the task names.
+
+    Returns
+    -------
+    X : DataFrame
+        The input ``X``.
+    Y : DataFrame of shape (n_samples, n_tasks)
+        One float column per value of ``column`` (sorted; a ``category``
+        column keeps its category order, unused categories dropped), named by
+        the value (``str(value)``), with ``X``'s index.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not a DataFrame.
+    ValueError
+        If ``column`` is not a column of ``X`` or has missing values, or
+        ``y`` has another number of rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> X = pd.DataFrame({"user_id": [1, 1, 2], "domain": ["book", "film", "film"]})
+    >>> tasks_from_column(X, [5.0, 3.0, 4.0], "domain")[1]
+       book  film
+    0   5.0   NaN
+    1   NaN   3.0
+    2   NaN   4.0
+    """
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"X must be a DataFrame; got {type(X).__name__}.")
+    if column not in X.columns:
+        raise ValueError(
+            f"column={column!r} is not a column of X; its columns are "
+            f"{[str(c) for c in X.columns]}."
+        )
+    values = X[column]
+    if values.isna().any():
+        raise ValueError(
+            f"column {column!r} has {int(values.isna().sum())} missing value(s); "
+            "every row needs a task."
+        )
+    if isinstance(y, pd.DataFrame):
+        labels = {str(c): y[c].to_numpy(dtype=np.float64) for c in y.columns}
+    else:
+        arr = np.asarray(y, dtype=np.float64)
+        if arr.ndim != 1:
+            raise ValueError(f"y must be 1-D or a DataFrame; got shape {arr.shape}.")
+        labels = {None: arr}
+    for arr in labels.values():
+        if arr.shape[0] != len(X):
+            raise ValueError(
+                f"y has {arr.shape[0]} rows but X has {len(X)}; one label per row."
+            )
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        levels = [c for c in values.cat.categories if (values == c).any()]
+    else:
+        levels = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
+    codes = values.to_numpy()
+    out = {}
+    for name, arr in labels.items():
+        for level in levels:
+            task = str(level) if name is None else f"{name}{sep}{level}"
+            out[task] = np.where(codes == level, arr, np.nan)
+    if len(out) < len(labels) * len(levels):
+        raise ValueError(
+            f"Two values of column {column!r} give the same task name; rename them."
+        )
+    return X, pd.DataFrame(out, index=X.index)

@@ -76,3 +76,51 @@ def test_sample_weight():
         check_task_sample_weight(np.ones((2, 3)), 2, 2)
     with pytest.raises(ValueError, match="non-negative"):
         check_task_sample_weight([-1.0, 1.0], 2, 1)
+
+
+def test_tasks_from_column_splits_labels_by_domain():
+    from mtlclassic import tasks_from_column
+
+    X = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2, 3, 3],
+            "domain": pd.Categorical(
+                ["film", "book", "film", "film", "book"],
+                categories=["film", "book", "music"],  # music unused: no task
+            ),
+        },
+        index=[10, 11, 12, 13, 14],
+    )
+    y = pd.Series([4.0, 5.0, np.nan, 2.0, 1.0], index=X.index)
+    same, Y = tasks_from_column(X, y, "domain")
+    assert same is X and list(Y.columns) == ["film", "book"]  # category order
+    expected = pd.DataFrame(
+        {"film": [4.0, np.nan, np.nan, 2.0, np.nan],
+         "book": [np.nan, 5.0, np.nan, np.nan, 1.0]},
+        index=X.index,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(Y, expected)
+    # several label columns: one task per label and domain
+    two = pd.DataFrame({"rating": y.to_numpy(), "click": [1, 0, 1, 1, 0]})
+    _, Y2 = tasks_from_column(X, two, "domain", sep=":")
+    assert list(Y2.columns) == ["rating:film", "rating:book", "click:film",
+                                "click:book"]  # fmt: skip
+    assert Y2["click:book"].tolist()[1] == 0.0 and np.isnan(Y2["click:book"].iloc[0])
+    # the result is the shape every estimator here reads: kinds inferred per task
+    _, mask, kinds, names = check_targets(Y2)
+    assert names == list(Y2.columns) and kinds[2:] == ["binary", "binary"]
+    assert mask.sum() == two.notna().sum().sum()
+
+
+def test_tasks_from_column_refuses_bad_input():
+    from mtlclassic import tasks_from_column
+
+    X = pd.DataFrame({"domain": ["a", None, "b"]})
+    with pytest.raises(ValueError, match="column 'domain' has 1 missing"):
+        tasks_from_column(X, [1.0, 2.0, 3.0], "domain")
+    with pytest.raises(ValueError, match="is not a column of X"):
+        tasks_from_column(X, [1.0, 2.0, 3.0], "kind")
+    with pytest.raises(ValueError, match="y has 2 rows but X has 3"):
+        tasks_from_column(X.fillna("a"), [1.0, 2.0], "domain")
+    with pytest.raises(TypeError, match="X must be a DataFrame"):
+        tasks_from_column(X.to_numpy(), [1.0, 2.0, 3.0], 0)
