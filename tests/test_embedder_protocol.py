@@ -99,8 +99,9 @@ def test_plugs_into_the_pipeline_recommender_and_cli(data, tmp_path):
     head = model.named_steps["multitasklgbm"]
     assert "item_log_popularity" in head.features_
     assert head.init_score == "fm_score_{task}"  # the FM step still gives offsets
-    # the step's training features are out of fold (EventKFold of the pipeline's
-    # cv is not given to an object: it keeps its own cv=None, in-sample)
+    # the object had cv=None, so it got the pipeline's EventKFold (out-of-fold
+    # training features, like the built-in steps)
+    assert model.named_steps["itempopularity"].cv is not None
     items, users = catalogues(X)
     rec = Recommender(model, items, users=users,
                       context={"timestamp": int(X["timestamp"].max())})  # fmt: skip

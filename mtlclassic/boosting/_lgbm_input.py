@@ -435,11 +435,11 @@ def check_ranking(data, raw_query, query_col):
             check_query_sizes(name, codes, raw, query_col)
 
 
-def check_eval_set(est, eval_set, names, kinds, where="eval_set"):
+def check_eval_set(est, eval_set, names, kinds, where="eval_set", allow_empty=False):
     """Validate ``eval_set`` into an :class:`EvalData` (None if not given).
 
-    ``where`` names the data in messages (``update`` validates its new rows
-    here too).
+    ``where`` names the data in messages; ``allow_empty`` accepts a task
+    without labels (``update`` validates its new rows here too).
     """
     if eval_set is None:
         return None
@@ -462,7 +462,7 @@ def check_eval_set(est, eval_set, names, kinds, where="eval_set"):
         )
     try:
         Y, mask, _, _ = check_targets(
-            Y_val, kinds, n_samples=features.shape[0], allow_empty=where != "eval_set"
+            Y_val, kinds, n_samples=features.shape[0], allow_empty=allow_empty
         )
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None

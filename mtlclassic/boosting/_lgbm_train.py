@@ -264,8 +264,8 @@ def chain_oof(lgb, data, t, F, n_rounds, names):
     return out_of_fold(fit_predict, F, splitter=folds)
 
 
-def fit_chain(lgb, data, todo, refit=False):
-    """Train the separate boosters of ``todo`` in order, as a chain.
+def fit_chain(lgb, data, refit=False):
+    """Train every task's booster in task order, as a chain.
 
     Task ``t`` reads the features and the earlier tasks' predictions:
     out-of-fold on the training rows, the full booster's on ``eval_set``.
@@ -274,7 +274,7 @@ def fit_chain(lgb, data, todo, refit=False):
     chain_train = np.empty((data.features.shape[0], 0))
     chain_val = None if data.val is None else np.empty((data.val.X.shape[0], 0))
     out = {}
-    for t in todo:
+    for t in range(len(data.names)):
         F, Fval, names = data.features, None, data.lgb_names
         if t > 0:
             F = np.hstack([data.features, chain_train])

@@ -509,7 +509,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             )  # fmt: skip
             record_shared(self, data, shared)
         if self.chain:
-            trained = fit_chain(lgb, data, range(len(data.names)), refit=self.refit)
+            trained = fit_chain(lgb, data, refit=self.refit)
         else:
             trained = {}
             for t in range(len(data.names)):
@@ -584,7 +584,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if _num_samples(X) == 0:
             return self
         names, kinds = list(self.tasks_), list(self.tasks_.values())
-        new = check_eval_set(self, (X, y), names, kinds, where="update")
+        new = check_eval_set(
+            self, (X, y), names, kinds, where="update", allow_empty=True
+        )
         weights = check_weights(sample_weight, new.mask, names)
         refit_leaves(self, new, weights, float(decay_rate))
         return self

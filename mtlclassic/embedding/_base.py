@@ -287,11 +287,11 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
                 f"{embedding.shape}; expected ({n_rows}, n_new_columns), one row "
                 "per row of X."
             )
-        if embedding.shape[1] != len(self._embedding_names()):
+        n_names = len(self._embedding_names())
+        if embedding.shape[1] != n_names:
             raise ValueError(
                 f"{type(self).__name__}._embed returned {embedding.shape[1]} "
-                f"columns but _embedding_names() names "
-                f"{len(self._embedding_names())}."
+                f"columns but _embedding_names() names {n_names}."
             )
         return embedding
 

@@ -386,6 +386,14 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
             original = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
         return original[:, keep]
 
+    def _id_field(self, col):
+        """Return the fitted FM and field position of categorical ``col`` (or None)."""
+        fm = self.task_embedders_[0] if self._each() else self
+        fields = list(getattr(fm, "field_names_", []))
+        if col not in fields or fm.categories_[fields.index(col)] is None:
+            return None
+        return fm, fields.index(col)
+
     def item_vectors(self):
         """Return the ``item_col`` categories and their FM factor rows.
 
@@ -393,27 +401,24 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         ``item_col`` is not a categorical field of X.
         """
         check_is_fitted(self)
+        found = self._id_field(self.item_col)
+        if found is None:
+            return None
+        fm, F = found
+        lo, hi = fm.field_offsets_[F], fm.field_offsets_[F + 1]
         fms = self.task_embedders_ if self._each() else [self]
-        fields = list(getattr(fms[0], "field_names_", []))
-        if self.item_col not in fields:
-            return None
-        F = fields.index(self.item_col)
-        ids = fms[0].categories_[F]
-        if ids is None:
-            return None
-        lo, hi = fms[0].field_offsets_[F], fms[0].field_offsets_[F + 1]
-        V = np.hstack([fm.factors_[lo:hi] for fm in fms])
-        return np.asarray(ids), V
+        V = np.hstack([sub.factors_[lo:hi] for sub in fms])
+        return np.asarray(fm.categories_[F]), V
 
     def known_ids(self):
         """Return the ``user_col`` and ``item_col`` categories seen in fit."""
         check_is_fitted(self)
-        fm = self.task_embedders_[0] if self._each() else self
-        fields = list(getattr(fm, "field_names_", []))
         found = {}
         for col in (self.user_col, self.item_col):
-            if col in fields and fm.categories_[fields.index(col)] is not None:
-                found[col] = np.asarray(fm.categories_[fields.index(col)], dtype=object)
+            field = self._id_field(col)
+            if field is not None:
+                fm, F = field
+                found[col] = np.asarray(fm.categories_[F], dtype=object)
         return found
 
     def _resolve_features(self):

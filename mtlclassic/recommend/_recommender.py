@@ -303,7 +303,7 @@ default="standardized"
                 )
             seen = self._conform_frame(seen[[self.user_col, self.item_col]], "seen")
             return pd.MultiIndex.from_frame(seen).unique()
-        for embedder in self.__dict__.get("_embedders", [self._candidate_source]):
+        for embedder in self._embedders:
             pairs = getattr(embedder, "seen_pairs", lambda: None)()
             if pairs is not None:
                 return pd.MultiIndex.from_arrays(

@@ -77,13 +77,13 @@ def item_sources(model, items, item_col):
     return sources
 
 
-def _aligned(ids, V, catalogue):
+def _aligned(ids, U, catalogue):
     """Return the catalogue items' unit vectors (0 where unknown) and a mask."""
     pos = lookup_ids(np.asarray(ids), catalogue, "items")
     known = pos >= 0
-    U = np.zeros((catalogue.size, V.shape[1]))
-    U[known] = unit_rows(V)[pos[known]]
-    return U, known
+    aligned = np.zeros((catalogue.size, U.shape[1]))
+    aligned[known] = U[pos[known]]
+    return aligned, known
 
 
 def _zscores(S, known, self_cols):
@@ -131,10 +131,11 @@ def fused_neighbours(sources, weights, catalogue, queries, k, item_col,
     parts = {}
     for name, _ in used:
         ids, V = sources[name]
-        U, known = _aligned(ids, V, catalogue)
+        unit = unit_rows(V)  # once per source
+        U, known = _aligned(ids, unit, catalogue)
         q = lookup_ids(np.asarray(ids), queries, "item_ids")
         Q = np.zeros((queries.size, V.shape[1]))
-        Q[q >= 0] = unit_rows(V)[q[q >= 0]]
+        Q[q >= 0] = unit[q[q >= 0]]
         parts[name] = (U, known, Q, q >= 0)
     columns, values = [None] * queries.size, [None] * queries.size
     for batch in query_batches(queries.size, catalogue.size):
