@@ -30,12 +30,14 @@ def _fitted(data):
     return Recommender(model, items, users=users, context={"timestamp": 0})
 
 
-def test_update_equals_heads_refit_on_prior_features_then_als_fold_in(data):
+def test_update_equals_heads_refit_on_prior_features_then_embedders(data):
     _, _, X_new, Y_new = data
     rec, manual = _fitted(data), _fitted(data).model
     rec.update(X_new, Y_new, decay_rate=0.5)
     features = manual[:-1].transform(X_new)  # before the embedders learn X_new
+    fm_input = manual[:1].transform(X_new)  # the FM's own input (time dropped)
     manual.named_steps["multitasklgbm"].update(features, Y_new, decay_rate=0.5)
+    manual.named_steps["fmembedder"].update(fm_input, Y_new)
     manual.named_steps["alsembedder"].fold_in(X_new)
     probe = pd.concat([data[0].tail(50), X_new])
     np.testing.assert_array_equal(rec.model.predict(probe), manual.predict(probe))
@@ -146,3 +148,18 @@ def test_update_builds_missing_columns_from_the_catalogue(data):
     np.testing.assert_array_equal(
         ids_only.model.predict(X_new), full.model.predict(X_new)
     )
+
+
+def test_labelled_update_teaches_the_fm_new_users(data):
+    _, _, X_new, Y_new = data
+    rec = _fitted(data)
+    fm = rec.model.named_steps["fmembedder"]
+    new_user = 10_000
+    events, labels = X_new.head(6).assign(user_id=new_user), Y_new.head(6)
+    rec.update(events)  # no labels: the FM has nothing to learn from
+    assert new_user not in set(fm.known_ids()["user_id"])
+    before = rec.model[:2].transform(events)["fm_score_rating"].to_numpy()
+    rec.update(events, labels)
+    assert new_user in set(fm.known_ids()["user_id"])
+    after = rec.model[:2].transform(events)["fm_score_rating"].to_numpy()
+    assert not np.allclose(before, after)

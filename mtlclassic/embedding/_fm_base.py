@@ -28,9 +28,16 @@ from .._compat import (
 )
 from .._ids import category_dtypes
 from .._targets import check_targets, check_task_sample_weight
-from ._fm_design import build_design, fit_encoding, resolve_categorical
+from ._fm_design import _column, build_design, fit_encoding, resolve_categorical
 from ._fm_mcmc import FMPosterior, posterior_predict, sample_fm, to_link_scale
 from ._fm_solver import fm_decision, initial_parameters, solve_fm
+from ._fm_update import (
+    FMParams,
+    laplace_precision,
+    single_task_labels,
+    task_labels,
+    update_estimator,
+)
 
 _COMMON_CONSTRAINTS = {
     "n_components": [Interval(numbers.Integral, 0, None, closed="left")],
@@ -185,6 +192,11 @@ class _BaseFM(BaseEstimator):
 
     def _encode(self, X):
         """Validate ``X`` after fit (same columns) and return (X, design)."""
+        Xv = self._validate_fitted(X)
+        return Xv, self._build(Xv)
+
+    def _validate_fitted(self, X):
+        """Validate ``X`` after fit: the columns seen in fit, in their order."""
         check_is_fitted(self)
         if self.frame_input_:
             if not isinstance(X, pd.DataFrame):
@@ -209,7 +221,7 @@ class _BaseFM(BaseEstimator):
                 reset=False,
                 ensure_all_finite="allow-nan",
             )
-        return Xv, self._build(Xv)
+        return Xv
 
     # --------------------------------------------------------------- solver
     def _run_solver(self, design, Y, weight, binary, init, learn_scale):
@@ -234,7 +246,11 @@ class _BaseFM(BaseEstimator):
         """Fit by the chosen solver; store the parameters (posterior means)."""
         self._warn_unused_parameters()
         self._binary_tasks_ = np.asarray(binary, dtype=bool)
-        stale = _SAMPLE_ATTRIBUTES if self.solver == "als" else ("objective_",)
+        stale = (
+            _SAMPLE_ATTRIBUTES
+            if self.solver == "als"
+            else ("objective_", "_laplace_precision_", "_penalty_")
+        )
         for name in stale:
             self.__dict__.pop(name, None)
         if self.solver == "mcmc":
@@ -391,6 +407,15 @@ class _BaseFM(BaseEstimator):
         self.factors_ = result.factors
         self.n_iter_ = result.n_iter
         self.objective_ = np.asarray(result.objective)
+        # the Laplace precisions update() starts from (its prior per column)
+        n_eff = float(np.sum(weight)) / n_tasks
+        self._penalty_ = (self.alpha_w * n_eff, self.alpha_v * n_eff)
+        self._laplace_precision_ = laplace_precision(
+            design, Y, weight, binary,
+            FMParams(result.intercept, np.atleast_2d(result.coef), result.factors,
+                     np.atleast_1d(result.scale)),
+            *self._penalty_,
+        )  # fmt: skip
 
     def _unseen_rows(self, design):
         """``[(field, rows)]``: rows whose category in a categorical field is unseen.
@@ -507,6 +532,64 @@ class _BaseFM(BaseEstimator):
         self._solve(design, Y, weight, binary, learn_scale=len(keep) > 1)
         self.task_names_ = names
         self.task_kinds_ = kinds
+        return self
+
+    def update(self, X_new, y_new, sample_weight=None, *, n_sweeps=3):
+        """Learn new labelled rows without a refit (the FM analogue of ``fold_in``).
+
+        Categories of ``X_new`` not seen before (new users, items) join the
+        encoding; every parameter the labelled new rows touch (the intercept,
+        the weights and factors of their categories and numeric columns) is
+        re-estimated on the new rows with everything else fixed, starting
+        from a Gaussian prior for what the model already knows: a new
+        category gets its field's prior, a known one its current posterior
+        (Gibbs sampler: the spread over the kept samples, each sample updated
+        with its own parameters) or Laplace precision (ALS solver). For a
+        regression task with the other blocks fixed each step is the exact
+        conditional solution; see :mod:`mtlclassic.embedding._fm_update`.
+        The interaction scales and noise precisions stay as fitted.
+
+        Parameters
+        ----------
+        X_new : DataFrame, array-like or sparse matrix of shape (n_new, n_features)
+            New rows with the columns seen in fit.
+        y_new : array-like of shape (n_new,) or (n_new, n_tasks), or DataFrame
+            Their labels, as in fit (NaN where a task has no label; a
+            DataFrame's columns are matched to the fitted tasks by name).
+        sample_weight : array-like of shape (n_new,) or (n_new, n_tasks), default=None
+        n_sweeps : int, default=3
+            Passes over the blocks (intercept, then each input column).
+
+        Returns
+        -------
+        self
+            Updated in place.
+
+        Raises
+        ------
+        ValueError
+            If ``y_new`` has no fitted task, labels a binary task outside
+            {0, 1} (an unknown class for ``FMClassifier``), or ``n_sweeps``
+            is not a positive int.
+        """
+        check_is_fitted(self)
+        if isinstance(n_sweeps, bool) or not (
+            isinstance(n_sweeps, numbers.Integral) and n_sweeps >= 1
+        ):
+            raise ValueError(f"n_sweeps must be a positive int; got {n_sweeps!r}.")
+        n = _n_rows(X_new)
+        if n == 0:
+            return self
+        Xv = self._validate_fitted(X_new)
+        if hasattr(self, "task_names_"):
+            Y, weight = task_labels(self, y_new, sample_weight, n)
+        else:
+            sw = check_task_sample_weight(sample_weight, n, 1)[:, 0]  # 0s: no-op
+            y = _check_y_1d(y_new, n, numeric=not hasattr(self, "classes_"))
+            Y, weight = single_task_labels(self, y, sw)
+        if hasattr(self, "factor_samples_"):
+            weight = _relative_weights(weight)  # as in fit: weights are counts
+        update_estimator(self, Xv, Y, weight, _column, n_sweeps)
         return self
 
     def __sklearn_tags__(self):

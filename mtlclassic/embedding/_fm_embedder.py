@@ -346,6 +346,22 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         return self
 
     _passthrough_first = True  # the input columns, then the embedding
+    _update_needs_labels = True  # Recommender/update_model pass it the labels
+
+    def update(self, X_new, y_new, sample_weight=None, *, n_sweeps=3):
+        """Learn new labelled rows without a refit; see ``MultiTaskFM.update``.
+
+        New users and items get factors (so ``transform``, ``known_ids`` and
+        ``similar_items`` know them); with ``target="each"`` every task's FM
+        is updated. ``y_new`` may hold other tasks than the fitted ones (they
+        are ignored, as ``target`` ignores them in fit).
+        """
+        check_is_fitted(self)
+        if not self._each():
+            return super().update(X_new, y_new, sample_weight, n_sweeps=n_sweeps)
+        for sub in self.task_embedders_:
+            sub.update(X_new, y_new, sample_weight, n_sweeps=n_sweeps)
+        return self
 
     def _embed(self, X):
         """Validate ``X``; return it and its per-field latent vectors and scores.

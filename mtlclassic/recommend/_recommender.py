@@ -512,9 +512,9 @@ default="standardized"
         The heads refit their leaves on the labelled new rows (features from
         the model before the update), ALS folds the events in (new users get
         factors and candidates), and the new (user, item) pairs join
-        ``seen_`` (when the Recommender excludes seen items). The FM, the
-        catalogue and the fusion's ``task_mean_``/``task_scale_`` stay as
-        they are.
+        ``seen_`` (when the Recommender excludes seen items); the FM learns
+        the labelled events (new users and items get factors). The catalogue
+        and the fusion's ``task_mean_``/``task_scale_`` stay as they are.
 
         Parameters
         ----------
@@ -524,7 +524,7 @@ default="standardized"
             and ``context``, as :meth:`score_pairs` does).
         labels : DataFrame of shape (n_new, n_tasks), default=None
             Their labels (NaN where missing); None updates ALS and the seen
-            pairs only.
+            pairs only (the heads and the FM need labels).
         decay_rate : float in [0, 1], default=0.9
             Weight of the heads' old leaf values.
 

@@ -8,13 +8,14 @@ One update, in this order:
    rows would have been scored with, so the heads never learn from
    representations fitted to the rows themselves (as cross-fitting ensures
    in ``fit``);
-2. every embedder with an ``update`` learns them (ALS: ``fold_in``, new users
-   get factors, known users are re-solved on their whole history);
+2. every embedder with an ``update`` learns them, on its own input (the
+   events through the pipeline steps before it): ALS folds them in (new users
+   get factors, known users are re-solved on their whole history); an
+   ``FMEmbedder`` learns the labelled rows (new users and items get factors,
+   known ones are re-estimated; :meth:`MultiTaskFM.update`) and is left as
+   it is when no labels are given;
 3. a :class:`~mtlclassic.Recommender` adds the new (user, item) pairs to its
    seen pairs, so they are no longer recommended.
-
-The FM is not updated: a user or item it has not seen keeps its group-mean
-rule until the next full refit.
 """
 
 import numbers
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .._targets import fitted_tasks
-from ..embedding._base import find_embedders
+from ..embedding._base import find_embedders, is_embedder
 
 
 def _heads(model):
@@ -74,10 +75,28 @@ def update_model(model, events, labels=None, *, decay_rate=0.9):
             )
         features = events if before is None else before.transform(events)
         head.update(features, labels, decay_rate=decay_rate)
-    for embedder in find_embedders(model):
-        if hasattr(embedder, "update"):  # the embedders that learn new events
-            embedder.update(events)
+    for embedder, X in _embedder_inputs(model, events):
+        if not hasattr(embedder, "update"):
+            continue
+        if not getattr(embedder, "_update_needs_labels", False):
+            embedder.update(X)
+        elif labels is not None:
+            embedder.update(X, labels)
     return model
+
+
+def _embedder_inputs(model, X):
+    """``[(embedder, its input)]``: ``X`` through the steps before each one.
+
+    All inputs are computed before any embedder changes.
+    """
+    if is_embedder(model):
+        return [(model, X)]
+    found = []
+    for i, (_, step) in enumerate(getattr(model, "steps", [])):
+        if find_embedders(step):
+            found += _embedder_inputs(step, X if i == 0 else model[:i].transform(X))
+    return found
 
 
 def _check_labels(model, labels, n_rows):

@@ -1,0 +1,505 @@
+r"""Updating a fitted factorization machine on new rows, without a refit.
+
+The FM analogue of ALS's ``fold_in`` (used by ``update`` on every FM
+estimator). Everything the new rows touch is re-estimated by *block
+coordinate* steps on the new rows only, each block starting from a Gaussian
+prior that stands for what the model already knows:
+
+* the intercept :math:`b` (one block, the "global" parameters of the
+  update; the interaction scales :math:`s_t` and the Gibbs sampler's noise
+  precisions stay fixed);
+* every design column :math:`j` with a non-zero in a labelled new row: the
+  block :math:`\theta_j = (w_{1j}, \dots, w_{Tj}, v_j) \in \mathbb{R}^{T+k}`.
+  The columns of one field (one input column) touch disjoint rows, so they
+  are solved at once, as in ``fit``.
+
+With the other blocks fixed the prediction is linear in a block, so its
+step is the Newton step of
+
+.. math::
+
+    \tfrac12 (\theta - \mu)^\top P (\theta - \mu)
+    + \sum_{i \in \text{new}} \sum_t a_{it}\, \ell_t(y_{it}, \hat y_t(z_i)),
+
+exact (the conditional solution) for a regression task. The prior
+:math:`(\mu, P)` (``P`` diagonal) is
+
+* for a **new** category (a user or item first seen in the update): its
+  field's prior, as in ``fit``: the Gibbs sampler's hierarchical prior, the
+  mean and precision of the field's categories in the sample; the ALS
+  solver's penalty (mean 0, precision :math:`\alpha\, n_{\text{eff}}`), so
+  that with the rest fixed the update returns exactly the minimiser of the
+  fit objective in the new column;
+* for a **known** column: its current value, with the precision of what the
+  model learnt from the training rows: the inverse of the posterior
+  variance over the kept Gibbs samples (at least the field prior's
+  precision), or, for the ALS solver, the diagonal of the fit objective's
+  Hessian at the fitted parameters (the Laplace approximation, stored by
+  ``fit``). A known user's factors thus move by what the new rows add to
+  their whole history (assumed-density filtering, Opper 1998), without the
+  history itself.
+
+Blocks are swept ``n_sweeps`` times (intercept, then the fields in design
+order). A Gibbs-fitted model updates every kept sample this way, each with
+the other parameters of that sample, so its predictions stay posterior
+averages. Losses: squared error times the noise precision (regression),
+probit (binary, Gibbs sampler) or logistic (binary, ALS solver), as in fit.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, log_ndtr
+
+from .._ids import conform_ids
+from .._targets import TASK_KINDS, check_targets, check_task_sample_weight
+from ._fm_design import FMDesign
+
+_MIN_VARIANCE = 1e-8  # a posterior spread below this is taken as this
+_ENTRY_CHUNK = 20_000  # design entries per block of the normal equations
+
+
+@dataclass
+class FMParams:
+    """One set of FM parameters (a Gibbs sample or the point estimate)."""
+
+    intercept: np.ndarray  # (T,)
+    coef: np.ndarray  # (T, p)
+    factors: np.ndarray  # (p, k)
+    scale: np.ndarray  # (T,)
+
+
+@dataclass
+class FMPrior:
+    """Diagonal Gaussian prior of every block: means and precisions."""
+
+    intercept_mean: np.ndarray  # (T,)
+    intercept_precision: np.ndarray  # (T,)
+    coef_mean: np.ndarray  # (T, p)
+    coef_precision: np.ndarray  # (T, p)
+    factor_mean: np.ndarray  # (p, k)
+    factor_precision: np.ndarray  # (p, k)
+
+
+# --------------------------------------------------------------------------
+# growing the encoding
+
+
+def grow_categories(X, categories, names, keep, column):
+    """Return the categories with the new values of ``X`` appended per field.
+
+    ``keep`` (bool, n_samples) marks the rows whose categories are learnt
+    (labelled with a positive weight, as in fit); ``column(X, j)`` reads a
+    column. Returns ``(categories, added)``: the new lists and, per field, the
+    number of categories appended (sorted when sortable, as fit sorts them;
+    missing values are no category).
+    """
+    grown, added = [], []
+    for j, cats in enumerate(categories):
+        if cats is None:
+            grown.append(None)
+            added.append(0)
+            continue
+        values = column(X, j)
+        if isinstance(values, pd.Series):
+            values = values.to_numpy(dtype=object)
+        values = np.asarray(values, dtype=object)[keep]
+        if len(cats):  # ids of another type: converted as in transform
+            values = conform_ids(values, np.asarray(cats, dtype=object), names[j])
+        observed = pd.Index(pd.Series(values, dtype=object).dropna().unique())
+        fresh = observed.difference(pd.Index(cats, dtype=object), sort=False).tolist()
+        try:
+            fresh = sorted(fresh)
+        except TypeError:
+            pass
+        grown.append(list(cats) + fresh)
+        added.append(len(fresh))
+    return grown, added
+
+
+def column_positions(old_offsets, added):
+    """Return the new offsets and where each old design column moves to."""
+    widths = np.diff(old_offsets) + np.asarray(added, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
+    moved = np.concatenate(
+        [
+            offsets[F] + np.arange(old_offsets[F + 1] - old_offsets[F])
+            for F in range(len(added))
+        ]
+        or [np.zeros(0, dtype=np.int64)]
+    ).astype(np.int64)
+    return offsets, moved
+
+
+def widen(values, moved, n_features, axis):
+    """Return ``values`` with zeros inserted for new design columns on ``axis``."""
+    shape = list(values.shape)
+    shape[axis] = n_features
+    out = np.zeros(shape)
+    index = [slice(None)] * values.ndim
+    index[axis] = moved
+    out[tuple(index)] = values
+    return out
+
+
+# --------------------------------------------------------------------------
+# losses
+
+
+def loss_derivatives(pred, Y, weight, binary, link, noise):
+    """Weighted first and second derivatives of the loss in the prediction.
+
+    Arrays are (n, T); ``link`` is ``"probit"`` or ``"logit"`` for the binary
+    tasks; ``noise`` (T,) the noise precision of regression tasks.
+    """
+    d = np.zeros_like(pred)
+    c = np.zeros_like(pred)
+    for t in range(pred.shape[1]):
+        m, y = pred[:, t], Y[:, t]
+        if not binary[t]:
+            d[:, t] = noise[t] * (m - y)
+            c[:, t] = noise[t]
+        elif link == "logit":
+            p = expit(m)
+            d[:, t] = p - y
+            c[:, t] = p * (1.0 - p)
+        else:  # probit: -log Phi(s m), s = +-1
+            sign = np.where(y > 0.5, 1.0, -1.0)
+            ratio = np.exp(-0.5 * m * m - 0.5 * np.log(2 * np.pi) - log_ndtr(sign * m))
+            d[:, t] = -sign * ratio
+            c[:, t] = ratio * (ratio + sign * m)
+    return d * weight, c * weight
+
+
+# --------------------------------------------------------------------------
+# block steps
+
+
+def _predict(Z, params):
+    linear = np.asarray(Z @ params.coef.T)
+    q = np.asarray(Z @ params.factors)
+    sq = np.asarray(Z.multiply(Z) @ (params.factors**2))
+    phi = 0.5 * np.sum(q * q - sq, axis=1)
+    return params.intercept[None, :] + linear + phi[:, None] * params.scale[None, :], q
+
+
+def _intercept_step(Z, Y, weight, binary, params, prior, link, noise):
+    pred, _ = _predict(Z, params)
+    d, c = loss_derivatives(pred, Y, weight, binary, link, noise)
+    P, mu = prior.intercept_precision, prior.intercept_mean
+    grad = d.sum(axis=0) + P * (params.intercept - mu)
+    hess = c.sum(axis=0) + P
+    ok = hess > 0
+    params.intercept[ok] -= grad[ok] / hess[ok]
+
+
+def _entry_normal_equations(z, qm, D, C, scale):
+    """Per-entry Hessian (n, T+k, T+k) and gradient (n, T+k) of one block."""
+    n, T = D.shape
+    k = qm.shape[1]
+    z2 = z * z
+    H = np.zeros((n, T + k, T + k))
+    diag = np.arange(T)
+    H[:, diag, diag] = C * z2[:, None]
+    cross = (C * scale[None, :] * z2[:, None])[:, :, None] * qm[:, None, :]
+    H[:, :T, T:] = cross
+    H[:, T:, :T] = cross.transpose(0, 2, 1)
+    vv = (C @ (scale**2)) * z2
+    H[:, T:, T:] = vv[:, None, None] * (qm[:, :, None] * qm[:, None, :])
+    g = np.empty((n, T + k))
+    g[:, :T] = D * z[:, None]
+    g[:, T:] = ((D @ scale) * z)[:, None] * qm
+    return H, g
+
+
+def _field_step(design, F, Y, weight, binary, params, prior, link, noise, active):
+    """Solve the blocks of every touched column of field ``F`` at once."""
+    rows, cols, vals = design.rows[F], design.cols[F], design.vals[F]
+    use = active[rows]
+    if not use.any():
+        return
+    rows, cols, vals = rows[use], cols[use] + design.offsets[F], vals[use]
+    Z = design.tocsr()
+    pred, q = _predict(Z, params)
+    d, c = loss_derivatives(pred, Y, weight, binary, link, noise)
+    order = np.argsort(cols, kind="stable")
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    touched = np.unique(cols)
+    T, k = params.coef.shape[0], params.factors.shape[1]
+    H = np.zeros((touched.size, T + k, T + k))
+    g = np.zeros((touched.size, T + k))
+    slot = np.searchsorted(touched, cols)
+    for lo in range(0, rows.size, _ENTRY_CHUNK):
+        sl = slice(lo, lo + _ENTRY_CHUNK)
+        r, j, z = rows[sl], cols[sl], vals[sl]
+        qm = q[r] - z[:, None] * params.factors[j]
+        He, ge = _entry_normal_equations(z, qm, d[r], c[r], params.scale)
+        np.add.at(H, slot[sl], He)
+        np.add.at(g, slot[sl], ge)
+    theta = np.hstack([params.coef[:, touched].T, params.factors[touched]])
+    mean = np.hstack([prior.coef_mean[:, touched].T, prior.factor_mean[touched]])
+    P = np.hstack([prior.coef_precision[:, touched].T, prior.factor_precision[touched]])
+    index = np.arange(T + k)
+    H[:, index, index] += P
+    g += P * (theta - mean)
+    step = np.linalg.solve(H, g[:, :, None])[:, :, 0]
+    theta -= step
+    params.coef[:, touched] = theta[:, :T].T
+    params.factors[touched] = theta[:, T:]
+
+
+def update_params(design: FMDesign, Y, weight, binary, params, prior, *, link,
+                  noise, n_sweeps):  # fmt: skip
+    """Sweep the blocks ``n_sweeps`` times; ``params`` is changed in place."""
+    Z = design.tocsr()
+    active = (weight > 0).any(axis=1)
+    for _ in range(n_sweeps):
+        _intercept_step(Z, Y, weight, binary, params, prior, link, noise)
+        for F in range(design.n_fields):
+            _field_step(
+                design, F, Y, weight, binary, params, prior, link, noise, active
+            )
+    return params
+
+
+# --------------------------------------------------------------------------
+# priors
+
+
+def field_priors(params, offsets, categories, new_columns):
+    """Prior means and precisions of new categories: their field's spread."""
+    coef_mean = params.coef.copy()
+    coef_precision = np.zeros_like(params.coef)
+    factor_mean = params.factors.copy()
+    factor_precision = np.zeros_like(params.factors)
+    for F, cats in enumerate(categories):
+        lo, hi = offsets[F], offsets[F + 1]
+        fresh = new_columns[lo:hi]
+        if cats is None or not fresh.any():
+            continue
+        old = np.arange(lo, hi)[~fresh]
+        new = np.arange(lo, hi)[fresh]
+        W, V = params.coef[:, old], params.factors[old]
+        coef_mean[:, new] = W.mean(axis=1, keepdims=True) if old.size else 0.0
+        factor_mean[new] = V.mean(axis=0) if old.size else 0.0
+        w_var = W.var(axis=1) if old.size > 1 else np.ones(W.shape[0])
+        v_var = V.var(axis=0) if old.size > 1 else np.ones(V.shape[1])
+        coef_precision[:, new] = 1.0 / np.maximum(w_var, _MIN_VARIANCE)[:, None]
+        factor_precision[new] = 1.0 / np.maximum(v_var, _MIN_VARIANCE)[None, :]
+    return coef_mean, coef_precision, factor_mean, factor_precision
+
+
+def sample_precisions(samples):
+    """Inverse posterior variance over the kept samples (axis 0), floored."""
+    if samples.shape[0] < 2:
+        return np.full(samples.shape[1:], 1.0 / _MIN_VARIANCE)
+    return 1.0 / np.maximum(samples.var(axis=0), _MIN_VARIANCE)
+
+
+def laplace_precision(design: FMDesign, Y, weight, binary, params, alpha_w, alpha_v):
+    """Diagonal of the ALS fit objective's Hessian at ``params``.
+
+    Returns ``(intercept (T,), coef (T, p), factors (p, k))`` precisions: the
+    data term's curvature (logistic or squared loss) plus the penalties.
+    """
+    Z = design.tocsr()
+    T = params.coef.shape[0]
+    noise = np.ones(T)
+    pred, q = _predict(Z, params)
+    _, c = loss_derivatives(pred, Y, weight, binary, "logit", noise)
+    intercept = c.sum(axis=0)
+    coef = np.full(params.coef.shape, float(alpha_w))
+    factors = np.full(params.factors.shape, float(alpha_v))
+    Zc = Z.tocoo()
+    r, j, z = Zc.row, Zc.col, Zc.data
+    per_row = c @ (params.scale**2)
+    for lo in range(0, r.size, _ENTRY_CHUNK * 10):
+        sl = slice(lo, lo + _ENTRY_CHUNK * 10)
+        rr, jj, zz = r[sl], j[sl], z[sl]
+        for t in range(T):
+            coef[t] += np.bincount(jj, c[rr, t] * zz * zz, minlength=coef.shape[1])
+        qm = q[rr] - zz[:, None] * params.factors[jj]
+        curv = (per_row[rr] * zz * zz)[:, None] * qm * qm
+        for f in range(factors.shape[1]):
+            factors[:, f] += np.bincount(jj, curv[:, f], minlength=factors.shape[0])
+    return intercept, coef, factors
+
+
+# --------------------------------------------------------------------------
+# the estimator's state
+
+
+def _grow(est, Xv, keep, column):
+    """Append the new categories to the fitted encoding and parameters.
+
+    Returns a bool mask over the (grown) design columns: True where new.
+    """
+    grown, added = grow_categories(Xv, est.categories_, est.field_names_, keep, column)
+    n_old = int(est.field_offsets_[-1])
+    if not any(added):
+        return np.zeros(n_old, dtype=bool)
+    offsets, moved = column_positions(est.field_offsets_, added)
+    p = int(offsets[-1])
+    est.coef_ = widen(np.asarray(est.coef_, dtype=float), moved, p, axis=-1)
+    est.factors_ = widen(est.factors_, moved, p, axis=0)
+    if hasattr(est, "factor_samples_"):
+        est.coef_samples_ = widen(est.coef_samples_, moved, p, axis=2)
+        est.factor_samples_ = widen(est.factor_samples_, moved, p, axis=1)
+    if hasattr(est, "_laplace_precision_"):
+        b, w, v = est._laplace_precision_
+        est._laplace_precision_ = (
+            b, widen(w, moved, p, axis=1), widen(v, moved, p, axis=0)
+        )  # fmt: skip
+    est.categories_ = grown
+    est.field_offsets_ = offsets
+    new = np.ones(p, dtype=bool)
+    new[moved] = False
+    return new
+
+
+def update_gibbs(est, design, Y, weight, new, n_sweeps):
+    """Update every kept Gibbs sample; set the posterior means."""
+    binary = est._binary_tasks_
+    intercepts = np.atleast_2d(est.intercept_samples_)  # (S, T)
+    scales = np.atleast_2d(est.scale_samples_)
+    coef_p = sample_precisions(est.coef_samples_)
+    factor_p = sample_precisions(est.factor_samples_)
+    intercept_p = sample_precisions(intercepts)
+    noise = np.atleast_1d(np.asarray(est.noise_precision_, dtype=float))
+    for s in range(est.factor_samples_.shape[0]):
+        params = FMParams(
+            intercepts[s].copy(), est.coef_samples_[s].copy(),
+            est.factor_samples_[s].copy(), scales[s],
+        )  # fmt: skip
+        cm, cp, fm, fp = field_priors(params, est.field_offsets_, est.categories_, new)
+        prior = FMPrior(
+            params.intercept.copy(), intercept_p,
+            cm, np.where(new[None, :], cp, coef_p),
+            fm, np.where(new[:, None], fp, factor_p),
+        )  # fmt: skip
+        update_params(
+            design, Y, weight, binary, params, prior,
+            link="probit", noise=noise, n_sweeps=n_sweeps,
+        )  # fmt: skip
+        intercepts[s] = params.intercept
+        est.coef_samples_[s] = params.coef
+        est.factor_samples_[s] = params.factors
+    est.intercept_samples_ = intercepts.reshape(np.shape(est.intercept_samples_))
+    _set_estimates(
+        est, intercepts.mean(axis=0), est.coef_samples_.mean(axis=0),
+        est.factor_samples_.mean(axis=0),
+    )  # fmt: skip
+
+
+def _set_estimates(est, intercept, coef, factors):
+    """Store point estimates in the shapes fit gave them (scalar for one task)."""
+    scalar = np.ndim(est.intercept_) == 0
+    est.intercept_ = float(intercept[0]) if scalar else intercept
+    est.coef_ = coef[0] if np.ndim(est.coef_) == 1 else coef
+    est.factors_ = factors
+
+
+def update_point(est, design, Y, weight, new, n_sweeps):
+    """Update the ALS solver's point estimate (Laplace priors from fit)."""
+    if not hasattr(est, "_laplace_precision_"):
+        raise ValueError(
+            f"This {type(est).__name__} (solver='als') was fitted by an older "
+            "mtlclassic that did not store the precisions update needs; refit it."
+        )
+    b_p, w_p, v_p = est._laplace_precision_
+    alpha_w, alpha_v = est._penalty_
+    w_p = np.where(new[None, :], alpha_w, w_p)  # a new column: the penalty only
+    v_p = np.where(new[:, None], alpha_v, v_p)
+    params = FMParams(
+        np.atleast_1d(np.asarray(est.intercept_, dtype=float)).copy(),
+        np.atleast_2d(np.asarray(est.coef_, dtype=float)).copy(),
+        est.factors_.copy(),
+        np.atleast_1d(np.asarray(est.interaction_scale_, dtype=float)),
+    )
+    prior = FMPrior(
+        params.intercept.copy(), b_p,
+        np.where(new[None, :], 0.0, params.coef), w_p,
+        np.where(new[:, None], 0.0, params.factors), v_p,
+    )  # fmt: skip
+    update_params(
+        design, Y, weight, est._binary_tasks_, params, prior,
+        link="logit", noise=np.ones(Y.shape[1]), n_sweeps=n_sweeps,
+    )  # fmt: skip
+    # the new rows' curvature joins the precisions: the next update's prior
+    added = laplace_precision(design, Y, weight, est._binary_tasks_, params, 0.0, 0.0)
+    est._laplace_precision_ = tuple(
+        old + more for old, more in zip((b_p, w_p, v_p), added)
+    )
+    _set_estimates(est, params.intercept, params.coef, params.factors)
+
+
+def update_estimator(est, Xv, Y, weight, column, n_sweeps):
+    """Grow the encoding with the new categories, then update the parameters."""
+    keep = (weight > 0).any(axis=1)
+    if not keep.any():
+        return
+    new = _grow(est, Xv, keep, column)
+    design = est._build(Xv)
+    if hasattr(est, "factor_samples_"):
+        update_gibbs(est, design, Y, weight, new, n_sweeps)
+    else:
+        update_point(est, design, Y, weight, new, n_sweeps)
+
+
+# --------------------------------------------------------------------------
+# labels of the new rows
+
+
+def task_labels(est, y, sample_weight, n):
+    """Labels and weights (n, n_tasks) of a multi-task FM's fitted tasks.
+
+    Tasks are matched by name (``task_<i>`` for an array); a fitted task
+    absent from ``y`` has no new label. Other tasks are refused unless the
+    estimator fits a ``target`` among them (``FMEmbedder``).
+    """
+    Y_all, mask_all, _, names = check_targets(
+        y, None, n_samples=n, allow_kinds=TASK_KINDS, allow_empty=True
+    )
+    fitted = list(est.task_names_)
+    extra = [t for t in names if t not in fitted]
+    if extra and getattr(est, "target", "all") == "all":
+        raise ValueError(
+            f"y_new has tasks {extra} that were not fitted; the fitted tasks are "
+            f"{fitted}."
+        )
+    if not set(fitted) & set(names):
+        raise ValueError(f"y_new has none of the fitted tasks {fitted}.")
+    Y = np.zeros((n, len(fitted)))
+    mask = np.zeros((n, len(fitted)), dtype=bool)
+    for t, name in enumerate(fitted):
+        if name in names:
+            Y[:, t] = Y_all[:, names.index(name)]
+            mask[:, t] = mask_all[:, names.index(name)]
+    for t in np.flatnonzero(est._binary_tasks_):
+        bad = mask[:, t] & ~np.isin(Y[:, t], (0.0, 1.0))
+        if bad.any():
+            raise ValueError(
+                f"Binary task {fitted[t]!r} has labels other than 0 and 1 in y_new "
+                f"(e.g. {Y[bad, t][0]:g})."
+            )
+    Y[~mask] = 0.0
+    weight = check_task_sample_weight(sample_weight, n, len(fitted)) * mask
+    return Y, weight
+
+
+def single_task_labels(est, y, sample_weight):
+    """Labels and weights of ``FMRegressor`` (numbers) or ``FMClassifier``."""
+    if not hasattr(est, "classes_"):
+        return y[:, None].astype(np.float64), sample_weight[:, None]
+    codes = pd.Index(est.classes_).get_indexer(y)
+    if (codes < 0).any():
+        raise ValueError(
+            f"y_new has classes not seen in fit: {sorted(set(y[codes < 0]))[:5]}; "
+            f"the fitted classes are {list(est.classes_)}."
+        )
+    if est.classes_.size == 2:
+        Y = codes[:, None].astype(np.float64)
+    else:
+        Y = (codes[:, None] == np.arange(est.classes_.size)[None, :]).astype(float)
+    return Y, np.repeat(sample_weight[:, None], Y.shape[1], axis=1)
