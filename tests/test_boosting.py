@@ -846,10 +846,56 @@ def test_update_equals_lightgbm_refit_with_offsets_weights_and_missing_labels():
     assert_allclose(model.predict_task(X_new, "like"), like_before, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("strategy", ["shared", "finetune"])
+def test_update_of_a_shared_booster_equals_lightgbm_refit_on_stacked_rows(strategy):
+    X, Y, X_new, Y_new = _update_data()
+    X, X_new = X.drop(columns="offset_rating"), X_new.drop(columns="offset_rating")
+    Y, Y_new = Y[["click", "like"]], Y_new[["click", "like"]]  # one kind: binary
+    model = MultiTaskLGBM(
+        strategy=strategy, n_estimators=15, random_state=0, n_jobs=1
+    ).fit(X, Y)
+    copy = lambda b: lgb.Booster(model_str=b.model_to_string())  # noqa: E731
+    shared = copy(model.shared_booster_)
+    towers = {n: copy(b) for n, b in model.boosters_.items()}
+    model.update(X_new, Y_new, decay_rate=0.4)
+    F = model._check_X(X_new, reset=False)[0]
+    stacked, labels, init, rows_of = [], [], [], {}
+    for t, task in enumerate(["click", "like"]):
+        rows = np.flatnonzero(Y_new[task].notna().to_numpy())
+        rows_of[task] = rows
+        stacked.append(np.hstack([F[rows], np.full((rows.size, 1), float(t))]))
+        labels.append(Y_new[task].to_numpy()[rows])
+        init.append(np.full(rows.size, model.shared_init_score_[task]))
+    expected = shared.refit(
+        np.vstack(stacked), np.concatenate(labels), decay_rate=0.4,
+        init_score=np.concatenate(init),
+    )  # fmt: skip
+    for t, task in enumerate(["click", "like"]):
+        Ft = np.hstack([F, np.full((len(F), 1), float(t))])
+        raw = expected.predict(
+            Ft, raw_score=True, num_iteration=model.shared_best_iteration_
+        )
+        raw = raw + model.shared_init_score_[task]
+        if strategy == "finetune":
+            rows = rows_of[task]
+            tower = towers[task].refit(
+                F[rows], labels[t], decay_rate=0.4, init_score=raw[rows]
+            )
+            raw = raw + tower.predict(
+                F, raw_score=True, num_iteration=model.best_iteration_[task]
+            )
+        # leaves no new row reaches keep their values, so compare on new rows
+        # only where every leaf was reached: the rows themselves
+        assert_allclose(
+            model.predict_task(X_new, task)[rows_of[task]],
+            expit(raw)[rows_of[task]], rtol=1e-9,
+        )  # fmt: skip
+
+
 def test_update_refuses_what_it_cannot_do():
     X, Y, X_new, Y_new = _update_data()
     shared = MultiTaskLGBM(strategy="shared", n_estimators=5, random_state=0).fit(X, Y)
-    with pytest.raises(ValueError, match="strategy='separate'"):
+    with pytest.raises(ValueError, match="tasks of different kinds"):
         shared.update(X_new, Y_new)
     model = MultiTaskLGBM(n_estimators=5, random_state=0).fit(X, Y)
     with pytest.raises(ValueError, match=r"decay_rate must be in \[0, 1\]"):

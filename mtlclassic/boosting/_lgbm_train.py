@@ -21,11 +21,9 @@ import numpy as np
 from scipy.special import expit, logit
 from sklearn.model_selection import KFold
 
-from .._compat import effective_n_jobs
 from .._crossfit import out_of_fold
 from ._lgbm_input import (
     EvalData,
-    check_label_gain,
     group_rows,
     holdout,
     lgb_feature_names,
@@ -534,66 +532,3 @@ def record_tasks(est, data, trained):
         est.best_iteration_[name] = trained[t].best
         if trained[t].evals:
             est.evals_result_[name] = trained[t].evals["valid"]
-
-
-# ------------------------------------------------------------------- update
-
-
-def refit_leaves(est, new, weights, decay_rate):
-    """Refit each task's trees on its labelled new rows (``Booster.refit``).
-
-    Every tree keeps its structure; each leaf the new rows (of positive
-    weight) reach becomes ``decay_rate`` x its value + (1 - ``decay_rate``) x
-    the value fitted on them (a Newton step times the learning rate, as in
-    training), the task's ``init_score`` offset included; the other leaves
-    keep their values. With ``chain``, later tasks read
-    the earlier tasks' updated predictions. Updates ``est.boosters_`` and
-    returns the names of the tasks updated.
-    """
-    from ._lgbm_predict import predict_column
-
-    names, kinds = list(est.tasks_), list(est.tasks_.values())
-    threads = effective_n_jobs(est.n_jobs)
-    data = FitData(
-        new.X, new.Y, new.mask, weights, new.query, None, names, kinds, [],
-        offsets=getattr(est, "init_score_columns_", {}),
-    )  # fmt: skip
-    preds, cache, out = np.full(new.Y.shape, np.nan), {}, []
-    for t, name in enumerate(names):
-        F = np.hstack([new.X, preds[:, :t]]) if est.chain_ and t else new.X
-        rows = np.flatnonzero(new.mask[:, t])
-        if rows.size and est.best_iteration_[name] > 0:  # 0: the offset alone
-            part = data.rows(t, F, rows, W=weights)
-            if kinds[t] == "ranking":
-                params = (est.task_params or {}).get(name, {})
-                check_label_gain(name, part.y, params)
-            old = est.boosters_[name]
-            new_booster = old.refit(
-                part.X, part.y, decay_rate=decay_rate, weight=part.w,
-                group=part.group, init_score=part.init, num_threads=threads,
-            )  # fmt: skip
-            reached = part.X if part.w is None else part.X[part.w > 0]
-            _keep_unreached_leaves(old, new_booster, reached, threads)
-            est.boosters_[name] = new_booster
-            out.append(name)
-        if est.chain_:
-            preds[:, t] = predict_column(est, new.X, t, preds, cache)
-    return out
-
-
-def _keep_unreached_leaves(old, new, X, threads):
-    """Give every leaf no new row reaches its old value back.
-
-    LightGBM's refit fits such a leaf to 0 and so shrinks it by
-    ``decay_rate``: a small update would shrink the whole model.
-    """
-    n_trees = old.num_trees()
-    leaves = old.predict(
-        X, pred_leaf=True, num_iteration=-1, num_threads=threads
-    ).reshape(X.shape[0], n_trees)  # every tree, past best_iteration too
-    dump = old.dump_model()["tree_info"]
-    for tree in range(n_trees):
-        hit = np.zeros(dump[tree]["num_leaves"], dtype=bool)
-        hit[np.unique(leaves[:, tree])] = True
-        for leaf in np.flatnonzero(~hit):
-            new.set_leaf_output(tree, int(leaf), old.get_leaf_output(tree, int(leaf)))

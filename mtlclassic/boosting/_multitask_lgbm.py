@@ -43,9 +43,9 @@ from ._lgbm_train import (
     fit_tower,
     record_shared,
     record_tasks,
-    refit_leaves,
     split_rows,
 )
+from ._lgbm_update import refit_leaves
 
 __all__ = ["MultiTaskLGBM"]
 
@@ -547,7 +547,11 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         ``refit`` would shrink them). The model keeps its size and cost.
         Continued boosting is not offered: LightGBM replaces a Dataset's
         ``init_score`` by the continued model's predictions, which would drop
-        the FM offsets the default pipeline's heads boost from.
+        the FM offsets the default pipeline's heads boost from. With
+        ``strategy="shared"`` the shared booster is refitted on every shared
+        task's new rows, stacked as in fit; with ``"finetune"`` each task's
+        tower then refits from the updated shared score (see
+        :mod:`mtlclassic.boosting._lgbm_update`).
 
         Parameters
         ----------
@@ -568,19 +572,15 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            With ``strategy`` other than "separate", a ``decay_rate`` outside
-            [0, 1], or new data that fit would refuse.
+            With a ``decay_rate`` outside [0, 1], new data that fit would
+            refuse, or a shared booster over tasks of different kinds (its
+            custom objective cannot be refitted).
         """
         check_is_fitted(self)
         if isinstance(decay_rate, bool) or not (
             isinstance(decay_rate, numbers.Real) and 0 <= decay_rate <= 1
         ):
             raise ValueError(f"decay_rate must be in [0, 1]; got {decay_rate!r}.")
-        if self.strategy_ != "separate":
-            raise ValueError(
-                "update refits per-task boosters: it needs strategy='separate'; "
-                f"this model has strategy={self.strategy_!r}."
-            )
         if _num_samples(X) == 0:
             return self
         names, kinds = list(self.tasks_), list(self.tasks_.values())
