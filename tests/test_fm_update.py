@@ -267,3 +267,20 @@ def test_fm_embedder_update_knows_new_users_and_survives_save(tmp_path):
         io.save(emb, tmp_path / f"{target}.mtlc")
         back = io.load(tmp_path / f"{target}.mtlc")
         pd.testing.assert_frame_equal(back.transform(new), warm)
+
+
+def test_gibbs_fit_stores_the_conditional_precision_of_each_coordinate():
+    X, y, _ = _ratings(n=400, seed=6)
+    fm = FMRegressor(n_components=2, n_iter=20, random_state=0).fit(X, y)
+    Z = fm._encode(X)[1].tocsr()
+    b_p, w_p, v_p = fm._laplace_precision_
+    tau = fm.noise_precision_[0]
+    users = np.arange(fm.field_offsets_[0], fm.field_offsets_[1])
+    j, f = users[4], 1
+    _, z, q, _ = _without_column(fm, Z, j)
+    h = z * q[:, f]  # slope of v_jf at the posterior mean (scale 1: one task)
+    prior = 1.0 / fm.factors_[users, f].var()  # the users' spread
+    assert_close = np.testing.assert_allclose
+    assert_close(v_p[j, f], prior + tau * np.sum(h**2), rtol=1e-10)
+    assert_close(w_p[0, j], 1.0 / fm.coef_[users].var() + tau * np.sum(z**2), rtol=1e-10)
+    assert_close(b_p[0], tau * len(X), rtol=1e-10)

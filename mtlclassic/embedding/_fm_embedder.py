@@ -348,7 +348,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
     _passthrough_first = True  # the input columns, then the embedding
     _update_needs_labels = True  # Recommender/update_model pass it the labels
 
-    def update(self, X_new, y_new, sample_weight=None, *, n_sweeps=3):
+    def update(self, X_new, y_new, sample_weight=None, *, n_sweeps=1):
         """Learn new labelled rows without a refit; see ``MultiTaskFM.update``.
 
         New users and items get factors (so ``transform``, ``known_ids`` and
