@@ -188,14 +188,15 @@ def _predict(Z, params):
     return params.intercept[None, :] + linear + phi[:, None] * params.scale[None, :], q
 
 
-def _intercept_step(Z, Y, weight, binary, params, prior, link, noise):
-    pred, _ = _predict(Z, params)
+def _intercept_step(state, Y, weight, binary, params, prior, link, noise):
+    pred = state[0]
     d, c = loss_derivatives(pred, Y, weight, binary, link, noise)
     P, mu = prior.intercept_precision, prior.intercept_mean
     grad = d.sum(axis=0) + P * (params.intercept - mu)
     hess = c.sum(axis=0) + P
-    ok = hess > 0
-    params.intercept[ok] -= grad[ok] / hess[ok]
+    step = np.where(hess > 0, grad / np.where(hess > 0, hess, 1.0), 0.0)
+    params.intercept -= step
+    pred -= step[None, :]
 
 
 def _entry_normal_equations(z, qm, D, C, scale):
@@ -217,28 +218,30 @@ def _entry_normal_equations(z, qm, D, C, scale):
     return H, g
 
 
-def _field_step(design, F, Y, weight, binary, params, prior, link, noise, active):
-    """Solve the blocks of every touched column of field ``F`` at once."""
+def _field_step(design, F, Y, weight, binary, params, prior, link, noise, state):
+    """Solve the blocks of every touched column of field ``F`` at once.
+
+    ``state`` holds the predictions (n, T) and factor sums (n, k) of the new
+    rows, updated in place (a field has at most one entry per row).
+    """
+    pred, q, active = state
     rows, cols, vals = design.rows[F], design.cols[F], design.vals[F]
     use = active[rows]
     if not use.any():
         return
     rows, cols, vals = rows[use], cols[use] + design.offsets[F], vals[use]
-    Z = design.tocsr()
-    pred, q = _predict(Z, params)
-    d, c = loss_derivatives(pred, Y, weight, binary, link, noise)
     order = np.argsort(cols, kind="stable")
     rows, cols, vals = rows[order], cols[order], vals[order]
+    d, c = loss_derivatives(pred[rows], Y[rows], weight[rows], binary, link, noise)
     touched = np.unique(cols)
     T, k = params.coef.shape[0], params.factors.shape[1]
     H = np.zeros((touched.size, T + k, T + k))
     g = np.zeros((touched.size, T + k))
     slot = np.searchsorted(touched, cols)  # non-decreasing: entries are sorted
+    qm = q[rows] - vals[:, None] * params.factors[cols]  # q without column j
     for lo in range(0, rows.size, _ENTRY_CHUNK):
         sl = slice(lo, lo + _ENTRY_CHUNK)
-        r, j, z = rows[sl], cols[sl], vals[sl]
-        qm = q[r] - z[:, None] * params.factors[j]
-        He, ge = _entry_normal_equations(z, qm, d[r], c[r], params.scale)
+        He, ge = _entry_normal_equations(vals[sl], qm[sl], d[sl], c[sl], params.scale)
         here, first = np.unique(slot[sl], return_index=True)
         H[here] += np.add.reduceat(He, first, axis=0)
         g[here] += np.add.reduceat(ge, first, axis=0)
@@ -249,22 +252,24 @@ def _field_step(design, F, Y, weight, binary, params, prior, link, noise, active
     H[:, index, index] += P
     g += P * (theta - mean)
     step = np.linalg.solve(H, g[:, :, None])[:, :, 0]
-    theta -= step
-    params.coef[:, touched] = theta[:, :T].T
-    params.factors[touched] = theta[:, T:]
+    params.coef[:, touched] -= step[:, :T].T
+    params.factors[touched] -= step[:, T:]
+    dw, dv = -step[slot, :T], -step[slot, T:]  # per entry
+    pred[rows] += vals[:, None] * dw + (
+        (vals * np.sum(dv * qm, axis=1))[:, None] * params.scale[None, :]
+    )
+    q[rows] += vals[:, None] * dv
 
 
 def update_params(design: FMDesign, Y, weight, binary, params, prior, *, link,
                   noise, n_sweeps):  # fmt: skip
     """Sweep the blocks ``n_sweeps`` times; ``params`` is changed in place."""
-    Z = design.tocsr()
-    active = (weight > 0).any(axis=1)
+    pred, q = _predict(design.tocsr(), params)
+    state = (pred, q, (weight > 0).any(axis=1))
     for _ in range(n_sweeps):
-        _intercept_step(Z, Y, weight, binary, params, prior, link, noise)
+        _intercept_step(state, Y, weight, binary, params, prior, link, noise)
         for F in range(design.n_fields):
-            _field_step(
-                design, F, Y, weight, binary, params, prior, link, noise, active
-            )
+            _field_step(design, F, Y, weight, binary, params, prior, link, noise, state)
     return params
 
 
