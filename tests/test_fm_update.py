@@ -282,5 +282,6 @@ def test_gibbs_fit_stores_the_conditional_precision_of_each_coordinate():
     prior = 1.0 / fm.factors_[users, f].var()  # the users' spread
     assert_close = np.testing.assert_allclose
     assert_close(v_p[j, f], prior + tau * np.sum(h**2), rtol=1e-10)
-    assert_close(w_p[0, j], 1.0 / fm.coef_[users].var() + tau * np.sum(z**2), rtol=1e-10)
+    w_prior = 1.0 / fm.coef_[users].var()
+    assert_close(w_p[0, j], w_prior + tau * np.sum(z**2), rtol=1e-10)
     assert_close(b_p[0], tau * len(X), rtol=1e-10)

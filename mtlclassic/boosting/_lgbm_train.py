@@ -13,6 +13,7 @@ dispatches to the strategies here, which return what they trained:
   score (``strategy="finetune"``).
 """
 
+import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,15 +21,25 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import expit, logit
 from sklearn.model_selection import KFold
+from sklearn.utils import check_random_state
 
+from .._compat import effective_n_jobs
 from .._crossfit import out_of_fold
+from .._targets import check_targets
+from .._task_weights import check_task_weights
 from ._lgbm_input import (
     EvalData,
+    check_eval_set,
+    check_init_score,
+    check_ranking,
+    check_task_params,
+    check_weights,
     group_rows,
     holdout,
     lgb_feature_names,
+    query_codes,
 )
-from ._objectives import MixedLoss, MixedObjective
+from ._objectives import MixedLoss, MixedObjective, TaskWeightedObjective
 
 OBJECTIVES = {"regression": "regression", "binary": "binary", "ranking": "lambdarank"}
 # our parameter names -> LightGBM's canonical names (also accepted in task_params)
@@ -55,6 +66,7 @@ class TaskData:
     group: np.ndarray | None = None  # query sizes (ranking), rows grouped
     init: np.ndarray | None = None  # raw-score offsets (init_score)
     is_binary: np.ndarray | None = None  # per row, for the mixed objective
+    task: np.ndarray | None = None  # per stacked row, its shared task's position
 
     def dataset(self, lgb, names=None, cats=None, reference=None):
         """Return the ``lightgbm.Dataset`` of these rows."""
@@ -104,6 +116,9 @@ class FitData:
     lgb_names: list = field(default_factory=list)
     cats: list = field(default_factory=list)
     verbose: int = 0
+    task_weights: np.ndarray | None = None  # fixed, per shared task (None: all 1)
+    task_weight_rule: str | None = None  # "uncertainty" or "mgda"
+    task_weight_interval: int = 10
 
     def rows(self, t, F, idx, *, Y=None, W=None, query=None, init=None):
         """:class:`TaskData` of task ``t`` on rows ``idx`` of ``F``."""
@@ -322,8 +337,8 @@ def _with_task(data, block, t):
 
 def _stack(data, F, Y, W, rows_of, init):
     """Stack every shared task's rows into one :class:`TaskData` (None if empty)."""
-    blocks, ys, ws, inits, is_bin = [], [], [], [], []
-    for t in data.shared:
+    blocks, ys, ws, inits, is_bin, task = [], [], [], [], [], []
+    for position, t in enumerate(data.shared):
         rows = rows_of(t)
         if rows is None or rows.size == 0:
             continue
@@ -333,6 +348,7 @@ def _stack(data, F, Y, W, rows_of, init):
             ws.append(W[rows, t])
         inits.append(np.full(rows.size, init[t]))
         is_bin.append(np.full(rows.size, data.kinds[t] == "binary"))
+        task.append(np.full(rows.size, position))
     if not blocks:
         return None
     return TaskData(
@@ -341,6 +357,7 @@ def _stack(data, F, Y, W, rows_of, init):
         np.concatenate(ws) if ws else None,
         init=np.concatenate(inits),
         is_binary=np.concatenate(is_bin),
+        task=np.concatenate(task),
     )
 
 
@@ -351,6 +368,7 @@ class SharedFit:
     trained: Trained
     init: dict  # task position -> starting raw score
     raw: dict = field(default_factory=dict)  # t -> (train raw, valid raw)
+    weights_history: np.ndarray | None = None  # (n_rounds, n_shared)
 
 
 def fit_shared(lgb, data, n_rounds, es_rounds, finetune=False):
@@ -372,13 +390,23 @@ def fit_shared(lgb, data, n_rounds, es_rounds, finetune=False):
     else:
         valid = _stack(data, data.features, data.Y, data.weights,
                        lambda t: data.valid_rows.get(t), init)  # fmt: skip
-    feval = None
-    if len(kinds) > 1:
+    feval, weighted = None, None
+    if data.task_weights is not None:  # fixed weights: row weights, as in fit
+        w = np.ones(train.y.size) if train.w is None else train.w
+        train.w = w * data.task_weights[train.task]
+    if data.task_weight_rule is not None:
+        weighted = TaskWeightedObjective(
+            train.is_binary, train.task, data.task_weight_rule,
+            data.task_weight_interval,
+        )  # fmt: skip
+        params["objective"] = weighted
+    elif len(kinds) > 1:
         params["objective"] = MixedObjective(train.is_binary)
-        params["metric"] = "None"
-        feval = None if valid is None else MixedLoss(valid.is_binary)
     else:
         params["objective"] = OBJECTIVES[kinds.pop()]
+    if callable(params["objective"]):  # a custom objective: our own metric
+        params["metric"] = "None"
+        feval = None if valid is None else MixedLoss(valid.is_binary)
     names = data.lgb_names + ([TASK_FEATURE] if len(data.shared) > 1 else [])
     cats = data.cats + ([data.features.shape[1]] if len(data.shared) > 1 else [])
     trained = train_booster(
@@ -386,6 +414,12 @@ def fit_shared(lgb, data, n_rounds, es_rounds, finetune=False):
         names=names, cats=cats, feval=feval, verbose=data.verbose,
     )  # fmt: skip
     out = SharedFit(trained, init)
+    if weighted is not None:
+        out.weights_history = np.array(weighted.history)
+    else:
+        fixed = np.ones(len(data.shared)) if data.task_weights is None else (
+            data.task_weights)  # fmt: skip
+        out.weights_history = np.tile(fixed, (trained.booster.current_iteration(), 1))
     if finetune:
         for t in data.shared:
             if data.val is not None:
@@ -420,6 +454,86 @@ def fit_tower(lgb, data, t, raw):
         lgb, data.names[t], data.settings[t], train, valid, names=data.lgb_names,
         cats=data.cats, verbose=data.verbose,
     )  # fmt: skip
+
+
+# ------------------------------------------------------------- validate
+
+
+def fit_data(est, X, Y, sample_weight, eval_set):
+    """Validate the fit input into a :class:`FitData`."""
+    if Y is None:
+        raise ValueError(
+            f"This {type(est).__name__} estimator requires y to be passed, "
+            "but the target y is None."
+        )
+    features, query = est._check_X(X, reset=True)
+    Yf, mask, kinds, names = check_targets(Y, est.tasks, n_samples=len(features))
+    if est.chain and est.strategy != "separate":
+        raise ValueError(
+            f"chain=True requires strategy='separate'; got strategy={est.strategy!r}."
+        )
+    raw_query = None
+    if "ranking" in kinds:
+        if est.query_col is None:
+            ranking = [n for n, k in zip(names, kinds) if k == "ranking"]
+            raise ValueError(
+                f"Tasks {ranking} are 'ranking' tasks, which need query_col: "
+                "the column of X with each row's query id (e.g. 'user_id')."
+            )
+        raw_query = np.asarray(query)
+        query = query_codes(query, est.query_col)
+    task_params = check_task_params(est.task_params, names)
+    est.init_score_columns_ = check_init_score(
+        est.init_score, names, kinds, features, strategy=est.strategy,
+        chain=est.chain, columns=est.feature_columns_,
+        categorical=est.categorical_feature_indices_,
+    )  # fmt: skip
+    weights = check_weights(sample_weight, mask, names)
+    val = check_eval_set(est, eval_set, names, kinds)
+    if isinstance(est.random_state, numbers.Integral):
+        seed = int(est.random_state) % (2**31 - 1)
+    else:
+        seed = int(check_random_state(est.random_state).randint(2**31 - 1))
+    base = base_params(est, seed, effective_n_jobs(est.n_jobs))
+    shared = []
+    if est.strategy != "separate":
+        shared = [t for t, kind in enumerate(kinds) if kind != "ranking"]
+    fixed, rule = _task_weighting(est, names, shared)
+    data = FitData(
+        features, Yf, mask, weights, query, val, names, kinds,
+        all_settings(est, base, names, kinds, shared, task_params),
+        shared=shared, offsets=est.init_score_columns_, seed=seed,
+        threads=base["num_threads"], base_params=base,
+        feature_names=list(est.features_),
+        lgb_names=lgb_feature_names(est.features_),
+        cats=list(est.categorical_feature_indices_), verbose=est.verbose,
+        task_weights=fixed, task_weight_rule=rule,
+        task_weight_interval=est.task_weight_interval,
+    )  # fmt: skip
+    check_ranking(data, raw_query, est.query_col)
+    split_rows(est, data)
+    return data
+
+
+def _task_weighting(est, names, shared):
+    """Return the fixed weights (or None) and the rule of ``est.task_weights``."""
+    if est.task_weights is None:
+        return None, None
+    if est.strategy == "separate":
+        raise ValueError(
+            "task_weights weigh the tasks of the shared booster; they need "
+            f"strategy='shared' or 'finetune', not {est.strategy!r}."
+        )
+    shared_names = [names[t] for t in shared]
+    if isinstance(est.task_weights, dict):
+        ranking = [k for k in est.task_weights if k in names and k not in shared_names]
+        if ranking:
+            raise ValueError(
+                f"task_weights names ranking tasks {ranking}, which are not shared "
+                "(each keeps its own LambdaRank booster)."
+            )
+    fixed, rule = check_task_weights(est.task_weights, shared_names, allow_array=False)
+    return (fixed if rule is None else None), rule
 
 
 # ------------------------------------------------------------ settings
@@ -517,6 +631,8 @@ def record_shared(est, data, shared):
     est.shared_booster_ = shared.trained.booster
     est.shared_best_iteration_ = shared.trained.best
     est.shared_init_score_ = {data.names[t]: shared.init[t] for t in data.shared}
+    est.task_weights_history_ = shared.weights_history
+    est.task_weights_ = shared.weights_history[max(shared.trained.best, 1) - 1].copy()
     if shared.trained.evals:
         est.evals_result_["shared"] = shared.trained.evals["valid"]
 

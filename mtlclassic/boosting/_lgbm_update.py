@@ -79,7 +79,14 @@ def _refit_shared(est, new, weights, decay_rate, shared, threads):
             f"({sorted({est.tasks_[names[t]] for t in shared})}): it was trained "
             "with a custom objective, which LightGBM's refit does not take."
         )
+    if isinstance(getattr(est, "task_weights", None), str):
+        raise ValueError(
+            f"update cannot refit a shared booster trained with task_weights="
+            f"{est.task_weights!r}: its custom objective (dynamic weights) is "
+            "not one LightGBM's refit takes."
+        )
     stacked = len(est.shared_tasks_) > 1
+    fixed = getattr(est, "task_weights_", None)  # as in fit: times row weights
     blocks = []
     for t in labelled:
         rows = np.flatnonzero(new.mask[:, t])
@@ -90,7 +97,14 @@ def _refit_shared(est, new, weights, decay_rate, shared, threads):
         blocks.append((t, rows, X, w))
     X = np.vstack([b[2] for b in blocks])
     y = np.concatenate([new.Y[b[1], b[0]] for b in blocks])
-    w = None if weights is None else np.concatenate([b[3] for b in blocks])
+    ws = [b[3] for b in blocks]
+    if fixed is not None and est.task_weights is not None:  # the shared booster's
+        scales = [fixed[est.shared_tasks_.index(names[b[0]])] for b in blocks]
+        ws = [
+            np.full(b[1].size, c) if w is None else w * c
+            for b, w, c in zip(blocks, ws, scales)
+        ]
+    w = None if all(x is None for x in ws) else np.concatenate(ws)
     init = np.concatenate(
         [np.full(b[1].size, est.shared_init_score_[names[b[0]]]) for b in blocks]
     )

@@ -5,7 +5,6 @@ import numbers
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
-from sklearn.utils import check_random_state
 
 from .._compat import (
     Interval,
@@ -13,37 +12,28 @@ from .._compat import (
     _fit_context,
     _num_samples,
     check_is_fitted,
-    effective_n_jobs,
     import_lightgbm,
     validate_data,
 )
-from .._targets import check_targets, targets_ndim
+from .._targets import targets_ndim
 from ..metrics import multitask_score
 from ._lgbm_input import (
     array_matrix,
     check_eval_set,
-    check_init_score,
-    check_ranking,
-    check_task_params,
     check_weights,
     fit_feature_spec,
     frame_matrix,
     holdout,
-    lgb_feature_names,
-    query_codes,
 )
 from ._lgbm_predict import gain_table, predict_column
 from ._lgbm_train import (
-    FitData,
-    all_settings,
-    base_params,
     fit_chain,
+    fit_data,
     fit_separate,
     fit_shared,
     fit_tower,
     record_shared,
     record_tasks,
-    split_rows,
 )
 from ._lgbm_update import refit_leaves
 
@@ -146,6 +136,20 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     finetune_n_estimators : int, default=100
         Rounds of each task tower under ``strategy="finetune"``; 0 gives no
         tower (the model then equals ``"shared"``).
+    task_weights : None, dict, "uncertainty" or "mgda", default=None
+        Weights of the shared tasks' losses in the shared booster
+        (``strategy="shared"`` or ``"finetune"``; ``ValueError`` otherwise):
+        a dict ``{task: weight}`` multiplies the task's row weights (others
+        weigh 1); ``"uncertainty"`` (Kendall et al., 2018) and ``"mgda"``
+        (Sener & Koltun, 2018) re-estimate them from the current scores
+        every ``task_weight_interval`` rounds, through a custom objective
+        (see :mod:`mtlclassic._task_weights` for the rules; in a stacked
+        booster MGDA's min-norm problem is solved exactly in closed form).
+        A row's gradient and Hessian are both scaled, so a leaf holding one
+        task's rows keeps its value; the weights change the splits (their
+        gains) and the leaves shared by several tasks.
+    task_weight_interval : int, default=10
+        Rounds between two estimates of dynamic ``task_weights``.
     early_stopping_rounds : int or None, default=None
         Stop a booster when its validation metric (the first of LightGBM's
         default metrics for its objective: l2, binary log-loss, NDCG; the
@@ -223,6 +227,11 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         task served by the shared booster alone).
     shared_best_iteration_ : int or None
         Rounds used by the shared booster.
+    task_weights_ : ndarray of shape (n_shared_tasks,)
+        The shared tasks' weights (in ``shared_tasks_`` order) at the
+        booster's best iteration: the fixed ones, or the last estimate.
+    task_weights_history_ : ndarray of shape (n_rounds, n_shared_tasks)
+        The weights every boosting round used.
     evals_result_ : dict
         ``{booster name: {metric: list of values}}`` on the validation rows
         (``"shared"`` for the shared booster), for boosters that had some.
@@ -303,6 +312,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         "task_params": [None, dict],
         "init_score": [None, dict, str],
         "finetune_n_estimators": [Interval(numbers.Integral, 0, None, closed="left")],
+        "task_weights": [None, dict, StrOptions({"uncertainty", "mgda"})],
+        "task_weight_interval": [Interval(numbers.Integral, 1, None, closed="left")],
         "early_stopping_rounds": [
             None,
             Interval(numbers.Integral, 1, None, closed="left"),
@@ -332,6 +343,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         task_params=None,
         init_score=None,
         finetune_n_estimators=100,
+        task_weights=None,
+        task_weight_interval=10,
         early_stopping_rounds=None,
         validation_fraction=0.1,
         refit=False,
@@ -354,6 +367,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.task_params = task_params
         self.init_score = init_score
         self.finetune_n_estimators = finetune_n_estimators
+        self.task_weights = task_weights
+        self.task_weight_interval = task_weight_interval
         self.early_stopping_rounds = early_stopping_rounds
         self.validation_fraction = validation_fraction
         self.refit = refit
@@ -424,56 +439,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _fit_data(self, X, Y, sample_weight, eval_set):
         """Validate the fit input into a :class:`FitData`."""
-        if Y is None:
-            raise ValueError(
-                f"This {type(self).__name__} estimator requires y to be passed, "
-                "but the target y is None."
-            )
-        features, query = self._check_X(X, reset=True)
-        Yf, mask, kinds, names = check_targets(Y, self.tasks, n_samples=len(features))
-        if self.chain and self.strategy != "separate":
-            raise ValueError(
-                "chain=True requires strategy='separate'; got "
-                f"strategy={self.strategy!r}."
-            )
-        raw_query = None
-        if "ranking" in kinds:
-            if self.query_col is None:
-                ranking = [n for n, k in zip(names, kinds) if k == "ranking"]
-                raise ValueError(
-                    f"Tasks {ranking} are 'ranking' tasks, which need query_col: "
-                    "the column of X with each row's query id (e.g. 'user_id')."
-                )
-            raw_query = np.asarray(query)
-            query = query_codes(query, self.query_col)
-        task_params = check_task_params(self.task_params, names)
-        self.init_score_columns_ = check_init_score(
-            self.init_score, names, kinds, features, strategy=self.strategy,
-            chain=self.chain, columns=self.feature_columns_,
-            categorical=self.categorical_feature_indices_,
-        )  # fmt: skip
-        weights = check_weights(sample_weight, mask, names)
-        val = check_eval_set(self, eval_set, names, kinds)
-        if isinstance(self.random_state, numbers.Integral):
-            seed = int(self.random_state) % (2**31 - 1)
-        else:
-            seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        base = base_params(self, seed, effective_n_jobs(self.n_jobs))
-        shared = []
-        if self.strategy != "separate":
-            shared = [t for t, kind in enumerate(kinds) if kind != "ranking"]
-        data = FitData(
-            features, Yf, mask, weights, query, val, names, kinds,
-            all_settings(self, base, names, kinds, shared, task_params),
-            shared=shared, offsets=self.init_score_columns_, seed=seed,
-            threads=base["num_threads"], base_params=base,
-            feature_names=list(self.features_),
-            lgb_names=lgb_feature_names(self.features_),
-            cats=list(self.categorical_feature_indices_), verbose=self.verbose,
-        )  # fmt: skip
-        check_ranking(data, raw_query, self.query_col)
-        split_rows(self, data)
-        return data
+        return fit_data(self, X, Y, sample_weight, eval_set)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, eval_set=None):

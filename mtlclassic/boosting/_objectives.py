@@ -32,7 +32,13 @@ The objective and the metric are module-level classes holding plain arrays
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["MixedLoss", "MixedObjective", "mixed_grad_hess", "mixed_loss"]
+__all__ = [
+    "MixedLoss",
+    "MixedObjective",
+    "TaskWeightedObjective",
+    "mixed_grad_hess",
+    "mixed_loss",
+]
 
 
 def mixed_loss(
@@ -126,3 +132,70 @@ class MixedLoss:
         loss = mixed_loss(preds, eval_data.get_label(), self.is_binary, weight)
         total = float(np.sum(weight)) if weight is not None else float(loss.size)
         return "mixed_loss", float(np.sum(loss)) / max(total, 1e-300), False
+
+
+class TaskWeightedObjective:
+    r"""Custom objective of a shared booster with dynamic task weights.
+
+    The gradient and Hessian of every row (:func:`mixed_grad_hess`, sample
+    weights included) times its task's weight :math:`\omega_t`; the weights
+    are re-estimated from the current raw scores every ``interval`` rounds
+    (round 0 included), by ``rule``:
+
+    * ``"uncertainty"``: :func:`~mtlclassic._task_weights.uncertainty_weights`
+      of each task's weighted mean loss;
+    * ``"mgda"``: the min-norm convex combination of the task gradients. The
+      functional gradient of task :math:`t` is non-zero only on its own rows,
+      so the gradients are orthogonal and the min-norm problem has the exact
+      solution :math:`\alpha_t \propto 1 / \lVert g_t \rVert^2` (the
+      Gram matrix is diagonal).
+
+    Both are rescaled to mean 1. ``history`` holds the weights used at every
+    round, (n_rounds, n_tasks).
+
+    Parameters
+    ----------
+    is_binary : ndarray of bool, shape (n_rows,)
+    task : ndarray of int, shape (n_rows,)
+        Position of each row's task among the shared tasks.
+    rule : {"uncertainty", "mgda"}
+    interval : int
+        Rounds between two estimates.
+    """
+
+    def __init__(self, is_binary, task, rule, interval):
+        self.is_binary = np.asarray(is_binary, dtype=bool)
+        self.task = np.asarray(task, dtype=np.int64)
+        self.n_tasks = int(self.task.max()) + 1
+        self.rule = rule
+        self.interval = int(interval)
+        self.weights = np.ones(self.n_tasks)
+        self.history = []
+
+    def __deepcopy__(self, memo):
+        # lightgbm.train deep-copies its params: one state, readable after
+        return self
+
+    def estimate(self, preds, y, weight):
+        """Return the task weights at the raw scores ``preds``."""
+        from .._task_weights import mgda_weights, uncertainty_weights
+
+        T, task = self.n_tasks, self.task
+        w = np.ones(preds.size) if weight is None else np.asarray(weight, float)
+        if self.rule == "uncertainty":
+            loss = np.bincount(task, mixed_loss(preds, y, self.is_binary, w), T)
+            total = np.bincount(task, w, T)
+            squared = np.bincount(task, ~self.is_binary, T) > 0
+            return uncertainty_weights(loss / np.maximum(total, 1e-300), squared)
+        grad, _ = mixed_grad_hess(preds, y, self.is_binary, w)
+        return mgda_weights(np.diag(np.bincount(task, grad * grad, T)))
+
+    def __call__(self, preds, train_data):
+        """Return ``(grad, hess)`` with every row's task weight applied."""
+        y, weight = train_data.get_label(), train_data.get_weight()
+        if len(self.history) % self.interval == 0:
+            self.weights = self.estimate(preds, y, weight)
+        self.history.append(self.weights.copy())
+        grad, hess = mixed_grad_hess(preds, y, self.is_binary, weight)
+        scale = self.weights[self.task]
+        return grad * scale, hess * scale

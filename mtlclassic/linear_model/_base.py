@@ -26,6 +26,7 @@ from .._compat import (
     validate_data,
 )
 from .._targets import check_targets, check_task_sample_weight
+from .._task_weights import check_task_weights, mgda_weights, uncertainty_weights
 from ..metrics._masked import MultiTaskScoreMixin
 from ._datafits import MultiTaskDatafit
 from ._scaling import (
@@ -78,31 +79,25 @@ def _check_X(estimator, X, reset):
     )
 
 
-def _resolve_task_weights(task_weights, n_tasks):
-    """Return the initial task weights (ones for None and "uncertainty")."""
-    if task_weights is None or isinstance(task_weights, str):
-        return np.ones(n_tasks)
-    w = np.asarray(task_weights, dtype=np.float64)
-    if w.shape != (n_tasks,):
-        raise ValueError(
-            f"task_weights must have one weight per task, shape ({n_tasks},); "
-            f"got shape {w.shape}."
-        )
-    if not np.all(np.isfinite(w)) or np.any(w <= 0):
-        raise ValueError("task_weights must be finite and strictly positive.")
-    return w.copy()
+def _mgda_weights(datafit, W, b, shared):
+    """MGDA's weights from the tasks' unweighted gradients at ``(W, b)``.
 
-
-def _uncertainty_weights(losses, squared):
-    """``1 / (2 sigma_t^2)`` rescaled to mean one.
-
-    ``sigma_t^2`` is the mean squared residual (``2 L_t``) of a regression task
-    and the mean logistic loss (``L_t``) of a binary task.
+    Task ``t``'s gradient is non-zero in its own coefficients and intercept
+    (and, with a shared vector ``w0``, in ``w0``, where it equals its
+    coefficients' part), so the Gram matrix is diagonal up to the ``w0``
+    inner products.
     """
-    sigma2 = np.where(squared, 2.0 * losses, losses)
-    sigma2 = np.maximum(sigma2, 1e-12 * max(sigma2.max(), 1e-300))
-    w = 1.0 / (2.0 * sigma2)
-    return w * (w.size / w.sum())
+    weights = datafit.task_weights
+    datafit.task_weights = np.ones_like(weights)  # each task's own gradient
+    try:
+        _, gW, gb = datafit.value_and_gradient(W, b)
+    finally:
+        datafit.task_weights = weights
+    G = np.diag(np.sum(gW * gW, axis=0) + gb * gb)
+    if shared:
+        G = G + gW.T @ gW
+    # a task MGDA leaves out keeps a tiny weight: its intercept stays defined
+    return np.maximum(mgda_weights(G), 1e-8)
 
 
 def _zero_intercepts(datafit):
@@ -136,7 +131,7 @@ class _TaskRelationshipModel(
         "standardize": ["boolean"],
         "standardize_targets": ["boolean"],
         "clip": ["boolean"],
-        "task_weights": [None, "array-like", StrOptions({"uncertainty"})],
+        "task_weights": [None, "array-like", dict, StrOptions({"uncertainty", "mgda"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
@@ -201,7 +196,7 @@ default=None
         if self.standardize_targets:
             y_scale = _target_scale(Yf, mask, kinds, sw)
             Yf = Yf / y_scale
-        omega = _resolve_task_weights(self.task_weights, n_tasks)
+        omega, _ = check_task_weights(self.task_weights, list(names))
         datafit = MultiTaskDatafit(
             X, Yf, mask, kinds, sw, omega, fit_intercept=self.fit_intercept
         )
@@ -280,7 +275,12 @@ default=None
                 if round_ == rounds - 1:
                     break
                 W, b = problem.coef(x)
-                new = _uncertainty_weights(datafit.task_losses(W, b), datafit.squared)
+                if self.task_weights == "mgda":
+                    new = _mgda_weights(datafit, W, b, problem.shared)
+                else:
+                    new = uncertainty_weights(
+                        datafit.task_losses(W, b), datafit.squared
+                    )
                 change = np.max(np.abs(new - datafit.task_weights)) / new.max()
                 if change <= _UNCERTAINTY_RTOL:
                     break  # task_weights_ are the weights of the final solve
@@ -451,16 +451,24 @@ _COMMON_PARAMS_DOC = r"""tasks : None, list of str or dict, default=None
         -0.241 to 0.280 (trace norm; ``benchmarks/bench_linear_cv.py``). For
         a sparse ``X`` only the stored values are clipped. False: plain
         ``X W + b``.
-    task_weights : None, array-like of shape (n_tasks,) or "uncertainty", default=None
+    task_weights : None, array-like of shape (n_tasks,), dict, "uncertainty" or \
+"mgda", default=None
         The weights :math:`\omega_t` of the tasks' losses. None gives equal
-        weights. ``"uncertainty"`` re-estimates :math:`\omega_t \propto
-        1 / (2 \sigma_t^2)` from the residuals (:math:`\sigma_t^2` is the mean
-        squared residual of a regression task, the mean logistic loss of a
-        binary task), rescaled to mean one so ``alpha`` keeps its scale,
-        alternating with the fit of ``W`` (at most 20 rounds, until the weights
-        change by less than 0.1 percent).
+        weights; an array or a dict ``{task: weight}`` (tasks left out weigh
+        1) fixed ones. ``"uncertainty"`` (Kendall et al., 2018) re-estimates
+        :math:`\omega_t \propto 1 / (2 \sigma_t^2)` from the residuals
+        (:math:`\sigma_t^2` is the mean squared residual of a regression task,
+        the mean logistic loss of a binary task); ``"mgda"`` (Sener & Koltun,
+        2018) re-estimates them as the min-norm convex combination of the
+        tasks' loss gradients in the coefficients (they overlap only through
+        a shared vector ``w0``; solved exactly, see
+        :func:`mtlclassic._task_weights.min_norm_weights`; a task it leaves
+        out keeps a weight of 1e-8). Both are rescaled
+        to mean one so ``alpha`` keeps its scale and alternate with the fit
+        of ``W`` (at most 20 rounds, until the weights change by less than
+        0.1 percent).
     max_iter : int, default=1000
-        Maximum number of FISTA iterations (per round of uncertainty weighting).
+        Maximum number of FISTA iterations (per round of dynamic task weights).
     tol : float, default=1e-4
         Stopping tolerance (see Notes).
     warm_start : bool, default=False
@@ -474,7 +482,7 @@ _COMMON_ATTRS_DOC = r"""coef_ : ndarray of shape (n_tasks, n_features)
         Task weight vectors (rows), ``W^T``.
     intercept_ : ndarray of shape (n_tasks,)
     n_iter_ : int
-        Number of FISTA iterations run (summed over uncertainty rounds).
+        Number of FISTA iterations run (summed over task-weight rounds).
     objective_ : ndarray of shape (n_iter_ + 1,)
         Objective after each iteration (index 0: at the starting point).
     singular_values_ : ndarray of shape (min(n_features, n_tasks),)

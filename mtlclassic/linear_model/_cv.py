@@ -61,13 +61,16 @@ def _alpha_grid(estimator, data, n_alphas, eps):
     return alpha_max * np.logspace(0, np.log10(eps), n_alphas)
 
 
-def _fold_base(base, keep):
+def _fold_base(base, keep, names):
     """Return ``base`` restricted to the tasks ``keep`` (a boolean mask)."""
     if keep.all():
         return clone(base)
     model = clone(base).set_params(tasks=[k for k, on in zip(base.tasks, keep) if on])
     weights = base.task_weights
-    if weights is not None and not isinstance(weights, str):
+    if isinstance(weights, dict):
+        kept = {n for n, on in zip(names, keep) if on}
+        model.set_params(task_weights={k: v for k, v in weights.items() if k in kept})
+    elif weights is not None and not isinstance(weights, str):
         model.set_params(task_weights=np.asarray(weights, dtype=float)[keep])
     if getattr(base, "task_graph", None) is not None:
         graph = np.asarray(base.task_graph, dtype=float)
@@ -106,7 +109,7 @@ def _path_scores(base, X, Y, sample_weight, train, test, alphas, fold, names):
         )
     if not keep.any():
         return mean, per_task, preds
-    model = _fold_base(base, keep)
+    model = _fold_base(base, keep, names)
     data = model._prepare(
         X_tr, Y_tr[:, keep], None if sw is None else sw[:, keep]
     )  # validated and cached once per fold
