@@ -87,9 +87,13 @@ def min_norm_weights(gram):
 
 
 def mgda_weights(gram):
-    """MGDA's :func:`min_norm_weights`, rescaled to mean 1."""
+    """MGDA's :func:`min_norm_weights`, rescaled to mean 1.
+
+    A task the combination leaves out keeps a weight of 1e-8 (not 0), so its
+    rows stay part of the problem (an intercept, a leaf value stay defined).
+    """
     alpha = min_norm_weights(gram)
-    return alpha * alpha.size
+    return np.maximum(alpha * alpha.size, 1e-8)
 
 
 def check_task_weights(task_weights, names, *, allow_array=True):

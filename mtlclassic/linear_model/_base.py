@@ -96,8 +96,7 @@ def _mgda_weights(datafit, W, b, shared):
     G = np.diag(np.sum(gW * gW, axis=0) + gb * gb)
     if shared:
         G = G + gW.T @ gW
-    # a task MGDA leaves out keeps a tiny weight: its intercept stays defined
-    return np.maximum(mgda_weights(G), 1e-8)
+    return mgda_weights(G)
 
 
 def _zero_intercepts(datafit):
