@@ -15,6 +15,7 @@ from .embedding import (
     FMEmbedder,
     FMRegressor,
     MultiTaskFM,
+    SessionEmbedder,
 )
 from .io import load, save
 from .linear_model import (
@@ -52,6 +53,7 @@ __all__ = [
     "MultiTaskFM",
     "MultiTaskLGBM",
     "Recommender",
+    "SessionEmbedder",
     "tasks_from_column",
     "update_model",
     "save",

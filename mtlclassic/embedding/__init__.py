@@ -8,6 +8,7 @@ A new embedder subclasses :class:`BaseEmbedder` (the protocol the pipeline,
 from ._als import ALSEmbedder
 from ._base import BaseEmbedder, id_index, lookup_ids
 from ._fm import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM
+from ._session import SessionEmbedder, session_context
 
 __all__ = [
     "ALSEmbedder",
@@ -16,6 +17,8 @@ __all__ = [
     "FMEmbedder",
     "FMRegressor",
     "MultiTaskFM",
+    "SessionEmbedder",
     "id_index",
     "lookup_ids",
+    "session_context",
 ]

@@ -369,11 +369,15 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         Xv, embedding = self._embed(X)
+        return self._output(X, Xv, embedding)
+
+    def _output(self, X, Xv, embedding):
+        """Return ``transform``'s output: the new columns and the passthrough."""
         embedding = self._checked_block(embedding, _num_samples(X))
         keep = self._passthrough_positions()
         first = self._passthrough_first
         if wants_pandas_output(self):
-            names = self.get_feature_names_out()
+            names = BaseEmbedder.get_feature_names_out(self)  # without extras
             width = embedding.shape[1]
             emb_names = names[len(keep) :] if first else names[:width]
             index = X.index if isinstance(X, pd.DataFrame) else None

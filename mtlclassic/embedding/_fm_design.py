@@ -11,7 +11,9 @@ it stays sparse like a one-hot column (a missing value maps to 0). A numeric
 value outside the column's training range is clipped to it (as a tree would
 treat it): an FM's linear and interaction terms would otherwise extrapolate
 linearly, e.g. a timestamp of future events many standard deviations past the
-training window.
+training window. A numeric column with no value in the training rows (all
+missing) has the range [0, 0]: its weight and factors were never fitted, so
+any later value maps to nothing.
 
 The fitted encoding is stored on the estimator as plain values:
 ``field_names_`` (list of str), ``categories_`` (per field: list of categories,
@@ -288,6 +290,8 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight,
         seen = ~np.isnan(col) & keep
         if seen.any():
             value_range[j] = col[seen].min(), col[seen].max()
+        else:  # never observed: its weight is the prior's; a value maps to nothing
+            value_range[j] = 0.0, 0.0
         if not scale_numeric:
             continue
         w_seen = weight * seen

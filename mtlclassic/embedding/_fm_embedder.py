@@ -1,6 +1,7 @@
 """FMEmbedder: the (multi-task) factorization machine as a cross-fitted embedder."""
 
 import numbers
+import re
 
 import numpy as np
 import pandas as pd
@@ -137,6 +138,15 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         gap is measured in ``benchmarks/bench_real.py``). ``"cold"``: every fold is an
         independent ``n_iter``-sweep fit. ``solver="als"`` folds are always
         cold.
+    exclude : None, str or list of str, default=None
+        Columns of ``X`` (a DataFrame) the FM does not read: a list of names,
+        or a regular expression matched against them (e.g. ``"^session_"``);
+        names ``X`` lacks are ignored. They are passed to the output
+        unchanged, after the FM's columns (``excluded_columns_``). The
+        default pipeline hides :class:`~mtlclassic.SessionEmbedder`'s
+        columns from the FM this way: features seen on few training rows
+        give an FM weights it can extrapolate wildly, while the heads' trees
+        take them safely.
     warm_start : bool, default=False
         Start from the previous solution when the design has the same shape.
     random_state : int, RandomState instance or None, default=None
@@ -194,6 +204,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         "features": [list, tuple],
         "cv": ["cv_object", None],
         "crossfit": [StrOptions({"warm", "cold"})],
+        "exclude": [None, str, list, tuple],
     }
 
     def __init__(
@@ -217,6 +228,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         features=("fields", "scores"),
         cv=5,
         crossfit="warm",
+        exclude=None,
         warm_start=False,
         random_state=None,
         verbose=0,
@@ -238,6 +250,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         self.scale_numeric = scale_numeric
         self.passthrough = passthrough
         self.cv = cv
+        self.exclude = exclude
         self.crossfit = crossfit
         self.warm_start = warm_start
         self.random_state = random_state
@@ -283,9 +296,64 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         self : FMEmbedder
         """
         self._resolve_features()
+        X, names = self._excluded(X)
         if self._each():
-            return self._fit_each(X, y, sample_weight)
-        return self._fit_tasks(X, y, sample_weight, self._select_target)
+            self._fit_each(X, y, sample_weight)
+        else:
+            self._fit_tasks(X, y, sample_weight, self._select_target)
+        self.excluded_columns_ = names
+        return self
+
+    def _excluded(self, X, fitted=False):
+        """Return ``X`` without the ``exclude`` columns, and their names."""
+        if self.exclude is None:
+            return X, []
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(
+                f"exclude={self.exclude!r} names columns: X must be a DataFrame; "
+                f"got {type(X).__name__}."
+            )
+        if fitted:  # transform: exactly the columns excluded in fit
+            names = list(getattr(self, "excluded_columns_", []))
+            missing = [c for c in names if c not in X.columns]
+            if missing:
+                raise ValueError(
+                    f"X has no column(s) {missing}, excluded from the FM in fit."
+                )
+        elif isinstance(self.exclude, str):
+            names = [c for c in X.columns if re.search(self.exclude, str(c))]
+        else:  # names X lacks are ignored (the folds see X without them)
+            names = [c for c in self.exclude if c in X.columns]
+        return X.drop(columns=names), names
+
+    def _with_excluded(self, Z, X, names):
+        """Append the excluded columns of ``X`` to the output ``Z``."""
+        if not names:
+            return Z
+        if isinstance(Z, pd.DataFrame):
+            return pd.concat([Z, X[names].set_axis(Z.index, axis=0)], axis=1)
+        rest = X[names].to_numpy()
+        return np.hstack([Z, rest.astype(np.result_type(Z.dtype, rest.dtype))])
+
+    def transform(self, X):
+        """Embed each row (:meth:`BaseEmbedder.transform`), excluded columns last."""
+        check_is_fitted(self)
+        X_fm, names = self._excluded(X, fitted=True)
+        # not super().transform: its output wrapper would name the extra columns
+        return self._with_excluded(self._output(X_fm, *self._embed(X_fm)), X, names)
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit on all rows; return the cross-fitted embedding, excluded columns last."""
+        X_fm, names = self._excluded(X)
+        Z = super().fit_transform(X_fm, y, **fit_params)
+        self.excluded_columns_ = names
+        return self._with_excluded(Z, X, names)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns (the excluded ones last)."""
+        names = super().get_feature_names_out(input_features)
+        extra = list(getattr(self, "excluded_columns_", []))
+        return np.asarray(list(names) + extra, dtype=object)
 
     def _each(self):
         return isinstance(self.target, str) and self.target == "each"
@@ -357,6 +425,8 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         are ignored, as ``target`` ignores them in fit).
         """
         check_is_fitted(self)
+        if getattr(self, "excluded_columns_", None):
+            X_new = self._excluded(X_new, fitted=True)[0]
         if not self._each():
             return super().update(X_new, y_new, sample_weight, n_sweeps=n_sweeps)
         for sub in self.task_embedders_:

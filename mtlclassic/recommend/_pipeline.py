@@ -91,7 +91,9 @@ def make_multitask_recommender(
         gets ``set_output(transform="pandas")``; its step is named after its
         class in lower case. An object whose ``cv`` is None gets the
         pipeline's ``cv``, so the heads never train on in-sample features
-        (set its ``cv=0`` to keep it in-sample).
+        (set its ``cv=0`` to keep it in-sample). An embedder that reads the
+        time (:class:`~mtlclassic.SessionEmbedder`, class attribute
+        ``_reads_time``) runs first, before the time column is dropped.
     user_col, item_col : str, default="user_id", "item_id"
     time_col : str or None, default="timestamp"
         The event time column, which is **not a feature** of any step (it
@@ -177,19 +179,24 @@ def make_multitask_recommender(
     common = dict(user_col=user_col, item_col=item_col, cv=cv,
                   random_state=random_state)  # fmt: skip
     steps = []
+    # embedders that read the time (sessions) come before the time is dropped
+    timed = [e for e in embedders if getattr(e, "_reads_time", False)]
+    for embedder in timed:
+        steps.append((_step_name(embedder, steps), _object_step(embedder, cv)))
     if time_col is not None:
         steps.append(("drop_time", _drop_columns([time_col])))
-    for embedder in embedders:
+    for embedder in (e for e in embedders if not getattr(e, "_reads_time", False)):
         if isinstance(embedder, str) and embedder == "fm":
             step = _fm_step(tasks, fm_target, fm_components, fm_n_iter, fm_alpha,
                             verbose, common)  # fmt: skip
+            hidden = [e._output_pattern for e in timed if hasattr(e, "_output_pattern")]
+            if hidden:  # the heads, not the FM, read the session features
+                step.set_params(exclude="|".join(hidden))
         elif isinstance(embedder, str) and embedder == "als":
             step = _als_step(factors, regularization, iterations, n_jobs, verbose,
                              common)  # fmt: skip
         else:  # an embedder object, with its own parameters
-            step = embedder.set_output(transform="pandas")
-            if step.get_params().get("cv", False) is None:
-                step.set_params(cv=cv)  # cross-fitted like the built-in steps
+            step = _object_step(embedder, cv)
         steps.append((_step_name(step, steps), step))
     head = MultiTaskLGBM(
         tasks=tasks,
@@ -236,6 +243,14 @@ def _check_embedders(embedders):
     return tuple(e for e in embedders if not (isinstance(e, str) and e == "als")) + (
         ("als",) if "als" in names else ()
     )
+
+
+def _object_step(embedder, cv):
+    """Return an embedder object as a step (pandas output, pipeline folds if unset)."""
+    step = embedder.set_output(transform="pandas")
+    if step.get_params().get("cv", False) is None:
+        step.set_params(cv=cv)  # cross-fitted like the built-in steps
+    return step
 
 
 def _step_name(step, steps):

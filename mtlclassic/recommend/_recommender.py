@@ -8,38 +8,16 @@ import pandas as pd
 from .._ids import conform_ids
 from .._targets import fitted_tasks
 from ..embedding._base import lookup_ids
+from ..embedding._session import session_context
+from ._inputs import fitted_ids, model_input_columns, side_table
+from ._update import session_rows
 
 FUSIONS = ("standardized", "weighted", "product")
-
-
-def model_input_columns(model):
-    """Return the columns a fitted model reads (its ``feature_names_in_``)."""
-    names = getattr(model, "feature_names_in_", None)
-    if names is None:
-        raise ValueError(
-            "The model must have been fitted on a DataFrame (it has no "
-            "feature_names_in_), so the Recommender knows which columns to build."
-        )
-    return [str(c) for c in names]
 
 
 def _is_all(source):
     """Whether a candidates source is the string ``"all"`` (not a DataFrame)."""
     return isinstance(source, str) and source == "all"
-
-
-def _fitted_ids(embedders):
-    """Return the ids the model was fitted on, per id column.
-
-    Asked of every embedder (:meth:`~mtlclassic.embedding.BaseEmbedder.known_ids`),
-    the candidate generator first; the first to know a column gives its ids.
-    """
-    found = {}
-    for embedder in embedders:
-        known = getattr(embedder, "known_ids", None)
-        for col, ids in (known() if known is not None else {}).items():
-            found.setdefault(col, ids)
-    return found
 
 
 def _retrieval_first(embedders):
@@ -49,19 +27,6 @@ def _retrieval_first(embedders):
 
 def _generates_candidates(embedder):
     return hasattr(embedder, "recommend_candidates")
-
-
-def _side_table(table, key, param):
-    if table is None:
-        return None
-    if not isinstance(table, pd.DataFrame):
-        raise TypeError(f"{param} must be a DataFrame; got {type(table).__name__}.")
-    if key not in table.columns:
-        raise ValueError(f"{param} has no {key!r} column (its ids).")
-    if table[key].duplicated().any():
-        dup = table.loc[table[key].duplicated(), key].iloc[:3].tolist()
-        raise ValueError(f"{param} has duplicate ids in {key!r}, e.g. {dup}.")
-    return table.set_index(key, drop=False)
 
 
 class Recommender:
@@ -209,13 +174,13 @@ default="standardized"
         self._retriever = (
             embedders[0] if embedders and _generates_candidates(embedders[0]) else None
         )
-        self._fitted_ids = _fitted_ids(embedders)
+        self._fitted_ids = fitted_ids(embedders)
         items = self._conform_frame(items, "items")
         users = self._conform_frame(users, "users")
-        self.items_ = _side_table(items, item_col, "items")
+        self.items_ = side_table(items, item_col, "items")
         if self.items_ is None:
             raise ValueError("items (the catalogue DataFrame) is required.")
-        self.users_ = _side_table(users, user_col, "users")
+        self.users_ = side_table(users, user_col, "users")
         for col, table in ((item_col, self.items_), (user_col, self.users_)):
             if col not in self._fitted_ids and table is not None:
                 # no embedder knows these ids: their type is the side table's
@@ -463,7 +428,7 @@ default="standardized"
         )
 
     # ------------------------------------------------------------ public
-    def score_pairs(self, pairs):
+    def score_pairs(self, pairs, *, session=None):
         """Task predictions and fused score for given (user, item) pairs.
 
         Parameters
@@ -471,6 +436,12 @@ default="standardized"
         pairs : DataFrame
             Columns ``user_col`` and ``item_col``, and optionally
             ``candidate_score`` (a retrieval score a fusion callable may use).
+        session : DataFrame or None, default=None
+            The session so far (earlier events: ids and time, other columns
+            taken from the catalogue): context of every
+            :class:`~mtlclassic.SessionEmbedder` of the model
+            (:func:`~mtlclassic.embedding.session_context`). The pairs are
+            scored at the ``context`` time, which should follow the session.
 
         Returns
         -------
@@ -487,10 +458,11 @@ default="standardized"
                 f"pairs has items not in the catalogue, e.g. "
                 f"{pairs.loc[missing, self.item_col].iloc[:3].tolist()}."
             )
-        parts = []
+        parts, session = [], session_rows(self, session)
         for start in range(0, len(pairs), self.batch_size):
             chunk = pairs.iloc[start : start + self.batch_size]
-            P = np.asarray(self.model.predict(self._model_rows(chunk)), dtype=float)
+            with session_context(self.model, session):
+                P = np.asarray(self.model.predict(self._model_rows(chunk)), dtype=float)
             if P.ndim == 1:
                 P = P[:, None]
             names = self._task_names(P.shape[1])
@@ -619,7 +591,8 @@ default="standardized"
         rest = np.setdiff1d(np.arange(catalogue.size), ranked, assume_unique=True)
         return np.concatenate([ranked, rest])
 
-    def recommend(self, user_ids, k=10, *, candidates=None, exclude_seen=True):
+    def recommend(self, user_ids, k=10, *, candidates=None, exclude_seen=True,
+                  session=None):  # fmt: skip
         """Top-``k`` items per user by the fused score.
 
         Parameters
@@ -632,6 +605,10 @@ default="standardized"
             Overrides the ``candidates`` given at construction.
         exclude_seen : bool, default=True
             Leave out the ``seen`` pairs.
+        session : DataFrame or None, default=None
+            The session so far, for a model with a
+            :class:`~mtlclassic.SessionEmbedder` (see :meth:`score_pairs`):
+            the top-``k`` follows the session as it goes.
 
         Returns
         -------
@@ -672,7 +649,7 @@ default="standardized"
         for start in range(0, users.size, per_batch):
             batch = users[start : start + per_batch]
             pairs = self._candidate_pairs(batch, source, exclude_seen, k)
-            scored = self.score_pairs(pairs)
+            scored = self.score_pairs(pairs, session=session)
             order = pd.Series(np.arange(batch.size), index=batch)
             scored["_user_order"] = order.reindex(scored[self.user_col]).to_numpy()
             scored = scored.sort_values(

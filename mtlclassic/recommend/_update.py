@@ -135,3 +135,12 @@ def full_rows(rec, events):
         return events
     built = rec._model_rows(events[ids].reset_index(drop=True))
     return events.reset_index(drop=True).assign(**{c: built[c] for c in missing})
+
+
+def session_rows(rec, session):
+    """Return the session events with the model's other columns (None: None)."""
+    if session is None:
+        return None
+    if not isinstance(session, pd.DataFrame):
+        raise TypeError(f"session must be a DataFrame; got {type(session).__name__}.")
+    return full_rows(rec, rec._conform_frame(session, "session"))
