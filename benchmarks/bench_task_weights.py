@@ -86,12 +86,14 @@ def scale_case(quick):
     print(f"1. generated, rating x 100: {cut:,} training rows, {n - cut:,} test rows")
     _boosters(X.iloc[:cut], Y.iloc[:cut], X.iloc[cut:], Y.iloc[cut:],
               100 if quick else 1000, scale={"rating": 100.0})  # fmt: skip
-    reference = MultiTaskLGBM(strategy="shared", n_estimators=100 if quick else 1000,
-                              early_stopping_rounds=30, random_state=0, n_jobs=1)  # fmt: skip
+    reference = MultiTaskLGBM(
+        strategy="shared", n_estimators=100 if quick else 1000,
+        early_stopping_rounds=30, random_state=0, n_jobs=1,
+    )  # fmt: skip
     original = Y.assign(rating=Y["rating"] / 100.0)
     reference.fit(X.iloc[:cut], original.iloc[:cut])
-    print(f"  {'shared, rating in its own units':<34}        "
-          f"{_metrics(original.iloc[cut:], reference.predict(X.iloc[cut:]))}")  # fmt: skip
+    scores = _metrics(original.iloc[cut:], reference.predict(X.iloc[cut:]))
+    print(f"  {'shared, rating in its own units':<34}        {scores}")
     side = [c for c in X.columns if c.startswith(("user_f", "item_f"))]
     front = make_pipeline(PolynomialFeatures(2, include_bias=False), StandardScaler())
     F = front.fit_transform(X[side].iloc[:cut])

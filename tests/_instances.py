@@ -25,6 +25,10 @@ INSTANCE_PARAMS: dict[str, dict] = {
         n_components=2, n_iter=10, user_col=None, item_col=None, cv=3, random_state=0
     ),
     "MultiTaskLGBM": dict(n_estimators=30, learning_rate=0.2, n_jobs=1, random_state=0),
+    # the checks' X has two columns: the user column doubles as the time
+    "SessionEmbedder": dict(
+        user_col=0, item_col=1, time_col=0, n_jobs=1, random_state=0
+    ),
 }
 
 _CROSS_FITTED = (

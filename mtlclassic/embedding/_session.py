@@ -195,9 +195,9 @@ class SessionEmbedder(BaseEmbedder):
     """
 
     _parameter_constraints = {
-        "user_col": [str],
-        "item_col": [str],
-        "time_col": [str],
+        "user_col": [str, numbers.Integral],
+        "item_col": [str, numbers.Integral],
+        "time_col": [str, numbers.Integral],
         "gap": [Interval(numbers.Real, 0, None, closed="neither")],
         "session_col": [None, str],
         "category_col": [None, str],
@@ -234,26 +234,42 @@ class SessionEmbedder(BaseEmbedder):
 
     # ----------------------------------------------------------------- fit
     def _check_frame(self, X, *, reset):
+        """Validate ``X``; return it as a DataFrame (an array's columns: 0, 1, ...)."""
         if not isinstance(X, pd.DataFrame):
-            raise TypeError(
-                f"SessionEmbedder needs a DataFrame with the columns {self._needed()}; "
-                f"got {type(X).__name__}."
+            X = validate_data(
+                self, X, reset=reset, dtype="numeric", ensure_all_finite=False
             )
-        missing = [c for c in self._needed() if c not in X.columns]
-        if missing:
-            raise ValueError(
-                f"X has no column(s) {missing}; SessionEmbedder reads "
-                f"{self._needed()} (user_col, item_col, time_col, session_col, "
-                "category_col)."
-            )
+            X = pd.DataFrame(X)
+        else:
+            validate_data(self, X, skip_check_array=True, reset=reset)
+        self._names = [self._label(X, p) for p in self._needed_params()]
         if X.shape[0] == 0 and reset:
             raise ValueError("X is empty (0 rows); SessionEmbedder needs events.")
-        validate_data(self, X, skip_check_array=True, reset=reset)
         return X
 
+    def _needed_params(self):
+        params = ["user_col", "item_col", "time_col", "session_col", "category_col"]
+        return [p for p in params if getattr(self, p) is not None]
+
+    def _label(self, X, param):
+        """Return the label of the column of ``X`` that ``param`` names."""
+        key = getattr(self, param)
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            if not 0 <= key < X.shape[1]:
+                raise ValueError(
+                    f"{param}={key} is out of range: X has {X.shape[1]} feature(s) "
+                    "(columns)."
+                )
+            return X.columns[key]
+        if key not in X.columns:
+            raise ValueError(
+                f"{param}={key!r}: X has no column {key!r}; SessionEmbedder reads "
+                "user_col, item_col, time_col (and session_col, category_col)."
+            )
+        return key
+
     def _needed(self):
-        cols = [self.user_col, self.item_col, self.time_col]
-        return cols + [c for c in (self.session_col, self.category_col) if c]
+        return list(getattr(self, "_names", []))
 
     def _make_item_embedder(self):
         if self.item_embedder is not None:
@@ -311,9 +327,10 @@ class SessionEmbedder(BaseEmbedder):
     # ---------------------------------------------------------- features
     def _log(self, X):
         """Columns of the event log: user, time (s), item, session, category."""
+        names = dict(zip(self._needed_params(), self._needed()))
         for param in ("user_col", "item_col"):
-            self._id_values(X, X.columns.get_loc(getattr(self, param)), param)
-        time = X[self.time_col]
+            self._id_values(X, X.columns.get_loc(names[param]), param)
+        time = X[names["time_col"]]
         if pd.api.types.is_datetime64_any_dtype(time):
             origin = pd.Timestamp(0, tz=getattr(time.dt, "tz", None))
             seconds = (time - origin).dt.total_seconds().to_numpy(dtype=np.float64)
@@ -322,21 +339,21 @@ class SessionEmbedder(BaseEmbedder):
                 seconds = time.to_numpy(dtype=np.float64, na_value=np.nan)
             except (TypeError, ValueError):
                 raise TypeError(
-                    f"time_col {self.time_col!r} must hold numbers (seconds) or "
+                    f"time_col {names['time_col']!r} must hold numbers (seconds) or "
                     f"datetimes; got dtype {time.dtype}."
                 ) from None
         if not np.isfinite(seconds).all():
             raise ValueError(
-                f"time_col {self.time_col!r} has missing or infinite times; every "
+                f"time_col {names['time_col']!r} has missing or infinite times; every "
                 "event needs one."
             )
         session = category = None
         if self.session_col is not None:
-            session = pd.factorize(X[self.session_col], use_na_sentinel=False)[0]
+            session = pd.factorize(X[names["session_col"]], use_na_sentinel=False)[0]
         if self.category_col is not None:
-            category = pd.factorize(X[self.category_col])[0]
-        users = X[self.user_col].to_numpy()
-        return users, seconds, X[self.item_col].to_numpy(), session, category
+            category = pd.factorize(X[names["category_col"]])[0]
+        users = X[names["user_col"]].to_numpy()
+        return users, seconds, X[names["item_col"]].to_numpy(), session, category
 
     def _features_of(self, log):
         users, seconds, items, session, category = log
@@ -405,7 +422,7 @@ class SessionEmbedder(BaseEmbedder):
     def known_ids(self):
         """Return the items with a vector (users need no history here)."""
         check_is_fitted(self)
-        return {self.item_col: np.asarray(self.item_ids_, dtype=object)}
+        return {self._needed()[1]: np.asarray(self.item_ids_, dtype=object)}
 
     def item_vectors(self):
         """Return the item embedding's ``(item_ids, V)``."""
