@@ -171,8 +171,18 @@ def test_crossfitted_features_use_out_of_fold_item_vectors():
 
 def test_bad_input():
     X = toy_log()
-    with pytest.raises(TypeError, match="DataFrame"):
-        embedder().fit(X.to_numpy())
+    numeric = X.assign(user_id=X["user_id"].map({"A": 0, "B": 1, "C": 2}))
+    numeric = numeric.assign(item_id=numeric["item_id"].map(dict(a=0, b=1, c=2, d=3)))
+    numeric = numeric[["user_id", "item_id", "timestamp"]]
+    with pytest.raises(ValueError, match="no column 'user_id'"):
+        SessionEmbedder(random_state=0).fit(numeric.to_numpy())
+    by_position = SessionEmbedder(user_col=0, item_col=1, time_col=2, vectors=False,
+                                  passthrough=False, random_state=0)  # fmt: skip
+    by_name = SessionEmbedder(vectors=False, passthrough=False, random_state=0)
+    assert_allclose(
+        by_position.fit(numeric.to_numpy()).transform(numeric.to_numpy()),
+        by_name.fit(numeric).transform(numeric),
+    )
     with pytest.raises(ValueError, match="no column"):
         embedder().fit(X.drop(columns="timestamp"))
     with pytest.raises(ValueError, match="missing or infinite times"):
