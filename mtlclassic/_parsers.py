@@ -140,6 +140,15 @@ def _add_recommend(subparsers, fmt):
         help="ALS candidates scored per user (default: as saved, and at least k)",
     )
     recommend.add_argument(
+        "--session",
+        metavar="FILE",
+        help=(
+            "CSV/parquet of the session so far (user and item ids, time; other "
+            "columns from the catalogue): the context of the model's "
+            "SessionEmbedder, so the top-k follows the session"
+        ),
+    )
+    recommend.add_argument(
         "output", metavar="OUTPUT", help="file to write (csv/parquet)"
     )
     _common(recommend, 10_000)

@@ -26,6 +26,7 @@ from ._chunks import (
     iter_chunks,
 )
 from ._chunks import cast_to_schema as cast_to_schema  # its home before the split
+from .embedding._session import SessionCarry
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 _EXIT_CODES = (
@@ -200,6 +201,7 @@ def score_file(
     )
     by_name = hasattr(model, "feature_names_in_")
     meter = Progress("scored", progress)
+    carry = SessionCarry(model)
     with output as out:
         first = 0
         ids = [c for c in _model_id_columns(model) if c in input_columns]
@@ -211,7 +213,9 @@ def score_file(
             rows = chunk[input_columns]
             if not by_name:  # fitted on an array: the columns in schema order
                 rows = rows.to_numpy()
-            P = np.asarray(_predict(model, rows, source, first), dtype=np.float64)
+            with carry.context():  # open sessions of earlier chunks
+                P = np.asarray(_predict(model, rows, source, first), dtype=np.float64)
+            carry.push(rows)
             first += len(chunk)
             if P.ndim == 1:
                 P = P[:, None]
@@ -331,19 +335,31 @@ def recommend_file(
     overwrite=False,
     schema=None,
     progress=None,
+    session=None,
 ):
     """Top-``k`` items for every user of a CSV/parquet file into OUTPUT.
 
     Users are read ``chunksize`` at a time; a user listed twice is
-    recommended for once (as :meth:`Recommender.recommend` does). Returns
-    ``(n_users, n_rows)``: the users served and the rows written (``k`` per
-    user, fewer for a user whose unseen catalogue has fewer than ``k`` items).
+    recommended for once (as :meth:`Recommender.recommend` does). ``session``
+    (a DataFrame) is the session so far (:meth:`Recommender.recommend`).
+    Returns ``(n_users, n_rows)``: the users served and the rows written
+    (``k`` per user, fewer for a user whose unseen catalogue has fewer than
+    ``k`` items).
     """
     _check_recommender(recommender)
     if not isinstance(k, int) or k < 1:
         raise InputError(f"-k must be a positive int; got {k!r}.")
+
+    def serve(users):
+        try:
+            return recommender.recommend(users, k, session=session)
+        except (ValueError, TypeError) as exc:
+            if session is None:
+                raise
+            raise InputError(f"--session: {exc}") from None
+
     return _per_id_file(
-        lambda users: recommender.recommend(users, k), users_path, output_path,
+        serve, users_path, output_path,
         col=recommender.user_col, label="--users", what="user",
         verb="recommended for",
         chunksize=chunksize, output_format=output_format, overwrite=overwrite,
@@ -469,6 +485,11 @@ def run_recommend(args):
         _set_n_jobs(getattr(recommender, "model", None), args.n_jobs)
         if args.n_candidates is not None and hasattr(recommender, "n_candidates"):
             recommender.n_candidates = args.n_candidates
+        session = None
+        if args.session is not None:
+            source = Source(args.session, "--session")
+            parts = list(iter_chunks(source, 1_000_000, label="--session"))
+            session = pd.concat(parts, ignore_index=True) if parts else None
         n, rows = recommend_file(
             recommender,
             args.users,
@@ -478,6 +499,7 @@ def run_recommend(args):
             output_format=args.format,
             overwrite=args.overwrite,
             schema=manifest.get("input_schema"),
+            session=session,
         )
         short = (
             ""

@@ -247,3 +247,36 @@ def test_pipeline_recommender_and_save(tmp_path):
     pd.testing.assert_frame_equal(
         back.recommend([user], k=5, candidates="all", session=session), with_session
     )
+    # the CLI: --session FILE gives the same top-k
+    from mtlclassic.cli import main
+
+    rec.candidates = "all"
+    save(rec, tmp_path / "all.mtlc")
+    pd.DataFrame({"user_id": [user]}).to_csv(tmp_path / "users.csv", index=False)
+    session.to_csv(tmp_path / "session.csv", index=False)
+    args = ["recommend", str(tmp_path / "all.mtlc"), "--users",
+            str(tmp_path / "users.csv"), "-k", "5", "--session",
+            str(tmp_path / "session.csv"), str(tmp_path / "top.csv")]  # fmt: skip
+    assert main(args) == 0
+    top = pd.read_csv(tmp_path / "top.csv")
+    assert top["item_id"].tolist() == with_session["item_id"].tolist()
+    assert_allclose(top["score"], with_session["score"], rtol=1e-9)
+
+
+def test_chunked_scoring_carries_open_sessions(tmp_path):
+    from mtlclassic.cli import main
+
+    X, Y = _session_data(seed=1)
+    session_step = SessionEmbedder(random_state=0)
+    model = make_multitask_recommender(
+        embedders=(session_step, "fm", "als"), n_estimators=20, fm_n_iter=10,
+        factors=4, iterations=3, cv=2, random_state=0, n_jobs=1,
+    ).fit(X, Y)  # fmt: skip
+    X.to_csv(tmp_path / "events.csv", index=False)  # sorted by time
+    save(model, tmp_path / "model.mtlc", input_example=X.head())
+    out = tmp_path / "scores.csv"
+    args = ["score", str(tmp_path / "model.mtlc"), str(tmp_path / "events.csv"),
+            str(out), "--chunksize", "97"]  # fmt: skip
+    assert main(args) == 0
+    whole = model.predict(X)  # one batch: every session complete
+    assert_allclose(pd.read_csv(out)[["rating", "click", "like"]], whole, rtol=1e-7)

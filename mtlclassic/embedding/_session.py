@@ -40,7 +40,7 @@ from .._compat import (
 from .._crossfit import out_of_fold, resolve_cv
 from ._base import BaseEmbedder, find_embedders, lookup_ids
 
-__all__ = ["SessionEmbedder", "session_context", "session_features"]
+__all__ = ["SessionCarry", "SessionEmbedder", "session_context", "session_features"]
 
 
 def _starts(keys_sorted):
@@ -419,6 +419,27 @@ class SessionEmbedder(BaseEmbedder):
         Z = out_of_fold(fit_predict, X, y, splitter=splitter)
         return self._output(X, X, Z)
 
+    def latest_sessions(self, events):
+        """Return the rows of ``events`` in each user's latest session.
+
+        What a later batch of rows can still continue (the context a chunked
+        scorer carries from chunk to chunk).
+        """
+        check_is_fitted(self)
+        users, seconds, _, session, _ = self._log(events)  # the needed columns
+        codes = pd.factorize(users)[0]
+        key = np.zeros(len(events), dtype=np.int64) if session is None else session
+        order = np.lexsort((seconds, key, codes))
+        u, s, t = codes[order], key[order], seconds[order]
+        start = np.ones(len(events), dtype=bool)
+        start[1:] = (u[1:] != u[:-1]) | (s[1:] != s[:-1])
+        if session is None:
+            start[1:] |= np.diff(t) > float(self.gap)
+        sess = np.cumsum(start)
+        last = pd.Series(sess).groupby(u).transform("max").to_numpy()
+        keep = np.sort(order[sess == last])
+        return events.iloc[keep]
+
     def known_ids(self):
         """Return the items with a vector (users need no history here)."""
         check_is_fitted(self)
@@ -468,3 +489,36 @@ def session_context(model, events):
     finally:
         for embedder in found:
             embedder.__dict__.pop("_context_events", None)
+
+
+class SessionCarry:
+    """Carry open sessions from one chunk of rows to the next (chunked scoring).
+
+    Each chunk is scored with the earlier chunks' events of every user's
+    latest session as context (:func:`session_context`): exact when each
+    user's rows come in time order across chunks (a file sorted by time),
+    as the features of a row never look at later rows.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.embedders = [
+            e for e in find_embedders(model)
+            if getattr(e, "_uses_session_context", False)
+        ]  # fmt: skip
+        self.events = None
+
+    def context(self):
+        """Return the :func:`session_context` of the next chunk."""
+        return session_context(self.model, self.events)
+
+    def push(self, rows):
+        """Add a scored chunk's rows; keep only the open sessions."""
+        if not self.embedders or not isinstance(rows, pd.DataFrame):
+            return
+        columns = sorted({c for e in self.embedders for c in e._needed()}, key=str)
+        rows = rows[columns]
+        joined = rows if self.events is None else pd.concat(
+            [self.events, rows], ignore_index=True
+        )  # fmt: skip
+        self.events = self.embedders[0].latest_sessions(joined)
