@@ -55,3 +55,26 @@ def recsys_time_split(
     cut = int(round((1 - test_fraction) * len(X)))  # X is sorted by timestamp
     X = X.drop(columns=["timestamp"])
     return X.iloc[:cut], Y.iloc[:cut], X.iloc[cut:], Y.iloc[cut:]
+
+
+def movielens_by_time(path, n_ratings):
+    """The first ``n_ratings`` MovieLens ratings in time order, or None if absent."""
+    from mtlclassic.datasets import load_movielens
+
+    if not (path / "ratings.dat").is_file():
+        return None
+    X, Y = load_movielens(path)
+    order = np.argsort(X["timestamp"].to_numpy(), kind="stable")[:n_ratings]
+    X, Y = X.iloc[order].reset_index(drop=True), Y.iloc[order].reset_index(drop=True)
+    return X.drop(columns=[c for c in X.columns if X[c].isna().all()]), Y
+
+
+def task_summary(Y, P):
+    """One line: RMSE of each regression task, ROC AUC of each binary one."""
+    from mtlclassic.metrics import multitask_report
+
+    cells = []
+    for task, row in multitask_report(Y, P).iterrows():
+        metric = "rmse" if row["kind"] == "regression" else "roc_auc"
+        cells.append(f"{task} {metric} {row[metric]:.4f}")
+    return ", ".join(cells)

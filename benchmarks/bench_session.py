@@ -27,6 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _workloads import movielens_by_time, task_summary  # noqa: E402
 from bench_real import data_dir  # noqa: E402
 
 from mtlclassic import (  # noqa: E402
@@ -35,8 +36,7 @@ from mtlclassic import (  # noqa: E402
     make_multitask_recommender,
     make_multitask_recsys,
 )
-from mtlclassic.datasets import load_movielens  # noqa: E402
-from mtlclassic.metrics import multitask_report, ndcg_at_k  # noqa: E402
+from mtlclassic.metrics import ndcg_at_k  # noqa: E402
 
 GAP = 1800.0
 
@@ -61,19 +61,18 @@ def load(quick):
             Y.iloc[order].reset_index(drop=True),
         )
         return X, Y, "generated stand-in (bursts of 2-7 events)"
-    path = data_dir() / "ml-1m"
-    if not (path / "ratings.dat").is_file():
-        return None
-    X, Y = load_movielens(path)
-    order = np.argsort(X["timestamp"].to_numpy(), kind="stable")[:150_000]
-    X, Y = X.iloc[order].reset_index(drop=True), Y.iloc[order].reset_index(drop=True)
-    X = X.drop(columns=[c for c in X.columns if X[c].isna().all()])
-    return X, Y, "MovieLens-1M, first 150k ratings"
+    found = movielens_by_time(data_dir() / "ml-1m", 150_000)
+    return None if found is None else (*found, "MovieLens-1M, first 150k ratings")
 
 
-def catalogue(X, prefix, key):
-    cols = [key] + [c for c in X.columns if c.startswith(prefix) and c != key]
-    return X.drop_duplicates(key)[cols].reset_index(drop=True)
+def catalogue(X, key, other):
+    """One row per ``key``: the columns constant within each of its values."""
+    cols = [
+        c for c in X.columns
+        if c not in (key, other, "timestamp")
+        and X.groupby(key)[c].nunique(dropna=False).max() <= 1
+    ]  # fmt: skip
+    return X.drop_duplicates(key)[[key, *cols]].reset_index(drop=True)
 
 
 def next_item_queries(X, n_queries, rng, split):
@@ -116,15 +115,6 @@ def ndcg(rec, queries):
                      np.concatenate(groups), k=10)  # fmt: skip
 
 
-def summary(Y, P):
-    report = multitask_report(Y, P)
-    cells = []
-    for task, row in report.iterrows():
-        metric = "rmse" if row["kind"] == "regression" else "roc_auc"
-        cells.append(f"{task} {metric} {row[metric]:.4f}")
-    return ", ".join(cells)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -142,7 +132,7 @@ def main(argv=None):
     params = dict(random_state=0, n_jobs=1)
     if args.quick:
         params.update(n_estimators=50, fm_n_iter=10, iterations=5, cv=2)
-    items = catalogue(X, "item_", "item_id")
+    items = catalogue(X, "item_id", "user_id")
     item_side = [c for c in items.columns if c != "item_id"]
     category = "item_category" if "item_category" in item_side else None
     variants = [
@@ -153,7 +143,7 @@ def main(argv=None):
          (SessionEmbedder(gap=GAP, category_col=category, vectors=False,
                           random_state=0), "fm", "als")),
     ]  # fmt: skip
-    users = catalogue(X, "user_", "user_id")
+    users = catalogue(X, "user_id", "item_id")
     for label, embedders in variants:
         start = time.perf_counter()
         model = make_multitask_recommender(embedders=embedders, **params)
@@ -162,7 +152,7 @@ def main(argv=None):
         P = model.predict(X.iloc[split:])
         rec = Recommender(model, items, users=users, context={"timestamp": 0.0},
                           candidates="all")  # fmt: skip
-        print(f"  {label:<38} fit {seconds:5.1f}s  {summary(Y.iloc[split:], P)}, "
+        print(f"  {label:<38} fit {seconds:5.1f}s  {task_summary(Y.iloc[split:], P)}, "
               f"next-item NDCG@10 {ndcg(rec, queries):.4f}")  # fmt: skip
     return 0
 

@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _workloads import movielens_by_time, task_summary  # noqa: E402
 from bench_real import data_dir  # noqa: E402
 
 from mtlclassic import (  # noqa: E402
@@ -31,8 +32,6 @@ from mtlclassic import (  # noqa: E402
     make_multitask_recsys,
     update_model,
 )
-from mtlclassic.datasets import load_movielens  # noqa: E402
-from mtlclassic.metrics import multitask_report  # noqa: E402
 
 
 def load(quick):
@@ -41,23 +40,8 @@ def load(quick):
             n_users=200, n_items=100, n_events=6000, random_state=0
         )
         return X, Y, "generated stand-in"
-    path = data_dir() / "ml-1m"
-    if not (path / "ratings.dat").is_file():
-        return None
-    X, Y = load_movielens(path)
-    order = np.argsort(X["timestamp"].to_numpy(), kind="stable")[:150_000]
-    X, Y = X.iloc[order].reset_index(drop=True), Y.iloc[order].reset_index(drop=True)
-    X = X.drop(columns=[c for c in X.columns if X[c].isna().all()])
-    return X, Y, "MovieLens-1M, first 150k ratings"
-
-
-def summary(Y, P):
-    report = multitask_report(Y, P)
-    cells = []
-    for task, row in report.iterrows():
-        metric = "rmse" if row["kind"] == "regression" else "roc_auc"
-        cells.append(f"{task} {metric} {row[metric]:.4f}")
-    return ", ".join(cells)
+    found = movielens_by_time(data_dir() / "ml-1m", 150_000)
+    return None if found is None else (*found, "MovieLens-1M, first 150k ratings")
 
 
 def main(argv=None):
@@ -81,19 +65,19 @@ def main(argv=None):
     start = time.perf_counter()
     model = make_multitask_recommender(**params).fit(X.iloc[:base], Y.iloc[:base])
     fit_s = time.perf_counter() - start
-    frozen = summary(Y_test, model.predict(X_test))
+    frozen = task_summary(Y_test, model.predict(X_test))
     update_s = 0.0
     for batch in np.array_split(np.arange(base, replay_end), 5):
         start = time.perf_counter()
         update_model(model, X.iloc[batch], Y.iloc[batch])
         update_s += time.perf_counter() - start
-    updated = summary(Y_test, model.predict(X_test))
+    updated = task_summary(Y_test, model.predict(X_test))
     start = time.perf_counter()
     refit = make_multitask_recommender(**params).fit(
         X.iloc[:replay_end], Y.iloc[:replay_end]
     )
     refit_s = time.perf_counter() - start
-    full = summary(Y_test, refit.predict(X_test))
+    full = task_summary(Y_test, refit.predict(X_test))
     print(f"  never updated ({fit_s:.1f}s fit): {frozen}")
     print(f"  5 updates ({update_s:.1f}s in all):  {updated}")
     print(f"  full refit ({refit_s:.1f}s):        {full}")
@@ -110,17 +94,17 @@ def fm_replay(X, Y, base, replay_end, quick):
     start = time.perf_counter()
     fm = MultiTaskFM(**kw).fit(X.iloc[:base], Y.iloc[:base])
     fit_s = time.perf_counter() - start
-    frozen = summary(Y_test, fm.predict(X_test))
+    frozen = task_summary(Y_test, fm.predict(X_test))
     update_s = 0.0
     for batch in np.array_split(np.arange(base, replay_end), 5):
         start = time.perf_counter()
         fm.update(X.iloc[batch], Y.iloc[batch])
         update_s += time.perf_counter() - start
-    updated = summary(Y_test, fm.predict(X_test))
+    updated = task_summary(Y_test, fm.predict(X_test))
     start = time.perf_counter()
     refit = MultiTaskFM(**kw).fit(X.iloc[:replay_end], Y.iloc[:replay_end])
     refit_s = time.perf_counter() - start
-    full = summary(Y_test, refit.predict(X_test))
+    full = task_summary(Y_test, refit.predict(X_test))
     print("MultiTaskFM on the ids alone:")
     print(f"  never updated ({fit_s:.1f}s fit): {frozen}")
     print(f"  5 updates ({update_s:.1f}s in all):  {updated}")
