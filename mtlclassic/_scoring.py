@@ -487,9 +487,7 @@ def run_recommend(args):
             recommender.n_candidates = args.n_candidates
         session = None
         if args.session is not None:
-            source = Source(args.session, "--session")
-            parts = list(iter_chunks(source, 1_000_000, label="--session"))
-            session = pd.concat(parts, ignore_index=True) if parts else None
+            session = _read_session(recommender, args.session)
         n, rows = recommend_file(
             recommender,
             args.users,
@@ -515,6 +513,22 @@ def run_recommend(args):
         )
 
     return _run(args, work)
+
+
+def _read_session(recommender, path):
+    """Read and check the ``--session`` file (errors name it, not --users)."""
+    from .embedding._session import session_context
+    from .recommend._update import session_rows
+
+    source = Source(path, "--session")
+    parts = list(iter_chunks(source, 1_000_000, label="--session"))
+    session = pd.concat(parts, ignore_index=True) if parts else None
+    try:
+        with session_context(recommender.model, session_rows(recommender, session)):
+            pass
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"--session {str(path)!r}: {exc}") from None
+    return session
 
 
 def run_similar(args):

@@ -314,7 +314,8 @@ def tasks_from_column(X, y, column, *, sep="_"):
         If ``X`` is not a DataFrame.
     ValueError
         If ``column`` is not a column of ``X`` or has missing values, or
-        ``y`` has another number of rows.
+        ``y`` has another number of rows, or is a Series/DataFrame holding
+        ``X``'s index labels in another order (rows are matched by position).
 
     Examples
     --------
@@ -339,6 +340,16 @@ def tasks_from_column(X, y, column, *, sep="_"):
             f"column {column!r} has {int(values.isna().sum())} missing value(s); "
             "every row needs a task."
         )
+    if isinstance(y, pd.Series | pd.DataFrame) and len(y) == len(X):
+        # rows are matched by position; the same labels in another order
+        # would be silently misassigned, so that is refused
+        if not y.index.equals(X.index) and y.index.sort_values().equals(
+            X.index.sort_values()
+        ):
+            raise ValueError(
+                "y has X's index labels in another order: rows are matched by "
+                "position, so align them first (y.reindex(X.index))."
+            )
     if isinstance(y, pd.DataFrame):
         labels = {str(c): y[c].to_numpy(dtype=np.float64) for c in y.columns}
     else:

@@ -24,6 +24,10 @@ and of the task-relationship linear models takes
   closed form :math:`\alpha_t \propto 1 / \lVert g_t \rVert^2`.
 
 Dynamic weights are rescaled to mean 1, so regularisation keeps its scale.
+A task's loss is summed over its rows (as the stacked booster sums it), so
+MGDA's closed form also weighs a task down in proportion to its labelled
+rows: a task with 10x the rows gets about 1/10 of the weight, other things
+equal.
 """
 
 import numbers
@@ -137,6 +141,10 @@ def check_task_weights(task_weights, names, *, allow_array=True):
             "task_weights must be None, a dict {task: weight}, 'uncertainty' or "
             f"'mgda'; got {type(task_weights).__name__}."
         )
-    if not np.all(np.isfinite(w)) or np.any(w <= 0):
-        raise ValueError("task_weights must be finite and strictly positive.")
+    bad = ~np.isfinite(w) | (w <= 0)
+    if bad.any():
+        shown = {str(names[t]): float(w[t]) for t in np.flatnonzero(bad)}
+        raise ValueError(
+            f"task_weights must be finite and strictly positive; got {shown}."
+        )
     return w.copy(), None

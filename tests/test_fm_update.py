@@ -287,3 +287,57 @@ def test_gibbs_fit_stores_the_conditional_precision_of_each_coordinate():
     w_prior = 1.0 / fm.coef_[users].var()
     assert_close(w_p[0, j], w_prior + tau * np.sum(z**2), rtol=1e-10)
     assert_close(b_p[0], tau * len(X), rtol=1e-10)
+
+
+def test_each_target_item_vectors_known_ids_and_atomic_update():
+    X, y, _ = _ratings(n=400)
+    Y = pd.DataFrame({"rating": y, "liked": (y > 0).astype(float)})
+    Y.loc[:150, "liked"] = np.nan  # the tasks' FMs see different users and items
+    emb = FMEmbedder(target="each", n_components=2, n_iter=10, random_state=0,
+                     cv=None, user_col="user", item_col="item").fit(X, Y)  # fmt: skip
+    ids, V = emb.item_vectors()
+    for t, sub in enumerate(emb.task_embedders_):
+        F = sub.field_names_.index("item")
+        lo = sub.field_offsets_[F]
+        for j, item in enumerate(ids[:5]):
+            if item in sub.categories_[F]:
+                row = lo + sub.categories_[F].index(item)
+                np.testing.assert_array_equal(
+                    V[j, 2 * t : 2 * t + 2], sub.factors_[row]
+                )
+    users = set(emb.known_ids()["user"])
+    assert users == set().union(*(set(s.categories_[0]) for s in emb.task_embedders_))
+    before = [sub.factors_.copy() for sub in emb.task_embedders_]
+    new = pd.DataFrame({"user": ["zz", "zz"], "item": ["i1", "i2"]})
+    with pytest.raises(ValueError, match="other than 0 and 1"):
+        emb.update(new, pd.DataFrame({"rating": [1.0, 2.0], "liked": [2.0, 1.0]}))
+    for sub, old in zip(emb.task_embedders_, before):  # nothing changed
+        np.testing.assert_array_equal(sub.factors_, old)
+
+
+def test_array_labels_are_matched_by_position():
+    X, y, _ = _ratings(n=300)
+    Y = pd.DataFrame({"rating": y, "liked": (y > 0).astype(float)})
+    kw = dict(n_components=2, n_iter=10, random_state=0)
+    new = pd.DataFrame({"user": ["zz", "u1"], "item": ["i1", "i2"]})
+    labels = np.array([[1.0, 0.0], [3.0, 1.0]])
+    by_array = MultiTaskFM(**kw).fit(X, Y).update(new, labels)
+    by_name = (
+        MultiTaskFM(**kw).fit(X, Y).update(new, pd.DataFrame(labels, columns=Y.columns))
+    )
+    np.testing.assert_array_equal(by_array.factors_, by_name.factors_)
+    with pytest.raises(ValueError, match="unnamed column"):
+        MultiTaskFM(**kw).fit(X, Y).update(new, labels[:, :1])
+
+
+def test_exclude_columns_from_the_fm():
+    X, y, _ = _ratings(n=300)
+    X = X.assign(session_a=np.arange(300.0), other=1.0)
+    emb = FMEmbedder(target="all", n_components=2, n_iter=10, random_state=0, cv=None,
+                     exclude="^session_", user_col="user", item_col="item")  # fmt: skip
+    Z = emb.set_output(transform="pandas").fit(X, y).transform(X)
+    assert "session_a" not in emb.field_names_ and list(Z.columns)[-1] == "session_a"
+    quiet = emb.set_params(passthrough=False).fit(X, y)
+    assert "session_a" not in quiet.transform(X).columns
+    with pytest.raises(ValueError, match="id column"):
+        FMEmbedder(exclude="user", user_col="user", item_col="item").fit(X, y)

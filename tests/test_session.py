@@ -215,7 +215,7 @@ def _session_data(seed=0):
     return X, Y
 
 
-def test_pipeline_recommender_and_save(tmp_path):
+def test_pipeline_recommender_and_save(tmp_path, capsys):
     X, Y = _session_data()
     session_step = SessionEmbedder(category_col="item_category", random_state=0)
     model = make_multitask_recommender(
@@ -261,6 +261,12 @@ def test_pipeline_recommender_and_save(tmp_path):
     top = pd.read_csv(tmp_path / "top.csv")
     assert top["item_id"].tolist() == with_session["item_id"].tolist()
     assert_allclose(top["score"], with_session["score"], rtol=1e-9)
+    capsys.readouterr()
+    session.assign(timestamp="soon").to_csv(tmp_path / "bad.csv", index=False)
+    args[args.index(str(tmp_path / "session.csv"))] = str(tmp_path / "bad.csv")
+    assert main([*args, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "--session" in err and "bad.csv" in err and "--users" not in err
 
 
 def test_chunked_scoring_carries_open_sessions(tmp_path):
@@ -280,3 +286,45 @@ def test_chunked_scoring_carries_open_sessions(tmp_path):
     assert main(args) == 0
     whole = model.predict(X)  # one batch: every session complete
     assert_allclose(pd.read_csv(out)[["rating", "click", "like"]], whole, rtol=1e-7)
+
+
+def test_scored_rows_follow_the_session_and_bad_sessions():
+    X = toy_log()
+    emb = embedder().fit(X)
+    history = X.iloc[:3]  # A's session, up to t=200
+    rows = X.iloc[[3]].assign(timestamp=150)  # scored "before" the session's end
+    with session_context(emb, history):
+        early = emb.transform(rows)
+    with session_context(emb, history):
+        late = emb.transform(rows.assign(timestamp=201))
+    # the session so far comes first: scored rows never sit before it
+    cols = ["session_length", "session_mean_0", "session_mean_dot"]
+    pd.testing.assert_frame_equal(early[cols], late[cols])
+    assert early["session_length"].iloc[0] == 3
+    with session_context(emb, history.iloc[:0]):  # an empty session: none
+        pd.testing.assert_frame_equal(
+            emb.transform(rows), embedder().fit(X).transform(rows)
+        )
+    with pytest.raises(ValueError, match="no column"):
+        with session_context(emb, history.drop(columns="timestamp")):
+            pass
+    empty = emb.transform(X.iloc[:0])
+    assert empty.shape == (0, len(emb.get_feature_names_out()))
+
+
+def test_concurrent_sessions_do_not_mix():
+    from concurrent.futures import ThreadPoolExecutor
+
+    X = toy_log()
+    emb = embedder().fit(X)
+    rows = X.iloc[[3, 6]].assign(timestamp=[300, 60])
+    sessions = [X.iloc[:3], X.iloc[4:6], None]
+
+    def score(k):
+        with session_context(emb, sessions[k % 3]):
+            return k % 3, emb.transform(rows)
+
+    expected = [score(k)[1] for k in range(3)]
+    with ThreadPoolExecutor(4) as pool:
+        for k, got in pool.map(score, range(60)):
+            pd.testing.assert_frame_equal(got, expected[k])

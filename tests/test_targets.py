@@ -124,3 +124,14 @@ def test_tasks_from_column_refuses_bad_input():
         tasks_from_column(X.fillna("a"), [1.0, 2.0], "domain")
     with pytest.raises(TypeError, match="X must be a DataFrame"):
         tasks_from_column(X.to_numpy(), [1.0, 2.0, 3.0], 0)
+
+
+def test_tasks_from_column_refuses_a_shuffled_index():
+    from mtlclassic import tasks_from_column
+
+    X = pd.DataFrame({"domain": ["a", "b", "a"]}, index=[5, 6, 7])
+    y = pd.Series([1.0, 2.0, 3.0], index=[7, 6, 5])
+    with pytest.raises(ValueError, match="another order"):
+        tasks_from_column(X, y, "domain")
+    _, Y = tasks_from_column(X, y.reindex(X.index), "domain")
+    assert Y["a"].tolist()[0] == 3.0

@@ -578,13 +578,17 @@ class _BaseFM(BaseEstimator):
             is not a positive int.
         """
         check_is_fitted(self)
-        if isinstance(n_sweeps, bool) or not (
-            isinstance(n_sweeps, numbers.Integral) and n_sweeps >= 1
-        ):
-            raise ValueError(f"n_sweeps must be a positive int; got {n_sweeps!r}.")
+        _check_sweeps(n_sweeps)
+        data = self._update_data(X_new, y_new, sample_weight)
+        if data is not None:
+            update_estimator(self, *data, _column, n_sweeps)
+        return self
+
+    def _update_data(self, X_new, y_new, sample_weight):
+        """Validate an update's input: ``(Xv, Y, weight)``, or None if empty."""
         n = _n_rows(X_new)
         if n == 0:
-            return self
+            return None
         Xv = self._validate_fitted(X_new)
         if hasattr(self, "task_names_"):
             Y, weight = task_labels(self, y_new, sample_weight, n)
@@ -594,8 +598,7 @@ class _BaseFM(BaseEstimator):
             Y, weight = single_task_labels(self, y, sw)
         if hasattr(self, "factor_samples_"):
             weight = _relative_weights(weight)  # as in fit: weights are counts
-        update_estimator(self, Xv, Y, weight, _column, n_sweeps)
-        return self
+        return Xv, Y, weight
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -604,6 +607,13 @@ class _BaseFM(BaseEstimator):
         tags.input_tags.categorical = True
         tags.input_tags.string = True
         return tags
+
+
+def _check_sweeps(n_sweeps):
+    if isinstance(n_sweeps, bool) or not (
+        isinstance(n_sweeps, numbers.Integral) and n_sweeps >= 1
+    ):
+        raise ValueError(f"n_sweeps must be a positive int; got {n_sweeps!r}.")
 
 
 def _n_rows(X):

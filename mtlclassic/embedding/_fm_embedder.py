@@ -21,9 +21,12 @@ from ._base import BaseEmbedder
 from ._fm_base import (
     _COMMON_CONSTRAINTS,
     _BaseFM,
+    _check_sweeps,
     _n_rows,
     _require_y,
 )
+from ._fm_design import _column
+from ._fm_update import update_estimator
 
 
 class FMEmbedder(BaseEmbedder, _BaseFM):
@@ -141,8 +144,9 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
     exclude : None, str or list of str, default=None
         Columns of ``X`` (a DataFrame) the FM does not read: a list of names,
         or a regular expression matched against them (e.g. ``"^session_"``);
-        names ``X`` lacks are ignored. They are passed to the output
-        unchanged, after the FM's columns (``excluded_columns_``). The
+        names ``X`` lacks are ignored, the id columns cannot be excluded.
+        With ``passthrough`` they follow the FM's columns unchanged
+        (``excluded_columns_``). The
         default pipeline hides :class:`~mtlclassic.SessionEmbedder`'s
         columns from the FM this way: features seen on few training rows
         give an FM weights it can extrapolate wildly, while the heads' trees
@@ -306,7 +310,9 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
 
     def _excluded(self, X, fitted=False):
         """Return ``X`` without the ``exclude`` columns, and their names."""
-        if self.exclude is None:
+        if self.exclude is None or (
+            fitted and not getattr(self, "excluded_columns_", None)
+        ):
             return X, []
         if not isinstance(X, pd.DataFrame):
             raise TypeError(
@@ -324,11 +330,17 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
             names = [c for c in X.columns if re.search(self.exclude, str(c))]
         else:  # names X lacks are ignored (the folds see X without them)
             names = [c for c in self.exclude if c in X.columns]
+        ids = [c for c in names if c in (self.user_col, self.item_col)]
+        if ids:
+            raise ValueError(
+                f"exclude={self.exclude!r} matches the id column(s) {ids}, which the "
+                "FM needs (user_col, item_col)."
+            )
         return X.drop(columns=names), names
 
     def _with_excluded(self, Z, X, names):
-        """Append the excluded columns of ``X`` to the output ``Z``."""
-        if not names:
+        """Append the excluded columns of ``X`` to the output ``Z`` (passthrough)."""
+        if not names or not self.passthrough:
             return Z
         if isinstance(Z, pd.DataFrame):
             return pd.concat([Z, X[names].set_axis(Z.index, axis=0)], axis=1)
@@ -352,7 +364,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns (the excluded ones last)."""
         names = super().get_feature_names_out(input_features)
-        extra = list(getattr(self, "excluded_columns_", []))
+        extra = list(getattr(self, "excluded_columns_", [])) if self.passthrough else []
         return np.asarray(list(names) + extra, dtype=object)
 
     def _each(self):
@@ -421,16 +433,22 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
 
         New users and items get factors (so ``transform``, ``known_ids`` and
         ``similar_items`` know them); with ``target="each"`` every task's FM
-        is updated. ``y_new`` may hold other tasks than the fitted ones (they
-        are ignored, as ``target`` ignores them in fit).
+        is updated, all or none (every task's labels are checked first). With
+        ``target`` naming a task (or ``"each"``), ``y_new``'s other task
+        columns are ignored, as in fit; with ``"all"`` they are refused.
         """
         check_is_fitted(self)
         if getattr(self, "excluded_columns_", None):
             X_new = self._excluded(X_new, fitted=True)[0]
         if not self._each():
             return super().update(X_new, y_new, sample_weight, n_sweeps=n_sweeps)
-        for sub in self.task_embedders_:
-            sub.update(X_new, y_new, sample_weight, n_sweeps=n_sweeps)
+        _check_sweeps(n_sweeps)
+        # every task's labels checked before any FM changes: all or nothing
+        data = [sub._update_data(X_new, y_new, sample_weight)
+                for sub in self.task_embedders_]  # fmt: skip
+        for sub, part in zip(self.task_embedders_, data):
+            if part is not None:
+                update_estimator(sub, *part, _column, n_sweeps)
         return self
 
     def _embed(self, X):
@@ -491,20 +509,37 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         if found is None:
             return None
         fm, F = found
-        lo, hi = fm.field_offsets_[F], fm.field_offsets_[F + 1]
-        fms = self.task_embedders_ if self._each() else [self]
-        V = np.hstack([sub.factors_[lo:hi] for sub in fms])
-        return np.asarray(fm.categories_[F]), V
+        if not self._each():
+            lo, hi = fm.field_offsets_[F], fm.field_offsets_[F + 1]
+            return np.asarray(fm.categories_[F]), self.factors_[lo:hi]
+        # one FM per task, each with its own categories: side by side over the
+        # union of the items, an item a task's FM lacks at that FM's mean
+        ids = self.known_ids()[self.item_col]
+        blocks = []
+        for sub in self.task_embedders_:
+            lo, hi = sub.field_offsets_[F], sub.field_offsets_[F + 1]
+            V = sub.factors_[lo:hi]
+            rows = pd.Index(sub.categories_[F]).get_indexer(ids)
+            blocks.append(np.where((rows >= 0)[:, None], V[rows], V.mean(axis=0)))
+        return ids, np.hstack(blocks)
 
     def known_ids(self):
         """Return the ``user_col`` and ``item_col`` categories seen in fit."""
         check_is_fitted(self)
         found = {}
+        fms = self.task_embedders_ if self._each() else [self]
         for col in (self.user_col, self.item_col):
             field = self._id_field(col)
-            if field is not None:
-                fm, F = field
-                found[col] = np.asarray(fm.categories_[F], dtype=object)
+            if field is not None:  # every task's FM (target="each"): the union
+                _, F = field
+                ids = pd.unique(np.concatenate(
+                    [np.asarray(fm.categories_[F], dtype=object) for fm in fms]
+                ))  # fmt: skip
+                try:
+                    ids = np.sort(ids)
+                except TypeError:
+                    pass
+                found[col] = np.asarray(ids, dtype=object)
         return found
 
     def _resolve_features(self):

@@ -541,6 +541,17 @@ def task_labels(est, y, sample_weight, n):
         y, None, n_samples=n, allow_kinds=TASK_KINDS, allow_empty=True
     )
     fitted = list(est.task_names_)
+    named = isinstance(y, pd.DataFrame) or (
+        isinstance(y, pd.Series) and y.name is not None
+    )
+    if not named and names != fitted:  # an array: its columns are the tasks in order
+        if len(names) != len(fitted):
+            raise ValueError(
+                f"y_new has {len(names)} unnamed column(s) but the model has the "
+                f"tasks {fitted}: pass an array with one column per task, in that "
+                "order, or a DataFrame with the task names."
+            )
+        names = fitted
     extra = [t for t in names if t not in fitted]
     if extra and getattr(est, "target", "all") == "all":
         raise ValueError(
@@ -574,8 +585,9 @@ def single_task_labels(est, y, sample_weight):
     codes = pd.Index(est.classes_).get_indexer(y)
     if (codes < 0).any():
         raise ValueError(
-            f"y_new has classes not seen in fit: {sorted(set(y[codes < 0]))[:5]}; "
-            f"the fitted classes are {list(est.classes_)}."
+            f"y_new has classes not seen in fit: "
+            f"{sorted(set(y[codes < 0].tolist()))[:5]}; the fitted classes are "
+            f"{est.classes_.tolist()}."
         )
     if est.classes_.size == 2:
         Y = codes[:, None].astype(np.float64)

@@ -20,11 +20,16 @@ the same instant (so the order of the rows never matters):
 A feature with nothing to average is NaN (LightGBM's missing value). At
 prediction time, the session so far is context: :func:`session_context` (what
 :meth:`mtlclassic.Recommender.recommend` does with ``session=``) puts those
-events before the rows being scored, so the top-K changes as the session goes.
+events before the rows being scored — a scored row of a user with context
+events counts as coming just after the last of them, whatever its own time —
+so the top-K changes as the session goes. The context is kept per thread:
+concurrent calls with different sessions do not mix.
 """
 
 import contextlib
 import numbers
+import threading
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -41,6 +46,14 @@ from .._crossfit import out_of_fold, resolve_cv
 from ._base import BaseEmbedder, find_embedders, lookup_ids
 
 __all__ = ["SessionCarry", "SessionEmbedder", "session_context", "session_features"]
+
+# session_context's events per embedder, per thread: concurrent calls with
+# different sessions never see each other's (the fitted embedder is shared)
+_CONTEXT = threading.local()
+
+
+def _context_of(embedder):
+    return getattr(_CONTEXT, "events", {}).get(id(embedder))
 
 
 def _starts(keys_sorted):
@@ -144,10 +157,11 @@ class SessionEmbedder(BaseEmbedder):
 
     Parameters
     ----------
-    user_col, item_col : str, default="user_id", "item_id"
-        The id columns of ``X`` (a DataFrame).
-    time_col : str, default="timestamp"
-        Event times: numbers (seconds) or datetimes.
+    user_col, item_col : str or int, default="user_id", "item_id"
+        The id columns of ``X`` (names, or positions for an array).
+    time_col : str or int, default="timestamp"
+        Event times: numbers **in seconds** (convert milliseconds first, or
+        every event becomes its own session) or datetimes.
     gap : float, default=1800
         Seconds of inactivity that end a session (30 minutes, the usual web
         analytics rule).
@@ -301,10 +315,11 @@ class SessionEmbedder(BaseEmbedder):
         Raises
         ------
         TypeError
-            If ``X`` is not a DataFrame, or the item embedder has no
-            ``item_vectors()``.
+            If the item embedder has no ``item_vectors()``, or the time
+            column holds neither numbers nor datetimes.
         ValueError
-            If a needed column is missing, or a time or id is missing.
+            If a needed column is missing (a position out of range for an
+            array ``X``), or a time or id is missing.
         """
         X = self._check_frame(X, reset=True)
         self._log(X)  # validates ids and times
@@ -371,17 +386,29 @@ class SessionEmbedder(BaseEmbedder):
     def _joined_log(self, X):
         """Return the log of ``X`` after the context events (session_context).
 
-        Returns the log and how many context rows come first.
+        Returns the log and how many context rows come first. The rows of a
+        user with context events come after them: their time is at least
+        just past the user's last context event (the session *so far*).
         """
-        context = getattr(self, "_context_events", None)
+        context = _context_of(self)
         if context is None:
             return self._log(X), 0
         columns = self._needed()
         joined = pd.concat([context[columns], X[columns]], ignore_index=True)
-        return self._log(joined), len(context)
+        users, seconds, items, session, category = self._log(joined)
+        n = len(context)
+        last = pd.Series(seconds[:n]).groupby(pd.Series(users[:n])).max()
+        floor = pd.Series(users[n:]).map(last).to_numpy(dtype=np.float64)
+        after = np.nextafter(floor, np.inf)
+        seconds = seconds.copy()
+        seconds[n:] = np.where(np.isnan(floor), seconds[n:],
+                               np.fmax(seconds[n:], after))  # fmt: skip
+        return (users, seconds, items, session, category), n
 
     def _embed(self, X):
         X = self._check_frame(X, reset=False)
+        if len(X) == 0:
+            return X, np.zeros((0, len(self._embedding_names())))
         log, skip = self._joined_log(X)
         return X, self._features_of(log)[skip:]
 
@@ -473,22 +500,33 @@ def session_context(model, events):
     found = [
         e for e in find_embedders(model) if getattr(e, "_uses_session_context", False)
     ]
-    if events is None or not found:
+    if events is not None and not isinstance(events, pd.DataFrame):
+        raise TypeError(f"session must be a DataFrame; got {type(events).__name__}.")
+    if events is None or len(events) == 0 or not found:  # no session so far
         yield
         return
-    if not isinstance(events, pd.DataFrame):
-        raise TypeError(f"session must be a DataFrame; got {type(events).__name__}.")
     for embedder in found:
         missing = [c for c in embedder._needed() if c not in events.columns]
         if missing:
-            raise ValueError(f"session has no column(s) {missing}.")
+            raise ValueError(
+                f"session has no column(s) {missing}: the session's events need "
+                f"{embedder._needed()} (their time included)."
+            )
+        embedder._log(events)  # refuse missing ids or times now, naming them
+    store = getattr(_CONTEXT, "events", None)
+    if store is None:
+        store = _CONTEXT.events = {}
+    saved = {id(e): store.get(id(e)) for e in found}
     try:
         for embedder in found:
-            embedder._context_events = events.reset_index(drop=True)
+            store[id(embedder)] = events.reset_index(drop=True)
         yield
     finally:
-        for embedder in found:
-            embedder.__dict__.pop("_context_events", None)
+        for key, value in saved.items():
+            if value is None:
+                store.pop(key, None)
+            else:
+                store[key] = value
 
 
 class SessionCarry:
@@ -507,6 +545,7 @@ class SessionCarry:
             if getattr(e, "_uses_session_context", False)
         ]  # fmt: skip
         self.events = None
+        self.warned = False
 
     def context(self):
         """Return the :func:`session_context` of the next chunk."""
@@ -518,7 +557,22 @@ class SessionCarry:
             return
         columns = sorted({c for e in self.embedders for c in e._needed()}, key=str)
         rows = rows[columns]
+        first = self.embedders[0]
+        if self.events is not None and not self.warned:
+            users, seconds = first._log(rows)[:2]
+            before = first._log(self.events)
+            latest = pd.Series(before[1]).groupby(pd.Series(before[0])).max()
+            floor = pd.Series(users).map(latest).to_numpy(dtype=np.float64)
+            if np.any(seconds < floor):  # NaN (a new user) compares False
+                self.warned = True
+                warnings.warn(
+                    "Rows of a user came before that user's rows of an earlier "
+                    "chunk: their session features miss events; sort the input "
+                    "by time for exact session features.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         joined = rows if self.events is None else pd.concat(
             [self.events, rows], ignore_index=True
         )  # fmt: skip
-        self.events = self.embedders[0].latest_sessions(joined)
+        self.events = first.latest_sessions(joined)

@@ -143,4 +143,15 @@ def session_rows(rec, session):
         return None
     if not isinstance(session, pd.DataFrame):
         raise TypeError(f"session must be a DataFrame; got {type(session).__name__}.")
+    for embedder in find_embedders(rec.model):
+        if getattr(embedder, "_uses_session_context", False):
+            own = embedder._needed()[:3]  # user, item, time: never filled in
+            missing = [c for c in own if c not in session.columns]
+            if missing:
+                raise ValueError(
+                    f"session has no column(s) {missing}; its events need {own} "
+                    "(the other columns come from the catalogue)."
+                )
+    if len(session) == 0:
+        return None
     return full_rows(rec, rec._conform_frame(session, "session"))
