@@ -341,3 +341,32 @@ def test_exclude_columns_from_the_fm():
     assert "session_a" not in quiet.transform(X).columns
     with pytest.raises(ValueError, match="id column"):
         FMEmbedder(exclude="user", user_col="user", item_col="item").fit(X, y)
+
+
+def test_cold_rows_and_the_sample_cache_against_a_hand_computation():
+    X, y, _ = _ratings(n=400, seed=7)
+    fm = FMRegressor(n_components=2, n_iter=12, n_kept_samples=5, random_state=0)
+    fm.fit(X, y)
+    row = pd.DataFrame({"user": ["new"], "item": ["i3"]})
+    users = slice(fm.field_offsets_[0], fm.field_offsets_[1])
+    j = fm.field_offsets_[1] + fm.categories_[1].index("i3")
+    manual = []
+    for s in range(5):  # the cold user at the users' mean, in every sample
+        w, V = fm.coef_samples_[s][0], fm.factor_samples_[s]
+        w_u, v_u = w[users].mean(), V[users].mean(axis=0)
+        manual.append(fm.intercept_samples_[s][0] + w_u + w[j] + v_u @ V[j])
+    assert_close = np.testing.assert_allclose
+    assert_close(fm.predict(row), [np.mean(manual)], rtol=1e-12)
+    keys = set(fm.__dict__)
+    fm.predict(row)  # the flattened samples are cached outside the estimator
+    assert set(fm.__dict__) == keys
+    fm.update(pd.DataFrame({"user": ["u1"], "item": ["i3"]}), [5.0])
+    w, V = fm.coef_samples_, fm.factor_samples_  # the cache follows the update
+    users_now = slice(fm.field_offsets_[0], fm.field_offsets_[1])
+    j = fm.field_offsets_[1] + fm.categories_[1].index("i3")
+    manual = [
+        fm.intercept_samples_[s][0] + w[s][0][users_now].mean() + w[s][0][j]
+        + V[s][users_now].mean(axis=0) @ V[s][j]
+        for s in range(5)
+    ]  # fmt: skip
+    assert_close(fm.predict(row), [np.mean(manual)], rtol=1e-12)

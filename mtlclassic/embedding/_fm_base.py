@@ -7,10 +7,10 @@ parameters of the supervised estimators.
 
 import numbers
 import warnings
+import weakref
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import (
     BaseEstimator,
@@ -29,7 +29,14 @@ from .._compat import (
 from .._ids import category_dtypes
 from .._targets import check_targets, check_task_sample_weight
 from ._fm_design import _column, build_design, fit_encoding, resolve_categorical
-from ._fm_mcmc import FMPosterior, posterior_predict, sample_fm, to_link_scale
+from ._fm_mcmc import (
+    FlatSamples,
+    FMPosterior,
+    group_mean_columns,
+    posterior_predict,
+    sample_fm,
+    to_link_scale,
+)
 from ._fm_solver import fm_decision, initial_parameters, solve_fm
 from ._fm_update import (
     FMParams,
@@ -93,6 +100,8 @@ _SAMPLE_ATTRIBUTES = (
     "noise_correlation_",
 )
 _ALS_ONLY_DEFAULTS = {"alpha_w": 1e-3, "alpha_v": 1e-3, "tol": 1e-5}
+# the kept samples side by side, per fitted FM (see _BaseFM._flat_samples)
+_FLAT_CACHE = weakref.WeakKeyDictionary()
 
 
 class _BaseFM(BaseEstimator):
@@ -318,6 +327,7 @@ class _BaseFM(BaseEstimator):
         self.factors_ = post.factors.mean(axis=0)
         self.interaction_scale_ = post.scale.mean(axis=0)
         self.n_iter_ = n_iter
+        self._samples_version = getattr(self, "_samples_version", 0) + 1
         self._laplace_precision_ = gibbs_precision(self, design, Y, weight)
 
     def _chain_end(self):
@@ -420,7 +430,7 @@ class _BaseFM(BaseEstimator):
     def _unseen_rows(self, design):
         """``[(field, rows)]``: rows whose category in a categorical field is unseen.
 
-        Gibbs-fitted models only (see :meth:`_with_group_means`); an unseen
+        Gibbs-fitted models only (see :meth:`_group_means`); an unseen
         category and a missing value both leave the field's rows empty.
         """
         out = []
@@ -435,48 +445,37 @@ class _BaseFM(BaseEstimator):
                 out.append((F, np.flatnonzero(~seen)))
         return out
 
-    def _with_group_means(self, design):
-        """Return the design and samples, unseen categories at their group mean.
+    def _flat_samples(self):
+        """Return the kept samples side by side (:class:`FlatSamples`), built once.
 
-        Under the hierarchical prior a category's coefficient and factors are
-        drawn around its field's mean, so a category never seen in training is
-        predicted with the mean of the field's categories in every sample (one
-        extra design column per field with unseen rows). A zero row would mean
-        the prior mean is 0, which it is not: the field's mean then drifts with
-        the global bias during sampling, and cold rows drift with it.
+        Cached outside the estimator (its ``__dict__`` and saved files are
+        unchanged), keyed by the sample arrays and ``_samples_version``, which
+        ``fit`` and ``update`` bump.
         """
-        Z, post = design.tocsr(), self._posterior()
+        key = (
+            id(self.coef_samples_), id(self.factor_samples_),
+            self.coef_samples_.shape, self.factor_samples_.shape,
+            getattr(self, "_samples_version", 0),
+        )  # fmt: skip
+        cached = _FLAT_CACHE.get(self)
+        if cached is None or cached[0] != key:
+            cached = (key, FlatSamples.of(self.coef_samples_, self.factor_samples_))
+            _FLAT_CACHE[self] = cached
+        return cached[1]
+
+    def _group_means(self, design, flat):
+        """Unseen categories at their field's mean: see :func:`group_mean_columns`."""
         unseen = self._unseen_rows(design)
-        if not unseen:
-            return Z, post
-        n, off = design.n_samples, self.field_offsets_
-        extra = sp.csr_matrix(
-            (
-                np.ones(sum(r.size for _, r in unseen)),
-                (
-                    np.concatenate([r for _, r in unseen]),
-                    np.repeat(np.arange(len(unseen)), [r.size for _, r in unseen]),
-                ),
-            ),
-            shape=(n, len(unseen)),
-        )
-        coef = [post.coef[:, :, off[F] : off[F + 1]].mean(axis=2) for F, _ in unseen]
-        factors = [post.factors[:, off[F] : off[F + 1]].mean(axis=1) for F, _ in unseen]
-        post = FMPosterior(
-            post.intercept,
-            np.concatenate([post.coef, np.stack(coef, axis=2)], axis=2),
-            np.concatenate([post.factors, np.stack(factors, axis=1)], axis=1),
-            post.scale,
-            post.noise_precision,
-            post.n_iter,
-        )
-        return sp.hstack([Z, extra], format="csr"), post
+        return group_mean_columns(design.n_samples, unseen, self.field_offsets_, flat)
 
     def _mean_prediction(self, design):
         """E[y_t | x] per task, (n_samples, n_tasks): probabilities for binary."""
         if hasattr(self, "factor_samples_"):  # fitted by the Gibbs sampler
-            Z, post = self._with_group_means(design)
-            return posterior_predict(Z, post, self._binary_tasks_)
+            flat = self._flat_samples()
+            return posterior_predict(
+                design.tocsr(), self._posterior(), self._binary_tasks_, flat=flat,
+                extra=self._group_means(design, flat),
+            )  # fmt: skip
         scores = self._link_scores(design)
         scores[:, self._binary_tasks_] = expit(scores[:, self._binary_tasks_])
         return scores

@@ -38,6 +38,7 @@ more normal draw per block than an ALS epoch.
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.special import log_ndtr, logit, ndtr, ndtri_exp
 
@@ -544,30 +545,60 @@ def sample_fm(
     return kept
 
 
-def posterior_predict(Z, posterior: FMPosterior, binary, *, chunk_rows=None):
+@dataclass
+class FlatSamples:
+    """Every kept sample's parameters side by side, one row per design column.
+
+    ``coef`` (p, S*T), ``factors`` and ``factors_sq`` (p, S*k): the layout one
+    sparse product per row chunk evaluates all samples with. Built once per
+    fitted model (:meth:`_BaseFM._flat_samples`), not per ``predict`` call.
+    """
+
+    coef: np.ndarray
+    factors: np.ndarray
+    factors_sq: np.ndarray
+
+    @classmethod
+    def of(cls, coef_samples, factor_samples):
+        """Flatten ``coef_samples`` (S, T, p) and ``factor_samples`` (S, p, k)."""
+        S, T, p = coef_samples.shape
+        k = factor_samples.shape[2]
+        coef = np.ascontiguousarray(coef_samples.transpose(2, 0, 1).reshape(p, S * T))
+        factors = np.ascontiguousarray(
+            factor_samples.transpose(1, 0, 2).reshape(p, S * k)
+        )
+        return cls(coef, factors, factors**2)
+
+
+def posterior_predict(Z, posterior: FMPosterior, binary, *, chunk_rows=None,
+                      flat=None, extra=None):  # fmt: skip
     r"""Posterior-mean predictions E[y_t | z] of every row, (n_samples, n_tasks).
 
     The average over kept samples of :math:`\hat y_t` (regression) or of
     :math:`\Phi(\hat y_t)` (binary). All samples are evaluated with one
-    sparse product per row chunk (the samples' factors side by side).
+    sparse product per row chunk (the samples' parameters side by side:
+    ``flat``, a :class:`FlatSamples` of ``posterior``, built if None).
+    ``extra`` is an optional ``(Z_extra, FlatSamples)`` of more design
+    columns (the group means of unseen categories).
     """
     S, T, p = posterior.coef.shape
     k = posterior.factors.shape[2]
     n = Z.shape[0]
     binary = np.asarray(binary, dtype=bool)
     out = np.empty((n, T))
-    coef = posterior.coef.transpose(2, 0, 1).reshape(p, S * T)
-    factors = posterior.factors.transpose(1, 0, 2).reshape(p, S * k)
+    if flat is None:
+        flat = FlatSamples.of(posterior.coef, posterior.factors)
+    blocks = [(Z, flat)] if extra is None else [(Z, flat), extra]
     if chunk_rows is None:
         chunk_rows = max(1, 2_000_000 // max(1, S * (k + T)))
     for start in range(0, n, chunk_rows):
-        Zc = Z[start : start + chunk_rows]
-        m = Zc.shape[0]
-        linear = np.asarray(Zc @ coef).reshape(m, S, T)
+        parts = [(B[start : start + chunk_rows], F) for B, F in blocks]
+        m = parts[0][0].shape[0]
+        linear = sum(np.asarray(B @ F.coef) for B, F in parts).reshape(m, S, T)
         if k:
-            q = np.asarray(Zc @ factors).reshape(m, S, k)
-            sq = np.asarray(Zc.multiply(Zc) @ (factors**2)).reshape(m, S, k)
-            phi = 0.5 * (q * q - sq).sum(axis=2)  # (m, S)
+            q = sum(np.asarray(B @ F.factors) for B, F in parts).reshape(m, S, k)
+            sq = sum(np.asarray(B.multiply(B) @ F.factors_sq) for B, F in parts)
+            phi = 0.5 * (q * q - sq.reshape(m, S, k)).sum(axis=2)  # (m, S)
         else:
             phi = np.zeros((m, S))
         pred = (
@@ -581,6 +612,31 @@ def posterior_predict(Z, posterior: FMPosterior, binary, *, chunk_rows=None):
     return out
 
 
+def group_mean_columns(n_samples, unseen, offsets, flat):
+    """Extra design columns for unseen categories: ``(Z_extra, FlatSamples)``.
+
+    Under the hierarchical prior a category's coefficient and factors are
+    drawn around its field's mean, so a category never seen in training is
+    predicted with the mean of the field's categories in every sample (one
+    extra design column per field with unseen rows, ``unseen``: ``[(field,
+    rows)]``). A zero row would mean the prior mean is 0, which it is not: the
+    field's mean then drifts with the global bias during sampling, and cold
+    rows drift with it. None when every row's categories were seen.
+    """
+    if not unseen:
+        return None
+    rows = np.concatenate([r for _, r in unseen])
+    cols = np.repeat(np.arange(len(unseen)), [r.size for _, r in unseen])
+    extra = sp.csr_matrix(
+        (np.ones(rows.size), (rows, cols)), shape=(n_samples, len(unseen))
+    )
+    coef = np.stack([flat.coef[offsets[F] : offsets[F + 1]].mean(axis=0)
+                     for F, _ in unseen])  # fmt: skip
+    factors = np.stack([flat.factors[offsets[F] : offsets[F + 1]].mean(axis=0)
+                        for F, _ in unseen])  # fmt: skip
+    return extra, FlatSamples(coef, factors, factors**2)
+
+
 def to_link_scale(mean_prediction, binary):
     """Posterior means on the scale of a score: log-odds for binary tasks."""
     out = np.array(mean_prediction, dtype=np.float64)
@@ -592,6 +648,8 @@ def to_link_scale(mean_prediction, binary):
 
 __all__ = [
     "FMGibbsSampler",
+    "FlatSamples",
+    "group_mean_columns",
     "FMPosterior",
     "posterior_predict",
     "sample_fm",

@@ -435,6 +435,7 @@ def update_gibbs(est, design, Y, weight, new, n_sweeps):
         est.coef_samples_[s] = params.coef
         est.factor_samples_[s] = params.factors
     est.intercept_samples_ = intercepts.reshape(np.shape(est.intercept_samples_))
+    est._samples_version = getattr(est, "_samples_version", 0) + 1  # new samples
     _set_estimates(
         est, intercepts.mean(axis=0), est.coef_samples_.mean(axis=0),
         est.factor_samples_.mean(axis=0),
