@@ -11,8 +11,12 @@ Run: ``python benchmarks/bench_scoring.py`` (full, about 3-4 minutes on the
   target: <= 1.2.
 - latency of one row: p50 / p99 over many calls of ``predict`` on a (1, 10)
   array, on a one-row DataFrame, and of the bare booster loop on the array;
-  in full mode also of the default ``make_multitask_recommender`` pipeline
-  (FMEmbedder -> ALSEmbedder -> MultiTaskLGBM) on one event row.
+  and of the default ``make_multitask_recommender`` pipeline (FMEmbedder ->
+  ALSEmbedder -> MultiTaskLGBM) on one event row, through ``predict`` and
+  through ``mtlclassic.compile(model).predict``; then the pipeline in bulk
+  (500k rows; 20k with ``--quick``): rows x tasks per second of both, against
+  the floor of the trees alone (LightGBM's ``predict`` of each head on the
+  precomputed features).
 - memory: peak RSS (``os.wait4`` rusage of the child) of ``mtlclassic score
   MODEL in.csv out.csv --chunksize 100000`` on CSVs of two sizes (1M and 5M
   rows; generated once into /tmp), and for contrast of reading the small
@@ -31,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from mtlclassic import MultiTaskLGBM, save
+from mtlclassic import compile as compile_model
 
 N_FEATURES = 10
 
@@ -105,8 +110,13 @@ def bench_latency(model, X_fit, Y_fit, n_calls, *, pipeline=True):
     }
     cases["MultiTaskLGBM.predict, one-row DataFrame"] = (framed.predict, frames)
     if pipeline:
-        label = "default pipeline (FM + ALS + heads), one event row"
-        cases[label] = _pipeline_case(n_calls)
+        pipe, events = _pipeline_case(n_calls, quick=pipeline == "quick")
+        compiled = compile_model(pipe)
+        cases["default pipeline, one event row: predict"] = (pipe.predict, events)
+        cases["default pipeline, one event row: compile(...).predict"] = (
+            compiled.predict, events,
+        )  # fmt: skip
+        pipeline_bulk(pipe, compiled, events[0], quick=pipeline == "quick")
     print(f"single-row latency over {n_calls:,} calls (microseconds):")
     for label, (func, inputs) in cases.items():
         func(inputs[0])  # warm up
@@ -114,7 +124,7 @@ def bench_latency(model, X_fit, Y_fit, n_calls, *, pipeline=True):
         print(f"  {label:52s} p50 {p50:8.1f}   p99 {p99:8.1f}")
 
 
-def _pipeline_case(n_calls):
+def _pipeline_case(n_calls, quick=False):
     """The fitted default recommender pipeline and one-row event frames."""
     import warnings
 
@@ -123,13 +133,48 @@ def _pipeline_case(n_calls):
     X, Y = make_multitask_recsys(
         n_users=300, n_items=200, n_events=6000, random_state=0
     )
+    size = dict(n_estimators=20, fm_n_iter=10) if quick else dict(n_estimators=100)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = make_multitask_recommender(
-            n_estimators=100, factors=8, cv=2, n_jobs=1, random_state=0
+            factors=8, cv=2, n_jobs=1, random_state=0, **size
         ).fit(X, Y)
     rows = [X.iloc[[i % len(X)]] for i in range(n_calls)]
-    return model.predict, rows
+    return model, rows
+
+
+def pipeline_bulk(model, compiled, row, quick=False):
+    """Rows x tasks per second of the pipeline in bulk, against the trees alone.
+
+    The floor: LightGBM's own ``predict`` of every head on the features the
+    heads see (computed beforehand), the cost no scorer of these trees avoids.
+    """
+    n = 20_000 if quick else 500_000
+    events = pd.concat([row] * n, ignore_index=True)
+    rng = np.random.default_rng(0)
+    for col in events.columns:  # varied rows: every user, item and value
+        if col not in ("timestamp",):
+            events[col] = rng.permutation(np.resize(row[col].to_numpy(), n))
+    heads = model.steps[-1][1]
+    features = model[:-1].transform(events)
+    matrix = heads._check_X(features, reset=False)[0]
+    n_tasks = len(heads.tasks_)
+    timings = {}
+    for label, func in (
+        ("predict", lambda: model.predict(events)),
+        ("compile(...).predict", lambda: compiled.predict(events)),
+        ("trees alone (Booster.predict per head)", lambda: [
+            b.predict(matrix, num_threads=1, raw_score=True)
+            for b in heads.boosters_.values()
+        ]),
+    ):  # fmt: skip
+        start = time.process_time()
+        func()
+        timings[label] = time.process_time() - start
+    print(f"default pipeline in bulk, {n:,} rows x {n_tasks} tasks, one thread:")
+    for label, seconds in timings.items():
+        rate = n * n_tasks / seconds
+        print(f"  {label:52s} {seconds:6.2f} s  {rate:12,.0f} rows x tasks/s")
 
 
 def _write_csv(path, n_rows, chunk=500_000):
@@ -247,7 +292,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         fitted = bench_throughput(20_000, 10, repeat=1)
-        bench_latency(*fitted, 200, pipeline=False)
+        bench_latency(*fitted, 200, pipeline="quick")
         with tempfile.TemporaryDirectory() as folder:
             bench_memory([20_000, 60_000], 10_000, Path(folder), contrast=False)
     else:

@@ -5,6 +5,7 @@ task-relationship linear models, all scikit-learn estimators.
 """
 
 from . import datasets, linear_model, metrics, model_selection
+from ._compiled import CompiledModel, compile
 from ._targets import tasks_from_column
 from ._version import __version__
 from .boosting import MultiTaskLGBM
@@ -32,8 +33,10 @@ from .recommend import Recommender, make_multitask_recommender, update_model
 
 __all__ = [
     "ALSEmbedder",
+    "CompiledModel",
     "ClusteredMultiTask",
     "ClusteredMultiTaskCV",
+    "compile",
     "datasets",
     "FMClassifier",
     "FMEmbedder",

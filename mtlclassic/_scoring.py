@@ -26,6 +26,7 @@ from ._chunks import (
     iter_chunks,
 )
 from ._chunks import cast_to_schema as cast_to_schema  # its home before the split
+from ._compiled import CompiledModel
 from .embedding._session import SessionCarry
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -202,6 +203,7 @@ def score_file(
     by_name = hasattr(model, "feature_names_in_")
     meter = Progress("scored", progress)
     carry = SessionCarry(model)
+    scorer = CompiledModel(model) if by_name else model  # the array path
     with output as out:
         first = 0
         ids = [c for c in _model_id_columns(model) if c in input_columns]
@@ -214,7 +216,7 @@ def score_file(
             if not by_name:  # fitted on an array: the columns in schema order
                 rows = rows.to_numpy()
             with carry.context():  # open sessions of earlier chunks
-                P = np.asarray(_predict(model, rows, source, first), dtype=np.float64)
+                P = np.asarray(_predict(scorer, rows, source, first), dtype=np.float64)
             carry.push(rows)
             first += len(chunk)
             if P.ndim == 1:

@@ -64,10 +64,12 @@ def test_chunked_scoring_equals_in_memory_predict(
 ):
     folder, model_path, X_new = files
     _, model = fitted
+    from mtlclassic._compiled import CompiledModel
+
     calls = []
-    original = MultiTaskLGBM.predict
+    original = CompiledModel.predict  # score runs the compiled path
     monkeypatch.setattr(
-        MultiTaskLGBM,
+        CompiledModel,
         "predict",
         lambda self, X: calls.append(len(X)) or original(self, X),
     )
@@ -150,8 +152,10 @@ def test_overwrite_protection(files, capsys):
 
 
 def test_failure_mid_way_leaves_no_partial_output(files, capsys, monkeypatch):
+    from mtlclassic._compiled import CompiledModel
+
     folder, model_path, _ = files
-    original, calls = MultiTaskLGBM.predict, []
+    original, calls = CompiledModel.predict, []  # score runs the compiled path
 
     def fail_on_third_chunk(self, X):
         calls.append(len(X))
@@ -159,7 +163,7 @@ def test_failure_mid_way_leaves_no_partial_output(files, capsys, monkeypatch):
             raise RuntimeError("disk on fire")
         return original(self, X)
 
-    monkeypatch.setattr(MultiTaskLGBM, "predict", fail_on_third_chunk)
+    monkeypatch.setattr(CompiledModel, "predict", fail_on_third_chunk)
     before = set(folder.iterdir())
     for name in ("new.csv", "new.parquet"):
         calls.clear()

@@ -247,6 +247,8 @@ def _category_codes(column, fitted, col):
     """Codes (float64, NaN where unseen or missing) of a categorical column."""
     cats = pd.Index(fitted)
     reference = np.asarray(fitted, dtype=object)
+    if isinstance(column, np.ndarray):  # the compiled path: plain values
+        column = pd.Series(column, copy=False)
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         if not column.cat.categories.equals(cats):

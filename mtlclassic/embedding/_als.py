@@ -416,20 +416,29 @@ class ALSEmbedder(BaseEmbedder):
         Unseen ids (and users whose interactions all cancelled out) get the
         ``unknown`` factors.
         """
-        features = self._resolve_features()
         X = self._validate_X(X, reset=False)
         columns = X.columns if isinstance(X, pd.DataFrame) else None
         user_pos, item_pos, _ = self._positions(columns, X.shape[1])
+        users = self._id_values(X, user_pos, "user_col")
+        items = self._id_values(X, item_pos, "item_col")
+        return X, self._embed_ids(users, items)
+
+    def _embed_ids(self, users, items, user_index=None, item_index=None):
+        """Return the new columns of the ids ``users`` and ``items`` (1-D arrays).
+
+        ``user_index``/``item_index`` (pandas Indexes of ``user_index_`` and
+        ``item_index_``) may be built once by the caller (the compiled path).
+        """
+        features = self._resolve_features()
+        names = self._names_in()
+        user_pos, item_pos, _ = self._positions(
+            names if hasattr(self, "feature_names_in_") else None, names.size
+        )
         user_rows = self._active_users(
-            _lookup(
-                self.user_index_, self._id_values(X, user_pos, "user_col"),
-                self._name(user_pos),
-            )
-        )  # fmt: skip
+            _lookup(self.user_index_, users, self._name(user_pos), built=user_index)
+        )
         item_rows = _lookup(
-            self.item_index_,
-            self._id_values(X, item_pos, "item_col"),
-            self._name(item_pos),
+            self.item_index_, items, self._name(item_pos), built=item_index
         )
         needed = set(features) | ({"user", "item"} if "score" in features else set())
         blocks = {  # contiguous gathers: faster than strided writes into one matrix
@@ -443,7 +452,7 @@ class ALSEmbedder(BaseEmbedder):
         parts = [blocks[b] for b in ("user", "item") if b in features]
         if "score" in features:
             parts.append(np.einsum("ij,ij->i", blocks["user"], blocks["item"])[:, None])
-        return X, parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def _embedding_names(self):
         """``als_user_0..``, ``als_item_0..``, ``als_score`` (the ``features``)."""

@@ -94,16 +94,21 @@ def id_index(ids: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
     return uniques, codes.astype(np.int64, copy=False)
 
 
-def lookup_ids(index: np.ndarray, ids: np.ndarray, column: str) -> np.ndarray:
+def lookup_ids(index: np.ndarray, ids: np.ndarray, column: str, *,
+               built=None) -> np.ndarray:  # fmt: skip
     """Rows of ``ids`` in ``index`` (a 1-D array of unique ids); -1 if unseen.
 
     ``ids`` of another type than the fitted ones are converted losslessly or
     refused (:func:`~mtlclassic._ids.conform_ids`), never silently unseen.
+    ``built`` is a pandas Index of ``index`` built once by the caller (the
+    compiled path), or None.
     """
     ids = conform_ids(ids, index, column)
-    if index.dtype.kind == "U":  # hash lookups are fastest on object strings
-        index = index.astype(object)
-    return pd.Index(index).get_indexer(ids)
+    if built is None:
+        if index.dtype.kind == "U":  # hash lookups are fastest on object strings
+            index = index.astype(object)
+        built = pd.Index(index)
+    return built.get_indexer(ids)
 
 
 def is_embedder(obj) -> bool:

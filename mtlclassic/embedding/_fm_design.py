@@ -205,9 +205,23 @@ def resolve_categorical(X, categorical_features, extra=()) -> np.ndarray:
     return mask
 
 
+class ColumnBatch:
+    """Columns as a list of 1-D arrays, read by position like a DataFrame.
+
+    The input of :func:`build_design` on the compiled scoring path
+    (:mod:`mtlclassic._compiled`): no pandas on the way.
+    """
+
+    def __init__(self, arrays, n_rows):
+        self.arrays = list(arrays)
+        self.shape = (int(n_rows), len(self.arrays))
+
+
 def _column(X, j):
     if isinstance(X, pd.DataFrame):
         return X.iloc[:, j]
+    if isinstance(X, ColumnBatch):
+        return X.arrays[j]
     return X[:, j]
 
 

@@ -387,6 +387,10 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
     def _blocks(self, X):
         """Return the validated X, the per-field latent blocks and the scores."""
         Xv, design = self._encode(X)
+        return (Xv, *self._blocks_of(design))
+
+    def _blocks_of(self, design):
+        """Return the per-field latent blocks and the scores of a design."""
         n, k = design.n_samples, self.n_components
         features = self._resolve_features()
         fields = []
@@ -400,7 +404,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
             lo, hi = design.offsets[F], design.offsets[F + 1]
             fields[F][rows] = self.factors_[lo:hi].mean(axis=0)  # the group mean
         scores = self._link_scores(design) if "scores" in features else None
-        return Xv, fields, scores
+        return fields, scores
 
     def _fit_each(self, X, y, sample_weight):
         """One single-task FM per task (``target="each"``)."""

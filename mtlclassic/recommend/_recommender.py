@@ -1,6 +1,7 @@
 """Two-stage recommendation: candidates → multi-task scores → fused top-K."""
 
 import numbers
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,8 @@ from ..embedding._base import lookup_ids
 from ..embedding._session import session_context
 from ._inputs import fitted_ids, model_input_columns, side_table
 from ._update import session_rows
+
+_COMPILED = weakref.WeakKeyDictionary()  # Recommender -> its CompiledModel
 
 FUSIONS = ("standardized", "weighted", "product")
 
@@ -327,6 +330,15 @@ default="standardized"
             pairs = pairs[~key.isin(self.seen_)]
         return pairs.reset_index(drop=True)
 
+    def _predict(self, rows):
+        """``model.predict(rows)`` through the compiled path (:func:`compile`)."""
+        from .._compiled import CompiledModel
+
+        compiled = _COMPILED.get(self)  # kept outside: saved files unchanged
+        if compiled is None or compiled.model is not self.model:
+            compiled = _COMPILED[self] = CompiledModel(self.model)
+        return compiled.predict(rows)
+
     def _model_rows(self, pairs):
         """Build the model's input rows for (user, item) pairs, in its column order."""
         n = len(pairs)
@@ -410,9 +422,9 @@ default="standardized"
         n = len(pairs)
         P = np.vstack(
             [
-                np.asarray(
-                    self.model.predict(self._model_rows(chunk)), dtype=float
-                ).reshape(len(chunk), -1)
+                np.asarray(self._predict(self._model_rows(chunk)), dtype=float).reshape(
+                    len(chunk), -1
+                )
                 for chunk in (
                     pairs.iloc[start : start + self.batch_size]
                     for start in range(0, n, self.batch_size)
@@ -462,7 +474,7 @@ default="standardized"
         for start in range(0, len(pairs), self.batch_size):
             chunk = pairs.iloc[start : start + self.batch_size]
             with session_context(self.model, session):
-                P = np.asarray(self.model.predict(self._model_rows(chunk)), dtype=float)
+                P = np.asarray(self._predict(self._model_rows(chunk)), dtype=float)
             if P.ndim == 1:
                 P = P[:, None]
             names = self._task_names(P.shape[1])

@@ -1,0 +1,339 @@
+"""A scoring path over plain arrays: :func:`compile`.
+
+``compile(model)`` turns a fitted estimator or Pipeline into a
+:class:`CompiledModel` whose ``predict`` takes a DataFrame, a dict of 1-D
+arrays or a pyarrow Table and returns the numbers of ``model.predict``. The
+input is checked once per batch (the model's input columns, equal lengths);
+then the rows flow as a dict of columns through one *kernel* per step:
+
+- the default pipeline's ``drop_time``: the time column is dropped;
+- ``FMEmbedder`` (fitted on a DataFrame): the design is built from the arrays
+  (the fitted encoding, id lookups through indexes built once), scored with
+  the samples flattened once per model;
+- ``ALSEmbedder``: id lookups through indexes built once, factor gathers;
+- ``MultiTaskLGBM``: the feature matrix from the arrays (categories coded as
+  in fit), then each head's booster;
+
+and any other step runs its own ``transform``/``predict`` on a DataFrame of
+the current columns, so every model compiles. Every kernel calls the same
+functions as the estimator's own methods, so the numbers are the same
+(tested equal, to the last bit for the boosters, within 1e-12 for the FM).
+"""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from ._compat import check_is_fitted
+
+__all__ = ["CompiledModel", "compile"]
+
+
+def _as_columns(data):
+    """Return a dict of 1-D arrays and the row count (frame, dict or pyarrow)."""
+    if isinstance(data, pd.DataFrame):
+        out = {}
+        for name in data.columns:
+            col = data[name]
+            if isinstance(col.dtype, pd.CategoricalDtype) or (
+                pd.api.types.is_string_dtype(col.dtype)
+                and not pd.api.types.is_object_dtype(col.dtype)
+            ):
+                out[name] = col.to_numpy(dtype=object)
+            elif pd.api.types.is_extension_array_dtype(col.dtype) and (
+                pd.api.types.is_numeric_dtype(col.dtype)
+            ):
+                out[name] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            else:
+                out[name] = col.to_numpy()
+        return out, len(data)
+    if hasattr(data, "column_names") and hasattr(data, "column"):  # pyarrow Table
+        out = {
+            name: data.column(name).to_numpy(zero_copy_only=False)
+            for name in data.column_names
+        }
+        return out, data.num_rows
+    if isinstance(data, dict):
+        out = {name: np.asarray(values) for name, values in data.items()}
+        lengths = {name: v.shape[0] if v.ndim else -1 for name, v in out.items()}
+        bad = {n: v.ndim for n, v in out.items() if v.ndim != 1}
+        if bad:
+            raise ValueError(f"Every column must be 1-D; got ndim {bad}.")
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"The columns have different lengths: {lengths}.")
+        return out, next(iter(lengths.values()), 0)
+    raise TypeError(
+        "data must be a DataFrame, a dict of 1-D arrays or a pyarrow Table; got "
+        f"{type(data).__name__}."
+    )
+
+
+def _frame(columns, n_rows, dtypes=None):
+    """Return a DataFrame of the columns, the input's category dtypes restored."""
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(n_rows))
+    for name, dtype in (dtypes or {}).items():
+        if name in frame.columns:
+            frame[name] = pd.Categorical(frame[name], dtype=dtype)
+    return frame
+
+
+# ---------------------------------------------------------------- kernels
+
+
+def _drop_kernel(step):
+    """Return the kernel of ``drop_time`` (a drop-by-pattern ColumnTransformer)."""
+    import re
+
+    transformers = getattr(step, "transformers", None)
+    if (
+        not transformers
+        or len(transformers) != 1
+        or transformers[0][1] != "drop"
+        or step.remainder != "passthrough"
+        or getattr(transformers[0][2], "pattern", None) is None
+        or getattr(transformers[0][2], "dtype_include", None) is not None
+        or getattr(transformers[0][2], "dtype_exclude", None) is not None
+    ):
+        return None
+    pattern = re.compile(transformers[0][2].pattern)
+
+    def kernel(columns, n_rows):
+        return {k: v for k, v in columns.items() if not pattern.search(str(k))}
+
+    return kernel
+
+
+def _fm_kernel(fm):
+    from .embedding import FMEmbedder
+    from .embedding._fm_design import ColumnBatch
+
+    if not (isinstance(fm, FMEmbedder) and getattr(fm, "frame_input_", False)):
+        return None
+    if fm._each():
+        return None
+    names = [str(c) for c in fm.feature_names_in_]
+    new_names = list(fm._embedding_names())
+
+    def kernel(columns, n_rows):
+        missing = [c for c in names if c not in columns]
+        if missing:
+            raise ValueError(f"X is missing columns seen in fit: {missing}.")
+        design = fm._build(ColumnBatch([columns[c] for c in names], n_rows))
+        fields, scores = fm._blocks_of(design)
+        new = np.hstack(fields + ([] if scores is None else [scores]))
+        if fm.passthrough:
+            out = dict(columns)
+        else:
+            out = {}
+        out.update({name: new[:, j] for j, name in enumerate(new_names)})
+        return out
+
+    return kernel
+
+
+def _als_kernel(als):
+    from .embedding import ALSEmbedder
+
+    if not (isinstance(als, ALSEmbedder) and hasattr(als, "feature_names_in_")):
+        return None
+    names_in = [str(c) for c in als.feature_names_in_]
+    user_pos, item_pos, _ = als._positions(als.feature_names_in_, len(names_in))
+    consumed = {names_in[p] for p in als._consumed_positions()}
+    user, item = names_in[user_pos], names_in[item_pos]
+    new_names = list(als._embedding_names())
+    built = {}
+
+    def indexes():
+        """Return the id indexes, rebuilt when ``update``/``fold_in`` added ids."""
+        sizes = (als.user_index_.size, als.item_index_.size)
+        if built.get("sizes") != sizes:
+            built["sizes"] = sizes
+            built["user"] = pd.Index(np.asarray(als.user_index_, dtype=object))
+            built["item"] = pd.Index(np.asarray(als.item_index_, dtype=object))
+        return built["user"], built["item"]
+
+    def kernel(columns, n_rows):
+        for name in (user, item):
+            missing = pd.isna(columns[name])
+            if missing.any():
+                raise ValueError(
+                    f"the id column {name!r} has {int(missing.sum())} missing "
+                    "id(s); every event needs a user and an item id."
+                )
+        block = als._embed_ids(columns[user], columns[item], *indexes())
+        out = (
+            {k: v for k, v in columns.items() if k not in consumed}
+            if als.passthrough
+            else {}
+        )
+        out.update({name: block[:, j] for j, name in enumerate(new_names)})
+        return out
+
+    return kernel
+
+
+def _heads_kernel(heads):
+    from .boosting import MultiTaskLGBM
+    from .boosting._lgbm_input import _category_codes
+    from .boosting._lgbm_predict import predict_column
+
+    if not (isinstance(heads, MultiTaskLGBM) and hasattr(heads, "feature_columns_")):
+        return None
+    columns_fit = list(heads.feature_columns_)
+    categories = heads.categories_
+    n_tasks = len(heads.tasks_)
+
+    def predict(columns, n_rows):
+        missing = [c for c in columns_fit if c not in columns]
+        if missing:
+            raise ValueError(f"X is missing columns seen in fit: {missing}.")
+        X = np.empty((n_rows, len(columns_fit)), dtype=np.float64)
+        for j, col in enumerate(columns_fit):
+            if col in categories:
+                X[:, j] = _category_codes(columns[col], categories[col], col)
+            else:
+                try:
+                    X[:, j] = np.asarray(columns[col], dtype=np.float64)
+                except (TypeError, ValueError):
+                    raise TypeError(
+                        f"X column {col!r} must be numeric (as in fit); got dtype "
+                        f"{np.asarray(columns[col]).dtype}."
+                    ) from None
+        if np.isinf(X).any():
+            raise ValueError("Input X contains infinity; use NaN for missing values.")
+        out = np.full((n_rows, n_tasks), np.nan)
+        cache = {}
+        for t in range(n_tasks):
+            out[:, t] = predict_column(heads, X, t, out, cache)
+        return out if heads.targets_ndim_ == 2 else out[:, 0]
+
+    return predict
+
+
+_KERNELS = (_drop_kernel, _fm_kernel, _als_kernel)
+
+
+def _fallback(step):
+    def kernel(columns, n_rows, dtypes=None):
+        out = step.transform(_frame(columns, n_rows, dtypes))
+        if isinstance(out, pd.DataFrame):
+            return {c: out[c].to_numpy() for c in out.columns}
+        names = step.get_feature_names_out()
+        out = np.asarray(out)
+        return {str(n): out[:, j] for j, n in enumerate(names)}
+
+    return kernel
+
+
+class CompiledModel:
+    """A fitted model as array kernels (see :func:`compile`).
+
+    Attributes
+    ----------
+    model : estimator or Pipeline
+        The model compiled (not copied: refit it, then compile again).
+    input_columns : list of str
+        The columns ``predict`` needs.
+    kernels : list of str
+        Per step, ``"compiled"`` or ``"fallback"`` (its own ``transform``).
+    """
+
+    def __init__(self, model):
+        from sklearn.base import BaseEstimator
+
+        if isinstance(model, BaseEstimator):
+            check_is_fitted(model)
+        self.model = model
+        steps = getattr(model, "steps", None) or [("model", model)]
+        self._steps, self.kernels = [], []
+        for _, step in steps[:-1]:
+            kernel = next((k for k in map(lambda f: f(step), _KERNELS) if k), None)
+            self.kernels.append("compiled" if kernel else "fallback")
+            self._steps.append(kernel or _fallback(step))
+        last = steps[-1][1]
+        head = _heads_kernel(last)
+        self.kernels.append("compiled" if head else "fallback")
+        self._predict = head or (
+            lambda cols, n, dtypes=None: last.predict(_frame(cols, n, dtypes))
+        )
+        names = getattr(model, "feature_names_in_", None)
+        self.input_columns = None if names is None else [str(c) for c in names]
+
+    def predict(self, data):
+        """Predict every row of ``data``, as ``model.predict`` does.
+
+        Parameters
+        ----------
+        data : DataFrame, dict of 1-D arrays or pyarrow Table
+            The model's input columns (others are ignored).
+
+        Returns
+        -------
+        ndarray of shape (n_rows, n_tasks) or (n_rows,)
+
+        Raises
+        ------
+        ValueError
+            If a column the model reads is missing, or the columns have
+            different lengths.
+        TypeError
+            If ``data`` is of another type.
+        """
+        if "compiled" not in self.kernels:  # nothing to gain: the model itself
+            if not isinstance(data, pd.DataFrame):
+                data = _frame(*_as_columns(data))
+            return self.model.predict(data)
+        dtypes = {}
+        if isinstance(data, pd.DataFrame):
+            dtypes = {c: t for c, t in data.dtypes.items()
+                      if isinstance(t, pd.CategoricalDtype)}  # fmt: skip
+        columns, n_rows = _as_columns(data)
+        if self.input_columns is not None:
+            missing = [c for c in self.input_columns if c not in columns]
+            if missing:
+                raise ValueError(
+                    f"data is missing the model's input column(s) {missing}."
+                )
+            columns = {c: columns[c] for c in self.input_columns}
+        for kernel, kind in zip(self._steps, self.kernels):
+            if kind == "fallback":
+                columns = kernel(columns, n_rows, dtypes)
+            else:
+                columns = kernel(columns, n_rows)
+        if self.kernels[-1] == "fallback":
+            return self._predict(columns, n_rows, dtypes)
+        return self._predict(columns, n_rows)
+
+
+def compile(model):  # noqa: A001 - the public name the issue asks for
+    """Compile a fitted model into array kernels: a :class:`CompiledModel`.
+
+    Parameters
+    ----------
+    model : fitted estimator or Pipeline
+        E.g. the Pipeline of :func:`~mtlclassic.make_multitask_recommender`,
+        a :class:`~mtlclassic.MultiTaskLGBM`, or any Pipeline: steps without
+        a kernel run their own ``transform``.
+
+    Returns
+    -------
+    CompiledModel
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``model`` is not fitted.
+
+    Examples
+    --------
+    >>> from mtlclassic import MultiTaskLGBM, compile, make_multitask_recsys
+    >>> X, Y = make_multitask_recsys(n_users=30, n_items=20, n_events=300,
+    ...                              random_state=0)
+    >>> model = MultiTaskLGBM(n_estimators=5, random_state=0).fit(X, Y)
+    >>> bool((compile(model).predict(X) == model.predict(X)).all())
+    True
+    """
+    if isinstance(model, numbers.Number):  # pragma: no cover - a clear TypeError
+        raise TypeError("model must be a fitted estimator or Pipeline.")
+    return CompiledModel(model)

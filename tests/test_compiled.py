@@ -1,0 +1,117 @@
+"""compile(model): the array scoring path equals predict."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from mtlclassic import (
+    FMRegressor,
+    MultiTaskLGBM,
+    Recommender,
+    SessionEmbedder,
+    compile,
+    make_multitask_recommender,
+    make_multitask_recsys,
+)
+from tests._catalogue import catalogues
+
+PARAMS = dict(n_estimators=20, fm_n_iter=10, factors=4, iterations=3, cv=2,
+              random_state=0, n_jobs=1)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=3)
+    return X, Y
+
+
+@pytest.fixture(scope="module")
+def pipeline(data):
+    return make_multitask_recommender(**PARAMS).fit(*data)
+
+
+def _awkward_rows(X):
+    """Unseen users and items, missing side values, categories in another order."""
+    rows = X.iloc[:300].copy()
+    rows.loc[rows.index[:40], "user_id"] = 10_000 + np.arange(40)
+    rows.loc[rows.index[20:60], "item_id"] = 20_000 + np.arange(40)
+    side = [c for c in X.columns if c.startswith(("user_f", "item_f"))]
+    rows.loc[rows.index[::7], side[0]] = np.nan
+    cats = rows["item_category"].cat.categories
+    rows["item_category"] = rows["item_category"].cat.reorder_categories(cats[::-1])
+    return rows
+
+
+def test_default_pipeline_equals_predict_on_every_input_type(data, pipeline):
+    X, _ = data
+    compiled = compile(pipeline)
+    assert compiled.kernels == ["compiled"] * 4
+    rows = _awkward_rows(X)
+    expected = pipeline.predict(rows)
+    assert_array_equal(compiled.predict(rows), expected)
+    as_dict = {c: rows[c].to_numpy() for c in rows.columns}
+    assert_array_equal(compiled.predict(as_dict), expected)
+    pa = pytest.importorskip("pyarrow")
+    assert_array_equal(compiled.predict(pa.Table.from_pandas(rows)), expected)
+    assert_array_equal(compiled.predict(rows.assign(extra=1.0)), expected)
+    assert_array_equal(compiled.predict(rows.iloc[:1]), pipeline.predict(rows.iloc[:1]))
+
+
+def test_bad_input(data, pipeline):
+    X, _ = data
+    compiled = compile(pipeline)
+    with pytest.raises(ValueError, match=r"missing the model's input column\(s\)"):
+        compiled.predict(X.drop(columns="item_id"))
+    with pytest.raises(ValueError, match="different lengths"):
+        compiled.predict({"user_id": [1, 2], "item_id": [1]})
+    with pytest.raises(TypeError, match="DataFrame, a dict"):
+        compiled.predict(X.to_numpy())
+    with pytest.raises(ValueError, match="missing id"):
+        compiled.predict(X.head(3).assign(user_id=[1, None, 2]))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(),
+        dict(strategy="shared"),
+        dict(chain=True),
+        dict(init_score={"rating": "item_f1"}),
+    ],  # fmt: skip
+    ids=["separate", "shared", "chain", "init_score"],
+)
+def test_heads_alone(data, params):
+    X, Y = data
+    model = MultiTaskLGBM(n_estimators=15, random_state=0, n_jobs=1, **params)
+    model.fit(X.drop(columns="timestamp"), Y)
+    rows = _awkward_rows(X).drop(columns="timestamp")
+    assert_array_equal(compile(model).predict(rows), model.predict(rows))
+
+
+def test_steps_without_a_kernel_run_their_own_transform(data):
+    X, Y = data
+    fm = FMRegressor(2, n_iter=10, random_state=0).fit(
+        X[["user_id", "item_id"]].astype(str), Y["rating"].fillna(3.0)
+    )
+    rows = X[["user_id", "item_id"]].astype(str).head(50)
+    compiled = compile(fm)
+    assert compiled.kernels == ["fallback"]
+    assert_array_equal(compiled.predict(rows), fm.predict(rows))
+    session = make_multitask_recommender(
+        embedders=(SessionEmbedder(random_state=0), "fm", "als"), **PARAMS
+    ).fit(X, Y)  # fmt: skip
+    compiled = compile(session)
+    assert compiled.kernels[0] == "fallback" and compiled.kernels[-1] == "compiled"
+    assert_array_equal(compiled.predict(X.head(200)), session.predict(X.head(200)))
+
+
+def test_compiled_model_follows_an_update(data):
+    X, Y = data
+    model = make_multitask_recommender(**PARAMS).fit(X.iloc[:1200], Y.iloc[:1200])
+    compiled = compile(model)
+    compiled.predict(X.head(5))  # indexes built
+    items, users = catalogues(X)
+    rec = Recommender(model, items, users=users, context={"timestamp": 0})
+    new = X.iloc[1200:].assign(user_id=X["user_id"].iloc[1200:] + 5_000)
+    rec.update(new, Y.iloc[1200:])  # new users: ALS and FM grow
+    assert_array_equal(compiled.predict(new), model.predict(new))
