@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from ._compat import check_is_fitted
+from ._compat import check_is_fitted, wants_pandas_output
 
 __all__ = ["CompiledModel", "compile"]
 
@@ -33,6 +33,9 @@ __all__ = ["CompiledModel", "compile"]
 def _as_columns(data):
     """Return a dict of 1-D arrays and the row count (frame, dict or pyarrow)."""
     if isinstance(data, pd.DataFrame):
+        if data.columns.duplicated().any():
+            dup = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
+            raise ValueError(f"Expected unique column names; {dup} repeat.")
         out = {}
         for name in data.columns:
             col = data[name]
@@ -114,6 +117,7 @@ def _fm_kernel(fm):
         return None
     names = [str(c) for c in fm.feature_names_in_]
     new_names = list(fm._embedding_names())
+    out_names = [str(c) for c in fm.get_feature_names_out()]  # transform's order
 
     def kernel(columns, n_rows):
         missing = [c for c in names if c not in columns]
@@ -122,14 +126,18 @@ def _fm_kernel(fm):
         design = fm._build(ColumnBatch([columns[c] for c in names], n_rows))
         fields, scores = fm._blocks_of(design)
         new = np.hstack(fields + ([] if scores is None else [scores]))
-        if fm.passthrough:
-            out = dict(columns)
-        else:
-            out = {}
-        out.update({name: new[:, j] for j, name in enumerate(new_names)})
-        return out
+        made = {name: new[:, j] for j, name in enumerate(new_names)}
+        return _in_order(out_names, made, columns)
 
     return kernel
+
+
+def _in_order(out_names, made, columns):
+    """Return the step's output columns, in its transform's order."""
+    missing = [c for c in out_names if c not in made and c not in columns]
+    if missing:
+        raise ValueError(f"X is missing columns seen in fit: {missing}.")
+    return {c: made[c] if c in made else columns[c] for c in out_names}
 
 
 def _als_kernel(als):
@@ -139,9 +147,9 @@ def _als_kernel(als):
         return None
     names_in = [str(c) for c in als.feature_names_in_]
     user_pos, item_pos, _ = als._positions(als.feature_names_in_, len(names_in))
-    consumed = {names_in[p] for p in als._consumed_positions()}
     user, item = names_in[user_pos], names_in[item_pos]
     new_names = list(als._embedding_names())
+    out_names = [str(c) for c in als.get_feature_names_out()]  # transform's order
     built = {}
 
     def indexes():
@@ -154,21 +162,20 @@ def _als_kernel(als):
         return built["user"], built["item"]
 
     def kernel(columns, n_rows):
-        for name in (user, item):
+        for param, name in (("user_col", user), ("item_col", item)):
+            if name not in columns:
+                raise ValueError(f"X is missing columns seen in fit: [{name!r}].")
             missing = pd.isna(columns[name])
             if missing.any():
                 raise ValueError(
-                    f"the id column {name!r} has {int(missing.sum())} missing "
-                    "id(s); every event needs a user and an item id."
+                    f"{param}: the id column {name!r} has {int(missing.sum())} "
+                    f"missing id(s) (NaN/None), the first at position "
+                    f"{int(np.argmax(missing))} of X; every event needs a user "
+                    "and an item id."
                 )
         block = als._embed_ids(columns[user], columns[item], *indexes())
-        out = (
-            {k: v for k, v in columns.items() if k not in consumed}
-            if als.passthrough
-            else {}
-        )
-        out.update({name: block[:, j] for j, name in enumerate(new_names)})
-        return out
+        made = {name: block[:, j] for j, name in enumerate(new_names)}
+        return _in_order(out_names, made, columns)
 
     return kernel
 
@@ -178,8 +185,12 @@ def _heads_kernel(heads):
     from .boosting._lgbm_input import _category_codes
     from .boosting._lgbm_predict import predict_column
 
-    if not (isinstance(heads, MultiTaskLGBM) and hasattr(heads, "feature_columns_")):
-        return None
+    if not (
+        isinstance(heads, MultiTaskLGBM)
+        and hasattr(heads, "feature_names_in_")
+        and all(isinstance(c, str) for c in heads.feature_columns_)
+    ):
+        return None  # fitted on an array: its own predict matches by position
     columns_fit = list(heads.feature_columns_)
     categories = heads.categories_
     n_tasks = len(heads.tasks_)
@@ -193,13 +204,7 @@ def _heads_kernel(heads):
             if col in categories:
                 X[:, j] = _category_codes(columns[col], categories[col], col)
             else:
-                try:
-                    X[:, j] = np.asarray(columns[col], dtype=np.float64)
-                except (TypeError, ValueError):
-                    raise TypeError(
-                        f"X column {col!r} must be numeric (as in fit); got dtype "
-                        f"{np.asarray(columns[col]).dtype}."
-                    ) from None
+                X[:, j] = _numbers(columns[col], col)
         if np.isinf(X).any():
             raise ValueError("Input X contains infinity; use NaN for missing values.")
         out = np.full((n_rows, n_tasks), np.nan)
@@ -211,17 +216,42 @@ def _heads_kernel(heads):
     return predict
 
 
+def _numbers(values, col):
+    """Return a numeric column as float64 (text is refused, as predict does)."""
+    values = np.asarray(values)
+    if values.dtype.kind in "USO" and any(isinstance(v, str) for v in values):
+        raise TypeError(
+            f"X column {col!r} must be numeric (as in fit); got text "
+            f"(dtype {values.dtype})."
+        )
+    try:
+        return values.astype(np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"X column {col!r} must be numeric (as in fit); got dtype {values.dtype}."
+        ) from None
+
+
 _KERNELS = (_drop_kernel, _fm_kernel, _als_kernel)
 
 
+def _container(columns, n_rows, dtypes, as_array):
+    """Return the input a step gets in predict: an array or a DataFrame."""
+    if as_array:
+        return np.column_stack(list(columns.values())) if columns else np.empty(
+            (n_rows, 0)
+        )  # fmt: skip
+    return _frame(columns, n_rows, dtypes)
+
+
 def _fallback(step):
-    def kernel(columns, n_rows, dtypes=None):
-        out = step.transform(_frame(columns, n_rows, dtypes))
+    def kernel(columns, n_rows, dtypes=None, as_array=False):
+        out = step.transform(_container(columns, n_rows, dtypes, as_array))
         if isinstance(out, pd.DataFrame):
-            return {c: out[c].to_numpy() for c in out.columns}
+            return {c: out[c].to_numpy() for c in out.columns}, False
         names = step.get_feature_names_out()
         out = np.asarray(out)
-        return {str(n): out[:, j] for j, n in enumerate(names)}
+        return {str(n): out[:, j] for j, n in enumerate(names)}, True
 
     return kernel
 
@@ -250,13 +280,21 @@ class CompiledModel:
         for _, step in steps[:-1]:
             kernel = next((k for k in map(lambda f: f(step), _KERNELS) if k), None)
             self.kernels.append("compiled" if kernel else "fallback")
-            self._steps.append(kernel or _fallback(step))
+            if kernel is None:
+                self._steps.append(_fallback(step))
+            else:  # the container transform would return: pandas or an array
+                as_array = not wants_pandas_output(step)
+                self._steps.append(
+                    lambda c, n, d, a, k=kernel, out=as_array: (k(c, n), out)
+                )
         last = steps[-1][1]
         head = _heads_kernel(last)
         self.kernels.append("compiled" if head else "fallback")
-        self._predict = head or (
-            lambda cols, n, dtypes=None: last.predict(_frame(cols, n, dtypes))
-        )
+        self._predict = (
+            (lambda c, n, d, a: head(c, n)) if head else (
+                lambda c, n, d, a: last.predict(_container(c, n, d, a))
+            )
+        )  # fmt: skip
         names = getattr(model, "feature_names_in_", None)
         self.input_columns = None if names is None else [str(c) for c in names]
 
@@ -281,7 +319,9 @@ class CompiledModel:
             If ``data`` is of another type.
         """
         if "compiled" not in self.kernels:  # nothing to gain: the model itself
-            if not isinstance(data, pd.DataFrame):
+            if hasattr(data, "to_pandas") and not isinstance(data, pd.DataFrame):
+                data = data.to_pandas()  # pyarrow: dictionary columns as category
+            elif not isinstance(data, pd.DataFrame):
                 data = _frame(*_as_columns(data))
             return self.model.predict(data)
         dtypes = {}
@@ -289,21 +329,18 @@ class CompiledModel:
             dtypes = {c: t for c, t in data.dtypes.items()
                       if isinstance(t, pd.CategoricalDtype)}  # fmt: skip
         columns, n_rows = _as_columns(data)
-        if self.input_columns is not None:
+        if self.kernels[0] == "fallback" and self.input_columns is not None:
+            # the first step runs its own transform: exactly its input columns
             missing = [c for c in self.input_columns if c not in columns]
             if missing:
                 raise ValueError(
                     f"data is missing the model's input column(s) {missing}."
                 )
             columns = {c: columns[c] for c in self.input_columns}
-        for kernel, kind in zip(self._steps, self.kernels):
-            if kind == "fallback":
-                columns = kernel(columns, n_rows, dtypes)
-            else:
-                columns = kernel(columns, n_rows)
-        if self.kernels[-1] == "fallback":
-            return self._predict(columns, n_rows, dtypes)
-        return self._predict(columns, n_rows)
+        as_array = False  # the user's DataFrame (or what stands for it)
+        for kernel in self._steps:
+            columns, as_array = kernel(columns, n_rows, dtypes, as_array)
+        return self._predict(columns, n_rows, dtypes, as_array)
 
 
 def compile(model):  # noqa: A001 - the public name the issue asks for

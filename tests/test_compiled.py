@@ -60,7 +60,7 @@ def test_default_pipeline_equals_predict_on_every_input_type(data, pipeline):
 def test_bad_input(data, pipeline):
     X, _ = data
     compiled = compile(pipeline)
-    with pytest.raises(ValueError, match=r"missing the model's input column\(s\)"):
+    with pytest.raises(ValueError, match="missing columns seen in fit"):
         compiled.predict(X.drop(columns="item_id"))
     with pytest.raises(ValueError, match="different lengths"):
         compiled.predict({"user_id": [1, 2], "item_id": [1]})
@@ -115,3 +115,53 @@ def test_compiled_model_follows_an_update(data):
     new = X.iloc[1200:].assign(user_id=X["user_id"].iloc[1200:] + 5_000)
     rec.update(new, Y.iloc[1200:])  # new users: ALS and FM grow
     assert_array_equal(compiled.predict(new), model.predict(new))
+
+
+def test_pipelines_of_other_shapes_equal_predict(data):
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from mtlclassic import ALSEmbedder, FMEmbedder
+
+    X, Y = data
+    Xs = X.drop(columns=["user_segment", "item_category", "timestamp"])
+    heads = dict(n_estimators=15, n_jobs=1, random_state=0)
+    als = dict(factors=4, iterations=3, cv=2, random_state=0)
+    fm = dict(n_components=2, n_iter=10, cv=2, random_state=0)
+    cases = {
+        "array heads": make_pipeline(StandardScaler(), MultiTaskLGBM(**heads)),
+        "als numpy": make_pipeline(ALSEmbedder(**als), MultiTaskLGBM(**heads)),
+        "als pandas, scaler": make_pipeline(
+            ALSEmbedder(**als).set_output(transform="pandas"),
+            StandardScaler().set_output(transform="pandas"), MultiTaskLGBM(**heads),
+        ),
+        "fm exclude, als, ridge": make_pipeline(
+            FMEmbedder(exclude="user_f1", **fm).set_output(transform="pandas"),
+            ALSEmbedder(**als).set_output(transform="pandas"), Ridge(),
+        ),
+    }  # fmt: skip
+    for name, model in cases.items():
+        y = Y["rating"].fillna(3.0) if name.endswith("ridge") else Y
+        model.fit(Xs, y)
+        assert_array_equal(
+            compile(model).predict(Xs.head(50)), model.predict(Xs.head(50)), name
+        )
+    default = make_multitask_recommender(
+        time_col=None, fmembedder__exclude="user_f1", **PARAMS
+    ).fit(X, Y)
+    assert_array_equal(
+        compile(default).predict(X.head(50)), default.predict(X.head(50))
+    )
+    timed = make_multitask_recommender(**PARAMS).fit(X, Y)
+    no_time = X.head(50).drop(columns="timestamp")  # X without it is fine
+    assert_array_equal(compile(timed).predict(no_time), timed.predict(no_time))
+
+
+def test_text_in_numeric_columns_is_refused_as_predict_does(data, pipeline):
+    X, _ = data
+    bad = X.head(5).assign(user_f0=X["user_f0"].head(5).astype(str))
+    with pytest.raises(TypeError, match="user_f0"):
+        pipeline.predict(bad)
+    with pytest.raises(TypeError, match="user_f0"):
+        compile(pipeline).predict(bad)

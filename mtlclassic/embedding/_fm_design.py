@@ -235,6 +235,15 @@ def _numeric_values(X, j, name) -> np.ndarray:
             f"Column {name!r} of X (dtype {col.dtype}) is neither numeric nor "
             "categorical; declare it in categorical_features, convert it or drop it."
         )
+    if (
+        isinstance(X, ColumnBatch)
+        and np.asarray(col).dtype.kind in "USO"
+        and any(isinstance(v, str) for v in np.asarray(col))
+    ):
+        raise TypeError(
+            f"Column {name!r} of X holds text: it is neither numeric nor "
+            "categorical; declare it in categorical_features, convert it or drop it."
+        )
     try:
         if isinstance(col, pd.Series):
             values = col.to_numpy(dtype=np.float64, na_value=np.nan)
