@@ -39,9 +39,9 @@ from ._fm_mcmc import (
 )
 from ._fm_solver import fm_decision, initial_parameters, solve_fm
 from ._fm_update import (
-    FMParams,
     gibbs_precision,
     laplace_precision,
+    point_params,
     single_task_labels,
     task_labels,
     update_estimator,
@@ -421,11 +421,8 @@ class _BaseFM(BaseEstimator):
         n_eff = float(np.sum(weight)) / n_tasks
         self._penalty_ = (self.alpha_w * n_eff, self.alpha_v * n_eff)
         self._laplace_precision_ = laplace_precision(
-            design, Y, weight, binary,
-            FMParams(result.intercept, np.atleast_2d(result.coef), result.factors,
-                     np.atleast_1d(result.scale)),
-            *self._penalty_,
-        )  # fmt: skip
+            design, Y, weight, binary, point_params(self), *self._penalty_
+        )
 
     def _unseen_rows(self, design):
         """``[(field, rows)]``: rows whose category in a categorical field is unseen.

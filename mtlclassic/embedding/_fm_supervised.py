@@ -21,6 +21,7 @@ from ._fm_base import (
     _require_y,
     _SingleTaskFM,
 )
+from ._fm_update import class_targets
 
 
 class FMRegressor(RegressorMixin, _SingleTaskFM):
@@ -392,10 +393,7 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
                 "FMClassifier needs samples of at least 2 classes in y; got 1 class "
                 f"({self.classes_[0]!r})."
             )
-        if n_classes == 2:
-            Y = encoded[:, None].astype(np.float64)
-        else:
-            Y = (encoded[:, None] == np.arange(n_classes)[None, :]).astype(float)
+        Y = class_targets(encoded, n_classes)
         weight = np.repeat(sw[:, None], Y.shape[1], axis=1)
         self._solve(
             design,

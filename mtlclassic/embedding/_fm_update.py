@@ -59,6 +59,7 @@ from scipy.special import expit, log_ndtr
 from .._ids import conform_ids
 from .._targets import TASK_KINDS, check_targets, check_task_sample_weight
 from ._fm_design import FMDesign
+from ._fm_solver import fm_parts
 
 _MIN_VARIANCE = 1e-8  # a posterior spread below this is taken as this
 _ENTRY_CHUNK = 20_000  # design entries per block of the normal equations
@@ -181,10 +182,8 @@ def loss_derivatives(pred, Y, weight, binary, link, noise):
 
 
 def _predict(Z, params):
-    linear = np.asarray(Z @ params.coef.T)
-    q = np.asarray(Z @ params.factors)
-    sq = np.asarray(Z.multiply(Z) @ (params.factors**2))
-    phi = 0.5 * np.sum(q * q - sq, axis=1)
+    """Predictions (n, T) and factor sums ``q`` (n, k) of ``params`` on ``Z``."""
+    linear, q, phi = fm_parts(Z, params.coef, params.factors)
     return params.intercept[None, :] + linear + phi[:, None] * params.scale[None, :], q
 
 
@@ -277,6 +276,22 @@ def update_params(design: FMDesign, Y, weight, binary, params, prior, *, link,
 # priors
 
 
+def _spread(params, cols):
+    """Mean and precision (inverse variance, floored) of columns ``cols``.
+
+    Per task for the weights, per factor for the factors: a group's
+    hierarchical prior at ``params``. Fewer than two columns: mean 0 when
+    none, precision 1.
+    """
+    W, V = params.coef[:, cols], params.factors[cols]
+    w_mean = W.mean(axis=1) if cols.size else np.zeros(W.shape[0])
+    v_mean = V.mean(axis=0) if cols.size else np.zeros(V.shape[1])
+    w_var = W.var(axis=1) if cols.size > 1 else np.ones(W.shape[0])
+    v_var = V.var(axis=0) if cols.size > 1 else np.ones(V.shape[1])
+    return (w_mean, 1.0 / np.maximum(w_var, _MIN_VARIANCE),
+            v_mean, 1.0 / np.maximum(v_var, _MIN_VARIANCE))  # fmt: skip
+
+
 def field_priors(params, offsets, categories, new_columns):
     """Prior means and precisions of new categories: their field's spread."""
     coef_mean = params.coef.copy()
@@ -288,15 +303,10 @@ def field_priors(params, offsets, categories, new_columns):
         fresh = new_columns[lo:hi]
         if cats is None or not fresh.any():
             continue
-        old = np.arange(lo, hi)[~fresh]
         new = np.arange(lo, hi)[fresh]
-        W, V = params.coef[:, old], params.factors[old]
-        coef_mean[:, new] = W.mean(axis=1, keepdims=True) if old.size else 0.0
-        factor_mean[new] = V.mean(axis=0) if old.size else 0.0
-        w_var = W.var(axis=1) if old.size > 1 else np.ones(W.shape[0])
-        v_var = V.var(axis=0) if old.size > 1 else np.ones(V.shape[1])
-        coef_precision[:, new] = 1.0 / np.maximum(w_var, _MIN_VARIANCE)[:, None]
-        factor_precision[new] = 1.0 / np.maximum(v_var, _MIN_VARIANCE)[None, :]
+        w_mean, w_prec, v_mean, v_prec = _spread(params, np.arange(lo, hi)[~fresh])
+        coef_mean[:, new], coef_precision[:, new] = w_mean[:, None], w_prec[:, None]
+        factor_mean[new], factor_precision[new] = v_mean, v_prec
     return coef_mean, coef_precision, factor_mean, factor_precision
 
 
@@ -365,10 +375,8 @@ def hierarchical_precisions(params, offsets, categories):
     for cols in groups:
         if cols.size < 2:
             continue
-        w_var = params.coef[:, cols].var(axis=1)
-        v_var = params.factors[cols].var(axis=0)
-        coef[:, cols] = 1.0 / np.maximum(w_var, _MIN_VARIANCE)[:, None]
-        factors[cols] = 1.0 / np.maximum(v_var, _MIN_VARIANCE)[None, :]
+        _, w_prec, _, v_prec = _spread(params, cols)
+        coef[:, cols], factors[cols] = w_prec[:, None], v_prec[None, :]
     return coef, factors
 
 
@@ -455,13 +463,19 @@ def update_gibbs(est, design, Y, weight, new, n_sweeps):
     )
 
 
+def point_params(est):
+    """Return the estimator's point estimates as :class:`FMParams` (2-D copies)."""
+    return FMParams(
+        np.atleast_1d(np.asarray(est.intercept_, dtype=float)).copy(),
+        np.atleast_2d(np.asarray(est.coef_, dtype=float)).copy(),
+        est.factors_.copy(),
+        np.atleast_1d(np.asarray(est.interaction_scale_, dtype=float)),
+    )
+
+
 def gibbs_precision(est, design, Y, weight):
     """Return the precisions a Gibbs fit leaves for ``update`` (set by fit)."""
-    mean = FMParams(
-        np.atleast_1d(np.asarray(est.intercept_, dtype=float)),
-        np.atleast_2d(est.coef_), est.factors_,
-        np.atleast_1d(np.asarray(est.interaction_scale_, dtype=float)),
-    )  # fmt: skip
+    mean = point_params(est)
     w_prior, v_prior = hierarchical_precisions(
         mean, est.field_offsets_, est.categories_
     )
@@ -491,12 +505,7 @@ def update_point(est, design, Y, weight, new, n_sweeps):
     alpha_w, alpha_v = est._penalty_
     w_p = np.where(new[None, :], alpha_w, w_p)  # a new column: the penalty only
     v_p = np.where(new[:, None], alpha_v, v_p)
-    params = FMParams(
-        np.atleast_1d(np.asarray(est.intercept_, dtype=float)).copy(),
-        np.atleast_2d(np.asarray(est.coef_, dtype=float)).copy(),
-        est.factors_.copy(),
-        np.atleast_1d(np.asarray(est.interaction_scale_, dtype=float)),
-    )
+    params = point_params(est)
     prior = FMPrior(
         params.intercept.copy(), b_p,
         np.where(new[None, :], 0.0, params.coef), w_p,
@@ -590,8 +599,12 @@ def single_task_labels(est, y, sample_weight):
             f"{sorted(set(y[codes < 0].tolist()))[:5]}; the fitted classes are "
             f"{est.classes_.tolist()}."
         )
-    if est.classes_.size == 2:
-        Y = codes[:, None].astype(np.float64)
-    else:
-        Y = (codes[:, None] == np.arange(est.classes_.size)[None, :]).astype(float)
+    Y = class_targets(codes, est.classes_.size)
     return Y, np.repeat(sample_weight[:, None], Y.shape[1], axis=1)
+
+
+def class_targets(codes, n_classes):
+    """FMClassifier's targets: 0/1 for two classes, one-hot columns beyond."""
+    if n_classes == 2:
+        return codes[:, None].astype(np.float64)
+    return (codes[:, None] == np.arange(n_classes)[None, :]).astype(np.float64)
