@@ -182,8 +182,8 @@ def _als_kernel(als):
 
 def _heads_kernel(heads):
     from .boosting import MultiTaskLGBM
-    from .boosting._lgbm_input import _category_codes
-    from .boosting._lgbm_predict import predict_column
+    from .boosting._lgbm_input import frame_matrix
+    from .boosting._lgbm_predict import predict_matrix
 
     if not (
         isinstance(heads, MultiTaskLGBM)
@@ -192,44 +192,16 @@ def _heads_kernel(heads):
     ):
         return None  # fitted on an array: its own predict matches by position
     columns_fit = list(heads.feature_columns_)
-    categories = heads.categories_
-    n_tasks = len(heads.tasks_)
 
     def predict(columns, n_rows):
         missing = [c for c in columns_fit if c not in columns]
         if missing:
             raise ValueError(f"X is missing columns seen in fit: {missing}.")
-        X = np.empty((n_rows, len(columns_fit)), dtype=np.float64)
-        for j, col in enumerate(columns_fit):
-            if col in categories:
-                X[:, j] = _category_codes(columns[col], categories[col], col)
-            else:
-                X[:, j] = _numbers(columns[col], col)
-        if np.isinf(X).any():
-            raise ValueError("Input X contains infinity; use NaN for missing values.")
-        out = np.full((n_rows, n_tasks), np.nan)
-        cache = {}
-        for t in range(n_tasks):
-            out[:, t] = predict_column(heads, X, t, out, cache)
+        X = frame_matrix(columns, columns_fit, heads.categories_)  # as predict
+        out = predict_matrix(heads, X)
         return out if heads.targets_ndim_ == 2 else out[:, 0]
 
     return predict
-
-
-def _numbers(values, col):
-    """Return a numeric column as float64 (text is refused, as predict does)."""
-    values = np.asarray(values)
-    if values.dtype.kind in "USO" and any(isinstance(v, str) for v in values):
-        raise TypeError(
-            f"X column {col!r} must be numeric (as in fit); got text "
-            f"(dtype {values.dtype})."
-        )
-    try:
-        return values.astype(np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"X column {col!r} must be numeric (as in fit); got dtype {values.dtype}."
-        ) from None
 
 
 _KERNELS = (_drop_kernel, _fm_kernel, _als_kernel)

@@ -271,6 +271,8 @@ def _category_codes(column, fitted, col):
 def frame_matrix(X, columns, categories) -> np.ndarray:
     """Return the float64 feature matrix of a DataFrame ``X`` (fitted encoder).
 
+    ``X`` may also be a dict of 1-D arrays (the compiled scoring path).
+
     Raises
     ------
     TypeError
@@ -278,14 +280,22 @@ def frame_matrix(X, columns, categories) -> np.ndarray:
     ValueError
         If the matrix holds an infinite value.
     """
-    out = np.empty((X.shape[0], len(columns)), dtype=np.float64)
+    n_rows = X.shape[0] if hasattr(X, "shape") else len(next(iter(X.values()), ()))
+    out = np.empty((n_rows, len(columns)), dtype=np.float64)
     for j, col in enumerate(columns):
         column = X[col]
         if col in categories:
             out[:, j] = _category_codes(column, categories[col], col)
             continue
         try:
-            out[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            if isinstance(column, np.ndarray):  # a dict of arrays: no text
+                if column.dtype.kind in "USO" and any(
+                    isinstance(v, str) for v in column
+                ):
+                    raise TypeError
+                out[:, j] = column.astype(np.float64)
+            else:
+                out[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
         except (TypeError, ValueError):
             raise TypeError(
                 f"X column {col!r} must be numeric (as in fit); got dtype "

@@ -7,6 +7,15 @@ from scipy.special import expit
 from .._compat import effective_n_jobs
 
 
+def predict_matrix(est, features, todo=None):
+    """(n_samples, n_tasks) predictions of the tasks ``todo`` (others NaN)."""
+    out = np.full((features.shape[0], len(est.tasks_)), np.nan)
+    cache = {}
+    for t in range(len(est.tasks_)) if todo is None else todo:
+        out[:, t] = predict_column(est, features, t, out, cache)
+    return out
+
+
 def predict_column(est, features, t, previous, cache):
     """Return the predictions of task ``t`` (``previous``: the earlier tasks')."""
     name = list(est.tasks_)[t]

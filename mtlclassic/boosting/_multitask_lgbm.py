@@ -25,7 +25,7 @@ from ._lgbm_input import (
     frame_matrix,
     holdout,
 )
-from ._lgbm_predict import gain_table, predict_column
+from ._lgbm_predict import gain_table, predict_matrix
 from ._lgbm_train import (
     fit_chain,
     fit_data,
@@ -563,12 +563,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """(n_samples, n_tasks) predictions of the tasks ``todo`` (others NaN)."""
         check_is_fitted(self)
         features, _ = self._check_X(X, reset=False)
-        n_tasks = len(self.tasks_)
-        out = np.full((features.shape[0], n_tasks), np.nan)
-        cache = {}
-        for t in range(n_tasks) if todo is None else todo:
-            out[:, t] = predict_column(self, features, t, out, cache)
-        return out
+        return predict_matrix(self, features, todo)
 
     def predict(self, X):
         r"""Predict :math:`E[y_t \mid x]` for every task.

@@ -75,6 +75,28 @@ def _prefix(values):
     return out
 
 
+def session_ids(user, time, gap, session=None, tiebreak=None):
+    """Sort events by user, session and time; number their sessions.
+
+    Returns ``(order, sess, boundary)``: the sorting permutation, each sorted
+    event's session number (0, 1, ...) and whether it starts a session (a
+    new user, a new ``session`` code, or, without codes, more than ``gap``
+    seconds since the user's previous event). ``tiebreak`` orders events at
+    the same instant (so the result never depends on the row order).
+    """
+    n = user.size
+    key = np.zeros(n, dtype=np.int64) if session is None else session
+    keys = (time, key, user) if tiebreak is None else (tiebreak, time, key, user)
+    order = np.lexsort(keys)
+    u, t, s = user[order], time[order], key[order]
+    boundary = np.ones(n, dtype=bool)
+    if n > 1:
+        boundary[1:] = (u[1:] != u[:-1]) | (s[1:] != s[:-1])
+        if session is None:
+            boundary[1:] |= np.diff(t) > gap
+    return order, np.cumsum(boundary) - 1, boundary
+
+
 def session_features(user, time, item_rows, V, *, gap=1800.0, session=None,
                      category=None):  # fmt: skip
     """Features of every event from the earlier events of its session.
@@ -104,15 +126,8 @@ def session_features(user, time, item_rows, V, *, gap=1800.0, session=None,
         last dot [, category share].
     """
     n = user.size
-    sess_key = np.zeros(n, dtype=np.int64) if session is None else session
-    order = np.lexsort((item_rows, time, sess_key, user))
-    u, t, s, r = user[order], time[order], sess_key[order], item_rows[order]
-    boundary = np.ones(n, dtype=bool)
-    if n > 1:
-        boundary[1:] = (u[1:] != u[:-1]) | (s[1:] != s[:-1])
-        if session is None:
-            boundary[1:] |= np.diff(t) > gap
-    sess = np.cumsum(boundary) - 1
+    order, sess, boundary = session_ids(user, time, gap, session, item_rows)
+    t, r = time[order], item_rows[order]
     first = np.maximum.accumulate(np.where(boundary, np.arange(n), 0))
     tie = _starts((sess, t))
     length = (tie - first).astype(np.float64)
@@ -455,17 +470,9 @@ class SessionEmbedder(BaseEmbedder):
         check_is_fitted(self)
         users, seconds, _, session, _ = self._log(events)  # the needed columns
         codes = pd.factorize(users)[0]
-        key = np.zeros(len(events), dtype=np.int64) if session is None else session
-        order = np.lexsort((seconds, key, codes))
-        u, s, t = codes[order], key[order], seconds[order]
-        start = np.ones(len(events), dtype=bool)
-        start[1:] = (u[1:] != u[:-1]) | (s[1:] != s[:-1])
-        if session is None:
-            start[1:] |= np.diff(t) > float(self.gap)
-        sess = np.cumsum(start)
-        last = pd.Series(sess).groupby(u).transform("max").to_numpy()
-        keep = np.sort(order[sess == last])
-        return events.iloc[keep]
+        order, sess, _ = session_ids(codes, seconds, float(self.gap), session)
+        last = pd.Series(sess).groupby(codes[order]).transform("max").to_numpy()
+        return events.iloc[np.sort(order[sess == last])]
 
     def known_ids(self):
         """Return the items with a vector (users need no history here)."""
