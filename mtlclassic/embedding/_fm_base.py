@@ -28,7 +28,13 @@ from .._compat import (
 )
 from .._ids import category_dtypes
 from .._targets import check_targets, check_task_sample_weight
-from ._fm_design import _column, build_design, fit_encoding, resolve_categorical
+from ._fm_design import (
+    _column,
+    build_design,
+    category_indexes,
+    fit_encoding,
+    resolve_categorical,
+)
 from ._fm_mcmc import (
     FlatSamples,
     FMPosterior,
@@ -198,6 +204,7 @@ class _BaseFM(BaseEstimator):
             self.field_names_,
             getattr(self, "numeric_range_", None),  # None: saved before clipping
             converted=converted,
+            indexes=category_indexes(self),
         )
 
     def _encode(self, X):

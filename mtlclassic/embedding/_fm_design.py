@@ -23,6 +23,7 @@ training minimum and maximum, infinite for categorical fields) and
 ``field_offsets_`` (where each field's columns start in the design).
 """
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -334,13 +335,17 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight,
 
 
 def build_design(
-    X, categories, mean, scale, offsets, names, value_range=None, converted=None
-) -> FMDesign:
+    X, categories, mean, scale, offsets, names, value_range=None, converted=None,
+    indexes=None,
+) -> FMDesign:  # fmt: skip
     """Encode ``X`` with a fitted encoding into an :class:`FMDesign`.
 
     ``value_range`` (``(n_fields, 2)``, or None: no clipping) bounds each
     numeric column before centring and scaling; ``converted`` holds numeric
-    columns already converted by :func:`fit_encoding` (not modified).
+    columns already converted by :func:`fit_encoding` (not modified);
+    ``indexes`` (per field: ``(pd.Index, object array)`` of its categories,
+    or None for a numeric field) are lookups built once per fitted model
+    (:func:`category_indexes`) instead of on every call.
     """
     n_samples = X.shape[0]
     if sp.issparse(X):
@@ -352,9 +357,12 @@ def build_design(
             col = _column(X, j)
             if isinstance(col, pd.Series):
                 col = col.to_numpy(dtype=object)
+            index, reference = (
+                indexes[j] if indexes else (pd.Index(cats), np.asarray(cats, object))
+            )
             if len(cats):  # ids of another type: converted losslessly or refused
-                col = conform_ids(col, np.asarray(cats, dtype=object), names[j])
-            codes = np.asarray(pd.Index(cats).get_indexer(col), dtype=np.int64)
+                col = conform_ids(col, reference, names[j])
+            codes = np.asarray(index.get_indexer(col), dtype=np.int64)
             r = np.flatnonzero(codes >= 0)
             rows.append(r)
             cols.append(codes[r])
@@ -383,3 +391,24 @@ def build_design(
         cols.append(np.zeros(int(nz.sum()), dtype=np.int64))
         vals.append(v[nz])
     return FMDesign(n_samples, np.asarray(offsets, dtype=np.int64), rows, cols, vals)
+
+
+_INDEX_CACHE = weakref.WeakKeyDictionary()  # fitted FM -> its categories' lookups
+
+
+def category_indexes(est):
+    """Per field of a fitted FM: ``(pd.Index, object array)`` of its categories.
+
+    None for a numeric field. Built once per encoding (``fit`` sets it,
+    ``update`` grows it into new lists) and cached outside the estimator, so
+    its ``__dict__`` and saved files are unchanged.
+    """
+    key = (id(est.categories_), tuple(len(c or ()) for c in est.categories_))
+    cached = _INDEX_CACHE.get(est)
+    if cached is None or cached[0] != key:
+        lookups = [
+            None if cats is None else (pd.Index(cats), np.asarray(cats, dtype=object))
+            for cats in est.categories_
+        ]
+        cached = _INDEX_CACHE[est] = (key, lookups)
+    return cached[1]
