@@ -229,8 +229,12 @@ def test_multitask_update_labels_by_task_name_and_shapes_kept():
     X, y, _ = _ratings(n=400)
     Y = pd.DataFrame({"rating": y, "liked": (y > 0).astype(float)})
     fm = MultiTaskFM(n_components=2, n_iter=20, random_state=0).fit(X, Y)
+    twin = MultiTaskFM(n_components=2, n_iter=20, random_state=0).fit(X, Y)
     new = pd.DataFrame({"user": ["zz", "zz"], "item": ["i1", "i2"]})
     fm.update(new, pd.DataFrame({"liked": [1.0, 1.0]}))  # one task only
+    # matched by name: the same as both columns, in the other order, rating NaN
+    twin.update(new, pd.DataFrame({"liked": [1.0, 1.0], "rating": [np.nan] * 2}))
+    np.testing.assert_array_equal(fm.factor_samples_, twin.factor_samples_)
     assert "zz" in fm.categories_[0]
     assert fm.predict(new).shape == (2, 2)
     with pytest.raises(ValueError, match="not fitted"):
