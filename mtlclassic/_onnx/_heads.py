@@ -1,0 +1,115 @@
+"""MultiTaskLGBM as ONNX: the feature matrix, each head's trees, offsets, links.
+
+Mirrors :func:`mtlclassic.boosting._lgbm_predict.predict_column`: separate
+heads (with their ``init_score`` offset column added back to the raw score,
+or the offset alone when early stopping kept no tree), chained heads (the
+earlier tasks' predictions as extra features), and the shared booster (its
+rows stacked with the task column, plus each task's base score and its
+fine-tuned tower). Binary tasks end with the logistic function.
+"""
+
+import numpy as np
+
+from ._graph import DOUBLE, STRING, Col, lookup_keys
+from ._trees import booster_raw
+
+
+def heads_matrix(g, heads, frame):
+    """Return the (N, d) double feature matrix of ``heads`` from ``frame``.
+
+    Categorical columns become their codes among the categories seen in fit
+    (NaN where unseen or missing), as ``frame_matrix``/``array_matrix`` do.
+
+    Raises
+    ------
+    ValueError
+        If a feature column is missing from ``frame``.
+    TypeError
+        If a numeric feature column is text.
+    """
+    columns = []
+    for name in heads.feature_columns_:
+        key = name if isinstance(name, str) else int(name)
+        if key not in frame:
+            raise ValueError(f"MultiTaskLGBM: X is missing the column {name!r}.")
+        col = frame[key]
+        if name in heads.categories_:
+            keys = lookup_keys(heads.categories_[name], col.kind, name)
+            code = g.lookup(col, keys, f"code_{name}", -1)
+            code = g.op("Cast", [code], "code_d", to=g.onnx.TensorProto.DOUBLE)
+            missing = g.op("Less", [code, g.const(0.0)])
+            code = g.op("Where", [missing, g.const(np.nan), code], f"cat_{name}")
+            columns.append(Col(code, DOUBLE))
+        elif col.kind == STRING:
+            raise TypeError(
+                f"MultiTaskLGBM: column {name!r} must be numeric (as in fit); the "
+                "input example gives it as text."
+            )
+        else:
+            columns.append(col)
+    return g.matrix(columns, "heads_X")
+
+
+def export_heads(g, heads, frame):
+    """Return the (N, T) double predictions of a fitted MultiTaskLGBM."""
+    X = heads_matrix(g, heads, frame)
+    names = list(heads.tasks_)
+    offsets = getattr(heads, "init_score_columns_", {})
+    preds = []
+    stacked = _shared_raw(g, heads, X) if heads.shared_booster_ is not None else {}
+    for t, name in enumerate(names):
+        if name in heads.shared_init_score_:
+            raw = g.op("Add", [stacked[name],
+                               g.const(float(heads.shared_init_score_[name]))])
+            if name in heads.boosters_:
+                raw = g.op("Add", [raw, booster_raw(
+                    g, heads.boosters_[name], heads.best_iteration_[name], X,
+                    f"tower_{name}")])  # fmt: skip
+        else:
+            F = X
+            if heads.chain_ and t > 0:
+                F = g.op("Concat", [X] + preds[:t], "chain_X", axis=1)
+            offset = offsets.get(name)
+            if offset is not None and heads.best_iteration_[name] == 0:
+                raw = _column(g, X, offset)
+            else:
+                raw = booster_raw(g, heads.boosters_[name],
+                                  heads.best_iteration_[name], F, f"raw_{name}")
+                if offset is not None:
+                    raw = g.op("Add", [raw, _column(g, X, offset)], f"offset_{name}")
+        if heads.tasks_[name] == "binary":
+            raw = g.op("Sigmoid", [raw], f"p_{name}")
+        preds.append(raw)
+    return preds[0] if len(preds) == 1 else g.op("Concat", preds, "Y", axis=1)
+
+
+def _column(g, X, j):
+    return g.op("Slice", [X, g.const([j], "s", np.int64),
+                          g.const([j + 1], "e", np.int64),
+                          g.const([1], "axis", np.int64)], "offset")  # fmt: skip
+
+
+def _shared_raw(g, heads, X):
+    """Return ``{task: (N, 1) raw score}`` of the shared booster."""
+    shared = list(heads.shared_tasks_)
+    if len(shared) == 1:
+        raw = booster_raw(g, heads.shared_booster_, heads.shared_best_iteration_, X,
+                          "shared_raw")  # fmt: skip
+        return {shared[0]: raw}
+    names = list(heads.tasks_)
+    # rows stacked task by task, the task's position as the last column
+    n = g.op("Shape", [X], "shape", start=0, end=1)
+    blocks = []
+    for name in shared:
+        t = float(names.index(name))
+        task_col = g.op("Expand", [g.const([[t]], "task"),
+                                   g.op("Concat", [n, g.const([1], "one", np.int64)],
+                                        "task_shape", axis=0)])  # fmt: skip
+        blocks.append(g.op("Concat", [X, task_col], "stacked_task", axis=1))
+    stacked = g.op("Concat", blocks, "stacked", axis=0)
+    raw = booster_raw(g, heads.shared_booster_, heads.shared_best_iteration_,
+                      stacked, "shared_raw")  # fmt: skip
+    parts = g.op("Split", [raw], "shared_part", n_out=len(shared), axis=0,
+                 num_outputs=len(shared))  # fmt: skip
+    parts = [parts] if len(shared) == 1 else parts
+    return dict(zip(shared, parts))
