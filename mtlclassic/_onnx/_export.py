@@ -15,7 +15,7 @@ from ._heads import export_heads
 
 
 def _kind_of_series(col):
-    """The ONNX input type of an input example column."""
+    """Return the ONNX input type of an input example column."""
     dtype = col.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         cats = dtype.categories
@@ -37,7 +37,7 @@ def _kind_of_series(col):
 
 
 def _kind_of_categories(cats):
-    """The input type a column with these fitted categories needs (no example)."""
+    """Return the input type of a column with these fitted categories."""
     if cats and all(isinstance(c, int | np.integer) and not isinstance(c, bool)
                     for c in cats):  # fmt: skip
         return INT64
@@ -87,15 +87,17 @@ def _unexportable(name, step, why):
 
 def _export_transform(g, name, step, frame):
     """Return ``(new frame, names of the step's new columns)``."""
-    from ..embedding import ALSEmbedder, FMEmbedder, SessionEmbedder
     from .._compiled import _drop_kernel
+    from ..embedding import ALSEmbedder, FMEmbedder, SessionEmbedder
 
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return frame, []
     if isinstance(step, SessionEmbedder):
-        raise _unexportable(name, step, "its features depend on the earlier events "
-                            "of each session, a state one graph call does not "
-                            "hold; score sessions with compile() or predict.")  # fmt: skip
+        raise _unexportable(
+            name, step, "its features depend on the earlier events of each "
+            "session, a state one graph call does not hold; score sessions with "
+            "compile() or predict.",
+        )  # fmt: skip
     drop = _drop_kernel(step)
     if drop is not None:
         kept = drop({str(k): None for k in frame}, 0)
@@ -349,7 +351,7 @@ def _inputs(g, model, example):
 
 
 def _fusion(g, rec, P, names):
-    """The fused score of a Recommender over its model's predictions ``P``."""
+    """Return the fused score of a Recommender over its predictions ``P``."""
     weights = rec.weights or {n: 1.0 for n in names}
     w = np.array([float(weights.get(n, 0.0)) for n in names])
     P2 = P

@@ -84,7 +84,7 @@ def _parameters(est):
 
 
 def _field_value(g, est, F, col, name):
-    """The (N, 1) design value of numeric field ``F``: clipped, centred, scaled."""
+    """Return the (N, 1) value of numeric field ``F``: clipped, centred, scaled."""
     if col.kind == STRING:
         raise TypeError(
             f"{type(est).__name__}: numeric column {name!r} is text in the input "

@@ -94,9 +94,7 @@ class Graph:
         """Declare ``tensor`` (double) as the graph output ``name``."""
         if tensor != name:
             self._names.add(name)
-            self.nodes.append(
-                self.onnx.helper.make_node("Identity", [tensor], [name])
-            )
+            self.nodes.append(self.onnx.helper.make_node("Identity", [tensor], [name]))
         self.outputs.append(
             self.onnx.helper.make_tensor_value_info(
                 name, self.onnx.TensorProto.DOUBLE, shape

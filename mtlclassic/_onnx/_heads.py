@@ -59,8 +59,9 @@ def export_heads(g, heads, frame):
     stacked = _shared_raw(g, heads, X) if heads.shared_booster_ is not None else {}
     for t, name in enumerate(names):
         if name in heads.shared_init_score_:
-            raw = g.op("Add", [stacked[name],
-                               g.const(float(heads.shared_init_score_[name]))])
+            raw = g.op(
+                "Add", [stacked[name], g.const(float(heads.shared_init_score_[name]))]
+            )
             if name in heads.boosters_:
                 raw = g.op("Add", [raw, booster_raw(
                     g, heads.boosters_[name], heads.best_iteration_[name], X,
@@ -73,8 +74,13 @@ def export_heads(g, heads, frame):
             if offset is not None and heads.best_iteration_[name] == 0:
                 raw = _column(g, X, offset)
             else:
-                raw = booster_raw(g, heads.boosters_[name],
-                                  heads.best_iteration_[name], F, f"raw_{name}")
+                raw = booster_raw(
+                    g,
+                    heads.boosters_[name],
+                    heads.best_iteration_[name],
+                    F,
+                    f"raw_{name}",
+                )
                 if offset is not None:
                     raw = g.op("Add", [raw, _column(g, X, offset)], f"offset_{name}")
         if heads.tasks_[name] == "binary":

@@ -136,9 +136,7 @@ def booster_raw(g, booster, num_iteration, X, hint):
         leaf_weights=g.tensor_attr("leaves", trees.leaves, np.float64),
     )  # fmt: skip
     if trees.members:
-        attrs["membership_values"] = g.tensor_attr(
-            "members", trees.members, np.float64
-        )
+        attrs["membership_values"] = g.tensor_attr("members", trees.members, np.float64)
     return g.op("TreeEnsemble", [X], hint, domain="ai.onnx.ml", **attrs)
 
 
