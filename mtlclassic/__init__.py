@@ -6,6 +6,7 @@ task-relationship linear models, all scikit-learn estimators.
 
 from . import datasets, linear_model, metrics, model_selection
 from ._compiled import CompiledModel, compile
+from ._onnx import onnx_inputs, to_onnx
 from ._targets import tasks_from_column
 from ._version import __version__
 from .boosting import MultiTaskLGBM
@@ -58,6 +59,8 @@ __all__ = [
     "Recommender",
     "SessionEmbedder",
     "tasks_from_column",
+    "onnx_inputs",
+    "to_onnx",
     "update_model",
     "save",
     "TraceNormMultiTask",

@@ -189,7 +189,7 @@ def _final(g, name, step, frame):
         return _predictions(g, Y, step.targets_ndim_), list(step.tasks_), Y
     if isinstance(step, FMClassifier):
         return _classifier(g, step, frame), [str(c) for c in step.classes_], None
-    if isinstance(step, _BaseFM):
+    if isinstance(step, _BaseFM) and not isinstance(step, FMEmbedder):
         Y = fm_scores(g, step, frame, link=False)
         ndim = step.targets_ndim_ if isinstance(step, MultiTaskFM) else 1
         names = list(getattr(step, "task_names_", ["y"]))
@@ -287,7 +287,6 @@ def to_onnx(model, input_example=None, *, path=None):
 
     fused = None
     if isinstance(model, Recommender):
-        check_is_fitted(model)
         if callable(model.fusion):
             raise ValueError("Recommender part 'fusion': a callable fusion cannot "
                              "be exported to ONNX; use fusion='weighted', "

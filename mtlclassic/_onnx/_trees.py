@@ -13,10 +13,9 @@ doubles, and every decision follows LightGBM's own rules (``tree.h``,
 - a categorical split goes left iff the value is one of its categories
   (``BRANCH_MEMBER``); NaN and negative values go right.
 
-onnxmltools' converter is not used: it writes float32 thresholds and inputs,
-so a value within float32 rounding of a threshold takes the other branch,
-and it sends NaN to the right when ``default_left`` is false even if the
-feature's missing type reads NaN as 0.
+onnxmltools' converter is not used: it writes float32 thresholds and reads
+float32 inputs, so a value within float32 rounding of a threshold can take
+the other branch than in LightGBM (``benchmarks/bench_onnx.py`` counts them).
 """
 
 import numpy as np

@@ -1,0 +1,283 @@
+"""to_onnx: onnxruntime on the exported graph equals predict."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from mtlclassic import (
+    ALSEmbedder,
+    FMClassifier,
+    FMEmbedder,
+    FMRegressor,
+    MultiTaskFM,
+    MultiTaskLGBM,
+    Recommender,
+    SessionEmbedder,
+    make_multitask_recommender,
+    make_multitask_recsys,
+    onnx_inputs,
+    to_onnx,
+)
+from tests._catalogue import catalogues
+
+ort = pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"  # short ALS-solver fits
+)
+
+PARAMS = dict(n_estimators=20, fm_n_iter=10, factors=4, iterations=3, cv=2,
+              random_state=0, n_jobs=1)  # fmt: skip
+TOL = dict(rtol=0, atol=1e-9)
+
+
+def run(proto, data, output=0):
+    session = ort.InferenceSession(
+        proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    return session.run(None, onnx_inputs(data, proto))[output]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=3)
+    return X, Y
+
+
+@pytest.fixture(scope="module")
+def pipeline(data):
+    return make_multitask_recommender(**PARAMS).fit(*data)
+
+
+def awkward_rows(X):
+    """Unseen users and items, missing side values, categories in another order."""
+    rows = X.iloc[:300].copy()
+    rows.loc[rows.index[:40], "user_id"] = 10_000 + np.arange(40)
+    rows.loc[rows.index[20:60], "item_id"] = 20_000 + np.arange(40)
+    rows.loc[rows.index[::7], "user_f0"] = np.nan
+    rows.loc[rows.index[::5], "item_f1"] = 1e6  # beyond the training range
+    rows.loc[rows.index[3::11], "user_segment"] = np.nan
+    cats = rows["item_category"].cat.categories
+    rows["item_category"] = rows["item_category"].cat.reorder_categories(cats[::-1])
+    return rows
+
+
+def test_normal_cdf_equals_scipy_to_the_last_digits():
+    from scipy.special import ndtr
+
+    from mtlclassic._onnx._fm import normal_cdf
+    from mtlclassic._onnx._graph import Graph
+
+    rng = np.random.default_rng(0)
+    edges = [0.0, -0.0, 1e-300, -37.9999, 37.5, np.inf, -np.inf]
+    x = np.concatenate([np.linspace(-40, 40, 20_001), rng.normal(0, 3, 5000), edges])
+    g = Graph()
+    g.output(normal_cdf(g, g.input("x", "double", [None])), "y", [None])
+    got = run_raw(g.model("cdf", {}), {"x": x})
+    want = ndtr(x)
+    normal = want > 1e-300  # not denormal
+    # scipy's own error grows as x^2 eps in the lower tail (erfc of x / sqrt 2)
+    rel = np.abs(got - want)[normal] / want[normal]
+    assert (rel <= 5e-15 * np.maximum(1.0, x[normal] ** 2)).all(), rel.max()
+    assert (got[~normal] <= 1e-300).all()
+
+
+def run_raw(proto, feed):
+    session = ort.InferenceSession(
+        proto.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    return session.run(None, feed)[0]
+
+
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_trees_follow_lightgbm_decisions_in_double_precision(zero_as_missing):
+    """NaN under each missing type, categorical sets, single-leaf trees."""
+    import lightgbm as lgb
+
+    from mtlclassic._onnx._graph import Graph
+    from mtlclassic._onnx._trees import booster_raw
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    X = rng.normal(size=(n, 5))
+    X[:, 3] = rng.integers(0, 12, n)
+    X[rng.random(n) < 0.1, 0] = np.nan  # missing type NaN
+    X[:, 4] = np.where(rng.random(n) < 0.5, 0.0, X[:, 4])
+    y = X[:, 1] + X[:, 3] % 3 + np.nan_to_num(X[:, 0]) - 2 * (X[:, 2] > 0.3)
+    params = dict(objective="regression", verbose=-1, num_leaves=15,
+                  zero_as_missing=zero_as_missing)  # fmt: skip
+    booster = lgb.train(params, lgb.Dataset(X, y, categorical_feature=[3]), 40)
+    stump = lgb.train(dict(params, min_data_in_leaf=10**6), lgb.Dataset(X, y), 3)
+    T = rng.normal(size=(2000, 5))
+    T[:, 3] = rng.integers(-1, 14, 2000)
+    T[rng.random(2000) < 0.2] = np.nan  # column 2 had none in fit: type None
+    T[:, 4] = np.where(rng.random(2000) < 0.3, 0.0, T[:, 4])
+    T[:50, 2] = 0.3  # near the threshold learned on it
+    for b, num_iteration in ((booster, 0), (booster, 17), (stump, 0)):
+        g = Graph()
+        out = booster_raw(g, b, num_iteration, g.input("X", "double", [None, 5]), "r")
+        g.output(out, "y", [None, 1])
+        got = run_raw(g.model("trees", {}), {"X": T}).ravel()
+        want = b.predict(T, raw_score=True, num_iteration=num_iteration)
+        assert_allclose(got, want, rtol=0, atol=1e-12)
+
+
+def test_default_pipeline(data, pipeline):
+    X, _ = data
+    rows = awkward_rows(X)
+    proto = to_onnx(pipeline, X.head())
+    assert_allclose(run(proto, rows), pipeline.predict(rows), **TOL)
+    as_dict = {c: rows[c].to_numpy() for c in rows.columns}
+    assert_allclose(run(proto, as_dict), pipeline.predict(rows), **TOL)
+    assert_allclose(run(proto, rows.iloc[:1]), pipeline.predict(rows.iloc[:1]), **TOL)
+    # without an example: ids typed by their fitted categories
+    inferred = to_onnx(pipeline)
+    assert_allclose(run(inferred, rows), pipeline.predict(rows), **TOL)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["mtlclassic_outputs"] == '["rating", "click", "like"]'
+
+
+def test_text_ids_and_a_written_file(data, tmp_path):
+    X, Y = data
+    Xs = X.assign(user_id="u" + X["user_id"].astype(str),
+                  item_id="i" + X["item_id"].astype(str))  # fmt: skip
+    model = make_multitask_recommender(**PARAMS).fit(Xs, Y)
+    rows = awkward_rows(X)
+    rows = rows.assign(user_id="u" + rows["user_id"].astype(str),
+                       item_id="i" + rows["item_id"].astype(str))  # fmt: skip
+    path = tmp_path / "model.onnx"
+    to_onnx(model, Xs.head(), path=path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, onnx_inputs(rows, path))[0]
+    assert_allclose(got, model.predict(rows), **TOL)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(),
+        dict(strategy="shared"),
+        dict(strategy="finetune", finetune_n_estimators=5),
+        dict(chain=True),
+        dict(init_score={"rating": "item_f1"}),
+    ],  # fmt: skip
+    ids=["separate", "shared", "finetune", "chain", "init_score"],
+)
+def test_heads_alone(data, params):
+    X, Y = data
+    model = MultiTaskLGBM(n_estimators=15, random_state=0, n_jobs=1, **params)
+    model.fit(X.drop(columns="timestamp"), Y)
+    rows = awkward_rows(X).drop(columns="timestamp")
+    proto = to_onnx(model, X.drop(columns="timestamp").head())
+    assert_allclose(run(proto, rows), model.predict(rows), **TOL)
+
+
+def test_heads_edge_cases(data):
+    X, Y = data
+    Xn = X.drop(columns=["timestamp", "user_segment", "item_category"])
+    # an offset head that kept no tree predicts the offset alone
+    model = MultiTaskLGBM(n_estimators=5, random_state=0, n_jobs=1,
+                          init_score={"rating": "item_f1"}).fit(Xn, Y)  # fmt: skip
+    model.best_iteration_["rating"] = 0
+    assert_allclose(run(to_onnx(model, Xn), Xn), model.predict(Xn), **TOL)
+    # fitted on an array with a 1-D y: one input X, a 1-D output
+    A = Xn.to_numpy(dtype=float)
+    single = MultiTaskLGBM(n_estimators=10, random_state=0, n_jobs=1).fit(
+        A, Y["rating"].fillna(3.0).to_numpy()
+    )
+    A[::9, 2] = np.nan
+    proto = to_onnx(single)
+    got = run(proto, A)
+    assert got.shape == (len(A),)
+    assert_allclose(got, single.predict(A), **TOL)
+
+
+@pytest.mark.parametrize("solver", ["mcmc", "als"])
+def test_fm_estimators(data, solver):
+    X, Y = data
+    Xf = X.drop(columns="timestamp")
+    rows = awkward_rows(X).drop(columns="timestamp")
+    fit = dict(n_iter=15, random_state=0, solver=solver)
+    reg = FMRegressor(3, **fit).fit(Xf, Y["rating"].fillna(3.0))
+    assert_allclose(run(to_onnx(reg, Xf.head()), rows), reg.predict(rows), **TOL)
+    clf = FMClassifier(3, **fit).fit(Xf, Y["click"].fillna(0).astype(int))
+    proto = to_onnx(clf, Xf.head())
+    assert_allclose(run(proto, rows), clf.predict_proba(rows), **TOL)
+    multi = MultiTaskFM(3, **fit).fit(Xf, Y)  # regression and binary tasks
+    assert_allclose(run(to_onnx(multi, Xf.head()), rows), multi.predict(rows), **TOL)
+    # fitted on an array, a categorical column by position
+    A = Xf[["user_id", "item_id", "user_f0", "item_f0"]].to_numpy(dtype=float)
+    arr = FMRegressor(2, categorical_features=[0, 1], **fit).fit(
+        A, Y["rating"].fillna(3.0)
+    )
+    B = awkward_rows(X)[["user_id", "item_id", "user_f0", "item_f0"]].to_numpy(float)
+    assert_allclose(run(to_onnx(arr), B), arr.predict(B), **TOL)
+
+
+def test_embedders_alone(data):
+    X, Y = data
+    Xf = X.drop(columns="timestamp")
+    rows = awkward_rows(X).drop(columns="timestamp")
+    for als in (ALSEmbedder(factors=4, iterations=3, random_state=0),
+                ALSEmbedder(factors=4, iterations=3, unknown="mean",
+                            features=("user", "item", "score"),
+                            random_state=0)):  # fmt: skip
+        als.set_output(transform="pandas").fit(Xf)
+        want = als.transform(rows)[list(als._embedding_names())].to_numpy()
+        assert_allclose(run(to_onnx(als, Xf.head()), rows), want, rtol=0, atol=1e-6)
+    for target in ("all", "each"):
+        fm = FMEmbedder(target, 2, n_iter=10, features=("fields", "scores"),
+                        random_state=0).set_output(transform="pandas")  # fmt: skip
+        fm.fit(Xf, Y)
+        want = fm.transform(rows)[list(fm._embedding_names())].to_numpy()
+        assert_allclose(run(to_onnx(fm, Xf.head()), rows), want, **TOL)
+
+
+def test_recommender_fused_score(data, pipeline):
+    X, _ = data
+    items, users = catalogues(X)
+    pairs = X[["user_id", "item_id"]].head(200)
+    for fusion in ("weighted", "standardized", "product"):
+        rec = Recommender(
+            pipeline, items, users=users, context={"timestamp": 0}, fusion=fusion,
+            weights={"click": 1.0, "like": 2.0},
+        )  # fmt: skip
+        want = rec.score_pairs(pairs)
+        rows = rec._model_rows(pairs.reset_index(drop=True))
+        proto = to_onnx(rec, X.head())
+        assert_allclose(run(proto, rows, output=1), want["score"], **TOL)
+    rec = Recommender(pipeline, items, users=users, context={"timestamp": 0},
+                      fusion=lambda frame: frame["click"])  # fmt: skip
+    with pytest.raises(ValueError, match="'fusion'"):
+        to_onnx(rec, X.head())
+
+
+def test_unexportable_parts_are_named(data):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, Y = data
+    session = make_multitask_recommender(
+        embedders=(SessionEmbedder(random_state=0), "fm", "als"), **PARAMS
+    ).fit(X, Y)  # fmt: skip
+    with pytest.raises(ValueError, match="'sessionembedder'.*SessionEmbedder"):
+        to_onnx(session, X.head())
+    Xn = X.drop(columns=["timestamp", "user_segment", "item_category"])
+    scaled = make_pipeline(StandardScaler(), MultiTaskLGBM(n_estimators=3)).fit(Xn, Y)
+    with pytest.raises(ValueError, match="'standardscaler'"):
+        to_onnx(scaled, Xn.head())
+    linear = {t: {"linear_tree": True} for t in Y.columns}
+    heads = MultiTaskLGBM(n_estimators=3, random_state=0, task_params=linear)
+    heads.fit(Xn, Y)
+    with pytest.raises(ValueError, match="linear trees"):
+        to_onnx(heads, Xn.head())
+
+
+def test_bad_feeds(data, pipeline):
+    X, _ = data
+    proto = to_onnx(pipeline, X.head())
+    with pytest.raises(ValueError, match="'item_id'"):
+        onnx_inputs(X.drop(columns="item_id"), proto)
+    with pytest.raises(ValueError, match="user_id.*missing"):
+        onnx_inputs(X.head(3).assign(user_id=[1, None, 2]), proto)
+    with pytest.raises(TypeError, match="input_example"):
+        to_onnx(pipeline, X.to_numpy())
