@@ -59,12 +59,15 @@ def _common(parser, chunksize):
 
 
 def add_parsers(subparsers):
-    """Add the ``score``, ``recommend``, ``similar`` and ``update`` commands."""
+    """Add the ``score``, ``recommend``, ``similar``, ``update``, ``export-onnx``."""
     fmt = argparse.RawDescriptionHelpFormatter
     _add_score(subparsers, fmt)
     _add_recommend(subparsers, fmt)
     _add_similar(subparsers, fmt)
     _add_update(subparsers, fmt)
+    from ._onnx._cli import add_export_parser
+
+    add_export_parser(subparsers, fmt)
 
 
 def _add_score(subparsers, fmt):

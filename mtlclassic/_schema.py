@@ -60,3 +60,8 @@ def schema_dtype(entry):
         )
         return pd.CategoricalDtype(categories, ordered=entry.get("ordered", False))
     return pd.api.types.pandas_dtype(entry["dtype"])
+
+
+def schema_example(schema):
+    """Return an empty DataFrame with the columns and dtypes of ``schema``."""
+    return pd.DataFrame({e["name"]: pd.Series(dtype=schema_dtype(e)) for e in schema})

@@ -601,13 +601,9 @@ def run_update(args):
                 update_model(model, events, labels, decay_rate=args.decay_rate)
         except (ValueError, TypeError) as exc:
             raise InputError(f"{source}: {exc}") from None
-        example = None
-        if schema:
-            from ._schema import schema_dtype
+        from ._schema import schema_example
 
-            example = pd.DataFrame(
-                {e["name"]: pd.Series(dtype=schema_dtype(e)) for e in schema}
-            )
+        example = schema_example(schema) if schema else None
         if saved_jobs:
             target.set_params(**saved_jobs)  # --n-jobs is for this run only
         save(model, args.output, overwrite=True, input_example=example)

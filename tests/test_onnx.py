@@ -281,3 +281,29 @@ def test_bad_feeds(data, pipeline):
         onnx_inputs(X.head(3).assign(user_id=[1, None, 2]), proto)
     with pytest.raises(TypeError, match="input_example"):
         to_onnx(pipeline, X.to_numpy())
+
+
+def test_cli_export_onnx(data, pipeline, tmp_path, capsys):
+    from mtlclassic import save
+    from mtlclassic.cli import main
+
+    X, _ = data
+    model_path = save(pipeline, tmp_path / "model.mtlc", input_example=X.head())
+    out = tmp_path / "model.onnx"
+    assert main(["export-onnx", str(model_path), str(out)]) == 0
+    rows = awkward_rows(X)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(["predictions"], onnx_inputs(rows, out))[0]
+    assert_allclose(got, pipeline.predict(rows), **TOL)
+    assert main(["export-onnx", str(model_path), str(out)]) == 2  # exists
+    assert "--overwrite" in capsys.readouterr().err
+    # typed by an example file (text ids) instead of the saved schema
+    example = tmp_path / "example.csv"
+    X.head(20).assign(user_id="u" + X["user_id"].head(20).astype(str)).to_csv(
+        example, index=False
+    )
+    bare = save(pipeline, tmp_path / "bare.mtlc")
+    assert main(["export-onnx", str(bare), str(out), "--overwrite",
+                 "--example", str(example)]) == 0  # fmt: skip
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].type == "tensor(string)"

@@ -136,30 +136,51 @@ def fm_parts(g, est, frame):
     """Return the (N, S*T) linear sum and the (N, S) interaction ``phi`` (or None)."""
     intercept, _, coef, factors = _parameters(est)
     S = intercept.shape[0]
-    linear, q, sq = [], [], []
     k = factors.shape[1] // S  # factors of one sample
+    if not k:
+        return _field_sums(g, est, frame, [(coef, False)])[0], None
+    linear, q, sq = _field_sums(
+        g, est, frame, [(coef, False), (factors, False), (factors, True)]
+    )
+    diff = g.op("Sub", [g.op("Mul", [q, q]), sq])
+    diff = g.op("Reshape", [diff, g.const([0, S, k], "shape", np.int64)])
+    phi = g.op("Mul", [g.op("ReduceSum", [diff, g.const([2], "axis", np.int64)],
+                            keepdims=0), g.const(0.5)], "phi")  # fmt: skip
+    return linear, phi
+
+
+def _field_sums(g, est, frame, tables):
+    """Return, per ``(table, squared)``, the (N, m) sum over fields of x_F table_F.
+
+    A categorical field gathers its category's row (the extra last row when
+    unseen); the numeric fields are one product of their values (squared
+    for a ``squared`` table, whose rows are squared too) with their rows.
+    """
+    sums = [[] for _ in tables]
+    values, numeric = [], [[] for _ in tables]
     for F, name in enumerate(est.field_names_):
         col = _frame_col(est, frame, F, name)
         lo, hi = est.field_offsets_[F], est.field_offsets_[F + 1]
         cats = est.categories_[F]
-        tables = [_with_unseen_row(est, coef, lo, hi, cats)]
-        if k:
-            fac = _with_unseen_row(est, factors, lo, hi, cats)
-            tables += [fac, fac**2]
-        rows, v = _field_rows(g, est, F, col, name, tables)
-        linear.append(rows[0])
-        if k:
-            q.append(rows[1])
-            sq.append(rows[2] if v is None else g.op("Mul", [rows[2], v]))
-    total = _sum(g, linear, "linear")
-    if not k:
-        return total, None
-    qs, sqs = _sum(g, q, "q"), _sum(g, sq, "sq")
-    diff = g.op("Sub", [g.op("Mul", [qs, qs]), sqs])
-    diff = g.op("Reshape", [diff, g.const([0, S, k], "shape", np.int64)])
-    phi = g.op("Mul", [g.op("ReduceSum", [diff, g.const([2], "axis", np.int64)],
-                            keepdims=0), g.const(0.5)], "phi")  # fmt: skip
-    return total, phi
+        if cats is None:
+            values.append(_field_value(g, est, F, col, name))
+            for rows, (table, squared) in zip(numeric, tables):
+                rows.append(table[lo:hi] ** 2 if squared else table[lo:hi])
+            continue
+        index = g.lookup(col, lookup_keys(cats, col.kind, name), f"index_{name}",
+                         len(cats))  # fmt: skip
+        for out, (table, squared) in zip(sums, tables):
+            rows = _with_unseen_row(est, table, lo, hi, cats)
+            rows = rows**2 if squared else rows
+            out.append(g.op("Gather", [g.const(rows, f"table_{name}"), index],
+                            f"rows_{name}"))  # fmt: skip
+    if values:
+        V = values[0] if len(values) == 1 else g.op("Concat", values, "V", axis=1)
+        V2 = g.op("Mul", [V, V], "V2") if any(sq for _, sq in tables) else None
+        for out, rows, (_, squared) in zip(sums, numeric, tables):
+            W = g.const(np.vstack(rows), "numeric_rows")
+            out.append(g.op("MatMul", [V2 if squared else V, W]))
+    return [_sum(g, out, "field_sum") for out in sums]
 
 
 def _sum(g, parts, hint):
