@@ -1,6 +1,7 @@
 """compile(model): the array scoring path equals predict."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_array_equal
 
@@ -165,3 +166,13 @@ def test_text_in_numeric_columns_is_refused_as_predict_does(data, pipeline):
         pipeline.predict(bad)
     with pytest.raises(TypeError, match="user_f0"):
         compile(pipeline).predict(bad)
+
+
+def test_n_jobs_splits_a_batch_with_the_same_numbers(data, pipeline):
+    X, _ = data
+    rows = pd.concat([_awkward_rows(X)] * 30, ignore_index=True)  # 9,000 rows
+    one = compile(pipeline).predict(rows)
+    split = compile(pipeline, n_jobs=2)
+    assert split.n_jobs == 2
+    assert_array_equal(split.predict(rows), one)
+    assert_array_equal(split.predict(rows.iloc[:10]), one[:10])  # too small to split

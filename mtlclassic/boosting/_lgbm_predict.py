@@ -7,10 +7,13 @@ from scipy.special import expit
 from .._compat import effective_n_jobs
 
 
-def predict_matrix(est, features, todo=None):
-    """(n_samples, n_tasks) predictions of the tasks ``todo`` (others NaN)."""
+def predict_matrix(est, features, todo=None, threads=None):
+    """(n_samples, n_tasks) predictions of the tasks ``todo`` (others NaN).
+
+    ``threads``: LightGBM's threads (None: from ``est.n_jobs``).
+    """
     out = np.full((features.shape[0], len(est.tasks_)), np.nan)
-    cache = {}
+    cache = {} if threads is None else {"threads": int(threads)}
     for t in range(len(est.tasks_)) if todo is None else todo:
         out[:, t] = predict_column(est, features, t, out, cache)
     return out
