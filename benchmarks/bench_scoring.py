@@ -13,10 +13,12 @@ Run: ``python benchmarks/bench_scoring.py`` (full, about 3-4 minutes on the
   array, on a one-row DataFrame, and of the bare booster loop on the array;
   and of the default ``make_multitask_recommender`` pipeline (FMEmbedder ->
   ALSEmbedder -> MultiTaskLGBM) on one event row, through ``predict`` and
-  through ``mtlclassic.compile(model).predict``; then the pipeline in bulk
-  (500k rows; 20k with ``--quick``): rows x tasks per second of both, against
-  the floor of the trees alone (LightGBM's ``predict`` of each head on the
-  precomputed features).
+  through ``mtlclassic.compile(model).predict`` and, with the ``onnx`` extra,
+  onnxruntime on ``mtlclassic.to_onnx(model)``; then the pipeline in bulk
+  (500k rows; 20k with ``--quick``): rows x tasks per second of each (and of
+  ``compile(model, n_jobs=2)``, wall clock), against the floor of the trees
+  alone (LightGBM's ``predict`` of each head on the precomputed features) and,
+  when lleaves is installed, the same trees compiled by lleaves.
 - memory: peak RSS (``os.wait4`` rusage of the child) of ``mtlclassic score
   MODEL in.csv out.csv --chunksize 100000`` on CSVs of two sizes (1M and 5M
   rows; generated once into /tmp), and for contrast of reading the small
@@ -116,6 +118,9 @@ def bench_latency(model, X_fit, Y_fit, n_calls, *, pipeline=True):
         cases["default pipeline, one event row: compile(...).predict"] = (
             compiled.predict, events,
         )  # fmt: skip
+        onnx = _onnx_runner(pipe, events[0])
+        if onnx is not None:
+            cases["default pipeline, one event row: onnxruntime"] = (onnx, events)
         pipeline_bulk(pipe, compiled, events[0], quick=pipeline == "quick")
     print(f"single-row latency over {n_calls:,} calls (microseconds):")
     for label, (func, inputs) in cases.items():
@@ -159,22 +164,81 @@ def pipeline_bulk(model, compiled, row, quick=False):
     features = model[:-1].transform(events)
     matrix = heads._check_X(features, reset=False)[0]
     n_tasks = len(heads.tasks_)
-    timings = {}
-    for label, func in (
-        ("predict", lambda: model.predict(events)),
-        ("compile(...).predict", lambda: compiled.predict(events)),
-        ("trees alone (Booster.predict per head)", lambda: [
+    cases = {
+        "predict": lambda: model.predict(events),
+        "compile(...).predict": lambda: compiled.predict(events),
+        "trees alone (Booster.predict per head)": lambda: [
             b.predict(matrix, num_threads=1, raw_score=True)
             for b in heads.boosters_.values()
-        ]),
-    ):  # fmt: skip
+        ],
+    }  # fmt: skip
+    onnx = _onnx_runner(model, row, chunk=4096)
+    if onnx is not None:
+        cases["onnxruntime (batches of 4,096 rows)"] = lambda: onnx(events)
+    trees = _lleaves_trees(heads)
+    if trees is not None:
+        cases["trees alone, compiled by lleaves (optional)"] = lambda: trees(matrix)
+    print(f"default pipeline in bulk, {n:,} rows x {n_tasks} tasks, one thread:")
+    for label, func in cases.items():
         start = time.process_time()
         func()
-        timings[label] = time.process_time() - start
-    print(f"default pipeline in bulk, {n:,} rows x {n_tasks} tasks, one thread:")
-    for label, seconds in timings.items():
+        seconds = time.process_time() - start
         rate = n * n_tasks / seconds
         print(f"  {label:52s} {seconds:6.2f} s  {rate:12,.0f} rows x tasks/s")
+    threaded = compile_model(model, n_jobs=2)
+    start = time.perf_counter()
+    threaded.predict(events)
+    seconds = time.perf_counter() - start  # wall clock: two threads
+    rate = n * n_tasks / seconds
+    label = "compile(model, n_jobs=2).predict, wall clock"
+    print(f"  {label:52s} {seconds:6.2f} s  {rate:12,.0f} rows x tasks/s")
+
+
+def _onnx_runner(model, example, chunk=None):
+    """onnxruntime on ``to_onnx(model)``, one thread (None without onnxruntime)."""
+    try:
+        import onnxruntime as ort
+
+        from mtlclassic import onnx_inputs, to_onnx
+    except ImportError:
+        return None
+    proto = to_onnx(model, example)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(
+        proto.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+    def run(rows):
+        feed = onnx_inputs(rows, proto)
+        n = len(rows)
+        step = chunk or n
+        parts = [{k: v[a : a + step] for k, v in feed.items()}
+                 for a in range(0, n, step)]  # fmt: skip
+        return np.concatenate([session.run(["predictions"], p)[0] for p in parts])
+
+    return run
+
+
+def _lleaves_trees(heads):
+    """The heads' trees compiled by lleaves (None when it is absent or fails)."""
+    try:
+        import lleaves
+    except ImportError:
+        return None
+    models = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, booster in heads.boosters_.items():
+            path = Path(folder) / f"{name}.txt"
+            booster.save_model(str(path), num_iteration=heads.best_iteration_[name])
+            try:
+                model = lleaves.Model(model_file=str(path))
+                model.compile()
+            except Exception as exc:  # noqa: BLE001 - report, do not fail
+                print(f"  (lleaves: {type(exc).__name__}: {exc})")
+                return None
+            models.append(model)
+    return lambda X: [m.predict(X, n_jobs=1) for m in models]
 
 
 def _write_csv(path, n_rows, chunk=500_000):
