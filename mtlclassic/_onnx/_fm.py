@@ -26,47 +26,45 @@ from ._graph import STRING, Col, lookup_keys
 
 _STEP = 1.0 / 128  # the grid of normal_cdf's table
 _REACH = 38.0  # |x| beyond: Phi is 0 or 1 in double precision
-_TERMS = 12
+_TERMS = 10
 
 
 def normal_cdf(g, x):
     """Add ``Phi(x)`` (the standard normal CDF) of a double tensor ``x``.
 
-    A table of ``Phi(a)`` and the density ``phi(a)`` on a grid of step 1/128
-    over [-38, 38] (computed by scipy), and the Taylor series around the
-    nearest grid point ``a`` (``h = x - a``, ``|h| <= 1/256``)::
+    Tables on a grid of step 1/128 over [-38, 38] (computed by scipy and
+    numpy) and the Taylor series around the nearest grid point ``a``
+    (``h = x - a``, ``|h| <= 1/256``)::
 
         Phi(a + h) = Phi(a) + phi(a) sum_{n>=1} (-1)^(n-1) He_{n-1}(a) h^n / n!
 
-    with the probabilists' Hermite polynomials ``He`` (the derivatives of
-    ``phi``), 12 terms. Tested against ``scipy.special.ndtr`` where ``Phi``
-    is a normal double: relative differences below 5e-15 max(1, x^2), within
-    scipy's own error (its ``erfc(-x / sqrt 2)`` loses about x^2 eps in the
-    lower tail).
+    with the probabilists' Hermite polynomials ``He`` (the derivatives of the
+    density ``phi``): the coefficient of ``h^n`` is tabulated per grid point,
+    so the graph gathers 11 coefficients and evaluates a degree-10
+    polynomial in ``h`` by Horner's rule. Tested against
+    ``scipy.special.ndtr`` where ``Phi`` is a normal double: relative
+    differences below 5e-15 max(1, x^2), within scipy's own error (its
+    ``erfc(-x / sqrt 2)`` loses about x^2 eps in the lower tail).
     """
     grid = np.arange(-_REACH, _REACH + _STEP / 2, _STEP)
-    big_phi = g.const(ndtr(grid), "Phi_table")
-    density = g.const(np.exp(-0.5 * grid**2) / np.sqrt(2 * np.pi), "phi_table")
+    coefs = [ndtr(grid)]
+    density = np.exp(-0.5 * grid**2) / np.sqrt(2 * np.pi)
+    he_prev, he, factorial = np.zeros_like(grid), np.ones_like(grid), 1.0
+    for n in range(1, _TERMS + 1):  # he = He_{n-1}(a)
+        factorial *= n
+        coefs.append((-1) ** (n - 1) * density * he / factorial)
+        he_prev, he = he, grid * he - (n - 1) * he_prev
     xc = g.op("Clip", [x, g.const(-_REACH), g.const(_REACH)], "x_clip")
     pos = g.op("Round", [g.op("Mul", [g.op("Add", [xc, g.const(_REACH)]),
                                       g.const(1.0 / _STEP)])])  # fmt: skip
     a = g.op("Sub", [g.op("Mul", [pos, g.const(_STEP)]), g.const(_REACH)], "a")
     h = g.op("Sub", [xc, a], "h")
     index = g.op("Cast", [pos], "grid_index", to=g.onnx.TensorProto.INT64)
-    he_prev, he = None, g.const(1.0)  # He_{-1} (unused), He_0
-    power = h  # h^n / n!
-    series = h  # n = 1: He_0 h
-    for n in range(2, _TERMS + 1):
-        # He_{n-1} = a He_{n-2} - (n-2) He_{n-3}
-        nxt = g.op("Mul", [a, he])
-        if he_prev is not None:
-            nxt = g.op("Sub", [nxt, g.op("Mul", [he_prev, g.const(float(n - 2))])])
-        he_prev, he = he, nxt
-        power = g.op("Mul", [power, g.op("Mul", [h, g.const(1.0 / n)])])
-        term = g.op("Mul", [he, power])
-        series = g.op("Sub" if n % 2 == 0 else "Add", [series, term], "series")
-    out = g.op("Mul", [g.op("Gather", [density, index], "phi_a"), series])
-    return g.op("Add", [g.op("Gather", [big_phi, index], "Phi_a"), out], "Phi")
+    acc = g.op("Gather", [g.const(coefs[-1], "cdf_coef"), index])
+    for c in coefs[-2::-1]:  # Horner's rule
+        acc = g.op("Add", [g.op("Gather", [g.const(c, "cdf_coef"), index]),
+                           g.op("Mul", [h, acc])])  # fmt: skip
+    return acc
 
 
 def _parameters(est):
@@ -215,22 +213,35 @@ def fm_scores(g, est, frame, link):
         out = g.op("Squeeze", [pred, g.const([1], "axis", np.int64)], "decision")
         if link or not binary.any():
             return out
-        return _where_tasks(g, binary, g.op("Sigmoid", [out]), out)
-    if binary.any():
-        pred = _where_tasks(g, binary[None, None, :], normal_cdf(g, pred), pred)
-    mean = g.op("ReduceMean", [pred, g.const([1], "axis", np.int64)], "mean",
+        prob = g.op("Sigmoid", [out])
+        return g.op("Where", [g.const(binary[None, :], "binary", bool), prob, out])
+    if not binary.any():
+        return _sample_mean(g, pred)
+    # the probit link on the binary tasks' samples only, then the columns
+    # back in the tasks' order
+    order = np.concatenate([np.flatnonzero(~binary), np.flatnonzero(binary)])
+    p = _sample_mean(g, normal_cdf(g, _tasks(g, pred, binary, 2)))
+    if link:
+        p = g.op("Clip", [p, g.const(1e-12), g.const(1 - 1e-12)])
+        p = g.op("Log", [g.op("Div", [p, g.op("Sub", [g.const(1.0), p])])], "logit")
+    if binary.all():
+        return p
+    rest = _sample_mean(g, _tasks(g, pred, ~binary, 2))
+    both = g.op("Concat", [rest, p], "by_kind", axis=1)
+    return _tasks(g, both, np.argsort(order), 1)
+
+
+def _tasks(g, tensor, which, axis):
+    """Gather the task positions ``which`` (a mask or indices) along ``axis``."""
+    which = np.asarray(which)
+    index = np.flatnonzero(which) if which.dtype == bool else which
+    return g.op("Gather", [tensor, g.const(index, "tasks", np.int64)], axis=axis)
+
+
+def _sample_mean(g, tensor):
+    """Mean over the samples (axis 1) of an (N, S, T) tensor."""
+    return g.op("ReduceMean", [tensor, g.const([1], "axis", np.int64)], "mean",
                 keepdims=0)  # fmt: skip
-    if not (link and binary.any()):
-        return mean
-    p = g.op("Clip", [mean, g.const(1e-12), g.const(1 - 1e-12)])
-    logit = g.op("Log", [g.op("Div", [p, g.op("Sub", [g.const(1.0), p])])], "logit")
-    return _where_tasks(g, binary, logit, mean)
-
-
-def _where_tasks(g, binary, when_binary, otherwise):
-    mask = np.asarray(binary, dtype=bool)
-    mask = mask[None, :] if mask.ndim == 1 else mask
-    return g.op("Where", [g.const(mask, "binary", bool), when_binary, otherwise])
 
 
 def fm_fields(g, est, frame):
