@@ -41,8 +41,7 @@ def _as_columns(data):
             dup = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
             raise ValueError(f"Expected unique column names; {dup} repeat.")
         out = {}
-        for name in data.columns:
-            col = data[name]
+        for name, col in data.items():
             if isinstance(col.dtype, pd.CategoricalDtype) or (
                 pd.api.types.is_string_dtype(col.dtype)
                 and not pd.api.types.is_object_dtype(col.dtype)
@@ -196,12 +195,14 @@ def _heads_kernel(heads):  # the kernel takes LightGBM's threads (None: n_jobs)
     ):
         return None  # fitted on an array: its own predict matches by position
     columns_fit = list(heads.feature_columns_)
+    indexes = {c: (pd.Index(cats), np.asarray(cats, dtype=object))
+               for c, cats in heads.categories_.items()}  # fmt: skip
 
     def predict(columns, n_rows, threads=None):
         missing = [c for c in columns_fit if c not in columns]
         if missing:
             raise ValueError(f"X is missing columns seen in fit: {missing}.")
-        X = frame_matrix(columns, columns_fit, heads.categories_)  # as predict
+        X = frame_matrix(columns, columns_fit, heads.categories_, indexes)
         out = predict_matrix(heads, X, threads=threads)
         return out if heads.targets_ndim_ == 2 else out[:, 0]
 

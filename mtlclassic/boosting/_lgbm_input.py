@@ -243,10 +243,13 @@ def fit_feature_spec(X, query_col, categorical_features) -> FeatureSpec:
     return FeatureSpec(names, features, categories, positions)
 
 
-def _category_codes(column, fitted, col):
-    """Codes (float64, NaN where unseen or missing) of a categorical column."""
-    cats = pd.Index(fitted)
-    reference = np.asarray(fitted, dtype=object)
+def _category_codes(column, fitted, col, built=None):
+    """Codes (float64, NaN where unseen or missing) of a categorical column.
+
+    ``built``: ``(pd.Index, object array)`` of ``fitted``, built once by the
+    caller (the compiled path), else built here.
+    """
+    cats, reference = built or (pd.Index(fitted), np.asarray(fitted, dtype=object))
     if isinstance(column, np.ndarray):  # the compiled path: plain values
         column = pd.Series(column, copy=False)
     if isinstance(column.dtype, pd.CategoricalDtype):
@@ -268,10 +271,12 @@ def _category_codes(column, fitted, col):
     return values
 
 
-def frame_matrix(X, columns, categories) -> np.ndarray:
+def frame_matrix(X, columns, categories, indexes=None) -> np.ndarray:
     """Return the float64 feature matrix of a DataFrame ``X`` (fitted encoder).
 
-    ``X`` may also be a dict of 1-D arrays (the compiled scoring path).
+    ``X`` may also be a dict of 1-D arrays (the compiled scoring path), with
+    ``indexes`` (``{column: (pd.Index, object array)}`` of ``categories``)
+    built once.
 
     Raises
     ------
@@ -285,7 +290,8 @@ def frame_matrix(X, columns, categories) -> np.ndarray:
     for j, col in enumerate(columns):
         column = X[col]
         if col in categories:
-            out[:, j] = _category_codes(column, categories[col], col)
+            built = indexes.get(col) if indexes else None
+            out[:, j] = _category_codes(column, categories[col], col, built)
             continue
         try:
             if isinstance(column, np.ndarray):  # a dict of arrays: no text
