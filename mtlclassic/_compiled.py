@@ -34,29 +34,32 @@ _MIN_PART = 4096  # rows per thread below which a split costs more than it saves
 __all__ = ["CompiledModel", "compile"]
 
 
+def _series_values(col):
+    """Return a Series' values as a 1-D array (categories and text as objects)."""
+    if isinstance(col.dtype, pd.CategoricalDtype) or (
+        pd.api.types.is_string_dtype(col.dtype)
+        and not pd.api.types.is_object_dtype(col.dtype)
+    ):
+        return col.to_numpy(dtype=object)
+    if pd.api.types.is_extension_array_dtype(col.dtype) and (
+        pd.api.types.is_numeric_dtype(col.dtype)
+    ):
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    return col.to_numpy()
+
+
 def _as_columns(data):
     """Return a dict of 1-D arrays and the row count (frame, dict or pyarrow)."""
     if isinstance(data, pd.DataFrame):
         if data.columns.duplicated().any():
             dup = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
             raise ValueError(f"Expected unique column names; {dup} repeat.")
-        out = {}
-        for name, col in data.items():
-            if isinstance(col.dtype, pd.CategoricalDtype) or (
-                pd.api.types.is_string_dtype(col.dtype)
-                and not pd.api.types.is_object_dtype(col.dtype)
-            ):
-                out[name] = col.to_numpy(dtype=object)
-            elif pd.api.types.is_extension_array_dtype(col.dtype) and (
-                pd.api.types.is_numeric_dtype(col.dtype)
-            ):
-                out[name] = col.to_numpy(dtype=np.float64, na_value=np.nan)
-            else:
-                out[name] = col.to_numpy()
-        return out, len(data)
+        return {name: _series_values(col) for name, col in data.items()}, len(data)
     if hasattr(data, "column_names") and hasattr(data, "column"):  # pyarrow Table
+        # through pandas: a dictionary column's to_numpy turns nulls into its
+        # first category
         out = {
-            name: data.column(name).to_numpy(zero_copy_only=False)
+            name: _series_values(data.column(name).to_pandas())
             for name in data.column_names
         }
         return out, data.num_rows
@@ -284,7 +287,9 @@ class CompiledModel:
         Parameters
         ----------
         data : DataFrame, dict of 1-D arrays or pyarrow Table
-            The model's input columns (others are ignored).
+            The model's input columns (others are ignored). A model fitted
+            on an array takes an array or sparse matrix too, passed to its
+            own ``predict``.
 
         Returns
         -------
@@ -298,6 +303,10 @@ class CompiledModel:
         TypeError
             If ``data`` is of another type.
         """
+        if self.input_columns is None and (
+            isinstance(data, np.ndarray) or hasattr(data, "tocsr")
+        ):  # fitted on an array: the model's own positional path
+            return self.model.predict(data)
         if "compiled" not in self.kernels:  # nothing to gain: the model itself
             if hasattr(data, "to_pandas") and not isinstance(data, pd.DataFrame):
                 data = data.to_pandas()  # pyarrow: dictionary columns as category

@@ -15,6 +15,7 @@ from mtlclassic import (
     make_multitask_recsys,
 )
 from tests._catalogue import catalogues
+from tests._rows import awkward_rows
 
 PARAMS = dict(n_estimators=20, fm_n_iter=10, factors=4, iterations=3, cv=2,
               random_state=0, n_jobs=1)  # fmt: skip
@@ -31,23 +32,11 @@ def pipeline(data):
     return make_multitask_recommender(**PARAMS).fit(*data)
 
 
-def _awkward_rows(X):
-    """Unseen users and items, missing side values, categories in another order."""
-    rows = X.iloc[:300].copy()
-    rows.loc[rows.index[:40], "user_id"] = 10_000 + np.arange(40)
-    rows.loc[rows.index[20:60], "item_id"] = 20_000 + np.arange(40)
-    side = [c for c in X.columns if c.startswith(("user_f", "item_f"))]
-    rows.loc[rows.index[::7], side[0]] = np.nan
-    cats = rows["item_category"].cat.categories
-    rows["item_category"] = rows["item_category"].cat.reorder_categories(cats[::-1])
-    return rows
-
-
 def test_default_pipeline_equals_predict_on_every_input_type(data, pipeline):
     X, _ = data
     compiled = compile(pipeline)
     assert compiled.kernels == ["compiled"] * 4
-    rows = _awkward_rows(X)
+    rows = awkward_rows(X)
     expected = pipeline.predict(rows)
     assert_array_equal(compiled.predict(rows), expected)
     as_dict = {c: rows[c].to_numpy() for c in rows.columns}
@@ -85,7 +74,7 @@ def test_heads_alone(data, params):
     X, Y = data
     model = MultiTaskLGBM(n_estimators=15, random_state=0, n_jobs=1, **params)
     model.fit(X.drop(columns="timestamp"), Y)
-    rows = _awkward_rows(X).drop(columns="timestamp")
+    rows = awkward_rows(X).drop(columns="timestamp")
     assert_array_equal(compile(model).predict(rows), model.predict(rows))
 
 
@@ -170,9 +159,53 @@ def test_text_in_numeric_columns_is_refused_as_predict_does(data, pipeline):
 
 def test_n_jobs_splits_a_batch_with_the_same_numbers(data, pipeline):
     X, _ = data
-    rows = pd.concat([_awkward_rows(X)] * 30, ignore_index=True)  # 9,000 rows
+    rows = pd.concat([awkward_rows(X)] * 30, ignore_index=True)  # 9,000 rows
     one = compile(pipeline).predict(rows)
     split = compile(pipeline, n_jobs=2)
     assert split.n_jobs == 2
     assert_array_equal(split.predict(rows), one)
     assert_array_equal(split.predict(rows.iloc[:10]), one[:10])  # too small to split
+
+
+def test_every_public_predictor_and_a_recommenders_top_k(data, pipeline):
+    """compile(est).predict equals est.predict for each public estimator with one."""
+    from sklearn.base import clone
+
+    import mtlclassic
+    from tests._instances import INSTANCE_PARAMS
+
+    X, Y = data
+    Xn = X[["user_f0", "user_f1", "item_f0", "item_f1"]]
+    rows = awkward_rows(X)[list(Xn.columns)].fillna(0.0)  # linear models: no NaN
+    checked = []
+    for name, params in INSTANCE_PARAMS.items():
+        est = getattr(mtlclassic, name)(**params)
+        if not hasattr(est, "predict"):
+            continue  # a transformer: compiled as a step of a pipeline (above)
+        if name == "FMClassifier":
+            y = Y["click"].fillna(0).astype(int)
+        elif name == "FMRegressor":
+            y = Y["rating"].fillna(0.0)
+        elif name == "MultiTaskLGBM" or name.startswith("MultiTaskFM"):
+            y = Y
+        else:
+            y = Y[["rating", "click"]].fillna(0.0)
+        for fitted in (clone(est).fit(Xn, y), clone(est).fit(Xn.to_numpy(), y)):
+            R = rows if hasattr(fitted, "feature_names_in_") else rows.to_numpy()
+            assert_array_equal(compile(fitted).predict(R), fitted.predict(R), name)
+        checked.append(name)
+    assert len(checked) >= 12, checked
+    # a Recommender's top-k (scored through the compiled path) equals a ranking
+    # of every unseen item by the model's own predict
+    items, users = catalogues(X)
+    rec = Recommender(pipeline, items, users=users, context={"timestamp": 0},
+                      fusion="weighted", candidates="all")  # fmt: skip
+    top = rec.recommend([3], k=5)
+    seen = set(X.loc[X["user_id"] == 3, "item_id"])
+    pairs = pd.DataFrame({"user_id": 3, "item_id": [i for i in items["item_id"]
+                                                    if i not in seen]})  # fmt: skip
+    model_rows = pairs.merge(users, on="user_id").merge(items, on="item_id")
+    model_rows["timestamp"] = 0
+    score = pipeline.predict(model_rows[list(X.columns)]).sum(axis=1)
+    best = model_rows["item_id"].to_numpy()[np.argsort(-score, kind="stable")[:5]]
+    assert top["item_id"].tolist() == best.tolist()

@@ -19,6 +19,7 @@ from mtlclassic import (
     to_onnx,
 )
 from tests._catalogue import catalogues
+from tests._rows import awkward_rows
 
 ort = pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.filterwarnings(
@@ -46,19 +47,6 @@ def data():
 @pytest.fixture(scope="module")
 def pipeline(data):
     return make_multitask_recommender(**PARAMS).fit(*data)
-
-
-def awkward_rows(X):
-    """Unseen users and items, missing side values, categories in another order."""
-    rows = X.iloc[:300].copy()
-    rows.loc[rows.index[:40], "user_id"] = 10_000 + np.arange(40)
-    rows.loc[rows.index[20:60], "item_id"] = 20_000 + np.arange(40)
-    rows.loc[rows.index[::7], "user_f0"] = np.nan
-    rows.loc[rows.index[::5], "item_f1"] = 1e6  # beyond the training range
-    rows.loc[rows.index[3::11], "user_segment"] = np.nan
-    cats = rows["item_category"].cat.categories
-    rows["item_category"] = rows["item_category"].cat.reorder_categories(cats[::-1])
-    return rows
 
 
 def test_normal_cdf_equals_scipy_to_the_last_digits():
@@ -129,6 +117,9 @@ def test_default_pipeline(data, pipeline):
     as_dict = {c: rows[c].to_numpy() for c in rows.columns}
     assert_allclose(run(proto, as_dict), pipeline.predict(rows), **TOL)
     assert_allclose(run(proto, rows.iloc[:1]), pipeline.predict(rows.iloc[:1]), **TOL)
+    pa = pytest.importorskip("pyarrow")  # a null in a dictionary column stays null
+    assert_allclose(run(proto, pa.Table.from_pandas(rows)), pipeline.predict(rows),
+                    **TOL)  # fmt: skip
     # without an example: ids typed by their fitted categories
     inferred = to_onnx(pipeline)
     assert_allclose(run(inferred, rows), pipeline.predict(rows), **TOL)

@@ -1,0 +1,18 @@
+"""Rows that exercise every cold-start and missing-value rule of a fitted model."""
+
+import numpy as np
+
+
+def awkward_rows(X):
+    """Unseen users and items, missing and out-of-range side values, categories
+    in another order (the first 300 events of the built-in data ``X``).
+    """
+    rows = X.iloc[:300].copy()
+    rows.loc[rows.index[:40], "user_id"] = 10_000 + np.arange(40)
+    rows.loc[rows.index[20:60], "item_id"] = 20_000 + np.arange(40)
+    rows.loc[rows.index[::7], "user_f0"] = np.nan
+    rows.loc[rows.index[::5], "item_f1"] = 1e6  # beyond the training range
+    rows.loc[rows.index[3::11], "user_segment"] = np.nan
+    cats = rows["item_category"].cat.categories
+    rows["item_category"] = rows["item_category"].cat.reorder_categories(cats[::-1])
+    return rows
