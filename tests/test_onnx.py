@@ -293,8 +293,7 @@ def test_cli_export_onnx(data, pipeline, tmp_path, capsys):
     X.head(20).assign(user_id="u" + X["user_id"].head(20).astype(str)).to_csv(
         example, index=False
     )
-    bare = save(pipeline, tmp_path / "bare.mtlc")
-    assert main(["export-onnx", str(bare), str(out), "--overwrite",
+    assert main(["export-onnx", str(model_path), str(out), "--overwrite",
                  "--example", str(example)]) == 0  # fmt: skip
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].type == "tensor(string)"

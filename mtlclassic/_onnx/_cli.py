@@ -28,7 +28,8 @@ def add_export_parser(subparsers, fmt):
     export.add_argument(
         "--example",
         metavar="FILE",
-        help="CSV/parquet rows of the model's input, to type the inputs by",
+        help="CSV/parquet rows of the model's input, to type the inputs by "
+        "(instead of the saved input example)",
     )
     export.add_argument(
         "--overwrite", action="store_true", help="replace OUTPUT if it exists"
@@ -51,7 +52,8 @@ def run_export_onnx(args):
             raise InputError(f"OUTPUT {args.output!r} exists; pass --overwrite.")
         schema = manifest.get("input_schema")
         if args.example:
-            chunks = iter_chunks(args.example, 1000, schema=schema, label="--example")
+            # its own dtypes, not the saved schema's: it may retype the ids
+            chunks = iter_chunks(args.example, 1000, label="--example")
             example = next(iter(chunks), None)
         else:
             example = schema_example(schema) if schema else None

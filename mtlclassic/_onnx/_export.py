@@ -245,7 +245,10 @@ def to_onnx(model, input_example=None, *, path=None):
         :class:`~mtlclassic.FMClassifier`, :class:`~mtlclassic.MultiTaskFM`,
         :class:`~mtlclassic.ALSEmbedder` or :class:`~mtlclassic.FMEmbedder`
         (their new columns), or a :class:`~mtlclassic.Recommender` (its
-        model, plus the fused ``score``).
+        model, plus the fused ``score``; the inputs are the model's rows, the
+        ids with their side features and context joined, as
+        ``Recommender`` builds them; ``fusion="product"`` gives NaN where a
+        task prediction is negative, which ``score_pairs`` refuses).
     input_example : DataFrame or None, default=None
         Rows like those ``predict`` takes: each column's input type is taken
         from its dtype (text, category of text or object: ``string``;
@@ -278,10 +281,13 @@ def to_onnx(model, input_example=None, *, path=None):
 
     Notes
     -----
-    onnxruntime equals ``predict`` to about 1e-12 (tested within 1e-9 on
-    MovieLens rows with unseen ids and missing values). A LightGBM split
-    compares doubles as LightGBM does; the ALS dot product is a float32 sum
-    whose order may differ from numpy's in the last bit.
+    onnxruntime equals ``predict`` to about 1e-15: 2e-15 on 5,000 MovieLens
+    events with unseen ids and missing values (``benchmarks/bench_onnx.py``);
+    the tests require 1e-9 for every exportable estimator. A LightGBM split
+    compares doubles as LightGBM does; the ALS dot product (``features``
+    with ``"score"``) is a float32 sum whose order may differ from numpy's
+    in the last bit. The FM's graph holds every kept sample: its size grows
+    as samples x (categories + numeric columns) x (tasks + factors).
     """
     from ..recommend import Recommender
 

@@ -29,7 +29,7 @@ def heads_matrix(g, heads, frame):
     """
     columns = []
     for name in heads.feature_columns_:
-        key = name if isinstance(name, str) else int(name)
+        key = next((k for k in (name, str(name)) if k in frame), name)
         if key not in frame:
             raise ValueError(f"MultiTaskLGBM: X is missing the column {name!r}.")
         col = frame[key]
