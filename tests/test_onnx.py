@@ -297,3 +297,36 @@ def test_cli_export_onnx(data, pipeline, tmp_path, capsys):
                  "--example", str(example)]) == 0  # fmt: skip
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].type == "tensor(string)"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"rating": {"objective": "poisson"}},
+        {"rating": {"objective": "gamma"}},
+        {"rating": {"objective": "tweedie"}},
+        {"rating": {"reg_sqrt": True}},
+        {"rating": {"boosting": "rf", "bagging_freq": 1, "bagging_fraction": 0.8}},
+        {"click": {"sigmoid": 2.0}},
+        {"click": {"objective": "cross_entropy_lambda"}},
+    ],
+    ids=["poisson", "gamma", "tweedie", "reg_sqrt", "rf", "sigmoid2", "xentlambda"],
+)
+def test_heads_with_lightgbm_output_links(data, params):
+    """Booster.predict's link (exp, sign x^2, sigmoid(2x), log1p exp, tree mean)."""
+    X, Y = data
+    Xf = X.drop(columns="timestamp")
+    model = MultiTaskLGBM(n_estimators=15, random_state=0, n_jobs=1,
+                          task_params=params).fit(Xf, Y)  # fmt: skip
+    rows = awkward_rows(X).drop(columns="timestamp")
+    assert_allclose(run(to_onnx(model, Xf.head()), rows), model.predict(rows), **TOL)
+
+
+def test_linear_trees_are_refused_even_without_numeric_leaf_features(data):
+    X, Y = data
+    Xc = X[["user_segment", "item_category"]]
+    linear = {t: {"linear_tree": True} for t in Y.columns}
+    model = MultiTaskLGBM(n_estimators=5, random_state=0, n_jobs=1,
+                          task_params=linear).fit(Xc, Y)  # fmt: skip
+    with pytest.raises(ValueError, match="task 'rating'.*linear trees"):
+        to_onnx(model, Xc.head())

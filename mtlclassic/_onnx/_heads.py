@@ -11,7 +11,7 @@ fine-tuned tower). Binary tasks end with the logistic function.
 import numpy as np
 
 from ._graph import DOUBLE, STRING, Col, lookup_keys
-from ._trees import booster_raw
+from ._trees import booster_output, booster_raw
 
 
 def heads_matrix(g, heads, frame):
@@ -53,40 +53,39 @@ def heads_matrix(g, heads, frame):
 def export_heads(g, heads, frame):
     """Return the (N, T) double predictions of a fitted MultiTaskLGBM."""
     X = heads_matrix(g, heads, frame)
-    names = list(heads.tasks_)
-    offsets = getattr(heads, "init_score_columns_", {})
     preds = []
     stacked = _shared_raw(g, heads, X) if heads.shared_booster_ is not None else {}
-    for t, name in enumerate(names):
-        if name in heads.shared_init_score_:
-            raw = g.op(
-                "Add", [stacked[name], g.const(float(heads.shared_init_score_[name]))]
-            )
-            if name in heads.boosters_:
-                raw = g.op("Add", [raw, booster_raw(
-                    g, heads.boosters_[name], heads.best_iteration_[name], X,
-                    f"tower_{name}")])  # fmt: skip
-        else:
-            F = X
-            if heads.chain_ and t > 0:
-                F = g.op("Concat", [X] + preds[:t], "chain_X", axis=1)
-            offset = offsets.get(name)
-            if offset is not None and heads.best_iteration_[name] == 0:
-                raw = _column(g, X, offset)
-            else:
-                raw = booster_raw(
-                    g,
-                    heads.boosters_[name],
-                    heads.best_iteration_[name],
-                    F,
-                    f"raw_{name}",
-                )
-                if offset is not None:
-                    raw = g.op("Add", [raw, _column(g, X, offset)], f"offset_{name}")
-        if heads.tasks_[name] == "binary":
-            raw = g.op("Sigmoid", [raw], f"p_{name}")
-        preds.append(raw)
+    for t, name in enumerate(heads.tasks_):
+        F = X
+        if heads.chain_ and t > 0 and name not in heads.shared_init_score_:
+            F = g.op("Concat", [X] + preds[:t], "chain_X", axis=1)
+        preds.append(_task(g, heads, name, X, F, stacked))
     return preds[0] if len(preds) == 1 else g.op("Concat", preds, "Y", axis=1)
+
+
+def _task(g, heads, name, X, F, stacked):
+    """Return one task's (N, 1) prediction, as ``predict_column`` computes it."""
+    what = f"MultiTaskLGBM task {name!r}"
+    best = heads.best_iteration_.get(name, 0)
+    if name in heads.shared_init_score_:
+        raw = g.op("Add", [stacked[name],
+                           g.const(float(heads.shared_init_score_[name]))])  # fmt: skip
+        if name in heads.boosters_:
+            tower = booster_raw(g, heads.boosters_[name], best, X, what + " tower")
+            raw = g.op("Add", [raw, tower])
+    else:
+        offset = getattr(heads, "init_score_columns_", {}).get(name)
+        if offset is None:  # LightGBM's own output: the objective's link
+            booster = heads.boosters_[name]
+            raw = booster_raw(g, booster, best, F, what)
+            return booster_output(g, booster, raw, what)
+        raw = _column(g, X, offset)
+        if best != 0:
+            raw = g.op("Add", [booster_raw(g, heads.boosters_[name], best, F, what),
+                               raw], f"offset_{name}")  # fmt: skip
+    if heads.tasks_[name] == "binary":
+        raw = g.op("Sigmoid", [raw], f"p_{name}")
+    return raw
 
 
 def _column(g, X, j):
@@ -100,7 +99,7 @@ def _shared_raw(g, heads, X):
     shared = list(heads.shared_tasks_)
     if len(shared) == 1:
         raw = booster_raw(g, heads.shared_booster_, heads.shared_best_iteration_, X,
-                          "shared_raw")  # fmt: skip
+                          "MultiTaskLGBM's shared booster")  # fmt: skip
         return {shared[0]: raw}
     names = list(heads.tasks_)
     # rows stacked task by task, the task's position as the last column
@@ -114,7 +113,7 @@ def _shared_raw(g, heads, X):
         blocks.append(g.op("Concat", [X, task_col], "stacked_task", axis=1))
     stacked = g.op("Concat", blocks, "stacked", axis=0)
     raw = booster_raw(g, heads.shared_booster_, heads.shared_best_iteration_,
-                      stacked, "shared_raw")  # fmt: skip
+                      stacked, "MultiTaskLGBM's shared booster")  # fmt: skip
     parts = g.op("Split", [raw], "shared_part", n_out=len(shared), axis=0,
                  num_outputs=len(shared))  # fmt: skip
     parts = [parts] if len(shared) == 1 else parts

@@ -43,10 +43,8 @@ class _Trees:
         self.roots.append(self._split(tree))
 
     def _leaf(self, node):
-        if node.get("leaf_features"):
-            raise ValueError(
-                "a head with linear trees (linear_tree=True) cannot be exported."
-            )
+        if "leaf_const" in node or node.get("leaf_features"):
+            raise ValueError("linear trees (linear_tree=True) cannot be exported.")
         self.leaves.append(float(node["leaf_value"]))
         return len(self.leaves) - 1
 
@@ -96,31 +94,37 @@ class _Trees:
         return position
 
 
-def booster_raw(g, booster, num_iteration, X, hint):
+def booster_raw(g, booster, num_iteration, X, what):
     """Add the raw score of ``booster`` on the (N, d) double matrix ``X``.
 
-    ``num_iteration`` as in ``Booster.predict`` (0: every tree). Returns the
+    ``num_iteration`` as in ``Booster.predict`` (0: every tree); ``what``
+    names the booster in messages (``"task 'rating'"``). A random forest
+    (``boosting="rf"``) averages its trees, as LightGBM does. Returns the
     name of an (N, 1) double tensor.
 
     Raises
     ------
     ValueError
-        For a booster with several trees per iteration or linear trees.
+        Naming ``what``: a booster with several trees per iteration or
+        linear trees.
     """
     dump = booster.dump_model(num_iteration=int(num_iteration))
     if dump.get("num_tree_per_iteration", 1) != 1:
-        raise ValueError(f"{hint}: a booster with several trees per iteration "
-                         "(multiclass) cannot be exported.")  # fmt: skip
+        raise ValueError(f"{what}: a booster with several trees per iteration "
+                         "(multiclass) cannot be exported to ONNX.")  # fmt: skip
     trees = _Trees()
-    for tree in dump["tree_info"]:
-        trees.add(tree["tree_structure"])
-    if trees.zero_features & trees.nan_features:
-        raise ValueError(f"{hint}: a feature with both missing types Zero and NaN.")
+    try:
+        for tree in dump["tree_info"]:
+            trees.add(tree["tree_structure"])
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+    if trees.zero_features & trees.nan_features:  # pragma: no cover - per feature
+        raise ValueError(f"{what}: a feature with both missing types Zero and NaN.")
     if not trees.roots:  # no tree: a raw score of 0
         return g.op("Mul", [g.op("Slice", [X, g.const([0], "s", np.int64),
                                             g.const([1], "e", np.int64),
                                             g.const([1], "axis", np.int64)]),
-                            g.const(0.0)], hint)  # fmt: skip
+                            g.const(0.0)], "raw")  # fmt: skip
     if trees.zero_features:
         X = _zero_as_missing(g, X, sorted(trees.zero_features), booster.num_feature())
     attrs = dict(
@@ -136,7 +140,50 @@ def booster_raw(g, booster, num_iteration, X, hint):
     )  # fmt: skip
     if trees.members:
         attrs["membership_values"] = g.tensor_attr("members", trees.members, np.float64)
-    return g.op("TreeEnsemble", [X], hint, domain="ai.onnx.ml", **attrs)
+    raw = g.op("TreeEnsemble", [X], "raw", domain="ai.onnx.ml", **attrs)
+    if dump.get("average_output"):  # a random forest: the mean of its trees
+        raw = g.op("Mul", [raw, g.const(1.0 / len(trees.roots))], "rf_mean")
+    return raw
+
+
+_IDENTITY = ("regression", "regression_l1", "huber", "fair", "quantile", "mape",
+             "lambdarank", "rank_xendcg")  # fmt: skip
+
+
+def booster_output(g, booster, raw, what):
+    """Add what ``Booster.predict`` returns from the raw score: the objective's link.
+
+    Identity (regression objectives, ranking), ``sign(x) x^2`` under
+    ``reg_sqrt``, the logistic ``1 / (1 + exp(-sigmoid x))`` (``binary``,
+    ``cross_entropy``), ``log(1 + exp(x))`` (``cross_entropy_lambda``) and
+    ``exp`` (``poisson``, ``gamma``, ``tweedie``), as LightGBM's objective
+    functions' ``ConvertOutput``.
+
+    Raises
+    ------
+    ValueError
+        For another objective (multiclass, custom), naming ``what``.
+    """
+    text = str(booster.dump_model(num_iteration=1).get("objective", ""))
+    name, *options = text.split()
+    if name in _IDENTITY:
+        if "sqrt" in options:
+            return g.op("Mul", [g.op("Abs", [raw]), raw], "sqrt_output")
+        return raw
+    if name in ("binary", "cross_entropy", "xentropy"):
+        sigma = next((float(o.split(":")[1]) for o in options
+                      if o.startswith("sigmoid:")), 1.0)  # fmt: skip
+        scaled = raw if sigma == 1.0 else g.op("Mul", [raw, g.const(sigma)])
+        return g.op("Sigmoid", [scaled], "probability")
+    if name in ("cross_entropy_lambda", "xentlambda"):
+        # log(1 + exp(x)) as LightGBM writes it (onnxruntime's Softplus has no
+        # double kernel)
+        return g.op("Log", [g.op("Add", [g.const(1.0), g.op("Exp", [raw])])],
+                    "xentlambda_output")  # fmt: skip
+    if name in ("poisson", "gamma", "tweedie"):
+        return g.op("Exp", [raw], "exp_output")
+    raise ValueError(f"{what}: the LightGBM objective {text!r} cannot be exported "
+                     "to ONNX.")  # fmt: skip
 
 
 def _zero_as_missing(g, X, features, n_features):
