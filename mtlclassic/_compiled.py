@@ -161,11 +161,13 @@ def _als_kernel(als):
     def indexes():
         """Return the id indexes, rebuilt when ``update``/``fold_in`` added ids."""
         sizes = (als.user_index_.size, als.item_index_.size)
-        if built.get("sizes") != sizes:
-            built["sizes"] = sizes
-            built["user"] = pd.Index(np.asarray(als.user_index_, dtype=object))
-            built["item"] = pd.Index(np.asarray(als.item_index_, dtype=object))
-        return built["user"], built["item"]
+        current = built.get("indexes")
+        if current is None or current[0] != sizes:
+            current = (sizes,
+                       pd.Index(np.asarray(als.user_index_, dtype=object)),
+                       pd.Index(np.asarray(als.item_index_, dtype=object)))  # fmt: skip
+            built["indexes"] = current  # one assignment: safe across threads
+        return current[1], current[2]
 
     def kernel(columns, n_rows):
         for param, name in (("user_col", user), ("item_col", item)):
@@ -254,6 +256,18 @@ class CompiledModel:
     def __init__(self, model, n_jobs=None):
         from sklearn.base import BaseEstimator
 
+        from .recommend import Recommender
+
+        if isinstance(model, Recommender):
+            raise TypeError(
+                "compile a Recommender's model, compile(recommender.model); a "
+                "Recommender already scores through it."
+            )
+        if n_jobs is not None and (
+            isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)
+            or n_jobs == 0
+        ):  # fmt: skip
+            raise ValueError(f"n_jobs must be None or a non-zero int; got {n_jobs!r}.")
         if isinstance(model, BaseEstimator):
             check_is_fitted(model)
         self.model = model

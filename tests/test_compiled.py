@@ -209,3 +209,14 @@ def test_every_public_predictor_and_a_recommenders_top_k(data, pipeline):
     score = pipeline.predict(model_rows[list(X.columns)]).sum(axis=1)
     best = model_rows["item_id"].to_numpy()[np.argsort(-score, kind="stable")[:5]]
     assert top["item_id"].tolist() == best.tolist()
+
+
+def test_compile_refuses_what_it_cannot_take(data, pipeline):
+    X, _ = data
+    items, users = catalogues(X)
+    rec = Recommender(pipeline, items, users=users, context={"timestamp": 0})
+    with pytest.raises(TypeError, match=r"compile\(recommender.model\)"):
+        compile(rec)
+    for bad in (0, "2", 1.5, True):
+        with pytest.raises(ValueError, match="n_jobs"):
+            compile(pipeline, n_jobs=bad)

@@ -330,3 +330,72 @@ def test_linear_trees_are_refused_even_without_numeric_leaf_features(data):
                           task_params=linear).fit(Xc, Y)  # fmt: skip
     with pytest.raises(ValueError, match="task 'rating'.*linear trees"):
         to_onnx(model, Xc.head())
+
+
+def test_input_types_and_unused_columns(data, pipeline):
+    X, _ = data
+    proto = to_onnx(pipeline, X.head())
+    inputs = {i.name: i.type.tensor_type.elem_type for i in proto.graph.input}
+    assert "timestamp" not in inputs  # dropped by the pipeline: not an input
+    assert inputs["user_id"] == 7  # int64, looked up: the example's type
+    rows = awkward_rows(X)
+    no_time = rows.drop(columns="timestamp")
+    assert_allclose(run(proto, no_time), pipeline.predict(rows), **TOL)
+    # a numeric column is double whatever the example's dtype: 7.5 stays 7.5
+    ints = X.head().assign(user_f0=1, item_f1=2)
+    typed = to_onnx(pipeline, ints)
+    elem = {i.name: i.type.tensor_type.elem_type for i in typed.graph.input}
+    assert elem["user_f0"] == 11  # double
+    assert_allclose(run(typed, rows), pipeline.predict(rows), **TOL)
+    # an int64 input refuses what it would truncate; float ids match text ids
+    with pytest.raises(ValueError, match="'user_id'.*fractional"):
+        onnx_inputs(rows.assign(user_id=rows["user_id"] + 0.5), proto)
+    text = to_onnx(pipeline, X.head().astype({"user_id": str, "item_id": str}))
+    floats = rows.astype({"user_id": float})
+    assert_allclose(run(text, floats), pipeline.predict(rows), **TOL)
+
+
+def test_other_pipeline_shapes(data):
+    from sklearn.pipeline import make_pipeline
+
+    X, Y = data
+    Xf = X.drop(columns="timestamp")
+    rows = awkward_rows(X).drop(columns="timestamp")
+    fm = dict(n_components=2, n_iter=10, cv=2, random_state=0, features=("scores",))
+    heads = dict(n_estimators=10, random_state=0, n_jobs=1)
+    excluded = make_pipeline(
+        FMEmbedder(exclude=["user_f0"], **fm).set_output(transform="pandas"),
+        MultiTaskLGBM(**heads),
+    ).fit(Xf, Y)  # the first step passes an excluded column through
+    assert_allclose(run(to_onnx(excluded, Xf.head()), rows), excluded.predict(rows),
+                    **TOL)  # fmt: skip
+    Xn = Xf.drop(columns=["user_segment", "item_category"])
+    arrays = make_pipeline(FMEmbedder(**fm), MultiTaskLGBM(**heads)).fit(Xn, Y)
+    rows_n = rows[list(Xn.columns)]  # numpy output: the heads read positions
+    assert_allclose(run(to_onnx(arrays, Xn.head()), rows_n), arrays.predict(rows_n),
+                    **TOL)  # fmt: skip
+
+
+def test_names_and_weights_that_cannot_be_exported(data, pipeline):
+    X, Y = data
+    Xn = X[["user_f0", "item_f0"]].assign(predictions=1.0)
+    model = MultiTaskLGBM(n_estimators=3, random_state=0, n_jobs=1).fit(Xn, Y)
+    with pytest.raises(ValueError, match=r"\['predictions'\].*rename"):
+        to_onnx(model, Xn.head())
+    items, users = catalogues(X)
+    rec = Recommender(pipeline, items, users=users, context={"timestamp": 0},
+                      fusion="weighted", weights={"clik": 1.0})  # fmt: skip
+    with pytest.raises(ValueError, match="'weights'.*clik"):
+        to_onnx(rec, X.head())
+
+
+def test_shared_heads_pipeline_fits_and_exports(data):
+    """strategy="shared" in the default pipeline: FM scores as features, no offsets."""
+    from mtlclassic import compile
+
+    X, Y = data
+    model = make_multitask_recommender(strategy="shared", **PARAMS).fit(X, Y)
+    assert model.steps[-1][1].init_score is None
+    rows = awkward_rows(X)
+    assert_allclose(run(to_onnx(model, X.head()), rows), model.predict(rows), **TOL)
+    assert (compile(model).predict(rows) == model.predict(rows)).all()

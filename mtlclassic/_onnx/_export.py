@@ -314,8 +314,15 @@ def to_onnx(model, input_example=None, *, path=None):
             raise ValueError("Recommender part 'model': its last step predicts no "
                              "task scores to fuse.")  # fmt: skip
         outputs.append(("score", _fusion(g, fused, Y, out_names), [None]))
+    clash = [name for name, _, _ in outputs if name in inputs]
+    if clash:
+        raise ValueError(f"input column(s) {clash} have the name of a graph output; "
+                         "rename them before fitting.")  # fmt: skip
     for name, tensor, shape in outputs:
         g.output(tensor, name, shape)
+    used = {name for node in g.nodes for name in node.input}
+    g.inputs = [v for v in g.inputs if v.name in used]  # e.g. a dropped time
+    inputs = {name: kind for name, kind in inputs.items() if name in used}
     from .._version import __version__
 
     meta = {
@@ -330,27 +337,40 @@ def to_onnx(model, input_example=None, *, path=None):
     return proto
 
 
+def _input_names(model):
+    """Return the columns the model's first step reads (and passes on)."""
+    names = [str(c) for c in model.feature_names_in_]
+    first = _steps(model)[0][1]
+    # an FMEmbedder first: its excluded columns are read (passed through) too
+    extra = [str(c) for c in getattr(first, "excluded_columns_", None) or []]
+    return names + [c for c in extra if c not in names]
+
+
 def _inputs(g, model, example):
-    """Declare the graph inputs; return the first frame and ``{name: type}``."""
-    names = getattr(model, "feature_names_in_", None)
-    if names is None:
+    """Declare the graph inputs; return the first frame and ``{name: type}``.
+
+    A column some step looks up as ids or categories takes its type from
+    ``example`` (else from its fitted categories); every other column is
+    read as a number: ``double``, whatever the example's dtype.
+    """
+    if getattr(model, "feature_names_in_", None) is None:
         n = int(model.n_features_in_)
         X = g.input("X", DOUBLE, [None, n])
         return {j: Col(X, DOUBLE, j) for j in range(n)}, {"X": DOUBLE}
-    names = [str(c) for c in names]
+    names = _input_names(model)
+    uses = _categorical_uses(model)
+    kinds = {c: _kind_of_categories(uses[c]) if c in uses else DOUBLE for c in names}
     if example is not None:
         if not isinstance(example, pd.DataFrame):
             raise TypeError("input_example must be a DataFrame of input rows; got "
                             f"{type(example).__name__}.")  # fmt: skip
-        missing = [c for c in names if c not in example.columns.astype(str)]
+        example = example.set_axis(example.columns.astype(str), axis=1)
+        missing = [c for c in names if c not in example.columns]
         if missing:
             raise ValueError(f"input_example is missing the model's columns {missing}.")
-        example = example.set_axis(example.columns.astype(str), axis=1)
-        kinds = {c: _kind_of_series(example[c]) for c in names}
-    else:
-        uses = _categorical_uses(model)
-        kinds = {c: _kind_of_categories(uses[c]) if c in uses else DOUBLE
-                 for c in names}  # fmt: skip
+        for c in names:
+            if c in uses and example[c].notna().any():
+                kinds[c] = _kind_of_series(example[c])
     frame = {c: Col(g.input(c, kinds[c], [None]), kinds[c]) for c in names}
     return frame, kinds
 
@@ -358,6 +378,10 @@ def _inputs(g, model, example):
 def _fusion(g, rec, P, names):
     """Return the fused score of a Recommender over its predictions ``P``."""
     weights = rec.weights or {n: 1.0 for n in names}
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise ValueError(f"Recommender part 'weights': names unknown tasks {unknown}; "
+                         f"tasks: {names}.")  # fmt: skip
     w = np.array([float(weights.get(n, 0.0)) for n in names])
     P2 = P
     if rec.fusion == "standardized":
@@ -397,8 +421,12 @@ def onnx_inputs(data, model):
         missing value.
     """
     kinds = _graph_inputs(model)
-    if list(kinds) == ["X"] and not isinstance(data, dict | pd.DataFrame):
-        return {"X": np.asarray(data, dtype=np.float64)}
+    if list(kinds) == ["X"] and not isinstance(data, dict):  # fitted on an array
+        X = np.asarray(data.to_numpy() if isinstance(data, pd.DataFrame) else data,
+                       dtype=np.float64)  # fmt: skip
+        if X.ndim != 2:
+            raise ValueError(f"data must be 2-D for this graph; got ndim {X.ndim}.")
+        return {"X": X}
     from .._compiled import _as_columns
 
     columns, _ = _as_columns(data)
@@ -409,28 +437,68 @@ def onnx_inputs(data, model):
     for name, kind in kinds.items():
         values = columns[name]
         if kind == STRING:
-            gone = pd.isna(values)
-            text = np.asarray([str(v) for v in values], dtype=object)
-            text[gone] = ""
-            feed[name] = text
+            feed[name] = _as_text(values)
         elif kind == INT64:
-            if pd.isna(values).any():
-                raise ValueError(f"column {name!r} (int64 in the graph) has a "
-                                 "missing value.")  # fmt: skip
-            feed[name] = np.asarray(values, dtype=np.int64)
+            feed[name] = _as_int64(values, name)
         else:
-            feed[name] = pd.to_numeric(pd.Series(values), errors="raise").to_numpy(
-                dtype=np.float64, na_value=np.nan
-            )
+            try:
+                numbers = pd.to_numeric(pd.Series(values), errors="raise")
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"column {name!r} (double): {exc}") from None
+            feed[name] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
     return feed
+
+
+def _as_text(values):
+    """Return ids as text: whole-number floats as ints (52.0 -> "52"), NaN as ""."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float | np.floating) and np.isnan(v)):
+            out[i] = ""
+        elif isinstance(v, float | np.floating) and float(v).is_integer():
+            out[i] = str(int(v))
+        else:
+            out[i] = str(v)
+    return out
+
+
+def _as_int64(values, name):
+    """Return whole numbers as int64; refuse missing, fractional or huge values."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        if values.dtype.kind == "u" and values.size and values.max() > 2**63 - 1:
+            raise ValueError(f"column {name!r} (int64 in the graph) has values "
+                             "beyond the int64 range.")  # fmt: skip
+        return values.astype(np.int64)
+    try:
+        numbers = pd.to_numeric(pd.Series(values), errors="raise").to_numpy(
+            dtype=np.float64, na_value=np.nan
+        )
+    except (TypeError, ValueError):
+        raise ValueError(f"column {name!r} (int64 in the graph) holds text.") from None
+    bad = ~np.isfinite(numbers) | (numbers != np.round(numbers))
+    bad |= np.abs(numbers) >= 2.0**63
+    if bad.any():
+        raise ValueError(
+            f"column {name!r} (int64 in the graph) has {int(bad.sum())} value(s) "
+            f"that are missing, fractional or beyond int64, e.g. "
+            f"{values[np.argmax(bad)]!r} at position {int(np.argmax(bad))}."
+        )
+    return numbers.astype(np.int64)
 
 
 def _graph_inputs(model):
     """``{input name: type}`` from the metadata of a graph of :func:`to_onnx`."""
     if not hasattr(model, "metadata_props"):
         onnx = Graph().onnx
-        model = (onnx.load_from_string(model) if isinstance(model, bytes)
-                 else onnx.load(model))  # fmt: skip
+        try:
+            model = (onnx.load_from_string(model) if isinstance(model, bytes)
+                     else onnx.load(model))  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and kin
+            if isinstance(exc, OSError):
+                raise
+            raise ValueError(f"model is not an ONNX graph ({type(exc).__name__}: "
+                             f"{exc}).") from None  # fmt: skip
     meta = {p.key: p.value for p in model.metadata_props}
     if "mtlclassic_inputs" not in meta:
         raise ValueError("model is not a graph written by mtlclassic.to_onnx.")

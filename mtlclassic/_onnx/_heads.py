@@ -28,11 +28,15 @@ def heads_matrix(g, heads, frame):
         If a numeric feature column is text.
     """
     columns = []
+    by_position = list(frame.values())  # heads fitted on an array read positions
     for name in heads.feature_columns_:
-        key = next((k for k in (name, str(name)) if k in frame), name)
-        if key not in frame:
+        key = next((k for k in (name, str(name)) if k in frame), None)
+        if key is not None:
+            col = frame[key]
+        elif isinstance(name, int) and 0 <= name < len(by_position):
+            col = by_position[name]
+        else:
             raise ValueError(f"MultiTaskLGBM: X is missing the column {name!r}.")
-        col = frame[key]
         if name in heads.categories_:
             keys = lookup_keys(heads.categories_[name], col.kind, name)
             code = g.lookup(col, keys, f"code_{name}", -1)

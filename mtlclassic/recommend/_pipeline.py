@@ -131,6 +131,9 @@ def make_multitask_recommender(
         default (``python benchmarks/bench_stability.py
         --cold-user-fraction 0.2``).
     strategy : {"separate", "shared", "finetune"}, default="separate"
+        How the heads share (``MultiTaskLGBM``). With ``"separate"`` each
+        head boosts from its FM score (``init_score``); with a shared booster
+        the FM scores are features only.
     n_estimators, learning_rate, num_leaves, early_stopping_rounds : LightGBM
         Early stopping uses each task's own 10% validation rows; then each
         head is refitted on all its labelled rows with that many trees
@@ -206,7 +209,9 @@ def make_multitask_recommender(
         num_leaves=num_leaves,
         early_stopping_rounds=early_stopping_rounds,
         refit=True,
-        init_score=_fm_offsets(embedders),
+        # offsets are per-task boosters' (separate heads); shared heads read
+        # the FM scores as features
+        init_score=_fm_offsets(embedders) if strategy == "separate" else None,
         n_jobs=n_jobs,
         random_state=random_state,
         verbose=verbose,
