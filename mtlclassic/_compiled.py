@@ -245,8 +245,10 @@ class CompiledModel:
     ----------
     model : estimator or Pipeline
         The model compiled (not copied: refit it, then compile again).
-    input_columns : list of str
-        The columns ``predict`` needs.
+    input_columns : list of str or None
+        The model's input columns (``feature_names_in_``; a column a step
+        drops, such as the time, may be left out); None for a model fitted
+        on an array.
     kernels : list of str
         Per step, ``"compiled"`` or ``"fallback"`` (its own ``transform``).
     n_jobs : int or None

@@ -399,3 +399,28 @@ def test_shared_heads_pipeline_fits_and_exports(data):
     rows = awkward_rows(X)
     assert_allclose(run(to_onnx(model, X.head()), rows), model.predict(rows), **TOL)
     assert (compile(model).predict(rows) == model.predict(rows)).all()
+
+
+def test_cli_export_onnx_bad_outputs(data, pipeline, tmp_path, capsys):
+    from mtlclassic import save
+    from mtlclassic.cli import main
+
+    X, _ = data
+    model_path = save(pipeline, tmp_path / "model.mtlc", input_example=X.head())
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert main(["export-onnx", str(model_path), str(folder), "--overwrite"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    missing = tmp_path / "nowhere" / "m.onnx"
+    assert main(["export-onnx", str(model_path), str(missing)]) == 2
+    assert "'" + str(missing) + "'" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    X.head(5).drop(columns="item_id").to_csv(bad, index=False)
+    out = tmp_path / "m.onnx"
+    assert main(["export-onnx", str(model_path), str(out), "--example", str(bad)]) == 2
+    assert "bad.csv" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "bad.csv",
+        "folder",
+        "model.mtlc",
+    ]  # nothing half-written

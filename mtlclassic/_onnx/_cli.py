@@ -1,9 +1,20 @@
 """The ``mtlclassic export-onnx`` command."""
 
+import os
+import tempfile
 from pathlib import Path
 
 from .._chunks import InputError, _note
-from .._scoring import _EXIT_CODES, _load_model, _run
+from .._scoring import _load_model, _run
+
+_EXIT_CODES = (
+    "exit codes:\n"
+    "  0  success\n"
+    "  1  run-time failure (e.g. the onnx package is missing)\n"
+    "  2  bad usage or input: a missing file, not a model file, OUTPUT exists\n"
+    "     without --overwrite or is a folder, an --example file that lacks the\n"
+    "     model's columns, a model part that cannot be exported (named)"
+)
 
 
 def add_export_parser(subparsers, fmt):
@@ -14,12 +25,13 @@ def add_export_parser(subparsers, fmt):
         formatter_class=fmt,
         description=(
             "MODEL is a saved model or Recommender. Write it to OUTPUT as one\n"
-            "ONNX graph (mtlclassic.to_onnx): one input per column the model\n"
-            "reads, typed from the input example saved with the model (else from\n"
-            "--example, else ids from their fitted categories and the rest\n"
-            "double); outputs 'predictions' (and 'score' for a Recommender).\n"
-            "Run it with onnxruntime from any language. Needs the onnx package\n"
-            "(pip install 'mtlclassic[onnx]')."
+            "ONNX graph (mtlclassic.to_onnx): one input per column the graph\n"
+            "reads, id columns typed by --example when given, else by the input\n"
+            "example saved with the model, else by their fitted categories;\n"
+            "other columns double. Outputs: 'predictions' (and 'score' for a\n"
+            "Recommender; 'probabilities' for an FMClassifier, 'embedding' for\n"
+            "an embedder). Run it with onnxruntime from any language. Needs the\n"
+            "onnx package (pip install 'mtlclassic[onnx]')."
         ),
         epilog=_EXIT_CODES,
     )
@@ -28,14 +40,30 @@ def add_export_parser(subparsers, fmt):
     export.add_argument(
         "--example",
         metavar="FILE",
-        help="CSV/parquet rows of the model's input, to type the inputs by "
-        "(instead of the saved input example)",
+        help="CSV/parquet rows of the model's input whose dtypes type the id "
+        "inputs (instead of the saved input example)",
     )
     export.add_argument(
         "--overwrite", action="store_true", help="replace OUTPUT if it exists"
     )
-    export.add_argument("--trust", action="append", default=[], metavar="MODULE")
+    export.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="a module whose classes MODEL may hold besides scikit-learn and "
+        "mtlclassic; its code runs. Repeatable",
+    )
     export.set_defaults(func=run_export_onnx)
+
+
+def _check_output(path, overwrite):
+    if path.is_dir():
+        raise InputError(f"OUTPUT {str(path)!r} is a folder; give a file name.")
+    if path.exists() and not overwrite:
+        raise InputError(f"OUTPUT {str(path)!r} exists; pass --overwrite.")
+    if not path.parent.is_dir():
+        raise InputError(f"OUTPUT {str(path)!r}: its folder does not exist.")
 
 
 def run_export_onnx(args):
@@ -48,23 +76,28 @@ def run_export_onnx(args):
 
         model, manifest = _load_model(args.model, args.trust)
         output = Path(args.output)
-        if output.exists() and not args.overwrite:
-            raise InputError(f"OUTPUT {args.output!r} exists; pass --overwrite.")
+        _check_output(output, args.overwrite)
         schema = manifest.get("input_schema")
+        source = "the saved input example"
         if args.example:
             # its own dtypes, not the saved schema's: it may retype the ids
             chunks = iter_chunks(args.example, 1000, label="--example")
-            example = next(iter(chunks), None)
+            example, source = next(iter(chunks), None), f"--example {args.example!r}"
         else:
             example = schema_example(schema) if schema else None
         try:
             proto = to_onnx(model, example)
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
-        tmp = output.with_name(output.name + ".tmp")
-        tmp.write_bytes(proto.SerializeToString())
-        tmp.replace(output)
-        inputs = ", ".join(f"{i.name}" for i in proto.graph.input)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{exc} (inputs typed by {source})" if example is not None
+                             else str(exc)) from None  # fmt: skip
+        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(proto.SerializeToString())
+            os.replace(tmp, output)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        inputs = ", ".join(i.name for i in proto.graph.input)
         _note(f"wrote {args.output} ({output.stat().st_size / 2**20:.1f} MiB); "
               f"inputs: {inputs}")  # fmt: skip
 

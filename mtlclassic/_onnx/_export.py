@@ -250,32 +250,44 @@ def to_onnx(model, input_example=None, *, path=None):
         ``Recommender`` builds them; ``fusion="product"`` gives NaN where a
         task prediction is negative, which ``score_pairs`` refuses).
     input_example : DataFrame or None, default=None
-        Rows like those ``predict`` takes: each column's input type is taken
-        from its dtype (text, category of text or object: ``string``;
-        integers: ``int64``; floats, bools and categories of numbers:
-        ``double``). None: id columns take the type of their fitted
-        categories, other columns ``double``.
+        Rows like those ``predict`` takes. A column some step looks up as
+        ids or categories gets its input type from its dtype here (text,
+        ``category`` of text or object: ``string``; integers: ``int64``;
+        floats, bools and ``category`` of numbers: ``double``, where NaN is
+        missing); None, or a column with no value: the type of its fitted
+        categories. Every other column the graph reads is ``double``.
     path : str or path-like, optional
         Where to write the graph too.
 
     Returns
     -------
     onnx.ModelProto
-        Inputs: one 1-D tensor per input column, named as the column (a
-        model fitted on an array: one ``X`` of shape (N, n_features),
-        double). Outputs: ``predictions`` (N, n_tasks), or (N,) when fitted
-        on a 1-D ``y``; ``probabilities`` for ``FMClassifier``; ``embedding``
-        for an embedder; and ``score`` (N,) for a Recommender. A missing
-        value is NaN in a double input and the empty string in a text input.
-        Metadata ``mtlclassic_outputs`` holds the output columns' names.
-        Feed it with :func:`onnx_inputs`.
+        Inputs: one 1-D tensor (N,) per column the graph reads, named as the
+        column (a column the model drops, such as the time, is not an
+        input; a model fitted on an array: one ``X`` of shape
+        (N, n_features), double). Outputs, double: ``predictions`` of shape
+        (N, n_tasks), or (N,) when fitted on a 1-D ``y``; ``probabilities``
+        (N, n_classes) for ``FMClassifier``; ``embedding`` (N, n_new_columns)
+        for an embedder alone; and ``score`` (N,) for a Recommender. A
+        missing value is NaN in a double input and ``""`` in a text input;
+        an int64 input has none. Metadata: ``mtlclassic_inputs`` (input
+        types) and ``mtlclassic_outputs`` (the output columns' names). Feed
+        it with :func:`onnx_inputs`.
 
     Raises
     ------
     ValueError
-        Naming the part that cannot be exported: a callable fusion, a
-        ``SessionEmbedder``, a step without an ONNX export, linear trees, or
-        a category the input type cannot hold.
+        Naming the part that cannot be exported: a callable fusion or
+        unknown task weights of a Recommender, a ``SessionEmbedder``, a step
+        without an ONNX export, a head with linear trees, several trees per
+        iteration or another objective than LightGBM's regression, binary,
+        cross-entropy, Poisson, gamma, Tweedie and ranking ones, a category
+        the input type cannot hold, an input column named as an output.
+    TypeError
+        If ``input_example`` is not a DataFrame, or gives a numeric column
+        as text.
+    sklearn.exceptions.NotFittedError
+        If ``model`` is not fitted.
     ImportError
         Without the ``onnx`` package (``pip install 'mtlclassic[onnx]'``).
 
@@ -283,11 +295,12 @@ def to_onnx(model, input_example=None, *, path=None):
     -----
     onnxruntime equals ``predict`` to about 1e-15: 2e-15 on 5,000 MovieLens
     events with unseen ids and missing values (``benchmarks/bench_onnx.py``);
-    the tests require 1e-9 for every exportable estimator. A LightGBM split
-    compares doubles as LightGBM does; the ALS dot product (``features``
-    with ``"score"``) is a float32 sum whose order may differ from numpy's
-    in the last bit. The FM's graph holds every kept sample: its size grows
-    as samples x (categories + numeric columns) x (tasks + factors).
+    the tests require 1e-9 for every exportable estimator, except ALS's
+    ``als_score`` column (``features`` with ``"score"``): a float32 dot
+    product whose summation order may differ from numpy's in the last bit
+    (1e-7). A LightGBM split compares doubles as LightGBM does. The FM's
+    graph holds every kept sample: its size grows as samples x (categories
+    + numeric columns) x (tasks + factors).
     """
     from ..recommend import Recommender
 
@@ -411,14 +424,19 @@ def onnx_inputs(data, model):
     Returns
     -------
     dict
-        ``{input name: array}``: text as object arrays with a missing value
-        as ``""``, ``int64`` ids, other columns float64 with NaN for missing.
+        ``{input name: 1-D array}`` (a graph of a model fitted on an array:
+        ``{"X": (N, n_features) float64}``): ``string`` inputs as object
+        arrays of text (a missing value as ``""``, a whole-number float id
+        as its int: 52.0 -> "52"), ``int64`` inputs as int64, ``double``
+        inputs as float64 with NaN for a missing value.
 
     Raises
     ------
     ValueError
-        If a column the graph reads is missing, or an int64 column has a
-        missing value.
+        If a column the graph reads is missing; a value of an ``int64``
+        input is missing, fractional, text or beyond int64 (never
+        truncated); a ``double`` input holds text; or ``model`` is not a
+        graph of :func:`to_onnx`.
     """
     kinds = _graph_inputs(model)
     if list(kinds) == ["X"] and not isinstance(data, dict):  # fitted on an array
