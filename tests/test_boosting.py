@@ -518,6 +518,9 @@ def test_bad_input_messages(data, ranking_data):
         MultiTaskLGBM(**COMMON, task_params={"ratings": {}}).fit(X, Y)
     with pytest.raises(TypeError, match=r"task_params\['rating'\] must be a dict"):
         MultiTaskLGBM(**COMMON, task_params={"rating": 3}).fit(X, Y)
+    multiclass = {"rating": {"objective": "multiclass", "num_class": 6}}
+    with pytest.raises(ValueError, match=r"task_params\['rating'\]: a multiclass"):
+        MultiTaskLGBM(**COMMON, task_params=multiclass).fit(X, Y)
     Xr, Yr, tasks = ranking_data
     with pytest.raises(ValueError, match=r"'ranking' tasks, which need query_col"):
         MultiTaskLGBM(**COMMON, tasks=tasks).fit(Xr, Yr)

@@ -346,7 +346,18 @@ def check_task_params(task_params, names):
                 f"task_params[{key!r}] must be a dict of parameters; got "
                 f"{type(value).__name__}."
             )
+        objective = value.get("objective", value.get("application", ""))
+        if str(objective).startswith(_MULTICLASS) or value.get("num_class", 1) > 1:
+            raise ValueError(
+                f"task_params[{key!r}]: a multiclass objective gives several "
+                "scores per row, a task one; give each class its own binary task "
+                "(e.g. one-hot label columns)."
+            )
     return task_params
+
+
+_MULTICLASS = ("multiclass", "softmax", "multiclassova", "multiclass_ova", "ova",
+               "ovr")  # fmt: skip
 
 
 def _init_score_spec(spec, names, kinds):
