@@ -458,6 +458,8 @@ def onnx_inputs(data, model):
             feed[name] = _as_text(values)
         elif kind == INT64:
             feed[name] = _as_int64(values, name)
+        elif values.dtype.kind in "biuf":  # numbers already: no pandas
+            feed[name] = values.astype(np.float64, copy=False)
         else:
             try:
                 numbers = pd.to_numeric(pd.Series(values), errors="raise")
