@@ -80,10 +80,10 @@ def effective_n_jobs(n_jobs) -> int:
     """
     if n_jobs is None or n_jobs == 0:
         return 1
-    n_cpus = os.cpu_count() or 1
-    if n_jobs < 0:
-        return max(1, n_cpus + 1 + n_jobs)
-    return int(n_jobs)
+    if n_jobs > 0:
+        return int(n_jobs)
+    n_cpus = os.cpu_count() or 1  # tens of microseconds: only when counted from
+    return max(1, n_cpus + 1 + n_jobs)
 
 
 @contextlib.contextmanager
