@@ -22,6 +22,7 @@ and the prediction is the mean over samples of ``y_s`` (regression) or of
 import numpy as np
 from scipy.special import ndtr
 
+from ..embedding._fm_mcmc import _norms_sq
 from ._graph import STRING, Col, lookup_keys
 
 _STEP = 1.0 / 128  # the grid of normal_cdf's table
@@ -131,7 +132,12 @@ def _with_unseen_row(est, table, lo, hi, cats):
 
 
 def fm_parts(g, est, frame):
-    """Return the (N, S*T) linear sum and the (N, S) interaction ``phi`` (or None)."""
+    """Return the (N, S*T) linear sum and the (N, S) interaction ``phi`` (or None).
+
+    ``phi_s = 0.5 (||sum_F x_F v_sF||^2 - sum_F x_F^2 ||v_sF||^2)``: the
+    second sum reads each column's squared factor norm per sample, as
+    :class:`~mtlclassic.embedding._fm_mcmc.FlatSamples` stores it.
+    """
     intercept, _, coef, factors = _parameters(est)
     S = intercept.shape[0]
     k = factors.shape[1] // S  # factors of one sample
@@ -140,20 +146,27 @@ def fm_parts(g, est, frame):
     linear, q, sq = _field_sums(
         g, est, frame, [(coef, False), (factors, False), (factors, True)]
     )
-    diff = g.op("Sub", [g.op("Mul", [q, q]), sq])
-    diff = g.op("Reshape", [diff, g.const([0, S, k], "shape", np.int64)])
-    phi = g.op("Mul", [g.op("ReduceSum", [diff, g.const([2], "axis", np.int64)],
-                            keepdims=0), g.const(0.5)], "phi")  # fmt: skip
+    q = g.op("Reshape", [q, g.const([0, S, k], "shape", np.int64)])
+    q2 = g.op("ReduceSum", [g.op("Mul", [q, q]), g.const([2], "axis", np.int64)],
+              keepdims=0)  # fmt: skip
+    phi = g.op("Mul", [g.op("Sub", [q2, sq]), g.const(0.5)], "phi")
     return linear, phi
 
 
 def _field_sums(g, est, frame, tables):
-    """Return, per ``(table, squared)``, the (N, m) sum over fields of x_F table_F.
+    """Return, per ``(table, norms)``, the (N, m) sum over fields of x_F table_F.
 
     A categorical field gathers its category's row (the extra last row when
-    unseen); the numeric fields are one product of their values (squared
-    for a ``squared`` table, whose rows are squared too) with their rows.
+    unseen); the numeric fields are one product of their values with their
+    rows. A ``norms`` table enters as its rows' squared norms per sample,
+    times the squared values.
     """
+    S = _parameters(est)[0].shape[0]
+
+    def rows_of(table, norms, lo, hi, cats):
+        rows = _with_unseen_row(est, table, lo, hi, cats)
+        return _norms_sq(rows, S) if norms else rows
+
     sums = [[] for _ in tables]
     values, numeric = [], [[] for _ in tables]
     for F, name in enumerate(est.field_names_):
@@ -162,22 +175,20 @@ def _field_sums(g, est, frame, tables):
         cats = est.categories_[F]
         if cats is None:
             values.append(_field_value(g, est, F, col, name))
-            for rows, (table, squared) in zip(numeric, tables):
-                rows.append(table[lo:hi] ** 2 if squared else table[lo:hi])
+            for rows, (table, norms) in zip(numeric, tables):
+                rows.append(rows_of(table, norms, lo, hi, cats))
             continue
         index = g.lookup(col, lookup_keys(cats, col.kind, name), f"index_{name}",
                          len(cats))  # fmt: skip
-        for out, (table, squared) in zip(sums, tables):
-            rows = _with_unseen_row(est, table, lo, hi, cats)
-            rows = rows**2 if squared else rows
-            out.append(g.op("Gather", [g.const(rows, f"table_{name}"), index],
-                            f"rows_{name}"))  # fmt: skip
+        for out, (table, norms) in zip(sums, tables):
+            rows = g.const(rows_of(table, norms, lo, hi, cats), f"table_{name}")
+            out.append(g.op("Gather", [rows, index], f"rows_{name}"))
     if values:
         V = values[0] if len(values) == 1 else g.op("Concat", values, "V", axis=1)
-        V2 = g.op("Mul", [V, V], "V2") if any(sq for _, sq in tables) else None
-        for out, rows, (_, squared) in zip(sums, numeric, tables):
+        V2 = g.op("Mul", [V, V], "V2") if any(n for _, n in tables) else None
+        for out, rows, (_, norms) in zip(sums, numeric, tables):
             W = g.const(np.vstack(rows), "numeric_rows")
-            out.append(g.op("MatMul", [V2 if squared else V, W]))
+            out.append(g.op("MatMul", [V2 if norms else V, W]))
     return [_sum(g, out, "field_sum") for out in sums]
 
 

@@ -549,14 +549,16 @@ def sample_fm(
 class FlatSamples:
     """Every kept sample's parameters side by side, one row per design column.
 
-    ``coef`` (p, S*T), ``factors`` and ``factors_sq`` (p, S*k): the layout one
-    sparse product per row chunk evaluates all samples with. Built once per
-    fitted model (:meth:`_BaseFM._flat_samples`), not per ``predict`` call.
+    ``coef`` (p, S*T), ``factors`` (p, S*k) and ``norms_sq`` (p, S), each
+    column's squared factor norm per sample: the layout one sparse product
+    per row chunk evaluates all samples with (the interaction's
+    ``sum_j x_j^2 ||v_j||^2`` needs the norms, not each factor). Built once
+    per fitted model (:meth:`_BaseFM._flat_samples`), not per ``predict``.
     """
 
     coef: np.ndarray
     factors: np.ndarray
-    factors_sq: np.ndarray
+    norms_sq: np.ndarray
 
     @classmethod
     def of(cls, coef_samples, factor_samples):
@@ -567,7 +569,13 @@ class FlatSamples:
         factors = np.ascontiguousarray(
             factor_samples.transpose(1, 0, 2).reshape(p, S * k)
         )
-        return cls(coef, factors, factors**2)
+        return cls(coef, factors, _norms_sq(factors, S))
+
+
+def _norms_sq(factors, n_samples):
+    """Per row and sample, the squared norm of its factors: (p, S*k) -> (p, S)."""
+    p = factors.shape[0]
+    return (factors**2).reshape(p, n_samples, -1).sum(axis=2)
 
 
 def posterior_predict(Z, posterior: FMPosterior, binary, *, chunk_rows=None,
@@ -597,15 +605,15 @@ def posterior_predict(Z, posterior: FMPosterior, binary, *, chunk_rows=None,
         linear = sum(np.asarray(B @ F.coef) for B, F in parts).reshape(m, S, T)
         if k:
             q = sum(np.asarray(B @ F.factors) for B, F in parts).reshape(m, S, k)
-            sq = sum(np.asarray(B.multiply(B) @ F.factors_sq) for B, F in parts)
-            phi = 0.5 * (q * q - sq.reshape(m, S, k)).sum(axis=2)  # (m, S)
+            sq = sum(np.asarray(B.multiply(B) @ F.norms_sq) for B, F in parts)
+            phi = np.einsum("msk,msk->ms", q, q)
+            phi -= sq
+            phi *= 0.5  # (m, S)
+            pred = linear  # a fresh array: updated in place
+            pred += phi[:, :, None] * posterior.scale[None, :, :]
         else:
-            phi = np.zeros((m, S))
-        pred = (
-            posterior.intercept[None, :, :]
-            + linear
-            + phi[:, :, None] * posterior.scale[None, :, :]
-        )
+            pred = linear
+        pred += posterior.intercept[None, :, :]
         if binary.any():
             pred[:, :, binary] = ndtr(pred[:, :, binary])
         out[start : start + m] = pred.mean(axis=1)
@@ -634,7 +642,8 @@ def group_mean_columns(n_samples, unseen, offsets, flat):
                      for F, _ in unseen])  # fmt: skip
     factors = np.stack([flat.factors[offsets[F] : offsets[F + 1]].mean(axis=0)
                         for F, _ in unseen])  # fmt: skip
-    return extra, FlatSamples(coef, factors, factors**2)
+    S = flat.norms_sq.shape[1]
+    return extra, FlatSamples(coef, factors, _norms_sq(factors, S))
 
 
 def to_link_scale(mean_prediction, binary):
