@@ -47,6 +47,11 @@ def _common(parser, chunksize):
         metavar="N",
         help="threads for the model (sets every n_jobs parameter; default: as saved)",
     )
+    add_trust(parser)
+
+
+def add_trust(parser):
+    """Add ``--trust MODULE`` (modules whose classes a saved model may hold)."""
     parser.add_argument(
         "--trust",
         action="append",
@@ -229,5 +234,5 @@ def _add_update(subparsers, fmt):
         metavar="N",
         help="threads for this update (the saved model keeps its own n_jobs)",
     )
-    update.add_argument("--trust", action="append", default=[], metavar="MODULE")
+    add_trust(update)
     update.set_defaults(func=run_update)

@@ -1,6 +1,18 @@
-"""Rows that exercise every cold-start and missing-value rule of a fitted model."""
+"""Small built-in data, a fast default pipeline, and rows that exercise every
+cold-start and missing-value rule of a fitted model (the compiled and ONNX tests).
+"""
 
 import numpy as np
+
+from mtlclassic import make_multitask_recsys
+
+PARAMS = dict(n_estimators=20, fm_n_iter=10, factors=4, iterations=3, cv=2,
+              random_state=0, n_jobs=1)  # fmt: skip
+
+
+def small_events():
+    """Return ``(X, Y)``: 1,500 events of 60 users and 40 items."""
+    return make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=3)
 
 
 def awkward_rows(X):

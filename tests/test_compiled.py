@@ -12,19 +12,14 @@ from mtlclassic import (
     SessionEmbedder,
     compile,
     make_multitask_recommender,
-    make_multitask_recsys,
 )
 from tests._catalogue import catalogues
-from tests._rows import awkward_rows
-
-PARAMS = dict(n_estimators=20, fm_n_iter=10, factors=4, iterations=3, cv=2,
-              random_state=0, n_jobs=1)  # fmt: skip
+from tests._rows import PARAMS, awkward_rows, small_events
 
 
 @pytest.fixture(scope="module")
 def data():
-    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=3)
-    return X, Y
+    return small_events()
 
 
 @pytest.fixture(scope="module")

@@ -14,20 +14,17 @@ from mtlclassic import (
     Recommender,
     SessionEmbedder,
     make_multitask_recommender,
-    make_multitask_recsys,
     onnx_inputs,
     to_onnx,
 )
 from tests._catalogue import catalogues
-from tests._rows import awkward_rows
+from tests._rows import PARAMS, awkward_rows, small_events
 
 ort = pytest.importorskip("onnxruntime")
 pytestmark = pytest.mark.filterwarnings(
     "ignore::sklearn.exceptions.ConvergenceWarning"  # short ALS-solver fits
 )
 
-PARAMS = dict(n_estimators=20, fm_n_iter=10, factors=4, iterations=3, cv=2,
-              random_state=0, n_jobs=1)  # fmt: skip
 TOL = dict(rtol=0, atol=1e-9)
 
 
@@ -40,8 +37,7 @@ def run(proto, data, output=0):
 
 @pytest.fixture(scope="module")
 def data():
-    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=3)
-    return X, Y
+    return small_events()
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ import tempfile
 from pathlib import Path
 
 from .._chunks import InputError, _note
+from .._parsers import add_trust
 from .._scoring import _load_model, _run
 
 _EXIT_CODES = (
@@ -46,14 +47,7 @@ def add_export_parser(subparsers, fmt):
     export.add_argument(
         "--overwrite", action="store_true", help="replace OUTPUT if it exists"
     )
-    export.add_argument(
-        "--trust",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="a module whose classes MODEL may hold besides scikit-learn and "
-        "mtlclassic; its code runs. Repeatable",
-    )
+    add_trust(export)
     export.set_defaults(func=run_export_onnx)
 
 

@@ -103,20 +103,11 @@ def _field_value(g, est, F, col, name):
     return g.column2d(v)
 
 
-def _field_rows(g, est, F, col, name, tables):
-    """Gather the rows of ``tables`` (each (width, m)) for field ``F``.
-
-    Returns one (N, m) tensor per table: the category's row (categorical
-    fields; the extra last row when unseen) or value times the row (numeric).
-    """
+def _category_index(g, est, F, col, name):
+    """Return the (N,) int64 position of field ``F``'s category (unseen: last)."""
     cats = est.categories_[F]
-    if cats is None:
-        v = _field_value(g, est, F, col, name)
-        return [g.op("Mul", [v, g.const(t, f"w_{name}")]) for t in tables], v
-    keys = lookup_keys(cats, col.kind, name)
-    index = g.lookup(col, keys, f"index_{name}", len(keys))
-    return [g.op("Gather", [g.const(t, f"table_{name}"), index], f"rows_{name}")
-            for t in tables], None  # fmt: skip
+    return g.lookup(col, lookup_keys(cats, col.kind, name), f"index_{name}",
+                    len(cats))  # fmt: skip
 
 
 def _with_unseen_row(est, table, lo, hi, cats):
@@ -142,9 +133,9 @@ def fm_parts(g, est, frame):
     S = intercept.shape[0]
     k = factors.shape[1] // S  # factors of one sample
     if not k:
-        return _field_sums(g, est, frame, [(coef, False)])[0], None
+        return _field_sums(g, est, frame, S, [(coef, False)])[0], None
     linear, q, sq = _field_sums(
-        g, est, frame, [(coef, False), (factors, False), (factors, True)]
+        g, est, frame, S, [(coef, False), (factors, False), (factors, True)]
     )
     q = g.op("Reshape", [q, g.const([0, S, k], "shape", np.int64)])
     q2 = g.op("ReduceSum", [g.op("Mul", [q, q]), g.const([2], "axis", np.int64)],
@@ -153,15 +144,14 @@ def fm_parts(g, est, frame):
     return linear, phi
 
 
-def _field_sums(g, est, frame, tables):
+def _field_sums(g, est, frame, S, tables):
     """Return, per ``(table, norms)``, the (N, m) sum over fields of x_F table_F.
 
     A categorical field gathers its category's row (the extra last row when
     unseen); the numeric fields are one product of their values with their
     rows. A ``norms`` table enters as its rows' squared norms per sample,
-    times the squared values.
+    times the squared values (``S`` samples).
     """
-    S = _parameters(est)[0].shape[0]
 
     def rows_of(table, norms, lo, hi, cats):
         rows = _with_unseen_row(est, table, lo, hi, cats)
@@ -178,8 +168,7 @@ def _field_sums(g, est, frame, tables):
             for rows, (table, norms) in zip(numeric, tables):
                 rows.append(rows_of(table, norms, lo, hi, cats))
             continue
-        index = g.lookup(col, lookup_keys(cats, col.kind, name), f"index_{name}",
-                         len(cats))  # fmt: skip
+        index = _category_index(g, est, F, col, name)
         for out, (table, norms) in zip(sums, tables):
             rows = g.const(rows_of(table, norms, lo, hi, cats), f"table_{name}")
             out.append(g.op("Gather", [rows, index], f"rows_{name}"))
@@ -267,9 +256,13 @@ def fm_fields(g, est, frame):
     for F, name in enumerate(est.field_names_):
         col = _frame_col(est, frame, F, name)
         lo, hi = est.field_offsets_[F], est.field_offsets_[F + 1]
-        table = _with_unseen_row(est, factors, lo, hi, est.categories_[F])
-        rows, _ = _field_rows(g, est, F, col, name, [table])
-        blocks.append(rows[0])
+        table = g.const(_with_unseen_row(est, factors, lo, hi, est.categories_[F]),
+                        f"factors_{name}")  # fmt: skip
+        if est.categories_[F] is None:  # value times the factors
+            blocks.append(g.op("Mul", [_field_value(g, est, F, col, name), table]))
+        else:
+            index = _category_index(g, est, F, col, name)
+            blocks.append(g.op("Gather", [table, index], f"fields_{name}"))
     return blocks
 
 
