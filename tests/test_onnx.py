@@ -136,6 +136,11 @@ def test_text_ids_and_a_written_file(data, tmp_path):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, onnx_inputs(rows, path))[0]
     assert_allclose(got, model.predict(rows), **TOL)
+    by_session = onnx_inputs(rows, session)  # the metadata read from the session
+    for name, values in onnx_inputs(rows, path).items():
+        np.testing.assert_array_equal(by_session[name], values)
+    with pytest.raises(ValueError, match="not an ONNX graph"):
+        onnx_inputs(rows, b"not a graph")
 
 
 @pytest.mark.parametrize(

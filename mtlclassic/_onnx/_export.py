@@ -2,6 +2,7 @@
 
 import json
 import numbers
+import os
 
 import numpy as np
 import pandas as pd
@@ -418,8 +419,9 @@ def onnx_inputs(data, model):
     ----------
     data : DataFrame, dict of 1-D arrays or pyarrow Table
         The rows to score (for a model fitted on an array: a 2-D array).
-    model : onnx.ModelProto, bytes or path
-        A graph written by :func:`to_onnx`.
+    model : onnx.ModelProto, onnxruntime.InferenceSession, bytes or path
+        A graph written by :func:`to_onnx` (a file is parsed once, until it
+        changes).
 
     Returns
     -------
@@ -507,19 +509,37 @@ def _as_int64(values, name):
     return numbers.astype(np.int64)
 
 
+_LOADED = {}  # (path, mtime, size) -> input types: a file is parsed once
+
+
 def _graph_inputs(model):
     """``{input name: type}`` from the metadata of a graph of :func:`to_onnx`."""
-    if not hasattr(model, "metadata_props"):
-        onnx = Graph().onnx
-        try:
-            model = (onnx.load_from_string(model) if isinstance(model, bytes)
-                     else onnx.load(model))  # fmt: skip
-        except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and kin
-            if isinstance(exc, OSError):
-                raise
-            raise ValueError(f"model is not an ONNX graph ({type(exc).__name__}: "
-                             f"{exc}).") from None  # fmt: skip
-    meta = {p.key: p.value for p in model.metadata_props}
+    if hasattr(model, "get_modelmeta"):  # an onnxruntime InferenceSession
+        meta = dict(model.get_modelmeta().custom_metadata_map)
+    elif hasattr(model, "metadata_props"):
+        meta = {p.key: p.value for p in model.metadata_props}
+    elif isinstance(model, bytes):
+        meta = _metadata(lambda onnx: onnx.load_from_string(model))
+    else:
+        stat = os.stat(model)
+        key = (os.path.abspath(model), stat.st_mtime_ns, stat.st_size)
+        if key not in _LOADED:
+            _LOADED.clear()  # the newest file only: no growth
+            _LOADED[key] = _metadata(lambda onnx: onnx.load(model))
+        meta = _LOADED[key]
     if "mtlclassic_inputs" not in meta:
         raise ValueError("model is not a graph written by mtlclassic.to_onnx.")
     return json.loads(meta["mtlclassic_inputs"])
+
+
+def _metadata(load):
+    """Return the metadata of the graph ``load(onnx)`` parses."""
+    onnx = Graph().onnx
+    try:
+        proto = load(onnx)
+    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and kin
+        if isinstance(exc, OSError):
+            raise
+        raise ValueError(f"model is not an ONNX graph ({type(exc).__name__}: "
+                         f"{exc}).") from None  # fmt: skip
+    return {p.key: p.value for p in proto.metadata_props}
