@@ -49,6 +49,7 @@ __all__ = [
     "check_is_fitted",
     "effective_n_jobs",
     "implicit_threads",
+    "import_dask_stack",
     "import_implicit",
     "import_lightgbm",
     "limit_threads",
@@ -66,6 +67,59 @@ def import_lightgbm():
 def import_implicit():
     """Import and return the ``implicit`` package (lazily)."""
     return importlib.import_module("implicit")
+
+
+DASK_INSTALL = (
+    "pip install 'mtlclassic[dask]' (that is 'dask[dataframe,distributed]': "
+    "dask's own extra pins distributed to dask's release)"
+)
+
+
+def _installed_version(name):
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def import_dask_stack():
+    """Import and return ``(dask, dask.dataframe)``, checking the Dask stack.
+
+    Dask and ``distributed`` are released together, with the same version;
+    a mismatched pair (pip may pair a new dask with a years-old distributed
+    when ``distributed`` is required bare) fails deep inside ``distributed``.
+
+    Raises
+    ------
+    ImportError
+        Naming both installed versions and the install command, when either
+        package is missing, their versions differ, or one fails to import.
+    """
+    dask_version = _installed_version("dask")
+    distributed_version = _installed_version("distributed")
+    found = f"installed: dask {dask_version}, distributed {distributed_version}"
+    if dask_version is None or distributed_version is None:
+        raise ImportError(
+            f"mtlclassic.dask needs dask and distributed ({found}). "
+            f"Install them with {DASK_INSTALL}."
+        )
+    if dask_version != distributed_version:
+        raise ImportError(
+            "mtlclassic.dask needs dask and distributed of the same release; "
+            f"{found}. Reinstall a matching pair with {DASK_INSTALL}."
+        )
+    try:
+        dask = importlib.import_module("dask")
+        dataframe = importlib.import_module("dask.dataframe")
+        importlib.import_module("distributed")
+    except ImportError as exc:
+        raise ImportError(
+            f"mtlclassic.dask could not import the Dask stack ({found}): {exc}. "
+            f"Reinstall it with {DASK_INSTALL}."
+        ) from exc
+    return dask, dataframe
 
 
 def effective_n_jobs(n_jobs) -> int:

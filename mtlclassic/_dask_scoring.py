@@ -8,23 +8,12 @@ import os
 import numpy as np
 import pandas as pd
 
+from ._compat import import_dask_stack
 from ._targets import fitted_tasks
 
 
-def _import_dask():
-    try:
-        import dask
-        import dask.dataframe as dd
-    except ImportError as exc:  # pragma: no cover - the extra is missing
-        raise ImportError(
-            "mtlclassic.dask needs Dask: pip install 'mtlclassic[dask]' "
-            "(dask[dataframe] and distributed)."
-        ) from exc
-    return dask, dd
-
-
 def _check_frame(value, name):
-    _, dd = _import_dask()
+    _, dd = import_dask_stack()
     if isinstance(value, dd.Series):
         raise TypeError(
             f"{name} is a Dask Series; pass a Dask DataFrame with one column per "
@@ -81,7 +70,7 @@ def predict_dask(model, X, *, trusted=()):
     ValueError
         ``model`` is not fitted or has no named tasks.
     """
-    dask, _ = _import_dask()
+    dask, _ = import_dask_stack()
     X = _check_frame(X, "X")
     if isinstance(model, str | os.PathLike):
         from .io import load
@@ -159,7 +148,7 @@ def score_dask(
     """
     import shutil
 
-    _, dd = _import_dask()
+    _, dd = import_dask_stack()
     from distributed import Client, LocalCluster
 
     from ._chunks import InputError

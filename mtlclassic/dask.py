@@ -1,7 +1,10 @@
 """Dask engine: per-task LightGBM heads and batch scoring beyond one machine.
 
-Install with ``pip install 'mtlclassic[dask]'`` (``dask[dataframe]`` and
-``distributed``). Nothing here is imported by ``import mtlclassic``.
+Install with ``pip install 'mtlclassic[dask]'`` (``dask[dataframe,distributed]``:
+dask's extra pins ``distributed`` to dask's own release). Nothing here is
+imported by ``import mtlclassic``. Importing this module checks the Dask stack
+and raises an ``ImportError`` naming both installed versions and the install
+command when dask or distributed is missing, mismatched or broken.
 
 - :class:`DaskMultiTaskLGBM` trains each task's head with ``lightgbm.dask``
   (LightGBM's own distributed training) on that task's labelled rows, the
@@ -27,7 +30,13 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import Interval, StrOptions, import_lightgbm, validate_data
+from ._compat import (
+    Interval,
+    StrOptions,
+    import_dask_stack,
+    import_lightgbm,
+    validate_data,
+)
 from ._dask_scoring import _check_frame, predict_dask
 from .boosting import MultiTaskLGBM
 from .boosting._lgbm_input import check_task_params
@@ -35,6 +44,8 @@ from .boosting._lgbm_input import lgb_feature_names as _lgb_feature_names
 from .boosting._lgbm_train import base_params, task_settings
 
 __all__ = ["DaskMultiTaskLGBM", "predict_dask"]
+
+import_dask_stack()  # a missing or mismatched dask/distributed fails here, clearly
 
 
 def _distinct(series):
