@@ -6,6 +6,8 @@ without a word; a catalogue with string item ids would match no candidate.
 Every place where ids enter a fitted model goes through :func:`conform_ids`.
 """
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -143,3 +145,30 @@ def recode_categories(column, categories):
         index=column.index,
         name=column.name,
     )
+
+
+def check_query_ids(ids, name):
+    """Return query ids as a 1-D array; refuse a missing id naming its position.
+
+    Raises
+    ------
+    ValueError
+        If ``ids`` is not 1-D or holds a missing value (NaN, None, NA): a
+        missing id is never retyped or served as a cold user.
+    """
+    if hasattr(ids, "to_numpy"):
+        ids = ids.to_numpy(dtype=object)  # pandas NA stays missing
+    arr = np.atleast_1d(np.asarray(ids))
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got an array of shape {arr.shape}.")
+    missing = pd.isna(arr)
+    if missing.any():
+        raise ValueError(
+            f"{name} has {int(missing.sum())} missing id(s) (NaN/None), the first "
+            f"at position {int(np.argmax(missing))}; every query needs an id."
+        )
+    if arr.dtype == object:  # no NaN left: ints and strings keep their type
+        kinds = {type(v) for v in arr}
+        if kinds and all(issubclass(k, numbers.Integral) for k in kinds):
+            arr = arr.astype(np.int64)
+    return arr

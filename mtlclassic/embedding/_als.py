@@ -17,7 +17,7 @@ from .._compat import (
     import_implicit,
     validate_data,
 )
-from .._ids import conform_ids
+from .._ids import check_query_ids, conform_ids
 from ._base import BaseEmbedder
 from ._base import id_index as _id_index
 from ._base import lookup_ids as _lookup
@@ -652,7 +652,7 @@ class ALSEmbedder(BaseEmbedder):
         columns = names_in if hasattr(self, "feature_names_in_") else None
         user_pos, item_pos, _ = self._positions(columns, names_in.size)
         user_name, item_name = str(names_in[user_pos]), str(names_in[item_pos])
-        users = conform_ids(np.atleast_1d(np.asarray(users)), self.user_index_, "users")
+        users = conform_ids(check_query_ids(users, "users"), self.user_index_, "users")
         users = pd.unique(users)
         try:
             users = np.sort(users)
@@ -692,6 +692,68 @@ class ALSEmbedder(BaseEmbedder):
                 "rank": rank[valid],
             }
         )
+
+    def recommend(self, user_ids, n=100, *, exclude_seen=True):
+        """Top-``n`` items per user: the candidate-generator protocol.
+
+        :meth:`recommend_candidates` with the users in the order given
+        (:class:`~mtlclassic.candidates.BaseCandidateGenerator`'s contract),
+        so ALS joins a :class:`~mtlclassic.candidates.CandidateUnion`.
+
+        Parameters
+        ----------
+        user_ids : array-like
+            The users (duplicates dropped, order kept); a missing id is a
+            ``ValueError`` naming its position.
+        n : int, default=100
+        exclude_seen : bool, default=True
+
+        Returns
+        -------
+        DataFrame
+            ``<user_col>``, ``<item_col>``, ``score``, ``rank``; unseen users
+            get the most popular items with ``score`` NaN.
+        """
+        users = pd.unique(check_query_ids(user_ids, "user_ids"))
+        found = self.recommend_candidates(users, n=n, exclude_seen=exclude_seen)
+        if users.size == 0:
+            return found
+        users = conform_ids(users, self.user_index_, "user_ids")
+        order = pd.Index(users).get_indexer(found.iloc[:, 0].to_numpy())
+        found = found.iloc[np.lexsort((found["rank"].to_numpy(), order))]
+        return found.reset_index(drop=True).astype({"score": np.float64})
+
+    def score_pairs(self, user_ids, item_ids):
+        r"""Return the collaborative score :math:`u_u^\top v_i` of given pairs.
+
+        Parameters
+        ----------
+        user_ids, item_ids : array-like of shape (n_pairs,)
+
+        Returns
+        -------
+        ndarray of shape (n_pairs,), float64
+            NaN where the user or the item was not seen in fit (or the
+            user's interactions all cancelled out).
+        """
+        check_is_fitted(self)
+        users = check_query_ids(user_ids, "user_ids")
+        items = check_query_ids(item_ids, "item_ids")
+        if users.size != items.size:
+            raise ValueError(
+                f"user_ids and item_ids must have the same length; got "
+                f"{users.size} and {items.size}."
+            )
+        user_rows = self._active_users(_lookup(self.user_index_, users, "user_ids"))
+        item_rows = _lookup(self.item_index_, items, "item_ids")
+        out = np.full(users.size, np.nan)
+        ok = (user_rows >= 0) & (item_rows >= 0)
+        out[ok] = np.einsum(
+            "ij,ij->i",
+            self.user_factors_[user_rows[ok]].astype(np.float64),
+            self.item_factors_[item_rows[ok]].astype(np.float64),
+        )
+        return out
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,99 @@
+"""The one reader of time columns: every form events arrive in, one number line.
+
+Splitters, session features, the recency of popularity and the two-stage
+cut all read their time column here, so the same instants give the same
+result whatever form they come in: ints and floats (any unit, kept as they
+are), naive datetimes (read as UTC), time-zone-aware datetimes (converted to
+UTC) and ISO-8601 strings (parsed; each with its own offset, if any).
+"""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["time_values", "time_span"]
+
+
+def _as_datetime_seconds(values, name):
+    """Seconds since the epoch (float64) of datetime-like values, UTC."""
+    parsed = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601")
+    ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    return ns / 1e9
+
+
+def time_values(values, name) -> tuple[np.ndarray, bool]:
+    """Return ``(t, is_datetime)``: times as float64 on one axis.
+
+    Parameters
+    ----------
+    values : array-like or Series of shape (n,)
+        Numbers (any unit), datetimes (naive: UTC; tz-aware: converted to
+        UTC) or ISO-8601 strings.
+    name : str
+        The column, for messages.
+
+    Returns
+    -------
+    t : ndarray of shape (n,), float64
+        Numbers as they are; datetimes and strings as seconds since
+        1970-01-01 UTC.
+    is_datetime : bool
+
+    Raises
+    ------
+    ValueError
+        If a value is missing or a string is not a date.
+    TypeError
+        If the values are neither numbers, datetimes nor strings.
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(values)
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise ValueError(
+            f"The time column {name!r} has {int(missing.sum())} missing value(s), "
+            f"the first at row {int(np.argmax(missing))}; every event needs a time."
+        )
+    dtype = series.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
+        return _as_datetime_seconds(series, name), True
+    if pd.api.types.is_bool_dtype(dtype):
+        raise TypeError(f"The time column {name!r} holds booleans, not times.")
+    if pd.api.types.is_numeric_dtype(dtype):
+        return series.to_numpy(dtype=np.float64), False
+    kinds = {type(v) for v in series.to_numpy(dtype=object)}
+    if kinds and all(issubclass(k, numbers.Real) for k in kinds):
+        return series.to_numpy(dtype=np.float64), False
+    if kinds and all(issubclass(k, str | pd.Timestamp | np.datetime64) for k in kinds):
+        try:
+            return _as_datetime_seconds(series, name), True
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                f"The time column {name!r} holds strings that are not ISO-8601 "
+                f"dates ({exc})."
+            ) from None
+    raise TypeError(
+        f"The time column {name!r} must hold numbers, datetimes or ISO-8601 "
+        f"strings; got dtype {dtype}."
+    )
+
+
+def time_span(value, is_datetime, name) -> float:
+    """Return a duration on the axis of :func:`time_values` (seconds for datetimes).
+
+    ``value`` is a positive number (the column's unit; seconds for a
+    datetime column), or a ``pandas.Timedelta`` or string such as ``"30D"``
+    (datetime columns only).
+    """
+    if isinstance(value, str | pd.Timedelta | np.timedelta64):
+        if not is_datetime:
+            raise ValueError(
+                f"{name}={value!r} is a duration, but the time column holds "
+                "numbers: give a number in the column's unit."
+            )
+        seconds = pd.Timedelta(value).total_seconds()
+    else:
+        seconds = float(value)
+    if not np.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name} must be a positive duration; got {value!r}.")
+    return seconds

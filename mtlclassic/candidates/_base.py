@@ -1,0 +1,398 @@
+"""The candidate-generator protocol, and the machinery every generator shares.
+
+A *candidate generator* learns from an events table (one row per user-item
+interaction) which items each user is likely to choose next, and proposes
+them: the first stage of a two-stage recommender (the second,
+:class:`~mtlclassic.Recommender` fitted on events, ranks the proposals with
+what the multi-task model knows). The protocol is implicit's
+``RecommenderBase`` (``fit``, ``recommend``, ``similar_items``) in
+scikit-learn form:
+
+- ``fit(X, y=None) -> self``: ``X`` is a DataFrame (or an ndarray addressed
+  by int positions) with the ``user_col`` and ``item_col`` id columns, and
+  ``weight_col`` if set;
+- ``recommend(user_ids, n=100, *, exclude_seen=True) -> DataFrame`` with the
+  columns ``<user_col>``, ``<item_col>``, ``score`` and ``rank`` (1 = best);
+- ``score_pairs(user_ids, item_ids) -> ndarray``: the generator's score of
+  given pairs (NaN where it knows neither);
+- ``similar_items(item_ids, k=10) -> DataFrame`` with the columns
+  ``<item_col>``, ``similar_<item_col>``, ``rank`` and ``score``;
+- ``known_ids() -> {column: ids}``: the users and items seen in fit.
+
+A subclass of :class:`BaseCandidateGenerator` writes ``_fit_matrix`` (learn
+from the user x item matrix) and ``_score_rows`` (dense scores of some users
+over the catalogue), and may override ``_item_similarity``; batching, id
+handling, excluding seen items, the top-``n`` and cold users are written
+once here. :class:`~mtlclassic.ALSEmbedder` follows the same protocol.
+"""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+
+from .._compat import _fit_context, check_is_fitted, validate_data
+from .._ids import check_query_ids, conform_ids
+from ..embedding._base import id_index, lookup_ids
+from ..embedding._similarity import check_ids, check_k, neighbours_frame, top_k
+
+__all__ = ["BaseCandidateGenerator"]
+
+_BATCH_CELLS = 4_000_000  # user x catalogue scores held at once (32 MB)
+
+
+def top_n_rows(scores, n):
+    """Best ``n`` columns of each row of ``scores`` (-inf and NaN never chosen).
+
+    Returns ``(columns, values)`` of shape (n_rows, min(n, n_items)), by
+    decreasing score, ties by column; cells that could not be filled (a row
+    with fewer eligible columns) hold column -1 and value -inf.
+    """
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    n_rows, n_items = scores.shape
+    top = min(int(n), n_items)
+    if top < n_items:
+        part = np.argpartition(-scores, top - 1, axis=1)[:, :top]
+    else:
+        part = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
+    values = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -values), axis=1)
+    columns = np.take_along_axis(part, order, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    columns = np.where(np.isfinite(values), columns, -1)
+    return columns, values
+
+
+class BaseCandidateGenerator(BaseEstimator):
+    """Base class of the candidate generators (see the module docstring).
+
+    Fitted attributes set by :meth:`fit` for every generator:
+
+    - ``user_index_`` : ndarray of shape (n_users,): the user ids seen in fit
+      (sorted); row ``r`` of ``user_items_`` is user ``user_index_[r]``;
+    - ``item_index_`` : ndarray of shape (n_items,): the item ids, sorted;
+    - ``user_items_`` : csr_matrix of shape (n_users, n_items), float32: the
+      summed event weights (1 per event by default);
+    - ``item_popularity_`` : ndarray of shape (n_items,): users per item,
+      which orders the items a user not seen in fit is given;
+    - ``n_features_in_`` (and ``feature_names_in_`` for a DataFrame).
+
+    A subclass writes ``_fit_matrix(user_items, X, item_rows, weights)`` and
+    ``_score_rows(rows) -> ndarray (len(rows), n_items)``.
+    """
+
+    _serves_cold_users = False  # a popularity list serves unseen users too
+
+    def _positions(self, X):
+        """Positions of the user, item and weight (or None) columns in ``X``."""
+        columns = X.columns if isinstance(X, pd.DataFrame) else None
+        out = []
+        for param in ("user_col", "item_col", "weight_col"):
+            key = getattr(self, param, None)
+            if key is None:
+                out.append(None)
+            elif isinstance(key, numbers.Integral) and not isinstance(key, bool):
+                if not 0 <= key < X.shape[1]:
+                    raise ValueError(
+                        f"{param}={key} is out of range for X with {X.shape[1]} "
+                        "column(s) (an int is a column position)."
+                    )
+                out.append(int(key))
+            else:
+                if columns is None:
+                    raise ValueError(
+                        f"{param}={key!r} names a column, but X is an array: pass "
+                        f"a DataFrame, or an int {param} (a column position)."
+                    )
+                matches = np.flatnonzero(np.asarray(columns, dtype=object) == key)
+                if matches.size == 0:
+                    raise ValueError(
+                        f"{param}={key!r}: X has no column {key!r}; its columns "
+                        f"are {list(columns)}."
+                    )
+                out.append(int(matches[0]))
+        if out[0] == out[1]:
+            raise ValueError("user_col and item_col must be different columns.")
+        return out
+
+    def _id_name(self, param):
+        key = getattr(self, param)
+        if isinstance(key, str):
+            return key
+        names = getattr(self, "feature_names_in_", None)
+        return str(names[key]) if names is not None else f"x{key}"
+
+    @staticmethod
+    def _column(X, position):
+        if isinstance(X, pd.DataFrame):
+            return X.iloc[:, position].to_numpy()
+        return X[:, position]
+
+    def _events(self, X):
+        """Validate ``X``; return ``(X, users, items, weights)`` of the events."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, skip_check_array=True, reset=True)
+        else:
+            X = validate_data(self, X, dtype=None, ensure_all_finite=False)
+        if X.shape[0] == 0:
+            raise ValueError(
+                f"X is empty (0 rows); {type(self).__name__} needs events."
+            )
+        user_pos, item_pos, weight_pos = self._positions(X)
+        ids = []
+        for param, pos in (("user_col", user_pos), ("item_col", item_pos)):
+            values = self._column(X, pos)
+            missing = pd.isna(values)
+            if missing.any():
+                raise ValueError(
+                    f"{param}: the id column {self._id_name(param)!r} has "
+                    f"{int(missing.sum())} missing id(s), the first at row "
+                    f"{int(np.argmax(missing))}; every event needs both ids."
+                )
+            ids.append(values)
+        if weight_pos is None:
+            weights = np.ones(X.shape[0])
+        else:
+            try:
+                weights = np.asarray(self._column(X, weight_pos), dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"weight_col={self.weight_col!r} must be a numeric column; "
+                    f"got {exc}."
+                ) from exc
+            if not np.isfinite(weights).all():
+                raise ValueError(
+                    f"weight_col={self.weight_col!r} has NaN or infinite weights."
+                )
+        return X, ids[0], ids[1], weights
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn from the events ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame or ndarray of shape (n_events, n_columns)
+            One row per event, with the ``user_col`` and ``item_col`` id
+            columns (ints or strings, any order) and ``weight_col`` if set.
+            Repeated (user, item) events add up.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        X, users, items, weights = self._events(X)
+        self.user_index_, user_rows = id_index(users, self._id_name("user_col"))
+        self.item_index_, item_rows = id_index(items, self._id_name("item_col"))
+        user_items = sp.csr_matrix(
+            (weights.astype(np.float32), (user_rows, item_rows)),
+            shape=(self.user_index_.size, self.item_index_.size),
+        )
+        user_items.sum_duplicates()
+        self.user_items_ = user_items
+        positive = user_items.data > 0
+        self.item_popularity_ = np.bincount(
+            user_items.indices[positive], minlength=self.item_index_.size
+        )
+        self._fit_matrix(user_items, X, item_rows, weights)
+        return self
+
+    # ---------------------------------------------------------- protocol
+    def _fit_matrix(self, user_items, X, item_rows, weights):  # pragma: no cover
+        """Learn from ``user_items`` (and the events: X, their item rows, weights)."""
+        raise NotImplementedError
+
+    def _score_rows(self, rows):  # pragma: no cover - the protocol
+        """Scores of the users ``rows`` (rows of ``user_items_``) over all items."""
+        raise NotImplementedError
+
+    def _item_similarity(self, item_rows):
+        """Similarity of the items ``item_rows`` to every item, or None."""
+        return None
+
+    def known_ids(self):
+        """Return the user and item ids seen in fit, keyed by their column names."""
+        check_is_fitted(self)
+        return {
+            self._id_name("user_col"): self.user_index_,
+            self._id_name("item_col"): self.item_index_,
+        }
+
+    def _cold_order(self):
+        """Item rows by decreasing users (ties by id): what unseen users get."""
+        return np.argsort(-self.item_popularity_, kind="stable")
+
+    def _user_rows(self, user_ids, name):
+        users = conform_ids(check_query_ids(user_ids, name), self.user_index_, name)
+        users = pd.unique(users)
+        return users, lookup_ids(self.user_index_, users, name)
+
+    def _batches(self, n_rows):
+        size = max(1, _BATCH_CELLS // max(1, self.item_index_.size))
+        return [slice(s, min(s + size, n_rows)) for s in range(0, n_rows, size)]
+
+    def _top_known(self, rows, n, exclude_seen):
+        """``(columns, values)`` of the best ``n`` items of known user rows."""
+        cols, vals = [], []
+        for batch in self._batches(rows.size):
+            scores = np.array(self._score_rows(rows[batch]), dtype=np.float64)
+            if exclude_seen:
+                seen = self.user_items_[rows[batch]].tocoo()
+                scores[seen.row, seen.col] = -np.inf
+            c, v = top_n_rows(scores, n)
+            cols.append(c)
+            vals.append(v)
+        if not cols:
+            top = min(int(n), self.item_index_.size)
+            return np.empty((0, top), np.int64), np.empty((0, top))
+        return np.concatenate(cols), np.concatenate(vals)
+
+    def recommend(self, user_ids, n=100, *, exclude_seen=True):
+        """Top-``n`` items per user (candidate generation).
+
+        Parameters
+        ----------
+        user_ids : array-like of shape (n_users,)
+            The users (duplicates dropped, order kept). A missing id is a
+            ``ValueError`` naming its position; ids of another type than the
+            fitted ones are converted losslessly or refused.
+        n : int, default=100
+            Items per user (at most the catalogue seen in fit).
+        exclude_seen : bool, default=True
+            Leave out the items the user interacted with in fit.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``<user_col>``, ``<item_col>``, ``score`` (float64, the
+            generator's own scale) and ``rank`` (1 = best), by user in the
+            order given, then rank. A user not seen in fit gets the ``n``
+            items with the most users (ties by item id), ``score`` NaN; a
+            user with fewer than ``n`` unseen items gets fewer rows.
+        """
+        check_is_fitted(self)
+        n = check_k(n)
+        users, rows = self._user_rows(user_ids, "user_ids")
+        known = rows >= 0
+        top = min(n, self.item_index_.size)
+        columns = np.full((users.size, top), -1, dtype=np.int64)
+        values = np.full((users.size, top), np.nan)
+        if known.any():
+            columns[known], values[known] = self._top_known(
+                rows[known], n, exclude_seen
+            )
+        if not known.all():
+            columns[~known] = self._cold_order()[:top]
+            if self._serves_cold_users:
+                values[~known] = self._score_cold(columns[~known])
+        return self._frame(users, columns, values)
+
+    def _score_cold(self, columns):  # pragma: no cover - popularity overrides
+        return np.full(columns.shape, np.nan)
+
+    def _frame(self, users, columns, values):
+        valid = columns >= 0
+        n_per = valid.sum(axis=1)
+        ranks = np.cumsum(valid, axis=1)
+        return pd.DataFrame(
+            {
+                self._id_name("user_col"): np.repeat(users, n_per),
+                self._id_name("item_col"): self.item_index_[columns[valid]],
+                "score": values[valid].astype(np.float64),
+                "rank": ranks[valid].astype(np.int64),
+            }
+        )
+
+    def score_pairs(self, user_ids, item_ids):
+        """Return the generator's score of each (user, item) pair.
+
+        Parameters
+        ----------
+        user_ids, item_ids : array-like of shape (n_pairs,)
+
+        Returns
+        -------
+        ndarray of shape (n_pairs,), float64
+            NaN where the user or the item was not seen in fit (a popularity
+            generator scores any user).
+
+        Raises
+        ------
+        ValueError
+            If the arrays differ in length or hold a missing id.
+        """
+        check_is_fitted(self)
+        users = check_query_ids(user_ids, "user_ids")
+        items = check_query_ids(item_ids, "item_ids")
+        if users.size != items.size:
+            raise ValueError(
+                f"user_ids and item_ids must have the same length; got "
+                f"{users.size} and {items.size}."
+            )
+        user_rows = lookup_ids(self.user_index_, users, "user_ids")
+        item_rows = lookup_ids(self.item_index_, items, "item_ids")
+        out = np.full(users.size, np.nan)
+        ok = item_rows >= 0
+        if not self._serves_cold_users:
+            ok &= user_rows >= 0
+        if not ok.any():
+            return out
+        pair = np.flatnonzero(ok)
+        unique_rows, which = np.unique(user_rows[pair], return_inverse=True)
+        for batch in self._batches(unique_rows.size):
+            block = np.asarray(self._score_rows(unique_rows[batch]), dtype=np.float64)
+            in_batch = (which >= batch.start) & (which < batch.stop)
+            sel = pair[in_batch]
+            out[sel] = block[which[in_batch] - batch.start, item_rows[sel]]
+        return out
+
+    def similar_items(self, item_ids, k=10):
+        """Top-``k`` most similar items of each item, by the generator's similarity.
+
+        Parameters
+        ----------
+        item_ids : array-like
+            Query items (duplicates dropped, order kept).
+        k : int, default=10
+
+        Returns
+        -------
+        DataFrame
+            Columns ``<item_col>``, ``similar_<item_col>``, ``rank`` (1 = most
+            similar) and ``score``; an item is never its own neighbour. An
+            item not seen in fit gets the most popular items, ``score`` NaN.
+        """
+        check_is_fitted(self)
+        k = check_k(k)
+        queries = conform_ids(check_ids(item_ids), self.item_index_, "item_ids")
+        queries = pd.unique(queries)
+        rows = lookup_ids(self.item_index_, queries, "item_ids")
+        columns, values = [None] * rows.size, [None] * rows.size
+        known = np.flatnonzero(rows >= 0)
+        for batch in self._batches(known.size):
+            q = known[batch]
+            sims = self._item_similarity(rows[q])
+            if sims is None:
+                raise TypeError(f"{type(self).__name__} has no item similarity.")
+            sims = np.array(sims, dtype=np.float64)
+            cols, vals = top_k(sims, k, exclude=rows[q])
+            for i, c, v in zip(q, cols, vals):
+                columns[i], values[i] = c, v
+        cold = self._cold_order()[: min(k, self.item_index_.size)]
+        for i in np.flatnonzero(rows < 0):
+            columns[i], values[i] = cold, np.full(cold.size, np.nan)
+        return neighbours_frame(
+            queries, self.item_index_, columns, values, self._id_name("item_col")
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = True
+        tags.requires_fit = True
+        return tags

@@ -1,0 +1,138 @@
+"""Popularity: the most interacted-with items, optionally decayed by recency."""
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+from .._compat import Interval
+from .._time import time_span, time_values
+from ._base import BaseCandidateGenerator
+
+__all__ = ["Popularity"]
+
+
+class Popularity(BaseCandidateGenerator):
+    r"""Popular items: the same ranking for every user, seen items left out.
+
+    An item's score is the sum of its events' weights (1 per event by
+    default), each decayed by its age when ``half_life`` is set:
+
+    .. math::
+
+        s_i = \sum_{e \,:\, i_e = i} w_e \; 2^{-(t_{\max} - t_e) / h},
+
+    with :math:`t_{\max}` the newest event in fit and :math:`h` the half-life.
+    Users not seen in fit get the same list (with its scores): the cold-start
+    candidates of a two-stage recommender.
+
+    Parameters
+    ----------
+    half_life : float, str, Timedelta or None, default=None
+        :math:`h`. None: no decay (global popularity). A number is in the
+        time column's unit (seconds for datetimes); a string or Timedelta
+        (``"30D"``) needs a datetime column.
+    time_col : str or int, default="timestamp"
+        The event time (read only when ``half_life`` is set): numbers,
+        datetimes (naive or time-zone-aware) or ISO-8601 strings.
+    user_col, item_col : str or int, default="user_id", "item_id"
+    weight_col : str, int or None, default=None
+
+    Attributes
+    ----------
+    popularity_ : ndarray of shape (n_items,), float64
+        :math:`s_i`, in the order of ``item_index_``.
+    user_index_, item_index_, user_items_, item_popularity_
+        See :class:`~mtlclassic.candidates.BaseCandidateGenerator`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mtlclassic.candidates import Popularity
+    >>> events = pd.DataFrame({"user_id": [1, 1, 2, 2, 3],
+    ...                        "item_id": ["a", "b", "a", "c", "b"],
+    ...                        "timestamp": [0, 9, 1, 10, 10]})
+    >>> Popularity().fit(events).recommend([1, 9], n=2)["item_id"].tolist()
+    ['c', 'a', 'b']
+    >>> Popularity(half_life=1).fit(events).recommend([9], n=1)["item_id"].tolist()
+    ['b']
+    """
+
+    _serves_cold_users = True
+    _parameter_constraints = {
+        "half_life": [
+            Interval(numbers.Real, 0, None, closed="neither"),
+            str,
+            pd.Timedelta,
+            np.timedelta64,
+            None,
+        ],
+        "time_col": [str, numbers.Integral],
+        "user_col": [str, numbers.Integral],
+        "item_col": [str, numbers.Integral],
+        "weight_col": [str, numbers.Integral, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        half_life=None,
+        time_col="timestamp",
+        user_col="user_id",
+        item_col="item_id",
+        weight_col=None,
+    ):
+        self.half_life = half_life
+        self.time_col = time_col
+        self.user_col = user_col
+        self.item_col = item_col
+        self.weight_col = weight_col
+
+    def _fit_matrix(self, user_items, X, item_rows, weights):
+        if self.half_life is not None:
+            time_pos = self._time_position(X)
+            t, is_datetime = time_values(self._column(X, time_pos), self.time_col)
+            h = time_span(self.half_life, is_datetime, "half_life")
+            weights = weights * np.exp2(-(t.max() - t) / h)
+        self.popularity_ = np.bincount(
+            item_rows, weights=weights, minlength=self.item_index_.size
+        )
+
+    def _time_position(self, X):
+        key = self.time_col
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            if not 0 <= key < X.shape[1]:
+                raise ValueError(f"time_col={key} is out of range for X.")
+            return int(key)
+        columns = list(getattr(X, "columns", []))
+        if key not in columns:
+            raise ValueError(
+                f"time_col={key!r}: X has no column {key!r} (half_life needs the "
+                f"event times); its columns are {columns}."
+            )
+        return columns.index(key)
+
+    def _cold_order(self):
+        return np.lexsort((np.arange(self.popularity_.size), -self.popularity_))
+
+    def _score_cold(self, columns):
+        return self.popularity_[columns]
+
+    def _score_rows(self, rows):
+        return np.broadcast_to(self.popularity_, (len(rows), self.popularity_.size))
+
+    def score_pairs(self, user_ids, item_ids):
+        """Return the items' popularity, for any user (NaN for an item unseen in fit).
+
+        Parameters
+        ----------
+        user_ids, item_ids : array-like of shape (n_pairs,)
+
+        Returns
+        -------
+        ndarray of shape (n_pairs,), float64
+        """
+        return super().score_pairs(user_ids, item_ids)
+
+    def _item_similarity(self, item_rows):
+        return self._score_rows(item_rows)

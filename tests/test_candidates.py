@@ -1,0 +1,224 @@
+"""Candidate generators: each against an oracle (closed form, brute force, hand)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from mtlclassic import ALSEmbedder
+from mtlclassic.candidates import EASE, CandidateUnion, ItemKNN, Popularity
+
+
+@pytest.fixture(scope="module")
+def events():
+    rng = np.random.RandomState(0)
+    n_users, n_items = 40, 25
+    pop = rng.zipf(1.5, n_items).astype(float)
+    rows = []
+    for u in range(n_users):
+        k = rng.randint(2, 10)
+        items = rng.choice(n_items, size=k, replace=False, p=pop / pop.sum())
+        rows += [(f"u{u}", 100 + i, float(t)) for t, i in enumerate(items)]
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+
+
+def dense_matrix(events):
+    users = np.sort(events["user_id"].unique())
+    items = np.sort(events["item_id"].unique())
+    X = np.zeros((users.size, items.size))
+    for u, i in zip(events["user_id"], events["item_id"]):
+        X[np.searchsorted(users, u), np.searchsorted(items, i)] += 1
+    return users, items, X
+
+
+def brute_top(scores, seen, n):
+    """Top-n columns of one score row, seen excluded, ties by column."""
+    s = np.where(seen, -np.inf, scores)
+    order = np.lexsort((np.arange(s.size), -s))
+    return [c for c in order if np.isfinite(s[c])][:n]
+
+
+def test_ease_equals_the_closed_form_with_numpy_inv(events):
+    users, items, X = dense_matrix(events)
+    lam = 3.0
+    P = np.linalg.inv(X.T @ X + lam * np.eye(items.size))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    model = EASE(lam).fit(events)
+    assert_allclose(model.coef_, B, rtol=1e-10, atol=1e-12)
+    # recommend: x_u B, seen excluded, top 5
+    top = model.recommend(users[:6], n=5)
+    for r, u in enumerate(users[:6]):
+        expected = items[brute_top(X[r] @ B, X[r] > 0, 5)]
+        assert_array_equal(top.loc[top.user_id == u, "item_id"], expected)
+        assert_array_equal(top.loc[top.user_id == u, "rank"], np.arange(1, 6))
+    pairs = model.score_pairs(np.repeat(users[:3], 2), np.tile(items[:2], 3))
+    assert_allclose(pairs, (X[:3] @ B)[:, :2].ravel(), rtol=1e-10)
+
+
+def test_ease_refuses_a_catalogue_above_max_items_pointing_to_itemknn(events):
+    with pytest.raises(ValueError, match=r"max_items=10.*Use ItemKNN"):
+        EASE(max_items=10).fit(events)
+
+
+def test_itemknn_cosine_equals_brute_force_cosine(events):
+    users, items, X = dense_matrix(events)
+    norms = np.linalg.norm(X, axis=0)
+    S = (X.T @ X) / np.outer(norms, norms)
+    model = ItemKNN(n_neighbors=items.size, similarity="cosine").fit(events)
+    assert_allclose(model.similarity_.toarray(), S, rtol=1e-5, atol=1e-6)
+    top = model.recommend(users[:8], n=4)
+    for r, u in enumerate(users[:8]):
+        scores = X[r] @ S
+        got = top.loc[top.user_id == u]
+        assert_allclose(got["score"], np.sort(scores[X[r] == 0])[::-1][:4], rtol=1e-5)
+
+
+def test_itemknn_keeps_only_k_neighbours_per_item(events):
+    _, items, X = dense_matrix(events)
+    norms = np.linalg.norm(X, axis=0)
+    S = (X.T @ X) / np.outer(norms, norms)
+    k = 3
+    model = ItemKNN(n_neighbors=k).fit(events)
+    sim = model.similarity_.toarray()
+    assert (np.diff(model.similarity_.indptr) <= k).all()
+    for i in range(items.size):
+        kept = np.flatnonzero(sim[i])
+        # every kept neighbour is among the k largest cosines of the row
+        kth = np.sort(S[i])[::-1][k - 1]
+        assert (S[i, kept] >= kth - 1e-6).all()
+
+
+def test_popularity_counts_and_recency_decay_by_hand():
+    events = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2, 2, 3, 3],
+            "item_id": ["a", "b", "a", "c", "c", "b"],
+            "timestamp": pd.to_datetime(
+                [
+                    "2026-01-01",
+                    "2026-01-30",
+                    "2026-01-02",
+                    "2026-01-31",
+                    "2026-01-31",
+                    "2026-01-31",
+                ],
+                utc=True,
+            ),  # fmt: skip
+        }
+    )
+    flat = Popularity().fit(events)
+    assert_allclose(flat.popularity_, [2, 2, 2])
+    decayed = Popularity(half_life="1D").fit(events)
+    t_max = pd.Timestamp("2026-01-31", tz="UTC")
+    ages = (t_max - events["timestamp"]).dt.total_seconds() / 86400
+    expected = (
+        pd.Series(0.5 ** ages.to_numpy()).groupby(events["item_id"].to_numpy()).sum()
+    )
+    assert_allclose(decayed.popularity_, expected.loc[["a", "b", "c"]], rtol=1e-12)
+    # a new user gets the list with its scores; a known one without its items
+    top = decayed.recommend([9, 1], n=3)
+    assert top.loc[top.user_id == 9, "item_id"].tolist() == ["c", "b", "a"]
+    assert top.loc[top.user_id == 1, "item_id"].tolist() == ["c"]
+    assert_allclose(top.loc[top.user_id == 9, "score"], np.sort(expected)[::-1])
+    # the same instants as numbers of seconds give the same popularity
+    epoch = pd.Timestamp("1970-01-01", tz="UTC")
+    seconds = events.assign(timestamp=(events.timestamp - epoch).dt.total_seconds())
+    assert_allclose(
+        Popularity(half_life=86400).fit(seconds).popularity_, decayed.popularity_
+    )
+
+
+def test_popularity_refuses_a_duration_for_a_numeric_time_column(events):
+    with pytest.raises(ValueError, match="half_life='30D' is a duration"):
+        Popularity(half_life="30D").fit(events)
+
+
+def test_union_keeps_each_sources_score_and_rank(events):
+    users, items, X = dense_matrix(events)
+    union = CandidateUnion(
+        [("ease", EASE(3.0)), ("knn", ItemKNN(10)), ("pop", Popularity())],
+        n_candidates={"ease": 3, "knn": 2, "pop": 4},
+    ).fit(events)
+    queried = [users[0], "new-user", users[1]]
+    cands = union.recommend(queried)
+    assert pd.unique(cands.user_id).tolist() == queried
+    ease = EASE(3.0).fit(events).recommend(queried, n=3)
+    for name, single in (("ease", ease),):
+        for u in (users[0], users[1]):
+            proposed = single.loc[single.user_id == u]
+            got = cands.loc[cands.user_id == u].set_index("item_id")
+            assert_array_equal(got.loc[proposed.item_id, f"rank_{name}"], [1, 2, 3])
+            assert_allclose(got.loc[proposed.item_id, f"score_{name}"], proposed.score)
+            # not proposed by EASE: rank NaN, score filled by EASE's own score
+            other = got.index.difference(proposed.item_id)
+            assert got.loc[other, f"rank_{name}"].isna().all()
+            assert_allclose(
+                got.loc[other, f"score_{name}"],
+                union.generators_[0][1].score_pairs(np.repeat(u, other.size), other),
+            )
+    # the new user: popularity only, every other source NaN
+    new = cands[cands.user_id == "new-user"]
+    assert len(new) == 4 and new.rank_ease.isna().all() and new.score_ease.isna().all()
+    # no pair twice, no seen pair
+    assert not cands.duplicated(["user_id", "item_id"]).any()
+    seen = set(zip(events.user_id, events.item_id))
+    assert not any(p in seen for p in zip(cands.user_id, cands.item_id))
+    # the fused score is the reciprocal rank fusion, and rank follows it
+    ranks = cands[["rank_ease", "rank_knn", "rank_pop"]].to_numpy()
+    assert_allclose(cands.score, np.nansum(1 / (60 + ranks), axis=1))
+    for _, group in cands.groupby("user_id", sort=False):
+        assert (np.diff(group.score.to_numpy()) <= 0).all()
+
+
+def test_union_without_fill_leaves_unproposed_scores_missing(events):
+    union = CandidateUnion(
+        [("ease", EASE(3.0)), ("pop", Popularity())], n_candidates=2, fill_scores=False
+    ).fit(events)
+    cands = union.recommend(["u1"])
+    assert (cands.rank_ease.isna() == cands.score_ease.isna()).all()
+
+
+def test_als_embedder_follows_the_generator_protocol(events):
+    als = ALSEmbedder(factors=4, iterations=5, random_state=0, cv=None).fit(
+        events[["user_id", "item_id"]]
+    )
+    users = ["u5", "u1", "u3"]
+    top = als.recommend(users, n=3)
+    assert pd.unique(top.user_id).tolist() == users
+    legacy = als.recommend_candidates(users, n=3)
+    merged = top.merge(legacy, on=["user_id", "item_id"], suffixes=("", "_old"))
+    assert len(merged) == len(top)
+    assert_array_equal(merged["rank"], merged["rank_old"])
+    scores = als.score_pairs(top.user_id, top.item_id)
+    assert_allclose(scores, top.score, rtol=1e-5)
+    assert np.isnan(als.score_pairs(["nobody"], [top.item_id.iloc[0]])).all()
+    union = CandidateUnion([("als", als), ("pop", Popularity())], n_candidates=3)
+    assert len(union.fit(events).recommend(users)) >= 9
+
+
+@pytest.mark.parametrize("bad", [[0, np.nan], [0, None], pd.array([0, pd.NA])])
+def test_a_missing_user_id_is_refused_naming_its_position(events, bad):
+    for generator in (EASE(3.0), Popularity(), ItemKNN(5)):
+        generator.fit(events)
+        with pytest.raises(ValueError, match="user_ids has 1 missing id.*position 1"):
+            generator.recommend(bad, n=2)
+
+
+def test_union_refuses_non_generators_and_bad_counts(events):
+    with pytest.raises(TypeError, match="'x'.*lacks"):
+        CandidateUnion([("x", object())]).fit(events)
+    with pytest.raises(ValueError, match="count for each generator"):
+        CandidateUnion([("e", EASE())], n_candidates={"f": 2}).fit(events)
+    with pytest.raises(ValueError, match="distinct"):
+        CandidateUnion([("e", EASE()), ("e", Popularity())]).fit(events)
+
+
+def test_similar_items_of_ease_and_knn(events):
+    _, items, X = dense_matrix(events)
+    norms = np.linalg.norm(X, axis=0)
+    S = (X.T @ X) / np.outer(norms, norms)
+    sim = ItemKNN(n_neighbors=items.size).fit(events).similar_items([items[0]], k=3)
+    order = [c for c in np.lexsort((np.arange(items.size), -S[0])) if c != 0][:3]
+    assert_allclose(sim.score, S[0, order], rtol=1e-5)
+    assert items[0] not in sim.similar_item_id.tolist()
