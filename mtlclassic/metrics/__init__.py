@@ -2,7 +2,8 @@
 
 Every per-task metric scores each task on its labelled rows only (NaN in
 ``Y_true`` means "no label"). Ranking metrics take a per-row group (query or
-user) id. Scorers plug into ``GridSearchCV(scoring=...)``.
+user) id; :func:`evaluate_recommendations` scores top-K lists against
+held-out events. Scorers plug into ``GridSearchCV(scoring=...)``.
 """
 
 from ._masked import (
@@ -28,15 +29,18 @@ from ._scorers import (
     make_multitask_scoring,
     make_task_scorer,
 )
+from ._topk import evaluate_recommendations, make_topk_scorer
 
 __all__ = [
     "average_precision",
+    "evaluate_recommendations",
     "hit_rate_at_k",
     "log_loss",
     "mae",
     "make_multitask_scorer",
     "make_multitask_scoring",
     "make_task_scorer",
+    "make_topk_scorer",
     "map_at_k",
     "masked_metric",
     "multitask_report",
