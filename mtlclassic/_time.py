@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-__all__ = ["time_values", "time_span"]
+__all__ = ["time_position", "time_span", "time_values"]
 
 
 def _as_datetime_seconds(values, name):
@@ -97,3 +97,28 @@ def time_span(value, is_datetime, name) -> float:
     if not np.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{name} must be a positive duration; got {value!r}.")
     return seconds
+
+
+def time_position(X, time_col, needed_by) -> int:
+    """Position of the time column ``time_col`` (a name, or an int position).
+
+    Raises
+    ------
+    ValueError
+        Naming ``needed_by`` (the parameter that needs the time) when ``X``
+        has no such column.
+    """
+    if isinstance(time_col, numbers.Integral) and not isinstance(time_col, bool):
+        if not 0 <= time_col < X.shape[1]:
+            raise ValueError(
+                f"time_col={time_col} is out of range for X with {X.shape[1]} "
+                f"column(s) ({needed_by} needs the event times)."
+            )
+        return int(time_col)
+    columns = list(getattr(X, "columns", []))
+    if time_col not in columns:
+        raise ValueError(
+            f"time_col={time_col!r}: X has no such column, and {needed_by} needs "
+            f"the event times; its columns are {columns}."
+        )
+    return columns.index(time_col)

@@ -222,3 +222,26 @@ def test_similar_items_of_ease_and_knn(events):
     order = [c for c in np.lexsort((np.arange(items.size), -S[0])) if c != 0][:3]
     assert_allclose(sim.score, S[0, order], rtol=1e-5)
     assert items[0] not in sim.similar_item_id.tolist()
+
+
+def test_history_half_life_weighs_each_users_newer_events_by_hand():
+    events = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 2, 2, 3],
+            "item_id": ["a", "b", "c", "b", "c", "a"],
+            "timestamp": [5, 1, 5, 2, 1, 0],  # user 1: b, then a and c (tie: row order)
+        }
+    )
+    model = EASE(2.0, history_half_life=1.0).fit(events)
+    H = model.history_.toarray()
+    # user 1: c is newest (age 0), a has one newer event, b two
+    assert_allclose(H[0], [0.5, 0.25, 1.0])
+    assert_allclose(H[1], [0.0, 1.0, 0.5])
+    assert_allclose(H[2], [1.0, 0.0, 0.0])
+    # the model is learned from the unweighted matrix; scores from the history
+    assert_allclose(model.coef_, EASE(2.0).fit(events).coef_)
+    assert_allclose(
+        model.score_pairs([1, 1, 1], ["a", "b", "c"]), H[0] @ model.coef_, rtol=1e-6
+    )
+    with pytest.raises(ValueError, match="history_half_life needs the event times"):
+        EASE(history_half_life=2.0).fit(events.drop(columns="timestamp"))

@@ -35,6 +35,7 @@ from sklearn.base import BaseEstimator
 
 from .._compat import _fit_context, check_is_fitted, validate_data
 from .._ids import check_query_ids, conform_ids
+from .._time import time_position, time_values
 from ..embedding._base import id_index, lookup_ids
 from ..embedding._similarity import check_ids, check_k, neighbours_frame, top_k
 
@@ -77,10 +78,14 @@ class BaseCandidateGenerator(BaseEstimator):
       summed event weights (1 per event by default);
     - ``item_popularity_`` : ndarray of shape (n_items,): users per item,
       which orders the items a user not seen in fit is given;
+    - ``history_`` : csr_matrix like ``user_items_`` or None: the histories
+      weighted by recency (``history_half_life``) that scores are computed
+      from; None scores from ``user_items_``;
     - ``n_features_in_`` (and ``feature_names_in_`` for a DataFrame).
 
     A subclass writes ``_fit_matrix(user_items, X, item_rows, weights)`` and
-    ``_score_rows(rows) -> ndarray (len(rows), n_items)``.
+    ``_score_rows(rows) -> ndarray (len(rows), n_items)`` (from
+    ``self._history()[rows]``, so ``history_half_life`` applies).
     """
 
     _serves_cold_users = False  # a popularity list serves unseen users too
@@ -198,8 +203,45 @@ class BaseCandidateGenerator(BaseEstimator):
         self.item_popularity_ = np.bincount(
             user_items.indices[positive], minlength=self.item_index_.size
         )
+        self.history_ = self._recency_history(X, user_rows, item_rows, weights)
         self._fit_matrix(user_items, X, item_rows, weights)
         return self
+
+    def _recency_history(self, X, user_rows, item_rows, weights):
+        """Return the users' histories weighted by recency for scoring, or None.
+
+        With ``history_half_life = h``, an event's weight is multiplied by
+        :math:`2^{-a/h}`, :math:`a` the number of the same user's newer events
+        (by ``time_col``, ties by row order): the last few items a user
+        touched say most about the next ones.
+        """
+        half_life = getattr(self, "history_half_life", None)
+        if half_life is None:
+            return None
+        time_pos = time_position(X, self.time_col, "history_half_life")
+        t, _ = time_values(self._column(X, time_pos), self._time_name(X, time_pos))
+        order = np.lexsort((np.arange(t.size), t, user_rows))
+        sorted_users = user_rows[order]
+        starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+        ends = np.r_[starts[1:], sorted_users.size]
+        age = np.empty(t.size)
+        age[order] = np.repeat(ends, ends - starts) - 1 - np.arange(t.size)
+        decayed = weights * np.exp2(-age / float(half_life))
+        history = sp.csr_matrix(
+            (decayed.astype(np.float32), (user_rows, item_rows)),
+            shape=self.user_items_.shape,
+        )
+        history.sum_duplicates()
+        return history
+
+    @staticmethod
+    def _time_name(X, position):
+        return str(X.columns[position]) if isinstance(X, pd.DataFrame) else position
+
+    def _history(self):
+        """Return the user x item rows that scores are computed from."""
+        history = getattr(self, "history_", None)
+        return self.user_items_ if history is None else history
 
     # ---------------------------------------------------------- protocol
     def _fit_matrix(self, user_items, X, item_rows, weights):  # pragma: no cover

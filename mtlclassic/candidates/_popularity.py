@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from .._compat import Interval
-from .._time import time_span, time_values
+from .._time import time_position, time_span, time_values
 from ._base import BaseCandidateGenerator
 
 __all__ = ["Popularity"]
@@ -90,27 +90,13 @@ class Popularity(BaseCandidateGenerator):
 
     def _fit_matrix(self, user_items, X, item_rows, weights):
         if self.half_life is not None:
-            time_pos = self._time_position(X)
+            time_pos = time_position(X, self.time_col, "half_life")
             t, is_datetime = time_values(self._column(X, time_pos), self.time_col)
             h = time_span(self.half_life, is_datetime, "half_life")
             weights = weights * np.exp2(-(t.max() - t) / h)
         self.popularity_ = np.bincount(
             item_rows, weights=weights, minlength=self.item_index_.size
         )
-
-    def _time_position(self, X):
-        key = self.time_col
-        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-            if not 0 <= key < X.shape[1]:
-                raise ValueError(f"time_col={key} is out of range for X.")
-            return int(key)
-        columns = list(getattr(X, "columns", []))
-        if key not in columns:
-            raise ValueError(
-                f"time_col={key!r}: X has no column {key!r} (half_life needs the "
-                f"event times); its columns are {columns}."
-            )
-        return columns.index(key)
 
     def _cold_order(self):
         return np.lexsort((np.arange(self.popularity_.size), -self.popularity_))
