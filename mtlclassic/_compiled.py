@@ -262,7 +262,7 @@ class CompiledModel:
 
         if isinstance(model, Recommender):
             raise TypeError(
-                "compile a Recommender's model, compile(recommender.model); a "
+                "compile a Recommender's model, compile(recommender.model_); a "
                 "Recommender already scores through it."
             )
         if n_jobs is not None and (

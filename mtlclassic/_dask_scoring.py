@@ -79,7 +79,7 @@ def predict_dask(model, X, *, trusted=()):
     from .recommend import Recommender
 
     if isinstance(model, Recommender):  # score with the model it wraps
-        model = model.model
+        model = model.model_
     names = list(fitted_tasks(model))
     if not names:
         raise ValueError(

@@ -392,7 +392,7 @@ def similar_file(
         raise InputError(f"-k must be a positive int; got {k!r}.")
     from .recommend._similar import check_weights, item_sources
 
-    sources = item_sources(recommender.model, recommender.items_, recommender.item_col)
+    sources = item_sources(recommender.model_, recommender.items_, recommender.item_col)
     try:
         check_weights(weights, sources)
     except (TypeError, ValueError) as exc:
@@ -438,7 +438,7 @@ def run_score(args):
 
         model, manifest = _load_model(args.model, args.trust)
         if isinstance(model, Recommender):  # score with the model it wraps
-            model = model.model
+            model = model.model_
         _set_n_jobs(model, args.n_jobs)
         info = manifest.get("model", {})
         common = dict(
@@ -484,7 +484,7 @@ def run_recommend(args):
 
     def work():
         recommender, manifest = _load_model(args.model, args.trust)
-        _set_n_jobs(getattr(recommender, "model", None), args.n_jobs)
+        _set_n_jobs(getattr(recommender, "model_", None), args.n_jobs)
         if args.n_candidates is not None and hasattr(recommender, "n_candidates"):
             recommender.n_candidates = args.n_candidates
         session = None
@@ -526,7 +526,7 @@ def _read_session(recommender, path):
     parts = list(iter_chunks(source, 1_000_000, label="--session"))
     session = pd.concat(parts, ignore_index=True) if parts else None
     try:
-        with session_context(recommender.model, session_rows(recommender, session)):
+        with session_context(recommender.model_, session_rows(recommender, session)):
             pass
     except (ValueError, TypeError) as exc:
         raise InputError(f"--session {str(path)!r}: {exc}") from None
@@ -583,7 +583,7 @@ def run_update(args):
         model, manifest = _load_model(args.model, args.trust)
         if Path(args.output).exists() and not args.overwrite:
             raise InputError(f"OUTPUT {args.output!r} exists; pass --overwrite.")
-        target = model.model if isinstance(model, Recommender) else model
+        target = model.model_ if isinstance(model, Recommender) else model
         saved_jobs = _n_jobs_params(target)
         _set_n_jobs(target, args.n_jobs)
         schema = manifest.get("input_schema")

@@ -311,7 +311,7 @@ def to_onnx(model, input_example=None, *, path=None):
             raise ValueError("Recommender part 'fusion': a callable fusion cannot "
                              "be exported to ONNX; use fusion='weighted', "
                              "'standardized' or 'product'.")  # fmt: skip
-        fused, model = model, model.model
+        fused, model = model, model.model_
     if hasattr(model, "steps"):
         last = model.steps[-1][1]
         check_is_fitted(last)

@@ -1,19 +1,55 @@
 """Two-stage recommendation: candidates → multi-task scores → fused top-K."""
 
 import numbers
+import time
 import weakref
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, clone
 
-from .._ids import conform_ids
+from .._ids import check_query_ids, conform_ids
 from .._targets import fitted_tasks
+from .._time import time_values
 from ..embedding._base import lookup_ids
 from ..embedding._session import session_context
 from ._inputs import fitted_ids, model_input_columns, side_table
+from ._ranker import (
+    check_generators,
+    default_generators,
+    default_ranker,
+    event_stats,
+    label_cut,
+    ranker_frame,
+    relevance_labels,
+)
 from ._update import session_rows
 
 _COMPILED = weakref.WeakKeyDictionary()  # Recommender -> its CompiledModel
+_QUERY = "__user__"  # the ranker's query column: one group per user
+_ADDED_PARAMETERS = {  # parameters files saved by mtlclassic <= 0.25 lack
+    "seen": None,
+    "generators": "auto",
+    "ranker": "auto",
+    "ranker_fraction": 0.2,
+    "relevance": None,
+    "time_col": "timestamp",
+    "n_jobs": None,
+    "random_state": None,
+    "verbose": 0,
+}
+
+
+def _task_frame(Y, tasks):
+    """``Y`` with the model's task names as columns (None: all NaN)."""
+    names = list(tasks)
+    if Y is None:
+        return pd.DataFrame(np.nan, index=[], columns=names)
+    if [str(c) for c in Y.columns] == names:
+        return Y
+    if Y.shape[1] == len(names):
+        return Y.set_axis(names, axis=1)
+    return Y.reindex(columns=names)
 
 FUSIONS = ("standardized", "weighted", "product")
 
@@ -32,7 +68,21 @@ def _generates_candidates(embedder):
     return hasattr(embedder, "recommend_candidates")
 
 
-class Recommender:
+def _is_fitted(model):
+    """Whether ``model`` is a fitted estimator (the Recommender can serve at once)."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError:
+        return False
+    except TypeError:  # not an estimator: refused by _bind's checks
+        return True
+    return True
+
+
+class Recommender(BaseEstimator):
     r"""Top-K recommendation with several task scores fused into one.
 
     Wraps a fitted multi-task model (typically the Pipeline of
@@ -155,31 +205,77 @@ default="standardized"
         n_candidates=200,
         batch_size=100_000,
         n_reference=20_000,
+        generators="auto",
+        ranker="auto",
+        ranker_fraction=0.2,
+        relevance=None,
+        time_col="timestamp",
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
     ):
-        from ..embedding._base import find_embedders
-
         self.model = model
+        self.items = items
+        self.users = users
+        self.context = context
         self.user_col = user_col
         self.item_col = item_col
-        self.context = dict(context or {})
+        self.seen = seen
         self.weights = weights
         self.fusion = fusion
         self.candidates = candidates
         self.n_candidates = n_candidates
         self.batch_size = batch_size
         self.n_reference = n_reference
+        self.generators = generators
+        self.ranker = ranker
+        self.ranker_fraction = ranker_fraction
+        self.relevance = relevance
+        self.time_col = time_col
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        if _is_fitted(model):  # a fitted model: recommend at once, no fit needed
+            self._bind(model, seen)
 
+    def __getattr__(self, name):
+        # A file saved before fit() existed holds the fitted model as ``model``,
+        # the context as ``context`` and none of the later parameters.
+        found = self.__dict__
+        if "items_" in found and "model_" not in found:
+            if name == "model_":
+                return found["model"]
+            if name == "_context":
+                return dict(found.get("context") or {})
+            if name in ("items", "users"):
+                return found.get(f"{name}_")
+            if name in _ADDED_PARAMETERS:
+                return _ADDED_PARAMETERS[name]
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}"
+        )
+
+    def _bind(self, model, seen, *, events=None):
+        """Derive everything that serves recommendations from a fitted ``model``.
+
+        ``events`` (``fit``'s) give the seen pairs and the time a model that
+        reads the time column is scored at, when ``context`` does not.
+        """
+        from ..embedding._base import find_embedders
+
+        user_col, item_col = self.user_col, self.item_col
+        self.model_ = model
+        self._context = dict(self.context or {})
         self.input_columns_ = model_input_columns(model)
-        tasks = fitted_tasks(model)
-        self.tasks_ = tasks
+        self.tasks_ = fitted_tasks(model)
         embedders = _retrieval_first(find_embedders(model))
         self._embedders = embedders
         self._retriever = (
             embedders[0] if embedders and _generates_candidates(embedders[0]) else None
         )
         self._fitted_ids = fitted_ids(embedders)
-        items = self._conform_frame(items, "items")
-        users = self._conform_frame(users, "users")
+        items = self._conform_frame(self.items, "items")
+        users = self._conform_frame(self.users, "users")
         self.items_ = side_table(items, item_col, "items")
         if self.items_ is None:
             raise ValueError("items (the catalogue DataFrame) is required.")
@@ -188,38 +284,19 @@ default="standardized"
             if col not in self._fitted_ids and table is not None:
                 # no embedder knows these ids: their type is the side table's
                 self._fitted_ids[col] = table[col].to_numpy()
-        for param, value in (
-            ("n_candidates", n_candidates),
-            ("batch_size", batch_size),
-            ("n_reference", n_reference),
-        ):
+        for param in ("n_candidates", "batch_size", "n_reference"):
+            value = getattr(self, param)
             if not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{param} must be a positive int; got {value!r}.")
+        fusion = self.fusion
         if not (callable(fusion) or fusion in FUSIONS):
             raise ValueError(
                 f"fusion must be one of {FUSIONS} or a callable; got {fusion!r}."
             )
-        self._sources = {}
-        for col in self.input_columns_:
-            if col in (user_col, item_col):
-                continue
-            if col in self.items_.columns:
-                self._sources[col] = "items"
-            elif self.users_ is not None and col in self.users_.columns:
-                self._sources[col] = "users"
-            elif col in self.context:
-                self._sources[col] = "context"
-            else:
-                raise ValueError(
-                    f"The model needs the column {col!r}, which none of items, "
-                    "users and context provides."
-                )
-        for col in (user_col, item_col):
-            if col not in self.input_columns_:
-                raise ValueError(
-                    f"The model does not read {col!r}; set user_col/item_col to "
-                    f"its id columns (it reads {self.input_columns_[:10]})."
-                )
+        if events is not None:
+            self._context_from_events(events)
+        self._sources = self._column_sources()
+        candidates = self.candidates
         if isinstance(candidates, str):
             if candidates not in ("auto", "als", "all"):
                 raise ValueError(
@@ -231,10 +308,51 @@ default="standardized"
                     "candidates='als' needs an embedder that generates candidates "
                     "(recommend_candidates, e.g. ALSEmbedder) in the model."
                 )
+        if events is not None and seen is None:
+            seen = events[[user_col, item_col]]
         self.seen_ = self._seen_pairs(seen)
         self.task_mean_ = self.task_scale_ = None
         if isinstance(fusion, str) and fusion == "standardized":
             self.task_mean_, self.task_scale_ = self._reference_scale()
+
+    def _context_from_events(self, events):
+        """The time column, when the model reads it: the newest event's time."""
+        time_col = self.time_col
+        if (
+            time_col is not None
+            and time_col in self.input_columns_
+            and time_col not in self._context
+            and time_col in events.columns
+        ):
+            self._context[time_col] = events[time_col].max()
+
+    def _column_sources(self):
+        """Where each column the model reads comes from: items, users or context."""
+        user_col, item_col = self.user_col, self.item_col
+        sources, missing = {}, []
+        for col in self.input_columns_:
+            if col in (user_col, item_col):
+                continue
+            if col in self.items_.columns:
+                sources[col] = "items"
+            elif self.users_ is not None and col in self.users_.columns:
+                sources[col] = "users"
+            elif col in self._context:
+                sources[col] = "context"
+            else:
+                missing.append(col)
+        if missing:
+            raise ValueError(
+                f"The model needs the column(s) {missing}, which none of items, "
+                "users and context provides."
+            )
+        for col in (user_col, item_col):
+            if col not in self.input_columns_:
+                raise ValueError(
+                    f"The model does not read {col!r}; set user_col/item_col to "
+                    f"its id columns (it reads {self.input_columns_[:10]})."
+                )
+        return sources
 
     # ------------------------------------------------------------ helpers
     def _conform(self, values, col, where):
@@ -335,8 +453,8 @@ default="standardized"
         from .._compiled import CompiledModel
 
         compiled = _COMPILED.get(self)  # kept outside: saved files unchanged
-        if compiled is None or compiled.model is not self.model:
-            compiled = _COMPILED[self] = CompiledModel(self.model)
+        if compiled is None or compiled.model is not self.model_:
+            compiled = _COMPILED[self] = CompiledModel(self.model_)
         return compiled.predict(rows)
 
     def _model_rows(self, pairs):
@@ -365,7 +483,7 @@ default="standardized"
                         columns[col], dtype=self.users_[col].dtype
                     )
             else:
-                columns[col] = np.repeat(np.asarray([self.context[col]]), n)
+                columns[col] = np.repeat(np.asarray([self._context[col]]), n)
         return pd.DataFrame(columns, index=pd.RangeIndex(n))
 
     def _fuse(self, P, names, pairs):
@@ -439,6 +557,257 @@ default="standardized"
             dict(zip(names, scale.tolist())),
         )
 
+    # ------------------------------------------------------------ fit
+    def _log(self, message, start):
+        if self.verbose:
+            print(f"[Recommender] {message} ({time.perf_counter() - start:.1f} s)")
+
+    def _check_events(self, X, Y):
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(
+                f"X must be a DataFrame of events; got {type(X).__name__}."
+            )
+        missing = [c for c in (self.user_col, self.item_col) if c not in X.columns]
+        if missing:
+            raise ValueError(
+                f"X lacks the id column(s) {missing} (user_col/item_col); its "
+                f"columns are {list(X.columns)[:20]}."
+            )
+        if len(X) == 0:
+            raise ValueError("X is empty (0 rows); fit needs events.")
+        for col in (self.user_col, self.item_col):
+            check_query_ids(X[col], f"X[{col!r}]")
+        if Y is None:
+            return X.reset_index(drop=True), None
+        if len(Y) != len(X):
+            raise ValueError(
+                f"Y has {len(Y)} rows but X has {len(X)}; one row of labels per event."
+            )
+        if not isinstance(Y, pd.DataFrame):
+            values = np.asarray(Y, dtype=np.float64)
+            values = values[:, None] if values.ndim == 1 else values
+            name = getattr(Y, "name", None)
+            columns = [name] if name is not None and values.shape[1] == 1 else None
+            Y = pd.DataFrame(values, columns=columns)
+        return X.reset_index(drop=True), Y.reset_index(drop=True)
+
+    def _event_times(self, X):
+        if self.time_col is None or self.time_col not in X.columns:
+            return None
+        return time_values(X[self.time_col], self.time_col)[0]
+
+    def _generator_template(self, X):
+        if isinstance(self.generators, str):
+            if self.generators != "auto":
+                raise ValueError(
+                    "generators must be 'auto', a CandidateUnion or a list of "
+                    f"(name, generator); got {self.generators!r}."
+                )
+            return default_generators(
+                X, self.user_col, self.item_col, self.time_col, self.n_candidates
+            )
+        return check_generators(self.generators, self.user_col, self.item_col)
+
+    def _ranker_template(self):
+        if isinstance(self.ranker, str):
+            if self.ranker != "auto":
+                raise ValueError(
+                    "ranker must be 'auto', None or a MultiTaskLGBM; got "
+                    f"{self.ranker!r}."
+                )
+            ranker = default_ranker(self.random_state, self.n_jobs, self.verbose)
+        else:
+            ranker = clone(self.ranker)
+        return ranker.set_params(tasks={"relevance": "ranking"}, query_col=_QUERY)
+
+    def fit(self, X, Y=None):
+        """Learn to recommend from events: the two-stage recommender.
+
+        With ``ranker`` (the default) the steps of :mod:`._ranker` run: each
+        user's newest ``ranker_fraction`` of ``X`` (by ``time_col``; a seeded
+        random share without it) becomes the ranker's labels; a clone of
+        ``model`` and the candidate ``generators`` are fitted on the rest
+        (the history); the generators' candidates for the label users get
+        features (every generator's score and rank, the model's task
+        predictions, the users' and items' history statistics, the side
+        columns) and graded relevance from the label events only; a
+        LambdaRank head learns their order; the generators are refitted on
+        every event for serving. With ``ranker=None`` the model and the
+        generators are fitted on every event and ``recommend`` fuses the task
+        predictions of the generators' candidates by ``fusion``.
+
+        Parameters
+        ----------
+        X : DataFrame of shape (n_events, n_columns)
+            The events: ``user_col``, ``item_col``, ``time_col`` (if present)
+            and the columns the model reads.
+        Y : DataFrame or array-like of shape (n_events, n_tasks), default=None
+            The model's task labels (NaN where a row has none).
+
+        Returns
+        -------
+        self : Recommender
+
+        Raises
+        ------
+        TypeError
+            If ``X`` is not a DataFrame.
+        ValueError
+            If an id column is missing or holds a missing id, ``Y`` has another
+            number of rows, or no label event lands among the candidates.
+        """
+        start = time.perf_counter()
+        X, Y = self._check_events(X, Y)
+        fraction = self.ranker_fraction
+        if not (isinstance(fraction, numbers.Real) and 0 < fraction < 1):
+            raise ValueError(f"ranker_fraction must be in (0, 1); got {fraction!r}.")
+        template = self._generator_template(X)
+        if self.ranker is None:
+            model = clone(self.model).fit(X, Y)
+            self._bind(model, self.seen, events=X)
+            self.generators_ = clone(template).fit(X)
+            self.ranker_ = None
+            self._log("model and generators fitted on every event", start)
+            return self
+        label = label_cut(
+            X[self.user_col].to_numpy(), self._event_times(X), fraction,
+            self.random_state,
+        )  # fmt: skip
+        history, labelled = np.flatnonzero(~label), np.flatnonzero(label)
+        if labelled.size == 0:
+            raise ValueError(
+                f"No user has enough events for a ranker_fraction={fraction} label "
+                "cut (each user keeps floor(n * fraction) events): pass "
+                "ranker=None, or more events per user."
+            )
+        X_hist, X_label = X.iloc[history], X.iloc[labelled]
+        Y_hist = None if Y is None else Y.iloc[history].reset_index(drop=True)
+        Y_label = None if Y is None else Y.iloc[labelled].reset_index(drop=True)
+        X_hist, X_label = X_hist.reset_index(drop=True), X_label.reset_index(drop=True)
+        model = clone(self.model).fit(X_hist, Y_hist)
+        self._log(f"model fitted on {len(X_hist)} history events", start)
+        self._bind(model, self.seen, events=X)
+        tasks = self.tasks_
+        union = clone(template).fit(X_hist)
+        stats = self._stats(X_hist, Y_hist)
+        users = pd.unique(X_label[self.user_col].to_numpy())
+        cands = union.recommend(users)
+        grades = relevance_labels(
+            cands, X_label, _task_frame(Y_label, tasks), self.user_col,
+            self.item_col, tasks, self.relevance,
+        )  # fmt: skip
+        self._log(f"{len(cands)} training candidates", start)
+        chosen = pd.Series(grades > 0).groupby(cands[self.user_col].to_numpy())
+        useful = chosen.transform("any").to_numpy()
+        if not useful.any():
+            raise ValueError(
+                "No label event is among the generators' candidates, so the ranker "
+                "has nothing to learn: raise n_candidates, or pass ranker=None."
+            )
+        cands, grades = cands[useful].reset_index(drop=True), grades[useful]
+        frame = self._features(cands, stats, names=None)
+        self.ranker_features_ = list(frame.columns)
+        frame[_QUERY] = pd.factorize(cands[self.user_col])[0]
+        self.ranker_ = self._ranker_template().fit(
+            frame, pd.DataFrame({"relevance": grades})
+        )
+        self._log(f"ranker fitted on {len(frame)} candidates", start)
+        self.generators_ = clone(template).fit(X)
+        self.event_stats_ = self._stats(X, Y)
+        self._log("generators refitted on every event", start)
+        return self
+
+    def _stats(self, X, Y):
+        tasks = list(self.tasks_)
+        return event_stats(X, _task_frame(Y, self.tasks_), self.user_col,
+                           self.item_col, tasks)  # fmt: skip
+
+    def _features(self, cands, stats, names):
+        """The ranker's features of union candidates (predictions in batches)."""
+        pairs = cands[[self.user_col, self.item_col]]
+        predictions, side = [], []
+        for start in range(0, len(pairs), self.batch_size):
+            rows = self._model_rows(pairs.iloc[start : start + self.batch_size])
+            P = np.asarray(self._predict(rows), dtype=np.float64)
+            predictions.append(P.reshape(len(rows), -1))
+            side.append(rows[self._side_columns()])
+        names_t = self._task_names(len(self.tasks_))
+        P = (
+            np.vstack(predictions)
+            if predictions
+            else np.empty((0, len(names_t)))
+        )
+        predictions = pd.DataFrame(P, columns=[f"mt_{t}" for t in names_t])
+        side = pd.concat(side, ignore_index=True) if side else pd.DataFrame()
+        return ranker_frame(
+            cands, predictions, stats, side, self.user_col, self.item_col, names
+        )
+
+    def _side_columns(self):
+        """The model's side columns from the catalogue and users (not context)."""
+        return [c for c, source in self._sources.items() if source != "context"]
+
+    def _union_candidates(self, users, exclude_seen):
+        cands = self.generators_.recommend(users, exclude_seen=exclude_seen)
+        cands = cands[cands[self.item_col].isin(self.items_.index)]
+        if exclude_seen and self.seen_ is not None and len(cands):
+            key = pd.MultiIndex.from_frame(cands[[self.user_col, self.item_col]])
+            cands = cands[~key.isin(self.seen_)]
+        return cands.reset_index(drop=True)
+
+    @property
+    def _ranked(self):
+        """Whether recommendations come from the fitted two-stage ranker."""
+        return self.__dict__.get("ranker_") is not None
+
+    def _check_bound(self):
+        if "items_" not in self.__dict__:
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(
+                "This Recommender's model is not fitted: call fit(X, Y) first, or "
+                "pass a fitted model."
+            )
+
+    def _with_union(self, pairs):
+        """Pairs with the generators' columns: rank where proposed, every score."""
+        users = pd.unique(pairs[self.user_col].to_numpy())
+        proposed = self.generators_.recommend(users, exclude_seen=True)
+        merged = pairs[[self.user_col, self.item_col]].merge(
+            proposed, on=[self.user_col, self.item_col], how="left"
+        )
+        scores = self.generators_.score_pairs(
+            merged[self.user_col].to_numpy(), merged[self.item_col].to_numpy()
+        )
+        for col in scores.columns:
+            merged[col] = merged[col].fillna(scores[col])
+        merged["score"] = merged["score"].fillna(0.0)
+        return merged
+
+    def _score_ranked(self, cands, session):
+        """Union candidates scored by the ranker, with the task predictions."""
+        names = self._task_names(len(self.tasks_))
+        if not len(cands):
+            return pd.DataFrame(
+                {self.user_col: cands[self.user_col].to_numpy(),
+                 self.item_col: cands[self.item_col].to_numpy(),
+                 "score": np.array([], float),
+                 **{n: np.array([], float) for n in names}}
+            )  # fmt: skip
+        with session_context(self.model_, session_rows(self, session)):
+            frame = self._features(cands, self.event_stats_, self.ranker_features_)
+        score = self.ranker_.predict(frame.assign(**{_QUERY: 0}))
+        out = pd.DataFrame(
+            {
+                self.user_col: cands[self.user_col].to_numpy(),
+                self.item_col: cands[self.item_col].to_numpy(),
+                "score": np.asarray(score, dtype=np.float64).ravel(),
+            }
+        )
+        for name in names:
+            out[name] = frame[f"mt_{name}"].to_numpy()
+        return out
+
     # ------------------------------------------------------------ public
     def score_pairs(self, pairs, *, session=None):
         """Task predictions and fused score for given (user, item) pairs.
@@ -460,6 +829,7 @@ default="standardized"
         DataFrame
             The pairs with ``score`` and one column per task, in input order.
         """
+        self._check_bound()
         keep = [self.user_col, self.item_col] + (
             ["candidate_score"] if "candidate_score" in pairs.columns else []
         )
@@ -470,10 +840,12 @@ default="standardized"
                 f"pairs has items not in the catalogue, e.g. "
                 f"{pairs.loc[missing, self.item_col].iloc[:3].tolist()}."
             )
+        if self._ranked:
+            return self._score_ranked(self._with_union(pairs), session)
         parts, session = [], session_rows(self, session)
         for start in range(0, len(pairs), self.batch_size):
             chunk = pairs.iloc[start : start + self.batch_size]
-            with session_context(self.model, session):
+            with session_context(self.model_, session):
                 P = np.asarray(self._predict(self._model_rows(chunk)), dtype=float)
             if P.ndim == 1:
                 P = P[:, None]
@@ -520,7 +892,7 @@ default="standardized"
 
         if isinstance(events, pd.DataFrame):
             events = full_rows(self, self._conform_frame(events, "events"))
-        update_model(self.model, events, labels, decay_rate=decay_rate)
+        update_model(self.model_, events, labels, decay_rate=decay_rate)
         ids = [self.user_col, self.item_col]
         if self.seen_ is not None and len(events) and set(ids) <= set(events):
             new = pd.MultiIndex.from_frame(events[ids])
@@ -578,7 +950,7 @@ default="standardized"
         )
 
         catalogue = self.items_[self.item_col].to_numpy()
-        sources = item_sources(self.model, self.items_, self.item_col)
+        sources = item_sources(self.model_, self.items_, self.item_col)
         if not sources:
             raise ValueError(
                 "similar_items needs item vectors: the model has no embedder with "
@@ -635,8 +1007,9 @@ default="standardized"
         """
         if not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"k must be a positive int; got {k!r}.")
+        self._check_bound()
         users = self._conform(
-            np.atleast_1d(np.asarray(user_ids)), self.user_col, "user_ids"
+            check_query_ids(user_ids, "user_ids"), self.user_col, "user_ids"
         )
         users = pd.unique(users)
         source = self.candidates if candidates is None else candidates
@@ -654,14 +1027,21 @@ default="standardized"
             self.batch_size
             // max(
                 1,
-                len(self.items_) if _is_all(source) else max(self.n_candidates, k),
+                len(self.items_)
+                if _is_all(source)
+                else max(self.n_candidates, k) * (3 if self._ranked else 1),
             ),
         )
         parts = []
         for start in range(0, users.size, per_batch):
             batch = users[start : start + per_batch]
-            pairs = self._candidate_pairs(batch, source, exclude_seen, k)
-            scored = self.score_pairs(pairs, session=session)
+            if self._ranked and candidates is None:
+                scored = self._score_ranked(
+                    self._union_candidates(batch, exclude_seen), session
+                )
+            else:
+                pairs = self._candidate_pairs(batch, source, exclude_seen, k)
+                scored = self.score_pairs(pairs, session=session)
             order = pd.Series(np.arange(batch.size), index=batch)
             scored["_user_order"] = order.reindex(scored[self.user_col]).to_numpy()
             scored = scored.sort_values(

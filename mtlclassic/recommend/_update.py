@@ -143,7 +143,7 @@ def session_rows(rec, session):
         return None
     if not isinstance(session, pd.DataFrame):
         raise TypeError(f"session must be a DataFrame; got {type(session).__name__}.")
-    for embedder in find_embedders(rec.model):
+    for embedder in find_embedders(rec.model_):
         if getattr(embedder, "_uses_session_context", False):
             own = embedder._needed()[:3]  # user, item, time: never filled in
             missing = [c for c in own if c not in session.columns]
