@@ -13,6 +13,7 @@ from ._base import BaseCandidateGenerator
 from ._ease import EASE
 from ._knn import ItemKNN
 from ._popularity import Popularity
+from ._sampling import sample_negatives
 from ._union import CandidateUnion
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "EASE",
     "ItemKNN",
     "Popularity",
+    "sample_negatives",
 ]

@@ -48,9 +48,11 @@ EASE_MAX_ITEMS = 20_000
 def label_cut(users, times, fraction, random_state):
     """Mask of the label events: each user's newest ``fraction`` of events.
 
-    ``floor(n_u * fraction)`` events per user ``u`` (so a user with fewer
-    than ``1 / fraction`` events keeps all of them as history), by time,
-    ties by row order; with ``times`` None a seeded random share per user.
+    ``ceil(n_u * fraction)`` events of each user with at least two events
+    (one event always stays history), by time, ties by row order; with
+    ``times`` None a seeded random share per user. The same windows as
+    :class:`~mtlclassic.model_selection.UserTemporalSplit` with a float
+    ``test_size``, so the ranker learns on the kind of cut it is judged on.
     """
     n = users.size
     rng = np.random.RandomState(random_state)
@@ -60,7 +62,7 @@ def label_cut(users, times, fraction, random_state):
     sorted_codes = codes[order]
     counts = np.bincount(codes)
     position = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
-    n_label = np.floor(counts * fraction).astype(np.int64)
+    n_label = np.minimum(np.ceil(counts * fraction), counts - 1).astype(np.int64)
     label = np.zeros(n, dtype=bool)
     label[order] = position >= (counts - n_label)[sorted_codes]
     return label
