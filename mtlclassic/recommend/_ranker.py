@@ -69,7 +69,7 @@ def label_cut(users, times, fraction, random_state):
 
 
 def default_generators(X, user_col, item_col, time_col, n_candidates):
-    """The default candidate union for events ``X`` (see Recommender)."""
+    """Return the default candidate union for events ``X`` (see Recommender)."""
     has_time = time_col is not None and time_col in X.columns
     recency = dict(history_half_life=HISTORY_HALF_LIFE, time_col=time_col)
     ids = dict(user_col=user_col, item_col=item_col)
@@ -102,7 +102,7 @@ def default_generators(X, user_col, item_col, time_col, n_candidates):
 
 
 def check_generators(generators, user_col, item_col):
-    """A CandidateUnion from ``generators`` (a union, or (name, generator) list)."""
+    """Return a CandidateUnion of ``generators`` (a union or a list of pairs)."""
     if isinstance(generators, CandidateUnion):
         return generators
     if isinstance(generators, list):
@@ -170,7 +170,7 @@ def relevance_labels(cands, X_label, Y_label, user_col, item_col, tasks, relevan
 
 
 def ranker_frame(cands, predictions, stats, side, user_col, item_col, names):
-    """The ranker's features of each candidate, in a fixed column order.
+    """Return the ranker's features of each candidate, in a fixed column order.
 
     Parameters
     ----------
@@ -200,7 +200,7 @@ def ranker_frame(cands, predictions, stats, side, user_col, item_col, names):
 
 
 def default_ranker(random_state, n_jobs, verbose):
-    """The LambdaRank head (parameters chosen on MovieLens-1M and Book-Crossing)."""
+    """Return the LambdaRank head (parameters chosen on MovieLens-1M, Book-Crossing)."""
     return MultiTaskLGBM(
         n_estimators=500,
         learning_rate=0.05,

@@ -316,7 +316,7 @@ default="standardized"
             self.task_mean_, self.task_scale_ = self._reference_scale()
 
     def _context_from_events(self, events):
-        """The time column, when the model reads it: the newest event's time."""
+        """Set the time column, when the model reads it, to the newest event's time."""
         time_col = self.time_col
         if (
             time_col is not None
@@ -723,7 +723,7 @@ default="standardized"
                            self.item_col, tasks)  # fmt: skip
 
     def _features(self, cands, stats, names):
-        """The ranker's features of union candidates (predictions in batches)."""
+        """Return the ranker's features of union candidates (predictions in batches)."""
         pairs = cands[[self.user_col, self.item_col]]
         predictions, side = [], []
         for start in range(0, len(pairs), self.batch_size):
@@ -744,7 +744,7 @@ default="standardized"
         )
 
     def _side_columns(self):
-        """The model's side columns from the catalogue and users (not context)."""
+        """Return the model's side columns (from the catalogue and users)."""
         return [c for c, source in self._sources.items() if source != "context"]
 
     def _union_candidates(self, users, exclude_seen):
