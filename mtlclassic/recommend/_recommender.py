@@ -747,6 +747,27 @@ default="standardized"
         """Return the model's side columns (from the catalogue and users)."""
         return [c for c, source in self._sources.items() if source != "context"]
 
+    def _cold_rows(self, cands):
+        """Rows of users no personal generator knows, and their popularity score.
+
+        The ranker learns from users with a history; a user none of the
+        generators but popularity knows is ranked by the first popularity
+        generator's score (so a new user gets at least popularity's list).
+        """
+        personal, popular = [], []
+        for name, generator in self.generators_.generators_:
+            cold_serving = getattr(generator, "_serves_cold_users", False)
+            (popular if cold_serving else personal).append(name)
+        n = len(cands)
+        if not popular or not personal:
+            return np.zeros(n, dtype=bool), np.zeros(n)
+        unknown = np.ones(n, dtype=bool)
+        for name in personal:
+            unknown &= cands[f"score_{name}"].isna().to_numpy()
+            unknown &= cands[f"rank_{name}"].isna().to_numpy()
+        popularity = cands[f"score_{popular[0]}"].to_numpy(dtype=np.float64)
+        return unknown & ~np.isnan(popularity), np.nan_to_num(popularity, nan=0.0)
+
     def _union_candidates(self, users, exclude_seen):
         cands = self.generators_.recommend(users, exclude_seen=exclude_seen)
         cands = cands[cands[self.item_col].isin(self.items_.index)]
@@ -796,12 +817,16 @@ default="standardized"
             )  # fmt: skip
         with session_context(self.model_, session_rows(self, session)):
             frame = self._features(cands, self.event_stats_, self.ranker_features_)
-        score = self.ranker_.predict(frame.assign(**{_QUERY: 0}))
+        score = np.asarray(
+            self.ranker_.predict(frame.assign(**{_QUERY: 0})), dtype=np.float64
+        ).ravel()
+        cold, popularity = self._cold_rows(cands)
+        score[cold] = popularity[cold]
         out = pd.DataFrame(
             {
                 self.user_col: cands[self.user_col].to_numpy(),
                 self.item_col: cands[self.item_col].to_numpy(),
-                "score": np.asarray(score, dtype=np.float64).ravel(),
+                "score": score,
             }
         )
         for name in names:

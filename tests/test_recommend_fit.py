@@ -1,0 +1,241 @@
+"""Recommender.fit: the two-stage recommender, with oracles for what it learns from."""
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+import mtlclassic
+from mtlclassic import (
+    MultiTaskLGBM,
+    Recommender,
+    make_multitask_recommender,
+    make_multitask_recsys,
+)
+from mtlclassic.candidates import EASE, Popularity
+from mtlclassic.metrics import evaluate_recommendations, make_topk_scorer
+from mtlclassic.model_selection import UserTemporalSplit
+from mtlclassic.recommend import _recommender as recommender_module
+from mtlclassic.recommend._ranker import label_cut, relevance_labels
+from tests._catalogue import catalogues
+
+SMALL_MODEL = dict(
+    n_estimators=20, fm_n_iter=5, factors=4, iterations=3, cv=2, random_state=0,
+    n_jobs=1,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, Y = make_multitask_recsys(n_users=80, n_items=50, n_events=3000, random_state=0)
+    items, users = catalogues(X)
+    return X, Y, items, users
+
+
+def _rec(data, **kwargs):
+    _, _, items, users = data
+    kwargs.setdefault("random_state", 0)
+    kwargs.setdefault("n_jobs", 1)
+    return Recommender(
+        make_multitask_recommender(**SMALL_MODEL), items, users=users, **kwargs
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, Y, _, _ = data
+    captured = {}
+    real = recommender_module.relevance_labels
+
+    def spy(cands, X_label, *args, **kwargs):
+        grades = real(cands, X_label, *args, **kwargs)
+        captured["cands"], captured["grades"] = cands.copy(), grades
+        return grades
+
+    recommender_module.relevance_labels = spy
+    try:
+        rec = _rec(data).fit(X, Y)
+    finally:
+        recommender_module.relevance_labels = real
+    return rec, captured
+
+
+def test_label_cut_is_user_temporal_split_with_a_fraction(data):
+    X, *_ = data
+    label = label_cut(
+        X["user_id"].to_numpy(), X["timestamp"].to_numpy(dtype=float), 0.2, 0
+    )
+    _, test = next(UserTemporalSplit(test_size=0.2).split(X))
+    assert set(np.flatnonzero(label)) == set(test)
+
+
+def test_the_model_and_generators_learn_only_history_and_labels_only_future(
+    data, fitted
+):
+    X, Y, _, _ = data
+    rec, captured = fitted
+    train, test = next(UserTemporalSplit(test_size=0.2).split(X))
+    history = set(zip(X.user_id.iloc[train], X.item_id.iloc[train]))
+    future = X.iloc[test]
+    # the multi-task model was fitted on the history only
+    als = rec.model_.named_steps["alsembedder"]
+    assert set(zip(*als.seen_pairs())) == history
+    # every positive training label is a label-period event, none a history one
+    cands, grades = captured["cands"], captured["grades"]
+    positives = set(zip(cands.user_id[grades > 0], cands.item_id[grades > 0]))
+    assert positives and positives <= set(zip(future.user_id, future.item_id))
+    assert not positives & history
+    # the grade is 1 + the event's binary labels (click, like)
+    Yf = Y.iloc[test]
+    grade = 1 + (Yf["click"] > 0).astype(int) + (Yf["like"] > 0).astype(int)
+    best = grade.groupby([future.user_id.to_numpy(), future.item_id.to_numpy()]).max()
+    for u, i, g in zip(cands.user_id, cands.item_id, grades):
+        if g:
+            assert g == best.loc[(u, i)]
+    # serving: the generators know every event
+    assert len(rec.generators_.generators_[0][1].user_items_.nonzero()[0]) == len(
+        X.drop_duplicates(["user_id", "item_id"])
+    )
+
+
+def test_future_only_items_give_the_ranker_nothing_to_learn(data):
+    """A leak test: label events on items the history never saw cannot be labels
+    of candidates generated from the history, so fit refuses (were history
+    events used as labels, it would find positives)."""
+    X, Y, items, users = data
+    X = X.copy()
+    _, test = next(UserTemporalSplit(test_size=0.2).split(X))
+    future_items = 1000 + np.arange(test.size)
+    X.loc[X.index[test], "item_id"] = future_items
+    items = pd.concat(
+        [items, items.iloc[np.zeros(test.size, int)].assign(item_id=future_items)]
+    )
+    rec = Recommender(
+        make_multitask_recommender(**SMALL_MODEL), items, users=users,
+        generators=[("ease", EASE(10.0))], random_state=0, n_jobs=1,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="No label event is among"):
+        rec.fit(X, Y)
+
+
+def test_relevance_labels_by_hand():
+    cands = pd.DataFrame({"user_id": [1, 1, 1, 2], "item_id": [10, 11, 12, 10]})
+    X_label = pd.DataFrame({"user_id": [1, 1, 2, 1], "item_id": [11, 12, 9, 11]})
+    Y_label = pd.DataFrame({"rating": [5.0, 2.0, 4.0, 3.0], "liked": [1, 0, 1, np.nan]})
+    tasks = {"rating": "regression", "liked": "binary"}
+    grades = relevance_labels(
+        cands, X_label, Y_label, "user_id", "item_id", tasks, None
+    )
+    assert grades.tolist() == [0, 2, 1, 0]  # 11: liked once (max of 2 and 1)
+    custom = relevance_labels(
+        cands, X_label, Y_label, "user_id", "item_id", tasks,
+        lambda X, Y: Y["rating"] >= 3,
+    )  # fmt: skip
+    assert custom.tolist() == [0, 1, 0, 0]
+
+
+def test_the_ranker_is_lambdarank_grouped_by_user_as_lgb_train(data, monkeypatch):
+    X, Y, _, _ = data
+    seen = {}
+    real_fit = MultiTaskLGBM.fit
+
+    def capture(self, X_, y_, **kwargs):
+        if "__user__" in X_.columns:
+            seen["X"], seen["y"] = X_.copy(), y_.copy()
+        return real_fit(self, X_, y_, **kwargs)
+
+    monkeypatch.setattr(MultiTaskLGBM, "fit", capture)
+    head = MultiTaskLGBM(n_estimators=15, num_leaves=7, min_child_samples=5,
+                         random_state=0, n_jobs=1)  # fmt: skip
+    rec = _rec(data, ranker=head).fit(X, Y)
+    frame, grades = seen["X"], seen["y"]["relevance"].to_numpy()
+    order = np.argsort(frame["__user__"].to_numpy(), kind="stable")
+    features = frame.drop(columns="__user__").iloc[order]
+    groups = np.bincount(frame["__user__"].to_numpy())
+    params = dict(objective="lambdarank", num_leaves=7, min_data_in_leaf=5,
+                  learning_rate=0.05, seed=0, deterministic=True, num_threads=1,
+                  verbose=-1)  # fmt: skip
+    booster = lgb.train(
+        params, lgb.Dataset(features, grades[order], group=groups[groups > 0]),
+        num_boost_round=15,
+    )  # fmt: skip
+    assert_allclose(
+        rec.ranker_.predict(frame).ravel()[order], booster.predict(features),
+        rtol=1e-9, atol=1e-9,
+    )  # fmt: skip
+
+
+def test_recommend_excludes_seen_and_new_users_get_popularity(data, fitted):
+    X, Y, _, _ = data
+    rec, _ = fitted
+    users = X.user_id.unique()[:10].tolist() + [123456]
+    top = rec.recommend(users, k=5)
+    assert top.groupby("user_id").size().tolist() == [5] * 11
+    assert pd.unique(top.user_id).tolist() == users
+    seen = set(zip(X.user_id, X.item_id))
+    assert not any(p in seen for p in zip(top.user_id, top.item_id))
+    expected = Popularity().fit(X).recommend([123456], n=5)
+    assert top[top.user_id == 123456].item_id.tolist() == expected.item_id.tolist()
+    # the task columns are the model's predictions of the listed pairs
+    pairs = rec.score_pairs(top[["user_id", "item_id"]])
+    assert_allclose(pairs["score"], top["score"], rtol=1e-12)
+    assert_allclose(pairs["like"], top["like"], rtol=1e-12)
+
+
+def test_fit_is_deterministic_and_round_trips_through_save(data, fitted, tmp_path):
+    X, Y, _, _ = data
+    rec, _ = fitted
+    again = _rec(data).fit(X, Y)
+    users = X.user_id.unique()[:20]
+    a, b = rec.recommend(users, k=5), again.recommend(users, k=5)
+    pd.testing.assert_frame_equal(a, b)
+    mtlclassic.save(rec, tmp_path / "rec.mtlc")
+    loaded = mtlclassic.load(tmp_path / "rec.mtlc")
+    pd.testing.assert_frame_equal(loaded.recommend(users, k=5), a)
+
+
+def test_without_ranker_the_tasks_are_fused_over_generator_candidates(data):
+    X, Y, _, _ = data
+    rec = _rec(data, ranker=None, fusion="weighted", weights={"like": 1.0}).fit(X, Y)
+    top = rec.recommend([0, 1], k=4)
+    assert (np.diff(top[top.user_id == 0]["like"].to_numpy()) <= 0).all()
+    assert not hasattr(rec, "ranker_features_")
+    assert rec.ranker_ is None
+
+
+def test_clone_gridsearch_and_topk_scorer(data):
+    X, Y, _, _ = data
+    rec = _rec(data, ranker=None, fusion="weighted", weights={"like": 1.0})
+    assert clone(rec).get_params()["ranker"] is None
+    cv = UserTemporalSplit(test_size=0.2)
+    search = GridSearchCV(
+        rec, {"n_candidates": [5, 40]}, cv=cv,
+        scoring=make_topk_scorer("ndcg", k=5), refit=False,
+    )  # fmt: skip
+    search.fit(X, Y)
+    train, test = next(cv.split(X))
+    fold = clone(rec).set_params(n_candidates=40).fit(
+        X.iloc[train], Y.iloc[train]
+    )  # fmt: skip
+    recs = fold.recommend(X.iloc[test].user_id.unique(), k=5)
+    expected = evaluate_recommendations(recs, X.iloc[test], k=5)["ndcg@5"]
+    assert_allclose(search.cv_results_["mean_test_score"][1], expected, rtol=1e-12)
+
+
+def test_bad_input_is_refused_by_name(data):
+    X, Y, _, _ = data
+    with pytest.raises(TypeError, match="X must be a DataFrame"):
+        _rec(data).fit(X.to_numpy(), Y)
+    with pytest.raises(ValueError, match=r"X lacks the id column\(s\) \['user_id'\]"):
+        _rec(data).fit(X.drop(columns="user_id"), Y)
+    with pytest.raises(ValueError, match="Y has 3 rows but X has"):
+        _rec(data).fit(X, Y.iloc[:3])
+    with pytest.raises(ValueError, match="ranker_fraction must be in"):
+        _rec(data, ranker_fraction=1.5).fit(X, Y)
+    with pytest.raises(ValueError, match=r"X\['user_id'\] has 1 missing id"):
+        _rec(data).fit(X.assign(user_id=[np.nan] + X.user_id.tolist()[1:]), Y)
+    with pytest.raises(Exception, match="not fitted"):
+        _rec(data).recommend([0], k=2)
