@@ -239,3 +239,22 @@ def test_bad_input_is_refused_by_name(data):
         _rec(data).fit(X.assign(user_id=[np.nan] + X.user_id.tolist()[1:]), Y)
     with pytest.raises(Exception, match="not fitted"):
         _rec(data).recommend([0], k=2)
+
+
+def test_selection_task_from_sampled_non_events(data):
+    X, Y, items, users = data
+    with pytest.raises(ValueError, match=r"\['ALSEmbedder'\] would count the sampled"):
+        _rec(data, n_negatives=1).fit(X, Y)
+    fm_only = make_multitask_recommender(embedders=("fm",), **SMALL_MODEL)
+    rec = Recommender(fm_only, items, users=users, n_negatives=2, random_state=0,
+                      n_jobs=1).fit(X, Y)  # fmt: skip
+    assert list(rec.tasks_) == ["rating", "click", "like", "chosen"]
+    # P(chosen) ranks the users' held-out events above random unseen items
+    _, test = next(UserTemporalSplit(test_size=0.2).split(X))
+    future = X.iloc[test][["user_id", "item_id"]].drop_duplicates()
+    rng = np.random.RandomState(0)
+    other = future.assign(item_id=rng.choice(X.item_id.unique(), len(future)))
+    seen = pd.MultiIndex.from_frame(X[["user_id", "item_id"]])
+    other = other[~pd.MultiIndex.from_frame(other).isin(seen)]
+    chosen = rec.score_pairs(future)["chosen"].mean()
+    assert chosen > rec.score_pairs(other)["chosen"].mean()

@@ -224,6 +224,8 @@ class ALSEmbedder(BaseEmbedder):
         "verbose": ["verbose"],
     }
 
+    _learns_interactions = True  # every row is an interaction (labels or not)
+
     def __init__(
         self,
         *,

@@ -32,6 +32,9 @@ and may override:
   (ALS replaces its id columns by factors; default: none);
 - ``_passthrough_first`` (class attribute, default False): whether the
   passthrough columns come before the new ones;
+- ``_learns_interactions`` (class attribute, default False): whether every
+  input row counts as an interaction (ALS), so that rows added for a
+  selection task (sampled non-events) would corrupt it;
 - ``_numpy_passthrough(X, Xv, keep)``: the passthrough block of an ndarray
   output (default: numeric values, ``category`` columns as their codes among
   the fitted categories);
