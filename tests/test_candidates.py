@@ -245,3 +245,35 @@ def test_history_half_life_weighs_each_users_newer_events_by_hand():
     )
     with pytest.raises(ValueError, match="history_half_life needs the event times"):
         EASE(history_half_life=2.0).fit(events.drop(columns="timestamp"))
+
+
+def test_update_equals_a_refit_of_the_histories_and_popularity(events):
+    ordered = events.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    old, new = ordered.iloc[:150], ordered.iloc[150:]
+    new = pd.concat([new, pd.DataFrame({"user_id": ["fresh"], "item_id": [100],
+                                        "timestamp": [99.0]})])  # fmt: skip
+    full = pd.concat([old, new], ignore_index=True)
+    for make in (
+        lambda: EASE(3.0, history_half_life=2.0),
+        lambda: Popularity(half_life=5.0),
+        lambda: ItemKNN(10),
+    ):
+        updated = make().fit(old).update(new)
+        refit = make().fit(full)
+        order = pd.Index(updated.user_index_).get_indexer(refit.user_index_)
+        assert (order >= 0).all()
+        items = pd.Index(updated.item_index_).get_indexer(refit.item_index_)
+        keep = items >= 0  # items first seen in the update are not scored
+        ui = updated.user_items_.toarray()[order][:, items[keep]]
+        assert_allclose(ui, refit.user_items_.toarray()[:, keep])
+        if updated.history_ is not None:
+            h = updated.history_.toarray()[order][:, items[keep]]
+            assert_allclose(h, refit.history_.toarray()[:, keep], rtol=1e-6)
+        if isinstance(updated, Popularity):
+            assert_allclose(
+                updated.popularity_[items[keep]], refit.popularity_[keep], rtol=1e-9
+            )
+    # the new user is served from its history, seen items excluded
+    ease = EASE(3.0).fit(old).update(new)
+    top = ease.recommend(["fresh"], n=3)
+    assert 100 not in top.item_id.tolist() and top.score.notna().all()

@@ -44,6 +44,25 @@ __all__ = ["BaseCandidateGenerator"]
 _BATCH_CELLS = 4_000_000  # user x catalogue scores held at once (32 MB)
 
 
+def _append_ids(index, fresh):
+    """``index`` followed by the ``fresh`` ids, in a type that holds both."""
+    joined = np.concatenate([index.astype(object), np.asarray(fresh, dtype=object)])
+    if index.dtype.kind == "U" and all(isinstance(v, str) for v in fresh):
+        return joined.astype(str)
+    if index.dtype.kind in "iu" and np.asarray(fresh).dtype.kind in "iu":
+        return joined.astype(np.int64)
+    return joined
+
+
+def _pad_rows(matrix, n_rows):
+    """``matrix`` (CSR) with empty rows appended up to ``n_rows``."""
+    extra = n_rows - matrix.shape[0]
+    if extra <= 0:
+        return matrix
+    return sp.vstack([matrix, sp.csr_matrix((extra, matrix.shape[1]),
+                                             dtype=matrix.dtype)]).tocsr()  # fmt: skip
+
+
 def top_n_rows(scores, n):
     """Best ``n`` columns of each row of ``scores`` (-inf and NaN never chosen).
 
@@ -135,12 +154,13 @@ class BaseCandidateGenerator(BaseEstimator):
             return X.iloc[:, position].to_numpy()
         return X[:, position]
 
-    def _events(self, X):
+    def _events(self, X, reset=True):
         """Validate ``X``; return ``(X, users, items, weights)`` of the events."""
         if isinstance(X, pd.DataFrame):
-            validate_data(self, X, skip_check_array=True, reset=True)
+            validate_data(self, X, skip_check_array=True, reset=reset)
         else:
-            X = validate_data(self, X, dtype=None, ensure_all_finite=False)
+            X = validate_data(self, X, dtype=None, ensure_all_finite=False,
+                              reset=reset)  # fmt: skip
         if X.shape[0] == 0:
             raise ValueError(
                 f"X is empty (0 rows); {type(self).__name__} needs events."
@@ -207,6 +227,65 @@ class BaseCandidateGenerator(BaseEstimator):
         self._fit_matrix(user_items, X, item_rows, weights)
         return self
 
+    def update(self, X_new, y=None):
+        """Learn new events without refitting the item model (a fold-in).
+
+        The new events join the users' histories (new users are added), so
+        they are scored from them and their items are excluded as seen;
+        ``item_popularity_`` (and a :class:`Popularity`'s scores) count them.
+        The item-item model (EASE's weights, ItemKNN's neighbours) stays as
+        fitted, and events on items not seen in ``fit`` are left out (they
+        cannot be scored). With ``history_half_life``, the new events are
+        taken as newer than every earlier event of their user: the histories
+        equal a refit's.
+
+        Parameters
+        ----------
+        X_new : DataFrame or ndarray of shape (n_new, n_columns)
+            New events, with the columns of ``fit``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        X_new, users, items, weights = self._events(X_new, reset=False)
+        item_rows = lookup_ids(self.item_index_, items, "item_col")
+        user_rows = lookup_ids(self.user_index_, users, "user_col")
+        fresh = pd.unique(users[user_rows < 0])
+        if fresh.size:
+            self.user_index_ = _append_ids(self.user_index_, fresh)
+            user_rows = lookup_ids(self.user_index_, users, "user_col")
+        shape = (self.user_index_.size, self.item_index_.size)
+        known = item_rows >= 0
+        added = sp.csr_matrix(
+            (weights[known].astype(np.float32), (user_rows[known], item_rows[known])),
+            shape=shape,
+        )
+        old = _pad_rows(self.user_items_, shape[0])
+        self.user_items_ = (old + added).tocsr()
+        positive = self.user_items_.data > 0
+        self.item_popularity_ = np.bincount(
+            self.user_items_.indices[positive], minlength=shape[1]
+        )
+        if self.history_ is not None:
+            counts = np.bincount(user_rows, minlength=shape[0])
+            decay = np.exp2(-counts / float(self.history_half_life))
+            history = sp.diags(decay) @ _pad_rows(self.history_, shape[0])
+            new = self._recency_history(
+                X_new, user_rows, np.where(known, item_rows, 0),
+                np.where(known, weights, 0.0),
+            )  # fmt: skip
+            self.history_ = (history + new).tocsr()
+            self.history_.eliminate_zeros()
+        self._update_matrix(X_new, item_rows, weights)
+        return self
+
+    def _update_matrix(self, X_new, item_rows, weights):
+        """Learn what the generator keeps besides the histories (none here)."""
+
     def _recency_history(self, X, user_rows, item_rows, weights):
         """Return the users' histories weighted by recency for scoring, or None.
 
@@ -229,7 +308,7 @@ class BaseCandidateGenerator(BaseEstimator):
         decayed = weights * np.exp2(-age / float(half_life))
         history = sp.csr_matrix(
             (decayed.astype(np.float32), (user_rows, item_rows)),
-            shape=self.user_items_.shape,
+            shape=(self.user_index_.size, self.item_index_.size),
         )
         history.sum_duplicates()
         return history

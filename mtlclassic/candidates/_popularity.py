@@ -42,6 +42,9 @@ class Popularity(BaseCandidateGenerator):
     ----------
     popularity_ : ndarray of shape (n_items,), float64
         :math:`s_i`, in the order of ``item_index_``.
+    newest_ : float or None
+        :math:`t_{\max}` on the axis of the time column (seconds for
+        datetimes); None without ``half_life``.
     user_index_, item_index_, user_items_, item_popularity_
         See :class:`~mtlclassic.candidates.BaseCandidateGenerator`.
 
@@ -89,13 +92,30 @@ class Popularity(BaseCandidateGenerator):
         self.weight_col = weight_col
 
     def _fit_matrix(self, user_items, X, item_rows, weights):
+        self.newest_ = None
         if self.half_life is not None:
-            time_pos = time_position(X, self.time_col, "half_life")
-            t, is_datetime = time_values(self._column(X, time_pos), self.time_col)
-            h = time_span(self.half_life, is_datetime, "half_life")
-            weights = weights * np.exp2(-(t.max() - t) / h)
+            t, h = self._times(X)
+            self.newest_ = float(t.max())
+            weights = weights * np.exp2(-(self.newest_ - t) / h)
         self.popularity_ = np.bincount(
             item_rows, weights=weights, minlength=self.item_index_.size
+        )
+
+    def _times(self, X):
+        time_pos = time_position(X, self.time_col, "half_life")
+        t, is_datetime = time_values(self._column(X, time_pos), self.time_col)
+        return t, time_span(self.half_life, is_datetime, "half_life")
+
+    def _update_matrix(self, X_new, item_rows, weights):
+        known = item_rows >= 0
+        if self.half_life is not None:
+            t, h = self._times(X_new)
+            newest = max(self.newest_, float(t.max()))
+            self.popularity_ = self.popularity_ * np.exp2(-(newest - self.newest_) / h)
+            weights = weights * np.exp2(-(newest - t) / h)
+            self.newest_ = newest
+        self.popularity_ = self.popularity_ + np.bincount(
+            item_rows[known], weights=weights[known], minlength=self.popularity_.size
         )
 
     def _cold_order(self):

@@ -163,6 +163,31 @@ class CandidateUnion(BaseEstimator):
         ]
         return self
 
+    def update(self, X_new, y=None):
+        """Learn new events in every generator (its ``update``: a fold-in).
+
+        Parameters
+        ----------
+        X_new : DataFrame of shape (n_new, n_columns)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : CandidateUnion
+
+        Raises
+        ------
+        TypeError
+            If a generator has no ``update``.
+        """
+        check_is_fitted(self)
+        for name, generator in self.generators_:
+            if not hasattr(generator, "update"):
+                raise TypeError(f"generator {name!r} has no update(X_new).")
+            generator.update(X_new)
+        return self
+
     @staticmethod
     def _known_users(generator):
         if getattr(generator, "_serves_cold_users", False):
