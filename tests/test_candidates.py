@@ -277,3 +277,41 @@ def test_update_equals_a_refit_of_the_histories_and_popularity(events):
     ease = EASE(3.0).fit(old).update(new)
     top = ease.recommend(["fresh"], n=3)
     assert 100 not in top.item_id.tolist() and top.score.notna().all()
+
+
+def test_ease_auto_regularization_walks_to_a_local_best_on_the_holdout(events):
+    from mtlclassic.candidates._ease import REGULARIZATION_GRID
+    from mtlclassic.metrics import evaluate_recommendations
+    from mtlclassic.model_selection import UserTemporalSplit
+
+    model = EASE("auto").fit(events)
+    scores = model.validation_scores_
+    assert model.regularization_ in scores and len(scores) >= 2
+    chosen = REGULARIZATION_GRID.index(model.regularization_)
+    for neighbour in (chosen - 1, chosen + 1):
+        if 0 <= neighbour < len(REGULARIZATION_GRID):
+            lam = REGULARIZATION_GRID[neighbour]
+            assert scores.get(lam, -1) <= scores[model.regularization_]
+    # a score equals the NDCG@10 of that lambda on UserTemporalSplit(0.2)
+    train, test = next(UserTemporalSplit(test_size=0.2).split(events))
+    lam = REGULARIZATION_GRID[3]
+    recs = EASE(lam).fit(events.iloc[train]).recommend(
+        events.iloc[test].user_id.unique(), 10
+    )
+    ndcg = evaluate_recommendations(recs, events.iloc[test], 10)["ndcg@10"]
+    assert_allclose(scores[lam], ndcg, rtol=1e-12)
+    assert_allclose(model.coef_, EASE(model.regularization_).fit(events).coef_)
+
+
+def test_ease_top_items_models_the_most_popular_items_only(events):
+    _, items, X = dense_matrix(events)
+    top = EASE(3.0, top_items=5).fit(events)
+    kept = np.argsort(-(X > 0).sum(axis=0), kind="stable")[:5]
+    assert_array_equal(top.modelled_items_, np.sort(kept))
+    Xk = X[:, np.sort(kept)]
+    P = np.linalg.inv(Xk.T @ Xk + 3.0 * np.eye(5))
+    B = -P / np.diag(P)[None, :]
+    np.fill_diagonal(B, 0.0)
+    assert_allclose(top.coef_, B, rtol=1e-10, atol=1e-12)
+    recs = top.recommend(events.user_id.unique(), n=10)
+    assert set(recs.item_id) <= set(items[np.sort(kept)])

@@ -52,6 +52,28 @@ def _time_values(X, time_col):
         ) from None
 
 
+def user_holdout(users, times, fraction, random_state):
+    """Return the mask of each user's newest ``fraction`` of events (a hold-out).
+
+    ``ceil(n_u * fraction)`` events of each user with at least two events
+    (one event always stays history), by time, ties by row order; with
+    ``times`` None a seeded random share per user. The same windows as
+    :class:`UserTemporalSplit` with a float ``test_size``.
+    """
+    n = users.size
+    rng = np.random.RandomState(random_state)
+    key = rng.permutation(n).astype(np.float64) if times is None else times
+    codes = pd.factorize(users)[0]
+    order = np.lexsort((np.arange(n), key, codes))
+    sorted_codes = codes[order]
+    counts = np.bincount(codes)
+    position = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+    n_label = np.minimum(np.ceil(counts * fraction), counts - 1).astype(np.int64)
+    label = np.zeros(n, dtype=bool)
+    label[order] = position >= (counts - n_label)[sorted_codes]
+    return label
+
+
 class _ReportMixin:
     """``split_report(X)``: sizes and cold-start users of every fold."""
 

@@ -25,12 +25,14 @@ ranking model in scikit-learn form):
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from .._time import time_values
 from ..boosting import MultiTaskLGBM
 from ..candidates import EASE, CandidateUnion, ItemKNN, Popularity
 from ..candidates._union import check_generator
 from ..embedding import ALSEmbedder
+from ..model_selection._split import user_holdout as label_cut
 
 __all__ = [
     "default_generators",
@@ -42,49 +44,28 @@ __all__ = [
 
 # Chosen on MovieLens-1M and Book-Crossing (benchmarks/bench_topk.py).
 HISTORY_HALF_LIFE = 3.0  # events: what a user did last says most
-EASE_MAX_ITEMS = 20_000
-
-
-def label_cut(users, times, fraction, random_state):
-    """Mask of the label events: each user's newest ``fraction`` of events.
-
-    ``ceil(n_u * fraction)`` events of each user with at least two events
-    (one event always stays history), by time, ties by row order; with
-    ``times`` None a seeded random share per user. The same windows as
-    :class:`~mtlclassic.model_selection.UserTemporalSplit` with a float
-    ``test_size``, so the ranker learns on the kind of cut it is judged on.
-    """
-    n = users.size
-    rng = np.random.RandomState(random_state)
-    key = rng.permutation(n).astype(np.float64) if times is None else times
-    codes = pd.factorize(users)[0]
-    order = np.lexsort((np.arange(n), key, codes))
-    sorted_codes = codes[order]
-    counts = np.bincount(codes)
-    position = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
-    n_label = np.minimum(np.ceil(counts * fraction), counts - 1).astype(np.int64)
-    label = np.zeros(n, dtype=bool)
-    label[order] = position >= (counts - n_label)[sorted_codes]
-    return label
+EASE_TOP_ITEMS = 5_000  # EASE models the 5,000 items with most users, at most
+MAX_SIDE_CATEGORIES = 30  # categorical side columns with more stay out of the ranker
 
 
 def default_generators(X, user_col, item_col, time_col, n_candidates):
     """Return the default candidate union for events ``X`` (see Recommender)."""
     has_time = time_col is not None and time_col in X.columns
-    recency = dict(history_half_life=HISTORY_HALF_LIFE, time_col=time_col)
+    recency = (
+        dict(history_half_life=HISTORY_HALF_LIFE, time_col=time_col) if has_time else {}
+    )
     ids = dict(user_col=user_col, item_col=item_col)
     n_items = X[item_col].nunique()
-    generators = []
-    if n_items <= EASE_MAX_ITEMS:
-        generators.append(("ease", EASE(**ids, **(recency if has_time else {}))))
-        if has_time:
-            generators.append(("ease_all", EASE(**ids)))
+    top = None if n_items <= EASE_TOP_ITEMS else EASE_TOP_ITEMS
+    generators = [("ease", EASE("auto", top_items=top, **ids, **recency))]
+    if has_time:
+        generators.append(("ease_all", EASE("auto", top_items=top, **ids)))
+    generators.append(("knn", ItemKNN(200, similarity="bm25", **ids, **recency)))
     generators.append(
-        ("knn", ItemKNN(**ids, **(recency if has_time else {}), n_neighbors=200))
-    )
-    generators.append(
-        ("als", ALSEmbedder(**ids, factors=32, regularization=0.1, cv=None,
-                            random_state=0))  # fmt: skip
+        (
+            "als",
+            ALSEmbedder(**ids, factors=32, regularization=0.1, cv=None, random_state=0),
+        )  # fmt: skip
     )
     generators.append(("pop", Popularity(**ids)))
     if has_time:
@@ -99,6 +80,23 @@ def default_generators(X, user_col, item_col, time_col, n_candidates):
         if name in counts:
             counts[name] = max(1, n_candidates // 4)
     return CandidateUnion(generators, n_candidates=counts, **ids)
+
+
+def freeze_selected(template, fitted):
+    """``template`` with the hyper-parameters ``fitted`` chose ("auto") set.
+
+    The generators are refitted on every event for serving; a value chosen
+    on the history (EASE's ``regularization_``) is kept rather than chosen
+    again.
+    """
+    chosen = dict(fitted.generators_)
+    generators = []
+    for name, generator in template.generators:
+        found = getattr(chosen.get(name), "regularization_", None)
+        if found is not None and getattr(generator, "regularization", None) == "auto":
+            generator = clone(generator).set_params(regularization=found)
+        generators.append((name, generator))
+    return clone(template).set_params(generators=generators)
 
 
 def check_generators(generators, user_col, item_col):
@@ -160,10 +158,17 @@ def relevance_labels(cands, X_label, Y_label, user_col, item_col, tasks, relevan
         )
     if not np.isfinite(gain).all() or (gain < 0).any():
         raise ValueError("relevance grades must be finite and >= 0.")
-    labels = pd.DataFrame(
-        {user_col: X_label[user_col].to_numpy(), item_col: X_label[item_col].to_numpy(),
-         "_gain": np.rint(gain).astype(np.int64)}  # fmt: skip
-    ).groupby([user_col, item_col], as_index=False)["_gain"].max()
+    labels = (
+        pd.DataFrame(
+            {
+                user_col: X_label[user_col].to_numpy(),
+                item_col: X_label[item_col].to_numpy(),
+                "_gain": np.rint(gain).astype(np.int64),
+            }  # fmt: skip
+        )
+        .groupby([user_col, item_col], as_index=False)["_gain"]
+        .max()
+    )
     merged = cands[[user_col, item_col]].merge(labels, on=[user_col, item_col],
                                                how="left")  # fmt: skip
     return merged["_gain"].fillna(0).to_numpy(dtype=np.int64)
@@ -191,12 +196,32 @@ def ranker_frame(cands, predictions, stats, side, user_col, item_col, names):
     parts.append(predictions.reset_index(drop=True))
     parts.append(user_stats.reindex(users).reset_index(drop=True))
     parts.append(item_stats.reindex(cands[item_col].to_numpy()).reset_index(drop=True))
-    parts.append(side.reset_index(drop=True))
-    frame = pd.concat(parts, axis=1)
+    parts.append(_ranker_side(side.reset_index(drop=True)) if names is None else side)
+    frame = pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
     frame = frame.loc[:, ~frame.columns.duplicated()]
     if names is not None:
         frame = frame.reindex(columns=names)
     return frame
+
+
+def _ranker_side(side):
+    """Return the side columns a ranker can learn from: numbers, few categories.
+
+    A categorical column with more than ``MAX_SIDE_CATEGORIES`` values (an
+    author, a publisher) lets LambdaRank fit the training users' label items
+    by name (on Book-Crossing ``author`` took 58% of the ranker's gain and
+    made the list worse than EASE's); the multi-task model's predictions
+    carry such columns instead. Text columns are left out too.
+    """
+    keep = []
+    for col in side.columns:
+        dtype = side[col].dtype
+        if isinstance(dtype, pd.CategoricalDtype):
+            if side[col].nunique() <= MAX_SIDE_CATEGORIES:
+                keep.append(col)
+        elif pd.api.types.is_numeric_dtype(dtype):  # bool included
+            keep.append(col)
+    return side[keep]
 
 
 def default_ranker(random_state, n_jobs, verbose):
@@ -210,6 +235,7 @@ def default_ranker(random_state, n_jobs, verbose):
         colsample_bytree=0.8,
         early_stopping_rounds=50,
         validation_fraction=0.15,
+        task_params={"relevance": {"eval_at": [10]}},  # stop on NDCG@10
         refit=True,
         n_jobs=n_jobs,
         random_state=random_state,

@@ -20,6 +20,7 @@ from ._ranker import (
     default_generators,
     default_ranker,
     event_stats,
+    freeze_selected,
     label_cut,
     ranker_frame,
     relevance_labels,
@@ -186,10 +187,13 @@ default="auto"
         The candidate generators :meth:`fit` trains (each a
         :class:`~mtlclassic.candidates.BaseCandidateGenerator` or an
         :class:`~mtlclassic.ALSEmbedder`). ``"auto"``: EASE with
-        recency-weighted histories and plain EASE (catalogues up to 20,000
-        items), ItemKNN with recency-weighted histories, implicit ALS (32
-        factors), global popularity and popularity decayed with a half-life
-        of 1/20 of the events' time span (no recency without ``time_col``).
+        recency-weighted histories (half-life 3 events) and plain EASE, both
+        with ``regularization="auto"`` (chosen on the history, kept for the
+        serving refit) over the 5,000 items with the most users at most;
+        ItemKNN (BM25, 200 neighbours) with recency-weighted histories;
+        implicit ALS (32 factors); global popularity; popularity decayed with
+        a half-life of 1/20 of the events' time span (no recency without
+        ``time_col``).
     ranker : "auto", MultiTaskLGBM or None, default="auto"
         The LambdaRank head :meth:`fit` trains (its ``tasks`` and
         ``query_col`` are set). ``"auto"``: 15 leaves, at least 100 rows a
@@ -800,7 +804,7 @@ default="auto"
             frame, pd.DataFrame({"relevance": grades})
         )
         self._log(f"ranker fitted on {len(frame)} candidates", start)
-        self.generators_ = clone(template).fit(X)
+        self.generators_ = freeze_selected(template, union).fit(X)
         self.event_stats_ = self._stats(X, Y)
         self._log("generators refitted on every event", start)
         return self
