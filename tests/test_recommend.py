@@ -134,9 +134,9 @@ def test_als_candidates_and_unseen_users(fitted):
 
 def test_bad_configuration(fitted):
     X, _, model, items, users = fitted
-    with pytest.raises(ValueError, match="needs the column 'timestamp'"):
+    with pytest.raises(ValueError, match=r"needs the column\(s\) \['timestamp'\]"):
         Recommender(model, items, users=users)
-    with pytest.raises(ValueError, match="needs the column 'user_f0'"):
+    with pytest.raises(ValueError, match=r"needs the column\(s\) \['user_f0'"):
         Recommender(model, items, context={"timestamp": 0})
     with pytest.raises(ValueError, match="duplicate ids"):
         Recommender(

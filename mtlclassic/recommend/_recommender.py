@@ -201,9 +201,9 @@ default="auto"
         The LambdaRank head :meth:`fit` trains (its ``tasks`` and
         ``query_col`` are set). ``"auto"``: 15 leaves, at least 100 rows a
         leaf, learning rate 0.05, 80% row and feature bagging, early stopping
-        on the NDCG@10 of 15% of the users (held out whole). None: no ranker; :meth:`fit` fits the model on
-        every event and ``recommend`` fuses its predictions of the
-        generators' candidates by ``fusion``.
+        on the NDCG@10 of 15% of the users (held out whole). None: no
+        ranker; :meth:`fit` fits the model on every event and ``recommend``
+        fuses its predictions of the generators' candidates by ``fusion``.
     ranker_fraction : float in (0, 1), default=0.2
         Each user's newest share of the training events that labels the
         ranker (``ceil(n * ranker_fraction)``, one event always left before).
