@@ -258,3 +258,19 @@ def test_selection_task_from_sampled_non_events(data):
     other = other[~pd.MultiIndex.from_frame(other).isin(seen)]
     chosen = rec.score_pairs(future)["chosen"].mean()
     assert chosen > rec.score_pairs(other)["chosen"].mean()
+
+
+def test_update_teaches_the_generators_new_users(data):
+    X, Y, _, _ = data
+    train = X[X.user_id != 5]
+    rec = _rec(data).fit(train, Y.loc[train.index])
+    new = X[X.user_id == 5]
+    before = rec.recommend([5], k=5)
+    expected = Popularity().fit(train).recommend([5], n=5).item_id.tolist()
+    assert before.item_id.tolist() == expected  # a new user: popularity
+    rec.update(new, Y.loc[new.index])
+    after = rec.recommend([5], k=5)
+    assert not set(after.item_id) & set(new.item_id)  # now seen
+    # user 5 is known to the generators now: personal candidates, ranked
+    known = rec.generators_.generators_[0][1].known_ids()
+    assert 5 in set(next(iter(known.values())))

@@ -893,6 +893,16 @@ default="auto"
         popularity = cands[f"score_{popular[0]}"].to_numpy(dtype=np.float64)
         return unknown & ~np.isnan(popularity), np.nan_to_num(popularity, nan=0.0)
 
+    def _generator_events(self, events):
+        """Return new events with the time column the generators read (newest)."""
+        time_col = self.time_col
+        if time_col is None or time_col in events.columns:
+            return events
+        newest = self._context.get(time_col)
+        if newest is None:
+            return events
+        return events.assign(**{time_col: newest})
+
     def _n_candidates(self, default=ALS_CANDIDATES):
         return default if self.n_candidates is None else int(self.n_candidates)
 
@@ -1022,8 +1032,12 @@ default="auto"
         the model before the update), ALS folds the events in (new users get
         factors and candidates), and the new (user, item) pairs join
         ``seen_`` (when the Recommender excludes seen items); the FM learns
-        the labelled events (new users and items get factors). The catalogue
-        and the fusion's ``task_mean_``/``task_scale_`` stay as they are.
+        the labelled events (new users and items get factors). After
+        :meth:`fit`, the candidate generators learn the events too
+        (:meth:`~mtlclassic.candidates.CandidateUnion.update`: the users'
+        histories, so new users get personal candidates, and popularity). The
+        catalogue, the ranker, ``event_stats_`` and the fusion's
+        ``task_mean_``/``task_scale_`` stay as they are.
 
         Parameters
         ----------
@@ -1046,6 +1060,9 @@ default="auto"
         if isinstance(events, pd.DataFrame):
             events = full_rows(self, self._conform_frame(events, "events"))
         update_model(self.model_, events, labels, decay_rate=decay_rate)
+        generators = self.__dict__.get("generators_")
+        if generators is not None and isinstance(events, pd.DataFrame) and len(events):
+            generators.update(self._generator_events(events))
         ids = [self.user_col, self.item_col]
         if self.seen_ is not None and len(events) and set(ids) <= set(events):
             new = pd.MultiIndex.from_frame(events[ids])
