@@ -188,7 +188,11 @@ def run_generator(gen, X_train, users):
 
 
 def rectools_rows(split_data):  # pragma: no cover - optional, needs numpy < 2
-    """RecTools' two-stage model with its defaults: EASE + ALS + popular -> GBDT."""
+    """RecTools' two-stage model, its defaults: EASE + ALS + popular -> LightGBM.
+
+    The reranker is LightGBM's classifier (RecTools' default needs CatBoost);
+    the last 10% of the time span labels it (``TimeRangeSplitter``).
+    """
     if importlib.util.find_spec("rectools") is None:
         print("  RecTools not installed: its CandidateRankingModel row is skipped "
               "(pip install rectools lightgbm, in a venv with numpy < 2).")  # fmt: skip
@@ -198,7 +202,12 @@ def rectools_rows(split_data):  # pragma: no cover - optional, needs numpy < 2
     from rectools.dataset import Dataset
     from rectools.model_selection import TimeRangeSplitter
     from rectools.models import EASEModel, ImplicitALSWrapperModel, PopularModel
-    from rectools.models.ranking import CandidateGenerator, CandidateRankingModel
+    from lightgbm import LGBMClassifier
+    from rectools.models.ranking import (
+        CandidateGenerator,
+        CandidateRankingModel,
+        Reranker,
+    )
 
     X = split_data["X_train"]
     inter = pd.DataFrame(
@@ -220,7 +229,8 @@ def rectools_rows(split_data):  # pragma: no cover - optional, needs numpy < 2
     ]
     span = inter[Columns.Datetime].max() - inter[Columns.Datetime].min()
     splitter = TimeRangeSplitter(test_size=f"{max(1, span.days // 10)}D", n_splits=1)
-    model = CandidateRankingModel(generators, splitter)
+    reranker = Reranker(LGBMClassifier(random_state=0, verbose=-1))  # no CatBoost
+    model = CandidateRankingModel(generators, splitter, reranker)
     _, fit_s = timed(lambda: model.fit(dataset))
     users = split_data["test"]["user_id"].unique()
     recs, rec_s = timed(
