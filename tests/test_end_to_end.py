@@ -151,3 +151,32 @@ def test_default_pipeline_with_a_ranking_task():
         X["user_id"][rows], k=5,
     )  # fmt: skip
     assert ndcg > shuffled + 0.05  # the head ranks better than chance (in sample)
+
+
+def test_pipeline_memory_fits_each_embedder_once_across_a_grid(tmp_path, monkeypatch):
+    """A cached step's pandas output must hash the same after the cache round
+    trip, or the next step misses its cache (the FM was refitted per grid point)."""
+    from mtlclassic import ALSEmbedder, FMEmbedder
+
+    calls = {"FMEmbedder": 0, "ALSEmbedder": 0}
+    for cls in (FMEmbedder, ALSEmbedder):
+        real = cls.fit_transform
+
+        def counted(self, *args, _real=real, **kwargs):
+            calls[type(self).__name__] += 1
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "fit_transform", counted)
+    X, Y = make_multitask_recsys(n_users=80, n_items=40, n_events=2000, random_state=0)
+    model = make_multitask_recommender(
+        fm_n_iter=4, n_estimators=10, cv=2, memory=str(tmp_path), random_state=0,
+        n_jobs=1,
+    )  # fmt: skip
+    rows = np.arange(len(X))
+    search = GridSearchCV(
+        model, {"multitasklgbm__num_leaves": [7, 15]}, cv=[(rows[:1500], rows[1500:])],
+        scoring=make_multitask_scorer(), refit=True,
+    )  # fmt: skip
+    search.fit(X, Y)
+    # one fit on the fold's training rows, one on all rows for the refit
+    assert calls == {"FMEmbedder": 2, "ALSEmbedder": 2}

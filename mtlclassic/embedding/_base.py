@@ -393,10 +393,13 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
                 index = pd.RangeIndex(embedding.shape[0])
             Z = pd.DataFrame(embedding, columns=emb_names, index=index, copy=False)
             if not keep:
-                return Z
+                return Z.copy()
             rest = self._pandas_passthrough(X, Xv, keep, index)
             rest = rest.set_axis(names[: len(keep)] if first else names[width:], axis=1)
-            return pd.concat([rest, Z] if first else [Z, rest], axis=1)
+            # a deep copy: blocks that own their data hash the same after a
+            # joblib cache round-trip (views of the input did not, so
+            # Pipeline(memory=...) missed its cache and refitted the next step)
+            return pd.concat([rest, Z] if first else [Z, rest], axis=1).copy()
         if not keep:
             return embedding
         rest = self._numpy_passthrough(X, Xv, keep)
