@@ -15,6 +15,7 @@ their input order live here only.
 """
 
 import numbers
+import time
 
 import numpy as np
 import pandas as pd
@@ -69,7 +70,8 @@ def _concat_rows(parts, order, template):
     return np.concatenate(parts, axis=0)[inverse]
 
 
-def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice=""):
+def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
+                progress=None):  # fmt: skip
     """Out-of-fold outputs for every row of ``X``.
 
     Parameters
@@ -88,6 +90,8 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice=""):
         Passed to ``splitter.split``.
     advice : str, default=""
         Appended to the message when a fold's fit fails.
+    progress : callable or None, default=None
+        Called with a line after each fold (its number, rows and seconds).
 
     Returns
     -------
@@ -104,6 +108,7 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice=""):
     n_folds = splitter.get_n_splits(X, y, groups)
     parts, test_rows = [], []
     for k, (train, test) in enumerate(splitter.split(X, y, groups)):
+        started = time.perf_counter()
         try:
             parts.append(fit_predict(np.asarray(train), np.asarray(test)))
         except ValueError as exc:
@@ -112,6 +117,11 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice=""):
                 f"rows) failed: {exc}{' ' + advice if advice else ''}"
             ) from exc
         test_rows.append(np.asarray(test))
+        if progress is not None:
+            progress(
+                f"cross-fitting fold {k + 1}/{n_folds}: {len(train)} training rows, "
+                f"{time.perf_counter() - started:.1f} s"
+            )
     order = np.concatenate(test_rows) if test_rows else np.empty(0, dtype=int)
     if order.size != n_samples or np.unique(order).size != n_samples:
         raise ValueError(

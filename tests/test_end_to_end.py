@@ -180,3 +180,17 @@ def test_pipeline_memory_fits_each_embedder_once_across_a_grid(tmp_path, monkeyp
     search.fit(X, Y)
     # one fit on the fold's training rows, one on all rows for the refit
     assert calls == {"FMEmbedder": 2, "ALSEmbedder": 2}
+
+
+def test_verbose_reports_the_gibbs_sweeps_and_the_folds(capsys):
+    X, Y = make_multitask_recsys(n_users=60, n_items=30, n_events=1200, random_state=0)
+    params = dict(fm_n_iter=20, n_estimators=5, cv=2, random_state=0, n_jobs=1)
+    make_multitask_recommender(**params).fit(X, Y)
+    assert capsys.readouterr().out == ""
+    make_multitask_recommender(verbose=1, **params).fit(X, Y)
+    out = capsys.readouterr().out
+    # a line every tenth of the full chain's 20 sweeps, then the folds
+    assert out.count("[FM mcmc] sweep") == 10
+    assert "[FM mcmc] sweep 20/20 (sampling)" in out
+    assert "[FMEmbedder] cross-fitting fold 2/2" in out
+    assert "[ALSEmbedder] cross-fitting fold 2/2" in out

@@ -31,6 +31,7 @@ def cross_fit_transform(
     random_state=None,
     groups=None,
     prepare=None,
+    verbose=0,
     **fit_params,
 ):
     """Out-of-fold ``transform`` of ``X``: each fold by a clone fitted on the others.
@@ -51,6 +52,9 @@ def cross_fit_transform(
     prepare : callable or None, default=None
         Called with each fold's unfitted clone before its ``fit`` (e.g. to
         warm-start it from a model fitted on all rows).
+    verbose : int, default=0
+        > 0 prints a line per fold (rows and seconds); the folds' own
+        estimators get ``verbose - 1``.
     **fit_params : dict
         Row-aligned arrays are sliced; anything else is passed unchanged.
 
@@ -75,8 +79,11 @@ def cross_fit_transform(
         return clone(estimator).set_params(cv=None).fit(X, y, **fit_params).transform(X)
     n_samples = _num_samples(X)
 
+    has_verbose = "verbose" in estimator.get_params()
+    quiet = {"verbose": max(0, verbose - 1)} if has_verbose else {}
+
     def fit_predict(train, test):
-        fold = clone(estimator).set_params(cv=None)
+        fold = clone(estimator).set_params(cv=None, **quiet)
         fold_params = {
             k: _safe_indexing(v, train)
             if hasattr(v, "__len__") and len(v) == n_samples
@@ -96,6 +103,11 @@ def cross_fit_transform(
         splitter=splitter,
         groups=groups,
         advice=f"(cv={cv!r}) Use fewer folds (cv) or give the scarce task more labels.",
+        progress=(
+            (lambda line: print(f"[{type(estimator).__name__}] {line}", flush=True))
+            if verbose
+            else None
+        ),
     )
 
 
@@ -137,6 +149,7 @@ class CrossFitTransformerMixin:
             cv=self.cv,
             random_state=self.random_state,
             prepare=self._crossfit_prepare(),
+            verbose=getattr(self, "verbose", 0),
             **fit_params,
         )
 

@@ -157,8 +157,9 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         Seed of the factors' initialisation, of the Gibbs sampler and of the
         default folds.
     verbose : int, default=0
-        Print progress after every sweep (the noise precisions) or epoch
-        (the objective) when positive.
+        1: a line every tenth of the Gibbs sweeps (with the elapsed time) and
+        per cross-fitting fold; 2: every sweep with the noise precisions. The
+        ALS solver prints every epoch's objective when positive.
 
     Attributes
     ----------

@@ -35,6 +35,7 @@ with ``np.bincount``: a sweep costs :math:`O(\mathrm{nnz}\,(k + T))`, one
 more normal draw per block than an ALS epoch.
 """
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -525,6 +526,7 @@ def sample_fm(
         np.zeros((n_tasks, n_tasks)),
     )
     burn_in = n_iter - n_kept_samples
+    started = time.perf_counter()
     for it in range(n_iter):
         state.sweep()
         if (it + 1) % 10 == 0:
@@ -537,12 +539,26 @@ def sample_fm(
             kept.scale[s] = state.scale
             kept.noise_precision += state.noise_precision / n_kept_samples
             kept.noise_correlation += state.noise_correlation / n_kept_samples
-        if verbose:
-            print(
-                f"[FM mcmc] sweep {it + 1:4d}  noise precision "
-                f"{np.array2string(state.noise_precision, precision=3)}"
-            )
+        _report(verbose, it, n_iter, burn_in, started, state)
     return kept
+
+
+def _report(verbose, it, n_iter, burn_in, started, state):
+    """Progress of the chain: every sweep (verbose >= 2) or every tenth of them."""
+    if not verbose:
+        return
+    every = 1 if verbose >= 2 else max(1, n_iter // 10)
+    if (it + 1) % every and it + 1 != n_iter:
+        return
+    phase = "burn-in" if it < burn_in else "sampling"
+    line = (
+        f"[FM mcmc] sweep {it + 1}/{n_iter} ({phase}), "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    if verbose >= 2:
+        precision = np.array2string(state.noise_precision, precision=3)
+        line += f", noise precision {precision}"
+    print(line, flush=True)
 
 
 @dataclass

@@ -110,8 +110,9 @@ class FMRegressor(RegressorMixin, _SingleTaskFM):
         Seed of the initialisation of :math:`V` and of the Gibbs sampler: a
         fixed seed gives the same model bit for bit.
     verbose : int, default=0
-        Print progress after every sweep (the noise precisions) or epoch
-        (the objective) when positive.
+        1: a line every tenth of the Gibbs sweeps, with the elapsed time; 2:
+        every sweep with the noise precisions. The ALS solver prints every
+        epoch's objective when positive.
 
     Attributes
     ----------
@@ -310,8 +311,9 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
     random_state : int, RandomState instance or None, default=None
         Seed of the initialisation of the factors and of the Gibbs sampler.
     verbose : int, default=0
-        Print progress after every sweep (the noise precisions) or epoch
-        (the objective) when positive.
+        1: a line every tenth of the Gibbs sweeps, with the elapsed time; 2:
+        every sweep with the noise precisions. The ALS solver prints every
+        epoch's objective when positive.
 
     Attributes
     ----------
@@ -533,7 +535,8 @@ class MultiTaskFM(MultiTaskScoreMixin, RegressorMixin, _SingleTaskFM):
         Seed of the initialisation and of the sampler; a fixed seed gives the
         same model bit for bit.
     verbose : int, default=0
-        Print progress after every sweep/epoch when positive.
+        1: a line every tenth of the Gibbs sweeps, with the elapsed time; 2:
+        every sweep (the ALS solver: every epoch's objective).
 
     Attributes
     ----------

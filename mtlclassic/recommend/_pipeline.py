@@ -306,7 +306,7 @@ def _fm_step(tasks, target, components, n_iter, alpha, verbose, common):
         **solver,
         tasks=tasks,
         features=("scores",),
-        verbose=max(0, verbose - 1),
+        verbose=verbose,
         **common,
     ).set_output(transform="pandas")
 
