@@ -7,6 +7,30 @@ chunk it reads to those dtypes (:func:`schema_dtype`).
 
 import pandas as pd
 
+__all__ = ["input_schema", "schema_dtype", "schema_example", "unused_columns"]
+
+
+def unused_columns(model) -> list:
+    """Return the input columns the model drops before any step reads them.
+
+    A Pipeline (or a ColumnTransformer) whose first step drops a column
+    (``"drop"``), as the default pipeline's ``drop_time`` drops the time, does
+    not need it to predict: scorers and the Recommender do not require it.
+    """
+    first = model
+    while hasattr(first, "steps"):
+        first = first.steps[0][1]
+    dropped = []
+    for _, transformer, columns in getattr(first, "transformers_", []):
+        if isinstance(transformer, str) and transformer == "drop":
+            names = getattr(first, "feature_names_in_", None)
+            for column in [columns] if isinstance(columns, str | int) else columns:
+                if isinstance(column, str):
+                    dropped.append(column)
+                elif names is not None:
+                    dropped.append(str(names[column]))
+    return dropped
+
 
 def input_schema(example, input_columns) -> list:
     """Return the column names, dtypes and categories of ``example`` (JSON-able).

@@ -27,6 +27,7 @@ from ._chunks import (
 )
 from ._chunks import cast_to_schema as cast_to_schema  # its home before the split
 from ._compiled import CompiledModel
+from ._schema import unused_columns
 from .embedding._session import SessionCarry
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -117,6 +118,8 @@ def resolve_columns(
                 "fitted on an array): save it with input_example=X_dataframe."
             )
         input_columns = [str(c) for c in names]
+    unused = set(unused_columns(model))  # e.g. the time the pipeline drops
+    input_columns = [c for c in input_columns if c in available or c not in unused]
     missing = [c for c in input_columns if c not in available]
     if missing:
         raise InputError(

@@ -486,3 +486,25 @@ def test_recommend_serves_k_items_beyond_the_candidate_count(fitted, tmp_path, c
     )
     assert code == 2, err
     assert f"--users '{gap}', row 4 after the header: column 'user_id' is empty" in err
+
+
+def test_a_column_the_model_drops_is_not_required(files, fitted, tmp_path, capsys):
+    """The default pipeline drops the time: scoring a file without it works and
+    gives predict's numbers (any time scores the same)."""
+    folder, model_path, X_new = files
+    _, model = fitted
+    no_time = X_new.drop(columns=["timestamp", "extra"])
+    no_time.to_csv(tmp_path / "no_time.csv", index=False)
+    code = main(["score", str(model_path), str(tmp_path / "no_time.csv"),
+                 str(tmp_path / "out.csv")])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    out = pd.read_csv(tmp_path / "out.csv")
+    np.testing.assert_array_equal(
+        out[TASKS].to_numpy(), model.predict(X_new.drop(columns="extra"))
+    )
+    # a column the model reads is still required, and named
+    no_side = no_time.drop(columns="user_f0")
+    no_side.to_csv(tmp_path / "no_side.csv", index=False)
+    code = main(["score", str(model_path), str(tmp_path / "no_side.csv"),
+                 str(tmp_path / "o3.csv")])  # fmt: skip
+    assert code == 2 and "lacks the columns ['user_f0']" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from .._ids import check_query_ids, conform_ids
+from .._schema import unused_columns
 from .._targets import fitted_tasks
 from .._time import time_values
 from ..candidates import sample_negatives
@@ -427,6 +428,7 @@ default="auto"
         """Where each column the model reads comes from: items, users or context."""
         user_col, item_col = self.user_col, self.item_col
         sources, missing = {}, []
+        unused = set(unused_columns(self.model_))  # e.g. the time it drops
         for col in self.input_columns_:
             if col in (user_col, item_col):
                 continue
@@ -436,7 +438,7 @@ default="auto"
                 sources[col] = "users"
             elif col in self._context:
                 sources[col] = "context"
-            else:
+            elif col not in unused:
                 missing.append(col)
         if missing:
             raise ValueError(
@@ -565,6 +567,8 @@ default="auto"
             else self.users_.reindex(pairs[self.user_col].to_numpy())
         )
         for col in self.input_columns_:
+            if col not in self._sources and col not in (self.user_col, self.item_col):
+                continue  # a column the model drops (and no one gave)
             if col in (self.user_col, self.item_col):
                 columns[col] = pairs[col].to_numpy()
             elif self._sources[col] == "items":
