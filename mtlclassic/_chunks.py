@@ -336,6 +336,23 @@ def _read_csv(source, chunksize, columns, schema, floats, ids):
 # -------------------------------------------------------------------- output
 
 
+def sibling_tempfile(path, suffix=".partial"):
+    """Create an empty temporary file beside ``path``, with the usual file mode.
+
+    ``tempfile.mkstemp`` makes files private (0600); an output renamed from
+    it would be unreadable by another user (a serving process), unlike every
+    file a program opens normally. The mode is set as ``open`` would: 0666
+    less the process umask.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return Path(tmp)
+
+
 class AtomicOutput:
     """Append DataFrames to a temporary file beside ``path``; rename on success.
 
@@ -373,14 +390,7 @@ class AtomicOutput:
         self._writer = self._handle = self._tmp = self._schema = None
 
     def __enter__(self):
-        fd, tmp = tempfile.mkstemp(
-            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial"
-        )
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private (0600)
-        self._tmp = Path(tmp)
+        self._tmp = sibling_tempfile(self.path)
         if not self._arrow:
             self._handle = open(self._tmp, "w", newline="", encoding="utf-8")
         return self

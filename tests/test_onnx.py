@@ -1,5 +1,8 @@
 """to_onnx: onnxruntime on the exported graph equals predict."""
 
+import os
+import stat
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -283,6 +286,11 @@ def test_cli_export_onnx(data, pipeline, tmp_path, capsys):
     model_path = save(pipeline, tmp_path / "model.mtlc", input_example=X.head())
     out = tmp_path / "model.onnx"
     assert main(["export-onnx", str(model_path), str(out)]) == 0
+    # the file mode every other output gets (0666 less the umask), not 0600
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(model_path.stat().st_mode) == 0o666 & ~umask
     rows = awkward_rows(X)
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = session.run(["predictions"], onnx_inputs(rows, out))[0]

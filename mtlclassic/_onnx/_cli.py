@@ -1,10 +1,9 @@
 """The ``mtlclassic export-onnx`` command."""
 
 import os
-import tempfile
 from pathlib import Path
 
-from .._chunks import InputError, _note
+from .._chunks import InputError, _note, sibling_tempfile
 from .._parsers import add_trust
 from .._scoring import _load_model, _run
 
@@ -84,13 +83,12 @@ def run_export_onnx(args):
         except (TypeError, ValueError) as exc:
             raise InputError(f"{exc} (inputs typed by {source})" if example is not None
                              else str(exc)) from None  # fmt: skip
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=output.parent)
+        tmp = sibling_tempfile(output)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(proto.SerializeToString())
+            tmp.write_bytes(proto.SerializeToString())
             os.replace(tmp, output)
         finally:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         inputs = ", ".join(i.name for i in proto.graph.input)
         _note(f"wrote {args.output} ({output.stat().st_size / 2**20:.1f} MiB); "
               f"inputs: {inputs}")  # fmt: skip
