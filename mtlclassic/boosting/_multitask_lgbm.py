@@ -151,7 +151,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     task_weight_interval : int, default=10
         Rounds between two estimates of dynamic ``task_weights``.
     early_stopping_rounds : int or None, default=None
-        Stop a booster when its validation metric (the first of LightGBM's
+        None (the default, as in LightGBM's scikit-learn API): no early
+        stopping, every booster grows ``n_estimators`` trees. An int: stop a
+        booster when its validation metric (the first of LightGBM's
         default metrics for its objective: l2, binary log-loss, NDCG; the
         weighted mixed loss for a mixed shared booster) has not improved for
         this many rounds. Validation rows come from ``eval_set``, or else a
