@@ -120,6 +120,15 @@ def test_fusion_rules_by_hand(fitted):
     np.testing.assert_allclose(
         top["score"], cands.loc[top["item_id"]].to_numpy() * top["click"], rtol=1e-6
     )
+    # a new user has no retrieval score: a NaN fused score is refused, by user
+    with pytest.raises(ValueError, match=r"NaN for 3 candidate row\(s\), of the "
+                       r"users \[12345\]\. candidate_score is NaN"):  # fmt: skip
+        _rec(fitted, fusion=spy, n_candidates=3).recommend([4, 12345], k=3)
+    # a batch of new users only: candidate_score (all NaN) is not passed
+    seen.clear()
+    only_new = _rec(fitted, fusion=lambda c: seen.setdefault("c", list(c.columns))
+                    and c["click"], n_candidates=3).recommend([12345], k=3)  # fmt: skip
+    assert "candidate_score" not in seen["c"] and len(only_new) == 3
 
 
 def test_als_candidates_and_unseen_users(fitted):

@@ -161,7 +161,9 @@ default="standardized"
         ``user_col`` and ``item_col`` ids, ``candidate_score`` (the ALS
         retrieval score, when candidates come from ALS or a candidates frame
         with that column) and one column per task; it returns one score per
-        row, e.g. ``lambda c: sigmoid(c.candidate_score) * c.click``.
+        row, e.g. ``lambda c: sigmoid(c.candidate_score) * c.click``. A
+        ``candidate_score`` that is NaN in every row (new users only) is left
+        out of the frame; a NaN score is a ``ValueError`` naming the users.
     candidates : {"auto", "als", "all"} or DataFrame, default="auto"
         Where candidates come from: ``"als"`` the first embedder of the model
         that generates them (its ``recommend_candidates``, e.g.
@@ -596,11 +598,27 @@ default="auto"
             frame = pairs.reset_index(drop=True).assign(
                 **{name: P[:, t] for t, name in enumerate(names)}
             )
+            if "candidate_score" in frame and frame["candidate_score"].isna().all():
+                frame = frame.drop(columns="candidate_score")  # no retrieval score
             score = np.asarray(self.fusion(frame), dtype=np.float64)
             if score.shape != (P.shape[0],):
                 raise ValueError(
                     "The fusion callable must return one score per candidate row; "
                     f"got shape {score.shape} for {P.shape[0]} rows."
+                )
+            bad = np.isnan(score)
+            if bad.any():
+                users = pd.unique(frame[self.user_col].to_numpy()[bad])
+                hint = ""
+                if "candidate_score" in frame and frame["candidate_score"].isna().any():
+                    hint = (
+                        " candidate_score is NaN for users the candidate generator "
+                        "does not know (new users): handle it, e.g. with "
+                        "c.candidate_score.fillna(0)."
+                    )
+                raise ValueError(
+                    f"The fusion callable returned NaN for {int(bad.sum())} candidate "
+                    f"row(s), of the users {users[:5].tolist()}.{hint}"
                 )
             return score
         w = np.array([float(weights.get(name, 0.0)) for name in names])
