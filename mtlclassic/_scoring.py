@@ -121,10 +121,15 @@ def resolve_columns(
     unused = set(unused_columns(model))  # e.g. the time the pipeline drops
     input_columns = [c for c in input_columns if c in available or c not in unused]
     missing = [c for c in input_columns if c not in available]
+    if missing and hint:  # the separator first: every column is "missing"
+        raise InputError(
+            f"{where}: {hint}, so none of the {len(missing)} columns the model "
+            f"reads was found (it reads {input_columns[:8]}...)."
+        )
     if missing:
         raise InputError(
             f"{where} lacks the columns {missing}, which the model reads (it reads "
-            f"{input_columns}; the file has {available}){hint}."
+            f"{input_columns}; the file has {available})."
         )
     if id_cols is None:
         id_cols = _id_columns(model, available)
@@ -244,11 +249,14 @@ def score_file(
 
 
 def _delimiter_hint(columns):
-    if len(columns) == 1 and any(d in str(columns[0]) for d in ";\t|"):
-        return (
-            "; its header is one column holding a ';', tab or '|': write the file "
-            "comma-separated"
-        )
+    """Say which separator a one-column header seems to use ("" if none)."""
+    if len(columns) == 1:
+        for sep, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+            if sep in str(columns[0]):
+                return (
+                    f"the file looks {name}-separated (its header is one column, "
+                    f"{str(columns[0])[:60]!r}): write it comma-separated"
+                )
     return ""
 
 
@@ -297,9 +305,11 @@ def _per_id_file(serve, ids_path, output_path, *, col, label, what, verb,
     source = Source(ids_path, label)
     available = input_columns_of(source)
     if col not in available:
+        hint = _delimiter_hint(available)
+        if hint:
+            raise InputError(f"{source}: {hint}.")
         raise InputError(
-            f"{source} lacks the {what} id column {col!r} (it has {available})"
-            f"{_delimiter_hint(available)}."
+            f"{source} lacks the {what} id column {col!r} (it has {available})."
         )
     schema = [e for e in schema or [] if e["name"] == col]
     meter = Progress(verb, progress)

@@ -448,7 +448,7 @@ def test_missing_and_fractional_values_in_an_int_column(fitted, tmp_path, capsys
     assert code == 2 and "row 13 after the header: column 'item_id' holds '0" in err
     assert "would be different ids" in err
     code, err = score(X.head(5), sep=";")
-    assert code == 2 and "write the file comma-separated" in err
+    assert code == 2 and "write it comma-separated" in err
 
 
 def test_recommend_serves_k_items_beyond_the_candidate_count(fitted, tmp_path, capsys):
@@ -508,3 +508,15 @@ def test_a_column_the_model_drops_is_not_required(files, fitted, tmp_path, capsy
     code = main(["score", str(model_path), str(tmp_path / "no_side.csv"),
                  str(tmp_path / "o3.csv")])  # fmt: skip
     assert code == 2 and "lacks the columns ['user_f0']" in capsys.readouterr().err
+
+
+def test_a_semicolon_separated_file_is_named_first(files, tmp_path, capsys):
+    folder, model_path, X_new = files
+    X_new.to_csv(tmp_path / "semi.csv", index=False, sep=";")
+    code = main(["score", str(model_path), str(tmp_path / "semi.csv"),
+                 str(tmp_path / "out.csv")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    message = err.split("error: ", 1)[-1]
+    assert message.split(":", 2)[1].strip().startswith("the file looks ';'-separated")
+    assert "lacks the columns" not in err
