@@ -137,6 +137,9 @@ def test_load_movielens_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_movielens(tmp_path / "nope")
     (tmp_path / "u.data").write_text("1\t10\t5\n")
+    with pytest.raises(FileNotFoundError, match=r"takes the folder.*is a file; pass "
+                       r"its folder .*'u\.data' \(ml-100k\)"):  # fmt: skip
+        load_movielens(tmp_path / "u.data")
     with pytest.raises(ValueError, match="u.data.*expected 4 columns"):
         load_movielens(tmp_path)
     (tmp_path / "u.data").write_text("1\t10\tfive\t881250949\n")

@@ -185,8 +185,21 @@ def load_movielens(path, *, like_threshold=4.0):
         When a file is malformed; the message names the file.
     """
     path = Path(path)
+    layouts = (
+        "'u.data' (ml-100k), 'ratings.dat' (ml-1m) or 'ratings.csv' (ml-latest), "
+        "as in the unpacked GroupLens archive"
+    )
+    if path.is_file():
+        raise FileNotFoundError(
+            f"load_movielens takes the folder holding the files, not a file: "
+            f"{str(path)!r} is a file; pass its folder {str(path.parent)!r}, which "
+            f"should hold {layouts}."
+        )
     if not path.is_dir():
-        raise FileNotFoundError(f"MovieLens folder {str(path)!r} does not exist.")
+        raise FileNotFoundError(
+            f"MovieLens folder {str(path)!r} does not exist; pass the folder that "
+            f"holds {layouts}."
+        )
     if (path / "u.data").is_file():
         ratings, users, items = _movielens_100k(path)
     elif (path / "ratings.dat").is_file():
