@@ -147,7 +147,9 @@ def test_bad_configuration(fitted):
     plain = Recommender(model, items, users=users).recommend([0, 1], k=5)
     timed = _rec(fitted).recommend([0, 1], k=5)
     pd.testing.assert_frame_equal(plain, timed)
-    with pytest.raises(ValueError, match=r"needs the column\(s\) \['user_f0'"):
+    with pytest.raises(
+        ValueError, match=r"column\(s\) \['user_f0', 'user_f1', 'user_segment'\]"
+    ):
         Recommender(model, items, context={"timestamp": 0})
     with pytest.raises(ValueError, match="duplicate ids"):
         Recommender(
