@@ -87,8 +87,23 @@ def predict_dask(model, X, *, trusted=()):
             "estimator, pipeline or model file."
         )
     meta = pd.DataFrame({n: pd.Series(dtype="float64") for n in names})
-    shipped = dask.delayed(model, pure=True, traverse=False)
-    return X.map_partitions(_score_partition, shipped, names, meta=meta)
+    return X.map_partitions(_score_partition, _ship(dask, model), names, meta=meta)
+
+
+def _ship(dask, model):
+    """The model as a graph argument: scattered to the workers once, if a client.
+
+    Embedded in the graph, a model of a few MiB made distributed warn "Sending
+    large graph" on every call and travel with every graph; scattered
+    (broadcast, one copy per worker), the graph holds only its key.
+    """
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):  # no distributed, or no client: local
+        return dask.delayed(model, pure=True, traverse=False)
+    return client.scatter(model, broadcast=True, hash=False)
 
 
 def _input_paths(spec):

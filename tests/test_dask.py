@@ -319,3 +319,18 @@ def test_cli_score_on_the_cluster_equals_the_local_score(client, data, tmp_path)
         pd.read_parquet(out5)[list(Y.columns)].to_numpy(),
         expected[list(Y.columns)].to_numpy(),
     )
+
+
+def test_a_large_model_is_scattered_not_sent_with_every_graph(client, data):
+    X, _, Y = data
+    import dask
+
+    big = MultiTaskLGBM(n_estimators=200, random_state=0, n_jobs=1).fit(X, Y)
+    rows = dd.from_pandas(X, npartitions=2)
+    threshold = {"distributed.admin.large-graph-warning-threshold": "50kB"}
+    with warnings.catch_warnings(record=True) as caught, dask.config.set(threshold):
+        warnings.simplefilter("always")
+        for _ in range(2):
+            out = predict_dask(big, rows).compute()
+    assert not [w for w in caught if "large graph" in str(w.message)]
+    assert_array_equal(out.to_numpy(), big.predict(X))
