@@ -91,7 +91,7 @@ def predict_dask(model, X, *, trusted=()):
 
 
 def _ship(dask, model):
-    """The model as a graph argument: scattered to the workers once, if a client.
+    """Return the model as a graph argument, scattered once when there is a client.
 
     Embedded in the graph, a model of a few MiB made distributed warn "Sending
     large graph" on every call and travel with every graph; scattered

@@ -321,16 +321,18 @@ def test_cli_score_on_the_cluster_equals_the_local_score(client, data, tmp_path)
     )
 
 
-def test_a_large_model_is_scattered_not_sent_with_every_graph(client, data):
-    X, _, Y = data
+def test_the_model_is_scattered_to_the_workers_once(client, data):
     import dask
+    from distributed import Future
 
-    big = MultiTaskLGBM(n_estimators=200, random_state=0, n_jobs=1).fit(X, Y)
-    rows = dd.from_pandas(X, npartitions=2)
-    threshold = {"distributed.admin.large-graph-warning-threshold": "50kB"}
-    with warnings.catch_warnings(record=True) as caught, dask.config.set(threshold):
-        warnings.simplefilter("always")
-        for _ in range(2):
-            out = predict_dask(big, rows).compute()
-    assert not [w for w in caught if "large graph" in str(w.message)]
-    assert_array_equal(out.to_numpy(), big.predict(X))
+    from mtlclassic._dask_scoring import _ship
+
+    X, _, Y = data
+    model = MultiTaskLGBM(**SMALL).fit(X, Y)
+    shipped = _ship(dask, model)  # broadcast to every worker, not in the graph
+    assert isinstance(shipped, Future)
+    assert shipped.result().predict(X.head(5)).tolist() == (
+        model.predict(X.head(5)).tolist()
+    )
+    rows = dd.from_pandas(X.head(50), npartitions=2)
+    assert_array_equal(predict_dask(model, rows).compute(), model.predict(X.head(50)))
