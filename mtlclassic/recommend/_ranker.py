@@ -32,6 +32,7 @@ from ..boosting import MultiTaskLGBM
 from ..candidates import EASE, CandidateUnion, ItemKNN, Popularity
 from ..candidates._union import check_generator
 from ..embedding import ALSEmbedder
+from ..metrics import ndcg_at_k
 from ..model_selection._split import user_holdout as label_cut
 
 __all__ = [
@@ -204,6 +205,48 @@ def ranker_frame(cands, predictions, stats, side, user_col, item_col, names):
     return frame
 
 
+BASE = "base_score"  # the ranker's offset: the best generator's ranking
+
+
+def base_scores(cands, source, user_col):
+    """Return the ranker's offset: ``-log2`` of each candidate's rank by ``source``.
+
+    Ranks are per user, 1 = the best score of column ``source``, candidates
+    it did not score after all others; so the offset orders a user's
+    candidates as that generator does, on a scale (1 between the first two,
+    0.14 between the 10th and 11th) a few trees can adjust.
+    """
+    values = cands[source].to_numpy(dtype=np.float64)
+    values = np.where(np.isnan(values), -np.inf, values)
+    users = pd.factorize(cands[user_col])[0]
+    order = np.lexsort((np.arange(values.size), -values, users))
+    counts = np.bincount(users)
+    rank = np.empty(values.size)
+    rank[order] = np.arange(values.size) - np.repeat(
+        np.cumsum(counts) - counts, counts
+    )[users[order]] + 1  # fmt: skip
+    return -np.log2(rank)
+
+
+def best_source(cands, grades, user_col, k=10):
+    """Return the score column whose own ranking has the best NDCG@k.
+
+    The columns are each generator's score and the fused one (``score``);
+    NDCG is against ``grades`` with LambdaRank's gains ``2**grade - 1``.
+    Returns ``(column, {column: NDCG@k})``.
+    """
+    gains = np.exp2(grades) - 1
+    columns = ["score"] + [c for c in cands.columns if c.startswith("score_")]
+    found = {}
+    for col in columns:
+        score = cands[col].to_numpy(dtype=np.float64)
+        score = np.where(np.isnan(score), -np.inf, score)
+        score = np.where(np.isfinite(score), score, np.nanmin(score[np.isfinite(
+            score)], initial=0.0) - 1.0)  # fmt: skip
+        found[col] = ndcg_at_k(gains, score, cands[user_col].to_numpy(), k=k)
+    return max(found, key=lambda c: (found[c], c == "score")), found
+
+
 def _ranker_side(side):
     """Return the side columns a ranker can learn from: numbers, few categories.
 
@@ -236,6 +279,7 @@ def default_ranker(random_state, n_jobs, verbose):
         early_stopping_rounds=50,
         validation_fraction=0.15,
         task_params={"relevance": {"eval_at": [10]}},  # stop on NDCG@10
+        init_score={"relevance": BASE},  # boost from the best generator's order
         refit=True,
         n_jobs=n_jobs,
         random_state=random_state,

@@ -17,6 +17,9 @@ from ..embedding._base import lookup_ids
 from ..embedding._session import session_context
 from ._inputs import fitted_ids, model_input_columns, side_table
 from ._ranker import (
+    BASE,
+    base_scores,
+    best_source,
     check_generators,
     default_generators,
     default_ranker,
@@ -825,6 +828,10 @@ default="auto"
                 "has nothing to learn: raise n_candidates, or pass ranker=None."
             )
         cands, grades = cands[useful].reset_index(drop=True), grades[useful]
+        self.base_source_, self.source_ndcg_ = best_source(
+            cands, grades, self.user_col
+        )
+        cands = self._with_base(cands)
         frame = self._features(cands, stats, names=None)
         self.ranker_features_ = list(frame.columns)
         frame[_QUERY] = pd.factorize(cands[self.user_col])[0]
@@ -934,7 +941,16 @@ default="auto"
         if exclude_seen and self.seen_ is not None and len(cands):
             key = pd.MultiIndex.from_frame(cands[[self.user_col, self.item_col]])
             cands = cands[~key.isin(self.seen_)]
-        return cands.reset_index(drop=True)
+        return self._with_base(cands.reset_index(drop=True))
+
+    def _with_base(self, cands):
+        """Candidates with the ranker's offset (:func:`._ranker.base_scores`)."""
+        source = self.__dict__.get("base_source_")
+        if source is None:  # fitted before the offset existed
+            return cands
+        if not len(cands):
+            return cands.assign(**{BASE: np.zeros(0)})
+        return cands.assign(**{BASE: base_scores(cands, source, self.user_col)})
 
     @property
     def _ranked(self):
@@ -963,7 +979,13 @@ default="auto"
         for col in scores.columns:
             merged[col] = merged[col].fillna(scores[col])
         merged["score"] = merged["score"].fillna(0.0)
-        return merged
+        # the offset ranks each pair among the user's proposals, as recommend does
+        ids = [self.user_col, self.item_col]
+        key = pd.MultiIndex.from_frame(merged[ids])
+        extra = merged[~key.isin(pd.MultiIndex.from_frame(proposed[ids]))]
+        together = self._with_base(pd.concat([proposed, extra], ignore_index=True))
+        base = together.set_index(ids)[BASE]
+        return merged.assign(**{BASE: base.reindex(key).to_numpy()})
 
     def _score_ranked(self, cands, session):
         """Union candidates scored by the ranker, with the task predictions."""
