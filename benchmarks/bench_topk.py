@@ -146,14 +146,21 @@ def baseline_grid(quick, has_time):
     return {
         "ease": [EASE(lam) for lam in (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)],
         "als": [
-            ALSEmbedder(factors=f, regularization=r, alpha=a, iterations=15,
-                        cv=None, random_state=0)  # fmt: skip
+            ALSEmbedder(
+                factors=f,
+                regularization=r,
+                alpha=a,
+                iterations=15,
+                cv=None,
+                random_state=0,
+            )  # fmt: skip
             for f in (16, 32, 64, 128)
             for r in (0.01, 0.1, 1.0)
             for a in (1.0, 5.0)
         ],
-        "knn": [ItemKNN(n, similarity=s) for n in (50, 200, 800)
-                for s in ("cosine", "bm25")],  # fmt: skip
+        "knn": [
+            ItemKNN(n, similarity=s) for n in (50, 200, 800) for s in ("cosine", "bm25")
+        ],  # fmt: skip
     }
 
 
@@ -223,7 +230,9 @@ def rectools_rows(split_data):  # pragma: no cover - optional, needs numpy < 2
         CandidateGenerator(EASEModel(), 100, True, True),
         CandidateGenerator(
             ImplicitALSWrapperModel(AlternatingLeastSquares(32, random_state=0)),
-            100, True, True,
+            100,
+            True,
+            True,
         ),  # fmt: skip
         CandidateGenerator(PopularModel(), 50, True, True),
     ]
@@ -242,7 +251,7 @@ def rectools_rows(split_data):  # pragma: no cover - optional, needs numpy < 2
 
 
 # ------------------------------------------------------------------- run
-def run(name, data, *, quick, seed, legacy):
+def run(name, data, *, quick, seed, legacy, only=None):
     s = split(data, seed)
     X_train, Y_train = s["X_train"], s["Y_train"]
     test, new_test = s["test"], s["new_test"]
@@ -266,6 +275,10 @@ def run(name, data, *, quick, seed, legacy):
     pop = Popularity()
     recs, fit_s, rec_s = run_generator(pop, X_train, users)
     record("most popular items", recs, fit_s, rec_s, pop.recommend(new_users, K))
+    if only == "rectools":
+        for label, recs, fit_s, rec_s in rectools_rows(s):
+            record(label, recs, fit_s, rec_s)
+        return rows
     best = tuned_baselines(s, quick)
     for base, label in (("ease", "EASE (Steck 2019)"), ("als", "implicit ALS"),
                         ("knn", "ItemKNN")):  # fmt: skip
@@ -316,9 +329,18 @@ def main(argv=None):
                         choices=["movielens", "book-crossing", "all"])  # fmt: skip
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-legacy", action="store_true",
-                        help="skip the old Recommender's row (its own pipeline fit)")
+    parser.add_argument(
+        "--no-legacy",
+        action="store_true",
+        help="skip the old Recommender's row (its own pipeline fit)",
+    )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--only",
+        choices=["rectools"],
+        default=None,
+        help="popularity and RecTools only (its venv has numpy < 2)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         run("generated", generated(None, args.seed), quick=True, seed=args.seed,
@@ -332,7 +354,14 @@ def main(argv=None):
             print(f"{name}: data files absent; run ../shared/data/get_dev_data.sh "
                   "(skipped).")  # fmt: skip
             continue
-        run(name, data, quick=False, seed=args.seed, legacy=not args.no_legacy)
+        run(
+            name,
+            data,
+            quick=False,
+            seed=args.seed,
+            legacy=not args.no_legacy,
+            only=args.only,
+        )
     return 0
 
 
