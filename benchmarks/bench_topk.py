@@ -205,11 +205,11 @@ def rectools_rows(split_data):  # pragma: no cover - optional, needs numpy < 2
               "(pip install rectools lightgbm, in a venv with numpy < 2).")  # fmt: skip
         return []
     from implicit.als import AlternatingLeastSquares
+    from lightgbm import LGBMClassifier
     from rectools import Columns
     from rectools.dataset import Dataset
     from rectools.model_selection import TimeRangeSplitter
     from rectools.models import EASEModel, ImplicitALSWrapperModel, PopularModel
-    from lightgbm import LGBMClassifier
     from rectools.models.ranking import (
         CandidateGenerator,
         CandidateRankingModel,
