@@ -44,27 +44,27 @@ def run_demo(args):
     )
     start = time.perf_counter()
     text = None
+    marker = _demo.QUICK_MARKER if args.quick else _demo.FIGURES_MARKER
     if args.check:
         try:
             with open(args.check, encoding="utf-8") as f:
                 text = f.read()
         except OSError as exc:
             raise FileNotFoundError(f"--check {args.check!r}: {exc}") from None
-        _demo.readme_figures(text)  # a file without figures fails before the fit
+        _demo.readme_figures(text, marker)  # no figures: fail before the fit
+
+    def progress(message):  # a line per stage, with the time so far
+        _progress(f"{time.perf_counter() - start:6.1f} s  {message}", not args.silent)
+
     report, table = _demo.run(
-        X,
-        Y,
-        quick=args.quick,
-        seed=args.seed,
-        n_jobs=args.n_jobs,
-        progress=lambda m: _progress(m, not args.silent),
+        X, Y, quick=args.quick, seed=args.seed, n_jobs=args.n_jobs, progress=progress
     )
     print(report)
-    _progress(f"done in {time.perf_counter() - start:.1f}s", not args.silent)
+    progress("done")
     if text is None:
         return 0
-    problems = _demo.check_figures(_demo.demo_figures(table), text)
-    return _demo.report_check(problems, args.check)
+    problems = _demo.check_figures(_demo.demo_figures(table), text, marker=marker)
+    return _demo.report_check(problems, args.check, marker)
 
 
 def build_parser():
@@ -111,8 +111,9 @@ def build_parser():
         "--check",
         metavar="FILE",
         help="compare the summary with the Markdown table after the line "
-        "'<!-- figures: mtlclassic demo -->' in FILE (e.g. README.md); exit 1 "
-        "when a figure differs at 3 decimals",
+        "'<!-- figures: mtlclassic demo -->' in FILE (e.g. README.md; with "
+        "--quick, '<!-- figures: mtlclassic demo --quick -->'); exit 1 when a "
+        "score differs at 3 decimals (fit times are not compared)",
     )
     demo.set_defaults(func=run_demo)
     from ._parsers import add_parsers
