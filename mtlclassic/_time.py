@@ -1,10 +1,13 @@
 """The one reader of time columns: every form events arrive in, one number line.
 
-Splitters, session features, the recency of popularity and the two-stage
-cut all read their time column here, so the same instants give the same
-result whatever form they come in: ints and floats (any unit, kept as they
-are), naive datetimes (read as UTC), time-zone-aware datetimes (converted to
-UTC) and ISO-8601 strings (parsed; each with its own offset, if any).
+Splitters, session features, the recency of popularity and histories, and the
+two-stage cut all read their time column here, so the same instants give the
+same result whatever form they come in: ints and floats (any unit, kept as
+they are), naive datetimes (read as UTC) and time-zone-aware datetimes
+(converted to UTC), also as an object column of ``Timestamp`` (what a
+tz-aware column becomes in a NumPy array). Text is refused with the call that
+converts it: a date written as text is ambiguous (formats, zones), so the
+reader does not guess.
 """
 
 import numbers
@@ -17,7 +20,7 @@ __all__ = ["time_position", "time_span", "time_values"]
 
 def _as_datetime_seconds(values, name):
     """Seconds since the epoch (float64) of datetime-like values, UTC."""
-    parsed = pd.to_datetime(pd.Series(values), utc=True, format="ISO8601")
+    parsed = pd.to_datetime(pd.Series(values), utc=True)
     ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
     return ns / 1e9
 
@@ -28,24 +31,24 @@ def time_values(values, name) -> tuple[np.ndarray, bool]:
     Parameters
     ----------
     values : array-like or Series of shape (n,)
-        Numbers (any unit), datetimes (naive: UTC; tz-aware: converted to
-        UTC) or ISO-8601 strings.
+        Numbers (any unit) or datetimes (naive: UTC; tz-aware: converted to
+        UTC; ``Timestamp`` objects too).
     name : str
         The column, for messages.
 
     Returns
     -------
     t : ndarray of shape (n,), float64
-        Numbers as they are; datetimes and strings as seconds since
-        1970-01-01 UTC.
+        Numbers as they are; datetimes as seconds since 1970-01-01 UTC.
     is_datetime : bool
 
     Raises
     ------
     ValueError
-        If a value is missing or a string is not a date.
+        If a value is missing.
     TypeError
-        If the values are neither numbers, datetimes nor strings.
+        If the values are text (with the conversion to use) or neither numbers
+        nor datetimes.
     """
     series = values if isinstance(values, pd.Series) else pd.Series(values)
     missing = series.isna().to_numpy()
@@ -61,20 +64,22 @@ def time_values(values, name) -> tuple[np.ndarray, bool]:
         raise TypeError(f"The time column {name!r} holds booleans, not times.")
     if pd.api.types.is_numeric_dtype(dtype):
         return series.to_numpy(dtype=np.float64), False
-    kinds = {type(v) for v in series.to_numpy(dtype=object)}
+    values = series.to_numpy(dtype=object)
+    kinds = {type(v) for v in values}
     if kinds and all(issubclass(k, numbers.Real) for k in kinds):
         return series.to_numpy(dtype=np.float64), False
-    if kinds and all(issubclass(k, str | pd.Timestamp | np.datetime64) for k in kinds):
-        try:
-            return _as_datetime_seconds(series, name), True
-        except (ValueError, TypeError) as exc:
-            raise ValueError(
-                f"The time column {name!r} holds strings that are not ISO-8601 "
-                f"dates ({exc})."
-            ) from None
+    if kinds and all(issubclass(k, pd.Timestamp | np.datetime64) for k in kinds):
+        return _as_datetime_seconds(series, name), True
+    if any(issubclass(k, str) for k in kinds):
+        example = next(v for v in values if isinstance(v, str))
+        raise TypeError(
+            f"The time column {name!r} holds text (e.g. {example!r}), not numbers "
+            "or datetimes; convert it first, e.g. "
+            f"X[{name!r}] = pd.to_datetime(X[{name!r}], utc=True)."
+        )
     raise TypeError(
-        f"The time column {name!r} must hold numbers, datetimes or ISO-8601 "
-        f"strings; got dtype {dtype}."
+        f"The time column {name!r} must hold numbers or datetimes; got dtype "
+        f"{dtype} ({sorted(k.__name__ for k in kinds)[:3]})."
     )
 
 

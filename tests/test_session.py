@@ -185,7 +185,7 @@ def test_bad_input():
     )
     with pytest.raises(ValueError, match="no column"):
         embedder().fit(X.drop(columns="timestamp"))
-    with pytest.raises(ValueError, match="missing or infinite times"):
+    with pytest.raises(ValueError, match="time column .timestamp. has 1 missing"):
         embedder().fit(X.assign(timestamp=[0, np.nan] + [1] * 7))
     with pytest.raises(ValueError, match="missing id"):
         embedder().fit(X.assign(item_id=[None] + ["a"] * 8))

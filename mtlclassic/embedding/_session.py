@@ -43,6 +43,7 @@ from .._compat import (
     validate_data,
 )
 from .._crossfit import out_of_fold, resolve_cv
+from .._time import time_values
 from ._base import BaseEmbedder, find_embedders, lookup_ids
 
 __all__ = ["SessionCarry", "SessionEmbedder", "session_context", "session_features"]
@@ -360,18 +361,7 @@ class SessionEmbedder(BaseEmbedder):
         names = dict(zip(self._needed_params(), self._needed()))
         for param in ("user_col", "item_col"):
             self._id_values(X, X.columns.get_loc(names[param]), param)
-        time = X[names["time_col"]]
-        if pd.api.types.is_datetime64_any_dtype(time):
-            origin = pd.Timestamp(0, tz=getattr(time.dt, "tz", None))
-            seconds = (time - origin).dt.total_seconds().to_numpy(dtype=np.float64)
-        else:
-            try:
-                seconds = time.to_numpy(dtype=np.float64, na_value=np.nan)
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"time_col {names['time_col']!r} must hold numbers (seconds) or "
-                    f"datetimes; got dtype {time.dtype}."
-                ) from None
+        seconds, _ = time_values(X[names["time_col"]], str(names["time_col"]))
         if not np.isfinite(seconds).all():
             raise ValueError(
                 f"time_col {names['time_col']!r} has missing or infinite times; every "

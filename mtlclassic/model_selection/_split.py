@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import BaseCrossValidator, GroupKFold
 
+from .._time import time_values
+
 
 def _column(X, col, param):
     """Return column ``col`` of ``X`` as a 1-D numpy array."""
@@ -40,16 +42,13 @@ def _num_rows(X):
 
 
 def _time_values(X, time_col):
-    t = _column(X, time_col, "time_col")
-    if np.issubdtype(t.dtype, np.datetime64):
-        return t.astype("datetime64[ns]").astype(np.int64), True
-    try:
-        return t.astype(np.float64), False
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"time_col={time_col!r} must hold numbers or datetimes; got dtype "
-            f"{t.dtype}."
-        ) from None
+    """Return the time column on one axis (seconds for datetimes), as _time reads."""
+    if isinstance(X, pd.DataFrame):
+        _column(X, time_col, "time_col")  # a clear error for a missing column
+        values = X[time_col]
+    else:
+        values = _column(X, time_col, "time_col")
+    return time_values(values, str(time_col))
 
 
 def user_holdout(users, times, fraction, random_state):
@@ -127,11 +126,13 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
     Parameters
     ----------
     time_col : str or int, default="timestamp"
-        Column of ``X`` with the event time (numbers or datetimes).
+        Column of ``X`` with the event time: numbers, or datetimes (naive or
+        time-zone-aware; read by :func:`mtlclassic._time.time_values`, so the
+        same instants give the same folds in every form).
     n_splits : int, default=5
     gap : float or Timedelta, default=0
         Training events must be older than ``c_i - gap`` (in the units of
-        the time column; a ``Timedelta`` for datetime columns).
+        the time column; a ``Timedelta`` or seconds for datetime columns).
     max_train_size : int, default=None
         Keep only the most recent ``max_train_size`` training rows (a sliding
         window).
@@ -163,7 +164,7 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
         t, is_datetime = _time_values(X, self.time_col)
         gap = self.gap
         if is_datetime and not isinstance(gap, numbers.Number):
-            gap = pd.Timedelta(gap).value
+            gap = pd.Timedelta(gap).total_seconds()
         if gap < 0:
             raise ValueError(f"gap must be >= 0; got {self.gap!r}.")
         unique = np.unique(t)
