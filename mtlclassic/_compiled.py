@@ -21,6 +21,7 @@ functions as the estimator's own methods, so the numbers are the same
 """
 
 import numbers
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -238,6 +239,45 @@ def _fallback(step):
     return kernel
 
 
+_BUILT = weakref.WeakKeyDictionary()  # CompiledModel -> its kernels (closures)
+
+
+def _plan(steps):
+    """Per step, ``("compiled", kernel)`` or ``("fallback", None)``."""
+    plan = []
+    for _, step in steps[:-1]:
+        kernel = next((k for k in map(lambda f: f(step), _KERNELS) if k), None)
+        plan.append(("compiled" if kernel else "fallback", kernel))
+    head = _heads_kernel(steps[-1][1])
+    plan.append(("compiled" if head else "fallback", head))
+    return plan
+
+
+def _closures(steps):
+    """Return ``(kernel names, step kernels, predict)``: what ``_run`` calls."""
+    plan = _plan(steps)
+    step_kernels = []
+    for (_, step), (_, kernel) in zip(steps[:-1], plan[:-1]):
+        if kernel is None:
+            step_kernels.append(_fallback(step))
+        else:  # the container transform would return: pandas or an array
+            as_array = not wants_pandas_output(step)
+            step_kernels.append(
+                lambda c, n, d, a, k=kernel, out=as_array: (k(c, n), out)
+            )
+    last, head = steps[-1][1], plan[-1][1]
+    if head is not None:
+
+        def predict(c, n, d, a, threads=None):
+            return head(c, n, threads)
+    else:
+
+        def predict(c, n, d, a, threads=None):
+            return last.predict(_container(c, n, d, a))
+
+    return [name for name, _ in plan], step_kernels, predict
+
+
 class CompiledModel:
     """A fitted model as array kernels (see :func:`compile`).
 
@@ -275,27 +315,27 @@ class CompiledModel:
         self.model = model
         self.n_jobs = n_jobs
         steps = getattr(model, "steps", None) or [("model", model)]
-        self._steps, self.kernels = [], []
-        for _, step in steps[:-1]:
-            kernel = next((k for k in map(lambda f: f(step), _KERNELS) if k), None)
-            self.kernels.append("compiled" if kernel else "fallback")
-            if kernel is None:
-                self._steps.append(_fallback(step))
-            else:  # the container transform would return: pandas or an array
-                as_array = not wants_pandas_output(step)
-                self._steps.append(
-                    lambda c, n, d, a, k=kernel, out=as_array: (k(c, n), out)
-                )
-        last = steps[-1][1]
-        head = _heads_kernel(last)
-        self.kernels.append("compiled" if head else "fallback")
-        self._predict = (
-            (lambda c, n, d, a, threads=None: head(c, n, threads)) if head else (
-                lambda c, n, d, a, threads=None: last.predict(_container(c, n, d, a))
-            )
-        )  # fmt: skip
+        self.kernels, *built = _closures(steps)
+        _BUILT[self] = tuple(built)
         names = getattr(model, "feature_names_in_", None)
         self.input_columns = None if names is None else [str(c) for c in names]
+
+    def _built(self):
+        """Return the kernels (closures), built once per object, kept outside it.
+
+        They live in a weak table, not in the object's ``__dict__``: the
+        object then holds only the model and plain values, so ``pickle``,
+        ``joblib``, ``copy.deepcopy``, a spawned process and
+        :func:`mtlclassic.save` carry it, and the kernels are built again on
+        first use wherever it lands.
+        """
+        built = _BUILT.get(self)
+        if built is None:
+            model = self.model
+            steps = getattr(model, "steps", None) or [("model", model)]
+            _, *kernels = _closures(steps)
+            built = _BUILT[self] = tuple(kernels)
+        return built
 
     def predict(self, data):
         """Predict every row of ``data``, as ``model.predict`` does.
@@ -342,6 +382,7 @@ class CompiledModel:
                     f"data is missing the model's input column(s) {missing}."
                 )
             columns = {c: columns[c] for c in self.input_columns}
+        self._built()  # before any thread: built once
         n_jobs = effective_n_jobs(self.n_jobs)
         if n_jobs == 1 or n_rows < 2 * _MIN_PART or "fallback" in self.kernels:
             return self._run(columns, n_rows, dtypes)
@@ -356,10 +397,11 @@ class CompiledModel:
         return np.concatenate(done, axis=0)
 
     def _run(self, columns, n_rows, dtypes, threads=None):
+        step_kernels, predict = self._built()
         as_array = False  # the user's DataFrame (or what stands for it)
-        for kernel in self._steps:
+        for kernel in step_kernels:
             columns, as_array = kernel(columns, n_rows, dtypes, as_array)
-        return self._predict(columns, n_rows, dtypes, as_array, threads=threads)
+        return predict(columns, n_rows, dtypes, as_array, threads=threads)
 
 
 def compile(model, *, n_jobs=None):  # noqa: A001 - the public name of the issue

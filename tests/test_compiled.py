@@ -12,6 +12,7 @@ from mtlclassic import (
     SessionEmbedder,
     compile,
     make_multitask_recommender,
+    make_multitask_recsys,
 )
 from tests._catalogue import catalogues
 from tests._rows import PARAMS, awkward_rows, small_events
@@ -210,8 +211,35 @@ def test_compile_refuses_what_it_cannot_take(data, pipeline):
     X, _ = data
     items, users = catalogues(X)
     rec = Recommender(pipeline, items, users=users, context={"timestamp": 0})
-    with pytest.raises(TypeError, match=r"compile\(recommender.model\)"):
+    with pytest.raises(TypeError, match=r"compile\(recommender.model_\)"):
         compile(rec)
     for bad in (0, "2", 1.5, True):
         with pytest.raises(ValueError, match="n_jobs"):
             compile(pipeline, n_jobs=bad)
+
+
+def test_a_compiled_model_goes_where_models_go(tmp_path):
+    """pickle, joblib, deepcopy and mtlclassic.save carry it (the kernels are
+    rebuilt on first use), with the same numbers after."""
+    import copy
+    import pickle
+
+    import joblib
+
+    from mtlclassic import load, save
+
+    X, Y = make_multitask_recsys(n_users=40, n_items=30, n_events=800, random_state=0)
+    model = make_multitask_recommender(
+        n_estimators=10, factors=4, fm_n_iter=5, cv=2, random_state=0, n_jobs=1
+    ).fit(X, Y)
+    compiled = compile(model)
+    expected = compiled.predict(X.tail(40))
+    joblib.dump(compiled, tmp_path / "c.joblib")
+    for other in (
+        pickle.loads(pickle.dumps(compiled)),
+        joblib.load(tmp_path / "c.joblib"),
+        copy.deepcopy(compiled),
+        load(save(compiled, tmp_path / "c.mtlc")),
+    ):
+        assert type(other) is type(compiled) and other.kernels == compiled.kernels
+        np.testing.assert_array_equal(other.predict(X.tail(40)), expected)
