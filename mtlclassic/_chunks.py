@@ -94,8 +94,22 @@ def input_columns_of(path, label="INPUT") -> list:
     try:
         if not source.csv:
             pq = _import_parquet()
-            return list(pq.ParquetFile(source.path).schema_arrow.names)
-        return list(pd.read_csv(source.path, nrows=0).columns)
+            names = list(pq.ParquetFile(source.path).schema_arrow.names)
+        else:  # the header as it is written: read_csv would rename 'a' to 'a.1'
+            header = pd.read_csv(source.path, nrows=1, header=None, dtype=str)
+            names = [str(v) for v in header.iloc[0].tolist()] if len(header) else []
+            if not names:
+                raise pd.errors.EmptyDataError
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise InputError(
+                f"{source}: its header names the column(s) {duplicated} more than "
+                "once; a column must appear once (which copy would the model "
+                "read?). Remove or rename the extra copies."
+            )
+        if source.csv:
+            return list(pd.read_csv(source.path, nrows=0).columns)
+        return names
     except pd.errors.EmptyDataError:
         raise InputError(
             f"{source} is empty: it needs a header line with the column names "

@@ -520,3 +520,29 @@ def test_a_semicolon_separated_file_is_named_first(files, tmp_path, capsys):
     message = err.split("error: ", 1)[-1]
     assert message.split(":", 2)[1].strip().startswith("the file looks ';'-separated")
     assert "lacks the columns" not in err
+
+
+def test_a_header_naming_a_column_twice_is_refused_by_every_command(
+    files, fitted, tmp_path, capsys
+):
+    folder, model_path, X_new = files
+    dup = pd.concat([X_new[["user_id", "item_id", "user_f0"]], X_new], axis=1)
+    dup.to_csv(tmp_path / "dup.csv", index=False)
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pyarrow as pa
+
+    table = pa.Table.from_arrays(
+        [pa.array(dup.iloc[:, j].to_numpy()) for j in range(dup.shape[1])],
+        names=[str(c) for c in dup.columns],
+    )
+    pq.write_table(table, tmp_path / "dup.parquet")
+    for name in ("dup.csv", "dup.parquet"):
+        for args in (
+            ["score", model_path, tmp_path / name, tmp_path / "o.csv"],
+            ["update", model_path, tmp_path / name, tmp_path / "m2.mtlc"],
+        ):
+            code = main([str(a) for a in args])
+            err = capsys.readouterr().err
+            assert code == 2, (args[0], name)
+            assert "['item_id', 'user_f0', 'user_id'] more than once" in err, err
+            assert name in err
