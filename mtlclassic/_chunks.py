@@ -203,6 +203,19 @@ def _check_ids(name, dtype, column, source, first_row):
             )
 
 
+def _note_empty_category(name, dtype, column, source, notes):
+    """Say once that a CSV cannot tell the category "" from a missing value."""
+    if source is None or not source.csv or notes is None or name in notes:
+        return
+    if "" in set(map(str, dtype.categories)) and column.isna().any():
+        notes.add(name)
+        _note(
+            f"column {name!r}: the model knows the category '' (empty text), but "
+            "an empty CSV field reads as a missing value, which the model scores "
+            "as missing; give the rows as parquet to score that category"
+        )
+
+
 def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None, ids=()):
     """Cast the columns of ``frame`` named in ``schema`` to their saved dtypes.
 
@@ -230,6 +243,7 @@ def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None, ids=(
         if column.dtype == dtype:
             continue
         if isinstance(dtype, pd.CategoricalDtype):
+            _note_empty_category(name, dtype, column, source, notes)
             values = column
             if isinstance(values.dtype, pd.CategoricalDtype):
                 values = values.astype(values.cat.categories.dtype)

@@ -17,6 +17,7 @@ from mtlclassic import (
     Recommender,
     SessionEmbedder,
     make_multitask_recommender,
+    make_multitask_recsys,
     onnx_inputs,
     to_onnx,
 )
@@ -433,3 +434,49 @@ def test_cli_export_onnx_bad_outputs(data, pipeline, tmp_path, capsys):
         "folder",
         "model.mtlc",
     ]  # nothing half-written
+
+
+def test_a_missing_text_value_is_not_the_empty_string_category(tmp_path, capsys):
+    """ "" can be a real category: a missing value must not be scored as it, on
+    any path (predict is the oracle; a CSV cannot tell them apart: a note)."""
+    import pandas as pd
+
+    from mtlclassic import compile, save
+    from mtlclassic.cli import main
+
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=0)
+    X = X.assign(item_category=X.item_category.cat.rename_categories({"cat0": ""}))
+    model = make_multitask_recommender(
+        n_estimators=20, factors=4, fm_n_iter=5, random_state=0, cv=3, n_jobs=1
+    ).fit(X, Y)
+    rows = X.head(6).copy()
+    rows["item_category"] = pd.Categorical(
+        [np.nan, "", "cat1", None, "", "cat2"],
+        categories=X.item_category.cat.categories,
+    )
+    expected = model.predict(rows)
+    assert np.abs(expected[0] - expected[1]).max() > 1e-3  # missing differs from ""
+    assert_allclose(compile(model).predict(rows), expected, rtol=0, atol=0)
+    graph = to_onnx(model, X.head())
+    feed = onnx_inputs(rows, graph)
+    assert feed["item_category"][1] == "" and feed["item_category"][0] != ""
+    session = ort.InferenceSession(graph.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    assert_allclose(session.run(["predictions"], feed)[0], expected, **TOL)
+    path = save(model, tmp_path / "m.mtlc", input_example=X.head())
+    rows.to_parquet(tmp_path / "rows.parquet")
+    assert main(["score", str(path), str(tmp_path / "rows.parquet"),
+                 str(tmp_path / "o.csv")]) == 0  # fmt: skip
+    out = pd.read_csv(tmp_path / "o.csv")[list(Y.columns)].to_numpy()
+    assert_allclose(out, expected, rtol=0, atol=0)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    main(["score", str(path), str(tmp_path / "rows.csv"), str(tmp_path / "o2.csv")])
+    assert "the model knows the category '' (empty text)" in capsys.readouterr().err
+    # a model that knows the graph's missing-text token is refused at export
+    odd = X.assign(item_category=X.item_category.cat.rename_categories(
+        {"cat1": "\x00missing"}))  # fmt: skip
+    odd_model = make_multitask_recommender(
+        n_estimators=5, factors=4, fm_n_iter=3, random_state=0, cv=2, n_jobs=1
+    ).fit(odd, Y)
+    with pytest.raises(ValueError, match="column 'item_category'.*missing value"):
+        to_onnx(odd_model, odd.head())

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .._compat import check_is_fitted
 from ._fm import fm_fields, fm_scores
-from ._graph import DOUBLE, INT64, STRING, Col, Graph
+from ._graph import DOUBLE, INT64, MISSING_TEXT, STRING, Col, Graph
 from ._heads import export_heads
 
 # --------------------------------------------------------------- input types
@@ -229,7 +229,7 @@ def _multiclass(step):
 
 
 def to_onnx(model, input_example=None, *, path=None):
-    """Export a fitted model as one ONNX graph (ai.onnx opset 21, ml opset 5).
+    r"""Export a fitted model as one ONNX graph (ai.onnx opset 21, ml opset 5).
 
     The graph holds every step: the FM's id lookups, parameter gathers, field
     sums and posterior mean over its kept samples (probit links in double
@@ -270,8 +270,11 @@ def to_onnx(model, input_example=None, *, path=None):
         (N, n_tasks), or (N,) when fitted on a 1-D ``y``; ``probabilities``
         (N, n_classes) for ``FMClassifier``; ``embedding`` (N, n_new_columns)
         for an embedder alone; and ``score`` (N,) for a Recommender. A
-        missing value is NaN in a double input and ``""`` in a text input;
-        an int64 input has none. Metadata: ``mtlclassic_inputs`` (input
+        missing value is NaN in a double input and the text ``"\x00missing"``
+        (``mtlclassic._onnx.MISSING_TEXT``, in the metadata
+        ``mtlclassic_missing_text``) in a text input, never ``""``, which can
+        be a real category; an int64 input has none. Metadata:
+        ``mtlclassic_inputs`` (input
         types) and ``mtlclassic_outputs`` (the output columns' names). Feed
         it with :func:`onnx_inputs`.
 
@@ -343,6 +346,7 @@ def to_onnx(model, input_example=None, *, path=None):
         "mtlclassic_version": __version__,
         "mtlclassic_inputs": json.dumps(inputs),
         "mtlclassic_outputs": json.dumps(out_names),
+        "mtlclassic_missing_text": MISSING_TEXT,
     }
     proto = g.model(type(model).__name__, meta)
     if path is not None:
@@ -428,9 +432,10 @@ def onnx_inputs(data, model):
     dict
         ``{input name: 1-D array}`` (a graph of a model fitted on an array:
         ``{"X": (N, n_features) float64}``): ``string`` inputs as object
-        arrays of text (a missing value as ``""``, a whole-number float id
-        as its int: 52.0 -> "52"), ``int64`` inputs as int64, ``double``
-        inputs as float64 with NaN for a missing value.
+        arrays of text (a missing value as ``MISSING_TEXT``, kept apart
+        from ``""``, a whole-number float id as its int: 52.0 -> "52"),
+        ``int64`` inputs as int64, ``double`` inputs as float64 with NaN for
+        a missing value.
 
     Raises
     ------
@@ -472,11 +477,15 @@ def onnx_inputs(data, model):
 
 
 def _as_text(values):
-    """Return ids as text: whole-number floats as ints (52.0 -> "52"), NaN as ""."""
+    """Return ids as text: whole-number floats as ints (52.0 -> "52").
+
+    A missing value (None, NaN, NA, NaT) becomes :data:`MISSING_TEXT`, never
+    ``""``, which can be a real category.
+    """
     out = np.empty(len(values), dtype=object)
     for i, v in enumerate(values):
-        if v is None or (isinstance(v, float | np.floating) and np.isnan(v)):
-            out[i] = ""
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            out[i] = MISSING_TEXT
         elif isinstance(v, float | np.floating) and float(v).is_integer():
             out[i] = str(int(v))
         else:

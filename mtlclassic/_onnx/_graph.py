@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 DOUBLE, INT64, STRING = "double", "int64", "string"
+# What a missing value is in a text input: not "", which can be a real category
+# (a blank genre kept as text); no fitted category may equal it.
+MISSING_TEXT = "\x00missing"
 
 OPSETS = (("", 21), ("ai.onnx.ml", 5))
 
@@ -230,7 +233,14 @@ def lookup_keys(categories, kind, column):
     """
     cats = list(categories)
     if kind == STRING:
-        return [c if isinstance(c, str) else str(c) for c in cats]
+        keys = [c if isinstance(c, str) else str(c) for c in cats]
+        if MISSING_TEXT in keys:
+            raise ValueError(
+                f"column {column!r}: the model knows the category "
+                f"{MISSING_TEXT!r}, the text that stands for a missing value in the "
+                "graph's text inputs; rename that category before fitting."
+            )
+        return keys
     bad = [
         c for c in cats
         if isinstance(c, str | bytes | bool | np.bool_)
