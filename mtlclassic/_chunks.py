@@ -169,6 +169,14 @@ def _not_parsed(name, dtype, column, parsed, source, first_row, is_id=False):
     )
 
 
+def _plain_int(text):
+    """Whether ``text`` spells an int plainly (``"42"``, not ``"042"``/``"4.2"``)."""
+    try:
+        return str(int(text)) == text
+    except ValueError:
+        return False
+
+
 def _check_ids(name, dtype, column, source, first_row):
     """Refuse a missing id, and an int id not spelled plainly (``"042"``).
 
@@ -183,11 +191,11 @@ def _check_ids(name, dtype, column, source, first_row):
         )
     if dtype.kind in "iu" and column.dtype.kind not in "biuf":
         text = column.astype(str)
-        parsed = pd.to_numeric(text, errors="coerce")
-        plain = parsed.notna() & (
-            parsed.astype("Int64").astype(str).to_numpy() == text.to_numpy()
-        )
+        # the rule per distinct value, in Python ints: any width, unsigned too
+        plainly = {t: _plain_int(t) for t in pd.unique(text.to_numpy())}
+        plain = text.map(plainly).astype(bool)
         if not plain.all():
+            parsed = pd.to_numeric(text, errors="coerce")
             where = int(np.argmax(~plain.to_numpy()))
             value = column.iloc[where]
             raise InputError(

@@ -150,6 +150,10 @@ def recode_categories(column, categories):
 def check_query_ids(ids, name):
     """Return query ids as a 1-D array; refuse a missing id naming its position.
 
+    Ids keep their type: every integer dtype (unsigned 64-bit hashes too) and
+    every string dtype; pandas nullable and object columns without a missing
+    value become the numpy type that holds them.
+
     Raises
     ------
     ValueError
@@ -157,7 +161,11 @@ def check_query_ids(ids, name):
         missing id is never retyped or served as a cold user.
     """
     if hasattr(ids, "to_numpy"):
-        ids = ids.to_numpy(dtype=object)  # pandas NA stays missing
+        native = getattr(ids, "dtype", None)
+        if native is not None and getattr(native, "kind", "O") in "iu":
+            ids = ids.to_numpy()  # a numpy integer dtype: no missing value
+        else:
+            ids = ids.to_numpy(dtype=object)  # pandas NA stays missing
     arr = np.atleast_1d(np.asarray(ids))
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D; got an array of shape {arr.shape}.")
@@ -167,8 +175,11 @@ def check_query_ids(ids, name):
             f"{name} has {int(missing.sum())} missing id(s) (NaN/None), the first "
             f"at position {int(np.argmax(missing))}; every query needs an id."
         )
-    if arr.dtype == object:  # no NaN left: ints and strings keep their type
+    if arr.dtype == object and arr.size:  # no NaN left: ints and strings as numpy
         kinds = {type(v) for v in arr}
-        if kinds and all(issubclass(k, numbers.Integral) for k in kinds):
-            arr = arr.astype(np.int64)
+        if all(issubclass(k, numbers.Integral) for k in kinds):
+            typed = np.asarray(arr.tolist())  # int64, uint64, or object if larger
+            arr = typed if typed.dtype.kind in "iu" else arr
+        elif all(issubclass(k, str) for k in kinds):
+            arr = arr.astype(str)
     return arr

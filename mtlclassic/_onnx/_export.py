@@ -26,22 +26,34 @@ def _kind_of_series(col):
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_float_dtype(dtype):
         return DOUBLE
     if pd.api.types.is_integer_dtype(dtype):
-        return DOUBLE if pd.api.types.is_extension_array_dtype(dtype) else INT64
+        if pd.api.types.is_extension_array_dtype(dtype):
+            return DOUBLE
+        return INT64 if _fits_int64(col.to_numpy()) else STRING
     values = col.dropna()
     if len(values) and all(
         isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values
     ):
-        return INT64
+        return INT64 if _fits_int64(values) else STRING
     if len(values) and all(isinstance(v, float | np.floating) for v in values):
         return DOUBLE
     return STRING
+
+
+def _fits_int64(values):
+    """Whether every int of ``values`` fits int64 (a uint64 hash may not: text)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "i":
+        return True
+    if arr.dtype.kind == "u":
+        return arr.size == 0 or int(arr.max()) < 2**63
+    return all(-(2**63) <= int(v) < 2**63 for v in values)
 
 
 def _kind_of_categories(cats):
     """Return the input type of a column with these fitted categories."""
     if cats and all(isinstance(c, int | np.integer) and not isinstance(c, bool)
                     for c in cats):  # fmt: skip
-        return INT64
+        return INT64 if _fits_int64(cats) else STRING
     if cats and all(isinstance(c, numbers.Real) and not isinstance(c, bool)
                     for c in cats):  # fmt: skip
         return DOUBLE
