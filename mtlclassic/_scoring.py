@@ -27,7 +27,7 @@ from ._chunks import (
 )
 from ._chunks import cast_to_schema as cast_to_schema  # its home before the split
 from ._compiled import CompiledModel
-from ._schema import unused_columns
+from ._schema import schema_dtype, unused_columns
 from .embedding._session import SessionCarry
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -583,6 +583,48 @@ def _weights(pairs):
     return out
 
 
+def _values_schema(schema):
+    """Return ``schema`` with each category column read as its categories' values."""
+    if not schema:
+        return schema
+    return [
+        {"name": e["name"], "dtype": e.get("categories_dtype") or "str"}
+        if e["dtype"] == "category"
+        else e
+        for e in schema
+    ]
+
+
+def _grown_categories(events, schema):
+    """Cast the category columns with their saved categories plus any new ones.
+
+    Returns ``(events, schema)``: new values are appended to the categories
+    (in order of appearance), so the update learns them and the saved schema
+    keeps them for scoring.
+    """
+    if not schema:
+        return events, schema
+    grown, changed = [], {}
+    for entry in schema:
+        name = entry["name"]
+        if entry["dtype"] != "category" or name not in events.columns:
+            grown.append(entry)
+            continue
+        dtype = schema_dtype(entry)
+        values = events[name]
+        known = set(dtype.categories.tolist())
+        extra = [v for v in pd.unique(values.dropna()) if v not in known]
+        categories = dtype.categories.tolist() + [
+            v.item() if hasattr(v, "item") else v for v in extra
+        ]
+        grown.append({**entry, "categories": categories})
+        changed[name] = pd.Categorical(
+            values, categories=pd.Index(categories, dtype=dtype.categories.dtype),
+            ordered=dtype.ordered,
+        )  # fmt: skip
+    return events.assign(**changed), grown
+
+
 def run_update(args):
     """Run the ``update`` command; return its exit code."""
 
@@ -603,8 +645,13 @@ def run_update(args):
         tasks = list(manifest.get("model", {}).get("tasks", {}))
         source = Source(args.events, "EVENTS")
         label_cols = [t for t in tasks if t in input_columns_of(source)]
-        chunks = list(iter_chunks(source, 1_000_000, schema=schema, label="EVENTS"))
+        # category columns are read as values, not cast to the saved categories:
+        # a new category value is something to learn (as update_model does on a
+        # frame), not a missing value; the saved schema then grows with it
+        reading = _values_schema(schema)
+        chunks = list(iter_chunks(source, 1_000_000, schema=reading, label="EVENTS"))
         events = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
+        events, schema = _grown_categories(events, schema)
         labels = events[label_cols] if label_cols else None
         events = events.drop(columns=label_cols)
         try:

@@ -163,3 +163,43 @@ def test_labelled_update_teaches_the_fm_new_users(data):
     assert new_user in set(fm.known_ids()["user_id"])
     after = rec.model[:2].transform(events)["fm_score_rating"].to_numpy()
     assert not np.allclose(before, after)
+
+
+def test_update_gives_the_same_numbers_on_every_path(tmp_path):
+    """Python update_model, `mtlclassic update` then `mtlclassic score`, compile,
+    save/load and ONNX agree, with new users, items and category values."""
+    import mtlclassic as mtl
+    from mtlclassic.cli import main
+
+    X, Y = mtl.make_multitask_recsys(n_users=80, n_items=50, n_events=2500,
+                                     random_state=0)  # fmt: skip
+    old = (X.user_id < 60) & (X.item_id < 45)
+    model = mtl.make_multitask_recommender(
+        n_estimators=15, factors=4, fm_n_iter=5, random_state=0, cv=2, n_jobs=1
+    ).fit(X[old], Y[old])
+    new = X[~old].head(200).copy()
+    new["item_category"] = new.item_category.cat.add_categories(["brand_new"])
+    new.loc[new.index[:20], "item_category"] = "brand_new"
+    labels = Y.loc[new.index]
+    path = str(mtl.save(model, tmp_path / "m.mtlc", input_example=X.head()))
+    in_python = mtl.update_model(mtl.load(path), new, labels)
+    events = pd.concat([new.reset_index(drop=True), labels.reset_index(drop=True)],
+                       axis=1)  # fmt: skip
+    events.to_csv(tmp_path / "events.csv", index=False)
+    assert main(["update", path, str(tmp_path / "events.csv"),
+                 str(tmp_path / "m2.mtlc")]) == 0  # fmt: skip
+    rows = X.sample(300, random_state=1)
+    rows = rows.assign(item_category=rows.item_category.cat.add_categories(
+        ["brand_new"]))  # fmt: skip
+    rows.loc[rows.index[:30], "item_category"] = "brand_new"
+    expected = in_python.predict(rows)
+    assert np.abs(expected - model.predict(rows)).max() > 1e-3  # it learned
+    np.testing.assert_allclose(
+        mtl.load(tmp_path / "m2.mtlc").predict(rows), expected, rtol=0, atol=1e-12
+    )
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    assert main(["score", str(tmp_path / "m2.mtlc"), str(tmp_path / "rows.csv"),
+                 str(tmp_path / "out.csv")]) == 0  # fmt: skip
+    scored = pd.read_csv(tmp_path / "out.csv")[list(Y.columns)].to_numpy()
+    np.testing.assert_allclose(scored, expected, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(mtl.compile(in_python).predict(rows), expected)
