@@ -335,6 +335,8 @@ def _per_id_file(serve, ids_path, output_path, *, col, label, what, verb,
             out.write(frame)
             rows += len(frame)
             meter.update(ids.size)
+        if served.size == 0:  # no id: OUTPUT with the header only, still readable
+            out.write(serve(np.array([], dtype=object)))
     meter.close()
     return served.size, rows
 

@@ -546,3 +546,27 @@ def test_a_header_naming_a_column_twice_is_refused_by_every_command(
             assert code == 2, (args[0], name)
             assert "['item_id', 'user_f0', 'user_id'] more than once" in err, err
             assert name in err
+
+
+def test_header_only_id_files_give_readable_empty_outputs(fitted, tmp_path):
+    X, model = fitted
+    items, users = catalogues(X)
+    rec = Recommender(model, items, users=users)
+    path = str(save(rec, tmp_path / "rec.mtlc", input_example=X.head()))
+    pd.DataFrame({"user_id": []}).to_csv(tmp_path / "users.csv", index=False)
+    pd.DataFrame({"item_id": []}).to_csv(tmp_path / "items.csv", index=False)
+    expected = list(rec.recommend([0], k=2).columns)
+    for out in ("top.parquet", "top.csv"):
+        assert main(["recommend", path, "--users", str(tmp_path / "users.csv"),
+                     str(tmp_path / out)]) == 0  # fmt: skip
+        frame = _read(tmp_path / out)
+        assert len(frame) == 0 and list(frame.columns) == expected
+    assert main(["similar", path, str(tmp_path / "items.csv"),
+                 str(tmp_path / "sim.parquet")]) == 0  # fmt: skip
+    frame = pd.read_parquet(tmp_path / "sim.parquet")
+    assert len(frame) == 0 and list(frame.columns)[:4] == [
+        "item_id",
+        "similar_item_id",
+        "rank",
+        "score",
+    ]
