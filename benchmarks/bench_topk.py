@@ -115,6 +115,7 @@ def split(data, seed):
         X_train=X.iloc[train].reset_index(drop=True),
         Y_train=Y.iloc[train].reset_index(drop=True),
         liked_train=liked[train],
+        no_time=bool(data.get("no_time")),
         test=X.iloc[test][["user_id", "item_id"]].assign(liked=liked[test]),
         new_test=X[is_new][["user_id", "item_id"]].assign(liked=liked[is_new]),
     )
@@ -198,7 +199,8 @@ def rectools_rows(split_data):  # pragma: no cover - optional, needs numpy < 2
     """RecTools' two-stage model, its defaults: EASE + ALS + popular -> LightGBM.
 
     The reranker is LightGBM's classifier (RecTools' default needs CatBoost);
-    the last 10% of the time span labels it (``TimeRangeSplitter``).
+    the last days holding ~20% of the events label it (``TimeRangeSplitter``;
+    a random 20% without time, ``RandomSplitter``).
     """
     if importlib.util.find_spec("rectools") is None:
         print("  RecTools not installed: its CandidateRankingModel row is skipped "
@@ -208,7 +210,7 @@ def rectools_rows(split_data):  # pragma: no cover - optional, needs numpy < 2
     from lightgbm import LGBMClassifier
     from rectools import Columns
     from rectools.dataset import Dataset
-    from rectools.model_selection import TimeRangeSplitter
+    from rectools.model_selection import RandomSplitter, TimeRangeSplitter
     from rectools.models import EASEModel, ImplicitALSWrapperModel, PopularModel
     from rectools.models.ranking import (
         CandidateGenerator,
@@ -236,8 +238,12 @@ def rectools_rows(split_data):  # pragma: no cover - optional, needs numpy < 2
         ),  # fmt: skip
         CandidateGenerator(PopularModel(), 50, True, True),
     ]
-    span = inter[Columns.Datetime].max() - inter[Columns.Datetime].min()
-    splitter = TimeRangeSplitter(test_size=f"{max(1, span.days // 10)}D", n_splits=1)
+    if split_data.get("no_time"):  # a random split, as the test's
+        splitter = RandomSplitter(test_fold_frac=0.2, random_state=0)
+    else:  # the last days holding about 20% of the events, as the test's share
+        times = inter[Columns.Datetime]
+        days = (times.max() - times.quantile(0.8)).days + 1
+        splitter = TimeRangeSplitter(test_size=f"{days}D", n_splits=1)
     reranker = Reranker(LGBMClassifier(random_state=0, verbose=-1))  # no CatBoost
     model = CandidateRankingModel(generators, splitter, reranker)
     _, fit_s = timed(lambda: model.fit(dataset))
