@@ -272,8 +272,9 @@ def default_ranker(random_state, n_jobs, verbose):
     return MultiTaskLGBM(
         n_estimators=500,
         learning_rate=0.05,
-        num_leaves=15,
-        min_child_samples=100,
+        num_leaves=7,  # small and regularised: a few hundred users label it
+        min_child_samples=200,
+        reg_lambda=10.0,
         subsample=0.8,
         colsample_bytree=0.8,
         early_stopping_rounds=50,
