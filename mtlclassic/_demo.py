@@ -42,6 +42,20 @@ class _LightGBMBaseline:
         )
 
 
+class _Booster:
+    """A trained ``lightgbm.Booster`` with the scikit-learn predict methods."""
+
+    def __init__(self, booster):
+        self.booster = booster
+
+    def predict(self, X):
+        return self.booster.predict(X, num_iteration=self.booster.best_iteration)
+
+    def predict_proba(self, X):
+        p = self.predict(X)
+        return np.column_stack([1 - p, p])
+
+
 class PerTaskLGBM(_LightGBMBaseline):
     """Baseline: one plain ``LGBMRegressor``/``LGBMClassifier`` per task.
 
@@ -88,14 +102,19 @@ class PerTaskLGBM(_LightGBMBaseline):
                 model = cls(**self._params())
                 self.models_.append(model.fit(X.iloc[rows], Y[rows, t]))
                 continue
-            model = cls(**dict(self._params(), n_estimators=2000))
             cut = int(0.9 * rows.size)  # the rows are in time order
             fit, held = rows[:cut], rows[cut:]
-            model.fit(
-                X.iloc[fit], Y[fit, t], eval_set=[(X.iloc[held], Y[held, t])],
+            params = dict(
+                objective="regression" if kind == "regression" else "binary",
+                learning_rate=0.05, seed=self.seed, num_threads=self.n_jobs,
+                verbose=-1,
+            )  # fmt: skip
+            booster = lgb.train(
+                params, lgb.Dataset(X.iloc[fit], Y[fit, t]), num_boost_round=2000,
+                valid_sets=[lgb.Dataset(X.iloc[held], Y[held, t])],
                 callbacks=[lgb.early_stopping(50, verbose=False)],
             )  # fmt: skip
-            self.models_.append(model)
+            self.models_.append(_Booster(booster))
         return self
 
     def predict(self, X):
