@@ -183,3 +183,62 @@ def check_query_ids(ids, name):
         elif all(issubclass(k, str) for k in kinds):
             arr = arr.astype(str)
     return arr
+
+
+def check_pairs(user_ids, item_ids):
+    """Return ``(users, items)`` of query pairs, checked as :func:`check_query_ids`.
+
+    Raises
+    ------
+    ValueError
+        If either holds a missing id, or their lengths differ.
+    """
+    users = check_query_ids(user_ids, "user_ids")
+    items = check_query_ids(item_ids, "item_ids")
+    if users.size != items.size:
+        raise ValueError(
+            f"user_ids and item_ids must have the same length; got "
+            f"{users.size} and {items.size}."
+        )
+    return users, items
+
+
+def column_positions(estimator, params, columns, n_features):
+    """Return the positions of the columns ``estimator``'s parameters ``params`` name.
+
+    A parameter holds a column name (``columns``: the input's names, None
+    for an array) or an int position; a parameter set to None gives None.
+
+    Raises
+    ------
+    ValueError
+        If a name is not a column, or a position is out of range.
+    """
+    out = []
+    for param in params:
+        key = getattr(estimator, param, None)
+        if key is None:
+            out.append(None)
+            continue
+        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            if not 0 <= key < n_features:
+                raise ValueError(
+                    f"{param}={key} is out of range for X with {n_features} "
+                    f"feature(s) (an int {param} is a column position)."
+                )
+            out.append(int(key))
+        else:
+            if columns is None:
+                raise ValueError(
+                    f"{param}={key!r} names a column, but X has no column "
+                    "names (an ndarray): pass a DataFrame, or an int "
+                    f"{param} (a column position)."
+                )
+            matches = np.flatnonzero(np.asarray(columns, dtype=object) == key)
+            if matches.size == 0:
+                raise ValueError(
+                    f"{param}={key!r}: X has no column {key!r}; its columns "
+                    f"are {list(columns)}."
+                )
+            out.append(int(matches[0]))
+    return out

@@ -26,15 +26,13 @@ handling, excluding seen items, the top-``n`` and cold users are written
 once here. :class:`~mtlclassic.ALSEmbedder` follows the same protocol.
 """
 
-import numbers
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from .._compat import _fit_context, check_is_fitted, validate_data
-from .._ids import check_query_ids, conform_ids
+from .._ids import check_pairs, check_query_ids, column_positions, conform_ids
 from .._time import time_position, time_values
 from ..embedding._base import id_index, lookup_ids
 from ..embedding._similarity import check_ids, check_k, neighbours_frame, top_k
@@ -112,31 +110,9 @@ class BaseCandidateGenerator(BaseEstimator):
     def _positions(self, X):
         """Positions of the user, item and weight (or None) columns in ``X``."""
         columns = X.columns if isinstance(X, pd.DataFrame) else None
-        out = []
-        for param in ("user_col", "item_col", "weight_col"):
-            key = getattr(self, param, None)
-            if key is None:
-                out.append(None)
-            elif isinstance(key, numbers.Integral) and not isinstance(key, bool):
-                if not 0 <= key < X.shape[1]:
-                    raise ValueError(
-                        f"{param}={key} is out of range for X with {X.shape[1]} "
-                        "column(s) (an int is a column position)."
-                    )
-                out.append(int(key))
-            else:
-                if columns is None:
-                    raise ValueError(
-                        f"{param}={key!r} names a column, but X is an array: pass "
-                        f"a DataFrame, or an int {param} (a column position)."
-                    )
-                matches = np.flatnonzero(np.asarray(columns, dtype=object) == key)
-                if matches.size == 0:
-                    raise ValueError(
-                        f"{param}={key!r}: X has no column {key!r}; its columns "
-                        f"are {list(columns)}."
-                    )
-                out.append(int(matches[0]))
+        out = column_positions(
+            self, ("user_col", "item_col", "weight_col"), columns, X.shape[1]
+        )
         if out[0] == out[1]:
             raise ValueError("user_col and item_col must be different columns.")
         return out
@@ -447,13 +423,7 @@ class BaseCandidateGenerator(BaseEstimator):
             If the arrays differ in length or hold a missing id.
         """
         check_is_fitted(self)
-        users = check_query_ids(user_ids, "user_ids")
-        items = check_query_ids(item_ids, "item_ids")
-        if users.size != items.size:
-            raise ValueError(
-                f"user_ids and item_ids must have the same length; got "
-                f"{users.size} and {items.size}."
-            )
+        users, items = check_pairs(user_ids, item_ids)
         user_rows = lookup_ids(self.user_index_, users, "user_ids")
         item_rows = lookup_ids(self.item_index_, items, "item_ids")
         out = np.full(users.size, np.nan)

@@ -217,9 +217,7 @@ class EASE(BaseCandidateGenerator):
                 recs = model.recommend(asked, 10).set_axis(
                     ["user_id", "item_id", "score", "rank"], axis=1
                 )
-                scores[lam] = evaluate_recommendations(recs, test_events, 10)[
-                    "ndcg@10"
-                ]
+                scores[lam] = evaluate_recommendations(recs, test_events, 10)["ndcg@10"]
             return scores[lam]
 
         position = REGULARIZATION_GRID.index(300.0)

@@ -127,18 +127,5 @@ class Popularity(BaseCandidateGenerator):
     def _score_rows(self, rows):
         return np.broadcast_to(self.popularity_, (len(rows), self.popularity_.size))
 
-    def score_pairs(self, user_ids, item_ids):
-        """Return the items' popularity, for any user (NaN for an item unseen in fit).
-
-        Parameters
-        ----------
-        user_ids, item_ids : array-like of shape (n_pairs,)
-
-        Returns
-        -------
-        ndarray of shape (n_pairs,), float64
-        """
-        return super().score_pairs(user_ids, item_ids)
-
     def _item_similarity(self, item_rows):
         return self._score_rows(item_rows)

@@ -17,7 +17,7 @@ from .._compat import (
     import_implicit,
     validate_data,
 )
-from .._ids import check_query_ids, conform_ids
+from .._ids import check_pairs, check_query_ids, conform_ids
 from ._base import BaseEmbedder
 from ._base import id_index as _id_index
 from ._base import lookup_ids as _lookup
@@ -739,13 +739,7 @@ class ALSEmbedder(BaseEmbedder):
             user's interactions all cancelled out).
         """
         check_is_fitted(self)
-        users = check_query_ids(user_ids, "user_ids")
-        items = check_query_ids(item_ids, "item_ids")
-        if users.size != items.size:
-            raise ValueError(
-                f"user_ids and item_ids must have the same length; got "
-                f"{users.size} and {items.size}."
-            )
+        users, items = check_pairs(user_ids, item_ids)
         user_rows = self._active_users(_lookup(self.user_index_, users, "user_ids"))
         item_rows = _lookup(self.item_index_, items, "item_ids")
         out = np.full(users.size, np.nan)

@@ -55,8 +55,6 @@ re-coded to the fitted ones), ``get_feature_names_out``, the cross-fitted
 ``fit_transform``, and the id helpers :func:`id_index` and :func:`lookup_ids`.
 """
 
-import numbers
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -68,7 +66,7 @@ from .._compat import (
     check_is_fitted,
     wants_pandas_output,
 )
-from .._ids import category_dtypes, conform_ids, recode_categories
+from .._ids import category_dtypes, column_positions, conform_ids, recode_categories
 from ._crossfit import CrossFitTransformerMixin
 from ._similarity import check_ids, check_k, cosine_neighbours, neighbours_frame
 
@@ -220,42 +218,9 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
     def _column_positions(self, params, columns, n_features):
         """Return the positions of the columns the parameters ``params`` name.
 
-        A parameter holds a column name (``columns``: the input's names, None
-        for an array) or an int position; a parameter set to None gives None.
-
-        Raises
-        ------
-        ValueError
-            If a name is not a column, or a position is out of range.
+        See :func:`mtlclassic._ids.column_positions`.
         """
-        out = []
-        for param in params:
-            key = getattr(self, param)
-            if key is None:
-                out.append(None)
-                continue
-            if isinstance(key, numbers.Integral) and not isinstance(key, bool):
-                if not 0 <= key < n_features:
-                    raise ValueError(
-                        f"{param}={key} is out of range for X with {n_features} "
-                        f"feature(s) (an int {param} is a column position)."
-                    )
-                out.append(int(key))
-            else:
-                if columns is None:
-                    raise ValueError(
-                        f"{param}={key!r} names a column, but X has no column "
-                        "names (an ndarray): pass a DataFrame, or an int "
-                        f"{param} (a column position)."
-                    )
-                matches = np.flatnonzero(np.asarray(columns, dtype=object) == key)
-                if matches.size == 0:
-                    raise ValueError(
-                        f"{param}={key!r}: X has no column {key!r}; its columns "
-                        f"are {list(columns)}."
-                    )
-                out.append(int(matches[0]))
-        return out
+        return column_positions(self, params, columns, n_features)
 
     @staticmethod
     def _column(X, position):
