@@ -422,3 +422,30 @@ def test_embedder_gives_an_unseen_category_its_group_mean_vector():
     np.testing.assert_allclose(Z[users].iloc[0], model.factors_[lo:hi].mean(axis=0))
     known = lo + list(model.categories_[0]).index("u3")
     np.testing.assert_allclose(Z[users].iloc[1], model.factors_[known])
+
+
+@pytest.mark.parametrize("true", [-0.7, 0.0, 0.4, 0.85, 0.999])
+def test_biserial_newton_equals_a_precise_bounded_search(true):
+    """The noise correlation's maximum likelihood: Newton steps from the last
+    sweep's value equal scipy's bounded search run to 1e-10."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_ndtr
+
+    from mtlclassic.embedding._fm_mcmc import MAX_CORRELATION, biserial_newton
+
+    rng = np.random.RandomState(1)
+    z, pred = rng.randn(4000), 0.8 * rng.randn(4000)
+    latent = pred + true * z + np.sqrt(1 - true**2) * rng.randn(4000)
+    sign = np.where(latent > 0, 1.0, -1.0)
+
+    def negative(rho):
+        return -log_ndtr(sign * (pred + rho * z) / np.sqrt(1 - rho * rho)).sum()
+
+    best = minimize_scalar(
+        negative, bounds=(-MAX_CORRELATION, MAX_CORRELATION), method="bounded",
+        options={"xatol": 1e-10},
+    ).x  # fmt: skip
+    for start in (0.0, best + 0.05, best - 0.05):
+        got = biserial_newton(sign * pred, sign * z, start)
+        assert got is not None
+        np.testing.assert_allclose(got, best, atol=1e-6)

@@ -55,6 +55,7 @@ NOISE_RATE = 1.0  # beta_0
 SCALE_PRIOR_PRECISION = 1.0  # s_t ~ N(1, 1)
 MIN_SHARED_ROWS = 30  # co-labelled rows needed to estimate a noise correlation
 MAX_CORRELATION = 0.95
+_LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 MIN_CLASS_ROWS = 10  # rows of each class needed for a biserial correlation
 
 
@@ -452,13 +453,20 @@ class FMGibbsSampler:
 
         With ``noise`` the regression task's standardised noise ``z`` and the
         probit latent's noise ``rho z + sqrt(1 - rho^2) eta``, ``P(y_b = 1) =
-        Phi((yhat_b + rho z) / sqrt(1 - rho^2))``; maximised over ``rho``.
+        Phi((yhat_b + rho z) / sqrt(1 - rho^2))``; maximised over ``rho`` by
+        safeguarded Newton steps from the previous sweep's estimate (the chain
+        moves little between sweeps: one to three steps), falling back to a
+        bounded scalar search when Newton does not settle.
         """
         labels = self.labels[b, rows] > 0.5
         if min(labels.sum(), (~labels).sum()) < MIN_CLASS_ROWS:
             return 0.0
         pred = self.resid[b, rows] + self.target[b, rows]
         sign = np.where(labels, 1.0, -1.0)
+        start = float(self.noise_correlation[b, r])
+        rho = biserial_newton(sign * pred, sign * noise, start)
+        if rho is not None:
+            return rho
 
         def negative_log_likelihood(rho):
             scaled = (pred + rho * noise) / np.sqrt(1.0 - rho * rho)
@@ -483,6 +491,38 @@ class FMGibbsSampler:
         if self.learn_scale:
             self.sample_scale()
         self.sample_noise()
+
+
+def biserial_newton(a, z, rho, *, tol=1e-4, max_steps=8):
+    """Maximise ``sum log Phi((a + rho z) / sqrt(1 - rho^2))`` by Newton steps.
+
+    ``a`` and ``z`` are already multiplied by the label signs. Returns the
+    maximiser in ``[-MAX_CORRELATION, MAX_CORRELATION]``, or None when the
+    steps do not settle (a non-concave start, or ``max_steps`` reached).
+    With ``x = (a + rho z) c``, ``c = (1 - rho^2)^{-1/2}`` and the inverse Mills
+    ratio ``m(x) = phi(x) / Phi(x)``: ``f' = sum m x'``, ``f'' = sum (m' x'^2 +
+    m x'')``, ``m' = -m (x + m)``, ``x' = z c + x rho c^2``, ``x'' = 2 z rho
+    c^3 + x c^2 (1 + 3 rho^2 c^2)``.
+    """
+    rho = float(np.clip(rho, -MAX_CORRELATION, MAX_CORRELATION))
+    for _ in range(max_steps):
+        c2 = 1.0 / (1.0 - rho * rho)
+        c = np.sqrt(c2)
+        x = (a + rho * z) * c
+        mills = np.exp(-0.5 * x * x - _LOG_SQRT_2PI - log_ndtr(x))
+        dx = z * c + x * rho * c2
+        d2x = 2.0 * z * rho * c2 * c + x * c2 * (1.0 + 3.0 * rho * rho * c2)
+        grad = float(mills @ dx)
+        if abs(rho) == MAX_CORRELATION and grad * rho > 0:
+            return rho  # at the bound, the likelihood still rising past it
+        hess = float((-mills * (x + mills)) @ (dx * dx) + mills @ d2x)
+        if not (hess < 0 and np.isfinite(grad)):
+            return None
+        new = float(np.clip(rho - grad / hess, -MAX_CORRELATION, MAX_CORRELATION))
+        if abs(new - rho) < tol:
+            return new
+        rho = new
+    return None
 
 
 def sample_fm(
