@@ -493,12 +493,13 @@ class FMGibbsSampler:
         self.sample_noise()
 
 
-def biserial_newton(a, z, rho, *, tol=1e-4, max_steps=8):
+def biserial_newton(a, z, rho, *, tol=1e-4, max_steps=12):
     """Maximise ``sum log Phi((a + rho z) / sqrt(1 - rho^2))`` by Newton steps.
 
     ``a`` and ``z`` are already multiplied by the label signs. Returns the
     maximiser in ``[-MAX_CORRELATION, MAX_CORRELATION]``, or None when the
-    steps do not settle (a non-concave start, or ``max_steps`` reached).
+    steps do not settle within ``max_steps`` (where the likelihood is not
+    concave, a step of 0.1 uphill replaces Newton's).
     With ``x = (a + rho z) c``, ``c = (1 - rho^2)^{-1/2}`` and the inverse Mills
     ratio ``m(x) = phi(x) / Phi(x)``: ``f' = sum m x'``, ``f'' = sum (m' x'^2 +
     m x'')``, ``m' = -m (x + m)``, ``x' = z c + x rho c^2``, ``x'' = 2 z rho
@@ -516,9 +517,10 @@ def biserial_newton(a, z, rho, *, tol=1e-4, max_steps=8):
         if abs(rho) == MAX_CORRELATION and grad * rho > 0:
             return rho  # at the bound, the likelihood still rising past it
         hess = float((-mills * (x + mills)) @ (dx * dx) + mills @ d2x)
-        if not (hess < 0 and np.isfinite(grad)):
+        if not np.isfinite(grad):
             return None
-        new = float(np.clip(rho - grad / hess, -MAX_CORRELATION, MAX_CORRELATION))
+        step = -grad / hess if hess < 0 else 0.1 * np.sign(grad)  # uphill if convex
+        new = float(np.clip(rho + step, -MAX_CORRELATION, MAX_CORRELATION))
         if abs(new - rho) < tol:
             return new
         rho = new
