@@ -295,8 +295,10 @@ def test_ease_auto_regularization_walks_to_a_local_best_on_the_holdout(events):
     # a score equals the NDCG@10 of that lambda on UserTemporalSplit(0.2)
     train, test = next(UserTemporalSplit(test_size=0.2).split(events))
     lam = REGULARIZATION_GRID[3]
-    recs = EASE(lam).fit(events.iloc[train]).recommend(
-        events.iloc[test].user_id.unique(), 10
+    recs = (
+        EASE(lam)
+        .fit(events.iloc[train])
+        .recommend(events.iloc[test].user_id.unique(), 10)
     )
     ndcg = evaluate_recommendations(recs, events.iloc[test], 10)["ndcg@10"]
     assert_allclose(scores[lam], ndcg, rtol=1e-12)
@@ -315,3 +317,18 @@ def test_ease_top_items_models_the_most_popular_items_only(events):
     assert_allclose(top.coef_, B, rtol=1e-10, atol=1e-12)
     recs = top.recommend(events.user_id.unique(), n=10)
     assert set(recs.item_id) <= set(items[np.sort(kept)])
+
+
+def test_union_passes_the_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    union = CandidateUnion(
+        [
+            ("ease", EASE(10.0, user_col=0, item_col=1)),
+            ("pop", Popularity(user_col=0, item_col=1)),
+        ]  # fmt: skip
+    )
+    failed = [
+        r for r in check_estimator(union, on_fail=None) if r["status"] == "failed"
+    ]
+    assert not failed, [(r["check_name"], str(r["exception"])) for r in failed]

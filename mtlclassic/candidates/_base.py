@@ -149,8 +149,13 @@ class BaseCandidateGenerator(BaseEstimator):
             if missing.any():
                 raise ValueError(
                     f"{param}: the id column {self._id_name(param)!r} has "
-                    f"{int(missing.sum())} missing id(s), the first at row "
-                    f"{int(np.argmax(missing))}; every event needs both ids."
+                    f"{int(missing.sum())} missing id(s) (NaN/None), the first at "
+                    f"row {int(np.argmax(missing))}; every event needs both ids."
+                )
+            if values.dtype.kind in "fc" and not np.isfinite(values).all():
+                raise ValueError(
+                    f"{param}: the id column {self._id_name(param)!r} has "
+                    "infinite ids."
                 )
             ids.append(values)
         if weight_pos is None:
@@ -484,6 +489,5 @@ class BaseCandidateGenerator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.categorical = True
         tags.input_tags.string = True
-        tags.input_tags.allow_nan = True
         tags.requires_fit = True
         return tags

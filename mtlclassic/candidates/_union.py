@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from .._compat import _fit_context, check_is_fitted
+from .._compat import _fit_context, check_is_fitted, validate_data
 from .._ids import check_query_ids
 from ..embedding._similarity import check_k
 
@@ -158,10 +158,21 @@ class CandidateUnion(BaseEstimator):
         self : CandidateUnion
         """
         self._checked_generators()
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, skip_check_array=True, reset=True)
+        else:
+            X = validate_data(self, X, dtype=None, ensure_all_finite=False)
         self.generators_ = [
             (name, clone(generator).fit(X)) for name, generator in self.generators
         ]
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
 
     def update(self, X_new, y=None):
         """Learn new events in every generator (its ``update``: a fold-in).
