@@ -288,14 +288,16 @@ def run(name, data, *, quick, seed, legacy, only=None):
     best = tuned_baselines(s, quick)
     for base, label in (("ease", "EASE (Steck 2019)"), ("als", "implicit ALS"),
                         ("knn", "ItemKNN")):  # fmt: skip
-        for metric in ("ndcg_liked", "ndcg_any"):
+        combined = {}
+        for metric in ("ndcg_liked", "ndcg_any"):  # each column its own best setting
             gen = best[(base, metric)][1]
             recs, fit_s, rec_s = run_generator(gen, X_train, users)
             got = scores(recs, test, X_train)
             print(f"  {label} tuned for {metric} ({_setting(gen)}): "
-                  f"{metric} {got[metric]:.4f}")  # fmt: skip
-            rows.append((f"{label}, tuned for {metric}", dict(got, fit_s=fit_s,
-                         ms_per_user=1000 * rec_s / users.size)))  # fmt: skip
+                  f"{metric} {got[metric]:.4f}, fit {fit_s:.1f} s, "
+                  f"{1000 * rec_s / users.size:.2f} ms/user")  # fmt: skip
+            combined[metric] = got[metric]
+        rows.append((f"{label}, tuned", combined))
     for label, recs, fit_s, rec_s in rectools_rows(s):
         record(label, recs, fit_s, rec_s)
 
@@ -354,13 +356,14 @@ def main(argv=None):
         return 0
     loaders = {"movielens": movielens, "book-crossing": book_crossing_core}
     names = list(loaders) if args.dataset == "all" else [args.dataset]
+    tables = {}
     for name in names:
         data = loaders[name](args.users, args.seed)
         if data is None:
             print(f"{name}: data files absent; run ../shared/data/get_dev_data.sh "
                   "(skipped).")  # fmt: skip
             continue
-        run(
+        tables[name] = run(
             name,
             data,
             quick=False,
@@ -368,7 +371,27 @@ def main(argv=None):
             legacy=not args.no_legacy,
             only=args.only,
         )
+    if tables:
+        print("\n" + markdown(tables))
     return 0
+
+
+def markdown(tables):
+    """The README's table: NDCG@10 liked / any per data set, one row a method."""
+    labels = list(dict.fromkeys(label for rows in tables.values() for label, _ in rows))
+    header = "| method | " + " | ".join(
+        f"{name} NDCG@10 liked | any" for name in tables
+    ) + " |"  # fmt: skip
+    lines = [header, "|---" * (1 + 2 * len(tables)) + "|"]
+    for label in labels:
+        cells = []
+        for rows in tables.values():
+            got = dict(rows).get(label)
+            cells += ["–", "–"] if got is None else [
+                f"{got['ndcg_liked']:.3f}", f"{got['ndcg_any']:.3f}"
+            ]  # fmt: skip
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
