@@ -300,7 +300,7 @@ def run(name, data, *, quick, seed, legacy, only=None):
         rows.append((f"{label}, tuned", combined))
     for label, recs, fit_s, rec_s in rectools_rows(s):
         record(label, recs, fit_s, rec_s)
-    if not data.get("no_time"):  # the library's generator, on recency-weighted histories
+    if not data.get("no_time"):  # the library's EASE on recency-weighted histories
         recent = EASE("auto", history_half_life=3)
         recs, fit_s, rec_s = run_generator(recent, X_train, users)
         record('EASE("auto", history_half_life=3), alone', recs, fit_s, rec_s)
