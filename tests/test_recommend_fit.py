@@ -274,3 +274,13 @@ def test_update_teaches_the_generators_new_users(data):
     # user 5 is known to the generators now: personal candidates, ranked
     known = rec.generators_.generators_[0][1].known_ids()
     assert 5 in set(next(iter(known.values())))
+
+
+def test_export_of_a_fitted_two_stage_recommender_is_refused_clearly(fitted):
+    pytest.importorskip("onnx")
+    from mtlclassic import to_onnx
+
+    rec, _ = fitted
+    with pytest.raises(ValueError, match=r"ranker_.*to_onnx\(recommender\.model_\)"):
+        to_onnx(rec)
+    assert to_onnx(rec.model_) is not None

@@ -322,6 +322,13 @@ def to_onnx(model, input_example=None, *, path=None):
 
     fused = None
     if isinstance(model, Recommender):
+        if model.__dict__.get("ranker_") is not None:
+            raise ValueError(
+                "Recommender part 'ranker_': a Recommender fitted on events ranks "
+                "the generators' candidates with a LambdaRank head, which the ONNX "
+                "export does not cover; export its model, to_onnx(recommender."
+                "model_), and serve the lists with Recommender.recommend."
+            )
         if callable(model.fusion):
             raise ValueError("Recommender part 'fusion': a callable fusion cannot "
                              "be exported to ONNX; use fusion='weighted', "
