@@ -51,7 +51,7 @@ class ItemKNN(BaseCandidateGenerator):
         ``time_col``). None weighs the whole history alike. The model itself
         (its item-item weights) is learned from the unweighted events. On
         MovieLens-1M (each user's newest 20% as test) a half-life of 3 events
-        raised EASE's NDCG@10 from 0.150 to 0.214
+        raised EASE's NDCG@10 on any test item from 0.156 (λ tuned) to 0.215
         (``python benchmarks/bench_topk.py``): what a user rated last says
         most about what they rate next.
     time_col : str or int, default="timestamp"
