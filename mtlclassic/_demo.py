@@ -83,7 +83,8 @@ class PerTaskLGBM(_LightGBMBaseline):
                     dtype = self.id_dtypes_[col] = pd.CategoricalDtype(
                         pd.unique(X[col].to_numpy())
                     )
-                changed[col] = pd.Categorical(X[col].to_numpy(), dtype=dtype)
+                codes = dtype.categories.get_indexer(X[col].to_numpy())  # unseen: -1
+                changed[col] = pd.Categorical.from_codes(codes, dtype=dtype)
         return X.assign(**changed).drop(columns=["timestamp"], errors="ignore")
 
     def fit(self, X, Y):

@@ -180,8 +180,9 @@ def sample_negatives(
         table = items.drop_duplicates(item_col).set_index(item_col)
         for col in table.columns.intersection(X.columns.drop([user_col, item_col])):
             sampled[col] = table[col].reindex(sampled[item_col].to_numpy()).to_numpy()
-            if isinstance(X[col].dtype, pd.CategoricalDtype):
-                sampled[col] = pd.Categorical(sampled[col], dtype=X[col].dtype)
+            if isinstance(X[col].dtype, pd.CategoricalDtype):  # X's categories
+                codes = X[col].cat.categories.get_indexer(sampled[col].to_numpy())
+                sampled[col] = pd.Categorical.from_codes(codes, dtype=X[col].dtype)
     X_out = pd.concat([X, sampled], ignore_index=True)
     labels = pd.DataFrame(index=range(len(X))) if Y is None else Y.reset_index(
         drop=True)  # fmt: skip
