@@ -24,6 +24,9 @@ The file (conventionally ``*.mtlc``) is a zip archive that holds no pickle:
     ``__objarray__`` (object/str array, element by element), ``__sparse__``,
     ``__dtype__``, ``__numpy_type__``, ``__category_dtype__``, ``__index__``,
     ``__range__``, ``__multiindex__``, ``__series__``, ``__frame__``,
+    ``__timestamp__`` / ``__timedelta__`` (pandas time scalars: nanoseconds
+    as an int, with the unit and the zone's name), ``__datetime64__`` /
+    ``__timedelta64__`` (numpy time scalars, an int in their unit),
     ``__booster__`` (a text member), ``__object__`` (a class name from the
     allow-list and its ``__dict__``) or ``__ref__`` (the number of an object
     or booster met earlier: shared references stay shared, cycles work);
@@ -74,6 +77,7 @@ _SPARSE_FORMATS = {
 
 
 _UNHANDLED = object()  # a decoder's "not my tag"
+_TIMES = (pd.Timestamp, pd.Timedelta, np.datetime64, np.timedelta64)
 
 
 class ModelFileError(ValueError):
@@ -131,6 +135,8 @@ class _Writer:
         """Return a JSON-able tree for ``obj``; big data goes to members."""
         if obj is None or isinstance(obj, bool | str):
             return obj
+        if isinstance(obj, _TIMES):  # before ints: numpy's timedelta64 is one
+            return self._encode_pandas(obj, path)
         if isinstance(obj, int | np.integer) and not isinstance(obj, np.bool_):
             return {"__int__": str(int(obj))} if abs(int(obj)) > 2**53 else int(obj)
         if isinstance(obj, float | np.floating):
@@ -185,7 +191,17 @@ class _Writer:
         return None
 
     def _encode_pandas(self, obj, path):
-        """Encode a pandas dtype, index, Series or DataFrame (else None)."""
+        """Encode a pandas dtype, time, index, Series or DataFrame (else None)."""
+        if isinstance(obj, pd.Timestamp):  # a time (e.g. a context's "now")
+            tz = None if obj.tz is None else str(obj.tz)  # the zone's name
+            return {"__timestamp__": str(int(obj.value)), "tz": tz, "unit": obj.unit}
+        if isinstance(obj, pd.Timedelta):
+            return {"__timedelta__": str(int(obj.value)), "unit": obj.unit}
+        if isinstance(obj, np.datetime64 | np.timedelta64):
+            datetime = isinstance(obj, np.datetime64)
+            kind = "__datetime64__" if datetime else "__timedelta64__"
+            unit, _ = np.datetime_data(obj.dtype)
+            return {kind: str(obj.astype(np.int64)), "unit": unit}
         if isinstance(obj, pd.CategoricalDtype):
             return {
                 "__category_dtype__": self.encode(list(obj.categories), path),
@@ -252,9 +268,9 @@ class _Writer:
         if not _savable(obj, name) or not hasattr(obj, "__dict__"):
             raise TypeError(
                 f"mtlclassic.save cannot store {path} of type {name}: only numbers, "
-                "strings, containers, numpy/scipy/pandas data, LightGBM boosters "
-                "and estimators (scikit-learn's BaseEstimator) are stored (no "
-                "pickle)."
+                "strings, times, containers, numpy/scipy/pandas arrays, indexes "
+                "and frames, LightGBM boosters and estimators (scikit-learn's "
+                "BaseEstimator) are stored (no pickle)."
             )
         return {
             "__object__": _public_name(type(obj)),
@@ -374,7 +390,18 @@ class _Reader:
         return _UNHANDLED
 
     def _decode_pandas(self, tag, node):
-        """Decode a pandas dtype, index, Series or DataFrame (else ``_UNHANDLED``)."""
+        """Decode a pandas dtype, time scalar, index, Series or DataFrame."""
+        if tag == "__timestamp__":  # ns since the epoch, UTC
+            stamp = pd.Timestamp(int(node[tag]), unit="ns")
+            if node["tz"] is not None:
+                stamp = stamp.tz_localize("UTC").tz_convert(node["tz"])
+            return stamp.as_unit(node["unit"])
+        if tag == "__timedelta__":
+            return pd.Timedelta(int(node[tag]), unit="ns").as_unit(node["unit"])
+        if tag == "__datetime64__":
+            return np.datetime64(int(node[tag]), node["unit"])
+        if tag == "__timedelta64__":
+            return np.timedelta64(int(node[tag]), node["unit"])
         if tag == "__category_dtype__":
             return pd.CategoricalDtype(self.decode(node[tag]), ordered=node["ordered"])
         if tag == "__index__":

@@ -468,3 +468,29 @@ def test_saving_a_class_of_main_warns(tmp_path):
     Local.__module__ = "__main__"
     with pytest.warns(UserWarning, match="defined in __main__"):
         save(Local(), tmp_path / "local.mtlc")
+
+
+def test_times_round_trip(tmp_path):
+    """A Recommender's context often holds the time as a pandas Timestamp."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.dummy import DummyRegressor
+
+    from mtlclassic import load, save
+
+    values = {
+        "naive": pd.Timestamp("2026-12-06 05:00:01.123456"),
+        "aware": pd.Timestamp("2026-12-06 05:00:01", tz="Europe/Paris"),
+        "seconds": pd.Timestamp("2026-12-06").as_unit("s"),
+        "delta": pd.Timedelta("1D 3h"),
+        "np_time": np.datetime64("2026-12-06T05:00:01", "s"),
+        "np_delta": np.timedelta64(90, "m"),
+    }
+    holder = DummyRegressor().fit([[0.0]], [1.0])
+    holder.times_ = values
+    got = load(save(holder, tmp_path / "times.mtlc")).times_
+    for key, value in values.items():
+        assert got[key] == value and type(got[key]) is type(value), key
+        if isinstance(value, pd.Timestamp | pd.Timedelta):
+            assert got[key].unit == value.unit, key
+    assert str(got["aware"].tz) == "Europe/Paris"

@@ -284,3 +284,17 @@ def test_export_of_a_fitted_two_stage_recommender_is_refused_clearly(fitted):
     with pytest.raises(ValueError, match=r"ranker_.*to_onnx\(recommender\.model_\)"):
         to_onnx(rec)
     assert to_onnx(rec.model_) is not None
+
+
+@pytest.mark.parametrize("tz", [None, "UTC"])
+def test_a_recommender_on_datetime_events_saves_and_loads(data, tmp_path, tz):
+    X, Y, _, _ = data
+    stamps = pd.to_datetime(X["timestamp"], unit="s")
+    X = X.assign(timestamp=stamps if tz is None else stamps.dt.tz_localize(tz))
+    rec = _rec(data).fit(X, Y)
+    assert isinstance(rec._context["timestamp"], pd.Timestamp)
+    loaded = mtlclassic.load(mtlclassic.save(rec, tmp_path / "rec.mtlc"))
+    users = X.user_id.unique()[:10]
+    pd.testing.assert_frame_equal(
+        loaded.recommend(users, k=5), rec.recommend(users, k=5)
+    )
