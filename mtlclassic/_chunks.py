@@ -169,6 +169,21 @@ def _not_parsed(name, dtype, column, parsed, source, first_row, is_id=False):
     )
 
 
+def _as_datetime(name, dtype, column, source, first_row):
+    """Parse a time column to its training dtype: time zones converted, not refused.
+
+    A naive time is read as UTC for a time-zone-aware column, and an aware one
+    is converted to UTC (then made naive) for a naive column; a value that is
+    not a time is an :class:`InputError` naming the cell.
+    """
+    parsed = pd.to_datetime(column, errors="coerce", utc=True)
+    if _first_bad(column, parsed) is not None:
+        raise _not_parsed(name, dtype, column, parsed, source, first_row)
+    tz = getattr(dtype, "tz", None)
+    parsed = parsed.dt.tz_convert(tz) if tz is not None else parsed.dt.tz_localize(None)
+    return parsed.astype(dtype)
+
+
 def _plain_int(text):
     """Whether ``text`` spells an int plainly (``"42"``, not ``"042"``/``"4.2"``)."""
     try:
@@ -262,10 +277,7 @@ def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None, ids=(
             codes = dtype.categories.get_indexer(values)  # unknown -> -1: missing
             out[name] = pd.Categorical.from_codes(codes, dtype=dtype)
         elif dtype.kind == "M":
-            parsed = pd.to_datetime(column, errors="coerce")
-            if _first_bad(column, parsed) is not None:
-                raise _not_parsed(name, dtype, column, parsed, source, first_row)
-            out[name] = parsed.astype(dtype)
+            out[name] = _as_datetime(name, dtype, column, source, first_row)
         elif dtype.kind in "biuf":
             parsed = column
             if column.dtype.kind not in "biuf":

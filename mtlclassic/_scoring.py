@@ -118,8 +118,10 @@ def resolve_columns(
                 "fitted on an array): save it with input_example=X_dataframe."
             )
         input_columns = [str(c) for c in names]
-    unused = set(unused_columns(model))  # e.g. the time the pipeline drops
-    input_columns = [c for c in input_columns if c in available or c not in unused]
+    # a column the model drops (the pipeline's time) is neither needed nor read:
+    # its values, in whatever form, cannot change a prediction
+    unused = set(unused_columns(model))
+    input_columns = [c for c in input_columns if c not in unused]
     missing = [c for c in input_columns if c not in available]
     if missing and hint:  # the separator first: every column is "missing"
         raise InputError(

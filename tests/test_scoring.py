@@ -570,3 +570,27 @@ def test_header_only_id_files_give_readable_empty_outputs(fitted, tmp_path):
         "rank",
         "score",
     ]
+
+
+def test_the_dropped_time_in_any_form_scores_as_predict(tmp_path, capsys):
+    """Fitted on tz-aware times, scored from a CSV whose times are naive text or
+    ints: the pipeline drops the time, so the form cannot matter."""
+    X, Y = make_multitask_recsys(n_users=40, n_items=30, n_events=800, random_state=0)
+    X = X.assign(timestamp=pd.to_datetime(X.timestamp, unit="s", utc=True))
+    model = make_multitask_recommender(
+        n_estimators=10, factors=4, fm_n_iter=3, cv=2, n_jobs=1, random_state=0
+    ).fit(X, Y)
+    path = str(save(model, tmp_path / "m.mtlc", input_example=X.head()))
+    rows = X.tail(50)
+    expected = model.predict(rows)
+    for name, stamp in (
+        ("naive", rows.timestamp.dt.tz_localize(None)),
+        ("ints", rows.timestamp.astype("int64")),
+        ("text", rows.timestamp.astype(str)),
+    ):
+        rows.assign(timestamp=stamp).to_csv(tmp_path / f"{name}.csv", index=False)
+        out = tmp_path / f"{name}.out.csv"
+        code = main(["score", path, str(tmp_path / f"{name}.csv"), str(out)])
+        assert code == 0, capsys.readouterr().err
+        scored = pd.read_csv(out)[TASKS].to_numpy()
+        np.testing.assert_allclose(scored, expected, rtol=0, atol=1e-12)
