@@ -7,6 +7,7 @@ only when every chunk has been written (:class:`AtomicOutput`).
 """
 
 import os
+import re
 import sys
 import tempfile
 import time
@@ -184,12 +185,16 @@ def _as_datetime(name, dtype, column, source, first_row):
     return parsed.astype(dtype)
 
 
+_PLAIN_INT = re.compile(r"-?(0|[1-9][0-9]*)(\.0+)?")
+
+
 def _plain_int(text):
-    """Whether ``text`` spells an int plainly (``"42"``, not ``"042"``/``"4.2"``)."""
-    try:
-        return str(int(text)) == text
-    except ValueError:
-        return False
+    """Whether ``text`` spells an int plainly (``"42"``, or ``"42.0"``).
+
+    ``"42.0"`` is how a float column writes 42; ``"042"`` (another id as
+    text) and ``"4.2"`` are not ints.
+    """
+    return _PLAIN_INT.fullmatch(text) is not None
 
 
 def _check_ids(name, dtype, column, source, first_row):

@@ -594,3 +594,23 @@ def test_the_dropped_time_in_any_form_scores_as_predict(tmp_path, capsys):
         assert code == 0, capsys.readouterr().err
         scored = pd.read_csv(out)[TASKS].to_numpy()
         np.testing.assert_allclose(scored, expected, rtol=0, atol=1e-12)
+
+
+def test_int_ids_written_as_floats_are_the_same_ids(fitted, tmp_path):
+    """A float column writes 42 as "42.0": the same id as in Python, never "042"."""
+    X, model = fitted
+    items, users = catalogues(X)
+    rec = Recommender(model, items, users=users)
+    path = str(save(rec, tmp_path / "rec.mtlc", input_example=X.head()))
+    pd.DataFrame({"user_id": [3.0, 7.0, np.nan]}).iloc[:2].to_csv(
+        tmp_path / "u.csv", index=False
+    )
+    assert "3.0" in (tmp_path / "u.csv").read_text()
+    assert main(["recommend", path, "--users", str(tmp_path / "u.csv"), "-k", "3",
+                 str(tmp_path / "top.csv")]) == 0  # fmt: skip
+    got = pd.read_csv(tmp_path / "top.csv")
+    expected = rec.recommend([3, 7], k=3)
+    np.testing.assert_array_equal(got.item_id, expected.item_id)
+    pd.DataFrame({"user_id": ["03"]}).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["recommend", path, "--users", str(tmp_path / "bad.csv"),
+                 str(tmp_path / "bad.out.csv")]) == 2  # fmt: skip
