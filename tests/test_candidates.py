@@ -332,3 +332,13 @@ def test_union_passes_the_estimator_checks():
         r for r in check_estimator(union, on_fail=None) if r["status"] == "failed"
     ]
     assert not failed, [(r["check_name"], str(r["exception"])) for r in failed]
+
+
+def test_update_needs_only_the_columns_the_generator_reads(events):
+    wide = events.assign(side=1.0, genre="x")
+    ease = EASE(3.0, history_half_life=2.0).fit(wide)
+    new = pd.DataFrame({"user_id": ["fresh"], "item_id": [100], "timestamp": [99.0]})
+    ease.update(new)  # no 'side' nor 'genre': not read
+    assert "fresh" in set(ease.user_index_)
+    with pytest.raises(ValueError, match="X has no such column, and history_half"):
+        ease.update(new.drop(columns="timestamp"))

@@ -131,9 +131,14 @@ class BaseCandidateGenerator(BaseEstimator):
         return X[:, position]
 
     def _events(self, X, reset=True):
-        """Validate ``X``; return ``(X, users, items, weights)`` of the events."""
+        """Validate ``X``; return ``(X, users, items, weights)`` of the events.
+
+        ``reset=False`` (``update``): a DataFrame needs only the columns the
+        generator reads (its ids, weight, time), not every column of ``fit``.
+        """
         if isinstance(X, pd.DataFrame):
-            validate_data(self, X, skip_check_array=True, reset=reset)
+            if reset:
+                validate_data(self, X, skip_check_array=True, reset=True)
         else:
             X = validate_data(self, X, dtype=None, ensure_all_finite=False,
                               reset=reset)  # fmt: skip
@@ -223,7 +228,9 @@ class BaseCandidateGenerator(BaseEstimator):
         Parameters
         ----------
         X_new : DataFrame or ndarray of shape (n_new, n_columns)
-            New events, with the columns of ``fit``.
+            New events: a DataFrame with the columns the generator reads
+            (``user_col``, ``item_col``, and ``weight_col`` and ``time_col``
+            when it uses them), or an array with the columns of ``fit``.
         y : None
             Ignored.
 
