@@ -206,8 +206,8 @@ def _check_ids(name, dtype, column, source, first_row):
     if missing.any():
         where = int(np.argmax(missing))
         raise InputError(
-            f"{_place(source, first_row, where)}column {name!r} is empty: every row "
-            "needs an id."
+            f"{_place(source, first_row, where)}column {name!r} is empty or "
+            "missing (NaN/NA): every row needs an id."
         )
     if dtype.kind in "iu" and column.dtype.kind not in "biuf":
         text = column.astype(str)

@@ -145,7 +145,11 @@ def _add_recommend(subparsers, fmt):
         "--n-candidates",
         type=_positive_int,
         metavar="N",
-        help="ALS candidates scored per user (default: as saved, and at least k)",
+        help=(
+            "candidates scored per user from the model's ALS step, for a "
+            "Recommender around a fitted model (default: as saved, and at least k); "
+            "a Recommender fitted on events keeps its generators' own counts"
+        ),
     )
     recommend.add_argument(
         "--session",

@@ -125,8 +125,8 @@ def resolve_columns(
     missing = [c for c in input_columns if c not in available]
     if missing and hint:  # the separator first: every column is "missing"
         raise InputError(
-            f"{where}: {hint}, so none of the {len(missing)} columns the model "
-            f"reads was found (it reads {input_columns[:8]}...)."
+            f"{where}: {hint}. Read that way, none of the {len(missing)} columns "
+            f"the model reads is there (it reads {input_columns[:8]}...)."
         )
     if missing:
         raise InputError(
@@ -527,7 +527,8 @@ def run_recommend(args):
             )
         )
         _note(
-            f"wrote {rows:,} rows, top-{args.k} items for {n:,} users{short}, "
+            f"wrote {rows:,} rows, top-{args.k} items for {n:,} "
+            f"user{'' if n == 1 else 's'}{short}, "
             f"to {args.output}"
         )
 

@@ -909,7 +909,8 @@ default="auto"
 
         The ranker learns from users with a history; a user none of the
         generators but popularity knows is ranked by the first popularity
-        generator's score (so a new user gets at least popularity's list).
+        generator's score (so a new user gets popularity's list), reported as
+        ``-log2`` of the popularity rank.
         """
         personal, popular = [], []
         for name, generator in self.generators_.generators_:
@@ -1006,7 +1007,9 @@ default="auto"
             self.ranker_.predict(frame.assign(**{_QUERY: 0})), dtype=np.float64
         ).ravel()
         cold, popularity = self._cold_rows(cands)
-        score[cold] = popularity[cold]
+        if cold.any():  # -log2 of the popularity rank: the ranker's offset scale
+            rows = cands.loc[cold, [self.user_col]].assign(_pop=popularity[cold])
+            score[cold] = base_scores(rows, "_pop", self.user_col)
         out = pd.DataFrame(
             {
                 self.user_col: cands[self.user_col].to_numpy(),
