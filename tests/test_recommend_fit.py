@@ -298,3 +298,27 @@ def test_a_recommender_on_datetime_events_saves_and_loads(data, tmp_path, tz):
     pd.testing.assert_frame_equal(
         loaded.recommend(users, k=5), rec.recommend(users, k=5)
     )
+
+
+def test_implicit_feedback_without_a_model(data, tmp_path):
+    X, Y, items, users = data
+    events = X[["user_id", "item_id", "timestamp"]]
+    rec = Recommender(None, items, users=users, random_state=0, n_jobs=1).fit(events)
+    assert rec.tasks_ == {} and rec.model_ is None
+    top = rec.recommend([0, 1, 123456], k=4)
+    assert list(top.columns) == ["user_id", "item_id", "rank", "score"]
+    seen = set(zip(events.user_id, events.item_id))
+    assert not any(p in seen for p in zip(top.user_id, top.item_id))
+    new = top[top.user_id == 123456]
+    assert (
+        new.item_id.tolist()
+        == Popularity().fit(events).recommend([123456], 4).item_id.tolist()
+    )
+    assert new.score.tolist() == [0.0, -1.0, -np.log2(3), -2.0]
+    assert_allclose(rec.score_pairs(top[["user_id", "item_id"]])["score"], top["score"])
+    loaded = mtlclassic.load(mtlclassic.save(rec, tmp_path / "r.mtlc"))
+    pd.testing.assert_frame_equal(loaded.recommend([0, 1], k=4), top.iloc[:8])
+    with pytest.raises(ValueError, match="model=None to rank from the events alone"):
+        _rec(data).fit(X, None)
+    with pytest.raises(ValueError, match="leave nothing to rank with"):
+        Recommender(None, items, ranker=None).fit(events)

@@ -225,7 +225,7 @@ def base_scores(cands, source, user_col):
     rank[order] = np.arange(values.size) - np.repeat(
         np.cumsum(counts) - counts, counts
     )[users[order]] + 1  # fmt: skip
-    return -np.log2(rank)
+    return 0.0 - np.log2(rank)  # 0.0 for the first, not -0.0
 
 
 def best_source(cands, grades, user_col, k=10):

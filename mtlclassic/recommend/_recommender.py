@@ -83,6 +83,8 @@ def _is_fitted(model):
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
+    if model is None:  # no multi-task model: fit on events first
+        return False
     if not isinstance(model, BaseEstimator):  # duck-typed: taken as fitted
         return True
     try:
@@ -123,11 +125,14 @@ class Recommender(BaseEstimator):
 
     Parameters
     ----------
-    model : estimator or Pipeline
+    model : estimator, Pipeline or None
         The multi-task model: its ``predict(X)`` returns one column per task
         and it is fitted on a DataFrame (its ``feature_names_in_`` names the
         columns to build), e.g. :func:`make_multitask_recommender`. :meth:`fit`
-        fits a clone of it; a model fitted already serves at once.
+        fits a clone of it; a model fitted already serves at once. None: no
+        multi-task model, for implicit feedback (events without labels):
+        :meth:`fit` takes ``X`` alone and the ranker learns from the
+        generators, the history statistics and the side columns.
     items : DataFrame
         The catalogue: ``item_col`` and the item side columns the model
         needs. Only these items are recommended.
@@ -370,9 +375,7 @@ default="auto"
         user_col, item_col = self.user_col, self.item_col
         self.model_ = model
         self._context = dict(self.context or {})
-        self.input_columns_ = model_input_columns(model)
-        self.tasks_ = fitted_tasks(model)
-        embedders = _retrieval_first(find_embedders(model))
+        embedders = [] if model is None else _retrieval_first(find_embedders(model))
         self._embedders = embedders
         self._retriever = (
             embedders[0] if embedders and _generates_candidates(embedders[0]) else None
@@ -384,6 +387,15 @@ default="auto"
         if self.items_ is None:
             raise ValueError("items (the catalogue DataFrame) is required.")
         self.users_ = side_table(users, user_col, "users")
+        if model is None:  # no multi-task model: the catalogue's columns only
+            self.input_columns_ = list(dict.fromkeys(
+                [user_col, item_col, *map(str, self.items_.columns),
+                 *([] if self.users_ is None else map(str, self.users_.columns))]
+            ))  # fmt: skip
+            self.tasks_ = {}
+        else:
+            self.input_columns_ = model_input_columns(model)
+            self.tasks_ = fitted_tasks(model)
         for col, table in ((item_col, self.items_), (user_col, self.users_)):
             if col not in self._fitted_ids and table is not None:
                 # no embedder knows these ids: their type is the side table's
@@ -418,7 +430,8 @@ default="auto"
             seen = events[[user_col, item_col]]
         self.seen_ = self._seen_pairs(seen)
         self.task_mean_ = self.task_scale_ = None
-        if isinstance(fusion, str) and fusion == "standardized":
+        standardized = isinstance(fusion, str) and fusion == "standardized"
+        if standardized and model is not None:
             self.task_mean_, self.task_scale_ = self._reference_scale()
 
     def _context_from_events(self, events):
@@ -559,6 +572,8 @@ default="auto"
         """``model.predict(rows)`` through the compiled path (:func:`compile`)."""
         from .._compiled import CompiledModel
 
+        if self.model_ is None:  # no multi-task model: no task columns
+            return np.empty((len(rows), 0))
         compiled = _COMPILED.get(self)  # kept outside: saved files unchanged
         if compiled is None or compiled.model is not self.model_:
             compiled = _COMPILED[self] = CompiledModel(self.model_)
@@ -768,7 +783,8 @@ default="auto"
             The events: ``user_col``, ``item_col``, ``time_col`` (if present)
             and the columns the model reads.
         Y : DataFrame or array-like of shape (n_events, n_tasks), default=None
-            The model's task labels (NaN where a row has none).
+            The model's task labels (NaN where a row has none); None only
+            with ``model=None`` (implicit feedback).
 
         Returns
         -------
@@ -780,7 +796,9 @@ default="auto"
             If ``X`` is not a DataFrame.
         ValueError
             If an id column is missing or holds a missing id, ``Y`` has another
-            number of rows, or no label event lands among the candidates.
+            number of rows, ``Y`` is None for a model that needs labels,
+            ``model`` and ``ranker`` are both None, or no label event lands
+            among the candidates.
         """
         start = time.perf_counter()
         X, Y = self._check_events(X, Y)
@@ -788,6 +806,16 @@ default="auto"
         if not (isinstance(fraction, numbers.Real) and 0 < fraction < 1):
             raise ValueError(f"ranker_fraction must be in (0, 1); got {fraction!r}.")
         template = self._generator_template(X)
+        if self.model is None and self.ranker is None:
+            raise ValueError(
+                "model=None and ranker=None leave nothing to rank with: keep the "
+                "ranker (the default) to rank from the events alone."
+            )
+        if self.model is not None and Y is None:
+            raise ValueError(
+                "Y is None, but the multi-task model learns from labels: pass Y, or "
+                "model=None to rank from the events alone (implicit feedback)."
+            )
         if self.ranker is None:
             self.generators_ = clone(template).fit(X)
             model = clone(self.model).fit(*self._model_data(X, Y, self.generators_))
@@ -811,8 +839,10 @@ default="auto"
         Y_label = None if Y is None else Y.iloc[labelled].reset_index(drop=True)
         X_hist, X_label = X_hist.reset_index(drop=True), X_label.reset_index(drop=True)
         union = clone(template).fit(X_hist)
-        model = clone(self.model).fit(*self._model_data(X_hist, Y_hist, union))
-        self._log(f"model fitted on {len(X_hist)} history events", start)
+        model = None
+        if self.model is not None:
+            model = clone(self.model).fit(*self._model_data(X_hist, Y_hist, union))
+            self._log(f"model fitted on {len(X_hist)} history events", start)
         self._bind(model, self.seen, events=X)
         tasks = self.tasks_
         stats = self._stats(X_hist, Y_hist)
@@ -1109,7 +1139,8 @@ default="auto"
 
         if isinstance(events, pd.DataFrame):
             events = full_rows(self, self._conform_frame(events, "events"))
-        update_model(self.model_, events, labels, decay_rate=decay_rate)
+        if self.model_ is not None:
+            update_model(self.model_, events, labels, decay_rate=decay_rate)
         generators = self.__dict__.get("generators_")
         if generators is not None and isinstance(events, pd.DataFrame) and len(events):
             generators.update(self._generator_events(events))
