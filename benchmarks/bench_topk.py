@@ -326,6 +326,11 @@ def run(name, data, *, quick, seed, legacy, only=None):
     recs, rec_s = timed(lambda: rec.recommend(users, K))
     record("Recommender.fit (two-stage, default)", recs, fit_s, rec_s,
            rec.recommend(new_users, K))  # fmt: skip
+    bare = Recommender(None, items, users=user_table, random_state=seed, n_jobs=1)
+    _, fit_s = timed(lambda: bare.fit(X_train))  # events only: no labels, no model
+    recs, rec_s = timed(lambda: bare.recommend(users, K))
+    record("Recommender(None).fit (no multi-task model)", recs, fit_s, rec_s,
+           bare.recommend(new_users, K))  # fmt: skip
     return rows
 
 
