@@ -322,3 +322,18 @@ def test_implicit_feedback_without_a_model(data, tmp_path):
         _rec(data).fit(X, None)
     with pytest.raises(ValueError, match="leave nothing to rank with"):
         Recommender(None, items, ranker=None).fit(events)
+
+
+def test_side_columns_the_tables_lack_come_from_the_events(data):
+    """Fitted without a users table, the user columns the model reads are taken
+    from X (each user's newest values): the same lists as with the table."""
+    X, Y, items, users = data
+    with_table = _rec(data).fit(X, Y)
+    without = Recommender(
+        make_multitask_recommender(**SMALL_MODEL), items, random_state=0, n_jobs=1
+    ).fit(X, Y)
+    assert {"user_f0", "user_f1", "user_segment"} <= set(without.users_.columns)
+    ids = X.user_id.unique()[:8]
+    pd.testing.assert_frame_equal(
+        without.recommend(ids, k=5), with_table.recommend(ids, k=5)
+    )

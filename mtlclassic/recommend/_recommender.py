@@ -78,6 +78,12 @@ def _generates_candidates(embedder):
     return hasattr(embedder, "recommend_candidates")
 
 
+def _constant_within(frame, key, column):
+    """Whether ``column`` holds one value (or none) within every ``key`` group."""
+    counts = frame.groupby(key, sort=False)[column].nunique(dropna=True)
+    return bool((counts <= 1).all())
+
+
 def _is_fitted(model):
     """Whether ``model`` is a fitted estimator (the Recommender can serve at once)."""
     from sklearn.exceptions import NotFittedError
@@ -413,6 +419,7 @@ default="auto"
             )
         if events is not None:
             self._context_from_events(events)
+            self._side_tables_from_events(events)
         self._sources = self._column_sources()
         candidates = self.candidates
         if isinstance(candidates, str):
@@ -444,6 +451,38 @@ default="auto"
             and time_col in events.columns
         ):
             self._context[time_col] = events[time_col].max()
+
+    def _side_tables_from_events(self, events):
+        """Take the side columns the model reads and no table gives from ``fit``'s X.
+
+        A column constant within every user joins the users table, one
+        constant within every item the catalogue (each id's newest value); a
+        column that varies within both (an event's context) is left to
+        ``context``, and is named if missing.
+        """
+        given = set(self.items_.columns) | set(self._context)
+        if self.users_ is not None:
+            given |= set(self.users_.columns)
+        wanted = [
+            c for c in self.input_columns_
+            if c not in given and c in events.columns
+            and c not in (self.user_col, self.item_col)
+            and c not in set(unused_columns(self.model_))
+        ]  # fmt: skip
+        for key, table in ((self.user_col, "users_"), (self.item_col, "items_")):
+            found = [c for c in wanted if _constant_within(events, key, c)]
+            if not found:
+                continue
+            newest = events.drop_duplicates(key, keep="last").set_index(
+                key, drop=False
+            )[[key, *found]]
+            current = getattr(self, table)
+            if current is None:
+                setattr(self, table, newest)
+            else:
+                extra = newest[found].reindex(current.index)
+                setattr(self, table, current.join(extra))
+            wanted = [c for c in wanted if c not in found]
 
     def _column_sources(self):
         """Where each column the model reads comes from: items, users or context."""
@@ -830,9 +869,10 @@ default="auto"
         history, labelled = np.flatnonzero(~label), np.flatnonzero(label)
         if labelled.size == 0:
             raise ValueError(
-                f"No user has enough events for a ranker_fraction={fraction} label "
-                "cut (each user keeps floor(n * fraction) events): pass "
-                "ranker=None, or more events per user."
+                "No user has two events or more, so the label cut (each user's "
+                f"newest ranker_fraction={fraction}, one event always kept as "
+                "history) labels nothing: the ranker needs users with a history "
+                "and a next event."
             )
         X_hist, X_label = X.iloc[history], X.iloc[labelled]
         Y_hist = None if Y is None else Y.iloc[history].reset_index(drop=True)
