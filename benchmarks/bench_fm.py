@@ -41,7 +41,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from sklearn.preprocessing import OneHotEncoder, StandardScaler  # noqa: E402
 
 from mtlclassic.embedding import FMEmbedder, FMRegressor  # noqa: E402
-from mtlclassic.embedding._fm_solver import (  # noqa: E402
+from mtlclassic.embedding._fm.coordinate_descent import (  # noqa: E402
     initial_parameters,
     solve_fm,
 )

@@ -21,7 +21,7 @@ def _qualname(obj_type) -> str:
 def _public_name(obj_type) -> str:
     """Return the name a file stores: an mtlclassic class by its shortest public path.
 
-    ``mtlclassic.FMEmbedder``, not ``mtlclassic.embedding._fm_embedder.FMEmbedder``:
+    ``mtlclassic.FMEmbedder``, not ``mtlclassic.embedding._fm.embedder.FMEmbedder``:
     moving a class between private modules then never touches saved files
     (``load`` resolves the name and checks the class it finds).
     """
@@ -67,3 +67,28 @@ def _check_trusted(trusted):
             f"{bad!r}."
         )
     return trusted
+
+
+# Modules whose classes moved: model files name a class by its module at save
+# time (its shortest public path since 0.1; the private one before), and load
+# reads the old name through this one table (no shim modules).
+MOVED_MODULES = {
+    "mtlclassic.embedding._fm_embedder": "mtlclassic.embedding._fm.embedder",
+    "mtlclassic.embedding._fm_supervised": "mtlclassic.embedding._fm.supervised",
+    "mtlclassic.embedding._fm_base": "mtlclassic.embedding._fm.base",
+    "mtlclassic.embedding._fm_mcmc": "mtlclassic.embedding._fm.gibbs",
+    "mtlclassic.embedding._fm_solver": "mtlclassic.embedding._fm.coordinate_descent",
+    "mtlclassic.embedding._fm_design": "mtlclassic.embedding._fm.design",
+    "mtlclassic.embedding._fm_update": "mtlclassic.embedding._fm.update",
+}
+
+
+def renamed(name: str) -> str:
+    """Return the current dotted name of a class a model file names ``name``."""
+    module, _, qual = name.rpartition(".")
+    while module:
+        if module in MOVED_MODULES:
+            return f"{MOVED_MODULES[module]}.{qual}"
+        module, _, head = module.rpartition(".")
+        qual = f"{head}.{qual}"
+    return name

@@ -116,7 +116,7 @@ def _drop_kernel(step):
 
 def _fm_kernel(fm):
     from .embedding import FMEmbedder
-    from .embedding._fm_design import ColumnBatch
+    from .embedding._fm.design import ColumnBatch
 
     if not (isinstance(fm, FMEmbedder) and getattr(fm, "frame_input_", False)):
         return None

@@ -63,6 +63,7 @@ from ._allowlist import (
     _public_name,
     _qualname,
     _savable,
+    renamed,
 )
 from ._schema import input_schema
 
@@ -478,6 +479,7 @@ class _Reader:
                 "does not create (only scikit-learn, mtlclassic and implicit ALS "
                 "models, and modules named in trusted=): refusing to load it."
             )
+        name = renamed(name)  # a class that moved: one table, no shim modules
         module_name, _, qual = name.rpartition(".")
         failure = None
         while module_name:

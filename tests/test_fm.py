@@ -13,12 +13,12 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mtlclassic.datasets import make_multitask_recsys
 from mtlclassic.embedding import FMClassifier, FMEmbedder, FMRegressor
-from mtlclassic.embedding._fm_solver import (
+from mtlclassic.embedding._fm.coordinate_descent import (
     FMCoordinateDescent,
-    design_from_sparse,
     initial_parameters,
     solve_fm,
 )
+from mtlclassic.embedding._fm.design import design_from_sparse
 
 
 @pytest.fixture(autouse=True)

@@ -9,12 +9,13 @@ from scipy.stats import norm
 
 from mtlclassic import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM
 from mtlclassic.datasets import make_multitask_recsys
-from mtlclassic.embedding._fm_mcmc import (
+from mtlclassic.embedding._fm.design import design_from_sparse
+from mtlclassic.embedding._fm.gibbs import (
     PRIOR_INTERCEPT_PRECISION,
     FMGibbsSampler,
     sample_truncated_normal,
 )
-from mtlclassic.embedding._fm_solver import design_from_sparse, fm_decision, fm_parts
+from mtlclassic.embedding._fm.model import fm_decision, fm_parts
 
 
 def _ids(n=600, n_users=30, n_items=20, seed=0, noise=0.3):
@@ -431,7 +432,7 @@ def test_biserial_newton_equals_a_precise_bounded_search(true):
     from scipy.optimize import minimize_scalar
     from scipy.special import log_ndtr
 
-    from mtlclassic.embedding._fm_mcmc import MAX_CORRELATION, biserial_newton
+    from mtlclassic.embedding._fm.gibbs import MAX_CORRELATION, biserial_newton
 
     rng = np.random.RandomState(1)
     z, pred = rng.randn(4000), 0.8 * rng.randn(4000)

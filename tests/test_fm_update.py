@@ -7,7 +7,7 @@ from scipy.optimize import minimize
 from scipy.special import expit
 
 from mtlclassic import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM, io
-from mtlclassic.embedding._fm_solver import datafit_value, fm_decision
+from mtlclassic.embedding._fm.model import datafit_value, fm_decision
 
 
 def _ratings(n=700, n_users=30, n_items=20, seed=0):

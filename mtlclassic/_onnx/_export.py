@@ -64,7 +64,7 @@ def _categorical_uses(model):
     """``{column: categories}`` of the input columns some step reads as ids."""
     from ..boosting import MultiTaskLGBM
     from ..embedding import ALSEmbedder, FMEmbedder
-    from ..embedding._fm_base import _BaseFM
+    from ..embedding._fm.base import _BaseFM
 
     uses = {}
     for _, step in _steps(model):
@@ -195,7 +195,7 @@ def _final(g, name, step, frame):
     """Return the last step's ``[(name, tensor, shape)]``, column names, (N, T) Y."""
     from ..boosting import MultiTaskLGBM
     from ..embedding import ALSEmbedder, FMClassifier, FMEmbedder, MultiTaskFM
-    from ..embedding._fm_base import _BaseFM
+    from ..embedding._fm.base import _BaseFM
 
     if isinstance(step, MultiTaskLGBM):
         Y = export_heads(g, step, frame)

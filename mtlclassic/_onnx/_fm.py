@@ -9,7 +9,7 @@ the ALS solver. A numeric field is clipped to its training range, centred and
 scaled, and multiplies its parameter row (a missing value maps to 0).
 
 For every kept sample ``s`` at once (its parameters side by side, as
-:class:`~mtlclassic.embedding._fm_mcmc.FlatSamples` lays them out)::
+:class:`~mtlclassic.embedding._fm.gibbs.FlatSamples` lays them out)::
 
     y_s = b_s + sum_F x_F w_sF + s_s * 0.5 * sum_k ((sum_F x_F v_sFk)^2
                                                      - sum_F x_F^2 v_sFk^2)
@@ -22,7 +22,7 @@ and the prediction is the mean over samples of ``y_s`` (regression) or of
 import numpy as np
 from scipy.special import ndtr
 
-from ..embedding._fm_mcmc import _norms_sq
+from ..embedding._fm.gibbs import _norms_sq
 from ._graph import STRING, Col, lookup_keys
 
 _STEP = 1.0 / 128  # the grid of normal_cdf's table
@@ -127,7 +127,7 @@ def fm_parts(g, est, frame):
 
     ``phi_s = 0.5 (||sum_F x_F v_sF||^2 - sum_F x_F^2 ||v_sF||^2)``: the
     second sum reads each column's squared factor norm per sample, as
-    :class:`~mtlclassic.embedding._fm_mcmc.FlatSamples` stores it.
+    :class:`~mtlclassic.embedding._fm.gibbs.FlatSamples` stores it.
     """
     intercept, _, coef, factors = _parameters(est)
     S = intercept.shape[0]

@@ -10,23 +10,23 @@ from sklearn.base import (
     clone,
 )
 
-from .._compat import (
+from ..._compat import (
     Interval,
     StrOptions,
     _fit_context,
     check_is_fitted,
 )
-from .._targets import check_targets
-from ._base import BaseEmbedder
-from ._fm_base import (
+from ..._targets import check_targets
+from .._base import BaseEmbedder
+from .base import (
     _COMMON_CONSTRAINTS,
     _BaseFM,
     _check_sweeps,
     _n_rows,
     _require_y,
 )
-from ._fm_design import _column
-from ._fm_update import update_estimator
+from .design import _column
+from .update import update_estimator
 
 
 class FMEmbedder(BaseEmbedder, _BaseFM):

@@ -1,7 +1,7 @@
 """Factorization machines: the machinery shared by every FM estimator.
 
-``_BaseFM`` holds the design encoding (:mod:`._fm_design`), the solver calls
-(:mod:`._fm_solver`, :mod:`._fm_mcmc`) and predictions; ``_SingleTaskFM`` the
+``_BaseFM`` holds the design encoding (:mod:`.design`), the solver calls
+(:mod:`.coordinate_descent`, :mod:`.gibbs`) and predictions; ``_SingleTaskFM`` the
 parameters of the supervised estimators.
 """
 
@@ -19,23 +19,24 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, column_or_1d
 
-from .._compat import (
+from ..._compat import (
     Interval,
     StrOptions,
     check_is_fitted,
     limit_threads,
     validate_data,
 )
-from .._ids import category_dtypes
-from .._targets import check_targets, check_task_sample_weight
-from ._fm_design import (
+from ..._ids import category_dtypes
+from ..._targets import check_targets, check_task_sample_weight
+from .coordinate_descent import initial_parameters, solve_fm
+from .design import (
     _column,
     build_design,
     category_indexes,
     fit_encoding,
     resolve_categorical,
 )
-from ._fm_mcmc import (
+from .gibbs import (
     FlatSamples,
     FMPosterior,
     group_mean_columns,
@@ -43,8 +44,8 @@ from ._fm_mcmc import (
     sample_fm,
     to_link_scale,
 )
-from ._fm_solver import fm_decision, initial_parameters, solve_fm
-from ._fm_update import (
+from .model import fm_decision
+from .update import (
     gibbs_precision,
     laplace_precision,
     point_params,
@@ -551,7 +552,7 @@ class _BaseFM(BaseEstimator):
         objective's Hessian diagonal; every Gibbs sample is updated with its
         own other parameters). For a
         regression task with the other blocks fixed each step is the exact
-        conditional solution; see :mod:`mtlclassic.embedding._fm_update`.
+        conditional solution; see :mod:`mtlclassic.embedding._fm.update`.
         The interaction scales and noise precisions stay as fitted.
 
         Parameters

@@ -8,12 +8,12 @@ from sklearn.base import (
 )
 from sklearn.utils.multiclass import check_classification_targets
 
-from .._compat import (
+from ..._compat import (
     _fit_context,
 )
-from .._targets import targets_ndim
-from ..metrics._masked import MultiTaskScoreMixin
-from ._fm_base import (
+from ..._targets import targets_ndim
+from ...metrics._masked import MultiTaskScoreMixin
+from .base import (
     _COMMON_CONSTRAINTS,
     _check_sample_weight_1d,
     _check_y_1d,
@@ -21,7 +21,7 @@ from ._fm_base import (
     _require_y,
     _SingleTaskFM,
 )
-from ._fm_update import class_targets
+from .update import class_targets
 
 
 class FMRegressor(RegressorMixin, _SingleTaskFM):

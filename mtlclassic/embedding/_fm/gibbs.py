@@ -1,7 +1,7 @@
 r"""Bayesian (multi-task) factorization machines by Gibbs sampling.
 
 The model of task :math:`t` on a design row :math:`z` is the one of
-:mod:`._fm_solver`,
+:mod:`.coordinate_descent`,
 
 .. math::
 
@@ -43,8 +43,8 @@ import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.special import log_ndtr, logit, ndtr, ndtri_exp
 
-from ._fm_design import FMDesign
-from ._fm_solver import fm_parts
+from .design import FMDesign
+from .model import fm_parts
 
 PRIOR_INTERCEPT_PRECISION = 1e-2  # b_t ~ N(0, 100): nearly flat
 HYPER_SHAPE = 1.0  # alpha_lambda

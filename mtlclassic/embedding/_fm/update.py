@@ -56,10 +56,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_ndtr
 
-from .._ids import conform_ids
-from .._targets import TASK_KINDS, check_targets, check_task_sample_weight
-from ._fm_design import FMDesign
-from ._fm_solver import fm_parts
+from ..._ids import conform_ids
+from ..._targets import TASK_KINDS, check_targets, check_task_sample_weight
+from .design import FMDesign
+from .model import fm_parts
 
 _MIN_VARIANCE = 1e-8  # a posterior spread below this is taken as this
 _ENTRY_CHUNK = 20_000  # design entries per block of the normal equations

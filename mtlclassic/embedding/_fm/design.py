@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._ids import conform_ids
+from ..._ids import conform_ids
 
 # --------------------------------------------------------------------------
 # design
