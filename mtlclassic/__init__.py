@@ -5,7 +5,6 @@ task-relationship linear models, all scikit-learn estimators.
 """
 
 from . import datasets, linear_model, metrics, model_selection
-from ._compiled import CompiledModel, compile
 from ._onnx import onnx_inputs, to_onnx
 from ._targets import tasks_from_column
 from ._version import __version__
@@ -31,6 +30,7 @@ from .linear_model import (
     TraceNormMultiTaskCV,
 )
 from .recommend import Recommender, make_multitask_recommender, update_model
+from .recommend._compiled import CompiledModel, compile
 
 __all__ = [
     "ALSEmbedder",

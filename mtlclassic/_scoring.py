@@ -26,9 +26,9 @@ from ._chunks import (
     iter_chunks,
 )
 from ._chunks import cast_to_schema as cast_to_schema  # its home before the split
-from ._compiled import CompiledModel
 from ._schema import schema_dtype, unused_columns
 from .embedding._session import SessionCarry
+from .recommend._compiled import CompiledModel
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 _EXIT_CODES = (

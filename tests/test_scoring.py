@@ -64,7 +64,7 @@ def test_chunked_scoring_equals_in_memory_predict(
 ):
     folder, model_path, X_new = files
     _, model = fitted
-    from mtlclassic._compiled import CompiledModel
+    from mtlclassic.recommend._compiled import CompiledModel
 
     calls = []
     original = CompiledModel.predict  # score runs the compiled path
@@ -154,7 +154,7 @@ def test_overwrite_protection(files, capsys):
 
 
 def test_failure_mid_way_leaves_no_partial_output(files, capsys, monkeypatch):
-    from mtlclassic._compiled import CompiledModel
+    from mtlclassic.recommend._compiled import CompiledModel
 
     folder, model_path, _ = files
     original, calls = CompiledModel.predict, []  # score runs the compiled path

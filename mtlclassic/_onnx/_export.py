@@ -100,8 +100,8 @@ def _unexportable(name, step, why):
 
 def _export_transform(g, name, step, frame):
     """Return ``(new frame, names of the step's new columns)``."""
-    from .._compiled import _drop_kernel
     from ..embedding import ALSEmbedder, FMEmbedder, SessionEmbedder
+    from ..recommend._compiled import _drop_kernel
 
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return frame, []
@@ -471,7 +471,7 @@ def onnx_inputs(data, model):
         if X.ndim != 2:
             raise ValueError(f"data must be 2-D for this graph; got ndim {X.ndim}.")
         return {"X": X}
-    from .._compiled import _as_columns
+    from ..recommend._compiled import _as_columns
 
     columns, _ = _as_columns(data)
     missing = [c for c in kinds if c not in columns]

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._compat import effective_n_jobs
 from ._lgbm_input import check_label_gain
+from ._lgbm_predict import predict_column
 from ._lgbm_train import FitData
 
 
@@ -28,8 +29,6 @@ def refit_leaves(est, new, weights, decay_rate):
     ``new`` is the checked :class:`EvalData` of the new rows, ``weights`` their
     (n_new, n_tasks) sample weights or None.
     """
-    from ._lgbm_predict import predict_column
-
     names, kinds = list(est.tasks_), list(est.tasks_.values())
     threads = effective_n_jobs(est.n_jobs)
     shared = [t for t, n in enumerate(names) if n in est.shared_init_score_]

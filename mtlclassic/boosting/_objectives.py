@@ -32,6 +32,8 @@ The objective and the metric are module-level classes holding plain arrays
 import numpy as np
 from scipy.special import expit
 
+from .._task_weights import mgda_weights, uncertainty_weights
+
 __all__ = [
     "MixedLoss",
     "MixedObjective",
@@ -178,8 +180,6 @@ class TaskWeightedObjective:
 
     def estimate(self, preds, y, weight):
         """Return the task weights at the raw scores ``preds``."""
-        from .._task_weights import mgda_weights, uncertainty_weights
-
         T, task = self.n_tasks, self.task
         w = np.ones(preds.size) if weight is None else np.asarray(weight, float)
         if self.rule == "uncertainty":

@@ -44,6 +44,7 @@ from .._compat import (
 )
 from .._crossfit import out_of_fold, resolve_cv
 from .._time import time_values
+from ._als import ALSEmbedder
 from ._base import BaseEmbedder, find_embedders, lookup_ids
 
 __all__ = ["SessionCarry", "SessionEmbedder", "session_context", "session_features"]
@@ -304,7 +305,6 @@ class SessionEmbedder(BaseEmbedder):
     def _make_item_embedder(self):
         if self.item_embedder is not None:
             return clone(self.item_embedder)
-        from ._als import ALSEmbedder
 
         return ALSEmbedder(
             factors=16, iterations=15, user_col=self.user_col,

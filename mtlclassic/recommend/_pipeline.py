@@ -1,8 +1,14 @@
 """The default multi-task recommender Pipeline."""
 
 import numbers
+import re
 
 from sklearn.pipeline import Pipeline
+
+from ..boosting import MultiTaskLGBM
+from ..embedding import ALSEmbedder, FMEmbedder
+from ..embedding._base import is_embedder
+from ..model_selection import EventKFold
 
 EMBEDDERS = ("fm", "als")
 
@@ -165,12 +171,8 @@ def make_multitask_recommender(
     >>> model.predict(X.head(3)).shape
     (3, 3)
     """
-    from ..boosting import MultiTaskLGBM
-
     embedders = _check_embedders(embedders)
     if isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv >= 2:
-        from ..model_selection import EventKFold
-
         cv = EventKFold(
             int(cv),
             user_col=user_col,
@@ -225,8 +227,6 @@ def make_multitask_recommender(
 
 def _check_embedders(embedders):
     """Return ``embedders`` as a tuple of "fm", "als" and embedder objects."""
-    from ..embedding._base import is_embedder
-
     if isinstance(embedders, str) or not hasattr(embedders, "__iter__"):
         embedders = (embedders,)
     embedders = tuple(embedders)
@@ -276,8 +276,6 @@ def _fm_offsets(embedders):
     give the template ``"fm_score_{task}"``; an ``FMEmbedder`` of one named
     task gives that task's column; no FM gives None (no offsets).
     """
-    from ..embedding import FMEmbedder
-
     spec = {}
     for e in embedders:
         if isinstance(e, str):
@@ -294,8 +292,6 @@ def _fm_offsets(embedders):
 
 
 def _fm_step(tasks, target, components, n_iter, alpha, verbose, common):
-    from ..embedding import FMEmbedder
-
     solver = {}
     if alpha is not None:
         solver = dict(solver="als", alpha_w=alpha, alpha_v=alpha, tol=0)
@@ -312,8 +308,6 @@ def _fm_step(tasks, target, components, n_iter, alpha, verbose, common):
 
 
 def _als_step(factors, regularization, iterations, n_jobs, verbose, common):
-    from ..embedding import ALSEmbedder
-
     return ALSEmbedder(
         factors=factors,
         regularization=regularization,
@@ -326,8 +320,6 @@ def _als_step(factors, regularization, iterations, n_jobs, verbose, common):
 
 def _drop_columns(columns):
     """Return a ColumnTransformer dropping ``columns`` where present, the rest kept."""
-    import re
-
     from sklearn.compose import ColumnTransformer, make_column_selector
 
     pattern = "^(?:" + "|".join(re.escape(str(c)) for c in columns) + ")$"

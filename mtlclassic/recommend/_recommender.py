@@ -13,8 +13,9 @@ from .._schema import unused_columns
 from .._targets import fitted_tasks
 from .._time import time_values
 from ..candidates import sample_negatives
-from ..embedding._base import lookup_ids
+from ..embedding._base import find_embedders, lookup_ids
 from ..embedding._session import session_context
+from ._compiled import CompiledModel
 from ._inputs import fitted_ids, model_input_columns, side_table
 from ._ranker import (
     BASE,
@@ -29,7 +30,13 @@ from ._ranker import (
     ranker_frame,
     relevance_labels,
 )
-from ._update import session_rows
+from ._similar import (
+    check_weights,
+    conform_queries,
+    fused_neighbours,
+    item_sources,
+)
+from ._update import full_rows, session_rows, update_model
 
 _COMPILED = weakref.WeakKeyDictionary()  # Recommender -> its CompiledModel
 _QUERY = "__user__"  # the ranker's query column: one group per user
@@ -376,8 +383,6 @@ default="auto"
         ``events`` (``fit``'s) give the seen pairs and the time a model that
         reads the time column is scored at, when ``context`` does not.
         """
-        from ..embedding._base import find_embedders
-
         user_col, item_col = self.user_col, self.item_col
         self.model_ = model
         self._context = dict(self.context or {})
@@ -609,8 +614,6 @@ default="auto"
 
     def _predict(self, rows):
         """``model.predict(rows)`` through the compiled path (:func:`compile`)."""
-        from .._compiled import CompiledModel
-
         if self.model_ is None:  # no multi-task model: no task columns
             return np.empty((len(rows), 0))
         compiled = _COMPILED.get(self)  # kept outside: saved files unchanged
@@ -924,7 +927,6 @@ default="auto"
             raise ValueError(f"n_negatives must be an int >= 0; got {n!r}.")
         if n == 0:
             return X, Y
-        from ..embedding._base import find_embedders
 
         counting = [
             type(e).__name__
@@ -1175,8 +1177,6 @@ default="auto"
         -------
         self : Recommender
         """
-        from ._update import full_rows, update_model
-
         if isinstance(events, pd.DataFrame):
             events = full_rows(self, self._conform_frame(events, "events"))
         if self.model_ is not None:
@@ -1233,13 +1233,6 @@ default="auto"
             If ``k`` is not a positive int, ``weights`` names an unknown
             source or has no positive weight, or the model has no source.
         """
-        from ._similar import (
-            check_weights,
-            conform_queries,
-            fused_neighbours,
-            item_sources,
-        )
-
         catalogue = self.items_[self.item_col].to_numpy()
         sources = item_sources(self.model_, self.items_, self.item_col)
         if not sources:

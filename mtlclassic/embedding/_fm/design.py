@@ -210,7 +210,7 @@ class ColumnBatch:
     """Columns as a list of 1-D arrays, read by position like a DataFrame.
 
     The input of :func:`build_design` on the compiled scoring path
-    (:mod:`mtlclassic._compiled`): no pandas on the way.
+    (:mod:`mtlclassic.recommend._compiled`): no pandas on the way.
     """
 
     def __init__(self, arrays, n_rows):

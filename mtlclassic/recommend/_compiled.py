@@ -21,14 +21,21 @@ functions as the estimator's own methods, so the numbers are the same
 """
 
 import numbers
+import re
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
-from ._compat import check_is_fitted, effective_n_jobs, wants_pandas_output
+from .._compat import check_is_fitted, effective_n_jobs, wants_pandas_output
+from ..boosting import MultiTaskLGBM
+from ..boosting._lgbm_input import frame_matrix
+from ..boosting._lgbm_predict import predict_matrix
+from ..embedding import ALSEmbedder, FMEmbedder
+from ..embedding._fm.design import ColumnBatch
 
 _MIN_PART = 4096  # rows per thread below which a split costs more than it saves
 
@@ -93,8 +100,6 @@ def _frame(columns, n_rows, dtypes=None):
 
 def _drop_kernel(step):
     """Return the kernel of ``drop_time`` (a drop-by-pattern ColumnTransformer)."""
-    import re
-
     transformers = getattr(step, "transformers", None)
     if (
         not transformers
@@ -115,8 +120,6 @@ def _drop_kernel(step):
 
 
 def _fm_kernel(fm):
-    from .embedding import FMEmbedder
-    from .embedding._fm.design import ColumnBatch
 
     if not (isinstance(fm, FMEmbedder) and getattr(fm, "frame_input_", False)):
         return None
@@ -148,7 +151,6 @@ def _in_order(out_names, made, columns):
 
 
 def _als_kernel(als):
-    from .embedding import ALSEmbedder
 
     if not (isinstance(als, ALSEmbedder) and hasattr(als, "feature_names_in_")):
         return None
@@ -190,9 +192,6 @@ def _als_kernel(als):
 
 
 def _heads_kernel(heads):  # the kernel takes LightGBM's threads (None: n_jobs)
-    from .boosting import MultiTaskLGBM
-    from .boosting._lgbm_input import frame_matrix
-    from .boosting._lgbm_predict import predict_matrix
 
     if not (
         isinstance(heads, MultiTaskLGBM)
@@ -296,14 +295,14 @@ class CompiledModel:
     """
 
     def __init__(self, model, n_jobs=None):
-        from sklearn.base import BaseEstimator
-
-        from .recommend import Recommender
-
-        if isinstance(model, Recommender):
+        if not hasattr(model, "predict"):
+            hint = (
+                " A Recommender already scores through its model: "
+                "compile(recommender.model_)." if hasattr(model, "recommend") else ""
+            )
             raise TypeError(
-                "compile a Recommender's model, compile(recommender.model_); a "
-                "Recommender already scores through it."
+                f"compile takes a fitted estimator or Pipeline with predict; got "
+                f"{type(model).__name__}.{hint}"
             )
         if n_jobs is not None and (
             isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)
