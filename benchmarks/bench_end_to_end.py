@@ -35,7 +35,7 @@ from mtlclassic import (
     make_multitask_recommender,
     make_multitask_recsys,
 )
-from mtlclassic._demo import MultiOutputLGBM, PerTaskLGBM, temporal_holdout
+from mtlclassic.cli._demo import MultiOutputLGBM, PerTaskLGBM, temporal_holdout
 from mtlclassic.metrics import multitask_report
 
 KINDS = ["regression", "binary", "binary"]

@@ -53,7 +53,7 @@ from mtlclassic import (
     make_multitask_recommender,
     make_multitask_recsys,
 )
-from mtlclassic._demo import check_figures, readme_figures, report_check
+from mtlclassic.cli._demo import check_figures, readme_figures, report_check
 from mtlclassic.datasets import load_movielens
 
 IDS = ["user_id", "item_id"]

@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._batch.dask_scoring import _check_frame, predict_dask
 from ._compat import (
     Interval,
     StrOptions,
@@ -37,7 +38,6 @@ from ._compat import (
     import_lightgbm,
     validate_data,
 )
-from ._dask_scoring import _check_frame, predict_dask
 from .boosting import MultiTaskLGBM
 from .boosting._lgbm_input import check_task_params
 from .boosting._lgbm_input import lgb_feature_names as _lgb_feature_names

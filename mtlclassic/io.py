@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import sklearn
 
 from ._allowlist import (
     _BOOSTER,
@@ -65,7 +66,10 @@ from ._allowlist import (
     _savable,
     renamed,
 )
+from ._atomic import replacing
 from ._schema import input_schema
+from ._targets import fitted_tasks
+from ._version import __version__
 
 FORMAT_NAME = "mtlclassic-model"
 FORMAT_VERSION = 1
@@ -86,10 +90,6 @@ class ModelFileError(ValueError):
 
 
 def _versions():
-    import sklearn
-
-    from ._version import __version__
-
     found = {
         "mtlclassic": __version__,
         "python": platform.python_version(),
@@ -515,8 +515,6 @@ class _Reader:
 
 def _describe(model) -> dict:
     """Task names/kinds and input columns, read from the model for the manifest."""
-    from ._targets import fitted_tasks
-
     info = {}
     tasks = fitted_tasks(model)
     if tasks:
@@ -588,15 +586,11 @@ def save(model, path, *, overwrite=True, input_example=None):
     }
     if schema is not None:
         manifest["input_schema"] = schema
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    with replacing(path, suffix=".tmp") as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("manifest.json", json.dumps(manifest))
             for name, data in writer.members.items():
                 archive.writestr(name, data)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 

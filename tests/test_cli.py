@@ -102,7 +102,7 @@ def test_demo_on_movielens_files(tmp_path, capsys):
 def test_check_figures_compares_at_three_decimals(tmp_path, capsys):
     import pandas as pd
 
-    from mtlclassic._demo import check_figures, demo_figures, readme_figures
+    from mtlclassic.cli._demo import check_figures, demo_figures, readme_figures
 
     table = pd.DataFrame(
         {"fit_s": [3.0, 0.1], "r2": [0.47449, 0.0], "auc": [0.7251, 0.5],

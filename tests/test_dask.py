@@ -325,7 +325,7 @@ def test_the_model_is_scattered_to_the_workers_once(client, data):
     import dask
     from distributed import Future
 
-    from mtlclassic._dask_scoring import _ship
+    from mtlclassic._batch.dask_scoring import _ship
 
     X, _, Y = data
     model = MultiTaskLGBM(**SMALL).fit(X, Y)

@@ -5,7 +5,7 @@ import pytest
 from sklearn.model_selection import GridSearchCV
 
 from mtlclassic import make_multitask_recommender, make_multitask_recsys
-from mtlclassic._demo import PerTaskLGBM, temporal_holdout
+from mtlclassic.cli._demo import PerTaskLGBM, temporal_holdout
 from mtlclassic.metrics import make_multitask_scorer, multitask_report
 from mtlclassic.model_selection import TemporalSplit
 

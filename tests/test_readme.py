@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mtlclassic._demo import readme_figures
 from mtlclassic.cli import main
+from mtlclassic.cli._demo import readme_figures
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

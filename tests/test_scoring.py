@@ -17,7 +17,8 @@ from mtlclassic import (
     make_multitask_recsys,
     save,
 )
-from mtlclassic._scoring import cast_to_schema, score_file
+from mtlclassic._batch.chunks import cast_to_schema
+from mtlclassic._batch.files import score_file
 from mtlclassic.cli import main
 from mtlclassic.io import read_manifest
 from tests._catalogue import catalogues

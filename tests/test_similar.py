@@ -10,11 +10,11 @@ from mtlclassic import (
     ALSEmbedder,
     FMEmbedder,
     Recommender,
+    _similarity,
     make_multitask_recommender,
     make_multitask_recsys,
     save,
 )
-from mtlclassic.embedding import _similarity
 from tests._catalogue import catalogues
 
 

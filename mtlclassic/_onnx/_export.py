@@ -8,8 +8,20 @@ import numpy as np
 import pandas as pd
 
 from .._compat import check_is_fitted
+from .._version import __version__
+from ..boosting import MultiTaskLGBM
+from ..embedding import (
+    ALSEmbedder,
+    FMClassifier,
+    FMEmbedder,
+    MultiTaskFM,
+    SessionEmbedder,
+)
+from ..embedding._fm.base import _BaseFM
+from ..recommend import Recommender
+from ..recommend._compiled import _as_columns, _drop_kernel
 from ._fm import fm_fields, fm_scores
-from ._graph import DOUBLE, INT64, MISSING_TEXT, STRING, Col, Graph
+from ._graph import DOUBLE, INT64, MISSING_TEXT, STRING, Col, Graph, lookup_keys
 from ._heads import export_heads
 
 # --------------------------------------------------------------- input types
@@ -62,10 +74,6 @@ def _kind_of_categories(cats):
 
 def _categorical_uses(model):
     """``{column: categories}`` of the input columns some step reads as ids."""
-    from ..boosting import MultiTaskLGBM
-    from ..embedding import ALSEmbedder, FMEmbedder
-    from ..embedding._fm.base import _BaseFM
-
     uses = {}
     for _, step in _steps(model):
         subs = getattr(step, "task_embedders_", None) or [step]
@@ -100,9 +108,6 @@ def _unexportable(name, step, why):
 
 def _export_transform(g, name, step, frame):
     """Return ``(new frame, names of the step's new columns)``."""
-    from ..embedding import ALSEmbedder, FMEmbedder, SessionEmbedder
-    from ..recommend._compiled import _drop_kernel
-
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return frame, []
     if isinstance(step, SessionEmbedder):
@@ -155,8 +160,6 @@ def _fm_embedder(g, name, step, frame):
 
 
 def _als_embedder(g, name, step, frame):
-    from ._graph import lookup_keys
-
     names_in = ([str(c) for c in step.feature_names_in_]
                 if hasattr(step, "feature_names_in_") else None)  # fmt: skip
     u, i, _ = step._positions(step.feature_names_in_ if names_in else None,
@@ -193,10 +196,6 @@ def _als_embedder(g, name, step, frame):
 
 def _final(g, name, step, frame):
     """Return the last step's ``[(name, tensor, shape)]``, column names, (N, T) Y."""
-    from ..boosting import MultiTaskLGBM
-    from ..embedding import ALSEmbedder, FMClassifier, FMEmbedder, MultiTaskFM
-    from ..embedding._fm.base import _BaseFM
-
     if isinstance(step, MultiTaskLGBM):
         Y = export_heads(g, step, frame)
         return _predictions(g, Y, step.targets_ndim_), list(step.tasks_), Y
@@ -318,8 +317,6 @@ def to_onnx(model, input_example=None, *, path=None):
     graph holds every kept sample: its size grows as samples x (categories
     + numeric columns) x (tasks + factors).
     """
-    from ..recommend import Recommender
-
     fused = None
     if isinstance(model, Recommender):
         if model.__dict__.get("ranker_") is not None:
@@ -359,7 +356,6 @@ def to_onnx(model, input_example=None, *, path=None):
     used = {name for node in g.nodes for name in node.input}
     g.inputs = [v for v in g.inputs if v.name in used]  # e.g. a dropped time
     inputs = {name: kind for name, kind in inputs.items() if name in used}
-    from .._version import __version__
 
     meta = {
         "mtlclassic_version": __version__,
@@ -471,7 +467,6 @@ def onnx_inputs(data, model):
         if X.ndim != 2:
             raise ValueError(f"data must be 2-D for this graph; got ndim {X.ndim}.")
         return {"X": X}
-    from ..recommend._compiled import _as_columns
 
     columns, _ = _as_columns(data)
     missing = [c for c in kinds if c not in columns]

@@ -32,10 +32,16 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 
 from .._compat import _fit_context, check_is_fitted, validate_data
-from .._ids import check_pairs, check_query_ids, column_positions, conform_ids
+from .._ids import (
+    check_pairs,
+    check_query_ids,
+    column_positions,
+    conform_ids,
+    id_index,
+    lookup_ids,
+)
+from .._similarity import check_ids, check_k, neighbours_frame, top_k
 from .._time import time_position, time_values
-from ..embedding._base import id_index, lookup_ids
-from ..embedding._similarity import check_ids, check_k, neighbours_frame, top_k
 
 __all__ = ["BaseCandidateGenerator"]
 

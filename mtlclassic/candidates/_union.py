@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, clone
 
 from .._compat import _fit_context, check_is_fitted, validate_data
 from .._ids import check_query_ids
-from ..embedding._similarity import check_k
+from .._similarity import check_k
 
 __all__ = ["CandidateUnion", "check_generator"]
 

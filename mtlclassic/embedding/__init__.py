@@ -5,8 +5,9 @@ A new embedder subclasses :class:`BaseEmbedder` (the protocol the pipeline,
 :func:`lookup_ids` for its id columns.
 """
 
+from .._ids import id_index, lookup_ids
 from ._als import ALSEmbedder
-from ._base import BaseEmbedder, id_index, lookup_ids
+from ._base import BaseEmbedder
 from ._fm import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM
 from ._session import SessionEmbedder, session_context
 

@@ -18,9 +18,9 @@ from .._compat import (
     validate_data,
 )
 from .._ids import check_pairs, check_query_ids, conform_ids
+from .._ids import id_index as _id_index
+from .._ids import lookup_ids as _lookup
 from ._base import BaseEmbedder
-from ._base import id_index as _id_index
-from ._base import lookup_ids as _lookup
 
 __all__ = ["ALSEmbedder"]
 

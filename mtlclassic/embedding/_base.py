@@ -66,50 +66,18 @@ from .._compat import (
     check_is_fitted,
     wants_pandas_output,
 )
-from .._ids import category_dtypes, column_positions, conform_ids, recode_categories
+from .._ids import (
+    category_dtypes,
+    column_positions,
+    conform_ids,
+    id_index,
+    lookup_ids,
+    recode_categories,
+)
+from .._similarity import check_ids, check_k, cosine_neighbours, neighbours_frame
 from ._crossfit import CrossFitTransformerMixin
-from ._similarity import check_ids, check_k, cosine_neighbours, neighbours_frame
 
 __all__ = ["BaseEmbedder", "find_embedders", "id_index", "lookup_ids"]
-
-
-def id_index(ids: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted unique ids and each row's position among them.
-
-    Raises
-    ------
-    TypeError
-        If the ids mix types that cannot be sorted together.
-    """
-    try:
-        codes, uniques = pd.factorize(ids, sort=True)
-    except TypeError as exc:
-        raise TypeError(
-            f"The ids of column {column!r} must all be of one sortable type "
-            f"(all ints or all strings); got {exc}."
-        ) from exc
-    uniques = np.asarray(uniques)
-    if uniques.dtype == object and all(isinstance(v, str) for v in uniques):
-        # fixed-width unicode: saveable as a plain array (no pickle)
-        uniques = uniques.astype(str)
-    return uniques, codes.astype(np.int64, copy=False)
-
-
-def lookup_ids(index: np.ndarray, ids: np.ndarray, column: str, *,
-               built=None) -> np.ndarray:  # fmt: skip
-    """Rows of ``ids`` in ``index`` (a 1-D array of unique ids); -1 if unseen.
-
-    ``ids`` of another type than the fitted ones are converted losslessly or
-    refused (:func:`~mtlclassic._ids.conform_ids`), never silently unseen.
-    ``built`` is a pandas Index of ``index`` built once by the caller (the
-    compiled path), or None.
-    """
-    ids = conform_ids(ids, index, column)
-    if built is None:
-        if index.dtype.kind == "U":  # hash lookups are fastest on object strings
-            index = index.astype(object)
-        built = pd.Index(index)
-    return built.get_indexer(ids)
 
 
 def is_embedder(obj) -> bool:

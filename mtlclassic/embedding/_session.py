@@ -43,9 +43,10 @@ from .._compat import (
     validate_data,
 )
 from .._crossfit import out_of_fold, resolve_cv
+from .._ids import lookup_ids
 from .._time import time_values
 from ._als import ALSEmbedder
-from ._base import BaseEmbedder, find_embedders, lookup_ids
+from ._base import BaseEmbedder, find_embedders
 
 __all__ = ["SessionCarry", "SessionEmbedder", "session_context", "session_features"]
 

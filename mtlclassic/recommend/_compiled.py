@@ -298,7 +298,9 @@ class CompiledModel:
         if not hasattr(model, "predict"):
             hint = (
                 " A Recommender already scores through its model: "
-                "compile(recommender.model_)." if hasattr(model, "recommend") else ""
+                "compile(recommender.model_)."
+                if hasattr(model, "recommend")
+                else ""
             )
             raise TypeError(
                 f"compile takes a fitted estimator or Pipeline with predict; got "

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from .._ids import check_query_ids, conform_ids
+from .._ids import check_query_ids, conform_ids, lookup_ids
 from .._schema import unused_columns
 from .._targets import fitted_tasks
 from .._time import time_values
 from ..candidates import sample_negatives
-from ..embedding._base import find_embedders, lookup_ids
+from ..embedding._base import find_embedders
 from ..embedding._session import session_context
 from ._compiled import CompiledModel
 from ._inputs import fitted_ids, model_input_columns, side_table
@@ -67,6 +67,7 @@ def _task_frame(Y, tasks):
     if Y.shape[1] == len(names):
         return Y.set_axis(names, axis=1)
     return Y.reindex(columns=names)
+
 
 FUSIONS = ("standardized", "weighted", "product")
 
@@ -746,9 +747,7 @@ default="auto"
 
     def _check_events(self, X, Y):
         if not isinstance(X, pd.DataFrame):
-            raise TypeError(
-                f"X must be a DataFrame of events; got {type(X).__name__}."
-            )
+            raise TypeError(f"X must be a DataFrame of events; got {type(X).__name__}.")
         missing = [c for c in (self.user_col, self.item_col) if c not in X.columns]
         if missing:
             raise ValueError(
@@ -786,7 +785,10 @@ default="auto"
                     f"(name, generator); got {self.generators!r}."
                 )
             return default_generators(
-                X, self.user_col, self.item_col, self.time_col,
+                X,
+                self.user_col,
+                self.item_col,
+                self.time_col,
                 self._n_candidates(UNION_CANDIDATES),
             )
         return check_generators(self.generators, self.user_col, self.item_col)
@@ -904,9 +906,7 @@ default="auto"
                 "has nothing to learn: raise n_candidates, or pass ranker=None."
             )
         cands, grades = cands[useful].reset_index(drop=True), grades[useful]
-        self.base_source_, self.source_ndcg_ = best_source(
-            cands, grades, self.user_col
-        )
+        self.base_source_, self.source_ndcg_ = best_source(cands, grades, self.user_col)
         cands = self._with_base(cands)
         frame = self._features(cands, stats, names=None)
         self.ranker_features_ = list(frame.columns)
@@ -961,11 +961,7 @@ default="auto"
             predictions.append(P.reshape(len(rows), -1))
             side.append(rows[self._side_columns()])
         names_t = self._task_names(len(self.tasks_))
-        P = (
-            np.vstack(predictions)
-            if predictions
-            else np.empty((0, len(names_t)))
-        )
+        P = np.vstack(predictions) if predictions else np.empty((0, len(names_t)))
         predictions = pd.DataFrame(P, columns=[f"mt_{t}" for t in names_t])
         side = pd.concat(side, ignore_index=True) if side else pd.DataFrame()
         return ranker_frame(
@@ -1343,3 +1339,23 @@ default="auto"
             not in (self.user_col, self.item_col, "rank", "score", "candidate_score")
         ]
         return top[[self.user_col, self.item_col, "rank", "score", *names]]
+
+
+def scoring_model(obj):
+    """Return the estimator whose ``predict`` scores rows for ``obj``.
+
+    A :class:`Recommender` scores through its fitted ``model_`` (None for
+    one fitted on events alone); any other object is its own scorer. Serving
+    paths (batch files, Dask, ONNX, the CLI) call this instead of testing the
+    class themselves.
+    """
+    return obj.model_ if isinstance(obj, Recommender) else obj
+
+
+def check_recommender(obj, name="MODEL"):
+    """Raise a TypeError unless ``obj`` is a :class:`Recommender`."""
+    if not isinstance(obj, Recommender):
+        raise TypeError(
+            f"{name} must be a saved Recommender (mtlclassic.save(Recommender(...), "
+            f"path)); got a {type(obj).__name__}."
+        )

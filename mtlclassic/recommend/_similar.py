@@ -14,9 +14,8 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from .._ids import conform_ids
-from ..embedding._base import find_embedders, lookup_ids
-from ..embedding._similarity import (
+from .._ids import conform_ids, lookup_ids
+from .._similarity import (
     check_ids,
     check_k,
     neighbours_frame,
@@ -24,6 +23,7 @@ from ..embedding._similarity import (
     top_k,
     unit_rows,
 )
+from ..embedding._base import find_embedders
 
 
 def content_vectors(items, item_col):

@@ -1,28 +1,20 @@
-"""The ``mtlclassic export-onnx`` command."""
+"""``mtlclassic export-onnx MODEL OUTPUT``: a saved model as one ONNX graph."""
 
-import os
 from pathlib import Path
 
-from .._chunks import InputError, _note, sibling_tempfile
-from .._parsers import add_trust
-from .._scoring import _load_model, _run
-
-_EXIT_CODES = (
-    "exit codes:\n"
-    "  0  success\n"
-    "  1  run-time failure (e.g. the onnx package is missing)\n"
-    "  2  bad usage or input: a missing file, not a model file, OUTPUT exists\n"
-    "     without --overwrite or is a folder, an --example file that lacks the\n"
-    "     model's columns, a model part that cannot be exported (named)"
-)
+from .._atomic import replacing
+from .._batch.chunks import InputError, _note, iter_chunks
+from .._onnx import to_onnx
+from .._schema import schema_example
+from ._common import EXIT_CODES, FORMATTER, add_trust, load_model, run_work
 
 
-def add_export_parser(subparsers, fmt):
-    """Add ``export-onnx MODEL OUTPUT``."""
+def add_parser(subparsers):
+    """Add ``export-onnx MODEL OUTPUT`` to the command's subparsers."""
     export = subparsers.add_parser(
         "export-onnx",
         help="write a saved model as one ONNX graph",
-        formatter_class=fmt,
+        formatter_class=FORMATTER,
         description=(
             "MODEL is a saved model or Recommender. Write it to OUTPUT as one\n"
             "ONNX graph (mtlclassic.to_onnx): one input per column the graph\n"
@@ -33,7 +25,7 @@ def add_export_parser(subparsers, fmt):
             "an embedder). Run it with onnxruntime from any language. Needs the\n"
             "onnx package (pip install 'mtlclassic[onnx]')."
         ),
-        epilog=_EXIT_CODES,
+        epilog=EXIT_CODES,
     )
     export.add_argument("model", metavar="MODEL", help="a saved model or Recommender")
     export.add_argument("output", metavar="OUTPUT", help="the .onnx file to write")
@@ -47,7 +39,6 @@ def add_export_parser(subparsers, fmt):
         "--overwrite", action="store_true", help="replace OUTPUT if it exists"
     )
     add_trust(export)
-    export.set_defaults(func=run_export_onnx)
 
 
 def _check_output(path, overwrite):
@@ -59,15 +50,11 @@ def _check_output(path, overwrite):
         raise InputError(f"OUTPUT {str(path)!r}: its folder does not exist.")
 
 
-def run_export_onnx(args):
+def run(args):
     """Run the ``export-onnx`` command; return its exit code."""
 
     def work():
-        from .._chunks import iter_chunks
-        from .._schema import schema_example
-        from . import to_onnx
-
-        model, manifest = _load_model(args.model, args.trust)
+        model, manifest = load_model(args.model, args.trust)
         output = Path(args.output)
         _check_output(output, args.overwrite)
         schema = manifest.get("input_schema")
@@ -83,14 +70,10 @@ def run_export_onnx(args):
         except (TypeError, ValueError) as exc:
             raise InputError(f"{exc} (inputs typed by {source})" if example is not None
                              else str(exc)) from None  # fmt: skip
-        tmp = sibling_tempfile(output)
-        try:
+        with replacing(output) as tmp:
             tmp.write_bytes(proto.SerializeToString())
-            os.replace(tmp, output)
-        finally:
-            tmp.unlink(missing_ok=True)
         inputs = ", ".join(i.name for i in proto.graph.input)
         _note(f"wrote {args.output} ({output.stat().st_size / 2**20:.1f} MiB); "
               f"inputs: {inputs}")  # fmt: skip
 
-    return _run(args, work)
+    return run_work(args, work)

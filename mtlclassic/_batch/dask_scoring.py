@@ -8,8 +8,13 @@ import os
 import numpy as np
 import pandas as pd
 
-from ._compat import import_dask_stack
-from ._targets import fitted_tasks
+from .._atomic import replacing
+from .._compat import import_dask_stack
+from .._targets import fitted_tasks
+from ..io import load
+from ..recommend._recommender import scoring_model
+from .chunks import InputError, cast_to_schema
+from .files import _model_id_columns, resolve_columns
 
 
 def _check_frame(value, name):
@@ -73,13 +78,8 @@ def predict_dask(model, X, *, trusted=()):
     dask, _ = import_dask_stack()
     X = _check_frame(X, "X")
     if isinstance(model, str | os.PathLike):
-        from .io import load
-
         model = load(model, trusted=trusted)
-    from .recommend import Recommender
-
-    if isinstance(model, Recommender):  # score with the model it wraps
-        model = model.model_
+    model = scoring_model(model)  # a Recommender scores with the model it wraps
     names = list(fitted_tasks(model))
     if not names:
         raise ValueError(
@@ -110,8 +110,6 @@ def _input_paths(spec):
     """Return INPUT's files (a file, a folder's parquet/CSV files or a glob)."""
     import glob
 
-    from ._chunks import InputError
-
     path = str(spec)
     if os.path.isdir(path):
         files = sorted(
@@ -134,7 +132,6 @@ def _input_paths(spec):
 
 
 def _cast_partition(df, schema, ids):
-    from ._chunks import cast_to_schema
 
     return cast_to_schema(df, schema, notes=set(), ids=ids)
 
@@ -161,13 +158,8 @@ def score_dask(
     address (``tcp://host:8786``) or ``"local"`` (a ``LocalCluster`` on this
     machine). Returns the number of rows written.
     """
-    import shutil
-
     _, dd = import_dask_stack()
     from distributed import Client, LocalCluster
-
-    from ._chunks import InputError
-    from ._scoring import _model_id_columns, resolve_columns
 
     output = os.fspath(output_path)
     if os.path.exists(output) and not overwrite:
@@ -179,7 +171,6 @@ def score_dask(
     names = list(fitted_tasks(model))
     cluster = LocalCluster(dashboard_address=":0") if scheduler == "local" else None
     client = Client(cluster if cluster is not None else scheduler)
-    tmp = f"{output}.tmp-{os.getpid()}"
     try:
         if parquet:
             frame = dd.read_parquet(files)
@@ -209,26 +200,22 @@ def score_dask(
             if id_cols
             else scores
         )
-        try:
-            result.to_parquet(tmp, write_index=False)
-        except (ValueError, TypeError) as exc:  # a partition the model refuses
-            raise InputError(
-                f"INPUT {str(input_path)!r}: the model cannot score a row of it: {exc}"
-            ) from exc
-        import pyarrow.parquet as pq
+        with replacing(output, directory=True) as tmp:
+            try:
+                result.to_parquet(str(tmp), write_index=False)
+            except (ValueError, TypeError) as exc:  # a partition the model refuses
+                raise InputError(
+                    f"INPUT {str(input_path)!r}: the model cannot score a row of "
+                    f"it: {exc}"
+                ) from exc
+            import pyarrow.parquet as pq  # optional: the dask extra brings it
 
-        n_rows = sum(
-            pq.ParquetFile(os.path.join(tmp, f)).metadata.num_rows
-            for f in os.listdir(tmp)
-            if f.endswith(".parquet")
-        )
-        if os.path.exists(output):
-            shutil.rmtree(output) if os.path.isdir(output) else os.remove(output)
-        os.replace(tmp, output)
-        return n_rows
+            return sum(
+                pq.ParquetFile(tmp / f).metadata.num_rows
+                for f in os.listdir(tmp)
+                if f.endswith(".parquet")
+            )
     finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
         client.close()
         if cluster is not None:
             cluster.close()

@@ -1,21 +1,26 @@
-"""Streaming batch scoring and recommending: ``mtlclassic score`` / ``recommend``.
+"""Files in, files out: score, recommend and find similar items in chunks.
 
-Both commands read their input in chunks (CSV with ``pandas.read_csv(chunksize=)``,
-parquet with ``pyarrow.parquet.ParquetFile.iter_batches``), so memory is bounded
-by the chunk size, not the input size. Each chunk is cast to the model's saved
+The library half of ``mtlclassic score`` / ``recommend`` / ``similar`` (the
+commands are in :mod:`mtlclassic.cli`; nothing here parses arguments, so a
+scheduler or a notebook calls these functions directly). They read their
+input in chunks (CSV with ``pandas.read_csv(chunksize=)``, parquet with
+``pyarrow.parquet.ParquetFile.iter_batches``), so memory is bounded by the
+chunk size, not the input size. Each chunk is cast to the model's saved
 input schema (``mtlclassic.save(..., input_example=X)``), scored, and appended
 to a temporary file beside OUTPUT that is renamed to OUTPUT only when every
 chunk has been written: a failure or an interrupt leaves no partial OUTPUT.
 """
 
-import os
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from ._chunks import (
+from .._schema import unused_columns
+from ..embedding._base import find_embedders
+from ..embedding._session import SessionCarry
+from ..recommend._compiled import CompiledModel
+from ..recommend._recommender import check_recommender
+from ..recommend._similar import check_weights, item_sources
+from .chunks import (
     AtomicOutput,
     InputError,
     Progress,
@@ -25,60 +30,10 @@ from ._chunks import (
     input_columns_of,
     iter_chunks,
 )
-from ._chunks import cast_to_schema as cast_to_schema  # its home before the split
-from ._schema import schema_dtype, unused_columns
-from .embedding._session import SessionCarry
-from .recommend._compiled import CompiledModel
-
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-_EXIT_CODES = (
-    "exit codes:\n"
-    "  0  success\n"
-    "  1  run-time failure (e.g. the model fails on a chunk); no OUTPUT is left\n"
-    "  2  bad usage or input: a missing or empty file, OUTPUT exists without\n"
-    "     --overwrite, not a model file, INPUT lacks columns the model reads, a\n"
-    "     cell that does not parse (the message names file, column and row),\n"
-    "     rows the model refuses to score"
-)
-
-
-# ------------------------------------------------------------------- models
-
-
-def _load_model(path, trusted=()):
-    from .io import load, read_manifest
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"MODEL {str(path)!r} does not exist.")
-    manifest = read_manifest(path)
-    if trusted and "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # as `python -m` does: a module beside you
-    return load(path, trusted=trusted), manifest
-
-
-def _n_jobs_params(model):
-    """Every ``n_jobs`` parameter of an estimator or Pipeline, with its value."""
-    if not hasattr(model, "get_params"):
-        return {}
-    return {
-        k: v for k, v in model.get_params(deep=True).items() if k.endswith("n_jobs")
-    }
-
-
-def _set_n_jobs(model, n_jobs):
-    """Set every ``n_jobs`` parameter of an estimator or Pipeline."""
-    if n_jobs is None or not hasattr(model, "get_params"):
-        return
-    params = dict.fromkeys(_n_jobs_params(model), n_jobs)
-    if params:
-        model.set_params(**params)
 
 
 def _model_id_columns(model):
     """Return the user/item id columns the model's embedders read (the protocol)."""
-    from .embedding._base import find_embedders
-
     names = []
     for step in find_embedders(model):
         for name in (getattr(step, "user_col", None), getattr(step, "item_col", None)):
@@ -287,13 +242,10 @@ def _predict(model, rows, source, first_row):
 
 
 def _check_recommender(recommender):
-    from .recommend import Recommender
-
-    if not isinstance(recommender, Recommender):
-        raise InputError(
-            "MODEL must be a saved Recommender (mtlclassic.save(Recommender(...), "
-            f"path)); got a {type(recommender).__name__}."
-        )
+    try:
+        check_recommender(recommender)
+    except TypeError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _per_id_file(serve, ids_path, output_path, *, col, label, what, verb,
@@ -407,8 +359,6 @@ def similar_file(
     _check_recommender(recommender)
     if not isinstance(k, int) or k < 1:
         raise InputError(f"-k must be a positive int; got {k!r}.")
-    from .recommend._similar import check_weights, item_sources
-
     sources = item_sources(recommender.model_, recommender.items_, recommender.item_col)
     try:
         check_weights(weights, sources)
@@ -421,260 +371,3 @@ def similar_file(
         output_format=output_format,
         overwrite=overwrite, schema=schema, progress=progress,
     )  # fmt: skip
-
-
-# ---------------------------------------------------------------------- CLI
-
-
-def _run(args, work):
-    """Run ``work()``; map failures to exit codes with a one-line message."""
-    try:
-        work()
-    except (InputError, FileNotFoundError, FileExistsError) as exc:
-        print(f"mtlclassic {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"mtlclassic {args.command}: interrupted", file=sys.stderr)
-        return EXIT_FAILURE
-    except Exception as exc:  # noqa: BLE001 - any run-time failure is exit 1
-        from .io import ModelFileError
-
-        print(
-            f"mtlclassic {args.command}: error: {type(exc).__name__}: {exc}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE if isinstance(exc, ModelFileError) else EXIT_FAILURE
-    return EXIT_OK
-
-
-def run_score(args):
-    """Run the ``score`` command; return its exit code."""
-
-    def work():
-        from .recommend import Recommender
-
-        model, manifest = _load_model(args.model, args.trust)
-        if isinstance(model, Recommender):  # score with the model it wraps
-            model = model.model_
-        _set_n_jobs(model, args.n_jobs)
-        info = manifest.get("model", {})
-        common = dict(
-            overwrite=args.overwrite,
-            id_cols=args.id_cols,
-            input_columns=info.get("input_columns"),
-            schema=manifest.get("input_schema"),
-        )
-        if args.scheduler is not None:
-            if args.format == "csv":
-                raise InputError(
-                    "--scheduler writes OUTPUT as a folder of parquet parts; "
-                    "--format csv is not supported with it."
-                )
-            from ._dask_scoring import score_dask
-
-            n = score_dask(
-                model, args.input, args.output, scheduler=args.scheduler, **common
-            )
-            _note(f"wrote {n:,} rows to {args.output} (parquet parts)")
-            return
-        n = score_file(
-            model,
-            args.input,
-            args.output,
-            chunksize=args.chunksize,
-            output_format=args.format,
-            task_names=list(info.get("tasks", {})) or None,
-            **common,
-        )
-        if manifest.get("input_schema") is None:
-            _note(
-                "the model was saved without input_example: chunks were not "
-                "cast to the training dtypes"
-            )
-        _note(f"wrote {n:,} rows to {args.output}")
-
-    return _run(args, work)
-
-
-def run_recommend(args):
-    """Run the ``recommend`` command; return its exit code."""
-
-    def work():
-        recommender, manifest = _load_model(args.model, args.trust)
-        _set_n_jobs(getattr(recommender, "model_", None), args.n_jobs)
-        if args.n_candidates is not None and hasattr(recommender, "n_candidates"):
-            recommender.n_candidates = args.n_candidates
-        session = None
-        if args.session is not None:
-            session = _read_session(recommender, args.session)
-        n, rows = recommend_file(
-            recommender,
-            args.users,
-            args.output,
-            k=args.k,
-            chunksize=args.chunksize,
-            output_format=args.format,
-            overwrite=args.overwrite,
-            schema=manifest.get("input_schema"),
-            session=session,
-        )
-        short = (
-            ""
-            if rows == n * args.k
-            else (
-                f" ({n * args.k - rows:,} fewer than {args.k} per user: some users "
-                "have fewer unseen items in the catalogue)"
-            )
-        )
-        _note(
-            f"wrote {rows:,} rows, top-{args.k} items for {n:,} "
-            f"user{'' if n == 1 else 's'}{short}, "
-            f"to {args.output}"
-        )
-
-    return _run(args, work)
-
-
-def _read_session(recommender, path):
-    """Read and check the ``--session`` file (errors name it, not --users)."""
-    from .embedding._session import session_context
-    from .recommend._update import session_rows
-
-    source = Source(path, "--session")
-    parts = list(iter_chunks(source, 1_000_000, label="--session"))
-    session = pd.concat(parts, ignore_index=True) if parts else None
-    try:
-        with session_context(recommender.model_, session_rows(recommender, session)):
-            pass
-    except (ValueError, TypeError) as exc:
-        raise InputError(f"--session {str(path)!r}: {exc}") from None
-    return session
-
-
-def run_similar(args):
-    """Run the ``similar`` command; return its exit code."""
-
-    def work():
-        recommender, manifest = _load_model(args.model, args.trust)
-        n, rows = similar_file(
-            recommender,
-            args.items,
-            args.output,
-            k=args.k,
-            weights=_weights(args.weight),
-            chunksize=args.chunksize,
-            output_format=args.format,
-            overwrite=args.overwrite,
-            schema=manifest.get("input_schema"),
-        )
-        _note(f"wrote {rows:,} rows, top-{args.k} similar items for {n:,} items")
-
-    return _run(args, work)
-
-
-def _weights(pairs):
-    """Parse ``["als=1", "content=0.5"]`` into a dict (None if empty)."""
-    if not pairs:
-        return None
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise InputError(f"--weight must be SOURCE=NUMBER; got {pair!r}.")
-    return out
-
-
-def _values_schema(schema):
-    """Return ``schema`` with each category column read as its categories' values."""
-    if not schema:
-        return schema
-    return [
-        {"name": e["name"], "dtype": e.get("categories_dtype") or "str"}
-        if e["dtype"] == "category"
-        else e
-        for e in schema
-    ]
-
-
-def _grown_categories(events, schema):
-    """Cast the category columns with their saved categories plus any new ones.
-
-    Returns ``(events, schema)``: new values are appended to the categories
-    (in order of appearance), so the update learns them and the saved schema
-    keeps them for scoring.
-    """
-    if not schema:
-        return events, schema
-    grown, changed = [], {}
-    for entry in schema:
-        name = entry["name"]
-        if entry["dtype"] != "category" or name not in events.columns:
-            grown.append(entry)
-            continue
-        dtype = schema_dtype(entry)
-        values = events[name]
-        known = set(dtype.categories.tolist())
-        extra = [v for v in pd.unique(values.dropna()) if v not in known]
-        categories = dtype.categories.tolist() + [
-            v.item() if hasattr(v, "item") else v for v in extra
-        ]
-        grown.append({**entry, "categories": categories})
-        changed[name] = pd.Categorical(
-            values, categories=pd.Index(categories, dtype=dtype.categories.dtype),
-            ordered=dtype.ordered,
-        )  # fmt: skip
-    return events.assign(**changed), grown
-
-
-def run_update(args):
-    """Run the ``update`` command; return its exit code."""
-
-    def work():
-        from .io import save
-        from .recommend import Recommender
-        from .recommend._update import update_model
-
-        if not 0 <= args.decay_rate <= 1:
-            raise InputError(f"--decay-rate must be in [0, 1]; got {args.decay_rate}.")
-        model, manifest = _load_model(args.model, args.trust)
-        if Path(args.output).exists() and not args.overwrite:
-            raise InputError(f"OUTPUT {args.output!r} exists; pass --overwrite.")
-        target = model.model_ if isinstance(model, Recommender) else model
-        saved_jobs = _n_jobs_params(target)
-        _set_n_jobs(target, args.n_jobs)
-        schema = manifest.get("input_schema")
-        tasks = list(manifest.get("model", {}).get("tasks", {}))
-        source = Source(args.events, "EVENTS")
-        label_cols = [t for t in tasks if t in input_columns_of(source)]
-        # category columns are read as values, not cast to the saved categories:
-        # a new category value is something to learn (as update_model does on a
-        # frame), not a missing value; the saved schema then grows with it
-        reading = _values_schema(schema)
-        chunks = list(iter_chunks(source, 1_000_000, schema=reading, label="EVENTS"))
-        events = pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
-        events, schema = _grown_categories(events, schema)
-        labels = events[label_cols] if label_cols else None
-        events = events.drop(columns=label_cols)
-        try:
-            if isinstance(model, Recommender):
-                model.update(events, labels, decay_rate=args.decay_rate)
-            else:
-                update_model(model, events, labels, decay_rate=args.decay_rate)
-        except (ValueError, TypeError) as exc:
-            raise InputError(f"{source}: {exc}") from None
-        from ._schema import schema_example
-
-        example = schema_example(schema) if schema else None
-        if saved_jobs:
-            target.set_params(**saved_jobs)  # --n-jobs is for this run only
-        save(model, args.output, overwrite=True, input_example=example)
-        _note(
-            f"updated on {len(events):,} events (labels: {label_cols or 'none'}); "
-            f"wrote {args.output}"
-        )
-
-    return _run(args, work)

@@ -1,15 +1,24 @@
-"""The body of ``mtlclassic demo``: models, baselines and the printed report."""
+"""``mtlclassic demo``: models, baselines, the printed report and the README check."""
 
+import argparse
+import sys
 import tempfile
 import time
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
 
-from ._targets import check_targets
-from .metrics import make_multitask_scorer, multitask_report
-from .model_selection import TemporalSplit
+from .._compat import import_lightgbm
+from .._targets import check_targets
+from ..boosting import MultiTaskLGBM
+from ..datasets import load_census_income, load_movielens, make_multitask_recsys
+from ..metrics import evaluate_recommendations, make_multitask_scorer, multitask_report
+from ..model_selection import TemporalSplit
+from ..recommend import Recommender, make_multitask_recommender
+from ._common import EXIT_CODES
 
 
 def temporal_holdout(X, time_col="timestamp", test_fraction=0.2, seed=0):
@@ -88,8 +97,6 @@ class PerTaskLGBM(_LightGBMBaseline):
         return X.assign(**changed).drop(columns=["timestamp"], errors="ignore")
 
     def fit(self, X, Y):
-        from ._compat import import_lightgbm
-
         lgb = import_lightgbm()
         self.id_dtypes_ = {}
         X = self._frame(X)
@@ -136,10 +143,6 @@ class MultiOutputLGBM(_LightGBMBaseline):
     """
 
     def fit(self, X, Y):
-        from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
-
-        from ._compat import import_lightgbm
-
         lgb = import_lightgbm()
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.tasks_ = dict(zip(self.names, self.kinds))
@@ -213,9 +216,6 @@ def _topk_quality(name, model, split, names, kinds, k, max_users, seed):
     task in the test period; list evaluation
     (:func:`~mtlclassic.metrics.evaluate_recommendations`).
     """
-    from .metrics import evaluate_recommendations
-    from .recommend import Recommender
-
     X_train, X_test, Y_train, Y_test = split
     users, items = _side_tables(pd.concat([X_train, X_test]), "user_id", "item_id")
     binary = [n for n, kd in zip(names, kinds) if kd == "binary"]
@@ -245,7 +245,7 @@ def _topk_quality(name, model, split, names, kinds, k, max_users, seed):
     return ndcg, precision, test_users.size, target, seconds
 
 
-def run(X, Y, *, quick=False, seed=0, n_jobs=1, progress=print):
+def run_models(X, Y, *, quick=False, seed=0, n_jobs=1, progress=print):
     """Fit mtlclassic and the baselines on a temporal holdout.
 
     Returns ``(report, table)``: the printed text and the summary DataFrame
@@ -282,11 +282,6 @@ def run(X, Y, *, quick=False, seed=0, n_jobs=1, progress=print):
 
 def _demo_models(X, kinds, names, recsys, quick, seed, n_jobs, cache):
     """Return the demo's models (mtlclassic in a grid search, baselines), grid."""
-    from sklearn.model_selection import GridSearchCV
-
-    from .boosting import MultiTaskLGBM
-    from .recommend import make_multitask_recommender
-
     n_estimators = 100 if quick else 300
     if recsys:
         # the embedders are cached (Pipeline memory), so the grid over the heads
@@ -447,8 +442,6 @@ def check_figures(table, text, *, marker=FIGURES_MARKER, decimals=3):
 
 def report_check(problems, path, marker=FIGURES_MARKER, prog="mtlclassic demo"):
     """Print the outcome of :func:`check_figures`; return the exit code (0/1)."""
-    import sys
-
     for problem in problems:
         print(f"{prog}: figure drifted: {problem}", file=sys.stderr)
     if problems:
@@ -460,3 +453,110 @@ def report_check(problems, path, marker=FIGURES_MARKER, prog="mtlclassic demo"):
         return 1
     print(f"{prog}: the figures in {path} match this run.")
     return 0
+
+
+# ------------------------------------------------------------------- command
+
+
+def add_parser(subparsers):
+    """Add ``demo`` to the command's subparsers."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="fit and evaluate on the built-in data (or MovieLens / Census files)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Generate the built-in multi-task recommender data (or read MovieLens "
+            "/ Census-Income files you have), split by time, fit mtlclassic and "
+            "the baselines, and print per-task metrics, ranking metrics and times."
+        ),
+        epilog=EXIT_CODES,
+    )
+    source = demo.add_mutually_exclusive_group()
+    source.add_argument(
+        "--movielens",
+        metavar="PATH",
+        help="folder with MovieLens files (ml-100k, ml-1m, ml-latest)",
+    )
+    source.add_argument(
+        "--census", metavar="PATH", help="folder with census-income.data (UCI KDD)"
+    )
+    demo.add_argument(
+        "--quick",
+        action="store_true",
+        help="small data and models (seconds, for smoke tests)",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument(
+        "--n-jobs",
+        type=int,
+        default=1,
+        help="threads for LightGBM and ALS (default 1; -1 = all cores)",
+    )
+    demo.add_argument("--silent", action="store_true", help="no progress messages")
+    demo.add_argument(
+        "--check",
+        metavar="FILE",
+        help="compare the summary with the Markdown table after the line "
+        "'<!-- figures: mtlclassic demo -->' in FILE (e.g. README.md; with "
+        "--quick, '<!-- figures: mtlclassic demo --quick -->'); exit 1 when a "
+        "score differs at 3 decimals (fit times are not compared)",
+    )
+
+
+def _progress(message, verbose=True):
+    if verbose:
+        print(f"[mtlclassic] {message}", file=sys.stderr, flush=True)
+
+
+def _load_demo_data(args):
+    if args.movielens:
+        X, Y = load_movielens(args.movielens)
+        return X, Y, f"MovieLens from {args.movielens}"
+    if args.census:
+        X, Y = load_census_income(args.census)
+        return X, Y, f"Census-Income (KDD) from {args.census}"
+    n_events = 15_000 if args.quick else 100_000
+    X, Y = make_multitask_recsys(
+        n_users=300 if args.quick else 1_000,
+        n_items=150 if args.quick else 500,
+        n_events=n_events,
+        random_state=args.seed,
+    )
+    return X, Y, f"built-in make_multitask_recsys ({n_events:,} events)"
+
+
+def run(args):
+    """Run ``demo``; return its exit code.
+
+    Fits on a temporal holdout and prints per-task metrics against the
+    baselines; with ``--check FILE``, compares them with FILE's table (exit
+    1 when a figure drifted).
+    """
+    X, Y, source = _load_demo_data(args)
+    _progress(
+        f"data: {source}; {X.shape[0]:,} rows, tasks {list(Y.columns)}",
+        not args.silent,
+    )
+    start = time.perf_counter()
+    text = None
+    marker = QUICK_MARKER if args.quick else FIGURES_MARKER
+    if args.check:
+        try:
+            with open(args.check, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise FileNotFoundError(f"--check {args.check!r}: {exc}") from None
+        readme_figures(text, marker)  # no figures: fail before the fit
+
+    def progress(message):  # a line per stage, with the time so far
+        _progress(f"{time.perf_counter() - start:6.1f} s  {message}", not args.silent)
+
+    report, table = run_models(
+        X, Y, quick=args.quick, seed=args.seed, n_jobs=args.n_jobs, progress=progress
+    )
+    print(report)
+    progress("done")
+    if text is None:
+        return 0
+    problems = check_figures(demo_figures(table), text, marker=marker)
+    return report_check(problems, args.check, marker)

@@ -1,4 +1,4 @@
-"""Chunked reading and atomic writing of the files the CLI scores.
+"""Chunked reading and atomic writing of the files that are scored.
 
 Input is read in chunks (CSV with ``pandas.read_csv(chunksize=)``, parquet with
 ``pyarrow.parquet.ParquetFile.iter_batches``) and each chunk cast to the model's
@@ -6,17 +6,17 @@ saved input schema; output goes to a temporary file beside OUTPUT, renamed
 only when every chunk has been written (:class:`AtomicOutput`).
 """
 
-import os
+import contextlib
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ._schema import schema_dtype
+from .._atomic import replacing
+from .._schema import schema_dtype
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -389,23 +389,6 @@ def _read_csv(source, chunksize, columns, schema, floats, ids):
 # -------------------------------------------------------------------- output
 
 
-def sibling_tempfile(path, suffix=".partial"):
-    """Create an empty temporary file beside ``path``, with the usual file mode.
-
-    ``tempfile.mkstemp`` makes files private (0600); an output renamed from
-    it would be unreadable by another user (a serving process), unlike every
-    file a program opens normally. The mode is set as ``open`` would: 0666
-    less the process umask.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return Path(tmp)
-
-
 class AtomicOutput:
     """Append DataFrames to a temporary file beside ``path``; rename on success.
 
@@ -443,7 +426,8 @@ class AtomicOutput:
         self._writer = self._handle = self._tmp = self._schema = None
 
     def __enter__(self):
-        self._tmp = sibling_tempfile(self.path)
+        self._stack = contextlib.ExitStack()
+        self._tmp = self._stack.enter_context(replacing(self.path))
         if not self._arrow:
             self._handle = open(self._tmp, "w", newline="", encoding="utf-8")
         return self
@@ -489,10 +473,10 @@ class AtomicOutput:
                 self._handle.close()
             if self._writer is not None:
                 self._writer.close()
-            if exc_type is None:
-                os.replace(self._tmp, self.path)
-        finally:
-            self._tmp.unlink(missing_ok=True)
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())  # the temporary file goes
+            raise
+        self._stack.__exit__(exc_type, exc, tb)  # renamed over path on success
         return False
 
 
