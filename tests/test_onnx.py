@@ -52,8 +52,8 @@ def pipeline(data):
 def test_normal_cdf_equals_scipy_to_the_last_digits():
     from scipy.special import ndtr
 
-    from mtlclassic._onnx._fm import normal_cdf
-    from mtlclassic._onnx._graph import Graph
+    from mtlclassic._onnx_graph import Graph
+    from mtlclassic.embedding._fm.onnx import normal_cdf
 
     rng = np.random.default_rng(0)
     edges = [0.0, -0.0, 1e-300, -37.9999, 37.5, np.inf, -np.inf]
@@ -81,8 +81,8 @@ def test_trees_follow_lightgbm_decisions_in_double_precision(zero_as_missing):
     """NaN under each missing type, categorical sets, single-leaf trees."""
     import lightgbm as lgb
 
-    from mtlclassic._onnx._graph import Graph
-    from mtlclassic._onnx._trees import booster_raw
+    from mtlclassic._onnx_graph import Graph
+    from mtlclassic.boosting._onnx_trees import booster_raw
 
     rng = np.random.default_rng(0)
     n = 3000

@@ -8,21 +8,11 @@ import numpy as np
 import pandas as pd
 
 from .._compat import check_is_fitted
+from .._onnx_graph import DOUBLE, INT64, MISSING_TEXT, STRING, Col, Graph
+from .._serving import lookup
 from .._version import __version__
-from ..boosting import MultiTaskLGBM
-from ..embedding import (
-    ALSEmbedder,
-    FMClassifier,
-    FMEmbedder,
-    MultiTaskFM,
-    SessionEmbedder,
-)
-from ..embedding._fm.base import _BaseFM
 from ..recommend import Recommender
 from ..recommend._compiled import _as_columns, _drop_kernel
-from ._fm import fm_fields, fm_scores
-from ._graph import DOUBLE, INT64, MISSING_TEXT, STRING, Col, Graph, lookup_keys
-from ._heads import export_heads
 
 # --------------------------------------------------------------- input types
 
@@ -73,23 +63,16 @@ def _kind_of_categories(cats):
 
 
 def _categorical_uses(model):
-    """``{column: categories}`` of the input columns some step reads as ids."""
+    """``{column: categories}`` of the input columns some step reads as ids.
+
+    Each step's family says which (its ``"onnx_categories"`` kernel in
+    :mod:`mtlclassic._serving`); the first step to read a column decides.
+    """
     uses = {}
     for _, step in _steps(model):
-        subs = getattr(step, "task_embedders_", None) or [step]
-        for est in subs:
-            if isinstance(est, _BaseFM | FMEmbedder) and est.frame_input_:
-                for name, cats in zip(est.field_names_, est.categories_):
-                    if cats is not None:
-                        uses.setdefault(name, list(cats))
-        if isinstance(step, ALSEmbedder) and hasattr(step, "feature_names_in_"):
-            names = [str(c) for c in step.feature_names_in_]
-            u, i, _ = step._positions(step.feature_names_in_, len(names))
-            uses.setdefault(names[u], list(step.user_index_))
-            uses.setdefault(names[i], list(step.item_index_))
-        if isinstance(step, MultiTaskLGBM) and hasattr(step, "feature_names_in_"):
-            for name, cats in step.categories_.items():
-                uses.setdefault(str(name), list(cats))
+        factory = lookup("onnx_categories", step)
+        for name, cats in (factory(step) if factory is not None else {}).items():
+            uses.setdefault(name, cats)
     return uses
 
 
@@ -106,28 +89,25 @@ def _unexportable(name, step, why):
                       f"to ONNX: {why}")  # fmt: skip
 
 
+_NO_EXPORT = (
+    "no ONNX export is registered for this estimator (ALSEmbedder, FMEmbedder, "
+    "the FM estimators and MultiTaskLGBM have one; a new estimator registers "
+    "its converters with mtlclassic._serving.register)."
+)
+
+
 def _export_transform(g, name, step, frame):
     """Return ``(new frame, names of the step's new columns)``."""
     if step is None or (isinstance(step, str) and step == "passthrough"):
         return frame, []
-    if isinstance(step, SessionEmbedder):
-        raise _unexportable(
-            name, step, "its features depend on the earlier events of each "
-            "session, a state one graph call does not hold; score sessions with "
-            "compile() or predict.",
-        )  # fmt: skip
     drop = _drop_kernel(step)
     if drop is not None:
         kept = drop({str(k): None for k in frame}, 0)
         return {k: v for k, v in frame.items() if str(k) in kept}, []
-    if isinstance(step, FMEmbedder):
-        made = _fm_embedder(g, name, step, frame)
-    elif isinstance(step, ALSEmbedder):
-        made = _als_embedder(g, name, step, frame)
-    else:
-        raise _unexportable(name, step, "no ONNX export is written for this "
-                            "estimator (ALSEmbedder, FMEmbedder, the FM estimators "
-                            "and MultiTaskLGBM have one).")  # fmt: skip
+    converter = lookup("onnx_transform", step)
+    if converter is None:
+        raise _unexportable(name, step, _NO_EXPORT)
+    made = converter(g, name, step, frame)
     out_names = [str(c) for c in step.get_feature_names_out()]
     missing = [c for c in out_names if c not in made and c not in frame]
     if missing:
@@ -135,105 +115,21 @@ def _export_transform(g, name, step, frame):
     return {c: made[c] if c in made else frame[c] for c in out_names}, list(made)
 
 
-def _blocks_to_cols(blocks, names):
-    """Name the columns of a list of (N, m) double blocks."""
-    cols = [Col(b, DOUBLE, j) for b, w in blocks for j in range(w)]
-    if len(cols) != len(names):  # pragma: no cover - a bug, not user input
-        raise AssertionError(f"{len(cols)} columns for {len(names)} names")
-    return dict(zip(names, cols))
-
-
-def _fm_embedder(g, name, step, frame):
-    features = step._resolve_features()
-    if not step.frame_input_ and not all(isinstance(k, int) for k in frame):
-        raise _unexportable(name, step, "it was fitted on an array inside a "
-                            "pipeline of named columns.")  # fmt: skip
-    subs = step.task_embedders_ if step._each() else [step]
-    blocks = []
-    if "fields" in features:
-        for sub in subs:
-            blocks += [(b, step.n_components) for b in fm_fields(g, sub, frame)]
-    if "scores" in features:
-        for sub in subs:
-            blocks.append((fm_scores(g, sub, frame, link=True), len(sub.task_names_)))
-    return _blocks_to_cols(blocks, list(step._embedding_names()))
-
-
-def _als_embedder(g, name, step, frame):
-    names_in = ([str(c) for c in step.feature_names_in_]
-                if hasattr(step, "feature_names_in_") else None)  # fmt: skip
-    u, i, _ = step._positions(step.feature_names_in_ if names_in else None,
-                              step.n_features_in_)  # fmt: skip
-    features = step._resolve_features()
-    gathered = {}
-    for which, pos, factors, index in (
-        ("user", u, step.user_factors_, step.user_index_),
-        ("item", i, step.item_factors_, step.item_index_),
-    ):
-        key = names_in[pos] if names_in else pos
-        if key not in frame:
-            raise ValueError(f"step {name!r}: X is missing the column {key!r}.")
-        table = np.vstack([factors, step._fallback(factors)[None, :]])
-        cancelled = getattr(step, "cancelled_users_", None)
-        if which == "user" and cancelled is not None and cancelled.size:
-            table[cancelled] = table[-1]  # cancelled users: unseen (fold_in)
-        col = frame[key]
-        keys = lookup_keys(list(index), col.kind, key)
-        rows = g.lookup(col, keys, f"{which}_row", len(keys))
-        gathered[which] = g.op("Gather", [g.const(table, f"als_{which}_factors",
-                                                  table.dtype), rows])  # fmt: skip
-    k = step.user_factors_.shape[1]
-    blocks = [(g.op("Cast", [gathered[b]], f"als_{b}", to=g.onnx.TensorProto.DOUBLE),
-               k) for b in ("user", "item") if b in features]  # fmt: skip
-    if "score" in features:  # in the factors' own precision, as numpy does
-        dot = g.op("ReduceSum", [g.op("Mul", [gathered["user"], gathered["item"]]),
-                                 g.const([1], "axis", np.int64)])  # fmt: skip
-        blocks.append(
-            (g.op("Cast", [dot], "als_score", to=g.onnx.TensorProto.DOUBLE), 1)
-        )
-    return _blocks_to_cols(blocks, list(step._embedding_names()))
-
-
 def _final(g, name, step, frame):
-    """Return the last step's ``[(name, tensor, shape)]``, column names, (N, T) Y."""
-    if isinstance(step, MultiTaskLGBM):
-        Y = export_heads(g, step, frame)
-        return _predictions(g, Y, step.targets_ndim_), list(step.tasks_), Y
-    if isinstance(step, FMClassifier):
-        return _classifier(g, step, frame), [str(c) for c in step.classes_], None
-    if isinstance(step, _BaseFM) and not isinstance(step, FMEmbedder):
-        Y = fm_scores(g, step, frame, link=False)
-        ndim = step.targets_ndim_ if isinstance(step, MultiTaskFM) else 1
-        names = list(getattr(step, "task_names_", ["y"]))
-        return _predictions(g, Y, ndim), names, Y
-    if isinstance(step, ALSEmbedder | FMEmbedder):
+    """Return the last step's ``[(name, tensor, shape)]``, column names, (N, T) Y.
+
+    The step's family converts it (``"onnx_predict"``); a transformer alone
+    (an embedder) outputs its new columns as ``embedding``.
+    """
+    converter = lookup("onnx_predict", step)
+    if converter is not None:
+        return converter(g, name, step, frame)
+    if lookup("onnx_transform", step) is not None:
         new, made = _export_transform(g, name, step, frame)
         cols = [new[c] for c in made]
         out = g.matrix(cols, "embedding")
         return [("embedding", out, [None, len(cols)])], made, None
-    raise _unexportable(name, step, "no ONNX export is written for this estimator.")
-
-
-def _predictions(g, Y, ndim):
-    if ndim == 1:
-        Y = g.op("Squeeze", [Y, g.const([1], "axis", np.int64)], "y")
-        return [("predictions", Y, [None])]
-    return [("predictions", Y, [None, None])]
-
-
-def _classifier(g, step, frame):
-    p = fm_scores(g, step, frame, link=False)
-    if len(step.classes_) == 2 and not _multiclass(step):
-        proba = g.op("Concat", [g.op("Sub", [g.const(1.0), p]), p], "proba", axis=1)
-    else:
-        total = g.op("ReduceSum", [p, g.const([1], "axis", np.int64)])
-        positive = g.op("Greater", [total, g.const(0.0)])
-        proba = g.op("Div", [p, g.op("Where", [positive, total, g.const(1.0)])])
-    return [("probabilities", proba, [None, len(step.classes_)])]
-
-
-def _multiclass(step):
-    return np.atleast_2d(step.coef_).shape[0] > 1
+    raise _unexportable(name, step, _NO_EXPORT)
 
 
 # ------------------------------------------------------------------ public

@@ -15,7 +15,7 @@ from ..io import ModelFileError, load, read_manifest
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 EXIT_CODES = (
-    "exit codes:\n"
+    "Exit codes:\n"
     "  0  success\n"
     "  1  run-time failure (the model fails on a chunk, an optional package is\n"
     "     missing); no OUTPUT is left\n"

@@ -6,6 +6,7 @@ A new embedder subclasses :class:`BaseEmbedder` (the protocol the pipeline,
 """
 
 from .._ids import id_index, lookup_ids
+from . import _als_kernels  # noqa: F401 - registers ALS's serving kernels
 from ._als import ALSEmbedder
 from ._base import BaseEmbedder
 from ._fm import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM

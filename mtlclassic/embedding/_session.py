@@ -44,6 +44,7 @@ from .._compat import (
 )
 from .._crossfit import out_of_fold, resolve_cv
 from .._ids import lookup_ids
+from .._serving import register
 from .._time import time_values
 from ._als import ALSEmbedder
 from ._base import BaseEmbedder, find_embedders
@@ -574,3 +575,14 @@ class SessionCarry:
             [self.events, rows], ignore_index=True
         )  # fmt: skip
         self.events = first.latest_sessions(joined)
+
+
+def _no_onnx(g, name, step, frame):
+    raise ValueError(
+        f"step {name!r} ({type(step).__name__}) cannot be exported to ONNX: its "
+        "features depend on the earlier events of each session, a state one "
+        "graph call does not hold; score sessions with compile() or predict."
+    )
+
+
+register(SessionEmbedder, onnx_transform=_no_onnx)  # the compiled path: transform

@@ -7,17 +7,20 @@ input is checked once per batch (the model's input columns, equal lengths);
 then the rows flow as a dict of columns through one *kernel* per step:
 
 - the default pipeline's ``drop_time``: the time column is dropped;
-- ``FMEmbedder`` (fitted on a DataFrame): the design is built from the arrays
-  (the fitted encoding, id lookups through indexes built once), scored with
-  the samples flattened once per model;
-- ``ALSEmbedder``: id lookups through indexes built once, factor gathers;
-- ``MultiTaskLGBM``: the feature matrix from the arrays (categories coded as
-  in fit), then each head's booster;
+- a step whose family registered a ``"transform"`` kernel in
+  :mod:`mtlclassic._serving` (``FMEmbedder`` fitted on a DataFrame, in
+  ``embedding/_fm/kernels.py``; ``ALSEmbedder``, in
+  ``embedding/_als_kernels.py``): its kernel;
+- the last step, when its family registered a ``"predict"`` kernel
+  (``MultiTaskLGBM``, in ``boosting/_kernels.py``): the feature matrix from
+  the arrays, then each head's booster;
 
 and any other step runs its own ``transform``/``predict`` on a DataFrame of
 the current columns, so every model compiles. Every kernel calls the same
 functions as the estimator's own methods, so the numbers are the same
 (tested equal, to the last bit for the boosters, within 1e-12 for the FM).
+This module knows no estimator class: a new embedder or head strategy is
+compiled by registering its kernels in its own family.
 """
 
 import numbers
@@ -31,11 +34,7 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from .._compat import check_is_fitted, effective_n_jobs, wants_pandas_output
-from ..boosting import MultiTaskLGBM
-from ..boosting._lgbm_input import frame_matrix
-from ..boosting._lgbm_predict import predict_matrix
-from ..embedding import ALSEmbedder, FMEmbedder
-from ..embedding._fm.design import ColumnBatch
+from .._serving import lookup
 
 _MIN_PART = 4096  # rows per thread below which a split costs more than it saves
 
@@ -119,102 +118,19 @@ def _drop_kernel(step):
     return kernel
 
 
-def _fm_kernel(fm):
-
-    if not (isinstance(fm, FMEmbedder) and getattr(fm, "frame_input_", False)):
-        return None
-    if fm._each():
-        return None
-    names = [str(c) for c in fm.feature_names_in_]
-    new_names = list(fm._embedding_names())
-    out_names = [str(c) for c in fm.get_feature_names_out()]  # transform's order
-
-    def kernel(columns, n_rows):
-        missing = [c for c in names if c not in columns]
-        if missing:
-            raise ValueError(f"X is missing columns seen in fit: {missing}.")
-        design = fm._build(ColumnBatch([columns[c] for c in names], n_rows))
-        fields, scores = fm._blocks_of(design)
-        new = np.hstack(fields + ([] if scores is None else [scores]))
-        made = {name: new[:, j] for j, name in enumerate(new_names)}
-        return _in_order(out_names, made, columns)
-
-    return kernel
+def _step_kernel(step):
+    """Return a transform kernel of ``step``: ``drop_time``'s, or its family's."""
+    drop = _drop_kernel(step)
+    if drop is not None:
+        return drop
+    factory = lookup("transform", step)
+    return None if factory is None else factory(step)
 
 
-def _in_order(out_names, made, columns):
-    """Return the step's output columns, in its transform's order."""
-    missing = [c for c in out_names if c not in made and c not in columns]
-    if missing:
-        raise ValueError(f"X is missing columns seen in fit: {missing}.")
-    return {c: made[c] if c in made else columns[c] for c in out_names}
-
-
-def _als_kernel(als):
-
-    if not (isinstance(als, ALSEmbedder) and hasattr(als, "feature_names_in_")):
-        return None
-    names_in = [str(c) for c in als.feature_names_in_]
-    user_pos, item_pos, _ = als._positions(als.feature_names_in_, len(names_in))
-    user, item = names_in[user_pos], names_in[item_pos]
-    new_names = list(als._embedding_names())
-    out_names = [str(c) for c in als.get_feature_names_out()]  # transform's order
-    built = {}
-
-    def indexes():
-        """Return the id indexes, rebuilt when ``update``/``fold_in`` added ids."""
-        sizes = (als.user_index_.size, als.item_index_.size)
-        current = built.get("indexes")
-        if current is None or current[0] != sizes:
-            current = (sizes,
-                       pd.Index(np.asarray(als.user_index_, dtype=object)),
-                       pd.Index(np.asarray(als.item_index_, dtype=object)))  # fmt: skip
-            built["indexes"] = current  # one assignment: safe across threads
-        return current[1], current[2]
-
-    def kernel(columns, n_rows):
-        for param, name in (("user_col", user), ("item_col", item)):
-            if name not in columns:
-                raise ValueError(f"X is missing columns seen in fit: [{name!r}].")
-            missing = pd.isna(columns[name])
-            if missing.any():
-                raise ValueError(
-                    f"{param}: the id column {name!r} has {int(missing.sum())} "
-                    f"missing id(s) (NaN/None), the first at position "
-                    f"{int(np.argmax(missing))} of X; every event needs a user "
-                    "and an item id."
-                )
-        block = als._embed_ids(columns[user], columns[item], *indexes())
-        made = {name: block[:, j] for j, name in enumerate(new_names)}
-        return _in_order(out_names, made, columns)
-
-    return kernel
-
-
-def _heads_kernel(heads):  # the kernel takes LightGBM's threads (None: n_jobs)
-
-    if not (
-        isinstance(heads, MultiTaskLGBM)
-        and hasattr(heads, "feature_names_in_")
-        and all(isinstance(c, str) for c in heads.feature_columns_)
-    ):
-        return None  # fitted on an array: its own predict matches by position
-    columns_fit = list(heads.feature_columns_)
-    indexes = {c: (pd.Index(cats), np.asarray(cats, dtype=object))
-               for c, cats in heads.categories_.items()}  # fmt: skip
-
-    def predict(columns, n_rows, threads=None):
-        missing = [c for c in columns_fit if c not in columns]
-        if missing:
-            raise ValueError(f"X is missing columns seen in fit: {missing}.")
-        X = frame_matrix(columns, columns_fit, heads.categories_, indexes)
-        out = predict_matrix(heads, X, threads=threads)
-        return out if heads.targets_ndim_ == 2 else out[:, 0]
-
-    return predict
-
-
-_KERNELS = (_drop_kernel, _fm_kernel, _als_kernel)
+def _predict_kernel(step):
+    """Return the final step's predict kernel from its family, or None."""
+    factory = lookup("predict", step)
+    return None if factory is None else factory(step)
 
 
 def _container(columns, n_rows, dtypes, as_array):
@@ -245,9 +161,9 @@ def _plan(steps):
     """Per step, ``("compiled", kernel)`` or ``("fallback", None)``."""
     plan = []
     for _, step in steps[:-1]:
-        kernel = next((k for k in map(lambda f: f(step), _KERNELS) if k), None)
+        kernel = _step_kernel(step)
         plan.append(("compiled" if kernel else "fallback", kernel))
-    head = _heads_kernel(steps[-1][1])
+    head = _predict_kernel(steps[-1][1])
     plan.append(("compiled" if head else "fallback", head))
     return plan
 

@@ -5,9 +5,12 @@ organised in fields) → :mod:`.model` (predictions, datafits, derivatives) →
 the two solvers, :mod:`.coordinate_descent` (``solver="als"``) and
 :mod:`.gibbs` (``solver="mcmc"``) → :mod:`.update` (new rows without a
 refit) → :mod:`.base` (``_BaseFM``: encoding, solving, posterior) → the
-estimators, :mod:`.supervised` and :mod:`.embedder`.
+estimators, :mod:`.supervised` and :mod:`.embedder`. Serving: :mod:`.onnx`
+(the ONNX graph) and :mod:`.kernels` (the compiled and ONNX kernels, registered
+in :mod:`mtlclassic._serving`).
 """
 
+from . import kernels  # noqa: F401 - registers the FMs' serving kernels
 from .embedder import FMEmbedder
 from .supervised import FMClassifier, FMRegressor, MultiTaskFM
 

@@ -10,8 +10,8 @@ fine-tuned tower). Binary tasks end with the logistic function.
 
 import numpy as np
 
-from ._graph import DOUBLE, STRING, Col, lookup_keys
-from ._trees import booster_output, booster_raw
+from .._onnx_graph import DOUBLE, STRING, Col, lookup_keys
+from ._onnx_trees import booster_output, booster_raw
 
 
 def heads_matrix(g, heads, frame):

@@ -22,8 +22,8 @@ and the prediction is the mean over samples of ``y_s`` (regression) or of
 import numpy as np
 from scipy.special import ndtr
 
-from ..embedding._fm.gibbs import _norms_sq
-from ._graph import STRING, Col, lookup_keys
+from ..._onnx_graph import STRING, Col, lookup_keys
+from .gibbs import _norms_sq
 
 _STEP = 1.0 / 128  # the grid of normal_cdf's table
 _REACH = 38.0  # |x| beyond: Phi is 0 or 1 in double precision

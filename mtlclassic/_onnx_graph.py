@@ -1,5 +1,9 @@
 """A small builder of ONNX graphs over named columns (used by :func:`to_onnx`).
 
+A ground-floor leaf (numpy only; onnx is imported when a Graph is made), so
+each family writes its own ONNX converter with it (``boosting/_onnx_heads.py``,
+``embedding/_fm/onnx.py``) and registers it in :mod:`mtlclassic._serving`.
+
 The graph's tensors are double precision (``tensor(double)``) except the
 inputs of id and text columns (``int64``/``string``) and lookup indexes. A
 *column* of the frame flowing between steps is a :class:`Col`: a 1-D tensor,
@@ -253,3 +257,19 @@ def lookup_keys(categories, kind, column):
             f"categories {bad[:5]!r}; give input_example this column as text."
         )
     return cats
+
+
+def blocks_to_cols(blocks, names):
+    """Name the columns of a list of ``(tensor, width)`` (N, width) double blocks."""
+    cols = [Col(b, DOUBLE, j) for b, w in blocks for j in range(w)]
+    if len(cols) != len(names):  # pragma: no cover - a bug, not user input
+        raise AssertionError(f"{len(cols)} columns for {len(names)} names")
+    return dict(zip(names, cols))
+
+
+def prediction_outputs(g, Y, ndim):
+    """Return the ``predictions`` output of (N, T) ``Y``: (N,) when ``ndim`` is 1."""
+    if ndim == 1:
+        Y = g.op("Squeeze", [Y, g.const([1], "axis", np.int64)], "y")
+        return [("predictions", Y, [None])]
+    return [("predictions", Y, [None, None])]
