@@ -374,3 +374,47 @@ def test_cold_rows_and_the_sample_cache_against_a_hand_computation():
         for s in range(5)
     ]  # fmt: skip
     assert_close(fm.predict(row), [np.mean(manual)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["mcmc", "als"])
+def test_the_update_helpers_compute_and_only_update_assigns(solver):
+    """``update_estimator`` returns the new fitted attributes and leaves the
+    estimator as it was (no write from outside the class, not even into its
+    sample arrays); ``update`` assigns exactly those values."""
+    import copy
+
+    from mtlclassic.embedding._fm.update import update_estimator
+
+    X, y, _ = _ratings()
+    kw = dict(n_iter=6, n_kept_samples=3) if solver == "mcmc" else dict(n_iter=5)
+    fm = FMRegressor(n_components=3, solver=solver, random_state=0, **kw)
+    fm.fit(X.iloc[:500], y[:500])
+    before = copy.deepcopy(fm.__dict__)
+    X_new = X.iloc[500:].copy()
+    X_new.loc[X_new.index[:3], "user"] = ["new0", "new1", "new2"]  # new users
+    from mtlclassic.embedding._fm.base import _column
+
+    changes = update_estimator(fm, *fm._update_data(X_new, y[500:], None), _column, 1)
+    assert {"coef_", "factors_", "categories_", "field_offsets_"} <= set(changes)
+    for name, value in before.items():  # untouched, arrays included
+        got = fm.__dict__[name]
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(got, value)
+        elif name == "categories_":
+            assert [None if c is None else list(c) for c in got] == [
+                None if c is None else list(c) for c in value
+            ]
+    updated = copy.deepcopy(fm).update(X_new, y[500:])
+
+    def same(a, b):
+        if isinstance(a, tuple | list):
+            assert len(a) == len(b)
+            for x, z in zip(a, b):
+                same(x, z)
+        elif a is None:
+            assert b is None
+        else:
+            np.testing.assert_array_equal(a, b)
+
+    for name, value in changes.items():
+        same(getattr(updated, name), value)

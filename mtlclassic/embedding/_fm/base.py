@@ -585,7 +585,8 @@ class _BaseFM(BaseEstimator):
         _check_sweeps(n_sweeps)
         data = self._update_data(X_new, y_new, sample_weight)
         if data is not None:
-            update_estimator(self, *data, _column, n_sweeps)
+            for name, value in update_estimator(self, *data, _column, n_sweeps).items():
+                setattr(self, name, value)
         return self
 
     def _update_data(self, X_new, y_new, sample_weight):

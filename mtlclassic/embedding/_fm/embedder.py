@@ -453,7 +453,10 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                 for sub in self.task_embedders_]  # fmt: skip
         for sub, part in zip(self.task_embedders_, data):
             if part is not None:
-                update_estimator(sub, *part, _column, n_sweeps)
+                for name, value in update_estimator(
+                    sub, *part, _column, n_sweeps
+                ).items():
+                    setattr(sub, name, value)
         return self
 
     def _embed(self, X):

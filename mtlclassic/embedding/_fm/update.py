@@ -58,7 +58,7 @@ from scipy.special import expit, log_ndtr
 
 from ..._ids import conform_ids
 from ..._targets import TASK_KINDS, check_targets, check_task_sample_weight
-from .design import FMDesign
+from .design import FMDesign, build_design, category_indexes
 from .model import fm_parts
 
 _MIN_VARIANCE = 1e-8  # a posterior spread below this is taken as this
@@ -413,9 +413,13 @@ def _grow(est, Xv, keep, column):
 
 
 def update_gibbs(est, design, Y, weight, new, n_sweeps):
-    """Update every kept Gibbs sample; set the posterior means."""
+    """Update every kept Gibbs sample and the posterior means.
+
+    ``est`` is the update's :class:`_Overlay`: the new values are written
+    to it, never into the estimator's arrays.
+    """
     binary = est._binary_tasks_
-    intercepts = np.atleast_2d(est.intercept_samples_)  # (S, T)
+    intercepts = np.atleast_2d(est.intercept_samples_).copy()  # (S, T)
     scales = np.atleast_2d(est.scale_samples_)
     noise = np.atleast_1d(np.asarray(est.noise_precision_, dtype=float))
     if hasattr(est, "_laplace_precision_"):
@@ -424,10 +428,12 @@ def update_gibbs(est, design, Y, weight, new, n_sweeps):
         intercept_p = sample_precisions(intercepts)
         coef_p = sample_precisions(est.coef_samples_)
         factor_p = sample_precisions(est.factor_samples_)
-    for s in range(est.factor_samples_.shape[0]):
+    coef_samples = est.coef_samples_.copy()  # the estimator's stay as they are
+    factor_samples = est.factor_samples_.copy()
+    for s in range(factor_samples.shape[0]):
         params = FMParams(
-            intercepts[s].copy(), est.coef_samples_[s].copy(),
-            est.factor_samples_[s].copy(), scales[s],
+            intercepts[s].copy(), coef_samples[s].copy(),
+            factor_samples[s].copy(), scales[s],
         )  # fmt: skip
         cm, cp, fm, fp = field_priors(params, est.field_offsets_, est.categories_, new)
         prior = FMPrior(
@@ -440,8 +446,9 @@ def update_gibbs(est, design, Y, weight, new, n_sweeps):
             link="probit", noise=noise, n_sweeps=n_sweeps,
         )  # fmt: skip
         intercepts[s] = params.intercept
-        est.coef_samples_[s] = params.coef
-        est.factor_samples_[s] = params.factors
+        coef_samples[s] = params.coef
+        factor_samples[s] = params.factors
+    est.coef_samples_, est.factor_samples_ = coef_samples, factor_samples
     est.intercept_samples_ = intercepts.reshape(np.shape(est.intercept_samples_))
     est._samples_version = getattr(est, "_samples_version", 0) + 1  # new samples
     _set_estimates(
@@ -495,7 +502,10 @@ def _set_estimates(est, intercept, coef, factors):
 
 
 def update_point(est, design, Y, weight, new, n_sweeps):
-    """Update the ALS solver's point estimate (Laplace priors from fit)."""
+    """Update the ALS solver's point estimate (Laplace priors from fit).
+
+    ``est`` is the update's :class:`_Overlay` (see :func:`update_gibbs`).
+    """
     if not hasattr(est, "_laplace_precision_"):
         raise ValueError(
             f"This {type(est).__name__} (solver='als') was fitted by an older "
@@ -523,17 +533,52 @@ def update_point(est, design, Y, weight, new, n_sweeps):
     _set_estimates(est, params.intercept, params.coef, params.factors)
 
 
+class _Overlay:
+    """An estimator's fitted attributes, overlaid with an update's new values.
+
+    The update helpers read and write attributes of this object as they
+    would of the estimator; writes land in :attr:`changed` only, and the
+    estimator's ``update`` assigns them (helpers compute, the estimator
+    assigns).
+    """
+
+    def __init__(self, est):
+        object.__setattr__(self, "_est", est)
+        object.__setattr__(self, "changed", {})
+
+    def __getattr__(self, name):
+        changed = object.__getattribute__(self, "changed")
+        if name in changed:
+            return changed[name]
+        return getattr(object.__getattribute__(self, "_est"), name)
+
+    def __setattr__(self, name, value):
+        self.changed[name] = value
+
+
 def update_estimator(est, Xv, Y, weight, column, n_sweeps):
-    """Grow the encoding with the new categories, then update the parameters."""
+    """Return the fitted attributes of ``est`` after an update on new rows.
+
+    Grows the encoding with the new categories, then updates the
+    parameters (:func:`update_gibbs` or :func:`update_point`). ``est`` is
+    not changed: its ``update`` assigns the returned ``{name: value}``
+    (empty when no row has a positive weight).
+    """
     keep = (weight > 0).any(axis=1)
     if not keep.any():
-        return
-    new = _grow(est, Xv, keep, column)
-    design = est._build(Xv)
+        return {}
+    state = _Overlay(est)
+    new = _grow(state, Xv, keep, column)
+    design = build_design(
+        Xv, state.categories_, est.numeric_mean_, est.numeric_scale_,
+        state.field_offsets_, est.field_names_, getattr(est, "numeric_range_", None),
+        indexes=None if "categories_" in state.changed else category_indexes(est),
+    )  # fmt: skip
     if hasattr(est, "factor_samples_"):
-        update_gibbs(est, design, Y, weight, new, n_sweeps)
+        update_gibbs(state, design, Y, weight, new, n_sweeps)
     else:
-        update_point(est, design, Y, weight, new, n_sweeps)
+        update_point(state, design, Y, weight, new, n_sweeps)
+    return state.changed
 
 
 # --------------------------------------------------------------------------
