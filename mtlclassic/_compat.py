@@ -173,3 +173,38 @@ def wants_pandas_output(estimator, method="transform") -> bool:
     from sklearn.utils._set_output import _get_output_config
 
     return _get_output_config(method, estimator)["dense"] == "pandas"
+
+
+class FittedOverlay:
+    """An estimator's fitted attributes, overlaid with a helper's new values.
+
+    Helpers that compute new fitted state (an ``update``) read and write
+    attributes of this object as they would of the estimator; writes land in
+    :attr:`changed` only, and the estimator's own ``fit``/``update`` assigns
+    them (helpers compute, the estimator assigns, as in skglm's
+    ``W, obj, kkt = solver.solve(...)`` then ``self.coef_ = ...``). A helper
+    that changes a mutable attribute (a dict of boosters) must write a copy.
+
+    Examples
+    --------
+    >>> class Est:
+    ...     coef_ = 1.0
+    >>> est = Est()
+    >>> state = FittedOverlay(est)
+    >>> state.coef_ = state.coef_ + 1
+    >>> est.coef_, state.coef_, state.changed
+    (1.0, 2.0, {'coef_': 2.0})
+    """
+
+    def __init__(self, est):
+        object.__setattr__(self, "_est", est)
+        object.__setattr__(self, "changed", {})
+
+    def __getattr__(self, name):
+        changed = object.__getattribute__(self, "changed")
+        if name in changed:
+            return changed[name]
+        return getattr(object.__getattribute__(self, "_est"), name)
+
+    def __setattr__(self, name, value):
+        self.changed[name] = value

@@ -101,25 +101,6 @@ def _meta_frame(X, categorical_features):
     return X._meta_nonempty.copy()
 
 
-def _local_model(template, kinds, boosters, best):
-    """Return the fitted ``MultiTaskLGBM`` holding the boosters from the cluster."""
-    template.set_params(tasks=[kinds[n] for n in kinds])
-    template.tasks_ = dict(kinds)
-    template.targets_ndim_ = 2
-    template.strategy_ = "separate"
-    template.chain_ = False
-    template.boosters_ = boosters
-    template.best_iteration_ = best
-    template.evals_result_ = {}
-    template.shared_booster_ = None
-    template.shared_tasks_ = []
-    template.shared_init_score_ = {}
-    template.shared_best_iteration_ = None
-    template.init_score_columns_ = {}
-    template.n_jobs = None
-    return template
-
-
 class DaskMultiTaskLGBM(BaseEstimator):
     r"""Per-task LightGBM heads trained on a Dask cluster (``lightgbm.dask``).
 
@@ -421,7 +402,7 @@ colsample_bytree, reg_lambda
             best[name] = int(boosters[name].current_iteration())
             if self.verbose:
                 print(f"[DaskMultiTaskLGBM] task {name!r}: {best[name]} trees")
-        self.local_ = _local_model(template, kinds, boosters, best)
+        self.local_ = template._trained_elsewhere(kinds, boosters, best)
         self.tasks_ = dict(kinds)
         self.boosters_ = boosters
         self.best_iteration_ = best

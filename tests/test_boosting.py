@@ -942,3 +942,38 @@ def test_update_keeps_the_leaves_no_new_row_reaches():
         rtol=0,
         atol=0,
     )
+
+
+@pytest.mark.parametrize("strategy", ["separate", "finetune"])
+def test_the_leaf_refit_helper_computes_and_only_update_assigns(data, strategy):
+    """``refit_leaves`` returns the refitted boosters and leaves the heads as
+    they were; ``update`` assigns exactly those boosters."""
+    import copy
+
+    from mtlclassic.boosting._lgbm_input import check_eval_set, check_weights
+    from mtlclassic.boosting._lgbm_update import refit_leaves
+
+    X, Y = data
+    X = drop_time(X)
+    Y = Y[[c for c in Y.columns if c != "rating"]]  # binary tasks: one shared kind
+    heads = MultiTaskLGBM(strategy=strategy, **COMMON).fit(X.iloc[:1000], Y.iloc[:1000])
+
+    def dumps(est):
+        out = {n: b.model_to_string() for n, b in est.boosters_.items()}
+        if est.shared_booster_ is not None:
+            out["<shared>"] = est.shared_booster_.model_to_string()
+        return out
+
+    before = dumps(heads)
+    names, kinds = list(heads.tasks_), list(heads.tasks_.values())
+    new = check_eval_set(heads, (X.iloc[1000:], Y.iloc[1000:]), names, kinds,
+                         where="update", allow_empty=True)  # fmt: skip
+    weights = check_weights(None, new.mask, names)
+    updated, changed = refit_leaves(heads, new, weights, 0.5)
+    assert dumps(heads) == before
+    assert updated and set(changed) <= {"boosters_", "shared_booster_"}
+    after = copy.deepcopy(heads).update(X.iloc[1000:], Y.iloc[1000:], decay_rate=0.5)
+    expected = {n: b.model_to_string() for n, b in changed["boosters_"].items()}
+    if "shared_booster_" in changed:
+        expected["<shared>"] = changed["shared_booster_"].model_to_string()
+    assert dumps(after) == {**before, **expected} != before

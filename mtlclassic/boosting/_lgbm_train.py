@@ -483,7 +483,7 @@ def fit_data(est, X, Y, sample_weight, eval_set):
         raw_query = np.asarray(query)
         query = query_codes(query, est.query_col)
     task_params = check_task_params(est.task_params, names)
-    est.init_score_columns_ = check_init_score(
+    offsets = check_init_score(
         est.init_score, names, kinds, features, strategy=est.strategy,
         chain=est.chain, columns=est.feature_columns_,
         categorical=est.categorical_feature_indices_,
@@ -502,7 +502,7 @@ def fit_data(est, X, Y, sample_weight, eval_set):
     data = FitData(
         features, Yf, mask, weights, query, val, names, kinds,
         all_settings(est, base, names, kinds, shared, task_params),
-        shared=shared, offsets=est.init_score_columns_, seed=seed,
+        shared=shared, offsets=offsets, seed=seed,
         threads=base["num_threads"], base_params=base,
         feature_names=list(est.features_),
         lgb_names=lgb_feature_names(est.features_),
@@ -626,25 +626,38 @@ def split_rows(est, data):
 # ------------------------------------------------------------- fitted state
 
 
-def record_shared(est, data, shared):
-    """Store the shared booster, its best iteration, base rates and history."""
-    est.shared_booster_ = shared.trained.booster
-    est.shared_best_iteration_ = shared.trained.best
-    est.shared_init_score_ = {data.names[t]: shared.init[t] for t in data.shared}
-    est.task_weights_history_ = shared.weights_history
-    est.task_weights_ = shared.weights_history[max(shared.trained.best, 1) - 1].copy()
-    if shared.trained.evals:
-        est.evals_result_["shared"] = shared.trained.evals["valid"]
+def shared_fitted(data, shared):
+    """Return the fitted attributes of the shared booster and its evals.
+
+    ``({"shared_booster_": ..., "shared_best_iteration_": ...,
+    "shared_init_score_": ..., "task_weights_history_": ...,
+    "task_weights_": ...}, {"shared": validation history} or {})``.
+    """
+    best = shared.trained.best
+    fitted = {
+        "shared_booster_": shared.trained.booster,
+        "shared_best_iteration_": best,
+        "shared_init_score_": {data.names[t]: shared.init[t] for t in data.shared},
+        "task_weights_history_": shared.weights_history,
+        "task_weights_": shared.weights_history[max(best, 1) - 1].copy(),
+    }
+    evals = {"shared": shared.trained.evals["valid"]} if shared.trained.evals else {}
+    return fitted, evals
 
 
-def record_tasks(est, data, trained):
-    """Store each task's booster, best iteration and validation history."""
+def tasks_fitted(data, trained, shared_best):
+    """Return each task's ``(boosters, best iterations, validation histories)``.
+
+    A shared task without its own tower has no booster; its best iteration
+    is ``shared_best`` (the shared booster's, for ``strategy="shared"``) or 0.
+    """
+    boosters, best, evals = {}, {}, {}
     for t, name in enumerate(data.names):
-        if t not in trained:  # a shared task without its own tower
-            shared_only = est.strategy == "shared"
-            est.best_iteration_[name] = est.shared_best_iteration_ if shared_only else 0
+        if t not in trained:
+            best[name] = shared_best
             continue
-        est.boosters_[name] = trained[t].booster
-        est.best_iteration_[name] = trained[t].best
+        boosters[name] = trained[t].booster
+        best[name] = trained[t].best
         if trained[t].evals:
-            est.evals_result_[name] = trained[t].evals["valid"]
+            evals[name] = trained[t].evals["valid"]
+    return boosters, best, evals

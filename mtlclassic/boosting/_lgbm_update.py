@@ -17,18 +17,26 @@ values. Per strategy:
 
 import numpy as np
 
-from .._compat import effective_n_jobs
+from .._compat import FittedOverlay, effective_n_jobs
 from ._lgbm_input import check_label_gain
 from ._lgbm_predict import predict_column
 from ._lgbm_train import FitData
 
 
 def refit_leaves(est, new, weights, decay_rate):
-    """Refit the heads on the labelled new rows; return the names updated.
+    """Refit the heads on the labelled new rows.
 
     ``new`` is the checked :class:`EvalData` of the new rows, ``weights`` their
-    (n_new, n_tasks) sample weights or None.
+    (n_new, n_tasks) sample weights or None. ``est`` is not changed: returns
+    ``(names updated, {attribute: new value})`` (``boosters_`` as a new dict,
+    ``shared_booster_``), which ``MultiTaskLGBM.update`` assigns.
     """
+    est = FittedOverlay(est)
+    est.boosters_ = dict(est.boosters_)  # a copy: the estimator's stays as it is
+    return _refit_leaves(est, new, weights, decay_rate), est.changed
+
+
+def _refit_leaves(est, new, weights, decay_rate):
     names, kinds = list(est.tasks_), list(est.tasks_.values())
     threads = effective_n_jobs(est.n_jobs)
     shared = [t for t, n in enumerate(names) if n in est.shared_init_score_]

@@ -32,8 +32,8 @@ from ._lgbm_train import (
     fit_separate,
     fit_shared,
     fit_tower,
-    record_shared,
-    record_tasks,
+    shared_fitted,
+    tasks_fitted,
 )
 from ._lgbm_update import refit_leaves
 
@@ -468,6 +468,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         """
         lgb = import_lightgbm()
         data = self._fit_data(X, y, sample_weight, eval_set)
+        self.init_score_columns_ = data.offsets
         self._start_fitted(data, y)
         shared = None
         if data.shared:
@@ -475,7 +476,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                 lgb, data, self.n_estimators, self.early_stopping_rounds,
                 finetune=self.strategy == "finetune",
             )  # fmt: skip
-            record_shared(self, data, shared)
+            fitted, evals = shared_fitted(data, shared)
+            for name, value in fitted.items():
+                setattr(self, name, value)
+            self.evals_result_.update(evals)
         if self.chain:
             trained = fit_chain(lgb, data, refit=self.refit)
         else:
@@ -485,7 +489,34 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                     trained[t] = fit_separate(lgb, data, t, refit=self.refit)
                 elif self.strategy == "finetune" and data.settings[t].n_rounds > 0:
                     trained[t] = fit_tower(lgb, data, t, shared.raw[t])
-        record_tasks(self, data, trained)
+        shared_only = self.strategy == "shared"
+        shared_best = getattr(self, "shared_best_iteration_", 0) if shared_only else 0
+        boosters, best, evals = tasks_fitted(data, trained, shared_best)
+        self.boosters_.update(boosters)
+        self.best_iteration_.update(best)
+        self.evals_result_.update(evals)
+        return self
+
+    def _trained_elsewhere(self, kinds, boosters, best):
+        """Become fitted separate heads from boosters trained elsewhere.
+
+        ``kinds`` maps task names to kinds, ``boosters`` and ``best`` task
+        names to ``lightgbm.Booster`` and best iteration (``lightgbm.dask``'s
+        training, :class:`~mtlclassic.dask.DaskMultiTaskLGBM`). Returns self.
+        """
+        self.set_params(tasks=[kinds[n] for n in kinds], n_jobs=None)
+        self.tasks_ = dict(kinds)
+        self.targets_ndim_ = 2
+        self.strategy_ = "separate"
+        self.chain_ = False
+        self.boosters_ = boosters
+        self.best_iteration_ = best
+        self.evals_result_ = {}
+        self.shared_booster_ = None
+        self.shared_tasks_ = []
+        self.shared_init_score_ = {}
+        self.shared_best_iteration_ = None
+        self.init_score_columns_ = {}
         return self
 
     def _start_fitted(self, data, Y):
@@ -556,7 +587,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             self, (X, y), names, kinds, where="update", allow_empty=True
         )
         weights = check_weights(sample_weight, new.mask, names)
-        refit_leaves(self, new, weights, float(decay_rate))
+        _, changed = refit_leaves(self, new, weights, float(decay_rate))
+        for name, value in changed.items():
+            setattr(self, name, value)
         return self
 
     # ---------------------------------------------------------------- predict

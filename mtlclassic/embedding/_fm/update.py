@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_ndtr
 
+from ..._compat import FittedOverlay
 from ..._ids import conform_ids
 from ..._targets import TASK_KINDS, check_targets, check_task_sample_weight
 from .design import FMDesign, build_design, category_indexes
@@ -415,8 +416,8 @@ def _grow(est, Xv, keep, column):
 def update_gibbs(est, design, Y, weight, new, n_sweeps):
     """Update every kept Gibbs sample and the posterior means.
 
-    ``est`` is the update's :class:`_Overlay`: the new values are written
-    to it, never into the estimator's arrays.
+    ``est`` is the update's :class:`~mtlclassic._compat.FittedOverlay`: the
+    new values are written to it, never into the estimator's arrays.
     """
     binary = est._binary_tasks_
     intercepts = np.atleast_2d(est.intercept_samples_).copy()  # (S, T)
@@ -504,7 +505,8 @@ def _set_estimates(est, intercept, coef, factors):
 def update_point(est, design, Y, weight, new, n_sweeps):
     """Update the ALS solver's point estimate (Laplace priors from fit).
 
-    ``est`` is the update's :class:`_Overlay` (see :func:`update_gibbs`).
+    ``est`` is the update's :class:`~mtlclassic._compat.FittedOverlay` (see
+    :func:`update_gibbs`).
     """
     if not hasattr(est, "_laplace_precision_"):
         raise ValueError(
@@ -533,29 +535,6 @@ def update_point(est, design, Y, weight, new, n_sweeps):
     _set_estimates(est, params.intercept, params.coef, params.factors)
 
 
-class _Overlay:
-    """An estimator's fitted attributes, overlaid with an update's new values.
-
-    The update helpers read and write attributes of this object as they
-    would of the estimator; writes land in :attr:`changed` only, and the
-    estimator's ``update`` assigns them (helpers compute, the estimator
-    assigns).
-    """
-
-    def __init__(self, est):
-        object.__setattr__(self, "_est", est)
-        object.__setattr__(self, "changed", {})
-
-    def __getattr__(self, name):
-        changed = object.__getattribute__(self, "changed")
-        if name in changed:
-            return changed[name]
-        return getattr(object.__getattribute__(self, "_est"), name)
-
-    def __setattr__(self, name, value):
-        self.changed[name] = value
-
-
 def update_estimator(est, Xv, Y, weight, column, n_sweeps):
     """Return the fitted attributes of ``est`` after an update on new rows.
 
@@ -567,7 +546,7 @@ def update_estimator(est, Xv, Y, weight, column, n_sweeps):
     keep = (weight > 0).any(axis=1)
     if not keep.any():
         return {}
-    state = _Overlay(est)
+    state = FittedOverlay(est)
     new = _grow(state, Xv, keep, column)
     design = build_design(
         Xv, state.categories_, est.numeric_mean_, est.numeric_scale_,
