@@ -80,6 +80,7 @@ MOVED_MODULES = {
     "mtlclassic.embedding._fm_solver": "mtlclassic.embedding._fm.coordinate_descent",
     "mtlclassic.embedding._fm_design": "mtlclassic.embedding._fm.design",
     "mtlclassic.embedding._fm_update": "mtlclassic.embedding._fm.update",
+    "mtlclassic._compiled": "mtlclassic.recommend._compiled",
 }
 
 

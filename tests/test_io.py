@@ -532,3 +532,20 @@ def test_files_saved_by_0_1_load_and_predict_identically(name):
     got = model.transform(X) if hasattr(model, "transform") else model.predict(X)
     expected = np.load(SAVED_BY_0_1 / "fm_expected.npz")[name]
     np.testing.assert_array_equal(np.asarray(got, dtype=float), expected)
+
+
+@pytest.mark.parametrize("name", ["multitask_lgbm", "pipeline", "compiled_pipeline"])
+def test_serving_files_saved_by_0_1_load_and_predict_identically(name):
+    # Written by main at cbb8d5e (make_fixtures.py, serving()), before compile
+    # moved into recommend/, the heads' fit helpers returned values and the
+    # serving kernels moved into their families.
+    X, _ = make_multitask_recsys(n_users=30, n_items=20, n_events=300, random_state=1)
+    if name == "multitask_lgbm":
+        X = X.drop(columns="timestamp")
+    model = load(SAVED_BY_0_1 / f"{name}.mtlc")
+    expected = np.load(SAVED_BY_0_1 / "serving_expected.npz")[name]
+    np.testing.assert_array_equal(model.predict(X), expected)
+    if name == "pipeline":  # and compiled today, the same numbers
+        from mtlclassic import compile
+
+        np.testing.assert_array_equal(compile(model).predict(X), expected)

@@ -1,7 +1,8 @@
 """Write the model files of this folder and the predictions they must give.
 
 Run once with the code of main at cbb8d5e (before the factorization machine
-moved into ``mtlclassic/embedding/_fm/``)::
+moved into ``mtlclassic/embedding/_fm/`` and the serving layer into
+``recommend/_compiled.py``, ``_batch/`` and ``cli/``)::
 
     PYTHONPATH=<checkout of cbb8d5e> python make_fixtures.py tests/data/saved_by_0_1
 
@@ -15,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mtlclassic import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM
+from mtlclassic import (
+    FMClassifier,
+    FMEmbedder,
+    FMRegressor,
+    MultiTaskFM,
+    MultiTaskLGBM,
+    compile,
+    make_multitask_recommender,
+)
 from mtlclassic.datasets import make_multitask_recsys
 from mtlclassic.io import save
 
@@ -59,6 +68,30 @@ def main():
         print(name, (out / f"{name}.mtlc").stat().st_size, expected[name].shape)
     np.savez_compressed(out / "fm_expected.npz", **expected)
     X.to_csv(out / "fm_rows.csv", index=False)
+    serving(out)
+
+
+def serving(out):
+    """The heads, a compiled pipeline (and its model): the serving layer's files.
+
+    Written by main at cbb8d5e too, before compile moved into ``recommend/``
+    and the heads' fit helpers returned values.
+    """
+    X, Y = make_multitask_recsys(n_users=30, n_items=20, n_events=300, random_state=1)
+    heads = MultiTaskLGBM(n_estimators=10, n_jobs=1, random_state=0)
+    heads.fit(X.drop(columns="timestamp"), Y)
+    pipeline = make_multitask_recommender(
+        n_estimators=10, factors=2, fm_n_iter=4, cv=2, random_state=0, n_jobs=1
+    ).fit(X, Y)
+    expected = {
+        "multitask_lgbm": heads.predict(X.drop(columns="timestamp")),
+        "pipeline": pipeline.predict(X),
+        "compiled_pipeline": compile(pipeline).predict(X),
+    }
+    save(heads, out / "multitask_lgbm.mtlc")
+    save(pipeline, out / "pipeline.mtlc", input_example=X)
+    save(compile(pipeline), out / "compiled_pipeline.mtlc")
+    np.savez_compressed(out / "serving_expected.npz", **expected)
 
 
 if __name__ == "__main__":
