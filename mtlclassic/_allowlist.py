@@ -9,6 +9,8 @@ moves between private modules keeps loading.
 
 import sys
 
+from sklearn.base import BaseEstimator
+
 _ALLOWED_PREFIXES = ("mtlclassic.", "sklearn.")
 _ALLOWED_CLASSES = {"implicit.cpu.als.AlternatingLeastSquares"}
 _BOOSTER = "lightgbm.basic.Booster"  # stored as LightGBM's model text only
@@ -44,8 +46,6 @@ def _allowed(name: str, trusted=()) -> bool:
 
 def _savable(obj, name: str) -> bool:
     """Allow-listed, or an estimator of the user's own (e.g. a plug-in embedder)."""
-    from sklearn.base import BaseEstimator
-
     return _allowed(name) or isinstance(obj, BaseEstimator)
 
 

@@ -20,6 +20,7 @@ Thread policy (every estimator's ``n_jobs``; None means 1 thread, -1 all cores,
 import contextlib
 import importlib
 import os
+from importlib import metadata
 
 from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
@@ -30,12 +31,14 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
+from sklearn.utils._set_output import _get_output_config
 from sklearn.utils.validation import (
     _check_feature_names_in,
     _num_samples,
     check_is_fitted,
     validate_data,
 )
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "HasMethods",
@@ -76,8 +79,6 @@ DASK_INSTALL = (
 
 
 def _installed_version(name):
-    from importlib import metadata
-
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
@@ -143,8 +144,6 @@ def effective_n_jobs(n_jobs) -> int:
 @contextlib.contextmanager
 def limit_threads(n_jobs):
     """Bound BLAS and OpenMP thread pools to ``n_jobs`` threads inside the block."""
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(limits=effective_n_jobs(n_jobs)):
         yield
 
@@ -157,8 +156,6 @@ def implicit_threads(n_jobs):
     warns when BLAS runs a thread pool of its own (the two oversubscribe);
     so BLAS gets one thread and implicit gets ``n_jobs``.
     """
-    from threadpoolctl import threadpool_limits
-
     with limit_threads(n_jobs), threadpool_limits(limits=1, user_api="blas"):
         yield
 
@@ -170,8 +167,6 @@ def wants_pandas_output(estimator, method="transform") -> bool:
     passthrough columns) builds the DataFrame itself when this is true, so
     dtypes survive (scikit-learn's wrapper would build it from an object array).
     """
-    from sklearn.utils._set_output import _get_output_config
-
     return _get_output_config(method, estimator)["dense"] == "pandas"
 
 

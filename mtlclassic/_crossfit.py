@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.model_selection import KFold, check_cv
 
 
@@ -64,8 +65,6 @@ def _concat_rows(parts, order, template):
         out.index = index if index is not None else pd.RangeIndex(len(out))
         return out
     if hasattr(parts[0], "tocsr"):
-        import scipy.sparse as sp
-
         return sp.vstack(parts).tocsr()[inverse]
     return np.concatenate(parts, axis=0)[inverse]
 

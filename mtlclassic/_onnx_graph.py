@@ -25,7 +25,7 @@ OPSETS = (("", 21), ("ai.onnx.ml", 5))
 
 def _onnx():
     try:
-        import onnx
+        import onnx  # optional: the onnx extra
     except ImportError as exc:  # pragma: no cover - the extra is missing
         raise ImportError(
             "ONNX export needs the onnx package: pip install 'mtlclassic[onnx]'."
@@ -173,7 +173,9 @@ class Graph:
         """Return the int64 positions of ``col``'s values in ``keys`` (else default).
 
         ``keys`` are converted to the column's input type (see
-        :func:`lookup_keys`); an ONNX ``LabelEncoder`` (ai.onnx.ml opset 4).
+        :func:`lookup_keys`); an ONNX ``LabelEncoder`` (of the graph's ai.onnx.ml
+        opset 5). A value not among ``keys`` (unseen or missing) gets ``default``:
+        pass ``len(keys)`` and append one row to the table gathered with it.
         """
         onnx = self.onnx
         values = np.arange(len(keys), dtype=np.int64)

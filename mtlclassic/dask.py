@@ -364,7 +364,7 @@ colsample_bytree, reg_lambda
             )
         client = self.client
         if client is None:
-            from distributed import get_client
+            from distributed import get_client  # optional: the dask extra
 
             client = get_client()
         with client.as_current():
@@ -418,7 +418,7 @@ colsample_bytree, reg_lambda
         workers for every task, and errors of a partition surface here.
         Returns (encoded X, float labels, per-partition summary, task kinds).
         """
-        from distributed import wait
+        from distributed import wait  # optional: the dask extra
 
         meta = _meta_frame(X, self.categorical_features)
         validate_data(template, meta, reset=True, skip_check_array=True)

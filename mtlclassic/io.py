@@ -67,7 +67,7 @@ from ._allowlist import (
     renamed,
 )
 from ._atomic import replacing
-from ._schema import input_schema
+from ._schema import input_schema, unused_columns
 from ._targets import fitted_tasks
 from ._version import __version__
 
@@ -569,7 +569,9 @@ def save(model, path, *, overwrite=True, input_example=None):
     info = _describe(model)
     schema = None
     if input_example is not None:
-        schema = input_schema(input_example, info.get("input_columns"))
+        dropped = set(unused_columns(model))  # e.g. the time: not needed
+        needed = [c for c in info.get("input_columns") or [] if c not in dropped]
+        schema = input_schema(input_example, needed)
     writer = _Writer()
     tree = writer.encode(model)
     manifest = {

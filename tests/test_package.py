@@ -219,3 +219,26 @@ def test_imports_inside_functions_say_why():
     assert not found, "imports inside functions without a reason:\n" + "\n".join(
         found
     )
+
+
+def test_every_import_inside_a_function_says_why():
+    """Third-party imports too: inside a function only for an optional
+    dependency (pyarrow, onnx, distributed, ...) or start-up time, with a
+    comment saying which; a required dependency is imported at the top."""
+    import ast
+
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for fn in ast.walk(ast.parse(source)):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import | ast.ImportFrom) and (
+                    "#" not in lines[node.lineno - 1]
+                ):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, "imports inside functions without a reason:\n" + "\n".join(
+        sorted(set(found))
+    )

@@ -46,7 +46,7 @@ def file_format(path) -> str:
 
 def _import_parquet():
     try:
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # optional: the parquet extra
     except ImportError:  # pragma: no cover - pyarrow is in the test extra
         raise InputError(
             "Reading or writing parquet needs pyarrow: pip install "
@@ -389,6 +389,25 @@ def _read_csv(source, chunksize, columns, schema, floats, ids):
 # -------------------------------------------------------------------- output
 
 
+def check_output_file(path, overwrite):
+    """Refuse an OUTPUT that cannot be written as a file (:class:`InputError`).
+
+    A folder, an existing file without ``overwrite``, or a missing parent
+    folder: exit 2, before any work is done.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"OUTPUT {str(path)!r} is a folder; give a file name.")
+    if path.exists() and not overwrite:
+        raise InputError(
+            f"OUTPUT {str(path)!r} exists; pass --overwrite to replace it."
+        )
+    if not path.parent.is_dir():
+        raise InputError(
+            f"OUTPUT {str(path)!r}: its folder {str(path.parent)!r} does not exist."
+        )
+
+
 class AtomicOutput:
     """Append DataFrames to a temporary file beside ``path``; rename on success.
 
@@ -403,14 +422,7 @@ class AtomicOutput:
         self.path = Path(path)
         if output_format not in ("csv", "parquet"):
             raise InputError(f"--format must be csv or parquet; got {output_format}.")
-        if self.path.exists() and not overwrite:
-            raise InputError(
-                f"OUTPUT {str(self.path)!r} exists; pass --overwrite to replace it."
-            )
-        if not self.path.parent.is_dir():
-            raise InputError(
-                f"The folder of OUTPUT {str(self.path.parent)!r} does not exist."
-            )
+        check_output_file(self.path, overwrite)
         self.format = output_format
         if output_format == "parquet":
             self._pq = _import_parquet()
@@ -433,7 +445,7 @@ class AtomicOutput:
         return self
 
     def _table(self, frame):
-        import pyarrow as pa
+        import pyarrow as pa  # optional: pandas writes CSV without it
 
         table = pa.Table.from_pandas(frame, preserve_index=False)
         if self.format == "csv":  # the CSV writer takes values, not dictionaries
@@ -457,7 +469,7 @@ class AtomicOutput:
                 if self.format == "parquet":
                     self._writer = self._pq.ParquetWriter(self._tmp, table.schema)
                 else:
-                    import pyarrow.csv as pa_csv
+                    import pyarrow.csv as pa_csv  # optional, as above
 
                     self._writer = pa_csv.CSVWriter(
                         str(self._tmp),

@@ -3,6 +3,7 @@
 Public through :mod:`mtlclassic.dask`; see its docstring.
 """
 
+import glob
 import os
 
 import numpy as np
@@ -98,7 +99,7 @@ def _ship(dask, model):
     (broadcast, one copy per worker), the graph holds only its key.
     """
     try:
-        from distributed import get_client
+        from distributed import get_client  # optional: the dask extra
 
         client = get_client()
     except (ImportError, ValueError):  # no distributed, or no client: local
@@ -108,8 +109,6 @@ def _ship(dask, model):
 
 def _input_paths(spec):
     """Return INPUT's files (a file, a folder's parquet/CSV files or a glob)."""
-    import glob
-
     path = str(spec)
     if os.path.isdir(path):
         files = sorted(
@@ -159,7 +158,7 @@ def score_dask(
     machine). Returns the number of rows written.
     """
     _, dd = import_dask_stack()
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster  # optional: the dask extra
 
     output = os.fspath(output_path)
     if os.path.exists(output) and not overwrite:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from .._compat import check_is_fitted
 from .._onnx_graph import DOUBLE, INT64, MISSING_TEXT, STRING, Col, Graph
+from .._schema import unused_columns
 from .._serving import lookup
 from .._version import __version__
 from ..recommend import Recommender
@@ -294,11 +295,12 @@ def _inputs(g, model, example):
             raise TypeError("input_example must be a DataFrame of input rows; got "
                             f"{type(example).__name__}.")  # fmt: skip
         example = example.set_axis(example.columns.astype(str), axis=1)
-        missing = [c for c in names if c not in example.columns]
+        dropped = set(unused_columns(model))  # e.g. the time: no graph input
+        missing = [c for c in names if c not in example.columns and c not in dropped]
         if missing:
             raise ValueError(f"input_example is missing the model's columns {missing}.")
         for c in names:
-            if c in uses and example[c].notna().any():
+            if c in uses and c in example.columns and example[c].notna().any():
                 kinds[c] = _kind_of_series(example[c])
     frame = {c: Col(g.input(c, kinds[c], [None]), kinds[c]) for c in names}
     return frame, kinds

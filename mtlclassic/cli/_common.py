@@ -60,7 +60,14 @@ def load_model(path, trusted=()):
     manifest = read_manifest(path)
     if trusted and "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # as `python -m` does: a module beside you
-    return load(path, trusted=trusted), manifest
+    try:
+        return load(path, trusted=trusted), manifest
+    except ModelFileError as exc:
+        if "trusted" not in str(exc):
+            raise
+        raise ModelFileError(
+            f"{exc} On the command line, name the module with --trust MODULE."
+        ) from None
 
 
 def n_jobs_params(model):

@@ -18,7 +18,14 @@ from ..datasets import load_census_income, load_movielens, make_multitask_recsys
 from ..metrics import evaluate_recommendations, make_multitask_scorer, multitask_report
 from ..model_selection import TemporalSplit
 from ..recommend import Recommender, make_multitask_recommender
-from ._common import EXIT_CODES
+
+_DEMO_EXIT_CODES = (
+    "Exit codes:\n"
+    "  0  success (with --check: every figure matches FILE's table)\n"
+    "  1  a run-time failure, or with --check a figure drifted\n"
+    "  2  bad usage or input: a missing --movielens/--census folder or --check\n"
+    "     FILE, a FILE without the figures table"
+)
 
 
 def temporal_holdout(X, time_col="timestamp", test_fraction=0.2, seed=0):
@@ -469,7 +476,7 @@ def add_parser(subparsers):
             "/ Census-Income files you have), split by time, fit mtlclassic and "
             "the baselines, and print per-task metrics, ranking metrics and times."
         ),
-        epilog=EXIT_CODES,
+        epilog=_DEMO_EXIT_CODES,
     )
     source = demo.add_mutually_exclusive_group()
     source.add_argument(

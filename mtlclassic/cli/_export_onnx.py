@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .._atomic import replacing
-from .._batch.chunks import InputError, _note, iter_chunks
+from .._batch.chunks import InputError, _note, check_output_file, iter_chunks
 from .._onnx import to_onnx
 from .._schema import schema_example
 from ._common import EXIT_CODES, FORMATTER, add_trust, load_model, run_work
@@ -41,22 +41,13 @@ def add_parser(subparsers):
     add_trust(export)
 
 
-def _check_output(path, overwrite):
-    if path.is_dir():
-        raise InputError(f"OUTPUT {str(path)!r} is a folder; give a file name.")
-    if path.exists() and not overwrite:
-        raise InputError(f"OUTPUT {str(path)!r} exists; pass --overwrite.")
-    if not path.parent.is_dir():
-        raise InputError(f"OUTPUT {str(path)!r}: its folder does not exist.")
-
-
 def run(args):
     """Run the ``export-onnx`` command; return its exit code."""
 
     def work():
         model, manifest = load_model(args.model, args.trust)
         output = Path(args.output)
-        _check_output(output, args.overwrite)
+        check_output_file(output, args.overwrite)
         schema = manifest.get("input_schema")
         source = "the saved input example"
         if args.example:

@@ -64,7 +64,10 @@ def run(args):
             overwrite=args.overwrite,
             schema=manifest.get("input_schema"),
         )
-        _note(f"wrote {rows:,} rows, top-{args.k} similar items for {n:,} items")
+        _note(
+            f"wrote {rows:,} rows, top-{args.k} similar items for {n:,} items, "
+            f"to {args.output}"
+        )
 
     return run_work(args, work)
 

@@ -1,10 +1,15 @@
 """``mtlclassic update MODEL EVENTS OUTPUT``: learn new events without a refit."""
 
-from pathlib import Path
-
 import pandas as pd
 
-from .._batch.chunks import InputError, Source, _note, input_columns_of, iter_chunks
+from .._batch.chunks import (
+    InputError,
+    Source,
+    _note,
+    check_output_file,
+    input_columns_of,
+    iter_chunks,
+)
 from .._schema import schema_dtype, schema_example
 from ..io import save
 from ..recommend._recommender import scoring_model
@@ -66,8 +71,7 @@ def run(args):
         if not 0 <= args.decay_rate <= 1:
             raise InputError(f"--decay-rate must be in [0, 1]; got {args.decay_rate}.")
         model, manifest = load_model(args.model, args.trust)
-        if Path(args.output).exists() and not args.overwrite:
-            raise InputError(f"OUTPUT {args.output!r} exists; pass --overwrite.")
+        check_output_file(args.output, args.overwrite)
         target = scoring_model(model)
         saved_jobs = n_jobs_params(target)
         set_n_jobs(target, args.n_jobs)

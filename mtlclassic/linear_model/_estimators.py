@@ -7,6 +7,7 @@ scaling and the FISTA solve are shared (:mod:`._base`).
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.cluster import AgglomerativeClustering
 
 from .._compat import Interval, limit_threads
 from .._targets import check_targets, check_task_sample_weight
@@ -443,8 +444,6 @@ class ClusteredMultiTask(_TaskRelationshipModel):
         return ClusteredNorm(self.alpha, self.beta, self.n_clusters, n_tasks)
 
     def _set_extra_attributes(self, penalty, V):
-        from sklearn.cluster import AgglomerativeClustering
-
         M = penalty.relationship(V)
         self.task_relationship_ = M
         k = self.n_clusters

@@ -3,6 +3,7 @@
 import numbers
 import re
 
+from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.pipeline import Pipeline
 
 from ..boosting import MultiTaskLGBM
@@ -320,8 +321,6 @@ def _als_step(factors, regularization, iterations, n_jobs, verbose, common):
 
 def _drop_columns(columns):
     """Return a ColumnTransformer dropping ``columns`` where present, the rest kept."""
-    from sklearn.compose import ColumnTransformer, make_column_selector
-
     pattern = "^(?:" + "|".join(re.escape(str(c)) for c in columns) + ")$"
     return ColumnTransformer(
         [("drop", "drop", make_column_selector(pattern=pattern))],

@@ -7,6 +7,8 @@ import weakref
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from .._ids import check_query_ids, conform_ids, lookup_ids
 from .._schema import unused_columns
@@ -94,9 +96,6 @@ def _constant_within(frame, key, column):
 
 def _is_fitted(model):
     """Whether ``model`` is a fitted estimator (the Recommender can serve at once)."""
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
     if model is None:  # no multi-task model: fit on events first
         return False
     if not isinstance(model, BaseEstimator):  # duck-typed: taken as fitted
@@ -1031,8 +1030,6 @@ default="auto"
 
     def _check_bound(self):
         if "items_" not in self.__dict__:
-            from sklearn.exceptions import NotFittedError
-
             raise NotFittedError(
                 "This Recommender's model is not fitted: call fit(X, Y) first, or "
                 "pass a fitted model."
