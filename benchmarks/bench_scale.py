@@ -23,7 +23,9 @@ own:
 - ``als``: ``implicit`` ALS (64 factors, 15 iterations) on the user x item
   matrix.
 
-Printed: a table of seconds and peak MiB per method and size, the ratio of the
+Printed: a table of seconds and peak MiB per method and size (with the peak
+after loading the data alone, ``data MiB``: the whole MovieLens file is read
+before the first N rows are kept), the ratio of the
 pipeline to myFM, and the growth exponent of each method's time (the slope of
 log time against log events between the smallest and the largest size).
 Written: ``benchmarks/figures/bench_scale.png``, the log-log plot the README
@@ -195,14 +197,16 @@ def _exponent(points):
 
 def report(results):
     """Print the table, the pipeline / myFM ratios and the growth exponents."""
-    print(f"\n{'data':>22} {'method':>9} {'seconds':>9} {'peak MiB':>9}  stages")
+    print(f"\n{'data':>22} {'method':>9} {'seconds':>9} {'peak MiB':>9} "
+          f"{'data MiB':>9}  stages")  # fmt: skip
     curves = {}
     for (source, n), by_method in results.items():
         for method, rec in by_method.items():
             total = sum(s for s, _ in rec["stages"].values())
             peak = max(m for _, m in rec["stages"].values())
             detail = ", ".join(f"{k} {s:.1f} s" for k, (s, _) in rec["stages"].items())
-            print(f"{f'{n:,} {source}':>22} {method:>9} {total:9.1f} {peak:9.0f}  "
+            print(f"{f'{n:,} {source}':>22} {method:>9} {total:9.1f} {peak:9.0f} "
+                  f"{rec['data_mib']:9.0f}  "
                   f"{detail if len(rec['stages']) > 1 else ''}")  # fmt: skip
             curves.setdefault((source, method), []).append((n, total))
         if "pipeline" in by_method and "myfm" in by_method:
