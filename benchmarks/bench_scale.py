@@ -14,7 +14,9 @@ own:
 - ``pipeline``: ``make_multitask_recommender()`` with its defaults, fitted
   step by step as ``Pipeline.fit`` does (each step's ``fit_transform``, then
   the heads' ``fit``), so the seconds of each stage (FM, ALS, heads) are
-  reported with the peak memory after it;
+  reported with the peak memory after it; then the fitted pipeline's
+  ``predict`` on (up to) 100k of the rows, in microseconds per row, with the
+  number of trees early stopping kept in the heads;
 - ``myfm``: myFM's Gibbs sampler on the two id columns one-hot, rank 10, 200
   samples (the issue's reference), when myFM is installed (the ``bench``
   extra);
@@ -49,6 +51,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 METHODS = ("pipeline", "myfm", "lightgbm", "als")
+EXTRA = {}  # a worker's figures beside its stages (the pipeline's predict cost)
 
 
 def data_dir():
@@ -88,6 +91,7 @@ def _peak_mib():
 
 def _worker_pipeline(X, Y, quick):
     from sklearn.base import clone
+    from sklearn.pipeline import Pipeline
 
     from mtlclassic import make_multitask_recommender
 
@@ -95,16 +99,23 @@ def _worker_pipeline(X, Y, quick):
     if quick:
         params.update(fm_n_iter=6, n_estimators=20, factors=8, iterations=3)
     model = make_multitask_recommender(**params)
-    stages, Z = {}, X
+    stages, Z, fitted = {}, X, []
     for name, step in model.steps[:-1]:
         step = clone(step)
         start = time.perf_counter()
         Z = step.fit_transform(Z, Y)
         stages[name] = (time.perf_counter() - start, _peak_mib())
+        fitted.append((name, step))
     name, heads = model.steps[-1]
     start = time.perf_counter()
     heads.fit(Z, Y)
     stages[name] = (time.perf_counter() - start, _peak_mib())
+    pipeline = Pipeline([*fitted, (name, heads)])  # as Pipeline.fit leaves it
+    rows = X.iloc[: min(len(X), 1_000 if quick else 100_000)]
+    start = time.perf_counter()
+    pipeline.predict(rows)
+    EXTRA["predict_us_per_row"] = (time.perf_counter() - start) / len(rows) * 1e6
+    EXTRA["trees"] = int(sum(heads.best_iteration_.values()))
     return stages
 
 
@@ -166,7 +177,7 @@ def worker(method, source, n, seed, quick):
     X, Y = _rows(source, n, seed)
     base = _peak_mib()
     stages = globals()[f"_worker_{method}"](X, Y, quick)
-    print(json.dumps({"rows": len(X), "data_mib": base, "stages": stages}))
+    print(json.dumps({"rows": len(X), "data_mib": base, "stages": stages, **EXTRA}))
 
 
 # ------------------------------------------------------------------ driver
@@ -208,6 +219,9 @@ def report(results):
             print(f"{f'{n:,} {source}':>22} {method:>9} {total:9.1f} {peak:9.0f} "
                   f"{rec['data_mib']:9.0f}  "
                   f"{detail if len(rec['stages']) > 1 else ''}")  # fmt: skip
+            if "predict_us_per_row" in rec:
+                print(f"{'':>22} predict: {rec['predict_us_per_row']:.1f} us per row "
+                      f"(heads: {rec['trees']} trees)")  # fmt: skip
             curves.setdefault((source, method), []).append((n, total))
         if "pipeline" in by_method and "myfm" in by_method:
             ratio = sum(s for s, _ in by_method["pipeline"]["stages"].values()) / sum(
