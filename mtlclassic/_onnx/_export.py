@@ -10,7 +10,7 @@ import pandas as pd
 from .._compat import check_is_fitted
 from .._onnx_graph import DOUBLE, INT64, MISSING_TEXT, STRING, Col, Graph
 from .._schema import unused_columns
-from .._serving import lookup
+from .._serving import in_order, lookup
 from .._version import __version__
 from ..recommend import Recommender
 from ..recommend._compiled import _as_columns, _drop_kernel
@@ -110,10 +110,10 @@ def _export_transform(g, name, step, frame):
         raise _unexportable(name, step, _NO_EXPORT)
     made = converter(g, name, step, frame)
     out_names = [str(c) for c in step.get_feature_names_out()]
-    missing = [c for c in out_names if c not in made and c not in frame]
-    if missing:
-        raise ValueError(f"step {name!r}: X is missing the columns {missing}.")
-    return {c: made[c] if c in made else frame[c] for c in out_names}, list(made)
+    try:
+        return in_order(out_names, made, frame), list(made)
+    except ValueError as exc:
+        raise ValueError(f"step {name!r}: {exc}") from None
 
 
 def _final(g, name, step, frame):
