@@ -45,6 +45,12 @@ from scipy.special import log_ndtr, logit, ndtr, ndtri_exp
 
 from .design import FMDesign
 from .model import fm_parts
+from .relational import (
+    block_curvature,
+    entity_blocks,
+    sample_factor_block,
+    sample_linear_block,
+)
 
 PRIOR_INTERCEPT_PRECISION = 1e-2  # b_t ~ N(0, 100): nearly flat
 HYPER_SHAPE = 1.0  # alpha_lambda
@@ -126,6 +132,12 @@ class FMGibbsSampler:
     learn_scale : bool
         Whether the interaction scales :math:`s_t` are sampled (several tasks).
     random_state : RandomState
+    relational : bool, default=True
+        Draw the fields of an entity block (a key field such as the user id,
+        with the side fields constant within each of its categories; see
+        :mod:`.relational`) from per-entity sums. False draws every field
+        from per-row sums (the reference); both scan the fields in the same
+        order (blocks first, key first) and draw the same chain.
 
     Notes
     -----
@@ -139,8 +151,13 @@ class FMGibbsSampler:
     """
 
     def __init__(self, design, Y, weight, binary, factors, *, learn_scale,
-                 random_state):  # fmt: skip
+                 random_state, relational=True):  # fmt: skip
         self.design = design
+        self.blocks = entity_blocks(design)
+        in_blocks = [F for block in self.blocks for F in block.fields]
+        self.row_fields = sorted(set(range(design.n_fields)) - set(in_blocks))
+        self.scan = in_blocks + self.row_fields  # the order of the field draws
+        self.relational = relational
         self.rng = random_state
         weight = np.asarray(weight, dtype=np.float64)
         self.weight = np.ascontiguousarray(weight.T)
@@ -315,46 +332,55 @@ class FMGibbsSampler:
 
     def sample_factors(self):
         """Every block ``V[field F, f]``, factor by factor."""
-        d = self.design
         s = self.scale
         g_row = s @ self.pr
         if self.correlated:
             c_row = np.einsum("t,ntu,u->n", s, self.P, s)
         else:
             c_row = (s * s) @ self.pdiag
+        blocks = self.blocks if self.relational else []
+        fields = self.row_fields if self.relational else self.scan
+        curvature = [block_curvature(block, c_row) for block in blocks]
         for f in range(self.n_components):
-            q = self.q[f]
-            for F in range(d.n_fields):
-                sel, cols, vals = self.selectors[F], d.cols[F], d.vals[F]
-                lo, hi = d.offsets[F], d.offsets[F + 1]
-                if cols.size == 0:
-                    continue
-                v = self.factors[lo:hi, f]
-                single = hi - lo == 1  # a numeric or indicator column
-                x_v = v[0] if single else v[cols]
-                if self.unit[F]:
-                    h = q[sel] - x_v
-                else:
-                    h = (q[sel] - x_v * vals) * vals
-                gs, cs = g_row[sel], c_row[sel]
-                if single:  # dot products, no one-bin bincount
-                    num = np.array([gs @ h])
-                    den = np.array([cs @ (h * h)])
-                else:
-                    num = np.bincount(cols, gs * h, hi - lo)
-                    den = np.bincount(cols, cs * h * h, hi - lo)
-                group = self.groups[F]
-                delta = self._draw(
-                    num, den, self.factor_precision[group, f],
-                    self.factor_mean[group, f], v,
-                )  # fmt: skip
-                self.factors[lo:hi, f] += delta
-                step = delta[0] if single else delta[cols]
-                dphi = step * h
-                q[sel] += step if self.unit[F] else step * vals
-                self.phi[sel] += dphi
-                g_row[sel] += cs * dphi
+            for block, C in zip(blocks, curvature):
+                sample_factor_block(self, block, f, g_row, c_row, C)
+            for F in fields:
+                self._sample_factor_field(F, f, g_row, c_row)
         self._rebuild_residuals()
+
+    def _sample_factor_field(self, F, f, g_row, c_row):
+        """Draw ``V[field F, f]`` from per-row sums; update ``q``, ``phi``, ``g``."""
+        d = self.design
+        q = self.q[f]
+        sel, cols, vals = self.selectors[F], d.cols[F], d.vals[F]
+        lo, hi = d.offsets[F], d.offsets[F + 1]
+        if cols.size == 0:
+            return
+        v = self.factors[lo:hi, f]
+        single = hi - lo == 1  # a numeric or indicator column
+        x_v = v[0] if single else v[cols]
+        if self.unit[F]:
+            h = q[sel] - x_v
+        else:
+            h = (q[sel] - x_v * vals) * vals
+        gs, cs = g_row[sel], c_row[sel]
+        if single:  # dot products, no one-bin bincount
+            num = np.array([gs @ h])
+            den = np.array([cs @ (h * h)])
+        else:
+            num = np.bincount(cols, gs * h, hi - lo)
+            den = np.bincount(cols, cs * h * h, hi - lo)
+        group = self.groups[F]
+        delta = self._draw(
+            num, den, self.factor_precision[group, f],
+            self.factor_mean[group, f], v,
+        )  # fmt: skip
+        self.factors[lo:hi, f] += delta
+        step = delta[0] if single else delta[cols]
+        dphi = step * h
+        q[sel] += step if self.unit[F] else step * vals
+        self.phi[sel] += dphi
+        g_row[sel] += cs * dphi
 
     def sample_scale(self):
         """Every task's interaction scale (several tasks only)."""
@@ -485,7 +511,10 @@ class FMGibbsSampler:
         self.sample_latent()
         self.sample_hyperparameters()
         self.sample_intercept()
-        for F in range(self.design.n_fields):
+        if self.relational:
+            for block in self.blocks:
+                sample_linear_block(self, block)
+        for F in self.row_fields if self.relational else self.scan:
             self.sample_linear(F)
         self.sample_factors()
         if self.learn_scale:
@@ -540,18 +569,20 @@ def sample_fm(
     random_state,
     start=None,
     verbose: int = 0,
+    relational: bool = True,
 ) -> FMPosterior:
     """Run ``n_iter`` Gibbs sweeps and keep the last ``n_kept_samples``.
 
     ``design`` uses the original field layout; the sampler merges row-disjoint
     fields (the parameters are the same, only the blocks change). ``start``
     (optional) is a ``(intercept, coef, scale, noise_precision)`` tuple the
-    chain starts from, with ``factors``.
+    chain starts from, with ``factors``. ``relational`` as in
+    :class:`FMGibbsSampler`.
     """
     merged = design.merged_disjoint()
     state = FMGibbsSampler(
         merged, Y, weight, binary, factors, learn_scale=learn_scale,
-        random_state=random_state,
+        random_state=random_state, relational=relational,
     )  # fmt: skip
     if start is not None:
         state.intercept[:], state.coef[:], state.scale[:] = start[:3]
