@@ -48,7 +48,7 @@ def test_linear_gibbs_matches_closed_form_posterior():
     state.noise_precision[:] = tau
     state.coef_precision[:] = lam
     state.coef_mean[:] = mu
-    state._rebuild_residuals()
+    state._rebuild_residuals(precision=True)
     draws = []
     for it in range(6000):
         state.sample_intercept()
@@ -450,3 +450,77 @@ def test_biserial_newton_equals_a_precise_bounded_search(true):
         got = biserial_newton(sign * pred, sign * z, start)
         assert got is not None
         np.testing.assert_allclose(got, best, atol=1e-6)
+
+
+def _relational_data(n=3000, seed=0):
+    """Events with user-level (age, occupation) and item-level (genre, year) sides."""
+    rng = np.random.RandomState(seed)
+    n_users, n_items = 80, 50
+    users, items = rng.randint(0, n_users, n), rng.randint(0, n_items, n)
+    age, occupation = rng.normal(size=n_users), rng.randint(0, 5, n_users)
+    genre, year = rng.rand(n_items) < 0.3, rng.normal(size=n_items)
+    X = pd.DataFrame(
+        {
+            "user": pd.Categorical(users),
+            "item": pd.Categorical(items),
+            "age": age[users],
+            "occupation": pd.Categorical(occupation[users]),
+            "genre": genre[items].astype(float),
+            "year": year[items],
+            "hour": rng.uniform(0, 24, n),  # an event column: per row
+        }
+    )
+    y = rng.normal(size=n) + X["age"].to_numpy()
+    return X, y, rng
+
+
+def test_entity_blocks_hold_the_fields_constant_within_a_user_or_an_item():
+    from mtlclassic.embedding._fm.relational import entity_blocks
+
+    X, y, _ = _relational_data()
+    design = FMRegressor(n_iter=1, random_state=0).fit(X, y)._encode(X)[1]
+    blocks = entity_blocks(design)
+    names = list(X.columns)  # one field per column here
+    assert [[names[F] for F in b.fields] for b in blocks] == [
+        ["user", "age", "occupation"],
+        ["item", "genre", "year"],
+    ]
+    # every entity-level entry is its rows' entry
+    Z = design.tocsr().toarray()
+    for b in blocks:
+        for F, ents, cols, vals in zip(b.fields, b.ents, b.cols, b.vals):
+            lo = design.offsets[F]
+            for e, c, v in zip(ents[:20], cols[:20], vals[:20]):
+                assert np.all(Z[b.entity == e, lo + c] == v)
+
+
+@pytest.mark.parametrize("n_tasks", [1, 2, 3])
+def test_relational_sampler_draws_the_per_row_samplers_chain(n_tasks):
+    """Per-entity sums (Rendle 2013) are an exact rewrite: the same draws."""
+    from mtlclassic.embedding._fm.gibbs import sample_fm
+
+    X, y, rng = _relational_data()
+    design = FMRegressor(n_iter=1, random_state=0).fit(X, y)._encode(X)[1]
+    n = len(y)
+    Y = np.c_[y, (y > 0).astype(float), rng.normal(size=n)][:, :n_tasks]
+    Y[rng.rand(n) < 0.2, 0] = np.nan  # missing labels: uncorrelated rows too
+    binary = np.array([False, True, False])[:n_tasks]
+    weight = np.where(np.isnan(Y), 0.0, 1.0) * rng.uniform(0.5, 2, size=(n, 1))
+    start = np.random.RandomState(5).normal(scale=0.1, size=(design.n_features, 3))
+    chains = [
+        sample_fm(
+            design, Y, weight, binary, start, n_iter=6, n_kept_samples=6,
+            learn_scale=n_tasks > 1, random_state=np.random.RandomState(3),
+            relational=relational,
+        )  # fmt: skip
+        for relational in (True, False)
+    ]
+    fast, reference = chains
+    assert np.abs(reference.factors).max() > 0.3  # the chain moved
+    for name in ("factors", "coef", "intercept", "scale"):
+        np.testing.assert_allclose(
+            getattr(fast, name), getattr(reference, name), rtol=0, atol=1e-10
+        )
+    np.testing.assert_allclose(
+        fast.noise_correlation, reference.noise_correlation, atol=1e-10
+    )

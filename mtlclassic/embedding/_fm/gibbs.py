@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
-from scipy.special import log_ndtr, logit, ndtr, ndtri_exp
+from scipy.special import log_ndtr, logit, ndtr, ndtri, ndtri_exp
 
 from .design import FMDesign
 from .model import fm_parts
@@ -63,6 +63,7 @@ MIN_SHARED_ROWS = 30  # co-labelled rows needed to estimate a noise correlation
 MAX_CORRELATION = 0.95
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 MIN_CLASS_ROWS = 10  # rows of each class needed for a biserial correlation
+_DEEP_TAIL = -35.0  # below it Phi(c) is subnormal: truncated draws in log space
 
 
 @dataclass
@@ -88,16 +89,22 @@ class FMPosterior:
 def sample_truncated_normal(mean, positive, random_state, sd=None):
     """Draw ``u ~ N(mean, sd^2)`` truncated to ``u > 0`` (positive) or ``u <= 0``.
 
-    Inverse-CDF sampling in log space (``log_ndtr``/``ndtri_exp``), exact and
-    finite for any ``mean``: a standard normal ``x`` truncated to ``x < c``
+    Inverse-CDF sampling (``ndtri(U ndtr(c))``, in log space with
+    ``log_ndtr``/``ndtri_exp`` in the deep tail), exact and finite for any
+    ``mean``: a standard normal ``x`` truncated to ``x < c``
     is ``ndtri_exp(log U + log_ndtr(c))``; ``u > 0`` is ``-x`` with ``c = mean``,
     ``u <= 0`` is ``x`` with ``c = -mean``, each shifted by ``mean``.
     """
     sign = np.where(positive, -1.0, 1.0)
     unit = 1.0 if sd is None else sd
     bound = -sign * mean / unit  # c
-    log_u = np.log(random_state.uniform(size=mean.shape))
-    x = ndtri_exp(np.minimum(log_u + log_ndtr(bound), 0.0))
+    u = random_state.uniform(size=mean.shape)
+    # ndtri(U Phi(c)) where Phi(c) is a normal double (twice as fast), the same
+    # in log space below it
+    x = ndtri(u * ndtr(bound))
+    deep = bound < _DEEP_TAIL
+    if deep.any():
+        x[deep] = ndtri_exp(np.minimum(np.log(u[deep]) + log_ndtr(bound[deep]), 0.0))
     return mean + sign * unit * x
 
 
@@ -144,7 +151,8 @@ class FMGibbsSampler:
     Row caches are task-major: ``target`` (the labels, or the latent
     utilities of binary tasks), ``resid`` = prediction minus target, the
     precision weights ``prec = a tau``; ``q`` (k, n) the factor sums and
-    ``phi`` (n,) the interaction. In the factor phase only the combined
+    ``phi`` (n,) the interaction; with correlated noise, the precision
+    matrices ``P`` and their unweighted ``Q`` are (T, T, n). In the factor phase only the combined
     gradient ``g = sum_t s_t prec_t resid_t`` and curvature ``c = sum_t s_t^2
     prec_t`` per row are needed: a change of ``phi`` moves ``g`` by
     ``c * dphi``, and the residuals are rebuilt once after the phase.
@@ -163,6 +171,9 @@ class FMGibbsSampler:
         self.weight = np.ascontiguousarray(weight.T)
         self.labels = np.ascontiguousarray(np.where(weight > 0, np.nan_to_num(Y), 0).T)
         self.labelled = [np.flatnonzero(w > 0) for w in self.weight]
+        # every row labelled: a slice (views, not gathers)
+        self.labelled = [slice(None) if r.size == w.size else r
+                         for r, w in zip(self.labelled, self.weight)]  # fmt: skip
         self.binary = np.asarray(binary, dtype=bool)
         self.learn_scale = learn_scale
         n_tasks, n = self.weight.shape
@@ -189,10 +200,10 @@ class FMGibbsSampler:
         # tasks labelled together on enough rows get a noise correlation
         mask = self.weight > 0
         self.pairs = [
-            (t, u, np.flatnonzero(mask[t] & mask[u]))
+            (t, u, slice(None) if both.all() else np.flatnonzero(both))
             for t in range(n_tasks)
             for u in range(t + 1, n_tasks)
-            if np.count_nonzero(mask[t] & mask[u]) >= MIN_SHARED_ROWS
+            if np.count_nonzero(both := mask[t] & mask[u]) >= MIN_SHARED_ROWS
         ]
         self.correlated = bool(self.pairs)
         self.noise_correlation = np.eye(n_tasks)
@@ -208,12 +219,20 @@ class FMGibbsSampler:
         self.q = np.ascontiguousarray(q.T)
         self.phi = phi
         self.linear = np.ascontiguousarray(linear.T) + self.intercept[:, None]
-        self._rebuild_residuals()
+        self._rebuild_residuals(precision=True)
 
-    def _rebuild_residuals(self):
+    def _rebuild_residuals(self, precision=False):
+        """Residuals from the caches; ``pr`` with them (and ``P`` if ``precision``).
+
+        The precision matrices change only with the noise (``sample_noise``,
+        or a chain started from another state, see ``refresh``).
+        """
         pred = self.linear + self.scale[:, None] * self.phi[None, :]
         self.resid = pred - self.target
-        self._update_precision()
+        if precision:
+            self._update_precision()
+        else:
+            self._weigh_residuals()
 
     def _update_precision(self):
         """Per-row noise precision ``P`` and the weighted residuals ``pr = P r``.
@@ -225,7 +244,7 @@ class FMGibbsSampler:
         """
         if not self.correlated:
             self.pdiag = self.weight * self.noise_precision[:, None]
-            self.pr = self.pdiag * self.resid
+            self._weigh_residuals()
             return
         n_tasks = self.weight.shape[0]
         sd = 1.0 / np.sqrt(self.noise_precision)
@@ -237,17 +256,28 @@ class FMGibbsSampler:
                 per_pattern[j][np.ix_(tasks, tasks)] = np.linalg.inv(
                     cov[np.ix_(tasks, tasks)]
                 )
-        self.Q = per_pattern[self.pattern_of_row]  # (n, T, T), unweighted
-        root = np.sqrt(self.weight.T)  # (n, T)
-        self.P = self.Q * root[:, :, None] * root[:, None, :]
-        self.pdiag = np.ascontiguousarray(np.einsum("ntt->tn", self.P))
-        self.pr = np.einsum("ntu,un->tn", self.P, self.resid)
+        # task-major (T, T, n): every product below runs along the rows
+        self.Q = np.take(per_pattern.transpose(1, 2, 0), self.pattern_of_row, axis=2)
+        root = np.sqrt(self.weight)  # (T, n)
+        self.P = self.Q * root[:, None, :] * root[None, :, :]
+        diagonal = np.arange(n_tasks)
+        self.pdiag = np.ascontiguousarray(self.P[diagonal, diagonal])
+        self._weigh_residuals()
+
+    def _weigh_residuals(self):
+        """``pr = P r`` of every row."""
+        if not self.correlated:
+            self.pr = self.pdiag * self.resid
+            return
+        self.pr = self.P[:, 0] * self.resid[0]
+        for u in range(1, self.resid.shape[0]):
+            self.pr += self.P[:, u] * self.resid[u]
 
     def _shift(self, t, rows, change):
         """Add ``change`` to task ``t``'s residuals at ``rows``, keeping ``pr``."""
         self.resid[t, rows] += change
         if self.correlated:
-            self.pr[:, rows] += self.P[rows, :, t].T * change
+            self.pr[:, rows] += self.P[:, t, rows] * change
         else:
             self.pr[t, rows] += self.pdiag[t, rows] * change
 
@@ -270,9 +300,9 @@ class FMGibbsSampler:
             pred = self.resid[t, r] + self.target[t, r]
             mean, sd = pred, None
             if self.correlated:
-                Q = self.Q[r]
-                qtt = Q[:, t, t]
-                others = np.einsum("nu,un->n", Q[:, t, :], self.resid[:, r])
+                Q = self.Q[t][:, r]  # (T, rows): row t of every row's Q
+                qtt = Q[t]
+                others = np.einsum("un,un->n", Q, self.resid[:, r])
                 others -= qtt * self.resid[t, r]
                 mean = pred + others / qtt
                 sd = 1.0 / np.sqrt(qtt)
@@ -335,7 +365,8 @@ class FMGibbsSampler:
         s = self.scale
         g_row = s @ self.pr
         if self.correlated:
-            c_row = np.einsum("t,ntu,u->n", s, self.P, s)
+            T = s.size
+            c_row = np.outer(s, s).ravel() @ self.P.reshape(T * T, -1)
         else:
             c_row = (s * s) @ self.pdiag
         blocks = self.blocks if self.relational else []

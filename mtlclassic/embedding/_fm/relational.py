@@ -127,7 +127,7 @@ def sample_linear_block(state, block):
         PP = np.empty((n_tasks, n_tasks, m))  # PP[a, t]: sum of P[i, a, t]
         for a in range(n_tasks):
             for t in range(n_tasks):
-                PP[a, t] = np.bincount(e, state.P[:, a, t], m)
+                PP[a, t] = np.bincount(e, state.P[a, t], m)
         PD = np.stack([PP[t, t] for t in range(n_tasks)])
     else:
         PD = np.stack([np.bincount(e, state.pdiag[t], m) for t in range(n_tasks)])
@@ -163,7 +163,7 @@ def sample_linear_block(state, block):
         state.linear[t] += change
         state.resid[t] += change
         if state.correlated:
-            state.pr += state.P[:, :, t].T * change
+            state.pr += state.P[:, t] * change
         else:
             state.pr[t] += state.pdiag[t] * change
 
