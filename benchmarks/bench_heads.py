@@ -38,8 +38,11 @@ from mtlclassic import make_multitask_recommender  # noqa: E402
 
 
 def parse_setting(text):
-    """``"name:a=1,b=x"`` -> ``("name", {"a": 1, "b": "x"})``."""
+    """``"name:a=1,b=x"`` -> ``("name", {"a": 1, "b": "x"})``; a body that
+    starts with ``{`` is read as a dict literal (for nested values)."""
     name, _, body = text.partition(":")
+    if body.lstrip().startswith("{"):
+        return name, ast.literal_eval(body)
     params = {}
     for item in filter(None, body.split(",")):
         key, _, value = item.partition("=")
