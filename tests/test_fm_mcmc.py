@@ -490,6 +490,7 @@ def test_entity_blocks_hold_the_fields_constant_within_a_user_or_an_item():
     for b in blocks:
         for F, ents, cols, vals in zip(b.fields, b.ents, b.cols, b.vals):
             lo = design.offsets[F]
+            ents = np.arange(b.n_entities)[ents]  # indices or a slice
             for e, c, v in zip(ents[:20], cols[:20], vals[:20]):
                 assert np.all(Z[b.entity == e, lo + c] == v)
 

@@ -43,7 +43,7 @@ class EntityBlock:
     ``entity`` (n_samples,) the entity of every row (the key's column, or
     ``n_entities - 1`` for rows without a key entry); ``fields`` the design
     fields, the key first; per field, the entities with an entry
-    (``ents``), its column within the field (``cols``), its value (``vals``)
+    (``ents``: indices, or a slice when they are the first ones), its column within the field (``cols``), its value (``vals``)
     and whether every value is 1 (``unit``).
     """
 
@@ -105,7 +105,8 @@ def entity_blocks(design, *, min_fields=2):
         ents, cols, vals, unit = [], [], [], []
         for col, val in codes:
             e = np.flatnonzero(present & (col >= 0))
-            ents.append(e)
+            # the first entities, all with an entry: a slice (views, no gathers)
+            ents.append(slice(0, e.size) if e.size and e[-1] == e.size - 1 else e)
             cols.append(col[e])
             vals.append(val[e])
             unit.append(bool(np.all(val[e] == 1.0)))
@@ -188,7 +189,7 @@ def sample_factor_block(state, block, f, g_row, c_row, C):
     for F, ents, cols, vals, unit in zip(
         block.fields, block.ents, block.cols, block.vals, block.unit
     ):
-        if ents.size == 0:  # a field without entries (as the per-row sampler)
+        if cols.size == 0:  # a field without entries (as the per-row sampler)
             continue
         lo, hi = design.offsets[F], design.offsets[F + 1]
         v = state.factors[lo:hi, f]
@@ -209,12 +210,14 @@ def sample_factor_block(state, block, f, g_row, c_row, C):
         state.factors[lo:hi, f] += delta
         dq = delta[cols] if unit else delta[cols] * vals  # per entity
         kappa = -dq * xv  # dphi = dq * q + kappa on the entity's rows
-        G[ents] = Ge + dq * CQe + kappa * Ce
-        GQ[ents] = (
-            GQe + dq * Ge + dq * CQQe + kappa * CQe + dq * dq * CQe + dq * kappa * Ce
+        # every new sum from the old ones (``Ge``... may be views of the sums)
+        new = (
+            Ge + dq * CQe + kappa * Ce,
+            GQe + dq * Ge + dq * CQQe + kappa * CQe + dq * dq * CQe + dq * kappa * Ce,
+            CQQe + 2.0 * dq * CQe + dq * dq * Ce,
+            CQe + dq * Ce,
         )
-        CQQ[ents] = CQQe + 2.0 * dq * CQe + dq * dq * Ce
-        CQ[ents] = CQe + dq * Ce
+        G[ents], GQ[ents], CQQ[ents], CQ[ents] = new
         const[ents] += dq * moved[ents] + kappa
         moved[ents] += dq
     dq_row = moved[e]
