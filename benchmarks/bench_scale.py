@@ -215,7 +215,9 @@ def report(results):
         for method, rec in by_method.items():
             total = sum(s for s, _ in rec["stages"].values())
             peak = max(m for _, m in rec["stages"].values())
-            detail = ", ".join(f"{k} {s:.1f} s" for k, (s, _) in rec["stages"].items())
+            detail = ", ".join(
+                f"{k} {s:.1f} s (peak {m:,.0f} MiB)" for k, (s, m) in rec["stages"].items()
+            )
             print(f"{f'{n:,} {source}':>22} {method:>9} {total:9.1f} {peak:9.0f} "
                   f"{rec['data_mib']:9.0f}  "
                   f"{detail if len(rec['stages']) > 1 else ''}")  # fmt: skip

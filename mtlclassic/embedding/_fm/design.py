@@ -60,6 +60,7 @@ class FMDesign:
     vals: list
     parent: object = None
     _csr: object = field(default=None, repr=False)
+    _csr_squared: object = field(default=None, repr=False)
 
     @property
     def n_features(self) -> int:
@@ -87,6 +88,13 @@ class FMDesign:
                 (v, (r, c)), shape=(self.n_samples, self.n_features)
             )
         return self._csr
+
+    def tocsr_squared(self) -> sp.csr_matrix:
+        """Return the element-wise square of :meth:`tocsr` (itself when every value is 1)."""
+        if self._csr_squared is None:
+            Z = self.tocsr()
+            self._csr_squared = Z if np.all(Z.data == 1.0) else Z.multiply(Z).tocsr()
+        return self._csr_squared
 
     def merged_disjoint(self) -> "FMDesign":
         """Return the design with consecutive row-disjoint fields merged.

@@ -215,7 +215,9 @@ class FMGibbsSampler:
     # caches ---------------------------------------------------------------
     def refresh(self):
         """Recompute ``q``, ``phi``, the linear part and the residuals."""
-        linear, q, phi = fm_parts(self.design.tocsr(), self.coef, self.factors)
+        linear, q, phi = fm_parts(
+            self.design.tocsr(), self.coef, self.factors, self.design.tocsr_squared()
+        )
         self.q = np.ascontiguousarray(q.T)
         self.phi = phi
         self.linear = np.ascontiguousarray(linear.T) + self.intercept[:, None]

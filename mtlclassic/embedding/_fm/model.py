@@ -98,13 +98,17 @@ def datafit_derivatives(
 # model evaluation
 
 
-def fm_parts(Z, coef, factors):
-    """Linear part ``Z w^T``, factor sums ``q = Z V`` and interaction ``phi``."""
+def fm_parts(Z, coef, factors, squared=None):
+    """Linear part ``Z w^T``, factor sums ``q = Z V`` and interaction ``phi``.
+
+    ``squared`` (optional): ``Z`` squared element-wise, when the caller keeps it.
+    """
     linear = np.asarray(Z @ coef.T)
     if factors.shape[1] == 0:
         return linear, np.zeros((Z.shape[0], 0)), np.zeros(Z.shape[0])
     q = np.asarray(Z @ factors)
-    sq = np.asarray(Z.multiply(Z) @ (factors**2))
+    squared = Z.multiply(Z) if squared is None else squared
+    sq = np.asarray(squared @ (factors**2))
     phi = 0.5 * np.sum(q**2 - sq, axis=1)
     return linear, q, phi
 
