@@ -93,7 +93,11 @@ class FMDesign:
         """Return the element-wise square of :meth:`tocsr` (itself when every value is 1)."""
         if self._csr_squared is None:
             Z = self.tocsr()
-            self._csr_squared = Z if np.all(Z.data == 1.0) else Z.multiply(Z).tocsr()
+            self._csr_squared = (
+                Z
+                if np.all(Z.data == 1.0)
+                else sp.csr_matrix((Z.data**2, Z.indices, Z.indptr), shape=Z.shape)
+            )  # the same structure: only the values are squared
         return self._csr_squared
 
     def merged_disjoint(self) -> "FMDesign":
