@@ -525,3 +525,14 @@ def test_relational_sampler_draws_the_per_row_samplers_chain(n_tasks):
     np.testing.assert_allclose(
         fast.noise_correlation, reference.noise_correlation, atol=1e-10
     )
+
+
+def test_the_design_keeps_its_element_wise_square():
+    X, y, _ = _relational_data(n=300)
+    design = FMRegressor(n_iter=1, random_state=0).fit(X, y)._encode(X)[1]
+    Z = design.tocsr()
+    assert not np.all(Z.data == 1.0)  # scaled numeric columns
+    np.testing.assert_array_equal(
+        design.tocsr_squared().toarray(), Z.multiply(Z).toarray()
+    )
+    assert design.tocsr_squared() is design.tocsr_squared()  # built once
