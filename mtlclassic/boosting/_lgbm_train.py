@@ -130,7 +130,9 @@ class FitData:
         if offset is not None:
             init = F[idx, offset]
         w = None if W is None else W[idx, t]
-        return TaskData(F[idx], Y[idx, t], w, group, init)
+        every = idx.size == F.shape[0] and np.array_equal(idx, np.arange(idx.size))
+        X = F if every else F[idx]  # every row in order: the matrix, not a copy
+        return TaskData(X, Y[idx, t], w, group, init)
 
     def task_data(self, t, F, rows, Fval=None, init=None, init_val=None):
         """Training and validation :class:`TaskData` of task ``t``."""

@@ -124,6 +124,13 @@ class FMDesign:
             return self
         rows, cols, vals, offsets = [], [], [], [0]
         for group in groups:
+            if len(group) == 1:  # a field alone: its arrays, not a copy
+                F = group[0]
+                rows.append(self.rows[F])
+                cols.append(self.cols[F])
+                vals.append(self.vals[F])
+                offsets.append(self.offsets[F + 1])
+                continue
             r = np.concatenate([self.rows[F] for F in group])
             c = np.concatenate(
                 [self.cols[F] + self.offsets[F] - self.offsets[group[0]] for F in group]
