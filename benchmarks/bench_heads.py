@@ -64,7 +64,9 @@ def run(name, X, Y, settings, seeds, quick):
         test = np.random.RandomState(seed).rand(len(X)) < 0.2
         Xtr, Xte = X[~test].reset_index(drop=True), X[test].reset_index(drop=True)
         Ytr, Yte = Y[~test].reset_index(drop=True), Y[test].reset_index(drop=True)
-        extra = dict(n_estimators=30, factors=8, iterations=3, fm_n_iter=6) if quick else {}
+        extra = (
+            dict(n_estimators=30, factors=8, iterations=3, fm_n_iter=6) if quick else {}
+        )
         model = make_multitask_recommender(random_state=seed, n_jobs=1, **extra)
         front = model[:-1]
         start = time.perf_counter()
@@ -90,9 +92,9 @@ def run(name, X, Y, settings, seeds, quick):
             print("  " + ", ".join(cells), flush=True)
     frame = pd.DataFrame(rows)
     metrics = [c for c in frame.columns if c.endswith(("rmse", "auc"))]
-    summary = frame.groupby("setting", sort=False)[
-        metrics + ["heads_s", "trees"]
-    ].agg(["mean", "std"])
+    summary = frame.groupby("setting", sort=False)[metrics + ["heads_s", "trees"]].agg(
+        ["mean", "std"]
+    )
     print(f"\n== {name}: mean (std over {len(seeds)} seeds)")
     print(summary.round(4).to_string())
     return frame

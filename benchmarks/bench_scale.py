@@ -216,7 +216,8 @@ def report(results):
             total = sum(s for s, _ in rec["stages"].values())
             peak = max(m for _, m in rec["stages"].values())
             detail = ", ".join(
-                f"{k} {s:.1f} s (peak {m:,.0f} MiB)" for k, (s, m) in rec["stages"].items()
+                f"{k} {s:.1f} s (peak {m:,.0f} MiB)"
+                for k, (s, m) in rec["stages"].items()
             )
             print(f"{f'{n:,} {source}':>22} {method:>9} {total:9.1f} {peak:9.0f} "
                   f"{rec['data_mib']:9.0f}  "

@@ -184,7 +184,9 @@ def test_pipeline_memory_fits_each_embedder_once_across_a_grid(tmp_path, monkeyp
 
 def test_verbose_reports_the_gibbs_sweeps_and_the_folds(capsys):
     X, Y = make_multitask_recsys(n_users=60, n_items=30, n_events=1200, random_state=0)
-    params = dict(fm_n_iter=20, n_estimators=5, cv=2, random_state=0, n_jobs=1)
+    params = dict(
+        fm_n_iter=20, n_estimators=5, cv=2, fm_cv=None, random_state=0, n_jobs=1
+    )
     make_multitask_recommender(**params).fit(X, Y)
     assert capsys.readouterr().out == ""
     make_multitask_recommender(verbose=1, **params).fit(X, Y)
@@ -194,3 +196,24 @@ def test_verbose_reports_the_gibbs_sweeps_and_the_folds(capsys):
     assert "[FM mcmc] sweep 20/20 (sampling)" in out
     assert "[FMEmbedder] cross-fitting fold 2/2" in out
     assert "[ALSEmbedder] cross-fitting fold 2/2" in out
+
+
+def test_the_fm_has_its_own_cross_fitting_folds():
+    from mtlclassic.model_selection import EventKFold
+
+    model = make_multitask_recommender(random_state=3)
+    fm_cv = model.named_steps["fmembedder"].cv
+    als_cv = model.named_steps["alsembedder"].cv
+    assert isinstance(fm_cv, EventKFold) and isinstance(als_cv, EventKFold)
+    assert (fm_cv.n_splits, als_cv.n_splits) == (3, 5)
+    assert fm_cv.random_state == als_cv.random_state == 3
+    # None: the folds of cv; a splitter cv: used by both
+    model = make_multitask_recommender(fm_cv=None, cv=4)
+    assert model.named_steps["fmembedder"].cv.n_splits == 4
+    splitter = EventKFold(2, user_col="user_id")
+    model = make_multitask_recommender(cv=splitter)
+    assert model.named_steps["fmembedder"].cv is splitter
+    assert model.named_steps["alsembedder"].cv is splitter
+    for bad in (1, 2.5, "3", True):
+        with pytest.raises(ValueError, match="fm_cv"):
+            make_multitask_recommender(fm_cv=bad)

@@ -510,8 +510,15 @@ def test_relational_sampler_draws_the_per_row_samplers_chain(n_tasks):
     start = np.random.RandomState(5).normal(scale=0.1, size=(design.n_features, 3))
     chains = [
         sample_fm(
-            design, Y, weight, binary, start, n_iter=6, n_kept_samples=6,
-            learn_scale=n_tasks > 1, random_state=np.random.RandomState(3),
+            design,
+            Y,
+            weight,
+            binary,
+            start,
+            n_iter=6,
+            n_kept_samples=6,
+            learn_scale=n_tasks > 1,
+            random_state=np.random.RandomState(3),
             relational=relational,
         )  # fmt: skip
         for relational in (True, False)

@@ -29,6 +29,7 @@ def make_multitask_recommender(
     regularization=0.05,
     iterations=15,
     cv=5,
+    fm_cv=3,
     cold_user_fraction=0.0,
     strategy="separate",
     n_estimators=1000,
@@ -122,13 +123,23 @@ def make_multitask_recommender(
         30 are usually enough).
     factors, regularization, iterations : ALS parameters
     cv : int or splitter, default=5
-        Cross-fitting folds of both embedders. An int ``k`` means
+        Cross-fitting folds of the embedders (of the FM: see ``fm_cv``). An
+        int ``k`` means
         ``EventKFold(k, user_col=user_col,
         cold_user_fraction=cold_user_fraction, random_state=random_state)``
         (:class:`~mtlclassic.model_selection.EventKFold`): folds over events
         that stay put when events are appended (with a shuffled ``KFold``
         one more event reshuffles every fold). A splitter object is used as
         it is.
+    fm_cv : int or None, default=3
+        Cross-fitting folds of the FM when ``cv`` is an int (the same
+        ``EventKFold`` with ``fm_cv`` folds); None, or a splitter ``cv``,
+        gives the FM the folds of ``cv``. Each fold runs a warm-started
+        chain, so the folds are half of the FM's sweeps: 3 folds instead of 5
+        fit 16% faster with the same accuracy (MovieLens-1M: rating RMSE
+        0.8840 vs 0.8837, liked AUC 0.8011 vs 0.8013; Book-Crossing: explicit
+        AUC 0.7984 both, rating RMSE 1.5474 vs 1.5479; 3 seeds, ``python
+        benchmarks/bench_sweeps.py --fm-cv 5 3``).
     cold_user_fraction : float in [0, 1), default=0.0
         Share of users whose events form whole cross-fitting folds, so the
         heads also train on rows whose embeddings look like an unseen
@@ -178,15 +189,27 @@ def make_multitask_recommender(
     (3, 3)
     """
     embedders = _check_embedders(embedders)
-    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv >= 2:
-        cv = EventKFold(
-            int(cv),
+    if fm_cv is not None and not (
+        isinstance(fm_cv, numbers.Integral)
+        and not isinstance(fm_cv, bool)
+        and fm_cv >= 2
+    ):
+        raise ValueError(f"fm_cv must be None or an int >= 2; got {fm_cv!r}.")
+
+    def event_folds(k):
+        return EventKFold(
+            int(k),
             user_col=user_col,
             cold_user_fraction=cold_user_fraction,
             random_state=random_state
             if isinstance(random_state, numbers.Integral)
             else 0,
         )
+
+    fm_folds = cv
+    if isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv >= 2:
+        cv = event_folds(cv)
+        fm_folds = cv if fm_cv is None else event_folds(fm_cv)
     common = dict(user_col=user_col, item_col=item_col, cv=cv,
                   random_state=random_state)  # fmt: skip
     steps = []
@@ -199,7 +222,7 @@ def make_multitask_recommender(
     for embedder in (e for e in embedders if not getattr(e, "_reads_time", False)):
         if isinstance(embedder, str) and embedder == "fm":
             step = _fm_step(tasks, fm_target, fm_components, fm_n_iter, fm_alpha,
-                            verbose, common)  # fmt: skip
+                            verbose, {**common, "cv": fm_folds})  # fmt: skip
             hidden = [e._output_pattern for e in timed if hasattr(e, "_output_pattern")]
             if hidden:  # the heads, not the FM, read the session features
                 step.set_params(exclude="|".join(hidden))

@@ -90,7 +90,7 @@ class FMDesign:
         return self._csr
 
     def tocsr_squared(self) -> sp.csr_matrix:
-        """Return the element-wise square of :meth:`tocsr` (itself when every value is 1)."""
+        """Return :meth:`tocsr` squared element-wise (itself when all values are 1)."""
         if self._csr_squared is None:
             Z = self.tocsr()
             self._csr_squared = (

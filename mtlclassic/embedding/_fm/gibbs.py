@@ -152,10 +152,11 @@ class FMGibbsSampler:
     utilities of binary tasks), ``resid`` = prediction minus target, the
     precision weights ``prec = a tau``; ``q`` (k, n) the factor sums and
     ``phi`` (n,) the interaction; with correlated noise, the precision
-    matrices ``P`` and their unweighted ``Q`` are (T, T, n). In the factor phase only the combined
-    gradient ``g = sum_t s_t prec_t resid_t`` and curvature ``c = sum_t s_t^2
-    prec_t`` per row are needed: a change of ``phi`` moves ``g`` by
-    ``c * dphi``, and the residuals are rebuilt once after the phase.
+    matrices ``P`` and their unweighted ``Q`` are (T, T, n). In the factor
+    phase only the combined gradient ``g = sum_t s_t prec_t resid_t`` and
+    curvature ``c = sum_t s_t^2 prec_t`` per row are needed: a change of
+    ``phi`` moves ``g`` by ``c * dphi``, and the residuals are rebuilt once
+    after the phase.
     """
 
     def __init__(self, design, Y, weight, binary, factors, *, learn_scale,

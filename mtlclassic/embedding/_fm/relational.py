@@ -43,8 +43,9 @@ class EntityBlock:
     ``entity`` (n_samples,) the entity of every row (the key's column, or
     ``n_entities - 1`` for rows without a key entry); ``fields`` the design
     fields, the key first; per field, the entities with an entry
-    (``ents``: indices, or a slice when they are the first ones), its column within the field (``cols``), its value (``vals``)
-    and whether every value is 1 (``unit``).
+    (``ents``: indices, or a slice when they are the first ones), its column
+    within the field (``cols``), its value (``vals``) and whether every value
+    is 1 (``unit``).
     """
 
     entity: np.ndarray
