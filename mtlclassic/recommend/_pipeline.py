@@ -123,23 +123,31 @@ def make_multitask_recommender(
         30 are usually enough).
     factors, regularization, iterations : ALS parameters
     cv : int or splitter, default=5
-        Cross-fitting folds of the embedders (of the FM: see ``fm_cv``). An
+        Cross-fitting folds of ALS and of embedder objects whose ``cv`` is
+        None; the FM uses ``fm_cv`` instead when ``cv`` is an int >= 2 (so
+        ``cv=2`` gives ALS 2 folds and the FM 3). 0, 1 or None turn
+        cross-fitting off for every embedder (``fm_cv`` is then ignored). An
         int ``k`` means
         ``EventKFold(k, user_col=user_col,
         cold_user_fraction=cold_user_fraction, random_state=random_state)``
         (:class:`~mtlclassic.model_selection.EventKFold`): folds over events
         that stay put when events are appended (with a shuffled ``KFold``
         one more event reshuffles every fold). A splitter object is used as
-        it is.
+        it is; folds are seeded with ``random_state`` when it is an int,
+        else with 0.
     fm_cv : int or None, default=3
-        Cross-fitting folds of the FM when ``cv`` is an int (the same
-        ``EventKFold`` with ``fm_cv`` folds); None, or a splitter ``cv``,
-        gives the FM the folds of ``cv``. Each fold runs a warm-started
-        chain, so the folds are half of the FM's sweeps: 3 folds instead of 5
-        fit 16% faster with the same accuracy (MovieLens-1M: rating RMSE
+        Cross-fitting folds of the FM built from these parameters (``"fm"``)
+        when ``cv`` is an int (the same ``EventKFold`` with ``fm_cv`` folds);
+        ``fm_cv=None``, or a splitter ``cv``, gives the FM the folds of
+        ``cv``. An ``FMEmbedder`` object in ``embedders`` keeps its own
+        ``cv``. Each fold runs a warm-started chain of ``max(10, fm_n_iter //
+        4)`` sweeps (25 by default), so the FM runs 100 + 3 x 25 = 175
+        sweeps (225 with 5 folds): the whole pipeline fits 13-22% faster than
+        with 5 folds, with the same accuracy (MovieLens-1M: rating RMSE
         0.8840 vs 0.8837, liked AUC 0.8011 vs 0.8013; Book-Crossing: explicit
         AUC 0.7984 both, rating RMSE 1.5474 vs 1.5479; 3 seeds, ``python
-        benchmarks/bench_sweeps.py --fm-cv 5 3``).
+        benchmarks/bench_sweeps.py --sweeps 100 --fm-cv 5 3 --seeds 0 1
+        2``).
     cold_user_fraction : float in [0, 1), default=0.0
         Share of users whose events form whole cross-fitting folds, so the
         heads also train on rows whose embeddings look like an unseen
@@ -160,8 +168,9 @@ def make_multitask_recommender(
         (``early_stopping_rounds``) scored as 50 did on MovieLens-1M and
         Book-Crossing (RMSE 0.8837 vs 0.8838, AUC 0.8013 vs 0.8009 and
         Book-Crossing equal, 3 seeds) with 25% less head time; learning rate
-        0.1 or no refit halve the heads' time and cost about 0.001-0.002
-        RMSE (``python benchmarks/bench_heads.py``).
+        0.1 or no refit cut the heads' time by a third to 40% and cost about
+        0.001-0.002 RMSE (``python benchmarks/bench_heads.py --seeds 0 1 2
+        --set p20:early_stopping_rounds=20 p10:early_stopping_rounds=10``).
     memory : str, joblib.Memory or None, default=None
         Cache of the fitted embedders (``Pipeline(memory=...)``): a grid search
         over the heads' parameters then fits the embedders once per fold.

@@ -134,11 +134,12 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         ``solver="mcmc"``. ``"warm"``: each fold's chain starts from the last
         sample of the model fitted on all rows and runs ``max(10, n_iter //
         4)`` sweeps, at most ``n_iter`` (the first fifth, at least 3, is
-        burn-in), on the fold's rows: about 2.5x less work for 5 folds at
-        ``n_iter=100``, none saved below ``n_iter=40``. Every block is redrawn from
-        its conditional on the fold's rows alone, so the held-out rows'
-        information does not persist in the draws (the train-OOF vs test
-        gap is measured in ``benchmarks/bench_real.py``). ``"cold"``: every fold is an
+        burn-in), on the fold's rows: with 5 folds about 2.7x less work in
+        all at ``n_iter=100``, 1.7x at ``n_iter=20``, none at ``n_iter <=
+        10``. Every block is redrawn from its conditional on the fold's rows
+        alone, so the held-out rows' information does not persist in the
+        draws (the train-OOF vs test gap is measured in
+        ``benchmarks/bench_real.py``). ``"cold"``: every fold is an
         independent ``n_iter``-sweep fit. ``solver="als"`` folds are always
         cold.
     exclude : None, str or list of str, default=None

@@ -9,11 +9,12 @@ that is constant within each key category (the same design column and value
 on every row of a user); rows without a key entry form one more entity.
 
 For a field ``F`` of a block and one factor ``f``, with the combined gradient
-``g`` and curvature ``c`` of a row (see :class:`.gibbs.FMGibbsSampler`) and
-its factor sum ``q``, a feature's coordinate enters a row as ``h = x (q -
-x v)``, so its Gaussian conditional needs, per entity ``e`` (sums over its
-rows), ``G = sum g``, ``GQ = sum g q``, ``C = sum c``, ``CQ = sum c q`` and
-``CQQ = sum c q^2``:
+``g`` and curvature ``c`` of a row (see :class:`.gibbs.FMGibbsSampler`), its
+factor sum ``q`` and its factor-``f`` interaction term ``phi = (q^2 - sum
+x^2 v^2) / 2``, a feature's coordinate enters a row as ``h = x (q - x v)``,
+so its Gaussian conditional needs, per entity ``e`` (sums over its rows),
+``G = sum g``, ``GQ = sum g q``, ``C = sum c``, ``CQ = sum c q`` and ``CQQ =
+sum c q^2``:
 
 .. math::
 
