@@ -27,12 +27,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.base import clone
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_real import book_crossing, generated, movielens, score_task  # noqa: E402
+from bench_real import (  # noqa: E402
+    data_arguments,
+    generated,
+    real_data,
+    record,
+    seeded_splits,
+    summarize,
+)
 
 from mtlclassic import make_multitask_recommender  # noqa: E402
 
@@ -54,16 +60,8 @@ def parse_setting(text):
 
 
 def run(name, X, Y, settings, seeds, quick):
-    tasks = list(Y.columns)
-    kinds = [
-        "binary" if set(np.unique(Y[t].dropna())) <= {0.0, 1.0} else "regression"
-        for t in tasks
-    ]
     rows = []
-    for seed in seeds:
-        test = np.random.RandomState(seed).rand(len(X)) < 0.2
-        Xtr, Xte = X[~test].reset_index(drop=True), X[test].reset_index(drop=True)
-        Ytr, Yte = Y[~test].reset_index(drop=True), Y[test].reset_index(drop=True)
+    for seed, Xtr, Xte, Ytr, Yte in seeded_splits(X, Y, seeds):
         extra = (
             dict(n_estimators=30, factors=8, iterations=3, fm_n_iter=6) if quick else {}
         )
@@ -78,35 +76,16 @@ def run(name, X, Y, settings, seeds, quick):
             start = time.perf_counter()
             head.fit(Ztr, Ytr)
             seconds = time.perf_counter() - start
-            P = head.predict(Zte)
             row = {"data": name, "setting": setting, "seed": seed,
                    "embedders_s": front_s, "heads_s": seconds,
                    "trees": int(sum(head.best_iteration_.values()))}  # fmt: skip
-            for t, (task, kind) in enumerate(zip(tasks, kinds)):
-                scores = score_task(kind, Yte[task].to_numpy(), P[:, t])
-                metric = "rmse" if kind == "regression" else "auc"
-                row[f"{task} {metric}"] = scores[metric]
-            rows.append(row)
-            cells = [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in row.items()]  # fmt: skip
-            print("  " + ", ".join(cells), flush=True)
-    frame = pd.DataFrame(rows)
-    metrics = [c for c in frame.columns if c.endswith(("rmse", "auc"))]
-    summary = frame.groupby("setting", sort=False)[metrics + ["heads_s", "trees"]].agg(
-        ["mean", "std"]
-    )
-    print(f"\n== {name}: mean (std over {len(seeds)} seeds)")
-    print(summary.round(4).to_string())
-    return frame
+            record(rows, row, Yte, head.predict(Zte))
+    return summarize(rows, name, "setting", ["heads_s", "trees"], len(seeds))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument(
-        "--dataset", default="all", choices=["movielens", "book-crossing", "all"]
-    )
-    parser.add_argument("--n-events", type=int, default=100_000)
+    data_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--set", dest="settings", nargs="*", default=[])
     args = parser.parse_args(argv)
@@ -115,14 +94,8 @@ def main(argv=None):
         X, Y = generated(np.random.RandomState(0))
         run("generated stand-in (--quick)", X, Y, settings, [0], quick=True)
         return 0
-    loaders = {"movielens": movielens, "book-crossing": book_crossing}
-    names = list(loaders) if args.dataset == "all" else [args.dataset]
-    for name in names:
-        data = loaders[name](args.n_events, np.random.RandomState(0))
-        if data is None:
-            print(f"{name}: files not found (../shared/data/get_dev_data.sh); skipped")
-            continue
-        run(name, *data, settings, args.seeds, quick=False)
+    for name, X, Y in real_data(args):
+        run(name, X, Y, settings, args.seeds, quick=False)
     return 0
 
 

@@ -144,6 +144,68 @@ def score_task(kind, y, p):
     return {"auc": roc_auc_score(y, p), "log_loss": log_loss(y, p)}
 
 
+def data_arguments(parser):
+    """Add ``--quick``, ``--dataset`` and ``--n-events`` (every real-data script)."""
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--dataset", default="all", choices=["movielens", "book-crossing", "all"]
+    )
+    parser.add_argument("--n-events", type=int, default=100_000)
+
+
+def real_data(args, seed=0):
+    """Yield ``(name, X, Y)`` of each chosen data set whose files are present."""
+    loaders = {"movielens": movielens, "book-crossing": book_crossing}
+    for name in list(loaders) if args.dataset == "all" else [args.dataset]:
+        data = loaders[name](args.n_events, np.random.RandomState(seed))
+        if data is None:
+            print(
+                f"skipped {name}: its files are not in {data_dir()} (run "
+                "../shared/data/get_dev_data.sh, or set MTLCLASSIC_DEV_DATA)"
+            )
+            continue
+        yield (name, *data)
+
+
+def seeded_splits(X, Y, seeds):
+    """Yield ``(seed, X_train, X_test, Y_train, Y_test)``: a random 80/20 per seed."""
+    for seed in seeds:
+        test = np.random.RandomState(seed).rand(len(X)) < 0.2
+        Xtr, Xte = X[~test].reset_index(drop=True), X[test].reset_index(drop=True)
+        Ytr, Yte = Y[~test].reset_index(drop=True), Y[test].reset_index(drop=True)
+        yield seed, Xtr, Xte, Ytr, Yte
+
+
+def task_kinds(Y):
+    """``"binary"`` for a 0/1 task, else ``"regression"``, per column of ``Y``."""
+    return [
+        "binary" if set(np.unique(Y[t].dropna())) <= {0.0, 1.0} else "regression"
+        for t in Y.columns
+    ]
+
+
+def record(rows, row, Y_test, P):
+    """Add each task's RMSE or ROC AUC of ``P`` to ``row``; keep and print it."""
+    for t, (task, kind) in enumerate(zip(Y_test.columns, task_kinds(Y_test))):
+        scores = score_task(kind, Y_test[task].to_numpy(), P[:, t])
+        metric = "rmse" if kind == "regression" else "auc"
+        row[f"{task} {metric}"] = scores[metric]
+    rows.append(row)
+    cells = [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+             for k, v in row.items()]  # fmt: skip
+    print("  " + ", ".join(cells), flush=True)
+
+
+def summarize(rows, name, by, extra, n_seeds):
+    """Print the mean and std over seeds of every metric and ``extra`` column."""
+    frame = pd.DataFrame(rows)
+    metrics = [c for c in frame.columns if c.endswith(("rmse", "auc"))]
+    summary = frame.groupby(by, sort=False)[metrics + extra].agg(["mean", "std"])
+    print(f"\n== {name}: mean (std over {n_seeds} seeds)")
+    print(summary.round(4).to_string())
+    return frame
+
+
 def timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -293,11 +355,7 @@ def run(name, X, Y, *, quick, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument(
-        "--dataset", default="all", choices=["movielens", "book-crossing", "all"]
-    )
-    parser.add_argument("--n-events", type=int, default=100_000)
+    data_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--check",
@@ -313,18 +371,9 @@ def main(argv=None):
             readme_figures(Path(args.check).read_text(encoding="utf-8"), MARKER)
             print(f"--quick: the table in {args.check} parses; figures not compared")
         return 0
-    loaders = {"movielens": movielens, "book-crossing": book_crossing}
-    names = list(loaders) if args.dataset == "all" else [args.dataset]
     tables = {}
-    for name in names:
-        data = loaders[name](args.n_events, np.random.RandomState(args.seed))
-        if data is None:
-            print(
-                f"skipped {name}: its files are not in {data_dir()} (run "
-                "../shared/data/get_dev_data.sh, or set MTLCLASSIC_DEV_DATA)"
-            )
-            continue
-        tables[name] = run(name, *data, quick=False, seed=args.seed)
+    for name, X, Y in real_data(args, args.seed):
+        tables[name] = run(name, X, Y, quick=False, seed=args.seed)
     if not args.check:
         return 0
     if set(tables) != {"movielens", "book-crossing"}:

@@ -25,11 +25,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_real import book_crossing, generated, movielens, score_task  # noqa: E402
+from bench_real import (  # noqa: E402
+    data_arguments,
+    generated,
+    real_data,
+    record,
+    seeded_splits,
+    summarize,
+)
 
 from mtlclassic import make_multitask_recommender  # noqa: E402
 
@@ -40,16 +46,8 @@ def total_sweeps(n_iter, folds=3):
 
 
 def run(name, X, Y, sweeps, seeds, quick, fm_cvs=(3,)):
-    tasks = list(Y.columns)
-    kinds = [
-        "binary" if set(np.unique(Y[t].dropna())) <= {0.0, 1.0} else "regression"
-        for t in tasks
-    ]
     rows = []
-    for seed in seeds:
-        test = np.random.RandomState(seed).rand(len(X)) < 0.2
-        Xtr, Xte = X[~test].reset_index(drop=True), X[test].reset_index(drop=True)
-        Ytr, Yte = Y[~test].reset_index(drop=True), Y[test].reset_index(drop=True)
+    for seed, Xtr, Xte, Ytr, Yte in seeded_splits(X, Y, seeds):
         for n_iter, fm_cv in [(n, c) for n in sweeps for c in fm_cvs]:
             extra = dict(n_estimators=30, factors=8, iterations=3) if quick else {}
             model = make_multitask_recommender(
@@ -58,35 +56,17 @@ def run(name, X, Y, sweeps, seeds, quick, fm_cvs=(3,)):
             start = time.perf_counter()
             model.fit(Xtr, Ytr)
             seconds = time.perf_counter() - start
-            P = model.predict(Xte)
             row = {"data": name, "fm_n_iter": n_iter, "fm_cv": fm_cv,
                    "sweeps": total_sweeps(n_iter, fm_cv),
                    "seed": seed, "fit_s": seconds}  # fmt: skip
-            for t, (task, kind) in enumerate(zip(tasks, kinds)):
-                scores = score_task(kind, Yte[task].to_numpy(), P[:, t])
-                metric = "rmse" if kind == "regression" else "auc"
-                row[f"{task} {metric}"] = scores[metric]
-            rows.append(row)
-            cells = [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-                     for k, v in row.items()]  # fmt: skip
-            print("  " + ", ".join(cells), flush=True)
-    frame = pd.DataFrame(rows)
-    metrics = [c for c in frame.columns if c.endswith(("rmse", "auc"))]
-    summary = frame.groupby(["data", "fm_n_iter", "fm_cv", "sweeps"], sort=False)[
-        metrics + ["fit_s"]
-    ].agg(["mean", "std"])
-    print(f"\n== {name}: mean (std over {len(seeds)} seeds)")
-    print(summary.round(4).to_string())
-    return frame
+            record(rows, row, Yte, model.predict(Xte))
+    by = ["data", "fm_n_iter", "fm_cv", "sweeps"]
+    return summarize(rows, name, by, ["fit_s"], len(seeds))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument(
-        "--dataset", default="all", choices=["movielens", "book-crossing", "all"]
-    )
-    parser.add_argument("--n-events", type=int, default=100_000)
+    data_arguments(parser)
     parser.add_argument("--sweeps", type=int, nargs="+", default=[100, 60, 40, 25])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--fm-cv", type=int, nargs="+", default=[3],
@@ -98,14 +78,8 @@ def main(argv=None):
             "generated stand-in (--quick)", X, Y, [6, 3], [0], quick=True, fm_cvs=[3, 2]
         )
         return 0
-    loaders = {"movielens": movielens, "book-crossing": book_crossing}
-    names = list(loaders) if args.dataset == "all" else [args.dataset]
-    for name in names:
-        data = loaders[name](args.n_events, np.random.RandomState(0))
-        if data is None:
-            print(f"{name}: files not found (../shared/data/get_dev_data.sh); skipped")
-            continue
-        run(name, *data, args.sweeps, args.seeds, quick=False, fm_cvs=args.fm_cv)
+    for name, X, Y in real_data(args):
+        run(name, X, Y, args.sweeps, args.seeds, quick=False, fm_cvs=args.fm_cv)
     return 0
 
 

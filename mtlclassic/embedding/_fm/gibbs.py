@@ -48,6 +48,7 @@ from .model import fm_parts
 from .relational import (
     block_curvature,
     entity_blocks,
+    linear_sums,
     sample_factor_block,
     sample_linear_block,
 )
@@ -292,6 +293,28 @@ class FMGibbsSampler:
         noise = self.rng.standard_normal(np.shape(theta)) / np.sqrt(precision)
         return mean_step + noise
 
+    def _draw_coef(self, F, t, num, den):
+        """Draw task ``t``'s weights of field ``F``; apply and return the change."""
+        lo, hi = self.design.offsets[F], self.design.offsets[F + 1]
+        g = self.groups[F]
+        delta = self._draw(
+            num, den, self.coef_precision[g, t], self.coef_mean[g, t],
+            self.coef[t, lo:hi],
+        )  # fmt: skip
+        self.coef[t, lo:hi] += delta
+        return delta
+
+    def _draw_factor(self, F, f, num, den):
+        """Draw factor ``f`` of field ``F``; apply and return the change."""
+        lo, hi = self.design.offsets[F], self.design.offsets[F + 1]
+        g = self.groups[F]
+        delta = self._draw(
+            num, den, self.factor_precision[g, f], self.factor_mean[g, f],
+            self.factors[lo:hi, f],
+        )  # fmt: skip
+        self.factors[lo:hi, f] += delta
+        return delta
+
     def sample_latent(self):
         """Albert–Chib step: latent utilities of the binary tasks' labelled rows.
 
@@ -337,28 +360,12 @@ class FMGibbsSampler:
         """Draw the linear weights of field ``F``, every task."""
         d = self.design
         sel, cols, vals = self.selectors[F], d.cols[F], d.vals[F]
-        lo, hi = d.offsets[F], d.offsets[F + 1]
-        g = self.groups[F]
+        width = d.offsets[F + 1] - d.offsets[F]
         for t in range(self.coef.shape[0]):
-            pw = self.pdiag[t, sel]
-            pres = self.pr[t, sel]
-            if hi - lo == 1:  # a numeric or indicator column: plain sums
-                if self.unit[F]:
-                    num, den = np.array([pres.sum()]), np.array([pw.sum()])
-                else:
-                    num = np.array([pres @ vals])
-                    den = np.array([pw @ (vals * vals)])
-            elif self.unit[F]:
-                num = np.bincount(cols, pres, hi - lo)
-                den = np.bincount(cols, pw, hi - lo)
-            else:
-                num = np.bincount(cols, pres * vals, hi - lo)
-                den = np.bincount(cols, pw * vals * vals, hi - lo)
-            delta = self._draw(
-                num, den, self.coef_precision[g, t], self.coef_mean[g, t],
-                self.coef[t, lo:hi],
-            )  # fmt: skip
-            self.coef[t, lo:hi] += delta
+            num, den = linear_sums(
+                cols, vals, self.unit[F], width, self.pr[t, sel], self.pdiag[t, sel]
+            )
+            delta = self._draw_coef(F, t, num, den)
             change = delta[cols] if self.unit[F] else delta[cols] * vals
             self.linear[t, sel] += change
             self._shift(t, sel, change)
@@ -404,12 +411,7 @@ class FMGibbsSampler:
         else:
             num = np.bincount(cols, gs * h, hi - lo)
             den = np.bincount(cols, cs * h * h, hi - lo)
-        group = self.groups[F]
-        delta = self._draw(
-            num, den, self.factor_precision[group, f],
-            self.factor_mean[group, f], v,
-        )  # fmt: skip
-        self.factors[lo:hi, f] += delta
+        delta = self._draw_factor(F, f, num, den)
         step = delta[0] if single else delta[cols]
         dphi = step * h
         q[sel] += step if self.unit[F] else step * vals

@@ -116,6 +116,21 @@ def entity_blocks(design, *, min_fields=2):
     return blocks
 
 
+def linear_sums(cols, vals, unit, width, weighted, precision):
+    """Numerator and curvature of a field's linear weights: ``(sum pr x, sum P x^2)``.
+
+    ``cols`` (entries' columns within the field), ``vals`` (their values,
+    all 1 when ``unit``), ``weighted`` and ``precision`` (the entries' ``pr``
+    and ``P``, per row or per entity); ``width`` columns.
+    """
+    if unit:
+        return np.bincount(cols, weighted, width), np.bincount(cols, precision, width)
+    return (
+        np.bincount(cols, weighted * vals, width),
+        np.bincount(cols, precision * vals * vals, width),
+    )
+
+
 def sample_linear_block(state, block):
     """Draw the linear weights of every field of ``block``, every task.
 
@@ -138,21 +153,10 @@ def sample_linear_block(state, block):
     for F, ents, cols, vals, unit in zip(
         block.fields, block.ents, block.cols, block.vals, block.unit
     ):
-        lo, hi = design.offsets[F], design.offsets[F + 1]
-        g = state.groups[F]
+        width = design.offsets[F + 1] - design.offsets[F]
         for t in range(n_tasks):
-            pres, pw = PR[t, ents], PD[t, ents]
-            if unit:
-                num = np.bincount(cols, pres, hi - lo)
-                den = np.bincount(cols, pw, hi - lo)
-            else:
-                num = np.bincount(cols, pres * vals, hi - lo)
-                den = np.bincount(cols, pw * vals * vals, hi - lo)
-            delta = state._draw(
-                num, den, state.coef_precision[g, t], state.coef_mean[g, t],
-                state.coef[t, lo:hi],
-            )  # fmt: skip
-            state.coef[t, lo:hi] += delta
+            num, den = linear_sums(cols, vals, unit, width, PR[t, ents], PD[t, ents])
+            delta = state._draw_coef(F, t, num, den)
             change = delta[cols] if unit else delta[cols] * vals
             total[t, ents] += change
             if state.correlated:
@@ -204,12 +208,7 @@ def sample_factor_block(state, block, f, g_row, c_row, C):
             den_e *= vals * vals
         num = np.bincount(cols, num_e, hi - lo)
         den = np.bincount(cols, den_e, hi - lo)
-        group = state.groups[F]
-        delta = state._draw(
-            num, den, state.factor_precision[group, f],
-            state.factor_mean[group, f], v,
-        )  # fmt: skip
-        state.factors[lo:hi, f] += delta
+        delta = state._draw_factor(F, f, num, den)
         dq = delta[cols] if unit else delta[cols] * vals  # per entity
         kappa = -dq * xv  # dphi = dq * q + kappa on the entity's rows
         # every new sum from the old ones (``Ge``... may be views of the sums)
@@ -234,6 +233,7 @@ __all__ = [
     "EntityBlock",
     "block_curvature",
     "entity_blocks",
+    "linear_sums",
     "sample_factor_block",
     "sample_linear_block",
 ]
