@@ -9,7 +9,9 @@ and ``liked`` (rating >= 4) for MovieLens; the generator's three for its data.
 
 Every measurement runs in its own process, one thread (``n_jobs=1``,
 ``OMP_NUM_THREADS=1``), so its peak resident memory (``ru_maxrss``) is its
-own:
+own; ``--n-jobs 1 2`` also fits the pipeline with ``n_jobs=2`` (and two BLAS
+and OpenMP threads) and prints its speed-up over ``n_jobs=1``, per stage and
+in all:
 
 - ``pipeline``: ``make_multitask_recommender()`` with its defaults, fitted
   step by step as ``Pipeline.fit`` does (each step's ``fit_transform``, then
@@ -35,7 +37,7 @@ shows (``--plot PATH`` elsewhere). ``--quick`` runs two small generated sizes
 in seconds (used by the tests) and plots into a temporary folder.
 
 Run: ``python benchmarks/bench_scale.py [--sizes 100000 300000 1000000]
-[--generated 10000000] [--only pipeline lightgbm ...]``.
+[--generated 10000000] [--only pipeline lightgbm ...] [--n-jobs 1 2]``.
 """
 
 import argparse
@@ -89,13 +91,13 @@ def _peak_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _worker_pipeline(X, Y, quick):
+def _worker_pipeline(X, Y, quick, n_jobs=1):
     from sklearn.base import clone
     from sklearn.pipeline import Pipeline
 
     from mtlclassic import make_multitask_recommender
 
-    params = dict(n_jobs=1, random_state=0)
+    params = dict(n_jobs=n_jobs, random_state=0)
     if quick:
         params.update(fm_n_iter=6, n_estimators=20, factors=8, iterations=3)
     model = make_multitask_recommender(**params)
@@ -172,23 +174,25 @@ def _worker_als(X, Y, quick):
     return {"als": (time.perf_counter() - start, _peak_mib())}
 
 
-def worker(method, source, n, seed, quick):
+def worker(method, source, n, seed, quick, n_jobs=1):
     """Run one measurement; print one JSON line ``{stage: [seconds, MiB]}``."""
     X, Y = _rows(source, n, seed)
     base = _peak_mib()
-    stages = globals()[f"_worker_{method}"](X, Y, quick)
+    run = globals()[f"_worker_{method}"]
+    stages = run(X, Y, quick, n_jobs) if method == "pipeline" else run(X, Y, quick)
     print(json.dumps({"rows": len(X), "data_mib": base, "stages": stages, **EXTRA}))
 
 
 # ------------------------------------------------------------------ driver
 
 
-def measure(method, source, n, seed, quick):
+def measure(method, source, n, seed, quick, n_jobs=1):
     """Run ``worker`` in a fresh process; return its record or None (skipped)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
-               MKL_NUM_THREADS="1")  # fmt: skip
+    threads = str(n_jobs)
+    env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
+               MKL_NUM_THREADS=threads)  # fmt: skip
     args = [sys.executable, __file__, "--worker", method, "--source", source,
-            "--n", str(n), "--seed", str(seed)]  # fmt: skip
+            "--n", str(n), "--seed", str(seed), "--n-jobs", threads]  # fmt: skip
     args += ["--quick"] if quick else []
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     if done.returncode != 0:
@@ -231,6 +235,19 @@ def report(results):
                 s for s, _ in by_method["myfm"]["stages"].values()
             )
             print(f"{'':>22} pipeline / myFM: {ratio:.1f}x")
+        for label, rec in by_method.items():
+            if label.startswith("pipeline/") and "pipeline" in by_method:
+                base = by_method["pipeline"]["stages"]
+                per_stage = ", ".join(
+                    f"{k} {base[k][0] / s:.2f}x"
+                    for k, (s, _) in rec["stages"].items()
+                    if k in base
+                )
+                speedup = sum(s for s, _ in base.values()) / sum(
+                    s for s, _ in rec["stages"].values()
+                )
+                print(f"{'':>22} n_jobs={label.split('/')[1]}: {speedup:.2f}x "
+                      f"faster ({per_stage})")  # fmt: skip
     print("\ngrowth exponent of fit time in events (log-log slope, first to last):")
     for (source, method), points in sorted(curves.items()):
         print(f"  {source:>10} {method:>9}: {_exponent(sorted(points)):.2f} "
@@ -274,9 +291,15 @@ def main(argv=None):
     parser.add_argument("--worker", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--source", help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--n-jobs", type=int, nargs="+", default=[1],
+        help="the pipeline's n_jobs (and BLAS threads); more than one value "
+        "measures the pipeline at each and prints the speed-up over the first",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if args.worker:
-        worker(args.worker, args.source, args.n, args.seed, args.quick)
+        worker(args.worker, args.source, args.n, args.seed, args.quick,
+               args.n_jobs[0])  # fmt: skip
         return 0
     runs = [("generated", n) for n in (3_000, 6_000)] if args.quick else (
         [("movielens", n) for n in args.sizes]
@@ -286,9 +309,11 @@ def main(argv=None):
     for source, n in runs:
         print(f"{n:,} {source} events ...", flush=True)
         for method in args.only:
-            rec = measure(method, source, n, args.seed, args.quick)
-            if rec is not None:
-                results.setdefault((source, n), {})[method] = rec
+            for n_jobs in args.n_jobs if method == "pipeline" else [1]:
+                rec = measure(method, source, n, args.seed, args.quick, n_jobs)
+                if rec is not None:
+                    label = method if n_jobs == args.n_jobs[0] else f"{method}/{n_jobs}"
+                    results.setdefault((source, n), {})[label] = rec
     curves = report(results)
     if curves:
         target = args.plot

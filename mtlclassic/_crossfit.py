@@ -16,6 +16,7 @@ their input order live here only.
 
 import numbers
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,7 @@ def _concat_rows(parts, order, template):
 
 
 def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
-                progress=None):  # fmt: skip
+                progress=None, n_jobs=1):  # fmt: skip
     """Out-of-fold outputs for every row of ``X``.
 
     Parameters
@@ -91,6 +92,10 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
         Appended to the message when a fold's fit fails.
     progress : callable or None, default=None
         Called with a line after each fold (its number, rows and seconds).
+    n_jobs : int, default=1
+        Folds fitted at once, in threads (``fit_predict`` must be
+        thread-safe; numpy and LightGBM release the GIL in their loops). The
+        output does not depend on it.
 
     Returns
     -------
@@ -105,22 +110,32 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
     """
     n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
     n_folds = splitter.get_n_splits(X, y, groups)
-    parts, test_rows = [], []
-    for k, (train, test) in enumerate(splitter.split(X, y, groups)):
+    folds = [(np.asarray(train), np.asarray(test))
+             for train, test in splitter.split(X, y, groups)]  # fmt: skip
+
+    def run(k):
+        train, test = folds[k]
         started = time.perf_counter()
         try:
-            parts.append(fit_predict(np.asarray(train), np.asarray(test)))
+            part = fit_predict(train, test)
         except ValueError as exc:
             raise ValueError(
                 f"Cross-fitting fold {k + 1} of {n_folds} ({len(train)} training "
                 f"rows) failed: {exc}{' ' + advice if advice else ''}"
             ) from exc
-        test_rows.append(np.asarray(test))
         if progress is not None:
             progress(
                 f"cross-fitting fold {k + 1}/{n_folds}: {len(train)} training rows, "
                 f"{time.perf_counter() - started:.1f} s"
             )
+        return part
+
+    if n_jobs > 1 and len(folds) > 1:
+        with ThreadPoolExecutor(min(n_jobs, len(folds))) as pool:
+            parts = list(pool.map(run, range(len(folds))))
+    else:
+        parts = [run(k) for k in range(len(folds))]
+    test_rows = [test for _, test in folds]
     order = np.concatenate(test_rows) if test_rows else np.empty(0, dtype=int)
     if order.size != n_samples or np.unique(order).size != n_samples:
         raise ValueError(

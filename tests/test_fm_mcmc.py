@@ -9,6 +9,7 @@ from scipy.stats import norm
 
 from mtlclassic import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM
 from mtlclassic.datasets import make_multitask_recsys
+from mtlclassic.embedding._fm.base import ChainFork, fork_sweep
 from mtlclassic.embedding._fm.design import design_from_sparse
 from mtlclassic.embedding._fm.gibbs import (
     PRIOR_INTERCEPT_PRECISION,
@@ -323,23 +324,75 @@ def test_warm_crossfit_does_not_leak_held_out_labels():
     assert abs(leak["warm"]) < 0.06 and abs(leak["cold"]) < 0.06
 
 
+def _forked_fit(model, X, y):
+    """Fit ``model`` recording its chain's fork (as FMEmbedder.fit_transform does)."""
+    model._fork = ChainFork()
+    model.fit(X, y)
+    return model.__dict__.pop("_fork").state
+
+
 def test_warm_fold_starts_from_the_full_fit_by_category():
     X, _, y, _ = _ids(n=400)
-    full = FMRegressor(2, n_iter=10, random_state=0).fit(X, y)
-    end = full._chain_end()
+    full = FMRegressor(2, n_iter=10, random_state=0)
+    end = _forked_fit(full, X, y)
     fold_rows = X["user"].to_numpy() != "u3"  # the fold never sees user u3
     fold = FMRegressor(2, n_iter=10, random_state=0)
     fold._encode_fit(X[fold_rows], None)
     n_features = int(fold.field_offsets_[-1])
     factors, intercept, coef, scale, noise = fold._map_chain_start(end, n_features, 1)
     assert "u3" not in fold.categories_[0] and "u3" in full.categories_[0]
+    # the fork is the state after sweep fork_sweep(10, 5) = 2 (half the
+    # burn-in): that of the same chain stopped after 3 sweeps
+    assert fork_sweep(10, 5) == 2
+    short = FMRegressor(2, n_iter=3, n_kept_samples=1, random_state=0).fit(X, y)
+    first = short.factor_samples_[0]
     for field, cats in enumerate(fold.categories_[:2]):
         for j, cat in enumerate(cats):
             src = full.field_offsets_[field] + full.categories_[field].index(cat)
             dst = fold.field_offsets_[field] + j
-            np.testing.assert_array_equal(factors[dst], full.factor_samples_[-1][src])
-            assert coef[0, dst] == full.coef_samples_[-1][0, src]
-    np.testing.assert_array_equal(intercept, full.intercept_samples_[-1])
+            np.testing.assert_array_equal(factors[dst], first[src])
+            assert coef[0, dst] == short.coef_samples_[0][0, src]
+    np.testing.assert_array_equal(intercept, short.intercept_samples_[0])
+    np.testing.assert_array_equal(scale, np.atleast_1d(short.scale_samples_[0]))
+    assert noise == pytest.approx(short.noise_precision_)  # one kept sample
+
+
+@pytest.mark.parametrize("target", ["all", "each"])
+def test_warm_folds_start_from_the_fork_and_n_jobs_does_not_change_them(target):
+    """Folds run beside the full chain (n_jobs=2) give the sequential output,
+    which is that of independent fold fits started from the fork."""
+    from sklearn.model_selection import KFold
+
+    X, Y = make_multitask_recsys(60, 40, 900, n_side_features=0, random_state=3)
+    kw = dict(target=target, n_components=2, n_iter=12, features=("scores",),
+              passthrough=False, random_state=0)  # fmt: skip
+    one = FMEmbedder(cv=3, n_jobs=1, **kw)
+    Z1 = one.fit_transform(X, Y)
+    two = FMEmbedder(cv=3, n_jobs=2, **kw)
+    Z2 = two.fit_transform(X, Y)
+    np.testing.assert_array_equal(Z1, Z2)
+    np.testing.assert_array_equal(one.transform(X), two.transform(X))
+    assert not hasattr(one, "_fork") and not hasattr(two, "_fork")
+
+    start = _forked_fit(FMEmbedder(cv=None, **kw), X, Y)
+    assert isinstance(start, list) == (target == "each")
+    for train, test in KFold(3, shuffle=True, random_state=0).split(X):
+        fold = FMEmbedder(cv=None, **kw)
+        fold._chain_start = start
+        fold.fit(X.iloc[train], Y.iloc[train])
+        np.testing.assert_array_equal(Z1[test], fold.transform(X.iloc[test]))
+
+
+def test_a_failing_fold_stops_the_full_chain_beside_it():
+    X, Y = make_multitask_recsys(60, 40, 1000, random_state=0)
+    Y = Y.copy()
+    labelled = np.flatnonzero(Y["like"].notna())
+    Y.loc[Y.index[labelled[3:]], "like"] = np.nan  # 3 labels: 1, 0, 0
+    emb = FMEmbedder(n_iter=2000, cv=5, n_jobs=2, random_state=0, verbose=0)
+    with pytest.raises(ValueError, match=r"Cross-fitting fold \d of 5 .* fewer folds"):
+        emb.fit_transform(X, Y)
+    # the full chain was cancelled at a sweep, not run to its 2000th
+    assert not hasattr(emb, "factor_samples_") and not hasattr(emb, "_fork")
 
 
 def test_cold_crossfit_equals_independent_fold_fits():

@@ -32,6 +32,7 @@ def cross_fit_transform(
     groups=None,
     prepare=None,
     verbose=0,
+    n_jobs=1,
     **fit_params,
 ):
     """Out-of-fold ``transform`` of ``X``: each fold by a clone fitted on the others.
@@ -55,6 +56,9 @@ def cross_fit_transform(
     verbose : int, default=0
         > 0 prints a line per fold (rows and seconds); the folds' own
         estimators get ``verbose - 1``.
+    n_jobs : int, default=1
+        Folds fitted at once, in threads (the clones' own ``n_jobs`` is
+        unchanged); the output does not depend on it.
     **fit_params : dict
         Row-aligned arrays are sliced; anything else is passed unchanged.
 
@@ -108,6 +112,7 @@ def cross_fit_transform(
             if verbose
             else None
         ),
+        n_jobs=n_jobs,
     )
 
 

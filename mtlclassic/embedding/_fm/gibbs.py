@@ -606,6 +606,7 @@ def sample_fm(
     start=None,
     verbose: int = 0,
     relational: bool = True,
+    on_sweep=None,
 ) -> FMPosterior:
     """Run ``n_iter`` Gibbs sweeps and keep the last ``n_kept_samples``.
 
@@ -613,7 +614,9 @@ def sample_fm(
     fields (the parameters are the same, only the blocks change). ``start``
     (optional) is a ``(intercept, coef, scale, noise_precision)`` tuple the
     chain starts from, with ``factors``. ``relational`` as in
-    :class:`FMGibbsSampler`.
+    :class:`FMGibbsSampler`. ``on_sweep(it, state)``, if given, is called
+    after every sweep ``it`` (from 0) with the :class:`FMGibbsSampler`, whose
+    arrays the next sweep overwrites (copy what you keep).
     """
     merged = design.merged_disjoint()
     state = FMGibbsSampler(
@@ -648,6 +651,8 @@ def sample_fm(
             kept.scale[s] = state.scale
             kept.noise_precision += state.noise_precision / n_kept_samples
             kept.noise_correlation += state.noise_correlation / n_kept_samples
+        if on_sweep is not None:
+            on_sweep(it, state)
         _report(verbose, it, n_iter, burn_in, started, state)
     return kept
 
