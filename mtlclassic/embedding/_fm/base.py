@@ -104,7 +104,7 @@ class ChainCancelled(Exception):
 
 
 def fork_sweep(n_iter, n_kept):
-    """The sweep (from 0) whose state starts the warm folds: half the burn-in.
+    """Return the sweep (from 0) whose state starts the warm folds: half the burn-in.
 
     On MovieLens-1M and Book-Crossing (``bench_sweeps.py --sweeps 100 --seeds
     0 1 2``) folds started from sweep 25, 50 (the end of burn-in) or 100 of
@@ -123,10 +123,11 @@ class ChainFork:
     :func:`fork_sweep` (half its burn-in), so the folds need not wait for the
     rest of its chain: :class:`FMEmbedder` runs them beside it when
     ``n_jobs > 1``, and after it otherwise, from the same state (the output
-    does not depend on ``n_jobs``). ``state`` is a :meth:`_BaseFM._chain_state` dict (a list of
-    them for ``target="each"``), ``ready`` is set once it is recorded; setting
-    the ``cancelled`` event (shared with ``cancelled``, if given) stops the
-    chain at its next sweep (``ChainCancelled``).
+    does not depend on ``n_jobs``). ``state`` is a
+    :meth:`_BaseFM._chain_state` dict (a list of them for ``target="each"``),
+    ``ready`` is set once it is recorded; setting the ``cancelled`` event
+    (the one passed, if any: shared by the chains of ``target="each"``) stops
+    the chain at its next sweep (``ChainCancelled``).
     """
 
     def __init__(self, cancelled=None):
@@ -350,7 +351,10 @@ class _BaseFM(BaseEstimator):
         rng = check_random_state(self.random_state)
         start = getattr(self, "_chain_start", None)
         fork = getattr(self, "_fork", None)  # set by FMEmbedder.fit_transform
-        on_sweep = None if fork is None else fork.recorder(self, fork_sweep(n_iter, n_kept))
+        if fork is not None:
+            on_sweep = fork.recorder(self, fork_sweep(n_iter, n_kept))
+        else:
+            on_sweep = None
         if start is not None:  # a cross-fitting fold, warm-started
             start = self._map_chain_start(start, design.n_features, Y.shape[1])
             n_iter, n_kept = _warm_fold_sweeps(self.n_iter)

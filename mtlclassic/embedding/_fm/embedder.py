@@ -494,7 +494,8 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                 sub._fork = ChainFork(cancelled=fork.cancelled)
             self.task_embedders_.append(sub.fit(X, y, sample_weight=sample_weight))
         if fork is not None:  # every task's state, once the last is recorded
-            fork.state = [sub.__dict__.pop("_fork").state for sub in self.task_embedders_]
+            subs = self.task_embedders_
+            fork.state = [sub.__dict__.pop("_fork").state for sub in subs]
             fork.ready.set()
         first = self.task_embedders_[0]
         for attr in ("n_features_in_", "feature_names_in_", "frame_input_",
