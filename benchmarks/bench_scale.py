@@ -279,7 +279,7 @@ def plot(curves, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--sizes", type=int, nargs="+",
+    parser.add_argument("--sizes", type=int, nargs="*",
                         default=[100_000, 300_000, 1_000_000])  # fmt: skip
     parser.add_argument(
         "--generated", type=int, nargs="*", default=[],

@@ -395,12 +395,18 @@ def test_a_failing_fold_stops_the_full_chain_beside_it():
     assert not hasattr(emb, "factor_samples_") and not hasattr(emb, "_fork")
 
 
-def test_cold_crossfit_equals_independent_fold_fits():
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver,n_jobs", [("mcmc", 1), ("mcmc", 2), ("als", 2)])
+def test_cold_crossfit_equals_independent_fold_fits(solver, n_jobs):
     from sklearn.model_selection import KFold
 
     X, Y = make_multitask_recsys(60, 40, 900, n_side_features=0, random_state=3)
-    kw = dict(n_components=2, n_iter=10, features=("scores",), passthrough=False)
-    Z = FMEmbedder(cv=3, crossfit="cold", random_state=0, **kw).fit_transform(X, Y)
+    kw = dict(n_components=2, n_iter=10, features=("scores",), passthrough=False,
+              solver=solver)  # fmt: skip
+    emb = FMEmbedder(cv=3, crossfit="cold", n_jobs=n_jobs, random_state=0, **kw)
+    Z = emb.fit_transform(X, Y)
+    full = FMEmbedder(cv=None, random_state=0, **kw).fit(X, Y)
+    np.testing.assert_array_equal(emb.transform(X), full.transform(X))
     for train, test in KFold(3, shuffle=True, random_state=0).split(X):
         fold = FMEmbedder(cv=None, random_state=0, **kw).fit(
             X.iloc[train], Y.iloc[train]

@@ -169,7 +169,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         core). With ``crossfit="warm"`` and ``solver="mcmc"`` the chain on
         all rows runs in one thread and, from halfway through its burn-in,
         the folds in ``n_jobs - 1`` others (the sampler's numpy loops mostly
-        release the GIL); cold folds run ``n_jobs`` at a time. One chain is
+        release the GIL); cold folds run beside it from the start. One chain is
         sequential, so with the default 100 sweeps and 3 folds (25 sweeps
         each on two thirds of the rows: 150 all-row sweeps' work, 100 of
         them that chain's) the bound is 1.5x; measured on
@@ -385,24 +385,27 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
     def fit_transform(self, X, y=None, **fit_params):
         """Fit on all rows; return the cross-fitted embedding, excluded columns last."""
         X_fm, names = self._excluded(X)
-        forked = self.solver == "mcmc" and self.crossfit == "warm"
-        if forked and resolve_cv(self.cv, self.random_state) is not None:
-            Z = self._forked_fit_transform(X_fm, y, fit_params)
-        else:  # cold folds, n_jobs at a time
-            Z = super().fit_transform(X_fm, y, **fit_params)
+        if resolve_cv(self.cv, self.random_state) is None:
+            Z = super().fit_transform(X_fm, y, **fit_params)  # in sample
+        else:
+            Z = self._fit_and_cross_fit(X_fm, y, fit_params)
         self.excluded_columns_ = names
         return self._with_excluded(Z, X, names)
 
-    def _forked_fit_transform(self, X, y, fit_params):
-        """Fit on all rows; cross-fit folds warm-started from its first kept state.
+    def _fit_and_cross_fit(self, X, y, fit_params):
+        """Fit on all rows and return the out-of-fold embedding.
 
-        With ``n_jobs > 1`` the full chain runs in a thread of its own and the
-        folds start, ``n_jobs - 1`` at a time, once it has recorded that state
-        (:class:`ChainFork`); a fold's error stops the full chain.
+        Warm folds (``solver="mcmc"``, ``crossfit="warm"``) start from the
+        state the chain on all rows records halfway through its burn-in
+        (:class:`ChainFork`); cold folds from scratch. With ``n_jobs > 1``
+        the fit on all rows runs in a thread of its own and the folds,
+        ``n_jobs - 1`` at a time, beside it (warm ones once the state is
+        recorded); a fold's error stops that chain at its next sweep.
         """
         if not hasattr(X, "iloc") and not hasattr(X, "shape"):
             X = np.asarray(X)  # lists and other array-likes: rows for the folds
         template = clone(self)  # before the full chain draws from random_state
+        warm = self.solver == "mcmc" and self.crossfit == "warm"
         jobs = effective_n_jobs(self.n_jobs)
         fork = self._fork = ChainFork()
         pool = ThreadPoolExecutor(1) if jobs > 1 else None
@@ -415,14 +418,17 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                     self.fit(X, y, **fit_params)
                 else:
                     full = pool.submit(self.fit, X, y, **fit_params)
-                    full.add_done_callback(lambda _: fork.ready.set())
-                    fork.ready.wait()
-                    if full.done():
-                        full.result()  # the full fit's error, before any fold
-                state = fork.state
+                    if warm:
+                        full.add_done_callback(lambda _: fork.ready.set())
+                        fork.ready.wait()
+                        if full.done():
+                            full.result()  # the full fit's error, before any fold
+                prepare = None
+                if warm:
+                    state = fork.state
 
-                def prepare(fold):
-                    fold._chain_start = state
+                    def prepare(fold):
+                        fold._chain_start = state
 
                 Z = cross_fit_transform(
                     template, X, y, cv=self.cv, random_state=self.random_state,
