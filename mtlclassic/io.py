@@ -37,7 +37,9 @@ Loading never executes code from the file: the object tree can only name
 classes from an allow-list (the ``mtlclassic`` and ``sklearn`` packages, and
 implicit's CPU ALS model), which are re-created with ``cls.__new__`` and their
 saved attributes, without calling any method of theirs; anything else is
-refused. A file from a newer format, a truncated or edited file (checksums),
+refused. An estimator parameter added to its class after the file was written
+takes its default (``get_params``, ``clone`` and ``set_params`` keep working on
+old files). A file from a newer format, a truncated or edited file (checksums),
 or a file that is not a model gives a clear :class:`ValueError`. The checksums
 prove integrity, not authorship: load only files from sources you trust to
 hand you a correct model.
@@ -45,6 +47,7 @@ hand you a correct model.
 
 import hashlib
 import importlib
+import inspect
 import io
 import json
 import platform
@@ -510,7 +513,28 @@ class _Reader:
         if not isinstance(attributes, dict):
             raise ModelFileError(f"Bad state for {name!r} in the model file.")
         obj.__dict__.update(attributes)
+        _add_new_parameters(obj)
         return obj
+
+
+def _add_new_parameters(obj):
+    """Give an estimator saved before one of its parameters existed its default.
+
+    ``get_params`` (and so ``clone``, ``repr``, ``set_params`` and the CLI's
+    ``--n-jobs``) reads every constructor parameter as an attribute; one added
+    to the class after the file was written (e.g. ``FMEmbedder(n_jobs=...)``)
+    takes its default, which is what the model was fitted with.
+    """
+    if not callable(getattr(type(obj), "_get_param_names", None)):
+        return  # not a scikit-learn estimator
+    try:
+        params = inspect.signature(type(obj).__init__).parameters.values()
+    except (TypeError, ValueError):
+        return
+    for param in params:
+        if param.name != "self" and param.name not in obj.__dict__:
+            if param.default is not inspect.Parameter.empty:
+                obj.__dict__[param.name] = param.default
 
 
 def _describe(model) -> dict:

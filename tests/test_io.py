@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.compose import make_column_transformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -532,6 +533,12 @@ def test_files_saved_by_0_1_load_and_predict_identically(name):
     got = model.transform(X) if hasattr(model, "transform") else model.predict(X)
     expected = np.load(SAVED_BY_0_1 / "fm_expected.npz")[name]
     np.testing.assert_array_equal(np.asarray(got, dtype=float), expected)
+    # parameters added since (FMEmbedder's n_jobs) read as their defaults
+    params = model.get_params()
+    assert params.keys() == type(model)().get_params().keys()
+    if name.startswith("fm_embedder"):
+        assert params["n_jobs"] is None
+    clone(model)
 
 
 @pytest.mark.parametrize("name", ["multitask_lgbm", "pipeline", "compiled_pipeline"])
@@ -545,6 +552,10 @@ def test_serving_files_saved_by_0_1_load_and_predict_identically(name):
     model = load(SAVED_BY_0_1 / f"{name}.mtlc")
     expected = np.load(SAVED_BY_0_1 / "serving_expected.npz")[name]
     np.testing.assert_array_equal(model.predict(X), expected)
+    if name == "pipeline":  # every n_jobs settable (the CLI's --n-jobs)
+        model.set_params(**dict.fromkeys(
+            [k for k in model.get_params(deep=True) if k.endswith("n_jobs")], 1
+        ))  # fmt: skip
     if name == "pipeline":  # and compiled today, the same numbers
         from mtlclassic import compile
 
