@@ -265,9 +265,11 @@ def plot(curves, path):
     fig, ax = plt.subplots(figsize=(6, 4))
     for (source, method), points in sorted(curves.items()):
         n, t = zip(*sorted(points))
-        ax.loglog(n, t, marker="o", label=f"{method} ({source})")
+        name, _, jobs = method.partition("/")
+        label = f"{name}, n_jobs={jobs}" if jobs else name
+        ax.loglog(n, t, marker="o", label=f"{label} ({source})")
     ax.set_xlabel("events")
-    ax.set_ylabel("fit seconds (one thread)")
+    ax.set_ylabel("fit seconds (one thread unless n_jobs)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
