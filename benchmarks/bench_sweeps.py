@@ -3,8 +3,8 @@ against ``fm_n_iter``, on MovieLens-1M and Book-Crossing.
 
 ``fm_n_iter`` is the FM's sweeps on all training rows; each of the ``fm_cv``
 (``--fm-cv``, default 3) warm cross-fitting folds then runs
-``max(10, fm_n_iter // 4)`` sweeps from the full chain's last sample
-(``FMEmbedder(crossfit="warm")``), so the sampler's total is about
+``max(10, fm_n_iter // 4)`` sweeps from the full chain's state halfway through
+its burn-in (``FMEmbedder(crossfit="warm")``), so the sampler's total is about
 ``fm_n_iter + fm_cv * max(10, fm_n_iter // 4)`` sweeps.
 
 Data and split are ``bench_real.py``'s (a seeded subset of users with about
