@@ -14,6 +14,7 @@ callable; the splitting, the fold error messages and putting the rows back in
 their input order live here only.
 """
 
+import functools
 import numbers
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+import sklearn
 from sklearn.model_selection import KFold, check_cv
 
 
@@ -54,6 +56,47 @@ def resolve_cv(cv, random_state=None):
             return None
         return KFold(n_splits=int(cv), shuffle=True, random_state=random_state)
     return check_cv(cv)
+
+
+def with_config(fn):
+    """Return ``fn`` run under the calling thread's scikit-learn configuration.
+
+    scikit-learn keeps ``set_config`` per thread: work handed to another
+    thread (``transform_output``, ``assume_finite``, ...) would otherwise run
+    under the defaults.
+    """
+    config = sklearn.get_config()
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with sklearn.config_context(**config):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+class DrawnFolds:
+    """The folds of ``cv``, drawn once: a splitter that replays them.
+
+    Drawing them before any model is fitted keeps them the same however the
+    fits interleave (a ``RandomState`` instance shared with the models would
+    otherwise give other folds when drawn after, or during, a fit).
+    """
+
+    def __init__(self, cv, random_state, X, y=None, groups=None):
+        self.cv = cv
+        splitter = resolve_cv(cv, random_state)
+        self.folds = [(np.asarray(train), np.asarray(test))
+                      for train, test in splitter.split(X, y, groups)]  # fmt: skip
+
+    def split(self, X=None, y=None, groups=None):
+        return iter(self.folds)
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return len(self.folds)
+
+    def __repr__(self):
+        return repr(self.cv)
 
 
 def _concat_rows(parts, order, template):
@@ -131,8 +174,15 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
         return part
 
     if n_jobs > 1 and len(folds) > 1:
+        task = with_config(run)
         with ThreadPoolExecutor(min(n_jobs, len(folds))) as pool:
-            parts = list(pool.map(run, range(len(folds))))
+            futures = [pool.submit(task, k) for k in range(len(folds))]
+            try:
+                parts = [future.result() for future in futures]
+            except BaseException:
+                for future in futures:  # the folds not started yet
+                    future.cancel()
+                raise
     else:
         parts = [run(k) for k in range(len(folds))]
     test_rows = [test for _, test in folds]

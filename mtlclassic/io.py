@@ -37,7 +37,7 @@ Loading never executes code from the file: the object tree can only name
 classes from an allow-list (the ``mtlclassic`` and ``sklearn`` packages, and
 implicit's CPU ALS model), which are re-created with ``cls.__new__`` and their
 saved attributes, without calling any method of theirs; anything else is
-refused. An estimator parameter added to its class after the file was written
+refused. A parameter added to an mtlclassic estimator after the file was written
 takes its default (``get_params``, ``clone`` and ``set_params`` keep working on
 old files). A file from a newer format, a truncated or edited file (checksums),
 or a file that is not a model gives a clear :class:`ValueError`. The checksums
@@ -527,6 +527,8 @@ def _add_new_parameters(obj):
     """
     if not callable(getattr(type(obj), "_get_param_names", None)):
         return  # not a scikit-learn estimator
+    if not type(obj).__module__.startswith("mtlclassic."):
+        return  # a parameter scikit-learn renamed must not pass as a default
     try:
         params = inspect.signature(type(obj).__init__).parameters.values()
     except (TypeError, ValueError):

@@ -6,6 +6,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import ndtr
 from scipy.stats import norm
+from sklearn.exceptions import NotFittedError
 
 from mtlclassic import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM
 from mtlclassic.datasets import make_multitask_recsys
@@ -341,10 +342,10 @@ def test_warm_fold_starts_from_the_full_fit_by_category():
     n_features = int(fold.field_offsets_[-1])
     factors, intercept, coef, scale, noise = fold._map_chain_start(end, n_features, 1)
     assert "u3" not in fold.categories_[0] and "u3" in full.categories_[0]
-    # the fork is the state after sweep fork_sweep(10, 5) = 2 (half the
-    # burn-in): that of the same chain stopped after 3 sweeps
-    assert fork_sweep(10, 5) == 2
-    short = FMRegressor(2, n_iter=3, n_kept_samples=1, random_state=0).fit(X, y)
+    # the fork is the state after sweep fork_sweep(10, 5) = 4 (from 0: the
+    # end of burn-in): that of the same chain stopped after 5 sweeps
+    assert fork_sweep(10, 5) == 4
+    short = FMRegressor(2, n_iter=5, n_kept_samples=1, random_state=0).fit(X, y)
     first = short.factor_samples_[0]
     for field, cats in enumerate(fold.categories_[:2]):
         for j, cat in enumerate(cats):
@@ -355,6 +356,13 @@ def test_warm_fold_starts_from_the_full_fit_by_category():
     np.testing.assert_array_equal(intercept, short.intercept_samples_[0])
     np.testing.assert_array_equal(scale, np.atleast_1d(short.scale_samples_[0]))
     assert noise == pytest.approx(short.noise_precision_)  # one kept sample
+
+
+def test_the_fork_is_the_end_of_burn_in_and_at_least_half_the_chain():
+    assert fork_sweep(100, 50) == 49  # after 50 sweeps
+    assert fork_sweep(100, 10) == 89  # a longer burn-in
+    assert fork_sweep(100, 100) == 49  # no burn-in: half the chain
+    assert fork_sweep(1, 1) == 0
 
 
 @pytest.mark.parametrize("target", ["all", "each"])
@@ -391,8 +399,36 @@ def test_a_failing_fold_stops_the_full_chain_beside_it():
     emb = FMEmbedder(n_iter=2000, cv=5, n_jobs=2, random_state=0, verbose=0)
     with pytest.raises(ValueError, match=r"Cross-fitting fold \d of 5 .* fewer folds"):
         emb.fit_transform(X, Y)
-    # the full chain was cancelled at a sweep, not run to its 2000th
-    assert not hasattr(emb, "factor_samples_") and not hasattr(emb, "_fork")
+    # the full chain was cancelled at a sweep, not run to its 2000th, and
+    # nothing of it (nor of an earlier fit) is left half-fitted
+    assert not hasattr(emb, "_fork")
+    assert not [k for k in vars(emb) if k.endswith("_")]
+    fitted = FMEmbedder(n_iter=5, cv=None, random_state=0).fit(X, Y)
+    with pytest.raises(ValueError, match="Cross-fitting fold"):
+        fitted.set_params(n_jobs=1, cv=5).fit_transform(X, Y)
+    with pytest.raises(NotFittedError):
+        fitted.transform(X)
+
+
+def test_n_jobs_keeps_random_state_instances_and_the_sklearn_config():
+    import sklearn
+
+    X, Y = make_multitask_recsys(60, 40, 900, random_state=3)
+    kw = dict(n_components=2, n_iter=10, cv=3)
+    outs = [
+        FMEmbedder(n_jobs=n, random_state=np.random.RandomState(0), passthrough=False,
+                   **kw).fit_transform(X, Y)
+        for n in (1, 2, 2)
+    ]  # fmt: skip
+    for Z in outs[1:]:  # the folds are drawn before the chains share the RNG
+        np.testing.assert_array_equal(Z, outs[0])
+    with sklearn.config_context(transform_output="pandas"):  # per thread in sklearn
+        one, two = (FMEmbedder(n_jobs=n, random_state=0, **kw).fit_transform(X, Y)
+                    for n in (1, 3))  # fmt: skip
+    pd.testing.assert_frame_equal(one, two)
+    assert (two.dtypes == one.dtypes).all() and two["fm_score_rating"].dtype == float
+    with pytest.raises(ValueError, match="n_jobs"):
+        FMEmbedder(n_jobs="2", **kw).fit_transform(X, Y)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -19,13 +19,12 @@ from ..._compat import (
     effective_n_jobs,
     limit_threads,
 )
-from ..._crossfit import resolve_cv
+from ..._crossfit import DrawnFolds, resolve_cv, with_config
 from ..._targets import check_targets
 from .._base import BaseEmbedder
 from .._crossfit import cross_fit_transform
 from .base import (
     _COMMON_CONSTRAINTS,
-    ChainCancelled,
     ChainFork,
     _BaseFM,
     _check_sweeps,
@@ -139,12 +138,13 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
     crossfit : {"warm", "cold"}, default="warm"
         How the fold models of ``fit_transform`` are fitted with
         ``solver="mcmc"``. ``"warm"``: each fold's chain starts from the
-        state of the chain on all rows halfway through its burn-in (folds
-        started there, at the end of burn-in or at the last sample scored
-        the same on MovieLens-1M and Book-Crossing), so the folds can run
-        beside the rest of that chain (``n_jobs``), and runs ``max(10, n_iter //
-        4)`` sweeps, at most ``n_iter`` (the first fifth, at least 3, is
-        burn-in), on the fold's rows: with 5 folds about 2.7x less work in
+        state of the chain on all rows at the end of its burn-in (at least
+        half its sweeps; folds started there or from its last sample scored
+        the same on MovieLens-1M and Book-Crossing), which lets the folds run
+        beside the rest of that chain (``n_jobs``). A fold's chain runs
+        ``max(10, n_iter // 4)`` sweeps, at most ``n_iter`` (the first
+        fifth, at least 3, is burn-in), on the fold's rows: with 5 folds
+        about 2.7x less work in
         all at ``n_iter=100``, 1.7x at ``n_iter=20``, none at ``n_iter <=
         10``. Every block is redrawn from its conditional on the fold's rows
         alone, so the held-out rows' information does not persist in the
@@ -165,18 +165,23 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
     warm_start : bool, default=False
         Start from the previous solution when the design has the same shape.
     n_jobs : int or None, default=None
-        Threads of the cross-fitted ``fit_transform`` (None: 1; -1: every
-        core). With ``crossfit="warm"`` and ``solver="mcmc"`` the chain on
-        all rows runs in one thread and, from halfway through its burn-in,
-        the folds in ``n_jobs - 1`` others (the sampler's numpy loops mostly
-        release the GIL); cold folds run beside it from the start. One chain is
-        sequential, so with the default 100 sweeps and 3 folds (25 sweeps
-        each on two thirds of the rows: 150 all-row sweeps' work, 100 of
-        them that chain's) the bound is 1.5x; measured on
-        MovieLens-1M at 300k events, ``n_jobs=2`` fits the FM 1.4-1.5x
-        faster (``python benchmarks/bench_scale.py --sizes 300000 --n-jobs 1
-        2``) and holds a fold's design beside the full one. The output does
-        not depend on ``n_jobs``.
+        Threads of the cross-fitted ``fit_transform`` (None: 1; -1: one per
+        core as ``os.cpu_count()`` counts them). The chain on all rows runs
+        in one thread and the folds, ``n_jobs - 1`` at a time, in others:
+        warm folds from the end of its burn-in on, cold ones from the start
+        (the sampler's numpy loops release the GIL for most of a sweep).
+        That chain is one Markov chain, so it bounds the speed-up: the
+        pipeline's FM (100 sweeps, 3 folds of 25 sweeps on two thirds of the
+        rows) does 150 all-row sweeps' work, at least 100 of them in a row,
+        a bound of 1.5x; ``FMEmbedder``'s default 5 folds do 200, at least
+        150 in a row with ``n_jobs=2`` (1.33x). Measured on MovieLens-1M,
+        ``n_jobs=2`` fits the pipeline's FM FM_SPEEDUP faster
+        (``python benchmarks/bench_scale.py --n-jobs 1 2``). Each running
+        fold holds its design beside the full one. With ``target="each"``
+        the tasks' chains run one after the other and the folds start at the
+        end of the last one's burn-in. The output does not depend on
+        ``n_jobs``, also with a ``RandomState`` instance as
+        ``random_state`` (the folds are drawn before any chain starts).
     random_state : int, RandomState instance or None, default=None
         Seed of the factors' initialisation, of the Gibbs sampler and of the
         default folds.
@@ -404,7 +409,10 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         """
         if not hasattr(X, "iloc") and not hasattr(X, "shape"):
             X = np.asarray(X)  # lists and other array-likes: rows for the folds
-        template = clone(self)  # before the full chain draws from random_state
+        self._validate_params()  # before n_jobs is read
+        # the folds and the folds' seeds are drawn before any chain starts
+        folds = DrawnFolds(self.cv, self.random_state, X, y)
+        template = clone(self)
         warm = self.solver == "mcmc" and self.crossfit == "warm"
         jobs = effective_n_jobs(self.n_jobs)
         fork = self._fork = ChainFork()
@@ -417,7 +425,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                 if pool is None:
                     self.fit(X, y, **fit_params)
                 else:
-                    full = pool.submit(self.fit, X, y, **fit_params)
+                    full = pool.submit(with_config(self.fit), X, y, **fit_params)
                     if warm:
                         full.add_done_callback(lambda _: fork.ready.set())
                         fork.ready.wait()
@@ -431,7 +439,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                         fold._chain_start = state
 
                 Z = cross_fit_transform(
-                    template, X, y, cv=self.cv, random_state=self.random_state,
+                    template, X, y, cv=folds, random_state=self.random_state,
                     prepare=prepare, verbose=self.verbose, n_jobs=max(1, jobs - 1),
                     **fit_params,
                 )  # fmt: skip
@@ -439,17 +447,23 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                     full.result()
             except BaseException:
                 fork.cancelled.set()
-                if full is not None:  # wait for the chain to stop, keep our error
+                if full is not None:  # wait for the chain to stop; ours is the error
                     try:
                         full.result()
-                    except ChainCancelled:
+                    except Exception:  # noqa: BLE001 - cancelled, or a later failure
                         pass
+                self._forget_fit()  # no half-fitted model, nor a stale one
                 raise
             finally:
                 if pool is not None:
                     pool.shutdown(wait=True)
                 del self._fork
         return Z
+
+    def _forget_fit(self):
+        """Drop every fitted attribute (after a failed ``fit_transform``)."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.endswith("__")]:
+            delattr(self, name)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns (the excluded ones last)."""
@@ -491,18 +505,27 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         self.task_embedders_ = []
         starts = getattr(self, "_chain_start", None)
         fork = getattr(self, "_fork", None)
+        forks = []  # every task's, the folds' start once the last is recorded
+
+        def every_task_recorded():
+            fork.state = [f.state for f in forks]
+            fork.ready.set()
+
         for t, name in enumerate(names):
             sub = clone(self).set_params(target=name, cv=None, passthrough=False)
             sub.set_output(transform="default")
             if starts is not None:
                 sub._chain_start = starts[t]
             if fork is not None:
-                sub._fork = ChainFork(cancelled=fork.cancelled)
+                last = t == len(names) - 1
+                sub._fork = ChainFork(
+                    cancelled=fork.cancelled,
+                    on_ready=every_task_recorded if last else None,
+                )
+                forks.append(sub._fork)
             self.task_embedders_.append(sub.fit(X, y, sample_weight=sample_weight))
-        if fork is not None:  # every task's state, once the last is recorded
-            subs = self.task_embedders_
-            fork.state = [sub.__dict__.pop("_fork").state for sub in subs]
-            fork.ready.set()
+        for sub in self.task_embedders_:
+            sub.__dict__.pop("_fork", None)
         first = self.task_embedders_[0]
         for attr in ("n_features_in_", "feature_names_in_", "frame_input_",
                      "field_names_", "passthrough_categories_"):  # fmt: skip
