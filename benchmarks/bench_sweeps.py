@@ -3,7 +3,7 @@ against ``fm_n_iter``, on MovieLens-1M and Book-Crossing.
 
 ``fm_n_iter`` is the FM's sweeps on all training rows; each of the ``fm_cv``
 (``--fm-cv``, default 3) warm cross-fitting folds then runs
-``max(10, fm_n_iter // 4)`` sweeps from the full chain's state halfway through
+``max(10, fm_n_iter // 4)`` sweeps from the full chain's state at the end of
 its burn-in (``FMEmbedder(crossfit="warm")``), so the sampler's total is about
 ``fm_n_iter + fm_cv * max(10, fm_n_iter // 4)`` sweeps.
 

@@ -401,7 +401,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         """Fit on all rows and return the out-of-fold embedding.
 
         Warm folds (``solver="mcmc"``, ``crossfit="warm"``) start from the
-        state the chain on all rows records halfway through its burn-in
+        state the chain on all rows records at the end of its burn-in
         (:class:`ChainFork`); cold folds from scratch. With ``n_jobs > 1``
         the fit on all rows runs in a thread of its own and the folds,
         ``n_jobs - 1`` at a time, beside it (warm ones once the state is
