@@ -84,6 +84,7 @@ class DrawnFolds:
     """
 
     def __init__(self, cv, random_state, X, y=None, groups=None):
+        """Draw the folds of ``cv`` (as :func:`resolve_cv` reads it) on ``X``."""
         self.cv = cv
         splitter = resolve_cv(cv, random_state)
         self.folds = [(np.asarray(train), np.asarray(test))
@@ -152,9 +153,8 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
         if the splitter does not put every row in exactly one test fold.
     """
     n_samples = X.shape[0] if hasattr(X, "shape") else len(X)
-    n_folds = splitter.get_n_splits(X, y, groups)
-    folds = [(np.asarray(train), np.asarray(test))
-             for train, test in splitter.split(X, y, groups)]  # fmt: skip
+    folds = DrawnFolds(splitter, None, X, y, groups).folds
+    n_folds = len(folds)
 
     def run(k):
         train, test = folds[k]

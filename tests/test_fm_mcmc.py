@@ -391,7 +391,20 @@ def test_warm_folds_start_from_the_fork_and_n_jobs_does_not_change_them(target):
         np.testing.assert_array_equal(Z1[test], fold.transform(X.iloc[test]))
 
 
-def test_a_failing_fold_stops_the_full_chain_beside_it():
+def test_a_failing_fold_stops_the_full_chain_beside_it(monkeypatch):
+    swept = []  # the full chain's sweeps, through its fork's callback
+    record = ChainFork.recorder
+
+    def spy(self, model, sweep):
+        on_sweep = record(self, model, sweep)
+
+        def counted(it, sampler):
+            swept.append(it)
+            on_sweep(it, sampler)
+
+        return counted
+
+    monkeypatch.setattr(ChainFork, "recorder", spy)
     X, Y = make_multitask_recsys(60, 40, 1000, random_state=0)
     Y = Y.copy()
     labelled = np.flatnonzero(Y["like"].notna())
@@ -401,6 +414,7 @@ def test_a_failing_fold_stops_the_full_chain_beside_it():
         emb.fit_transform(X, Y)
     # the full chain was cancelled at a sweep, not run to its 2000th, and
     # nothing of it (nor of an earlier fit) is left half-fitted
+    assert 999 <= max(swept) < 1999  # past its fork (sweep 999), then stopped
     assert not hasattr(emb, "_fork")
     assert not [k for k in vars(emb) if k.endswith("_")]
     fitted = FMEmbedder(n_iter=5, cv=None, random_state=0).fit(X, Y)

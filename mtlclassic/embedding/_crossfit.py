@@ -122,8 +122,9 @@ class CrossFitTransformerMixin:
     The class must have ``cv`` and ``random_state`` parameters. Its
     ``fit_transform(X, y)`` fits ``self`` on all rows (so a later
     ``transform(X_new)`` uses every row), then returns out-of-fold embeddings
-    from clones fitted on the other folds; ``_crossfit_prepare`` may hand
-    each clone a starting point taken from the full fit.
+    from clones fitted on the other folds. An embedder whose folds start
+    from the full fit (``FMEmbedder``'s warm folds) overrides
+    ``fit_transform`` and calls :func:`cross_fit_transform` with ``prepare``.
     """
 
     def fit_transform(self, X, y=None, **fit_params):
@@ -153,15 +154,6 @@ class CrossFitTransformerMixin:
             y,
             cv=self.cv,
             random_state=self.random_state,
-            prepare=self._crossfit_prepare(),
             verbose=getattr(self, "verbose", 0),
             **fit_params,
         )
-
-    def _crossfit_prepare(self):
-        """Return a callable preparing each fold from the full fit, or None.
-
-        The default prepares nothing (every fold is an independent fit); an
-        embedder may warm-start its folds from ``self``, fitted on all rows.
-        """
-        return None
