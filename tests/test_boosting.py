@@ -181,10 +181,25 @@ def test_refit_equals_early_stopping_then_a_fit_on_every_labelled_row(data):
     plain = MultiTaskLGBM(
         **params, early_stopping_rounds=4, validation_fraction=0.25, random_state=SEED
     ).fit(X, Y)
-    assert model.best_iteration_ == plain.best_iteration_
     for t, (task, kind) in enumerate(model.tasks_.items()):
         labelled = np.flatnonzero(Y[task].notna().to_numpy())
+        train, held = _holdout(labelled, 0.25, np.random.default_rng([SEED, t]))
+        # one Dataset of every labelled row, binned once: early stopping on
+        # two subsets of it, then the refit on all of it
+        full = lgb.Dataset(
+            X.iloc[labelled],
+            Y[task].iloc[labelled],
+            params=lgb_params(kind, learning_rate=0.3),
+        )
+        early = lgb.train(
+            lgb_params(kind, learning_rate=0.3),
+            full.subset(np.searchsorted(labelled, train)),
+            300,
+            valid_sets=[full.subset(np.searchsorted(labelled, held))],
+            callbacks=[lgb.early_stopping(4, first_metric_only=True, verbose=False)],
+        )
         best = model.best_iteration_[task]
+        assert best == early.best_iteration
         booster = lgb.train(
             lgb_params(kind, learning_rate=0.3),
             lgb.Dataset(X.iloc[labelled], Y[task].iloc[labelled]),
@@ -195,6 +210,94 @@ def test_refit_equals_early_stopping_then_a_fit_on_every_labelled_row(data):
         assert not np.array_equal(
             model.predict_task(X, task), plain.predict_task(X, task)
         )
+
+
+def _relative_stop(curve, rounds, tol, higher_better=False):
+    """The documented rule by hand: the last round (1-based) that beat the
+    best so far by more than ``tol * |best|``, scanning until ``rounds``
+    rounds pass without one."""
+    sign = 1 if higher_better else -1
+    best, best_i = None, 0
+    for i, value in enumerate(curve):
+        if best is None or sign * (value - best) > tol * abs(best):
+            best, best_i = value, i
+        elif i - best_i >= rounds:
+            break
+    return best_i + 1
+
+
+@pytest.mark.parametrize("tol", [1e-3, 1e-2])
+def test_early_stopping_tol_stops_at_the_last_relative_improvement(data, tol):
+    X, Y = data
+    params = {**COMMON, "n_estimators": 200, "learning_rate": 0.05}
+    # the whole validation curve: patience longer than the rounds
+    whole = MultiTaskLGBM(
+        **params, early_stopping_rounds=200, validation_fraction=0.25,
+        random_state=SEED,
+    ).fit(X, Y)  # fmt: skip
+    model = MultiTaskLGBM(
+        **params, early_stopping_rounds=5, early_stopping_tol=tol,
+        validation_fraction=0.25, random_state=SEED,
+    ).fit(X, Y)  # fmt: skip
+    plain = MultiTaskLGBM(
+        **params, early_stopping_rounds=5, validation_fraction=0.25,
+        random_state=SEED,
+    ).fit(X, Y)  # fmt: skip
+    fewer = 0
+    for task in model.tasks_:
+        curve = next(iter(whole.evals_result_[task].values()))
+        assert len(curve) == 200
+        expected = _relative_stop(curve, 5, tol)
+        assert model.best_iteration_[task] == expected
+        # the same trees as the run without a tolerance, cut at that round
+        assert_array_equal(
+            model.predict_task(X, task),
+            whole.boosters_[task].predict(X, num_iteration=expected),
+        )
+        fewer += model.best_iteration_[task] < plain.best_iteration_[task]
+    assert fewer >= 1  # the tolerance changed something
+
+
+def test_relative_early_stopping_of_a_metric_to_maximise():
+    from lightgbm.callback import CallbackEnv, EarlyStopException
+
+    from mtlclassic.boosting._lgbm_train import RelativeEarlyStopping
+
+    curve = [0.50, 0.60, 0.601, 0.6005, 0.70, 0.7001, 0.7002, 0.7003, 0.71, 0.7]
+    stop = RelativeEarlyStopping(lgb, rounds=3, tol=0.01)
+    with pytest.raises(EarlyStopException) as info:
+        for i, value in enumerate(curve):
+            stop(CallbackEnv(None, {}, i, 0, 100, [("valid", "ndcg@5", value, True)]))
+    # 0.71 beats 0.70 by 1.4% but comes 4 rounds later: stopped at round 8
+    assert info.value.best_iteration + 1 == 5 == _relative_stop(curve, 3, 0.01, True)
+    assert i == 7
+    assert info.value.best_score[0][2] == 0.70
+
+
+def test_early_stopping_tol_is_validated(data):
+    X, Y = data
+    with pytest.raises(ValueError, match="early_stopping_tol"):
+        MultiTaskLGBM(**COMMON, early_stopping_tol=-0.1).fit(X, Y)
+    with pytest.raises(
+        ValueError, match=r"task_params\['click'\]\['early_stopping_tol'\]"
+    ):
+        MultiTaskLGBM(
+            **COMMON, early_stopping_rounds=3,
+            task_params={"click": {"early_stopping_tol": float("nan")}},
+        ).fit(X, Y)  # fmt: skip
+
+
+def test_early_stopping_tol_per_task(data):
+    X, Y = data
+    params = {**COMMON, "n_estimators": 200, "learning_rate": 0.05}
+    common = dict(early_stopping_rounds=5, validation_fraction=0.25, random_state=SEED)
+    model = MultiTaskLGBM(
+        **params, **common, task_params={"rating": {"early_stopping_tol": 1e-2}}
+    ).fit(X, Y)
+    plain = MultiTaskLGBM(**params, **common).fit(X, Y)
+    alone = MultiTaskLGBM(**params, **common, early_stopping_tol=1e-2).fit(X, Y)
+    assert model.best_iteration_["rating"] == alone.best_iteration_["rating"]
+    assert model.best_iteration_["click"] == plain.best_iteration_["click"]
 
 
 def test_ranking_task_equals_lambdarank_loop(ranking_data):
@@ -788,12 +891,16 @@ def test_refit_keeps_the_early_stopped_validation_history():
     X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=0)
     X = X.drop(columns="timestamp")
     kw = dict(n_estimators=50, early_stopping_rounds=5, random_state=0, n_jobs=1)
-    plain = MultiTaskLGBM(**kw).fit(X, Y)
     refit = MultiTaskLGBM(refit=True, **kw).fit(X, Y)
-    assert list(refit.evals_result_) == list(plain.evals_result_) == list(Y.columns)
+    assert list(refit.evals_result_) == list(Y.columns)
     for task in Y.columns:
-        assert refit.evals_result_[task] == plain.evals_result_[task]
-        assert refit.best_iteration_[task] == plain.best_iteration_[task]
+        (curve,) = refit.evals_result_[task].values()
+        best = refit.best_iteration_[task]
+        # the early-stopped run's curve: it ran 5 rounds past its best (or
+        # all 50), and its best round is where the curve is lowest
+        assert len(curve) in (min(best + 5, 50), 50)
+        assert best == int(np.argmin(curve)) + 1
+        assert refit.boosters_[task].num_trees() == best  # the refit's trees
 
 
 def _update_data():

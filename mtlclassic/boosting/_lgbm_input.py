@@ -353,6 +353,17 @@ def check_task_params(task_params, names):
                 "scores per row, a task one; give each class its own binary task "
                 "(e.g. one-hot label columns)."
             )
+        tol = value.get("early_stopping_tol", 0.0)
+        if (
+            not isinstance(tol, numbers.Real)
+            or isinstance(tol, bool)
+            or not np.isfinite(tol)
+            or tol < 0
+        ):
+            raise ValueError(
+                f"task_params[{key!r}]['early_stopping_tol'] must be a finite "
+                f"number >= 0 (a relative improvement); got {tol!r}."
+            )
     return task_params
 
 

@@ -68,9 +68,11 @@ class TaskData:
     is_binary: np.ndarray | None = None  # per row, for the mixed objective
     task: np.ndarray | None = None  # per stacked row, its shared task's position
 
-    def dataset(self, lgb, names=None, cats=None, reference=None):
+    def dataset(self, lgb, names=None, cats=None, reference=None, params=None):
         """Return the ``lightgbm.Dataset`` of these rows."""
         extra = {} if reference is None else {"reference": reference}
+        if params is not None:
+            extra["params"] = dict(params)
         if names is not None:
             extra.update(feature_name=names, categorical_feature=cats)
         return lgb.Dataset(
@@ -85,11 +87,48 @@ class TaskData:
 
 @dataclass
 class TaskSettings:
-    """One task's LightGBM parameters, rounds and early-stopping rounds."""
+    """One task's LightGBM parameters, rounds, early-stopping rounds and tolerance."""
 
     params: dict
     n_rounds: int
     es_rounds: int | None
+    es_tol: float = 0.0
+
+
+class RelativeEarlyStopping:
+    """LightGBM callback: early stopping on a relative improvement.
+
+    The first validation metric (LightGBM's ``first_metric_only=True``)
+    counts as improved only when it beats the best so far by more than
+    ``tol * |best|``; training stops when it has not improved for ``rounds``
+    rounds, and the booster's ``best_iteration`` is the last round that
+    improved. ``tol=0`` is ``lightgbm.early_stopping(rounds,
+    first_metric_only=True)``; LightGBM's own ``min_delta`` is absolute, so
+    it depends on the scale of the labels, which a relative tolerance does
+    not.
+    """
+
+    order = 30  # as lightgbm.early_stopping: after record_evaluation (20)
+    before_iteration = False
+
+    def __init__(self, lgb, rounds, tol):
+        self.stop_exception = lgb.callback.EarlyStopException
+        self.rounds, self.tol = rounds, tol
+        self.best = self.best_iter = self.best_list = None
+
+    def __call__(self, env):
+        if not env.evaluation_result_list:
+            return
+        _, _, score, higher_better = env.evaluation_result_list[0][:4]
+        gain = score - self.best if self.best is not None else np.inf
+        if not higher_better:
+            gain = -gain
+        if self.best is None or gain > self.tol * abs(self.best):
+            self.best, self.best_iter = score, env.iteration
+            self.best_list = list(env.evaluation_result_list)
+        stop = env.iteration - self.best_iter >= self.rounds
+        if stop or env.iteration == env.end_iteration - 1:
+            raise self.stop_exception(self.best_iter, self.best_list)
 
 
 @dataclass
@@ -159,15 +198,28 @@ class Trained:
 
 
 def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
-                  verbose=0):  # fmt: skip
-    """Train one booster (early-stopped on ``valid`` when asked)."""
+                  verbose=0, datasets=None):  # fmt: skip
+    """Train one booster (early-stopped on ``valid`` when asked).
+
+    ``datasets``: ``(dtrain, dvalid)`` already built (subsets of one
+    ``lightgbm.Dataset``, :func:`fit_separate`); ``train`` and ``valid`` then
+    only give the row count and the validation rows' labels.
+    """
     start = time.perf_counter()
-    dtrain = train.dataset(lgb, names, cats)
+    if datasets is None:
+        dtrain = train.dataset(lgb, names, cats)
+        dvalid = None if valid is None else valid.dataset(lgb, reference=dtrain)
+    else:
+        dtrain, dvalid = datasets
     callbacks, valid_sets, evals = [], None, {}
     if valid is not None:
-        valid_sets = [valid.dataset(lgb, reference=dtrain)]
+        valid_sets = [dvalid]
         callbacks.append(lgb.record_evaluation(evals))
-        if setting.es_rounds is not None:
+        if setting.es_rounds is not None and setting.es_tol > 0:
+            callbacks.append(
+                RelativeEarlyStopping(lgb, setting.es_rounds, setting.es_tol)
+            )
+        elif setting.es_rounds is not None:
             callbacks.append(
                 lgb.early_stopping(
                     setting.es_rounds, first_metric_only=True, verbose=False
@@ -190,7 +242,7 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
         best = booster.best_iteration
     if verbose:
         print(
-            f"[MultiTaskLGBM] {name}: {best} rounds on {len(train.y)} rows "
+            f"[MultiTaskLGBM] {name}: {best} rounds on {dtrain.num_data()} rows "
             f"in {time.perf_counter() - start:.2f}s"
         )
     return Trained(booster, int(best), {k: dict(v) for k, v in evals.items()})
@@ -231,22 +283,40 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False):
         Fval = data.val.X
     names = data.lgb_names if names is None else names
     setting = data.settings[t]
-    train, valid = data.task_data(t, F, data.train_rows[t], Fval)
+    held = data.valid_rows.get(t) if Fval is None else None
+    full = None
+    if refit and held is not None and data.kinds[t] != "ranking":
+        # one Dataset of every labelled row, binned once: early stopping
+        # trains and validates on two subsets of it, the refit on all of it
+        every = np.sort(np.concatenate([data.train_rows[t], held]))
+        rows = data.rows(t, F, every, W=data.weights)
+        full = rows.dataset(lgb, names, data.cats, params=setting.params)
+        train = TaskData(rows.X[:0], rows.y[:0])
+        valid = data.rows(t, F, held, W=data.weights)
+        valid.X = valid.X[:0]  # only its labels, weights and offsets are read
+        datasets = (
+            full.subset(np.searchsorted(every, data.train_rows[t])),
+            full.subset(np.searchsorted(every, held)),
+        )
+    else:
+        train, valid = data.task_data(t, F, data.train_rows[t], Fval)
+        datasets = None
     trained = train_booster(
         lgb, data.names[t], setting, train, valid, names=names, cats=data.cats,
-        verbose=data.verbose,
+        verbose=data.verbose, datasets=datasets,
     )  # fmt: skip
     if data.names[t] in data.offsets and offset_alone_is_better(
         data.kinds[t], setting.params, valid, trained
     ):
         trained.best = 0
-    if refit and trained.best > 0 and data.valid_rows.get(t) is not None:
-        every = np.sort(np.concatenate([data.train_rows[t], data.valid_rows[t]]))
-        train, _ = data.task_data(t, F, every)
+    if refit and trained.best > 0 and held is not None:
+        if full is None:
+            every = np.sort(np.concatenate([data.train_rows[t], held]))
+            train, _ = data.task_data(t, F, every)
         again = TaskSettings(setting.params, trained.best, None)
         refitted = train_booster(
             lgb, data.names[t], again, train, None, names=names, cats=data.cats,
-            verbose=data.verbose,
+            verbose=data.verbose, datasets=None if full is None else (full, None),
         )  # fmt: skip
         # the validation history is the early-stopped run's (the refit has none)
         trained = Trained(refitted.booster, refitted.best, trained.evals)
@@ -373,7 +443,7 @@ class SharedFit:
     weights_history: np.ndarray | None = None  # (n_rounds, n_shared)
 
 
-def fit_shared(lgb, data, n_rounds, es_rounds, finetune=False):
+def fit_shared(lgb, data, n_rounds, es_rounds, finetune=False, es_tol=0.0):
     """Train the one booster of the shared tasks on their stacked rows.
 
     With ``finetune``, also return each shared task's raw shared score (base
@@ -412,7 +482,7 @@ def fit_shared(lgb, data, n_rounds, es_rounds, finetune=False):
     names = data.lgb_names + ([TASK_FEATURE] if len(data.shared) > 1 else [])
     cats = data.cats + ([data.features.shape[1]] if len(data.shared) > 1 else [])
     trained = train_booster(
-        lgb, "shared", TaskSettings(params, n_rounds, es_rounds), train, valid,
+        lgb, "shared", TaskSettings(params, n_rounds, es_rounds, es_tol), train, valid,
         names=names, cats=cats, feval=feval, verbose=data.verbose,
     )  # fmt: skip
     out = SharedFit(trained, init)
@@ -559,7 +629,7 @@ def base_params(est, seed, n_threads):
     }
 
 
-def task_settings(base, overrides, n_rounds, es_rounds):
+def task_settings(base, overrides, n_rounds, es_rounds, es_tol=0.0):
     """Apply one task's overrides to ``base``: a :class:`TaskSettings`."""
     params = dict(base)
     for key, value in overrides.items():
@@ -567,13 +637,15 @@ def task_settings(base, overrides, n_rounds, es_rounds):
             n_rounds = value
         elif key == "early_stopping_rounds":
             es_rounds = value
+        elif key == "early_stopping_tol":
+            es_tol = value
         elif key in PARAM_ALIASES:
             params[PARAM_ALIASES[key]] = value
             if key == "subsample":
                 params["bagging_freq"] = 1 if value < 1 else 0
         else:
             params[key] = value
-    return TaskSettings(params, int(n_rounds), es_rounds)
+    return TaskSettings(params, int(n_rounds), es_rounds, float(es_tol))
 
 
 def all_settings(est, base, names, kinds, shared, task_params):
@@ -594,8 +666,9 @@ def all_settings(est, base, names, kinds, shared, task_params):
         if est.strategy == "finetune" and t in shared:
             n_rounds = est.finetune_n_estimators
         setting = task_settings(
-            base, task_params.get(name, {}), n_rounds, est.early_stopping_rounds
-        )
+            base, task_params.get(name, {}), n_rounds, est.early_stopping_rounds,
+            est.early_stopping_tol,
+        )  # fmt: skip
         setting.params.setdefault("objective", OBJECTIVES[kinds[t]])
         settings.append(setting)
     return settings
