@@ -249,6 +249,9 @@ def test_early_stopping_tol_stops_at_the_last_relative_improvement(data, tol):
         assert len(curve) == 200
         expected = _relative_stop(curve, 5, tol)
         assert model.best_iteration_[task] == expected
+        # its own history is whole: up to the round that stopped it
+        (own,) = model.evals_result_[task].values()
+        assert own == curve[: min(expected + 5, 200)]
         # the same trees as the run without a tolerance, cut at that round
         assert_array_equal(
             model.predict_task(X, task),
@@ -272,6 +275,29 @@ def test_relative_early_stopping_of_a_metric_to_maximise():
     assert info.value.best_iteration + 1 == 5 == _relative_stop(curve, 3, 0.01, True)
     assert i == 7
     assert info.value.best_score[0][2] == 0.70
+
+
+def test_relative_early_stopping_with_no_tolerance_is_lightgbms():
+    from mtlclassic.boosting._lgbm_train import RelativeEarlyStopping
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4))
+    y = X[:, 0] + rng.normal(size=600)
+    train = lgb.Dataset(X[:450], y[:450], params={"verbosity": -1})
+    valid = lgb.Dataset(X[450:], y[450:], reference=train)
+    out = []
+    for stop in (
+        lgb.early_stopping(5, first_metric_only=True, verbose=False),
+        RelativeEarlyStopping(lgb, 5, 0.0),
+    ):
+        evals = {}
+        booster = lgb.train(
+            lgb_params("regression", learning_rate=0.3), train, 200,
+            valid_sets=[valid], callbacks=[lgb.record_evaluation(evals), stop],
+        )  # fmt: skip
+        out.append((booster.best_iteration, evals["valid_0"]["l2"]))
+    assert out[0][0] < 200  # it stopped early
+    assert out[0] == out[1]
 
 
 def test_early_stopping_tol_is_validated(data):

@@ -108,10 +108,11 @@ class RelativeEarlyStopping:
     not.
     """
 
-    order = 30  # as lightgbm.early_stopping: after record_evaluation (20)
-    before_iteration = False
-
     def __init__(self, lgb, rounds, tol):
+        # instance attributes: lightgbm.train gives a callback without an
+        # ``order`` in its __dict__ a negative one (first of all); 30 is
+        # lightgbm.early_stopping's, after record_evaluation's 20
+        self.order, self.before_iteration = 30, False
         self.stop_exception = lgb.callback.EarlyStopException
         self.rounds, self.tol = rounds, tol
         self.best = self.best_iter = self.best_list = None
