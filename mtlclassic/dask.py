@@ -140,6 +140,11 @@ colsample_bytree, reg_lambda
         ``pilot_best_iteration_``).
     pilot_fraction : float, default=0.1
     early_stopping_rounds : int, default=20
+    early_stopping_tol : float >= 0, default=0.0
+        The pilot's relative tolerance
+        (:class:`~mtlclassic.MultiTaskLGBM` ``early_stopping_tol``): a round
+        counts as an improvement only when it beats the best validation loss
+        so far by this fraction; 0 is LightGBM's rule.
     validation_fraction : float, default=0.1
     client : distributed.Client or None, default=None
         None uses the default client (``distributed.get_client``).
@@ -182,6 +187,7 @@ colsample_bytree, reg_lambda
         early_stopping=None,
         pilot_fraction=0.1,
         early_stopping_rounds=20,
+        early_stopping_tol=0.0,
         validation_fraction=0.1,
         client=None,
         random_state=None,
@@ -200,6 +206,7 @@ colsample_bytree, reg_lambda
         self.early_stopping = early_stopping
         self.pilot_fraction = pilot_fraction
         self.early_stopping_rounds = early_stopping_rounds
+        self.early_stopping_tol = early_stopping_tol
         self.validation_fraction = validation_fraction
         self.client = client
         self.random_state = random_state
@@ -236,6 +243,7 @@ colsample_bytree, reg_lambda
         "early_stopping": [None, StrOptions({"pilot"})],
         "pilot_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
         "early_stopping_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
+        "early_stopping_tol": [Interval(numbers.Real, 0, None, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "client": [None, object],
         "random_state": ["random_state"],
@@ -492,6 +500,7 @@ colsample_bytree, reg_lambda
             pilot = self._template(
                 tasks=[kinds[n] for n in kept],
                 early_stopping_rounds=self.early_stopping_rounds,
+                early_stopping_tol=self.early_stopping_tol,
                 validation_fraction=self.validation_fraction,
                 task_params={
                     k: v for k, v in (self.task_params or {}).items() if k in kept

@@ -120,6 +120,24 @@ def test_pilot_early_stopping_sets_each_task_s_trees(client, data):
         assert booster.current_iteration() == model.best_iteration_[name]
 
 
+def test_pilot_early_stopping_tol_keeps_fewer_trees(client, data):
+    _, F, Y = data
+    dX, dY = dd.from_pandas(F, npartitions=2), dd.from_pandas(Y, npartitions=2)
+    common = dict(
+        n_estimators=400, early_stopping="pilot", pilot_fraction=0.5, random_state=0
+    )
+    plain = DaskMultiTaskLGBM(**common).fit(dX, dY)
+    tol = DaskMultiTaskLGBM(**common, early_stopping_tol=0.01).fit(dX, dY)
+    # the same pilot sample and split: a round that beats the best by 1%
+    # also beats it, so the tolerance only cuts trees
+    assert all(
+        tol.pilot_best_iteration_[n] <= plain.pilot_best_iteration_[n]
+        for n in plain.tasks_
+    )
+    assert tol.pilot_best_iteration_ != plain.pilot_best_iteration_
+    assert tol.best_iteration_ == tol.pilot_best_iteration_
+
+
 def test_bad_input_names_the_column_or_task(client, data):
     _, F, Y = data
     dX, dY = dd.from_pandas(F, npartitions=2), dd.from_pandas(Y, npartitions=2)
