@@ -292,9 +292,11 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False):
         every = np.sort(np.concatenate([data.train_rows[t], held]))
         rows = data.rows(t, F, every, W=data.weights)
         full = rows.dataset(lgb, names, data.cats, params=setting.params)
-        train = TaskData(rows.X[:0], rows.y[:0])
+        full.construct()  # binned now, so the rows' copy can go
+        del rows
+        train = TaskData(np.empty((0, F.shape[1])), np.empty(0))
         valid = data.rows(t, F, held, W=data.weights)
-        valid.X = valid.X[:0]  # only its labels, weights and offsets are read
+        valid.X = None  # only its labels, weights and offsets are read
         datasets = (
             full.subset(np.searchsorted(every, data.train_rows[t])),
             full.subset(np.searchsorted(every, held)),
