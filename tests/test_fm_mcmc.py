@@ -643,6 +643,43 @@ def test_relational_sampler_draws_the_per_row_samplers_chain(n_tasks):
     )
 
 
+def test_unit_weights_share_the_precisions_and_draw_the_same_chain(monkeypatch):
+    """With every labelled row weighing 1, ``P`` is ``Q`` itself (no copy of
+    (T, T, n)); the chain is the one the weighted formula draws."""
+    from mtlclassic.embedding._fm import gibbs
+    from mtlclassic.embedding._fm.gibbs import sample_fm
+
+    X, y, rng = _relational_data()
+    design = FMRegressor(n_iter=1, random_state=0).fit(X, y)._encode(X)[1]
+    n = len(y)
+    Y = np.c_[y, (y > 0).astype(float), rng.normal(size=n)]
+    Y[rng.rand(n) < 0.2, 0] = np.nan  # missing labels: Q is 0 there
+    weight = np.where(np.isnan(Y), 0.0, 1.0)
+    start = np.random.RandomState(5).normal(scale=0.1, size=(design.n_features, 3))
+    shared = []
+    real_init = gibbs.FMGibbsSampler.__init__
+
+    def run(unit):
+        def init(self, *args, **kwargs):
+            real_init(self, *args, **kwargs)
+            if not unit:  # the weighted formula Q * sqrt(w) sqrt(w)'
+                self.unit_weights = False
+                self.refresh()
+            shared.append(self.P is self.Q)
+
+        monkeypatch.setattr(gibbs.FMGibbsSampler, "__init__", init)
+        return sample_fm(
+            design, Y, weight, np.array([False, True, False]), start,
+            n_iter=6, n_kept_samples=6, learn_scale=True,
+            random_state=np.random.RandomState(3),
+        )  # fmt: skip
+
+    fast, reference = run(True), run(False)
+    assert shared == [True, False]
+    for name in ("factors", "coef", "intercept", "scale", "noise_correlation"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(reference, name))
+
+
 def test_the_design_keeps_its_element_wise_square():
     X, y, _ = _relational_data(n=300)
     design = FMRegressor(n_iter=1, random_state=0).fit(X, y)._encode(X)[1]

@@ -171,6 +171,8 @@ class FMGibbsSampler:
         self.rng = random_state
         weight = np.asarray(weight, dtype=np.float64)
         self.weight = np.ascontiguousarray(weight.T)
+        # every labelled row weighs 1: the weighted precisions P are Q itself
+        self.unit_weights = bool(np.all((weight == 0.0) | (weight == 1.0)))
         self.labels = np.ascontiguousarray(np.where(weight > 0, np.nan_to_num(Y), 0).T)
         self.labelled = [np.flatnonzero(w > 0) for w in self.weight]
         # every row labelled: a slice (views, not gathers)
@@ -262,8 +264,11 @@ class FMGibbsSampler:
                 )
         # task-major (T, T, n): every product below runs along the rows
         self.Q = np.take(per_pattern.transpose(1, 2, 0), self.pattern_of_row, axis=2)
-        root = np.sqrt(self.weight)  # (T, n)
-        self.P = self.Q * root[:, None, :] * root[None, :, :]
+        if self.unit_weights:  # Q * 1 * 1 (Q is 0 where a task has no label)
+            self.P = self.Q
+        else:
+            root = np.sqrt(self.weight)  # (T, n)
+            self.P = self.Q * root[:, None, :] * root[None, :, :]
         diagonal = np.arange(n_tasks)
         self.pdiag = np.ascontiguousarray(self.P[diagonal, diagonal])
         self._weigh_residuals()
