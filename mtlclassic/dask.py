@@ -140,7 +140,7 @@ colsample_bytree, reg_lambda
         ``pilot_best_iteration_``).
     pilot_fraction : float, default=0.1
     early_stopping_rounds : int, default=20
-    early_stopping_tol : float >= 0, default=0.0
+    early_stopping_tol : float in [0, 1), default=0.0
         The pilot's relative tolerance
         (:class:`~mtlclassic.MultiTaskLGBM` ``early_stopping_tol``): a round
         counts as an improvement only when it beats the best validation loss
@@ -243,7 +243,7 @@ colsample_bytree, reg_lambda
         "early_stopping": [None, StrOptions({"pilot"})],
         "pilot_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
         "early_stopping_rounds": [Interval(numbers.Integral, 1, None, closed="left")],
-        "early_stopping_tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "early_stopping_tol": [Interval(numbers.Real, 0, 1, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "client": [None, object],
         "random_state": ["random_state"],

@@ -302,8 +302,18 @@ def test_relative_early_stopping_with_no_tolerance_is_lightgbms():
 
 def test_early_stopping_tol_is_validated(data):
     X, Y = data
-    with pytest.raises(ValueError, match="early_stopping_tol"):
-        MultiTaskLGBM(**COMMON, early_stopping_tol=-0.1).fit(X, Y)
+    for bad in (-0.1, 1.0, float("nan")):
+        with pytest.raises(ValueError, match="early_stopping_tol"):
+            MultiTaskLGBM(**COMMON, early_stopping_tol=bad).fit(X, Y)
+    with pytest.raises(TypeError, match="early_stopping_tol"):
+        MultiTaskLGBM(**COMMON, early_stopping_tol=True).fit(X, Y)
+    for bad, error in ((True, TypeError), ("0.1", TypeError), (2.0, ValueError)):
+        with pytest.raises(
+            error, match=r"task_params\['like'\]\['early_stopping_tol'\]"
+        ):
+            MultiTaskLGBM(
+                **COMMON, task_params={"like": {"early_stopping_tol": bad}}
+            ).fit(X, Y)
     with pytest.raises(
         ValueError, match=r"task_params\['click'\]\['early_stopping_tol'\]"
     ):
@@ -311,6 +321,50 @@ def test_early_stopping_tol_is_validated(data):
             **COMMON, early_stopping_rounds=3,
             task_params={"click": {"early_stopping_tol": float("nan")}},
         ).fit(X, Y)  # fmt: skip
+
+
+def _l2_objective(preds, dataset):
+    return preds - dataset.get_label(), np.ones_like(preds)
+
+
+def test_early_stopping_tol_like_lightgbm_on_dart_no_metric_and_custom_objective(data):
+    X, Y = data
+    common = dict(**COMMON, early_stopping_rounds=5, refit=True, random_state=SEED)
+    # DART rescales earlier trees, so no early stopping (LightGBM's rule too)
+    dart = {"rating": {"boosting": "dart"}}
+    with pytest.warns(UserWarning, match="not available in dart mode"):
+        lightgbms = MultiTaskLGBM(**common, task_params=dart).fit(X, Y)
+    with pytest.warns(UserWarning, match="not available in dart mode"):
+        ours = MultiTaskLGBM(**common, early_stopping_tol=1e-3, task_params=dart)
+        ours.fit(X, Y)
+    assert (
+        ours.best_iteration_["rating"]
+        == lightgbms.best_iteration_["rating"]
+        == COMMON["n_estimators"]
+    )
+    # no metric to stop on: the error LightGBM's callback raises
+    for tol in (0.0, 1e-3):
+        with pytest.raises(ValueError, match="at least one dataset and eval metric"):
+            MultiTaskLGBM(
+                **common, early_stopping_tol=tol,
+                task_params={"click": {"metric": "None"}},
+            ).fit(X, Y)  # fmt: skip
+    # a custom objective with refit: the one binned Dataset takes no callable
+    custom = {"rating": {"objective": _l2_objective, "metric": "l2"}}
+    with_obj = MultiTaskLGBM(**common, early_stopping_tol=1e-3, task_params=custom)
+    plain = MultiTaskLGBM(
+        **common, early_stopping_tol=1e-3, task_params={"rating": {"metric": "l2"}}
+    )
+    with_obj.fit(X, Y)
+    plain.fit(X, Y)
+    # the same gradients as LightGBM's L2, from a start at 0 instead of the mean
+    assert with_obj.best_iteration_["rating"] >= 1
+    assert (
+        np.corrcoef(
+            with_obj.predict_task(X, "rating"), plain.predict_task(X, "rating")
+        )[0, 1]
+        > 0.9
+    )
 
 
 def test_early_stopping_tol_per_task(data):

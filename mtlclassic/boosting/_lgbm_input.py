@@ -353,18 +353,30 @@ def check_task_params(task_params, names):
                 "scores per row, a task one; give each class its own binary task "
                 "(e.g. one-hot label columns)."
             )
-        tol = value.get("early_stopping_tol", 0.0)
-        if (
-            not isinstance(tol, numbers.Real)
-            or isinstance(tol, bool)
-            or not np.isfinite(tol)
-            or tol < 0
-        ):
-            raise ValueError(
-                f"task_params[{key!r}]['early_stopping_tol'] must be a finite "
-                f"number >= 0 (a relative improvement); got {tol!r}."
+        if "early_stopping_tol" in value:
+            check_early_stopping_tol(
+                value["early_stopping_tol"],
+                f"task_params[{key!r}]['early_stopping_tol']",
             )
     return task_params
+
+
+def check_early_stopping_tol(tol, name="early_stopping_tol"):
+    """Raise unless ``tol`` is a relative improvement: a real number in [0, 1).
+
+    1 or more would ask a loss to fall by all of itself in one step, so
+    every booster would keep one tree.
+    """
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
+        raise TypeError(
+            f"{name} must be a real number in [0, 1) (a relative improvement); "
+            f"got {tol!r}."
+        )
+    if not (0 <= tol < 1):  # NaN fails too
+        raise ValueError(
+            f"{name} must be in [0, 1) (a relative improvement, e.g. 1e-4 for "
+            f"0.01%); got {tol!r}."
+        )
 
 
 _MULTICLASS = ("multiclass", "softmax", "multiclassova", "multiclass_ova", "ova",

@@ -29,6 +29,7 @@ from .._targets import check_targets
 from .._task_weights import check_task_weights
 from ._lgbm_input import (
     EvalData,
+    check_early_stopping_tol,
     check_eval_set,
     check_init_score,
     check_ranking,
@@ -52,6 +53,7 @@ PARAM_ALIASES = {
     "reg_lambda": "lambda_l2",
 }
 CHAIN_FOLDS = 5
+DART_KEYS = ("boosting", "boosting_type", "boost")  # LightGBM's aliases
 TASK_FEATURE = "__task__"
 EPS = 1e-15  # LightGBM's kEpsilon, used to clip the binary base rate
 
@@ -116,9 +118,26 @@ class RelativeEarlyStopping:
         self.stop_exception = lgb.callback.EarlyStopException
         self.rounds, self.tol = rounds, tol
         self.best = self.best_iter = self.best_list = None
+        self.enabled = True
 
     def __call__(self, env):
-        if not env.evaluation_result_list:
+        if env.iteration == env.begin_iteration:  # as lightgbm.early_stopping
+            if not env.evaluation_result_list:
+                raise ValueError(
+                    "For early stopping, at least one dataset and eval metric is "
+                    "required for evaluation"
+                )
+            if any(env.params.get(key) == "dart" for key in DART_KEYS):
+                # DART rescales earlier trees: a model cut at its best round
+                # is not the one evaluated there
+                warnings.warn(
+                    "Early stopping is not available in dart mode: every "
+                    "round is kept.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                self.enabled = False
+        if not self.enabled:
             return
         _, _, score, higher_better = env.evaluation_result_list[0][:4]
         gain = score - self.best if self.best is not None else np.inf
@@ -291,7 +310,8 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False):
         # trains and validates on two subsets of it, the refit on all of it
         every = np.sort(np.concatenate([data.train_rows[t], held]))
         rows = data.rows(t, F, every, W=data.weights)
-        full = rows.dataset(lgb, names, data.cats, params=setting.params)
+        dataset_params = {k: v for k, v in setting.params.items() if not callable(v)}
+        full = rows.dataset(lgb, names, data.cats, params=dataset_params)
         full.construct()  # binned now, so the rows' copy can go
         del rows
         train = TaskData(np.empty((0, F.shape[1])), np.empty(0))
@@ -558,6 +578,7 @@ def fit_data(est, X, Y, sample_weight, eval_set):
         raw_query = np.asarray(query)
         query = query_codes(query, est.query_col)
     task_params = check_task_params(est.task_params, names)
+    check_early_stopping_tol(est.early_stopping_tol)  # a bool passes Interval
     offsets = check_init_score(
         est.init_score, names, kinds, features, strategy=est.strategy,
         chain=est.chain, columns=est.feature_columns_,

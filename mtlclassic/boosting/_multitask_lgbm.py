@@ -160,7 +160,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         this many rounds. Validation rows come from ``eval_set``, or else a
         seeded ``validation_fraction`` of each task's labelled rows (whole
         queries for a ranking task), held out from its training rows.
-    early_stopping_tol : float >= 0, default=0.0
+    early_stopping_tol : float in [0, 1), default=0.0
         Relative improvement that counts for early stopping: a round improves
         on the best validation metric so far only when it beats it by more
         than ``early_stopping_tol * |best|`` (better by 0.01% with ``1e-4``),
@@ -172,7 +172,11 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         (:func:`~mtlclassic.make_multitask_recommender`), which on all of
         MovieLens-1M kept 230 trees instead of 529 with the same test RMSE
         and AUC. Applies to every early-stopped booster (the
-        shared one too); ignored without ``early_stopping_rounds``.
+        shared one too); ignored without ``early_stopping_rounds``. As with
+        LightGBM's rule, a booster with no validation metric raises
+        ``ValueError`` and a DART booster keeps every round (with a warning):
+        DART rescales earlier trees, so a model cut at its best round is not
+        the one that was evaluated there.
     validation_fraction : float in (0, 1), default=0.1
         Share of each task's labelled rows held out for early stopping when
         ``eval_set`` is not given (only when early stopping is on): each row
@@ -190,7 +194,11 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         fit time. Applies to the heads of ``strategy="separate"`` (and
         chains), not with ``eval_set``, and not to a head that keeps no tree;
         the shared booster and the fine-tuned towers keep their early-stopped
-        models.
+        models. A regression or binary head then bins its labelled rows once,
+        as ``lightgbm.cv`` does: early stopping trains and validates on two
+        ``Dataset.subset``s and the refit uses the whole Dataset, so the bins
+        see the validation rows' feature values (never their labels) and the
+        round early stopping picks can differ from ``refit=False``'s.
     query_col : str, int or None, default=None
         Column of ``X`` holding per-row query ids (e.g. ``"user_id"``) for
         ranking tasks; rows are grouped by it (sorted internally). It is used
@@ -334,7 +342,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             None,
             Interval(numbers.Integral, 1, None, closed="left"),
         ],
-        "early_stopping_tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "early_stopping_tol": [Interval(numbers.Real, 0, 1, closed="left")],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "refit": ["boolean"],
         "query_col": [None, str, Interval(numbers.Integral, 0, None, closed="left")],

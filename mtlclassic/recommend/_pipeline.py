@@ -172,9 +172,9 @@ def make_multitask_recommender(
         0.1 or no refit cut the heads' time by a third to 40% and cost about
         0.001-0.002 RMSE (``python benchmarks/bench_heads.py --seeds 0 1 2
         --set p20:early_stopping_rounds=20 p10:early_stopping_rounds=10``).
-    early_stopping_tol : float >= 0, default=1e-4
+    early_stopping_tol : float in [0, 1), default=1e-4
         A round counts as an improvement of a head's validation loss only
-        when it lowers the best so far by more than this fraction
+        when it beats the best so far by more than this fraction
         (``MultiTaskLGBM(early_stopping_tol=...)``; 0 is LightGBM's rule). The
         heads boost from the FM scores, so their validation curves are flat
         and plain early stopping stopped on noise: on all of MovieLens-1M (a
