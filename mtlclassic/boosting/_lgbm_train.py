@@ -179,8 +179,12 @@ class FitData:
     task_weight_rule: str | None = None  # "uncertainty" or "mgda"
     task_weight_interval: int = 10
 
-    def rows(self, t, F, idx, *, Y=None, W=None, query=None, init=None):
-        """:class:`TaskData` of task ``t`` on rows ``idx`` of ``F``."""
+    def rows(self, t, F, idx, *, Y=None, W=None, query=None, init=None,
+             features=True):  # fmt: skip
+        """:class:`TaskData` of task ``t`` on rows ``idx`` of ``F``.
+
+        Without ``features``: its labels, weights and offsets only (``X`` None).
+        """
         Y = self.Y if Y is None else Y
         group = None
         if self.kinds[t] == "ranking":
@@ -190,7 +194,7 @@ class FitData:
             init = F[idx, offset]
         w = None if W is None else W[idx, t]
         every = idx.size == F.shape[0] and np.array_equal(idx, np.arange(idx.size))
-        X = F if every else F[idx]  # every row in order: the matrix, not a copy
+        X = F if every else F[idx] if features else None  # every row: no copy
         return TaskData(X, Y[idx, t], w, group, init)
 
     def task_data(self, t, F, rows, Fval=None, init=None, init_val=None):
@@ -315,8 +319,7 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False):
         full.construct()  # binned now, so the rows' copy can go
         del rows
         train = TaskData(np.empty((0, F.shape[1])), np.empty(0))
-        valid = data.rows(t, F, held, W=data.weights)
-        valid.X = None  # only its labels, weights and offsets are read
+        valid = data.rows(t, F, held, W=data.weights, features=False)
         datasets = (
             full.subset(np.searchsorted(every, data.train_rows[t])),
             full.subset(np.searchsorted(every, held)),
