@@ -689,3 +689,42 @@ def test_the_design_keeps_its_element_wise_square():
         design.tocsr_squared().toarray(), Z.multiply(Z).toarray()
     )
     assert design.tocsr_squared() is design.tocsr_squared()  # built once
+
+
+@pytest.mark.parametrize("unsorted", [False, True])
+def test_refresh_in_row_chunks_equals_fm_parts_on_the_whole_design(
+    monkeypatch, unsorted
+):
+    """The sampler's caches, rebuilt 7 rows at a time without a CSR copy, are
+    ``fm_parts`` of the whole design to the bit (fields on some rows, a
+    numeric field, rows given out of order)."""
+    import mtlclassic.embedding._fm.gibbs as gibbs
+
+    rng = np.random.RandomState(0)
+    n, k = 50, 3
+    X = sp.random(n, 6, density=0.5, random_state=1, format="csr")
+    X.data = rng.normal(size=X.data.size)
+    design = design_from_sparse(X)
+    if unsorted:  # the same design, each field's non-zeros in another order
+        for F in range(design.n_fields):
+            order = rng.permutation(design.rows[F].size)
+            design.rows[F] = design.rows[F][order]
+            design.cols[F] = design.cols[F][order]
+            design.vals[F] = design.vals[F][order]
+    monkeypatch.setattr(gibbs, "REFRESH_ROWS", 7)
+    Y = rng.normal(size=(n, 2))
+    state = FMGibbsSampler(
+        design, Y, np.ones((n, 2)), np.array([False, False]),
+        rng.normal(size=(6, k)), learn_scale=True,
+        random_state=np.random.RandomState(2),
+    )  # fmt: skip
+    state.coef[:] = rng.normal(size=state.coef.shape)
+    state.intercept[:] = [0.5, -1.0]
+    q_before = state.q
+    state.refresh()
+    assert state.q is q_before  # rebuilt in place
+    assert design._csr is None  # no CSR copy kept
+    linear, q, phi = fm_parts(design_from_sparse(X).tocsr(), state.coef, state.factors)
+    np.testing.assert_array_equal(state.q, q.T)
+    np.testing.assert_array_equal(state.phi, phi)
+    np.testing.assert_array_equal(state.linear, linear.T + state.intercept[:, None])

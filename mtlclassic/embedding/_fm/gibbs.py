@@ -43,7 +43,7 @@ import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.special import log_ndtr, logit, ndtr, ndtri, ndtri_exp
 
-from .design import FMDesign
+from .design import FMDesign, squared_csr
 from .model import fm_parts
 from .relational import (
     block_curvature,
@@ -64,6 +64,7 @@ MIN_SHARED_ROWS = 30  # co-labelled rows needed to estimate a noise correlation
 MAX_CORRELATION = 0.95
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 MIN_CLASS_ROWS = 10  # rows of each class needed for a biserial correlation
+REFRESH_ROWS = 1 << 16  # rows per chunk of FMGibbsSampler.refresh
 _DEEP_TAIL = -35.0  # below it Phi(c) is subnormal: truncated draws in log space
 
 
@@ -218,13 +219,23 @@ class FMGibbsSampler:
 
     # caches ---------------------------------------------------------------
     def refresh(self):
-        """Recompute ``q``, ``phi``, the linear part and the residuals."""
-        linear, q, phi = fm_parts(
-            self.design.tocsr(), self.coef, self.factors, self.design.tocsr_squared()
-        )
-        self.q = np.ascontiguousarray(q.T)
-        self.phi = phi
-        self.linear = np.ascontiguousarray(linear.T) + self.intercept[:, None]
+        """Recompute ``q``, ``phi``, the linear part and the residuals.
+
+        Row chunk by row chunk (:meth:`FMDesign.row_chunks`), into the caches
+        in place: the products need a few bytes per row beyond the caches, and
+        no CSR copy of the design is kept. Each row's values are the ones of
+        :func:`fm_parts` on the whole design, to the bit.
+        """
+        n_tasks, n = self.weight.shape
+        if getattr(self, "q", None) is None:
+            self.q = np.empty((self.n_components, n))
+            self.phi = np.empty(n)
+            self.linear = np.empty((n_tasks, n))
+        for start, stop, Z in self.design.row_chunks(REFRESH_ROWS):
+            linear, q, phi = fm_parts(Z, self.coef, self.factors, squared_csr(Z))
+            self.q[:, start:stop] = q.T
+            self.phi[start:stop] = phi
+            self.linear[:, start:stop] = linear.T + self.intercept[:, None]
         self._rebuild_residuals(precision=True)
 
     def _rebuild_residuals(self, precision=False):
