@@ -644,8 +644,9 @@ def test_relational_sampler_draws_the_per_row_samplers_chain(n_tasks):
 
 
 def test_unit_weights_share_the_precisions_and_draw_the_same_chain(monkeypatch):
-    """With every labelled row weighing 1, ``P`` is ``Q`` itself (no copy of
-    (T, T, n)); the chain is the one the weighted formula draws."""
+    """With every labelled row weighing 1, ``P`` is read from the per-pattern
+    table ``Q`` (no (T, T, n) array, a byte per row); the chain is the one the
+    weighted formula draws, on the materialised ``P``, to the bit."""
     from mtlclassic.embedding._fm import gibbs
     from mtlclassic.embedding._fm.gibbs import sample_fm
 
@@ -665,7 +666,9 @@ def test_unit_weights_share_the_precisions_and_draw_the_same_chain(monkeypatch):
             if not unit:  # the weighted formula Q * sqrt(w) sqrt(w)'
                 self.unit_weights = False
                 self.refresh()
-            shared.append(self.P is self.Q)
+            shared.append(self.P is None)  # read from the per-pattern table
+            assert self.pattern_of_row.dtype == np.uint8
+            assert self.Q.shape[2] == self.patterns.size
 
         monkeypatch.setattr(gibbs.FMGibbsSampler, "__init__", init)
         return sample_fm(

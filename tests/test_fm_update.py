@@ -108,7 +108,13 @@ def test_new_user_binary_is_the_penalised_logistic_optimum():
     np.testing.assert_allclose(np.r_[fm.coef_[0, j], fm.factors_[j]], best.x, atol=1e-6)
 
 
-def test_laplace_precision_is_the_objective_hessian_diagonal():
+@pytest.mark.parametrize("chunk_rows", [7, 1 << 14])
+def test_laplace_precision_is_the_objective_hessian_diagonal(monkeypatch, chunk_rows):
+    """Against finite differences of the objective, whether the design's rows
+    are taken 7 at a time or all at once."""
+    from mtlclassic.embedding._fm import update
+
+    monkeypatch.setattr(update, "_LAPLACE_ROWS", chunk_rows)
     X, y, _ = _ratings(n=300, seed=3)
     yb = (y > 0).astype(float)
     fm = FMClassifier(n_components=2, solver="als", n_iter=60, tol=0, random_state=0)

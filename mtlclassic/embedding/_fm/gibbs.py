@@ -153,8 +153,12 @@ class FMGibbsSampler:
     Row caches are task-major: ``target`` (the labels, or the latent
     utilities of binary tasks), ``resid`` = prediction minus target, the
     precision weights ``prec = a tau``; ``q`` (k, n) the factor sums and
-    ``phi`` (n,) the interaction; with correlated noise, the precision
-    matrices ``P`` and their unweighted ``Q`` are (T, T, n). In the factor
+    ``phi`` (n,) the interaction. With correlated noise, a row's unweighted
+    precision matrix ``Q`` depends only on which tasks it has labels for (its
+    pattern): ``Q`` is a (T, T, n_patterns) table and ``pattern_of_row`` (n,)
+    the smallest integer type (one byte for up to 8 tasks); the weighted ``P``
+    is materialised (T, T, n) only when some weight is not 1, else ``P`` is
+    None and read from the table (:meth:`precision`). In the factor
     phase only the combined gradient ``g = sum_t s_t prec_t resid_t`` and
     curvature ``c = sum_t s_t^2 prec_t`` per row are needed: a change of
     ``phi`` moves ``g`` by ``c * dphi``, and the residuals are rebuilt once
@@ -214,7 +218,11 @@ class FMGibbsSampler:
         self.noise_correlation = np.eye(n_tasks)
         if self.correlated:
             codes = (mask.T * (1 << np.arange(n_tasks))).sum(axis=1)
-            self.patterns, self.pattern_of_row = np.unique(codes, return_inverse=True)
+            self.patterns, inverse = np.unique(codes, return_inverse=True)
+            self.pattern_of_row = inverse.astype(
+                np.min_scalar_type(self.patterns.size - 1)
+            )
+            del codes, inverse
         self.refresh()
 
     # caches ---------------------------------------------------------------
@@ -273,31 +281,60 @@ class FMGibbsSampler:
                 per_pattern[j][np.ix_(tasks, tasks)] = np.linalg.inv(
                     cov[np.ix_(tasks, tasks)]
                 )
-        # task-major (T, T, n): every product below runs along the rows
-        self.Q = np.take(per_pattern.transpose(1, 2, 0), self.pattern_of_row, axis=2)
-        if self.unit_weights:  # Q * 1 * 1 (Q is 0 where a task has no label)
-            self.P = self.Q
+        # task-major (T, T, n_patterns): a row's Q is column pattern_of_row
+        self.Q = np.ascontiguousarray(per_pattern.transpose(1, 2, 0))
+        diagonal = np.arange(n_tasks)
+        if self.unit_weights:  # P = Q * 1 * 1 (Q is 0 where a task has no label)
+            self.P = None
+            self.pdiag = np.take(
+                self.Q[diagonal, diagonal], self.pattern_of_row, axis=1
+            )
         else:
             root = np.sqrt(self.weight)  # (T, n)
-            self.P = self.Q * root[:, None, :] * root[None, :, :]
-        diagonal = np.arange(n_tasks)
-        self.pdiag = np.ascontiguousarray(self.P[diagonal, diagonal])
+            self.P = np.take(self.Q, self.pattern_of_row, axis=2)
+            self.P *= root[:, None, :]
+            self.P *= root[None, :, :]
+            self.pdiag = np.ascontiguousarray(self.P[diagonal, diagonal])
         self._weigh_residuals()
+
+    def precision(self, a, t, rows=slice(None)):
+        """Entries ``P[a, t, rows]`` of the rows' weighted precision matrices.
+
+        ``a`` and ``t``: an int or a slice of tasks. Gathered from the
+        per-pattern table ``Q`` when every weight is 1 (a copy), else from
+        the materialised ``P``.
+        """
+        if self.P is not None:
+            return self.P[a, t, rows]
+        return np.take(self.Q[a, t], self.pattern_of_row[rows], axis=-1)  # C order
+
+    def _curvature_rows(self, s):
+        """``c_i = s' P_i s`` of every row (elementwise, task pair by pair).
+
+        From the per-pattern table when every weight is 1, then gathered: the
+        same arithmetic on the same values, so the same bits as on ``P``.
+        """
+        P = self.Q if self.P is None else self.P
+        c = np.zeros(P.shape[2])
+        for a in range(s.size):
+            for b in range(s.size):
+                c += (s[a] * s[b]) * P[a, b]
+        return c if self.P is not None else c[self.pattern_of_row]
 
     def _weigh_residuals(self):
         """``pr = P r`` of every row."""
         if not self.correlated:
             self.pr = self.pdiag * self.resid
             return
-        self.pr = self.P[:, 0] * self.resid[0]
+        self.pr = self.precision(slice(None), 0) * self.resid[0]
         for u in range(1, self.resid.shape[0]):
-            self.pr += self.P[:, u] * self.resid[u]
+            self.pr += self.precision(slice(None), u) * self.resid[u]
 
     def _shift(self, t, rows, change):
         """Add ``change`` to task ``t``'s residuals at ``rows``, keeping ``pr``."""
         self.resid[t, rows] += change
         if self.correlated:
-            self.pr[:, rows] += self.P[:, t, rows] * change
+            self.pr[:, rows] += self.precision(slice(None), t, rows) * change
         else:
             self.pr[t, rows] += self.pdiag[t, rows] * change
 
@@ -342,7 +379,7 @@ class FMGibbsSampler:
             pred = self.resid[t, r] + self.target[t, r]
             mean, sd = pred, None
             if self.correlated:
-                Q = self.Q[t][:, r]  # (T, rows): row t of every row's Q
+                Q = np.take(self.Q[t], self.pattern_of_row[r], axis=1)  # (T, rows)
                 qtt = Q[t]
                 others = np.einsum("un,un->n", Q, self.resid[:, r])
                 others -= qtt * self.resid[t, r]
@@ -391,8 +428,7 @@ class FMGibbsSampler:
         s = self.scale
         g_row = s @ self.pr
         if self.correlated:
-            T = s.size
-            c_row = np.outer(s, s).ravel() @ self.P.reshape(T * T, -1)
+            c_row = self._curvature_rows(s)
         else:
             c_row = (s * s) @ self.pdiag
         blocks = self.blocks if self.relational else []

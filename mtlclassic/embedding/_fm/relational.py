@@ -145,7 +145,7 @@ def sample_linear_block(state, block):
         PP = np.empty((n_tasks, n_tasks, m))  # PP[a, t]: sum of P[i, a, t]
         for a in range(n_tasks):
             for t in range(n_tasks):
-                PP[a, t] = np.bincount(e, state.P[a, t], m)
+                PP[a, t] = np.bincount(e, state.precision(a, t), m)
         PD = np.stack([PP[t, t] for t in range(n_tasks)])
     else:
         PD = np.stack([np.bincount(e, state.pdiag[t], m) for t in range(n_tasks)])
@@ -170,7 +170,7 @@ def sample_linear_block(state, block):
         state.linear[t] += change
         state.resid[t] += change
         if state.correlated:
-            state.pr += state.P[:, t] * change
+            state.pr += state.precision(slice(None), t) * change
         else:
             state.pr[t] += state.pdiag[t] * change
 

@@ -64,6 +64,7 @@ from .model import fm_parts
 
 _MIN_VARIANCE = 1e-8  # a posterior spread below this is taken as this
 _ENTRY_CHUNK = 20_000  # design entries per block of the normal equations
+_LAPLACE_ROWS = 1 << 14  # design rows per chunk of laplace_precision
 
 
 @dataclass
@@ -329,24 +330,26 @@ def laplace_precision(design: FMDesign, Y, weight, binary, params, coef_prior,
     (noise precision ``noise`` for a regression task, 1 for a binary task's
     latent). Returns ``(intercept (T,), coef (T, p), factors (p, k))``.
     """
-    Z = design.tocsr()
     T = params.coef.shape[0]
-    pred, q = _predict(Z, params)
-    if link == "logit":
-        _, c = loss_derivatives(pred, Y, weight, binary, "logit", np.ones(T))
-    else:
-        c = weight * np.where(binary, 1.0, noise)[None, :]
-    intercept = c.sum(axis=0)
+    intercept = np.zeros(T)
     coef = np.zeros(params.coef.shape) + coef_prior
     factors = np.zeros(params.factors.shape) + factor_prior
-    Zc = Z.tocoo()
-    r, j, z = Zc.row, Zc.col, Zc.data
-    per_row = c @ (params.scale**2)
-    for lo in range(0, r.size, _ENTRY_CHUNK * 10):
-        sl = slice(lo, lo + _ENTRY_CHUNK * 10)
-        rr, jj, zz = r[sl], j[sl], z[sl]
+    # row chunks of the design (no CSR copy of it all): a few bytes per row
+    for start, stop, Z in design.row_chunks(_LAPLACE_ROWS):
+        rows = slice(start, stop)
+        pred, q = _predict(Z, params)
+        if link == "logit":
+            _, c = loss_derivatives(
+                pred, Y[rows], weight[rows], binary, "logit", np.ones(T)
+            )
+        else:
+            c = weight[rows] * np.where(binary, 1.0, noise)[None, :]
+        intercept += c.sum(axis=0)
+        Zc = Z.tocoo()
+        rr, jj, zz = Zc.row, Zc.col, Zc.data
         for t in range(T):
             coef[t] += np.bincount(jj, c[rr, t] * zz * zz, minlength=coef.shape[1])
+        per_row = c @ (params.scale**2)
         qm = q[rr] - zz[:, None] * params.factors[jj]
         curv = (per_row[rr] * zz * zz)[:, None] * qm * qm
         for f in range(factors.shape[1]):
