@@ -85,6 +85,8 @@ def _relative_weights(weight):
     count = labelled.sum(axis=0)
     total = weight.sum(axis=0)
     scale = np.where(total > 0, count / np.where(total > 0, total, 1.0), 1.0)
+    if np.all(scale == 1.0):
+        return weight  # times 1: the same values, without a copy
     return weight * scale[None, :]
 
 
@@ -571,10 +573,14 @@ class _BaseFM(BaseEstimator):
             y, self.tasks, n_samples=n_samples, allow_kinds=self._allowed_kinds
         )
         keep = list(range(len(names))) if select is None else select(names)
-        Y, mask = Y[:, keep], mask[:, keep]
+        if keep != list(range(len(names))):  # else no copies
+            Y, mask = Y[:, keep], mask[:, keep]
         kinds, names = [kinds[t] for t in keep], [names[t] for t in keep]
-        sw = check_task_sample_weight(sample_weight, n_samples, len(keep))
-        weight = sw * mask
+        if sample_weight is None:  # ones * mask
+            weight = mask.astype(np.float64)
+        else:
+            weight = check_task_sample_weight(sample_weight, n_samples, len(keep))
+            weight = weight * mask
         if not weight.any():
             raise ValueError(
                 "sample_weight is zero on every labelled row; nothing to fit."

@@ -407,6 +407,7 @@ def build_design(
         X = sp.csc_matrix(X)
         X.sum_duplicates()
     rows, cols, vals = [], [], []
+    shared = _SharedArrays(n_samples)
     for j, cats in enumerate(categories):
         if cats is not None:
             col = _column(X, j)
@@ -418,10 +419,15 @@ def build_design(
             if len(cats):  # ids of another type: converted losslessly or refused
                 col = conform_ids(col, reference, names[j])
             codes = np.asarray(index.get_indexer(col), dtype=np.int64)
-            r = np.flatnonzero(codes >= 0)
-            rows.append(r)
-            cols.append(codes[r])
-            vals.append(np.ones(r.size))
+            present = codes >= 0
+            if present.all():  # a field on every row: no copies
+                rows.append(shared.rows())
+                cols.append(codes)
+            else:
+                r = np.flatnonzero(present)
+                rows.append(r)
+                cols.append(codes[r])
+            vals.append(shared.ones(rows[-1].size))
             continue
         if sp.issparse(X):
             sl = slice(X.indptr[j], X.indptr[j + 1])
@@ -440,12 +446,47 @@ def build_design(
                 v = np.clip(v, *value_range[j])  # NaN stays NaN
             v = (v - mean[j]) / scale[j]
             v[np.isnan(v)] = 0.0  # a missing value maps to nothing (the mean)
-            r = np.arange(n_samples)
+            r = shared.rows()
         nz = v != 0
-        rows.append(r[nz])
-        cols.append(np.zeros(int(nz.sum()), dtype=np.int64))
-        vals.append(v[nz])
+        if nz.all():  # v is this field's own array
+            rows.append(r)
+            vals.append(v)
+        else:
+            rows.append(r[nz])
+            vals.append(v[nz])
+        cols.append(shared.zeros(rows[-1].size))
     return FMDesign(n_samples, np.asarray(offsets, dtype=np.int64), rows, cols, vals)
+
+
+class _SharedArrays:
+    """Read-only arrays the fields of one design share, built once each.
+
+    The rows of a field present on every row (``arange(n)``), the values of a
+    one-hot field (ones) and the within-field columns of one-column fields
+    (zeros): without them a design holds these 8 bytes per non-zero once per
+    field. Read-only, so a change in place fails rather than reaching every
+    field.
+    """
+
+    def __init__(self, n_samples):
+        self.n_samples = n_samples
+        self._arrays = {}
+
+    def _get(self, name, make):
+        if name not in self._arrays:
+            array = make(self.n_samples)
+            array.setflags(write=False)
+            self._arrays[name] = array
+        return self._arrays[name]
+
+    def rows(self):
+        return self._get("rows", np.arange)
+
+    def ones(self, size):
+        return self._get("ones", np.ones)[:size]
+
+    def zeros(self, size):
+        return self._get("zeros", lambda n: np.zeros(n, dtype=np.int64))[:size]
 
 
 _INDEX_CACHE = weakref.WeakKeyDictionary()  # fitted FM -> its categories' lookups

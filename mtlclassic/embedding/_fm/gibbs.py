@@ -178,7 +178,8 @@ class FMGibbsSampler:
         self.weight = np.ascontiguousarray(weight.T)
         # every labelled row weighs 1: the weighted precisions P are Q itself
         self.unit_weights = bool(np.all((weight == 0.0) | (weight == 1.0)))
-        self.labels = np.ascontiguousarray(np.where(weight > 0, np.nan_to_num(Y), 0).T)
+        labels = np.ascontiguousarray(np.where(weight > 0, np.nan_to_num(Y), 0).T)
+        self.positive = labels > 0.5  # (T, n) the side of a binary task's label
         self.labelled = [np.flatnonzero(w > 0) for w in self.weight]
         # every row labelled: a slice (views, not gathers)
         self.labelled = [slice(None) if r.size == w.size else r
@@ -203,9 +204,8 @@ class FMGibbsSampler:
         self.factor_mean = np.zeros((n_groups, k))
         self.factor_precision = np.ones((n_groups, k))
         # binary targets start at the side of their label
-        self.target = np.where(
-            self.binary[:, None], 2.0 * self.labels - 1.0, self.labels
-        )
+        self.target = np.where(self.binary[:, None], 2.0 * labels - 1.0, labels)
+        del labels
         # tasks labelled together on enough rows get a noise correlation
         mask = self.weight > 0
         self.pairs = [
@@ -385,7 +385,7 @@ class FMGibbsSampler:
                 others -= qtt * self.resid[t, r]
                 mean = pred + others / qtt
                 sd = 1.0 / np.sqrt(qtt)
-            u = sample_truncated_normal(mean, self.labels[t, r] > 0.5, self.rng, sd)
+            u = sample_truncated_normal(mean, self.positive[t, r], self.rng, sd)
             self._shift(t, r, (pred - u) - self.resid[t, r])
             self.target[t, r] = u
 
@@ -572,7 +572,7 @@ class FMGibbsSampler:
         moves little between sweeps: one to three steps), falling back to a
         bounded scalar search when Newton does not settle.
         """
-        labels = self.labels[b, rows] > 0.5
+        labels = self.positive[b, rows]
         if min(labels.sum(), (~labels).sum()) < MIN_CLASS_ROWS:
             return 0.0
         pred = self.resid[b, rows] + self.target[b, rows]
