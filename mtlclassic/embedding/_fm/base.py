@@ -576,8 +576,9 @@ class _BaseFM(BaseEstimator):
         if keep != list(range(len(names))):  # else no copies
             Y, mask = Y[:, keep], mask[:, keep]
         kinds, names = [kinds[t] for t in keep], [names[t] for t in keep]
-        if sample_weight is None:  # ones * mask
-            weight = mask.astype(np.float64)
+        if sample_weight is None:  # ones * mask, task-major in memory: the
+            # sampler's (T, n) weights are this array, not a copy
+            weight = np.asfortranarray(mask, dtype=np.float64)
         else:
             weight = check_task_sample_weight(sample_weight, n_samples, len(keep))
             weight = weight * mask

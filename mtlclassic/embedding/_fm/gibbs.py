@@ -373,21 +373,35 @@ class FMGibbsSampler:
 
         With correlated noise a row's latent is drawn given the other tasks'
         residuals on that row (conditional mean and variance from ``Q``).
+        Rows are drawn in chunks of ``REFRESH_ROWS`` (the temporaries stay
+        small); the uniform draws are consecutive, so the chain is the same.
         """
+        n = self.weight.shape[1]
         for t in np.flatnonzero(self.binary):
-            r = self.labelled[t]
-            pred = self.resid[t, r] + self.target[t, r]
-            mean, sd = pred, None
-            if self.correlated:
-                Q = np.take(self.Q[t], self.pattern_of_row[r], axis=1)  # (T, rows)
-                qtt = Q[t]
-                others = np.einsum("un,un->n", Q, self.resid[:, r])
-                others -= qtt * self.resid[t, r]
-                mean = pred + others / qtt
-                sd = 1.0 / np.sqrt(qtt)
-            u = sample_truncated_normal(mean, self.positive[t, r], self.rng, sd)
-            self._shift(t, r, (pred - u) - self.resid[t, r])
-            self.target[t, r] = u
+            labelled = self.labelled[t]
+            size = n if isinstance(labelled, slice) else labelled.size
+            for start in range(0, size, REFRESH_ROWS):
+                stop = min(start + REFRESH_ROWS, size)
+                if isinstance(labelled, slice):
+                    r = slice(start, stop)
+                else:
+                    r = labelled[start:stop]
+                self._sample_latent_rows(t, r)
+
+    def _sample_latent_rows(self, t, r):
+        """:meth:`sample_latent` of binary task ``t`` on rows ``r``."""
+        pred = self.resid[t, r] + self.target[t, r]
+        mean, sd = pred, None
+        if self.correlated:
+            Q = np.take(self.Q[t], self.pattern_of_row[r], axis=1)  # (T, rows)
+            qtt = Q[t]
+            others = np.einsum("un,un->n", Q, self.resid[:, r])
+            others -= qtt * self.resid[t, r]
+            mean = pred + others / qtt
+            sd = 1.0 / np.sqrt(qtt)
+        u = sample_truncated_normal(mean, self.positive[t, r], self.rng, sd)
+        self._shift(t, r, (pred - u) - self.resid[t, r])
+        self.target[t, r] = u
 
     def sample_intercept(self):
         """Every task's intercept (one after the other when noise is correlated)."""

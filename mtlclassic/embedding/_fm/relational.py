@@ -84,8 +84,12 @@ def entity_blocks(design, *, min_fields=2):
         if assigned[K] or widths[K] < 2 or widths[K] > n // 2:
             continue
         m = int(widths[K]) + 1
-        entity = np.full(n, m - 1, dtype=np.int64)
-        entity[design.rows[K]] = design.cols[K]
+        rows = design.rows[K]
+        if rows.size == n and (n < 2 or bool(np.all(rows[1:] > rows[:-1]))):
+            entity = design.cols[K]  # the key on every row, in order: its columns
+        else:
+            entity = np.full(n, m - 1, dtype=np.int64)  # m - 1: no key on the row
+            entity[rows] = design.cols[K]
         first = np.zeros(m, dtype=np.int64)
         first[entity[::-1]] = np.arange(n - 1, -1, -1)  # first row of each entity
         present = np.zeros(m, dtype=bool)
