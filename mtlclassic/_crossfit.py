@@ -101,7 +101,7 @@ class DrawnFolds:
 
 
 def _compact(index):
-    """A fold's row positions as int32 when they fit (half the memory of int64)."""
+    """Return a fold's row positions as int32 when they fit (half of int64)."""
     index = np.asarray(index)
     if index.dtype.kind in "iu" and (index.size == 0 or index.max() < 2**31 - 1):
         return index.astype(np.int32)
