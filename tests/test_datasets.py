@@ -186,3 +186,17 @@ def test_load_census_income(tmp_path):
     (tmp_path / "census-income.test").write_text("1, 2, 3\n")
     with pytest.raises(ValueError, match="census-income.test.*expected 42 columns"):
         load_census_income(tmp_path, subset="test")
+
+
+def test_generated_events_do_not_depend_on_the_chunk_size(monkeypatch):
+    """The exposure and affinity draws run in chunks of events (bounded
+    memory); any chunk size gives the same data, to the bit."""
+    from mtlclassic.datasets import _synthetic
+
+    X, Y = make_multitask_recsys(n_users=80, n_items=50, n_events=3000,
+                                 random_state=4)  # fmt: skip
+    monkeypatch.setattr(_synthetic, "_EVENT_CHUNK", 7)
+    X7, Y7 = make_multitask_recsys(n_users=80, n_items=50, n_events=3000,
+                                   random_state=4)  # fmt: skip
+    pd.testing.assert_frame_equal(X7, X)
+    pd.testing.assert_frame_equal(Y7, Y)

@@ -65,6 +65,9 @@ def _resolve_missing(missing_rate, names: list[str]) -> np.ndarray:
     return rates
 
 
+_EVENT_CHUNK = 1 << 18  # events per chunk of the exposure draws
+
+
 def make_multitask_recsys(
     n_users=500,
     n_items=300,
@@ -175,13 +178,10 @@ def make_multitask_recsys(
         rng, user_factors, item_factors, n_events, selection_strength, scale
     )
 
-    shared = np.einsum("nr,nr->n", user_factors[users], item_factors[items]) * scale
+    shared = _pair_dots(user_factors, users, item_factors, items) * scale
     affinity = np.empty((n_events, n_tasks))
     for t in range(n_tasks):
-        private = (
-            np.einsum("nr,nr->n", user_private[t, users], item_private[t, items])
-            * scale
-        )
+        private = _pair_dots(user_private[t], users, item_private[t], items) * scale
         s = np.sqrt(task_correlation) * shared + np.sqrt(1 - task_correlation) * private
         s = s + user_bias[users] + item_bias[items]
         affinity[:, t] = (s - s.mean()) / s.std()
@@ -202,6 +202,15 @@ def make_multitask_recsys(
         expected=expected,
     )
     return X, Y, truth
+
+
+def _pair_dots(left, i, right, j):
+    """``<left[i_n], right[j_n]>`` for every event n, in chunks of events."""
+    out = np.empty(i.size)
+    for start in range(0, i.size, _EVENT_CHUNK):
+        part = slice(start, start + _EVENT_CHUNK)
+        out[part] = np.einsum("nr,nr->n", left[i[part]], right[j[part]])
+    return out
 
 
 def _check_sizes(n_users, n_items, n_events, rank, task_correlation, n_side_features):
@@ -235,9 +244,17 @@ def _draw_events(rng, user_factors, item_factors, n_events, selection_strength, 
     candidates = rng.choice(
         n_items, size=(n_events, n_candidates), p=popularity / popularity.sum()
     )
-    pull = np.einsum("nr,ncr->nc", user_factors[users], item_factors[candidates])
-    pull = selection_strength * pull * scale + rng.gumbel(size=pull.shape)
-    items = candidates[np.arange(n_events), np.argmax(pull, axis=1)]
+    # in chunks of events: the candidates' factors are (events, 8, rank); the
+    # Gumbel draws are consecutive, so the data are the same for any chunk
+    items = np.empty(n_events, dtype=candidates.dtype)
+    for start in range(0, n_events, _EVENT_CHUNK):
+        stop = min(start + _EVENT_CHUNK, n_events)
+        chunk = candidates[start:stop]
+        pull = np.einsum("nr,ncr->nc", user_factors[users[start:stop]],
+                         item_factors[chunk])  # fmt: skip
+        pull = selection_strength * pull * scale + rng.gumbel(size=pull.shape)
+        items[start:stop] = chunk[np.arange(stop - start), np.argmax(pull, axis=1)]
+    del candidates
     timestamp = np.sort(
         rng.randint(1_600_000_000, 1_600_000_000 + 100 * 86400, size=n_events)
     )
@@ -297,15 +314,13 @@ def _event_frame(rng, user_factors, item_factors, users, items, timestamp,
     }
     for k in range(n_user_side):
         columns[f"user_f{k}"] = user_side[users, k]
-    columns["user_segment"] = pd.Categorical(
-        np.array([f"seg{s}" for s in range(n_segments)])[user_segment[users]],
-        categories=[f"seg{s}" for s in range(n_segments)],
+    columns["user_segment"] = pd.Categorical.from_codes(
+        user_segment[users], categories=[f"seg{s}" for s in range(n_segments)]
     )
     for k in range(n_item_side):
         columns[f"item_f{k}"] = item_side[items, k]
-    columns["item_category"] = pd.Categorical(
-        np.array([f"cat{s}" for s in range(n_segments)])[item_category[items]],
-        categories=[f"cat{s}" for s in range(n_segments)],
+    columns["item_category"] = pd.Categorical.from_codes(
+        item_category[items], categories=[f"cat{s}" for s in range(n_segments)]
     )
     X = pd.DataFrame(columns)
     return X

@@ -252,8 +252,14 @@ class FMGibbsSampler:
         The precision matrices change only with the noise (``sample_noise``,
         or a chain started from another state, see ``refresh``).
         """
-        pred = self.linear + self.scale[:, None] * self.phi[None, :]
-        self.resid = pred - self.target
+        # pred - target, pred = linear + s phi, in place (no (T, n) temporaries)
+        resid = getattr(self, "resid", None)
+        if resid is None:
+            resid = np.empty_like(self.target)
+        np.multiply(self.scale[:, None], self.phi[None, :], out=resid)
+        resid += self.linear
+        resid -= self.target
+        self.resid = resid
         if precision:
             self._update_precision()
         else:
@@ -322,13 +328,20 @@ class FMGibbsSampler:
         return c if self.P is not None else c[self.pattern_of_row]
 
     def _weigh_residuals(self):
-        """``pr = P r`` of every row."""
+        """``pr = P r`` of every row, in place (row chunks with correlated noise)."""
+        pr = getattr(self, "pr", None)
+        if pr is None:
+            pr = self.pr = np.empty_like(self.resid)
         if not self.correlated:
-            self.pr = self.pdiag * self.resid
+            np.multiply(self.pdiag, self.resid, out=pr)
             return
-        self.pr = self.precision(slice(None), 0) * self.resid[0]
-        for u in range(1, self.resid.shape[0]):
-            self.pr += self.precision(slice(None), u) * self.resid[u]
+        everything = slice(None)
+        for start in range(0, pr.shape[1], REFRESH_ROWS):
+            rows = slice(start, start + REFRESH_ROWS)
+            part = self.precision(everything, 0, rows) * self.resid[0, rows]
+            for u in range(1, self.resid.shape[0]):
+                part += self.precision(everything, u, rows) * self.resid[u, rows]
+            pr[:, rows] = part
 
     def _shift(self, t, rows, change):
         """Add ``change`` to task ``t``'s residuals at ``rows``, keeping ``pr``."""
