@@ -731,3 +731,66 @@ def test_refresh_in_row_chunks_equals_fm_parts_on_the_whole_design(
     np.testing.assert_array_equal(state.q, q.T)
     np.testing.assert_array_equal(state.phi, phi)
     np.testing.assert_array_equal(state.linear, linear.T + state.intercept[:, None])
+
+
+def test_a_chain_in_row_chunks_is_the_chain_in_one_piece(monkeypatch):
+    """Refresh, latent draws and ``pr = P r`` run in row chunks; with chunks
+    of 7 rows the chain is the one-piece chain to the bit (binary tasks
+    labelled on every row and on some, correlated noise, entity blocks)."""
+    from mtlclassic.embedding._fm import gibbs
+    from mtlclassic.embedding._fm.gibbs import sample_fm
+
+    X, y, rng = _relational_data(n=600)
+    design = FMRegressor(n_iter=1, random_state=0).fit(X, y)._encode(X)[1]
+    n = len(y)
+    Y = np.c_[y, (y > 0).astype(float), (rng.normal(size=n) > 0.3).astype(float)]
+    Y[rng.rand(n) < 0.4, 2] = np.nan  # a binary task on some rows only
+    weight = np.where(np.isnan(Y), 0.0, 1.0)
+    start = np.random.RandomState(5).normal(scale=0.1, size=(design.n_features, 3))
+
+    def run():
+        return sample_fm(
+            design, Y, weight, np.array([False, True, True]), start,
+            n_iter=12, n_kept_samples=4, learn_scale=True,
+            random_state=np.random.RandomState(3),
+        )  # fmt: skip
+
+    whole = run()
+    monkeypatch.setattr(gibbs, "REFRESH_ROWS", 7)
+    chunked = run()
+    assert whole.noise_correlation[0, 1] != 0  # the correlated path ran
+    for name in ("factors", "coef", "intercept", "scale", "noise_correlation"):
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
+
+
+def test_design_fields_share_read_only_rows_values_and_columns():
+    """Fields on every row share one ``arange``; one-hot values one ones
+    array, one-column fields one zeros array; the design is the one-hot and
+    scaled values all the same (against a hand-built matrix)."""
+    X = pd.DataFrame(
+        {
+            "user": pd.Categorical(["a", "b", "a", "c"]),
+            "item": pd.Categorical(["x", None, "y", "x"]),  # not on every row
+            "f0": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    fm = FMRegressor(n_iter=1, random_state=0).fit(X, [1.0, 2.0, 3.0, 4.0])
+    design = fm._encode(X)[1]
+    user, item, f0 = range(3)
+    assert design.rows[user] is design.rows[f0]  # the shared arange
+    assert design.rows[item].tolist() == [0, 2, 3]
+    assert np.shares_memory(design.vals[user], design.vals[item])  # ones
+    for array in (design.rows[user], design.vals[user], design.cols[f0]):
+        assert not array.flags.writeable
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 7
+    z = (np.array([1.0, 2.0, 3.0, 4.0]) - 2.5) / np.std([1.0, 2.0, 3.0, 4.0])
+    expected = np.array(
+        [
+            [1, 0, 0, 1, 0, z[0]],
+            [0, 1, 0, 0, 0, z[1]],
+            [1, 0, 0, 0, 1, z[2]],
+            [0, 0, 1, 1, 0, z[3]],
+        ]
+    )
+    np.testing.assert_allclose(design.tocsr().toarray(), expected, rtol=1e-15)

@@ -110,6 +110,12 @@ def sample_truncated_normal(mean, positive, random_state, sd=None):
     return mean + sign * unit * x
 
 
+def _positions(mask):
+    """Return ``np.flatnonzero(mask)`` as int32 when it fits (half of int64)."""
+    where = np.flatnonzero(mask)
+    return where.astype(np.int32) if mask.size < 2**31 else where
+
+
 def _field_groups(design: FMDesign) -> np.ndarray:
     """Hyperprior group of every field: one per multi-column field, one for the rest."""
     widths = np.diff(design.offsets)
@@ -180,7 +186,7 @@ class FMGibbsSampler:
         self.unit_weights = bool(np.all((weight == 0.0) | (weight == 1.0)))
         labels = np.ascontiguousarray(np.where(weight > 0, np.nan_to_num(Y), 0).T)
         self.positive = labels > 0.5  # (T, n) the side of a binary task's label
-        self.labelled = [np.flatnonzero(w > 0) for w in self.weight]
+        self.labelled = [_positions(w > 0) for w in self.weight]
         # every row labelled: a slice (views, not gathers)
         self.labelled = [slice(None) if r.size == w.size else r
                          for r, w in zip(self.labelled, self.weight)]  # fmt: skip
@@ -209,7 +215,7 @@ class FMGibbsSampler:
         # tasks labelled together on enough rows get a noise correlation
         mask = self.weight > 0
         self.pairs = [
-            (t, u, slice(None) if both.all() else np.flatnonzero(both))
+            (t, u, slice(None) if both.all() else _positions(both))
             for t in range(n_tasks)
             for u in range(t + 1, n_tasks)
             if np.count_nonzero(both := mask[t] & mask[u]) >= MIN_SHARED_ROWS
