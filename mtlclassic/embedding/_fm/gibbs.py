@@ -110,6 +110,24 @@ def sample_truncated_normal(mean, positive, random_state, sd=None):
     return mean + sign * unit * x
 
 
+class _GatheredRows:
+    """``table[:, codes]`` (T, n) read by ``[t]`` or ``[t, rows]``, not stored.
+
+    The diagonal of the rows' precision matrices when every weight is 1: a
+    row's comes from its labelling pattern (a byte), so the (T, n) array is
+    gathered where it is read (contiguous, the same values) instead of kept
+    for the life of the chain. Only the correlated-noise path reads it, and
+    only so.
+    """
+
+    def __init__(self, table, codes):
+        self.table, self.codes = table, codes
+
+    def __getitem__(self, key):
+        t, rows = key if isinstance(key, tuple) else (key, slice(None))
+        return np.take(self.table[t], self.codes[rows])
+
+
 def _positions(mask):
     """Return ``np.flatnonzero(mask)`` as int32 when it fits (half of int64)."""
     where = np.flatnonzero(mask)
@@ -298,9 +316,7 @@ class FMGibbsSampler:
         diagonal = np.arange(n_tasks)
         if self.unit_weights:  # P = Q * 1 * 1 (Q is 0 where a task has no label)
             self.P = None
-            self.pdiag = np.take(
-                self.Q[diagonal, diagonal], self.pattern_of_row, axis=1
-            )
+            self.pdiag = _GatheredRows(self.Q[diagonal, diagonal], self.pattern_of_row)
         else:
             root = np.sqrt(self.weight)  # (T, n)
             self.P = np.take(self.Q, self.pattern_of_row, axis=2)
