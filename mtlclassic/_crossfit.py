@@ -16,9 +16,8 @@ their input order live here only.
 
 import functools
 import numbers
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -101,21 +100,6 @@ class DrawnFolds:
         return repr(self.cv)
 
 
-class _FoldSkipped(Exception):
-    """A fold not started because another one failed."""
-
-
-def _first_failure(futures, raised):
-    """Return the error of the first fold that failed (not a fold skipped)."""
-    for future in futures:
-        if future.cancelled():
-            continue
-        error = future.exception()
-        if error is not None and not isinstance(error, _FoldSkipped):
-            return error
-    return raised
-
-
 def _compact(index):
     """Return a fold's row positions as int32 when they fit (half of int64)."""
     index = np.asarray(index)
@@ -139,7 +123,7 @@ def _concat_rows(parts, order, template):
 
 
 def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
-                progress=None, n_jobs=1, slots=None):  # fmt: skip
+                progress=None, n_jobs=1):  # fmt: skip
     """Out-of-fold outputs for every row of ``X``.
 
     Parameters
@@ -164,11 +148,6 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
         Folds fitted at once, in threads (``fit_predict`` must be
         thread-safe; numpy and LightGBM release the GIL in their loops). The
         output does not depend on it.
-    slots : threading.Semaphore or None, default=None
-        With ``n_jobs > 1``, each fold's ``fit_predict`` holds one slot of
-        it: a caller that holds others (``FMEmbedder``'s chain on all rows)
-        bounds how many models are fitted at once. Once a fold fails, the
-        folds still waiting for a slot do not start.
 
     Returns
     -------
@@ -203,49 +182,15 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
         return part
 
     if n_jobs > 1 and len(folds) > 1:
-        failed = threading.Event()
-        turn = threading.Condition()  # folds take the slots in their order
-        next_fold = [0]
-
-        def take_slot(k):
-            with turn:
-                while next_fold[0] != k:
-                    if failed.is_set():
-                        raise _FoldSkipped
-                    turn.wait(0.05)
-            while not slots.acquire(timeout=0.05):
-                if failed.is_set():
-                    raise _FoldSkipped
-            with turn:
-                next_fold[0] += 1
-                turn.notify_all()
-
-        def run_in_slot(k):
-            if slots is not None:
-                take_slot(k)
-            try:
-                if failed.is_set():
-                    raise _FoldSkipped
-                return run(k)
-            except _FoldSkipped:
-                raise
-            except BaseException:
-                failed.set()
-                raise
-            finally:
-                if slots is not None:
-                    slots.release()
-
-        task = with_config(run_in_slot)
+        task = with_config(run)
         with ThreadPoolExecutor(min(n_jobs, len(folds))) as pool:
             futures = [pool.submit(task, k) for k in range(len(folds))]
             try:
                 parts = [future.result() for future in futures]
-            except BaseException as first:
+            except BaseException:
                 for future in futures:  # the folds not started yet
                     future.cancel()
-                wait(futures)
-                raise _first_failure(futures, first) from None
+                raise
     else:
         parts = [run(k) for k in range(len(folds))]
     test_rows = [test for _, test in folds]

@@ -33,7 +33,6 @@ def cross_fit_transform(
     prepare=None,
     verbose=0,
     n_jobs=1,
-    slots=None,
     **fit_params,
 ):
     """Out-of-fold ``transform`` of ``X``: each fold by a clone fitted on the others.
@@ -60,11 +59,6 @@ def cross_fit_transform(
     n_jobs : int, default=1
         Folds fitted at once, in threads (the clones' own ``n_jobs`` is
         unchanged); the output does not depend on it.
-    slots : threading.Semaphore or None, default=None
-        Each fold's fit and transform hold one slot of it: a caller that
-        holds others itself (``FMEmbedder``'s chain on all rows) bounds how
-        many models are fitted at once, and frees its slot for a fold when
-        it is done.
     **fit_params : dict
         Row-aligned arrays are sliced; anything else is passed unchanged.
 
@@ -119,7 +113,6 @@ def cross_fit_transform(
             else None
         ),
         n_jobs=n_jobs,
-        slots=slots,
     )
 
 

@@ -2,7 +2,6 @@
 
 import numbers
 import re
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -404,10 +403,9 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         Warm folds (``solver="mcmc"``, ``crossfit="warm"``) start from the
         state the chain on all rows records at the end of its burn-in
         (:class:`ChainFork`); cold folds from scratch. With ``n_jobs > 1``
-        the fit on all rows runs in a thread of its own and the folds beside
-        it (warm ones once the state is recorded), ``n_jobs`` chains at once
-        in all: ``n_jobs - 1`` folds while the chain on all rows runs, then
-        ``n_jobs``. A fold's error stops that chain at its next sweep.
+        the fit on all rows runs in a thread of its own and the folds,
+        ``n_jobs - 1`` at a time, beside it (warm ones once the state is
+        recorded); a fold's error stops that chain at its next sweep.
         """
         if not hasattr(X, "iloc") and not hasattr(X, "shape"):
             X = np.asarray(X)  # lists and other array-likes: rows for the folds
@@ -420,9 +418,6 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         fork = self._fork = ChainFork()
         pool = ThreadPoolExecutor(1) if jobs > 1 else None
         full = None
-        # n_jobs chains at once: the chain on all rows holds a slot until it
-        # ends, then a fold takes it (the folds' pool has n_jobs threads)
-        slots = threading.Semaphore(jobs) if pool is not None else None
         # one thread-pool limit around every chain: nested limits of threads
         # that exit in any order would leave the process's limit changed
         with limit_threads(1):
@@ -430,15 +425,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                 if pool is None:
                     self.fit(X, y, **fit_params)
                 else:
-                    slots.acquire()
-
-                    def fit_all_rows():
-                        try:
-                            return self.fit(X, y, **fit_params)
-                        finally:
-                            slots.release()
-
-                    full = pool.submit(with_config(fit_all_rows))
+                    full = pool.submit(with_config(self.fit), X, y, **fit_params)
                     if warm:
                         full.add_done_callback(lambda _: fork.ready.set())
                         fork.ready.wait()
@@ -453,7 +440,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
 
                 Z = cross_fit_transform(
                     template, X, y, cv=folds, random_state=self.random_state,
-                    prepare=prepare, verbose=self.verbose, n_jobs=jobs, slots=slots,
+                    prepare=prepare, verbose=self.verbose, n_jobs=max(1, jobs - 1),
                     **fit_params,
                 )  # fmt: skip
                 if full is not None:
