@@ -418,8 +418,9 @@ def build_design(
             )
             if len(cats):  # ids of another type: converted losslessly or refused
                 col = conform_ids(col, reference, names[j])
-            codes = index.get_indexer(col)  # half the memory as int32
-            codes = codes.astype(np.int32 if len(cats) < 2**31 else np.int64)
+            # intp, as numpy's indexing and bincount take it (int32 would be
+            # converted on every call)
+            codes = np.asarray(index.get_indexer(col), dtype=np.int64)
             present = codes >= 0
             if present.all():  # a field on every row: no copies
                 rows.append(shared.rows())

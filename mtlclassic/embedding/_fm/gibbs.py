@@ -125,13 +125,7 @@ class _GatheredRows:
 
     def __getitem__(self, key):
         t, rows = key if isinstance(key, tuple) else (key, slice(None))
-        return np.take(self.table[t], self.codes[rows])
-
-
-def _positions(mask):
-    """Return ``np.flatnonzero(mask)`` as int32 when it fits (half of int64)."""
-    where = np.flatnonzero(mask)
-    return where.astype(np.int32) if mask.size < 2**31 else where
+        return self.table[t][self.codes[rows]]  # np.take casts the bytes slowly
 
 
 def _field_groups(design: FMDesign) -> np.ndarray:
@@ -204,7 +198,7 @@ class FMGibbsSampler:
         self.unit_weights = bool(np.all((weight == 0.0) | (weight == 1.0)))
         labels = np.ascontiguousarray(np.where(weight > 0, np.nan_to_num(Y), 0).T)
         self.positive = labels > 0.5  # (T, n) the side of a binary task's label
-        self.labelled = [_positions(w > 0) for w in self.weight]
+        self.labelled = [np.flatnonzero(w > 0) for w in self.weight]
         # every row labelled: a slice (views, not gathers)
         self.labelled = [slice(None) if r.size == w.size else r
                          for r, w in zip(self.labelled, self.weight)]  # fmt: skip
@@ -233,7 +227,7 @@ class FMGibbsSampler:
         # tasks labelled together on enough rows get a noise correlation
         mask = self.weight > 0
         self.pairs = [
-            (t, u, slice(None) if both.all() else _positions(both))
+            (t, u, slice(None) if both.all() else np.flatnonzero(both))
             for t in range(n_tasks)
             for u in range(t + 1, n_tasks)
             if np.count_nonzero(both := mask[t] & mask[u]) >= MIN_SHARED_ROWS
@@ -334,7 +328,10 @@ class FMGibbsSampler:
         """
         if self.P is not None:
             return self.P[a, t, rows]
-        return np.take(self.Q[a, t], self.pattern_of_row[rows], axis=-1)  # C order
+        codes = self.pattern_of_row[rows]
+        if isinstance(a, slice):
+            return np.take(self.Q[a, t], codes, axis=-1)  # (T, rows), C order
+        return self.Q[a, t][codes]  # fancy indexing: np.take casts the bytes slowly
 
     def _curvature_rows(self, s):
         """``c_i = s' P_i s`` of every row (elementwise, task pair by pair).
