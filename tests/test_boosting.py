@@ -1164,28 +1164,37 @@ def test_the_leaf_refit_helper_computes_and_only_update_assigns(data, strategy):
     assert dumps(after) == {**before, **expected} != before
 
 
-def test_a_row_sequence_builds_the_dataset_of_the_copied_rows():
-    """``row_sequence(F, idx)`` (rows read in batches, no copy) gives LightGBM
-    the Dataset of ``F[idx]``: the same trees, to the model text, with a
-    categorical feature, weights and init scores, over several batches."""
+@pytest.mark.parametrize("seed", [None, 0, 7, 2**31 - 1])
+def test_a_row_sequence_builds_the_dataset_of_the_copied_rows(seed):
+    """``row_sequence(F, idx)`` (rows read in batches, no copy) with
+    ``sequence_params`` gives LightGBM the Dataset of ``F[idx]``: the same
+    trees, to the model text, with a categorical feature, weights, init
+    scores and missing values, over several batches, binned on a sample of
+    the rows drawn with ``seed``."""
     import lightgbm as lgb
 
-    from mtlclassic.boosting._lgbm_train import row_sequence
+    from mtlclassic.boosting._lgbm_train import row_sequence, sequence_params
 
     rng = np.random.RandomState(0)
     F = rng.normal(size=(3000, 5))
     F[:, 2] = rng.randint(0, 4, size=F.shape[0])
+    F[rng.rand(F.shape[0]) < 0.05, 1] = np.nan
     y = F[:, 0] + (F[:, 2] == 1) + 0.3 * rng.normal(size=F.shape[0])
     idx = np.sort(rng.choice(F.shape[0], 1700, replace=False))
     w, init = rng.uniform(0.5, 2.0, idx.size), 0.1 * rng.normal(size=idx.size)
     params = {"objective": "regression", "verbosity": -1, "num_threads": 1,
               "min_data_in_leaf": 5, "bin_construct_sample_cnt": 500}  # fmt: skip
+    if seed is not None:
+        params["seed"] = seed
 
-    def train(X):
+    def train(X, dataset_params):
         data = lgb.Dataset(X, y[idx], weight=w, init_score=init,
-                           categorical_feature=[2], params=params)  # fmt: skip
+                           categorical_feature=[2], params=dataset_params)  # fmt: skip
         return lgb.train(params, data, num_boost_round=15).model_to_string()
 
     sequence = row_sequence(lgb, F, idx)
     sequence.batch_size = 256  # several batches
-    assert train(sequence) == train(F[idx])
+    copied = train(F[idx], params)
+    assert train(sequence, sequence_params(params)) == copied
+    if seed is not None:  # without the derived seed: other rows for the bins
+        assert train(row_sequence(lgb, F, idx), params) != copied

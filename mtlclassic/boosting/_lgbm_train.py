@@ -90,9 +90,10 @@ class TaskData:
 def row_sequence(lgb, F, idx):
     """Return ``F[idx]`` as a ``lightgbm.Sequence``: read in batches, not copied.
 
-    LightGBM builds the same Dataset from it as from ``F[idx]`` (the same
-    sampled rows for the bins, the same values); without the copy of the
-    rows (8 bytes per feature and row) beside ``F`` while it bins them.
+    With the parameters of :func:`sequence_params`, LightGBM builds the same
+    Dataset from it as from ``F[idx]`` (the same sampled rows for the bins,
+    the same values), without the copy of the rows (8 bytes per feature and
+    row) beside ``F`` while it bins them.
     """
 
     class Rows(lgb.Sequence):
@@ -105,6 +106,29 @@ def row_sequence(lgb, F, idx):
             return F[idx[i]]
 
     return Rows()
+
+
+_SEED_ALIASES = ("seed", "random_seed", "random_state")
+_DATA_SEED_ALIASES = ("data_random_seed", "data_seed")
+
+
+def sequence_params(params):
+    """Return Dataset ``params`` for :func:`row_sequence`, with the bin sample's seed.
+
+    From an array LightGBM draws the rows it bins on (when there are more
+    than ``bin_construct_sample_cnt``) with the ``data_random_seed`` its C++
+    config derives from ``seed``; from a Sequence, Python draws them and does
+    not derive it (lightgbm 4.x). So a ``seed`` without a
+    ``data_random_seed`` gets the derived one: the first draw of LightGBM's
+    ``Random(seed).NextShort(0, 32767)``, ``x = 214013 x + 2531011`` (mod
+    2^32), then ``(x >> 16) & 0x7FFF``. A test checks the trees are the
+    same as from the copied rows.
+    """
+    seed = next((params[k] for k in _SEED_ALIASES if params.get(k) is not None), None)
+    if seed is None or any(params.get(k) is not None for k in _DATA_SEED_ALIASES):
+        return params
+    x = (214013 * (int(seed) & 0xFFFFFFFF) + 2531011) & 0xFFFFFFFF
+    return {**params, "data_random_seed": ((x >> 16) & 0x7FFF) % 32767}
 
 
 @dataclass
@@ -334,9 +358,10 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False):
         # trains and validates on two subsets of it, the refit on all of it
         every = np.sort(np.concatenate([data.train_rows[t], held]))
         rows = data.rows(t, F, every, W=data.weights, features=False)
+        dataset_params = {k: v for k, v in setting.params.items() if not callable(v)}
         if rows.X is None:  # some rows: read from F in batches, not copied
             rows.X = row_sequence(lgb, F, every)
-        dataset_params = {k: v for k, v in setting.params.items() if not callable(v)}
+            dataset_params = sequence_params(dataset_params)
         full = rows.dataset(lgb, names, data.cats, params=dataset_params)
         full.construct()  # binned now, so the rows' copy can go
         del rows

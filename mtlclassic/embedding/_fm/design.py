@@ -100,20 +100,20 @@ class FMDesign:
         its square) beside the fields for the life of the chain.
         """
         size = max(1, int(size))
-        sorted_rows = [r.size < 2 or bool(np.all(r[1:] >= r[:-1])) for r in self.rows]
+        fields = []  # (rows, cols, vals) of every field, rows ascending
+        for rows, cols, vals in zip(self.rows, self.cols, self.vals):
+            if rows.size > 1 and not np.all(rows[1:] >= rows[:-1]):
+                order = np.argsort(rows, kind="stable")  # a copy, for this call
+                rows, cols, vals = rows[order], cols[order], vals[order]
+            fields.append((rows, cols, vals))
         for start in range(0, max(self.n_samples, 1), size):
             stop = min(start + size, self.n_samples)
             r, c, v = [], [], []
-            for F in range(self.n_fields):
-                rows = self.rows[F]
-                if sorted_rows[F]:
-                    lo, hi = np.searchsorted(rows, [start, stop])
-                    take = slice(lo, hi)
-                else:
-                    take = np.flatnonzero((rows >= start) & (rows < stop))
-                r.append(rows[take] - start)
-                c.append(self.cols[F][take] + self.offsets[F])
-                v.append(self.vals[F][take])
+            for F, (rows, cols, vals) in enumerate(fields):
+                lo, hi = np.searchsorted(rows, [start, stop])
+                r.append(rows[lo:hi] - start)
+                c.append(cols[lo:hi] + self.offsets[F])
+                v.append(vals[lo:hi])
             if self.n_fields:
                 r, c, v = np.concatenate(r), np.concatenate(c), np.concatenate(v)
             else:

@@ -322,7 +322,7 @@ class FMGibbsSampler:
     def precision(self, a, t, rows=slice(None)):
         """Entries ``P[a, t, rows]`` of the rows' weighted precision matrices.
 
-        ``a`` and ``t``: an int or a slice of tasks. Gathered from the
+        ``a``: a task (int) or ``slice(None)``; ``t``: a task (int). Gathered from the
         per-pattern table ``Q`` when every weight is 1 (a copy), else from
         the materialised ``P``.
         """
@@ -406,7 +406,8 @@ class FMGibbsSampler:
         With correlated noise a row's latent is drawn given the other tasks'
         residuals on that row (conditional mean and variance from ``Q``).
         Rows are drawn in chunks of ``REFRESH_ROWS`` (the temporaries stay
-        small); the uniform draws are consecutive, so the chain is the same.
+        small); the uniform draws are consecutive, so any chunk size gives the
+        same chain.
         """
         n = self.weight.shape[1]
         for t in np.flatnonzero(self.binary):
@@ -425,7 +426,7 @@ class FMGibbsSampler:
         pred = self.resid[t, r] + self.target[t, r]
         mean, sd = pred, None
         if self.correlated:
-            Q = np.take(self.Q[t], self.pattern_of_row[r], axis=1)  # (T, rows)
+            Q = self.Q[t][:, self.pattern_of_row[r]]  # (T, rows), as it always was
             qtt = Q[t]
             others = np.einsum("un,un->n", Q, self.resid[:, r])
             others -= qtt * self.resid[t, r]
