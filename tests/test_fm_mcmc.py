@@ -683,15 +683,19 @@ def test_unit_weights_share_the_precisions_and_draw_the_same_chain(monkeypatch):
         np.testing.assert_array_equal(getattr(fast, name), getattr(reference, name))
 
 
-def test_the_design_keeps_its_element_wise_square():
+def test_the_element_wise_square_of_a_design():
+    """``squared_csr`` (the refresh's square of a row chunk) against scipy's
+    element-wise product; a one-hot design is its own square (no copy)."""
+    from mtlclassic.embedding._fm.design import squared_csr
+
     X, y, _ = _relational_data(n=300)
     design = FMRegressor(n_iter=1, random_state=0).fit(X, y)._encode(X)[1]
     Z = design.tocsr()
     assert not np.all(Z.data == 1.0)  # scaled numeric columns
-    np.testing.assert_array_equal(
-        design.tocsr_squared().toarray(), Z.multiply(Z).toarray()
-    )
-    assert design.tocsr_squared() is design.tocsr_squared()  # built once
+    np.testing.assert_array_equal(squared_csr(Z).toarray(), Z.multiply(Z).toarray())
+    ones = Z.copy()
+    ones.data[:] = 1.0
+    assert squared_csr(ones) is ones
 
 
 @pytest.mark.parametrize("unsorted", [False, True])

@@ -60,7 +60,6 @@ class FMDesign:
     vals: list
     parent: object = None
     _csr: object = field(default=None, repr=False)
-    _csr_squared: object = field(default=None, repr=False)
 
     @property
     def n_features(self) -> int:
@@ -121,12 +120,6 @@ class FMDesign:
                 v = np.zeros(0)
             Z = sp.csr_matrix((v, (r, c)), shape=(stop - start, self.n_features))
             yield start, stop, Z
-
-    def tocsr_squared(self) -> sp.csr_matrix:
-        """Return :meth:`tocsr` squared element-wise (itself when all values are 1)."""
-        if self._csr_squared is None:
-            self._csr_squared = squared_csr(self.tocsr())
-        return self._csr_squared
 
     def merged_disjoint(self) -> "FMDesign":
         """Return the design with consecutive row-disjoint fields merged.

@@ -64,7 +64,7 @@ MIN_SHARED_ROWS = 30  # co-labelled rows needed to estimate a noise correlation
 MAX_CORRELATION = 0.95
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 MIN_CLASS_ROWS = 10  # rows of each class needed for a biserial correlation
-REFRESH_ROWS = 1 << 16  # rows per chunk of FMGibbsSampler.refresh
+REFRESH_ROWS = 1 << 16  # rows per chunk of the sampler's row-chunked steps
 _DEEP_TAIL = -35.0  # below it Phi(c) is subnormal: truncated draws in log space
 
 
@@ -194,7 +194,8 @@ class FMGibbsSampler:
         self.rng = random_state
         weight = np.asarray(weight, dtype=np.float64)
         self.weight = np.ascontiguousarray(weight.T)
-        # every labelled row weighs 1: the weighted precisions P are Q itself
+        # every labelled row weighs 1: the weighted precisions P are read from
+        # the per-pattern table Q (see _update_precision)
         self.unit_weights = bool(np.all((weight == 0.0) | (weight == 1.0)))
         labels = np.ascontiguousarray(np.where(weight > 0, np.nan_to_num(Y), 0).T)
         self.positive = labels > 0.5  # (T, n) the side of a binary task's label
