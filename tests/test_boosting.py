@@ -1198,3 +1198,95 @@ def test_a_row_sequence_builds_the_dataset_of_the_copied_rows(seed):
     assert train(sequence, sequence_params(params)) == copied
     if seed is not None:  # without the derived seed: other rows for the bins
         assert train(row_sequence(lgb, F, idx), params) != copied
+
+
+def _mixed_frame(n, seed):
+    """A DataFrame of every kind of feature column, with missing values."""
+    rng = np.random.RandomState(seed)
+    X = pd.DataFrame(
+        {
+            "f64": rng.normal(size=n),
+            "f32": rng.normal(size=n).astype(np.float32),
+            "i64": rng.randint(-5, 5, size=n),
+            "flag": rng.rand(n) < 0.3,
+            "nullable": pd.array(rng.randint(0, 9, size=n), dtype="Int64"),
+            "obj": pd.Series(rng.normal(size=n), dtype=object),
+            "cat": pd.Categorical(rng.choice(["a", "b", "c", "d"], size=n)),
+        }
+    )
+    X.loc[rng.rand(n) < 0.05, "f64"] = np.nan
+    X.loc[rng.rand(n) < 0.05, "f32"] = np.nan
+    X.loc[rng.rand(n) < 0.05, "nullable"] = pd.NA
+    X.loc[rng.rand(n) < 0.05, "cat"] = np.nan
+    return X
+
+
+def test_frame_columns_read_the_values_of_frame_matrix():
+    """``FrameColumns`` (a fit's features, not copied) gives what
+    ``frame_matrix`` (the (n, d) float64 copy) does, to the bit: rows, row
+    sets, slices, single rows and single columns; an unseen category and a
+    missing value are NaN; numeric columns are the frame's own arrays."""
+    from mtlclassic.boosting._lgbm_input import FrameColumns, frame_matrix
+
+    X = _mixed_frame(500, 0)
+    columns = list(X.columns)
+    categories = {"cat": ["b", "c", "z"]}  # "a" and "d" unseen in this fit
+    expected = frame_matrix(X, columns, categories)
+    F = FrameColumns(X, columns, categories)
+    assert F.shape == expected.shape == (500, 7) and len(F) == 500
+    assert_array_equal(np.asarray(F), expected)
+    idx = np.array([499, 3, 3, 0, 250])
+    assert_array_equal(F[idx], expected[idx])
+    assert_array_equal(F[10:20], expected[10:20])
+    assert_array_equal(F[7], expected[7])
+    assert_array_equal(F[idx, 6], expected[idx, 6])
+    assert_array_equal(F[:, 1], expected[:, 1])
+    assert np.isnan(expected[X["cat"].isin(["a", "d"]).to_numpy(), 6]).all()
+    assert np.shares_memory(F.arrays[0], X["f64"].to_numpy())
+    bad = X.assign(f64=X["f64"].where(X.index != 4, np.inf))
+    with pytest.raises(ValueError, match="infinity"):
+        FrameColumns(bad, columns, categories)
+    with pytest.raises(TypeError, match="'obj' must be numeric"):
+        FrameColumns(X.assign(obj="text"), columns, categories)
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(refit, monkeypatch):
+    """A DataFrame's features reach LightGBM from a ``lightgbm.Sequence`` over
+    its columns (no float64 copy of the frame); the boosters are those of the
+    materialised matrix, to the model text, with the bins drawn from a sample
+    of the rows (``bin_construct_sample_cnt`` below the row count), a
+    categorical column, a fully and a partly labelled task, early stopping
+    and the refit."""
+    from mtlclassic.boosting import _multitask_lgbm
+
+    X = _mixed_frame(3000, 1).drop(columns="obj")  # fit wants numeric dtypes
+    rng = np.random.RandomState(2)
+    signal = X["f64"].fillna(0).to_numpy() + (X["cat"] == "b").to_numpy()
+    Y = pd.DataFrame(
+        {
+            "score": signal + 0.5 * rng.normal(size=3000),
+            "buy": (signal + rng.normal(size=3000) > 0.5).astype(float),
+        }
+    )
+    Y.loc[rng.rand(3000) < 0.4, "buy"] = np.nan
+    params = dict(
+        n_estimators=40, learning_rate=0.2, num_leaves=7, n_jobs=1, random_state=3,
+        early_stopping_rounds=5, refit=refit,
+        task_params={t: {"bin_construct_sample_cnt": 700} for t in Y},
+    )  # fmt: skip
+    lazy = MultiTaskLGBM(**params).fit(X, Y)
+    # the same fit from the (n, d) float64 matrix
+    check_X = _multitask_lgbm.MultiTaskLGBM._check_X
+    monkeypatch.setattr(
+        _multitask_lgbm.MultiTaskLGBM,
+        "_check_X",
+        lambda self, X, *, reset, lazy=False: check_X(self, X, reset=reset),
+    )
+    copied = MultiTaskLGBM(**params).fit(X, Y)
+    for task in Y:
+        assert lazy.best_iteration_[task] > 0
+        assert (
+            lazy.boosters_[task].model_to_string()
+            == copied.boosters_[task].model_to_string()
+        )

@@ -683,6 +683,48 @@ def test_unit_weights_share_the_precisions_and_draw_the_same_chain(monkeypatch):
         np.testing.assert_array_equal(getattr(fast, name), getattr(reference, name))
 
 
+@pytest.mark.parametrize("n_tasks", [1, 3])
+def test_unit_weights_as_the_label_mask_draw_the_chain_of_float_weights(
+    n_tasks, monkeypatch
+):
+    """Without sample weights the fit hands the sampler its bool label mask
+    (a byte per row and task, the array itself: no float64 copy); the chain
+    is the one of float weights 1.0 / 0.0, to the bit, with correlated
+    noise (three tasks) and without (one)."""
+    from mtlclassic.embedding._fm import gibbs
+    from mtlclassic.embedding._fm.gibbs import sample_fm
+
+    X, y, rng = _relational_data()
+    design = FMRegressor(n_iter=1, random_state=0).fit(X, y)._encode(X)[1]
+    n = len(y)
+    Y = np.c_[y, (y > 0).astype(float), rng.normal(size=n)][:, :n_tasks]
+    Y[rng.rand(n) < 0.2, 0] = np.nan
+    mask = np.asfortranarray(~np.isnan(Y))
+    start = np.random.RandomState(5).normal(scale=0.1, size=(design.n_features, 3))
+    seen = []
+    real_init = gibbs.FMGibbsSampler.__init__
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        seen.append(self.weight)
+
+    monkeypatch.setattr(gibbs.FMGibbsSampler, "__init__", init)
+
+    def run(weight):
+        return sample_fm(
+            design, Y, weight, np.array([False, True, False][:n_tasks]), start,
+            n_iter=6, n_kept_samples=6, learn_scale=n_tasks > 1,
+            random_state=np.random.RandomState(3),
+        )  # fmt: skip
+
+    masked, floats = run(mask), run(mask.astype(np.float64))
+    assert seen[0].dtype == bool and np.shares_memory(seen[0], mask)
+    assert seen[1].dtype == np.float64
+    for name in ("factors", "coef", "intercept", "scale", "noise_precision",
+                 "noise_correlation"):  # fmt: skip
+        np.testing.assert_array_equal(getattr(masked, name), getattr(floats, name))
+
+
 def test_the_element_wise_square_of_a_design():
     """``squared_csr`` (the refresh's square of a row chunk) against scipy's
     element-wise product; a one-hot design is its own square (no copy)."""

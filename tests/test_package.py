@@ -93,9 +93,22 @@ def test_a_mismatched_dask_stack_names_both_versions(monkeypatch):
 PACKAGE = ROOT / "mtlclassic"
 FLOORS = {  # top-level unit -> floor; a unit imports only units on lower floors
     **dict.fromkeys(
-        ["_version", "_compat", "_ids", "_targets", "_task_weights", "_crossfit",
-         "_allowlist", "_schema", "_time", "_atomic", "_serving", "_similarity",
-         "_onnx_graph"], 0
+        [
+            "_version",
+            "_compat",
+            "_ids",
+            "_targets",
+            "_task_weights",
+            "_crossfit",
+            "_allowlist",
+            "_schema",
+            "_time",
+            "_atomic",
+            "_serving",
+            "_similarity",
+            "_onnx_graph",
+        ],
+        0,
     ),  # fmt: skip
     **dict.fromkeys(["io", "metrics", "model_selection", "datasets"], 1),
     **dict.fromkeys(["linear_model", "boosting", "embedding", "candidates"], 2),
@@ -169,7 +182,7 @@ def test_the_import_graph_has_no_circles():
         state[module] = "open"
         for target in sorted(graph[module]):
             if state.get(target) == "open":
-                circles.append(stack[stack.index(target):] + [target])
+                circles.append(stack[stack.index(target) :] + [target])
             elif target not in state:
                 visit(target, stack + [target])
         state[module] = "done"
@@ -216,9 +229,7 @@ def test_imports_inside_functions_say_why():
         for _, line, nested, text in edges
         if nested and "#" not in text
     ]
-    assert not found, "imports inside functions without a reason:\n" + "\n".join(
-        found
-    )
+    assert not found, "imports inside functions without a reason:\n" + "\n".join(found)
 
 
 def test_every_import_inside_a_function_says_why():

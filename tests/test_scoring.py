@@ -442,8 +442,7 @@ def test_missing_and_fractional_values_in_an_int_column(fitted, tmp_path, capsys
     assert code == 2, err
     assert (
         "row 26 after the header: column 'user_id' is empty or missing (NaN/NA): every "
-        "row needs an id"
-        in err
+        "row needs an id" in err
     )
     # an infinite feature the model refuses: the first refused row, by bisection
     rows = X.head(40).astype({"user_f0": object})

@@ -312,6 +312,79 @@ def frame_matrix(X, columns, categories, indexes=None) -> np.ndarray:
     return out
 
 
+class FrameColumns:
+    """The encoded feature columns of a DataFrame, read as float64 rows on demand.
+
+    What :func:`frame_matrix` returns, without its (n_samples, n_features)
+    float64 copy: numeric columns are kept as the DataFrame's own arrays
+    (views, never written), categorical ones as their codes (float32, NaN
+    where unseen or missing; exact below 2^24 categories). Indexing gives
+    the values ``frame_matrix`` would, to the bit: ``F[i]`` a row,
+    ``F[rows]`` (an integer array or a slice) an ``(n_rows, n_features)``
+    float64 array, ``F[rows, j]`` one column; ``np.asarray(F)`` the whole
+    matrix. :class:`MultiTaskLGBM` fits from it: LightGBM bins its rows from
+    a ``lightgbm.Sequence`` in batches, so a fit on a DataFrame holds the
+    binned data (a byte per feature and row) instead of 8 bytes per feature
+    and row beside it.
+
+    Raises
+    ------
+    TypeError
+        If a numeric feature column is not numeric.
+    ValueError
+        If a column holds an infinite value.
+    """
+
+    def __init__(self, X, columns, categories):
+        self.arrays = []
+        for col in columns:
+            column = X[col]
+            if col in categories:
+                codes = _category_codes(column, categories[col], col)
+                if len(categories[col]) < 2**24:  # float32 holds every code
+                    codes = codes.astype(np.float32)
+                self.arrays.append(codes)
+                continue
+            dtype = column.dtype
+            if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+                values = column.to_numpy()  # the column's own array: no copy
+            else:
+                try:
+                    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+                except (TypeError, ValueError):
+                    raise TypeError(
+                        f"X column {col!r} must be numeric (as in fit); got dtype "
+                        f"{dtype}."
+                    ) from None
+            if values.dtype.kind == "f" and np.isinf(values).any():
+                raise ValueError(
+                    "Input X contains infinity; use NaN for missing values."
+                )
+            self.arrays.append(values)
+        self.shape = (X.shape[0], len(self.arrays))
+        self.ndim = 2
+        self.dtype = np.dtype(np.float64)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            rows, j = key
+            return self.arrays[j][rows].astype(np.float64)
+        if isinstance(key, numbers.Integral):
+            return np.array([a[key] for a in self.arrays], dtype=np.float64)
+        first = self.arrays[0][key] if self.arrays else np.empty(0)
+        out = np.empty((first.shape[0], self.shape[1]))
+        for j, values in enumerate(self.arrays):
+            out[:, j] = first if j == 0 else values[key]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
 def array_matrix(X, columns, categories) -> np.ndarray:
     """Return the float64 feature matrix of a validated float64 array ``X``.
 

@@ -29,6 +29,7 @@ from .._targets import check_targets
 from .._task_weights import check_task_weights
 from ._lgbm_input import (
     EvalData,
+    FrameColumns,
     check_early_stopping_tol,
     check_eval_set,
     check_init_score,
@@ -71,14 +72,24 @@ class TaskData:
     task: np.ndarray | None = None  # per stacked row, its shared task's position
 
     def dataset(self, lgb, names=None, cats=None, reference=None, params=None):
-        """Return the ``lightgbm.Dataset`` of these rows."""
+        """Return the ``lightgbm.Dataset`` of these rows.
+
+        ``params``: the Dataset's; needed when ``X`` is a
+        :class:`FrameColumns` (every row of a DataFrame's features), read from
+        a ``lightgbm.Sequence`` with :func:`sequence_params`.
+        """
+        X = self.X
+        if isinstance(X, FrameColumns):
+            X = row_sequence(lgb, X, None)
+            if reference is None:
+                params = sequence_params(params or {})
         extra = {} if reference is None else {"reference": reference}
         if params is not None:
             extra["params"] = dict(params)
         if names is not None:
             extra.update(feature_name=names, categorical_feature=cats)
         return lgb.Dataset(
-            self.X,
+            X,
             label=self.y,
             weight=self.w,
             group=self.group,
@@ -90,22 +101,37 @@ class TaskData:
 def row_sequence(lgb, F, idx):
     """Return ``F[idx]`` as a ``lightgbm.Sequence``: read in batches, not copied.
 
-    With the parameters of :func:`sequence_params`, LightGBM builds the same
-    Dataset from it as from ``F[idx]`` (the same sampled rows for the bins,
-    the same values), without the copy of the rows (8 bytes per feature and
-    row) beside ``F`` while it bins them.
+    ``F``: an array or a :class:`FrameColumns`; ``idx``: row positions, or
+    None for every row. With the parameters of :func:`sequence_params`,
+    LightGBM builds the same Dataset from it as from ``F[idx]`` (the same
+    sampled rows for the bins, the same values), without the copy of the
+    rows (8 bytes per feature and row) beside ``F`` while it bins them.
     """
 
     class Rows(lgb.Sequence):
         batch_size = 65536
+        block = (0, 0, None)  # the rows [lo, hi) last read for the bin sample
 
         def __len__(self):
-            return idx.size
+            return F.shape[0] if idx is None else idx.size
 
         def __getitem__(self, i):
-            return F[idx[i]]
+            if isinstance(i, numbers.Integral):
+                # LightGBM reads its bin sample row by row, in ascending
+                # order: served from blocks of rows read at once
+                lo, hi, rows = self.block
+                if not lo <= i < hi:
+                    lo, hi = int(i), min(int(i) + 4096, len(self))
+                    self.block = lo, hi, (rows := self[lo:hi])
+                return rows[i - lo]
+            return F[i] if idx is None else F[idx[i]]
 
     return Rows()
+
+
+def dataset_params(setting):
+    """Return the task parameters a ``lightgbm.Dataset`` can hold (no callables)."""
+    return {k: v for k, v in setting.params.items() if not callable(v)}
 
 
 _SEED_ALIASES = ("seed", "random_seed", "random_state")
@@ -275,8 +301,14 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
     """
     start = time.perf_counter()
     if datasets is None:
-        dtrain = train.dataset(lgb, names, cats)
-        dvalid = None if valid is None else valid.dataset(lgb, reference=dtrain)
+        lazy = isinstance(train.X, FrameColumns)
+        dtrain = train.dataset(
+            lgb, names, cats, params=dataset_params(setting) if lazy else None
+        )
+        dvalid = None
+        if valid is not None:  # the reference's Dataset parameters, as LightGBM wants
+            same = dtrain.get_params() if lazy else None
+            dvalid = valid.dataset(lgb, reference=dtrain, params=same)
     else:
         dtrain, dvalid = datasets
     callbacks, valid_sets, evals = [], None, {}
@@ -358,11 +390,11 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False):
         # trains and validates on two subsets of it, the refit on all of it
         every = np.sort(np.concatenate([data.train_rows[t], held]))
         rows = data.rows(t, F, every, W=data.weights, features=False)
-        dataset_params = {k: v for k, v in setting.params.items() if not callable(v)}
+        params = dataset_params(setting)
         if rows.X is None:  # some rows: read from F in batches, not copied
             rows.X = row_sequence(lgb, F, every)
-            dataset_params = sequence_params(dataset_params)
-        full = rows.dataset(lgb, names, data.cats, params=dataset_params)
+            params = sequence_params(params)
+        full = rows.dataset(lgb, names, data.cats, params=params)
         full.construct()  # binned now, so the rows' copy can go
         del rows
         train = TaskData(np.empty((0, F.shape[1])), np.empty(0))
@@ -611,7 +643,7 @@ def fit_data(est, X, Y, sample_weight, eval_set):
             f"This {type(est).__name__} estimator requires y to be passed, "
             "but the target y is None."
         )
-    features, query = est._check_X(X, reset=True)
+    features, query = est._check_X(X, reset=True, lazy=True)
     Yf, mask, kinds, names = check_targets(Y, est.tasks, n_samples=len(features))
     if est.chain and est.strategy != "separate":
         raise ValueError(

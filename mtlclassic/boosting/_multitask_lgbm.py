@@ -18,6 +18,7 @@ from .._compat import (
 from .._targets import targets_ndim
 from ..metrics import multitask_score
 from ._lgbm_input import (
+    FrameColumns,
     array_matrix,
     check_eval_set,
     check_weights,
@@ -418,8 +419,11 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _frame_matrix(self, X):
         return frame_matrix(X, self.feature_columns_, self.categories_)
 
-    def _check_X(self, X, *, reset):
-        """Validate ``X``; return (feature matrix float64, query values or None)."""
+    def _check_X(self, X, *, reset, lazy=False):
+        """Validate ``X``; return (feature matrix float64, query values or None).
+
+        ``lazy``: a DataFrame's features as :class:`FrameColumns` (fit).
+        """
         if isinstance(X, pd.DataFrame):
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[0] == 0:
@@ -432,6 +436,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             query = None
             if reset and self.query_col is not None:
                 query = X[self.query_col].to_numpy()
+            if lazy:
+                return FrameColumns(X, self.feature_columns_, self.categories_), query
             return self._frame_matrix(X), query
         if (
             not reset

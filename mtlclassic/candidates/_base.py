@@ -165,8 +165,7 @@ class BaseCandidateGenerator(BaseEstimator):
                 )
             if values.dtype.kind in "fc" and not np.isfinite(values).all():
                 raise ValueError(
-                    f"{param}: the id column {self._id_name(param)!r} has "
-                    "infinite ids."
+                    f"{param}: the id column {self._id_name(param)!r} has infinite ids."
                 )
             ids.append(values)
         if weight_pos is None:

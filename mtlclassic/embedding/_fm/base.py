@@ -80,6 +80,8 @@ def _relative_weights(weight):
     in the thousands would otherwise make the posterior as confident as
     thousands of times the data.
     """
+    if isinstance(weight, np.ndarray) and weight.dtype == bool:
+        return weight  # the label mask of unit weights: relative weights 1
     weight = np.asarray(weight, dtype=np.float64)
     labelled = weight > 0
     count = labelled.sum(axis=0)
@@ -445,6 +447,7 @@ class _BaseFM(BaseEstimator):
         )
 
     def _optimise(self, design, Y, weight, binary, learn_scale):
+        weight = np.asarray(weight, dtype=np.float64)  # a bool mask: unit weights
         n_tasks = Y.shape[1]
         previous = None
         if self.warm_start and hasattr(self, "factors_") and hasattr(self, "coef_"):
@@ -576,9 +579,9 @@ class _BaseFM(BaseEstimator):
         if keep != list(range(len(names))):  # else no copies
             Y, mask = Y[:, keep], mask[:, keep]
         kinds, names = [kinds[t] for t in keep], [names[t] for t in keep]
-        if sample_weight is None:  # ones * mask, task-major in memory: the
-            # sampler's (T, n) weights are this array, not a copy
-            weight = np.asfortranarray(mask, dtype=np.float64)
+        if sample_weight is None:  # unit weights: the label mask itself (bool,
+            # task-major in memory: the sampler's (T, n) weights are this array)
+            weight = np.asfortranarray(mask)
         else:
             weight = check_task_sample_weight(sample_weight, n_samples, len(keep))
             weight = weight * mask

@@ -152,7 +152,8 @@ class FMGibbsSampler:
     Y : ndarray (n_samples, n_tasks)
         Labels (0/1 for binary tasks), any value where unlabelled.
     weight : ndarray (n_samples, n_tasks)
-        Sample weight times the label mask.
+        Sample weight times the label mask; or the bool label mask itself
+        (unit weights, kept as it is: a byte per row and task).
     binary : ndarray of bool (n_tasks,)
     factors : ndarray (n_features, n_components)
         Starting factors (copied); weights and intercepts start at 0.
@@ -192,11 +193,15 @@ class FMGibbsSampler:
         self.scan = in_blocks + self.row_fields  # the order of the field draws
         self.relational = relational
         self.rng = random_state
-        weight = np.asarray(weight, dtype=np.float64)
+        weight = np.asarray(weight)
+        if weight.dtype != bool:  # a bool mask: unit weights, kept as one byte
+            weight = weight.astype(np.float64, copy=False)
         self.weight = np.ascontiguousarray(weight.T)
         # every labelled row weighs 1: the weighted precisions P are read from
         # the per-pattern table Q (see _update_precision)
-        self.unit_weights = bool(np.all((weight == 0.0) | (weight == 1.0)))
+        self.unit_weights = weight.dtype == bool or bool(
+            np.all((weight == 0.0) | (weight == 1.0))
+        )
         labels = np.ascontiguousarray(np.where(weight > 0, np.nan_to_num(Y), 0).T)
         self.positive = labels > 0.5  # (T, n) the side of a binary task's label
         self.labelled = [np.flatnonzero(w > 0) for w in self.weight]
@@ -591,17 +596,21 @@ class FMGibbsSampler:
         class, which carries no information on it (a funnel: a rating is only
         observed after a click). Two binary tasks: 0.
         """
-        z = self.resid * np.sqrt(self.noise_precision)[:, None]
-        R = np.eye(z.shape[0])
+        root = np.sqrt(self.noise_precision)
+
+        def z(t, rows):  # standardised residuals, on the pair's rows only
+            return self.resid[t, rows] * root[t]
+
+        R = np.eye(self.resid.shape[0])
         for t, u, rows in self.pairs:
             if self.binary[t] and self.binary[u]:
                 continue
             if not (self.binary[t] or self.binary[u]):
-                a, b = z[t, rows], z[u, rows]
+                a, b = z(t, rows), z(u, rows)
                 rho = float(a @ b) / max(np.sqrt(float(a @ a) * float(b @ b)), 1e-12)
             else:
                 b, r = (t, u) if self.binary[t] else (u, t)
-                rho = self._biserial(b, r, rows, -z[r, rows])
+                rho = self._biserial(b, r, rows, -z(r, rows))
             R[t, u] = R[u, t] = np.clip(rho, -MAX_CORRELATION, MAX_CORRELATION)
         values, vectors = np.linalg.eigh(R)
         if values.min() < 1e-3:  # project onto positive-definite correlations
