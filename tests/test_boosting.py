@@ -1250,6 +1250,22 @@ def test_frame_columns_read_the_values_of_frame_matrix():
         FrameColumns(X.assign(obj="text"), columns, categories)
 
 
+def test_a_fit_copies_small_feature_matrices_and_reads_large_ones(monkeypatch):
+    """``fit_features``: the float64 matrix up to ``LAZY_FEATURE_BYTES`` (8
+    bytes per row and feature), the columns above it."""
+    from mtlclassic.boosting import _lgbm_input
+
+    X = _mixed_frame(100, 0)
+    columns, categories = list(X.columns), {"cat": ["a", "b"]}
+    monkeypatch.setattr(_lgbm_input, "LAZY_FEATURE_BYTES", 8 * 100 * 7)
+    small = _lgbm_input.fit_features(X, columns, categories)
+    assert type(small) is np.ndarray
+    monkeypatch.setattr(_lgbm_input, "LAZY_FEATURE_BYTES", 8 * 100 * 7 - 1)
+    large = _lgbm_input.fit_features(X, columns, categories)
+    assert isinstance(large, _lgbm_input.FrameColumns)
+    assert_array_equal(np.asarray(large), small)
+
+
 @pytest.mark.parametrize("refit", [True, False])
 def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(refit, monkeypatch):
     """A DataFrame's features reach LightGBM from a ``lightgbm.Sequence`` over
@@ -1257,9 +1273,11 @@ def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(refit, monke
     materialised matrix, to the model text, with the bins drawn from a sample
     of the rows (``bin_construct_sample_cnt`` below the row count), a
     categorical column, a fully and a partly labelled task, early stopping
-    and the refit."""
-    from mtlclassic.boosting import _multitask_lgbm
+    and the refit. (A fit reads the columns above ``LAZY_FEATURE_BYTES``; 0
+    here: always.)"""
+    from mtlclassic.boosting import _lgbm_input, _multitask_lgbm
 
+    monkeypatch.setattr(_lgbm_input, "LAZY_FEATURE_BYTES", 0)
     X = _mixed_frame(3000, 1).drop(columns="obj")  # fit wants numeric dtypes
     rng = np.random.RandomState(2)
     signal = X["f64"].fillna(0).to_numpy() + (X["cat"] == "b").to_numpy()
@@ -1275,7 +1293,17 @@ def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(refit, monke
         early_stopping_rounds=5, refit=refit,
         task_params={t: {"bin_construct_sample_cnt": 700} for t in Y},
     )  # fmt: skip
+    seen = []
+    real_dataset = lgb.Dataset
+
+    def dataset(data, *args, **kwargs):
+        seen.append(type(data).__name__)
+        return real_dataset(data, *args, **kwargs)
+
+    monkeypatch.setattr(lgb, "Dataset", dataset)
     lazy = MultiTaskLGBM(**params).fit(X, Y)
+    if refit:  # every labelled row binned once, read from the columns
+        assert seen == ["Rows", "Rows"]
     # the same fit from the (n, d) float64 matrix
     check_X = _multitask_lgbm.MultiTaskLGBM._check_X
     monkeypatch.setattr(

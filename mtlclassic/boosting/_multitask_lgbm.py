@@ -18,11 +18,11 @@ from .._compat import (
 from .._targets import targets_ndim
 from ..metrics import multitask_score
 from ._lgbm_input import (
-    FrameColumns,
     array_matrix,
     check_eval_set,
     check_weights,
     fit_feature_spec,
+    fit_features,
     frame_matrix,
     holdout,
 )
@@ -309,6 +309,15 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     ``eval_set`` is ``(X_val, Y_val)`` (or a list with one such pair), with
     the same columns and tasks as the training data.
 
+    **Memory**: LightGBM bins a head's rows (a byte per feature and row). A
+    DataFrame whose float64 feature matrix would take more than 256 MiB is
+    not copied into one: the heads read its columns (category codes as
+    float32) in batches through a ``lightgbm.Sequence``, with the bin
+    sample's seed LightGBM derives from ``random_state``, so the trees are
+    those of the matrix (a test compares the model text). At 10M generated
+    events that matrix was 3.4 GB. A head trained on some rows without
+    ``refit`` (early stopping alone) still copies them.
+
     Examples
     --------
     >>> from mtlclassic import MultiTaskLGBM, make_multitask_recsys
@@ -422,7 +431,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     def _check_X(self, X, *, reset, lazy=False):
         """Validate ``X``; return (feature matrix float64, query values or None).
 
-        ``lazy``: a DataFrame's features as :class:`FrameColumns` (fit).
+        ``lazy``: a DataFrame's features as :func:`fit_features` gives them
+        (fit).
         """
         if isinstance(X, pd.DataFrame):
             validate_data(self, X, reset=reset, skip_check_array=True)
@@ -437,7 +447,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if reset and self.query_col is not None:
                 query = X[self.query_col].to_numpy()
             if lazy:
-                return FrameColumns(X, self.feature_columns_, self.categories_), query
+                return fit_features(X, self.feature_columns_, self.categories_), query
             return self._frame_matrix(X), query
         if (
             not reset
