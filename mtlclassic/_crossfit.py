@@ -108,15 +108,70 @@ def _compact(index):
     return index
 
 
+def _fill_frame(parts, order):
+    """Return the folds' DataFrames in the input order, filled column by column.
+
+    Each output column is allocated once and filled fold by fold, so the
+    folds' outputs and the result are alive together, not also their
+    concatenation (``pd.concat(parts).iloc[inverse]`` holds every row twice
+    more). Returns None (the caller concatenates) unless every part has the
+    same columns, each of a numpy dtype or of the same categories.
+    """
+    first = parts[0]
+    if any(not p.columns.equals(first.columns) for p in parts):
+        return None
+    bounds = np.cumsum([0] + [len(p) for p in parts])
+    rows = [order[bounds[k] : bounds[k + 1]] for k in range(len(parts))]
+    columns = {}
+    for j, dtype in enumerate(first.dtypes):
+        same = [p.dtypes.iloc[j] for p in parts]
+        if isinstance(dtype, pd.CategoricalDtype):
+            if not all(
+                isinstance(d, pd.CategoricalDtype)
+                and d.ordered == dtype.ordered
+                and d.categories.equals(dtype.categories)
+                for d in same
+            ):
+                return None
+            values = [p.iloc[:, j].cat.codes.to_numpy() for p in parts]
+        elif isinstance(dtype, np.dtype) and all(d == dtype for d in same):
+            values = [p.iloc[:, j].to_numpy() for p in parts]
+        else:
+            return None
+        out = np.empty(order.size, dtype=values[0].dtype)
+        for part_rows, part_values in zip(rows, values):
+            out[part_rows] = part_values
+        if isinstance(dtype, pd.CategoricalDtype):
+            out = pd.Categorical.from_codes(out, dtype=dtype)
+        # the dtype given: an object column of text stays object (not str)
+        columns[j] = pd.Series(out, dtype=dtype, copy=False)
+    frame = pd.DataFrame(columns, copy=False)  # one block per column: no copy
+    frame.columns = first.columns
+    return frame
+
+
 def _concat_rows(parts, order, template):
     """Stack the folds' outputs and put the rows back in the input order."""
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(order.size)
     if isinstance(parts[0], pd.DataFrame):
-        out = pd.concat(parts, axis=0, ignore_index=True).iloc[inverse]
+        out = _fill_frame(parts, order)
+        if out is None:
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(order.size)
+            out = pd.concat(parts, axis=0, ignore_index=True).iloc[inverse]
         index = template.index if isinstance(template, pd.DataFrame) else None
         out.index = index if index is not None else pd.RangeIndex(len(out))
         return out
+    if all(isinstance(p, np.ndarray) for p in parts) and all(
+        p.shape[1:] == parts[0].shape[1:] for p in parts
+    ):  # filled fold by fold, as _fill_frame
+        out = np.empty((order.size, *parts[0].shape[1:]), np.result_type(*parts))
+        start = 0
+        for part in parts:
+            out[order[start : start + len(part)]] = part
+            start += len(part)
+        return out
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.size)
     if hasattr(parts[0], "tocsr"):
         return sp.vstack(parts).tocsr()[inverse]
     return np.concatenate(parts, axis=0)[inverse]

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.model_selection import KFold, TimeSeriesSplit
@@ -58,3 +59,55 @@ def test_cv_off_is_in_sample_and_bad_cv_is_refused():
         cross_fit_transform(GroupMean(), X, y, cv=TimeSeriesSplit(2))
     with pytest.raises(ValueError, match="cv must be >= 0"):
         resolve_cv(-1)
+
+
+def _reference_concat(parts, order, index):
+    """The folds' outputs stacked, then put back in the input order."""
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.size)
+    if isinstance(parts[0], pd.DataFrame):
+        out = pd.concat(parts, axis=0, ignore_index=True).iloc[inverse]
+        out.index = index
+        return out
+    return np.concatenate(parts, axis=0)[inverse]
+
+
+@pytest.mark.parametrize("kind", ["filled", "mixed categories", "Int64"])
+def test_folds_outputs_are_filled_into_the_input_order(kind):
+    """``_concat_rows`` (each column allocated once and filled fold by fold)
+    gives the concatenation put back in the input order: values, dtypes,
+    categories, column names (repeated ones too) and index; parts it cannot
+    fill (other categories per fold, extension dtypes) are concatenated."""
+    from mtlclassic._crossfit import _concat_rows, _fill_frame
+
+    rng = np.random.RandomState(0)
+    order = rng.permutation(30).astype(np.int32)
+    sizes = [11, 10, 9]
+    parts, start = [], 0
+    for k, size in enumerate(sizes):
+        cats = ["a", "b", "c"] if kind != "mixed categories" else ["a", "b", "c"][k:]
+        part = pd.DataFrame(
+            {
+                "f32": rng.normal(size=size).astype(np.float32),
+                "f64": rng.normal(size=size),
+                "i": rng.randint(0, 9, size=size),
+                "flag": rng.rand(size) < 0.5,
+                "obj": pd.Series([f"s{v}" for v in range(size)], dtype=object),
+                "cat": pd.Categorical(rng.choice(cats, size=size), categories=cats),
+            }
+        )
+        if kind == "Int64":
+            part["i"] = part["i"].astype("Int64")
+        part.columns = ["f32", "f64", "i", "flag", "obj", "f64"]  # a repeated name
+        parts.append(part)
+        start += size
+    template = pd.DataFrame(index=pd.Index(rng.permutation(100)[:30], name="row"))
+    out = _concat_rows(parts, order, template)
+    expected = _reference_concat(parts, order, template.index)
+    pd.testing.assert_frame_equal(out, expected, check_exact=True)
+    assert (_fill_frame(parts, order) is None) == (kind != "filled")
+    arrays = [rng.normal(size=(s, 3)).astype(np.float32 if k else np.float64)
+              for k, s in enumerate(sizes)]  # fmt: skip
+    filled = _concat_rows(arrays, order, None)
+    assert filled.dtype == np.float64
+    np.testing.assert_array_equal(filled, _reference_concat(arrays, order, None))
