@@ -114,30 +114,36 @@ def _fill_frame(parts, order):
     Each output column is allocated once and filled fold by fold, so the
     folds' outputs and the result are alive together, not also their
     concatenation (``pd.concat(parts).iloc[inverse]`` holds every row twice
-    more). Returns None (the caller concatenates) unless every part has the
-    same columns, each of a numpy dtype or of the same categories.
+    more). A column of an extension dtype (``str``, ``Int64``, ...) or with
+    other categories in some fold is concatenated alone. Returns None (the
+    caller concatenates the frames) unless every part has the same columns.
+    The result has a block per column (:func:`out_of_fold` consolidates it).
     """
     first = parts[0]
     if any(not p.columns.equals(first.columns) for p in parts):
         return None
     bounds = np.cumsum([0] + [len(p) for p in parts])
     rows = [order[bounds[k] : bounds[k + 1]] for k in range(len(parts))]
+    inverse = None
     columns = {}
     for j, dtype in enumerate(first.dtypes):
         same = [p.dtypes.iloc[j] for p in parts]
-        if isinstance(dtype, pd.CategoricalDtype):
-            if not all(
-                isinstance(d, pd.CategoricalDtype)
-                and d.ordered == dtype.ordered
-                and d.categories.equals(dtype.categories)
-                for d in same
-            ):
-                return None
+        if isinstance(dtype, pd.CategoricalDtype) and all(
+            isinstance(d, pd.CategoricalDtype)
+            and d.ordered == dtype.ordered
+            and d.categories.equals(dtype.categories)
+            for d in same
+        ):
             values = [p.iloc[:, j].cat.codes.to_numpy() for p in parts]
         elif isinstance(dtype, np.dtype) and all(d == dtype for d in same):
             values = [p.iloc[:, j].to_numpy() for p in parts]
-        else:
-            return None
+        else:  # this column alone, concatenated as the frames would be
+            if inverse is None:
+                inverse = np.empty_like(order)
+                inverse[order] = np.arange(order.size)
+            stacked = pd.concat([p.iloc[:, j] for p in parts], ignore_index=True)
+            columns[j] = stacked.iloc[inverse].reset_index(drop=True)
+            continue
         out = np.empty(order.size, dtype=values[0].dtype)
         for part_rows, part_values in zip(rows, values):
             out[part_rows] = part_values
@@ -145,22 +151,27 @@ def _fill_frame(parts, order):
             out = pd.Categorical.from_codes(out, dtype=dtype)
         # the dtype given: an object column of text stays object (not str)
         columns[j] = pd.Series(out, dtype=dtype, copy=False)
-    frame = pd.DataFrame(columns, copy=False)  # one block per column: no copy
+    frame = pd.DataFrame(columns, copy=False)  # a block per column: no copy
     frame.columns = first.columns
     return frame
 
 
 def _concat_rows(parts, order, template):
-    """Stack the folds' outputs and put the rows back in the input order."""
+    """Stack the folds' outputs and put the rows back in the input order.
+
+    Returns ``(out, filled)``: ``filled`` when ``out`` is a DataFrame filled
+    column by column (:func:`_fill_frame`).
+    """
     if isinstance(parts[0], pd.DataFrame):
         out = _fill_frame(parts, order)
+        filled = out is not None
         if out is None:
             inverse = np.empty_like(order)
             inverse[order] = np.arange(order.size)
             out = pd.concat(parts, axis=0, ignore_index=True).iloc[inverse]
         index = template.index if isinstance(template, pd.DataFrame) else None
         out.index = index if index is not None else pd.RangeIndex(len(out))
-        return out
+        return out, filled
     if all(isinstance(p, np.ndarray) for p in parts) and all(
         p.shape[1:] == parts[0].shape[1:] for p in parts
     ):  # filled fold by fold, as _fill_frame
@@ -169,12 +180,12 @@ def _concat_rows(parts, order, template):
         for part in parts:
             out[order[start : start + len(part)]] = part
             start += len(part)
-        return out
+        return out, False
     inverse = np.empty_like(order)
     inverse[order] = np.arange(order.size)
     if hasattr(parts[0], "tocsr"):
-        return sp.vstack(parts).tocsr()[inverse]
-    return np.concatenate(parts, axis=0)[inverse]
+        return sp.vstack(parts).tocsr()[inverse], False
+    return np.concatenate(parts, axis=0)[inverse], False
 
 
 def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
@@ -229,6 +240,13 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
                 f"Cross-fitting fold {k + 1} of {n_folds} ({len(train)} training "
                 f"rows) failed: {exc}{' ' + advice if advice else ''}"
             ) from exc
+        rows = part.shape[0] if hasattr(part, "shape") else len(part)
+        if rows != len(test):
+            raise ValueError(
+                f"Cross-fitting fold {k + 1} of {n_folds}: the output has {rows} "
+                f"rows for {len(test)} test rows; a fold must transform each of "
+                "its rows into one output row."
+            )
         if progress is not None:
             progress(
                 f"cross-fitting fold {k + 1}/{n_folds}: {len(train)} training rows, "
@@ -246,6 +264,7 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
                 for future in futures:  # the folds not started yet
                     future.cancel()
                 raise
+            del futures  # they hold the parts too
     else:
         parts = [run(k) for k in range(len(folds))]
     test_rows = [test for _, test in folds]
@@ -256,4 +275,7 @@ def out_of_fold(fit_predict, X, y=None, *, splitter, groups=None, advice="",
             f"(a KFold-like splitter); got {order.size} test rows for "
             f"{n_samples} rows."
         )
-    return _concat_rows(parts, order, X)
+    out, filled = _concat_rows(parts, order, X)
+    parts.clear()  # the folds' outputs: freed before a filled frame is consolidated
+    # a block per column (filled) -> one per dtype, as a concatenation gives
+    return out.copy() if filled else out

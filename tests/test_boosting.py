@@ -1266,33 +1266,43 @@ def test_a_fit_copies_small_feature_matrices_and_reads_large_ones(monkeypatch):
     assert_array_equal(np.asarray(large), small)
 
 
-@pytest.mark.parametrize("refit", [True, False])
-def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(refit, monkeypatch):
+@pytest.mark.parametrize(
+    "case", ["refit", "early stopping", "no early stopping", "eval_set"]
+)
+def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(case, monkeypatch):
     """A DataFrame's features reach LightGBM from a ``lightgbm.Sequence`` over
     its columns (no float64 copy of the frame); the boosters are those of the
     materialised matrix, to the model text, with the bins drawn from a sample
-    of the rows (``bin_construct_sample_cnt`` below the row count), a
-    categorical column, a fully and a partly labelled task, early stopping
-    and the refit. (A fit reads the columns above ``LAZY_FEATURE_BYTES``; 0
-    here: always.)"""
+    of the rows (``bin_construct_sample_cnt`` below the row count, served
+    from several blocks of rows), a categorical column, a fully and a partly
+    labelled task: refitted, early-stopped only, without early stopping and
+    with an ``eval_set``. (A fit reads the columns above
+    ``LAZY_FEATURE_BYTES``; 0 here: always.)"""
     from mtlclassic.boosting import _lgbm_input, _multitask_lgbm
 
     monkeypatch.setattr(_lgbm_input, "LAZY_FEATURE_BYTES", 0)
-    X = _mixed_frame(3000, 1).drop(columns="obj")  # fit wants numeric dtypes
+    n = 5000  # above the 4096 rows of a block of the bin sample
+    X = _mixed_frame(n, 1).drop(columns="obj")  # fit wants numeric dtypes
     rng = np.random.RandomState(2)
     signal = X["f64"].fillna(0).to_numpy() + (X["cat"] == "b").to_numpy()
     Y = pd.DataFrame(
         {
-            "score": signal + 0.5 * rng.normal(size=3000),
-            "buy": (signal + rng.normal(size=3000) > 0.5).astype(float),
+            "score": signal + 0.5 * rng.normal(size=n),
+            "buy": (signal + rng.normal(size=n) > 0.5).astype(float),
         }
     )
-    Y.loc[rng.rand(3000) < 0.4, "buy"] = np.nan
+    Y.loc[rng.rand(n) < 0.4, "buy"] = np.nan
     params = dict(
-        n_estimators=40, learning_rate=0.2, num_leaves=7, n_jobs=1, random_state=3,
-        early_stopping_rounds=5, refit=refit,
+        n_estimators=30, learning_rate=0.2, num_leaves=7, n_jobs=1, random_state=3,
+        early_stopping_rounds=None if case == "no early stopping" else 5,
+        refit=case == "refit",
         task_params={t: {"bin_construct_sample_cnt": 700} for t in Y},
     )  # fmt: skip
+    fit = {}
+    if case == "eval_set":
+        X_val = _mixed_frame(800, 5).drop(columns="obj")
+        Y_val = Y.iloc[:800].set_axis(X_val.index)
+        fit = {"eval_set": (X_val, Y_val)}
     seen = []
     real_dataset = lgb.Dataset
 
@@ -1301,9 +1311,10 @@ def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(refit, monke
         return real_dataset(data, *args, **kwargs)
 
     monkeypatch.setattr(lgb, "Dataset", dataset)
-    lazy = MultiTaskLGBM(**params).fit(X, Y)
-    if refit:  # every labelled row binned once, read from the columns
-        assert seen == ["Rows", "Rows"]
+    lazy = MultiTaskLGBM(**params).fit(X, Y, **fit)
+    # every labelled row of a task binned from the columns (the refit: every
+    # task; else the fully labelled one); held-out rows are copied
+    assert seen.count("Rows") == {"refit": 2, "early stopping": 0}.get(case, 1)
     # the same fit from the (n, d) float64 matrix
     check_X = _multitask_lgbm.MultiTaskLGBM._check_X
     monkeypatch.setattr(
@@ -1311,9 +1322,8 @@ def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(refit, monke
         "_check_X",
         lambda self, X, *, reset, lazy=False: check_X(self, X, reset=reset),
     )
-    copied = MultiTaskLGBM(**params).fit(X, Y)
+    copied = MultiTaskLGBM(**params).fit(X, Y, **fit)
     for task in Y:
-        assert lazy.best_iteration_[task] > 0
         assert (
             lazy.boosters_[task].model_to_string()
             == copied.boosters_[task].model_to_string()

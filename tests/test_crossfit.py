@@ -72,18 +72,21 @@ def _reference_concat(parts, order, index):
     return np.concatenate(parts, axis=0)[inverse]
 
 
-@pytest.mark.parametrize("kind", ["filled", "mixed categories", "Int64"])
+@pytest.mark.parametrize(
+    "kind", ["numpy", "mixed categories", "Int64", "str", "other columns"]
+)
 def test_folds_outputs_are_filled_into_the_input_order(kind):
     """``_concat_rows`` (each column allocated once and filled fold by fold)
     gives the concatenation put back in the input order: values, dtypes,
-    categories, column names (repeated ones too) and index; parts it cannot
-    fill (other categories per fold, extension dtypes) are concatenated."""
+    categories, column names (repeated ones too) and index. A column it
+    cannot fill (other categories per fold, extension dtypes) is
+    concatenated alone; parts with other columns are concatenated whole."""
     from mtlclassic._crossfit import _concat_rows, _fill_frame
 
     rng = np.random.RandomState(0)
     order = rng.permutation(30).astype(np.int32)
     sizes = [11, 10, 9]
-    parts, start = [], 0
+    parts = []
     for k, size in enumerate(sizes):
         cats = ["a", "b", "c"] if kind != "mixed categories" else ["a", "b", "c"][k:]
         part = pd.DataFrame(
@@ -98,16 +101,37 @@ def test_folds_outputs_are_filled_into_the_input_order(kind):
         )
         if kind == "Int64":
             part["i"] = part["i"].astype("Int64")
-        part.columns = ["f32", "f64", "i", "flag", "obj", "f64"]  # a repeated name
+        if kind == "str":
+            part["obj"] = part["obj"].astype("str")
+        if kind != "other columns":
+            part.columns = ["f32", "f64", "i", "flag", "obj", "f64"]  # repeated
+        elif k == 2:
+            part = part.rename(columns={"i": "j"})
         parts.append(part)
-        start += size
     template = pd.DataFrame(index=pd.Index(rng.permutation(100)[:30], name="row"))
-    out = _concat_rows(parts, order, template)
+    out, filled = _concat_rows(parts, order, template)
     expected = _reference_concat(parts, order, template.index)
     pd.testing.assert_frame_equal(out, expected, check_exact=True)
-    assert (_fill_frame(parts, order) is None) == (kind != "filled")
+    assert filled == (kind != "other columns")
+    assert (_fill_frame(parts, order) is None) == (not filled)
     arrays = [rng.normal(size=(s, 3)).astype(np.float32 if k else np.float64)
               for k, s in enumerate(sizes)]  # fmt: skip
-    filled = _concat_rows(arrays, order, None)
-    assert filled.dtype == np.float64
-    np.testing.assert_array_equal(filled, _reference_concat(arrays, order, None))
+    stacked, filled = _concat_rows(arrays, order, None)
+    assert stacked.dtype == np.float64 and not filled
+    np.testing.assert_array_equal(stacked, _reference_concat(arrays, order, None))
+
+
+@pytest.mark.parametrize("frame", [False, True])
+def test_a_fold_output_of_another_row_count_is_refused(frame):
+    """A fold whose output has fewer rows than its test rows is an error
+    (its rows would land in another fold's), not uninitialised memory."""
+    from sklearn.model_selection import KFold
+
+    from mtlclassic._crossfit import out_of_fold
+
+    def fit_predict(train, test):
+        out = np.full((len(test) - 1, 2), 7.0)
+        return pd.DataFrame(out) if frame else out
+
+    with pytest.raises(ValueError, match="fold 1 of 2: the output has 4 rows for 5"):
+        out_of_fold(fit_predict, np.zeros((10, 2)), splitter=KFold(2))

@@ -361,6 +361,8 @@ class FrameColumns:
                         f"X column {col!r} must be numeric (as in fit); got dtype "
                         f"{dtype}."
                     ) from None
+            if values.dtype.kind == "f" and values.dtype.itemsize > 8:
+                values = values.astype(np.float64)  # as frame_matrix reads it
             if values.dtype.kind == "f" and np.isinf(values).any():
                 raise ValueError(
                     "Input X contains infinity; use NaN for missing values."

@@ -82,7 +82,9 @@ class TaskData:
         if isinstance(X, FrameColumns):
             X = row_sequence(lgb, X, None)
             if reference is None:
-                params = sequence_params(params or {})
+                if params is None:  # without the seed: other bins than the matrix's
+                    raise TypeError("A FrameColumns Dataset needs the task's params.")
+                params = sequence_params(params)
         extra = {} if reference is None else {"reference": reference}
         if params is not None:
             extra["params"] = dict(params)
