@@ -108,6 +108,19 @@ def _compact(index):
     return index
 
 
+def _inverse(order):
+    """Return the permutation putting rows stacked in ``order`` in input order."""
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(order.size)
+    return inverse
+
+
+def _fold_rows(parts, order):
+    """Return the input positions of each fold's output rows (``order`` split)."""
+    bounds = np.cumsum([0] + [len(p) for p in parts])
+    return [order[bounds[k] : bounds[k + 1]] for k in range(len(parts))]
+
+
 def _fill_frame(parts, order):
     """Return the folds' DataFrames in the input order, filled column by column.
 
@@ -122,8 +135,7 @@ def _fill_frame(parts, order):
     first = parts[0]
     if any(not p.columns.equals(first.columns) for p in parts):
         return None
-    bounds = np.cumsum([0] + [len(p) for p in parts])
-    rows = [order[bounds[k] : bounds[k + 1]] for k in range(len(parts))]
+    rows = _fold_rows(parts, order)
     inverse = None
     columns = {}
     for j, dtype in enumerate(first.dtypes):
@@ -138,9 +150,7 @@ def _fill_frame(parts, order):
         elif isinstance(dtype, np.dtype) and all(d == dtype for d in same):
             values = [p.iloc[:, j].to_numpy() for p in parts]
         else:  # this column alone, concatenated as the frames would be
-            if inverse is None:
-                inverse = np.empty_like(order)
-                inverse[order] = np.arange(order.size)
+            inverse = _inverse(order) if inverse is None else inverse
             stacked = pd.concat([p.iloc[:, j] for p in parts], ignore_index=True)
             columns[j] = stacked.iloc[inverse].reset_index(drop=True)
             continue
@@ -166,9 +176,7 @@ def _concat_rows(parts, order, template):
         out = _fill_frame(parts, order)
         filled = out is not None
         if out is None:
-            inverse = np.empty_like(order)
-            inverse[order] = np.arange(order.size)
-            out = pd.concat(parts, axis=0, ignore_index=True).iloc[inverse]
+            out = pd.concat(parts, axis=0, ignore_index=True).iloc[_inverse(order)]
         index = template.index if isinstance(template, pd.DataFrame) else None
         out.index = index if index is not None else pd.RangeIndex(len(out))
         return out, filled
@@ -176,13 +184,10 @@ def _concat_rows(parts, order, template):
         p.shape[1:] == parts[0].shape[1:] for p in parts
     ):  # filled fold by fold, as _fill_frame
         out = np.empty((order.size, *parts[0].shape[1:]), np.result_type(*parts))
-        start = 0
-        for part in parts:
-            out[order[start : start + len(part)]] = part
-            start += len(part)
+        for part_rows, part in zip(_fold_rows(parts, order), parts):
+            out[part_rows] = part
         return out, False
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(order.size)
+    inverse = _inverse(order)
     if hasattr(parts[0], "tocsr"):
         return sp.vstack(parts).tocsr()[inverse], False
     return np.concatenate(parts, axis=0)[inverse], False

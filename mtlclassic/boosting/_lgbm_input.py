@@ -271,6 +271,31 @@ def _category_codes(column, fitted, col, built=None):
     return values
 
 
+def _feature_values(column, col, categories, built=None):
+    """One feature column as LightGBM reads it: 1-D, float64 on assignment.
+
+    A categorical column gives its codes (float64, NaN where unseen or
+    missing); a numpy numeric column itself (no copy); anything else its
+    float64 conversion. ``column`` is a Series, or a 1-D array (a dict of
+    arrays: the compiled scoring path); ``built`` as in
+    :func:`_category_codes`. Raises ``TypeError`` for a non-numeric column.
+    """
+    if col in categories:
+        return _category_codes(column, categories[col], col, built)
+    try:
+        if isinstance(column, np.ndarray):  # a dict of arrays: no text
+            if column.dtype.kind in "USO" and any(isinstance(v, str) for v in column):
+                raise TypeError
+            return column if column.dtype.kind in "fiub" else column.astype(np.float64)
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":
+            return column.to_numpy()  # the column's own array
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"X column {col!r} must be numeric (as in fit); got dtype {column.dtype}."
+        ) from None
+
+
 def frame_matrix(X, columns, categories, indexes=None) -> np.ndarray:
     """Return the float64 feature matrix of a DataFrame ``X`` (fitted encoder).
 
@@ -288,25 +313,8 @@ def frame_matrix(X, columns, categories, indexes=None) -> np.ndarray:
     n_rows = X.shape[0] if hasattr(X, "shape") else len(next(iter(X.values()), ()))
     out = np.empty((n_rows, len(columns)), dtype=np.float64)
     for j, col in enumerate(columns):
-        column = X[col]
-        if col in categories:
-            built = indexes.get(col) if indexes else None
-            out[:, j] = _category_codes(column, categories[col], col, built)
-            continue
-        try:
-            if isinstance(column, np.ndarray):  # a dict of arrays: no text
-                if column.dtype.kind in "USO" and any(
-                    isinstance(v, str) for v in column
-                ):
-                    raise TypeError
-                out[:, j] = column.astype(np.float64)
-            else:
-                out[:, j] = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"X column {col!r} must be numeric (as in fit); got dtype "
-                f"{column.dtype}."
-            ) from None
+        built = indexes.get(col) if indexes else None
+        out[:, j] = _feature_values(X[col], col, categories, built)
     if np.isinf(out).any():
         raise ValueError("Input X contains infinity; use NaN for missing values.")
     return out
@@ -343,25 +351,10 @@ class FrameColumns:
     def __init__(self, X, columns, categories):
         self.arrays = []
         for col in columns:
-            column = X[col]
-            if col in categories:
-                codes = _category_codes(column, categories[col], col)
-                if len(categories[col]) < 2**24:  # float32 holds every code
-                    codes = codes.astype(np.float32)
-                self.arrays.append(codes)
-                continue
-            dtype = column.dtype
-            if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
-                values = column.to_numpy()  # the column's own array: no copy
-            else:
-                try:
-                    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-                except (TypeError, ValueError):
-                    raise TypeError(
-                        f"X column {col!r} must be numeric (as in fit); got dtype "
-                        f"{dtype}."
-                    ) from None
-            if values.dtype.kind == "f" and values.dtype.itemsize > 8:
+            values = _feature_values(X[col], col, categories)
+            if col in categories and len(categories[col]) < 2**24:
+                values = values.astype(np.float32)  # float32 holds every code
+            elif values.dtype.kind == "f" and values.dtype.itemsize > 8:
                 values = values.astype(np.float64)  # as frame_matrix reads it
             if values.dtype.kind == "f" and np.isinf(values).any():
                 raise ValueError(

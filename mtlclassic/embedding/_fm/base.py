@@ -80,7 +80,7 @@ def _relative_weights(weight):
     in the thousands would otherwise make the posterior as confident as
     thousands of times the data.
     """
-    if isinstance(weight, np.ndarray) and weight.dtype == bool:
+    if np.asarray(weight).dtype == bool:
         return weight  # the label mask of unit weights: relative weights 1
     weight = np.asarray(weight, dtype=np.float64)
     labelled = weight > 0
