@@ -464,6 +464,36 @@ def test_cold_crossfit_equals_independent_fold_fits(solver, n_jobs):
         np.testing.assert_array_equal(Z[test], fold.transform(X.iloc[test]))
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(
+    "solver,target,crossfit",
+    [("mcmc", "all", "warm"), ("mcmc", "each", "warm"), ("mcmc", "all", "cold"),
+     ("als", "all", "cold")],
+)  # fmt: skip
+def test_folds_skip_the_precisions_only_update_reads(
+    monkeypatch, solver, target, crossfit
+):
+    """A cross-fitting fold only transforms its held-out rows: it computes no
+    Laplace precisions (for ``update``); the model on all rows does."""
+    from mtlclassic.embedding._fm import base
+
+    calls = []
+    for name in ("gibbs_precision", "laplace_precision"):
+        real = getattr(base, name)
+        monkeypatch.setattr(
+            base, name, lambda *a, _real=real, **k: calls.append(1) or _real(*a, **k)
+        )
+    X, Y = make_multitask_recsys(60, 40, 900, n_side_features=0, random_state=3)
+    emb = FMEmbedder(target, 2, n_iter=10, solver=solver, crossfit=crossfit, cv=3,
+                     passthrough=False, random_state=0)  # fmt: skip
+    emb.fit_transform(X, Y)
+    fitted = emb.task_embedders_ if target == "each" else [emb]
+    assert len(calls) == len(fitted)  # not once more per fold
+    assert all(hasattr(m, "_laplace_precision_") for m in fitted)
+    assert not any(hasattr(m, "_out_of_fold") for m in fitted)
+    emb.update(X.iloc[:50], Y.iloc[:50])  # the model on all rows updates
+
+
 def test_sample_weights_are_relative_and_tiny_budgets_work():
     X, _, y, _ = _ids(n=300)
     plain = FMRegressor(2, n_iter=15, random_state=0).fit(X, y)
@@ -604,13 +634,42 @@ def test_entity_blocks_hold_the_fields_constant_within_a_user_or_an_item():
                 assert np.all(Z[b.entity == e, lo + c] == v)
 
 
+def test_entity_sums_over_lanes_are_the_per_entity_sums():
+    """Rows of one user in a row (time-ordered events) spread over 4 lanes of
+    bins; the sums and gathers are bincount's and indexing's."""
+    from mtlclassic.embedding._fm.relational import entity_blocks
+
+    X, y, _ = _relational_data()
+    runs = X.sort_values("user", kind="stable").reset_index(drop=True)
+    for frame, lanes in ((X, [1, 1]), (runs, [4, 1])):
+        design = FMRegressor(n_iter=1, random_state=0).fit(frame, y)._encode(frame)[1]
+        blocks = entity_blocks(design)
+        assert [b.lanes for b in blocks] == lanes
+        w = np.random.RandomState(1).normal(size=len(frame))
+        for b, key in zip(blocks, ["user", "item"]):
+            codes = frame[key].cat.codes.to_numpy()
+            np.testing.assert_array_equal(b.entity, codes)
+            expected = np.bincount(codes, w, b.n_entities)
+            np.testing.assert_allclose(b.sums(w), expected, rtol=1e-13, atol=1e-13)
+            x = np.arange(b.n_entities) * 1.5
+            np.testing.assert_array_equal(b.gather(x), x[codes])
+
+
+@pytest.mark.parametrize("order", ["random", "by user"])
 @pytest.mark.parametrize("n_tasks", [1, 2, 3])
-def test_relational_sampler_draws_the_per_row_samplers_chain(n_tasks):
-    """Per-entity sums (Rendle 2013) are an exact rewrite: the same draws."""
+def test_relational_sampler_draws_the_per_row_samplers_chain(n_tasks, order):
+    """Per-entity sums (Rendle 2013) are an exact rewrite: the same draws
+    (up to the order of the additions, also over lanes of bins)."""
     from mtlclassic.embedding._fm.gibbs import sample_fm
+    from mtlclassic.embedding._fm.relational import entity_blocks
 
     X, y, rng = _relational_data()
+    if order == "by user":  # runs of each user's rows: the user block's lanes
+        sort = np.argsort(X["user"].cat.codes.to_numpy(), kind="stable")
+        X, y = X.iloc[sort].reset_index(drop=True), y[sort]
     design = FMRegressor(n_iter=1, random_state=0).fit(X, y)._encode(X)[1]
+    lanes = [4, 1] if order == "by user" else [1, 1]
+    assert [b.lanes for b in entity_blocks(design)] == lanes
     n = len(y)
     Y = np.c_[y, (y > 0).astype(float), rng.normal(size=n)][:, :n_tasks]
     Y[rng.rand(n) < 0.2, 0] = np.nan  # missing labels: uncorrelated rows too

@@ -401,7 +401,8 @@ class _BaseFM(BaseEstimator):
         self.interaction_scale_ = post.scale.mean(axis=0)
         self.n_iter_ = n_iter
         self._samples_version = getattr(self, "_samples_version", 0) + 1
-        self._laplace_precision_ = gibbs_precision(self, design, Y, weight)
+        if not getattr(self, "_out_of_fold", False):  # a fold is never updated
+            self._laplace_precision_ = gibbs_precision(self, design, Y, weight)
 
     def _chain_state(self, sampler):
         """Copy a Gibbs state, keyed by design column (to warm-start a fold)."""
@@ -494,9 +495,10 @@ class _BaseFM(BaseEstimator):
         # the Laplace precisions update() starts from (its prior per column)
         n_eff = float(np.sum(weight)) / n_tasks
         self._penalty_ = (self.alpha_w * n_eff, self.alpha_v * n_eff)
-        self._laplace_precision_ = laplace_precision(
-            design, Y, weight, binary, point_params(self), *self._penalty_
-        )
+        if not getattr(self, "_out_of_fold", False):  # a fold is never updated
+            self._laplace_precision_ = laplace_precision(
+                design, Y, weight, binary, point_params(self), *self._penalty_
+            )
 
     def _unseen_rows(self, design):
         """``[(field, rows)]``: rows whose category in a categorical field is unseen.
