@@ -1328,3 +1328,63 @@ def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(case, monkey
             lazy.boosters_[task].model_to_string()
             == copied.boosters_[task].model_to_string()
         )
+
+
+@pytest.mark.parametrize(
+    "case", ["plain", "weights then none", "offset then none", "other params"]
+)
+def test_tasks_on_the_same_rows_share_one_binned_dataset(case, monkeypatch):
+    """With ``refit``, a task labelled on the rows of the task before it takes
+    that task's binned Dataset with its own labels, weights and offset: the
+    trees are those of a Dataset binned for it alone, to the model text. A
+    weight or an offset the earlier task had and this one has not is cleared
+    (``set_weight(None)`` alone would keep it); other Dataset parameters bin
+    anew."""
+    from mtlclassic.boosting import _lgbm_train
+
+    rng = np.random.RandomState(4)
+    n = 3000
+    X = pd.DataFrame(rng.normal(size=(n, 4)), columns=list("abcd"))
+    X["offset"] = 0.8 * X["a"]
+    Y = pd.DataFrame(
+        {
+            "first": X["a"] + X["b"] ** 2 + 0.3 * rng.normal(size=n),
+            "second": (X["c"] - X["a"] + rng.normal(size=n) > 0).astype(float),
+            "third": X["d"] * X["b"] + 0.3 * rng.normal(size=n),
+        }
+    )
+    params = dict(
+        n_estimators=40, learning_rate=0.2, num_leaves=7, n_jobs=1, random_state=3,
+        early_stopping_rounds=5, refit=True,
+    )  # fmt: skip
+    fit = {}
+    if case == "weights then none":  # the first task weighted, the others not
+        weights = np.ones((n, 3))
+        weights[:, 0] = rng.uniform(0.2, 3.0, n)
+        fit["sample_weight"] = weights
+    if case == "offset then none":
+        params["init_score"] = {"first": "offset"}
+    if case == "other params":
+        params["task_params"] = {"second": {"max_bin": 31}}
+    built = []
+    real_construct = lgb.Dataset.construct
+
+    def construct(self):
+        if self._handle is None and self.used_indices is None:
+            built.append(self)
+        return real_construct(self)
+
+    monkeypatch.setattr(lgb.Dataset, "construct", construct)
+    shared = MultiTaskLGBM(**params).fit(X, Y, **fit)
+    # one binned Dataset of every row, and one more for other bins
+    assert len(built) == (2 if case == "other params" else 1)
+    built.clear()
+    monkeypatch.setattr(_lgbm_train.BinnedRows, "take", lambda self, *a: None)
+    alone = MultiTaskLGBM(**params).fit(X, Y, **fit)
+    assert len(built) == 3
+    for task in Y:
+        assert shared.best_iteration_[task] > 0
+        assert (
+            shared.boosters_[task].model_to_string()
+            == alone.boosters_[task].model_to_string()
+        )

@@ -378,8 +378,59 @@ def offset_alone_is_better(kind, params, valid, trained):
     return float(np.average(loss, weights=valid.w)) <= history[trained.best - 1]
 
 
-def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False):
-    """Train task ``t``'s own booster on ``F`` (the features by default)."""
+# parameters that differ between tasks and leave a Dataset's bins unchanged
+_BOOSTER_ONLY = frozenset({"objective", "metric"})
+
+
+class BinnedRows:
+    """The binned Datasets of every labelled row of the tasks (``fit_separate``).
+
+    A task labelled on the same rows as an earlier one, with the same
+    Dataset parameters (every parameter but ``objective`` and ``metric``),
+    takes its Dataset with its own labels, weights and ``init_score``
+    instead of binning the same feature values again (1.5 s of LightGBM's
+    per 300k rows and 42 features). Its subsets then carry the new task's
+    labels, as ``Dataset.subset`` copies them when constructed. The earlier
+    task's boosters hold these Datasets anyway (``Booster.train_set``), so
+    keeping them costs no memory.
+    """
+
+    def __init__(self):
+        self.kept = []  # (rows, parameters, Dataset)
+
+    def take(self, every, params, task_rows):
+        """Return a kept Dataset relabelled with ``task_rows``, or None."""
+        others = {k: v for k, v in params.items() if k not in _BOOSTER_ONLY}
+        full = next(
+            (d for rows, p, d in self.kept
+             if p == others and np.array_equal(rows, every)),
+            None,
+        )  # fmt: skip
+        if full is None:
+            return None
+        full.set_label(task_rows.y)
+        for name, values in (("weight", task_rows.w), ("init_score", task_rows.init)):
+            if name == "weight" and values is not None and np.all(values == 1):
+                values = None  # as LightGBM reads unit weights
+            if values is None:  # set_weight(None) would keep the last task's
+                full.set_field(name, None)
+                setattr(full, name, None)
+            else:
+                getattr(full, f"set_{name}")(values)
+        return full
+
+    def keep(self, every, params, dataset):
+        others = {k: v for k, v in params.items() if k not in _BOOSTER_ONLY}
+        self.kept.append((every, others, dataset))
+
+
+def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
+                 binned=None):  # fmt: skip
+    """Train task ``t``'s own booster on ``F`` (the features by default).
+
+    ``binned``: a :class:`BinnedRows` the tasks fitted one after another
+    share (with ``refit``).
+    """
     F = data.features if F is None else F
     if Fval is None and data.val is not None:
         Fval = data.val.X
@@ -393,11 +444,15 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False):
         every = np.sort(np.concatenate([data.train_rows[t], held]))
         rows = data.rows(t, F, every, W=data.weights, features=False)
         params = dataset_params(setting)
-        if rows.X is None:  # some rows: read from F in batches, not copied
-            rows.X = row_sequence(lgb, F, every)
-            params = sequence_params(params)
-        full = rows.dataset(lgb, names, data.cats, params=params)
-        full.construct()  # binned now, so the rows' copy can go
+        full = None if binned is None else binned.take(every, params, rows)
+        if full is None:
+            if rows.X is None:  # some rows: read from F in batches, not copied
+                rows.X = row_sequence(lgb, F, every)
+                params = sequence_params(params)
+            full = rows.dataset(lgb, names, data.cats, params=params)
+            full.construct()  # binned now, so the rows' copy can go
+            if binned is not None:
+                binned.keep(every, dataset_params(setting), full)
         del rows
         train = TaskData(np.empty((0, F.shape[1])), np.empty(0))
         valid = data.rows(t, F, held, W=data.weights, features=False)

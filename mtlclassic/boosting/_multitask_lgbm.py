@@ -28,6 +28,7 @@ from ._lgbm_input import (
 )
 from ._lgbm_predict import gain_table, predict_matrix
 from ._lgbm_train import (
+    BinnedRows,
     fit_chain,
     fit_data,
     fit_separate,
@@ -525,10 +526,12 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if self.chain:
             trained = fit_chain(lgb, data, refit=self.refit)
         else:
-            trained = {}
+            trained, binned = {}, BinnedRows()
             for t in range(len(data.names)):
                 if t not in data.shared:
-                    trained[t] = fit_separate(lgb, data, t, refit=self.refit)
+                    trained[t] = fit_separate(
+                        lgb, data, t, refit=self.refit, binned=binned
+                    )
                 elif self.strategy == "finetune" and data.settings[t].n_rounds > 0:
                     trained[t] = fit_tower(lgb, data, t, shared.raw[t])
         shared_only = self.strategy == "shared"
