@@ -1331,15 +1331,18 @@ def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(case, monkey
 
 
 @pytest.mark.parametrize(
-    "case", ["plain", "weights then none", "offset then none", "other params"]
-)
+    "case",
+    ["plain", "weights then none", "offset then none", "other params",
+     "array params", "other rows"],
+)  # fmt: skip
 def test_tasks_on_the_same_rows_share_one_binned_dataset(case, monkeypatch):
-    """With ``refit``, a task labelled on the rows of the task before it takes
+    """With ``refit``, a task labelled on the rows of an earlier task takes
     that task's binned Dataset with its own labels, weights and offset: the
     trees are those of a Dataset binned for it alone, to the model text. A
     weight or an offset the earlier task had and this one has not is cleared
     (``set_weight(None)`` alone would keep it); other Dataset parameters bin
-    anew."""
+    anew (array parameters compared by content); a Dataset is kept only
+    while a later task can take it."""
     from mtlclassic.boosting import _lgbm_train
 
     rng = np.random.RandomState(4)
@@ -1366,6 +1369,29 @@ def test_tasks_on_the_same_rows_share_one_binned_dataset(case, monkeypatch):
         params["init_score"] = {"first": "offset"}
     if case == "other params":
         params["task_params"] = {"second": {"max_bin": 31}}
+    if case == "array params":  # equal arrays in two tasks, another in the third
+        params["task_params"] = {
+            "first": {"monotone_constraints": np.array([1, 0, 0, 0, 0])},
+            "second": {"monotone_constraints": np.array([1, 0, 0, 0, 0])},
+            "third": {"monotone_constraints": np.array([0, 1, 0, 0, 0])},
+        }
+    if case == "other rows":  # each task labelled on rows of its own
+        for task, drop in zip(Y, (0, 1, 2)):
+            Y.loc[Y.index % 3 == drop, task] = np.nan
+    kept = []  # what the BinnedRows of each fit keeps after every task
+    real_keep, real_take = _lgbm_train.BinnedRows.keep, _lgbm_train.BinnedRows.take
+
+    def keep(self, t, dataset):
+        real_keep(self, t, dataset)
+        kept.append(len(self.kept))
+
+    def take(self, t, rows):
+        found = real_take(self, t, rows)
+        kept.append(len(self.kept))
+        return found
+
+    monkeypatch.setattr(_lgbm_train.BinnedRows, "keep", keep)
+    monkeypatch.setattr(_lgbm_train.BinnedRows, "take", take)
     built = []
     real_construct = lgb.Dataset.construct
 
@@ -1376,8 +1402,14 @@ def test_tasks_on_the_same_rows_share_one_binned_dataset(case, monkeypatch):
 
     monkeypatch.setattr(lgb.Dataset, "construct", construct)
     shared = MultiTaskLGBM(**params).fit(X, Y, **fit)
-    # one binned Dataset of every row, and one more for other bins
-    assert len(built) == (2 if case == "other params" else 1)
+    # one binned Dataset of every row, one more for other bins or rows
+    assert len(built) == {"other params": 2, "array params": 2, "other rows": 3}.get(
+        case, 1
+    )
+    # kept until the last task that can take it has: nothing held at the end
+    assert kept[-1] == 0 and max(kept) <= 1
+    if case == "other rows":
+        assert max(kept) == 0  # no later task can take any of them
     built.clear()
     monkeypatch.setattr(_lgbm_train.BinnedRows, "take", lambda self, *a: None)
     alone = MultiTaskLGBM(**params).fit(X, Y, **fit)

@@ -382,32 +382,80 @@ def offset_alone_is_better(kind, params, valid, trained):
 _BOOSTER_ONLY = frozenset({"objective", "metric"})
 
 
-class BinnedRows:
-    """The binned Datasets of every labelled row of the tasks (``fit_separate``).
+def _canonical(value):
+    """Return a hashable, ``==``-comparable form of a parameter (arrays by content)."""
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_canonical(v) for v in value))
+    if isinstance(value, dict):
+        return (
+            "dict",
+            tuple(sorted((str(k), _canonical(v)) for k, v in value.items())),
+        )
+    return value
 
-    A task labelled on the same rows as an earlier one, with the same
-    Dataset parameters (every parameter but ``objective`` and ``metric``),
-    takes its Dataset with its own labels, weights and ``init_score``
-    instead of binning the same feature values again (1.5 s of LightGBM's
-    per 300k rows and 42 features). Its subsets then carry the new task's
-    labels, as ``Dataset.subset`` copies them when constructed. The earlier
-    task's boosters hold these Datasets anyway (``Booster.train_set``), so
-    keeping them costs no memory.
+
+def refit_rows(data, t):
+    """Every labelled row of task ``t`` when its refit bins them once, else None.
+
+    A regression or binary task early-stopped on its own held-out rows (no
+    ``eval_set``): :func:`fit_separate` with ``refit`` builds one Dataset of
+    these rows.
+    """
+    held = data.valid_rows.get(t)
+    if data.val is not None or held is None or data.kinds[t] == "ranking":
+        return None
+    return np.sort(np.concatenate([data.train_rows[t], held]))
+
+
+class BinnedRows:
+    """Binned Datasets of every labelled row, handed from task to task.
+
+    The tasks are fitted one after another (``fit_separate`` with
+    ``refit``). A task labelled on the same rows as a later one, with the
+    same Dataset parameters (every parameter but ``objective`` and
+    ``metric``; arrays compared by content), keeps its binned Dataset until
+    the last such task has taken it; each takes it with its own labels,
+    weights and ``init_score`` instead of binning the same feature values
+    again (1.5 s of LightGBM's per 300k rows and 42 features). Its subsets
+    then carry the new task's labels, as ``Dataset.subset`` copies them when
+    constructed. A Dataset no later task can take is not kept.
     """
 
-    def __init__(self):
-        self.kept = []  # (rows, parameters, Dataset)
+    def __init__(self, data, tasks):
+        self.keys = {}  # task -> (its rows, its Dataset parameters)
+        for t in tasks:
+            rows = refit_rows(data, t)
+            if rows is not None:
+                params = dataset_params(data.settings[t])
+                others = {k: v for k, v in params.items() if k not in _BOOSTER_ONLY}
+                self.keys[t] = (rows, _canonical(others))
+        self.kept = []  # (key, Dataset)
 
-    def take(self, every, params, task_rows):
-        """Return a kept Dataset relabelled with ``task_rows``, or None."""
-        others = {k: v for k, v in params.items() if k not in _BOOSTER_ONLY}
-        full = next(
-            (d for rows, p, d in self.kept
-             if p == others and np.array_equal(rows, every)),
+    @staticmethod
+    def _same(a, b):
+        return a[1] == b[1] and np.array_equal(a[0], b[0])
+
+    def _wanted_after(self, t):
+        key = self.keys.get(t)
+        return key is not None and any(
+            u > t and self._same(key, other) for u, other in self.keys.items()
+        )
+
+    def take(self, t, task_rows):
+        """Return a kept Dataset relabelled with task ``t``'s rows, or None."""
+        key = self.keys.get(t)
+        found = next(
+            (i for i, (k, _) in enumerate(self.kept)
+             if key is not None and self._same(k, key)),
             None,
         )  # fmt: skip
-        if full is None:
+        if found is None:
             return None
+        full = self.kept[found][1]
+        if not self._wanted_after(t):
+            del self.kept[found]
         full.set_label(task_rows.y)
         for name, values in (("weight", task_rows.w), ("init_score", task_rows.init)):
             if name == "weight" and values is not None and np.all(values == 1):
@@ -419,17 +467,18 @@ class BinnedRows:
                 getattr(full, f"set_{name}")(values)
         return full
 
-    def keep(self, every, params, dataset):
-        others = {k: v for k, v in params.items() if k not in _BOOSTER_ONLY}
-        self.kept.append((every, others, dataset))
+    def keep(self, t, dataset):
+        """Keep task ``t``'s binned Dataset if a later task can take it."""
+        if self._wanted_after(t):
+            self.kept.append((self.keys[t], dataset))
 
 
 def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
                  binned=None):  # fmt: skip
     """Train task ``t``'s own booster on ``F`` (the features by default).
 
-    ``binned``: a :class:`BinnedRows` the tasks fitted one after another
-    share (with ``refit``).
+    ``binned``: the :class:`BinnedRows` of the tasks fitted one after
+    another (with ``refit``).
     """
     F = data.features if F is None else F
     if Fval is None and data.val is not None:
@@ -444,7 +493,7 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
         every = np.sort(np.concatenate([data.train_rows[t], held]))
         rows = data.rows(t, F, every, W=data.weights, features=False)
         params = dataset_params(setting)
-        full = None if binned is None else binned.take(every, params, rows)
+        full = None if binned is None else binned.take(t, rows)
         if full is None:
             if rows.X is None:  # some rows: read from F in batches, not copied
                 rows.X = row_sequence(lgb, F, every)
@@ -452,7 +501,7 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
             full = rows.dataset(lgb, names, data.cats, params=params)
             full.construct()  # binned now, so the rows' copy can go
             if binned is not None:
-                binned.keep(every, dataset_params(setting), full)
+                binned.keep(t, full)
         del rows
         train = TaskData(np.empty((0, F.shape[1])), np.empty(0))
         valid = data.rows(t, F, held, W=data.weights, features=False)

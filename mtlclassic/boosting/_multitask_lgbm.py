@@ -532,7 +532,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         if self.chain:
             trained = fit_chain(lgb, data, refit=self.refit)
         else:
-            trained, binned = {}, BinnedRows()
+            tasks = [t for t in range(len(data.names)) if t not in data.shared]
+            trained = {}
+            binned = BinnedRows(data, tasks if self.refit else [])
             for t in range(len(data.names)):
                 if t not in data.shared:
                     trained[t] = fit_separate(
