@@ -182,14 +182,16 @@ def make_multitask_recommender(
         with 1e-4 and 101 with 3e-4, at test RMSE 0.8467, 0.8465 and 0.8466
         and liked AUC 0.8246 in all three (seed 1: 159 trees with 1e-4 and
         118 with 3e-4, RMSE 0.8433 and 0.8434, AUC 0.8263 both; the two seeds
-        differ by 0.003). On the 100k-event subsets of MovieLens-1M and
-        Book-Crossing (3 seeds) 3e-4 scored as 1e-4 (liked AUC 0.8016 vs
-        0.8014, every other figure equal) and as LightGBM's rule. The heads'
-        fit time and their predict time follow the trees kept, which now grow
-        little with the data: 1e-4 kept 243 trees and 3e-4 121 on the first
-        300k MovieLens-1M events in time order, where the heads fitted in 24
-        and 15 s (``python benchmarks/bench_heads.py --n-events 1000000
-        --dataset movielens --seeds 0 1 --set tol1:early_stopping_tol=1e-4``).
+        differ by 0.003; ``python benchmarks/bench_heads.py --n-events
+        1000000 --dataset movielens --seeds 0 1 --set
+        tol3:early_stopping_tol=3e-4``). On the 100k-event subsets of
+        MovieLens-1M and Book-Crossing (3 seeds) 3e-4 scored as 1e-4 (liked
+        AUC 0.8016 vs 0.8014, every other figure equal; LightGBM's rule:
+        0.8834 / 0.8011 / 0.7984 against 0.8833 / 0.8016 / 0.7985). The
+        heads' fit time and their predict time follow the trees kept, which
+        now grow little with the data: on the first 300k MovieLens-1M events
+        in time order (``benchmarks/bench_scale.py``'s rows) 1e-4 kept 243
+        trees and 3e-4 121, and the heads fitted in 24 and 15 s.
     memory : str, joblib.Memory or None, default=None
         Cache of the fitted embedders (``Pipeline(memory=...)``): a grid search
         over the heads' parameters then fits the embedders once per fold.
@@ -198,9 +200,10 @@ def make_multitask_recommender(
         and runs the FM's cross-fitting folds beside its chain on all rows
         (:class:`~mtlclassic.FMEmbedder`); the fitted model does not depend
         on it. On MovieLens-1M (100k to 1M events) ``n_jobs=2`` fitted
-        1.3-1.67x faster than ``n_jobs=1`` on two cores (``python
-        benchmarks/bench_scale.py --n-jobs 1 2``); the FM's chain on all rows
-        is one Markov chain, which bounds its part at 1.5x.
+        1.3-1.67x faster than ``n_jobs=1`` on two cores over runs (1.31-1.42x
+        in the latest, ``python benchmarks/bench_scale.py --n-jobs 1 2``); the
+        FM's chain on all rows is one Markov chain, which bounds its part at
+        1.5x, and the FM is half the fit.
     **params : dict
         Any other step parameter as ``<step>__<parameter>``, e.g.
         ``multitasklgbm__min_child_samples=50``.
