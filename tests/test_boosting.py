@@ -1333,7 +1333,7 @@ def test_a_fit_on_a_dataframe_grows_the_trees_of_its_feature_matrix(case, monkey
 @pytest.mark.parametrize(
     "case",
     ["plain", "weights then none", "offset then none", "other params",
-     "array params", "other rows"],
+     "array params", "pandas params", "other rows"],
 )  # fmt: skip
 def test_tasks_on_the_same_rows_share_one_binned_dataset(case, monkeypatch):
     """With ``refit``, a task labelled on the rows of an earlier task takes
@@ -1375,18 +1375,21 @@ def test_tasks_on_the_same_rows_share_one_binned_dataset(case, monkeypatch):
             "second": {"monotone_constraints": np.array([1, 0, 0, 0, 0])},
             "third": {"monotone_constraints": np.array([0, 1, 0, 0, 0])},
         }
+    if case == "pandas params":  # lists of pandas Index: == gives arrays
+        groups = [pd.Index([0, 1]), pd.Index([2, 3, 4])]
+        params["task_params"] = {t: {"interaction_constraints": groups} for t in Y}
     if case == "other rows":  # each task labelled on rows of its own
         for task, drop in zip(Y, (0, 1, 2)):
             Y.loc[Y.index % 3 == drop, task] = np.nan
     kept = []  # what the BinnedRows of each fit keeps after every task
     real_keep, real_take = _lgbm_train.BinnedRows.keep, _lgbm_train.BinnedRows.take
 
-    def keep(self, t, dataset):
-        real_keep(self, t, dataset)
+    def keep(self, *args):
+        real_keep(self, *args)
         kept.append(len(self.kept))
 
-    def take(self, t, rows):
-        found = real_take(self, t, rows)
+    def take(self, *args):
+        found = real_take(self, *args)
         kept.append(len(self.kept))
         return found
 

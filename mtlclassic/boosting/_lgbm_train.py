@@ -13,6 +13,7 @@ dispatches to the strategies here, which return what they trained:
   score (``strategy="finetune"``).
 """
 
+import hashlib
 import numbers
 import time
 import warnings
@@ -384,6 +385,8 @@ _BOOSTER_ONLY = frozenset({"objective", "metric"})
 
 def _canonical(value):
     """Return a hashable, ``==``-comparable form of a parameter (arrays by content)."""
+    if hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
+        value = np.asarray(value)  # pandas Index or Series, numpy scalars
     if isinstance(value, np.ndarray):
         return ("ndarray", value.dtype.str, value.shape, value.tobytes())
     if isinstance(value, (list, tuple)):
@@ -394,6 +397,14 @@ def _canonical(value):
             tuple(sorted((str(k), _canonical(v)) for k, v in value.items())),
         )
     return value
+
+
+def _equal(a, b):
+    """Return ``a == b`` as a bool (False when the values cannot say)."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def refit_rows(data, t):
@@ -420,41 +431,38 @@ class BinnedRows:
     weights and ``init_score`` instead of binning the same feature values
     again (1.5 s of LightGBM's per 300k rows and 42 features). Its subsets
     then carry the new task's labels, as ``Dataset.subset`` copies them when
-    constructed. A Dataset no later task can take is not kept.
+    constructed. A Dataset no later task can take is not kept. A task's
+    rows are known by their count and a BLAKE2 digest until it is fitted
+    (a kept Dataset's rows are compared in full before it is taken).
     """
 
     def __init__(self, data, tasks):
-        self.keys = {}  # task -> (its rows, its Dataset parameters)
+        self.keys = {}  # task -> (row count, rows' digest, Dataset parameters)
         for t in tasks:
             rows = refit_rows(data, t)
             if rows is not None:
                 params = dataset_params(data.settings[t])
                 others = {k: v for k, v in params.items() if k not in _BOOSTER_ONLY}
-                self.keys[t] = (rows, _canonical(others))
-        self.kept = []  # (key, Dataset)
+                digest = hashlib.blake2b(rows.tobytes(), digest_size=16).digest()
+                self.keys[t] = (rows.size, digest, _canonical(others))
+        self.kept = []  # (key, rows, Dataset)
 
-    @staticmethod
-    def _same(a, b):
-        return a[1] == b[1] and np.array_equal(a[0], b[0])
+    def _wanted_after(self, t, key):
+        return any(u > t and _equal(key, other) for u, other in self.keys.items())
 
-    def _wanted_after(self, t):
-        key = self.keys.get(t)
-        return key is not None and any(
-            u > t and self._same(key, other) for u, other in self.keys.items()
-        )
-
-    def take(self, t, task_rows):
-        """Return a kept Dataset relabelled with task ``t``'s rows, or None."""
+    def take(self, t, every, task_rows):
+        """Return the kept Dataset of rows ``every`` relabelled for ``t``, or None."""
         key = self.keys.get(t)
         found = next(
-            (i for i, (k, _) in enumerate(self.kept)
-             if key is not None and self._same(k, key)),
+            (i for i, (k, rows, _) in enumerate(self.kept)
+             if key is not None and _equal(k, key) and np.array_equal(rows, every)),
             None,
         )  # fmt: skip
         if found is None:
             return None
-        full = self.kept[found][1]
-        if not self._wanted_after(t):
+        full = self.kept[found][2]
+        del self.keys[t]
+        if not self._wanted_after(t, key):
             del self.kept[found]
         full.set_label(task_rows.y)
         for name, values in (("weight", task_rows.w), ("init_score", task_rows.init)):
@@ -467,10 +475,11 @@ class BinnedRows:
                 getattr(full, f"set_{name}")(values)
         return full
 
-    def keep(self, t, dataset):
+    def keep(self, t, every, dataset):
         """Keep task ``t``'s binned Dataset if a later task can take it."""
-        if self._wanted_after(t):
-            self.kept.append((self.keys[t], dataset))
+        key = self.keys.pop(t, None)
+        if key is not None and self._wanted_after(t, key):
+            self.kept.append((key, every, dataset))
 
 
 def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
@@ -493,7 +502,7 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
         every = np.sort(np.concatenate([data.train_rows[t], held]))
         rows = data.rows(t, F, every, W=data.weights, features=False)
         params = dataset_params(setting)
-        full = None if binned is None else binned.take(t, rows)
+        full = None if binned is None else binned.take(t, every, rows)
         if full is None:
             if rows.X is None:  # some rows: read from F in batches, not copied
                 rows.X = row_sequence(lgb, F, every)
@@ -501,7 +510,7 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
             full = rows.dataset(lgb, names, data.cats, params=params)
             full.construct()  # binned now, so the rows' copy can go
             if binned is not None:
-                binned.keep(t, full)
+                binned.keep(t, every, full)
         del rows
         train = TaskData(np.empty((0, F.shape[1])), np.empty(0))
         valid = data.rows(t, F, held, W=data.weights, features=False)
