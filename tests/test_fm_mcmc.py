@@ -6,6 +6,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import ndtr
 from scipy.stats import norm
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from mtlclassic import FMClassifier, FMEmbedder, FMRegressor, MultiTaskFM
@@ -489,9 +490,15 @@ def test_folds_skip_the_precisions_only_update_reads(
     emb.fit_transform(X, Y)
     fitted = emb.task_embedders_ if target == "each" else [emb]
     assert len(calls) == len(fitted)  # not once more per fold
-    assert all(hasattr(m, "_laplace_precision_") for m in fitted)
     assert not any(hasattr(m, "_out_of_fold") for m in fitted)
-    emb.update(X.iloc[:50], Y.iloc[:50])  # the model on all rows updates
+    # the precisions of the model on all rows are a plain fit's, to the bit
+    plain = clone(emb).set_params(cv=None).fit(X, Y)
+    for m, p in zip(fitted, plain.task_embedders_ if target == "each" else [plain]):
+        for got, want in zip(m._laplace_precision_, p._laplace_precision_):
+            np.testing.assert_array_equal(got, want)
+    emb.update(X.iloc[:50], Y.iloc[:50])  # so the model on all rows updates
+    plain.update(X.iloc[:50], Y.iloc[:50])
+    np.testing.assert_array_equal(emb.transform(X), plain.transform(X))
 
 
 def test_sample_weights_are_relative_and_tiny_budgets_work():

@@ -407,17 +407,22 @@ def _equal(a, b):
         return False
 
 
-def refit_rows(data, t):
-    """Every labelled row of task ``t`` when its refit bins them once, else None.
-
-    A regression or binary task early-stopped on its own held-out rows (no
-    ``eval_set``): :func:`fit_separate` with ``refit`` builds one Dataset of
-    these rows.
-    """
+def labelled_rows(data, t):
+    """Task ``t``'s training and held-out rows, sorted (None without held-out rows)."""
     held = data.valid_rows.get(t)
-    if data.val is not None or held is None or data.kinds[t] == "ranking":
+    if held is None:
         return None
     return np.sort(np.concatenate([data.train_rows[t], held]))
+
+
+def bins_once(data, t, held):
+    """Whether task ``t``'s refit bins every labelled row once.
+
+    A regression or binary task early-stopped on its own held-out rows
+    (``held``; none with ``eval_set``): :func:`fit_separate` with ``refit``
+    builds one Dataset of its :func:`labelled_rows`.
+    """
+    return held is not None and data.kinds[t] != "ranking"
 
 
 class BinnedRows:
@@ -439,8 +444,9 @@ class BinnedRows:
     def __init__(self, data, tasks):
         self.keys = {}  # task -> (row count, rows' digest, Dataset parameters)
         for t in tasks:
-            rows = refit_rows(data, t)
-            if rows is not None:
+            held = None if data.val is not None else data.valid_rows.get(t)
+            if bins_once(data, t, held):
+                rows = labelled_rows(data, t)
                 params = dataset_params(data.settings[t])
                 others = {k: v for k, v in params.items() if k not in _BOOSTER_ONLY}
                 digest = hashlib.blake2b(rows.tobytes(), digest_size=16).digest()
@@ -496,10 +502,10 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
     setting = data.settings[t]
     held = data.valid_rows.get(t) if Fval is None else None
     full = None
-    if refit and held is not None and data.kinds[t] != "ranking":
+    if refit and bins_once(data, t, held):
         # one Dataset of every labelled row, binned once: early stopping
         # trains and validates on two subsets of it, the refit on all of it
-        every = np.sort(np.concatenate([data.train_rows[t], held]))
+        every = labelled_rows(data, t)
         rows = data.rows(t, F, every, W=data.weights, features=False)
         params = dataset_params(setting)
         full = None if binned is None else binned.take(t, every, rows)
@@ -531,8 +537,7 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
         trained.best = 0
     if refit and trained.best > 0 and held is not None:
         if full is None:
-            every = np.sort(np.concatenate([data.train_rows[t], held]))
-            train, _ = data.task_data(t, F, every)
+            train, _ = data.task_data(t, F, labelled_rows(data, t))
         again = TaskSettings(setting.params, trained.best, None)
         refitted = train_booster(
             lgb, data.names[t], again, train, None, names=names, cats=data.cats,
