@@ -1,0 +1,157 @@
+"""One worker process for GIL-bound work that runs beside a thread.
+
+The Gibbs sampler's sweeps are many numpy calls on arrays of 1e3-1e6
+entries (``np.take``, fancy indexing, ``np.bincount``, small ufuncs), and
+CPython hands the GIL back and forth at every one: two independent FM chains
+on 100k MovieLens-1M rows ran 1.1x faster in two threads than one after the
+other, and 1.7x in two processes (``benchmarks/bench_scale.py`` notes). So
+:class:`~mtlclassic.FMEmbedder` runs its warm cross-fitting folds in this
+worker while its chain on all rows runs in a thread of the calling process.
+
+The worker is a process of joblib's loky (installed with scikit-learn;
+fork + exec, no ``if __name__ == "__main__"`` guard needed, a crashed
+worker raises instead of hanging). It is started on first use, reused by
+later fits, and exits after ``IDLE_SECONDS`` without work; its BLAS and
+OpenMP pools have one thread (the parent's ``n_jobs`` counts it as one).
+"""
+
+import os
+import pickle
+import threading
+import time
+
+IDLE_SECONDS = 300
+# BLAS/OpenMP pools of the worker: one thread (it is one of the parent's n_jobs)
+_ONE_THREAD = {
+    name: "1"
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                 "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+}  # fmt: skip
+
+_lock = threading.Lock()
+_worker = None
+
+
+def _import(module):
+    """Import ``module`` in the worker (its first task: the imports' seconds)."""
+    __import__(module)
+    return os.getpid()
+
+
+def _pickler():
+    """Return the pickler: cloudpickle (``__main__`` classes too) as loky, or pickle."""
+    try:
+        import cloudpickle
+    except ImportError:  # joblib < 1.5 without it: plain pickle
+        return pickle
+    return cloudpickle
+
+
+def _run(payload):
+    """Unpickle ``(fn, args, kwargs)`` and return ``fn(*args, **kwargs)``."""
+    fn, args, kwargs = pickle.loads(payload)
+    return fn(*args, **kwargs)
+
+
+class Worker:
+    """The worker process: :meth:`warm` it before the work, :meth:`run` when ready.
+
+    One task runs at a time; a fit finding the worker busy (another thread's
+    fit) or not yet started runs its work in threads instead, so the
+    process never makes a fit wait.
+    """
+
+    def __init__(self):
+        from joblib.externals import loky
+
+        self.pid = os.getpid()  # a forked copy of this object is not used
+        self.executor = loky.ProcessPoolExecutor(
+            max_workers=1, timeout=IDLE_SECONDS, env=_ONE_THREAD
+        )
+        self.busy = False
+        self.broken = False
+        self.warming = None  # the future of the start's imports
+        self.last_done = None  # time.monotonic() when the last task finished
+        self.runs = 0  # tasks run (tests read it)
+
+    def warm(self, module):
+        """Start the process unless it is up, and import ``module`` in it.
+
+        Returns at once; :meth:`ready` tells when the process can take work.
+        A failed start marks the worker broken (it is not used again).
+        """
+        if self.ready() or (self.warming is not None and not self.warming.done()):
+            return
+        try:
+            self.warming = self.executor.submit(_import, module)
+        except Exception:  # noqa: BLE001 - a broken or shut-down pool
+            self.broken = True
+            return
+        self.warming.add_done_callback(self._warmed)
+
+    def _warmed(self, future):
+        if future.cancelled() or future.exception() is not None:
+            self.broken = True
+        else:
+            self.last_done = time.monotonic()
+
+    def ready(self):
+        """Whether the process is up, idle and its imports done."""
+        return (
+            not self.broken
+            and not self.busy
+            and self.last_done is not None
+            # loky stops it IDLE_SECONDS after its last task: a margin for the clock
+            and time.monotonic() - self.last_done < IDLE_SECONDS - 30
+        )
+
+    def run(self, fn, *args, **kwargs):
+        """Run ``fn(*args, **kwargs)`` in the worker and return its result.
+
+        Returns ``NotImplemented`` without running anything when the worker is
+        busy or the call cannot be pickled (the caller then runs it itself);
+        errors raised by ``fn`` are raised here.
+        """
+        with _lock:
+            if self.busy:
+                return NotImplemented
+            self.busy = True
+        try:
+            try:
+                payload = _pickler().dumps((fn, args, kwargs), protocol=5)
+            except Exception:  # noqa: BLE001 - not picklable: the caller runs it
+                return NotImplemented
+            from joblib.externals.loky import BrokenProcessPool
+
+            try:
+                future = self.executor.submit(_run, payload)
+                del payload
+                self.runs += 1
+                result = future.result()
+                self.last_done = time.monotonic()
+                return result
+            except BrokenProcessPool:  # the process died (e.g. out of memory)
+                self.broken = True
+                raise
+            except BaseException:  # the task's own error: the process is fine
+                self.last_done = time.monotonic()
+                raise
+        finally:
+            with _lock:
+                self.busy = False
+
+
+def worker():
+    """Return the process-wide :class:`Worker`, or None if it cannot start."""
+    global _worker
+    with _lock:
+        if _worker is not None and _worker.pid == os.getpid() and not _worker.broken:
+            return _worker
+        try:
+            _worker = Worker()
+        except Exception:  # noqa: BLE001 - no processes here: threads instead
+            _worker = None
+        return _worker
+
+
+__all__ = ["IDLE_SECONDS", "Worker", "worker"]
