@@ -47,9 +47,21 @@ def _pickler():
     return cloudpickle
 
 
+class _Unloadable:
+    """What :func:`_run` returns when the worker cannot unpickle the call."""
+
+
 def _run(payload):
-    """Unpickle ``(fn, args, kwargs)`` and return ``fn(*args, **kwargs)``."""
-    fn, args, kwargs = pickle.loads(payload)
+    """Unpickle ``(fn, args, kwargs)`` and return ``fn(*args, **kwargs)``.
+
+    Returns :class:`_Unloadable` if the call does not unpickle here (a class
+    from a module the worker cannot import, e.g. one put on ``sys.path``
+    after the worker started): the caller then runs it itself.
+    """
+    try:
+        fn, args, kwargs = pickle.loads(payload)
+    except Exception:  # noqa: BLE001 - the caller runs the call instead
+        return _Unloadable
     return fn(*args, **kwargs)
 
 
@@ -109,8 +121,8 @@ class Worker:
         """Run ``fn(*args, **kwargs)`` in the worker and return its result.
 
         Returns ``NotImplemented`` without running anything when the worker is
-        busy or the call cannot be pickled (the caller then runs it itself);
-        errors raised by ``fn`` are raised here.
+        busy or the call cannot be pickled here or unpickled there (the caller
+        then runs it itself); errors raised by ``fn`` are raised here.
         """
         with _lock:
             if self.busy:
@@ -129,7 +141,7 @@ class Worker:
                 self.runs += 1
                 result = future.result()
                 self.last_done = time.monotonic()
-                return result
+                return NotImplemented if result is _Unloadable else result
             except BrokenProcessPool:  # the process died (e.g. out of memory)
                 self.broken = True
                 raise
