@@ -197,13 +197,15 @@ def make_multitask_recommender(
         over the heads' parameters then fits the embedders once per fold.
     n_jobs, random_state, verbose :
         Passed to every step. ``n_jobs`` bounds ALS's and LightGBM's threads,
-        and runs the FM's cross-fitting folds beside its chain on all rows
+        and runs the FM's cross-fitting folds beside its chain on all rows,
+        in a worker process when one is ready
         (:class:`~mtlclassic.FMEmbedder`); the fitted model does not depend
         on it. On MovieLens-1M (100k to 1M events) ``n_jobs=2`` fitted
-        1.3-1.67x faster than ``n_jobs=1`` on two cores over runs (1.31-1.42x
-        in the latest, ``python benchmarks/bench_scale.py --n-jobs 1 2``); the
-        FM's chain on all rows is one Markov chain, which bounds its part at
-        1.5x, and the FM is half the fit.
+        1.3-1.67x faster than ``n_jobs=1`` on two cores over runs (1.46x,
+        1.43x and 1.33x at 100k, 300k and 1M in the latest, ``python
+        benchmarks/bench_scale.py --n-jobs 1 2``); the FM's chain on all
+        rows is one Markov chain, which bounds its part at 1.5x, and the FM
+        is half the fit.
     **params : dict
         Any other step parameter as ``<step>__<parameter>``, e.g.
         ``multitasklgbm__min_child_samples=50``.

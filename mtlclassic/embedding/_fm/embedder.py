@@ -222,18 +222,27 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
     warm_start : bool, default=False
         Start from the previous solution when the design has the same shape.
     n_jobs : int or None, default=None
-        Threads of the cross-fitted ``fit_transform`` (None: 1; -1: one per
+        Workers of the cross-fitted ``fit_transform`` (None: 1; -1: one per
         core as ``os.cpu_count()`` counts them). The chain on all rows runs
-        in one thread and the folds, ``n_jobs - 1`` at a time, in others:
-        warm folds from the end of its burn-in on, cold ones from the start
-        (the sampler's numpy loops release the GIL for most of a sweep).
-        That chain is one Markov chain, so it bounds the speed-up: the
-        pipeline's FM (100 sweeps, 3 folds of 25 sweeps on two thirds of the
-        rows) does 150 all-row sweeps' work, at least 100 of them in a row,
-        a bound of 1.5x; ``FMEmbedder``'s default 5 folds do 200, at least
-        150 in a row with ``n_jobs=2`` (1.33x). Measured on MovieLens-1M,
-        ``n_jobs=2`` fits the pipeline's FM 1.24-1.34x faster
-        (``python benchmarks/bench_scale.py --n-jobs 1 2``). Each running
+        in a thread and the folds, ``n_jobs - 1`` at a time, beside it: warm
+        folds from the end of its burn-in on, cold ones from the start.
+        Warm folds run in a worker process (joblib's loky; started by the
+        first such fit, reused, stopped after 5 idle minutes) if it is ready
+        at the end of the burn-in and ``X`` has at most 2,000,000 rows (the
+        worker holds a copy of ``X``), else in threads: the sampler makes
+        many short numpy calls, and two threads hand the interpreter lock
+        back and forth at each of them (two independent chains on 100k
+        MovieLens-1M rows ran 1.1x faster in two threads than one after the
+        other, and 1.7x in two processes). The worker's printed lines and
+        warnings are printed and raised in the calling process. That chain
+        is one Markov chain, so it bounds the speed-up: the pipeline's FM
+        (100 sweeps, 3 folds of 25 sweeps on two thirds of the rows) does
+        150 all-row sweeps' work, at least 100 of them in a row, a bound of
+        1.5x; ``FMEmbedder``'s default 5 folds do 200, at least 150 in a row
+        with ``n_jobs=2`` (1.33x). Measured on MovieLens-1M, ``n_jobs=2``
+        fits the pipeline's FM 1.15-1.36x faster (``python
+        benchmarks/bench_scale.py --n-jobs 1 2``): the folds also build
+        their designs and score their held-out rows. Each running
         fold holds its design beside the full one. With ``target="each"``
         the tasks' chains run one after the other and the folds start at the
         end of the last one's burn-in. The output does not depend on
