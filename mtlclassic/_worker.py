@@ -20,6 +20,8 @@ import pickle
 import threading
 import time
 
+from joblib.externals import loky
+
 IDLE_SECONDS = 300
 # BLAS/OpenMP pools of the worker: one thread (it is one of the parent's n_jobs)
 _ONE_THREAD = {
@@ -41,7 +43,7 @@ def _import(module):
 def _pickler():
     """Return the pickler: cloudpickle (``__main__`` classes too) as loky, or pickle."""
     try:
-        import cloudpickle
+        import cloudpickle  # optional: recent joblib (1.6) and Dask install it
     except ImportError:  # joblib < 1.5 without it: plain pickle
         return pickle
     return cloudpickle
@@ -74,8 +76,6 @@ class Worker:
     """
 
     def __init__(self):
-        from joblib.externals import loky
-
         self.pid = os.getpid()  # a forked copy of this object is not used
         self.executor = loky.ProcessPoolExecutor(
             max_workers=1, timeout=IDLE_SECONDS, env=_ONE_THREAD
@@ -133,8 +133,6 @@ class Worker:
                 payload = _pickler().dumps((fn, args, kwargs), protocol=5)
             except Exception:  # noqa: BLE001 - not picklable: the caller runs it
                 return NotImplemented
-            from joblib.externals.loky import BrokenProcessPool
-
             try:
                 future = self.executor.submit(_run, payload)
                 del payload
@@ -142,7 +140,7 @@ class Worker:
                 result = future.result()
                 self.last_done = time.monotonic()
                 return NotImplemented if result is _Unloadable else result
-            except BrokenProcessPool:  # the process died (e.g. out of memory)
+            except loky.BrokenProcessPool:  # the process died (e.g. out of memory)
                 self.broken = True
                 raise
             except BaseException:  # the task's own error: the process is fine

@@ -107,6 +107,7 @@ FLOORS = {  # top-level unit -> floor; a unit imports only units on lower floors
             "_serving",
             "_similarity",
             "_onnx_graph",
+            "_worker",
         ],
         0,
     ),  # fmt: skip
