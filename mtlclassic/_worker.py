@@ -4,7 +4,8 @@ The Gibbs sampler's sweeps are many numpy calls on arrays of 1e3-1e6
 entries (``np.take``, fancy indexing, ``np.bincount``, small ufuncs), and
 CPython hands the GIL back and forth at every one: two independent FM chains
 on 100k MovieLens-1M rows ran 1.1x faster in two threads than one after the
-other, and 1.7x in two processes (``benchmarks/bench_scale.py`` notes). So
+other, and 1.7x in two processes (``benchmarks/README.md``, issue 31's fifth
+stop). So
 :class:`~mtlclassic.FMEmbedder` runs its warm cross-fitting folds in this
 worker while its chain on all rows runs in a thread of the calling process.
 
@@ -21,6 +22,8 @@ import threading
 import time
 
 from joblib.externals import loky
+
+BrokenProcessPool = loky.BrokenProcessPool  # the worker died: its task is lost
 
 IDLE_SECONDS = 300
 # BLAS/OpenMP pools of the worker: one thread (it is one of the parent's n_jobs)
@@ -122,7 +125,10 @@ class Worker:
 
         Returns ``NotImplemented`` without running anything when the worker is
         busy or the call cannot be pickled here or unpickled there (the caller
-        then runs it itself); errors raised by ``fn`` are raised here.
+        then runs it itself). Errors raised by ``fn`` are raised here;
+        ``BrokenProcessPool`` if the process died. Interrupted while waiting
+        (``KeyboardInterrupt``), it kills the process, so that neither the
+        next fit nor the interpreter's exit waits for the abandoned task.
         """
         with _lock:
             if self.busy:
@@ -135,20 +141,32 @@ class Worker:
                 return NotImplemented
             try:
                 future = self.executor.submit(_run, payload)
-                del payload
-                self.runs += 1
+            except Exception:  # noqa: BLE001 - a broken or shut-down pool
+                self.broken = True
+                return NotImplemented
+            del payload
+            self.runs += 1
+            try:
                 result = future.result()
-                self.last_done = time.monotonic()
-                return NotImplemented if result is _Unloadable else result
-            except loky.BrokenProcessPool:  # the process died (e.g. out of memory)
+            except BrokenProcessPool:  # the process died (e.g. out of memory)
                 self.broken = True
                 raise
-            except BaseException:  # the task's own error: the process is fine
-                self.last_done = time.monotonic()
+            except BaseException:
+                if future.done():  # the task's own error: the process is fine
+                    self.last_done = time.monotonic()
+                else:  # interrupted here (Ctrl-C): end the abandoned work now
+                    self.stop()
                 raise
+            self.last_done = time.monotonic()
+            return NotImplemented if result is _Unloadable else result
         finally:
             with _lock:
                 self.busy = False
+
+    def stop(self):
+        """Kill the process (its running task too); the worker is not used again."""
+        self.broken = True
+        self.executor.shutdown(wait=False, kill_workers=True)
 
 
 def worker():
@@ -164,4 +182,4 @@ def worker():
         return _worker
 
 
-__all__ = ["IDLE_SECONDS", "Worker", "worker"]
+__all__ = ["IDLE_SECONDS", "BrokenProcessPool", "Worker", "worker"]

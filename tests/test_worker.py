@@ -1,5 +1,6 @@
 """The worker process that runs FMEmbedder's warm folds beside its chain."""
 
+import sys
 import threading
 import time
 import warnings
@@ -25,15 +26,6 @@ def _ready_worker():
             return helper
         time.sleep(0.01)
     pytest.fail("the worker did not become ready")
-
-
-class WarningFMEmbedder(FMEmbedder):
-    """An FMEmbedder whose warm folds warn (to see the warnings come back)."""
-
-    def fit(self, X, y=None, **fit_params):
-        if getattr(self, "_chain_start", None) is not None:
-            warnings.warn(f"fold of {len(X)} rows", UserWarning, stacklevel=2)
-        return super().fit(X, y, **fit_params)
 
 
 def _data():
@@ -80,14 +72,84 @@ def test_a_fold_failing_in_the_worker_raises_its_error_and_leaves_nothing_fitted
     assert helper.ready()  # the process survives its task's error
 
 
-def test_warnings_of_folds_in_the_worker_are_raised_here():
+def _warned(n_jobs, *filters):
+    """The warnings of a fit whose full model and folds warn (ALS-only alpha_w)."""
     X, Y = _data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for module in filters:
+            warnings.filterwarnings("ignore", module=module)
+        FMEmbedder(n_jobs=n_jobs, alpha_w=0.5, **KW).fit_transform(X, Y)
+    return sorted((str(w.message), w.category, w.filename, w.lineno) for w in caught)
+
+
+def test_warnings_of_folds_in_the_worker_are_raised_here_as_from_threads():
+    expected = _warned(1)
+    assert len(expected) == 4  # the model on all rows and 3 folds
     helper = _ready_worker()
     runs = helper.runs
-    with pytest.warns(UserWarning, match="fold of 600 rows") as record:
-        WarningFMEmbedder(n_jobs=2, **KW).fit_transform(X, Y)
+    assert _warned(2) == expected
     assert helper.runs == runs + 1
-    assert sum("fold of 600 rows" in str(w.message) for w in record) == 3
+    # a filter on the warning's module applies to the replayed warnings too
+    module = r"mtlclassic\.embedding\._fm\.embedder$"
+    assert _warned(1, module) == [] and _warned(2, module) == []
+    assert helper.runs == runs + 2
+
+
+class SubFMEmbedder(FMEmbedder):
+    """A user's subclass: its module could be reloaded after the worker started."""
+
+
+def test_a_subclass_or_a_threads_preference_keeps_the_folds_in_threads():
+    import joblib
+
+    X, Y = _data()
+    expected = FMEmbedder(n_jobs=1, passthrough=False, **KW).fit_transform(X, Y)
+    helper = _ready_worker()
+    runs = helper.runs
+    Z = SubFMEmbedder(n_jobs=2, passthrough=False, **KW).fit_transform(X, Y)
+    np.testing.assert_array_equal(Z, expected)
+    for config in (dict(prefer="threads"), dict(backend="threading")):
+        with joblib.parallel_config(**config):
+            Z = FMEmbedder(n_jobs=2, passthrough=False, **KW).fit_transform(X, Y)
+        np.testing.assert_array_equal(Z, expected)
+    assert helper.runs == runs  # none ran in the worker
+    Z = FMEmbedder(n_jobs=2, passthrough=False, **KW).fit_transform(X, Y)
+    assert helper.runs == runs + 1
+
+
+def test_a_worker_dying_under_the_folds_leaves_them_to_threads(monkeypatch):
+    X, Y = _data()
+    expected = FMEmbedder(n_jobs=1, passthrough=False, **KW).fit_transform(X, Y)
+    helper = _ready_worker()
+
+    def died(*args, **kwargs):
+        raise _worker.BrokenProcessPool("killed")
+
+    monkeypatch.setattr(helper, "run", died)
+    with pytest.warns(RuntimeWarning, match="worker process .* died .*killed"):
+        Z = FMEmbedder(n_jobs=2, passthrough=False, **KW).fit_transform(X, Y)
+    np.testing.assert_array_equal(Z, expected)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is a POSIX signal here")
+def test_an_interrupted_wait_kills_the_worker_and_a_new_one_starts():
+    import os
+    import signal
+
+    helper = _ready_worker()
+    # Ctrl-C: a real SIGINT, which interrupts the wait on the task's result
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        helper.run(time.sleep, 60)
+    assert time.monotonic() - started < 30  # not the task's 60 s
+    assert helper.broken and not helper.ready()
+    fresh = _ready_worker()  # the next fit gets a new process, at once
+    assert fresh is not helper
+    started = time.monotonic()
+    assert fresh.run(sum, [1, 2]) == 3
+    assert time.monotonic() - started < 10
 
 
 def test_the_folds_run_in_threads_when_no_worker_can_take_them(monkeypatch):

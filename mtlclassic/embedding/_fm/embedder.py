@@ -4,6 +4,7 @@ import contextlib
 import io
 import numbers
 import re
+import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import sklearn
+from joblib.parallel import get_active_backend
 from sklearn.base import (
     clone,
 )
@@ -26,7 +28,7 @@ from ..._compat import (
 )
 from ..._crossfit import DrawnFolds, resolve_cv, with_config
 from ..._targets import check_targets
-from ..._worker import worker
+from ..._worker import BrokenProcessPool, worker
 from .._base import BaseEmbedder
 from .._crossfit import cross_fit_transform
 from .base import (
@@ -81,15 +83,45 @@ def _folds_in_worker(*job_and_config):
     ):
         warnings.simplefilter("always")  # the caller's filters decide
         Z = _cross_fit_folds(*job)
-    warned = [(w.message, w.category, w.filename, w.lineno) for w in caught]
+    modules = {getattr(m, "__file__", None): name for name, m in sys.modules.items()}
+    warned = [(w.message, w.category, w.filename, w.lineno, modules.get(w.filename))
+              for w in caught]  # fmt: skip
     return Z, printed.getvalue(), warned
 
 
+def _cross_fit_folds_in(helper, job):
+    """:func:`_cross_fit_folds` in the worker ``helper``, or ``NotImplemented``.
+
+    ``NotImplemented`` when the worker does not take the job (busy, not
+    picklable) or dies running it (with a ``RuntimeWarning``): the caller
+    then runs the folds in threads.
+    """
+    try:
+        out = helper.run(_folds_in_worker, *job, sklearn.get_config())
+    except BrokenProcessPool as exc:  # e.g. killed when out of memory
+        warnings.warn(
+            f"The worker process running FMEmbedder's cross-fitting folds died "
+            f"({exc}); they run in threads instead.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return NotImplemented
+    if out is NotImplemented:
+        return out
+    Z, printed, warned = out
+    _replay(printed, warned)
+    return Z
+
+
 def _replay(printed, warned):
-    """Print and warn what :func:`_folds_in_worker` recorded, in this process."""
+    """Print and warn what :func:`_folds_in_worker` recorded, in this process.
+
+    Each warning keeps its module's name, so ``filterwarnings(module=...)``
+    applies as it would to the fold run here.
+    """
     print(printed, end="", flush=True)
-    for message, category, filename, lineno in warned:
-        warnings.warn_explicit(message, category, filename, lineno)
+    for message, category, filename, lineno, module in warned:
+        warnings.warn_explicit(message, category, filename, lineno, module=module)
 
 
 class FMEmbedder(BaseEmbedder, _BaseFM):
@@ -228,13 +260,19 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         folds from the end of its burn-in on, cold ones from the start.
         Warm folds run in a worker process (joblib's loky; started by the
         first such fit, reused, stopped after 5 idle minutes) if it is ready
-        at the end of the burn-in and ``X`` has at most 2,000,000 rows (the
-        worker holds a copy of ``X``), else in threads: the sampler makes
-        many short numpy calls, and two threads hand the interpreter lock
-        back and forth at each of them (two independent chains on 100k
-        MovieLens-1M rows ran 1.1x faster in two threads than one after the
-        other, and 1.7x in two processes). The worker's printed lines and
-        warnings are printed and raised in the calling process. That chain
+        and idle at the end of the burn-in and ``X`` has at most 2,000,000
+        rows (the worker holds a copy of ``X``): the sampler makes many short
+        numpy calls, and two threads hand the interpreter lock back and forth
+        at each of them (two independent chains on 100k MovieLens-1M rows ran
+        1.1x faster in two threads than one after the other, and 1.7x in two
+        processes). They run in threads instead for a subclass (whose module
+        may be reloaded after the worker started), under
+        ``joblib.parallel_config(prefer="threads")``, when the job does not
+        pickle, and, with a ``RuntimeWarning``, if the worker dies. The
+        worker's printed lines (at the end) and warnings are printed and
+        raised in the calling process; interrupting the fit kills it. Inside
+        ``GridSearchCV(n_jobs=k)`` each of its processes may start a worker:
+        set this ``n_jobs`` to 1 there. That chain
         is one Markov chain, so it bounds the speed-up: the pipeline's FM
         (100 sweeps, 3 folds of 25 sweeps on two thirds of the rows) does
         150 all-row sweeps' work, at least 100 of them in a row, a bound of
@@ -485,11 +523,9 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         pool = ThreadPoolExecutor(1) if jobs > 1 else None
         # warm folds run in a worker process if it is ready at the fork (the
         # GIL would hand every numpy call between the chain's thread and theirs)
-        helper = None
-        if warm and jobs > 1 and _num_samples(X) <= WORKER_MAX_ROWS:
-            helper = worker()
-            if helper is not None:
-                helper.warm(__name__)
+        helper = worker() if warm and jobs > 1 and self._folds_may_leave(X) else None
+        if helper is not None:
+            helper.warm(__name__)
         full = None
         # one thread-pool limit around every chain: nested limits of threads
         # that exit in any order would leave the process's limit changed
@@ -509,10 +545,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                              self.verbose, max(1, jobs - 1), fit_params)  # fmt: skip
                 Z = NotImplemented
                 if helper is not None and helper.ready():
-                    Z = helper.run(_folds_in_worker, *folds_job, sklearn.get_config())
-                    if Z is not NotImplemented:
-                        Z, printed, warned = Z
-                        _replay(printed, warned)
+                    Z = _cross_fit_folds_in(helper, folds_job)
                 if Z is NotImplemented:  # in threads of this process
                     Z = _cross_fit_folds(*folds_job)
                 if full is not None:
@@ -531,6 +564,20 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                     pool.shutdown(wait=True)
                 del self._fork
         return Z
+
+    def _folds_may_leave(self, X):
+        """Whether warm folds may run in the worker process (see ``n_jobs``).
+
+        Not for a subclass (its module may be edited and reloaded: the worker
+        would run its old code), nor under ``joblib.parallel_config(prefer=
+        "threads")`` or ``backend="threading"``, nor above ``WORKER_MAX_ROWS``.
+        """
+        backend, _ = get_active_backend()
+        return (
+            type(self) is FMEmbedder
+            and not getattr(backend, "uses_threads", False)
+            and _num_samples(X) <= WORKER_MAX_ROWS
+        )
 
     def _forget_fit(self):
         """Drop every fitted attribute (after a failed ``fit_transform``)."""
