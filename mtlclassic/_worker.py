@@ -26,6 +26,9 @@ from joblib.externals import loky
 BrokenProcessPool = loky.BrokenProcessPool  # the worker died: its task is lost
 
 IDLE_SECONDS = 300
+# a larger job (the pickled X, y, ...) stays with the caller: the worker's copy
+# of the data would cost more memory than its speed is worth
+MAX_PAYLOAD_BYTES = 512 << 20
 # BLAS/OpenMP pools of the worker: one thread (it is one of the parent's n_jobs)
 _ONE_THREAD = {
     name: "1"
@@ -124,8 +127,9 @@ class Worker:
         """Run ``fn(*args, **kwargs)`` in the worker and return its result.
 
         Returns ``NotImplemented`` without running anything when the worker is
-        busy or the call cannot be pickled here or unpickled there (the caller
-        then runs it itself). Errors raised by ``fn`` are raised here;
+        busy, the call cannot be pickled here or unpickled there, or it
+        pickles to more than ``MAX_PAYLOAD_BYTES`` (the caller then runs it
+        itself). Errors raised by ``fn`` are raised here;
         ``BrokenProcessPool`` if the process died. Interrupted while waiting
         (``KeyboardInterrupt``), it kills the process, so that neither the
         next fit nor the interpreter's exit waits for the abandoned task.
@@ -138,6 +142,8 @@ class Worker:
             try:
                 payload = _pickler().dumps((fn, args, kwargs), protocol=5)
             except Exception:  # noqa: BLE001 - not picklable: the caller runs it
+                return NotImplemented
+            if len(payload) > MAX_PAYLOAD_BYTES:
                 return NotImplemented
             try:
                 future = self.executor.submit(_run, payload)
@@ -182,4 +188,4 @@ def worker():
         return _worker
 
 
-__all__ = ["IDLE_SECONDS", "BrokenProcessPool", "Worker", "worker"]
+__all__ = ["IDLE_SECONDS", "MAX_PAYLOAD_BYTES", "BrokenProcessPool", "Worker", "worker"]

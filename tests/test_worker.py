@@ -181,6 +181,15 @@ def test_a_busy_worker_or_an_unpicklable_call_is_left_to_the_caller():
     assert helper.runs == runs + 2
 
 
+def test_a_call_larger_than_the_payload_limit_is_left_to_the_caller(monkeypatch):
+    helper = _ready_worker()
+    runs = helper.runs
+    monkeypatch.setattr(_worker, "MAX_PAYLOAD_BYTES", 1000)
+    assert helper.run(len, list(range(100))) == 100  # a few hundred bytes
+    assert helper.run(len, list(range(1000))) is NotImplemented  # over 1000
+    assert helper.runs == runs + 1
+
+
 def test_a_call_the_worker_cannot_unpickle_is_left_to_the_caller():
     helper = _ready_worker()
     # a payload whose unpickling fails in the worker (a missing module)

@@ -260,8 +260,9 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         folds from the end of its burn-in on, cold ones from the start.
         Warm folds run in a worker process (joblib's loky; started by the
         first such fit, reused, stopped after 5 idle minutes) if it is ready
-        and idle at the end of the burn-in and ``X`` has at most 2,000,000
-        rows (the worker holds a copy of ``X``): the sampler makes many short
+        and idle at the end of the burn-in, ``X`` has at most 2,000,000 rows
+        and the job (``X``, ``y``, the folds) pickles to at most 512 MiB (the
+        worker holds a copy of it): the sampler makes many short
         numpy calls, and two threads hand the interpreter lock back and forth
         at each of them (two independent chains on 100k MovieLens-1M rows ran
         1.1x faster in two threads than one after the other, and 1.7x in two
