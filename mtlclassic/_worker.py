@@ -130,9 +130,11 @@ class Worker:
         busy, the call cannot be pickled here or unpickled there, or it
         pickles to more than ``MAX_PAYLOAD_BYTES`` (the caller then runs it
         itself). Errors raised by ``fn`` are raised here;
-        ``BrokenProcessPool`` if the process died. Interrupted while waiting
-        (``KeyboardInterrupt``), it kills the process, so that neither the
-        next fit nor the interpreter's exit waits for the abandoned task.
+        ``BrokenProcessPool`` if the process died (also when a terminal's
+        Ctrl-C reached the idle worker). Interrupted (``KeyboardInterrupt``)
+        once the job may have reached the process, it cancels the job or, if
+        it runs, kills the process, so that neither the next fit nor the
+        interpreter's exit waits for the abandoned job.
         """
         with _lock:
             if self.busy:
@@ -145,23 +147,23 @@ class Worker:
                 return NotImplemented
             if len(payload) > MAX_PAYLOAD_BYTES:
                 return NotImplemented
+            future = None
             try:
                 future = self.executor.submit(_run, payload)
-            except Exception:  # noqa: BLE001 - a broken or shut-down pool
-                self.broken = True
-                return NotImplemented
-            del payload
-            self.runs += 1
-            try:
+                del payload
+                self.runs += 1
                 result = future.result()
             except BrokenProcessPool:  # the process died (e.g. out of memory)
                 self.broken = True
                 raise
-            except BaseException:
-                if future.done():  # the task's own error: the process is fine
-                    self.last_done = time.monotonic()
-                else:  # interrupted here (Ctrl-C): end the abandoned work now
-                    self.stop()
+            except BaseException as exc:
+                if future is not None and future.done() and not future.cancelled():
+                    self.last_done = time.monotonic()  # the task's own error
+                elif future is None and isinstance(exc, Exception):
+                    self.broken = True  # a shut-down pool refused the job
+                    return NotImplemented
+                elif future is None or not future.cancel():
+                    self.stop()  # interrupted (Ctrl-C) with the job sent or running
                 raise
             self.last_done = time.monotonic()
             return NotImplemented if result is _Unloadable else result

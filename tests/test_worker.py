@@ -181,6 +181,28 @@ def test_a_busy_worker_or_an_unpicklable_call_is_left_to_the_caller():
     assert helper.runs == runs + 2
 
 
+# loky's manager thread raises KeyError when a pool with a job still queued is shut
+# down with kill_workers=True (the job is dropped as wanted; only its thread complains)
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_interrupt_right_after_the_job_is_sent_kills_the_worker(monkeypatch):
+    helper = _ready_worker()
+    submit = helper.executor.submit
+
+    def sent_then_interrupted(*args, **kwargs):
+        submit(*args, **kwargs)  # queued: the worker will run it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(helper.executor, "submit", sent_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        helper.run(time.sleep, 60)
+    # the job was cancelled before it ran, or the process running it killed
+    fresh = _ready_worker()
+    assert (fresh is helper) != helper.broken
+    started = time.monotonic()
+    assert fresh.run(sum, [1, 2]) == 3
+    assert time.monotonic() - started < 10  # not behind the abandoned 60 s
+
+
 def test_a_call_larger_than_the_payload_limit_is_left_to_the_caller(monkeypatch):
     helper = _ready_worker()
     runs = helper.runs
