@@ -16,11 +16,16 @@ later fits, and exits after ``IDLE_SECONDS`` without work; its BLAS and
 OpenMP pools have one thread (the parent's ``n_jobs`` counts it as one).
 """
 
+import contextlib
+import io
 import os
 import pickle
+import sys
 import threading
 import time
+import warnings
 
+import sklearn
 from joblib.externals import loky
 
 BrokenProcessPool = loky.BrokenProcessPool  # the worker died: its task is lost
@@ -60,17 +65,43 @@ class _Unloadable:
 
 
 def _run(payload):
-    """Unpickle ``(fn, args, kwargs)`` and return ``fn(*args, **kwargs)``.
+    """Run a pickled ``(fn, args, kwargs, config)``: ``(result, printed, warned)``.
 
-    Returns :class:`_Unloadable` if the call does not unpickle here (a class
-    from a module the worker cannot import, e.g. one put on ``sys.path``
-    after the worker started): the caller then runs it itself.
+    ``fn`` runs under the caller's scikit-learn ``config``; what it prints and
+    the warnings it raises are returned for :func:`_replay` to print and raise
+    in the caller, where its user sees them (a notebook's cell,
+    ``pytest.warns``), not in the worker's terminal. Returns
+    :class:`_Unloadable` if the call does not unpickle here (a class from a
+    module the worker cannot import, e.g. one put on ``sys.path`` after the
+    worker started): the caller then runs it itself.
     """
     try:
-        fn, args, kwargs = pickle.loads(payload)
+        fn, args, kwargs, config = pickle.loads(payload)
     except Exception:  # noqa: BLE001 - the caller runs the call instead
         return _Unloadable
-    return fn(*args, **kwargs)
+    printed = io.StringIO()
+    with (
+        sklearn.config_context(**config),
+        contextlib.redirect_stdout(printed),
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")  # the caller's filters decide
+        result = fn(*args, **kwargs)
+    modules = {getattr(m, "__file__", None): name for name, m in sys.modules.items()}
+    warned = [(w.message, w.category, w.filename, w.lineno, modules.get(w.filename))
+              for w in caught]  # fmt: skip
+    return result, printed.getvalue(), warned
+
+
+def _replay(printed, warned):
+    """Print and warn, in this process, what :func:`_run` recorded in the worker.
+
+    Each warning keeps its module's name, so ``filterwarnings(module=...)``
+    applies as it would to the call run here.
+    """
+    print(printed, end="", flush=True)
+    for message, category, filename, lineno, module in warned:
+        warnings.warn_explicit(message, category, filename, lineno, module=module)
 
 
 class Worker:
@@ -126,6 +157,9 @@ class Worker:
     def run(self, fn, *args, **kwargs):
         """Run ``fn(*args, **kwargs)`` in the worker and return its result.
 
+        As if it ran here: under this thread's scikit-learn configuration,
+        its printed lines (when it ends) and warnings printed and raised here.
+
         Returns ``NotImplemented`` without running anything when the worker is
         busy, the call cannot be pickled here or unpickled there, or it
         pickles to more than ``MAX_PAYLOAD_BYTES`` (the caller then runs it
@@ -142,7 +176,8 @@ class Worker:
             self.busy = True
         try:
             try:
-                payload = _pickler().dumps((fn, args, kwargs), protocol=5)
+                call = (fn, args, kwargs, sklearn.get_config())
+                payload = _pickler().dumps(call, protocol=5)
             except Exception:  # noqa: BLE001 - not picklable: the caller runs it
                 return NotImplemented
             if len(payload) > MAX_PAYLOAD_BYTES:
@@ -166,7 +201,11 @@ class Worker:
                     self.stop()  # interrupted (Ctrl-C) with the job sent or running
                 raise
             self.last_done = time.monotonic()
-            return NotImplemented if result is _Unloadable else result
+            if result is _Unloadable:
+                return NotImplemented
+            result, printed, warned = result
+            _replay(printed, warned)
+            return result
         finally:
             with _lock:
                 self.busy = False

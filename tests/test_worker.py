@@ -212,10 +212,16 @@ def test_a_call_larger_than_the_payload_limit_is_left_to_the_caller(monkeypatch)
     assert helper.runs == runs + 1
 
 
-def test_a_call_the_worker_cannot_unpickle_is_left_to_the_caller():
-    helper = _ready_worker()
-    # a payload whose unpickling fails in the worker (a missing module)
+def test_a_call_the_worker_cannot_unpickle_is_left_to_the_caller(tmp_path, monkeypatch):
     assert _worker._run(b"not a pickle") is _worker._Unloadable
+    helper = _ready_worker()
+    # a module put on sys.path after the worker started: pickled by reference
+    # here, not importable there
+    (tmp_path / "late_module_for_worker.py").write_text("def f():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from late_module_for_worker import f
+
     runs = helper.runs
-    assert helper.run(_worker._run, b"not a pickle") is NotImplemented
+    assert helper.run(f) is NotImplemented
     assert helper.runs == runs + 1 and helper.ready()
+    assert helper.run(sum, [1, 2]) == 3  # the worker still works

@@ -1,17 +1,13 @@
 """FMEmbedder: the (multi-task) factorization machine as a cross-fitted embedder."""
 
-import contextlib
-import io
 import numbers
 import re
-import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import sklearn
 from joblib.parallel import get_active_backend
 from sklearn.base import (
     clone,
@@ -65,30 +61,6 @@ def _cross_fit_folds(template, X, y, folds, random_state, state, verbose, n_jobs
     )  # fmt: skip
 
 
-def _folds_in_worker(*job_and_config):
-    """:func:`_cross_fit_folds` in the worker process: ``(Z, printed, warned)``.
-
-    Runs under the caller's scikit-learn configuration and one BLAS thread;
-    what ``verbose`` prints and the warnings raised are returned, for the
-    caller to print and re-raise where its user sees them (a notebook's
-    cell, ``pytest.warns``), not in the worker's terminal.
-    """
-    *job, config = job_and_config
-    printed = io.StringIO()
-    with (
-        sklearn.config_context(**config),
-        limit_threads(1),
-        contextlib.redirect_stdout(printed),
-        warnings.catch_warnings(record=True) as caught,
-    ):
-        warnings.simplefilter("always")  # the caller's filters decide
-        Z = _cross_fit_folds(*job)
-    modules = {getattr(m, "__file__", None): name for name, m in sys.modules.items()}
-    warned = [(w.message, w.category, w.filename, w.lineno, modules.get(w.filename))
-              for w in caught]  # fmt: skip
-    return Z, printed.getvalue(), warned
-
-
 def _cross_fit_folds_in(helper, job):
     """:func:`_cross_fit_folds` in the worker ``helper``, or ``NotImplemented``.
 
@@ -97,7 +69,7 @@ def _cross_fit_folds_in(helper, job):
     then runs the folds in threads.
     """
     try:
-        out = helper.run(_folds_in_worker, *job, sklearn.get_config())
+        return helper.run(_cross_fit_folds, *job)
     except BrokenProcessPool as exc:  # e.g. killed when out of memory
         warnings.warn(
             f"The worker process running FMEmbedder's cross-fitting folds died "
@@ -106,22 +78,6 @@ def _cross_fit_folds_in(helper, job):
             stacklevel=4,
         )
         return NotImplemented
-    if out is NotImplemented:
-        return out
-    Z, printed, warned = out
-    _replay(printed, warned)
-    return Z
-
-
-def _replay(printed, warned):
-    """Print and warn what :func:`_folds_in_worker` recorded, in this process.
-
-    Each warning keeps its module's name, so ``filterwarnings(module=...)``
-    applies as it would to the fold run here.
-    """
-    print(printed, end="", flush=True)
-    for message, category, filename, lineno, module in warned:
-        warnings.warn_explicit(message, category, filename, lineno, module=module)
 
 
 class FMEmbedder(BaseEmbedder, _BaseFM):
