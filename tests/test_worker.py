@@ -118,6 +118,36 @@ def test_a_subclass_or_a_threads_preference_keeps_the_folds_in_threads():
     assert helper.runs == runs + 1
 
 
+def test_inside_joblib_process_workers_the_folds_stay_in_threads():
+    # GridSearchCV(n_jobs=2) and cross_validate(n_jobs=2) fit in joblib's loky
+    # processes, where joblib makes nested work prefer threads: an FM with
+    # n_jobs=2 there must not start a worker process of its own
+    from joblib import Parallel, delayed
+
+    def fit_in_child(kw):  # pickled by value (a local function)
+        import os
+
+        from mtlclassic import FMEmbedder, _worker, make_multitask_recsys
+
+        X, Y = make_multitask_recsys(60, 40, 900, n_side_features=1, random_state=3)
+        before = _worker._worker
+        runs = None if before is None else before.runs
+        Z = FMEmbedder(n_jobs=2, passthrough=False, **kw).fit_transform(X, Y)
+        after = _worker._worker
+        started = after is not None and (after is not before or after.runs != runs)
+        return os.getpid(), Z, started
+
+    X, Y = _data()
+    expected = FMEmbedder(n_jobs=1, passthrough=False, **KW).fit_transform(X, Y)
+    results = Parallel(n_jobs=2, backend="loky")(
+        delayed(fit_in_child)(KW) for _ in range(2)
+    )
+    for pid, Z, started in results:
+        assert pid != __import__("os").getpid()  # it did run in a child process
+        np.testing.assert_array_equal(Z, expected)
+        assert not started
+
+
 def test_a_worker_dying_under_the_folds_leaves_them_to_threads(monkeypatch):
     X, Y = _data()
     expected = FMEmbedder(n_jobs=1, passthrough=False, **KW).fit_transform(X, Y)

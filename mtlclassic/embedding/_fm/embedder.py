@@ -228,9 +228,11 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         pickle, and, with a ``RuntimeWarning``, if the worker dies. The
         worker's printed lines (at the end) and warnings are printed and
         raised in the calling process; interrupting the fit while they run
-        kills it. Inside ``GridSearchCV(n_jobs=k)`` each of its processes
-        may start a worker: set this ``n_jobs`` to 1 there. That chain
-        is one Markov chain, so it bounds the speed-up: the pipeline's FM
+        kills it. Inside joblib's worker processes (``GridSearchCV(n_jobs=k)``,
+        ``cross_validate(n_jobs=k)``) joblib makes nested work prefer
+        threads, so the folds run in threads there and no further process
+        starts. That chain is one Markov chain, so it bounds the speed-up:
+        the pipeline's FM
         (100 sweeps, 3 folds of 25 sweeps on two thirds of the rows) does
         150 all-row sweeps' work, at least 100 of them in a row, a bound of
         1.5x; ``FMEmbedder``'s default 5 folds do 200, at least 150 in a row
