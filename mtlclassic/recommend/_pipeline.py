@@ -203,7 +203,7 @@ def make_multitask_recommender(
         on it. On MovieLens-1M (100k to 1M events) ``n_jobs=2`` fitted
         1.3-1.67x faster than ``n_jobs=1`` on two cores over runs (with the
         FM's folds in a worker process: 1.35-1.55x at 100k and 1.43-1.55x at
-        300k in three runs, 1.33x at 1M, ``python benchmarks/bench_scale.py
+        300k in four runs, 1.33x at 1M, ``python benchmarks/bench_scale.py
         --n-jobs 1 2``); the FM's chain on all rows is one Markov chain,
         which bounds its part at 1.5x, and the FM is half the fit.
     **params : dict
