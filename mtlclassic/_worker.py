@@ -18,6 +18,7 @@ OpenMP pools have one thread (the parent's ``n_jobs`` counts it as one).
 
 import contextlib
 import io
+import multiprocessing
 import os
 import pickle
 import sys
@@ -216,9 +217,35 @@ class Worker:
         self.executor.shutdown(wait=False, kill_workers=True)
 
 
+def _cores_shared_out():
+    """Whether this process is one of several that share the cores out.
+
+    A daemonic process (a ``multiprocessing.Pool`` worker, a default Dask
+    worker) cannot start one, and a Dask worker's cores are Dask's; joblib's
+    worker processes are recognised by their threading backend instead
+    (``FMEmbedder._folds_may_leave``).
+    """
+    if multiprocessing.current_process().daemon:
+        return True
+    distributed = sys.modules.get("distributed")  # imported: maybe a Dask worker
+    if distributed is None:
+        return False
+    try:
+        distributed.get_worker()
+    except (ValueError, AttributeError):  # not inside a Dask worker's task
+        return False
+    return True
+
+
 def worker():
-    """Return the process-wide :class:`Worker`, or None if it cannot start."""
+    """Return the process-wide :class:`Worker`, or None if it cannot start.
+
+    None also where the cores are already shared out (a daemonic process,
+    a Dask worker): the caller's work stays in its threads there.
+    """
     global _worker
+    if _cores_shared_out():
+        return None
     with _lock:
         if _worker is not None and _worker.pid == os.getpid() and not _worker.broken:
             return _worker

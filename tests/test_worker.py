@@ -148,6 +148,50 @@ def test_inside_joblib_process_workers_the_folds_stay_in_threads():
         assert not started
 
 
+def _fit_where_cores_are_shared(kw):
+    """In a daemonic process: whether a worker would start, and the FM's output."""
+    X, Y = _data()
+    helper = _worker.worker()
+    Z = FMEmbedder(n_jobs=2, passthrough=False, **kw).fit_transform(X, Y)
+    return helper is None, Z
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a forked multiprocessing.Pool")
+def test_a_daemonic_process_starts_no_worker():
+    # a multiprocessing.Pool's workers (and default Dask workers) are daemonic:
+    # they cannot have children, and their cores are shared out already
+    import multiprocessing
+
+    X, Y = _data()
+    expected = FMEmbedder(n_jobs=1, passthrough=False, **KW).fit_transform(X, Y)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        none, Z = pool.apply(_fit_where_cores_are_shared, (KW,))
+    assert none  # was a Worker whose start failed, one per fit
+    np.testing.assert_array_equal(Z, expected)
+
+
+def test_inside_a_dask_worker_the_folds_stay_in_threads():
+    distributed = pytest.importorskip("distributed")
+    X, Y = _data()
+    expected = FMEmbedder(n_jobs=1, passthrough=False, **KW).fit_transform(X, Y)
+    helper = _ready_worker()
+    runs = helper.runs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cluster's own start-up notices
+        cluster = distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        )
+        client = distributed.Client(cluster)
+    try:
+        none, Z = client.submit(_fit_where_cores_are_shared, KW, pure=False).result()
+    finally:
+        client.close()
+        cluster.close()
+    assert none and helper.runs == runs  # the process's worker was not used
+    np.testing.assert_array_equal(Z, expected)
+    assert _worker.worker() is helper  # outside the task: the worker as before
+
+
 def test_a_worker_dying_under_the_folds_leaves_them_to_threads(monkeypatch):
     X, Y = _data()
     expected = FMEmbedder(n_jobs=1, passthrough=False, **KW).fit_transform(X, Y)

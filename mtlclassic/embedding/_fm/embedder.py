@@ -224,18 +224,22 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         1.1x faster in two threads than one after the other, and 1.7x in two
         processes). They run in threads instead for a subclass (whose module
         may be reloaded after the worker started), under
-        ``joblib.parallel_config(prefer="threads")``, when the job does not
-        pickle, and, with a ``RuntimeWarning``, if the worker dies. The
-        worker's printed lines (at the end) and warnings are printed and
-        raised in the calling process; interrupting the fit while they run
-        kills it. Inside joblib's worker processes (``GridSearchCV(n_jobs=k)``,
-        ``cross_validate(n_jobs=k)``) joblib makes nested work prefer
-        threads, so the folds run in threads there and no further process
-        starts. That chain is one Markov chain, so it bounds the speed-up:
-        the pipeline's FM
-        (100 sweeps, 3 folds of 25 sweeps on two thirds of the rows) does
-        150 all-row sweeps' work, at least 100 of them in a row, a bound of
-        1.5x; ``FMEmbedder``'s default 5 folds do 200, at least 150 in a row
+        ``joblib.parallel_config(prefer="threads")`` or
+        ``backend="threading"``, when the job does not pickle, and, with a
+        ``RuntimeWarning``, if the worker dies. The worker's printed lines
+        (at the end) and warnings are printed and raised in the calling
+        process; interrupting the fit while they run kills it. Where the
+        cores are already shared out no worker starts and the folds run in
+        threads: in joblib's worker processes (``GridSearchCV(n_jobs=k)``,
+        ``cross_validate(n_jobs=k)``: joblib runs their tasks under its
+        threading backend; GridSearchCV's refit runs in the calling
+        process), in daemonic processes (``multiprocessing.Pool``) and in
+        Dask workers. There two threads gain little (see above): set
+        ``n_jobs=1``. The chain on all rows is one Markov chain, so it
+        bounds the speed-up: the pipeline's FM (100 sweeps, 3 folds of 25
+        sweeps on two thirds of the rows) does 150 all-row sweeps' work, at
+        least 100 of them in a row, a bound of 1.5x; ``FMEmbedder``'s
+        default 5 folds do 200, at least 150 in a row
         with ``n_jobs=2`` (1.33x). Measured on MovieLens-1M, ``n_jobs=2``
         fits the pipeline's FM 1.15-1.36x faster (``python
         benchmarks/bench_scale.py --n-jobs 1 2``): the folds also build
