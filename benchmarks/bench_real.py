@@ -53,6 +53,7 @@ from mtlclassic import (
     make_multitask_recommender,
     make_multitask_recsys,
 )
+from mtlclassic.cli._demo import _tolerance as tolerance_type
 from mtlclassic.cli._demo import check_figures, readme_figures, report_check
 from mtlclassic.datasets import load_movielens
 
@@ -365,16 +366,17 @@ def main(argv=None):
     )
     parser.add_argument(
         "--tolerance",
-        type=float,
-        default=0.0,
+        type=tolerance_type,
+        default=None,
         metavar="T",
         help="with --check: a figure drifted only when it differs by more than T "
         "(default 0: at 3 decimals); another CPU's OpenBLAS kernels move the "
         "FM's chain, by 0.001 here between SkylakeX and Haswell kernels",
     )
     args = parser.parse_args(argv)
-    if not args.tolerance >= 0:
-        parser.error(f"--tolerance: expected a number >= 0; got {args.tolerance!r}")
+    if args.tolerance is not None and not args.check:
+        parser.error("--tolerance needs --check FILE (it is the check's)")
+    tolerance = args.tolerance or 0.0
     if args.quick:
         X, Y = generated(np.random.RandomState(args.seed))
         run("generated stand-in (--quick)", X, Y, quick=True, seed=args.seed)
@@ -396,10 +398,11 @@ def main(argv=None):
     if unmeasured:
         print(f"not checked (not run here, e.g. myFM not installed): {unmeasured}")
     return report_check(
-        check_figures(figures, text, marker=MARKER, tolerance=args.tolerance),
+        check_figures(figures, text, marker=MARKER, tolerance=tolerance),
         args.check,
         MARKER,
         "bench_real",
+        tolerance=tolerance,
     )
 
 

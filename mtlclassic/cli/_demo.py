@@ -1,6 +1,7 @@
 """``mtlclassic demo``: models, baselines, the printed report and the README check."""
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -21,10 +22,11 @@ from ..recommend import Recommender, make_multitask_recommender
 
 _DEMO_EXIT_CODES = (
     "Exit codes:\n"
-    "  0  success (with --check: every figure matches FILE's table)\n"
+    "  0  success (with --check: every figure matches FILE's table, within\n"
+    "     --tolerance)\n"
     "  1  a run-time failure, or with --check a figure drifted\n"
     "  2  bad usage or input: a missing --movielens/--census folder or --check\n"
-    "     FILE, a FILE without the figures table"
+    "     FILE, a FILE without the figures table, --tolerance without --check"
 )
 
 
@@ -424,14 +426,16 @@ def check_figures(table, text, *, marker=FIGURES_MARKER, decimals=3, tolerance=0
 
     Row ``i`` of the Markdown table after ``marker`` is row ``i`` of
     ``table`` and its numbers are ``table``'s columns, in order, rounded to
-    ``decimals``. A figure drifted when it differs by more than half a unit
-    of the last decimal, or by more than ``tolerance`` (an absolute
-    difference, e.g. 0.01) if that is larger. A NaN in ``table`` (not
+    ``decimals``. A figure drifted when it differs by more than
+    ``tolerance`` (an absolute difference, e.g. 0.01; 0: any difference at
+    ``decimals``), counted in units of the last decimal so that a difference
+    of exactly ``tolerance`` is within it. A NaN in ``table`` (not
     measured in this run, e.g. an optional baseline that is not installed)
     is not compared. Returns a list of messages, one per figure that drifted
     (empty: the text is up to date).
     """
     quoted = readme_figures(text, marker)
+    allowed = math.floor(tolerance * 10**decimals + 1e-9)  # units of the last decimal
     problems = []
     if len(quoted) != len(table):
         problems.append(f"the README has {len(quoted)} rows; the run {len(table)}")
@@ -445,23 +449,27 @@ def check_figures(table, text, *, marker=FIGURES_MARKER, decimals=3, tolerance=0
             if pd.isna(row[column]) or column in _NOT_CHECKED:
                 continue
             actual = round(float(row[column]), decimals)
-            if abs(actual - figure) > max(0.5 * 10.0**-decimals, tolerance):
+            units = round(abs(actual - figure) * 10**decimals)  # of the last decimal
+            if units > allowed:
                 problems.append(f"{model} {column}: README {figure}, run {actual}")
     return problems
 
 
-def report_check(problems, path, marker=FIGURES_MARKER, prog="mtlclassic demo"):
+def report_check(problems, path, marker=FIGURES_MARKER, prog="mtlclassic demo",
+                 tolerance=0.0):  # fmt: skip
     """Print the outcome of :func:`check_figures`; return the exit code (0/1)."""
+    within = f" (within {tolerance:g})" if tolerance else ""
     for problem in problems:
         print(f"{prog}: figure drifted: {problem}", file=sys.stderr)
     if problems:
         print(
-            f"{prog}: {len(problems)} figure(s) in {path} differ from this run: "
+            f"{prog}: {len(problems)} figure(s) in {path} differ from this run"
+            f"{within}: "
             f"update the table after the {marker} line.",
             file=sys.stderr,
         )
         return 1
-    print(f"{prog}: the figures in {path} match this run.")
+    print(f"{prog}: the figures in {path} match this run{within}.")
     return 0
 
 
@@ -509,12 +517,13 @@ def add_parser(subparsers):
         help="compare the summary with the Markdown table after the line "
         "'<!-- figures: mtlclassic demo -->' in FILE (e.g. README.md; with "
         "--quick, '<!-- figures: mtlclassic demo --quick -->'); exit 1 when a "
-        "score differs at 3 decimals (fit times are not compared)",
+        "score differs at 3 decimals, or by more than --tolerance (fit times "
+        "are not compared)",
     )
     demo.add_argument(
         "--tolerance",
         type=_tolerance,
-        default=0.0,
+        default=None,
         metavar="T",
         help="with --check: a score drifted only when it differs by more than T "
         "(default 0: at 3 decimals). The FM's Gibbs chain amplifies the last "
@@ -524,13 +533,15 @@ def add_parser(subparsers):
 
 
 def _tolerance(value):
-    """``--tolerance``: a finite number >= 0."""
+    """``--tolerance``: a finite number >= 0 (argparse's type)."""
     try:
         tol = float(value)
     except ValueError:
         tol = float("nan")
     if not (tol >= 0 and tol != float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0; got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number >= 0; got {value!r}"
+        )
     return tol
 
 
@@ -563,6 +574,8 @@ def run(args):
     baselines; with ``--check FILE``, compares them with FILE's table (exit
     1 when a figure drifted).
     """
+    if args.tolerance is not None and not args.check:
+        raise ValueError("--tolerance needs --check FILE (it is the check's).")
     X, Y, source = _load_demo_data(args)
     _progress(
         f"data: {source}; {X.shape[0]:,} rows, tasks {list(Y.columns)}",
@@ -589,7 +602,8 @@ def run(args):
     progress("done")
     if text is None:
         return 0
+    tolerance = args.tolerance or 0.0
     problems = check_figures(
-        demo_figures(table), text, marker=marker, tolerance=args.tolerance
+        demo_figures(table), text, marker=marker, tolerance=tolerance
     )
-    return report_check(problems, args.check, marker)
+    return report_check(problems, args.check, marker, tolerance=tolerance)
