@@ -53,8 +53,12 @@ from mtlclassic import (
     make_multitask_recommender,
     make_multitask_recsys,
 )
-from mtlclassic.cli._demo import _tolerance as tolerance_type
-from mtlclassic.cli._demo import check_figures, readme_figures, report_check
+from mtlclassic.cli._demo import (
+    add_tolerance_argument,
+    check_figures,
+    readme_figures,
+    report_check,
+)
 from mtlclassic.datasets import load_movielens
 
 IDS = ["user_id", "item_id"]
@@ -364,14 +368,8 @@ def main(argv=None):
         help=f"compare with the table after {MARKER!r} in FILE (README.md); "
         "exit 1 when a figure differs at 3 decimals",
     )
-    parser.add_argument(
-        "--tolerance",
-        type=tolerance_type,
-        default=None,
-        metavar="T",
-        help="with --check: a figure drifted only when it differs by more than T "
-        "(default 0: at 3 decimals); another CPU's OpenBLAS kernels move the "
-        "FM's chain, by 0.001 here between SkylakeX and Haswell kernels",
+    add_tolerance_argument(
+        parser, "these figures by 0.001 (SkylakeX against Haswell kernels)"
     )
     args = parser.parse_args(argv)
     if args.tolerance is not None and not args.check:

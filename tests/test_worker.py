@@ -1,5 +1,6 @@
 """The worker process that runs FMEmbedder's warm folds beside its chain."""
 
+import os
 import sys
 import threading
 import time
@@ -143,7 +144,7 @@ def test_inside_joblib_process_workers_the_folds_stay_in_threads():
         delayed(fit_in_child)(KW) for _ in range(2)
     )
     for pid, Z, started in results:
-        assert pid != __import__("os").getpid()  # it did run in a child process
+        assert pid != os.getpid()  # it did run in a child process
         np.testing.assert_array_equal(Z, expected)
         assert not started
 
