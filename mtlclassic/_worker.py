@@ -44,6 +44,7 @@ _ONE_THREAD = {
 
 _lock = threading.Lock()
 _worker = None
+_lending = threading.local()  # .start: see lend_cores
 
 
 def _import(module):
@@ -237,6 +238,28 @@ def _cores_shared_out():
     return True
 
 
+@contextlib.contextmanager
+def lend_cores(start):
+    """Let a fit whose remaining work went to the worker call ``start()`` in the block.
+
+    The caller's thread then only waits for the worker: ``start`` (e.g. an
+    event's ``set``) lets other work of the same fit take its core (the
+    default pipeline's ALS models, :mod:`mtlclassic.embedding._als_ahead`).
+    Per thread; a nested block restores the outer one's ``start``.
+    """
+    previous = getattr(_lending, "start", None)
+    _lending.start = start
+    try:
+        yield
+    finally:
+        _lending.start = previous
+
+
+def core_borrower():
+    """Return the ``start`` of this thread's innermost :func:`lend_cores`, or None."""
+    return getattr(_lending, "start", None)
+
+
 def worker():
     """Return the process-wide :class:`Worker`, or None if it cannot start.
 
@@ -256,4 +279,12 @@ def worker():
         return _worker
 
 
-__all__ = ["IDLE_SECONDS", "MAX_PAYLOAD_BYTES", "BrokenProcessPool", "Worker", "worker"]
+__all__ = [
+    "IDLE_SECONDS",
+    "MAX_PAYLOAD_BYTES",
+    "BrokenProcessPool",
+    "Worker",
+    "core_borrower",
+    "lend_cores",
+    "worker",
+]

@@ -1,6 +1,7 @@
 """ALSEmbedder: implicit-feedback ALS factors as a cross-fitted transformer."""
 
 import numbers
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from .._compat import (
 from .._ids import check_pairs, check_query_ids, conform_ids
 from .._ids import id_index as _id_index
 from .._ids import lookup_ids as _lookup
+from ._als_ahead import adopt, record, recording
 from ._base import BaseEmbedder
 
 __all__ = ["ALSEmbedder"]
@@ -383,9 +385,14 @@ class ALSEmbedder(BaseEmbedder):
         )
 
         n_threads = effective_n_jobs(self.n_jobs)
-        with implicit_threads(self.n_jobs):
+        # fitted ahead (the default pipeline's, see _als_ahead): no thread-pool
+        # limits there, the pipeline holds them
+        limits = nullcontext() if recording() else implicit_threads(self.n_jobs)
+        with limits:
             model = self._make_model(n_threads)
-            model.fit(user_items, show_progress=bool(self.verbose))
+            if not adopt(model, user_items, user_index, item_index):
+                model.fit(user_items, show_progress=bool(self.verbose))
+                record(model, user_items, user_index, item_index)
 
         self.model_ = model
         self.user_factors_ = model.user_factors

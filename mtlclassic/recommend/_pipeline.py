@@ -1,13 +1,17 @@
 """The default multi-task recommender Pipeline."""
 
+import contextlib
 import numbers
 import re
 
+import pandas as pd
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.pipeline import Pipeline
 
+from .._compat import effective_n_jobs
 from ..boosting import MultiTaskLGBM
 from ..embedding import ALSEmbedder, FMEmbedder
+from ..embedding._als_ahead import fitted_ahead
 from ..embedding._base import is_embedder
 from ..model_selection import EventKFold
 
@@ -212,7 +216,10 @@ def make_multitask_recommender(
 
     Returns
     -------
-    Pipeline
+    MultiTaskPipeline
+        A scikit-learn ``Pipeline`` whose ``fit`` fits the ALS step's models
+        on the core the FM leaves idle when ``n_jobs >= 2`` (the fitted model
+        is ``Pipeline.fit``'s, to the bit; see :class:`MultiTaskPipeline`).
 
     Examples
     --------
@@ -287,7 +294,7 @@ def make_multitask_recommender(
         verbose=verbose,
     )
     steps.append(("multitasklgbm", head))
-    pipeline = Pipeline(steps, memory=memory)
+    pipeline = MultiTaskPipeline(steps, memory=memory)
     if params:
         pipeline.set_params(**params)
     return pipeline
@@ -395,3 +402,74 @@ def _drop_columns(columns):
         remainder="passthrough",
         verbose_feature_names_out=False,
     ).set_output(transform="pandas")
+
+
+class MultiTaskPipeline(Pipeline):
+    """The default pipeline's class: a scikit-learn ``Pipeline`` that fits ALS ahead.
+
+    Everything is ``Pipeline``'s (steps, parameters, ``memory``, caching,
+    metadata routing, ``clone``, pickling), except that :meth:`fit` fits the
+    :class:`~mtlclassic.ALSEmbedder` step's ALS models on the core the
+    :class:`~mtlclassic.FMEmbedder` step leaves idle: with ``n_jobs >= 2``
+    the FM's folds run in a worker process and its chain on all rows ends
+    first, and the calling process then only waits. A thread fits a clone of
+    the ALS step there, one thread, from the id columns of ``X`` (which the
+    FM passes through), and the ALS step takes each model fitted ahead for
+    exactly its inputs (the user x item matrix, the id order, every ALS
+    parameter) instead of solving it again, solving the rest itself with
+    all its threads (:mod:`mtlclassic.embedding._als_ahead`). The fitted
+    pipeline is the one ``Pipeline.fit`` gives, to the bit (ALS's factors do
+    not depend on its thread count). At 100k MovieLens-1M events this takes
+    ALS's 0.7 s off ``n_jobs=2``'s fit (``benchmarks/README.md``, issue 31's
+    seventh stop).
+
+    It applies when ``X`` is a DataFrame with the ALS step's columns, an
+    FMEmbedder step comes before the ALS step, both have ``n_jobs >= 2``,
+    and every step is one of the default pipeline's kinds (a
+    ``ColumnTransformer``, the embedders, the heads; BLAS keeps one thread
+    during the fit, as these steps ask for anyway); otherwise :meth:`fit` is
+    ``Pipeline.fit``.
+    """
+
+    def fit(self, X, y=None, **params):
+        """Fit the steps in order (ALS ahead, see the class); return ``self``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_events, n_columns)
+        y : DataFrame or array-like of shape (n_events, n_tasks), default=None
+        **params : dict
+            ``Pipeline.fit``'s (``<step>__<parameter>`` fit parameters).
+
+        Returns
+        -------
+        self : MultiTaskPipeline
+        """
+        with self._als_ahead(X):
+            return super().fit(X, y, **params)
+
+    def _als_ahead(self, X):
+        """Return the :func:`fitted_ahead` context of the ALS step, or a null one."""
+        none = contextlib.nullcontext()
+        steps = [step for _, step in self.steps]
+        kinds = (ColumnTransformer, FMEmbedder, ALSEmbedder, MultiTaskLGBM)
+        if not isinstance(X, pd.DataFrame) or not all(
+            step is None or step == "passthrough" or type(step) in kinds
+            for step in steps
+        ):
+            return none
+        als = [i for i, step in enumerate(steps) if type(step) is ALSEmbedder]
+        fm = [i for i, step in enumerate(steps) if type(step) is FMEmbedder]
+        if len(als) != 1 or not fm or min(fm) > als[0]:
+            return none
+        step = steps[als[0]]
+        columns = [step.user_col, step.item_col]
+        if step.weight_col is not None:
+            columns.append(step.weight_col)
+        if (
+            effective_n_jobs(step.n_jobs) < 2
+            or effective_n_jobs(steps[min(fm)].n_jobs) < 2
+            or not all(isinstance(c, str) and c in X.columns for c in columns)
+        ):
+            return none
+        return fitted_ahead(step, X[columns])

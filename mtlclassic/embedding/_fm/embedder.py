@@ -2,6 +2,7 @@
 
 import numbers
 import re
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,7 +25,7 @@ from ..._compat import (
 )
 from ..._crossfit import DrawnFolds, resolve_cv, with_config
 from ..._targets import check_targets
-from ..._worker import BrokenProcessPool, worker
+from ..._worker import BrokenProcessPool, core_borrower, worker
 from .._base import BaseEmbedder
 from .._crossfit import cross_fit_transform
 from .base import (
@@ -78,6 +79,21 @@ def _cross_fit_folds_in(helper, job):
             stacklevel=4,
         )
         return NotImplemented
+
+
+def _lend_at_end(full, start, away):
+    """Call ``start()`` (:func:`~mtlclassic._worker.lend_cores`) when ``full`` succeeds.
+
+    Only while the event ``away`` is set: the folds are in the worker.
+    """
+    if start is None or full is None:
+        return
+
+    def done(future):
+        if away.is_set() and not future.cancelled() and future.exception() is None:
+            start()
+
+    full.add_done_callback(done)
 
 
 class FMEmbedder(BaseEmbedder, _BaseFM):
@@ -508,7 +524,14 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                              self.verbose, max(1, jobs - 1), fit_params)  # fmt: skip
                 Z = NotImplemented
                 if helper is not None and helper.ready():
+                    # once the chain ends this thread only waits for the
+                    # worker: its core may take other work of the fit
+                    away = threading.Event()
+                    away.set()
+                    _lend_at_end(full, core_borrower(), away)
                     Z = _cross_fit_folds_in(helper, folds_job)
+                    if Z is NotImplemented:  # not taken: the folds run here
+                        away.clear()
                 if Z is NotImplemented:  # in threads of this process
                     Z = _cross_fit_folds(*folds_job)
                 if full is not None:

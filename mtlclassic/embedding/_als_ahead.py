@@ -1,0 +1,175 @@
+"""A pipeline's ALS models fitted ahead, on the core the FM's chain leaves idle.
+
+In the default pipeline ALS comes after the FM, but it reads only the id
+columns, which the FM passes through unchanged. With ``n_jobs >= 2`` the FM
+runs its cross-fitting folds in the worker process (:mod:`mtlclassic._worker`)
+and its chain on all rows in the calling process; the chain ends first (about
+1 s before the folds at 100k MovieLens-1M events, 1.6 s at 300k), and the
+calling process then only waits. :func:`fitted_ahead` fits a clone of the ALS
+step, one thread, from the pipeline's input in that wait: its thread starts
+when the FM lends the core (:func:`mtlclassic._worker.lend_cores`), and fits
+the step's models in the step's order (the model on all rows, then each
+fold's), recording each.
+
+When the ALS step then fits, its first model stops the ahead fit after the
+model it is solving; each of the step's fits looks its model up by what the
+model is fitted on (the user x item matrix, the id order, every ALS
+parameter) and takes its factors instead of solving, and solves the models
+not fitted ahead itself, with all its threads. ALS's factors do not depend
+on its thread count, so the fitted pipeline is the one ``Pipeline.fit`` gives
+(tests check it to the bit); a fit with no such model (other rows, ids or
+parameters) solves as always. If the FM never lends its core (one job, folds
+in threads, no FM step), the ahead fit never starts and costs nothing.
+"""
+
+import contextlib
+import hashlib
+import threading
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from threadpoolctl import threadpool_limits
+
+from .._crossfit import with_config
+from .._worker import lend_cores
+
+__all__ = ["adopt", "fitted_ahead", "record", "recording"]
+
+# implicit's parameters of a CPU ALS model that its factors depend on
+_MODEL_PARAMS = (
+    "factors", "regularization", "alpha", "iterations", "random_state", "dtype",
+    "use_cg", "cg_steps", "use_native", "calculate_training_loss",
+)  # fmt: skip
+
+_local = threading.local()  # .recording in the ahead thread, .replaying in the caller's
+
+
+class _Stopped(Exception):
+    """Raised in the ahead thread to stop it before its next model."""
+
+
+class _Ahead:
+    """The models one ahead fit recorded, and its state."""
+
+    def __init__(self):
+        self.models = {}  # key -> (user_factors, item_factors)
+        self.go = threading.Event()  # the FM lent its core: start
+        self.stop = threading.Event()  # fit no further model
+        self.done = threading.Event()  # the thread has ended (or never starts)
+        self.error = None  # what ended the ahead fit early (the step solves)
+        self.taken = 0  # models the step took (tests read it)
+
+    def start(self):
+        """Start fitting (the FM's lent core); a no-op once stopped."""
+        self.go.set()
+
+
+def _key(model, user_items, user_index, item_index):
+    """Hash what an ALS model's factors depend on: matrix, id order, parameters."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (user_items.indptr, user_items.indices, user_items.data):
+        part = np.ascontiguousarray(part)
+        digest.update(str(part.dtype).encode())
+        digest.update(part.tobytes())
+    for index in (user_index, item_index):  # ids of any dtype, in order
+        digest.update(pd.util.hash_array(np.asarray(index, dtype=object)).tobytes())
+    params = tuple((name, repr(getattr(model, name, None))) for name in _MODEL_PARAMS)
+    return user_items.shape, digest.digest(), params
+
+
+def recording():
+    """Whether this thread fits ahead (its fits leave the thread pools alone)."""
+    return getattr(_local, "recording", None) is not None
+
+
+def record(model, user_items, user_index, item_index):
+    """Keep a model fitted ahead (in the ahead thread; elsewhere nothing)."""
+    ahead = getattr(_local, "recording", None)
+    if ahead is not None:
+        key = _key(model, user_items, user_index, item_index)
+        ahead.models[key] = (model.user_factors, model.item_factors)
+
+
+def adopt(model, user_items, user_index, item_index):
+    """Give ``model`` (unfitted) the factors fitted ahead for these inputs.
+
+    In the step's thread: stops the ahead fit (after the model it is
+    solving; at once if it has not started), waits for it, and returns
+    whether a model for exactly these inputs was found (taken once). In the
+    ahead thread: raises to stop it when told to, else False (it solves). In
+    any other thread: False at once.
+    """
+    ahead = getattr(_local, "recording", None)
+    if ahead is not None:
+        if ahead.stop.is_set():
+            raise _Stopped
+        return False
+    ahead = getattr(_local, "replaying", None)
+    if ahead is None:
+        return False
+    ahead.stop.set()
+    ahead.go.set()  # not started: the thread wakes, sees stop and ends
+    ahead.done.wait()
+    found = ahead.models.pop(_key(model, user_items, user_index, item_index), None)
+    if found is None:
+        return False
+    model.user_factors, model.item_factors = found
+    ahead.taken += 1
+    return True
+
+
+@contextlib.contextmanager
+def fitted_ahead(step, X):
+    """Fit ``clone(step)`` on ``X``, one thread, when the FM lends its core.
+
+    ``step``: an ALSEmbedder; ``X``: the rows it will be fitted on, its id
+    (and weight) columns only. Inside the block this thread's ALS fits take
+    the models found (:func:`adopt`), and an FMEmbedder fit whose folds went
+    to the worker starts the ahead fit when its chain ends. BLAS keeps one
+    thread inside the block (what the FM and ALS ask for anyway): the ahead
+    fit sets no thread-pool limit of its own, as nested limits of two threads
+    would undo each other's. Leaving the block stops the ahead fit and waits
+    for its current model (an interrupt does not wait: a daemon thread).
+
+    Yields the ahead fit's state (``taken``: models the step took).
+    """
+    ahead = _Ahead()
+    estimator = clone(step).set_params(n_jobs=1, verbose=0)
+
+    def run():
+        ahead.go.wait()
+        if ahead.stop.is_set():
+            ahead.done.set()
+            return
+        _local.recording = ahead
+        try:
+            estimator.fit_transform(X)
+        except _Stopped:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - the step then solves itself
+            ahead.error = exc
+        finally:
+            _local.recording = None
+            ahead.done.set()
+
+    previous = getattr(_local, "replaying", None)
+    thread = threading.Thread(
+        target=with_config(run), name="mtlclassic-als-ahead", daemon=True
+    )
+    interrupted = False
+    with threadpool_limits(limits=1, user_api="blas"):
+        _local.replaying = ahead
+        try:
+            thread.start()
+            with lend_cores(ahead.start):
+                yield ahead
+        except KeyboardInterrupt:
+            interrupted = True
+            raise
+        finally:
+            _local.replaying = previous
+            ahead.stop.set()
+            ahead.go.set()
+            if not interrupted:
+                thread.join()

@@ -1,0 +1,201 @@
+"""The default pipeline's ALS models, fitted ahead on the core the FM leaves idle."""
+
+import pickle
+import threading
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+
+from mtlclassic import (
+    ALSEmbedder,
+    FMEmbedder,
+    make_multitask_recommender,
+    make_multitask_recsys,
+)
+from mtlclassic._worker import core_borrower, lend_cores
+from mtlclassic.embedding import _als_ahead
+from mtlclassic.embedding._fm import embedder as fm_embedder
+from mtlclassic.recommend import _pipeline
+from mtlclassic.recommend._pipeline import MultiTaskPipeline
+
+from .test_worker import _ready_worker
+
+
+def _data():
+    return make_multitask_recsys(60, 40, 900, n_side_features=1, random_state=3)
+
+
+def _als(**kw):
+    return ALSEmbedder(
+        **{"factors": 4, "iterations": 3, "cv": 3, "random_state": 0, **kw}
+    )
+
+
+def _count_solves(monkeypatch):
+    """Count implicit's ALS solves per thread name."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    solves = {}
+    fit = AlternatingLeastSquares.fit
+
+    def counted(self, *args, **kwargs):
+        name = threading.current_thread().name
+        solves[name] = solves.get(name, 0) + 1
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(AlternatingLeastSquares, "fit", counted)
+    return solves
+
+
+def test_models_fitted_ahead_are_taken_and_give_the_step_its_own_output(monkeypatch):
+    X, _ = _data()
+    ids = X[["user_id", "item_id"]]
+    plain = _als().fit_transform(X)
+    solves = _count_solves(monkeypatch)
+    with _als_ahead.fitted_ahead(_als(n_jobs=2), ids) as ahead:
+        ahead.start()  # as the FM does when its chain ends
+        while not ahead.done.wait(0.01):
+            pass  # every model fitted ahead before the step asks
+        step = _als(n_jobs=2)
+        out = step.fit_transform(X)
+    assert ahead.error is None
+    assert ahead.taken == 4  # the model on all rows and the 3 folds'
+    assert solves == {"mtlclassic-als-ahead": 4}  # none solved again here
+    np.testing.assert_array_equal(out, plain)
+    np.testing.assert_array_equal(step.user_factors_, _als().fit(X).user_factors_)
+
+
+def test_an_ahead_fit_never_started_costs_no_solve(monkeypatch):
+    X, _ = _data()
+    plain = _als().fit_transform(X)
+    solves = _count_solves(monkeypatch)
+    with _als_ahead.fitted_ahead(_als(), X[["user_id", "item_id"]]) as ahead:
+        out = _als().fit_transform(X)  # no FM lent its core
+    assert ahead.taken == 0 and not ahead.models
+    assert solves == {threading.main_thread().name: 4}
+    np.testing.assert_array_equal(out, plain)
+
+
+def test_the_step_stops_the_ahead_fit_and_solves_the_rest_itself(monkeypatch):
+    X, _ = _data()
+    plain = _als().fit_transform(X)
+    solves = _count_solves(monkeypatch)
+    second = threading.Event()
+    record = _als_ahead.record
+
+    def record_and_pause(*args):  # the ahead fit pauses after its second model
+        record(*args)
+        ahead = getattr(_als_ahead._local, "recording", None)
+        if ahead is not None and len(ahead.models) == 2:
+            second.set()
+            ahead.stop.wait(60)  # until the step asks
+
+    monkeypatch.setattr("mtlclassic.embedding._als.record", record_and_pause)
+    with _als_ahead.fitted_ahead(_als(), X[["user_id", "item_id"]]) as ahead:
+        ahead.start()
+        assert second.wait(60)
+        out = _als().fit_transform(X)
+    # the model on all rows and fold 1's taken; folds 2 and 3 solved here
+    assert ahead.taken == 2
+    assert solves[threading.main_thread().name] == 4 - ahead.taken
+    assert solves["mtlclassic-als-ahead"] == ahead.taken
+    np.testing.assert_array_equal(out, plain)
+
+
+@pytest.mark.parametrize("change", ["rows", "parameters"])
+def test_a_model_fitted_on_other_inputs_is_not_taken(change):
+    X, _ = _data()
+    ids = X[["user_id", "item_id"]]
+    step = _als()
+    if change == "rows":
+        ids = ids.iloc[:-50]
+    else:
+        step = _als(regularization=0.5)
+    with _als_ahead.fitted_ahead(_als(), ids) as ahead:
+        ahead.start()
+        ahead.done.wait(60)
+        out = clone(step).fit(X)
+    assert ahead.error is None and len(ahead.models) >= 1
+    assert ahead.taken == 0
+    np.testing.assert_array_equal(out.user_factors_, clone(step).fit(X).user_factors_)
+
+
+def test_an_ahead_fit_that_fails_leaves_the_step_to_solve(monkeypatch):
+    X, _ = _data()
+    ids = X[["user_id", "item_id"]].assign(user_id=np.nan)  # not valid ids
+    with _als_ahead.fitted_ahead(_als(), ids) as ahead:
+        ahead.start()
+        ahead.done.wait(60)
+        out = _als().fit(X)
+    assert isinstance(ahead.error, (ValueError, TypeError))
+    assert ahead.taken == 0
+    np.testing.assert_array_equal(out.user_factors_, _als().fit(X).user_factors_)
+
+
+def test_the_fm_lends_its_core_once_its_chain_ends_with_the_folds_in_the_worker(
+    monkeypatch,
+):
+    X, Y = _data()
+    kw = dict(n_components=2, n_iter=12, cv=3, random_state=0)
+    _ready_worker()
+    calls = []
+    with lend_cores(lambda: calls.append(threading.current_thread().name)):
+        assert core_borrower() is not None
+        FMEmbedder(n_jobs=2, **kw).fit_transform(X, Y)
+        lent = list(calls)
+        FMEmbedder(n_jobs=1, **kw).fit_transform(X, Y)  # no worker: no lending
+        monkeypatch.setattr(fm_embedder, "WORKER_MAX_ROWS", 0)  # folds in threads
+        FMEmbedder(n_jobs=2, **kw).fit_transform(X, Y)
+    assert core_borrower() is None
+    assert len(lent) == 1 and len(calls) == 1
+
+
+SMALL = dict(fm_n_iter=12, fm_components=2, factors=4, iterations=3, cv=3,
+             n_estimators=20, random_state=0)  # fmt: skip
+
+
+def test_the_default_pipeline_fits_als_ahead_and_gives_pipelines_fit(monkeypatch):
+    X, Y = _data()
+    _ready_worker()
+    aheads = []
+    fitted_ahead = _pipeline.fitted_ahead
+
+    def kept(step, ids):
+        context = fitted_ahead(step, ids)
+        aheads.append(context)
+        return context
+
+    monkeypatch.setattr(_pipeline, "fitted_ahead", kept)
+    model = make_multitask_recommender(n_jobs=2, **SMALL)
+    assert type(model) is MultiTaskPipeline
+    model.fit(X, Y)
+    assert len(aheads) == 1
+    plain = Pipeline(clone(make_multitask_recommender(n_jobs=2, **SMALL)).steps)
+    one = make_multitask_recommender(n_jobs=1, **SMALL).fit(X, Y)
+    expected = plain.fit(X, Y).predict(X)
+    assert len(aheads) == 1  # Pipeline and n_jobs=1 fit nothing ahead
+    np.testing.assert_array_equal(model.predict(X), expected)
+    np.testing.assert_array_equal(one.predict(X), expected)
+    again = pickle.loads(pickle.dumps(model))
+    assert type(again) is MultiTaskPipeline and type(clone(model)) is MultiTaskPipeline
+    np.testing.assert_array_equal(again.predict(X), expected)
+
+
+def test_the_pipeline_fits_nothing_ahead_where_it_does_not_apply(monkeypatch):
+    X, Y = _data()
+    model = make_multitask_recommender(n_jobs=2, **SMALL)
+    assert model._als_ahead(X) is not None
+    assert type(model._als_ahead(X)).__name__ != "nullcontext"
+    null = [
+        model._als_ahead(X.to_numpy()),  # no id columns by name
+        model._als_ahead(X.drop(columns="item_id")),
+        make_multitask_recommender(n_jobs=1, **SMALL)._als_ahead(X),
+        clone(model).set_params(alsembedder__n_jobs=1)._als_ahead(X),
+        clone(model).set_params(fmembedder__n_jobs=1)._als_ahead(X),
+        make_multitask_recommender(embedders=("als",), n_jobs=2, **SMALL),
+        MultiTaskPipeline([model.steps[2], model.steps[1], model.steps[3]]),
+    ]
+    null[-2:] = [pipeline._als_ahead(X) for pipeline in null[-2:]]
+    assert [type(c).__name__ for c in null] == ["nullcontext"] * len(null)
