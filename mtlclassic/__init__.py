@@ -29,7 +29,12 @@ from .linear_model import (
     TraceNormMultiTask,
     TraceNormMultiTaskCV,
 )
-from .recommend import Recommender, make_multitask_recommender, update_model
+from .recommend import (
+    MultiTaskPipeline,
+    Recommender,
+    make_multitask_recommender,
+    update_model,
+)
 from .recommend._compiled import CompiledModel, compile
 
 __all__ = [
@@ -56,6 +61,7 @@ __all__ = [
     "model_selection",
     "MultiTaskFM",
     "MultiTaskLGBM",
+    "MultiTaskPipeline",
     "Recommender",
     "SessionEmbedder",
     "tasks_from_column",

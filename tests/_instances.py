@@ -42,6 +42,10 @@ NOT_ARRAY_ESTIMATORS: dict[str, str] = {
         "tested in tests/test_recommend_fit.py"
     ),
     "BaseCandidateGenerator": "the protocol's base class, not an estimator to fit",
+    "MultiTaskPipeline": (
+        "a scikit-learn Pipeline (needs its steps); its fit is checked against "
+        "Pipeline.fit in tests/test_als_ahead.py"
+    ),
     "CandidateUnion": (
         "needs its generators; checked with EASE and Popularity in "
         "tests/test_candidates.py (test_union_passes_the_estimator_checks)"

@@ -1,7 +1,9 @@
 """The default pipeline's ALS models, fitted ahead on the core the FM leaves idle."""
 
+import contextlib
 import pickle
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -146,6 +148,22 @@ def test_the_fm_lends_its_core_once_its_chain_ends_with_the_folds_in_the_worker(
         FMEmbedder(n_jobs=2, **kw).fit_transform(X, Y)
         lent = list(calls)
         FMEmbedder(n_jobs=1, **kw).fit_transform(X, Y)  # no worker: no lending
+        with monkeypatch.context() as patch:  # the worker declines: threads
+            patch.setattr(
+                fm_embedder, "_cross_fit_folds_in", lambda h, j: NotImplemented
+            )
+            FMEmbedder(n_jobs=2, **kw).fit_transform(X, Y)
+        with monkeypatch.context() as patch:  # the folds back before the chain ends
+            fit = FMEmbedder.fit
+
+            def slow_chain(self, *args, **kwargs):
+                fit(self, *args, **kwargs)
+                if getattr(self, "_fork", None) is not None:
+                    time.sleep(1.0)
+                return self
+
+            patch.setattr(FMEmbedder, "fit", slow_chain)
+            FMEmbedder(n_jobs=2, **kw).fit_transform(X, Y)
         monkeypatch.setattr(fm_embedder, "WORKER_MAX_ROWS", 0)  # folds in threads
         FMEmbedder(n_jobs=2, **kw).fit_transform(X, Y)
     assert core_borrower() is None
@@ -156,22 +174,41 @@ SMALL = dict(fm_n_iter=12, fm_components=2, factors=4, iterations=3, cv=3,
              n_estimators=20, random_state=0)  # fmt: skip
 
 
+def _ahead_threads():
+    return [t for t in threading.enumerate() if t.name == "mtlclassic-als-ahead"]
+
+
 def test_the_default_pipeline_fits_als_ahead_and_gives_pipelines_fit(monkeypatch):
     X, Y = _data()
     _ready_worker()
     aheads = []
     fitted_ahead = _pipeline.fitted_ahead
 
+    @contextlib.contextmanager
     def kept(step, ids):
-        context = fitted_ahead(step, ids)
-        aheads.append(context)
-        return context
+        with fitted_ahead(step, ids) as ahead:
+            aheads.append(ahead)
+            yield ahead
+
+    folds_in = fm_embedder._cross_fit_folds_in
+
+    def folds_then_a_model(helper, job):  # the folds outlast one ALS model
+        Z = folds_in(helper, job)
+        for _ in range(3000):
+            if aheads[-1].models:
+                break
+            time.sleep(0.01)
+        return Z
 
     monkeypatch.setattr(_pipeline, "fitted_ahead", kept)
     model = make_multitask_recommender(n_jobs=2, **SMALL)
     assert type(model) is MultiTaskPipeline
-    model.fit(X, Y)
-    assert len(aheads) == 1
+    with monkeypatch.context() as patch:
+        patch.setattr(fm_embedder, "_cross_fit_folds_in", folds_then_a_model)
+        model.fit(X, Y)
+    assert len(aheads) == 1 and aheads[0].error is None
+    assert aheads[0].taken >= 1  # taken, not solved again
+    assert not _ahead_threads()
     plain = Pipeline(clone(make_multitask_recommender(n_jobs=2, **SMALL)).steps)
     one = make_multitask_recommender(n_jobs=1, **SMALL).fit(X, Y)
     expected = plain.fit(X, Y).predict(X)
@@ -183,7 +220,7 @@ def test_the_default_pipeline_fits_als_ahead_and_gives_pipelines_fit(monkeypatch
     np.testing.assert_array_equal(again.predict(X), expected)
 
 
-def test_the_pipeline_fits_nothing_ahead_where_it_does_not_apply(monkeypatch):
+def test_the_pipeline_fits_nothing_ahead_where_it_does_not_apply(tmp_path):
     X, Y = _data()
     model = make_multitask_recommender(n_jobs=2, **SMALL)
     assert model._als_ahead(X) is not None
@@ -196,6 +233,9 @@ def test_the_pipeline_fits_nothing_ahead_where_it_does_not_apply(monkeypatch):
         clone(model).set_params(fmembedder__n_jobs=1)._als_ahead(X),
         make_multitask_recommender(embedders=("als",), n_jobs=2, **SMALL),
         MultiTaskPipeline([model.steps[2], model.steps[1], model.steps[3]]),
+        MultiTaskPipeline([("fm2", clone(model.steps[1][1])), *model.steps]),
+        clone(model).set_params(memory=str(tmp_path)),
+        clone(model).set_params(alsembedder__n_jobs="x"),
     ]
-    null[-2:] = [pipeline._als_ahead(X) for pipeline in null[-2:]]
+    null[-5:] = [pipeline._als_ahead(X) for pipeline in null[-5:]]
     assert [type(c).__name__ for c in null] == ["nullcontext"] * len(null)

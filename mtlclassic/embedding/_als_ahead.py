@@ -18,8 +18,10 @@ parameter) and takes its factors instead of solving, and solves the models
 not fitted ahead itself, with all its threads. ALS's factors do not depend
 on its thread count, so the fitted pipeline is the one ``Pipeline.fit`` gives
 (tests check it to the bit); a fit with no such model (other rows, ids or
-parameters) solves as always. If the FM never lends its core (one job, folds
-in threads, no FM step), the ahead fit never starts and costs nothing.
+parameters) solves as always. If the FM never lends its core (folds in
+threads, or back before its chain ends), the ahead fit never starts: it
+costs a thread that waits, the id columns' copy, and BLAS held at one
+thread for the pipeline's fit (what its steps ask for anyway).
 """
 
 import contextlib
@@ -31,7 +33,8 @@ import pandas as pd
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits
 
-from .._crossfit import with_config
+from .._compat import _safe_indexing
+from .._crossfit import DrawnFolds, resolve_cv, with_config
 from .._worker import lend_cores
 
 __all__ = ["adopt", "fitted_ahead", "record", "recording"]
@@ -119,6 +122,21 @@ def adopt(model, user_items, user_index, item_index):
     return True
 
 
+def fit_models(estimator, X):
+    """Fit the ALS models ``estimator.fit_transform(X)`` fits, in its order.
+
+    The model on all rows, then each fold's (the folds
+    :func:`~mtlclassic.embedding._crossfit.cross_fit_transform` draws), but
+    no fold's transform: only the models are kept.
+    """
+    estimator.fit(X)
+    splitter = resolve_cv(estimator.cv, estimator.random_state)
+    if splitter is None:
+        return
+    for train, _ in DrawnFolds(splitter, None, X, None).folds:
+        clone(estimator).set_params(cv=None).fit(_safe_indexing(X, train))
+
+
 @contextlib.contextmanager
 def fitted_ahead(step, X):
     """Fit ``clone(step)`` on ``X``, one thread, when the FM lends its core.
@@ -144,7 +162,7 @@ def fitted_ahead(step, X):
             return
         _local.recording = ahead
         try:
-            estimator.fit_transform(X)
+            fit_models(estimator, X)
         except _Stopped:
             pass
         except BaseException as exc:  # noqa: BLE001 - the step then solves itself

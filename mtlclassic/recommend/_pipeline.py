@@ -419,16 +419,23 @@ class MultiTaskPipeline(Pipeline):
     parameter) instead of solving it again, solving the rest itself with
     all its threads (:mod:`mtlclassic.embedding._als_ahead`). The fitted
     pipeline is the one ``Pipeline.fit`` gives, to the bit (ALS's factors do
-    not depend on its thread count). At 100k MovieLens-1M events this takes
-    ALS's 0.7 s off ``n_jobs=2``'s fit (``benchmarks/README.md``, issue 31's
-    seventh stop).
+    not depend on its thread count). With ``n_jobs=2`` the ALS step took
+    0.2-0.3 s instead of 0.7 s at 100k MovieLens-1M events, and 1.1-1.3 s
+    instead of 1.6 s at 300k (``benchmarks/README.md``, issue 31's seventh
+    stop).
 
-    It applies when ``X`` is a DataFrame with the ALS step's columns, an
-    FMEmbedder step comes before the ALS step, both have ``n_jobs >= 2``,
-    and every step is one of the default pipeline's kinds (a
+    It applies when ``X`` is a DataFrame with the ALS step's columns, exactly
+    one FMEmbedder step comes before exactly one ALS step, both have
+    ``n_jobs >= 2``, ``memory`` is None (a cached ALS step would take
+    nothing), and every step is one of the default pipeline's kinds (a
     ``ColumnTransformer``, the embedders, the heads; BLAS keeps one thread
     during the fit, as these steps ask for anyway); otherwise :meth:`fit` is
     ``Pipeline.fit``.
+
+    Parameters
+    ----------
+    steps, memory, transform_input, verbose
+        As ``sklearn.pipeline.Pipeline``'s.
     """
 
     def fit(self, X, y=None, **params):
@@ -453,23 +460,29 @@ class MultiTaskPipeline(Pipeline):
         none = contextlib.nullcontext()
         steps = [step for _, step in self.steps]
         kinds = (ColumnTransformer, FMEmbedder, ALSEmbedder, MultiTaskLGBM)
-        if not isinstance(X, pd.DataFrame) or not all(
-            step is None or step == "passthrough" or type(step) in kinds
-            for step in steps
+        if (
+            self.memory is not None  # a cached ALS step would not take them
+            or not isinstance(X, pd.DataFrame)
+            or not all(
+                step is None or step == "passthrough" or type(step) in kinds
+                for step in steps
+            )
         ):
             return none
         als = [i for i, step in enumerate(steps) if type(step) is ALSEmbedder]
         fm = [i for i, step in enumerate(steps) if type(step) is FMEmbedder]
-        if len(als) != 1 or not fm or min(fm) > als[0]:
+        if len(als) != 1 or len(fm) != 1 or fm[0] > als[0]:
             return none
         step = steps[als[0]]
         columns = [step.user_col, step.item_col]
         if step.weight_col is not None:
             columns.append(step.weight_col)
-        if (
-            effective_n_jobs(step.n_jobs) < 2
-            or effective_n_jobs(steps[min(fm)].n_jobs) < 2
-            or not all(isinstance(c, str) and c in X.columns for c in columns)
-        ):
+        try:  # invalid values: Pipeline.fit's validation names them
+            jobs = min(
+                effective_n_jobs(step.n_jobs), effective_n_jobs(steps[fm[0]].n_jobs)
+            )
+        except (TypeError, ValueError):
+            return none
+        if jobs < 2 or not all(isinstance(c, str) and c in X.columns for c in columns):
             return none
         return fitted_ahead(step, X[columns])

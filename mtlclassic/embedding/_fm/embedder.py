@@ -84,7 +84,8 @@ def _cross_fit_folds_in(helper, job):
 def _lend_at_end(full, start, away):
     """Call ``start()`` (:func:`~mtlclassic._worker.lend_cores`) when ``full`` succeeds.
 
-    Only while the event ``away`` is set: the folds are in the worker.
+    Only if the event ``away`` is still set then: the folds are in the
+    worker, and this thread only waits for them.
     """
     if start is None or full is None:
         return
@@ -529,8 +530,9 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                     away = threading.Event()
                     away.set()
                     _lend_at_end(full, core_borrower(), away)
-                    Z = _cross_fit_folds_in(helper, folds_job)
-                    if Z is NotImplemented:  # not taken: the folds run here
+                    try:
+                        Z = _cross_fit_folds_in(helper, folds_job)
+                    finally:  # back (or not taken: they run here)
                         away.clear()
                 if Z is NotImplemented:  # in threads of this process
                     Z = _cross_fit_folds(*folds_job)
