@@ -150,7 +150,7 @@ def test_the_fm_lends_its_core_once_its_chain_ends_with_the_folds_in_the_worker(
         FMEmbedder(n_jobs=1, **kw).fit_transform(X, Y)  # no worker: no lending
         with monkeypatch.context() as patch:  # the worker declines: threads
             patch.setattr(
-                fm_embedder, "_cross_fit_folds_in", lambda h, j: NotImplemented
+                fm_embedder, "_cross_fit_folds_in", lambda h, j, *c: NotImplemented
             )
             FMEmbedder(n_jobs=2, **kw).fit_transform(X, Y)
         with monkeypatch.context() as patch:  # the folds back before the chain ends
@@ -192,8 +192,8 @@ def test_the_default_pipeline_fits_als_ahead_and_gives_pipelines_fit(monkeypatch
 
     folds_in = fm_embedder._cross_fit_folds_in
 
-    def folds_then_a_model(helper, job):  # the folds outlast one ALS model
-        Z = folds_in(helper, job)
+    def folds_then_a_model(helper, job, *cancelled):  # they outlast an ALS model
+        Z = folds_in(helper, job, *cancelled)
         for _ in range(3000):
             if aheads[-1].models:
                 break
