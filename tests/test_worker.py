@@ -300,3 +300,68 @@ def test_a_call_the_worker_cannot_unpickle_is_left_to_the_caller(tmp_path, monke
     assert helper.run(f) is NotImplemented
     assert helper.runs == runs + 1 and helper.ready()
     assert helper.run(sum, [1, 2]) == 3  # the worker still works
+
+
+def _chain_raising(monkeypatch, error, when):
+    """Make the chain on all rows raise ``error`` at a sweep after ``when()``."""
+    from mtlclassic.embedding._fm import base as fm_base
+
+    recorder = fm_base.ChainFork.recorder
+    threads = []
+
+    def raising_recorder(self, model, sweep):
+        on_sweep = recorder(self, model, sweep)
+        if type(model) is not FMEmbedder or getattr(model, "_out_of_fold", False):
+            return on_sweep  # a fold's
+
+        def checked(it, sampler):
+            on_sweep(it, sampler)
+            threads.append(threading.current_thread())
+            if it > sweep and when():
+                raise error
+
+        return checked
+
+    monkeypatch.setattr(fm_base.ChainFork, "recorder", raising_recorder)
+    return threads
+
+
+def test_the_chain_runs_in_the_calling_thread_and_an_interrupt_stops_the_worker(
+    monkeypatch,
+):
+    X, Y = _data()
+    helper = _ready_worker()
+    threads = _chain_raising(monkeypatch, KeyboardInterrupt, lambda: helper.busy)
+    emb = FMEmbedder(n_jobs=2, **dict(KW, n_iter=400))
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):  # raised in the chain, folds in the worker
+        emb.fit_transform(X, Y)
+    assert time.monotonic() - started < 60
+    assert set(threads) == {threading.current_thread()}  # glibc's main arena
+    assert helper.broken  # stopped, not waited for
+    assert not [k for k in vars(emb) if k.endswith("_")] and not hasattr(emb, "_fork")
+    fresh = _ready_worker()
+    assert fresh is not helper
+
+
+def test_the_chains_error_stops_folds_in_threads(monkeypatch):
+    from mtlclassic.embedding._fm import gibbs
+
+    X, Y = _data()
+    monkeypatch.setattr(fm_embedder, "WORKER_MAX_ROWS", 0)  # folds in a thread
+    _chain_raising(monkeypatch, ValueError("the chain failed"), lambda: True)
+    fold_sweeps = []
+    sweep = gibbs.FMGibbsSampler.sweep
+
+    def counted(self):
+        if threading.current_thread() is not threading.main_thread():
+            fold_sweeps.append(1)
+        return sweep(self)
+
+    monkeypatch.setattr(gibbs.FMGibbsSampler, "sweep", counted)
+    emb = FMEmbedder(n_jobs=2, **dict(KW, n_iter=400))
+    with pytest.raises(ValueError, match="the chain failed"):
+        emb.fit_transform(X, Y)
+    # the folds (3 x 100 sweeps) stopped at the sweep after the chain's error
+    assert 0 < len(fold_sweeps) < 100
+    assert not [k for k in vars(emb) if k.endswith("_")] and not hasattr(emb, "_fork")
