@@ -28,13 +28,16 @@ from ._lgbm_input import (
 )
 from ._lgbm_predict import gain_table, predict_matrix
 from ._lgbm_train import (
+    SIDE_BY_SIDE_MAX_ROWS,
     BinnedRows,
     fit_chain,
     fit_data,
     fit_separate,
     fit_shared,
+    fit_side_by_side,
     fit_tower,
     shared_fitted,
+    task_rows,
     tasks_fitted,
 )
 from ._lgbm_update import refit_leaves
@@ -535,15 +538,30 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             trained = fit_chain(lgb, data, refit=self.refit)
         else:
             tasks = [t for t in range(len(data.names)) if t not in data.shared]
+            threads = {data.settings[t].params["num_threads"] for t in tasks}
             trained = {}
+            if (
+                len(tasks) > 1
+                and len(threads) == 1
+                and min(threads) > 1
+                and max(task_rows(data, t) for t in tasks) <= SIDE_BY_SIDE_MAX_ROWS
+            ):
+                # one thread per task, not every thread per round: see
+                # fit_side_by_side (the same boosters)
+                trained = fit_side_by_side(
+                    lgb, data, tasks, min(threads), refit=self.refit
+                )
             binned = BinnedRows(data, tasks if self.refit else [])
             for t in range(len(data.names)):
+                if t in trained:
+                    continue
                 if t not in data.shared:
                     trained[t] = fit_separate(
                         lgb, data, t, refit=self.refit, binned=binned
                     )
                 elif self.strategy == "finetune" and data.settings[t].n_rounds > 0:
                     trained[t] = fit_tower(lgb, data, t, shared.raw[t])
+            trained = {t: trained[t] for t in sorted(trained)}
         shared_only = self.strategy == "shared"
         shared_best = getattr(self, "shared_best_iteration_", 0) if shared_only else 0
         boosters, best, evals = tasks_fitted(data, trained, shared_best)

@@ -1,0 +1,126 @@
+"""MultiTaskLGBM's separate tasks trained side by side, one LightGBM thread each."""
+
+import threading
+
+import lightgbm as lgb
+import pytest
+from numpy.testing import assert_array_equal
+
+from mtlclassic import MultiTaskLGBM, make_multitask_recsys
+from mtlclassic.boosting import _lgbm_train, _multitask_lgbm
+
+COMMON = dict(n_estimators=60, learning_rate=0.1, num_leaves=15, random_state=0)
+
+
+def _trees(model):
+    """Every booster's trees as text (the parameters, thread count included, cut)."""
+    return {
+        name: booster.model_to_string().split("end of trees")[0]
+        for name, booster in model.boosters_.items()
+    }
+
+
+def _side_by_side_calls(monkeypatch):
+    calls = []
+    fit = _multitask_lgbm.fit_side_by_side
+
+    def counted(*args, **kwargs):
+        calls.append(args[2])
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(_multitask_lgbm, "fit_side_by_side", counted)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "kind", ["refit", "no refit", "ranking"], ids=["refit", "plain", "ranking"]
+)
+def test_side_by_side_gives_the_boosters_of_one_after_another(kind, monkeypatch):
+    if kind == "ranking":
+        tasks = {"rating": "regression", "click": "binary", "relevance": "ranking"}
+        X, Y = make_multitask_recsys(
+            60, 40, 1500, tasks=tasks, missing_rate=0.2, random_state=0
+        )
+        params = dict(COMMON, tasks=list(tasks.values()), query_col="user_id")
+    else:
+        X, Y = make_multitask_recsys(150, 80, 1500, random_state=0)
+        params = dict(COMMON, refit=kind == "refit", early_stopping_rounds=5)
+    calls = _side_by_side_calls(monkeypatch)
+    side = MultiTaskLGBM(**params, n_jobs=2).fit(X, Y)
+    assert len(calls) == 1 and len(calls[0]) == Y.shape[1]  # every task at once
+    one = MultiTaskLGBM(**params, n_jobs=1).fit(X, Y)
+    monkeypatch.setattr(_multitask_lgbm, "SIDE_BY_SIDE_MAX_ROWS", 0)
+    serial = MultiTaskLGBM(**params, n_jobs=2).fit(X, Y)
+    assert len(calls) == 1  # above the rows: one after another
+    assert _trees(side) == _trees(serial) == _trees(one)
+    assert side.best_iteration_ == one.best_iteration_
+    assert side.evals_result_ == one.evals_result_
+    assert list(side.boosters_) == list(one.boosters_)
+    assert_array_equal(side.predict(X), one.predict(X))
+
+
+def test_a_task_that_ends_hands_its_threads_to_the_other(monkeypatch):
+    X, Y = make_multitask_recsys(150, 80, 1500, random_state=0)
+    first, second = Y.columns[:2]
+    params = dict(COMMON, n_estimators=150, task_params={first: {"n_estimators": 3}})
+    threads = []
+    reset = lgb.Booster.reset_parameter
+
+    def recorded(self, params):
+        if "num_threads" in params:
+            threads.append(params["num_threads"])
+        return reset(self, params)
+
+    monkeypatch.setattr(lgb.Booster, "reset_parameter", recorded)
+    side = MultiTaskLGBM(**params, n_jobs=2).fit(X, Y)
+    assert 2 in threads  # the second task took the first's thread
+    assert side.best_iteration_[first] == 3 and side.best_iteration_[second] == 150
+    one = MultiTaskLGBM(**params, n_jobs=1).fit(X, Y)
+    assert _trees(side) == _trees(one)
+
+
+def test_a_task_that_fails_stops_the_others_and_raises_its_error(monkeypatch):
+    X, Y = make_multitask_recsys(150, 80, 1500, random_state=0)
+    failing = Y.columns[0]
+    train = _lgbm_train.train_booster
+    training = threading.Event()
+    rounds = []
+
+    def failing_train(lgb_, name, *args, **kwargs):
+        if name == failing:
+            training.wait(30)  # the other task has started
+            raise ValueError("the task failed")
+        return train(lgb_, name, *args, **kwargs)
+
+    callback = _lgbm_train.ThreadShare.callback
+
+    def counted(self, threads):
+        take_threads = callback(self, threads)
+
+        def count(env):
+            rounds.append(env.iteration)
+            training.set()
+            take_threads(env)
+
+        count.before_iteration = True
+        count.order = 0
+        return count
+
+    monkeypatch.setattr(_lgbm_train, "train_booster", failing_train)
+    monkeypatch.setattr(_lgbm_train.ThreadShare, "callback", counted)
+    before = threading.active_count()
+    with pytest.raises(ValueError, match="the task failed"):
+        MultiTaskLGBM(**dict(COMMON, n_estimators=5000), n_jobs=2).fit(X, Y)
+    assert 0 < len(rounds) < 5000  # the other task stopped at its next round
+    assert threading.active_count() == before
+
+
+def test_one_task_or_one_thread_or_many_rows_train_one_after_another(monkeypatch):
+    X, Y = make_multitask_recsys(150, 80, 1500, random_state=0)
+    calls = _side_by_side_calls(monkeypatch)
+    MultiTaskLGBM(**COMMON, n_jobs=1).fit(X, Y)
+    MultiTaskLGBM(**COMMON, n_jobs=2).fit(X, Y.iloc[:, :1])
+    MultiTaskLGBM(**COMMON, n_jobs=2, chain=True).fit(X, Y)
+    assert calls == []
+    MultiTaskLGBM(**COMMON, n_jobs=2).fit(X, Y)
+    assert len(calls) == 1
