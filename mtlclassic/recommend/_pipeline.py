@@ -204,12 +204,13 @@ def make_multitask_recommender(
         and runs the FM's cross-fitting folds beside its chain on all rows,
         in a worker process when one is ready
         (:class:`~mtlclassic.FMEmbedder`); the fitted model does not depend
-        on it. On MovieLens-1M (100k to 1M events) ``n_jobs=2`` fitted
-        1.3-1.67x faster than ``n_jobs=1`` on two cores over runs (with the
-        FM's folds in a worker process: 1.35-1.55x at 100k and 1.43-1.55x at
-        300k in four runs, 1.33x at 1M, ``python benchmarks/bench_scale.py
-        --n-jobs 1 2``); the FM's chain on all rows is one Markov chain,
-        which bounds its part at 1.5x, and the FM is half the fit.
+        on it. On MovieLens-1M ``n_jobs=2`` fitted 1.49-1.61x faster than
+        ``n_jobs=1`` on two cores at 100k events, 1.43-1.58x at 300k (three
+        runs each) and 1.54x at 1M (``python benchmarks/bench_scale.py
+        --n-jobs 1 2``), with ALS fitted while the FM waits for its folds
+        (:class:`MultiTaskPipeline`) and the heads' tasks side by side; the
+        FM's chain on all rows is one Markov chain, which bounds its part at
+        1.5x, and the FM is half the fit.
     **params : dict
         Any other step parameter as ``<step>__<parameter>``, e.g.
         ``multitasklgbm__min_child_samples=50``.
