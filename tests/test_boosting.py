@@ -1388,8 +1388,8 @@ def test_tasks_on_the_same_rows_share_one_binned_dataset(case, monkeypatch):
         real_keep(self, *args)
         kept.append(len(self.kept))
 
-    def take(self, *args):
-        found = real_take(self, *args)
+    def take(self, *args, **kwargs):
+        found = real_take(self, *args, **kwargs)
         kept.append(len(self.kept))
         return found
 

@@ -518,7 +518,13 @@ def every_row_dataset(lgb, data, t, F, every, names, binned=None, copy=False):
     setting = data.settings[t]
     rows = data.rows(t, F, every, W=data.weights, features=False)
     params = dataset_params(setting)
-    full = None if binned is None else binned.take(t, every, rows, copy=copy)
+    full = None
+    if binned is not None:
+        full = (
+            binned.take(t, every, rows, copy=True)
+            if copy
+            else binned.take(t, every, rows)
+        )
     if full is None:
         if rows.X is None:  # some rows: read from F in batches, not copied
             rows.X = row_sequence(lgb, F, every)
