@@ -67,24 +67,61 @@ def test_side_by_side_gives_the_boosters_of_one_after_another(kind, monkeypatch)
     assert_array_equal(side.predict(X), one.predict(X))
 
 
-def test_a_task_that_ends_hands_its_threads_to_the_other(monkeypatch):
+@pytest.mark.parametrize(
+    "sampling",
+    [{}, {"colsample_bytree": 0.5}, {"task_params_extra": {"extra_trees": True}}],
+    ids=["plain", "columns", "extra trees"],
+)
+def test_a_task_that_ends_hands_its_threads_to_the_others_next_booster(
+    sampling, monkeypatch
+):
     X, Y = make_multitask_recsys(150, 80, 1500, random_state=0)
     first, second = Y.columns[:2]
-    params = dict(COMMON, n_estimators=150, task_params={first: {"n_estimators": 3}})
-    threads = []
+    extra = sampling.pop("task_params_extra", {})
+    params = dict(
+        COMMON, n_estimators=150, refit=True, early_stopping_rounds=150,
+        task_params={first: {"n_estimators": 3}, second: dict(extra)}, **sampling,
+    )  # fmt: skip
+    resets = []
     reset = lgb.Booster.reset_parameter
 
     def recorded(self, params):
-        if "num_threads" in params:
-            threads.append(params["num_threads"])
+        resets.append(params)
         return reset(self, params)
 
     monkeypatch.setattr(lgb.Booster, "reset_parameter", recorded)
     side = MultiTaskLGBM(**params, n_jobs=2).fit(X, Y)
-    assert 2 in threads  # the second task took the first's thread
-    assert side.best_iteration_[first] == 3 and side.best_iteration_[second] == 150
+    # no running booster changes its thread count (that would restart
+    # LightGBM's column sampling); the second task's refit took both threads
+    assert not [p for p in resets if "num_threads" in p]
+    assert "[num_threads: 1]" in side.boosters_[first].model_to_string()
+    assert "[num_threads: 2]" in side.boosters_[second].model_to_string()
     one = MultiTaskLGBM(**params, n_jobs=1).fit(X, Y)
     assert _trees(side) == _trees(one)
+    assert side.best_iteration_ == one.best_iteration_
+    assert_array_equal(side.predict(X), one.predict(X))
+
+
+def test_tasks_on_the_same_rows_train_on_copies_of_one_binned_dataset(monkeypatch):
+    X, Y = make_multitask_recsys(150, 80, 1500, random_state=0)
+    Y = Y.fillna(0.0)  # every task labelled on every row
+    weights = np.ones(Y.shape)
+    weights[:, 0] = np.random.default_rng(0).uniform(0.2, 3.0, len(Y))
+    params = dict(COMMON, refit=True, early_stopping_rounds=5)
+    copies = []
+    take = _lgbm_train.BinnedRows.take
+
+    def spied(self, *args, **kwargs):
+        copies.append(kwargs.get("copy", False))
+        return take(self, *args, **kwargs)
+
+    monkeypatch.setattr(_lgbm_train.BinnedRows, "take", spied)
+    side = MultiTaskLGBM(**params, n_jobs=2).fit(X, Y, sample_weight=weights)
+    assert copies and all(copies)  # the later tasks took copies
+    one = MultiTaskLGBM(**params, n_jobs=1).fit(X, Y, sample_weight=weights)
+    assert _trees(side) == _trees(one)
+    assert side.best_iteration_ == one.best_iteration_
+    assert_array_equal(side.predict(X), one.predict(X))
 
 
 def test_a_task_that_fails_stops_the_others_and_raises_its_error(monkeypatch):
@@ -102,13 +139,13 @@ def test_a_task_that_fails_stops_the_others_and_raises_its_error(monkeypatch):
 
     callback = _lgbm_train.ThreadShare.callback
 
-    def counted(self, threads):
-        take_threads = callback(self, threads)
+    def counted(self):
+        stop_if_failed = callback(self)
 
         def count(env):
             rounds.append(env.iteration)
             training.set()
-            take_threads(env)
+            stop_if_failed(env)
 
         count.before_iteration = True
         count.order = 0

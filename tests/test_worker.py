@@ -349,8 +349,9 @@ def test_the_chains_error_stops_folds_in_threads(monkeypatch):
 
     X, Y = _data()
     monkeypatch.setattr(fm_embedder, "WORKER_MAX_ROWS", 0)  # folds in a thread
-    _chain_raising(monkeypatch, ValueError("the chain failed"), lambda: True)
     fold_sweeps = []
+    # once a fold has swept (its thread may start late on a busy machine)
+    _chain_raising(monkeypatch, ValueError("the chain failed"), lambda: fold_sweeps)
     sweep = gibbs.FMGibbsSampler.sweep
 
     def counted(self):

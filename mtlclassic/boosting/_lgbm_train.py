@@ -313,7 +313,7 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
             {**setting.params, "num_threads": share.per_task()},
             setting.n_rounds, setting.es_rounds, setting.es_tol,
         )  # fmt: skip
-        callbacks.append(share.callback(setting.params["num_threads"]))
+        callbacks.append(share.callback())
     if datasets is None:
         lazy = isinstance(train.X, FrameColumns)
         dtrain = train.dataset(
@@ -539,13 +539,13 @@ def every_row_dataset(lgb, data, t, F, every, names, binned=None, copy=False):
 class ThreadShare:
     """LightGBM threads shared by tasks trained at once (:func:`fit_side_by_side`).
 
-    Every running task has ``n_threads // running`` threads; when one ends,
-    the others take its threads before their next round
-    (``Booster.reset_parameter``). The trees do not depend on the thread
-    count (column-wise histograms, ``deterministic``), so neither does the
-    model. LightGBM keeps one thread count per process, which is why every
-    running task has the same. A task that fails stops the others at their
-    next round.
+    Every booster starts with ``n_threads // running`` threads: when a task
+    ends, the others' next boosters (their refits) take its threads. A
+    running booster keeps its count: ``Booster.reset_parameter`` restarts
+    LightGBM's column sampling (``feature_fraction``, ``extra_trees``), which
+    would change the trees, while the thread count does not (column-wise
+    histograms, ``deterministic``). A task that fails, or an interrupt, stops
+    the others at their next round.
     """
 
     def __init__(self, n_threads, n_tasks):
@@ -565,21 +565,16 @@ class ThreadShare:
         if failed:
             self.failed.set()
 
-    def callback(self, threads):
-        """Return a before-round callback: take the threads; stop if one failed."""
-        current = [threads]
+    def callback(self):
+        """Return a before-round callback that stops the booster if told to."""
 
-        def take_threads(env):
+        def stop_if_failed(env):
             if self.failed.is_set():
                 raise _OtherTaskFailed
-            wanted = self.per_task()
-            if wanted != current[0]:
-                env.model.reset_parameter({"num_threads": wanted})
-                current[0] = wanted
 
-        take_threads.before_iteration = True
-        take_threads.order = 0
-        return take_threads
+        stop_if_failed.before_iteration = True
+        stop_if_failed.order = 0
+        return stop_if_failed
 
 
 class _OtherTaskFailed(Exception):
@@ -602,8 +597,9 @@ def task_rows(data, t):
 def fit_side_by_side(lgb, data, tasks, n_threads, *, refit=False):
     """:func:`fit_separate` of ``tasks``, at once, sharing ``n_threads`` threads.
 
-    Each task runs in a thread of its own with ``n_threads // len(tasks)``
-    LightGBM threads, and a task that ends hands its threads to the others
+    Up to ``n_threads`` tasks run at once, each in a thread of its own with
+    ``n_threads // (tasks not ended)`` LightGBM threads (at least one), and a
+    task that ends hands its threads to the others' next boosters
     (:class:`ThreadShare`): LightGBM's rounds synchronise their threads many
     times per tree, and one thread per booster does not (at 100k MovieLens-1M
     rows, two tasks: 2.70-2.89 -> 2.40-2.46 s on two cores; used up to
@@ -636,16 +632,20 @@ def fit_side_by_side(lgb, data, tasks, n_threads, *, refit=False):
         share.done()
         return trained
 
-    with ThreadPoolExecutor(len(tasks)) as pool:
+    with ThreadPoolExecutor(min(len(tasks), n_threads)) as pool:
         futures = {t: pool.submit(with_config(run), t) for t in tasks}
         errors = []
-        for t, future in futures.items():
-            try:
-                futures[t] = future.result()
-            except _OtherTaskFailed:
-                pass
-            except BaseException as exc:  # noqa: BLE001 - the first one is raised
-                errors.append(exc)
+        try:
+            for t, future in futures.items():
+                try:
+                    futures[t] = future.result()
+                except _OtherTaskFailed:
+                    pass
+                except Exception as exc:  # noqa: BLE001 - the first one is raised
+                    errors.append(exc)
+        except BaseException:  # an interrupt here: the tasks stop at their next round
+            share.failed.set()
+            raise
         if errors:
             raise errors[0]
     return futures
@@ -658,7 +658,7 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
     ``binned``: the :class:`BinnedRows` of the tasks fitted one after
     another (with ``refit``). ``share``: the :class:`ThreadShare` of tasks
     trained side by side, with ``full`` their Dataset of every labelled row
-    built beforehand (:func:`binned_datasets`).
+    built beforehand (:func:`every_row_dataset`).
     """
     F = data.features if F is None else F
     if Fval is None and data.val is not None:

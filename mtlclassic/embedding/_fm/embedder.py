@@ -550,7 +550,10 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                 if helper is not None and helper.ready():
                     away.set()
                     try:
-                        Z = _cross_fit_folds_in(helper, job(jobs - 1), fork.cancelled)
+                        if not fork.cancelled.is_set():  # an interrupt: not sent
+                            Z = _cross_fit_folds_in(
+                                helper, job(jobs - 1), fork.cancelled
+                            )
                     finally:
                         away.clear()
                 if Z is NotImplemented and not fork.cancelled.is_set():
@@ -570,6 +573,8 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
             if lend is not None and away.is_set():
                 lend()
             Z = side.result()
+            if Z is None:  # a chain that succeeded records its fork
+                raise RuntimeError("The cross-fitting folds did not run.")
         except BaseException as exc:
             fork.cancelled.set()
             if isinstance(exc, KeyboardInterrupt) and away.is_set():
