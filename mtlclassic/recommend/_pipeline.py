@@ -204,8 +204,8 @@ def make_multitask_recommender(
         and runs the FM's cross-fitting folds beside its chain on all rows,
         in a worker process when one is ready
         (:class:`~mtlclassic.FMEmbedder`); the fitted model does not depend
-        on it. On MovieLens-1M ``n_jobs=2`` fitted 1.49-1.61x faster than
-        ``n_jobs=1`` on two cores at 100k events, 1.43-1.58x at 300k (three
+        on it. On MovieLens-1M ``n_jobs=2`` fitted 1.58-1.64x faster than
+        ``n_jobs=1`` on two cores at 100k events, 1.49-1.65x at 300k (three
         runs each) and 1.54x at 1M (``python benchmarks/bench_scale.py
         --n-jobs 1 2``), with ALS fitted while the FM waits for its folds
         (:class:`MultiTaskPipeline`) and the heads' tasks side by side; the
