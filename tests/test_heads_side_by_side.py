@@ -112,8 +112,10 @@ def test_tasks_on_the_same_rows_train_on_copies_of_one_binned_dataset(monkeypatc
     take = _lgbm_train.BinnedRows.take
 
     def spied(self, *args, **kwargs):
-        copies.append(kwargs.get("copy", False))
-        return take(self, *args, **kwargs)
+        found = take(self, *args, **kwargs)
+        if found is not None:
+            copies.append(self.copies)
+        return found
 
     monkeypatch.setattr(_lgbm_train.BinnedRows, "take", spied)
     side = MultiTaskLGBM(**params, n_jobs=2).fit(X, Y, sample_weight=weights)

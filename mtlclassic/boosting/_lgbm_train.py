@@ -303,8 +303,8 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
     ``datasets``: ``(dtrain, dvalid)`` already built (subsets of one
     ``lightgbm.Dataset``, :func:`fit_separate`); ``train`` and ``valid`` then
     only give the row count and the validation rows' labels. ``share``: the
-    :class:`ThreadShare` of tasks trained side by side (its threads, taken
-    before every round).
+    :class:`ThreadShare` of tasks trained side by side (the booster's
+    threads; it stops the booster when another task failed).
     """
     start = time.perf_counter()
     callbacks = []
@@ -450,9 +450,12 @@ class BinnedRows:
     constructed. A Dataset no later task can take is not kept. A task's
     rows are known by their count and a BLAKE2 digest until it is fitted
     (a kept Dataset's rows are compared in full before it is taken).
+    ``copies``: each task takes a copy instead (tasks trained at once,
+    :func:`fit_side_by_side`).
     """
 
-    def __init__(self, data, tasks):
+    def __init__(self, data, tasks, copies=False):
+        self.copies = copies
         self.keys = {}  # task -> (row count, rows' digest, Dataset parameters)
         for t in tasks:
             held = None if data.val is not None else data.valid_rows.get(t)
@@ -467,11 +470,11 @@ class BinnedRows:
     def _wanted_after(self, t, key):
         return any(u > t and _equal(key, other) for u, other in self.keys.items())
 
-    def take(self, t, every, task_rows, copy=False):
+    def take(self, t, every, task_rows):
         """Return the kept Dataset of rows ``every`` relabelled for ``t``, or None.
 
-        ``copy``: relabel a copy of it (its bins copied, ``Dataset.subset``
-        of every row), the kept one unchanged.
+        With ``copies`` (tasks trained at once), a copy of it (its bins
+        copied, ``Dataset.subset`` of every row), the kept one unchanged.
         """
         key = self.keys.get(t)
         found = next(
@@ -485,7 +488,7 @@ class BinnedRows:
         del self.keys[t]
         if not self._wanted_after(t, key):
             del self.kept[found]
-        if copy:
+        if self.copies:
             full = full.subset(np.arange(full.num_data(), dtype=np.int32))
             full.construct()
         full.set_label(task_rows.y)
@@ -506,25 +509,16 @@ class BinnedRows:
             self.kept.append((key, every, dataset))
 
 
-def every_row_dataset(lgb, data, t, F, every, names, binned=None, copy=False):
+def every_row_dataset(lgb, data, t, F, every, names, binned=None):
     """Return task ``t``'s binned Dataset of the rows ``every`` (its labelled rows).
 
     Taken from ``binned`` (:class:`BinnedRows`) when an earlier task binned
     the same rows, else binned here (and kept there for a later task).
-    ``copy``: a Dataset taken from ``binned`` is a copy of the kept one (its
-    bins copied row by row, ``Dataset.subset`` of every row), so that tasks
-    trained at once never share one.
     """
     setting = data.settings[t]
     rows = data.rows(t, F, every, W=data.weights, features=False)
     params = dataset_params(setting)
-    full = None
-    if binned is not None:
-        full = (
-            binned.take(t, every, rows, copy=True)
-            if copy
-            else binned.take(t, every, rows)
-        )
+    full = None if binned is None else binned.take(t, every, rows)
     if full is None:
         if rows.X is None:  # some rows: read from F in batches, not copied
             rows.X = row_sequence(lgb, F, every)
@@ -609,14 +603,14 @@ def fit_side_by_side(lgb, data, tasks, n_threads, *, refit=False):
     bins per task: ``n_rows x n_features`` bytes). Returns ``{t: Trained}``,
     as the one-after-another loop gives, to the bit.
     """
-    binned = BinnedRows(data, tasks if refit else [])
+    binned = BinnedRows(data, tasks if refit else [], copies=True)
     full = {}
     for t in tasks:
         held = None if data.val is not None else data.valid_rows.get(t)
         if refit and bins_once(data, t, held):
             every = labelled_rows(data, t)
             full[t] = every_row_dataset(
-                lgb, data, t, data.features, every, data.lgb_names, binned, copy=True
+                lgb, data, t, data.features, every, data.lgb_names, binned
             )
     del binned
     share = ThreadShare(n_threads, len(tasks))
@@ -634,11 +628,11 @@ def fit_side_by_side(lgb, data, tasks, n_threads, *, refit=False):
 
     with ThreadPoolExecutor(min(len(tasks), n_threads)) as pool:
         futures = {t: pool.submit(with_config(run), t) for t in tasks}
-        errors = []
+        trained, errors = {}, []
         try:
             for t, future in futures.items():
                 try:
-                    futures[t] = future.result()
+                    trained[t] = future.result()
                 except _OtherTaskFailed:
                     pass
                 except Exception as exc:  # noqa: BLE001 - the first one is raised
@@ -648,7 +642,7 @@ def fit_side_by_side(lgb, data, tasks, n_threads, *, refit=False):
             raise
         if errors:
             raise errors[0]
-    return futures
+    return trained
 
 
 def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,

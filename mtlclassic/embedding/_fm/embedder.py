@@ -510,16 +510,16 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         # one thread-pool limit around every chain: nested limits of threads
         # that exit in any order would leave the process's limit changed
         with limit_threads(1):
-            if jobs == 1:
-                try:
+            try:
+                if jobs == 1:
                     self.fit(X, y, **fit_params)
                     return _cross_fit_folds(*job(1))
-                except BaseException:
-                    self._forget_fit()  # no half-fitted model, nor a stale one
-                    raise
-                finally:
-                    del self._fork
-            return self._fit_beside_folds(X, y, fit_params, job, warm, jobs, helper)
+                return self._fit_beside_folds(X, y, fit_params, job, warm, jobs, helper)
+            except BaseException:
+                self._forget_fit()  # no half-fitted model, nor a stale one
+                raise
+            finally:
+                del self._fork
 
     def _fit_beside_folds(self, X, y, fit_params, job, warm, jobs, helper):
         """Run the chain on all rows here and the folds beside it (``n_jobs > 1``).
@@ -585,13 +585,10 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                 pass
             except BaseException as folds_error:  # noqa: BLE001 - the first error
                 if isinstance(exc, ChainCancelled):  # stopped by the folds' error
-                    self._forget_fit()
                     raise folds_error from None
-            self._forget_fit()  # no half-fitted model, nor a stale one
             raise
         finally:
             pool.shutdown(wait=True)
-            del self._fork
         return Z
 
     def _folds_may_leave(self, X):
