@@ -180,13 +180,14 @@ def _ahead_threads():
 
 def test_the_default_pipeline_fits_als_ahead_and_gives_pipelines_fit(monkeypatch):
     X, Y = _data()
-    _ready_worker()
-    aheads = []
+    worker = _ready_worker()
+    aheads, helpers = [], []
     fitted_ahead = _pipeline.fitted_ahead
 
     @contextlib.contextmanager
-    def kept(step, ids):
-        with fitted_ahead(step, ids) as ahead:
+    def kept(step, ids, helper=None):
+        helpers.append(helper)
+        with fitted_ahead(step, ids, helper) as ahead:
             aheads.append(ahead)
             yield ahead
 
@@ -207,6 +208,7 @@ def test_the_default_pipeline_fits_als_ahead_and_gives_pipelines_fit(monkeypatch
         patch.setattr(fm_embedder, "_cross_fit_folds_in", folds_then_a_model)
         model.fit(X, Y)
     assert len(aheads) == 1 and aheads[0].error is None
+    assert helpers == [worker]  # the FM's folds go there: ALS first
     assert aheads[0].taken >= 1  # taken, not solved again
     assert not _ahead_threads()
     plain = Pipeline(clone(make_multitask_recommender(n_jobs=2, **SMALL)).steps)

@@ -26,6 +26,7 @@ thread for the pipeline's fit (what its steps ask for anyway).
 
 import contextlib
 import hashlib
+import itertools
 import threading
 
 import numpy as np
@@ -37,7 +38,7 @@ from .._compat import _safe_indexing
 from .._crossfit import DrawnFolds, resolve_cv, with_config
 from .._worker import lend_cores
 
-__all__ = ["adopt", "fitted_ahead", "record", "recording"]
+__all__ = ["adopt", "fit_recorded", "fitted_ahead", "model_fits", "record", "recording"]
 
 # implicit's parameters of a CPU ALS model that its factors depend on
 _MODEL_PARAMS = (
@@ -62,6 +63,7 @@ class _Ahead:
         self.done = threading.Event()  # the thread has ended (or never starts)
         self.error = None  # what ended the ahead fit early (the step solves)
         self.taken = 0  # models the step took (tests read it)
+        self.in_worker = 0  # models fitted in the worker process
 
     def start(self):
         """Start fitting (the FM's lent core); a no-op once stopped."""
@@ -122,33 +124,86 @@ def adopt(model, user_items, user_index, item_index):
     return True
 
 
-def fit_models(estimator, X):
-    """Fit the ALS models ``estimator.fit_transform(X)`` fits, in its order.
+def model_fits(estimator, X):
+    """Return the ALS fits ``estimator.fit_transform(X)`` makes, in its order.
 
-    The model on all rows, then each fold's (the folds
-    :func:`~mtlclassic.embedding._crossfit.cross_fit_transform` draws), but
-    no fold's transform: only the models are kept.
+    ``(estimator, rows)`` pairs: the model on all rows, then each fold's (the
+    folds :func:`~mtlclassic.embedding._crossfit.cross_fit_transform`
+    draws), whose ``fit`` gives only the model (no fold's transform). A
+    fold's rows are taken when its pair is.
     """
-    estimator.fit(X)
+    yield estimator, X
     splitter = resolve_cv(estimator.cv, estimator.random_state)
     if splitter is None:
         return
+    fold = clone(estimator).set_params(cv=None)
     for train, _ in DrawnFolds(splitter, None, X, None).folds:
-        clone(estimator).set_params(cv=None).fit(_safe_indexing(X, train))
+        yield clone(fold), _safe_indexing(X, train)
+
+
+def fit_recorded(estimator, X):
+    """Fit ``estimator`` on ``X`` and return the models it recorded (a dict).
+
+    Runs in the worker process, one model per task: the caller adds the dict
+    to its ``_Ahead.models``.
+    """
+    ahead = _Ahead()
+    _local.recording = ahead
+    try:
+        estimator.fit(X)
+    finally:
+        _local.recording = None
+    return ahead.models
+
+
+def _fit_in_worker(helper, fits, ahead):
+    """Fit models from ``fits`` in the worker until it is claimed; return the rest.
+
+    Each model is one :meth:`~mtlclassic._worker.Worker.run_yielding` task,
+    so the FM's folds wait for one model at most. Stops at the first model
+    the worker does not take (claimed, busy, died), or on an error (then
+    ``ahead.error``). Returns the iterator of the fits not made, with the one
+    not taken first.
+    """
+    helper.warm(__name__)
+    if helper.warming is not None:
+        try:
+            helper.warming.result()
+        except BaseException:  # noqa: BLE001 - a failed start: the fits stay here
+            return fits
+    for fit in fits:
+        if ahead.stop.is_set():
+            return itertools.chain([fit], fits)
+        try:
+            models = helper.run_yielding(fit_recorded, *fit)
+        except BaseException as exc:  # noqa: BLE001 - the step then solves
+            ahead.error = exc
+            ahead.stop.set()
+            return iter(())
+        if models is NotImplemented:
+            return itertools.chain([fit], fits)
+        ahead.models.update(models)
+        ahead.in_worker += 1
+    return iter(())
 
 
 @contextlib.contextmanager
-def fitted_ahead(step, X):
-    """Fit ``clone(step)`` on ``X``, one thread, when the FM lends its core.
+def fitted_ahead(step, X, helper=None):
+    """Fit ``clone(step)`` on ``X``, one thread, in the worker and when the FM lends its core.
 
     ``step``: an ALSEmbedder; ``X``: the rows it will be fitted on, its id
-    (and weight) columns only. Inside the block this thread's ALS fits take
+    (and weight) columns only; ``helper``: the worker process
+    (:func:`mtlclassic._worker.worker`) or None. With a worker, a thread
+    fits the models there at once, one task each, during the FM's burn-in,
+    until the FM's folds claim the worker; the models left are fitted here
+    when the FM lends its core. Inside the block this thread's ALS fits take
     the models found (:func:`adopt`), and an FMEmbedder fit whose folds went
-    to the worker starts the ahead fit when its chain ends. BLAS keeps one
+    to the worker starts the fit here when its chain ends. BLAS keeps one
     thread inside the block (what the FM and ALS ask for anyway): the ahead
     fit sets no thread-pool limit of its own, as nested limits of two threads
     would undo each other's. Leaving the block stops the ahead fit and waits
-    for its current model (an interrupt does not wait: a daemon thread).
+    for its current model (an interrupt does not wait: a daemon thread, and
+    the worker, if it runs a model, is stopped).
 
     Yields the ahead fit's state (``taken``: models the step took).
     """
@@ -156,13 +211,16 @@ def fitted_ahead(step, X):
     estimator = clone(step).set_params(n_jobs=1, verbose=0)
 
     def run():
-        ahead.go.wait()
-        if ahead.stop.is_set():
-            ahead.done.set()
-            return
-        _local.recording = ahead
+        fits = model_fits(estimator, X)
         try:
-            fit_models(estimator, X)
+            if helper is not None:
+                fits = _fit_in_worker(helper, fits, ahead)
+            ahead.go.wait()
+            if ahead.stop.is_set():
+                return
+            _local.recording = ahead
+            for fit_estimator, rows in fits:
+                fit_estimator.fit(rows)
         except _Stopped:
             pass
         except BaseException as exc:  # noqa: BLE001 - the step then solves itself
@@ -184,6 +242,8 @@ def fitted_ahead(step, X):
                 yield ahead
         except KeyboardInterrupt:
             interrupted = True
+            if helper is not None and helper.busy and helper._yielding:
+                helper.stop()  # a model of ours: not waited for
             raise
         finally:
             _local.replaying = previous

@@ -9,6 +9,7 @@ from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.pipeline import Pipeline
 
 from .._compat import effective_n_jobs
+from .._worker import worker
 from ..boosting import MultiTaskLGBM
 from ..embedding import ALSEmbedder, FMEmbedder
 from ..embedding._als_ahead import fitted_ahead
@@ -486,4 +487,10 @@ class MultiTaskPipeline(Pipeline):
             return none
         if jobs < 2 or not all(isinstance(c, str) and c in X.columns for c in columns):
             return none
-        return fitted_ahead(step, X[columns])
+        fm = steps[fm[0]]
+        # the worker process, where the FM's warm folds will go at the end of its
+        # burn-in (until then it is idle): the ALS models are fitted there first
+        helper = None
+        if fm.solver == "mcmc" and fm.crossfit == "warm" and fm._folds_may_leave(X):
+            helper = worker()
+        return fitted_ahead(step, X[columns], helper)

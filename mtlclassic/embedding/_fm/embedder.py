@@ -547,15 +547,18 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                 return None  # the chain failed before its fork
             try:
                 Z = NotImplemented
-                if helper is not None and helper.ready():
-                    away.set()
-                    try:
-                        if not fork.cancelled.is_set():  # an interrupt: not sent
-                            Z = _cross_fit_folds_in(
-                                helper, job(jobs - 1), fork.cancelled
-                            )
-                    finally:
-                        away.clear()
+                if helper is not None:
+                    # an ALS model fitted ahead there (MultiTaskPipeline) ends first
+                    with helper.claimed():
+                        if helper.ready():
+                            away.set()
+                            try:
+                                if not fork.cancelled.is_set():  # interrupted: not sent
+                                    Z = _cross_fit_folds_in(
+                                        helper, job(jobs - 1), fork.cancelled
+                                    )
+                            finally:
+                                away.clear()
                 if Z is NotImplemented and not fork.cancelled.is_set():
                     Z = _cross_fit_folds(*job(jobs - 1), cancelled=fork.cancelled)
                 return None if Z is NotImplemented else Z
