@@ -47,11 +47,14 @@ _ONE_THREAD = {
 # fresh process starts with a 128 KiB threshold that rises only as blocks are
 # freed: the FM's first fold job at 1M MovieLens-1M events took 24.6-26.2 s
 # in a fresh process and 20.2-21.6 s with these (benchmarks/README.md)
-_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+_MALLOC = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+    "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+}
 
 
 def _worker_env():
-    """The worker's environment: one-thread pools, and glibc's malloc as above.
+    """Return the worker's environment: one-thread pools, glibc's malloc as above.
 
     A malloc variable set in this process's environment is left to the user.
     """

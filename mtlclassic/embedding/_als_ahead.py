@@ -189,7 +189,7 @@ def _fit_in_worker(helper, fits, ahead):
 
 @contextlib.contextmanager
 def fitted_ahead(step, X, helper=None):
-    """Fit ``clone(step)`` on ``X``, one thread, in the worker and when the FM lends its core.
+    """Fit ``clone(step)`` on ``X``, one thread: in the worker, then on a lent core.
 
     ``step``: an ALSEmbedder; ``X``: the rows it will be fitted on, its id
     (and weight) columns only; ``helper``: the worker process
