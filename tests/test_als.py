@@ -204,6 +204,48 @@ def test_fit_transform_is_the_out_of_fold_loop(events):
     assert_array_equal(emb.user_factors_, full.user_factors_)
 
 
+@pytest.mark.parametrize("output", ["default", "pandas"])
+@pytest.mark.parametrize("weight_col", [None, "w"])
+def test_folds_on_the_id_columns_alone_give_the_every_column_output(
+    events, output, weight_col, monkeypatch, capsys
+):
+    rng = np.random.default_rng(1)
+    X = events.assign(
+        w=rng.integers(1, 4, len(events)).astype(float),
+        color=pd.Categorical(rng.choice(["blue", "red"], len(events))),
+        count=rng.integers(0, 9, len(events)),
+    )
+    X.index = np.arange(len(X))[::-1] * 3  # not a RangeIndex
+    original = X.copy()
+
+    def fit(read):
+        emb = ALSEmbedder(cv=4, weight_col=weight_col, verbose=1, **FAST)
+        if not read:  # the every-column folds: the oracle
+            monkeypatch.setattr(emb, "_read_columns", lambda X: None)
+        emb.set_output(transform=output)
+        return emb, emb.fit_transform(X)
+
+    emb, out = fit(True)
+    lines = capsys.readouterr().out
+    assert emb._read_columns(X) == ["user_id", "item_id"] + (
+        [] if not weight_col else ["w"]
+    )
+    _, expected = fit(False)
+    assert capsys.readouterr().out.count("fold") == lines.count("fold") == 4
+    if output == "pandas":
+        pd.testing.assert_frame_equal(out, expected, check_exact=True)
+        assert out["color"].dtype == X["color"].dtype
+    else:
+        assert out.dtype == expected.dtype
+        assert_array_equal(out, expected)
+    pd.testing.assert_frame_equal(X, original)  # the input is not modified
+    # names by position, or repeated names: every column goes to the folds
+    positional = ALSEmbedder(user_col=0, item_col=1, **FAST)
+    assert positional._read_columns(X.iloc[:, :2].set_axis([0, 1], axis=1)) is None
+    twice = pd.concat([X, X[["count"]]], axis=1)
+    assert ALSEmbedder(**FAST).fit(X)._read_columns(twice) is None
+
+
 def test_cross_fitting_removes_the_in_sample_shift():
     X, _ = make_multitask_recsys(
         n_users=300, n_items=200, n_events=8000, random_state=0

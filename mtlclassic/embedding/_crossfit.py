@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .._compat import _num_samples, _safe_indexing
-from .._crossfit import out_of_fold, resolve_cv
+from .._crossfit import DrawnFolds, out_of_fold, resolve_cv
 
 __all__ = ["CrossFitTransformerMixin", "cross_fit_transform", "resolve_cv"]
 
@@ -127,6 +127,18 @@ class CrossFitTransformerMixin:
     ``fit_transform`` and calls :func:`cross_fit_transform` with ``prepare``.
     """
 
+    def _read_columns(self, X):
+        """Return the columns of ``X`` that ``fit`` and ``transform`` read, or None.
+
+        None (the default): the folds get every column. An embedder with a
+        ``passthrough`` parameter that reads only some columns of a DataFrame
+        (ALS: the ids and weights) returns their names (after ``fit``): its
+        folds then see those columns alone, with ``passthrough=False``, and
+        the other columns join the out-of-fold embedding once
+        (``_output``), as the folds' own outputs would have passed them.
+        """
+        return None
+
     def fit_transform(self, X, y=None, **fit_params):
         """Fit on all rows and return the cross-fitted (out-of-fold) embedding.
 
@@ -148,6 +160,21 @@ class CrossFitTransformerMixin:
         if resolve_cv(self.cv, self.random_state) is None:
             return self.fit(X, y, **fit_params).transform(X)
         self.fit(X, y, **fit_params)
+        read = self._read_columns(X)
+        if read is not None:
+            # the folds fitted and transformed on the columns they read: the
+            # other columns are passed through once, not copied per fold
+            folds = DrawnFolds(self.cv, self.random_state, X, y)
+            embedding = cross_fit_transform(
+                clone(self).set_params(passthrough=False),
+                X[read],
+                y,
+                cv=folds,
+                random_state=self.random_state,
+                verbose=getattr(self, "verbose", 0),
+                **fit_params,
+            )
+            return self._output(X, X, embedding)
         return cross_fit_transform(
             self,
             X,
