@@ -63,7 +63,8 @@ def test_models_fitted_ahead_are_taken_and_give_the_step_its_own_output(monkeypa
         step = _als(n_jobs=2)
         out = step.fit_transform(X)
     assert ahead.error is None
-    assert ahead.taken == 4  # the model on all rows and the 3 folds'
+    # the model on all rows taken, and the out-of-fold embedding of the 3 folds'
+    assert ahead.taken == 1 and ahead.embedding_taken
     assert solves == {"mtlclassic-als-ahead": 4}  # none solved again here
     np.testing.assert_array_equal(out, plain)
     np.testing.assert_array_equal(step.user_factors_, _als().fit(X).user_factors_)
@@ -122,6 +123,27 @@ def test_a_model_fitted_on_other_inputs_is_not_taken(change):
     assert ahead.error is None and len(ahead.models) >= 1
     assert ahead.taken == 0
     np.testing.assert_array_equal(out.user_factors_, clone(step).fit(X).user_factors_)
+
+
+@pytest.mark.parametrize("change", ["ids", "index", "parameters"])
+def test_an_embedding_fitted_ahead_for_other_inputs_is_not_taken(change):
+    X, _ = _data()
+    ids = X[["user_id", "item_id"]]
+    step = _als(n_jobs=2)
+    if change == "ids":  # the same users (so the same folds), other items
+        X = X.assign(item_id=X["item_id"].to_numpy()[::-1])
+    elif change == "index":
+        X = X.set_axis(X.index + 1)
+    else:  # the same models, another transform
+        step = _als(n_jobs=2, features=("user", "score"))
+    with _als_ahead.fitted_ahead(_als(n_jobs=2), ids) as ahead:
+        ahead.start()
+        while not ahead.done.wait(0.01):
+            pass
+        assert ahead.embedding is not None  # computed ahead
+        out = step.fit_transform(X)
+    assert not ahead.embedding_taken
+    np.testing.assert_array_equal(out, clone(step).fit_transform(X))
 
 
 def test_an_ahead_fit_that_fails_leaves_the_step_to_solve(monkeypatch):

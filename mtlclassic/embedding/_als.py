@@ -21,7 +21,7 @@ from .._compat import (
 from .._ids import check_pairs, check_query_ids, conform_ids
 from .._ids import id_index as _id_index
 from .._ids import lookup_ids as _lookup
-from ._als_ahead import adopt, record, recording
+from ._als_ahead import adopt, adopt_embedding, record, recording
 from ._base import BaseEmbedder
 
 __all__ = ["ALSEmbedder"]
@@ -499,6 +499,10 @@ class ALSEmbedder(BaseEmbedder):
         ):
             return None
         return [X.columns[j] for j in sorted(self._consumed_positions())]
+
+    def _embedding_ahead(self, X, folds, fit_params):
+        """Return the out-of-fold embedding the pipeline fitted ahead, or None."""
+        return adopt_embedding(self, X, folds, fit_params)
 
     def known_ids(self):
         """Return the user and item ids seen in fit, keyed by their column names."""

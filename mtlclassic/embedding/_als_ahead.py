@@ -37,8 +37,17 @@ from threadpoolctl import threadpool_limits
 from .._compat import _safe_indexing
 from .._crossfit import DrawnFolds, resolve_cv, with_config
 from .._worker import lend_cores
+from ._crossfit import cross_fit_transform
 
-__all__ = ["adopt", "fit_recorded", "fitted_ahead", "model_fits", "record", "recording"]
+__all__ = [
+    "adopt",
+    "adopt_embedding",
+    "fit_recorded",
+    "fitted_ahead",
+    "model_fits",
+    "record",
+    "recording",
+]
 
 # implicit's parameters of a CPU ALS model that its factors depend on
 _MODEL_PARAMS = (
@@ -64,6 +73,10 @@ class _Ahead:
         self.error = None  # what ended the ahead fit early (the step solves)
         self.taken = 0  # models the step took (tests read it)
         self.in_worker = 0  # models fitted in the worker process
+        self.X = None  # the rows fitted on
+        self.embedding_ahead = False  # the out-of-fold pass runs
+        self.embedding = None  # (folds, out-of-fold embedding) once it ran
+        self.embedding_taken = False  # the step took it (tests read it)
 
     def start(self):
         """Start fitting (the FM's lent core); a no-op once stopped."""
@@ -102,14 +115,20 @@ def adopt(model, user_items, user_index, item_index):
     In the step's thread: stops the ahead fit (after the model it is
     solving; at once if it has not started), waits for it, and returns
     whether a model for exactly these inputs was found (taken once). In the
-    ahead thread: raises to stop it when told to, else False (it solves). In
-    any other thread: False at once.
+    ahead thread: raises to stop it when told to (not in its out-of-fold
+    pass, which only transforms), else whether it has fitted such a model
+    already. In any other thread: False at once.
     """
     ahead = getattr(_local, "recording", None)
     if ahead is not None:
-        if ahead.stop.is_set():
+        if ahead.stop.is_set() and not ahead.embedding_ahead:
             raise _Stopped
-        return False
+        # a model already fitted for the same inputs (the out-of-fold pass)
+        found = ahead.models.get(_key(model, user_items, user_index, item_index))
+        if found is None:
+            return False
+        model.user_factors, model.item_factors = found
+        return True
     ahead = getattr(_local, "replaying", None)
     if ahead is None:
         return False
@@ -154,6 +173,67 @@ def fit_recorded(estimator, X):
     finally:
         _local.recording = None
     return ahead.models
+
+
+def _out_of_fold(estimator, X):
+    """Return ``(folds, embedding)``: the step's out-of-fold embedding of ``X``.
+
+    What :meth:`ALSEmbedder.fit_transform` computes on its id columns
+    (``passthrough=False``), from the models fitted ahead (each found by
+    :func:`adopt`, none solved); None without cross-fitting.
+    """
+    splitter = resolve_cv(estimator.cv, estimator.random_state)
+    if splitter is None:
+        return None
+    folds = DrawnFolds(splitter, None, X, None)
+    embedding = cross_fit_transform(
+        clone(estimator).set_params(passthrough=False),
+        X,
+        cv=folds,
+        random_state=estimator.random_state,
+    )
+    return folds.folds, embedding
+
+
+def _same_params(a, b):
+    """Whether two estimators' parameters (but their threads and verbosity) agree."""
+    pa, pb = a.get_params(deep=False), b.get_params(deep=False)
+    ignored = {"n_jobs", "verbose"}
+    return pa.keys() == pb.keys() and all(
+        pa[k] is pb[k] or (type(pa[k]) is type(pb[k]) and repr(pa[k]) == repr(pb[k]))
+        for k in pa.keys() - ignored
+    )
+
+
+def adopt_embedding(estimator, X, folds, fit_params):
+    """Return the out-of-fold embedding fitted ahead for ``X`` and ``folds``, or None.
+
+    In the step's thread, from its cross-fitted ``fit_transform``: ``X``
+    its id columns, ``folds`` the :class:`DrawnFolds` it drew. Taken when
+    the ahead fit computed it on equal rows (values, dtypes, index), with
+    the same folds and parameters and no fit parameters; then the step's
+    folds are neither fitted nor transformed again (the models are the
+    ones it would take, and a transform is a gather of their factors).
+    """
+    ahead = getattr(_local, "replaying", None)
+    if ahead is None or fit_params:
+        return None
+    ahead.stop.set()
+    ahead.go.set()
+    ahead.done.wait()
+    if ahead.embedding is None or not _same_params(estimator, ahead.estimator):
+        return None
+    drawn, embedding = ahead.embedding
+    if len(drawn) != len(folds.folds) or not all(
+        np.array_equal(a, c) and np.array_equal(b, d)
+        for (a, b), (c, d) in zip(drawn, folds.folds)
+    ):
+        return None
+    if not X.equals(ahead.X) or not X.columns.equals(ahead.X.columns):
+        return None
+    ahead.embedding = None  # taken once
+    ahead.embedding_taken = True
+    return embedding
 
 
 def _fit_in_worker(helper, fits, ahead):
@@ -208,7 +288,8 @@ def fitted_ahead(step, X, helper=None):
     Yields the ahead fit's state (``taken``: models the step took).
     """
     ahead = _Ahead()
-    estimator = clone(step).set_params(n_jobs=1, verbose=0)
+    ahead.X = X
+    estimator = ahead.estimator = clone(step).set_params(n_jobs=1, verbose=0)
 
     def run():
         fits = model_fits(estimator, X)
@@ -221,6 +302,9 @@ def fitted_ahead(step, X, helper=None):
             _local.recording = ahead
             for fit_estimator, rows in fits:
                 fit_estimator.fit(rows)
+            if not ahead.stop.is_set():
+                ahead.embedding_ahead = True  # transforms only: the step waits
+                ahead.embedding = _out_of_fold(estimator, X)
         except _Stopped:
             pass
         except BaseException as exc:  # noqa: BLE001 - the step then solves itself

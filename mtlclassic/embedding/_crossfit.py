@@ -139,6 +139,14 @@ class CrossFitTransformerMixin:
         """
         return None
 
+    def _embedding_ahead(self, X, folds, fit_params):
+        """Return the out-of-fold embedding of ``X`` (read columns) computed ahead.
+
+        None (the default): the folds are fitted here. ``ALSEmbedder``
+        takes the default pipeline's (:mod:`._als_ahead`).
+        """
+        return None
+
     def fit_transform(self, X, y=None, **fit_params):
         """Fit on all rows and return the cross-fitted (out-of-fold) embedding.
 
@@ -165,15 +173,17 @@ class CrossFitTransformerMixin:
             # the folds fitted and transformed on the columns they read: the
             # other columns are passed through once, not copied per fold
             folds = DrawnFolds(self.cv, self.random_state, X, y)
-            embedding = cross_fit_transform(
-                clone(self).set_params(passthrough=False),
-                X[read],
-                y,
-                cv=folds,
-                random_state=self.random_state,
-                verbose=getattr(self, "verbose", 0),
-                **fit_params,
-            )
+            embedding = self._embedding_ahead(X[read], folds, fit_params)
+            if embedding is None:
+                embedding = cross_fit_transform(
+                    clone(self).set_params(passthrough=False),
+                    X[read],
+                    y,
+                    cv=folds,
+                    random_state=self.random_state,
+                    verbose=getattr(self, "verbose", 0),
+                    **fit_params,
+                )
             return self._output(X, X, embedding)
         return cross_fit_transform(
             self,
