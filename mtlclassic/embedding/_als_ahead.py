@@ -186,8 +186,9 @@ def _out_of_fold(estimator, X):
     if splitter is None:
         return None
     folds = DrawnFolds(splitter, None, X, None)
+    # an ndarray (one array filled fold by fold): the step reads it as one
     embedding = cross_fit_transform(
-        clone(estimator).set_params(passthrough=False),
+        clone(estimator).set_params(passthrough=False).set_output(transform="default"),
         X,
         cv=folds,
         random_state=estimator.random_state,
