@@ -70,6 +70,36 @@ def test_models_fitted_ahead_are_taken_and_give_the_step_its_own_output(monkeypa
     np.testing.assert_array_equal(step.user_factors_, _als().fit(X).user_factors_)
 
 
+@pytest.mark.parametrize("claimed", [False, True])
+def test_models_fitted_in_the_worker_until_it_is_claimed(monkeypatch, claimed):
+    X, _ = _data()
+    plain = _als().fit_transform(X)
+    helper = _ready_worker()
+    solves = _count_solves(monkeypatch)  # here only: the worker's are not counted
+    with contextlib.ExitStack() as stack:
+        if claimed:  # the FM's folds hold the worker: the models are fitted here
+            stack.enter_context(helper.claimed())
+        ahead = stack.enter_context(
+            _als_ahead.fitted_ahead(_als(n_jobs=2), X[["user_id", "item_id"]], helper)
+        )
+        if claimed:
+            time.sleep(0.3)  # time to have tried the worker
+        for _ in range(0 if claimed else 3000):  # the worker needs no lent core
+            if ahead.in_worker == 4:
+                break
+            time.sleep(0.01)
+        ahead.start()
+        while not ahead.done.wait(0.01):
+            pass
+        out = _als(n_jobs=2).fit_transform(X)
+    assert ahead.error is None and ahead.taken == 1 and ahead.embedding_taken
+    if claimed:
+        assert ahead.in_worker == 0 and solves == {"mtlclassic-als-ahead": 4}
+    else:
+        assert ahead.in_worker == 4 and solves == {}
+    np.testing.assert_array_equal(out, plain)
+
+
 def test_an_ahead_fit_never_started_costs_no_solve(monkeypatch):
     X, _ = _data()
     plain = _als().fit_transform(X)

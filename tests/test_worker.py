@@ -366,3 +366,46 @@ def test_the_chains_error_stops_folds_in_threads(monkeypatch):
     # the folds (3 x 100 sweeps) stopped at the sweep after the chain's error
     assert 0 < len(fold_sweeps) < 100
     assert not [k for k in vars(emb) if k.endswith("_")] and not hasattr(emb, "_fork")
+
+
+def test_a_claim_waits_for_a_yielding_task_and_keeps_others_out():
+    helper = _ready_worker()
+    started, returned = threading.Event(), []
+
+    def yielding():
+        started.set()
+        returned.append(helper.run_yielding(time.sleep, 0.5))
+
+    side = threading.Thread(target=yielding)
+    side.start()
+    started.wait(10)
+    for _ in range(200):  # until the task is in the worker
+        if helper.busy:
+            break
+        time.sleep(0.005)
+    t = time.monotonic()
+    with helper.claimed():
+        waited = time.monotonic() - t
+        assert not helper.busy and helper.ready()
+        assert helper.run_yielding(time.sleep, 0) is NotImplemented
+        assert helper.run(os.getpid) != os.getpid()  # the claim's own work runs
+    side.join(10)
+    assert returned == [None] and waited > 0.2
+    assert helper.run_yielding(os.getpid) != os.getpid()  # no claim: runs again
+
+
+def test_the_worker_keeps_its_heap_unless_malloc_is_the_users(monkeypatch):
+    for name in [n for n in os.environ if n.startswith("MALLOC_")] + ["GLIBC_TUNABLES"]:
+        monkeypatch.delenv(name, raising=False)
+    env = _worker._worker_env()
+    assert env["MALLOC_MMAP_THRESHOLD_"] == str(32 << 20)
+    assert env["OMP_NUM_THREADS"] == "1"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")  # the user's setting
+    assert not any(name.startswith("MALLOC_") for name in _worker._worker_env())
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=0")
+    assert "MALLOC_TRIM_THRESHOLD_" not in _worker._worker_env()
+    monkeypatch.delenv("GLIBC_TUNABLES")
+    helper = _ready_worker()  # started under this environment or the test's
+    if helper.run(os.getenv, "MALLOC_ARENA_MAX") is None:
+        assert helper.run(os.getenv, "MALLOC_TRIM_THRESHOLD_") == str(256 << 20)
