@@ -7,13 +7,17 @@ on 100k MovieLens-1M rows ran 1.1x faster in two threads than one after the
 other, and 1.7x in two processes (``benchmarks/README.md``, issue 31's fifth
 stop). So
 :class:`~mtlclassic.FMEmbedder` runs its warm cross-fitting folds in this
-worker while its chain on all rows runs in a thread of the calling process.
+worker while its chain on all rows runs in the calling process. Before the
+folds, during the chain's burn-in, other work of the fit may use it in short
+tasks that give way (:meth:`Worker.run_yielding`): the folds' claim
+(:meth:`Worker.claimed`) waits for the one running and no other starts.
 
 The worker is a process of joblib's loky (installed with scikit-learn;
 fork + exec, no ``if __name__ == "__main__"`` guard needed, a crashed
 worker raises instead of hanging). It is started on first use, reused by
 later fits, and exits after ``IDLE_SECONDS`` without work; its BLAS and
-OpenMP pools have one thread (the parent's ``n_jobs`` counts it as one).
+OpenMP pools have one thread (the parent's ``n_jobs`` counts it as one), and
+glibc's malloc keeps large temporaries on its heap (``_MALLOC``).
 """
 
 import contextlib

@@ -1,27 +1,33 @@
-"""A pipeline's ALS models fitted ahead, on the core the FM's chain leaves idle.
+"""A pipeline's ALS models fitted ahead, on the cores the FM's chain leaves idle.
 
 In the default pipeline ALS comes after the FM, but it reads only the id
 columns, which the FM passes through unchanged. With ``n_jobs >= 2`` the FM
-runs its cross-fitting folds in the worker process (:mod:`mtlclassic._worker`)
-and its chain on all rows in the calling process; the chain ends first (about
-1 s before the folds at 100k MovieLens-1M events, 1.6 s at 300k), and the
-calling process then only waits. :func:`fitted_ahead` fits a clone of the ALS
-step, one thread, from the pipeline's input in that wait: its thread starts
-when the FM lends the core (:func:`mtlclassic._worker.lend_cores`), and fits
-the step's models in the step's order (the model on all rows, then each
-fold's), recording each.
+runs its chain on all rows in the calling process and its warm
+cross-fitting folds in the worker process (:mod:`mtlclassic._worker`) from
+the end of the chain's burn-in; until then the worker is idle, and once the
+chain ends (before the folds) the calling process only waits.
+:func:`fitted_ahead` uses both gaps for a clone of the ALS step, one thread,
+fitted on the pipeline's input:
+
+1. during the burn-in, the step's models (the model on all rows, then each
+   fold's) in the worker, one task each (``Worker.run_yielding``), until the
+   FM's folds claim the worker (they wait for one model at most);
+2. when the FM lends its core (:func:`mtlclassic._worker.lend_cores`), the
+   models left, in a thread here, then the step's out-of-fold embedding from
+   those models (transforms only).
 
 When the ALS step then fits, its first model stops the ahead fit after the
-model it is solving; each of the step's fits looks its model up by what the
-model is fitted on (the user x item matrix, the id order, every ALS
-parameter) and takes its factors instead of solving, and solves the models
-not fitted ahead itself, with all its threads. ALS's factors do not depend
-on its thread count, so the fitted pipeline is the one ``Pipeline.fit`` gives
-(tests check it to the bit); a fit with no such model (other rows, ids or
-parameters) solves as always. If the FM never lends its core (folds in
-threads, or back before its chain ends), the ahead fit never starts: it
-costs a thread that waits, the id columns' copy, and BLAS held at one
-thread for the pipeline's fit (what its steps ask for anyway).
+model it is solving (an out-of-fold pass under way is finished); each of
+the step's fits looks its model up by what the model is fitted on (the user
+x item matrix, the id order, every ALS parameter) and takes its factors
+instead of solving, and its cross-fitting takes the out-of-fold embedding
+when its id columns (values, dtypes, index), folds and parameters are the
+ones it was computed for; whatever was not fitted ahead, the step fits
+itself with all its threads. ALS's factors do not depend on its thread count
+or process, so the fitted pipeline is the one ``Pipeline.fit`` gives (tests
+check it to the bit). If neither gap comes (folds in threads, no worker),
+the ahead fit costs a thread that waits, the id columns' copy, and BLAS held
+at one thread for the pipeline's fit (what its steps ask for anyway).
 """
 
 import contextlib

@@ -205,10 +205,11 @@ def make_multitask_recommender(
         and runs the FM's cross-fitting folds beside its chain on all rows,
         in a worker process when one is ready
         (:class:`~mtlclassic.FMEmbedder`); the fitted model does not depend
-        on it. On MovieLens-1M ``n_jobs=2`` fitted 1.58-1.64x faster than
-        ``n_jobs=1`` on two cores at 100k events, 1.49-1.65x at 300k (three
-        runs each) and 1.54x at 1M (``python benchmarks/bench_scale.py
-        --n-jobs 1 2``), with ALS fitted while the FM waits for its folds
+        on it. On MovieLens-1M ``n_jobs=2`` fitted 1.63-1.71x faster than
+        ``n_jobs=1`` on two cores at 100k events, 1.63-1.70x at 300k (three
+        runs each) and 1.68-1.73x at 1M (two runs; ``python
+        benchmarks/bench_scale.py --n-jobs 1 2 --only pipeline``), with the
+        ALS step fitted on the cores the FM leaves idle
         (:class:`MultiTaskPipeline`) and the heads' tasks side by side; the
         FM's chain on all rows is one Markov chain, which bounds its part at
         1.5x, and the FM is half the fit.
@@ -219,9 +220,9 @@ def make_multitask_recommender(
     Returns
     -------
     MultiTaskPipeline
-        A scikit-learn ``Pipeline`` whose ``fit`` fits the ALS step's models
-        on the core the FM leaves idle when ``n_jobs >= 2`` (the fitted model
-        is ``Pipeline.fit``'s, to the bit; see :class:`MultiTaskPipeline`).
+        A scikit-learn ``Pipeline`` whose ``fit`` fits the ALS step on the
+        cores the FM leaves idle when ``n_jobs >= 2`` (the fitted model is
+        ``Pipeline.fit``'s, to the bit; see :class:`MultiTaskPipeline`).
 
     Examples
     --------
@@ -411,20 +412,23 @@ class MultiTaskPipeline(Pipeline):
 
     Everything is ``Pipeline``'s (steps, parameters, ``memory``, caching,
     metadata routing, ``clone``, pickling), except that :meth:`fit` fits the
-    :class:`~mtlclassic.ALSEmbedder` step's ALS models on the core the
-    :class:`~mtlclassic.FMEmbedder` step leaves idle: with ``n_jobs >= 2``
-    the FM's folds run in a worker process and its chain on all rows ends
-    first, and the calling process then only waits. A thread fits a clone of
-    the ALS step there, one thread, from the id columns of ``X`` (which the
-    FM passes through), and the ALS step takes each model fitted ahead for
-    exactly its inputs (the user x item matrix, the id order, every ALS
-    parameter) instead of solving it again, solving the rest itself with
-    all its threads (:mod:`mtlclassic.embedding._als_ahead`). The fitted
+    :class:`~mtlclassic.ALSEmbedder` step on the cores the
+    :class:`~mtlclassic.FMEmbedder` step leaves idle with ``n_jobs >= 2``: a
+    clone of the ALS step, one thread, fitted from the id columns of ``X``
+    (which the FM passes through). Its models are fitted in the worker
+    process while the FM's chain is in its burn-in (the FM's folds take the
+    worker at the end of it, waiting for one model at most), the rest and the
+    step's out-of-fold embedding in the calling process once the FM's chain
+    ends with its folds still in the worker. The ALS step takes each model
+    fitted ahead for exactly its inputs (the user x item matrix, the id
+    order, every ALS parameter) and the out-of-fold embedding for exactly its
+    id columns, folds and parameters, and fits what is left itself with all
+    its threads (:mod:`mtlclassic.embedding._als_ahead`). The fitted
     pipeline is the one ``Pipeline.fit`` gives, to the bit (ALS's factors do
     not depend on its thread count). With ``n_jobs=2`` the ALS step took
-    0.2-0.3 s instead of 0.7 s at 100k MovieLens-1M events, and 1.1-1.3 s
-    instead of 1.6 s at 300k (``benchmarks/README.md``, issue 31's seventh
-    stop).
+    0.0-0.1 s instead of 0.9-1.0 s (one thread) at 100k MovieLens-1M events,
+    0.1 s instead of 2.6-2.7 s at 300k and 8.6 s at 1M
+    (``benchmarks/README.md``, issue 31's eighth stop).
 
     It applies when ``X`` is a DataFrame with the ALS step's columns, exactly
     one FMEmbedder step comes before exactly one ALS step, both have

@@ -227,7 +227,10 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         chain's sweeps 20% slower at 1M MovieLens-1M rows).
         Warm folds run in a worker process (joblib's loky; started by the
         first such fit, reused, stopped after 5 idle minutes) if it is ready
-        and idle at the end of the burn-in, ``X`` has at most 2,000,000 rows
+        and idle at the end of the burn-in (work that gives way to them, such
+        as ``MultiTaskPipeline``'s ALS models fitted there during the
+        burn-in, ends first: one ALS model at most), ``X`` has at most
+        2,000,000 rows
         and the job (``X``, ``y``, the folds) pickles to at most 512 MiB (the
         worker holds a copy of it): the sampler makes many short
         numpy calls, and two threads hand the interpreter lock back and forth
@@ -241,8 +244,8 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         (at the end) and warnings are printed and raised in the calling
         process; interrupting the fit while they run kills it. Once the
         chain ends with the folds in the worker, the calling thread lends
-        its core to other work of the fit (``MultiTaskPipeline`` fits its
-        ALS models there). Where the
+        its core to other work of the fit (``MultiTaskPipeline`` fits the
+        rest of its ALS step there). Where the
         cores are already shared out no worker starts and the folds run in
         threads: in joblib's worker processes (``GridSearchCV(n_jobs=k)``,
         ``cross_validate(n_jobs=k)``: joblib runs their tasks under its
