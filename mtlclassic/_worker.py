@@ -218,21 +218,32 @@ class Worker:
         return self._run(fn, args, kwargs, yielding=True)
 
     @contextlib.contextmanager
-    def claimed(self):
+    def claimed(self, cancelled=None):
         """Wait for a :meth:`run_yielding` task to end; none starts in the block.
 
         For the work the worker exists for (the FM's folds): inside the block
-        :meth:`ready` tells whether the worker can take it.
+        :meth:`ready` tells whether the worker can take it. Setting the event
+        ``cancelled`` ends the wait at once (the block then runs with the
+        task maybe still running: ``ready()`` is False).
         """
         with self._state:
             self._claims += 1
-            while self.busy and self._yielding:
-                self._state.wait()
         try:
+            with self._state:
+                while self.busy and self._yielding:
+                    if cancelled is not None and cancelled.is_set():
+                        break
+                    self._state.wait(0.05 if cancelled is not None else None)
             yield self
         finally:
             with self._state:
                 self._claims -= 1
+
+    def stop_yielding(self):
+        """Kill the process if it runs a :meth:`run_yielding` task (an interrupt)."""
+        with self._state:
+            if self.busy and self._yielding:
+                self.stop()
 
     def _run(self, fn, args, kwargs, yielding):
         with self._state:

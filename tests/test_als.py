@@ -246,6 +246,23 @@ def test_folds_on_the_id_columns_alone_give_the_every_column_output(
     assert ALSEmbedder(**FAST).fit(X)._read_columns(twice) is None
 
 
+def test_a_subclass_reading_other_columns_gets_them_in_its_folds(events):
+    class Boosted(ALSEmbedder):  # reads a column besides the ids
+        def _embed(self, X):
+            Xv, embedding = super()._embed(X)
+            return Xv, embedding * X["boost"].to_numpy()[:, None]
+
+    X = events.assign(boost=np.linspace(1, 2, len(events)))
+    emb = Boosted(cv=3, **FAST)
+    out = emb.fit_transform(X)
+    assert emb._read_columns(X) is None  # a subclass opts in by overriding
+    expected = np.empty_like(out)
+    for train, test in KFold(3, shuffle=True, random_state=0).split(X):
+        fold = Boosted(cv=None, **FAST).fit(X.iloc[train])
+        expected[test] = fold.transform(X.iloc[test])
+    assert_array_equal(out, expected)
+
+
 def test_cross_fitting_removes_the_in_sample_shift():
     X, _ = make_multitask_recsys(
         n_users=300, n_items=200, n_events=8000, random_state=0

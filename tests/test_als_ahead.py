@@ -176,6 +176,48 @@ def test_an_embedding_fitted_ahead_for_other_inputs_is_not_taken(change):
     np.testing.assert_array_equal(out, clone(step).fit_transform(X))
 
 
+class _LabelFolds:
+    """Folds by the order of ``y`` (the ahead fit, without ``y``, draws others)."""
+
+    def split(self, X, y=None, groups=None):
+        order = np.arange(len(X)) if y is None else np.argsort(y, kind="stable")
+        for k in range(3):
+            test = np.sort(order[k::3])
+            yield np.setdiff1d(np.arange(len(X)), test), test
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        return 3
+
+    def __repr__(self):
+        return "_LabelFolds()"
+
+
+def test_an_embedding_fitted_ahead_on_other_folds_is_not_taken():
+    X, Y = _data()
+    y = Y["rating"].fillna(0).to_numpy()
+    step = _als(n_jobs=2, cv=_LabelFolds())
+    with _als_ahead.fitted_ahead(step, X[["user_id", "item_id"]]) as ahead:
+        ahead.start()
+        while not ahead.done.wait(0.01):
+            pass
+        assert ahead.embedding is not None
+        out = step.fit_transform(X, y)
+    assert not ahead.embedding_taken and ahead.embedding is None  # freed
+    np.testing.assert_array_equal(out, clone(step).fit_transform(X, y))
+
+
+def test_the_embedding_is_taken_with_the_id_columns_in_another_order():
+    X, _ = _data()
+    X = X[["item_id", *[c for c in X.columns if c != "item_id"]]]  # item first
+    with _als_ahead.fitted_ahead(_als(n_jobs=2), X[["user_id", "item_id"]]) as ahead:
+        ahead.start()
+        while not ahead.done.wait(0.01):
+            pass
+        out = _als(n_jobs=2).fit_transform(X)
+    assert ahead.embedding_taken
+    np.testing.assert_array_equal(out, _als().fit_transform(X))
+
+
 def test_an_ahead_fit_that_fails_leaves_the_step_to_solve(monkeypatch):
     X, _ = _data()
     ids = X[["user_id", "item_id"]].assign(user_id=np.nan)  # not valid ids

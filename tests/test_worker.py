@@ -383,15 +383,39 @@ def test_a_claim_waits_for_a_yielding_task_and_keeps_others_out():
         if helper.busy:
             break
         time.sleep(0.005)
-    t = time.monotonic()
-    with helper.claimed():
-        waited = time.monotonic() - t
-        assert not helper.busy and helper.ready()
-        assert helper.run_yielding(time.sleep, 0) is NotImplemented
-        assert helper.run(os.getpid) != os.getpid()  # the claim's own work runs
-    side.join(10)
-    assert returned == [None] and waited > 0.2
+    seen = {}
+
+    def claim():  # in a thread: a claim that never wakes fails, not hangs
+        t = time.monotonic()
+        with helper.claimed():
+            seen["waited"] = time.monotonic() - t
+            seen["ready"] = not helper.busy and helper.ready()
+            seen["yielding"] = helper.run_yielding(time.sleep, 0)
+            seen["own"] = helper.run(os.getpid)  # the claim's own work runs
+
+    claimer = threading.Thread(target=claim)
+    claimer.start()
+    claimer.join(30)
+    side.join(30)
+    assert not claimer.is_alive() and not side.is_alive()
+    assert returned == [None] and seen["waited"] > 0.2 and seen["ready"]
+    assert seen["yielding"] is NotImplemented and seen["own"] != os.getpid()
     assert helper.run_yielding(os.getpid) != os.getpid()  # no claim: runs again
+    # a cancelled claim stops waiting at once
+    started.clear()
+    side = threading.Thread(target=yielding)
+    side.start()
+    started.wait(10)
+    for _ in range(200):
+        if helper.busy:
+            break
+        time.sleep(0.005)
+    cancelled = threading.Event()
+    cancelled.set()
+    t = time.monotonic()
+    with helper.claimed(cancelled):
+        assert time.monotonic() - t < 0.2 and not helper.ready()
+    side.join(30)
 
 
 def test_the_worker_keeps_its_heap_unless_malloc_is_the_users(monkeypatch):

@@ -34,6 +34,7 @@ import contextlib
 import hashlib
 import itertools
 import threading
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -42,12 +43,13 @@ from threadpoolctl import threadpool_limits
 
 from .._compat import _safe_indexing
 from .._crossfit import DrawnFolds, resolve_cv, with_config
-from .._worker import lend_cores
+from .._worker import BrokenProcessPool, lend_cores
 from ._crossfit import cross_fit_transform
 
 __all__ = [
     "adopt",
     "adopt_embedding",
+    "draw_folds",
     "fit_recorded",
     "fitted_ahead",
     "model_fits",
@@ -149,20 +151,24 @@ def adopt(model, user_items, user_index, item_index):
     return True
 
 
-def model_fits(estimator, X):
+def draw_folds(estimator, X):
+    """Return the :class:`DrawnFolds` the step's cross-fitting draws, or None."""
+    splitter = resolve_cv(estimator.cv, estimator.random_state)
+    return None if splitter is None else DrawnFolds(splitter, None, X, None)
+
+
+def model_fits(estimator, X, folds):
     """Return the ALS fits ``estimator.fit_transform(X)`` makes, in its order.
 
-    ``(estimator, rows)`` pairs: the model on all rows, then each fold's (the
-    folds :func:`~mtlclassic.embedding._crossfit.cross_fit_transform`
-    draws), whose ``fit`` gives only the model (no fold's transform). A
-    fold's rows are taken when its pair is.
+    ``(estimator, rows)`` pairs: the model on all rows, then each fold's of
+    ``folds`` (:func:`draw_folds`), whose ``fit`` gives only the model (no
+    fold's transform). A fold's rows are taken when its pair is.
     """
     yield estimator, X
-    splitter = resolve_cv(estimator.cv, estimator.random_state)
-    if splitter is None:
+    if folds is None:
         return
     fold = clone(estimator).set_params(cv=None)
-    for train, _ in DrawnFolds(splitter, None, X, None).folds:
+    for train, _ in folds.folds:
         yield clone(fold), _safe_indexing(X, train)
 
 
@@ -181,17 +187,16 @@ def fit_recorded(estimator, X):
     return ahead.models
 
 
-def _out_of_fold(estimator, X):
+def _out_of_fold(estimator, X, folds):
     """Return ``(folds, embedding)``: the step's out-of-fold embedding of ``X``.
 
     What :meth:`ALSEmbedder.fit_transform` computes on its id columns
-    (``passthrough=False``), from the models fitted ahead (each found by
-    :func:`adopt`, none solved); None without cross-fitting.
+    (``passthrough=False``) with ``folds`` (those the models were fitted
+    on), from the models fitted ahead (each found by :func:`adopt`, none
+    solved); None without cross-fitting.
     """
-    splitter = resolve_cv(estimator.cv, estimator.random_state)
-    if splitter is None:
+    if folds is None:
         return None
-    folds = DrawnFolds(splitter, None, X, None)
     # an ndarray (one array filled fold by fold): the step reads it as one
     embedding = cross_fit_transform(
         clone(estimator).set_params(passthrough=False).set_output(transform="default"),
@@ -228,17 +233,23 @@ def adopt_embedding(estimator, X, folds, fit_params):
     ahead.stop.set()
     ahead.go.set()
     ahead.done.wait()
-    if ahead.embedding is None or not _same_params(estimator, ahead.estimator):
+    found, ahead.embedding = ahead.embedding, None  # looked at once, then freed
+    if found is None:
         return None
-    drawn, embedding = ahead.embedding
-    if len(drawn) != len(folds.folds) or not all(
-        np.array_equal(a, c) and np.array_equal(b, d)
-        for (a, b), (c, d) in zip(drawn, folds.folds)
+    drawn, embedding = found
+    columns = list(ahead.X.columns)  # the same columns, maybe in another order
+    if (
+        type(estimator) is not type(ahead.estimator)
+        or not _same_params(estimator, ahead.estimator)
+        or len(drawn) != len(folds.folds)
+        or not all(
+            np.array_equal(a, c) and np.array_equal(b, d)
+            for (a, b), (c, d) in zip(drawn, folds.folds)
+        )
+        or sorted(map(str, X.columns)) != sorted(map(str, columns))
+        or not X[columns].equals(ahead.X)
     ):
         return None
-    if not X.equals(ahead.X) or not X.columns.equals(ahead.X.columns):
-        return None
-    ahead.embedding = None  # taken once
     ahead.embedding_taken = True
     return embedding
 
@@ -264,6 +275,13 @@ def _fit_in_worker(helper, fits, ahead):
         try:
             models = helper.run_yielding(fit_recorded, *fit)
         except BaseException as exc:  # noqa: BLE001 - the step then solves
+            if isinstance(exc, BrokenProcessPool) and not ahead.stop.is_set():
+                warnings.warn(
+                    f"The worker process died fitting the ALS step's models ahead "
+                    f"({exc}); the FM's folds run in threads instead.",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
             ahead.error = exc
             ahead.stop.set()
             return iter(())
@@ -299,8 +317,9 @@ def fitted_ahead(step, X, helper=None):
     estimator = ahead.estimator = clone(step).set_params(n_jobs=1, verbose=0)
 
     def run():
-        fits = model_fits(estimator, X)
         try:
+            folds = draw_folds(estimator, X)
+            fits = model_fits(estimator, X, folds)
             if helper is not None:
                 fits = _fit_in_worker(helper, fits, ahead)
             ahead.go.wait()
@@ -311,7 +330,7 @@ def fitted_ahead(step, X, helper=None):
                 fit_estimator.fit(rows)
             if not ahead.stop.is_set():
                 ahead.embedding_ahead = True  # transforms only: the step waits
-                ahead.embedding = _out_of_fold(estimator, X)
+                ahead.embedding = _out_of_fold(estimator, X, folds)
         except _Stopped:
             pass
         except BaseException as exc:  # noqa: BLE001 - the step then solves itself
@@ -333,8 +352,8 @@ def fitted_ahead(step, X, helper=None):
                 yield ahead
         except KeyboardInterrupt:
             interrupted = True
-            if helper is not None and helper.busy and helper._yielding:
-                helper.stop()  # a model of ours: not waited for
+            if helper is not None:
+                helper.stop_yielding()  # a model of ours: not waited for
             raise
         finally:
             _local.replaying = previous

@@ -426,9 +426,9 @@ class MultiTaskPipeline(Pipeline):
     its threads (:mod:`mtlclassic.embedding._als_ahead`). The fitted
     pipeline is the one ``Pipeline.fit`` gives, to the bit (ALS's factors do
     not depend on its thread count). With ``n_jobs=2`` the ALS step took
-    0.0-0.1 s instead of 0.9-1.0 s (one thread) at 100k MovieLens-1M events,
-    0.1 s instead of 2.6-2.7 s at 300k and 8.6 s at 1M
-    (``benchmarks/README.md``, issue 31's eighth stop).
+    0.0-0.2 s, against 1.0 s, 2.7-2.8 s and 9.0-9.2 s with one thread at
+    100k, 300k and 1M MovieLens-1M events (``benchmarks/README.md``, issue
+    31's eighth stop).
 
     It applies when ``X`` is a DataFrame with the ALS step's columns, exactly
     one FMEmbedder step comes before exactly one ALS step, both have

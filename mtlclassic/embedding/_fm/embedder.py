@@ -552,7 +552,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
                 Z = NotImplemented
                 if helper is not None:
                     # an ALS model fitted ahead there (MultiTaskPipeline) ends first
-                    with helper.claimed():
+                    with helper.claimed(fork.cancelled):
                         if helper.ready():
                             away.set()
                             try:
