@@ -376,13 +376,18 @@ def test_a_claim_waits_for_a_yielding_task_and_keeps_others_out():
         started.set()
         returned.append(helper.run_yielding(time.sleep, 0.5))
 
-    side = threading.Thread(target=yielding)
-    side.start()
-    started.wait(10)
-    for _ in range(200):  # until the task is in the worker
-        if helper.busy:
-            break
-        time.sleep(0.005)
+    def start_yielding():  # a thread whose yielding task is in the worker
+        started.clear()
+        side = threading.Thread(target=yielding)
+        side.start()
+        started.wait(10)
+        for _ in range(200):
+            if helper.busy:
+                break
+            time.sleep(0.005)
+        return side
+
+    side = start_yielding()
     seen = {}
 
     def claim():  # in a thread: a claim that never wakes fails, not hangs
@@ -402,14 +407,7 @@ def test_a_claim_waits_for_a_yielding_task_and_keeps_others_out():
     assert seen["yielding"] is NotImplemented and seen["own"] != os.getpid()
     assert helper.run_yielding(os.getpid) != os.getpid()  # no claim: runs again
     # a cancelled claim stops waiting at once
-    started.clear()
-    side = threading.Thread(target=yielding)
-    side.start()
-    started.wait(10)
-    for _ in range(200):
-        if helper.busy:
-            break
-        time.sleep(0.005)
+    side = start_yielding()
     cancelled = threading.Event()
     cancelled.set()
     t = time.monotonic()

@@ -82,12 +82,18 @@ class _Ahead:
         self.taken = 0  # models the step took (tests read it)
         self.in_worker = 0  # models fitted in the worker process
         self.X = None  # the rows fitted on
+        self.estimator = None  # the clone of the step fitted
         self.embedding_ahead = False  # the out-of-fold pass runs
         self.embedding = None  # (folds, out-of-fold embedding) once it ran
         self.embedding_taken = False  # the step took it (tests read it)
 
     def start(self):
         """Start fitting (the FM's lent core); a no-op once stopped."""
+        self.go.set()
+
+    def finish(self):
+        """Stop after the current model (at once if not started: the thread wakes)."""
+        self.stop.set()
         self.go.set()
 
 
@@ -140,8 +146,7 @@ def adopt(model, user_items, user_index, item_index):
     ahead = getattr(_local, "replaying", None)
     if ahead is None:
         return False
-    ahead.stop.set()
-    ahead.go.set()  # not started: the thread wakes, sees stop and ends
+    ahead.finish()
     ahead.done.wait()
     found = ahead.models.pop(_key(model, user_items, user_index, item_index), None)
     if found is None:
@@ -230,8 +235,7 @@ def adopt_embedding(estimator, X, folds, fit_params):
     ahead = getattr(_local, "replaying", None)
     if ahead is None or fit_params:
         return None
-    ahead.stop.set()
-    ahead.go.set()
+    ahead.finish()
     ahead.done.wait()
     found, ahead.embedding = ahead.embedding, None  # looked at once, then freed
     if found is None:
@@ -246,7 +250,7 @@ def adopt_embedding(estimator, X, folds, fit_params):
             np.array_equal(a, c) and np.array_equal(b, d)
             for (a, b), (c, d) in zip(drawn, folds.folds)
         )
-        or sorted(map(str, X.columns)) != sorted(map(str, columns))
+        or set(X.columns) != set(columns)
         or not X[columns].equals(ahead.X)
     ):
         return None
@@ -357,7 +361,6 @@ def fitted_ahead(step, X, helper=None):
             raise
         finally:
             _local.replaying = previous
-            ahead.stop.set()
-            ahead.go.set()
+            ahead.finish()
             if not interrupted:
                 thread.join()
