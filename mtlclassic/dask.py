@@ -41,7 +41,7 @@ from ._compat import (
 from .boosting import MultiTaskLGBM
 from .boosting._lgbm_input import check_task_params
 from .boosting._lgbm_input import lgb_feature_names as _lgb_feature_names
-from .boosting._lgbm_train import base_params, task_settings
+from .boosting._lgbm_train import base_params, histogram_layout, task_settings
 
 __all__ = ["DaskMultiTaskLGBM", "predict_dask"]
 
@@ -457,7 +457,7 @@ colsample_bytree, reg_lambda
                     n_trees):  # fmt: skip
         """Train one task with lightgbm.dask on the partitions holding its labels."""
         lgb = import_lightgbm()  # the one boundary to the dependency (_compat)
-        params = dict(params)
+        params = dict(histogram_layout(params))  # no num_threads: column-wise
         params.setdefault("objective", "binary" if kind == "binary" else "regression")
         params.pop("verbosity", None)
         labelled = label.notnull()
