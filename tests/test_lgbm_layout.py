@@ -41,7 +41,10 @@ def features(kind, rng, n=3000):
     raise ValueError(kind)
 
 
-@pytest.mark.parametrize("kind", ["dense", "missing", "sparse", "bundled", "categorical"])
+KINDS = ["dense", "missing", "sparse", "bundled", "categorical"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("objective", ["regression", "binary"])
 def test_trees_do_not_depend_on_layout_or_threads(kind, objective):
     rng = np.random.RandomState(SEED)
