@@ -45,14 +45,18 @@ KINDS = ["dense", "missing", "sparse", "bundled", "categorical"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("objective", ["regression", "binary"])
+@pytest.mark.parametrize("objective", ["regression", "binary", "lambdarank"])
 def test_trees_do_not_depend_on_layout_or_threads(kind, objective):
     rng = np.random.RandomState(SEED)
     X = features(kind, rng)
     signal = np.nan_to_num(X[:, -1]) + 0.5 * np.nan_to_num(X[:, 0])
     y = signal + rng.normal(scale=0.5, size=len(X))
+    group = None
     if objective == "binary":
         y = (y > np.median(y)).astype(float)
+    if objective == "lambdarank":  # graded relevance 0-3 in queries of 30 rows
+        y = np.digitize(y, np.quantile(y, [0.5, 0.75, 0.9])).astype(float)
+        group = np.full(len(X) // 30, 30)
     weight = rng.uniform(0.5, 2.0, size=len(X))
     init = 0.1 * rng.normal(size=len(X))
     cats = [0] if kind == "categorical" else "auto"
@@ -69,8 +73,8 @@ def test_trees_do_not_depend_on_layout_or_threads(kind, objective):
         else:
             params[f"force_{layout}_wise"] = True
         data = lgb.Dataset(
-            X, y, weight=weight, init_score=init, categorical_feature=cats,
-            params={"verbosity": -1},
+            X, y, weight=None if group is not None else weight, group=group,
+            init_score=init, categorical_feature=cats, params={"verbosity": -1},
         )  # fmt: skip
         models[layout, threads] = trees(lgb.train(params, data, num_boost_round=15))
     oracle = models["col", 1]
