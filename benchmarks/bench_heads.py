@@ -6,7 +6,9 @@ before them (the cross-fitted FM and ALS) is fitted once per seed and split,
 and every setting of ``--set`` trains the heads on the same out-of-fold
 training features and predicts the same test features, as ``Pipeline.fit``
 and ``predict`` would. A setting is ``name:param=value,param=value`` of
-``MultiTaskLGBM`` parameters (values read as Python literals); ``default`` is
+``MultiTaskLGBM`` parameters (values read as Python literals), and
+``drop_columns=REGEX`` trains and predicts the heads without the input
+columns whose names match (e.g. ``^als_(user|item)_``); ``default`` is
 always run first.
 
 Data and split are ``bench_real.py``'s (a seeded subset of users with about
@@ -72,14 +74,18 @@ def run(name, X, Y, settings, seeds, quick):
         front_s = time.perf_counter() - start
         Zte = front.transform(Xte)
         for setting, params in settings:
+            params = dict(params)
+            keep = Ztr.columns
+            if "drop_columns" in params:  # the heads without these input columns
+                keep = keep[~keep.str.match(params.pop("drop_columns"))]
             head = clone(model.steps[-1][1]).set_params(**params)
             start = time.perf_counter()
-            head.fit(Ztr, Ytr)
+            head.fit(Ztr[keep], Ytr)
             seconds = time.perf_counter() - start
             row = {"data": name, "setting": setting, "seed": seed,
                    "embedders_s": front_s, "heads_s": seconds,
                    "trees": int(sum(head.best_iteration_.values()))}  # fmt: skip
-            record(rows, row, Yte, head.predict(Zte))
+            record(rows, row, Yte, head.predict(Zte[keep]))
     return summarize(rows, name, "setting", ["heads_s", "trees"], len(seeds))
 
 

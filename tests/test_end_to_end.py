@@ -81,6 +81,32 @@ def test_embedders_option_is_validated():
     assert [n for n, _ in steps] == ["fmembedder", "alsembedder", "multitasklgbm"]
 
 
+def test_the_heads_read_the_als_score_not_the_factors(split):
+    """ALS gives the heads the user-item dot product; its factors on request."""
+    X_train, X_test, Y_train, _ = split
+    kw = dict(fm_n_iter=5, iterations=3, cv=2, n_estimators=20, random_state=0)
+    model = make_multitask_recommender(**kw, n_jobs=1).fit(X_train, Y_train)
+    als = model.named_steps["alsembedder"]
+    features = list(model.named_steps["multitasklgbm"].features_)
+    assert als.features == ("score",) and "als_score" in features
+    assert not [f for f in features if f.startswith(("als_user_", "als_item_"))]
+    # the score is the dot product of the factors of the step's own model
+    full = make_multitask_recommender(
+        **kw, n_jobs=1, alsembedder__features=("user", "item", "score")
+    ).fit(X_train, Y_train)
+    Z = full[:-1].transform(X_test)
+    users = Z.filter(regex="^als_user_").to_numpy()
+    items = Z.filter(regex="^als_item_").to_numpy()
+    assert users.shape[1] == items.shape[1] == 16
+    np.testing.assert_allclose(
+        (users * items).sum(axis=1), Z["als_score"], rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        model[:-1].transform(X_test)["als_score"], Z["als_score"]
+    )
+    assert "als_user_0" in full.named_steps["multitasklgbm"].features_
+
+
 def test_the_time_column_is_not_a_feature(split):
     """Predictions do not depend on the time column, present or absent."""
     X_train, X_test, Y_train, _ = split
