@@ -23,9 +23,18 @@ against popularity. Times: fit, and recommending for every test user (ms/user).
 
 Run: ``python benchmarks/bench_topk.py [--dataset movielens|book-crossing|all]
 [--users N]``; ``--quick`` runs a generated stand-in in seconds (the tests do).
+
+``--pipeline-set NAME:{...} ... --seeds 0 1 2`` runs only the two-stage
+``Recommender`` around ``make_multitask_recommender(random_state=seed,
+n_jobs=1, **params)`` for each setting (a dict literal; a ``random_state`` in it
+is added to the seed, to draw the same model again), on each seed's data and
+split, and prints NDCG@10 per seed and the mean per setting: the top-K list
+moves with any change of the pipeline, so compare a change against a second
+draw of the unchanged model (``"again:{'random_state': 100}"``).
 """
 
 import argparse
+import ast
 import importlib.util
 import sys
 import time
@@ -353,6 +362,13 @@ def main(argv=None):
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument(
+        "--pipeline-set",
+        nargs="+",
+        default=None,
+        help="NAME:{params} settings of make_multitask_recommender to compare",
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument(
         "--only",
         choices=["rectools"],
         default=None,
@@ -365,6 +381,10 @@ def main(argv=None):
         return 0
     loaders = {"movielens": movielens, "book-crossing": book_crossing_core}
     names = list(loaders) if args.dataset == "all" else [args.dataset]
+    if args.pipeline_set:
+        for name in names:
+            compare_pipelines(name, loaders[name], args)
+        return 0
     tables = {}
     for name in names:
         data = loaders[name](args.users, args.seed)
@@ -383,6 +403,47 @@ def main(argv=None):
     if tables:
         print("\n" + markdown(tables))
     return 0
+
+
+def compare_pipelines(name, loader, args):
+    """NDCG@10 of the Recommender around each ``--pipeline-set`` setting, per seed."""
+    settings = []
+    for text in args.pipeline_set:
+        label, _, body = text.partition(":")
+        settings.append((label, ast.literal_eval(body or "{}")))
+    got = {label: [] for label, _ in settings}
+    for seed in args.seeds or [args.seed]:
+        data = loader(args.users, seed)
+        if data is None:
+            print(f"{name}: data files absent; run ../shared/data/get_dev_data.sh "
+                  "(skipped).")  # fmt: skip
+            return
+        s = split(data, seed)
+        X_train, test = s["X_train"], s["test"]
+        if data.get("no_time"):
+            X_train = X_train.drop(columns="timestamp")
+        items, user_table = catalogue(data["X"], data["user_cols"])
+        users = test["user_id"].unique()
+        for label, params in settings:
+            params = {"n_jobs": 1, **params}
+            params["random_state"] = seed + params.get("random_state", 0)
+            model = make_multitask_recommender(**params)
+            rec = Recommender(
+                model, items, users=user_table, random_state=seed, n_jobs=1
+            )
+            rec.fit(X_train, s["Y_train"])
+            row = scores(rec.recommend(users, K), test, X_train)
+            got[label].append(row)
+            print(
+                f"  {name} seed {seed} {label}: NDCG@10 liked "
+                f"{row['ndcg_liked']:.4f}, any {row['ndcg_any']:.4f}",
+                flush=True,
+            )
+    for label, rows in got.items():
+        liked = np.mean([r["ndcg_liked"] for r in rows])
+        any_ = np.mean([r["ndcg_any"] for r in rows])
+        print(f"{name} {label}: mean NDCG@10 liked {liked:.4f}, any {any_:.4f} "
+              f"over {len(rows)} seeds")  # fmt: skip
 
 
 def markdown(tables):
