@@ -216,14 +216,14 @@ def make_multitask_recommender(
         and runs the FM's cross-fitting folds beside its chain on all rows,
         in a worker process when one is ready
         (:class:`~mtlclassic.FMEmbedder`); the fitted model does not depend
-        on it. On MovieLens-1M ``n_jobs=2`` fitted 1.63-1.71x faster than
-        ``n_jobs=1`` on two cores at 100k events, 1.63-1.70x at 300k (three
-        runs each) and 1.68-1.73x at 1M (two runs; ``python
-        benchmarks/bench_scale.py --n-jobs 1 2 --only pipeline``), with the
-        ALS step fitted on the cores the FM leaves idle
+        on it. On MovieLens-1M ``n_jobs=2`` fitted 1.43-1.44x faster than
+        ``n_jobs=1`` on two cores at 100k events (5.5 against 7.9 s),
+        1.62-1.63x at 300k (14.3 against 23.2 s) and 1.54x at 1M (50.5
+        against 77.8 s; ``python benchmarks/bench_scale.py --n-jobs 1 2``),
+        with the ALS step fitted on the cores the FM leaves idle
         (:class:`MultiTaskPipeline`) and the heads' tasks side by side; the
         FM's chain on all rows is one Markov chain, which bounds its part at
-        1.5x, and the FM is half the fit.
+        1.25-1.45x, and the FM is three quarters of the fit.
     **params : dict
         Any other step parameter as ``<step>__<parameter>``, e.g.
         ``multitasklgbm__min_child_samples=50``.
