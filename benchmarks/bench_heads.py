@@ -8,8 +8,9 @@ training features and predicts the same test features, as ``Pipeline.fit``
 and ``predict`` would. A setting is ``name:param=value,param=value`` of
 ``MultiTaskLGBM`` parameters (values read as Python literals), and
 ``drop_columns=REGEX`` trains and predicts the heads without the input
-columns whose names match (e.g. ``^als_(user|item)_``); ``default`` is
-always run first.
+columns whose names match (e.g. ``^als_(user|item)_`` with ``--als-factors``,
+which has the embedders give ALS's factors as well as ``als_score``); ``default``
+is always run first.
 
 Data and split are ``bench_real.py``'s (a seeded subset of users with about
 ``--n-events`` events, a seeded random 80/20 split of the events); metrics per
@@ -61,12 +62,14 @@ def parse_setting(text):
     return name, params
 
 
-def run(name, X, Y, settings, seeds, quick):
+def run(name, X, Y, settings, seeds, quick, als_factors=False):
     rows = []
     for seed, Xtr, Xte, Ytr, Yte in seeded_splits(X, Y, seeds):
         extra = (
             dict(n_estimators=30, factors=8, iterations=3, fm_n_iter=6) if quick else {}
         )
+        if als_factors:  # the heads' input holds ALS's factors too (to drop them)
+            extra["alsembedder__features"] = ("user", "item", "score")
         model = make_multitask_recommender(random_state=seed, n_jobs=1, **extra)
         front = model[:-1]
         start = time.perf_counter()
@@ -94,14 +97,23 @@ def main(argv=None):
     data_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--set", dest="settings", nargs="*", default=[])
+    parser.add_argument(
+        "--als-factors",
+        action="store_true",
+        help="the embedders give ALS's user and item factors too (the default "
+        "pipeline's ALS step gives als_score alone)",
+    )
     args = parser.parse_args(argv)
     settings = [("default", {})] + [parse_setting(s) for s in args.settings]
     if args.quick:
         X, Y = generated(np.random.RandomState(0))
-        run("generated stand-in (--quick)", X, Y, settings, [0], quick=True)
+        run(
+            "generated stand-in (--quick)", X, Y, settings, [0], quick=True,
+            als_factors=args.als_factors,
+        )  # fmt: skip
         return 0
     for name, X, Y in real_data(args):
-        run(name, X, Y, settings, args.seeds, quick=False)
+        run(name, X, Y, settings, args.seeds, quick=False, als_factors=args.als_factors)
     return 0
 
 

@@ -375,6 +375,10 @@ def main(argv=None):
         help="popularity and RecTools only (its venv has numpy < 2)",
     )
     args = parser.parse_args(argv)
+    if args.seeds and not args.pipeline_set:
+        parser.error("--seeds needs --pipeline-set (the full run uses --seed)")
+    if args.pipeline_set and (args.quick or args.only):
+        parser.error("--pipeline-set runs on the real data, without --quick/--only")
     if args.quick:
         run("generated", generated(None, args.seed), quick=True, seed=args.seed,
             legacy=not args.no_legacy)  # fmt: skip

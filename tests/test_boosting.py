@@ -38,7 +38,7 @@ def lgb_params(objective, **extra):
         "num_threads": 1,
         "seed": SEED,
         "deterministic": True,
-        "force_col_wise": True,
+        "force_row_wise": True,  # one thread (histogram_layout)
         "verbosity": -1,
     }
     params.update(extra)

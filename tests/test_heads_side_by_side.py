@@ -1,6 +1,7 @@
 """MultiTaskLGBM's separate tasks trained side by side, one LightGBM thread each."""
 
 import threading
+import time
 
 import lightgbm as lgb
 import numpy as np
@@ -90,6 +91,20 @@ def test_a_task_that_ends_hands_its_threads_to_the_others_next_booster(
         return reset(self, params)
 
     monkeypatch.setattr(lgb.Booster, "reset_parameter", recorded)
+    # the later of the two refits waits for the other task to end (the first
+    # task's 3 rounds end first on an idle machine, not always on a loaded one)
+    starts, per_task = {}, _lgbm_train.ThreadShare.per_task
+
+    def after_the_other_task(share):
+        me = threading.get_ident()
+        starts[me] = starts.get(me, 0) + 1
+        if starts[me] == 2 and any(n == 2 for t, n in starts.items() if t != me):
+            deadline = time.monotonic() + 30
+            while share.running > 1 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        return per_task(share)
+
+    monkeypatch.setattr(_lgbm_train.ThreadShare, "per_task", after_the_other_task)
     side = MultiTaskLGBM(**params, n_jobs=2).fit(X, Y)
     # no running booster changes its thread count (that would restart
     # LightGBM's column sampling); the second task's refit took both threads

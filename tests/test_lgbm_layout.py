@@ -105,11 +105,15 @@ def test_heads_use_row_wise_with_one_thread_and_keep_a_users_layout():
     })  # fmt: skip
     common = dict(n_estimators=30, learning_rate=0.1, random_state=SEED)
     one = MultiTaskLGBM(n_jobs=1, **common).fit(X, Y)
-    two = MultiTaskLGBM(n_jobs=2, **common).fit(X, Y)
     col = MultiTaskLGBM(
         n_jobs=1, task_params={t: {"force_col_wise": True} for t in Y}, **common
     ).fit(X, Y)
     for name in Y:
+        # a task alone takes both threads (column-wise); two tasks side by side
+        # take one each (row-wise)
+        two = MultiTaskLGBM(n_jobs=2, **common).fit(X, Y[[name]])
+        params = two.boosters_[name].params
+        assert params["num_threads"] == 2 and params["force_col_wise"] is True
         params = one.boosters_[name].params
         assert params["force_row_wise"] is True and "force_col_wise" not in params
         assert col.boosters_[name].params["force_col_wise"] is True

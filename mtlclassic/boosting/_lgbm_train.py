@@ -143,16 +143,18 @@ def histogram_layout(params):
     One thread builds row-wise histograms (``force_row_wise``), more threads
     column-wise ones (``force_col_wise``); parameters that already name a
     layout (a user's ``task_params``) are returned as they are. Fixing it
-    keeps ``deterministic=True`` exact (LightGBM's own advice: its automatic
-    choice times both) and the trees independent of the thread count: one
-    thread adds every bin's rows in row order in either layout, and the
-    column-wise layout gives each feature's histogram to one thread, so the
-    trees are the same to the model text with either layout and any number
-    of threads (``tests/test_lgbm_layout.py`` checks it on dense, sparse,
-    missing, categorical and bundled features). Row-wise is the faster with
-    one thread on the default pipeline's dense features: its two heads at
-    300k MovieLens-1M events fit in 7.7 s against 9.2 s column-wise
-    (``benchmarks/README.md``, "Fit cost against data size").
+    keeps ``deterministic=True`` exact (LightGBM's advice: its automatic
+    choice times both). One thread adds every bin's rows in row order in
+    either layout, and the column-wise layout gives each feature's histogram
+    to one thread, so the trees are the same to the model text with either
+    layout and any number of threads (``tests/test_lgbm_layout.py``: dense,
+    sparse, missing, categorical and bundled features). The exceptions are
+    LightGBM's own: ``use_quantized_grad``, ``data_sample_strategy="goss"``
+    and ``linear_tree`` give other trees with other thread counts in either
+    layout. Row-wise is the faster with one thread on dense features: the
+    default pipeline's two heads at 300k MovieLens-1M events (patience 10,
+    two interleaved runs each) fitted in 7.7-7.8 s against 8.7-9.1 s
+    column-wise (``benchmarks/README.md``, "ninth stop").
     """
     if any(key in params for key in LAYOUT_KEYS):
         return params
@@ -564,9 +566,9 @@ class ThreadShare:
     ends, the others' next boosters (their refits) take its threads. A
     running booster keeps its count: ``Booster.reset_parameter`` restarts
     LightGBM's column sampling (``feature_fraction``, ``extra_trees``), which
-    would change the trees, while the thread count does not (column-wise
-    histograms, ``deterministic``). A task that fails, or an interrupt, stops
-    the others at their next round.
+    would change the trees, while the thread count does not (see
+    :func:`histogram_layout`, ``deterministic``). A task that fails, or an
+    interrupt, stops the others at their next round.
     """
 
     def __init__(self, n_threads, n_tasks):

@@ -239,9 +239,11 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         more column-wise ones (``force_col_wise``), unless its
         ``task_params`` name a layout: the trees are the same to the model
         text either way (tested on dense, sparse, missing, categorical and
-        bundled features), and row-wise is the faster with one thread on
-        dense features (the default pipeline's heads at 300k MovieLens-1M
-        events: 7.7 s against 9.2 s).
+        bundled features; not so with ``use_quantized_grad``, GOSS or
+        ``linear_tree``, whose trees LightGBM changes with the thread count),
+        and row-wise is the faster with one thread on dense features (the
+        default pipeline's two heads at 300k MovieLens-1M events: 7.7-7.8 s
+        against 8.7-9.1 s, patience 10).
     random_state : int, RandomState instance or None, default=None
         Seeds LightGBM (``seed``, with ``deterministic=True``), the validation
         split and the chain folds. Same data and seed give the same model.

@@ -67,8 +67,8 @@ def make_multitask_recommender(
        not features of the heads: ALS identifies them only up to a rotation,
        and trees that split on their coordinates cost 3x the heads' time for
        no gain. On MovieLens-1M and Book-Crossing (``python
-       benchmarks/bench_heads.py --dataset all --seeds 0 1 2 --set
-       "score:drop_columns=^als_(user|item)_"``) the heads without them
+       benchmarks/bench_heads.py --dataset all --seeds 0 1 2 --als-factors
+       --set "score:drop_columns=^als_(user|item)_"``) the heads without them
        scored rating RMSE 0.8827 against 0.8834 and liked AUC 0.8021 against
        0.8016 (better on every seed), explicit AUC 0.7984 against 0.7985 and
        rating RMSE 1.5474 against 1.5482, and fitted in 0.96 against 3.1 s
