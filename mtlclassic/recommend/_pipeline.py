@@ -218,8 +218,9 @@ def make_multitask_recommender(
         (:class:`~mtlclassic.FMEmbedder`); the fitted model does not depend
         on it. On MovieLens-1M ``n_jobs=2`` fitted 1.43-1.44x faster than
         ``n_jobs=1`` on two cores at 100k events (5.5 against 7.9 s),
-        1.62-1.63x at 300k (14.3 against 23.2 s) and 1.54x at 1M (50.5
-        against 77.8 s; ``python benchmarks/bench_scale.py --n-jobs 1 2``),
+        1.62-1.63x at 300k (14.3 against 23.2 s) and 1.54-1.60x at 1M (50.5
+        against 77.8 s, 46.7 against 74.5 s; ``python benchmarks/bench_scale.py
+        --n-jobs 1 2``, two runs),
         with the ALS step fitted on the cores the FM leaves idle
         (:class:`MultiTaskPipeline`) and the heads' tasks side by side; the
         FM's chain on all rows is one Markov chain, which bounds its part at
