@@ -303,7 +303,8 @@ def run(name, data, *, quick, seed, legacy, only=None):
             recs, fit_s, rec_s = run_generator(gen, X_train, users)
             got = scores(recs, test, X_train)
             print(f"  {label} tuned for {metric} ({_setting(gen)}): "
-                  f"{metric} {got[metric]:.4f}, fit {fit_s:.1f} s, "
+                  f"{metric} {got[metric]:.4f}, "
+                  f"recall_any {got['recall_any']:.4f}, fit {fit_s:.1f} s, "
                   f"{1000 * rec_s / users.size:.2f} ms/user")  # fmt: skip
             combined[metric] = got[metric]
         rows.append((f"{label}, tuned", combined))
