@@ -19,7 +19,7 @@ from mtlclassic.candidates import EASE, Popularity
 from mtlclassic.metrics import evaluate_recommendations, make_topk_scorer
 from mtlclassic.model_selection import UserTemporalSplit
 from mtlclassic.recommend import _recommender as recommender_module
-from mtlclassic.recommend._ranker import label_cut, relevance_labels
+from mtlclassic.recommend._ranker import base_scores, label_cut, relevance_labels
 from tests._catalogue import catalogues
 
 SMALL_MODEL = dict(
@@ -135,6 +135,37 @@ def test_relevance_labels_by_hand():
         lambda X, Y: Y["rating"] >= 3,
     )  # fmt: skip
     assert custom.tolist() == [0, 1, 0, 0]
+
+
+def test_base_scores_rank_each_user_apart():
+    # users interleaved, a tie (broken by position) and a missing score (last)
+    cands = pd.DataFrame({"user_id": [7, 3, 7, 3, 7, 3, 7],
+                          "s": [1.0, 9.0, 3.0, 8.0, 3.0, np.nan, 2.0]})  # fmt: skip
+    ranks = [4, 1, 1, 2, 2, 3, 3]
+    assert_allclose(base_scores(cands, "s", "user_id"), -np.log2(ranks))
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "u": rng.choice(["a", "b", "c", "d"], size=500),
+        "s": np.where(rng.random(500) < 0.1, np.nan, rng.integers(0, 20, 500)),
+    })  # fmt: skip
+    oracle = frame.groupby("u")["s"].rank(
+        method="first", ascending=False, na_option="bottom"
+    )
+    assert_allclose(base_scores(frame, "s", "u"), -np.log2(oracle.to_numpy()))
+
+
+def test_a_users_list_does_not_depend_on_the_other_users_asked_for(data, fitted):
+    X, _, _, _ = data
+    rec, _ = fitted
+    users = X.user_id.unique()[:6].tolist()
+    together = rec.recommend(users + [123456, 654321], k=5)
+    for user in users + [654321]:
+        alone = rec.recommend([user], k=5).reset_index(drop=True)
+        part = together[together.user_id == user].reset_index(drop=True)
+        pd.testing.assert_frame_equal(part, alone)
+    # a new user: -log2 of the popularity rank, whoever else is asked for
+    cold = together[together.user_id == 654321]["score"].to_numpy()
+    assert_allclose(cold, -np.log2(np.arange(1, 6)))
 
 
 def test_the_ranker_is_lambdarank_grouped_by_user_as_lgb_train(data, monkeypatch):

@@ -221,10 +221,9 @@ def base_scores(cands, source, user_col):
     users = pd.factorize(cands[user_col])[0]
     order = np.lexsort((np.arange(values.size), -values, users))
     counts = np.bincount(users)
+    starts = np.cumsum(counts) - counts  # each user's first position in order
     rank = np.empty(values.size)
-    rank[order] = np.arange(values.size) - np.repeat(
-        np.cumsum(counts) - counts, counts
-    )[users[order]] + 1  # fmt: skip
+    rank[order] = np.arange(values.size) - starts[users[order]] + 1
     return 0.0 - np.log2(rank)  # 0.0 for the first, not -0.0
 
 
