@@ -223,11 +223,16 @@ def check_targets(
     return Yf, mask, kinds, names
 
 
-def check_task_sample_weight(sample_weight, n_samples: int, n_tasks: int):
+def check_task_sample_weight(sample_weight, n_samples: int, n_tasks: int,
+                             task_names=None):  # fmt: skip
     """Return per-task sample weights of shape (n_samples, n_tasks).
 
     ``None`` gives ones; a 1-D array is shared by every task; a 2-D array gives
-    one column per task. Weights must be finite and non-negative.
+    one column per task. A DataFrame whose columns are not its positions
+    (0, 1, ...) is read by name: its columns must include every name of
+    ``task_names`` (the tasks in fit order; others are ignored), else
+    ``ValueError`` names the missing ones; one column named after no task is
+    every task's, as a Series. Weights must be finite and non-negative.
 
     Examples
     --------
@@ -236,6 +241,8 @@ def check_task_sample_weight(sample_weight, n_samples: int, n_tasks: int):
     """
     if sample_weight is None:
         return np.ones((n_samples, n_tasks))
+    if isinstance(sample_weight, pd.DataFrame):
+        sample_weight = _weights_by_task(sample_weight, task_names)
     if isinstance(sample_weight, pd.DataFrame | pd.Series):
         sample_weight = sample_weight.to_numpy()
     sw = np.asarray(sample_weight, dtype=np.float64)
@@ -257,6 +264,27 @@ def check_task_sample_weight(sample_weight, n_samples: int, n_tasks: int):
     if not np.all(np.isfinite(sw)) or (sw < 0).any():
         raise ValueError("sample_weight must be finite and non-negative.")
     return sw
+
+
+def _weights_by_task(frame, task_names):
+    """Return a per-task weight DataFrame's columns in task order, by name."""
+    columns = list(frame.columns)
+    if columns == list(range(len(columns))):  # unnamed: one column per task, in order
+        return frame
+    if task_names is None:
+        return frame
+    names = [str(c) for c in columns]
+    if len(names) == 1 and names[0] not in {str(t) for t in task_names}:
+        return frame.iloc[:, 0]  # one column of row weights: every task's, as a Series
+    missing = [t for t in task_names if str(t) not in names]
+    if missing:
+        raise ValueError(
+            f"sample_weight is a DataFrame with columns {columns}: its columns are "
+            f"matched to the tasks by name, and it has none for task(s) {missing}. "
+            f"Give one column per task named {list(task_names)}, or an array with "
+            "one column per task in that order."
+        )
+    return frame.iloc[:, [names.index(str(t)) for t in task_names]]
 
 
 def fitted_tasks(estimator) -> dict:

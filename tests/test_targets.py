@@ -135,3 +135,52 @@ def test_tasks_from_column_refuses_a_shuffled_index():
         tasks_from_column(X, y, "domain")
     _, Y = tasks_from_column(X, y.reindex(X.index), "domain")
     assert Y["a"].tolist()[0] == 3.0
+
+
+def test_a_weight_frame_is_read_by_task_name():
+    frame = pd.DataFrame({"click": [1.0, 2.0], "rating": [3.0, 4.0], "x": [9.0, 9.0]})
+    sw = check_task_sample_weight(frame, 2, 2, task_names=["rating", "click"])
+    np.testing.assert_array_equal(sw, [[3, 1], [4, 2]])  # task order, "x" ignored
+    unnamed = pd.DataFrame(np.array([[1.0, 2.0], [3.0, 4.0]]))  # columns 0, 1
+    sw = check_task_sample_weight(unnamed, 2, 2, task_names=["rating", "click"])
+    np.testing.assert_array_equal(sw, [[1, 2], [3, 4]])  # positions
+    with pytest.raises(ValueError, match=r"none for task\(s\) \['like'\]"):
+        check_task_sample_weight(frame, 2, 2, task_names=["rating", "like"])
+    shared = pd.DataFrame({"w": [1.0, 5.0]})  # one column named after no task
+    sw = check_task_sample_weight(shared, 2, 2, task_names=["rating", "click"])
+    np.testing.assert_array_equal(sw, [[1, 1], [5, 5]])
+    frame_before = frame.copy()
+    check_task_sample_weight(frame, 2, 2, task_names=["click", "rating"])
+    pd.testing.assert_frame_equal(frame, frame_before)
+
+
+def test_estimators_read_weight_frames_by_task_name():
+    from mtlclassic import MultiTaskLGBM, TraceNormMultiTask
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.standard_normal((300, 4)), columns=list("abcd"))
+    Y = pd.DataFrame({
+        "rating": X["a"] + 0.1 * rng.standard_normal(300),
+        "click": (X["b"] > 0).astype(float),
+    })  # fmt: skip
+    w = pd.DataFrame(
+        {"click": rng.uniform(0.1, 3, 300), "rating": rng.uniform(0.1, 3, 300)}
+    )
+    by_position = w[["rating", "click"]].to_numpy()  # the oracle: Y's task order
+    for model in (
+        MultiTaskLGBM(n_estimators=10, random_state=0, n_jobs=1),
+        TraceNormMultiTask(
+            alpha=0.01, tasks={"rating": "regression", "click": "binary"}
+        ),
+    ):
+        named = clone_fit(model, X, Y, w)
+        positional = clone_fit(model, X, Y, by_position)
+        np.testing.assert_allclose(named.predict(X), positional.predict(X))
+        swapped = clone_fit(model, X, Y, w.to_numpy())  # click's weights on rating
+        assert not np.allclose(named.predict(X), swapped.predict(X))
+
+
+def clone_fit(model, X, Y, w):
+    from sklearn.base import clone
+
+    return clone(model).fit(X, Y, sample_weight=w)

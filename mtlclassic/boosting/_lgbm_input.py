@@ -533,7 +533,9 @@ def check_weights(sample_weight, mask, names):
     """``sample_weight`` as (n_samples, n_tasks), or None."""
     if sample_weight is None:
         return None
-    weights = check_task_sample_weight(sample_weight, mask.shape[0], len(names))
+    weights = check_task_sample_weight(
+        sample_weight, mask.shape[0], len(names), task_names=names
+    )
     dead = [
         n
         for t, n in enumerate(names)

@@ -523,7 +523,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             Labels ``Y``, NaN where a row has no label for a task.
         sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks),
                 default=None
-            Row weights, shared by every task (1-D) or per task (2-D).
+            Row weights, shared by every task (1-D) or per task (2-D). A
+            DataFrame with named columns is matched to the tasks by name
+            (``ValueError`` if a task has no column).
         eval_set : tuple (X_val, Y_val) or list of one such tuple, default=None
             Validation data for early stopping (each task on its labelled
             rows of ``Y_val``).

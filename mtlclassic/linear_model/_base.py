@@ -154,6 +154,7 @@ class _TaskRelationshipModel(
         sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
 default=None
             Normalised to sum to ``n_t`` over the labelled rows of each task.
+            A DataFrame with named columns is matched to the tasks by name.
 
         Returns
         -------
@@ -182,7 +183,9 @@ default=None
             y, self.tasks, n_samples=n_samples, allow_kinds=_ALLOWED_KINDS
         )
         n_tasks = Yf.shape[1]
-        sw = check_task_sample_weight(sample_weight, n_samples, n_tasks)
+        sw = check_task_sample_weight(
+            sample_weight, n_samples, n_tasks, task_names=names
+        )
         # one weight per row for the feature statistics: an integer weight k
         # on every task is the row repeated k times
         row_weight = None if sample_weight is None else sw.mean(axis=1)

@@ -213,7 +213,9 @@ default=None
         base.set_params(tasks=list(kinds))
         sw = None
         if sample_weight is not None:
-            sw = check_task_sample_weight(sample_weight, n_samples, len(kinds))
+            sw = check_task_sample_weight(
+                sample_weight, n_samples, len(kinds), task_names=names
+            )
         # every row prepared once: for the grid of alpha and for the refit
         model = clone(base)
         data = model._prepare(X, y, sample_weight)

@@ -585,7 +585,9 @@ class _BaseFM(BaseEstimator):
             # task-major in memory: the sampler's (T, n) weights are this array)
             weight = np.asfortranarray(mask)
         else:
-            weight = check_task_sample_weight(sample_weight, n_samples, len(keep))
+            weight = check_task_sample_weight(
+                sample_weight, n_samples, len(keep), task_names=names
+            )
             weight = weight * mask
         if not weight.any():
             raise ValueError(

@@ -411,6 +411,8 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         y : DataFrame or array-like of shape (n_samples, n_tasks) or (n_samples,)
             Labels, NaN where a row has no label for a task.
         sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            Per task (2-D): a DataFrame with named columns is matched to the
+            tasks by name.
 
         Returns
         -------

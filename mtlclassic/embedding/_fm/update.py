@@ -611,7 +611,10 @@ def task_labels(est, y, sample_weight, n):
                 f"(e.g. {Y[bad, t][0]:g})."
             )
     Y[~mask] = 0.0
-    weight = check_task_sample_weight(sample_weight, n, len(fitted)) * mask
+    weight = (
+        check_task_sample_weight(sample_weight, n, len(fitted), task_names=fitted)
+        * mask
+    )
     return Y, weight
 
 
