@@ -326,3 +326,21 @@ def test_vectorised_task_scores_match_sklearn_per_task():
             roc_auc_score(Y[rows, 3], P[rows, 3], sample_weight=sw)
         )
         assert np.isnan(got[2]) and np.isnan(got[4])
+
+
+def test_a_prediction_frame_is_matched_to_the_tasks_by_name():
+    from mtlclassic.metrics import multitask_report, multitask_score, rmse
+
+    Y = pd.DataFrame({"rating": [1.0, 2, 3, 4], "click": [0.0, 1, 0, 1]})
+    P = pd.DataFrame({"click": [0.1, 0.9, 0.2, 0.8], "rating": [1.0, 2, 3, 5]})
+    in_order = P[["rating", "click"]].to_numpy()  # the oracle: by position
+    pd.testing.assert_frame_equal(multitask_report(Y, P), multitask_report(Y, in_order))
+    report = multitask_report(Y, P)
+    assert report.loc["rating", "rmse"] == pytest.approx(0.5)  # one error of 1 in 4
+    assert report.loc["click", "roc_auc"] == 1.0
+    np.testing.assert_allclose(rmse(Y, P), rmse(Y, in_order))
+    assert multitask_score(Y, P) == multitask_score(Y, in_order)
+    unnamed = pd.DataFrame(in_order)  # columns 0, 1: by position
+    pd.testing.assert_frame_equal(multitask_report(Y, unnamed), report)
+    with pytest.raises(ValueError, match=r"no column for \['rating'\]"):
+        multitask_report(Y, P.rename(columns={"rating": "stars"}))

@@ -9,7 +9,33 @@ from sklearn import metrics as skm
 from .._targets import check_targets
 
 
-def _pred_matrix(Y_pred, shape) -> np.ndarray:
+def _true_names(Y_true, names):
+    """Task names a DataFrame ``Y_pred`` is matched to: ``Y_true``'s columns, if any."""
+    return [str(n) for n in names] if hasattr(Y_true, "columns") else None
+
+
+def _pred_matrix(Y_pred, shape, true_names=None) -> np.ndarray:
+    """``Y_pred`` as a float matrix of ``shape``, its columns in ``Y_true``'s order.
+
+    A DataFrame ``Y_pred`` with named columns is matched to ``true_names``
+    (``Y_true``'s task columns) by name: ``ValueError`` names the tasks it
+    lacks. Unnamed columns (0, 1, ...) and arrays are read by position.
+    """
+    if (
+        true_names is not None
+        and isinstance(Y_pred, pd.DataFrame)
+        and list(Y_pred.columns) != list(range(Y_pred.shape[1]))
+    ):
+        columns = [str(c) for c in Y_pred.columns]
+        if columns != true_names:
+            missing = [n for n in true_names if n not in columns]
+            if missing:
+                raise ValueError(
+                    f"Y_pred has the columns {columns} but Y_true has the tasks "
+                    f"{true_names}: a DataFrame Y_pred is matched to Y_true's tasks "
+                    f"by name, and it has no column for {missing}."
+                )
+            Y_pred = Y_pred.iloc[:, [columns.index(n) for n in true_names]]
     P = np.asarray(
         Y_pred.to_numpy() if hasattr(Y_pred, "to_numpy") else Y_pred, dtype=np.float64
     )
@@ -96,8 +122,8 @@ def masked_metric(metric, Y_true, Y_pred, *, tasks=None, sample_weight=None):
     Returns an array of shape (n_tasks,); NaN where the metric is undefined
     for a task (e.g. AUC of a task with one class).
     """
-    Y, mask, kinds, _ = check_targets(Y_true, tasks)
-    P = _pred_matrix(Y_pred, Y.shape)
+    Y, mask, kinds, names = check_targets(Y_true, tasks)
+    P = _pred_matrix(Y_pred, Y.shape, _true_names(Y_true, names))
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     out = np.empty(Y.shape[1])
     for t in range(Y.shape[1]):
@@ -130,9 +156,10 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None, task_name
     """
     tasks, order = align_tasks(Y_true, tasks, task_names)
     Y, mask, kinds, names = check_targets(Y_true, tasks, allow_empty=True)
-    P = _pred_matrix(Y_pred, Y.shape if order is None else (Y.shape[0], len(order)))
-    if order is not None:
-        P = P[:, order]
+    if order is None:
+        P = _pred_matrix(Y_pred, Y.shape, _true_names(Y_true, names))
+    else:
+        P = _pred_matrix(Y_pred, (Y.shape[0], len(order)))[:, order]
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     scores = _task_scores(Y, mask, P, kinds, w)
     warn_left_out(names, scores)
@@ -235,7 +262,9 @@ def multitask_report(Y_true, Y_pred, tasks=None):
     Parameters
     ----------
     Y_true : DataFrame or array-like of shape (n_samples, n_tasks)
-    Y_pred : array-like of shape (n_samples, n_tasks)
+    Y_pred : array-like or DataFrame of shape (n_samples, n_tasks)
+        A DataFrame with named columns is matched to a DataFrame ``Y_true``'s
+        tasks by name (``ValueError`` if one has no column); arrays by position.
     tasks : None, list or dict, default=None
 
     Returns
@@ -259,7 +288,7 @@ def multitask_report(Y_true, Y_pred, tasks=None):
     task_1      binary           4       NaN      1.0
     """
     Y, mask, kinds, names = check_targets(Y_true, tasks)
-    P = _pred_matrix(Y_pred, Y.shape)
+    P = _pred_matrix(Y_pred, Y.shape, _true_names(Y_true, names))
     rows = []
     for t, kind in enumerate(kinds):
         lab = mask[:, t]
