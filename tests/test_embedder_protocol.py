@@ -7,10 +7,17 @@ knows it (issue 13: one file touched to add an embedder).
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.model_selection import KFold
 from sklearn.utils.validation import validate_data
 
-from mtlclassic import Recommender, make_multitask_recommender, make_multitask_recsys
+from mtlclassic import (
+    ALSEmbedder,
+    FMEmbedder,
+    Recommender,
+    make_multitask_recommender,
+    make_multitask_recsys,
+)
 from mtlclassic.embedding import BaseEmbedder, id_index, lookup_ids
 from tests._catalogue import catalogues
 
@@ -294,3 +301,29 @@ def test_console_script_trusts_a_module_in_the_current_directory(
     out = pd.read_csv(tmp_path / "out.csv")
     np.testing.assert_allclose(out[list(Y.columns)], model.predict(X.head(30)),
                                rtol=1e-6)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "embedder, column",
+    [
+        (ALSEmbedder(factors=4, iterations=2, cv=None, random_state=0), "als_score"),
+        (FMEmbedder(n_iter=3, cv=None, random_state=0), "fm_score_rating"),
+    ],
+)
+def test_an_input_column_named_like_an_output_column_is_refused(embedder, column):
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=800, random_state=0)
+    X = X.rename(columns={"user_f0": column})
+    fitted = clone(embedder).set_output(transform="pandas").fit(X, Y)
+    with pytest.raises(ValueError, match=rf"two columns named \['{column}'\]"):
+        fitted.transform(X.head())
+    with pytest.raises(ValueError, match="two columns named"):
+        fitted.get_feature_names_out()
+    # without the passthrough the names are unique again
+    out = (
+        clone(embedder)
+        .set_params(passthrough=False)
+        .set_output(transform="pandas")
+        .fit(X, Y)
+        .transform(X.head())
+    )
+    assert out.columns.is_unique and column in out.columns

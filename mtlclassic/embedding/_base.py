@@ -80,6 +80,27 @@ from ._crossfit import CrossFitTransformerMixin
 __all__ = ["BaseEmbedder", "find_embedders", "id_index", "lookup_ids"]
 
 
+def unique_output_names(estimator, names):
+    """Return ``names`` as an object array; ``ValueError`` if one repeats.
+
+    A passed-through input column named like one of the embedder's new
+    columns (``als_score``, ``fm_score_<task>``) would give the output two
+    columns of that name, which pandas output and the next steps cannot tell
+    apart.
+    """
+    names = [str(n) for n in names]
+    counts = pd.Series(names).value_counts()
+    repeated = counts.index[counts > 1].tolist()
+    if repeated:
+        raise ValueError(
+            f"{type(estimator).__name__} would output two columns named "
+            f"{repeated}: an input column it passes through has the name of one "
+            "of its new columns. Rename that input column, drop it, or set "
+            "passthrough=False."
+        )
+    return np.asarray(names, dtype=object)
+
+
 def is_embedder(obj) -> bool:
     """Whether ``obj`` follows the embedder protocol (see the module docstring)."""
     if isinstance(obj, BaseEmbedder):
@@ -365,11 +386,13 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         ------
         ValueError
             If ``input_features`` differs from ``feature_names_in_`` or has
-            the wrong length.
+            the wrong length, or if a passed-through input column has the
+            name of a new column (rename it, or ``passthrough=False``).
         """
         check_is_fitted(self, "n_features_in_")
         names_in = _check_feature_names_in(self, input_features)
         passed = [str(names_in[j]) for j in self._passthrough_positions()]
         new = [str(n) for n in self._embedding_names()]
-        return np.asarray(passed + new if self._passthrough_first else new + passed,
-                          dtype=object)  # fmt: skip
+        return unique_output_names(
+            self, passed + new if self._passthrough_first else new + passed
+        )

@@ -26,7 +26,7 @@ from ..._compat import (
 from ..._crossfit import DrawnFolds, resolve_cv, with_config
 from ..._targets import check_targets
 from ..._worker import BrokenProcessPool, core_borrower, worker
-from .._base import BaseEmbedder
+from .._base import BaseEmbedder, unique_output_names
 from .._crossfit import cross_fit_transform
 from .base import (
     _COMMON_CONSTRAINTS,
@@ -462,6 +462,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         if not names or not self.passthrough:
             return Z
         if isinstance(Z, pd.DataFrame):
+            unique_output_names(self, [*Z.columns, *names])
             return pd.concat([Z, X[names].set_axis(Z.index, axis=0)], axis=1)
         rest = X[names].to_numpy()
         return np.hstack([Z, rest.astype(np.result_type(Z.dtype, rest.dtype))])
@@ -622,7 +623,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         """Names of the output columns (the excluded ones last)."""
         names = super().get_feature_names_out(input_features)
         extra = list(getattr(self, "excluded_columns_", [])) if self.passthrough else []
-        return np.asarray(list(names) + extra, dtype=object)
+        return unique_output_names(self, list(names) + extra)
 
     def _each(self):
         return isinstance(self.target, str) and self.target == "each"
