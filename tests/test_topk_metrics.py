@@ -108,3 +108,16 @@ def test_topk_scorer_reads_the_relevance_from_the_folds_Y(example):
     assert_allclose(scorer(Fixed(), X, Y), expected)
     with pytest.raises(ValueError, match="metric must be one of"):
         make_topk_scorer("auc")
+
+
+def test_ids_of_two_kinds_are_refused_by_column():
+    recs = pd.DataFrame({"user_id": [1, 1], "item_id": [10, 11], "rank": [1, 2]})
+    test = pd.DataFrame({"user_id": ["1"], "item_id": ["10"]})
+    with pytest.raises(ValueError, match="Column 'user_id' holds numbers in one"):
+        evaluate_recommendations(recs, test, k=2)
+    train = pd.DataFrame({"user_id": [1], "item_id": ["10"]})
+    with pytest.raises(ValueError, match="Column 'item_id'"):
+        evaluate_recommendations(recs, test.astype(int), k=2, train_events=train)
+    # the same kind of ids: a hand-checked hit at rank 1 of 2
+    report = evaluate_recommendations(recs, test.astype(int), k=2)
+    assert report["recall@2"] == 1.0 and report["mrr@2"] == 1.0

@@ -27,6 +27,38 @@ def _columns(frame, name, needed):
         )
 
 
+def _id_kind(values):
+    """Return the kind of id values: "number", "text" or None (e.g. mixed objects)."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return "number"
+    if pd.api.types.is_string_dtype(values):
+        return "text"
+    return None
+
+
+def _same_id_kinds(frames, columns):
+    """``ValueError`` if an id column holds numbers in one frame and text in another.
+
+    ``frames``: ``{name: DataFrame}``. Such ids never match (the user ``1``
+    is not the user ``"1"``), so every list would score 0, or pandas would
+    refuse the join without naming the column.
+    """
+    for col in columns:
+        kinds = {
+            name: (_id_kind(frame[col]), frame[col].dtype)
+            for name, frame in frames.items()
+            if frame is not None and len(frame)
+        }
+        known = {kind for kind, _ in kinds.values() if kind is not None}
+        if len(known) > 1:
+            found = ", ".join(f"{n} {d}" for n, (_, d) in kinds.items())
+            raise ValueError(
+                f"Column {col!r} holds numbers in one frame and text in another "
+                f"({found}): ids are compared by value, so they must be of one "
+                f"kind; convert one, e.g. frame[{col!r}].astype(str)."
+            )
+
+
 def _gains(test_events, relevance):
     """Each test event's gain (float64, >= 0)."""
     if relevance is None:
@@ -177,8 +209,9 @@ def evaluate_recommendations(
     Raises
     ------
     ValueError
-        If ``k`` is not a positive int, a column is missing, or a gain is
-        negative.
+        If ``k`` is not a positive int, a column is missing, a gain is
+        negative, or an id column holds numbers in one frame and text in
+        another.
 
     Examples
     --------
@@ -194,6 +227,13 @@ def evaluate_recommendations(
         raise ValueError(f"k must be a positive int; got {k!r}.")
     _columns(recommendations, "recommendations", [user_col, item_col])
     _columns(test_events, "test_events", [user_col, item_col])
+    if train_events is not None:
+        _columns(train_events, "train_events", [user_col, item_col])
+    _same_id_kinds(
+        {"recommendations": recommendations, "test_events": test_events,
+         "train_events": train_events},
+        [user_col, item_col],
+    )  # fmt: skip
     gains = _gains(test_events, relevance)
     relevant = pd.DataFrame(
         {
