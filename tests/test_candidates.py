@@ -342,3 +342,36 @@ def test_update_needs_only_the_columns_the_generator_reads(events):
     assert "fresh" in set(ease.user_index_)
     with pytest.raises(ValueError, match="X has no such column, and history_half"):
         ease.update(new.drop(columns="timestamp"))
+
+
+@pytest.fixture(scope="module")
+def int_events(events):
+    out = events.copy()
+    out["user_id"] = out["user_id"].str[1:].astype(int)
+    return out
+
+
+@pytest.mark.parametrize("make", [EASE, ItemKNN, Popularity])
+def test_update_conforms_new_user_ids_to_the_fitted_type(int_events, make):
+    new = pd.DataFrame({"user_id": [999, 999], "item_id": [100, 101],
+                        "timestamp": [1e9, 1e9 + 1]})  # fmt: skip
+    as_text = make().fit(int_events).update(new.astype({"user_id": str}))
+    as_int = make().fit(int_events).update(new)
+    assert_array_equal(as_text.user_index_, as_int.user_index_)  # one user 999, an int
+    pd.testing.assert_frame_equal(
+        as_text.recommend([999], n=5), as_int.recommend([999], n=5)
+    )
+    assert as_int.recommend([999], n=5)["score"].notna().all()  # a known user now
+
+
+def test_union_takes_ids_of_another_type_like_its_generators(int_events):
+    union = CandidateUnion([("ease", EASE()), ("pop", Popularity())], n_candidates=10)
+    union.fit(int_events)
+    users = [3, 7]
+    pd.testing.assert_frame_equal(
+        union.recommend([str(u) for u in users], n=3), union.recommend(users, n=3)
+    )
+    assert len(union.recommend(users, n=3)) == 6
+    pd.testing.assert_frame_equal(
+        union.similar_items(["100", "101"], k=3), union.similar_items([100, 101], k=3)
+    )

@@ -245,6 +245,8 @@ class BaseCandidateGenerator(BaseEstimator):
         """
         check_is_fitted(self)
         X_new, users, items, weights = self._events(X_new, reset=False)
+        # ids of the fitted ids' type: a new user "7" of an int-fitted model is 7
+        users = conform_ids(users, self.user_index_, "user_col")
         item_rows = lookup_ids(self.item_index_, items, "item_col")
         user_rows = lookup_ids(self.user_index_, users, "user_col")
         fresh = pd.unique(users[user_rows < 0])

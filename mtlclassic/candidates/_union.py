@@ -7,7 +7,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
 from .._compat import _fit_context, check_is_fitted, validate_data
-from .._ids import check_query_ids
+from .._ids import check_query_ids, conform_ids
 from .._similarity import check_k
 
 __all__ = ["CandidateUnion", "check_generator"]
@@ -199,6 +199,16 @@ class CandidateUnion(BaseEstimator):
             generator.update(X_new)
         return self
 
+    def _conformed(self, ids, position):
+        """Query ids as the fitted ids' type (``"3"`` for a model fitted on ints).
+
+        ``position``: 0 for users, 1 for items. The first generator's ids set
+        the type (every generator is fitted on the same events).
+        """
+        fitted = list(self.generators_[0][1].known_ids().values())[position]
+        column = "user_ids" if position == 0 else "item_ids"
+        return conform_ids(ids, np.asarray(fitted), column)
+
     @staticmethod
     def _known_users(generator):
         if getattr(generator, "_serves_cold_users", False):
@@ -244,7 +254,7 @@ class CandidateUnion(BaseEstimator):
             first generator's order).
         """
         check_is_fitted(self)
-        users = pd.unique(check_query_ids(user_ids, "user_ids"))
+        users = pd.unique(self._conformed(check_query_ids(user_ids, "user_ids"), 0))
         parts = [
             self._proposals(name, generator, users, exclude_seen)
             for name, generator in self.generators_
@@ -336,6 +346,7 @@ class CandidateUnion(BaseEstimator):
         """
         check_is_fitted(self)
         k = check_k(k)
+        item_ids = self._conformed(check_query_ids(item_ids, "item_ids"), 1)
         frames = []
         for _, generator in self.generators_:
             try:
@@ -349,7 +360,7 @@ class CandidateUnion(BaseEstimator):
         stacked = pd.concat(frames, ignore_index=True)
         stacked["score"] = 1.0 / (RRF_K + stacked["r"])
         fused = stacked.groupby(["q", "s"], sort=False, as_index=False)["score"].sum()
-        queries = pd.unique(check_query_ids(item_ids, "item_ids"))
+        queries = pd.unique(self._conformed(check_query_ids(item_ids, "item_ids"), 1))
         fused["_q"] = pd.Series(np.arange(queries.size), index=queries).reindex(
             fused["q"]).to_numpy()  # fmt: skip
         fused = fused.sort_values(["_q", "score"], ascending=[True, False],
