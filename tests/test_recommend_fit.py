@@ -168,6 +168,62 @@ def test_a_users_list_does_not_depend_on_the_other_users_asked_for(data, fitted)
     assert_allclose(cold, -np.log2(np.arange(1, 6)))
 
 
+def test_score_pairs_scores_each_pair_alone_as_in_a_batch(data, fitted):
+    X, _, items, _ = data
+    rec, _ = fitted
+    user = X.user_id.iloc[0]
+    listed = rec.recommend([user], k=len(items), exclude_seen=False)
+    # proposed and seen pairs, and a new user's pairs (popularity ranks)
+    chosen = listed.item_id.iloc[[0, 3, -1, -2, len(listed) // 2]].tolist()
+    pairs = pd.DataFrame({"user_id": [user] * 5 + [424242] * 3,
+                          "item_id": chosen + chosen[:3]})  # fmt: skip
+    together = rec.score_pairs(pairs)
+    alone = pd.concat([rec.score_pairs(pairs.iloc[[i]]) for i in range(len(pairs))])
+    assert_allclose(together["score"], alone["score"], rtol=1e-12)
+    # a new user's pair: -log2 of the item's rank in the popularity list
+    popular = rec.recommend([424242], k=len(items)).set_index("item_id")["score"]
+    assert_allclose(
+        together["score"].iloc[5:], popular.reindex(chosen[:3]).to_numpy(), rtol=1e-12
+    )
+
+
+def test_a_list_with_seen_items_keeps_the_unseen_ones_in_order(data, fitted):
+    X, _, items, _ = data
+    rec, _ = fitted
+    user = X.user_id.iloc[0]
+    unseen = rec.recommend([user], k=len(items))
+    every = rec.recommend([user], k=len(items), exclude_seen=False)
+    seen = set(X.loc[X.user_id == user, "item_id"])
+    assert seen & set(every.item_id)  # the seen items are listed too
+    kept = every[~every.item_id.isin(seen)].reset_index(drop=True)
+    assert kept.item_id.tolist() == unseen.item_id.tolist()
+    assert_allclose(kept["score"], unseen["score"], rtol=1e-12)
+    again = rec.score_pairs(every[["user_id", "item_id"]])
+    assert_allclose(again["score"], every["score"], rtol=1e-12)
+
+
+def test_score_pairs_equals_recommend_when_the_catalogue_lacks_proposed_items(data):
+    X, Y, items, users = data
+    popular = X.item_id.value_counts().index[:4]
+    rec = Recommender(
+        make_multitask_recommender(**SMALL_MODEL), items[~items.item_id.isin(popular)],
+        users=users, random_state=0, n_jobs=1,
+    ).fit(X, Y)  # fmt: skip
+    top = rec.recommend(X.user_id.unique()[:5], k=5)
+    assert not top.item_id.isin(popular).any()
+    again = rec.score_pairs(top[["user_id", "item_id"]])
+    assert_allclose(again["score"], top["score"], rtol=1e-12)
+
+
+def test_repeated_candidate_pairs_are_refused(data, fitted):
+    X, _, _, _ = data
+    rec, _ = fitted
+    user, item = X.user_id.iloc[0], X.item_id.iloc[0]
+    frame = pd.DataFrame({"user_id": [user, user], "item_id": [item, item]})
+    with pytest.raises(ValueError, match=r"1 repeated \(user, item\) pair"):
+        rec.recommend([user], k=2, candidates=frame)
+
+
 def test_the_ranker_is_lambdarank_grouped_by_user_as_lgb_train(data, monkeypatch):
     X, Y, _, _ = data
     seen = {}

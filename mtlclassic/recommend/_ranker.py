@@ -227,6 +227,33 @@ def base_scores(cands, source, user_col):
     return 0.0 - np.log2(rank)  # 0.0 for the first, not -0.0
 
 
+def offsets_beside(proposals, extra, source, user_col):
+    """Return the ranker's offset of pairs no generator proposed, each on its own.
+
+    A row of ``extra`` is ranked as if it alone joined its user's
+    ``proposals``: 1 + the number of that user's proposals whose ``source``
+    is at least its own (missing values after all others), so its offset
+    never depends on the other pairs asked for with it. Returns ``-log2``
+    of that rank, as :func:`base_scores` gives the proposals.
+    """
+
+    def filled(frame):
+        values = frame[source].to_numpy(dtype=np.float64)
+        return np.where(np.isnan(values), -np.inf, values)
+
+    n = len(proposals)
+    users = pd.concat([proposals[user_col], extra[user_col]], ignore_index=True)
+    codes = pd.factorize(users)[0]
+    values = np.concatenate([filled(proposals), filled(extra)])
+    is_extra = np.r_[np.zeros(n, dtype=np.int64), np.ones(len(extra), dtype=np.int64)]
+    # by user, best first, a user's proposals before an extra pair of equal value
+    order = np.lexsort((is_extra, -values, codes))
+    ahead = pd.Series(1 - is_extra[order]).groupby(codes[order]).cumsum().to_numpy()
+    rank = np.empty(values.size)
+    rank[order] = ahead + 1  # an extra row counts the proposals up to it, not itself
+    return 0.0 - np.log2(rank[n:])
+
+
 def best_source(cands, grades, user_col, k=10):
     """Return the score column whose own ranking has the best NDCG@k.
 

@@ -29,6 +29,7 @@ from ._ranker import (
     event_stats,
     freeze_selected,
     label_cut,
+    offsets_beside,
     ranker_frame,
     relevance_labels,
 )
@@ -42,6 +43,7 @@ from ._update import full_rows, session_rows, update_model
 
 _COMPILED = weakref.WeakKeyDictionary()  # Recommender -> its CompiledModel
 _QUERY = "__user__"  # the ranker's query column: one group per user
+_COLD_BASE = "_cold_base"  # score_pairs: a new user's pair's popularity offset
 ALS_CANDIDATES = 200  # n_candidates=None around a fitted model (its ALS step)
 UNION_CANDIDATES = 120  # n_candidates=None per generator of the default union
 SELECTION_TASK = "chosen"  # the task n_negatives adds: P(the user chooses the item)
@@ -584,6 +586,17 @@ default="auto"
             )
             pairs = self._conform_frame(source[keep], "candidates")
             pairs = pairs[pairs[self.user_col].isin(users)]
+            twice = pairs.duplicated([self.user_col, self.item_col])
+            if twice.any():
+                user, item = (
+                    pairs.loc[twice, [self.user_col, self.item_col]].iloc[0].tolist()
+                )
+                raise ValueError(
+                    f"candidates has {int(twice.sum())} repeated (user, item) "
+                    f"pair(s), e.g. ({user!r}, {item!r}): each "
+                    "pair must appear once (candidates.drop_duplicates(["
+                    f"{self.user_col!r}, {self.item_col!r}]))."
+                )
         elif source == "als" or (
             source == "auto" and self._candidate_source is not None
         ):
@@ -971,6 +984,19 @@ default="auto"
         """Return the model's side columns (from the catalogue and users)."""
         return [c for c, source in self._sources.items() if source != "context"]
 
+    def _generator_kinds(self):
+        """Names of the personal generators and of the popularity ones."""
+        personal, popular = [], []
+        for name, generator in self.generators_.generators_:
+            cold_serving = getattr(generator, "_serves_cold_users", False)
+            (popular if cold_serving else personal).append(name)
+        return personal, popular
+
+    def _popularity_column(self):
+        """Return the column new users are ranked by (the first popularity one)."""
+        personal, popular = self._generator_kinds()
+        return f"score_{popular[0]}" if popular and personal else None
+
     def _cold_rows(self, cands):
         """Rows of users no personal generator knows, and their popularity score.
 
@@ -979,18 +1005,16 @@ default="auto"
         generator's score (so a new user gets popularity's list), reported as
         ``-log2`` of the popularity rank.
         """
-        personal, popular = [], []
-        for name, generator in self.generators_.generators_:
-            cold_serving = getattr(generator, "_serves_cold_users", False)
-            (popular if cold_serving else personal).append(name)
+        personal, _ = self._generator_kinds()
+        column = self._popularity_column()
         n = len(cands)
-        if not popular or not personal:
+        if column is None:
             return np.zeros(n, dtype=bool), np.zeros(n)
         unknown = np.ones(n, dtype=bool)
         for name in personal:
             unknown &= cands[f"score_{name}"].isna().to_numpy()
             unknown &= cands[f"rank_{name}"].isna().to_numpy()
-        popularity = cands[f"score_{popular[0]}"].to_numpy(dtype=np.float64)
+        popularity = cands[column].to_numpy(dtype=np.float64)
         return unknown & ~np.isnan(popularity), np.nan_to_num(popularity, nan=0.0)
 
     def _generator_events(self, events):
@@ -1006,13 +1030,31 @@ default="auto"
     def _n_candidates(self, default=ALS_CANDIDATES):
         return default if self.n_candidates is None else int(self.n_candidates)
 
-    def _union_candidates(self, users, exclude_seen):
+    def _proposals(self, users, exclude_seen):
+        """Return the generators' candidates of ``users`` that can be served.
+
+        Catalogue items only, and without the ``seen`` pairs when
+        ``exclude_seen``: the rows the ranker's offsets rank among, in
+        :meth:`recommend` and :meth:`score_pairs` alike.
+        """
         cands = self.generators_.recommend(users, exclude_seen=exclude_seen)
         cands = cands[cands[self.item_col].isin(self.items_.index)]
         if exclude_seen and self.seen_ is not None and len(cands):
             key = pd.MultiIndex.from_frame(cands[[self.user_col, self.item_col]])
             cands = cands[~key.isin(self.seen_)]
-        return self._with_base(cands.reset_index(drop=True))
+        return cands.reset_index(drop=True)
+
+    def _union_candidates(self, users, exclude_seen):
+        if not exclude_seen:
+            # the served list's pairs and the seen ones, scored as score_pairs
+            # does: the unseen items keep their order and scores
+            ids = [self.user_col, self.item_col]
+            pairs = pd.concat(
+                [self._proposals(users, True)[ids], self._proposals(users, False)[ids]],
+                ignore_index=True,
+            ).drop_duplicates(ignore_index=True)
+            return self._with_union(pairs)
+        return self._with_base(self._proposals(users, exclude_seen))
 
     def _with_base(self, cands):
         """Candidates with the ranker's offset (:func:`._ranker.base_scores`)."""
@@ -1036,25 +1078,41 @@ default="auto"
             )
 
     def _with_union(self, pairs):
-        """Pairs with the generators' columns: rank where proposed, every score."""
+        """Pairs with the generators' columns: rank where proposed, every score.
+
+        The offsets are :meth:`recommend`'s: a proposed pair's rank among its
+        user's proposals (:meth:`_proposals`, seen pairs left out), a pair
+        not proposed ranked on its own beside them
+        (:func:`._ranker.offsets_beside`), so a pair's score never depends
+        on the other pairs asked for. The same for a new user's popularity
+        rank (``_COLD_BASE``).
+        """
+        ids = [self.user_col, self.item_col]
         users = pd.unique(pairs[self.user_col].to_numpy())
-        proposed = self.generators_.recommend(users, exclude_seen=True)
-        merged = pairs[[self.user_col, self.item_col]].merge(
-            proposed, on=[self.user_col, self.item_col], how="left"
-        )
+        proposed = self._proposals(users, exclude_seen=True)
+        merged = pairs[ids].merge(proposed, on=ids, how="left")
         scores = self.generators_.score_pairs(
             merged[self.user_col].to_numpy(), merged[self.item_col].to_numpy()
         )
         for col in scores.columns:
             merged[col] = merged[col].fillna(scores[col])
         merged["score"] = merged["score"].fillna(0.0)
-        # the offset ranks each pair among the user's proposals, as recommend does
-        ids = [self.user_col, self.item_col]
         key = pd.MultiIndex.from_frame(merged[ids])
-        extra = merged[~key.isin(pd.MultiIndex.from_frame(proposed[ids]))]
-        together = self._with_base(pd.concat([proposed, extra], ignore_index=True))
-        base = together.set_index(ids)[BASE]
-        return merged.assign(**{BASE: base.reindex(key).to_numpy()})
+        extra = ~key.isin(pd.MultiIndex.from_frame(proposed[ids]))
+        for column, source in ((BASE, self.__dict__.get("base_source_")),
+                               (_COLD_BASE, self._popularity_column())):  # fmt: skip
+            if source is None:  # fitted before the offset existed; no popularity
+                continue
+            base = np.empty(len(merged))
+            if len(proposed):
+                own = pd.Series(
+                    base_scores(proposed, source, self.user_col),
+                    index=pd.MultiIndex.from_frame(proposed[ids]),
+                )
+                base[~extra] = own.reindex(key[~extra]).to_numpy()
+            base[extra] = offsets_beside(proposed, merged[extra], source, self.user_col)
+            merged[column] = base
+        return merged
 
     def _score_ranked(self, cands, session):
         """Union candidates scored by the ranker, with the task predictions."""
@@ -1073,8 +1131,11 @@ default="auto"
         ).ravel()
         cold, popularity = self._cold_rows(cands)
         if cold.any():  # -log2 of the popularity rank: the ranker's offset scale
-            rows = cands.loc[cold, [self.user_col]].assign(_pop=popularity[cold])
-            score[cold] = base_scores(rows, "_pop", self.user_col)
+            if _COLD_BASE in cands.columns:  # score_pairs: ranked as recommend does
+                score[cold] = cands[_COLD_BASE].to_numpy()[cold]
+            else:  # recommend: the candidates are the user's proposals
+                rows = cands.loc[cold, [self.user_col]].assign(_pop=popularity[cold])
+                score[cold] = base_scores(rows, "_pop", self.user_col)
         out = pd.DataFrame(
             {
                 self.user_col: cands[self.user_col].to_numpy(),
@@ -1106,6 +1167,10 @@ default="auto"
         -------
         DataFrame
             The pairs with ``score`` and one column per task, in input order.
+            A pair's scores do not depend on the other pairs: with the
+            two-stage ranker a pair :meth:`recommend` lists gets its score
+            there, any other pair is ranked on its own beside the user's
+            candidates (a new user's by the popularity rank).
         """
         self._check_bound()
         keep = [self.user_col, self.item_col] + (
@@ -1265,7 +1330,9 @@ default="auto"
         candidates : {"auto", "als", "all"} or DataFrame, default=None
             Overrides the ``candidates`` given at construction.
         exclude_seen : bool, default=True
-            Leave out the ``seen`` pairs.
+            Leave out the ``seen`` pairs. With False (two-stage ranker) the
+            seen items join the list scored as :meth:`score_pairs` scores
+            them; the other items keep their order and scores.
         session : DataFrame or None, default=None
             The session so far, for a model with a
             :class:`~mtlclassic.SessionEmbedder` (see :meth:`score_pairs`):
