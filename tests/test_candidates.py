@@ -375,3 +375,40 @@ def test_union_takes_ids_of_another_type_like_its_generators(int_events):
     pd.testing.assert_frame_equal(
         union.similar_items(["100", "101"], k=3), union.similar_items([100, 101], k=3)
     )
+
+
+def _popular_order(events, exclude=()):
+    """Items by decreasing users (ties by id), the oracle of the cold list."""
+    users = events.drop_duplicates(["user_id", "item_id"]).groupby("item_id").size()
+    ranked = users.reset_index().sort_values([0, "item_id"], ascending=[False, True])
+    return [i for i in ranked["item_id"] if i not in set(exclude)]
+
+
+@pytest.mark.parametrize("make", [EASE, ItemKNN])
+def test_a_user_without_usable_history_gets_the_popular_items(events, make):
+    weighted = events.assign(w=np.where(events.user_id == "u0", 0.0, 1.0))
+    model = make(weight_col="w").fit(weighted)
+    top = model.recommend(["u0"], n=5)
+    seen = events.loc[events.user_id == "u0", "item_id"]
+    positive = weighted[weighted.w > 0]
+    assert top.item_id.tolist() == _popular_order(positive, exclude=seen)[:5]
+    assert top.score.isna().all()  # as an unseen user's: the union's popularity fills
+    other = model.recommend(["u1"], n=5)
+    assert other.score.notna().all()
+
+
+def test_items_the_model_leaves_out_fall_back_to_popularity(events):
+    left_out = _popular_order(events)[-2:]  # one user each: far below the top 10
+    user = "only_left_out"
+    extra = pd.DataFrame({"user_id": [user, user], "item_id": left_out[:2],
+                          "timestamp": [50.0, 51.0]})  # fmt: skip
+    data = pd.concat([events, extra], ignore_index=True)
+    model = EASE(top_items=10).fit(data)
+    top = model.recommend([user], n=4)
+    assert top.item_id.tolist() == _popular_order(data, exclude=left_out[:2])[:4]
+    assert top.score.isna().all()
+    near = model.similar_items([left_out[0]], k=3)
+    assert (
+        near.similar_item_id.tolist() == _popular_order(data, exclude=[left_out[0]])[:3]
+    )
+    assert near.score.isna().all()

@@ -352,14 +352,25 @@ class BaseCandidateGenerator(BaseEstimator):
         return [slice(s, min(s + size, n_rows)) for s in range(0, n_rows, size)]
 
     def _top_known(self, rows, n, exclude_seen):
-        """``(columns, values)`` of the best ``n`` items of known user rows."""
+        """``(columns, values)`` of the best ``n`` items of known user rows.
+
+        A user whose scores are all 0 (no usable history: zero weights, or
+        only items the model leaves out) gets the unseen users' list, less
+        the items seen when ``exclude_seen``, with values NaN.
+        """
         cols, vals = [], []
         for batch in self._batches(rows.size):
             scores = np.array(self._score_rows(rows[batch]), dtype=np.float64)
+            silent = ~(np.isfinite(scores) & (scores != 0)).any(axis=1)
+            if silent.any():  # popularity order: decreasing, ties by column
+                ranks = np.empty(scores.shape[1])
+                ranks[self._cold_order()] = np.arange(scores.shape[1])
+                scores[silent] = -ranks
             if exclude_seen:
                 seen = self.user_items_[rows[batch]].tocoo()
                 scores[seen.row, seen.col] = -np.inf
             c, v = top_n_rows(scores, n)
+            v[silent] = np.where(c[silent] >= 0, np.nan, v[silent])
             cols.append(c)
             vals.append(v)
         if not cols:
@@ -474,7 +485,8 @@ class BaseCandidateGenerator(BaseEstimator):
         DataFrame
             Columns ``<item_col>``, ``similar_<item_col>``, ``rank`` (1 = most
             similar) and ``score``; an item is never its own neighbour. An
-            item not seen in fit gets the most popular items, ``score`` NaN.
+            item not seen in fit, or similar to no item (one the model leaves
+            out), gets the most popular items, ``score`` NaN.
         """
         check_is_fitted(self)
         k = check_k(k)
@@ -489,11 +501,19 @@ class BaseCandidateGenerator(BaseEstimator):
             if sims is None:
                 raise TypeError(f"{type(self).__name__} has no item similarity.")
             sims = np.array(sims, dtype=np.float64)
+            others = sims.copy()
+            others[np.arange(q.size), rows[q]] = 0.0
+            silent = ~(np.isfinite(others) & (others != 0)).any(axis=1)
             cols, vals = top_k(sims, k, exclude=rows[q])
-            for i, c, v in zip(q, cols, vals):
-                columns[i], values[i] = c, v
-        cold = self._cold_order()[: min(k, self.item_index_.size)]
-        for i in np.flatnonzero(rows < 0):
+            for i, c, v, quiet in zip(q, cols, vals, silent):
+                if not quiet:
+                    columns[i], values[i] = c, v
+        order = self._cold_order()
+        for i in np.flatnonzero(
+            (rows < 0)
+            | np.isin(np.arange(rows.size), [j for j in known if columns[j] is None])
+        ):  # unseen, or no similarity to any item (e.g. an item not modelled)
+            cold = order[order != rows[i]][: min(k, self.item_index_.size)]
             columns[i], values[i] = cold, np.full(cold.size, np.nan)
         return neighbours_frame(
             queries, self.item_index_, columns, values, self._id_name("item_col")
