@@ -266,25 +266,40 @@ def check_task_sample_weight(sample_weight, n_samples: int, n_tasks: int,
     return sw
 
 
-def _weights_by_task(frame, task_names):
-    """Return a per-task weight DataFrame's columns in task order, by name."""
+def task_columns(frame, task_names, what):
+    """Return ``frame``'s columns in the order of ``task_names``, matched by name.
+
+    A frame whose columns are its positions (0, 1, ...) is returned as it is
+    (read by position); columns named after no task are left out.
+
+    Raises
+    ------
+    ValueError
+        Naming the tasks without a column (``what``: the argument's name).
+    """
     columns = list(frame.columns)
-    if columns == list(range(len(columns))):  # unnamed: one column per task, in order
-        return frame
-    if task_names is None:
+    if columns == list(range(len(columns))):
         return frame
     names = [str(c) for c in columns]
-    if len(names) == 1 and names[0] not in {str(t) for t in task_names}:
-        return frame.iloc[:, 0]  # one column of row weights: every task's, as a Series
-    missing = [t for t in task_names if str(t) not in names]
+    wanted = [str(t) for t in task_names]
+    missing = [t for t in wanted if t not in names]
     if missing:
         raise ValueError(
-            f"sample_weight is a DataFrame with columns {columns}: its columns are "
-            f"matched to the tasks by name, and it has none for task(s) {missing}. "
-            f"Give one column per task named {list(task_names)}, or an array with "
-            "one column per task in that order."
+            f"{what} is a DataFrame with the columns {columns}: they are matched to "
+            f"the tasks {wanted} by name, and it has none for {missing}. Name one "
+            "column per task, or pass an array with the tasks in that order."
         )
-    return frame.iloc[:, [names.index(str(t)) for t in task_names]]
+    return frame.iloc[:, [names.index(t) for t in wanted]]
+
+
+def _weights_by_task(frame, task_names):
+    """Return a per-task weight DataFrame's columns in task order, by name."""
+    if task_names is None:
+        return frame
+    names = [str(c) for c in frame.columns]
+    if len(names) == 1 and names[0] not in {str(t) for t in task_names}:
+        return frame.iloc[:, 0]  # one column of row weights: every task's, as a Series
+    return task_columns(frame, task_names, "sample_weight")
 
 
 def fitted_tasks(estimator) -> dict:

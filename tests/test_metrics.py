@@ -342,5 +342,5 @@ def test_a_prediction_frame_is_matched_to_the_tasks_by_name():
     assert multitask_score(Y, P) == multitask_score(Y, in_order)
     unnamed = pd.DataFrame(in_order)  # columns 0, 1: by position
     pd.testing.assert_frame_equal(multitask_report(Y, unnamed), report)
-    with pytest.raises(ValueError, match=r"no column for \['rating'\]"):
+    with pytest.raises(ValueError, match=r"has none for \['rating'\]"):
         multitask_report(Y, P.rename(columns={"rating": "stars"}))

@@ -144,7 +144,7 @@ def test_a_weight_frame_is_read_by_task_name():
     unnamed = pd.DataFrame(np.array([[1.0, 2.0], [3.0, 4.0]]))  # columns 0, 1
     sw = check_task_sample_weight(unnamed, 2, 2, task_names=["rating", "click"])
     np.testing.assert_array_equal(sw, [[1, 2], [3, 4]])  # positions
-    with pytest.raises(ValueError, match=r"none for task\(s\) \['like'\]"):
+    with pytest.raises(ValueError, match=r"has none for \['like'\]"):
         check_task_sample_weight(frame, 2, 2, task_names=["rating", "like"])
     shared = pd.DataFrame({"w": [1.0, 5.0]})  # one column named after no task
     sw = check_task_sample_weight(shared, 2, 2, task_names=["rating", "click"])

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from .._targets import check_targets
+from .._targets import check_targets, task_columns
 
 
 def _true_names(Y_true, names):
@@ -21,21 +21,8 @@ def _pred_matrix(Y_pred, shape, true_names=None) -> np.ndarray:
     (``Y_true``'s task columns) by name: ``ValueError`` names the tasks it
     lacks. Unnamed columns (0, 1, ...) and arrays are read by position.
     """
-    if (
-        true_names is not None
-        and isinstance(Y_pred, pd.DataFrame)
-        and list(Y_pred.columns) != list(range(Y_pred.shape[1]))
-    ):
-        columns = [str(c) for c in Y_pred.columns]
-        if columns != true_names:
-            missing = [n for n in true_names if n not in columns]
-            if missing:
-                raise ValueError(
-                    f"Y_pred has the columns {columns} but Y_true has the tasks "
-                    f"{true_names}: a DataFrame Y_pred is matched to Y_true's tasks "
-                    f"by name, and it has no column for {missing}."
-                )
-            Y_pred = Y_pred.iloc[:, [columns.index(n) for n in true_names]]
+    if true_names is not None and isinstance(Y_pred, pd.DataFrame):
+        Y_pred = task_columns(Y_pred, true_names, "Y_pred")
     P = np.asarray(
         Y_pred.to_numpy() if hasattr(Y_pred, "to_numpy") else Y_pred, dtype=np.float64
     )
