@@ -174,3 +174,25 @@ def test_event_kfold_holds_cold_users_out_whole():
         EventKFold(cold_user_fraction=1.0).folds(X)
     with pytest.raises(ValueError, match="more than the 3 rows"):
         EventKFold(5).folds(X.head(3))
+
+
+@pytest.mark.parametrize(
+    "times, expected",
+    [
+        (
+            [1, 2, 3, 4, 4, 4, 4, 4, 4, 4],
+            [([1], [2]), ([1, 2], [3]), ([1, 2, 3], [4] * 7)],
+        ),
+        (
+            [1, 2, 3, 3, 3, 3, 3, 3, 3, 4, 4],
+            [([1], [2]), ([1, 2], [3] * 7), ([1, 2] + [3] * 7, [4, 4])],
+        ),
+    ],
+)
+def test_temporal_split_with_most_events_at_the_newest_times(times, expected):
+    X = pd.DataFrame({"timestamp": times, "user_id": 0})
+    got = [
+        (sorted(X.timestamp[train]), sorted(X.timestamp[test]))
+        for train, test in TemporalSplit(n_splits=3).split(X)
+    ]
+    assert got == expected  # by hand: one distinct time per cut-off

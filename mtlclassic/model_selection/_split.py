@@ -177,14 +177,15 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
         sorted_t = t[order]
         n = t.size
         positions = (np.arange(1, self.n_splits + 1) * n) // (self.n_splits + 1)
-        cutoffs = []
-        for p in positions:
-            c = sorted_t[p]
-            if cutoffs and c <= cutoffs[-1]:
-                c = unique[np.searchsorted(unique, cutoffs[-1], side="right")]
-            if c == unique[0]:
-                c = unique[1]
-            cutoffs.append(c)
+        # each cut-off a distinct time after the previous one and after the
+        # oldest, leaving one distinct time for each cut-off still to come
+        # (many events at the newest times would otherwise run out of them)
+        cutoffs, previous = [], 0
+        for i, p in enumerate(positions):
+            at = int(np.searchsorted(unique, sorted_t[p]))
+            at = min(max(at, previous + 1), unique.size - self.n_splits + i)
+            cutoffs.append(unique[at])
+            previous = at
         cutoffs.append(np.inf)
         for i in range(self.n_splits):
             lo, hi = cutoffs[i], cutoffs[i + 1]
