@@ -17,6 +17,9 @@ The file (conventionally ``*.mtlc``) is a zip archive that holds no pickle:
     ``category`` column, so that a scorer can cast every streamed chunk of
     a CSV/parquet file to the training dtypes (``mtlclassic score`` does);
   - ``checksums``: the SHA-256 of every other member;
+  - ``manifest_sha256``: the SHA-256 of the manifest's JSON without this key
+    (so an edited object tree is caught too; files written before it have
+    none and load as before);
   - ``tree``: the object tree as tagged JSON. Plain JSON values stand for
     themselves; a dict with one of the tags ``__int__`` (big int),
     ``__float__`` (nan/inf), ``__tuple__``, ``__dict__`` (list of key/value
@@ -53,6 +56,7 @@ import json
 import platform
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -307,6 +311,24 @@ class _Writer:
         return {"values": self._encode_array(values, path), "dtype": dtype}
 
 
+# what reading a damaged zip member raises besides BadZipFile: a corrupt
+# deflate stream, a cut-off member, a header asking for an unknown version
+_DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError)
+
+
+def _read_error(exc):
+    """Whether ``exc`` tells of a damaged file (not of the disk or permissions)."""
+    if isinstance(exc, PermissionError | IsADirectoryError):
+        return False
+    return isinstance(exc, (*_DAMAGED, OSError))
+
+
+def _manifest_digest(manifest):
+    """SHA-256 of the manifest without its own digest (key order as written)."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body).encode()).hexdigest()
+
+
 class _Reader:
     def __init__(self, archive: zipfile.ZipFile, checksums: dict, trusted=()):
         self.archive = archive
@@ -322,7 +344,9 @@ class _Reader:
             )
         try:
             data = self.archive.read(name)
-        except (KeyError, zipfile.BadZipFile, OSError) as exc:
+        except Exception as exc:
+            if not (isinstance(exc, KeyError) or _read_error(exc)):
+                raise
             raise ModelFileError(
                 f"The model file is damaged: cannot read {name!r} ({exc})."
             ) from None
@@ -482,6 +506,12 @@ class _Reader:
                 "does not create (only scikit-learn, mtlclassic and implicit ALS "
                 "models, and modules named in trusted=): refusing to load it."
             )
+        if any(part.startswith("__") for part in name.split(".")):
+            # e.g. mtlclassic.cli.__main__: importing it would run the program
+            raise ModelFileError(
+                f"The model file asks for the type {name!r}: load imports no "
+                "dunder module (__main__, ...) from a file; refusing to load it."
+            )
         name = renamed(name)  # a class that moved: one table, no shim modules
         module_name, _, qual = name.rpartition(".")
         failure = None
@@ -614,6 +644,12 @@ def save(model, path, *, overwrite=True, input_example=None):
     }
     if schema is not None:
         manifest["input_schema"] = schema
+    manifest["manifest_sha256"] = _manifest_digest(manifest)  # edits of the tree
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"Cannot save to {str(path)!r}: the folder {str(path.parent)!r} does "
+            "not exist."
+        )
     with replacing(path, suffix=".tmp") as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("manifest.json", json.dumps(manifest))
@@ -625,24 +661,34 @@ def save(model, path, *, overwrite=True, input_example=None):
 def read_manifest(path) -> dict:
     """Return the manifest of a model file (versions, tasks, schema) unloaded."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"Model file {str(path)!r} is a folder, not a file.")
     if not path.is_file():
         raise FileNotFoundError(f"Model file {str(path)!r} does not exist.")
     try:
         with zipfile.ZipFile(path) as archive:
             manifest = json.loads(archive.read("manifest.json"))
-    except zipfile.BadZipFile:
-        raise ModelFileError(
-            f"{str(path)!r} is not an mtlclassic model file (not a "
-            "zip archive, or truncated)."
-        ) from None
     except KeyError:
         raise ModelFileError(
             f"{str(path)!r} is not an mtlclassic model file (no manifest)."
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelFileError(f"{str(path)!r} has a damaged manifest.") from None
+    except Exception as exc:
+        if not _read_error(exc):
+            raise
+        raise ModelFileError(
+            f"{str(path)!r} is not an mtlclassic model file (not a zip archive, or "
+            f"truncated or damaged: {exc})."
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{str(path)!r} is not an mtlclassic model file.")
+    digest = manifest.get("manifest_sha256")  # files before 0.x have none
+    if digest is not None and digest != _manifest_digest(manifest):
+        raise ModelFileError(
+            f"{str(path)!r}: its manifest (the object tree, tasks or schema) was "
+            "edited or damaged after it was saved (checksum mismatch)."
+        )
     version = manifest.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
         raise ModelFileError(
@@ -670,6 +716,8 @@ def load(path, *, trusted=()):
     ------
     FileNotFoundError
         The file does not exist.
+    IsADirectoryError
+        The path is a folder.
     ModelFileError (a ValueError)
         Not a model file, a newer format, damaged or edited (checksum
         mismatch), or naming a type outside the allow-list.
@@ -707,5 +755,9 @@ def load(path, *, trusted=()):
                 )
             reader = _Reader(archive, manifest["checksums"], _check_trusted(trusted))
             return reader.decode(manifest["tree"])
-    except zipfile.BadZipFile as exc:
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        if not _read_error(exc):
+            raise
         raise ModelFileError(f"{str(path)!r} is damaged: {exc}") from None

@@ -14,7 +14,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mtlclassic import make_multitask_recsys
-from mtlclassic.io import FORMAT_VERSION, ModelFileError, load, read_manifest, save
+from mtlclassic.io import (
+    FORMAT_VERSION,
+    ModelFileError,
+    _manifest_digest,
+    load,
+    read_manifest,
+    save,
+)
 from tests._catalogue import catalogues
 
 
@@ -84,12 +91,16 @@ def test_save_refuses_what_it_cannot_store(tmp_path):
         save({"a": 1}, tmp_path / "a.mtlc", overwrite=False)
 
 
-def _rewrite(path, edit_manifest=None, members=None):
+def _rewrite(path, edit_manifest=None, members=None, refresh_digest=True):
+    """Rewrite a model file; ``refresh_digest``: as a crafted file would, so
+    that the checks behind the manifest's own checksum are reached."""
     with zipfile.ZipFile(path) as archive:
         manifest = json.loads(archive.read("manifest.json"))
         data = {n: archive.read(n) for n in archive.namelist() if n != "manifest.json"}
     if edit_manifest:
         edit_manifest(manifest)
+    if refresh_digest and "manifest_sha256" in manifest:
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
     data.update(members or {})
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("manifest.json", json.dumps(manifest))
@@ -560,3 +571,59 @@ def test_serving_files_saved_by_0_1_load_and_predict_identically(name):
         from mtlclassic import compile
 
         np.testing.assert_array_equal(compile(model).predict(X), expected)
+
+
+def test_an_edited_object_tree_is_caught_by_the_manifest_checksum(model_file, tmp_path):
+    _, path = model_file
+    edited = tmp_path / "edited.mtlc"
+    edited.write_bytes(path.read_bytes())
+
+    def change_a_parameter(m):
+        m["tree"] = json.loads(json.dumps(m["tree"]).replace('"C"', '"D"', 1))
+
+    _rewrite(edited, change_a_parameter, refresh_digest=False)
+    with pytest.raises(ModelFileError, match="manifest .* was edited"):
+        load(edited)
+    with pytest.raises(ModelFileError, match="manifest .* was edited"):
+        read_manifest(edited)
+
+
+def test_a_dunder_module_is_never_imported_from_a_file(model_file, tmp_path):
+    _, path = model_file
+    evil = tmp_path / "main.mtlc"
+    evil.write_bytes(path.read_bytes())
+    name = "mtlclassic.cli.__main__.Anything"  # importing it would run the CLI
+    _rewrite(evil, lambda m: m.update(tree={"__object__": name, "state": {}}))
+    with pytest.raises(ModelFileError, match="dunder module"):
+        load(evil)  # a SystemExit from the CLI would escape this
+
+
+def test_every_damaged_byte_gives_a_model_file_error_or_the_same_model(
+    model_file, data, tmp_path
+):
+    X, _ = data
+    model, path = model_file
+    blob = bytearray(path.read_bytes())
+    damaged = tmp_path / "damaged.mtlc"
+    expected = model.predict_proba(X.head(50))
+    outcomes = {"refused": 0, "same": 0}
+    for position in range(0, len(blob), 3):
+        flipped = bytearray(blob)
+        flipped[position] ^= 0xFF
+        damaged.write_bytes(bytes(flipped))
+        try:
+            loaded = load(damaged)
+        except ModelFileError:
+            outcomes["refused"] += 1
+            continue
+        # a byte the reader never uses (e.g. a header's date): the same model
+        np.testing.assert_array_equal(loaded.predict_proba(X.head(50)), expected)
+        outcomes["same"] += 1
+    assert outcomes["refused"] > 0.8 * sum(outcomes.values())
+
+
+def test_saving_into_a_missing_folder_and_loading_a_folder_name_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="the folder .*missing.* does not"):
+        save({"a": 1}, tmp_path / "missing" / "m.mtlc")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        load(tmp_path)
