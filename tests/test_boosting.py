@@ -1423,3 +1423,29 @@ def test_tasks_on_the_same_rows_share_one_binned_dataset(case, monkeypatch):
             shared.boosters_[task].model_to_string()
             == alone.boosters_[task].model_to_string()
         )
+
+
+@pytest.mark.parametrize(
+    "alias, name, value",
+    [
+        ("max_leaves", "num_leaves", 4),
+        ("eta", "learning_rate", 0.3),
+        ("min_samples_leaf", "min_data_in_leaf", 200),
+        ("sub_row", "bagging_fraction", 0.5),
+    ],
+)
+def test_task_params_by_lightgbm_alias_equal_the_main_name(alias, name, value):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.standard_normal((600, 4)), columns=list("abcd"))
+    Y = pd.DataFrame({"rating": X["a"] * 2 + rng.standard_normal(600),
+                      "click": (X["b"] > 0).astype(float)})  # fmt: skip
+
+    def fit(params):
+        return MultiTaskLGBM(
+            n_estimators=15, random_state=0, n_jobs=1, task_params={"rating": params}
+        ).fit(X, Y)
+
+    by_alias, by_name, default = fit({alias: value}), fit({name: value}), fit({})
+    assert_array_equal(by_alias.predict(X), by_name.predict(X))
+    assert not np.array_equal(by_alias.predict(X)[:, 0], default.predict(X)[:, 0])
+    assert_array_equal(by_alias.predict(X)[:, 1], default.predict(X)[:, 1])  # click

@@ -13,6 +13,7 @@ dispatches to the strategies here, which return what they trained:
   score (``strategy="finetune"``).
 """
 
+import functools
 import hashlib
 import numbers
 import threading
@@ -56,6 +57,21 @@ PARAM_ALIASES = {
     "colsample_bytree": "feature_fraction",
     "reg_lambda": "lambda_l2",
 }
+# LightGBM's own names of the parameters base_params sets, by alias: read
+# from LightGBM (LGBM_DumpParamAliases) when it offers them, else this table
+_KNOWN_ALIASES = {
+    "learning_rate": ("shrinkage_rate", "eta"),
+    "num_leaves": ("num_leaf", "max_leaves", "max_leaf", "max_leaf_nodes"),
+    "min_data_in_leaf": ("min_data_per_leaf", "min_data", "min_child_samples",
+                         "min_samples_leaf"),
+    "feature_fraction": ("sub_feature", "colsample_bytree"),
+    "bagging_fraction": ("sub_row", "subsample", "bagging"),
+    "bagging_freq": ("subsample_freq",),
+    "lambda_l2": ("reg_lambda", "lambda"),
+    "num_threads": ("num_thread", "nthread", "nthreads", "n_jobs"),
+    "seed": ("random_seed", "random_state"),
+    "verbosity": ("verbose",),
+}  # fmt: skip
 CHAIN_FOLDS = 5
 DART_KEYS = ("boosting", "boosting_type", "boost")  # LightGBM's aliases
 TASK_FEATURE = "__task__"
@@ -1033,9 +1049,29 @@ def base_params(est, seed, n_threads):
     }
 
 
+@functools.cache
+def _canonical_names():
+    """``{alias: LightGBM's own name}`` of every parameter LightGBM knows."""
+    try:  # LightGBM's table (its C API's LGBM_DumpParamAliases)
+        from lightgbm.basic import _ConfigAliases
+
+        _ConfigAliases.get("num_leaves")  # reads the table
+        groups = dict(_ConfigAliases.aliases)  # name -> [name, *aliases]
+    except Exception:  # noqa: BLE001 - another LightGBM: the parameters we set
+        groups = {name: (name, *more) for name, more in _KNOWN_ALIASES.items()}
+    return {alias: name for name, aliases in groups.items() for alias in aliases}
+
+
 def task_settings(base, overrides, n_rounds, es_rounds, es_tol=0.0):
-    """Apply one task's overrides to ``base``: a :class:`TaskSettings`."""
+    """Apply one task's overrides to ``base``: a :class:`TaskSettings`.
+
+    An override named by one of LightGBM's aliases of a parameter ``base``
+    sets (``max_leaves``, ``eta``, ``min_samples_leaf``, ...) replaces it:
+    LightGBM itself would keep the value under the main name and drop the
+    alias with a warning that ``verbosity=-1`` hides.
+    """
     params = dict(base)
+    canonical = _canonical_names()
     for key, value in overrides.items():
         if key == "n_estimators":
             n_rounds = value
@@ -1043,12 +1079,15 @@ def task_settings(base, overrides, n_rounds, es_rounds, es_tol=0.0):
             es_rounds = value
         elif key == "early_stopping_tol":
             es_tol = value
-        elif key in PARAM_ALIASES:
-            params[PARAM_ALIASES[key]] = value
-            if key == "subsample":
-                params["bagging_freq"] = 1 if value < 1 else 0
         else:
-            params[key] = value
+            name = PARAM_ALIASES.get(key) or canonical.get(key, key)
+            if name not in base:
+                name = key  # no clash with ours: LightGBM reads its alias
+            params[name] = value
+            if name == "bagging_fraction" and not any(
+                canonical.get(k, k) == "bagging_freq" for k in overrides
+            ):
+                params["bagging_freq"] = 1 if value < 1 else 0
     return TaskSettings(params, int(n_rounds), es_rounds, float(es_tol))
 
 

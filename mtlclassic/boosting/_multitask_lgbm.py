@@ -120,7 +120,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Per-task overrides ``{task name: {param: value}}``: any of the
         parameters above (``n_estimators``, ``learning_rate``, ...,
         ``early_stopping_rounds``, ``early_stopping_tol``) or any LightGBM
-        parameter (``objective``, ``max_depth``, ...). They apply to a
+        parameter (``objective``, ``max_depth``, ...), by its name or any of
+        LightGBM's aliases (``max_leaves`` is ``num_leaves``; a
+        ``bagging_fraction`` below 1 turns bagging on, as ``subsample``
+        does). They apply to a
         task's own booster (its tower under ``"finetune"``, where
         ``n_estimators`` is the tower's rounds); the shared booster uses the
         common parameters.
