@@ -917,3 +917,24 @@ def test_clip_bounds_new_features_to_the_training_range(sparse_input):
     assert_allclose(model.predict(conv(X)), X @ model.coef_.T + model.intercept_)
     free = clone(model).set_params(clip=False).fit(conv(X), Y)
     assert_allclose(free.predict(conv(new)), new @ free.coef_.T + free.intercept_)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sparse_and_dense_scale_a_constant_column_alike(weighted):
+    from mtlclassic import TraceNormMultiTask
+    from mtlclassic.linear_model._scaling import _column_scale
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 4))
+    X[rng.random((300, 4)) < 0.5] = 0.0
+    X[:, 1], X[:, 2] = 5.0, 3.7  # E[x^2] - E[x]^2 left ~1e-13 here
+    w = rng.uniform(0.1, 2.0, 300) if weighted else None
+    assert_allclose(_column_scale(sp.csr_matrix(X), w), _column_scale(X, w), rtol=1e-12)
+    assert _column_scale(sp.csr_matrix(X), w)[1:3].tolist() == [1.0, 1.0]
+    Y = np.c_[X[:, 0] + rng.standard_normal(300), X[:, 3] + rng.standard_normal(300)]
+    dense = TraceNormMultiTask(alpha=0.01).fit(X, Y, sample_weight=w)
+    sparse = TraceNormMultiTask(alpha=0.01).fit(sp.csr_matrix(X), Y, sample_weight=w)
+    assert_allclose(sparse.coef_, dense.coef_, atol=1e-8)
+    assert (
+        np.abs(sparse.coef_[:, 1:3]).max() < 1e-8
+    )  # a constant column explains nothing
