@@ -147,6 +147,37 @@ def test_load_movielens_errors(tmp_path):
         load_movielens(tmp_path)
 
 
+def test_load_movielens_names_the_file_of_bad_ids_and_side_tables(tmp_path):
+    good = "1\t10\t5\t881250949\n2\t11\t3\t881250950\n"
+    (tmp_path / "u.data").write_text("1.5\t10\t5\t881250949\n")
+    with pytest.raises(ValueError, match=r"u\.data.*'user_id' must hold whole.*1\.5"):
+        load_movielens(tmp_path)  # not silently user 1
+    (tmp_path / "u.data").write_text(good)
+    genres = "|".join(["0"] * 19)
+    item = "10|Toy Story (1995)|01-Jan-1995||http://x|" + genres
+    (tmp_path / "u.item").write_text(item + "\n" + item + "\n")
+    with pytest.raises(ValueError, match=r"u\.item.*item_id 10 is listed more than"):
+        load_movielens(tmp_path)
+    (tmp_path / "u.item").write_text(item[:-1] + "x\n")
+    with pytest.raises(ValueError, match=r"u\.item.*must be numeric.*'x'"):
+        load_movielens(tmp_path)
+    (tmp_path / "u.item").unlink()
+    (tmp_path / "u.data").unlink()
+    (tmp_path / "ratings.csv").write_text(
+        "userId,movieId,rating,timestamp\n1,10,4.5,1\n"
+    )
+    (tmp_path / "movies.csv").write_text("id,name,genres\n10,Toy Story (1995),Comedy\n")
+    with pytest.raises(
+        ValueError, match=r"movies\.csv.*no column \['movieId', 'title'\]"
+    ):
+        load_movielens(tmp_path)
+    (tmp_path / "movies.csv").write_bytes(
+        "movieId,title,genres\n10,Am\xe9lie (2001),Comedy\n".encode("latin-1")
+    )
+    with pytest.raises(ValueError, match=r"Could not parse .*movies\.csv"):
+        load_movielens(tmp_path)
+
+
 def _census_line(age, marital, income, weight="1700.09"):
     values = {c: "Not in universe" for c in CENSUS_COLUMNS}
     values.update(

@@ -66,9 +66,39 @@ def _numeric(frame: pd.DataFrame, columns, file: Path) -> pd.DataFrame:
             row = int(np.flatnonzero(converted.isna().to_numpy())[0])
             raise ValueError(
                 f"Malformed file {str(file)!r}: column {col!r} must be numeric; "
-                f"line {row + 1} has {frame[col].iloc[row]!r}."
+                f"line {row + 1} has {_shown(frame[col].iloc[row])!r}."
             )
         frame[col] = converted
+    return frame
+
+
+def _shown(value):
+    """Return a value as the file wrote it (1.5, not np.float64(1.5))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _integral(frame: pd.DataFrame, columns, file: Path) -> pd.DataFrame:
+    """Refuse ids (and times) that are not whole numbers: 1.5 is no user 1."""
+    for col in columns:
+        values = frame[col].to_numpy(dtype=np.float64)
+        bad = values != np.floor(values)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"Malformed file {str(file)!r}: column {col!r} must hold whole "
+                f"numbers; line {row + 1} has {_shown(frame[col].iloc[row])!r}."
+            )
+    return frame
+
+
+def _unique_ids(frame: pd.DataFrame, column: str, file: Path) -> pd.DataFrame:
+    """Refuse a side table that lists an id twice (which row would be meant?)."""
+    repeated = frame[column].duplicated()
+    if repeated.any():
+        raise ValueError(
+            f"Malformed file {str(file)!r}: {column} "
+            f"{_shown(frame.loc[repeated, column].iloc[0])!r} is listed more than once."
+        )
     return frame
 
 
@@ -77,20 +107,25 @@ def _movielens_100k(path: Path):
     ratings = _read(data, 4, sep="\t")
     ratings.columns = ["user_id", "item_id", "rating", "timestamp"]
     ratings = _numeric(ratings, ratings.columns, data)
+    ratings = _integral(ratings, ["user_id", "item_id", "timestamp"], data)
     users = items = None
     if (path / "u.user").is_file():
-        users = _read(path / "u.user", 5, sep="|", dtype=str)
+        file = path / "u.user"
+        users = _read(file, 5, sep="|", dtype=str)
         users.columns = ["user_id", "age", "gender", "occupation", "zip_code"]
-        users = _numeric(users, ["user_id", "age"], path / "u.user")
+        users = _numeric(users, ["user_id", "age"], file)
+        users = _unique_ids(_integral(users, ["user_id"], file), "user_id", file)
         users = users.drop(columns="zip_code")
     if (path / "u.item").is_file():
-        raw = _read(path / "u.item", 5 + len(MOVIELENS_100K_GENRES), sep="|", dtype=str)
+        file = path / "u.item"
+        raw = _read(file, 5 + len(MOVIELENS_100K_GENRES), sep="|", dtype=str)
+        raw = _numeric(raw, [0, *range(5, 5 + len(MOVIELENS_100K_GENRES))], file)
         items = pd.DataFrame({"item_id": raw[0]})
-        items = _numeric(items, ["item_id"], path / "u.item")
+        items = _unique_ids(_integral(items, ["item_id"], file), "item_id", file)
         year = pd.to_datetime(raw[2], format="%d-%b-%Y", errors="coerce").dt.year
         items["release_year"] = year.astype("float64")
         for k, genre in enumerate(MOVIELENS_100K_GENRES):
-            items[f"genre_{genre}"] = pd.to_numeric(raw[5 + k]).astype("int8")
+            items[f"genre_{genre}"] = raw[5 + k].astype("int8")
     return ratings, users, items
 
 
@@ -99,16 +134,21 @@ def _movielens_1m(path: Path):
     ratings = _read(data, 4, sep="::", engine="python")
     ratings.columns = ["user_id", "item_id", "rating", "timestamp"]
     ratings = _numeric(ratings, ratings.columns, data)
+    ratings = _integral(ratings, ["user_id", "item_id", "timestamp"], data)
     users = items = None
     if (path / "users.dat").is_file():
-        users = _read(path / "users.dat", 5, sep="::", engine="python", dtype=str)
+        file = path / "users.dat"
+        users = _read(file, 5, sep="::", engine="python", dtype=str)
         users.columns = ["user_id", "gender", "age", "occupation", "zip_code"]
-        users = _numeric(users, ["user_id", "age"], path / "users.dat")
+        users = _numeric(users, ["user_id", "age"], file)
+        users = _unique_ids(_integral(users, ["user_id"], file), "user_id", file)
         users = users.drop(columns="zip_code")
     if (path / "movies.dat").is_file():
-        raw = _read(path / "movies.dat", 3, sep="::", engine="python", dtype=str)
+        file = path / "movies.dat"
+        raw = _read(file, 3, sep="::", engine="python", dtype=str)
         items = pd.DataFrame({"item_id": raw[0]})
-        items = _numeric(items, ["item_id"], path / "movies.dat")
+        items = _numeric(items, ["item_id"], file)
+        items = _unique_ids(_integral(items, ["item_id"], file), "item_id", file)
         year = raw[1].str.extract(r"\((\d{4})\)\s*$", expand=False)
         items["release_year"] = pd.to_numeric(year, errors="coerce").astype("float64")
         genres = raw[2].str.get_dummies(sep="|").astype("int8")
@@ -132,9 +172,22 @@ def _movielens_csv(path: Path):
     ratings = ratings.iloc[:, :4]
     ratings.columns = ["user_id", "item_id", "rating", "timestamp"]
     ratings = _numeric(ratings, ratings.columns, data)
+    ratings = _integral(ratings, ["user_id", "item_id", "timestamp"], data)
     items = None
     if (path / "movies.csv").is_file():
-        raw = pd.read_csv(path / "movies.csv")
+        file = path / "movies.csv"
+        try:
+            raw = pd.read_csv(file)
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise ValueError(f"Could not parse {str(file)!r}: {exc}") from None
+        missing = [c for c in ("movieId", "title", "genres") if c not in raw.columns]
+        if missing:
+            raise ValueError(
+                f"Malformed file {str(file)!r}: no column {missing}; expected the "
+                f"header movieId,title,genres, found {list(raw.columns)}."
+            )
+        raw = _numeric(raw, ["movieId"], file)
+        raw = _unique_ids(_integral(raw, ["movieId"], file), "movieId", file)
         items = pd.DataFrame({"item_id": raw["movieId"]})
         year = raw["title"].str.extract(r"\((\d{4})\)\s*$", expand=False)
         items["release_year"] = pd.to_numeric(year, errors="coerce").astype("float64")
