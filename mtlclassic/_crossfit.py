@@ -37,6 +37,8 @@ def resolve_cv(cv, random_state=None):
     ------
     ValueError
         If ``cv`` is a negative int.
+    TypeError
+        If ``cv`` is a one-shot iterator (a generator of folds).
 
     Examples
     --------
@@ -55,6 +57,13 @@ def resolve_cv(cv, random_state=None):
         if cv <= 1:
             return None
         return KFold(n_splits=int(cv), shuffle=True, random_state=random_state)
+    if not hasattr(cv, "split") and iter(cv) is cv:
+        raise TypeError(
+            f"cv is a one-shot iterator ({type(cv).__name__}, e.g. KFold().split(X)): "
+            "cross-fitting reads the folds again for each fit and clone, and an "
+            "iterator can be read once only. Pass a splitter (KFold(...)) or a "
+            "list of (train, test) pairs: list(cv)."
+        )
     return check_cv(cv)
 
 

@@ -327,3 +327,62 @@ def test_an_input_column_named_like_an_output_column_is_refused(embedder, column
         .transform(X.head())
     )
     assert out.columns.is_unique and column in out.columns
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_multitask_recsys(n_users=40, n_items=30, n_events=500, random_state=0)
+
+
+@pytest.mark.parametrize("cv", [0, 1])
+def test_cv_zero_or_one_keeps_every_embedder_in_sample(small, cv):
+    from mtlclassic import SessionEmbedder
+
+    X, Y = small
+    for make in (
+        lambda cv: FMEmbedder(n_components=2, n_iter=3, cv=cv, random_state=0),
+        lambda cv: SessionEmbedder(cv=cv, random_state=0),
+        lambda cv: ALSEmbedder(factors=2, iterations=2, cv=cv, random_state=0),
+    ):
+        off = make(None).set_output(transform="pandas").fit_transform(X, Y)
+        got = make(cv).set_output(transform="pandas").fit_transform(X, Y)
+        pd.testing.assert_frame_equal(got, off)
+
+
+def test_fm_per_task_fits_take_one_weight_column_per_task_of_y(small):
+    X, Y = small
+    W = np.random.default_rng(0).uniform(0.5, 2.0, (len(X), Y.shape[1]))
+
+    def embedding(target, weights):
+        fm = FMEmbedder(target, n_components=2, n_iter=4, cv=None, random_state=0,
+                        passthrough=False)  # fmt: skip
+        return fm.fit(X, Y, sample_weight=weights).transform(X)
+
+    by_name = pd.DataFrame(W, columns=Y.columns)  # the oracle: matched by name
+    np.testing.assert_array_equal(embedding("each", W), embedding("each", by_name))
+    click = list(Y.columns).index("click")
+    np.testing.assert_array_equal(
+        embedding("click", W), embedding("click", W[:, [click]])
+    )
+
+
+def test_a_one_shot_iterator_of_folds_is_refused_and_its_list_taken(small):
+    X, _ = small
+    als = ALSEmbedder(factors=2, iterations=2, random_state=0, passthrough=False)
+    with pytest.raises(TypeError, match=r"one-shot iterator.*list\(cv\)"):
+        clone(als).set_params(cv=KFold(3).split(X)).fit_transform(X)
+    folds = list(KFold(3).split(X))
+    listed = clone(als).set_params(cv=folds).fit_transform(X)
+    splitter = clone(als).set_params(cv=KFold(3)).fit_transform(X)
+    np.testing.assert_array_equal(listed, splitter)
+
+
+def test_the_factory_leaves_a_given_embedder_as_it_was():
+    from mtlclassic import SessionEmbedder
+
+    given = SessionEmbedder()
+    first = make_multitask_recommender(embedders=(given, "fm", "als"), cv=5)
+    second = make_multitask_recommender(embedders=(given, "fm", "als"), cv=2)
+    assert given.get_params()["cv"] is None
+    assert first.steps[0][1] is not second.steps[0][1]
+    assert second.steps[0][1].get_params()["cv"].get_n_splits() == 2

@@ -21,8 +21,10 @@ A feature with nothing to average is NaN (LightGBM's missing value). At
 prediction time, the session so far is context: :func:`session_context` (what
 :meth:`mtlclassic.Recommender.recommend` does with ``session=``) puts those
 events before the rows being scored — a scored row of a user with context
-events counts as coming just after the last of them, whatever its own time —
-so the top-K changes as the session goes. The context is kept per thread:
+events counts as coming at its own time, or just after the last of them if
+its time is earlier; a row more than ``gap`` after the last context event
+starts a new session (the context then does not count) — so the top-K
+changes as the session goes. The context is kept per thread:
 concurrent calls with different sessions do not mix.
 """
 
@@ -237,7 +239,7 @@ class SessionEmbedder(BaseEmbedder):
         "item_embedder": "no_validation",
         "vectors": ["boolean"],
         "passthrough": ["boolean"],
-        "cv": [None, "cv_object"],
+        "cv": [None, "cv_object", Interval(numbers.Integral, 0, 1, closed="both")],
         "n_jobs": [None, numbers.Integral],
         "random_state": ["random_state"],
         "verbose": ["verbose"],

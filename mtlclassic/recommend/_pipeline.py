@@ -5,6 +5,7 @@ import numbers
 import re
 
 import pandas as pd
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.pipeline import Pipeline
 
@@ -112,8 +113,9 @@ def make_multitask_recommender(
         built from the parameters below, each at most once; an embedder
         object (any transformer following the protocol of
         :class:`~mtlclassic.embedding.BaseEmbedder`: ``user_col``,
-        ``item_col``, ``fit``, ``transform``) keeps its own parameters and
-        gets ``set_output(transform="pandas")``; its step is named after its
+        ``item_col``, ``fit``, ``transform``) is cloned (the object itself is
+        left as it is), keeps its own parameters and gets
+        ``set_output(transform="pandas")``; its step is named after its
         class in lower case. An object whose ``cv`` is None gets the
         pipeline's ``cv``, so the heads never train on in-sample features
         (set its ``cv=0`` to keep it in-sample). An embedder that reads the
@@ -341,8 +343,13 @@ def _check_embedders(embedders):
 
 
 def _object_step(embedder, cv):
-    """Return an embedder object as a step (pandas output, pipeline folds if unset)."""
-    step = embedder.set_output(transform="pandas")
+    """Return a clone of an embedder object as a step.
+
+    Pandas output, and the pipeline's folds if its ``cv`` is unset; the
+    caller's object is left as it was, and two pipelines built from it do not
+    share a step.
+    """
+    step = clone(embedder).set_output(transform="pandas")
     if step.get_params().get("cv", False) is None:
         step.set_params(cv=cv)  # cross-fitted like the built-in steps
     return step

@@ -578,6 +578,7 @@ class _BaseFM(BaseEstimator):
             y, self.tasks, n_samples=n_samples, allow_kinds=self._allowed_kinds
         )
         keep = list(range(len(names))) if select is None else select(names)
+        every = names
         if keep != list(range(len(names))):  # else no copies
             Y, mask = Y[:, keep], mask[:, keep]
         kinds, names = [kinds[t] for t in keep], [names[t] for t in keep]
@@ -585,9 +586,16 @@ class _BaseFM(BaseEstimator):
             # task-major in memory: the sampler's (T, n) weights are this array)
             weight = np.asfortranarray(mask)
         else:
-            weight = check_task_sample_weight(
-                sample_weight, n_samples, len(keep), task_names=names
-            )
+            if np.ndim(sample_weight) == 2 and np.shape(sample_weight)[1] == len(
+                every
+            ) != len(keep):  # one column per task of y: the kept tasks' columns
+                weight = check_task_sample_weight(
+                    sample_weight, n_samples, len(every), task_names=every
+                )[:, keep]
+            else:
+                weight = check_task_sample_weight(
+                    sample_weight, n_samples, len(keep), task_names=names
+                )
             weight = weight * mask
         if not weight.any():
             raise ValueError(

@@ -320,7 +320,7 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         "item_col": [str, numbers.Integral, None],
         "passthrough": ["boolean"],
         "features": [list, tuple],
-        "cv": ["cv_object", None],
+        "cv": ["cv_object", None, Interval(numbers.Integral, 0, 1, closed="both")],
         "crossfit": [StrOptions({"warm", "cold"})],
         "exclude": [None, str, list, tuple],
         "n_jobs": [None, numbers.Integral],
