@@ -586,9 +586,11 @@ class _BaseFM(BaseEstimator):
             # task-major in memory: the sampler's (T, n) weights are this array)
             weight = np.asfortranarray(mask)
         else:
-            if np.ndim(sample_weight) == 2 and np.shape(sample_weight)[1] == len(
-                every
-            ) != len(keep):  # one column per task of y: the kept tasks' columns
+            shape = getattr(sample_weight, "shape", None)
+            if shape is None:  # a list, or an array-like without a shape
+                shape = np.asarray(sample_weight).shape
+            if len(shape) == 2 and shape[1] == len(every) != len(keep):
+                # one column per task of y: the kept tasks' columns
                 weight = check_task_sample_weight(
                     sample_weight, n_samples, len(every), task_names=every
                 )[:, keep]
