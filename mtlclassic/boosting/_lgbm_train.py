@@ -1053,7 +1053,7 @@ def base_params(est, seed, n_threads):
 def _canonical_names():
     """``{alias: LightGBM's own name}`` of every parameter LightGBM knows."""
     try:  # LightGBM's table (its C API's LGBM_DumpParamAliases)
-        from lightgbm.basic import _ConfigAliases
+        from lightgbm.basic import _ConfigAliases  # private: may move (fallback below)
 
         _ConfigAliases.get("num_leaves")  # reads the table
         groups = dict(_ConfigAliases.aliases)  # name -> [name, *aliases]
