@@ -85,3 +85,43 @@ def test_a_model_that_needs_trust_says_so_in_cli_terms(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "ItemPopularity" in err and "--trust MODULE" in err
     assert main([*args, "--trust", "tests.test_embedder_protocol"]) == 0
+
+
+def test_a_trailing_delimiter_is_read_in_place_and_an_extra_field_refused(
+    fitted, tmp_path, capsys
+):
+    X, model, model_path, _ = fitted
+    rows = X.head(20)
+    lines = rows.to_csv(index=False).splitlines()
+    trailing = tmp_path / "trailing.csv"  # every data row ends with a comma
+    trailing.write_text("\n".join([lines[0]] + [line + "," for line in lines[1:]]))
+    out = tmp_path / "out.csv"
+    assert main(["score", str(model_path), str(trailing), str(out)]) == 0
+    from mtlclassic._targets import fitted_tasks
+
+    got = pd.read_csv(out)[list(fitted_tasks(model))].to_numpy()
+    np.testing.assert_allclose(got, model.predict(rows), rtol=1e-12)  # not shifted
+    extra = tmp_path / "extra.csv"
+    extra.write_text("\n".join([lines[0], lines[1] + ",surplus", *lines[2:]]))
+    # (pandas would index the rows by their first field and shift the rest)
+    args = ["score", str(model_path), str(extra), str(tmp_path / "o2.csv")]
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "row 1 after the header" in capsys.readouterr().err
+
+
+def test_scoring_a_recommender_without_a_model_and_repeated_id_cols_are_usage_errors(
+    fitted, tmp_path, capsys
+):
+    X, _, model_path, _ = fitted
+    items, users = catalogues(X)
+    events_only = save(
+        Recommender(None, items, users=users).fit(X), tmp_path / "r.mtlc"
+    )
+    rows = model_path.parent / "rows.csv"
+    assert main(["score", str(events_only), str(rows), str(tmp_path / "a.csv")]) == 2
+    assert "fitted on events alone" in capsys.readouterr().err
+    args = ["score", str(model_path), str(rows), str(tmp_path / "b.csv"),
+            "--id-cols", "user_id", "user_id"]  # fmt: skip
+    assert main(args) == 2
+    assert "--id-cols names ['user_id'] more than once" in capsys.readouterr().err

@@ -101,6 +101,7 @@ def input_columns_of(path, label="INPUT") -> list:
             names = [str(v) for v in header.iloc[0].tolist()] if len(header) else []
             if not names:
                 raise pd.errors.EmptyDataError
+            _check_first_row(source, len(names))
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise InputError(
@@ -120,6 +121,27 @@ def input_columns_of(path, label="INPUT") -> list:
         raise
     except (ValueError, OSError) as exc:  # parser, decoding, not a parquet file
         raise InputError(f"{source} cannot be read: {exc}") from None
+
+
+def _check_first_row(source, n_names):
+    """Refuse a CSV whose first data row has more fields than its header.
+
+    pandas would take the first field as the row index and read every value
+    one column to the left. Empty extra fields (a delimiter at the end of
+    each line) are accepted: the files are read with ``index_col=False``.
+    """
+    width = n_names + 256  # room to see the extra fields (more: a parser error)
+    first = pd.read_csv(source.path, skiprows=1, nrows=1, header=None, dtype=str,
+                        names=range(width), keep_default_na=False)  # fmt: skip
+    if not len(first):
+        return
+    extra = [v for v in first.iloc[0, n_names:].tolist() if isinstance(v, str) and v]
+    if extra:
+        raise InputError(
+            f"{source}: {source.row(0)} has {n_names + len(extra)} or more fields "
+            f"but the header names {n_names} columns (extra {extra[:3]}); every "
+            "row must have one field per column of the header."
+        )
 
 
 def _csv_dtypes(schema, columns, *, floats=True, ids=()) -> dict:
@@ -377,6 +399,7 @@ def _read_csv(source, chunksize, columns, schema, floats, ids):
             usecols=columns,
             dtype=_csv_dtypes(schema, columns, floats=floats, ids=ids),
             chunksize=chunksize,
+            index_col=False,  # a trailing delimiter never makes an index column
             **_ROUND_TRIP,
         )
     except pd.errors.EmptyDataError:

@@ -80,7 +80,13 @@ def predict_dask(model, X, *, trusted=()):
     X = _check_frame(X, "X")
     if isinstance(model, str | os.PathLike):
         model = load(model, trusted=trusted)
-    model = scoring_model(model)  # a Recommender scores with the model it wraps
+    scorer = scoring_model(model)  # a Recommender scores with the model it wraps
+    if scorer is None:
+        raise ValueError(
+            "This Recommender was fitted on events alone (Recommender(None, ...)): "
+            "it has no multi-task model to score rows with."
+        )
+    model = scorer
     names = list(fitted_tasks(model))
     if not names:
         raise ValueError(
@@ -174,10 +180,12 @@ def score_dask(
         if parquet:
             frame = dd.read_parquet(files)
         elif schema:  # text, cast per partition as the local path casts chunks
-            frame = dd.read_csv(files, dtype=str, keep_default_na=False)
+            frame = dd.read_csv(
+                files, dtype=str, keep_default_na=False, index_col=False
+            )
             frame = frame.replace("", np.nan)
         else:  # no saved schema: pandas' own type inference, as the local path
-            frame = dd.read_csv(files, assume_missing=True)
+            frame = dd.read_csv(files, assume_missing=True, index_col=False)
         available = [str(c) for c in frame.columns]
         input_columns, id_cols, needed = resolve_columns(
             model,

@@ -93,6 +93,9 @@ def resolve_columns(
     bad_ids = [c for c in id_cols if c not in available]
     if bad_ids:
         raise InputError(f"--id-cols names {bad_ids}, which INPUT does not have.")
+    twice = sorted({c for c in id_cols if list(id_cols).count(c) > 1})
+    if twice:
+        raise InputError(f"--id-cols names {twice} more than once; name each once.")
     clash = [n for n in task_names or [] if n in id_cols]
     if clash:
         raise InputError(

@@ -61,7 +61,14 @@ def run(args):
 
     def work():
         model, manifest = load_model(args.model, args.trust)
-        model = scoring_model(model)  # a Recommender scores with the model it wraps
+        scorer = scoring_model(model)  # a Recommender scores with the model it wraps
+        if scorer is None:
+            raise InputError(
+                f"MODEL {args.model!r} is a Recommender fitted on events alone "
+                "(Recommender(None, ...)): it has no multi-task model to score rows "
+                "with. Use `mtlclassic recommend` for its lists."
+            )
+        model = scorer
         set_n_jobs(model, args.n_jobs)
         info = manifest.get("model", {})
         common = dict(
