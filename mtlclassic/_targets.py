@@ -270,7 +270,8 @@ def task_columns(frame, task_names, what):
     """Return ``frame``'s columns in the order of ``task_names``, matched by name.
 
     A frame whose columns are its positions (0, 1, ...) is returned as it is
-    (read by position); columns named after no task are left out.
+    (read by position), unless the tasks are named by those numbers too;
+    columns named after no task are left out.
 
     Raises
     ------
@@ -278,10 +279,10 @@ def task_columns(frame, task_names, what):
         Naming the tasks without a column (``what``: the argument's name).
     """
     columns = list(frame.columns)
-    if columns == list(range(len(columns))):
-        return frame
     names = [str(c) for c in columns]
     wanted = [str(t) for t in task_names]
+    if columns == list(range(len(columns))) and not set(wanted) <= set(names):
+        return frame  # labels 0, 1, ... that name no task: positions
     missing = [t for t in wanted if t not in names]
     if missing:
         raise ValueError(

@@ -54,6 +54,7 @@ import inspect
 import io
 import json
 import platform
+import sys
 import warnings
 import zipfile
 import zlib
@@ -329,6 +330,11 @@ def _manifest_digest(manifest):
     return hashlib.sha256(json.dumps(body).encode()).hexdigest()
 
 
+def _trusted_by_name(name, trusted):
+    """Whether ``name`` lies in a module the caller named in ``trusted=``."""
+    return any(name == t or name.startswith(f"{t}.") for t in trusted)
+
+
 class _Reader:
     def __init__(self, archive: zipfile.ZipFile, checksums: dict, trusted=()):
         self.archive = archive
@@ -344,8 +350,8 @@ class _Reader:
             )
         try:
             data = self.archive.read(name)
-        except Exception as exc:
-            if not (isinstance(exc, KeyError) or _read_error(exc)):
+        except Exception as exc:  # RuntimeError: a header claims encryption
+            if not (isinstance(exc, KeyError | RuntimeError) or _read_error(exc)):
                 raise
             raise ModelFileError(
                 f"The model file is damaged: cannot read {name!r} ({exc})."
@@ -506,8 +512,11 @@ class _Reader:
                 "does not create (only scikit-learn, mtlclassic and implicit ALS "
                 "models, and modules named in trusted=): refusing to load it."
             )
-        if any(part.startswith("__") for part in name.split(".")):
-            # e.g. mtlclassic.cli.__main__: importing it would run the program
+        module_path = name.rpartition(".")[0]
+        if any(part.startswith("__") for part in name.split(".")) and not (
+            _trusted_by_name(name, self.trusted) and module_path in sys.modules
+        ):  # e.g. mtlclassic.cli.__main__: importing it would run the program;
+            # a script's own classes (trusted=["__main__"]) are already imported
             raise ModelFileError(
                 f"The model file asks for the type {name!r}: load imports no "
                 "dunder module (__main__, ...) from a file; refusing to load it."
@@ -674,8 +683,8 @@ def read_manifest(path) -> dict:
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ModelFileError(f"{str(path)!r} has a damaged manifest.") from None
-    except Exception as exc:
-        if not _read_error(exc):
+    except Exception as exc:  # RuntimeError: a header claims encryption
+        if not (isinstance(exc, RuntimeError) or _read_error(exc)):
             raise
         raise ModelFileError(
             f"{str(path)!r} is not an mtlclassic model file (not a zip archive, or "

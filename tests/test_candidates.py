@@ -316,7 +316,15 @@ def test_ease_top_items_models_the_most_popular_items_only(events):
     np.fill_diagonal(B, 0.0)
     assert_allclose(top.coef_, B, rtol=1e-10, atol=1e-12)
     recs = top.recommend(events.user_id.unique(), n=10)
-    assert set(recs.item_id) <= set(items[np.sort(kept)])
+    scored = recs[recs.score.notna()]
+    assert set(scored.item_id) <= set(items[np.sort(kept)])
+    # a user with no score on an unseen modelled item: the unseen users' list
+    assert (
+        recs.score.isna()
+        .groupby(recs.user_id)
+        .agg(["all", "any"])
+        .pipe(lambda g: (g["all"] == g["any"]).all())
+    )
 
 
 def test_union_passes_the_estimator_checks():
@@ -412,3 +420,16 @@ def test_items_the_model_leaves_out_fall_back_to_popularity(events):
         near.similar_item_id.tolist() == _popular_order(data, exclude=[left_out[0]])[:3]
     )
     assert near.score.isna().all()
+
+
+@pytest.mark.parametrize("make", [lambda: EASE(10.0), lambda: ItemKNN(10)])
+def test_a_user_whose_items_share_no_other_user_gets_the_popular_items(make):
+    rng = np.random.default_rng(0)
+    rows = [(u, i) for u in (0, 1) for i in (0, 1)]  # items 0, 1: only these two
+    p = np.arange(2, 20) / np.arange(2, 20).sum()
+    for u in range(2, 40):
+        rows += [(u, int(i)) for i in rng.choice(np.arange(2, 20), 5, False, p)]
+    events = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    top = make().fit(events).recommend([0], n=5)
+    assert top.item_id.tolist() == _popular_order(events, exclude=[0, 1])[:5]
+    assert top.score.isna().all()

@@ -184,3 +184,29 @@ def clone_fit(model, X, Y, w):
     from sklearn.base import clone
 
     return clone(model).fit(X, Y, sample_weight=w)
+
+
+def test_tasks_named_by_numbers_are_matched_by_name_not_position():
+    from mtlclassic.metrics import rmse
+
+    rng = np.random.default_rng(0)
+    Y = pd.DataFrame(rng.standard_normal((20, 3)), columns=[2, 0, 1])
+    np.testing.assert_allclose(rmse(Y, Y[[0, 1, 2]]), 0.0)  # labels 0..2: by name
+    weights = pd.DataFrame({0: np.ones(20), 1: np.ones(20) * 2, 2: np.ones(20) * 3})
+    sw = check_task_sample_weight(weights, 20, 3, task_names=["2", "0", "1"])
+    np.testing.assert_array_equal(sw[0], [3, 1, 2])
+
+
+def test_trace_norm_path_reads_weight_frames_by_task_name():
+    from mtlclassic.linear_model import trace_norm_path
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((80, 4))
+    Y = pd.DataFrame({"a": X[:, 0] + rng.standard_normal(80),
+                      "b": X[:, 1] + rng.standard_normal(80)})  # fmt: skip
+    w = pd.DataFrame({"b": rng.uniform(0.1, 3, 80), "a": rng.uniform(0.1, 3, 80)})
+    named = trace_norm_path(X, Y, n_alphas=3, sample_weight=w)[1]
+    ordered = trace_norm_path(X, Y, n_alphas=3, sample_weight=w[["a", "b"]].to_numpy())[
+        1
+    ]
+    np.testing.assert_allclose(named, ordered)

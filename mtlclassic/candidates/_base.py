@@ -361,14 +361,17 @@ class BaseCandidateGenerator(BaseEstimator):
         cols, vals = [], []
         for batch in self._batches(rows.size):
             scores = np.array(self._score_rows(rows[batch]), dtype=np.float64)
+            seen = self.user_items_[rows[batch]].tocoo() if exclude_seen else None
+            if seen is not None:
+                scores[seen.row, seen.col] = -np.inf
+            # no finite, non-zero score on an item it may be given
             silent = ~(np.isfinite(scores) & (scores != 0)).any(axis=1)
             if silent.any():  # popularity order: decreasing, ties by column
                 ranks = np.empty(scores.shape[1])
                 ranks[self._cold_order()] = np.arange(scores.shape[1])
                 scores[silent] = -ranks
-            if exclude_seen:
-                seen = self.user_items_[rows[batch]].tocoo()
-                scores[seen.row, seen.col] = -np.inf
+                if seen is not None:
+                    scores[seen.row, seen.col] = -np.inf
             c, v = top_n_rows(scores, n)
             v[silent] = np.where(c[silent] >= 0, np.nan, v[silent])
             cols.append(c)
@@ -508,13 +511,14 @@ class BaseCandidateGenerator(BaseEstimator):
             for i, c, v, quiet in zip(q, cols, vals, silent):
                 if not quiet:
                     columns[i], values[i] = c, v
-        order = self._cold_order()
-        for i in np.flatnonzero(
-            (rows < 0)
-            | np.isin(np.arange(rows.size), [j for j in known if columns[j] is None])
-        ):  # unseen, or no similarity to any item (e.g. an item not modelled)
-            cold = order[order != rows[i]][: min(k, self.item_index_.size)]
-            columns[i], values[i] = cold, np.full(cold.size, np.nan)
+        # unseen, or similar to no item (e.g. one the model leaves out): the
+        # popular items less the item itself (the list taken once)
+        top = min(k, self.item_index_.size)
+        popular = self._cold_order()[: top + 1]
+        for i in range(rows.size):
+            if columns[i] is None:
+                cold = popular[popular != rows[i]][:top]
+                columns[i], values[i] = cold, np.full(cold.size, np.nan)
         return neighbours_frame(
             queries, self.item_index_, columns, values, self._id_name("item_col")
         )

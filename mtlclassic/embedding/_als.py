@@ -22,7 +22,7 @@ from .._ids import check_pairs, check_query_ids, conform_ids
 from .._ids import id_index as _id_index
 from .._ids import lookup_ids as _lookup
 from ._als_ahead import adopt, adopt_embedding, record, recording
-from ._base import BaseEmbedder
+from ._base import BaseEmbedder, unique_output_names
 
 __all__ = ["ALSEmbedder"]
 
@@ -364,10 +364,18 @@ class ALSEmbedder(BaseEmbedder):
         self : ALSEmbedder
             Fitted on every row of ``X``.
         """
-        self._resolve_features()
+        features = self._resolve_features()
         X = self._validate_X(X, reset=True)
         columns = X.columns if isinstance(X, pd.DataFrame) else None
         user_pos, item_pos, weight_pos = self._positions(columns, X.shape[1])
+        if columns is not None and self.passthrough:  # before any work
+            planned = [f"als_{side}_{j}" for side in ("user", "item")
+                       if side in features for j in range(self.factors)]  # fmt: skip
+            planned += ["als_score"] if "score" in features else []
+            consumed = {user_pos, item_pos, weight_pos}
+            unique_output_names(self, planned + [
+                str(c) for j, c in enumerate(columns) if j not in consumed
+            ])  # fmt: skip
         users = self._id_values(X, user_pos, "user_col")
         items = self._id_values(X, item_pos, "item_col")
         weights = self._weights(X, weight_pos, X.shape[0])

@@ -526,11 +526,11 @@ def trace_norm_path(
     model = TraceNormMultiTask(tasks=tasks, shared=shared, fit_intercept=fit_intercept)
     X = _check_X(model, X, reset=True)
     n_samples, n_features = X.shape
-    Yf, mask, kinds, _ = check_targets(
+    Yf, mask, kinds, names = check_targets(
         Y, tasks, n_samples=n_samples, allow_kinds=_ALLOWED_KINDS
     )
     n_tasks = Yf.shape[1]
-    sw = check_task_sample_weight(sample_weight, n_samples, n_tasks)
+    sw = check_task_sample_weight(sample_weight, n_samples, n_tasks, task_names=names)
     datafit = MultiTaskDatafit(
         X, Yf, mask, kinds, sw, np.ones(n_tasks), fit_intercept=fit_intercept
     )

@@ -1049,11 +1049,11 @@ default="auto"
             # the served list's pairs and the seen ones, scored as score_pairs
             # does: the unseen items keep their order and scores
             ids = [self.user_col, self.item_col]
+            served = self._proposals(users, True)
             pairs = pd.concat(
-                [self._proposals(users, True)[ids], self._proposals(users, False)[ids]],
-                ignore_index=True,
+                [served[ids], self._proposals(users, False)[ids]], ignore_index=True
             ).drop_duplicates(ignore_index=True)
-            return self._with_union(pairs)
+            return self._with_union(pairs, served)
         return self._with_base(self._proposals(users, exclude_seen))
 
     def _with_base(self, cands):
@@ -1077,7 +1077,7 @@ default="auto"
                 "pass a fitted model."
             )
 
-    def _with_union(self, pairs):
+    def _with_union(self, pairs, proposed=None):
         """Pairs with the generators' columns: rank where proposed, every score.
 
         The offsets are :meth:`recommend`'s: a proposed pair's rank among its
@@ -1085,11 +1085,13 @@ default="auto"
         not proposed ranked on its own beside them
         (:func:`._ranker.offsets_beside`), so a pair's score never depends
         on the other pairs asked for. The same for a new user's popularity
-        rank (``_COLD_BASE``).
+        rank (``_COLD_BASE``). ``proposed``: those candidates, if already
+        drawn for every user of ``pairs``.
         """
         ids = [self.user_col, self.item_col]
-        users = pd.unique(pairs[self.user_col].to_numpy())
-        proposed = self._proposals(users, exclude_seen=True)
+        if proposed is None:  # the served candidates of the pairs' users
+            users = pd.unique(pairs[self.user_col].to_numpy())
+            proposed = self._proposals(users, exclude_seen=True)
         merged = pairs[ids].merge(proposed, on=ids, how="left")
         scores = self.generators_.score_pairs(
             merged[self.user_col].to_numpy(), merged[self.item_col].to_numpy()

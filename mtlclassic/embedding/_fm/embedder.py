@@ -420,12 +420,35 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         """
         self._resolve_features()
         X, names = self._excluded(X)
+        if isinstance(X, pd.DataFrame) and self.passthrough and y is not None:
+            self._refuse_clashing_names(X, y, names)  # before the chain
         if self._each():
             self._fit_each(X, y, sample_weight)
         else:
             self._fit_tasks(X, y, sample_weight, self._select_target)
         self.excluded_columns_ = names
         return self
+
+    def _refuse_clashing_names(self, X, y, excluded):
+        """``ValueError`` now if an input column has the name of an output column.
+
+        The names :meth:`get_feature_names_out` will give, from the columns
+        of ``X`` and the tasks of ``y``, so a clash stops the fit before its
+        chain rather than at the first ``transform``.
+        """
+        features = self._resolve_features()
+        tasks = check_targets(y, self.tasks, n_samples=X.shape[0],
+                              allow_kinds=self._allowed_kinds)[3]  # fmt: skip
+        if not self._each():
+            tasks = [tasks[t] for t in self._select_target(tasks)]
+        planned = []
+        if "fields" in features:
+            prefixes = [f"{t}_" for t in tasks] if self._each() else [""]
+            planned += [f"fm_{p}{c}_{f}" for p in prefixes for c in X.columns
+                        for f in range(self.n_components)]  # fmt: skip
+        if "scores" in features:
+            planned += [f"fm_score_{t}" for t in tasks]
+        unique_output_names(self, [*planned, *map(str, X.columns), *excluded])
 
     def _excluded(self, X, fitted=False):
         """Return ``X`` without the ``exclude`` columns, and their names."""
