@@ -574,15 +574,19 @@ def test_serving_files_saved_by_0_1_load_and_predict_identically(name):
         np.testing.assert_array_equal(compile(model).predict(X), expected)
 
 
-def test_an_edited_object_tree_is_caught_by_the_manifest_checksum(model_file, tmp_path):
-    _, path = model_file
-    edited = tmp_path / "edited.mtlc"
-    edited.write_bytes(path.read_bytes())
+def _edited_copy(path, target, edit_manifest, **kwargs):
+    """A copy of the model file ``path`` at ``target``, its manifest edited."""
+    target.write_bytes(path.read_bytes())
+    _rewrite(target, edit_manifest, **kwargs)
+    return target
 
+
+def test_an_edited_object_tree_is_caught_by_the_manifest_checksum(model_file, tmp_path):
     def change_a_parameter(m):
         m["tree"] = json.loads(json.dumps(m["tree"]).replace('"C"', '"D"', 1))
 
-    _rewrite(edited, change_a_parameter, refresh_digest=False)
+    edited = _edited_copy(model_file[1], tmp_path / "edited.mtlc", change_a_parameter,
+                          refresh_digest=False)  # fmt: skip
     with pytest.raises(ModelFileError, match="manifest .* was edited"):
         load(edited)
     with pytest.raises(ModelFileError, match="manifest .* was edited"):
@@ -590,11 +594,11 @@ def test_an_edited_object_tree_is_caught_by_the_manifest_checksum(model_file, tm
 
 
 def test_a_dunder_module_is_never_imported_from_a_file(model_file, tmp_path):
-    _, path = model_file
-    evil = tmp_path / "main.mtlc"
-    evil.write_bytes(path.read_bytes())
     name = "mtlclassic.cli.__main__.Anything"  # importing it would run the CLI
-    _rewrite(evil, lambda m: m.update(tree={"__object__": name, "state": {}}))
+    tree = {"__object__": name, "state": {}}
+    evil = _edited_copy(
+        model_file[1], tmp_path / "main.mtlc", lambda m: m.update(tree=tree)
+    )
     with pytest.raises(ModelFileError, match="dunder module"):
         load(evil)  # a SystemExit from the CLI would escape this
 
