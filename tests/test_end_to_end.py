@@ -243,3 +243,6 @@ def test_the_fm_has_its_own_cross_fitting_folds():
     for bad in (1, 2.5, "3", True):
         with pytest.raises(ValueError, match="fm_cv"):
             make_multitask_recommender(fm_cv=bad)
+    for bad in ("rating", 0, None):  # one task's FM: the object, not fm_target
+        with pytest.raises(ValueError, match=r"fm_target must be 'all' or 'each'"):
+            make_multitask_recommender(fm_target=bad)

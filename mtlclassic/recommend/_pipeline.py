@@ -132,7 +132,9 @@ def make_multitask_recommender(
         (``python benchmarks/bench_stability.py``). Derive stationary features
         (hour, weekday, age of the item) instead; None keeps it as a feature.
     fm_target : {"all", "each"}, default="all"
-        One multi-task FM with shared factors, or one FM per task.
+        One multi-task FM with shared factors, or one FM per task (anything
+        else is a ``ValueError``; for one task's FM pass
+        ``embedders=(FMEmbedder("<task>"), "als")``).
     fm_components, fm_n_iter : FM parameters
         Factors and Gibbs sweeps (half of them burn-in).
     fm_alpha : float or None, default=None
@@ -251,6 +253,12 @@ def make_multitask_recommender(
     (3, 3)
     """
     embedders = _check_embedders(embedders)
+    if not (isinstance(fm_target, str) and fm_target in ("all", "each")):
+        raise ValueError(
+            f"fm_target must be 'all' or 'each'; got {fm_target!r}. For an FM of "
+            "one task, pass the object: embedders=(FMEmbedder('<task>'), 'als') "
+            "(the heads then boost that task from its FM score only)."
+        )
     if fm_cv is not None and not (
         isinstance(fm_cv, numbers.Integral)
         and not isinstance(fm_cv, bool)
