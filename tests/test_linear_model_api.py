@@ -305,3 +305,20 @@ def test_shared_is_ignored_with_one_task():
     assert on.alphas_[0] > 0.1  # a real path, not 1e-12 (least squares)
     assert_allclose(on.coef_, off.coef_)
     assert np.all(on.shared_coef_ == 0)
+
+
+def test_cv_estimators_pass_groups_to_the_splitter():
+    from sklearn.model_selection import GroupKFold
+
+    from mtlclassic import TraceNormMultiTaskCV
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 4))
+    Y = np.c_[X[:, 0] + rng.standard_normal(120), X[:, 1] + rng.standard_normal(120)]
+    groups = np.repeat(np.arange(12), 10)
+    splitter = GroupKFold(3)
+    by_groups = TraceNormMultiTaskCV(cv=splitter).fit(X, Y, groups=groups)
+    folds = list(splitter.split(X, Y, groups))  # the oracle: the same folds given
+    by_list = TraceNormMultiTaskCV(cv=folds).fit(X, Y)
+    assert by_groups.alpha_ == by_list.alpha_
+    np.testing.assert_allclose(by_groups.cv_scores_, by_list.cv_scores_)

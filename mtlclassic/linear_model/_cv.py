@@ -174,7 +174,7 @@ class _MultiTaskCVMixin:
         }
         return self._base_class(alpha=1.0, **params)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, groups=None):
         """Choose ``alpha`` by cross-validation, then refit on every row.
 
         Parameters
@@ -184,6 +184,8 @@ class _MultiTaskCVMixin:
             NaN where a row has no label for a task.
         sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
 default=None
+        groups : array-like of shape (n_samples,), default=None
+            Passed to ``cv.split`` (e.g. users for ``GroupKFold``).
 
         Returns
         -------
@@ -236,7 +238,7 @@ default=None
         if isinstance(cv, numbers.Integral):  # shuffled: rows often come by task
             cv = KFold(int(cv), shuffle=True, random_state=0)
         cv = check_cv(cv)
-        folds = list(cv.split(X, y))
+        folds = list(cv.split(X, y, groups))
         results = Parallel(n_jobs=self.n_jobs)(
             delayed(_path_scores)(
                 base, X, Yf, sw, train, test, alphas, fold, list(names)
