@@ -223,3 +223,19 @@ def test_default_fusion_is_scale_free_and_every_task_counts(fitted):
         Recommender(bare, X[["item_id"]].drop_duplicates())
     items_only = X[["item_id"]].drop_duplicates()
     assert Recommender(bare, items_only, fusion="weighted").task_mean_ is None
+
+
+def test_set_params_around_a_fitted_model_equals_a_new_recommender(fitted):
+    X, _, model, items, users = fitted
+    rec = _rec(fitted, random_state=0)
+    smaller = items[items.item_id < 10]
+    rec.set_params(items=smaller, n_reference=20_000)
+    fresh = Recommender(model, smaller, users=users, n_reference=20_000,
+                        random_state=0,
+                        context={"timestamp": int(X["timestamp"].max())})  # fmt: skip
+    users_asked = X.user_id.unique()[:5]
+    pd.testing.assert_frame_equal(
+        rec.recommend(users_asked, k=5), fresh.recommend(users_asked, k=5)
+    )
+    assert rec.recommend(users_asked, k=5).item_id.lt(10).all()
+    assert rec.task_scale_ == fresh.task_scale_

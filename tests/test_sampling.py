@@ -81,3 +81,27 @@ def test_bad_input_is_refused_by_name(events):
         sample_negatives(X, Y, task="rating")
     with pytest.raises(ValueError, match="missing id"):
         sample_negatives(X.assign(user_id=[np.nan] + X.user_id.tolist()[1:]))
+
+
+def test_a_generator_fitted_on_other_events_never_gives_an_observed_pair():
+    from mtlclassic import make_multitask_recsys
+
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=0)
+    older = EASE(30.0).fit(X.iloc[:1000])  # the older events only
+    X2, _, info = sample_negatives(X, Y, n_negatives=2, generator=older, random_state=0)
+    sampled = X2.iloc[len(X) :]
+    observed = set(zip(X.user_id, X.item_id))
+    assert not any(p in observed for p in zip(sampled.user_id, sampled.item_id))
+    assert (info.kind.iloc[len(X) :] == "hard").any()  # the pools were used
+
+
+def test_catalogue_ids_of_another_type_are_the_events_items():
+    X = pd.DataFrame({"user_id": [1, 2], "item_id": [11, 10]})
+    items = pd.DataFrame({"item_id": ["10", "11", "12", "13"]})
+    X2, _, _ = sample_negatives(X, n_negatives=3, items=items, random_state=0)
+    assert X2.item_id.map(type).eq(int).all()  # one id type: the events'
+    sampled = X2.iloc[2:]
+    assert not any(
+        p in {(1, 11), (2, 10)} for p in zip(sampled.user_id, sampled.item_id)
+    )
+    assert set(sampled.item_id) <= {10, 11, 12, 13}

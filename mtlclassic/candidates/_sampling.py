@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from .._ids import check_query_ids
+from .._ids import check_query_ids, conform_ids
 from ._union import check_generator
 
 __all__ = ["sample_negatives"]
@@ -41,15 +41,21 @@ def _check(X, Y, user_col, item_col, n_negatives, hard_fraction, task):
         check_query_ids(X[col], f"X[{col!r}]")
 
 
-def _hard_pools(generator, users, n_candidates, codes_of):
-    """Per user (code order), the item codes the generator proposes (unseen)."""
+def _hard_pools(generator, users, n_candidates, codes_of, seen):
+    """Per user (code order), the item codes the generator proposes (unseen).
+
+    Unseen in ``X``'s events (``seen``: (user code, item code) pairs), not
+    only in the generator's, which may have been fitted on other events.
+    """
     if generator is None:
         return None
     cands = generator.recommend(users, n_candidates, exclude_seen=True)
     cands = cands[cands["score"].notna()]
     user_codes = codes_of["user"].get_indexer(cands.iloc[:, 0].to_numpy())
     item_codes = codes_of["item"].get_indexer(cands.iloc[:, 1].to_numpy())
-    ok = item_codes >= 0
+    ok = (item_codes >= 0) & ~pd.MultiIndex.from_arrays([user_codes, item_codes]).isin(
+        seen
+    )
     pools = [[] for _ in range(users.size)]
     for u, i in zip(user_codes[ok], item_codes[ok]):
         pools[u].append(i)
@@ -150,6 +156,9 @@ def sample_negatives(
     rng = np.random.RandomState(random_state) if not isinstance(
         random_state, np.random.RandomState) else random_state  # fmt: skip
     X = X.reset_index(drop=True)
+    if items is not None:  # the catalogue's ids as the events' type ("10" is 10)
+        items = items.reset_index(drop=True).assign(**{item_col: conform_ids(
+            items[item_col].to_numpy(), X[item_col].to_numpy(), "items")})  # fmt: skip
     catalogue = pd.unique(
         np.concatenate(
             [X[item_col].to_numpy()]
@@ -169,7 +178,7 @@ def sample_negatives(
     easy_mass = weight.sum() - seen_weight.reindex(range(users.size)).to_numpy()
     pools = _hard_pools(
         generator, np.asarray(users), n_candidates,
-        {"user": pd.Index(users), "item": item_index},
+        {"user": pd.Index(users), "item": item_index}, seen,
     )  # fmt: skip
     source, chosen, kinds, log_q = _draw(
         rng, user_codes, n_negatives, hard_fraction, pools, weight, easy_mass, seen

@@ -379,6 +379,36 @@ default="auto"
             f"{type(self).__name__!r} object has no attribute {name!r}"
         )
 
+    def set_params(self, **params):
+        """Set parameters; a Recommender built around a fitted model re-binds.
+
+        Built around a fitted ``model`` (no :meth:`fit`), it serves from what
+        ``__init__`` derived: the catalogue, the fusion's reference scale and
+        the like are derived again from the new parameters (the ``seen``
+        pairs an :meth:`update` added are kept unless ``seen`` is set). A
+        Recommender fitted with :meth:`fit` keeps its fit until the next one,
+        as every scikit-learn estimator does.
+
+        Returns
+        -------
+        self : Recommender
+        """
+        bound_at_init = "generators_" not in self.__dict__ and (
+            self.__dict__.get("model_", None) is self.model and self.model is not None
+        )
+        seen_before = self.__dict__.get("seen_")
+        super().set_params(**params)
+        if not bound_at_init:
+            return self
+        if _is_fitted(self.model):
+            self._bind(self.model, self.seen)
+            if "seen" not in params and seen_before is not None:
+                self.seen_ = seen_before
+        else:  # an unfitted model now: nothing to serve from until fit
+            for name in ("model_", "items_"):
+                self.__dict__.pop(name, None)
+        return self
+
     def _bind(self, model, seen, *, events=None):
         """Derive everything that serves recommendations from a fitted ``model``.
 
