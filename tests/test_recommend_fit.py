@@ -411,6 +411,19 @@ def test_implicit_feedback_without_a_model(data, tmp_path):
         Recommender(None, items, ranker=None).fit(events)
 
 
+def test_an_events_only_recommender_learns_new_events_without_their_time(data):
+    X, _, items, users = data
+    events = X[["user_id", "item_id", "timestamp"]]
+    new = pd.DataFrame({"user_id": [0, 424242], "item_id": [3, 4]})
+    by_ids = Recommender(None, items, users=users, random_state=0, n_jobs=1)
+    by_ids.fit(events).update(new)
+    timed = Recommender(None, items, users=users, random_state=0, n_jobs=1)
+    timed.fit(events).update(new.assign(timestamp=events.timestamp.max()))
+    pd.testing.assert_frame_equal(  # the newest fitted time, as for a model
+        by_ids.recommend([0, 424242], k=4), timed.recommend([0, 424242], k=4)
+    )
+
+
 def test_side_columns_the_tables_lack_come_from_the_events(data):
     """Fitted without a users table, the user columns the model reads are taken
     from X (each user's newest values): the same lists as with the table."""

@@ -89,7 +89,7 @@ class EASE(BaseCandidateGenerator):
         most about what they rate next.
     time_col : str or int, default="timestamp"
         The event time (read only with ``history_half_life``): numbers,
-        datetimes or ISO-8601 strings.
+        datetimes (text is refused: parse it with ``pd.to_datetime``).
         Column of each event's weight; None counts every event 1.
     top_items : int or None, default=None
         Model only the ``top_items`` items with the most users (the others

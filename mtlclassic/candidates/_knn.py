@@ -56,7 +56,7 @@ class ItemKNN(BaseCandidateGenerator):
         most about what they rate next.
     time_col : str or int, default="timestamp"
         The event time (read only with ``history_half_life``): numbers,
-        datetimes or ISO-8601 strings.
+        datetimes (text is refused: parse it with ``pd.to_datetime``).
     n_jobs : int or None, default=None
         Threads of implicit's neighbour search (None means 1).
 

@@ -34,7 +34,8 @@ class Popularity(BaseCandidateGenerator):
         (``"30D"``) needs a datetime column.
     time_col : str or int, default="timestamp"
         The event time (read only when ``half_life`` is set): numbers,
-        datetimes (naive or time-zone-aware) or ISO-8601 strings.
+        datetimes (naive or time-zone-aware); text is refused (parse it first:
+        ``pd.to_datetime``).
     user_col, item_col : str or int, default="user_id", "item_id"
     weight_col : str, int or None, default=None
 

@@ -479,8 +479,15 @@ default="auto"
             self.task_mean_, self.task_scale_ = self._reference_scale()
 
     def _context_from_events(self, events):
-        """Set the time column, when the model reads it, to the newest event's time."""
+        """Set the time column, when the model reads it, to the newest event's time.
+
+        The newest time is kept apart too (``_newest_time``): new events
+        without a time are taken as that recent by the generators that read
+        it (:meth:`_generator_events`), with or without a model.
+        """
         time_col = self.time_col
+        if time_col is not None and time_col in events.columns and len(events):
+            self._newest_time = events[time_col].max()
         if (
             time_col is not None
             and time_col in self.input_columns_
@@ -1052,7 +1059,7 @@ default="auto"
         time_col = self.time_col
         if time_col is None or time_col in events.columns:
             return events
-        newest = self._context.get(time_col)
+        newest = self._context.get(time_col, self.__dict__.get("_newest_time"))
         if newest is None:
             return events
         return events.assign(**{time_col: newest})
