@@ -187,6 +187,22 @@ def test_score_pairs_scores_each_pair_alone_as_in_a_batch(data, fitted):
     )
 
 
+def test_a_new_users_pair_with_an_item_without_events_ranks_after_the_list(data):
+    X, Y, items, users = data
+    extra = items.iloc[[0]].assign(item_id=999_999)  # in the catalogue, no event
+    rec = Recommender(
+        make_multitask_recommender(**SMALL_MODEL),
+        pd.concat([items, extra], ignore_index=True), users=users, random_state=0,
+        n_jobs=1,
+    ).fit(X, Y)  # fmt: skip
+    listed = rec.recommend([424242], k=len(items) + 1)  # the popularity list
+    assert 999_999 not in set(listed.item_id)
+    pairs = pd.DataFrame({"user_id": [424242, 424242],
+                          "item_id": [999_999, listed.item_id.iloc[0]]})  # fmt: skip
+    got = rec.score_pairs(pairs)["score"].to_numpy()
+    assert_allclose(got, [-np.log2(len(listed) + 1), 0.0])
+
+
 def test_a_list_with_seen_items_keeps_the_unseen_ones_in_order(data, fitted):
     X, _, items, _ = data
     rec, _ = fitted

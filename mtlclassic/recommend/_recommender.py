@@ -1052,7 +1052,18 @@ default="auto"
             unknown &= cands[f"score_{name}"].isna().to_numpy()
             unknown &= cands[f"rank_{name}"].isna().to_numpy()
         popularity = cands[column].to_numpy(dtype=np.float64)
-        return unknown & ~np.isnan(popularity), np.nan_to_num(popularity, nan=0.0)
+        cold = unknown & ~np.isnan(popularity)
+        if _COLD_BASE in cands.columns:  # score_pairs: a new user's pair with an
+            # item popularity does not know is ranked after its list, not by the
+            # ranker (which never saw the user)
+            users = cands[self.user_col].to_numpy()
+            known = np.zeros(n, dtype=bool)
+            for name, generator in self.generators_.generators_:
+                if name in personal:
+                    ids = next(iter(generator.known_ids().values()))
+                    known |= pd.Index(ids).get_indexer(users) >= 0
+            cold |= unknown & ~known
+        return cold, np.nan_to_num(popularity, nan=0.0)
 
     def _generator_events(self, events):
         """Return new events with the time column the generators read (newest)."""
