@@ -395,7 +395,15 @@ def tasks_from_column(X, y, column, *, sep="_"):
                 "position, so align them first (y.reindex(X.index))."
             )
     if isinstance(y, pd.DataFrame):
-        labels = {str(c): y[c].to_numpy(dtype=np.float64) for c in y.columns}
+        names = [str(c) for c in y.columns]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(
+                f"y names the label column(s) {twice} more than once (as text): "
+                "each task needs a name of its own."
+            )
+        labels = {n: y.iloc[:, j].to_numpy(dtype=np.float64)
+                  for j, n in enumerate(names)}  # fmt: skip
     else:
         arr = np.asarray(y, dtype=np.float64)
         if arr.ndim != 1:

@@ -217,6 +217,20 @@ def test_load_census_income(tmp_path):
     (tmp_path / "census-income.test").write_text("1, 2, 3\n")
     with pytest.raises(ValueError, match="census-income.test.*expected 42 columns"):
         load_census_income(tmp_path, subset="test")
+    good = _census_line(30, "Never married", "- 50000.")
+    short = ", ".join(good.split(", ")[:-1])  # a line without its income
+    (tmp_path / "census-income.test").write_text(
+        "\n".join([good.replace("- 50000.", "maybe"), short, good]) + "\n"
+    )
+    with pytest.raises(ValueError, match=r"test.*row 2 .*fewer than 42 fields"):
+        load_census_income(tmp_path, subset="test")
+    (tmp_path / "census-income.test").write_text(
+        "\n".join(["", good, "", good.replace("30", "abc", 1)]) + "\n"
+    )
+    with pytest.raises(
+        ValueError, match=r"row 2 \(blank lines not counted\) has 'abc'"
+    ):
+        load_census_income(tmp_path, subset="test")
 
 
 def test_generated_events_do_not_depend_on_the_chunk_size(monkeypatch):

@@ -124,6 +124,11 @@ def test_tasks_from_column_refuses_bad_input():
         tasks_from_column(X.fillna("a"), [1.0, 2.0], "domain")
     with pytest.raises(TypeError, match="X must be a DataFrame"):
         tasks_from_column(X.to_numpy(), [1.0, 2.0, 3.0], 0)
+    X = X.fillna("a")
+    for y in (pd.DataFrame({1: [5.0, 3.0, 4.0], "1": [0.0, 1.0, 1.0]}),
+              pd.DataFrame([[5.0, 0.0]] * 3, columns=["r", "r"])):  # fmt: skip
+        with pytest.raises(ValueError, match="more than once .*a name of its own"):
+            tasks_from_column(X, y, "domain")  # never one column's labels lost
 
 
 def test_tasks_from_column_refuses_a_shuffled_index():

@@ -66,7 +66,8 @@ def _numeric(frame: pd.DataFrame, columns, file: Path) -> pd.DataFrame:
             row = int(np.flatnonzero(converted.isna().to_numpy())[0])
             raise ValueError(
                 f"Malformed file {str(file)!r}: column {col!r} must be numeric; "
-                f"line {row + 1} has {_shown(frame[col].iloc[row])!r}."
+                f"row {row + 1} (blank lines not counted) has "
+                f"{_shown(frame[col].iloc[row])!r}."
             )
         frame[col] = converted
     return frame
@@ -86,7 +87,8 @@ def _integral(frame: pd.DataFrame, columns, file: Path) -> pd.DataFrame:
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"Malformed file {str(file)!r}: column {col!r} must hold whole "
-                f"numbers; line {row + 1} has {_shown(frame[col].iloc[row])!r}."
+                f"numbers; row {row + 1} (blank lines not counted) has "
+                f"{_shown(frame[col].iloc[row])!r}."
             )
     return frame
 
@@ -332,12 +334,22 @@ def load_census_income(path, subset="train", *, return_weights=False):
         raise ValueError(f"subset must be 'train' or 'test'; got {subset!r}.")
     path = Path(path)
     file = _require(path, files[subset])
-    frame = _read(file, len(CENSUS_COLUMNS), sep=",", dtype=str, skipinitialspace=True)
+    # keep_default_na=False: a field left out of a short line is the only NaN
+    frame = _read(file, len(CENSUS_COLUMNS), sep=",", dtype=str, skipinitialspace=True,
+                  keep_default_na=False)  # fmt: skip
     frame.columns = CENSUS_COLUMNS
     frame = frame.apply(lambda c: c.str.strip())
     frame = _numeric(frame, CENSUS_NUMERIC + ["instance_weight"], file)
+    # a short line: pandas pads it, so its last field (the income) is empty
+    short = (frame["income"].isna() | (frame["income"] == "")).to_numpy()
+    if short.any():
+        row = int(np.flatnonzero(short)[0])
+        raise ValueError(
+            f"Malformed file {str(file)!r}: row {row + 1} (blank lines not counted) "
+            f"has fewer than {len(CENSUS_COLUMNS)} fields."
+        )
     income = frame["income"].str.rstrip(".")
-    unknown = sorted(set(income) - {"- 50000", "50000+"})
+    unknown = sorted(set(income.astype(str)) - {"- 50000", "50000+"})
     if unknown:
         raise ValueError(
             f"Malformed file {str(file)!r}: income labels must be '- 50000.' or "

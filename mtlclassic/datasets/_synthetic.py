@@ -94,8 +94,12 @@ def make_multitask_recsys(
         s_t(i, j) = \sqrt{\rho}\,\langle u_i, v_j\rangle
                   + \sqrt{1 - \rho}\,\langle u^t_i, v^t_j\rangle + b_i + c_j,
 
-    standardised, so that the correlation between two tasks' affinities is
-    about :math:`\rho` = ``task_correlation``. Labels: a regression task is a
+    standardised. The user and item biases :math:`b_i, c_j` are shared by
+    every task, so the correlation between two tasks' affinities is
+    :math:`\rho` plus what the biases share: about 0.13 at
+    ``task_correlation=0``, 0.37 at 0.3 and 0.72 at 0.7 (300 users, 200
+    items, 3,000 events, 8 seeds; ``return_truth`` gives the measured one).
+    Labels: a regression task is a
     1-5 rating ``round(3 + 1.2 s + noise)``; a binary task is a Bernoulli draw
     with probability ``sigmoid(1.5 s - 1 + noise)``; a ranking task is a graded
     relevance 0-3 from the quantiles of ``s + noise``. Each task then loses a
@@ -117,7 +121,8 @@ def make_multitask_recsys(
     rank : int, default=8
         Dimension of the latent factors.
     task_correlation : float in [0, 1], default=0.7
-        Share of every task's affinity that comes from the shared factors.
+        Share of every task's affinity that comes from the shared factors
+        (the shared biases add some correlation on top; see above).
     missing_rate : None, float, sequence or dict, default=None
         Fraction of each task's rows left unlabelled. None gives 0.5 for
         ``rating``, 0 for ``click``, 0.85 for ``like`` (a scarce task) and 0.3
