@@ -401,8 +401,11 @@ class BaseCandidateGenerator(BaseEstimator):
             Columns ``<user_col>``, ``<item_col>``, ``score`` (float64, the
             generator's own scale) and ``rank`` (1 = best), by user in the
             order given, then rank. A user not seen in fit gets the ``n``
-            items with the most users (ties by item id), ``score`` NaN; a
-            user with fewer than ``n`` unseen items gets fewer rows.
+            items with the most users (ties by item id), ``score`` NaN, and
+            so does a user whose scores are all 0 on the items they may be
+            given (no usable history: zero weights, or only items the model
+            leaves out); a user with fewer than ``n`` unseen items gets
+            fewer rows.
         """
         check_is_fitted(self)
         n = check_k(n)

@@ -38,7 +38,9 @@ class ItemKNN(BaseCandidateGenerator):
     Parameters
     ----------
     n_neighbors : int, default=100
-        Neighbours kept per item (implicit's ``K``).
+        Neighbours kept per item (implicit's ``K``). Beyond them an item's
+        similarity is 0: ``similar_items`` with ``k`` above ``n_neighbors``
+        fills the list with such items at score 0.0, not their cosine.
     similarity : {"cosine", "bm25", "tfidf", "cooccurrence"}, default="cosine"
     bm25_k1, bm25_b : float, default=1.2, 0.75
         The BM25 parameters (``similarity="bm25"`` only).
