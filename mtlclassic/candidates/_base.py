@@ -358,7 +358,7 @@ class BaseCandidateGenerator(BaseEstimator):
         only items the model leaves out) gets the unseen users' list, less
         the items seen when ``exclude_seen``, with values NaN.
         """
-        cols, vals = [], []
+        cols, vals, popular = [], [], None
         for batch in self._batches(rows.size):
             scores = np.array(self._score_rows(rows[batch]), dtype=np.float64)
             seen = self.user_items_[rows[batch]].tocoo() if exclude_seen else None
@@ -367,9 +367,10 @@ class BaseCandidateGenerator(BaseEstimator):
             # no finite, non-zero score on an item it may be given
             silent = ~(np.isfinite(scores) & (scores != 0)).any(axis=1)
             if silent.any():  # popularity order: decreasing, ties by column
-                ranks = np.empty(scores.shape[1])
-                ranks[self._cold_order()] = np.arange(scores.shape[1])
-                scores[silent] = -ranks
+                if popular is None:
+                    popular = np.empty(scores.shape[1])
+                    popular[self._cold_order()] = -np.arange(scores.shape[1])
+                scores[silent] = popular
                 if seen is not None:
                     scores[seen.row, seen.col] = -np.inf
             c, v = top_n_rows(scores, n)

@@ -360,7 +360,7 @@ class CandidateUnion(BaseEstimator):
         stacked = pd.concat(frames, ignore_index=True)
         stacked["score"] = 1.0 / (RRF_K + stacked["r"])
         fused = stacked.groupby(["q", "s"], sort=False, as_index=False)["score"].sum()
-        queries = pd.unique(self._conformed(check_query_ids(item_ids, "item_ids"), 1))
+        queries = pd.unique(item_ids)  # conformed above
         fused["_q"] = pd.Series(np.arange(queries.size), index=queries).reindex(
             fused["q"]).to_numpy()  # fmt: skip
         fused = fused.sort_values(["_q", "score"], ascending=[True, False],

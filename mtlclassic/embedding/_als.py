@@ -364,18 +364,14 @@ class ALSEmbedder(BaseEmbedder):
         self : ALSEmbedder
             Fitted on every row of ``X``.
         """
-        features = self._resolve_features()
+        self._resolve_features()
         X = self._validate_X(X, reset=True)
         columns = X.columns if isinstance(X, pd.DataFrame) else None
         user_pos, item_pos, weight_pos = self._positions(columns, X.shape[1])
-        if columns is not None and self.passthrough:  # before any work
-            planned = [f"als_{side}_{j}" for side in ("user", "item")
-                       if side in features for j in range(self.factors)]  # fmt: skip
-            planned += ["als_score"] if "score" in features else []
+        if columns is not None and self.passthrough:  # clashing names: before any work
             consumed = {user_pos, item_pos, weight_pos}
-            unique_output_names(self, planned + [
-                str(c) for j, c in enumerate(columns) if j not in consumed
-            ])  # fmt: skip
+            passed = [str(c) for j, c in enumerate(columns) if j not in consumed]
+            unique_output_names(self, self._embedding_names(self.factors) + passed)
         users = self._id_values(X, user_pos, "user_col")
         items = self._id_values(X, item_pos, "item_col")
         weights = self._weights(X, weight_pos, X.shape[0])
@@ -471,10 +467,13 @@ class ALSEmbedder(BaseEmbedder):
             parts.append(np.einsum("ij,ij->i", blocks["user"], blocks["item"])[:, None])
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
-    def _embedding_names(self):
-        """``als_user_0..``, ``als_item_0..``, ``als_score`` (the ``features``)."""
+    def _embedding_names(self, k=None):
+        """``als_user_0..``, ``als_item_0..``, ``als_score`` (the ``features``).
+
+        ``k``: the factors (None: the fitted ones; ``fit`` names them ahead).
+        """
         features = self._resolve_features()
-        k = self.user_factors_.shape[1]
+        k = self.user_factors_.shape[1] if k is None else k
         names = []
         if "user" in features:
             names += [f"als_user_{j}" for j in range(k)]

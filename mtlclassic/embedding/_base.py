@@ -89,9 +89,9 @@ def unique_output_names(estimator, names):
     apart.
     """
     names = [str(n) for n in names]
-    counts = pd.Series(names).value_counts()
-    repeated = counts.index[counts > 1].tolist()
-    if repeated:
+    if len(set(names)) < len(names):  # (transform calls this: the check is a set)
+        counts = pd.Series(names).value_counts()
+        repeated = counts.index[counts > 1].tolist()
         raise ValueError(
             f"{type(estimator).__name__} would output two columns named "
             f"{repeated}: an input column it passes through has the name of one "

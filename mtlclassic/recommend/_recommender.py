@@ -44,6 +44,7 @@ from ._update import full_rows, session_rows, update_model
 _COMPILED = weakref.WeakKeyDictionary()  # Recommender -> its CompiledModel
 _QUERY = "__user__"  # the ranker's query column: one group per user
 _COLD_BASE = "_cold_base"  # score_pairs: a new user's pair's popularity offset
+_NEW_USER = "_new_user"  # score_pairs: no personal generator proposes to the user
 ALS_CANDIDATES = 200  # n_candidates=None around a fitted model (its ALS step)
 UNION_CANDIDATES = 120  # n_candidates=None per generator of the default union
 SELECTION_TASK = "chosen"  # the task n_negatives adds: P(the user chooses the item)
@@ -1053,16 +1054,10 @@ default="auto"
             unknown &= cands[f"rank_{name}"].isna().to_numpy()
         popularity = cands[column].to_numpy(dtype=np.float64)
         cold = unknown & ~np.isnan(popularity)
-        if _COLD_BASE in cands.columns:  # score_pairs: a new user's pair with an
+        if _NEW_USER in cands.columns:  # score_pairs: a new user's pair with an
             # item popularity does not know is ranked after its list, not by the
             # ranker (which never saw the user)
-            users = cands[self.user_col].to_numpy()
-            known = np.zeros(n, dtype=bool)
-            for name, generator in self.generators_.generators_:
-                if name in personal:
-                    ids = next(iter(generator.known_ids().values()))
-                    known |= pd.Index(ids).get_indexer(users) >= 0
-            cold |= unknown & ~known
+            cold |= unknown & cands[_NEW_USER].to_numpy()
         return cold, np.nan_to_num(popularity, nan=0.0)
 
     def _generator_events(self, events):
@@ -1149,6 +1144,11 @@ default="auto"
         merged["score"] = merged["score"].fillna(0.0)
         key = pd.MultiIndex.from_frame(merged[ids])
         extra = ~key.isin(pd.MultiIndex.from_frame(proposed[ids]))
+        personal, _ = self._generator_kinds()
+        proposing = proposed[[f"rank_{name}" for name in personal]].notna().any(axis=1)
+        merged[_NEW_USER] = ~merged[self.user_col].isin(
+            proposed.loc[proposing, self.user_col]
+        )
         for column, source in ((BASE, self.__dict__.get("base_source_")),
                                (_COLD_BASE, self._popularity_column())):  # fmt: skip
             if source is None:  # fitted before the offset existed; no popularity

@@ -436,18 +436,11 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         of ``X`` and the tasks of ``y``, so a clash stops the fit before its
         chain rather than at the first ``transform``.
         """
-        features = self._resolve_features()
         tasks = check_targets(y, self.tasks, n_samples=X.shape[0],
                               allow_kinds=self._allowed_kinds)[3]  # fmt: skip
         if not self._each():
             tasks = [tasks[t] for t in self._select_target(tasks)]
-        planned = []
-        if "fields" in features:
-            prefixes = [f"{t}_" for t in tasks] if self._each() else [""]
-            planned += [f"fm_{p}{c}_{f}" for p in prefixes for c in X.columns
-                        for f in range(self.n_components)]  # fmt: skip
-        if "scores" in features:
-            planned += [f"fm_score_{t}" for t in tasks]
+        planned = self._embedding_names(tasks, [str(c) for c in X.columns])
         unique_output_names(self, [*planned, *map(str, X.columns), *excluded])
 
     def _excluded(self, X, fitted=False):
@@ -757,19 +750,25 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         blocks += [scores for _, _, scores in parts if scores is not None]
         return parts[0][0], np.hstack(blocks)
 
-    def _embedding_names(self):
-        """``fm_<field>_<k>`` per field and factor, ``fm_score_<task>`` per task."""
+    def _embedding_names(self, tasks=None, fields=None):
+        """``fm_<field>_<k>`` per field and factor, ``fm_score_<task>`` per task.
+
+        ``tasks``, ``fields``: None for the fitted ones (``fit`` names them
+        ahead, from ``y`` and ``X``).
+        """
         features = self._resolve_features()
+        tasks = self.task_names_ if tasks is None else tasks
+        fields = self.field_names_ if fields is None else fields
         names = []
         if "fields" in features:
-            prefixes = [f"{t}_" for t in self.task_names_] if self._each() else [""]
+            prefixes = [f"{t}_" for t in tasks] if self._each() else [""]
             for prefix in prefixes:
-                for field in self.field_names_:
+                for field in fields:
                     names += [
                         f"fm_{prefix}{field}_{f}" for f in range(self.n_components)
                     ]
         if "scores" in features:
-            names += [f"fm_score_{t}" for t in self.task_names_]
+            names += [f"fm_score_{t}" for t in tasks]
         return names
 
     def _numpy_passthrough(self, X, Xv, keep):
