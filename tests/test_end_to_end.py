@@ -75,10 +75,31 @@ def test_embedders_option_is_validated():
     assert [n for n, _ in make_multitask_recommender(embedders=("fm",)).steps] == [
         "drop_time",
         "fmembedder",
+        "drop_ids",
         "multitasklgbm",
     ]
     steps = make_multitask_recommender(time_col=None).steps
     assert [n for n, _ in steps] == ["fmembedder", "alsembedder", "multitasklgbm"]
+
+
+def test_an_fm_only_pipeline_takes_text_ids_and_its_heads_never_read_ids():
+    """Without ALS the ids reached the heads: read as numbers, refused as text."""
+    from mtlclassic import compile as compile_model
+
+    X, Y = make_multitask_recsys(80, 50, 3000, random_state=0)
+    kw = dict(embedders=("fm",), fm_n_iter=10, cv=2, n_estimators=30,
+              random_state=0, n_jobs=1)  # fmt: skip
+    ints = make_multitask_recommender(**kw).fit(X, Y)
+    assert not {"user_id", "item_id"} & set(ints[-1].feature_names_in_)
+    # the same ids as zero-padded text (same order): the same model
+    text = X.assign(user_id=X.user_id.map("u{:05d}".format),
+                    item_id=X.item_id.map("i{:05d}".format))  # fmt: skip
+    model = make_multitask_recommender(**kw).fit(text, Y)
+    np.testing.assert_array_equal(model.predict(text), ints.predict(X))
+    np.testing.assert_array_equal(compile_model(model).predict(text), ints.predict(X))
+    # a ranking head keeps the user ids as its query ids, not as a feature
+    ranking = make_multitask_recommender(tasks={"rating": "ranking"}, **kw)
+    assert ranking["drop_ids"].transformers[0][2].pattern == "^(?:item_id)$"
 
 
 def test_the_heads_read_the_als_score_not_the_factors(split):

@@ -75,6 +75,11 @@ def make_multitask_recommender(
        rating RMSE 1.5474 against 1.5482, and fitted in 0.96 against 3.1 s
        (MovieLens). ``alsembedder__features=("user", "item", "score")``
        gives the heads the factors again.
+    - ``"drop_ids"``, only when no step replaces the id columns (no ALS,
+       e.g. ``embedders=("fm",)``): drops them, so the heads neither read ids
+       as numbers nor refuse text ids (the FM already encodes them); with a
+       ranking task in ``tasks`` it keeps ``user_col`` for
+       ``multitasklgbm__query_col``, which is not a feature.
     3. ``"multitasklgbm"``: :class:`~mtlclassic.MultiTaskLGBM` — one
        early-stopped LightGBM head per task on its labelled rows, over the side
        features and both embeddings, **boosting from its task's FM score**
@@ -302,6 +307,11 @@ def make_multitask_recommender(
         else:  # an embedder object, with its own parameters
             step = _object_step(embedder, cv)
         steps.append((_step_name(step, steps), step))
+    if not any(_replaces_ids(e) for e in embedders):
+        # no step replaced the ids: the heads do not read them as numbers
+        # (nor fail on text ids); a ranking head keeps its query ids
+        ids = [item_col] if _has_ranking(tasks) else [user_col, item_col]
+        steps.append(("drop_ids", _drop_columns(ids)))
     head = MultiTaskLGBM(
         tasks=tasks,
         strategy=strategy,
@@ -323,6 +333,22 @@ def make_multitask_recommender(
     if params:
         pipeline.set_params(**params)
     return pipeline
+
+
+def _replaces_ids(embedder):
+    """Whether an ``embedders`` entry replaces the id columns (ALS does)."""
+    if isinstance(embedder, str):
+        return embedder == "als"
+    return isinstance(embedder, ALSEmbedder)
+
+
+def _has_ranking(tasks):
+    """Whether ``tasks`` declares a ranking task."""
+    if isinstance(tasks, dict):
+        tasks = tasks.values()
+    elif tasks is None or isinstance(tasks, str):
+        return False
+    return any(isinstance(kind, str) and kind == "ranking" for kind in tasks)
 
 
 def _check_embedders(embedders):
