@@ -79,9 +79,26 @@ def conform_ids(values, reference, column) -> np.ndarray:
     missing = series.isna().to_numpy()
     converted = [None if m else _as_int(v) for v, m in zip(series, missing)]
     ok = [m or c is not None for c, m in zip(converted, missing)]
+    if wanted == "int" and have == "float":
+        # a float beyond 2**53 stands for several ints: which one is unknown
+        big = next(
+            (v for v, m in zip(series, missing) if not m and abs(v) >= 2**53), None
+        )
+        if big is not None:
+            raise ValueError(
+                f"Column {column!r}: the model was fitted on int ids but got float "
+                f"ids beyond 2**53 (e.g. {big!r}), where float64 cannot tell "
+                "neighbouring ints apart; read the column as int64 (pandas 'Int64' "
+                "when it has gaps) or as text."
+            )
     if wanted in ("int", "float") and all(ok):
         if any(abs(c) >= 2**63 for c in converted if c is not None):
             ok = [False]
+        elif missing.any() and any(abs(c) > 2**53 for c in converted if c is not None):
+            # float64 would merge neighbouring ids: exact ints, NaN where missing
+            return np.array(
+                [np.nan if c is None else c for c in converted], dtype=object
+            )
         elif missing.any():
             return np.array(
                 [np.nan if c is None else float(c) for c in converted], dtype=float

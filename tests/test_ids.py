@@ -82,7 +82,42 @@ def test_conform_ids_mixed_zero_padded_and_overflowing():
     with pytest.raises(ValueError, match="zero-padded"):
         conform_ids(np.array([3, 42]), padded, "c")
     for bad in (np.array([1e20]), np.array([2.0**63])):
-        with pytest.raises(ValueError, match="do not convert losslessly"):
+        with pytest.raises(ValueError, match=r"float ids beyond 2\*\*53"):
             conform_ids(bad, ints, "c")
     big = np.array([np.iinfo(np.uint64).max], dtype=np.uint64)
     assert conform_ids(big, np.array(["1", "2"]), "c").tolist() == [str(2**64 - 1)]
+
+
+def test_ids_beyond_float64_precision_stay_exact_or_are_refused():
+    """Steam-like 64-bit ids: a text column with a gap became float64, which
+    scored user b+1 as the fitted user b+8; a compiled model read pandas'
+    nullable Int64 ids as float64 (another user) too."""
+    from mtlclassic import compile as compile_model
+
+    b = 76561197960265728  # 2**56 + ...: float64 steps by 8 here
+    fitted = np.array([b + 1, b + 8])
+    got = conform_ids(np.array([str(b + 1), None], dtype=object), fitted, "user_id")
+    assert got[0] == b + 1 and type(got[0]) is int and pd.isna(got[1])
+    got = conform_ids(np.array(["12", None], dtype=object), np.array([12]), "u")
+    assert got.dtype == float and got[0] == 12  # float64 holds these exactly
+    with pytest.raises(ValueError, match=r"'user_id'.*beyond 2\*\*53.*Int64"):
+        conform_ids(np.array([float(b + 1), np.nan]), fitted, "user_id")
+
+    X, Y = make_multitask_recsys(n_users=40, n_items=30, n_events=1200, random_state=0)
+    X = X.assign(user_id=X.user_id + b)
+    kw = dict(fm_n_iter=6, cv=2, n_estimators=10, random_state=0, n_jobs=1)
+    for model in (make_multitask_recommender(embedders=("fm",), **kw).fit(X, Y),
+                  make_multitask_recommender(**kw).fit(X, Y)):  # fmt: skip
+        rows = X.head(4)
+        want = model.predict(rows)
+        assert not np.array_equal(want[0], model.predict(rows.assign(user_id=b))[0])
+        nullable = rows.astype({"user_id": "Int64"})
+        assert_array_equal(model.predict(nullable), want)
+        assert_array_equal(compile_model(model).predict(nullable), want)
+        if "alsembedder" in model.named_steps:
+            continue  # ALS refuses a missing id
+        gap = rows.assign(user_id=pd.array([*rows.user_id[:3], pd.NA], dtype="Int64"))
+        text = rows.assign(user_id=[*rows.user_id[:3].astype(str), None])
+        for frame in (gap, text):
+            assert_array_equal(model.predict(frame)[:3], want[:3])
+            assert_array_equal(compile_model(model).predict(frame)[:3], want[:3])

@@ -49,6 +49,14 @@ def _series_values(col):
     ):
         return col.to_numpy(dtype=object)
     if pd.api.types.is_extension_array_dtype(col.dtype) and (
+        pd.api.types.is_integer_dtype(col.dtype)
+    ):  # Int64 & co: exact ints (ids beyond 2**53), NaN where missing
+        if not col.isna().any():
+            return col.to_numpy(dtype=col.dtype.numpy_dtype)
+        if col.abs().max() > 2**53:
+            return col.to_numpy(dtype=object, na_value=np.nan)
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    if pd.api.types.is_extension_array_dtype(col.dtype) and (
         pd.api.types.is_numeric_dtype(col.dtype)
     ):
         return col.to_numpy(dtype=np.float64, na_value=np.nan)
