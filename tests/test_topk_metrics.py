@@ -121,3 +121,18 @@ def test_ids_of_two_kinds_are_refused_by_column():
     # the same kind of ids: a hand-checked hit at rank 1 of 2
     report = evaluate_recommendations(recs, test.astype(int), k=2)
     assert report["recall@2"] == 1.0 and report["mrr@2"] == 1.0
+
+
+def test_int_and_float_ids_beyond_2_to_the_53_are_refused_not_merged():
+    """Users b and b+1 as float64 are one user: b+1 was scored with b's events."""
+    b = 76561197960265728
+    recs = pd.DataFrame({"user_id": [b, b + 1], "item_id": [11, 11], "rank": [1, 1]})
+    as_float = pd.DataFrame({"user_id": [float(b)], "item_id": [11]})
+    with pytest.raises(ValueError, match=r"'user_id' holds ints .* beyond 2\*\*53"):
+        evaluate_recommendations(recs, as_float, k=1)
+    report = evaluate_recommendations(recs, as_float.astype({"user_id": "Int64"}), k=1)
+    assert report["n_users"] == 1 and report["recall@1"] == 1.0
+    # small ids: floats and ints compare exactly, as before
+    small = evaluate_recommendations(recs.assign(user_id=[1, 2]),
+                                     as_float.assign(user_id=1.0), k=1)  # fmt: skip
+    assert small["n_users"] == 1 and small["recall@1"] == 1.0

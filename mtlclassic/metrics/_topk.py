@@ -50,6 +50,19 @@ def _same_id_kinds(frames, columns):
             if frame is not None and len(frame)
         }
         known = {kind for kind, _ in kinds.values() if kind is not None}
+        floats = [n for n, (_, d) in kinds.items() if pd.api.types.is_float_dtype(d)]
+        if known == {"number"} and floats and len(floats) < len(kinds):
+            # ints beside floats are compared as float64, which merges
+            # neighbouring ids beyond 2**53
+            big = [n for n in kinds if frames[n][col].abs().max() >= 2**53]
+            if big:
+                found = ", ".join(f"{n} {d}" for n, (_, d) in kinds.items())
+                raise ValueError(
+                    f"Column {col!r} holds ints in one frame and floats in another "
+                    f"({found}), with ids beyond 2**53 in {big[0]}, where float64 "
+                    "merges neighbouring ids; give every frame the same int ids "
+                    "(read the column as int64, or pandas 'Int64' when it has gaps)."
+                )
         if len(known) > 1:
             found = ", ".join(f"{n} {d}" for n, (_, d) in kinds.items())
             raise ValueError(
