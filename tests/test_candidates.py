@@ -129,6 +129,33 @@ def test_popularity_counts_and_recency_decay_by_hand():
     )
 
 
+def test_popularity_update_takes_times_of_the_fitted_kind_only():
+    """Fitted on datetimes, an update in unix milliseconds was taken as seconds:
+    every fitted event decayed to nothing and the top item changed."""
+    t0 = pd.Timestamp("2026-01-01", tz="UTC")
+    days = pd.to_timedelta([0, 1, 2], unit="D")
+    old = pd.DataFrame({"user_id": [1, 2, 3], "item_id": ["a", "a", "b"],
+                        "timestamp": t0 + days})  # fmt: skip
+    new = pd.DataFrame({"user_id": [4], "item_id": ["b"], "timestamp": [t0]})
+    new["timestamp"] += pd.Timedelta("3D")
+    both = Popularity(half_life="1D").fit(pd.concat([old, new], ignore_index=True))
+    updated = Popularity(half_life="1D").fit(old).update(new)
+    assert updated.time_is_datetime_ is True
+    assert_allclose(updated.popularity_, both.popularity_, rtol=1e-12)
+    epoch = pd.Timestamp("1970-01-01", tz="UTC")
+    ms = new.assign(timestamp=(new.timestamp - epoch) // pd.Timedelta("1ms"))
+    fitted = Popularity(half_life="1D").fit(old)
+    with pytest.raises(ValueError, match="holds numbers, but it held datetimes in fit"):
+        fitted.update(ms)
+    again = Popularity(half_life="1D").fit(old)  # nothing was learnt
+    assert_allclose(fitted.popularity_, again.popularity_)
+    assert (fitted.user_items_ != again.user_items_).nnz == 0
+    assert_array_equal(fitted.user_index_, again.user_index_)
+    numbers = old.assign(timestamp=(old.timestamp - epoch).dt.total_seconds())
+    with pytest.raises(ValueError, match="holds datetimes, but it held numbers"):
+        Popularity(half_life=86400).fit(numbers).update(new)
+
+
 def test_popularity_refuses_a_duration_for_a_numeric_time_column(events):
     with pytest.raises(ValueError, match="half_life='30D' is a duration"):
         Popularity(half_life="30D").fit(events)

@@ -379,6 +379,25 @@ def test_update_teaches_the_generators_new_users(data):
     assert 5 in set(next(iter(known.values())))
 
 
+def test_an_update_with_times_of_another_kind_is_refused_before_anything_learns(data):
+    """Fitted on datetimes, an update in unix milliseconds decayed every fitted
+    event to nothing in the recency popularity; refused after EASE had learnt."""
+    X, _, items, _ = data
+    X = X.assign(timestamp=pd.to_datetime(X["timestamp"], unit="s", utc=True))
+    train, new = X.iloc[:2800], X.iloc[2800:]
+    rec = Recommender(None, items, random_state=0, n_jobs=1).fit(train)
+    users = new.user_id.unique()[:5]
+    before, seen = rec.recommend(users, k=5), rec.seen_
+    epoch = pd.Timestamp("1970-01-01", tz="UTC")
+    ms = new.assign(timestamp=(new.timestamp - epoch) // pd.Timedelta("1ms"))
+    with pytest.raises(ValueError, match="holds numbers, but it held datetimes in fit"):
+        rec.update(ms)
+    pd.testing.assert_frame_equal(rec.recommend(users, k=5), before)
+    assert rec.seen_.equals(seen)
+    rec.update(new)  # the fitted kind: learnt
+    assert not rec.recommend(users, k=5).equals(before)
+
+
 def test_export_of_a_fitted_two_stage_recommender_is_refused_clearly(fitted):
     pytest.importorskip("onnx")
     from mtlclassic import to_onnx

@@ -245,6 +245,7 @@ class BaseCandidateGenerator(BaseEstimator):
         """
         check_is_fitted(self)
         X_new, users, items, weights = self._events(X_new, reset=False)
+        self._check_update(X_new)  # before anything changes
         # ids of the fitted ids' type: a new user "7" of an int-fitted model is 7
         users = conform_ids(users, self.user_index_, "user_col")
         item_rows = lookup_ids(self.item_index_, items, "item_col")
@@ -277,6 +278,20 @@ class BaseCandidateGenerator(BaseEstimator):
             self.history_.eliminate_zeros()
         self._update_matrix(X_new, item_rows, weights)
         return self
+
+    def _check_update(self, X_new):
+        """Refuse new events the generator cannot learn (none here)."""
+
+    def check_update(self, X_new):
+        """Raise what :meth:`update` would raise for ``X_new``, changing nothing.
+
+        A :class:`CandidateUnion` (and a ``Recommender``) checks every
+        generator before any learns, so a refused batch leaves them all as
+        they were.
+        """
+        check_is_fitted(self)
+        X_new = self._events(X_new, reset=False)[0]
+        self._check_update(X_new)
 
     def _update_matrix(self, X_new, item_rows, weights):
         """Learn what the generator keeps besides the histories (none here)."""

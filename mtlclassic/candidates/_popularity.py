@@ -46,6 +46,10 @@ class Popularity(BaseCandidateGenerator):
     newest_ : float or None
         :math:`t_{\max}` on the axis of the time column (seconds for
         datetimes); None without ``half_life``.
+    time_is_datetime_ : bool or None
+        Whether the fitted times were datetimes (None without ``half_life``):
+        :meth:`update` refuses new times of the other kind (``ValueError``),
+        since numbers have no unit to convert them by.
     user_index_, item_index_, user_items_, item_popularity_
         See :class:`~mtlclassic.candidates.BaseCandidateGenerator`.
 
@@ -94,6 +98,7 @@ class Popularity(BaseCandidateGenerator):
 
     def _fit_matrix(self, user_items, X, item_rows, weights):
         self.newest_ = None
+        self.time_is_datetime_ = None
         if self.half_life is not None:
             t, h = self._times(X)
             self.newest_ = float(t.max())
@@ -105,7 +110,21 @@ class Popularity(BaseCandidateGenerator):
     def _times(self, X):
         time_pos = time_position(X, self.time_col, "half_life")
         t, is_datetime = time_values(self._column(X, time_pos), self.time_col)
+        fitted = getattr(self, "time_is_datetime_", None)  # None: in fit
+        if fitted is not None and fitted != is_datetime:
+            kinds = ("numbers", "datetimes")
+            raise ValueError(
+                f"The time column {self.time_col!r} holds {kinds[is_datetime]}, but "
+                f"it held {kinds[fitted]} in fit: new events' times must be of the "
+                "fitted kind (numbers in the fitted unit; e.g. unix milliseconds "
+                "to datetimes: pd.to_datetime(t, unit='ms', utc=True))."
+            )
+        self.time_is_datetime_ = is_datetime
         return t, time_span(self.half_life, is_datetime, "half_life")
+
+    def _check_update(self, X_new):
+        if self.half_life is not None:
+            self._times(X_new)  # times of the fitted kind
 
     def _update_matrix(self, X_new, item_rows, weights):
         known = item_rows >= 0

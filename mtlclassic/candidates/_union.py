@@ -192,12 +192,23 @@ class CandidateUnion(BaseEstimator):
         TypeError
             If a generator has no ``update``.
         """
+        self.check_update(X_new)
+        for _, generator in self.generators_:
+            generator.update(X_new)
+        return self
+
+    def check_update(self, X_new):
+        """Raise what :meth:`update` would raise for ``X_new``, changing nothing.
+
+        Every generator is checked (its ``check_update``, when it has one)
+        before any learns, so a refused batch leaves them all as they were.
+        """
         check_is_fitted(self)
         for name, generator in self.generators_:
             if not hasattr(generator, "update"):
                 raise TypeError(f"generator {name!r} has no update(X_new).")
-            generator.update(X_new)
-        return self
+            if hasattr(generator, "check_update"):
+                generator.check_update(X_new)
 
     def _conformed(self, ids, position):
         """Query ids as the fitted ids' type (``"3"`` for a model fitted on ints).

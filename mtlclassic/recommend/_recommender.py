@@ -1287,11 +1287,15 @@ default="auto"
         """
         if isinstance(events, pd.DataFrame):
             events = full_rows(self, self._conform_frame(events, "events"))
-        if self.model_ is not None:
-            update_model(self.model_, events, labels, decay_rate=decay_rate)
         generators = self.__dict__.get("generators_")
         if generators is not None and isinstance(events, pd.DataFrame) and len(events):
-            generators.update(self._generator_events(events))
+            generator_events = self._generator_events(events)
+            if hasattr(generators, "check_update"):  # before anything learns
+                generators.check_update(generator_events)
+        if self.model_ is not None:
+            update_model(self.model_, events, labels, decay_rate=decay_rate)
+        if generators is not None and isinstance(events, pd.DataFrame) and len(events):
+            generators.update(generator_events)
         ids = [self.user_col, self.item_col]
         if self.seen_ is not None and len(events) and set(ids) <= set(events):
             new = pd.MultiIndex.from_frame(events[ids])
