@@ -155,6 +155,20 @@ def test_bad_configuration(fitted):
         Recommender(
             model, pd.concat([items, items]), users=users, context={"timestamp": 0}
         )
+    # a side table's row without an id: named, not a failure deep in ALS
+    items_gap = items.astype({"item_id": float})
+    items_gap.iloc[3, items_gap.columns.get_loc("item_id")] = np.nan
+    users_gap = users.assign(user_id=[np.nan, *users.user_id[1:]])
+    for tables, message in (
+        ({"items": items_gap, "users": users},
+         r"items\['item_id'\] has 1 missing id\(s\) \(NaN/None\), the first at row 3"),
+        ({"items": items, "users": users_gap},
+         r"users\['user_id'\] has 1 missing id\(s\) \(NaN/None\), the first at row 0"),
+    ):  # fmt: skip
+        with pytest.raises(ValueError, match=message):
+            Recommender(model, **tables, context={"timestamp": 0})
+        with pytest.raises(ValueError, match=message):
+            Recommender(None, **tables).fit(X.head(50))
     with pytest.raises(ValueError, match="fusion must be"):
         _rec(fitted, fusion="max")
     with pytest.raises(ValueError, match="weights names unknown tasks"):

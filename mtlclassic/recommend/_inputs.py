@@ -35,6 +35,12 @@ def side_table(table, key, param):
         raise TypeError(f"{param} must be a DataFrame; got {type(table).__name__}.")
     if key not in table.columns:
         raise ValueError(f"{param} has no {key!r} column (its ids).")
+    missing = table[key].isna().to_numpy()
+    if missing.any():
+        raise ValueError(
+            f"{param}[{key!r}] has {int(missing.sum())} missing id(s) (NaN/None), the "
+            f"first at row {int(missing.argmax())}; every row of {param} needs an id."
+        )
     if table[key].duplicated().any():
         dup = table.loc[table[key].duplicated(), key].iloc[:3].tolist()
         raise ValueError(f"{param} has duplicate ids in {key!r}, e.g. {dup}.")

@@ -251,9 +251,10 @@ default="auto"
         model without an ALS step (ALS would count the samples as
         interactions).
     time_col : str or None, default="timestamp"
-        The events' time (numbers, datetimes, ISO strings): orders the label
-        cut and the recency of histories. None (or absent from ``X``): a
-        seeded random cut, no recency.
+        The events' time (numbers or datetimes; parse text with
+        ``pd.to_datetime`` first): orders the label cut and the recency of
+        histories. None (or absent from ``X``): a seeded random cut, no
+        recency.
     n_jobs : int or None, default=None
         Threads of the generators and the ranker (the model keeps its own).
     random_state : int or None, default=None
