@@ -398,6 +398,19 @@ def test_an_update_with_times_of_another_kind_is_refused_before_anything_learns(
     assert not rec.recommend(users, k=5).equals(before)
 
 
+def test_a_model_that_fails_on_the_history_events_says_so(data):
+    """Labels only in the users' newest events: the history rows have one class."""
+    X, Y, _, _ = data
+    newest = X.groupby("user_id")["timestamp"].rank(ascending=False) <= 1
+    Y = Y.assign(click=newest.astype(float))
+    with pytest.raises(
+        ValueError,
+        match=r"history events \(the events before the "
+        r"label cut.*ranker_fraction=0.2.*'click' has a single class",
+    ):
+        _rec(data).fit(X, Y)
+
+
 def test_export_of_a_fitted_two_stage_recommender_is_refused_clearly(fitted):
     pytest.importorskip("onnx")
     from mtlclassic import to_onnx

@@ -937,7 +937,16 @@ default="auto"
         union = clone(template).fit(X_hist)
         model = None
         if self.model is not None:
-            model = clone(self.model).fit(*self._model_data(X_hist, Y_hist, union))
+            try:
+                model = clone(self.model).fit(*self._model_data(X_hist, Y_hist, union))
+            except ValueError as error:  # say which rows the model saw
+                raise ValueError(
+                    f"Fitting the model on the {len(X_hist)} history events (the "
+                    "events before the label cut: the newest "
+                    f"ranker_fraction={fraction} of each user's events label the "
+                    f"ranker) failed: {error} Lower ranker_fraction, or pass "
+                    "ranker=None to fit the model on every event."
+                ) from error
             self._log(f"model fitted on {len(X_hist)} history events", start)
         self._bind(model, self.seen, events=X)
         tasks = self.tasks_
