@@ -941,3 +941,29 @@ def test_sparse_and_dense_scale_a_constant_column_alike(weighted):
     assert (
         np.abs(sparse.coef_[:, 1:3]).max() < 1e-8
     )  # a constant column explains nothing
+
+
+@pytest.mark.parametrize("name", ["TraceNormMultiTask", "L21MultiTask",
+                                  "MeanRegularizedMultiTask"])  # fmt: skip
+def test_huge_finite_values_are_scaled_or_refused_by_name(name):
+    """Features near 1e200 made L21MultiTask loop for ever (a NaN step size) and
+    the trace norm raise LinAlgError; labels near 1e160 a NaN 'warm start'."""
+    import pandas as pd
+
+    import mtlclassic
+
+    cls = getattr(mtlclassic, name)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    Y = np.c_[2 * X.a + rng.normal(size=300), X.b + rng.normal(size=300)]
+    base = cls(alpha=0.01).fit(X, Y).predict(X)
+    # standardized, the fit is the same in any unit (oracle: the unit fit)
+    for c in (1e200, 1e-200):
+        assert_allclose(cls(alpha=0.01).fit(X * c, Y).predict(X * c), base,
+                        rtol=1e-9, atol=1e-12)  # fmt: skip
+    assert_allclose(cls(alpha=0.01).fit(X, Y * 1e200).predict(X) / 1e200, base,
+                    rtol=1e-9, atol=1e-12)  # fmt: skip
+    with pytest.raises(ValueError, match=r"X column 'a' has values up to .*e\+200"):
+        cls(alpha=0.01, standardize=False).fit(X.assign(a=X.a * 1e200), Y)
+    with pytest.raises(ValueError, match=r"Task 'task_1' has labels up to .*e\+160"):
+        cls(alpha=0.01, standardize_targets=False).fit(X, Y * [1, 1e160])

@@ -35,6 +35,7 @@ from ._scaling import (
     _column_scale,
     _scaled,
     _target_scale,
+    check_magnitudes,
 )
 from ._solvers import MultiTaskProblem, solve, warn_not_converged
 
@@ -198,6 +199,8 @@ default=None
         if self.standardize_targets:
             y_scale = _target_scale(Yf, mask, kinds, sw)
             Yf = Yf / y_scale
+        check_magnitudes(X, Yf, mask, getattr(self, "feature_names_in_", None), names,
+                         (self.standardize, self.standardize_targets))  # fmt: skip
         omega, _ = check_task_weights(self.task_weights, list(names))
         datafit = MultiTaskDatafit(
             X, Yf, mask, kinds, sw, omega, fit_intercept=self.fit_intercept

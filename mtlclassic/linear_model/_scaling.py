@@ -13,8 +13,39 @@ import scipy.sparse as sp
 _SAME_UNIT_LOG_SPREAD = 0.5
 
 
+#: beyond this magnitude a value's square (and a sum of squares) can overflow
+#: float64: the models refuse such features and labels after their scaling
+HUGE = 1e100
+
+
+def _peak(X):
+    """Every column's largest absolute value (1 where it is 0 or not finite)."""
+    if sp.issparse(X):
+        peak = abs(X).max(axis=0)
+        peak = peak.toarray().ravel() if sp.issparse(peak) else np.asarray(peak)
+    else:
+        peak = np.abs(X).max(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+    peak = np.asarray(peak, dtype=np.float64).ravel()
+    return np.where((peak > 0) & np.isfinite(peak), peak, 1.0)
+
+
 def _column_scale(X, row_weight=None):
-    """Return the (weighted) standard deviation of every column (1 if constant)."""
+    """Return the (weighted) standard deviation of every column (1 if constant).
+
+    Computed on the columns divided by their largest absolute value, so a
+    column of values near 1e300 gets a finite scale (its squares overflow)
+    and one near 1e-300 a scale of its own size: standardized fits are the
+    same in any unit. A column whose spread is below 1e-12 of its largest
+    value is constant.
+    """
+    peak = _peak(X)
+    unit = _column_std(_scaled(X, peak), row_weight)
+    # constant: a spread of rounding noise beside the column's own size
+    return np.where(unit > 1e-12, unit * peak, 1.0)
+
+
+def _column_std(X, row_weight=None):
+    """Every column's (weighted) standard deviation."""
     total = 0.0 if row_weight is None else float(row_weight.sum())
     a = row_weight / total if total > 0 else None  # all zero: the datafit says so
     if sp.issparse(X):
@@ -24,8 +55,7 @@ def _column_scale(X, row_weight=None):
     else:
         mean = a @ X
         var = a @ (X - mean) ** 2
-    std = np.sqrt(np.maximum(var, 0.0))
-    return np.where(std > 1e-12 * max(1.0, float(np.max(std, initial=0.0))), std, 1.0)
+    return np.sqrt(np.maximum(var, 0.0))
 
 
 def _sparse_variance(X, a=None):
@@ -115,8 +145,11 @@ def _target_scale(Y, mask, kinds, sample_weight):
         if rows.sum() < 2 or w.sum() <= 0:
             continue
         y = Y[rows, t]
-        mean = np.average(y, weights=w)
-        sd = float(np.sqrt(np.average((y - mean) ** 2, weights=w)))
+        peak = float(np.max(np.abs(y)))  # labels near 1e300: squares overflow
+        peak = peak if 0 < peak < np.inf else 1.0
+        unit = y / peak
+        mean = np.average(unit, weights=w)
+        sd = peak * float(np.sqrt(np.average((unit - mean) ** 2, weights=w)))
         n = float(w.sum() ** 2 / (w * w).sum())
         if n > 1.0 and sd > 1e-12 * max(1.0, float(np.max(np.abs(y)))):
             log_sd[t], n_eff[t] = np.log(sd), n
@@ -139,3 +172,33 @@ def _target_scale(Y, mask, kinds, sample_weight):
 
 def _scaled(X, scale):
     return X @ sp.diags(1.0 / scale) if sp.issparse(X) else X / scale
+
+
+def check_magnitudes(X, Y, mask, feature_names, task_names, scaled):
+    """``ValueError`` naming a column or task beyond :data:`HUGE` (after scaling).
+
+    Their squares, and the sums of squares of the solver's objective, would
+    overflow float64: the fit would return NaN or never end.
+    """
+    peak = _peak(X)
+    huge = np.flatnonzero(peak > HUGE)
+    if huge.size:
+        j = int(huge[0])
+        name = feature_names[j] if feature_names is not None else j
+        hint = "" if scaled[0] else "; standardize=True scales it"
+        raise ValueError(
+            f"X column {name!r} has values up to {peak[j]:.3g} after scaling, beyond "
+            f"{HUGE:.0e}: their squares overflow float64{hint}, or divide it by a "
+            "power of ten."
+        )
+    labelled = np.where(mask, np.abs(np.nan_to_num(Y)), 0.0)
+    top = labelled.max(axis=0) if labelled.shape[0] else np.zeros(Y.shape[1])
+    huge = np.flatnonzero(top > HUGE)
+    if huge.size:
+        t = int(huge[0])
+        hint = "" if scaled[1] else "; standardize_targets=True scales it"
+        raise ValueError(
+            f"Task {task_names[t]!r} has labels up to {top[t]:.3g} after scaling, "
+            f"beyond {HUGE:.0e}: their squares overflow float64{hint}, or divide it "
+            "by a power of ten."
+        )

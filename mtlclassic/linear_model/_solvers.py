@@ -311,6 +311,12 @@ def _solve(problem, x0, max_iter, tol, check_every, verbose):
             upper = f_y + g_y @ dx + 0.5 * L * (dx @ dx)
             if f_new <= upper + 1e-13 * abs(f_y) or L > 1e300:
                 break
+            if not (np.isfinite(f_new) and np.isfinite(upper)):
+                raise FloatingPointError(
+                    f"The objective is not finite at iteration {n_iter} (f={f_new}, "
+                    f"bound={upper}): the data overflow float64 arithmetic; scale "
+                    "the features and labels."
+                )
             L *= 1.5
         F_new = f_new + pen_new
         history.append(F_new)
