@@ -223,6 +223,32 @@ def check_targets(
     return Yf, mask, kinds, names
 
 
+#: beyond this magnitude a label's square (and a sum of squares) can overflow
+#: float64 in the FM's sampler and the linear models' solver
+HUGE_LABEL = 1e100
+
+
+def check_label_size(Y, mask, names, owner, hint=""):
+    """``ValueError`` naming the first task with a label beyond :data:`HUGE_LABEL`.
+
+    ``Y`` (n, n_tasks) and ``mask`` (labelled entries); a 1-D ``Y`` is one task.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    mask = np.ones(Y.shape, dtype=bool) if mask is None else np.asarray(mask)
+    mask = mask[:, None] if mask.ndim == 1 else mask
+    top = np.where(mask, np.abs(np.nan_to_num(Y)), 0.0)
+    top = top.max(axis=0) if top.shape[0] else np.zeros(Y.shape[1])
+    huge = np.flatnonzero(top > HUGE_LABEL)
+    if huge.size:
+        t = int(huge[0])
+        raise ValueError(
+            f"{owner}: task {names[t]!r} has labels up to {top[t]:.3g}, beyond "
+            f"{HUGE_LABEL:.0e}: their squares overflow float64{hint}; divide them by "
+            "a power of ten."
+        )
+
+
 def check_task_sample_weight(sample_weight, n_samples: int, n_tasks: int,
                              task_names=None):  # fmt: skip
     """Return per-task sample weights of shape (n_samples, n_tasks).

@@ -626,3 +626,52 @@ def test_embedder_features_select_blocks():
     ]
     with pytest.raises(ValueError, match="features must be a non-empty subset"):
         FMEmbedder(solver="als", features=("latent",)).fit(X, Y)
+
+
+def test_fm_numeric_scaling_is_unit_free_and_huge_labels_are_refused():
+    """Two rows of a feature at 1e308 made every prediction NaN; labels near
+    1e160 too (silently)."""
+    import pandas as pd
+
+    from mtlclassic import FMRegressor, MultiTaskFM
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = 2 * X.a + X.b + rng.normal(size=300) * 0.3
+    base = FMRegressor(2, n_iter=20, random_state=0).fit(X, y).predict(X)
+    units = [1e200, 1e-200]  # the oracle: the same fit in other units
+    got = FMRegressor(2, n_iter=20, random_state=0).fit(X * units, y)
+    np.testing.assert_allclose(got.predict(X * units), base, rtol=1e-9, atol=1e-12)
+    spiky = X.copy()
+    spiky.loc[[0, 1], "a"] = 1e308
+    for model in (FMRegressor(2, n_iter=10, random_state=0),
+                  MultiTaskFM(2, n_iter=10, random_state=0)):  # fmt: skip
+        assert np.isfinite(model.fit(spiky, y).predict(X)).all()
+    with pytest.raises(ValueError, match=r"task 'r' has labels up to .*e\+160"):
+        MultiTaskFM(2, n_iter=5).fit(X, pd.DataFrame({"r": y * 1e160, "s": y}))
+    with pytest.raises(ValueError, match=r"Numeric column 'a' .* scale_numeric=True"):
+        FMRegressor(2, n_iter=5, scale_numeric=False).fit(X * units, y)
+
+
+def test_fm_leaves_a_non_canonical_csc_input_as_it_was():
+    """CSC input with duplicate entries was summed in the caller's arrays."""
+    from mtlclassic import FMRegressor
+
+    rng = np.random.default_rng(0)
+    rows = np.r_[np.arange(150), np.arange(150)]
+    cols = rng.integers(0, 6, 300)
+    X = sp.csc_matrix((rng.normal(size=300), (rows, cols)), shape=(150, 6))
+    X = sp.csc_matrix((np.r_[X.data, X.data], np.r_[X.indices, X.indices],
+                       X.indptr * 2), shape=X.shape)  # fmt: skip
+    assert not X.has_canonical_format
+    data, indices, indptr = X.data.copy(), X.indices.copy(), X.indptr.copy()
+    y = rng.normal(size=150)
+    model = FMRegressor(2, n_iter=5, random_state=0).fit(X, y)
+    pred = model.predict(X)
+    np.testing.assert_array_equal(X.data, data)
+    np.testing.assert_array_equal(X.indices, indices)
+    np.testing.assert_array_equal(X.indptr, indptr)
+    canonical = X.copy()
+    canonical.sum_duplicates()  # the same matrix: the same model
+    again = FMRegressor(2, n_iter=5, random_state=0).fit(canonical, y)
+    np.testing.assert_allclose(again.predict(canonical), pred, rtol=1e-12)

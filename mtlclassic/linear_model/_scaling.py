@@ -8,6 +8,8 @@
 import numpy as np
 import scipy.sparse as sp
 
+from .._targets import HUGE_LABEL
+
 #: standardize_targets: below this spread of the tasks' true log label scales,
 #: the tasks share one unit and one scale (see _target_scale).
 _SAME_UNIT_LOG_SPREAD = 0.5
@@ -15,7 +17,7 @@ _SAME_UNIT_LOG_SPREAD = 0.5
 
 #: beyond this magnitude a value's square (and a sum of squares) can overflow
 #: float64: the models refuse such features and labels after their scaling
-HUGE = 1e100
+HUGE = HUGE_LABEL
 
 
 def _peak(X):

@@ -28,7 +28,7 @@ from ..._compat import (
     validate_data,
 )
 from ..._ids import category_dtypes
-from ..._targets import check_targets, check_task_sample_weight
+from ..._targets import check_label_size, check_targets, check_task_sample_weight
 from .coordinate_descent import initial_parameters, solve_fm
 from .design import (
     _column,
@@ -577,6 +577,7 @@ class _BaseFM(BaseEstimator):
         Y, mask, kinds, names = check_targets(
             y, self.tasks, n_samples=n_samples, allow_kinds=self._allowed_kinds
         )
+        check_label_size(Y, mask, names, type(self).__name__)
         keep = list(range(len(names))) if select is None else select(names)
         every = names
         if keep != list(range(len(names))):  # else no copies
@@ -729,6 +730,8 @@ def _check_y_1d(y, n_samples, numeric):
     y = column_or_1d(y, warn=True)
     if y.shape[0] != n_samples:
         raise ValueError(f"y has {y.shape[0]} rows but X has {n_samples}.")
+    if numeric:
+        check_label_size(y, None, ["y"], "FM")
     return y
 
 

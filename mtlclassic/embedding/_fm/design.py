@@ -31,6 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..._ids import conform_ids
+from ..._targets import HUGE_LABEL
 
 # --------------------------------------------------------------------------
 # design
@@ -193,10 +194,22 @@ def squared_csr(Z) -> sp.csr_matrix:
     return sp.csr_matrix((Z.data**2, Z.indices, Z.indptr), shape=Z.shape)
 
 
+def _canonical_csc(X):
+    """``X`` as CSC with sorted, summed entries; the caller's arrays untouched.
+
+    ``csc_matrix`` of a CSC matrix shares its arrays, and ``sum_duplicates``
+    sorts and compacts them in place: a copy first when there is work to do.
+    """
+    X = sp.csc_matrix(X)
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
 def design_from_sparse(X) -> FMDesign:
     """Every column of a scipy sparse matrix as its own (numeric) field."""
-    X = sp.csc_matrix(X)
-    X.sum_duplicates()
+    X = _canonical_csc(X)
     rows, cols, vals = [], [], []
     for j in range(X.shape[1]):
         sl = slice(X.indptr[j], X.indptr[j + 1])
@@ -365,6 +378,13 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight,
         else:  # never observed: its weight is the prior's; a value maps to nothing
             value_range[j] = 0.0, 0.0
         if not scale_numeric:
+            top = float(np.max(np.abs(col[seen]), initial=0.0))
+            if top > HUGE_LABEL:  # the sampler squares the values
+                raise ValueError(
+                    f"Numeric column {names[j]!r} of X has values up to {top:.3g}, "
+                    f"beyond {HUGE_LABEL:.0e}: their squares overflow float64; "
+                    "scale_numeric=True scales it, or divide it by a power of ten."
+                )
             continue
         w_seen = weight * seen
         total_seen = w_seen.sum()
@@ -373,11 +393,17 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight,
         col = np.where(seen, col, 0.0)
         if np.all((col == 0.0) | (col == 1.0)):
             continue  # a 0/1 indicator stays 0/1: sparse, like a one-hot column
-        m = float(w_seen @ col / total_seen)
-        std = float(np.sqrt(w_seen @ ((col - m) * seen) ** 2 / total_seen))
+        # on the column divided by its peak: values near 1e300 have squares
+        # (and sums) beyond float64
+        peak = float(np.max(np.abs(col)))
+        peak = peak if 0.0 < peak < np.inf else 1.0
+        unit = col / peak
+        m_unit = float(w_seen @ unit / total_seen)
+        std_unit = float(np.sqrt(w_seen @ ((unit - m_unit) * seen) ** 2 / total_seen))
+        m, std = m_unit * peak, std_unit * peak
         if not sparse:
             mean[j] = m
-        scale[j] = std if std > 1e-12 * max(1.0, abs(m)) else 1.0
+        scale[j] = std if std_unit > 1e-12 * max(1.0, abs(m_unit)) else 1.0
     offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
     return categories, mean, scale, value_range, offsets
 
@@ -397,8 +423,7 @@ def build_design(
     """
     n_samples = X.shape[0]
     if sp.issparse(X):
-        X = sp.csc_matrix(X)
-        X.sum_duplicates()
+        X = _canonical_csc(X)
     rows, cols, vals = [], [], []
     shared = _SharedArrays(n_samples)
     for j, cats in enumerate(categories):

@@ -58,7 +58,12 @@ from scipy.special import expit, log_ndtr
 
 from ..._compat import FittedOverlay
 from ..._ids import conform_ids
-from ..._targets import TASK_KINDS, check_targets, check_task_sample_weight
+from ..._targets import (
+    TASK_KINDS,
+    check_label_size,
+    check_targets,
+    check_task_sample_weight,
+)
 from .design import FMDesign, build_design, category_indexes
 from .model import fm_parts
 
@@ -577,6 +582,7 @@ def task_labels(est, y, sample_weight, n):
     Y_all, mask_all, _, names = check_targets(
         y, None, n_samples=n, allow_kinds=TASK_KINDS, allow_empty=True
     )
+    check_label_size(Y_all, mask_all, names, type(est).__name__)
     fitted = list(est.task_names_)
     named = isinstance(y, pd.DataFrame) or (
         isinstance(y, pd.Series) and y.name is not None
