@@ -247,9 +247,12 @@ def lookup_keys(categories, kind, column):
                 "graph's text inputs; rename that category before fitting."
             )
         return keys
+    # bools are numbers to a numeric input (a bool column feeds 0.0 / 1.0)
+    cats = [(int(c) if kind == INT64 else float(c))
+            if isinstance(c, bool | np.bool_) else c for c in cats]  # fmt: skip
     bad = [
         c for c in cats
-        if isinstance(c, str | bytes | bool | np.bool_)
+        if isinstance(c, str | bytes)
         or not isinstance(c, int | float | np.integer | np.floating)
         or (kind == INT64 and not float(c).is_integer())
     ]  # fmt: skip

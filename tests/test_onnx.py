@@ -480,3 +480,29 @@ def test_a_missing_text_value_is_not_the_empty_string_category(tmp_path, capsys)
     ).fit(odd, Y)
     with pytest.raises(ValueError, match="column 'item_category'.*missing value"):
         to_onnx(odd_model, odd.head())
+
+
+def test_frames_with_int_column_names_and_bool_categories():
+    """onnx_inputs did not find columns named 0, 1 (the graph names them '0',
+    '1'); text categories behind int names were blamed on input_example; bool
+    categories were refused for their double input."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 300
+    X = pd.DataFrame({"f": rng.normal(size=n),
+                      "flag": pd.Categorical(rng.random(n) > 0.5),
+                      "seg": pd.Categorical(rng.choice(["a", "b"], n))})  # fmt: skip
+    Y = pd.DataFrame({"r": X.f + X.flag.astype(float) + rng.normal(size=n) * 0.1})
+    fm = MultiTaskFM(2, n_iter=5, random_state=0).fit(X[["f"]].set_axis([0], axis=1), Y)
+    ints = X[["f"]].set_axis([0], axis=1)
+    assert_allclose(run(to_onnx(fm, ints), ints), fm.predict(ints), rtol=0, atol=1e-12)
+    heads = MultiTaskLGBM(n_estimators=5, n_jobs=1).fit(X[["f", "flag"]], Y)
+    want = heads.predict(X[["f", "flag"]])
+    for example in (X[["f", "flag"]], X[["f", "flag"]].astype({"flag": bool})):
+        proto = to_onnx(heads, example.head())
+        assert_allclose(run(proto, example), want, rtol=0, atol=1e-12)
+    named = X[["f", "seg"]].set_axis([0, 1], axis=1)
+    model = MultiTaskLGBM(n_estimators=5, n_jobs=1, categorical_features=[1])
+    with pytest.raises(ValueError, match=r"no feature names .* column 1 has text"):
+        to_onnx(model.fit(named, Y), named.head())

@@ -285,6 +285,24 @@ def _inputs(g, model, example):
     """
     if getattr(model, "feature_names_in_", None) is None:
         n = int(model.n_features_in_)
+        known = dict(_categorical_uses(model))
+        for _, step in _steps(model):  # e.g. the heads' categories by position
+            fitted = getattr(step, "categories_", None)
+            pairs = fitted.items() if isinstance(fitted, dict) else (
+                enumerate(fitted) if isinstance(fitted, list) else ())  # fmt: skip
+            for column, cats in pairs:
+                known.setdefault(column, cats if cats is not None else [])
+        for column, cats in known.items():
+            text = [c for c in cats if isinstance(c, str | bytes)]
+            if text:
+                raise ValueError(
+                    f"The model has no feature names (fitted on an array, or on a "
+                    "DataFrame whose column names are not all strings, which "
+                    "scikit-learn does not record), so the graph reads one double "
+                    f"matrix X; but column {column!r} has text categories "
+                    f"{text[:3]!r}. Fit on a DataFrame with string column names "
+                    "(X.columns = X.columns.astype(str))."
+                )
         X = g.input("X", DOUBLE, [None, n])
         return {j: Col(X, DOUBLE, j) for j in range(n)}, {"X": DOUBLE}
     names = _input_names(model)
@@ -367,6 +385,18 @@ def onnx_inputs(data, model):
         return {"X": X}
 
     columns, _ = _as_columns(data)
+    # the graph names its inputs str(column): a frame with int names (0, 1)
+    named = {str(c): v for c, v in columns.items()}
+    if len(named) < len(columns):
+        seen, twice = set(), []
+        for c in columns:
+            twice += [c] if str(c) in seen else []
+            seen.add(str(c))
+        raise ValueError(
+            f"data has columns whose names are equal as text ({twice[:3]}); the "
+            "graph's inputs are named by text."
+        )
+    columns = named
     missing = [c for c in kinds if c not in columns]
     if missing:
         raise ValueError(f"data is missing the graph's input column(s) {missing}.")
