@@ -1449,3 +1449,16 @@ def test_task_params_by_lightgbm_alias_equal_the_main_name(alias, name, value):
     assert_array_equal(by_alias.predict(X), by_name.predict(X))
     assert not np.array_equal(by_alias.predict(X)[:, 0], default.predict(X)[:, 0])
     assert_array_equal(by_alias.predict(X)[:, 1], default.predict(X)[:, 1])  # click
+
+
+def test_categorical_features_named_as_text_for_int_columns_says_so():
+    """The message listed the int names as text, the very strings refused."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.random((60, 3)))
+    Y = pd.DataFrame({"r": rng.random(60)})
+    with pytest.raises(ValueError, match=r"names \['1'\].* features are \[0, 1, 2\] "
+                       r"\(not text: list them as they are named\)"):
+        MultiTaskLGBM(categorical_features=["1"], n_jobs=1).fit(X, Y)
+    X[1] = rng.integers(0, 3, 60)
+    model = MultiTaskLGBM(categorical_features=[1], n_estimators=5, n_jobs=1)
+    assert list(model.fit(X, Y).categories_) == [1]

@@ -221,9 +221,14 @@ def fit_feature_spec(X, query_col, categorical_features) -> FeatureSpec:
         unknown = [c for c in listed if c not in features]
         if unknown:
             raise ValueError(
-                f"categorical_features names {unknown}, which are not feature "
-                f"columns of X (query_col excluded); features are "
-                f"{[str(c) for c in features]}."
+                f"categorical_features names {unknown!r}, which are not feature "
+                f"columns of X (query_col excluded); features are {features!r}"
+                + (
+                    " (not text: list them as they are named)"
+                    if any(not isinstance(c, str) for c in features)
+                    else ""
+                )
+                + "."
             )
     categories, positions, bad = {}, [], []
     for j, col in enumerate(features):
