@@ -1456,8 +1456,11 @@ def test_categorical_features_named_as_text_for_int_columns_says_so():
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.random((60, 3)))
     Y = pd.DataFrame({"r": rng.random(60)})
-    with pytest.raises(ValueError, match=r"names \['1'\].* features are \[0, 1, 2\] "
-                       r"\(not text: list them as they are named\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"names \['1'\].* features are \[0, 1, 2\] "
+        r"\(not text: list them as they are named\)",
+    ):
         MultiTaskLGBM(categorical_features=["1"], n_jobs=1).fit(X, Y)
     X[1] = rng.integers(0, 3, 60)
     model = MultiTaskLGBM(categorical_features=[1], n_estimators=5, n_jobs=1)
