@@ -58,6 +58,28 @@ def _as_int(value):
     return None
 
 
+def exact_values(values) -> np.ndarray:
+    """Return ids as a numpy array without rounding pandas' nullable ints.
+
+    numpy turns an ``Int64`` column with a missing value into float64, which
+    merges neighbouring ids beyond 2**53: those become exact ints beside NaN
+    (an object array); smaller ones float64, as numpy gives them. Anything
+    else is ``np.asarray(values)``.
+    """
+    dtype = getattr(values, "dtype", None)
+    if not (
+        isinstance(dtype, pd.api.extensions.ExtensionDtype)
+        and pd.api.types.is_integer_dtype(dtype)
+    ):
+        return np.asarray(values)
+    series = pd.Series(values, copy=False)
+    if not series.isna().any():
+        return series.to_numpy(dtype=dtype.numpy_dtype)
+    if series.abs().max() > 2**53:
+        return series.to_numpy(dtype=object, na_value=np.nan)
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def conform_ids(values, reference, column) -> np.ndarray:
     """Return ``values`` as ids of the fitted ids' type (``reference``).
 
@@ -68,7 +90,7 @@ def conform_ids(values, reference, column) -> np.ndarray:
     Anything else raises ``ValueError`` naming ``column`` and both types. A
     model fitted on mixed types is left alone.
     """
-    arr = np.asarray(values)
+    arr = exact_values(values)
     wanted = id_kind(reference)
     have = id_kind(arr)
     if wanted is None or have == wanted or arr.size == 0:

@@ -121,3 +121,15 @@ def test_ids_beyond_float64_precision_stay_exact_or_are_refused():
         for frame in (gap, text):
             assert_array_equal(model.predict(frame)[:3], want[:3])
             assert_array_equal(compile_model(model).predict(frame)[:3], want[:3])
+        # a Recommender around it: pandas gives an Int64 column with a gap as
+        # float64, which the Recommender refused as "float ids beyond 2**53"
+        items = X.drop_duplicates("item_id")[["item_id", "item_f0", "item_f1",
+                                              "item_category"]]  # fmt: skip
+        users = X.drop_duplicates("user_id")[["user_id", "user_f0", "user_f1",
+                                              "user_segment"]]  # fmt: skip
+        rec = Recommender(model, items, users=users, context={"timestamp": 0})
+        pairs = rows[["user_id", "item_id"]]
+        exact = rec.score_pairs(pairs)["score"].to_numpy()
+        for frame in (gap, text):
+            got = rec.score_pairs(frame[["user_id", "item_id"]])["score"].to_numpy()
+            assert_array_equal(got[:3], exact[:3])

@@ -34,6 +34,7 @@ from sklearn.base import BaseEstimator
 from threadpoolctl import threadpool_limits
 
 from .._compat import check_is_fitted, effective_n_jobs, wants_pandas_output
+from .._ids import exact_values
 from .._serving import lookup
 
 _MIN_PART = 4096  # rows per thread below which a split costs more than it saves
@@ -51,11 +52,7 @@ def _series_values(col):
     if pd.api.types.is_extension_array_dtype(col.dtype) and (
         pd.api.types.is_integer_dtype(col.dtype)
     ):  # Int64 & co: exact ints (ids beyond 2**53), NaN where missing
-        if not col.isna().any():
-            return col.to_numpy(dtype=col.dtype.numpy_dtype)
-        if col.abs().max() > 2**53:
-            return col.to_numpy(dtype=object, na_value=np.nan)
-        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+        return exact_values(col)
     if pd.api.types.is_extension_array_dtype(col.dtype) and (
         pd.api.types.is_numeric_dtype(col.dtype)
     ):

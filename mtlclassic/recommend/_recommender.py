@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from .._ids import check_query_ids, conform_ids, lookup_ids
+from .._ids import check_query_ids, conform_ids, exact_values, lookup_ids
 from .._schema import unused_columns
 from .._targets import fitted_tasks
 from .._time import time_values
@@ -577,7 +577,7 @@ default="auto"
         changed = {}
         for col in (self.user_col, self.item_col):
             if col in frame.columns and col in self._fitted_ids:
-                ids = self._conform(frame[col].to_numpy(), col, where)
+                ids = self._conform(exact_values(frame[col]), col, where)
                 if ids.dtype != frame[col].dtype or not np.array_equal(
                     ids, frame[col].to_numpy()
                 ):
