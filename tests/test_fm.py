@@ -644,9 +644,17 @@ def test_fm_numeric_scaling_is_unit_free_and_huge_labels_are_refused():
     np.testing.assert_allclose(got.predict(X * units), base, rtol=1e-9, atol=1e-12)
     spiky = X.copy()
     spiky.loc[[0, 1], "a"] = 1e308
+    mirror = X.assign(a=1e308)
+    mirror.loc[[0, 1], "a"] = -1e308  # a value minus the mean is beyond float64
     for model in (FMRegressor(2, n_iter=10, random_state=0),
                   MultiTaskFM(2, n_iter=10, random_state=0)):  # fmt: skip
         assert np.isfinite(model.fit(spiky, y).predict(X)).all()
+        assert np.isfinite(model.fit(mirror, y).predict(mirror)).all()
+    # a sparse column is not centred: stored at 1e200 on every row it cannot be
+    # scaled (constant), and is refused rather than predicting NaN
+    stored = sp.csc_matrix(np.c_[np.full(300, 1e200), X.b.to_numpy()])
+    with pytest.raises(ValueError, match=r"column 'x0' .* up to 1e\+200 after scaling"):
+        FMRegressor(2, n_iter=5).fit(stored, y)
     with pytest.raises(ValueError, match=r"task 'r' has labels up to .*e\+160"):
         MultiTaskFM(2, n_iter=5).fit(X, pd.DataFrame({"r": y * 1e160, "s": y}))
     with pytest.raises(ValueError, match=r"Numeric column 'a' .* scale_numeric=True"):

@@ -378,13 +378,8 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight,
         else:  # never observed: its weight is the prior's; a value maps to nothing
             value_range[j] = 0.0, 0.0
         if not scale_numeric:
-            top = float(np.max(np.abs(col[seen]), initial=0.0))
-            if top > HUGE_LABEL:  # the sampler squares the values
-                raise ValueError(
-                    f"Numeric column {names[j]!r} of X has values up to {top:.3g}, "
-                    f"beyond {HUGE_LABEL:.0e}: their squares overflow float64; "
-                    "scale_numeric=True scales it, or divide it by a power of ten."
-                )
+            _check_reach(names[j], value_range[j], 0.0, 1.0, "; scale_numeric=True "
+                         "scales it")  # fmt: skip
             continue
         w_seen = weight * seen
         total_seen = w_seen.sum()
@@ -404,8 +399,26 @@ def fit_encoding(X, categorical_mask, names, *, scale_numeric, sample_weight,
         if not sparse:
             mean[j] = m
         scale[j] = std if std_unit > 1e-12 * max(1.0, abs(m_unit)) else 1.0
+        _check_reach(names[j], value_range[j], mean[j], scale[j], "")
     offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.int64)
     return categories, mean, scale, value_range, offsets
+
+
+def _check_reach(name, value_range, center, scale, hint):
+    """``ValueError`` if a training value lies beyond 1e100 after scaling.
+
+    The sampler squares the design's values: beyond that they (and their sums)
+    overflow float64 and every prediction is NaN. Computed without forming
+    ``value - center``, which overflows near the float64 limit.
+    """
+    lo, hi = value_range
+    reach = max(abs(lo / scale - center / scale), abs(hi / scale - center / scale))
+    if reach > HUGE_LABEL:
+        raise ValueError(
+            f"Numeric column {name!r} of X has values up to {reach:.3g} after "
+            f"scaling, beyond {HUGE_LABEL:.0e}: their squares overflow float64{hint}; "
+            "divide it by a power of ten."
+        )
 
 
 def build_design(
@@ -464,7 +477,12 @@ def build_design(
             v = _numeric_values(X, j, names[j]) if v is None else v  # not modified
             if value_range is not None:
                 v = np.clip(v, *value_range[j])  # NaN stays NaN
-            v = (v - mean[j]) / scale[j]
+            with np.errstate(over="ignore"):
+                scaled = (v - mean[j]) / scale[j]
+            far = np.isinf(scaled) & np.isfinite(v)  # v - mean beyond float64
+            if far.any():
+                scaled[far] = v[far] / scale[j] - mean[j] / scale[j]
+            v = scaled
             v[np.isnan(v)] = 0.0  # a missing value maps to nothing (the mean)
             r = shared.rows()
         nz = v != 0
