@@ -967,3 +967,16 @@ def test_huge_finite_values_are_scaled_or_refused_by_name(name):
         cls(alpha=0.01, standardize=False).fit(X.assign(a=X.a * 1e200), Y)
     with pytest.raises(ValueError, match=r"Task 'task_1' has labels up to .*e\+160"):
         cls(alpha=0.01, standardize_targets=False).fit(X, Y * [1, 1e160])
+    # a constant column or task stays constant in any unit
+    five = cls(alpha=0.01).fit(X.assign(c=5.0), Y).predict(X.assign(c=5.0))
+    got = cls(alpha=0.01).fit(X.assign(c=5e200), Y).predict(X.assign(c=5e200))
+    assert_allclose(got, five, rtol=1e-9, atol=1e-12)
+    flat = cls(alpha=0.01).fit(X, np.c_[np.full(300, 3e200), Y[:, 1]]).predict(X)
+    assert np.isfinite(flat).all() and np.allclose(flat[:, 0], 3e200, rtol=0.1)
+    # rows of weight 0 are absent: their values do not set a column's scale
+    w = np.r_[np.zeros(5), np.ones(295)]
+    far = X.copy()
+    far.loc[:4, "a"] = 1e13
+    kept = cls(alpha=0.01).fit(X.iloc[5:], Y[5:]).predict(X.iloc[5:])
+    got = cls(alpha=0.01).fit(far, Y, sample_weight=w).predict(X.iloc[5:])
+    assert_allclose(got, kept, rtol=1e-9, atol=1e-12)

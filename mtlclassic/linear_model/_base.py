@@ -200,7 +200,8 @@ default=None
             y_scale = _target_scale(Yf, mask, kinds, sw)
             Yf = Yf / y_scale
         check_magnitudes(X, Yf, mask, getattr(self, "feature_names_in_", None), names,
-                         (self.standardize, self.standardize_targets))  # fmt: skip
+                         (self.standardize, self.standardize_targets),
+                         row_weight)  # fmt: skip
         omega, _ = check_task_weights(self.task_weights, list(names))
         datafit = MultiTaskDatafit(
             X, Yf, mask, kinds, sw, omega, fit_intercept=self.fit_intercept

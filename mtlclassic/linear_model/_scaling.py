@@ -20,8 +20,13 @@ _SAME_UNIT_LOG_SPREAD = 0.5
 HUGE = HUGE_LABEL
 
 
-def _peak(X):
-    """Every column's largest absolute value (1 where it is 0 or not finite)."""
+def _peak(X, row_weight=None):
+    """Every column's largest absolute value (1 where it is 0 or not finite).
+
+    Over the rows of positive weight only (a zero weight is an absent row).
+    """
+    if row_weight is not None:
+        X = X[np.flatnonzero(np.asarray(row_weight) > 0)]
     if sp.issparse(X):
         peak = abs(X).max(axis=0)
         peak = peak.toarray().ravel() if sp.issparse(peak) else np.asarray(peak)
@@ -40,10 +45,11 @@ def _column_scale(X, row_weight=None):
     same in any unit. A column whose spread is below 1e-12 of its largest
     value is constant.
     """
-    peak = _peak(X)
+    peak = _peak(X, row_weight)
     unit = _column_std(_scaled(X, peak), row_weight)
-    # constant: a spread of rounding noise beside the column's own size
-    return np.where(unit > 1e-12, unit * peak, 1.0)
+    # constant: a spread of rounding noise beside the column's own size; kept
+    # as it is, unless its values would overflow the solver's squares
+    return np.where(unit > 1e-12, unit * peak, np.where(peak > HUGE, peak, 1.0))
 
 
 def _column_std(X, row_weight=None):
@@ -157,6 +163,11 @@ def _target_scale(Y, mask, kinds, sample_weight):
             log_sd[t], n_eff[t] = np.log(sd), n
     defined = ~np.isnan(log_sd)
     scale = np.ones(T)
+    # a task without a spread (constant labels) is kept in its unit, unless
+    # its labels would overflow the solver's squares
+    for t in np.flatnonzero(regression & ~defined):
+        top = float(np.max(np.abs(Y[mask[:, t], t]), initial=0.0))
+        scale[t] = top if top > HUGE else 1.0
     if not defined.any():
         return scale
     lv = log_sd[defined]
@@ -167,7 +178,7 @@ def _target_scale(Y, mask, kinds, sample_weight):
     # one unit: the true scales spread by less than a factor exp(0.5) = 1.65
     same_unit = np.sqrt(tau2) < _SAME_UNIT_LOG_SPREAD
     B = np.ones_like(v) if same_unit else v / (v + tau2)
-    scale[regression] = np.exp(m)
+    scale[regression & (scale <= HUGE)] = np.exp(m)
     scale[defined] = np.exp(B * m + (1.0 - B) * lv)
     return scale
 
@@ -176,21 +187,22 @@ def _scaled(X, scale):
     return X @ sp.diags(1.0 / scale) if sp.issparse(X) else X / scale
 
 
-def check_magnitudes(X, Y, mask, feature_names, task_names, scaled):
+def check_magnitudes(X, Y, mask, feature_names, task_names, scaled, row_weight=None):
     """``ValueError`` naming a column or task beyond :data:`HUGE` (after scaling).
 
     Their squares, and the sums of squares of the solver's objective, would
-    overflow float64: the fit would return NaN or never end.
+    overflow float64: the fit would return NaN or never end. Rows of zero
+    ``row_weight`` and unlabelled entries do not count.
     """
-    peak = _peak(X)
+    peak = _peak(X, row_weight)
     huge = np.flatnonzero(peak > HUGE)
     if huge.size:
         j = int(huge[0])
         name = feature_names[j] if feature_names is not None else j
-        hint = "" if scaled[0] else "; standardize=True scales it"
+        hint = "" if scaled[0] else " (standardize=True scales it)"
         raise ValueError(
             f"X column {name!r} has values up to {peak[j]:.3g} after scaling, beyond "
-            f"{HUGE:.0e}: their squares overflow float64{hint}, or divide it by a "
+            f"{HUGE:.0e}: their squares overflow float64{hint}; divide it by a "
             "power of ten."
         )
     labelled = np.where(mask, np.abs(np.nan_to_num(Y)), 0.0)
@@ -198,9 +210,9 @@ def check_magnitudes(X, Y, mask, feature_names, task_names, scaled):
     huge = np.flatnonzero(top > HUGE)
     if huge.size:
         t = int(huge[0])
-        hint = "" if scaled[1] else "; standardize_targets=True scales it"
+        hint = "" if scaled[1] else " (standardize_targets=True scales it)"
         raise ValueError(
             f"Task {task_names[t]!r} has labels up to {top[t]:.3g} after scaling, "
-            f"beyond {HUGE:.0e}: their squares overflow float64{hint}, or divide it "
+            f"beyond {HUGE:.0e}: their squares overflow float64{hint}; divide them "
             "by a power of ten."
         )
