@@ -460,3 +460,26 @@ def test_a_user_whose_items_share_no_other_user_gets_the_popular_items(make):
     top = make().fit(events).recommend([0], n=5)
     assert top.item_id.tolist() == _popular_order(events, exclude=[0, 1])[:5]
     assert top.score.isna().all()
+
+
+def test_a_union_with_als_refuses_a_batch_before_any_generator_learns():
+    """ALS refused a NaN weight after Popularity and EASE had learnt the batch."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"user_id": rng.integers(0, 30, 600),
+                      "item_id": rng.integers(0, 20, 600),
+                      "w": rng.random(600) + 0.5})  # fmt: skip
+
+    def union():
+        als = ALSEmbedder(factors=4, cv=None, weight_col="w", random_state=0)
+        return CandidateUnion([("pop", Popularity()), ("ease", EASE(10.0)),
+                               ("als", als)], n_candidates=5).fit(X)  # fmt: skip
+
+    fitted, fresh = union(), union()
+    new = pd.DataFrame({"user_id": [0, 0, 1], "item_id": [19, 19, 19],
+                        "w": [1.0, np.nan, 1.0]})  # fmt: skip
+    with pytest.raises(ValueError, match="weight_col='w' has NaN or infinite"):
+        fitted.update(new)
+    users = [0, 1, 2]
+    pd.testing.assert_frame_equal(fitted.recommend(users), fresh.recommend(users))
+    for (_, a), (_, b) in zip(fitted.generators_, fresh.generators_):
+        assert (a.user_items_ != b.user_items_).nnz == 0

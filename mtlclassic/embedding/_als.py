@@ -571,31 +571,10 @@ class ALSEmbedder(BaseEmbedder):
         self : ALSEmbedder
             With the users' factors updated.
         """
-        check_is_fitted(self)
-        if isinstance(X_new, pd.DataFrame):
-            columns = X_new.columns
-        else:
-            X_new = validate_data(
-                self,
-                X_new,
-                reset=False,
-                dtype="numeric",
-                ensure_all_finite=False,
-                skip_check_array=False,
-            )
-            columns = None
-        if X_new.shape[0] == 0:
+        inputs = self._fold_in_inputs(X_new)
+        if inputs is None:
             return self
-        user_pos, item_pos, weight_pos = self._positions(columns, X_new.shape[1])
-        users = conform_ids(
-            self._id_values(X_new, user_pos, "user_col"), self.user_index_,
-            self._name(user_pos),
-        )  # fmt: skip
-        item_rows = _lookup(
-            self.item_index_, self._id_values(X_new, item_pos, "item_col"),
-            self._name(item_pos),
-        )  # fmt: skip
-        weights = self._weights(X_new, weight_pos, X_new.shape[0])
+        users, item_rows, weights, user_pos = inputs
         known_item = (item_rows >= 0) & (weights != 0)  # a 0 weight carries nothing
         users, item_rows, weights = (
             users[known_item],
@@ -645,6 +624,43 @@ class ALSEmbedder(BaseEmbedder):
         # known users whose whole history cancelled out: cold from now on
         self.cancelled_users_ = np.flatnonzero(np.diff(user_items.indptr) == 0)
         return self
+
+    def _fold_in_inputs(self, X_new):
+        """Validate new events: ``(users, item_rows, weights, user_pos)`` or None."""
+        check_is_fitted(self)
+        if isinstance(X_new, pd.DataFrame):
+            columns = X_new.columns
+        else:
+            X_new = validate_data(
+                self,
+                X_new,
+                reset=False,
+                dtype="numeric",
+                ensure_all_finite=False,
+                skip_check_array=False,
+            )
+            columns = None
+        if X_new.shape[0] == 0:
+            return None
+        user_pos, item_pos, weight_pos = self._positions(columns, X_new.shape[1])
+        users = conform_ids(
+            self._id_values(X_new, user_pos, "user_col"), self.user_index_,
+            self._name(user_pos),
+        )  # fmt: skip
+        item_rows = _lookup(
+            self.item_index_, self._id_values(X_new, item_pos, "item_col"),
+            self._name(item_pos),
+        )  # fmt: skip
+        weights = self._weights(X_new, weight_pos, X_new.shape[0])
+        return users, item_rows, weights, user_pos
+
+    def check_update(self, X_new):
+        """Raise what :meth:`update` would raise for ``X_new``, changing nothing.
+
+        A :class:`~mtlclassic.candidates.CandidateUnion` (and a
+        ``Recommender``) checks every generator before any learns.
+        """
+        self._fold_in_inputs(X_new)
 
     def update(self, X_new, y=None):
         """Learn new events without a refit: :meth:`fold_in` (the library's name).
