@@ -24,9 +24,10 @@ from importlib import metadata
 
 from sklearn.base import _fit_context
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import (
+from sklearn.utils._param_validation import (  # noqa: F401 - InvalidParameterError
     HasMethods,
     Interval,
+    InvalidParameterError,
     Options,
     StrOptions,
     validate_params,

@@ -409,6 +409,12 @@ def test_a_model_that_fails_on_the_history_events_says_so(data):
         r"label cut.*ranker_fraction=0.2.*'click' has a single class",
     ):
         _rec(data).fit(X, Y)
+    # the model's own bad settings are not blamed on the rows
+    from mtlclassic._compat import InvalidParameterError
+
+    bad = _rec(data).set_params(model__multitasklgbm__learning_rate=-1.0)
+    with pytest.raises(InvalidParameterError, match="'learning_rate' parameter"):
+        bad.fit(X, data[1])
 
 
 def test_export_of_a_fitted_two_stage_recommender_is_refused_clearly(fitted):

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from .._compat import InvalidParameterError
 from .._ids import check_query_ids, conform_ids, exact_values, lookup_ids
 from .._schema import unused_columns
 from .._targets import fitted_tasks
@@ -955,6 +956,8 @@ default="auto"
         if self.model is not None:
             try:
                 model = clone(self.model).fit(*self._model_data(X_hist, Y_hist, union))
+            except InvalidParameterError:
+                raise  # the model's own settings: nothing to do with the rows
             except ValueError as error:  # say which rows the model saw
                 raise ValueError(
                     f"Fitting the model on the {len(X_hist)} history events (the "
