@@ -19,15 +19,16 @@ Data sets the defaults were not chosen on (``benchmarks/get_more_data.sh``):
 
 - ``movielens-100k``: MovieLens-100K, every user (943), split and tasks as
   MovieLens-1M.
-- ``instacart``: 150k products in the grocery orders of 593 users; time =
+- ``instacart``: 150k products in the grocery orders of 593 users (every
+  user with the default ``--users``); time =
   days since the user's first order (+ the add-to-cart position in seconds);
   each user's newest 20% as the test, so mostly next orders; tasks
   ``reordered`` (binary) and ``cart_position`` (log of the add-to-cart
   position); "liked" is a reorder. Repeat purchases dominate and seen items
   are never recommended: this measures finding the products a user had not
   bought yet.
-- ``ibm-reads``: article reads on IBM Watson Studio (5,148 users by hashed
-  e-mail, 714 articles), no time: a seeded random 20% per user; tasks
+- ``ibm-reads``: article reads on IBM Watson Studio, every user (5,148 by
+  hashed e-mail, 714 articles), no time: a seeded random 20% per user; tasks
   ``reads`` (log of the user's reads of the article) and ``repeat`` (read
   more than once, also "liked").
 
@@ -144,7 +145,7 @@ def ibm_reads(n_users, seed):
     reads = X.groupby(["user_id", "item_id"])["item_id"].transform("size")
     Y = pd.DataFrame({"reads": np.log(reads.to_numpy(float)),
                       "repeat": (reads.to_numpy() > 1).astype(float)})  # fmt: skip
-    X, Y = user_subset(X, Y, n_users, seed)
+    X, Y = X.reset_index(drop=True), Y.reset_index(drop=True)  # every user
     # no timestamps: a seeded random order stands for time (a random split)
     X = X.assign(timestamp=np.random.RandomState(seed).permutation(len(X)))
     return dict(X=X, Y=Y, liked=Y["repeat"].to_numpy(), user_cols=[], no_time=True)
