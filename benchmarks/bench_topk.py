@@ -88,26 +88,23 @@ def user_subset(X, Y, n_users, seed):
     return X[rows].reset_index(drop=True), Y[rows].reset_index(drop=True)
 
 
-def movielens(n_users, seed):
-    path = data_dir() / "ml-1m"
-    if not (path / "ratings.dat").is_file():
+def _grouplens(folder, ratings, n_users, seed):
+    path = data_dir() / folder
+    if not (path / ratings).is_file():
         return None
     X, Y = load_movielens(path)
     X = X.drop(columns=[c for c in X.columns if X[c].isna().all()])
     X, Y = user_subset(X, Y, n_users, seed)
     liked = Y["liked"].to_numpy()
     return dict(X=X, Y=Y, liked=liked, user_cols=["age", "gender", "occupation"])
+
+
+def movielens(n_users, seed):
+    return _grouplens("ml-1m", "ratings.dat", n_users, seed)
 
 
 def movielens_100k(n_users, seed):
-    path = data_dir() / "ml-100k"
-    if not (path / "u.data").is_file():
-        return None
-    X, Y = load_movielens(path)
-    X = X.drop(columns=[c for c in X.columns if X[c].isna().all()])
-    X, Y = user_subset(X, Y, n_users, seed)
-    liked = Y["liked"].to_numpy()
-    return dict(X=X, Y=Y, liked=liked, user_cols=["age", "gender", "occupation"])
+    return _grouplens("ml-100k", "u.data", n_users, seed)
 
 
 def instacart(n_users, seed):
