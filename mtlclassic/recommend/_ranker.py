@@ -104,9 +104,11 @@ def select_als(template, X, time_col, name="als"):
     ``regularization="auto"``. One setting does not fit every data set: on
     an Instacart sample of grocery orders, 16 factors with regularization
     0.01 gave NDCG@10 0.046 against 0.036 for the fixed (32, 0.1), and the
-    two-stage list followed (0.047 against 0.042). Returns ``(template,
-    scores)``; ``scores`` maps each setting to its NDCG@10 (empty when the
-    template has no such ALS or no user has a held-out event).
+    two-stage list followed (0.048 against 0.042). It costs 9 ALS fits:
+    2.1-2.5 s on one core for MovieLens-1M's 1,000 users, Book-Crossing and
+    Instacart. Returns ``(template, scores)``; ``scores`` maps each setting
+    to its NDCG@10 (empty when the template has no such ALS or no user has a
+    held-out event).
     """
     generators = dict(template.generators)
     als = generators.get(name)
