@@ -477,12 +477,19 @@ def build_design(
             v = _numeric_values(X, j, names[j]) if v is None else v  # not modified
             if value_range is not None:
                 v = np.clip(v, *value_range[j])  # NaN stays NaN
-            with np.errstate(over="ignore"):
-                scaled = (v - mean[j]) / scale[j]
-            far = np.isinf(scaled) & np.isfinite(v)  # v - mean beyond float64
-            if far.any():
-                scaled[far] = v[far] / scale[j] - mean[j] / scale[j]
-            v = scaled
+            near = value_range is not None and (
+                max(abs(value_range[j][0]), abs(value_range[j][1])) + abs(mean[j])
+                < 1e307
+            )  # clipped there: v - mean cannot overflow
+            if near:
+                v = (v - mean[j]) / scale[j]
+            else:
+                with np.errstate(over="ignore"):
+                    scaled = (v - mean[j]) / scale[j]
+                far = np.isinf(scaled) & np.isfinite(v)  # v - mean beyond float64
+                if far.any():
+                    scaled[far] = v[far] / scale[j] - mean[j] / scale[j]
+                v = scaled
             v[np.isnan(v)] = 0.0  # a missing value maps to nothing (the mean)
             r = shared.rows()
         nz = v != 0
