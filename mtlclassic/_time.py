@@ -18,11 +18,22 @@ import pandas as pd
 __all__ = ["time_position", "time_span", "time_values"]
 
 
+_PER_SECOND = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}
+
+
 def _as_datetime_seconds(values, name):
-    """Seconds since the epoch (float64) of datetime-like values, UTC."""
+    """Seconds since the epoch (float64) of datetime-like values, UTC.
+
+    Read in the column's own unit: a ``datetime64[s]`` column (pandas keeps
+    ``s``/``ms``/``us`` from parquet) holds dates past 2262, which a cast to
+    nanoseconds wraps around without a word.
+    """
     parsed = pd.to_datetime(pd.Series(values), utc=True)
-    ns = parsed.to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    return ns / 1e9
+    naive = parsed.dt.tz_localize(None).to_numpy()  # UTC wall time, own unit
+    unit = np.datetime_data(naive.dtype)[0]
+    if unit not in _PER_SECOND:
+        naive, unit = naive.astype("datetime64[us]"), "us"
+    return naive.view(np.int64) / _PER_SECOND[unit]
 
 
 def time_values(values, name) -> tuple[np.ndarray, bool]:

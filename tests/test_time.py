@@ -77,3 +77,24 @@ def test_splitters_and_popularity_agree_across_forms(form):
         Popularity(half_life="1D").fit(other).popularity_,
         rtol=1e-9,
     )
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_datetimes_are_read_in_their_own_unit_past_2262(unit):
+    """A datetime64[s] date in 2300 was cast to nanoseconds and wrapped around:
+    TemporalSplit put it in the oldest training block."""
+    from mtlclassic.model_selection import TemporalSplit
+
+    dates = ["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"]
+    if unit != "ns":  # beyond datetime64[ns]
+        dates.append("2300-01-01")
+    ts = pd.Series(pd.to_datetime(dates).as_unit(unit))
+    got, is_datetime = time_values(ts, "timestamp")
+    epoch = pd.Timestamp("1970-01-01")
+    want = [(pd.Timestamp(d) - epoch).total_seconds() for d in dates]
+    assert is_datetime and np.array_equal(got, want)
+    aware = ts.dt.tz_localize("Europe/Berlin")  # the same instants an hour earlier
+    assert np.array_equal(time_values(aware, "t")[0], np.array(want) - 3600)
+    X = pd.DataFrame({"user_id": range(len(dates)), "timestamp": ts})
+    *_, (train, test) = TemporalSplit(n_splits=2).split(X)
+    assert test.max() == len(dates) - 1  # the newest event is in the newest block
