@@ -344,3 +344,24 @@ def test_a_prediction_frame_is_matched_to_the_tasks_by_name():
     pd.testing.assert_frame_equal(multitask_report(Y, unnamed), report)
     with pytest.raises(ValueError, match=r"has none for \['rating'\]"):
         multitask_report(Y, P.rename(columns={"rating": "stars"}))
+
+
+def test_metric_sample_weight_is_checked_like_scikit_learns():
+    """A short weight array raised numpy's boolean-index error, and one NaN
+    weight made multitask_score NaN with a warning about labels."""
+    from mtlclassic.metrics import multitask_score, rmse
+
+    rng = np.random.default_rng(0)
+    Y = rng.normal(size=(50, 2))
+    P = Y + rng.normal(size=(50, 2)) * 0.1
+    w = rng.uniform(0.5, 2.0, 50)
+    # the oracle: scikit-learn's weighted RMSE per task
+    want = [np.sqrt(np.average((Y[:, t] - P[:, t]) ** 2, weights=w)) for t in range(2)]
+    np.testing.assert_allclose(rmse(Y, P, sample_weight=w), want, rtol=1e-12)
+    gap = np.r_[w[:3], np.nan, w[4:]]
+    for bad, match in ((w[:40], r"shape \(50,\).*got shape \(40,\)"),
+                       (gap, "1 NaN, infinite or negative .* row 3"),
+                       (-w, "50 NaN, infinite or negative")):  # fmt: skip
+        for metric in (rmse, multitask_score):
+            with pytest.raises(ValueError, match=match):
+                metric(Y, P, sample_weight=bad)

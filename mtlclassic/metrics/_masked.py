@@ -103,6 +103,32 @@ def _task_scores(Y, mask, P, kinds, w=None):
     return out
 
 
+def _row_weights(sample_weight, n_samples):
+    """``sample_weight`` as float64 of shape (n_samples,), or None; checked.
+
+    Raises
+    ------
+    ValueError
+        If it has another length or shape, or holds a NaN, an infinity or a
+        negative weight.
+    """
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=float)
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), one weight per row of "
+            f"Y_true; got shape {w.shape}."
+        )
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        raise ValueError(
+            f"sample_weight has {int(bad.sum())} NaN, infinite or negative weight(s), "
+            f"the first at row {int(np.argmax(bad))}."
+        )
+    return w
+
+
 def masked_metric(metric, Y_true, Y_pred, *, tasks=None, sample_weight=None):
     """Compute ``metric`` per task on the labelled rows of each task.
 
@@ -111,7 +137,7 @@ def masked_metric(metric, Y_true, Y_pred, *, tasks=None, sample_weight=None):
     """
     Y, mask, kinds, names = check_targets(Y_true, tasks)
     P = _pred_matrix(Y_pred, Y.shape, _true_names(Y_true, names))
-    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    w = _row_weights(sample_weight, Y.shape[0])
     out = np.empty(Y.shape[1])
     for t in range(Y.shape[1]):
         rows = mask[:, t]
@@ -147,7 +173,7 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None, task_name
         P = _pred_matrix(Y_pred, Y.shape, _true_names(Y_true, names))
     else:
         P = _pred_matrix(Y_pred, (Y.shape[0], len(order)))[:, order]
-    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    w = _row_weights(sample_weight, Y.shape[0])
     scores = _task_scores(Y, mask, P, kinds, w)
     warn_left_out(names, scores)
     if np.all(np.isnan(scores)):
