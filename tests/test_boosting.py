@@ -1465,3 +1465,22 @@ def test_categorical_features_named_as_text_for_int_columns_says_so():
     X[1] = rng.integers(0, 3, 60)
     model = MultiTaskLGBM(categorical_features=[1], n_estimators=5, n_jobs=1)
     assert list(model.fit(X, Y).categories_) == [1]
+
+
+def test_task_params_values_are_refused_naming_the_task():
+    """LightGBM's own 'Check failed' named neither the task nor task_params, and
+    n_estimators=2.7 was cut to 2 trees."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.random((80, 2)), columns=["a", "b"])
+    Y = pd.DataFrame({"r": X.a + rng.random(80) * 0.1, "s": X.b})
+    for params, match in (({"learning_rate": -1.0}, r"booster of 'r'.*learning_rate"),
+                          ({"num_leaves": 1}, r"booster of 'r'.*num_leaves"),
+                          ({"n_estimators": 0}, r"\['r'\]\['n_estimators'\] must be"),
+                          ({"n_estimators": 2.7}, r"must be an int >= 1; got 2.7"),
+                          ({"early_stopping_rounds": 0}, "an int >= 1 or None"),
+                          ):  # fmt: skip
+        model = MultiTaskLGBM(n_estimators=5, n_jobs=1, task_params={"r": params})
+        with pytest.raises(ValueError, match=match):
+            model.fit(X, Y)
+    ok = MultiTaskLGBM(n_estimators=5, n_jobs=1, task_params={"r": {"n_estimators": 3}})
+    assert ok.fit(X, Y).boosters_["r"].num_trees() == 3

@@ -444,6 +444,16 @@ def check_task_params(task_params, names):
                 "scores per row, a task one; give each class its own binary task "
                 "(e.g. one-hot label columns)."
             )
+        for count in ("n_estimators", "early_stopping_rounds"):
+            v = value.get(count, 1)
+            if count == "early_stopping_rounds" and v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(
+                    f"task_params[{key!r}][{count!r}] must be an int >= 1"
+                    + (" or None" if count == "early_stopping_rounds" else "")
+                    + f"; got {v!r}."
+                )
         if "early_stopping_tol" in value:
             check_early_stopping_tol(
                 value["early_stopping_tol"],

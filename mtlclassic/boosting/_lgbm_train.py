@@ -386,15 +386,21 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
             )
         if verbose >= 2:
             callbacks.append(lgb.log_evaluation(50))
-    booster = lgb.train(
-        histogram_layout(setting.params),
-        dtrain,
-        num_boost_round=setting.n_rounds,
-        valid_sets=valid_sets,
-        valid_names=["valid"] if valid_sets else None,
-        feval=feval,
-        callbacks=callbacks,
-    )
+    try:
+        booster = lgb.train(
+            histogram_layout(setting.params),
+            dtrain,
+            num_boost_round=setting.n_rounds,
+            valid_sets=valid_sets,
+            valid_names=["valid"] if valid_sets else None,
+            feval=feval,
+            callbacks=callbacks,
+        )
+    except lgb.basic.LightGBMError as error:  # name the task and where it is set
+        raise ValueError(
+            f"LightGBM refused the parameters of the booster of {name!r} (its "
+            f"task_params, or the estimator's own): {str(error).strip()}"
+        ) from error
     best = booster.current_iteration()
     early = setting.es_rounds is not None and valid is not None
     if early and booster.best_iteration > 0:
