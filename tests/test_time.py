@@ -98,3 +98,31 @@ def test_datetimes_are_read_in_their_own_unit_past_2262(unit):
     X = pd.DataFrame({"user_id": range(len(dates)), "timestamp": ts})
     *_, (train, test) = TemporalSplit(n_splits=2).split(X)
     assert test.max() == len(dates) - 1  # the newest event is in the newest block
+
+
+def test_temporal_split_gap_and_window_do_not_depend_on_row_order():
+    """max_train_size chose among equal times by row position; a duration gap on
+    a numeric column raised Python's '<' error; gap=NaN was accepted."""
+    t = [0, 1, 1, 1, 2, 3, 4, 5]
+    X = pd.DataFrame({"timestamp": t, "e": list("abcdefgh")})
+    for window, want in ((2, ["b", "c", "d"]), (4, ["a", "b", "c", "d"])):
+        for order in ([0, 1, 2, 3, 4, 5, 6, 7], [0, 3, 2, 1, 4, 5, 6, 7]):
+            rows = X.iloc[order].reset_index(drop=True)
+            split = TemporalSplit(n_splits=1, max_train_size=window)
+            ((train, _),) = split.split(rows)
+            assert sorted(rows.e[train]) == want
+    # 3 of 4 training events: the three at time 1 would overflow it -> newest only
+    X2 = pd.DataFrame({"timestamp": [0, 1, 1, 2, 3, 4, 5, 6], "e": list("abcdefgh")})
+    ((train, _),) = TemporalSplit(n_splits=1, max_train_size=2).split(X2)
+    assert sorted(X2.e[train]) == ["d"]
+    for gap, error, match in ((pd.Timedelta("1D"), ValueError, "gap=.* is a duration"),
+                              ("1D", ValueError, "gap='1D' is a duration"),
+                              (np.nan, ValueError, "gap must be >= 0"),
+                              ([1], TypeError, "gap must be a number")):  # fmt: skip
+        with pytest.raises(error, match=match):
+            next(TemporalSplit(n_splits=2, gap=gap).split(X))
+    dated = X.assign(timestamp=pd.to_datetime(X.timestamp, unit="D"))
+    want = [tr.tolist() for tr, _ in TemporalSplit(n_splits=2, gap=0.5).split(X)]
+    for gap in ("12h", pd.Timedelta("12h"), 43200):  # the same gap in three forms
+        split = TemporalSplit(n_splits=2, gap=gap)
+        assert [tr.tolist() for tr, _ in split.split(dated)] == want

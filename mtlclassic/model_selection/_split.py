@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import BaseCrossValidator, GroupKFold
 
-from .._time import time_values
+from .._time import time_span, time_values
 
 
 def _column(X, col, param):
@@ -134,8 +134,10 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
         Training events must be older than ``c_i - gap`` (in the units of
         the time column; a ``Timedelta`` or seconds for datetime columns).
     max_train_size : int, default=None
-        Keep only the most recent ``max_train_size`` training rows (a sliding
-        window).
+        Keep only the most recent ``max_train_size`` training rows at most (a
+        sliding window); events at the window's oldest time are all kept or,
+        if that would exceed it, all left out, whatever their row order (kept
+        when no newer event is in the window, which then exceeds it).
 
     Examples
     --------
@@ -163,10 +165,24 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
             raise ValueError(f"n_splits must be a positive int; got {self.n_splits!r}.")
         t, is_datetime = _time_values(X, self.time_col)
         gap = self.gap
-        if is_datetime and not isinstance(gap, numbers.Number):
-            gap = pd.Timedelta(gap).total_seconds()
-        if gap < 0:
-            raise ValueError(f"gap must be >= 0; got {self.gap!r}.")
+        if isinstance(gap, bool) or not (
+            isinstance(gap, numbers.Real | str | pd.Timedelta | np.timedelta64)
+        ):
+            raise TypeError(
+                f"gap must be a number (the time column's unit) or a duration such "
+                f"as '1D' or pd.Timedelta for a datetime column; got {gap!r}."
+            )
+        if isinstance(gap, numbers.Real):
+            gap = float(gap)
+            if not gap >= 0:  # NaN fails too
+                raise ValueError(f"gap must be >= 0; got {self.gap!r}.")
+        else:  # a duration: seconds on a datetime axis
+            try:
+                duration = pd.Timedelta(gap)
+            except ValueError:
+                raise ValueError(f"gap={gap!r} is not a duration.") from None
+            zero = duration == pd.Timedelta(0)
+            gap = 0.0 if zero else time_span(self.gap, is_datetime, "gap")
         unique = np.unique(t)
         if unique.size < self.n_splits + 1:
             raise ValueError(
@@ -192,8 +208,14 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
             test = np.flatnonzero((t >= lo) & (t < hi))
             train = np.flatnonzero(t < lo - gap)
             if self.max_train_size is not None and train.size > self.max_train_size:
-                recent = np.argsort(t[train], kind="stable")[-self.max_train_size :]
-                train = np.sort(train[recent])
+                # the newest events, a time's events all or none (row order
+                # must not choose among equal times)
+                newest = np.sort(t[train])[::-1]
+                edge = newest[self.max_train_size - 1]
+                keep = t[train] > edge
+                if newest[self.max_train_size] != edge or not keep.any():
+                    keep |= t[train] == edge  # fits, or nothing newer to keep
+                train = train[keep]
             if train.size == 0 or test.size == 0:
                 raise ValueError(
                     f"Split {i} of TemporalSplit is empty (train {train.size}, test "
