@@ -196,3 +196,21 @@ def test_temporal_split_with_most_events_at_the_newest_times(times, expected):
         for train, test in TemporalSplit(n_splits=3).split(X)
     ]
     assert got == expected  # by hand: one distinct time per cut-off
+
+
+def test_event_kfold_cold_users_are_the_same_for_int_and_float_ids():
+    """Ids read as floats (42.0) drew other cold users than the same ints."""
+    from mtlclassic.model_selection import EventKFold
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"user_id": rng.integers(0, 40, 400), "item_id": 0})
+    split = EventKFold(4, cold_user_fraction=0.3, random_state=0)
+    want = split.folds(X)
+    for ids in (X.user_id.astype(float), X.user_id.astype(float).astype(object),
+                X.user_id.astype("Int64")):  # fmt: skip
+        np.testing.assert_array_equal(split.folds(X.assign(user_id=ids)), want)
+    # the int folds are the ones before the change (hash of the ids' text)
+    key = f"{0:016d}"[-16:]
+    h = pd.util.hash_array(X.user_id.to_numpy().astype(object), hash_key=key)
+    cold = (h >> np.uint64(11)).astype(np.float64) / 2.0**53 < 0.3
+    np.testing.assert_array_equal(want[cold], (h % np.uint64(4)).astype(np.int64)[cold])

@@ -224,6 +224,25 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
             yield train, test
 
 
+def _hashable_ids(users):
+    """Ids as an object array in which an integral float is its int (42.0 is 42).
+
+    ``pandas.util.hash_array`` hashes objects by their text, and "42.0" is not
+    "42": a column of int ids read as floats (a gap, a merge) would draw
+    other cold users.
+    """
+    arr = np.asarray(users)
+    ids = arr.astype(object)
+    if arr.dtype.kind == "f":
+        whole = np.isfinite(arr) & (np.abs(arr) < 2.0**63) & (arr == np.round(arr))
+        ids[whole] = arr[whole].astype(np.int64).astype(object)
+    elif arr.dtype == object:
+        for i, u in enumerate(ids):
+            if isinstance(u, float | np.floating) and float(u).is_integer():
+                ids[i] = int(u)
+    return ids
+
+
 class UserTemporalSplit(_ReportMixin, BaseCrossValidator):
     """Each user's most recent events go to test (leave-last-out).
 
@@ -434,7 +453,7 @@ class EventKFold(_ReportMixin, BaseCrossValidator):
         if self.cold_user_fraction > 0:
             users = _column(X, self.user_col, "user_col")
             key = f"{seed:016d}"[-16:]
-            h = pd.util.hash_array(np.asarray(users, dtype=object), hash_key=key)
+            h = pd.util.hash_array(_hashable_ids(users), hash_key=key)
             cold = (h >> np.uint64(11)).astype(np.float64) / 2.0**53
             cold = cold < self.cold_user_fraction
             fold = np.where(cold, (h % np.uint64(k)).astype(np.int64), fold)
