@@ -136,3 +136,15 @@ def test_int_and_float_ids_beyond_2_to_the_53_are_refused_not_merged():
     small = evaluate_recommendations(recs.assign(user_id=[1, 2]),
                                      as_float.assign(user_id=1.0), k=1)  # fmt: skip
     assert small["n_users"] == 1 and small["recall@1"] == 1.0
+
+
+def test_tied_scores_at_the_cut_off_do_not_depend_on_row_order():
+    """The tied item that made the top-2 was the one listed first."""
+    recs = pd.DataFrame({"user_id": [1, 1, 1], "item_id": [10, 12, 11],
+                         "score": [0.9, 0.5, 0.5]})  # fmt: skip
+    test = pd.DataFrame({"user_id": [1], "item_id": [12]})
+    got = [evaluate_recommendations(r, test, k=2)["recall@2"]
+           for r in (recs, recs.iloc[::-1], recs.iloc[[1, 0, 2]])]  # fmt: skip
+    assert got == [0.0, 0.0, 0.0]  # item 11 wins the tie (by id) in every order
+    hit = evaluate_recommendations(recs, test.assign(item_id=11), k=2)
+    assert hit["recall@2"] == 1.0 and hit["mrr@2"] == 0.5  # hand-checked

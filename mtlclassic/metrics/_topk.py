@@ -110,7 +110,11 @@ def _top_lists(recommendations, k, user_col, item_col, rank_col):
     recs = pd.DataFrame(
         {"u": recs[user_col].to_numpy(), "i": recs[item_col].to_numpy(), "o": order}
     )
-    recs = recs.sort_values(["u", "o"], ascending=[True, ascending], kind="stable")
+    try:  # ties in rank or score broken by item id: row order never matters
+        recs = recs.sort_values(["u", "o", "i"], ascending=[True, ascending, True],
+                                kind="stable")  # fmt: skip
+    except TypeError:  # item ids of mixed types: in the given order
+        recs = recs.sort_values(["u", "o"], ascending=[True, ascending], kind="stable")
     recs = recs.drop_duplicates(["u", "i"])
     recs["pos"] = recs.groupby("u", sort=False).cumcount() + 1
     return recs[recs["pos"] <= k][["u", "i", "pos"]]
@@ -190,6 +194,8 @@ def evaluate_recommendations(
     recommendations : DataFrame
         Columns ``user_col``, ``item_col`` and ``rank_col`` (1 = best) or
         ``score``; e.g. the output of :meth:`mtlclassic.Recommender.recommend`.
+        Equal ranks or scores are ordered by item id, so the order of the rows
+        never changes a list (nor which tied item makes the top ``k``).
     test_events : DataFrame
         Held-out events: ``user_col``, ``item_col`` (and what ``relevance``
         reads). A (user, item) held out several times keeps its largest gain.
