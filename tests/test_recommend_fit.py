@@ -346,8 +346,11 @@ def test_bad_input_is_refused_by_name(data):
 
 def test_selection_task_from_sampled_non_events(data):
     X, Y, items, users = data
-    with pytest.raises(ValueError, match=r"\['ALSEmbedder'\] would count the sampled"):
+    with pytest.raises(
+        ValueError, match=r"\['ALSEmbedder'\] would count the sampled"
+    ) as err:
         _rec(data, n_negatives=1).fit(X, Y)
+    assert "ranker_fraction" not in str(err.value)  # not a history-rows failure
     fm_only = make_multitask_recommender(embedders=("fm",), **SMALL_MODEL)
     rec = Recommender(fm_only, items, users=users, n_negatives=2, random_state=0,
                       n_jobs=1).fit(X, Y)  # fmt: skip
@@ -535,3 +538,13 @@ def test_the_default_union_chooses_its_als_settings_on_the_history(data):
     mine = [("als", ALSEmbedder(factors=4, cv=None, random_state=0))]
     rec = Recommender(None, items, generators=mine, random_state=0, n_jobs=1).fit(X)
     assert dict(rec.generators_.generators_)["als"].factors == 4
+
+
+def test_labels_as_an_array_fit_as_the_same_frame(data):
+    """An array Y failed with KeyError '0' (tasks named '0'.. by the model)."""
+    X, Y, _, _ = data
+    named = Y.set_axis([str(c) for c in range(Y.shape[1])], axis=1)
+    users = X.user_id.unique()[:8]
+    want = _rec(data).fit(X, named).recommend(users, k=5)
+    got = _rec(data).fit(X, Y.to_numpy()).recommend(users, k=5)
+    pd.testing.assert_frame_equal(got, want)

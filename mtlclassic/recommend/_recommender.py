@@ -69,9 +69,10 @@ def _task_frame(Y, tasks):
     names = list(tasks)
     if Y is None:
         return pd.DataFrame(np.nan, index=[], columns=names)
-    if [str(c) for c in Y.columns] == names:
+    if list(Y.columns) == names:
         return Y
-    if Y.shape[1] == len(names):
+    if [str(c) for c in Y.columns] == names or Y.shape[1] == len(names):
+        # an array's columns 0, 1, ... are the tasks '0', '1', ...
         return Y.set_axis(names, axis=1)
     return Y.reindex(columns=names)
 
@@ -954,8 +955,9 @@ default="auto"
         union = clone(template).fit(X_hist)
         model = None
         if self.model is not None:
+            data = self._model_data(X_hist, Y_hist, union)  # its errors are its own
             try:
-                model = clone(self.model).fit(*self._model_data(X_hist, Y_hist, union))
+                model = clone(self.model).fit(*data)
             except InvalidParameterError:
                 raise  # the model's own settings: nothing to do with the rows
             except ValueError as error:  # say which rows the model saw
