@@ -623,3 +623,19 @@ def test_int_ids_written_as_floats_are_the_same_ids(fitted, tmp_path):
     pd.DataFrame({"user_id": ["03"]}).to_csv(tmp_path / "bad.csv", index=False)
     assert main(["recommend", path, "--users", str(tmp_path / "bad.csv"),
                  str(tmp_path / "bad.out.csv")]) == 2  # fmt: skip
+
+
+def test_parquet_without_pyarrow_is_a_missing_package_exit_1(
+    files, tmp_path, monkeypatch, capsys
+):
+    """A missing optional package is exit 1 (as export-onnx without onnx), and the
+    message says what to install; it was exit 2, as if the input were bad."""
+    import sys
+
+    folder, model_path, _ = files
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails
+    for source, target in (("input.parquet", "out.csv"), ("input.csv", "out.parquet")):
+        args = ["score", str(model_path), str(folder / source), str(tmp_path / target)]
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert "needs pyarrow: pip install 'mtlclassic[parquet]'" in err

@@ -47,8 +47,8 @@ def file_format(path) -> str:
 def _import_parquet():
     try:
         import pyarrow.parquet as pq  # optional: the parquet extra
-    except ImportError:  # pragma: no cover - pyarrow is in the test extra
-        raise InputError(
+    except ImportError:  # an optional package is missing: exit 1, not bad input
+        raise ImportError(
             "Reading or writing parquet needs pyarrow: pip install "
             "'mtlclassic[parquet]' (or pyarrow)."
         ) from None
