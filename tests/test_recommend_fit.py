@@ -548,3 +548,21 @@ def test_labels_as_an_array_fit_as_the_same_frame(data):
     want = _rec(data).fit(X, named).recommend(users, k=5)
     got = _rec(data).fit(X, Y.to_numpy()).recommend(users, k=5)
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_a_time_column_of_another_name_is_pointed_at(data):
+    """An 'event_time' column: the pipeline's error named categorical_features,
+    and the Recommender dropped recency without a word."""
+    X, Y, items, _ = data
+    X = X.rename(columns={"timestamp": "event_time"})
+    X["event_time"] = pd.to_datetime(X["event_time"], unit="s")
+    with pytest.raises(TypeError, match=r"time_col='event_time'"):
+        make_multitask_recommender(**SMALL_MODEL).fit(X, Y)
+    with pytest.warns(UserWarning, match=r"no column 'timestamp' .*'event_time'"):
+        Recommender(None, items, random_state=0, n_jobs=1).fit(X)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Recommender(None, items, time_col="event_time", random_state=0,
+                    n_jobs=1).fit(X)  # fmt: skip

@@ -239,10 +239,20 @@ def fit_feature_spec(X, query_col, categorical_features) -> FeatureSpec:
             categories[col] = found
             positions.append(j)
     if bad:
+        timed = [
+            str(c) for c in features
+            if str(c) in bad and is_frame
+            and pd.api.types.is_datetime64_any_dtype(X[c].dtype)
+        ]  # fmt: skip
+        hint = (
+            f" {timed} hold datetimes: a time is not a feature (a tree puts every "
+            "future row in its newest leaf); drop it, or name it "
+            "make_multitask_recommender(time_col=...)."
+        )
         raise TypeError(
             f"X columns {bad} are neither numeric nor pandas 'category'; convert "
             "them with X[col].astype('category') or list them in "
-            "categorical_features."
+            "categorical_features." + (hint if timed else "")
         )
     names = [str(c) if is_frame else f"x{c}" for c in features]
     return FeatureSpec(names, features, categories, positions)

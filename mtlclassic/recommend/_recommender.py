@@ -2,6 +2,7 @@
 
 import numbers
 import time
+import warnings
 import weakref
 
 import numpy as np
@@ -849,6 +850,21 @@ default="auto"
             )
         return check_generators(self.generators, self.user_col, self.item_col)
 
+    def _warn_unnamed_time(self, X):
+        """Warn when ``time_col`` is absent but ``X`` has a datetime column."""
+        if self.time_col is None or self.time_col in X.columns:
+            return
+        timed = [c for c in X.columns if pd.api.types.is_datetime64_any_dtype(X[c])]
+        if timed:
+            warnings.warn(
+                f"X has no column {self.time_col!r} (time_col) but {timed} hold "
+                "datetimes: the label cut is random and histories have no recency. "
+                f"Pass time_col={timed[0]!r} (and the same to the model's "
+                "make_multitask_recommender) to use it.",
+                UserWarning,
+                stacklevel=3,
+            )
+
     def _select_generators(self, template, X, start):
         """Return the default union with its ALS's settings chosen on ``X``."""
         if not (isinstance(self.generators, str) and self.generators == "auto"):
@@ -913,6 +929,7 @@ default="auto"
         """
         start = time.perf_counter()
         X, Y = self._check_events(X, Y)
+        self._warn_unnamed_time(X)
         fraction = self.ranker_fraction
         if not (isinstance(fraction, numbers.Real) and 0 < fraction < 1):
             raise ValueError(f"ranker_fraction must be in (0, 1); got {fraction!r}.")

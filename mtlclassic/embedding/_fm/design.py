@@ -287,6 +287,20 @@ def _column(X, j):
     return X[:, j]
 
 
+_TIME_HINT = (
+    " If it is the events' time, name it: make_multitask_recommender("
+    "time_col={name!r}) and Recommender(time_col={name!r}) read it without "
+    "making it a feature."
+)
+
+
+def _is_time(col):
+    """Whether a column holds datetimes or durations (a time column)."""
+    types = pd.api.types
+    return bool(types.is_datetime64_any_dtype(col.dtype)
+                or types.is_timedelta64_dtype(col.dtype))  # fmt: skip
+
+
 def _numeric_values(X, j, name) -> np.ndarray:
     col = _column(X, j)
     types = pd.api.types
@@ -296,6 +310,8 @@ def _numeric_values(X, j, name) -> np.ndarray:
         raise TypeError(
             f"Column {name!r} of X (dtype {col.dtype}) is neither numeric nor "
             "categorical; declare it in categorical_features, convert it or drop it."
+            + _TIME_HINT.format(name=name)
+            * _is_time(col)
         )
     if (
         isinstance(X, ColumnBatch)
