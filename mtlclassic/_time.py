@@ -31,9 +31,20 @@ def _as_datetime_seconds(values, name):
     parsed = pd.to_datetime(pd.Series(values), utc=True)
     naive = parsed.dt.tz_localize(None).to_numpy()  # UTC wall time, own unit
     unit = np.datetime_data(naive.dtype)[0]
+    if unit != "ns" and _fits_ns(naive):  # one unit: an instant is one number
+        naive, unit = naive.astype("datetime64[ns]"), "ns"
     if unit not in _PER_SECOND:
         naive, unit = naive.astype("datetime64[us]"), "us"
     return naive.view(np.int64) / _PER_SECOND[unit]
+
+
+def _fits_ns(values):
+    """Whether datetimes lie within datetime64[ns] (years 1678 to 2262)."""
+    if values.size == 0:
+        return True
+    low, high = values.min(), values.max()
+    bounds = np.array(["1678-01-01", "2262-04-11"], dtype="datetime64[s]")
+    return bool(low >= bounds[0] and high < bounds[1])
 
 
 def time_values(values, name) -> tuple[np.ndarray, bool]:

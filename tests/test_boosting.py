@@ -1479,8 +1479,20 @@ def test_task_params_values_are_refused_naming_the_task():
                           ({"n_estimators": 2.7}, r"must be an int >= 1; got 2.7"),
                           ({"early_stopping_rounds": 0}, "an int >= 1 or None"),
                           ):  # fmt: skip
-        model = MultiTaskLGBM(n_estimators=5, n_jobs=1, task_params={"r": params})
-        with pytest.raises(ValueError, match=match):
-            model.fit(X, Y)
+        for extra in ({}, {"early_stopping_rounds": 3, "refit": True}):
+            model = MultiTaskLGBM(n_estimators=5, n_jobs=1, task_params={"r": params},
+                                  **extra)  # fmt: skip
+            with pytest.raises(ValueError, match=match):
+                model.fit(X, Y)
+    with pytest.raises(ValueError, match=r"\['num_iterations'\] must be an int >= 1"):
+        MultiTaskLGBM(n_jobs=1, task_params={"r": {"num_iterations": 0}}).fit(X, Y)
+    # LightGBM's own names and numpy ints mean what the library's names mean
+    stop = {"r": {"early_stopping_rounds": 3}}
+    mine = MultiTaskLGBM(n_estimators=50, n_jobs=1, random_state=0,
+                         task_params=stop).fit(X, Y)  # fmt: skip
+    for alias in ({"early_stopping_round": 3}, {"early_stopping_rounds": np.int64(3)}):
+        other = MultiTaskLGBM(n_estimators=50, n_jobs=1, random_state=0,
+                              task_params={"r": alias}).fit(X, Y)  # fmt: skip
+        assert other.best_iteration_ == mine.best_iteration_
     ok = MultiTaskLGBM(n_estimators=5, n_jobs=1, task_params={"r": {"n_estimators": 3}})
     assert ok.fit(X, Y).boosters_["r"].num_trees() == 3

@@ -483,3 +483,25 @@ def test_a_union_with_als_refuses_a_batch_before_any_generator_learns():
     pd.testing.assert_frame_equal(fitted.recommend(users), fresh.recommend(users))
     for (_, a), (_, b) in zip(fitted.generators_, fresh.generators_):
         assert (a.user_items_ != b.user_items_).nnz == 0
+
+
+def test_a_recency_generator_refuses_a_batch_without_times_before_learning():
+    """EASE(history_half_life) grew its users and histories, then refused a NaN time."""
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"user_id": rng.integers(0, 30, 600),
+                      "item_id": rng.integers(0, 20, 600),
+                      "timestamp": np.arange(600.0)})  # fmt: skip
+
+    def union():
+        return CandidateUnion([("pop", Popularity()),
+                               ("ease", EASE(10.0, history_half_life=5))],
+                              n_candidates=5).fit(X)  # fmt: skip
+
+    fitted, fresh = union(), union()
+    new = pd.DataFrame({"user_id": [0, 99], "item_id": [3, 4],
+                        "timestamp": [700.0, np.nan]})  # fmt: skip
+    with pytest.raises(ValueError, match="'timestamp' has 1 missing value"):
+        fitted.update(new)
+    for (_, a), (_, b) in zip(fitted.generators_, fresh.generators_):
+        assert_array_equal(a.user_index_, b.user_index_)
+        assert (a.user_items_ != b.user_items_).nnz == 0

@@ -980,3 +980,6 @@ def test_huge_finite_values_are_scaled_or_refused_by_name(name):
     kept = cls(alpha=0.01).fit(X.iloc[5:], Y[5:]).predict(X.iloc[5:])
     got = cls(alpha=0.01).fit(far, Y, sample_weight=w).predict(X.iloc[5:])
     assert_allclose(got, kept, rtol=1e-9, atol=1e-12)
+    far.loc[:4, "a"] = 1e200  # the solver's products still read those rows
+    with pytest.raises(ValueError, match=r"X column 'a' has values up to"):
+        cls(alpha=0.01).fit(far, Y, sample_weight=w)

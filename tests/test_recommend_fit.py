@@ -548,6 +548,17 @@ def test_labels_as_an_array_fit_as_the_same_frame(data):
     want = _rec(data).fit(X, named).recommend(users, k=5)
     got = _rec(data).fit(X, Y.to_numpy()).recommend(users, k=5)
     pd.testing.assert_frame_equal(got, want)
+    # with the selection task the model has one more task ('chosen'): the
+    # array's labels were all lost (every label NaN)
+    _, _, items, table = data
+    fm_only = make_multitask_recommender(embedders=("fm",), **SMALL_MODEL)
+
+    def chosen(y):
+        rec = Recommender(fm_only, items, users=table, n_negatives=1,
+                          random_state=0, n_jobs=1)  # fmt: skip
+        return rec.fit(X, y).recommend(users, k=5)
+
+    pd.testing.assert_frame_equal(chosen(Y.to_numpy()), chosen(named))
 
 
 def test_a_time_column_of_another_name_is_pointed_at(data):

@@ -123,6 +123,9 @@ def test_temporal_split_gap_and_window_do_not_depend_on_row_order():
             next(TemporalSplit(n_splits=2, gap=gap).split(X))
     dated = X.assign(timestamp=pd.to_datetime(X.timestamp, unit="D"))
     want = [tr.tolist() for tr, _ in TemporalSplit(n_splits=2, gap=0.5).split(X)]
-    for gap in ("12h", pd.Timedelta("12h"), 43200):  # the same gap in three forms
+    import datetime
+
+    hours = (datetime.timedelta(hours=12), np.timedelta64(12, "h"))
+    for gap in ("12h", pd.Timedelta("12h"), 43200, *hours):  # the same gap
         split = TemporalSplit(n_splits=2, gap=gap)
         assert [tr.tolist() for tr, _ in split.split(dated)] == want

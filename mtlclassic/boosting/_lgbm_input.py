@@ -454,14 +454,19 @@ def check_task_params(task_params, names):
                 "scores per row, a task one; give each class its own binary task "
                 "(e.g. one-hot label columns)."
             )
-        for count in ("n_estimators", "early_stopping_rounds"):
-            v = value.get(count, 1)
-            if count == "early_stopping_rounds" and v is None:
+        from ._lgbm_train import _canonical_names  # its alias table
+
+        canonical = _canonical_names()
+        for param, v in value.items():
+            name = canonical.get(param, param)
+            rounds = param == "n_estimators" or name == "num_iterations"
+            stops = param == "early_stopping_rounds" or name == "early_stopping_round"
+            if not (rounds or stops) or (stops and v is None):
                 continue
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(
-                    f"task_params[{key!r}][{count!r}] must be an int >= 1"
-                    + (" or None" if count == "early_stopping_rounds" else "")
+                    f"task_params[{key!r}][{param!r}] must be an int >= 1"
+                    + (" or None" if stops else "")
                     + f"; got {v!r}."
                 )
         if "early_stopping_tol" in value:

@@ -13,6 +13,7 @@ dispatches to the strategies here, which return what they trained:
   score (``strategy="finetune"``).
 """
 
+import contextlib
 import functools
 import hashlib
 import numbers
@@ -341,6 +342,18 @@ class Trained:
     evals: dict
 
 
+@contextlib.contextmanager
+def lightgbm_refusal(lgb, name):
+    """Re-raise LightGBM's refusal of a booster's parameters naming the task."""
+    try:
+        yield
+    except lgb.basic.LightGBMError as error:
+        raise ValueError(
+            f"LightGBM refused the parameters of the booster of {name!r} (its "
+            f"task_params, or the estimator's own): {str(error).strip()}"
+        ) from error
+
+
 def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
                   verbose=0, datasets=None, share=None):  # fmt: skip
     """Train one booster (early-stopped on ``valid`` when asked).
@@ -386,7 +399,7 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
             )
         if verbose >= 2:
             callbacks.append(lgb.log_evaluation(50))
-    try:
+    with lightgbm_refusal(lgb, name):
         booster = lgb.train(
             histogram_layout(setting.params),
             dtrain,
@@ -396,11 +409,6 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
             feval=feval,
             callbacks=callbacks,
         )
-    except lgb.basic.LightGBMError as error:  # name the task and where it is set
-        raise ValueError(
-            f"LightGBM refused the parameters of the booster of {name!r} (its "
-            f"task_params, or the estimator's own): {str(error).strip()}"
-        ) from error
     best = booster.current_iteration()
     early = setting.es_rounds is not None and valid is not None
     if early and booster.best_iteration > 0:
@@ -566,6 +574,11 @@ def every_row_dataset(lgb, data, t, F, every, names, binned=None):
     Taken from ``binned`` (:class:`BinnedRows`) when an earlier task binned
     the same rows, else binned here (and kept there for a later task).
     """
+    with lightgbm_refusal(lgb, data.names[t]):
+        return _every_row_dataset(lgb, data, t, F, every, names, binned)
+
+
+def _every_row_dataset(lgb, data, t, F, every, names, binned):
     setting = data.settings[t]
     rows = data.rows(t, F, every, W=data.weights, features=False)
     params = dataset_params(setting)
@@ -1079,14 +1092,14 @@ def task_settings(base, overrides, n_rounds, es_rounds, es_tol=0.0):
     params = dict(base)
     canonical = _canonical_names()
     for key, value in overrides.items():
-        if key == "n_estimators":
+        name = PARAM_ALIASES.get(key) or canonical.get(key, key)
+        if key == "n_estimators" or name == "num_iterations":
             n_rounds = value
-        elif key == "early_stopping_rounds":
+        elif key == "early_stopping_rounds" or name == "early_stopping_round":
             es_rounds = value
         elif key == "early_stopping_tol":
             es_tol = value
         else:
-            name = PARAM_ALIASES.get(key) or canonical.get(key, key)
             if name not in base:
                 name = key  # no clash with ours: LightGBM reads its alias
             params[name] = value
@@ -1094,6 +1107,7 @@ def task_settings(base, overrides, n_rounds, es_rounds, es_tol=0.0):
                 canonical.get(k, k) == "bagging_freq" for k in overrides
             ):
                 params["bagging_freq"] = 1 if value < 1 else 0
+    es_rounds = None if es_rounds is None else int(es_rounds)  # np.int64 too
     return TaskSettings(params, int(n_rounds), es_rounds, float(es_tol))
 
 

@@ -280,7 +280,10 @@ class BaseCandidateGenerator(BaseEstimator):
         return self
 
     def _check_update(self, X_new):
-        """Refuse new events the generator cannot learn (none here)."""
+        """Refuse new events the generator cannot learn (times, if it reads them)."""
+        if getattr(self, "history_half_life", None) is not None:
+            time_pos = time_position(X_new, self.time_col, "history_half_life")
+            time_values(self._column(X_new, time_pos), self._time_name(X_new, time_pos))
 
     def check_update(self, X_new):
         """Raise what :meth:`update` would raise for ``X_new``, changing nothing.

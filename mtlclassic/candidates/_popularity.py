@@ -123,6 +123,7 @@ class Popularity(BaseCandidateGenerator):
         return t, time_span(self.half_life, is_datetime, "half_life")
 
     def _check_update(self, X_new):
+        super()._check_update(X_new)
         if self.half_life is not None:
             self._times(X_new)  # times of the fitted kind
 

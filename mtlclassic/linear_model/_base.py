@@ -199,9 +199,9 @@ default=None
         if self.standardize_targets:
             y_scale = _target_scale(Yf, mask, kinds, sw)
             Yf = Yf / y_scale
+        # every row: the solver's products read rows of weight 0 too
         check_magnitudes(X, Yf, mask, getattr(self, "feature_names_in_", None), names,
-                         (self.standardize, self.standardize_targets),
-                         row_weight)  # fmt: skip
+                         (self.standardize, self.standardize_targets))  # fmt: skip
         omega, _ = check_task_weights(self.task_weights, list(names))
         datafit = MultiTaskDatafit(
             X, Yf, mask, kinds, sw, omega, fit_intercept=self.fit_intercept

@@ -5,6 +5,7 @@ with integer column positions), so they work inside ``GridSearchCV`` and
 ``cross_validate`` with no ``groups`` argument.
 """
 
+import datetime
 import numbers
 
 import numpy as np
@@ -165,14 +166,16 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
             raise ValueError(f"n_splits must be a positive int; got {self.n_splits!r}.")
         t, is_datetime = _time_values(X, self.time_col)
         gap = self.gap
+        if isinstance(gap, datetime.timedelta | np.timedelta64):
+            gap = pd.Timedelta(gap)  # before numbers: timedelta64 is an integer type
         if isinstance(gap, bool) or not (
-            isinstance(gap, numbers.Real | str | pd.Timedelta | np.timedelta64)
+            isinstance(gap, numbers.Real | str | pd.Timedelta)
         ):
             raise TypeError(
                 f"gap must be a number (the time column's unit) or a duration such "
                 f"as '1D' or pd.Timedelta for a datetime column; got {gap!r}."
             )
-        if isinstance(gap, numbers.Real):
+        if isinstance(gap, numbers.Real) and not isinstance(gap, pd.Timedelta):
             gap = float(gap)
             if not gap >= 0:  # NaN fails too
                 raise ValueError(f"gap must be >= 0; got {self.gap!r}.")
@@ -182,7 +185,8 @@ class TemporalSplit(_ReportMixin, BaseCrossValidator):
             except ValueError:
                 raise ValueError(f"gap={gap!r} is not a duration.") from None
             zero = duration == pd.Timedelta(0)
-            gap = 0.0 if zero else time_span(self.gap, is_datetime, "gap")
+            shown = self.gap if isinstance(self.gap, str) else duration
+            gap = 0.0 if zero else time_span(shown, is_datetime, "gap")
         unique = np.unique(t)
         if unique.size < self.n_splits + 1:
             raise ValueError(

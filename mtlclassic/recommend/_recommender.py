@@ -72,10 +72,12 @@ def _task_frame(Y, tasks):
         return pd.DataFrame(np.nan, index=[], columns=names)
     if list(Y.columns) == names:
         return Y
-    if [str(c) for c in Y.columns] == names or Y.shape[1] == len(names):
-        # an array's columns 0, 1, ... are the tasks '0', '1', ...
-        return Y.set_axis(names, axis=1)
-    return Y.reindex(columns=names)
+    # by name as text: an array's columns 0, 1, ... are the tasks '0', '1', ...
+    # (the model may add a task, e.g. 'chosen', that Y does not have)
+    named = Y.set_axis([str(c) for c in Y.columns], axis=1)
+    if not set(named.columns) & set(names) and Y.shape[1] == len(names):
+        return Y.set_axis(names, axis=1)  # no name in common: the tasks in order
+    return named.reindex(columns=names)
 
 
 FUSIONS = ("standardized", "weighted", "product")
@@ -982,8 +984,9 @@ default="auto"
                     f"Fitting the model on the {len(X_hist)} history events (the "
                     "events before the label cut: the newest "
                     f"ranker_fraction={fraction} of each user's events label the "
-                    f"ranker) failed: {error} Lower ranker_fraction, or pass "
-                    "ranker=None to fit the model on every event."
+                    f"ranker) failed: {error} If the history rows are the cause "
+                    "(e.g. a task with one class there), lower ranker_fraction, or "
+                    "pass ranker=None to fit the model on every event."
                 ) from error
             self._log(f"model fitted on {len(X_hist)} history events", start)
         self._bind(model, self.seen, events=X)

@@ -431,8 +431,9 @@ def _check_reach(name, value_range, center, scale, hint):
     reach = max(abs(lo / scale - center / scale), abs(hi / scale - center / scale))
     if reach > HUGE_LABEL:
         raise ValueError(
-            f"Numeric column {name!r} of X has values up to {reach:.3g} after "
-            f"scaling, beyond {HUGE_LABEL:.0e}: their squares overflow float64{hint}; "
+            f"Numeric column {name!r} of X has values up to {reach:.3g}"
+            + (" after scaling" if not hint else "")
+            + f", beyond {HUGE_LABEL:.0e}: their squares overflow float64{hint}; "
             "divide it by a power of ten."
         )
 
