@@ -262,7 +262,7 @@ default="auto"
         The events' time (numbers or datetimes; parse text with
         ``pd.to_datetime`` first): orders the label cut and the recency of
         histories. None (or absent from ``X``): a seeded random cut, no
-        recency.
+        recency (``fit`` warns when it is absent but ``X`` holds datetimes).
     n_jobs : int or None, default=None
         Threads of the generators and the ranker (the model keeps its own).
     random_state : int or None, default=None
