@@ -8,6 +8,7 @@ estimator's attributes ``features_``, ``feature_columns_``, ``categories_``
 and ``categorical_feature_indices_`` (so saved models keep their layout).
 """
 
+import functools
 import numbers
 import re
 from dataclasses import dataclass
@@ -433,6 +434,36 @@ def array_matrix(X, columns, categories) -> np.ndarray:
 # ------------------------------------------------------------------ checks
 
 
+# LightGBM's own names of the parameters base_params sets, by alias: read
+# from LightGBM (LGBM_DumpParamAliases) when it offers them, else this table
+_KNOWN_ALIASES = {
+    "learning_rate": ("shrinkage_rate", "eta"),
+    "num_leaves": ("num_leaf", "max_leaves", "max_leaf", "max_leaf_nodes"),
+    "min_data_in_leaf": ("min_data_per_leaf", "min_data", "min_child_samples",
+                         "min_samples_leaf"),
+    "feature_fraction": ("sub_feature", "colsample_bytree"),
+    "bagging_fraction": ("sub_row", "subsample", "bagging"),
+    "bagging_freq": ("subsample_freq",),
+    "lambda_l2": ("reg_lambda", "lambda"),
+    "num_threads": ("num_thread", "nthread", "nthreads", "n_jobs"),
+    "seed": ("random_seed", "random_state"),
+    "verbosity": ("verbose",),
+}  # fmt: skip
+
+
+@functools.cache
+def _canonical_names():
+    """``{alias: LightGBM's own name}`` of every parameter LightGBM knows."""
+    try:  # LightGBM's table (its C API's LGBM_DumpParamAliases)
+        from lightgbm.basic import _ConfigAliases  # private: may move (fallback below)
+
+        _ConfigAliases.get("num_leaves")  # reads the table
+        groups = dict(_ConfigAliases.aliases)  # name -> [name, *aliases]
+    except Exception:  # noqa: BLE001 - another LightGBM: the parameters we set
+        groups = {name: (name, *more) for name, more in _KNOWN_ALIASES.items()}
+    return {alias: name for name, aliases in groups.items() for alias in aliases}
+
+
 def check_task_params(task_params, names):
     """Return ``task_params`` (a dict of per-task parameter dicts), checked."""
     task_params = task_params or {}
@@ -454,8 +485,6 @@ def check_task_params(task_params, names):
                 "scores per row, a task one; give each class its own binary task "
                 "(e.g. one-hot label columns)."
             )
-        from ._lgbm_train import _canonical_names  # its alias table
-
         canonical = _canonical_names()
         for param, v in value.items():
             name = canonical.get(param, param)

@@ -14,7 +14,6 @@ dispatches to the strategies here, which return what they trained:
 """
 
 import contextlib
-import functools
 import hashlib
 import numbers
 import threading
@@ -35,6 +34,7 @@ from .._task_weights import check_task_weights
 from ._lgbm_input import (
     EvalData,
     FrameColumns,
+    _canonical_names,
     check_early_stopping_tol,
     check_eval_set,
     check_init_score,
@@ -58,21 +58,6 @@ PARAM_ALIASES = {
     "colsample_bytree": "feature_fraction",
     "reg_lambda": "lambda_l2",
 }
-# LightGBM's own names of the parameters base_params sets, by alias: read
-# from LightGBM (LGBM_DumpParamAliases) when it offers them, else this table
-_KNOWN_ALIASES = {
-    "learning_rate": ("shrinkage_rate", "eta"),
-    "num_leaves": ("num_leaf", "max_leaves", "max_leaf", "max_leaf_nodes"),
-    "min_data_in_leaf": ("min_data_per_leaf", "min_data", "min_child_samples",
-                         "min_samples_leaf"),
-    "feature_fraction": ("sub_feature", "colsample_bytree"),
-    "bagging_fraction": ("sub_row", "subsample", "bagging"),
-    "bagging_freq": ("subsample_freq",),
-    "lambda_l2": ("reg_lambda", "lambda"),
-    "num_threads": ("num_thread", "nthread", "nthreads", "n_jobs"),
-    "seed": ("random_seed", "random_state"),
-    "verbosity": ("verbose",),
-}  # fmt: skip
 CHAIN_FOLDS = 5
 DART_KEYS = ("boosting", "boosting_type", "boost")  # LightGBM's aliases
 TASK_FEATURE = "__task__"
@@ -1066,19 +1051,6 @@ def base_params(est, seed, n_threads):
         "deterministic": True,
         "verbosity": 1 if est.verbose >= 2 else -1,
     }
-
-
-@functools.cache
-def _canonical_names():
-    """``{alias: LightGBM's own name}`` of every parameter LightGBM knows."""
-    try:  # LightGBM's table (its C API's LGBM_DumpParamAliases)
-        from lightgbm.basic import _ConfigAliases  # private: may move (fallback below)
-
-        _ConfigAliases.get("num_leaves")  # reads the table
-        groups = dict(_ConfigAliases.aliases)  # name -> [name, *aliases]
-    except Exception:  # noqa: BLE001 - another LightGBM: the parameters we set
-        groups = {name: (name, *more) for name, more in _KNOWN_ALIASES.items()}
-    return {alias: name for name, aliases in groups.items() for alias in aliases}
 
 
 def task_settings(base, overrides, n_rounds, es_rounds, es_tol=0.0):
