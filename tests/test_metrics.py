@@ -365,3 +365,31 @@ def test_metric_sample_weight_is_checked_like_scikit_learns():
         for metric in (rmse, multitask_score):
             with pytest.raises(ValueError, match=match):
                 metric(Y, P, sample_weight=bad)
+
+
+def test_per_task_sample_weights_score_each_task_by_its_own_column():
+    """Per-task weights (n, n_tasks), as fit takes them, reach score (with
+    metadata routing); each task is scored with its own column."""
+    from mtlclassic import MultiTaskLGBM
+    from mtlclassic.metrics import multitask_score, rmse
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(120, 2)), columns=["a", "b"])
+    Y = pd.DataFrame({"r": X.a + rng.normal(size=120) * 0.5,
+                      "c": (X.b + rng.normal(size=120) > 0).astype(float)})  # fmt: skip
+    Y.loc[::7, "r"] = np.nan
+    W = rng.uniform(0.2, 3.0, size=(120, 2))
+    model = MultiTaskLGBM(n_estimators=10, n_jobs=1).fit(X, Y)
+    P = model.predict(X)
+    r = Y.r.notna().to_numpy()
+    want_r2 = skm.r2_score(Y.r[r], P[r, 0], sample_weight=W[r, 0])
+    want_auc = skm.roc_auc_score(Y.c, P[:, 1], sample_weight=W[:, 1])
+    assert np.isclose(model.score(X, Y, sample_weight=W), (want_r2 + want_auc) / 2)
+    # a DataFrame is matched by name; the same array with the tasks swapped is not
+    frame = pd.DataFrame({"c": W[:, 1], "r": W[:, 0]})
+    assert np.isclose(multitask_score(Y, P, sample_weight=frame),
+                      (want_r2 + want_auc) / 2)  # fmt: skip
+    want_rmse = np.sqrt(np.average((Y.r[r] - P[r, 0]) ** 2, weights=W[r, 0]))
+    np.testing.assert_allclose(rmse(Y, P, sample_weight=W)[0], want_rmse)
+    with pytest.raises(ValueError, match=r"shape \(120,\).* or \(120, 2\)"):
+        multitask_score(Y, P, sample_weight=W[:, [0, 1, 1]])

@@ -83,7 +83,10 @@ def _task_scores(Y, mask, P, kinds, w=None):
     out = np.full(T, np.nan)
     reg = np.array([k == "regression" for k in kinds], dtype=bool)
     if reg.any():
-        A = np.where(mask[:, reg], 1.0 if w is None else w[:, None], 0.0)
+        if w is None:
+            A = np.where(mask[:, reg], 1.0, 0.0)
+        else:
+            A = np.where(mask[:, reg], w[:, None] if w.ndim == 1 else w[:, reg], 0.0)
         y = np.where(mask[:, reg], Y[:, reg], 0.0)
         total = A.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -98,35 +101,56 @@ def _task_scores(Y, mask, P, kinds, w=None):
     for t in np.flatnonzero(~reg):
         rows = mask[:, t]
         out[t] = _task_metric(
-            kinds[t], "roc_auc", Y[rows, t], P[rows, t], None if w is None else w[rows]
+            kinds[t], "roc_auc", Y[rows, t], P[rows, t], _weights_of(w, rows, t)
         )
     return out
 
 
-def _row_weights(sample_weight, n_samples):
-    """``sample_weight`` as float64 of shape (n_samples,), or None; checked.
+def _row_weights(sample_weight, n_samples, task_names):
+    """``sample_weight`` checked: None, (n_samples,) or (n_samples, n_tasks).
+
+    A 2-D weight gives each task its own column (as the estimators' ``fit``
+    takes them): a DataFrame matched to the tasks by name, an array in their
+    order.
 
     Raises
     ------
     ValueError
-        If it has another length or shape, or holds a NaN, an infinity or a
-        negative weight.
+        If it has another shape, or holds a NaN, an infinity or a negative
+        weight.
     """
     if sample_weight is None:
         return None
+    if isinstance(sample_weight, pd.DataFrame):
+        sample_weight = task_columns(sample_weight, task_names, "sample_weight")
     w = np.asarray(sample_weight, dtype=float)
-    if w.ndim != 1 or w.shape[0] != n_samples:
+    if w.ndim == 2 and w.shape[1] == 1:
+        w = w[:, 0]
+    T = len(task_names)
+    if not (
+        (w.ndim == 1 and w.shape[0] == n_samples)
+        or (w.ndim == 2 and w.shape == (n_samples, T))
+    ):
         raise ValueError(
             f"sample_weight must have shape ({n_samples},), one weight per row of "
-            f"Y_true; got shape {w.shape}."
+            f"Y_true, or ({n_samples}, {T}), one per row and task; got shape "
+            f"{w.shape}."
         )
     bad = ~np.isfinite(w) | (w < 0)
     if bad.any():
+        first = int(np.argmax(bad.reshape(n_samples, -1).any(axis=1)))
         raise ValueError(
             f"sample_weight has {int(bad.sum())} NaN, infinite or negative weight(s), "
-            f"the first at row {int(np.argmax(bad))}."
+            f"the first at row {first}."
         )
     return w
+
+
+def _weights_of(w, rows, t):
+    """Task ``t``'s weights of ``rows`` (1-D: every task's; 2-D: column t)."""
+    if w is None:
+        return None
+    return w[rows] if w.ndim == 1 else w[rows, t]
 
 
 def masked_metric(metric, Y_true, Y_pred, *, tasks=None, sample_weight=None):
@@ -137,12 +161,12 @@ def masked_metric(metric, Y_true, Y_pred, *, tasks=None, sample_weight=None):
     """
     Y, mask, kinds, names = check_targets(Y_true, tasks)
     P = _pred_matrix(Y_pred, Y.shape, _true_names(Y_true, names))
-    w = _row_weights(sample_weight, Y.shape[0])
+    w = _row_weights(sample_weight, Y.shape[0], names)
     out = np.empty(Y.shape[1])
     for t in range(Y.shape[1]):
         rows = mask[:, t]
         out[t] = _task_metric(
-            kinds[t], metric, Y[rows, t], P[rows, t], None if w is None else w[rows]
+            kinds[t], metric, Y[rows, t], P[rows, t], _weights_of(w, rows, t)
         )
     return out
 
@@ -173,7 +197,14 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None, task_name
         P = _pred_matrix(Y_pred, Y.shape, _true_names(Y_true, names))
     else:
         P = _pred_matrix(Y_pred, (Y.shape[0], len(order)))[:, order]
-    w = _row_weights(sample_weight, Y.shape[0])
+    w = _row_weights(sample_weight, Y.shape[0], names)
+    if (
+        w is not None
+        and w.ndim == 2
+        and order is not None
+        and not isinstance(sample_weight, pd.DataFrame)
+    ):  # an array in the estimator's task order, as its fit takes it
+        w = w[:, order]
     scores = _task_scores(Y, mask, P, kinds, w)
     warn_left_out(names, scores)
     if np.all(np.isnan(scores)):
@@ -235,7 +266,10 @@ def _per_task_doc(metric, what):
         Predictions (probabilities for binary tasks).
     tasks : None, list or dict, default=None
         Task kinds, as everywhere in mtlclassic.
-    sample_weight : array-like of shape (n_samples,), default=None
+    sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
+default=None
+        One weight per row, or per row and task (a DataFrame matched to the
+        tasks by name). NaN, infinite or negative weights are a ``ValueError``.
 
     Returns
     -------
@@ -336,7 +370,10 @@ class MultiTaskScoreMixin:
         X : DataFrame, array-like or sparse matrix of shape (n_samples, n_features)
         y : array-like or DataFrame of shape (n_samples, n_tasks) or (n_samples,)
             True labels, NaN where missing.
-        sample_weight : array-like of shape (n_samples,), default=None
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), \
+default=None
+            One weight per row, or per row and task (the weights ``fit``
+            takes, in the estimator's task order; a DataFrame by name).
 
         Returns
         -------
