@@ -27,8 +27,9 @@ The file (conventionally ``*.mtlc``) is a zip archive that holds no pickle:
     ``__objarray__`` (object/str array, element by element), ``__sparse__``,
     ``__dtype__``, ``__numpy_type__``, ``__category_dtype__``, ``__index__``,
     ``__range__``, ``__multiindex__``, ``__series__``, ``__frame__``,
-    ``__timestamp__`` / ``__timedelta__`` (pandas time scalars: nanoseconds
-    as an int, with the unit and the zone's name), ``__datetime64__`` /
+    ``__timestamp__`` / ``__timedelta__`` (pandas time scalars: an int in
+    their unit, UTC, with the unit and the zone's name; nanoseconds in files
+    written before), ``__datetime64__`` /
     ``__timedelta64__`` (numpy time scalars, an int in their unit),
     ``__booster__`` (a text member), ``__object__`` (a class name from the
     allow-list and its ``__dict__``) or ``__ref__`` (the number of an object
@@ -201,11 +202,15 @@ class _Writer:
 
     def _encode_pandas(self, obj, path):
         """Encode a pandas dtype, time, index, Series or DataFrame (else None)."""
+        # pandas time scalars as an int in their own unit ("in": "unit"):
+        # .value is nanoseconds, which overflows past 2262 for a unit of s
         if isinstance(obj, pd.Timestamp):  # a time (e.g. a context's "now")
             tz = None if obj.tz is None else str(obj.tz)  # the zone's name
-            return {"__timestamp__": str(int(obj.value)), "tz": tz, "unit": obj.unit}
+            count = str(int(obj.asm8.view("i8")))  # UTC for a zone-aware time
+            return {"__timestamp__": count, "tz": tz, "unit": obj.unit, "in": "unit"}
         if isinstance(obj, pd.Timedelta):
-            return {"__timedelta__": str(int(obj.value)), "unit": obj.unit}
+            count = str(int(obj.asm8.view("i8")))
+            return {"__timedelta__": count, "unit": obj.unit, "in": "unit"}
         if isinstance(obj, np.datetime64 | np.timedelta64):
             datetime = isinstance(obj, np.datetime64)
             kind = "__datetime64__" if datetime else "__timedelta64__"
@@ -425,12 +430,17 @@ class _Reader:
 
     def _decode_pandas(self, tag, node):
         """Decode a pandas dtype, time scalar, index, Series or DataFrame."""
-        if tag == "__timestamp__":  # ns since the epoch, UTC
-            stamp = pd.Timestamp(int(node[tag]), unit="ns")
+        if tag == "__timestamp__":  # since the epoch, UTC: in its unit, or ns
+            if node.get("in") == "unit":
+                stamp = pd.Timestamp(np.datetime64(int(node[tag]), node["unit"]))
+            else:  # files written before: nanoseconds
+                stamp = pd.Timestamp(int(node[tag]), unit="ns")
             if node["tz"] is not None:
                 stamp = stamp.tz_localize("UTC").tz_convert(node["tz"])
             return stamp.as_unit(node["unit"])
         if tag == "__timedelta__":
+            if node.get("in") == "unit":
+                return pd.Timedelta(np.timedelta64(int(node[tag]), node["unit"]))
             return pd.Timedelta(int(node[tag]), unit="ns").as_unit(node["unit"])
         if tag == "__datetime64__":
             return np.datetime64(int(node[tag]), node["unit"])

@@ -506,6 +506,10 @@ def test_times_round_trip(tmp_path):
         "delta": pd.Timedelta("1D 3h"),
         "np_time": np.datetime64("2026-12-06T05:00:01", "s"),
         "np_delta": np.timedelta64(90, "m"),
+        # beyond datetime64[ns] (1677-2262): its nanoseconds overflowed in save
+        "late": pd.Timestamp("2300-01-01 12:00").as_unit("s"),
+        "early": pd.Timestamp("1500-06-01", tz="UTC").as_unit("ms"),
+        "long": pd.Timedelta(days=200 * 365).as_unit("s"),
     }
     holder = DummyRegressor().fit([[0.0]], [1.0])
     holder.times_ = values
@@ -515,6 +519,12 @@ def test_times_round_trip(tmp_path):
         if isinstance(value, pd.Timestamp | pd.Timedelta):
             assert got[key].unit == value.unit, key
     assert str(got["aware"].tz) == "Europe/Paris"
+    # a node of a file written before (nanoseconds, no "in") reads as then
+    from mtlclassic.io import _Reader
+
+    old = {"__timestamp__": str(values["aware"].value), "tz": "Europe/Paris",
+           "unit": "ns"}  # fmt: skip
+    assert _Reader._decode_pandas(None, "__timestamp__", old) == values["aware"]
 
 
 SAVED_BY_0_1 = Path(__file__).resolve().parent / "data" / "saved_by_0_1"
