@@ -117,6 +117,12 @@ def test_update_cli_keeps_n_jobs_and_checks_decay_rate(data, tmp_path, capsys):
     assert main([*args, "--n-jobs", "2"]) == 0
     saved = load(tmp_path / "o.mtlc").model.get_params()
     assert saved["multitasklgbm__n_jobs"] == 1 and saved["alsembedder__n_jobs"] == 1
+    # a ';'-separated file is named as such (it failed in scikit-learn's
+    # feature-name check), as score, similar and recommend name it
+    X_new.to_csv(tmp_path / "semi.csv", index=False, sep=";")
+    semi = ["update", str(path), str(tmp_path / "semi.csv"), str(tmp_path / "s.mtlc")]
+    assert main(semi) == 2
+    assert "EVENTS" in (err := capsys.readouterr().err) and "';'-separated" in err
 
 
 def test_update_model_on_a_bare_head_and_ranking_grades(data):

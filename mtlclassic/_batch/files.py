@@ -166,7 +166,7 @@ def score_file(
         id_cols=id_cols,
         schema=schema,
         task_names=task_names,
-        hint=_delimiter_hint(available),
+        hint=delimiter_hint(available),
     )
     by_name = hasattr(model, "feature_names_in_")
     meter = Progress("scored", progress)
@@ -208,7 +208,7 @@ def score_file(
     return out.rows
 
 
-def _delimiter_hint(columns):
+def delimiter_hint(columns):
     """Say which separator a one-column header seems to use ("" if none)."""
     if len(columns) == 1:
         for sep, name in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
@@ -262,7 +262,7 @@ def _per_id_file(serve, ids_path, output_path, *, col, label, what, verb,
     source = Source(ids_path, label)
     available = input_columns_of(source)
     if col not in available:
-        hint = _delimiter_hint(available)
+        hint = delimiter_hint(available)
         if hint:
             raise InputError(f"{source}: {hint}.")
         raise InputError(

@@ -10,6 +10,7 @@ from .._batch.chunks import (
     input_columns_of,
     iter_chunks,
 )
+from .._batch.files import delimiter_hint
 from .._schema import schema_dtype, schema_example
 from ..io import save
 from ..recommend._recommender import scoring_model
@@ -78,7 +79,11 @@ def run(args):
         schema = manifest.get("input_schema")
         tasks = list(manifest.get("model", {}).get("tasks", {}))
         source = Source(args.events, "EVENTS")
-        label_cols = [t for t in tasks if t in input_columns_of(source)]
+        available = input_columns_of(source)
+        hint = delimiter_hint(available)
+        if hint:  # one column named 'user_id;item_id;...': not the events
+            raise InputError(f"{source}: {hint}.")
+        label_cols = [t for t in tasks if t in available]
         # category columns are read as values, not cast to the saved categories:
         # a new category value is something to learn (as update_model does on a
         # frame), not a missing value; the saved schema then grows with it
