@@ -308,6 +308,12 @@ def test_scored_rows_follow_the_session_and_bad_sessions():
     with pytest.raises(ValueError, match="no column"):
         with session_context(emb, history.drop(columns="timestamp")):
             pass
+    # datetimes in the session beside numbers in the rows: one column of
+    # Timestamps and ints was refused as "neither numbers nor datetimes"
+    dated = history.assign(timestamp=pd.to_datetime(history.timestamp, unit="s"))
+    with session_context(emb, dated):
+        with pytest.raises(ValueError, match="session's times .* are datetimes, but"):
+            emb.transform(rows)
     empty = emb.transform(X.iloc[:0])
     assert empty.shape == (0, len(emb.get_feature_names_out()))
 

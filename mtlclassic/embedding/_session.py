@@ -403,6 +403,17 @@ class SessionEmbedder(BaseEmbedder):
         if context is None:
             return self._log(X), 0
         columns = self._needed()
+        time_col = dict(zip(self._needed_params(), columns))["time_col"]
+        kinds = [
+            time_values(frame[time_col], str(time_col))[1] for frame in (context, X)
+        ]
+        if kinds[0] != kinds[1]:  # else one column of Timestamps and ints
+            shown = ("numbers", "datetimes")
+            raise ValueError(
+                f"The session's times ({time_col!r}) are {shown[kinds[0]]}, but the "
+                f"rows scored with them (the model's context) hold {shown[kinds[1]]}: "
+                "give the session's times in the kind the model was fitted on."
+            )
         joined = pd.concat([context[columns], X[columns]], ignore_index=True)
         users, seconds, items, session, category = self._log(joined)
         n = len(context)
