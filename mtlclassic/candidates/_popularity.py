@@ -100,7 +100,7 @@ class Popularity(BaseCandidateGenerator):
         self.newest_ = None
         self.time_is_datetime_ = None
         if self.half_life is not None:
-            t, h = self._times(X)
+            t, h, self.time_is_datetime_ = self._times(X)
             self.newest_ = float(t.max())
             weights = weights * np.exp2(-(self.newest_ - t) / h)
         self.popularity_ = np.bincount(
@@ -110,7 +110,8 @@ class Popularity(BaseCandidateGenerator):
     def _times(self, X):
         time_pos = time_position(X, self.time_col, "half_life")
         t, is_datetime = time_values(self._column(X, time_pos), self.time_col)
-        fitted = getattr(self, "time_is_datetime_", None)  # None: in fit
+        fitted = getattr(self, "time_is_datetime_", None)  # None: in fit, or a
+        # model saved before it was recorded
         if fitted is not None and fitted != is_datetime:
             kinds = ("numbers", "datetimes")
             raise ValueError(
@@ -119,8 +120,7 @@ class Popularity(BaseCandidateGenerator):
                 "fitted kind (numbers in the fitted unit; e.g. unix milliseconds "
                 "to datetimes: pd.to_datetime(t, unit='ms', utc=True))."
             )
-        self.time_is_datetime_ = is_datetime
-        return t, time_span(self.half_life, is_datetime, "half_life")
+        return t, time_span(self.half_life, is_datetime, "half_life"), is_datetime
 
     def _check_update(self, X_new):
         super()._check_update(X_new)
@@ -130,7 +130,7 @@ class Popularity(BaseCandidateGenerator):
     def _update_matrix(self, X_new, item_rows, weights):
         known = item_rows >= 0
         if self.half_life is not None:
-            t, h = self._times(X_new)
+            t, h, _ = self._times(X_new)
             newest = max(self.newest_, float(t.max()))
             self.popularity_ = self.popularity_ * np.exp2(-(newest - self.newest_) / h)
             weights = weights * np.exp2(-(newest - t) / h)
