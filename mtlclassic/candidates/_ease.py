@@ -9,9 +9,8 @@ from sklearn.base import clone
 
 from .._compat import Interval, StrOptions, limit_threads
 from .._time import time_values
-from ..metrics import evaluate_recommendations
-from ..model_selection._split import user_holdout
 from ._base import BaseCandidateGenerator
+from ._holdout import NewestHoldout
 
 __all__ = ["EASE"]
 
@@ -201,23 +200,17 @@ class EASE(BaseCandidateGenerator):
         times = None
         if isinstance(X, pd.DataFrame) and self.time_col in X.columns:
             times = time_values(X[self.time_col], self.time_col)[0]
-        users = self._column(X, self._positions(X)[0])
-        held = user_holdout(users, times, 0.2, 0)
-        keep, test = np.flatnonzero(~held), np.flatnonzero(held)
+        users, items = (self._column(X, p) for p in self._positions(X)[:2])
+        holdout = NewestHoldout(users, items, times)
+        keep = holdout.keep
         X_keep = X.iloc[keep] if isinstance(X, pd.DataFrame) else X[keep]
-        ids = [self._column(X, p)[test] for p in self._positions(X)[:2]]
-        test_events = pd.DataFrame({"user_id": ids[0], "item_id": ids[1]})
-        asked = pd.unique(ids[0])
         scores = {}
 
         def score(position):
             lam = REGULARIZATION_GRID[position]
             if lam not in scores:
                 model = clone(self).set_params(regularization=lam).fit(X_keep)
-                recs = model.recommend(asked, 10).set_axis(
-                    ["user_id", "item_id", "score", "rank"], axis=1
-                )
-                scores[lam] = evaluate_recommendations(recs, test_events, 10)["ndcg@10"]
+                scores[lam] = holdout.ndcg(model)
             return scores[lam]
 
         position = REGULARIZATION_GRID.index(300.0)

@@ -30,9 +30,10 @@ from sklearn.base import clone
 from .._time import time_values
 from ..boosting import MultiTaskLGBM
 from ..candidates import EASE, CandidateUnion, ItemKNN, Popularity
+from ..candidates._holdout import NewestHoldout
 from ..candidates._union import check_generator
 from ..embedding import ALSEmbedder
-from ..metrics import evaluate_recommendations, ndcg_at_k
+from ..metrics import ndcg_at_k
 from ..model_selection._split import user_holdout as label_cut
 
 __all__ = [
@@ -118,21 +119,14 @@ def select_als(template, X, time_col, name="als"):
     times = None
     if time_col is not None and time_col in X.columns:
         times = time_values(X[time_col], time_col)[0]
-    held = label_cut(X[user_col].to_numpy(), times, 0.2, 0)
-    if not held.any():
+    holdout = NewestHoldout(X[user_col].to_numpy(), X[item_col].to_numpy(), times)
+    if holdout.users.size == 0:
         return template, {}
-    train = X.iloc[np.flatnonzero(~held)][[user_col, item_col]]
-    test = X.iloc[np.flatnonzero(held)]
-    test = pd.DataFrame({"user_id": test[user_col].to_numpy(),
-                         "item_id": test[item_col].to_numpy()})  # fmt: skip
-    asked = pd.unique(test["user_id"].to_numpy())
+    train = X.iloc[holdout.keep][[user_col, item_col]]
     scores = {}
     for factors, regularization in ALS_GRID:
         model = clone(als).set_params(factors=factors, regularization=regularization)
-        recs = model.fit(train).recommend(asked, 10)
-        recs = recs.set_axis(["user_id", "item_id", *recs.columns[2:]], axis=1)
-        got = evaluate_recommendations(recs, test, 10)["ndcg@10"]
-        scores[(factors, regularization)] = got
+        scores[(factors, regularization)] = holdout.ndcg(model.fit(train))
     best = max(scores, key=lambda k: (scores[k], k == ALS_DEFAULT))
     chosen = clone(als).set_params(factors=best[0], regularization=best[1])
     pairs = [(n, chosen if n == name else g) for n, g in template.generators]
