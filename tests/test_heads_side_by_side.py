@@ -1,9 +1,7 @@
 """MultiTaskLGBM's separate tasks trained side by side, one LightGBM thread each."""
 
 import threading
-import time
 
-import lightgbm as lgb
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -73,9 +71,9 @@ def test_side_by_side_gives_the_boosters_of_one_after_another(kind, monkeypatch)
     [{}, {"colsample_bytree": 0.5}, {"task_params_extra": {"extra_trees": True}}],
     ids=["plain", "columns", "extra trees"],
 )
-def test_a_task_that_ends_hands_its_threads_to_the_others_next_booster(
-    sampling, monkeypatch
-):
+def test_a_refit_after_the_other_task_ended_keeps_one_thread(sampling, monkeypatch):
+    # two LightGBM threads in a task's thread, beside the fit's own (binning)
+    # and the ended task's, made libgomp sleep at every barrier: 3x slower
     X, Y = make_multitask_recsys(150, 80, 1500, random_state=0)
     first, second = Y.columns[:2]
     extra = sampling.pop("task_params_extra", {})
@@ -83,39 +81,27 @@ def test_a_task_that_ends_hands_its_threads_to_the_others_next_booster(
         COMMON, n_estimators=150, refit=True, early_stopping_rounds=150,
         task_params={first: {"n_estimators": 3}, second: dict(extra)}, **sampling,
     )  # fmt: skip
-    resets = []
-    reset = lgb.Booster.reset_parameter
+    ended, calls = threading.Event(), []
+    fit_separate, train = _lgbm_train.fit_separate, _lgbm_train.train_booster
 
-    def recorded(self, params):
-        resets.append(params)
-        return reset(self, params)
+    def recorded_fit(lgb_, data, t, **kwargs):
+        trained = fit_separate(lgb_, data, t, **kwargs)
+        if data.names[t] == first:
+            ended.set()
+        return trained
 
-    monkeypatch.setattr(lgb.Booster, "reset_parameter", recorded)
-    # the later of the two refits waits for the other task to end (the first
-    # task's 3 rounds end first on an idle machine, not always on a loaded one)
-    starts, per_task = {}, _lgbm_train.ThreadShare.per_task
+    def recorded_train(lgb_, name, setting, *args, **kwargs):
+        if name == second and any(n == second for n, _ in calls):
+            assert ended.wait(30)  # the second task's refit: after the first ended
+        calls.append((name, kwargs["share"] is not None))
+        return train(lgb_, name, setting, *args, **kwargs)
 
-    def after_the_other_task(share):
-        me = threading.get_ident()
-        starts[me] = starts.get(me, 0) + 1
-        if starts[me] == 2 and any(n == 2 for t, n in starts.items() if t != me):
-            deadline = time.monotonic() + 30
-            while share.running > 1 and time.monotonic() < deadline:
-                time.sleep(0.005)
-        return per_task(share)
-
-    monkeypatch.setattr(_lgbm_train.ThreadShare, "per_task", after_the_other_task)
+    monkeypatch.setattr(_lgbm_train, "fit_separate", recorded_fit)
+    monkeypatch.setattr(_lgbm_train, "train_booster", recorded_train)
     side = MultiTaskLGBM(**params, n_jobs=2).fit(X, Y)
-    # no running booster changes its thread count (that would restart
-    # LightGBM's column sampling); the second task's refit took both threads
-    assert not [p for p in resets if "num_threads" in p]
-    # one refit waited for the other task to end and took both threads: the
-    # second task's on an idle machine, either on a loaded one
-    threads = sorted(
-        next(n for n in (1, 2) if f"[num_threads: {n}]" in b.model_to_string())
-        for b in (side.boosters_[first], side.boosters_[second])
-    )
-    assert threads == [1, 2]
+    assert sorted(calls) == sorted((t, True) for t in Y.columns for _ in "ab")
+    for name in Y.columns:  # every early-stopped fit and refit side by side
+        assert "[num_threads: 1]" in side.boosters_[name].model_to_string()
     one = MultiTaskLGBM(**params, n_jobs=1).fit(X, Y)
     assert _trees(side) == _trees(one)
     assert side.best_iteration_ == one.best_iteration_
@@ -159,7 +145,7 @@ def test_a_task_that_fails_stops_the_others_and_raises_its_error(monkeypatch):
             raise ValueError("the task failed")
         return train(lgb_, name, *args, **kwargs)
 
-    callback = _lgbm_train.ThreadShare.callback
+    callback = _lgbm_train.SideBySide.callback
 
     def counted(self):
         stop_if_failed = callback(self)
@@ -174,7 +160,7 @@ def test_a_task_that_fails_stops_the_others_and_raises_its_error(monkeypatch):
         return count
 
     monkeypatch.setattr(_lgbm_train, "train_booster", failing_train)
-    monkeypatch.setattr(_lgbm_train.ThreadShare, "callback", counted)
+    monkeypatch.setattr(_lgbm_train.SideBySide, "callback", counted)
     before = threading.active_count()
     with pytest.raises(ValueError, match="the task failed"):
         MultiTaskLGBM(**dict(COMMON, n_estimators=5000), n_jobs=2).fit(X, Y)

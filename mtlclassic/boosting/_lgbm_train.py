@@ -346,14 +346,14 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
     ``datasets``: ``(dtrain, dvalid)`` already built (subsets of one
     ``lightgbm.Dataset``, :func:`fit_separate`); ``train`` and ``valid`` then
     only give the row count and the validation rows' labels. ``share``: the
-    :class:`ThreadShare` of tasks trained side by side (the booster's
-    threads; it stops the booster when another task failed).
+    :class:`SideBySide` of tasks trained at once (the booster gets one
+    thread; it stops when another task failed).
     """
     start = time.perf_counter()
     callbacks = []
     if share is not None:
         setting = TaskSettings(
-            {**setting.params, "num_threads": share.per_task()},
+            {**setting.params, "num_threads": 1},
             setting.n_rounds, setting.es_rounds, setting.es_tol,
         )  # fmt: skip
         callbacks.append(share.callback())
@@ -579,34 +579,14 @@ def _every_row_dataset(lgb, data, t, F, every, names, binned):
     return full
 
 
-class ThreadShare:
-    """LightGBM threads shared by tasks trained at once (:func:`fit_side_by_side`).
+class SideBySide:
+    """Tasks trained at once, one LightGBM thread each (:func:`fit_side_by_side`).
 
-    Every booster starts with ``n_threads // running`` threads: when a task
-    ends, the others' next boosters (their refits) take its threads. A
-    running booster keeps its count: ``Booster.reset_parameter`` restarts
-    LightGBM's column sampling (``feature_fraction``, ``extra_trees``), which
-    would change the trees, while the thread count does not (see
-    :func:`histogram_layout`, ``deterministic``). A task that fails, or an
-    interrupt, stops the others at their next round.
+    A task that fails, or an interrupt, stops the others at their next round.
     """
 
-    def __init__(self, n_threads, n_tasks):
-        self.n_threads = n_threads
-        self.running = n_tasks
-        self.lock = threading.Lock()
+    def __init__(self):
         self.failed = threading.Event()
-
-    def per_task(self):
-        with self.lock:
-            return max(1, self.n_threads // max(1, self.running))
-
-    def done(self, failed=False):
-        """One task has ended (``failed``: with an error; the others stop)."""
-        with self.lock:
-            self.running -= 1
-        if failed:
-            self.failed.set()
 
     def callback(self):
         """Return a before-round callback that stops the booster if told to."""
@@ -638,19 +618,22 @@ def task_rows(data, t):
 
 
 def fit_side_by_side(lgb, data, tasks, n_threads, *, refit=False):
-    """:func:`fit_separate` of ``tasks``, at once, sharing ``n_threads`` threads.
+    """:func:`fit_separate` of ``tasks``, at once, one LightGBM thread each.
 
-    Up to ``n_threads`` tasks run at once, each in a thread of its own with
-    ``n_threads // (tasks not ended)`` LightGBM threads (at least one), and a
-    task that ends hands its threads to the others' next boosters
-    (:class:`ThreadShare`): LightGBM's rounds synchronise their threads many
+    Up to ``n_threads`` tasks run at once, each in a thread of its own with a
+    booster of one thread: LightGBM's rounds synchronise their threads many
     times per tree, and one thread per booster does not (at 100k MovieLens-1M
     rows, two tasks: 2.70-2.89 -> 2.40-2.46 s on two cores; used up to
-    ``SIDE_BY_SIDE_MAX_ROWS``). Datasets are binned first,
-    one after another, with every thread; a task labelled on the rows of
-    an earlier one takes a copy of its binned Dataset (one more copy of the
-    bins per task: ``n_rows x n_features`` bytes). Returns ``{t: Trained}``,
-    as the one-after-another loop gives, to the bit.
+    ``SIDE_BY_SIDE_MAX_ROWS``). A task that ends does not hand its thread to
+    the others' refits: while more threads than cores have run LightGBM's
+    OpenMP (this thread's binning, every task's thread), libgomp barely spins
+    at its barriers, and a two-thread booster in a task's thread took 0.90-1.01
+    s where one thread takes 0.33 s (the default pipeline's heads at 100k
+    MovieLens-1M events; benchmarks/README.md, issue 31's twelfth stop).
+    Datasets are binned first, one after another, with every thread; a task
+    labelled on the rows of an earlier one takes a copy of its binned Dataset
+    (one more copy of the bins per task: ``n_rows x n_features`` bytes).
+    Returns ``{t: Trained}``, as the one-after-another loop gives, to the bit.
     """
     binned = BinnedRows(data, tasks if refit else [], copies=True)
     full = {}
@@ -662,18 +645,16 @@ def fit_side_by_side(lgb, data, tasks, n_threads, *, refit=False):
                 lgb, data, t, data.features, every, data.lgb_names, binned
             )
     del binned
-    share = ThreadShare(n_threads, len(tasks))
+    share = SideBySide()
 
     def run(t):
         try:
-            trained = fit_separate(
+            return fit_separate(
                 lgb, data, t, refit=refit, share=share, full=full.pop(t, None)
             )
         except BaseException:
-            share.done(failed=True)
+            share.failed.set()  # the others stop at their next round
             raise
-        share.done()
-        return trained
 
     with ThreadPoolExecutor(min(len(tasks), n_threads)) as pool:
         futures = {t: pool.submit(with_config(run), t) for t in tasks}
@@ -699,7 +680,7 @@ def fit_separate(lgb, data, t, *, F=None, Fval=None, names=None, refit=False,
     """Train task ``t``'s own booster on ``F`` (the features by default).
 
     ``binned``: the :class:`BinnedRows` of the tasks fitted one after
-    another (with ``refit``). ``share``: the :class:`ThreadShare` of tasks
+    another (with ``refit``). ``share``: the :class:`SideBySide` of tasks
     trained side by side, with ``full`` their Dataset of every labelled row
     built beforehand (:func:`every_row_dataset`).
     """
