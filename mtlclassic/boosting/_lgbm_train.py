@@ -605,10 +605,12 @@ class _OtherTaskFailed(Exception):
 
 
 # MultiTaskLGBM fits its separate tasks side by side up to this many labelled rows
-# per task: two tasks on two cores took 13% less time at 100k MovieLens-1M rows
-# (42 features), 3% less at 200k and 6% more at 300k, where LightGBM's own two
-# threads scale close to 2x (benchmarks/README.md, issue 31's seventh stop)
-SIDE_BY_SIDE_MAX_ROWS = 200_000
+# per task. The default pipeline's two heads on two cores, side by side against one
+# after another with two threads each: 0.83-0.84 s against 1.02-1.08 s at 100k
+# MovieLens-1M events, 2.46-2.49 against 2.72-2.74 s at 300k, 4.74-4.88 against
+# 5.70-5.82 s at 600k, 8.63-8.95 against 8.62-8.76 s at 1M, where LightGBM's own
+# two threads scale close to 2x (benchmarks/README.md, issue 31's twelfth stop)
+SIDE_BY_SIDE_MAX_ROWS = 800_000
 
 
 def task_rows(data, t):
