@@ -836,6 +836,54 @@ def test_init_score_equals_hand_written_offset_loop(data):
     }
 
 
+LINKS = {  # LightGBM's ConvertOutput of each objective, by hand
+    "poisson": np.exp,
+    "gamma": np.exp,
+    "tweedie": np.exp,
+    "regression": lambda r: r,
+    "regression_sqrt": lambda r: np.sign(r) * r * r,
+    "binary_sigmoid": lambda r: expit(2.0 * r),
+    "cross_entropy_lambda": lambda r: np.log1p(np.exp(r)),
+}
+
+
+@pytest.mark.parametrize("objective", sorted(LINKS))
+def test_init_score_is_added_before_the_objectives_link(objective):
+    # the link of a count objective is exp: an offset on the log scale (an
+    # exposure, LightGBM #1778) is added to the raw score, then the link
+    rng = np.random.default_rng(0)
+    n = 800
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    X["off"] = np.log(2.0) + 0.3 * X["b"]
+    mean = np.exp(X["off"] + 0.5 * X["a"])
+    binary = objective in ("binary_sigmoid", "cross_entropy_lambda")
+    y = (rng.random(n) < mean / (1 + mean)) if binary else rng.poisson(mean) + 0.5
+    extra = {
+        "regression_sqrt": {"objective": "regression", "reg_sqrt": True},
+        "binary_sigmoid": {"objective": "binary", "sigmoid": 2.0},
+    }.get(objective, {"objective": objective})
+    model = MultiTaskLGBM(
+        **COMMON, tasks=["binary" if binary else "regression"],
+        task_params={"y": extra}, init_score={"y": "off"}, random_state=SEED,
+    ).fit(X, pd.DataFrame({"y": y.astype(float)}))  # fmt: skip
+    booster = lgb.train(
+        lgb_params(**extra),
+        lgb.Dataset(X.to_numpy(), y.astype(float), init_score=X["off"].to_numpy()),
+        num_boost_round=25,
+    )
+    raw = booster.predict(X.to_numpy(), raw_score=True) + X["off"].to_numpy()
+    expected = LINKS[objective](raw)
+    assert_allclose(model.predict(X)[:, 0], expected, rtol=1e-12)
+    from mtlclassic import compile as compile_model
+
+    assert_allclose(compile_model(model).predict(X)[:, 0], expected, rtol=1e-12)
+    # early stopping that keeps no tree: the offset alone, through the link
+    model.best_iteration_ = {"y": 0}
+    assert_allclose(
+        model.predict(X)[:, 0], LINKS[objective](X["off"].to_numpy()), rtol=1e-12
+    )
+
+
 def test_init_score_template_and_offset_that_no_tree_beats(data):
     X, Y = data
     X = X.copy()

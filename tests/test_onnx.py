@@ -506,3 +506,26 @@ def test_frames_with_int_column_names_and_bool_categories():
     model = MultiTaskLGBM(n_estimators=5, n_jobs=1, categorical_features=[1])
     with pytest.raises(ValueError, match=r"no feature names .* column 1 has text"):
         to_onnx(model.fit(named, Y), named.head())
+
+
+@pytest.mark.parametrize("objective", ["poisson", "tweedie", "binary"])
+def test_heads_with_an_offset_apply_the_objectives_link_after_it(objective):
+    # exp(raw + offset) for a count objective, not raw + offset (LightGBM #1778)
+    import pandas as pd
+
+    from mtlclassic import MultiTaskLGBM
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600)})
+    X["off"] = np.log(2.0) + 0.3 * X["b"]
+    mean = np.exp(X["off"] + 0.5 * X["a"])
+    binary = objective == "binary"
+    y = (rng.random(600) < mean / (1 + mean)) if binary else rng.poisson(mean)
+    model = MultiTaskLGBM(
+        tasks=["binary" if binary else "regression"], n_estimators=20,
+        task_params={"y": {"objective": objective}}, init_score={"y": "off"},
+        n_jobs=1, random_state=0,
+    ).fit(X, pd.DataFrame({"y": y.astype(float)}))  # fmt: skip
+    expected = model.predict(X)
+    assert expected.min() > 0  # the link's scale, not the raw score's
+    assert_allclose(run(to_onnx(model, X.head()), X), expected, **TOL)

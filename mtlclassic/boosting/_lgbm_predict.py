@@ -6,6 +6,56 @@ from scipy.special import expit
 
 from .._compat import effective_n_jobs
 
+# objectives whose predict is the raw score (ConvertOutput is the identity)
+IDENTITY_OBJECTIVES = (
+    "regression", "regression_l1", "huber", "fair", "quantile", "mape",
+    "lambdarank", "rank_xendcg", "custom", "none",
+)  # fmt: skip
+
+
+def objective_link(booster):
+    """Return the link LightGBM's ``predict`` applies to a booster's raw score.
+
+    ``(kind, sigma)`` with kind ``"identity"``, ``"sqrt"`` (``reg_sqrt``:
+    ``sign(x) x^2``), ``"sigmoid"`` (``binary``, ``cross_entropy``:
+    ``1 / (1 + exp(-sigma x))``), ``"softplus"`` (``cross_entropy_lambda``:
+    ``log(1 + exp(x))``), ``"exp"`` (``poisson``, ``gamma``, ``tweedie``) or
+    ``"other"`` (multiclass and the like), read from the model's objective
+    line as LightGBM's objective functions' ``ConvertOutput`` do.
+    """
+    text = str(booster.dump_model(num_iteration=1).get("objective", "") or "none")
+    name, *options = text.split()
+    if name in IDENTITY_OBJECTIVES:
+        return ("sqrt" if "sqrt" in options else "identity"), 1.0, text
+    if name in ("binary", "cross_entropy", "xentropy"):
+        sigma = next((float(o.split(":")[1]) for o in options
+                      if o.startswith("sigmoid:")), 1.0)  # fmt: skip
+        return "sigmoid", sigma, text
+    if name in ("cross_entropy_lambda", "xentlambda"):
+        return "softplus", 1.0, text
+    if name in ("poisson", "gamma", "tweedie"):
+        return "exp", 1.0, text
+    return "other", 1.0, text
+
+
+def apply_link(link, raw):
+    """Apply :func:`objective_link`'s link to raw scores (a new array)."""
+    kind, sigma, text = link
+    if kind == "identity":
+        return raw
+    if kind == "sqrt":
+        return np.sign(raw) * raw * raw
+    if kind == "sigmoid":
+        return expit(sigma * raw)
+    if kind == "softplus":
+        return np.logaddexp(0.0, raw)
+    if kind == "exp":
+        return np.exp(raw)
+    raise ValueError(
+        f"an init_score offset cannot be added to a booster with the LightGBM "
+        f"objective {text!r}: its output is not one score per row."
+    )
+
 
 def predict_matrix(est, features, todo=None, threads=None):
     """(n_samples, n_tasks) predictions of the tasks ``todo`` (others NaN).
@@ -30,9 +80,14 @@ def predict_column(est, features, t, previous, cache):
         if est.chain_ and t > 0:
             F = np.hstack([features, previous[:, :t]])
         offset = getattr(est, "init_score_columns_", {}).get(name)
+        if offset is not None:  # added to the raw score, before the link
+            key = ("link", name)
+            if key not in cache:
+                cache[key] = objective_link(est.boosters_[name])
+            link = cache[key]
         if offset is not None and est.best_iteration_[name] == 0:
             raw = offset_column(est, features, offset, name).copy()  # beat every tree
-            return expit(raw) if est.tasks_[name] == "binary" else raw
+            return apply_link(link, raw)
         if offset is None:
             return est.boosters_[name].predict(
                 F, num_iteration=est.best_iteration_[name], num_threads=threads
@@ -44,7 +99,7 @@ def predict_column(est, features, t, previous, cache):
             num_threads=threads,
         )
         raw += offset_column(est, features, offset, name)
-        return expit(raw) if est.tasks_[name] == "binary" else raw
+        return apply_link(link, raw)
     F = features
     if len(est.shared_tasks_) > 1:
         if "stacked" not in cache:  # one copy of X for every shared task

@@ -83,10 +83,12 @@ def _task(g, heads, name, X, F, stacked):
             booster = heads.boosters_[name]
             raw = booster_raw(g, booster, best, F, what)
             return booster_output(g, booster, raw, what)
+        booster = heads.boosters_[name]
         raw = _column(g, X, offset)
         if best != 0:
-            raw = g.op("Add", [booster_raw(g, heads.boosters_[name], best, F, what),
-                               raw], f"offset_{name}")  # fmt: skip
+            raw = g.op("Add", [booster_raw(g, booster, best, F, what), raw],
+                       f"offset_{name}")  # fmt: skip
+        return booster_output(g, booster, raw, what)  # the link after the offset
     if heads.tasks_[name] == "binary":
         raw = g.op("Sigmoid", [raw], f"p_{name}")
     return raw

@@ -20,6 +20,8 @@ the other branch than in LightGBM (``benchmarks/bench_onnx.py`` counts them).
 
 import numpy as np
 
+from ._lgbm_predict import objective_link
+
 _ZERO = 1e-35  # LightGBM's kZeroThreshold
 _LEQ, _MEMBER = 0, 6  # TreeEnsemble node modes
 
@@ -146,10 +148,6 @@ def booster_raw(g, booster, num_iteration, X, what):
     return raw
 
 
-_IDENTITY = ("regression", "regression_l1", "huber", "fair", "quantile", "mape",
-             "lambdarank", "rank_xendcg")  # fmt: skip
-
-
 def booster_output(g, booster, raw, what):
     """Add what ``Booster.predict`` returns from the raw score: the objective's link.
 
@@ -162,25 +160,22 @@ def booster_output(g, booster, raw, what):
     Raises
     ------
     ValueError
-        For another objective (multiclass, custom), naming ``what``.
+        For another objective (multiclass and the like), naming ``what``.
     """
-    text = str(booster.dump_model(num_iteration=1).get("objective", ""))
-    name, *options = text.split()
-    if name in _IDENTITY:
-        if "sqrt" in options:
-            return g.op("Mul", [g.op("Abs", [raw]), raw], "sqrt_output")
+    kind, sigma, text = objective_link(booster)
+    if kind == "identity":
         return raw
-    if name in ("binary", "cross_entropy", "xentropy"):
-        sigma = next((float(o.split(":")[1]) for o in options
-                      if o.startswith("sigmoid:")), 1.0)  # fmt: skip
+    if kind == "sqrt":
+        return g.op("Mul", [g.op("Abs", [raw]), raw], "sqrt_output")
+    if kind == "sigmoid":
         scaled = raw if sigma == 1.0 else g.op("Mul", [raw, g.const(sigma)])
         return g.op("Sigmoid", [scaled], "probability")
-    if name in ("cross_entropy_lambda", "xentlambda"):
+    if kind == "softplus":
         # log(1 + exp(x)) as LightGBM writes it (onnxruntime's Softplus has no
         # double kernel)
         return g.op("Log", [g.op("Add", [g.const(1.0), g.op("Exp", [raw])])],
                     "xentlambda_output")  # fmt: skip
-    if name in ("poisson", "gamma", "tweedie"):
+    if kind == "exp":
         return g.op("Exp", [raw], "exp_output")
     raise ValueError(f"{what}: the LightGBM objective {text!r} cannot be exported "
                      "to ONNX.")  # fmt: skip
