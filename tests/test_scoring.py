@@ -142,6 +142,40 @@ def test_chunks_are_cast_to_the_saved_schema(tmp_path):
         cast_to_schema(pd.DataFrame({"item_id": ["1", "x"]}), schema)
 
 
+def test_text_values_that_read_csv_calls_missing_are_scored_as_themselves(tmp_path):
+    # "NA" (Namibia, North America) and "None" are categories: pandas'
+    # read_csv reads them as missing by default; a number column keeps its
+    # "NA" as a missing value
+    rng = np.random.default_rng(0)
+    n = 800
+    region = np.array(["EU", "NA", "AS", "None", "null", "n/a"])[np.arange(n) % 6]
+    shop = pd.Categorical(np.array(["NA", "x"])[np.arange(n) % 2])
+    X = pd.DataFrame(
+        {"region": pd.Categorical(region), "shop": shop, "f": rng.normal(size=n)}
+    )
+    y = (np.arange(n) % 6) * 10.0 + (np.arange(n) % 2) + rng.normal(size=n)
+    model = MultiTaskLGBM(n_estimators=30, n_jobs=1, random_state=0).fit(X, y)
+    path = save(model, tmp_path / "m.mtlc", input_example=X.head(8))
+    rows = X.head(12).copy()
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    text = (tmp_path / "in.csv").read_text().splitlines()
+    text[1] = text[1].rsplit(",", 1)[0] + ",NA"  # a missing number, spelled NA
+    (tmp_path / "in.csv").write_text("\n".join(text) + "\n")
+    rows.loc[0, "f"] = np.nan
+    assert main(["score", str(path), str(tmp_path / "in.csv"),
+                 str(tmp_path / "o.csv")]) == 0  # fmt: skip
+    out = _read(tmp_path / "o.csv")
+    np.testing.assert_array_equal(out["task_0"], model.predict(rows))
+    # the Dask path reads every column as text, then the same rule
+    from mtlclassic._batch.chunks import iter_chunks, number_missing_strings
+
+    schema = read_manifest(path)["input_schema"]
+    text = pd.read_csv(tmp_path / "in.csv", dtype=str, keep_default_na=False)
+    text = number_missing_strings(text.replace("", np.nan), schema)
+    local = next(iter_chunks(tmp_path / "in.csv", 100, schema=schema))
+    pd.testing.assert_frame_equal(cast_to_schema(text, schema), local)
+
+
 def test_overwrite_protection(files, capsys):
     folder, model_path, _ = files
     output = folder / "exists.csv"

@@ -392,14 +392,43 @@ def iter_chunks(path, chunksize, *, columns=None, schema=None, label="INPUT", id
         raise InputError(f"{source} cannot be read: {exc}") from None
 
 
+# read_csv's default missing-value strings (pandas' documentation)
+_NA_STRINGS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+               "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a",
+               "nan", "null")  # fmt: skip
+
+
+def number_missing_strings(frame, schema, ids=()):
+    """Mark read_csv's missing-value strings as NaN, except in text columns.
+
+    The rule of :func:`iter_chunks` for the Dask path (which reads every
+    column as text): a text column's value is missing only when empty.
+    """
+    dtypes = _csv_dtypes(schema, list(frame.columns), ids=ids)
+    numbers = [c for c in frame.columns if dtypes.get(c) is not str]
+    if not numbers:
+        return frame
+    frame = frame.copy()
+    for c in numbers:
+        frame[c] = frame[c].mask(frame[c].isin(_NA_STRINGS))
+    return frame
+
+
 def _read_csv(source, chunksize, columns, schema, floats, ids):
+    dtypes = _csv_dtypes(schema, columns, floats=floats, ids=ids)
+    # a text value is missing only when empty: "NA" (Namibia) and "None" are
+    # categories and ids; numbers keep read_csv's missing-value strings
+    na_values = {c: [""] if dtypes.get(c) is str else list(_NA_STRINGS)
+                 for c in columns}  # fmt: skip
     try:
         reader = pd.read_csv(
             source.path,
             usecols=columns,
-            dtype=_csv_dtypes(schema, columns, floats=floats, ids=ids),
+            dtype=dtypes,
             chunksize=chunksize,
             index_col=False,  # a trailing delimiter never makes an index column
+            keep_default_na=False,
+            na_values=na_values,
             **_ROUND_TRIP,
         )
     except pd.errors.EmptyDataError:

@@ -14,7 +14,7 @@ from .._compat import import_dask_stack
 from .._targets import fitted_tasks
 from ..io import load
 from ..recommend._recommender import scoring_model
-from .chunks import InputError, cast_to_schema
+from .chunks import InputError, cast_to_schema, number_missing_strings
 from .files import _model_id_columns, resolve_columns
 
 
@@ -136,8 +136,9 @@ def _input_paths(spec):
     return files, kinds.pop()
 
 
-def _cast_partition(df, schema, ids):
-
+def _cast_partition(df, schema, ids, csv=False):
+    if csv:  # read as text: "NA" is missing in a number column, not in a text one
+        df = number_missing_strings(df, schema, ids)
     return cast_to_schema(df, schema, notes=set(), ids=ids)
 
 
@@ -199,8 +200,9 @@ def score_dask(
         frame = frame[needed]
         ids = [c for c in _model_id_columns(model) if c in input_columns]
         if schema:
-            meta = _cast_partition(frame._meta, schema, ids)
-            frame = frame.map_partitions(_cast_partition, schema, ids, meta=meta)
+            csv = not parquet
+            meta = _cast_partition(frame._meta, schema, ids, csv)
+            frame = frame.map_partitions(_cast_partition, schema, ids, csv, meta=meta)
         scores = predict_dask(model, frame[input_columns])
         result = (
             frame[id_cols].assign(**{n: scores[n] for n in names})
