@@ -170,6 +170,50 @@ def test_multitask_scorer_equals_manual_mean():
         mm.make_multitask_scorer(metric="accuracy")
 
 
+def test_scorers_weigh_rows_as_the_metrics_do_and_take_routed_weights():
+    import sklearn
+    from sklearn.model_selection import cross_validate
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(90, 3))
+    Y = np.column_stack(
+        [X @ [1.0, 2.0, 0.0] + rng.normal(size=90), (X[:, 0] > 0).astype(float)]
+    )
+    Y[::4, 1] = np.nan
+    est = Ridge().fit(X, np.nan_to_num(Y))
+    P = est.predict(X)
+    w = rng.uniform(0.0, 3.0, 90)
+    m = ~np.isnan(Y[:, 1])
+    r2 = skm.r2_score(Y[:, 0], P[:, 0], sample_weight=w)
+    auc = skm.roc_auc_score(Y[m, 1], P[m, 1], sample_weight=w[m])
+    scorer = mm.make_multitask_scorer()
+    assert scorer(est, X, Y, sample_weight=w) == pytest.approx((r2 + auc) / 2)
+    assert scorer(est, X, Y, sample_weight=w) != pytest.approx(scorer(est, X, Y))
+    assert mm.make_task_scorer(1)(est, X, Y, sample_weight=w) == pytest.approx(auc)
+    W = np.column_stack([w, np.ones(90)])  # a weight per row and task
+    assert scorer(est, X, Y, sample_weight=W) == pytest.approx(
+        (r2 + skm.roc_auc_score(Y[m, 1], P[m, 1])) / 2
+    )
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        scorer(est, X, Y, sample_weight=w[:5])
+    ranking = mm.make_multitask_scorer(tasks=["ranking"], group_col=0)
+    one = Ridge().fit(X, np.abs(np.round(Y[:, 0])))
+    with pytest.raises(ValueError, match="NDCG takes no sample_weight"):
+        ranking(one, pd.DataFrame(X), np.abs(np.round(Y[:, 0])), sample_weight=w)
+    # metadata routing: the fold's weights reach a scorer that asks for them
+    Yf = np.nan_to_num(Y)
+    with sklearn.config_context(enable_metadata_routing=True):
+        asked = mm.make_task_scorer(0).set_score_request(sample_weight=True)
+        ridge = Ridge().set_fit_request(sample_weight=False)
+        got = cross_validate(ridge, X, Yf, cv=KFold(3), scoring=asked,
+                             params={"sample_weight": w})["test_score"]  # fmt: skip
+    for k, (train, test) in enumerate(KFold(3).split(X)):
+        fold = Ridge().fit(X[train], Yf[train]).predict(X[test])[:, 0]
+        assert got[k] == pytest.approx(
+            skm.r2_score(Yf[test, 0], fold, sample_weight=w[test])
+        )
+
+
 def test_scorer_ndcg_needs_group_col():
     X = pd.DataFrame({"user_id": [1, 1, 2, 2], "f": [0.0, 1.0, 2.0, 3.0]})
     Y = np.array([0.0, 2.0, 1.0, 0.0])

@@ -326,6 +326,8 @@ def test_clone_gridsearch_and_topk_scorer(data):
     recs = fold.recommend(X.iloc[test].user_id.unique(), k=5)
     expected = evaluate_recommendations(recs, X.iloc[test], k=5)["ndcg@5"]
     assert_allclose(search.cv_results_["mean_test_score"][1], expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="takes no sample_weight"):
+        make_topk_scorer("ndcg", k=5)(fold, X.iloc[test], sample_weight=np.ones(3))
 
 
 def test_bad_input_is_refused_by_name(data):

@@ -7,9 +7,17 @@ that scores every task on its labelled rows only.
 import warnings
 
 import numpy as np
+from sklearn.utils.metadata_routing import MetadataRequest
 
 from .._targets import check_targets, fitted_tasks
-from ._masked import _pred_matrix, _task_metric, align_tasks, warn_left_out
+from ._masked import (
+    _pred_matrix,
+    _row_weights,
+    _task_metric,
+    _weights_of,
+    align_tasks,
+    warn_left_out,
+)
 from ._ranking import ndcg_at_k
 
 SCORER_METRICS = (
@@ -66,9 +74,14 @@ class _TaskScoring:
             return self.metric
         return {"regression": "r2", "binary": "roc_auc", "ranking": "ndcg"}[kind]
 
-    def __call__(self, kind, y, p, X, rows, name):
+    def __call__(self, kind, y, p, X, rows, name, w=None):
         metric = self.resolve(kind)
         if metric == "ndcg":
+            if w is not None:
+                raise ValueError(
+                    f"Scoring task {name!r} by NDCG takes no sample_weight (each "
+                    "query counts once); score it without weights."
+                )
             if self.group_col is None:
                 raise ValueError(
                     f"Scoring task {name!r} by NDCG needs group_col (the query/user "
@@ -77,7 +90,29 @@ class _TaskScoring:
             groups = np.asarray(X[self.group_col])[rows]
             return ndcg_at_k(y, p, groups, k=self.k)
         sign = -1.0 if metric.startswith("neg_") else 1.0
-        return sign * _task_metric(kind, metric.removeprefix("neg_"), y, p)
+        return sign * _task_metric(kind, metric.removeprefix("neg_"), y, p, w)
+
+
+class _WeightRequest:
+    """``set_score_request(sample_weight=...)`` for metadata routing.
+
+    With ``sklearn.set_config(enable_metadata_routing=True)``, search and
+    ``cross_validate`` pass ``sample_weight`` to a scorer that asks for it,
+    as scikit-learn's own scorers.
+    """
+
+    _weight_request = None
+
+    def set_score_request(self, *, sample_weight=None):
+        """Ask for ``sample_weight`` (True, False, None or an alias); return self."""
+        self._weight_request = sample_weight
+        return self
+
+    def get_metadata_routing(self):
+        """Return the metadata this scorer takes: ``sample_weight`` when asked."""
+        request = MetadataRequest(owner=type(self).__name__)
+        request.score.add_request(param="sample_weight", alias=self._weight_request)
+        return request
 
 
 def _predict_matrix(estimator, X, Y, shape):
@@ -89,7 +124,7 @@ def _predict_matrix(estimator, X, Y, shape):
     return _pred_matrix(estimator.predict(X), (shape[0], len(order)))[:, order]
 
 
-class MultitaskScorer:
+class MultitaskScorer(_WeightRequest):
     """Mean over tasks of a per-task metric; see :func:`make_multitask_scorer`."""
 
     def __init__(
@@ -103,13 +138,15 @@ class MultitaskScorer:
 
     def __call__(self, estimator, X, Y, sample_weight=None):
         Yf, mask, kinds, names = _check_fold_targets(Y, self.tasks, estimator)
+        w = _row_weights(sample_weight, Yf.shape[0], names)
         P = _predict_matrix(estimator, X, Y, Yf.shape)
         scores, counts = [], []
         for t, kind in enumerate(kinds):
             rows = mask[:, t]
             score = np.nan
             if rows.any():
-                score = self._scoring(kind, Yf[rows, t], P[rows, t], X, rows, names[t])
+                score = self._scoring(kind, Yf[rows, t], P[rows, t], X, rows, names[t],
+                                      _weights_of(w, rows, t))  # fmt: skip
             scores.append(score)
             counts.append(rows.sum())
         scores, counts = np.asarray(scores, dtype=float), np.asarray(counts, float)
@@ -127,7 +164,7 @@ class MultitaskScorer:
         )
 
 
-class TaskScorer:
+class TaskScorer(_WeightRequest):
     """One task's metric; see :func:`make_task_scorer`."""
 
     def __init__(self, task, metric="auto", tasks=None, group_col=None, k=10):
@@ -147,11 +184,13 @@ class TaskScorer:
             t = names.index(str(self.task))
         else:
             raise ValueError(f"task {self.task!r} is not a task of Y; tasks: {names}.")
+        w = _row_weights(sample_weight, Yf.shape[0], names)
         P = _predict_matrix(estimator, X, Y, Yf.shape)
         rows = mask[:, t]
         score = np.nan  # no label for this task here
         if rows.any():
-            score = self._scoring(kinds[t], Yf[rows, t], P[rows, t], X, rows, names[t])
+            score = self._scoring(kinds[t], Yf[rows, t], P[rows, t], X, rows, names[t],
+                                  _weights_of(w, rows, t))  # fmt: skip
         if np.isnan(score):
             warnings.warn(
                 f"Task {names[t]!r} has no labelled row, a single class or constant "

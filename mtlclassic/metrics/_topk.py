@@ -312,6 +312,11 @@ class TopKScorer:
                 f"A top-K scorer needs an estimator with recommend(user_ids, k); "
                 f"got {type(estimator).__name__}."
             )
+        if sample_weight is not None:
+            raise ValueError(
+                "A top-K scorer takes no sample_weight (each test user counts "
+                "once); score it without weights."
+            )
         test = X[[self.user_col, self.item_col]].reset_index(drop=True)
         relevance = self.relevance
         if isinstance(relevance, str):
