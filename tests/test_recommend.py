@@ -253,3 +253,24 @@ def test_set_params_around_a_fitted_model_equals_a_new_recommender(fitted):
     )
     assert rec.recommend(users_asked, k=5).item_id.lt(10).all()
     assert rec.task_scale_ == fresh.task_scale_
+
+
+def test_als_candidates_are_the_best_servable_ones_of_a_catalogue_subset(fitted):
+    # ALS's top-n over every item, cut to the catalogue afterwards, left users
+    # with a few rows (implicit #507: filtering to a subset after the top-N)
+    X, _, model, items, users = fitted
+    sub = items[items.item_id % 5 == 0]
+    rec = Recommender(model, sub, users=users, n_candidates=4,
+                      context={"timestamp": int(X["timestamp"].max())})  # fmt: skip
+    top = rec.recommend([0, 1, 2], k=3)
+    als = model.named_steps["alsembedder"]
+    seen = X.groupby("user_id").item_id.apply(set)
+    for user in (0, 1, 2):
+        every = als.recommend_candidates([user], n=len(items))
+        servable = [i for i in every.item_id if i % 5 == 0 and i not in seen[user]]
+        pool = pd.DataFrame({"user_id": user, "item_id": servable[:4]})
+        best = rec.score_pairs(pool).sort_values(
+            ["score", "item_id"], ascending=[False, True]
+        )
+        mine = top[top.user_id == user]
+        assert mine.item_id.tolist() == best.item_id.tolist()[:3]

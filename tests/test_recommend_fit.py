@@ -15,7 +15,7 @@ from mtlclassic import (
     make_multitask_recommender,
     make_multitask_recsys,
 )
-from mtlclassic.candidates import EASE, Popularity
+from mtlclassic.candidates import EASE, CandidateUnion, Popularity
 from mtlclassic.metrics import evaluate_recommendations, make_topk_scorer
 from mtlclassic.model_selection import UserTemporalSplit
 from mtlclassic.recommend import _recommender as recommender_module
@@ -195,12 +195,15 @@ def test_a_new_users_pair_with_an_item_without_events_ranks_after_the_list(data)
         pd.concat([items, extra], ignore_index=True), users=users, random_state=0,
         n_jobs=1,
     ).fit(X, Y)  # fmt: skip
-    listed = rec.recommend([424242], k=len(items) + 1)  # the popularity list
-    assert 999_999 not in set(listed.item_id)
+    proposed = len(rec.generators_.recommend([424242]))  # the popularity list
+    listed = rec.recommend([424242], k=len(items) + 1)
+    assert 999_999 not in set(listed.item_id[:proposed])
+    assert listed.item_id.iloc[-1] == 999_999  # no event: last of the completion
     pairs = pd.DataFrame({"user_id": [424242, 424242],
                           "item_id": [999_999, listed.item_id.iloc[0]]})  # fmt: skip
     got = rec.score_pairs(pairs)["score"].to_numpy()
-    assert_allclose(got, [-np.log2(len(listed) + 1), 0.0])
+    assert_allclose(got, [-np.log2(proposed + 1), 0.0])
+    assert_allclose(listed.score.iloc[-1], got[0])
 
 
 def test_a_list_with_seen_items_keeps_the_unseen_ones_in_order(data, fitted):
@@ -579,3 +582,49 @@ def test_a_time_column_of_another_name_is_pointed_at(data):
         warnings.simplefilter("error")
         Recommender(None, items, time_col="event_time", random_state=0,
                     n_jobs=1).fit(X)  # fmt: skip
+
+
+def test_short_lists_are_completed_by_popularity_after_the_candidates(data, fitted):
+    # a new user's candidates are the popularity generators' (30 each): k
+    # beyond them used to cut the list short (implicit #345, #557)
+    X, Y, items, _ = data
+    rec, _ = fitted
+    new = 10_000
+    cands = rec.generators_.recommend([new])
+    k = len(cands) + 7
+    assert k <= len(items)
+    top = rec.recommend([0, new], k=k)
+    unseen = len(items) - X.loc[X.user_id == 0, "item_id"].nunique()
+    assert top.groupby("user_id").size().to_dict() == {0: min(k, unseen), new: k}
+    mine = top[top.user_id == new]
+    assert set(mine.item_id[: len(cands)]) == set(cands.item_id)  # candidates first
+    assert mine.item_id.tolist()[:10] == rec.recommend([new], k=10).item_id.tolist()
+    # then the next items by users in the seen pairs, most first (ties by id)
+    counts = X.groupby("item_id").user_id.nunique()
+    order = sorted(counts.index, key=lambda i: (-counts[i], i))
+    rest = [i for i in order if i not in set(cands.item_id)][:7]
+    assert set(mine.item_id[len(cands):]) == set(rest)
+    after = mine.score.to_numpy()[len(cands):]  # ordered by their own scores
+    assert np.all(np.diff(after) <= 0)
+    assert mine["rank"].tolist() == list(range(1, k + 1))
+    scored = rec.score_pairs(mine[["user_id", "item_id"]])
+    np.testing.assert_allclose(scored["score"], mine["score"])
+    # every unseen catalogue item when k asks for more than there are
+    seen = set(X.loc[X.user_id == 0, "item_id"])
+    full = rec.recommend([0], k=len(items) + 5)
+    assert set(full.item_id) == set(items.item_id) - seen
+
+
+def test_ranker_none_recommends_among_the_generators_candidates(data):
+    X, Y, _, _ = data
+    rec = _rec(
+        data, ranker=None,
+        generators=CandidateUnion([("pop", Popularity())], n_candidates=6),
+    ).fit(X, Y)  # fmt: skip
+    for user in (0, 1):
+        proposed = rec.generators_.recommend([user])
+        top = rec.recommend([user], k=4)
+        pool = rec.score_pairs(proposed[["user_id", "item_id"]]).sort_values(
+            ["score", "item_id"], ascending=[False, True]
+        )
+        assert top.item_id.tolist() == pool.item_id.tolist()[:4]

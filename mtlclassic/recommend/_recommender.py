@@ -644,20 +644,17 @@ default="auto"
                     "pair must appear once (candidates.drop_duplicates(["
                     f"{self.user_col!r}, {self.item_col!r}]))."
                 )
+        elif source == "auto" and self.__dict__.get("generators_") is not None:
+            # fitted with ranker=None: the generators' candidates
+            pairs = self._proposals(users, exclude_seen)
+            pairs = pairs[[self.user_col, self.item_col, "score"]].rename(
+                columns={"score": "candidate_score"}
+            )
         elif source == "als" or (
             source == "auto" and self._candidate_source is not None
         ):
-            cands = self._candidate_source.recommend_candidates(
-                users, n=max(self._n_candidates(), k), exclude_seen=exclude_seen
-            )
-            pairs = cands.rename(
-                columns={
-                    cands.columns[0]: self.user_col,
-                    cands.columns[1]: self.item_col,
-                    "score": "candidate_score",
-                }
-            )
-            pairs = pairs[[self.user_col, self.item_col, "candidate_score"]]
+            return self._retrieved_pairs(users, max(self._n_candidates(), k),
+                                         exclude_seen)  # fmt: skip
         else:
             items = self.items_[self.item_col].to_numpy()
             pairs = pd.DataFrame(
@@ -666,11 +663,115 @@ default="auto"
                     self.item_col: np.tile(items, len(users)),
                 }
             )
+        return self._servable(pairs, exclude_seen)
+
+    def _servable(self, pairs, exclude_seen):
+        """``pairs`` of catalogue items, without the seen ones if ``exclude_seen``."""
         pairs = pairs[pairs[self.item_col].isin(self.items_.index)]
         if exclude_seen and self.seen_ is not None and len(pairs):
             key = pd.MultiIndex.from_frame(pairs[[self.user_col, self.item_col]])
             pairs = pairs[~key.isin(self.seen_)]
         return pairs.reset_index(drop=True)
+
+    def _retrieved_pairs(self, users, n, exclude_seen):
+        """The retriever's best ``n`` servable items per user (ALS candidates).
+
+        The top ``n`` is taken among the items that can be served: a user
+        whose first ``n`` hold items outside the catalogue, or seen ones, is
+        asked again for 4x as many until ``n`` are left or the retriever has
+        no more.
+        """
+        parts, ask, m = [], users, n
+        while True:
+            cands = self._candidate_source.recommend_candidates(
+                ask, n=m, exclude_seen=exclude_seen
+            )
+            cands = cands.rename(columns={
+                cands.columns[0]: self.user_col, cands.columns[1]: self.item_col,
+                "score": "candidate_score",
+            })[[self.user_col, self.item_col, "candidate_score", "rank"]]  # fmt: skip
+            pairs = self._servable(cands, exclude_seen)
+            given = cands.groupby(self.user_col, sort=False).size()
+            kept = pairs.groupby(self.user_col, sort=False).size()
+            kept = kept.reindex(given.index, fill_value=0)
+            again = given.index[(kept < n) & (given >= m)]  # more may be servable
+            done = ~pairs[self.user_col].isin(again)
+            parts.append(pairs[done].groupby(self.user_col, sort=False).head(n))
+            if not len(again):
+                break
+            ask, m = again.to_numpy(), 4 * m
+        pairs = pd.concat(parts, ignore_index=True)
+        return pairs.drop(columns="rank").reset_index(drop=True)
+
+    def _fill_order(self):
+        """Catalogue items by their users in the seen pairs (most first, then id)."""
+        ids = self.items_.index
+        counts = np.zeros(len(ids))
+        if self.seen_ is not None and len(self.seen_):
+            found = pd.Series(self.seen_.get_level_values(1)).value_counts()
+            counts = found.reindex(ids, fill_value=0).to_numpy(dtype=np.float64)
+        try:
+            order = np.lexsort((np.argsort(np.argsort(ids.to_numpy(), kind="stable")),
+                                -counts))  # fmt: skip
+        except TypeError:  # ids that do not sort: catalogue order among ties
+            order = np.argsort(-counts, kind="stable")
+        return ids.to_numpy()[order]
+
+    def _completion(self, users, listed, k, exclude_seen, cache):
+        """Pairs that complete the lists of ``users`` shorter than ``k``.
+
+        ``listed``: the users' pairs so far. A user with fewer than ``k`` gets
+        the next catalogue items by popularity (:meth:`_fill_order`), not
+        listed and (with ``exclude_seen``) not seen, up to ``k`` in all; None
+        when every list is full. Ranked after the user's candidates.
+        """
+        have = listed.groupby(self.user_col, sort=False).size()
+        have = have.reindex(pd.Index(users), fill_value=0)
+        short = have.index[have.to_numpy() < k]
+        if not len(short):
+            return None
+        if "order" not in cache:  # once per recommend call
+            cache["order"] = self._fill_order()
+        order = cache["order"]
+        taken = listed[listed[self.user_col].isin(short)]
+        taken = taken.groupby(self.user_col, sort=False)[self.item_col].agg(list)
+        seen = {}
+        if exclude_seen and self.seen_ is not None and len(self.seen_):
+            owners = self.seen_.get_level_values(0)
+            mine = self.seen_[owners.isin(short)]
+            if len(mine):
+                frame = mine.to_frame(index=False)
+                seen = frame.groupby(frame.columns[0], sort=False)[
+                    frame.columns[1]].agg(list).to_dict()  # fmt: skip
+        owner, item_parts = [], []
+        for position, user in enumerate(short):
+            skip = list(taken.get(user, [])) + list(seen.get(user, []))
+            need = k - int(have[user])
+            head = order[: need + len(skip)]
+            if skip:
+                head = head[~pd.Index(head).isin(skip)]
+            head = head[:need]
+            owner.append(np.full(head.size, position))
+            item_parts.append(head)
+        owner = np.concatenate(owner)
+        if not owner.size:
+            return None
+        return pd.DataFrame({self.user_col: short.to_numpy()[owner],
+                             self.item_col: np.concatenate(item_parts)})  # fmt: skip
+
+    @staticmethod
+    def _after_candidates(scored, extra):
+        """``scored`` then ``extra`` (the completion), marked for the sort.
+
+        ``_after``: 1 for the completion, listed after the candidates;
+        ``_fill``: its popularity order (equal scores, e.g. a new user's, keep
+        it).
+        """
+        scored = scored.assign(_after=0, _fill=0)
+        if extra is None:
+            return scored
+        extra = extra.assign(_after=1, _fill=np.arange(len(extra)))
+        return pd.concat([scored, extra], ignore_index=True)
 
     def _predict(self, rows):
         """``model.predict(rows)`` through the compiled path (:func:`compile`)."""
@@ -1132,11 +1233,7 @@ default="auto"
         :meth:`recommend` and :meth:`score_pairs` alike.
         """
         cands = self.generators_.recommend(users, exclude_seen=exclude_seen)
-        cands = cands[cands[self.item_col].isin(self.items_.index)]
-        if exclude_seen and self.seen_ is not None and len(cands):
-            key = pd.MultiIndex.from_frame(cands[[self.user_col, self.item_col]])
-            cands = cands[~key.isin(self.seen_)]
-        return cands.reset_index(drop=True)
+        return self._servable(cands, exclude_seen)
 
     def _union_candidates(self, users, exclude_seen):
         if not exclude_seen:
@@ -1448,11 +1545,16 @@ default="auto"
         DataFrame
             Columns ``user_col``, ``item_col``, ``rank`` (1 = best),
             ``score`` (fused) and one column per task; sorted by user (in
-            the order given) then rank. Exactly ``k`` rows per user (ALS
-            candidates are ``max(n_candidates, k)`` per user), fewer only
-            when the user has fewer than ``k`` candidates left: a catalogue
-            with fewer than ``k`` unseen items, or a candidates frame with
-            fewer than ``k`` pairs for the user.
+            the order given) then rank. Exactly ``k`` rows per user, fewer
+            only when the catalogue has fewer than ``k`` items the user has
+            not seen, or a candidates frame has fewer than ``k`` pairs for
+            the user. ALS candidates are the best ``max(n_candidates, k)``
+            per user among the catalogue items not seen. A user whose
+            candidates (the generators', ALS's) leave fewer than ``k``
+            catalogue items (a new user: the popularity generators'; a
+            catalogue of items few generators propose) gets the next unseen
+            catalogue items by popularity (users in the seen pairs), scored
+            the same way and ranked after the candidates.
         """
         if not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"k must be a positive int; got {k!r}.")
@@ -1481,25 +1583,41 @@ default="auto"
                 else max(self._n_candidates(), k) * (3 if self._ranked else 1),
             ),
         )
-        parts = []
+        parts, cache = [], {}
         for start in range(0, users.size, per_batch):
             batch = users[start : start + per_batch]
             if self._ranked and candidates is None:
                 scored = self._score_ranked(
                     self._union_candidates(batch, exclude_seen), session
                 )
+                extra = self._completion(batch, scored, k, exclude_seen, cache)
+                if extra is not None:
+                    extra = self._score_ranked(self._with_union(extra), session)
             else:
                 pairs = self._candidate_pairs(batch, source, exclude_seen, k)
+                extra = None
+                if not isinstance(source, pd.DataFrame):
+                    extra = self._completion(batch, pairs, k, exclude_seen, cache)
+                if extra is not None:
+                    pairs = pd.concat([pairs, extra], ignore_index=True)
                 scored = self.score_pairs(pairs, session=session)
+                if extra is not None:  # scored with the candidates, listed after
+                    extra = scored.iloc[len(pairs) - len(extra):]
+                    scored = scored.iloc[: len(pairs) - len(extra)]
+            scored = self._after_candidates(scored, extra)
             order = pd.Series(np.arange(batch.size), index=batch)
             scored["_user_order"] = order.reindex(scored[self.user_col]).to_numpy()
             scored = scored.sort_values(
-                ["_user_order", "score", self.item_col],
-                ascending=[True, False, True],
+                ["_user_order", "_after", "score", "_fill", self.item_col],
+                ascending=[True, True, False, True, True],
                 kind="stable",
             )
             scored["rank"] = scored.groupby("_user_order").cumcount() + 1
-            parts.append(scored[scored["rank"] <= k].drop(columns="_user_order"))
+            parts.append(
+                scored[scored["rank"] <= k].drop(
+                    columns=["_user_order", "_after", "_fill"]
+                )
+            )
         top = pd.concat(parts, ignore_index=True)
         names = [
             c
