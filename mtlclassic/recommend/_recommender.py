@@ -674,7 +674,7 @@ default="auto"
         return pairs.reset_index(drop=True)
 
     def _retrieved_pairs(self, users, n, exclude_seen):
-        """The retriever's best ``n`` servable items per user (ALS candidates).
+        """Return the retriever's best ``n`` servable items per user (ALS's).
 
         The top ``n`` is taken among the items that can be served: a user
         whose first ``n`` hold items outside the catalogue, or seen ones, is
