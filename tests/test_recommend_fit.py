@@ -603,8 +603,8 @@ def test_short_lists_are_completed_by_popularity_after_the_candidates(data, fitt
     counts = X.groupby("item_id").user_id.nunique()
     order = sorted(counts.index, key=lambda i: (-counts[i], i))
     rest = [i for i in order if i not in set(cands.item_id)][:7]
-    assert set(mine.item_id[len(cands):]) == set(rest)
-    after = mine.score.to_numpy()[len(cands):]  # ordered by their own scores
+    assert set(mine.item_id[len(cands) :]) == set(rest)
+    after = mine.score.to_numpy()[len(cands) :]  # ordered by their own scores
     assert np.all(np.diff(after) <= 0)
     assert mine["rank"].tolist() == list(range(1, k + 1))
     scored = rec.score_pairs(mine[["user_id", "item_id"]])

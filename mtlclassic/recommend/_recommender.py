@@ -1602,7 +1602,7 @@ default="auto"
                     pairs = pd.concat([pairs, extra], ignore_index=True)
                 scored = self.score_pairs(pairs, session=session)
                 if extra is not None:  # scored with the candidates, listed after
-                    extra = scored.iloc[len(pairs) - len(extra):]
+                    extra = scored.iloc[len(pairs) - len(extra) :]
                     scored = scored.iloc[: len(pairs) - len(extra)]
             scored = self._after_candidates(scored, extra)
             order = pd.Series(np.arange(batch.size), index=batch)
