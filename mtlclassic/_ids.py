@@ -205,6 +205,8 @@ def check_query_ids(ids, name):
             ids = ids.to_numpy()  # a numpy integer dtype: no missing value
         else:
             ids = ids.to_numpy(dtype=object)  # pandas NA stays missing
+    elif isinstance(ids, list | tuple) and any(isinstance(v, str) for v in ids):
+        ids = np.asarray(ids, dtype=object)  # numpy strings would drop a NUL
     arr = np.atleast_1d(np.asarray(ids))
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D; got an array of shape {arr.shape}.")
@@ -220,6 +222,7 @@ def check_query_ids(ids, name):
             typed = np.asarray(arr.tolist())  # int64, uint64, or object if larger
             arr = typed if typed.dtype.kind in "iu" else arr
         elif all(issubclass(k, str) for k in kinds):
+            refuse_nul(pd.unique(arr), name)
             arr = arr.astype(str)
     return arr
 
@@ -283,6 +286,23 @@ def column_positions(estimator, params, columns, n_features):
     return out
 
 
+def refuse_nul(strings, column):
+    """Refuse string ids holding NUL: numpy's strings end at it ("a" + NUL is "a").
+
+    Raises
+    ------
+    ValueError
+        Naming ``column`` and the first such id.
+    """
+    nul = next((v for v in strings if "\x00" in v), None)
+    if nul is not None:
+        raise ValueError(
+            f"The ids of {column!r} hold the NUL character '\\x00' (e.g. {nul!r}); "
+            "an id cannot contain it (it would be read as the id without it): "
+            "strip it first (.str.replace('\\x00', ''))."
+        )
+
+
 def id_index(ids: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique ids and each row's position among them.
 
@@ -300,6 +320,7 @@ def id_index(ids: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray]:
         ) from exc
     uniques = np.asarray(uniques)
     if uniques.dtype == object and all(isinstance(v, str) for v in uniques):
+        refuse_nul(uniques, column)
         # fixed-width unicode: saveable as a plain array (no pickle)
         uniques = uniques.astype(str)
     return uniques, codes.astype(np.int64, copy=False)

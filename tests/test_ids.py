@@ -133,3 +133,22 @@ def test_ids_beyond_float64_precision_stay_exact_or_are_refused():
         for frame in (gap, text):
             got = rec.score_pairs(frame[["user_id", "item_id"]])["score"].to_numpy()
             assert_array_equal(got[:3], exact[:3])
+
+
+def test_string_ids_with_a_nul_character_are_refused_not_merged():
+    # numpy's fixed-width strings end at a trailing NUL: 'a\x00' read as 'a'
+    # merged two items into one (listed twice) and two users into one
+    from mtlclassic.candidates import EASE, Popularity
+
+    events = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3"],
+                           "item_id": ["a", "a\x00", "a", "b", "b"]})  # fmt: skip
+    for generator in (Popularity(), EASE(1.0)):
+        with pytest.raises(ValueError, match=r"'item_id' hold the NUL character"):
+            generator.fit(events)
+    clean = events.assign(item_id=events.item_id.str.replace("\x00", ""))
+    fitted = Popularity().fit(clean)
+    with pytest.raises(ValueError, match="NUL character"):
+        fitted.recommend(["u1\x00"])
+    with pytest.raises(ValueError, match="NUL character"):
+        fitted.update(pd.DataFrame({"user_id": ["u1\x00"], "item_id": ["a"]}))
+    assert fitted.recommend(["u3"], n=5).item_id.tolist() == ["a"]

@@ -39,6 +39,7 @@ from .._ids import (
     conform_ids,
     id_index,
     lookup_ids,
+    refuse_nul,
 )
 from .._similarity import check_ids, check_k, neighbours_frame, top_k
 from .._time import time_position, time_values
@@ -52,6 +53,7 @@ def _append_ids(index, fresh):
     """``index`` followed by the ``fresh`` ids, in a type that holds both."""
     joined = np.concatenate([index.astype(object), np.asarray(fresh, dtype=object)])
     if index.dtype.kind == "U" and all(isinstance(v, str) for v in fresh):
+        refuse_nul(fresh, "the new events' ids")
         return joined.astype(str)
     if index.dtype.kind in "iu" and np.asarray(fresh).dtype.kind in "iu":
         return joined.astype(np.int64)
