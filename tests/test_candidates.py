@@ -505,3 +505,30 @@ def test_a_recency_generator_refuses_a_batch_without_times_before_learning():
     for (_, a), (_, b) in zip(fitted.generators_, fresh.generators_):
         assert_array_equal(a.user_index_, b.user_index_)
         assert (a.user_items_ != b.user_items_).nnz == 0
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_large_weights_scale_ease_and_overflowing_ones_are_refused(events):
+    # EASE's B is unchanged when the weights grow by c and lambda by c**2; its
+    # Gram matrix in float32 overflowed at c = 1e20 and every score went NaN
+    c = 1e20
+    base = EASE(3.0, weight_col="w").fit(events.assign(w=1.0))
+    big = EASE(3.0 * c * c, weight_col="w").fit(events.assign(w=c))
+    assert_allclose(big.coef_, base.coef_, rtol=1e-6, atol=1e-9)  # 1e20 in float32
+    users = events.user_id.unique()[:5]
+    assert_array_equal(
+        big.recommend(users, n=5).item_id, base.recommend(users, n=5).item_id
+    )
+    # beyond float32 (the user x item matrix's type, as implicit's): refused
+    huge = events.assign(w=1e39)
+    kinds = (EASE(3.0, weight_col="w"), Popularity(weight_col="w"),
+             ItemKNN(weight_col="w"), ALSEmbedder(weight_col="w"))  # fmt: skip
+    for generator in kinds:
+        with pytest.raises(ValueError, match=r"weight_col='w'.*float32's range"):
+            generator.fit(huge)
+    fitted = Popularity(weight_col="w").fit(events.assign(w=1.0))
+    before = fitted.user_items_.copy()
+    with pytest.raises(ValueError, match=r"weight_col='w'.*float32's range"):
+        twice = pd.concat([events.head(1)] * 2).assign(w=3e38)
+        fitted.update(twice)  # the pair's sum is beyond the range
+    assert (fitted.user_items_ != before).nnz == 0  # nothing learnt

@@ -41,6 +41,7 @@ from .._ids import (
     lookup_ids,
     refuse_nul,
 )
+from .._interactions import check_weight_sums
 from .._similarity import check_ids, check_k, neighbours_frame, top_k
 from .._time import time_position, time_values
 
@@ -211,6 +212,7 @@ class BaseCandidateGenerator(BaseEstimator):
             shape=(self.user_index_.size, self.item_index_.size),
         )
         user_items.sum_duplicates()
+        check_weight_sums(user_items, self.weight_col)
         self.user_items_ = user_items
         positive = user_items.data > 0
         self.item_popularity_ = np.bincount(
@@ -263,7 +265,9 @@ class BaseCandidateGenerator(BaseEstimator):
             shape=shape,
         )
         old = _pad_rows(self.user_items_, shape[0])
-        self.user_items_ = (old + added).tocsr()
+        summed = (old + added).tocsr()
+        check_weight_sums(summed, self.weight_col)  # before anything changes
+        self.user_items_ = summed
         positive = self.user_items_.data > 0
         self.item_popularity_ = np.bincount(
             self.user_items_.indices[positive], minlength=shape[1]

@@ -26,7 +26,9 @@ def ease_weights(user_items, regularization: float) -> np.ndarray:
     factorisation (LAPACK ``potrf``/``potri``: half the work of a general
     inverse, in place).
     """
-    gram = np.asarray((user_items.T @ user_items).toarray(), dtype=np.float64)
+    # in float64: float32 products of large weights overflow (1e20**2 > 3.4e38)
+    user_items = user_items.astype(np.float64)
+    gram = (user_items.T @ user_items).toarray()
     gram[np.diag_indices_from(gram)] += regularization
     factor, info = scipy.linalg.lapack.dpotrf(gram, lower=False, overwrite_a=True)
     if info != 0:  # pragma: no cover - X'X + lambda I is positive definite

@@ -21,6 +21,7 @@ from .._compat import (
 from .._ids import check_pairs, check_query_ids, conform_ids
 from .._ids import id_index as _id_index
 from .._ids import lookup_ids as _lookup
+from .._interactions import check_weight_sums
 from ._als_ahead import adopt, adopt_embedding, record, recording
 from ._base import BaseEmbedder, unique_output_names
 
@@ -383,6 +384,7 @@ class ALSEmbedder(BaseEmbedder):
             shape=(user_index.size, item_index.size),
         ).astype(np.float32)
         user_items.sum_duplicates()
+        check_weight_sums(user_items, self.weight_col)
         user_items.eliminate_zeros()
         user_items, user_index, item_index = _drop_empty(
             user_items, user_index, item_index
@@ -604,6 +606,7 @@ class ALSEmbedder(BaseEmbedder):
         ).astype(np.float32)
         user_items = (old + delta).tocsr()
         user_items.sum_duplicates()
+        check_weight_sums(user_items, self.weight_col)
         user_items.eliminate_zeros()
         empty_new = np.diff(user_items.indptr)[n_old:] == 0
         if empty_new.any():  # new users whose weights cancel out stay unseen
