@@ -198,6 +198,22 @@ def test_union_keeps_each_sources_score_and_rank(events):
         assert (np.diff(group.score.to_numpy()) <= 0).all()
 
 
+def test_union_ties_go_by_the_first_generators_order():
+    # 'z' (A's first) and 'a' (B's first) tie on the fused score: A's comes
+    # first whatever the ids (an outer merge had ordered them by id)
+    ev = pd.DataFrame({"user_id": [1, 2, 3, 4, 5, 6],
+                       "item_id": ["z", "z", "z", "a", "m", "m"],
+                       "wa": [1, 1, 1, 0.1, 0.2, 0.2],
+                       "wb": [0.1, 0.1, 0.1, 5, 0.2, 0.2]})  # fmt: skip
+    pops = [("A", Popularity(weight_col="wa")), ("B", Popularity(weight_col="wb"))]
+    for order, first in ((pops, "z"), (pops[::-1], "a")):
+        union = CandidateUnion(order, n_candidates=1).fit(ev)
+        got = union.recommend([99])
+        assert got.score.iloc[0] == got.score.iloc[1]
+        assert got.item_id.tolist() == [first, "az".replace(first, "")]
+        assert union.recommend([99], n=1).item_id.tolist() == [first]
+
+
 def test_union_without_fill_leaves_unproposed_scores_missing(events):
     union = CandidateUnion(
         [("ease", EASE(3.0)), ("pop", Popularity())], n_candidates=2, fill_scores=False

@@ -290,8 +290,20 @@ class CandidateUnion(BaseEstimator):
         merged["score"] = np.nansum(1.0 / (RRF_K + ranks), axis=1)
         order = pd.Series(np.arange(users.size), index=users)
         merged["_user"] = order.reindex(merged[self.user_col]).to_numpy()
-        merged = merged.sort_values(["_user", "score"], ascending=[True, False],
-                                    kind="stable")  # fmt: skip
+        # ties by the first generator's order (then the next one's, then id);
+        # an outer merge orders its keys by value, whatever sort= says
+        ranks = [f"rank_{name}" for name in names]
+        keys = ["_user", "score", *ranks]
+        try:
+            merged = merged.sort_values(
+                [*keys, self.item_col], ascending=[True, False] + [True] * (
+                    len(ranks) + 1), kind="stable", na_position="last",
+            )  # fmt: skip
+        except TypeError:  # ids that do not sort
+            merged = merged.sort_values(
+                keys, ascending=[True, False] + [True] * len(ranks), kind="stable",
+                na_position="last",
+            )  # fmt: skip
         merged["rank"] = merged.groupby("_user").cumcount() + 1
         if n is not None:
             merged = merged[merged["rank"] <= check_k(n)]
