@@ -548,3 +548,23 @@ def test_large_weights_scale_ease_and_overflowing_ones_are_refused(events):
         twice = pd.concat([events.head(1)] * 2).assign(w=3e38)
         fitted.update(twice)  # the pair's sum is beyond the range
     assert (fitted.user_items_ != before).nnz == 0  # nothing learnt
+
+
+@pytest.mark.parametrize("kind", [EASE, ItemKNN, Popularity])
+def test_a_zero_weight_event_is_seen_after_an_update_as_after_a_fit(kind):
+    # fit kept the (user, item) pair of a weight-0 event (excluded as seen);
+    # update's sparse sum dropped it, so the item came back
+    ev = pd.DataFrame({"user_id": [1, 1, 2, 2, 3, 3, 4, 5, 1],
+                       "item_id": ["a", "b", "a", "b", "a", "d", "d", "c", "c"],
+                       "w": [1, 1, 1, 1, 1, 1, 1, 1, 0.0]})  # fmt: skip
+    make = (lambda: kind(1.0, weight_col="w")) if kind is EASE else (
+        lambda: kind(weight_col="w"))  # fmt: skip
+    refit = make().fit(ev)
+    updated = make().fit(ev.iloc[:-1]).update(ev.iloc[-1:])
+    assert (updated.user_items_ != refit.user_items_).nnz == 0
+    assert_array_equal(updated.user_items_.indices, refit.user_items_.indices)
+    assert (
+        updated.recommend([1], n=5).item_id.tolist()
+        == refit.recommend([1], n=5).item_id.tolist()
+    )
+    assert "c" not in updated.recommend([1], n=5).item_id.tolist()

@@ -264,8 +264,16 @@ class BaseCandidateGenerator(BaseEstimator):
             (weights[known].astype(np.float32), (user_rows[known], item_rows[known])),
             shape=shape,
         )
-        old = _pad_rows(self.user_items_, shape[0])
-        summed = (old + added).tocsr()
+        old = _pad_rows(self.user_items_, shape[0]).tocoo()
+        added = added.tocoo()
+        # summed as fit sums them: a pair whose weights are 0 stays stored (seen)
+        summed = sp.csr_matrix(
+            (np.concatenate([old.data, added.data]),
+             (np.concatenate([old.row, added.row]),
+              np.concatenate([old.col, added.col]))),
+            shape=shape,
+        )  # fmt: skip
+        summed.sum_duplicates()
         check_weight_sums(summed, self.weight_col)  # before anything changes
         self.user_items_ = summed
         positive = self.user_items_.data > 0
