@@ -135,6 +135,12 @@ def test_relevance_labels_by_hand():
         lambda X, Y: Y["rating"] >= 3,
     )  # fmt: skip
     assert custom.tolist() == [0, 1, 0, 0]
+    # a fractional grade is refused (it was rounded: 0.4 -> 0, nothing chosen)
+    with pytest.raises(ValueError, match="relevance grades must be ints"):
+        relevance_labels(
+            cands, X_label, Y_label, "user_id", "item_id", tasks,
+            lambda X, Y: np.full(len(X), 0.4),
+        )  # fmt: skip
 
 
 def test_base_scores_rank_each_user_apart():

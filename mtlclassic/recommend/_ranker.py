@@ -209,6 +209,14 @@ def relevance_labels(cands, X_label, Y_label, user_col, item_col, tasks, relevan
         )
     if not np.isfinite(gain).all() or (gain < 0).any():
         raise ValueError("relevance grades must be finite and >= 0.")
+    fractional = gain != np.rint(gain)
+    if fractional.any():  # LambdaRank's grades are ints: never rounded silently
+        raise ValueError(
+            f"relevance grades must be ints (LambdaRank's graded relevance); "
+            f"relevance(X, Y) gave {int(fractional.sum())} fractional grade(s), "
+            f"e.g. {gain[fractional][0]!r}: map them to 0, 1, 2, ... "
+            "(e.g. np.digitize)."
+        )
     labels = (
         pd.DataFrame(
             {
