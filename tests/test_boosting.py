@@ -884,6 +884,28 @@ def test_init_score_is_added_before_the_objectives_link(objective):
     )
 
 
+@pytest.mark.parametrize("offset", [False, True])
+def test_held_out_rows_that_all_weigh_zero_are_refused_by_name(offset):
+    # the library draws the early-stopping rows: all of weight 0 gave NaN
+    # validation scores and one tree silently, or numpy's ZeroDivisionError
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame({"a": rng.normal(size=n), "off": 0.1 * rng.normal(size=n)})
+    Y = pd.DataFrame({"y": X["a"] + rng.normal(size=n)})
+    held = np.random.default_rng([0, 0]).random(n) < 0.1  # the rows held out
+    params = dict(n_estimators=30, early_stopping_rounds=5, n_jobs=1, random_state=0)
+    if offset:
+        params["init_score"] = {"y": "off"}
+    for weights, where in ((np.where(held, 0.0, 1.0), "held out for early"),
+                           (np.where(held, 1.0, 0.0), "left to train on")):  # fmt: skip
+        with pytest.raises(ValueError, match=f"sample_weight is zero .* 'y' {where}"):
+            MultiTaskLGBM(**params).fit(X, Y, sample_weight=weights)
+    some = np.where(held, 0.0, 1.0)
+    some[np.flatnonzero(held)[0]] = 1.0  # one held-out row with weight: fitted
+    fitted = MultiTaskLGBM(**params).fit(X, Y, sample_weight=some)
+    assert fitted.best_iteration_["y"] > 1
+
+
 def test_init_score_template_and_offset_that_no_tree_beats(data):
     X, Y = data
     X = X.copy()

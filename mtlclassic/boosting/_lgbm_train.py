@@ -1113,7 +1113,24 @@ def split_rows(est, data):
             groups = data.query if data.kinds[t] == "ranking" else None
             rows, held = holdout(rows, est.validation_fraction, rng, groups)
             data.valid_rows[t] = held
+            _check_split_weights(est, data, t, rows, held)
         data.train_rows[t] = rows
+
+
+def _check_split_weights(est, data, t, train, held):
+    """Refuse a split whose training or held-out rows all weigh 0 (task ``t``)."""
+    if data.weights is None or held is None:
+        return
+    sides = ((held, "held out for early stopping"), (train, "left to train on"))
+    for rows, what in sides:
+        if rows.size and not data.weights[rows, t].any():
+            raise ValueError(
+                f"sample_weight is zero on every one of the {rows.size} rows of task "
+                f"{data.names[t]!r} {what} (validation_fraction="
+                f"{est.validation_fraction}, drawn with random_state): the validation "
+                "score is undefined there. Give some of those rows weight, pass "
+                "eval_set, or turn early stopping off (early_stopping_rounds=None)."
+            )
 
 
 # ------------------------------------------------------------- fitted state
