@@ -906,6 +906,37 @@ def test_held_out_rows_that_all_weigh_zero_are_refused_by_name(offset):
     assert fitted.best_iteration_["y"] > 1
 
 
+def test_refit_with_forced_bins_splits_at_the_forced_bounds(tmp_path):
+    # LightGBM refuses forcedbins_filename again on a constructed Dataset (the
+    # refit's, binned once): the refit failed as "refused parameters"
+    import json
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600)})
+    Y = pd.DataFrame({"y": (X["a"] + rng.normal(size=600) > 0).astype(float)})
+    path = tmp_path / "bins.json"
+    bounds = [-0.5, 0.0, 0.5]
+    path.write_text(json.dumps([{"feature": 0, "bin_upper_bound": bounds}]))
+    model = MultiTaskLGBM(
+        n_estimators=30, early_stopping_rounds=3, refit=True, n_jobs=1,
+        random_state=0, task_params={"y": {"forcedbins_filename": str(path)}},
+    ).fit(X, Y)  # fmt: skip
+    # the refit equals a fit of as many rounds on every labelled row, binned
+    # with the forced bounds by LightGBM itself
+    plain = MultiTaskLGBM(
+        n_estimators=model.best_iteration_["y"], n_jobs=1, random_state=0,
+        task_params={"y": {"forcedbins_filename": str(path)}},
+    ).fit(X, Y)  # fmt: skip
+    def trees(m):
+        return m.boosters_["y"].model_to_string().split("end of trees")[0]
+
+    assert trees(model).split("Tree=0")[1] == trees(plain).split("Tree=0")[1]
+    unforced = MultiTaskLGBM(
+        n_estimators=model.best_iteration_["y"], n_jobs=1, random_state=0
+    ).fit(X, Y)
+    assert trees(model).split("Tree=0")[1] != trees(unforced).split("Tree=0")[1]
+
+
 def test_init_score_template_and_offset_that_no_tree_beats(data):
     X, Y = data
     X = X.copy()

@@ -368,6 +368,11 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
             dvalid = valid.dataset(lgb, reference=dtrain, params=same)
     else:
         dtrain, dvalid = datasets
+    params = histogram_layout(setting.params)
+    if datasets is not None:
+        # binned already, with these parameters: LightGBM refuses to train on a
+        # constructed Dataset given forcedbins_filename again, even unchanged
+        params = {k: v for k, v in params.items() if k != "forcedbins_filename"}
     valid_sets, evals = None, {}
     if valid is not None:
         valid_sets = [dvalid]
@@ -386,7 +391,7 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
             callbacks.append(lgb.log_evaluation(50))
     with lightgbm_refusal(lgb, name):
         booster = lgb.train(
-            histogram_layout(setting.params),
+            params,
             dtrain,
             num_boost_round=setting.n_rounds,
             valid_sets=valid_sets,
