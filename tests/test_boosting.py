@@ -927,6 +927,7 @@ def test_refit_with_forced_bins_splits_at_the_forced_bounds(tmp_path):
         n_estimators=model.best_iteration_["y"], n_jobs=1, random_state=0,
         task_params={"y": {"forcedbins_filename": str(path)}},
     ).fit(X, Y)  # fmt: skip
+
     def trees(m):
         return m.boosters_["y"].model_to_string().split("end of trees")[0]
 
