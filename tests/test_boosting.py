@@ -938,6 +938,25 @@ def test_refit_with_forced_bins_splits_at_the_forced_bounds(tmp_path):
     assert trees(model).split("Tree=0")[1] != trees(unforced).split("Tree=0")[1]
 
 
+@pytest.mark.parametrize("strategy", ["shared", "finetune"])
+def test_a_column_named_as_an_internal_feature_is_its_own_column(strategy):
+    # '__task__' is the shared booster's task-id feature; 'pred_r' a chain's
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=300), "__task__": rng.normal(size=300)})
+    Y = pd.DataFrame({"r": X["a"] + rng.normal(size=300),
+                      "c": (X["a"] > 0).astype(float)})  # fmt: skip
+    params = dict(n_estimators=5, n_jobs=1, random_state=0, strategy=strategy)
+    named = MultiTaskLGBM(**params).fit(X, Y)
+    renamed = MultiTaskLGBM(**params).fit(X.rename(columns={"__task__": "z"}), Y)
+    assert_array_equal(
+        named.predict(X), renamed.predict(X.rename(columns={"__task__": "z"}))
+    )
+    chained = MultiTaskLGBM(n_estimators=5, n_jobs=1, random_state=0, chain=True)
+    chained.fit(X.rename(columns={"__task__": "pred_r"}), Y)
+    columns = list(chained.feature_importances_.columns)
+    assert columns == ["a", "pred_r", "pred_r_1"]
+
+
 def test_init_score_template_and_offset_that_no_tree_beats(data):
     X, Y = data
     X = X.copy()

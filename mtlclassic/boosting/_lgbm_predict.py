@@ -140,8 +140,14 @@ def gain_table(est):
     """Return the total gain of each feature per task (tasks × features)."""
     names = list(est.tasks_)
     columns = list(est.features_)
-    if est.chain_:
-        columns += [f"pred_{n}" for n in names[:-1]]
+    if est.chain_:  # named apart from a column of X called so
+        taken = set(map(str, columns))
+        for n in names[:-1]:
+            name, k = f"pred_{n}", 1
+            while name in taken:
+                name, k = f"pred_{n}_{k}", k + 1
+            taken.add(name)
+            columns.append(name)
     table = np.zeros((len(names), len(columns)))
     d = len(est.features_)
     shared_gain = None

@@ -891,7 +891,10 @@ def fit_shared(lgb, data, n_rounds, es_rounds, finetune=False, es_tol=0.0):
     if callable(params["objective"]):  # a custom objective: our own metric
         params["metric"] = "None"
         feval = None if valid is None else MixedLoss(valid.is_binary)
-    names = data.lgb_names + ([TASK_FEATURE] if len(data.shared) > 1 else [])
+    # the task-id feature's name made unique beside the columns ('__task__' of X)
+    names = lgb_feature_names(
+        data.lgb_names + ([TASK_FEATURE] if len(data.shared) > 1 else [])
+    )
     cats = data.cats + ([data.features.shape[1]] if len(data.shared) > 1 else [])
     trained = train_booster(
         lgb, "shared", TaskSettings(params, n_rounds, es_rounds, es_tol), train, valid,
