@@ -957,6 +957,19 @@ def test_a_column_named_as_an_internal_feature_is_its_own_column(strategy):
     assert columns == ["a", "pred_r", "pred_r_1"]
 
 
+def test_a_complex_column_is_refused_as_from_an_array():
+    # from a DataFrame it was cast to float64 with a warning: imaginary part lost
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=200) + 1j * rng.normal(size=200)
+    X = pd.DataFrame({"z": z, "a": rng.normal(size=200)})
+    Y = pd.DataFrame({"y": z.imag})
+    with pytest.raises(TypeError, match=r"X column 'z' is complex \(complex128\)"):
+        MultiTaskLGBM(n_estimators=5, n_jobs=1).fit(X, Y)
+    fitted = MultiTaskLGBM(n_estimators=5, n_jobs=1).fit(X.assign(z=z.real), Y)
+    with pytest.raises(TypeError, match="is complex"):
+        fitted.predict(X)
+
+
 def test_init_score_template_and_offset_that_no_tree_beats(data):
     X, Y = data
     X = X.copy()

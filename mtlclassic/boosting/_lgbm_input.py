@@ -298,6 +298,11 @@ def _feature_values(column, col, categories, built=None):
     """
     if col in categories:
         return _category_codes(column, categories[col], col, built)
+    if getattr(column.dtype, "kind", "") == "c":  # float64 drops the imaginary part
+        raise TypeError(
+            f"X column {col!r} is complex ({column.dtype}); LightGBM reads real "
+            "numbers: give its real and imaginary parts as two columns."
+        )
     try:
         if isinstance(column, np.ndarray):  # a dict of arrays: no text
             if column.dtype.kind in "USO" and any(isinstance(v, str) for v in column):
