@@ -322,3 +322,28 @@ def test_cv_estimators_pass_groups_to_the_splitter():
     by_list = TraceNormMultiTaskCV(cv=folds).fit(X, Y)
     assert by_groups.alpha_ == by_list.alpha_
     np.testing.assert_allclose(by_groups.cv_scores_, by_list.cv_scores_)
+
+
+def test_cv_models_refitted_on_an_array_forget_the_frames_column_names():
+    from mtlclassic.linear_model import (
+        ClusteredMultiTaskCV,
+        L21MultiTaskCV,
+        MeanRegularizedMultiTaskCV,
+        TraceNormMultiTaskCV,
+    )
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(120, 4)), columns=["a", "b", "c", "d"])
+    Y = X.to_numpy() @ rng.normal(size=(4, 2)) + rng.normal(size=(120, 2))
+    A = rng.normal(size=(120, 3))
+    YA = A @ rng.normal(size=(3, 2))
+    for cls, extra in ((TraceNormMultiTaskCV, {}), (L21MultiTaskCV, {}),
+                       (MeanRegularizedMultiTaskCV, {}),
+                       (ClusteredMultiTaskCV, {"n_clusters": 1})):  # fmt: skip
+        model = cls(n_alphas=3, cv=2, **extra).fit(X, Y).fit(A, YA)
+        fresh = cls(n_alphas=3, cv=2, **extra).fit(A, YA)
+        assert not hasattr(model, "feature_names_in_")
+        assert set(vars(model)) == set(vars(fresh))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no "X does not have valid feature names"
+            assert_array_equal(model.predict(A[:5]), fresh.predict(A[:5]))
