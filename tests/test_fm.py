@@ -683,3 +683,25 @@ def test_fm_leaves_a_non_canonical_csc_input_as_it_was():
     canonical.sum_duplicates()  # the same matrix: the same model
     again = FMRegressor(2, n_iter=5, random_state=0).fit(canonical, y)
     np.testing.assert_allclose(again.predict(canonical), pred, rtol=1e-12)
+
+
+def test_fm_embedder_each_warm_starts_and_a_refit_of_another_target_forgets():
+    from mtlclassic import FMEmbedder
+
+    X, Y = make_multitask_recsys(n_users=60, n_items=40, n_events=1500, random_state=0)
+    X = X.drop(columns="timestamp")
+    kw = dict(n_components=2, n_iter=5, cv=None, passthrough=False, solver="als",
+              random_state=0)  # fmt: skip
+    each = FMEmbedder("each", warm_start=True, **kw).fit(X, Y)
+    last = [sub.objective_[-1] for sub in each.task_embedders_]
+    each.fit(X, Y)  # each task's FM goes on from where it stopped
+    for sub, before in zip(each.task_embedders_, last):
+        np.testing.assert_allclose(sub.objective_[0], before, rtol=1e-10)
+    # target "each" -> "all" and back: a refit leaves nothing of the other
+    fresh_all = FMEmbedder("all", **kw).fit(X, Y)
+    refit = FMEmbedder("each", **kw).fit(X, Y).set_params(target="all").fit(X, Y)
+    assert set(vars(refit)) == set(vars(fresh_all))
+    fresh_each = FMEmbedder("each", **kw).fit(X, Y)
+    back = FMEmbedder("all", **kw).fit(X, Y).set_params(target="each").fit(X, Y)
+    assert set(vars(back)) == set(vars(fresh_each))
+    np.testing.assert_array_equal(back.transform(X), fresh_each.transform(X))

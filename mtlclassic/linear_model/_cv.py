@@ -255,8 +255,9 @@ default=None
         best = int(np.nanargmax(mean)) if np.isfinite(mean).any() else 0
         model.alpha = float(alphas[best])
         model._set_fitted(data, *model._solve_prepared(data))
-        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
-            delattr(self, name)  # the previous fit's state (e.g. feature_names_in_)
+        stale = [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]
+        for name in stale:  # the previous fit's state (e.g. feature_names_in_)
+            delattr(self, name)
         for name, value in vars(model).items():
             if name.endswith("_") and not name.startswith("__"):
                 setattr(self, name, value)

@@ -422,9 +422,12 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         X, names = self._excluded(X)
         if isinstance(X, pd.DataFrame) and self.passthrough and y is not None:
             self._refuse_clashing_names(X, y, names)  # before the chain
+        previous = self.__dict__.get("task_embedders_")
         if self._each():
-            self._fit_each(X, y, sample_weight)
+            self._forget_fit()  # a fit with target="all" leaves its own state
+            self._fit_each(X, y, sample_weight, previous)
         else:
+            self.__dict__.pop("task_embedders_", None)  # a target="each" fit's
             self._fit_tasks(X, y, sample_weight, self._select_target)
         self.excluded_columns_ = names
         return self
@@ -666,8 +669,12 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
         scores = self._link_scores(design) if "scores" in features else None
         return fields, scores
 
-    def _fit_each(self, X, y, sample_weight):
-        """One single-task FM per task (``target="each"``)."""
+    def _fit_each(self, X, y, sample_weight, previous=None):
+        """One single-task FM per task (``target="each"``).
+
+        With ``warm_start``, each task's FM starts from ``previous`` (the
+        last fit's task FMs) when it fitted the same tasks.
+        """
         _require_y(self, y)
         _, _, kinds, names = check_targets(
             y, self.tasks, n_samples=_n_rows(X), allow_kinds=self._allowed_kinds
@@ -681,9 +688,18 @@ class FMEmbedder(BaseEmbedder, _BaseFM):
             fork.state = [f.state for f in forks]
             fork.ready.set()
 
+        warm = (
+            self.warm_start
+            and previous is not None
+            and [sub.target for sub in previous] == list(names)
+        )
         for t, name in enumerate(names):
             sub = clone(self).set_params(target=name, cv=None, passthrough=False)
             sub.set_output(transform="default")
+            if warm:  # the last fit's state: its factors and weights to start from
+                for attr, value in vars(previous[t]).items():
+                    if attr.endswith("_") and not attr.startswith("__"):
+                        setattr(sub, attr, value)
             if starts is not None:
                 sub._chain_start = starts[t]
             if getattr(self, "_out_of_fold", False):
