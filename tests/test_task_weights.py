@@ -206,3 +206,34 @@ def test_linear_task_weights_by_name_equal_the_array():
     assert_allclose(by_name.coef_, by_array.coef_)
     with pytest.raises(ValueError, match="not among"):
         TraceNormMultiTask(0.05, task_weights={"d": 0.1}).fit(X, frame)
+
+
+@pytest.mark.parametrize("rule", ["uncertainty", "mgda"])
+def test_one_shared_task_with_a_dynamic_rule_is_the_plain_shared_booster(rule):
+    # its weight is 1 at every round; LightGBM's custom-objective path refused
+    # data with no splittable feature (LightGBM #5667)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = X[:, 0] + rng.normal(size=30)
+    params = dict(strategy="shared", n_estimators=10, random_state=0, n_jobs=1)
+    dynamic = MultiTaskLGBM(task_weights=rule, **params).fit(X, y)
+    plain = MultiTaskLGBM(**params).fit(X, y)
+    np.testing.assert_array_equal(dynamic.predict(X), plain.predict(X))
+    np.testing.assert_array_equal(dynamic.task_weights_, [1.0])
+    X = rng.normal(size=(300, 3))
+    y = X[:, 0] + rng.normal(size=300)
+    dynamic = MultiTaskLGBM(task_weights=rule, **params).fit(X, y)
+    plain = MultiTaskLGBM(**params).fit(X, y)
+    np.testing.assert_array_equal(dynamic.predict(X), plain.predict(X))
+
+
+def test_a_separate_refit_forgets_the_shared_boosters_task_weights():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    Y = np.c_[X[:, 0] + rng.normal(size=300), X[:, 1] > 0].astype(float)
+    model = MultiTaskLGBM(strategy="shared", task_weights="uncertainty",
+                          n_estimators=10, random_state=0).fit(X, Y)  # fmt: skip
+    assert model.task_weights_.shape == (2,)
+    model.set_params(strategy="separate", task_weights=None).fit(X, Y)
+    fresh = MultiTaskLGBM(n_estimators=10, random_state=0).fit(X, Y)
+    assert set(vars(model)) == set(vars(fresh))

@@ -878,7 +878,10 @@ def fit_shared(lgb, data, n_rounds, es_rounds, finetune=False, es_tol=0.0):
     if data.task_weights is not None:  # fixed weights: row weights, as in fit
         w = np.ones(train.y.size) if train.w is None else train.w
         train.w = w * data.task_weights[train.task]
-    if data.task_weight_rule is not None:
+    if data.task_weight_rule is not None and len(data.shared) > 1:
+        # one shared task: its weight is 1 at every round (weights have mean
+        # 1), so LightGBM's own objective, which (unlike a custom one) trains
+        # on data with no splittable feature (LightGBM #5667)
         weighted = TaskWeightedObjective(
             train.is_binary, train.task, data.task_weight_rule,
             data.task_weight_interval,

@@ -615,6 +615,8 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     def _start_fitted(self, data, Y):
         """Set the fitted attributes every strategy shares."""
+        for name in ("task_weights_", "task_weights_history_"):  # a shared booster's
+            self.__dict__.pop(name, None)
         self.tasks_ = dict(zip(data.names, data.kinds))
         self.targets_ndim_ = targets_ndim(
             Y if isinstance(Y, pd.DataFrame | pd.Series) else np.asarray(Y)
