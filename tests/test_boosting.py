@@ -970,6 +970,18 @@ def test_a_complex_column_is_refused_as_from_an_array():
         fitted.predict(X)
 
 
+def test_a_task_with_one_labelled_row_is_not_bagged():
+    # subsample=0.7 bagged int(0.7 * 1) = 0 rows: LightGBM's "Check failed"
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    Y = np.c_[X[:, 0] + rng.normal(size=200), np.full(200, np.nan)]
+    Y[0, 1] = 1.0
+    bagged = MultiTaskLGBM(n_estimators=5, subsample=0.7, random_state=0).fit(X, Y)
+    plain = MultiTaskLGBM(n_estimators=5, random_state=0).fit(X, Y)
+    assert_array_equal(bagged.predict(X)[:, 1], plain.predict(X)[:, 1])
+    assert not np.array_equal(bagged.predict(X)[:, 0], plain.predict(X)[:, 0])
+
+
 def test_init_score_template_and_offset_that_no_tree_beats(data):
     X, Y = data
     X = X.copy()

@@ -369,6 +369,10 @@ def train_booster(lgb, name, setting, train, valid, *, names, cats, feval=None,
     else:
         dtrain, dvalid = datasets
     params = histogram_layout(setting.params)
+    fraction = params.get("bagging_fraction", 1.0)
+    if params.get("bagging_freq", 0) and int(train.y.size * fraction) < 1:
+        # LightGBM would bag no row of so few (a scarce task's one labelled row)
+        params = {**params, "bagging_fraction": 1.0}
     if datasets is not None:
         # binned already, with these parameters: LightGBM refuses to train on a
         # constructed Dataset given forcedbins_filename again, even unchanged

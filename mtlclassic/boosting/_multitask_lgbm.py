@@ -111,7 +111,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         Minimum number of rows in a leaf (LightGBM ``min_data_in_leaf``).
     subsample : float, default=1.0
         Fraction of rows bagged for each tree (LightGBM ``bagging_fraction``
-        with ``bagging_freq=1`` when below 1).
+        with ``bagging_freq=1`` when below 1). A booster with fewer training
+        rows than ``1 / subsample`` (a scarce task's one labelled row in a
+        fold) is not bagged: LightGBM would bag none of them.
     colsample_bytree : float, default=1.0
         Fraction of features sampled for each tree (``feature_fraction``).
     reg_lambda : float, default=0.0
