@@ -982,6 +982,29 @@ def test_a_task_with_one_labelled_row_is_not_bagged():
     assert not np.array_equal(bagged.predict(X)[:, 0], plain.predict(X)[:, 0])
 
 
+@pytest.mark.parametrize("sigma", [1.0, 2.0])
+def test_the_offset_alone_is_judged_as_predict_serves_it(sigma):
+    # early stopping keeps no tree only if the offset through the objective's
+    # link (here expit(sigma x)) beats the trees on the held-out rows
+    rng = np.random.default_rng(0)
+    n = 4000
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    X["off"] = 1.5 * X["a"]  # the true log-odds
+    y = (rng.random(n) < expit(X["off"])).astype(float)
+    model = MultiTaskLGBM(
+        n_estimators=200, early_stopping_rounds=10, n_jobs=1, random_state=0,
+        task_params={"y": {"objective": "binary", "sigmoid": sigma}},
+        init_score={"y": "off"},
+    ).fit(X, pd.DataFrame({"y": y}))  # fmt: skip
+    held = np.random.default_rng([0, 0]).random(n) < 0.1  # the rows held out
+    p = np.clip(model.predict(X)[held, 0], 1e-15, 1 - 1e-15)
+    served = -np.mean(y[held] * np.log(p) + (1 - y[held]) * np.log(1 - p))
+    trees = min(model.evals_result_["y"]["binary_logloss"])
+    alone = expit(sigma * X["off"].to_numpy()[held])
+    offset = -np.mean(y[held] * np.log(alone) + (1 - y[held]) * np.log(1 - alone))
+    assert served == pytest.approx(min(trees, offset), rel=1e-9)
+
+
 def test_init_score_template_and_offset_that_no_tree_beats(data):
     X, Y = data
     X = X.copy()

@@ -428,6 +428,14 @@ def test_a_bad_cell_names_the_file_column_row_and_value(
         hint = "every row needs an id" if column == "user_id" else "leave it empty"
         assert hint in err
         assert not (tmp_path / "o.csv").exists()
+    if suffix == "csv":  # a missing value spelled NA before it is not the bad cell
+        bad = X_new.astype({"user_f0": object, "item_f1": object})
+        bad.loc[2, "user_f0"] = "NA"
+        bad.loc[7, "item_f1"] = "unknown"
+        bad.to_csv(tmp_path / "na.csv", index=False)
+        code, err = _cli_err(capsys, ["score", str(model_path),
+                                      str(tmp_path / "na.csv"), out])  # fmt: skip
+        assert code == 2 and "row 8 after the header: column 'item_f1'" in err, err
 
 
 def test_empty_files_are_bad_input(files, tmp_path, capsys):

@@ -417,8 +417,10 @@ def number_missing_strings(frame, schema, ids=()):
 def _read_csv(source, chunksize, columns, schema, floats, ids):
     dtypes = _csv_dtypes(schema, columns, floats=floats, ids=ids)
     # a text value is missing only when empty: "NA" (Namibia) and "None" are
-    # categories and ids; numbers keep read_csv's missing-value strings
-    na_values = {c: [""] if dtypes.get(c) is str else list(_NA_STRINGS)
+    # categories and ids; numbers keep read_csv's missing-value strings (also
+    # when read as text to find a bad cell: floats=False)
+    text = _csv_dtypes(schema, columns, ids=ids)
+    na_values = {c: [""] if text.get(c) is str else list(_NA_STRINGS)
                  for c in columns}  # fmt: skip
     try:
         reader = pd.read_csv(

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import logit
 from sklearn.model_selection import KFold
 from sklearn.utils import check_random_state
 
@@ -46,6 +46,7 @@ from ._lgbm_input import (
     lgb_feature_names,
     query_codes,
 )
+from ._lgbm_predict import apply_link, objective_link
 from ._objectives import MixedLoss, MixedObjective, TaskWeightedObjective
 
 OBJECTIVES = {"regression": "regression", "binary": "binary", "ranking": "lambdarank"}
@@ -430,12 +431,18 @@ def offset_alone_is_better(kind, params, valid, trained):
         or kind not in ("regression", "binary")
     ):
         return False
-    y, offset = valid.y, valid.init
+    y = valid.y
+    link = objective_link(trained.booster)
+    if link[0] == "other":
+        return False
+    # LightGBM's metrics score the objective's output (reg_sqrt's square, the
+    # sigmoid with its sigma), as predict serves it
+    served = apply_link(link, valid.init)
     if kind == "regression":
-        metric, loss = "l2", (y - offset) ** 2
+        metric, loss = "l2", (y - served) ** 2
     else:
         metric = "binary_logloss"
-        p = np.clip(expit(offset), EPS, 1 - EPS)
+        p = np.clip(served, EPS, 1 - EPS)
         loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
     history = trained.evals.get("valid", {}).get(metric)
     if not history:
