@@ -168,12 +168,16 @@ def test_a_task_that_fails_stops_the_others_and_raises_its_error(monkeypatch):
     assert threading.active_count() == before
 
 
-def test_one_task_or_one_thread_or_many_rows_train_one_after_another(monkeypatch):
+def test_one_task_or_one_thread_or_many_rows_or_threads_go_one_after_another(
+    monkeypatch,
+):
     X, Y = make_multitask_recsys(150, 80, 1500, random_state=0)
     calls = _side_by_side_calls(monkeypatch)
     MultiTaskLGBM(**COMMON, n_jobs=1).fit(X, Y)
     MultiTaskLGBM(**COMMON, n_jobs=2).fit(X, Y.iloc[:, :1])
     MultiTaskLGBM(**COMMON, n_jobs=2, chain=True).fit(X, Y)
+    MultiTaskLGBM(**COMMON, n_jobs=4).fit(X, Y)  # more threads than the 3 tasks
     assert calls == []
     MultiTaskLGBM(**COMMON, n_jobs=2).fit(X, Y)
-    assert len(calls) == 1
+    MultiTaskLGBM(**COMMON, n_jobs=3).fit(X, Y)
+    assert len(calls) == 2

@@ -1,5 +1,7 @@
 """MultiTaskLGBM's predictions and gains from its fitted boosters."""
 
+import weakref
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit
@@ -13,6 +15,9 @@ IDENTITY_OBJECTIVES = (
 )  # fmt: skip
 
 
+_LINKS = weakref.WeakKeyDictionary()  # booster -> its link, read once
+
+
 def objective_link(booster):
     """Return the link LightGBM's ``predict`` applies to a booster's raw score.
 
@@ -23,6 +28,19 @@ def objective_link(booster):
     ``"other"`` (multiclass and the like), read from the model's objective
     line as LightGBM's objective functions' ``ConvertOutput`` do.
     """
+    try:
+        return _LINKS[booster]
+    except (KeyError, TypeError):
+        pass
+    link = _read_link(booster)
+    try:
+        _LINKS[booster] = link  # dump_model costs ms with many categories
+    except TypeError:
+        pass
+    return link
+
+
+def _read_link(booster):
     text = str(booster.dump_model(num_iteration=1).get("objective", "") or "none")
     name, *options = text.split()
     if name in IDENTITY_OBJECTIVES:

@@ -234,14 +234,16 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         missing).
     n_jobs : int or None, default=None
         LightGBM threads (``num_threads``) for fit and predict; None means 1,
-        -1 all cores. With two or more, separate tasks of at most 800,000
-        labelled rows each train side by side, up to ``n_jobs`` at once with
-        one thread each, refits included (LightGBM's rounds synchronise their
-        threads many times per tree: the default pipeline's two heads on two
-        cores, 0.83 s against 1.02-1.08 s at 100k MovieLens-1M events, 4.7-4.9
-        s against 5.7-5.8 s at 600k; a two-thread refit beside the other
-        task's thread was 3x slower than one thread);
-        the trees are the same as one task after another. A booster with
+        -1 all cores. With two or more, and at least as many separate tasks
+        as threads, tasks of at most 800,000 labelled rows each train side
+        by side, ``n_jobs`` at once with one thread each, refits included
+        (LightGBM's rounds synchronise their threads many times per tree:
+        the default pipeline's two heads on two cores, 0.83 s against
+        1.02-1.08 s at 100k MovieLens-1M events, 4.7-4.9 s against 5.7-5.8 s
+        at 600k; several threads per booster beside other tasks' threads
+        made libgomp sleep at its barriers, a refit 3x slower); fewer tasks
+        than threads train one after another with every thread. The trees
+        are the same as one task after another. A booster with
         one thread builds row-wise histograms (``force_row_wise``), one with
         more column-wise ones (``force_col_wise``), unless its
         ``task_params`` name a layout: the trees are the same to the model
@@ -566,7 +568,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             if (
                 len(tasks) > 1
                 and len(threads) == 1
-                and min(threads) > 1
+                and 1 < min(threads) <= len(tasks)  # one thread each, none idle
                 and max(task_rows(data, t) for t in tasks) <= SIDE_BY_SIDE_MAX_ROWS
             ):
                 # one thread per task, not every thread per round: see
