@@ -205,8 +205,10 @@ def check_query_ids(ids, name):
             ids = ids.to_numpy()  # a numpy integer dtype: no missing value
         else:
             ids = ids.to_numpy(dtype=object)  # pandas NA stays missing
+    elif isinstance(ids, str):
+        ids = np.asarray([ids], dtype=object)  # numpy strings would drop a NUL
     elif isinstance(ids, list | tuple) and any(isinstance(v, str) for v in ids):
-        ids = np.asarray(ids, dtype=object)  # numpy strings would drop a NUL
+        ids = np.asarray(ids, dtype=object)
     arr = np.atleast_1d(np.asarray(ids))
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D; got an array of shape {arr.shape}.")

@@ -11,6 +11,8 @@ import numbers
 import numpy as np
 import pandas as pd
 
+from ._ids import refuse_nul
+
 _BATCH_CELLS = 4_000_000  # query x catalogue scores held at once (32 MB)
 
 
@@ -18,6 +20,9 @@ def check_ids(item_ids, name="item_ids"):
     """Return ``item_ids`` as a 1-D array; refuse missing ids and 2-D input."""
     if hasattr(item_ids, "to_numpy"):
         item_ids = item_ids.to_numpy(dtype=object)  # pandas NA stays missing
+    elif isinstance(item_ids, str | list | tuple):  # numpy strings drop a NUL
+        item_ids = np.asarray([item_ids] if isinstance(item_ids, str) else item_ids,
+                              dtype=object)  # fmt: skip
     ids = np.atleast_1d(np.asarray(item_ids))
     if ids.ndim != 1:
         raise ValueError(
@@ -29,6 +34,8 @@ def check_ids(item_ids, name="item_ids"):
             f"{name} has {int(missing.sum())} missing id(s) (NaN/None); every "
             "query needs an item id."
         )
+    if ids.dtype == object and ids.size and all(isinstance(v, str) for v in ids):
+        refuse_nul(pd.unique(ids), name)
     return ids
 
 

@@ -138,7 +138,7 @@ def test_ids_beyond_float64_precision_stay_exact_or_are_refused():
 def test_string_ids_with_a_nul_character_are_refused_not_merged():
     # numpy's fixed-width strings end at a trailing NUL: 'a\x00' read as 'a'
     # merged two items into one (listed twice) and two users into one
-    from mtlclassic.candidates import EASE, Popularity
+    from mtlclassic.candidates import EASE, ItemKNN, Popularity
 
     events = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2", "u3"],
                            "item_id": ["a", "a\x00", "a", "b", "b"]})  # fmt: skip
@@ -149,6 +149,13 @@ def test_string_ids_with_a_nul_character_are_refused_not_merged():
     fitted = Popularity().fit(clean)
     with pytest.raises(ValueError, match="NUL character"):
         fitted.recommend(["u1\x00"])
+    with pytest.raises(ValueError, match="NUL character"):
+        fitted.recommend("u1\x00")  # a scalar too
+    knn = ItemKNN().fit(clean)
+    with pytest.raises(ValueError, match="NUL character"):
+        knn.similar_items(["a\x00"])
+    with pytest.raises(ValueError, match="NUL character"):
+        knn.similar_items("a\x00")
     with pytest.raises(ValueError, match="NUL character"):
         fitted.update(pd.DataFrame({"user_id": ["u1\x00"], "item_id": ["a"]}))
     assert fitted.recommend(["u3"], n=5).item_id.tolist() == ["a"]
