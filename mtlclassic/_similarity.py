@@ -20,9 +20,11 @@ def check_ids(item_ids, name="item_ids"):
     """Return ``item_ids`` as a 1-D array; refuse missing ids and 2-D input."""
     if hasattr(item_ids, "to_numpy"):
         item_ids = item_ids.to_numpy(dtype=object)  # pandas NA stays missing
-    elif isinstance(item_ids, str | list | tuple):  # numpy strings drop a NUL
-        item_ids = np.asarray([item_ids] if isinstance(item_ids, str) else item_ids,
-                              dtype=object)  # fmt: skip
+    elif isinstance(item_ids, str):  # numpy strings would drop a NUL
+        item_ids = np.asarray([item_ids], dtype=object)
+    elif isinstance(item_ids, list | tuple) and any(isinstance(v, str)
+                                                     for v in item_ids):  # fmt: skip
+        item_ids = np.asarray(item_ids, dtype=object)
     ids = np.atleast_1d(np.asarray(item_ids))
     if ids.ndim != 1:
         raise ValueError(
