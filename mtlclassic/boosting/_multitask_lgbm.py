@@ -273,8 +273,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
     shared_booster_ : lightgbm.Booster or None
         The booster over the stacked tasks (``"shared"``/``"finetune"``).
     shared_tasks_ : list of str
-        Tasks in the shared booster; its feature ``"__task__"`` holds the
-        task's position in ``tasks_`` (absent when only one task is shared).
+        Tasks in the shared booster; its last feature, ``"__task__"``
+        (``"__task___1"`` beside a column of that name), holds the task's
+        position in ``tasks_`` (absent when only one task is shared).
     init_score_columns_ : dict
         ``{task: position in features_}`` of each task's offset column (empty
         without ``init_score``).

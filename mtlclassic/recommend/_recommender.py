@@ -199,7 +199,9 @@ default="standardized"
         that generates them (its ``recommend_candidates``, e.g.
         :meth:`~mtlclassic.ALSEmbedder.recommend_candidates`; ``n_candidates``
         per user), ``"all"`` every catalogue item, a DataFrame of
-        (``user_col``, ``item_col``) pairs; ``"auto"`` is ``"als"`` when the
+        (``user_col``, ``item_col``) pairs; ``"auto"`` is the fitted
+        generators' candidates after :meth:`fit` (ranked by the LambdaRank
+        head, or with ``ranker=None`` by ``fusion``), else ``"als"`` when the
         model has such an embedder, else ``"all"``. Embedders are found by
         the protocol of :class:`~mtlclassic.embedding.BaseEmbedder`, not by
         class.
@@ -1549,7 +1551,8 @@ default="auto"
             only when the catalogue has fewer than ``k`` items the user has
             not seen, or a candidates frame has fewer than ``k`` pairs for
             the user. ALS candidates are the best ``max(n_candidates, k)``
-            per user among the catalogue items not seen. A user whose
+            per user among the catalogue items (not seen, with
+            ``exclude_seen``). A user whose
             candidates (the generators', ALS's) leave fewer than ``k``
             catalogue items (a new user: the popularity generators'; a
             catalogue of items few generators propose) gets the next unseen
