@@ -286,9 +286,11 @@ class _Writer:
                 "and frames, LightGBM boosters and estimators (scikit-learn's "
                 "BaseEstimator) are stored (no pickle)."
             )
+        state = {k: v for k, v in vars(obj).items()
+                 if k not in getattr(type(obj), "_transient", ())}  # fmt: skip
         return {
             "__object__": _public_name(type(obj)),
-            "state": self.encode(dict(vars(obj)), f"{path}.<state>"),
+            "state": self.encode(state, f"{path}.<state>"),
             "ref": number,
         }
 

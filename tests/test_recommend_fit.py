@@ -634,3 +634,29 @@ def test_ranker_none_recommends_among_the_generators_candidates(data):
             ["score", "item_id"], ascending=[False, True]
         )
         assert top.item_id.tolist() == pool.item_id.tolist()[:4]
+
+
+def test_the_completion_state_is_rebuilt_after_an_update_and_never_stored(
+    data, fitted, tmp_path
+):
+    import pickle
+
+    import mtlclassic
+
+    X, Y, items, _ = data
+    rec, _ = fitted
+    rec = pickle.loads(pickle.dumps(rec))  # a copy: the fixture stays as it is
+    new = 20_000
+    k = len(rec.generators_.recommend([new])) + 5
+    before = rec.recommend([new], k=k)
+    assert "_completion_cache" in vars(rec)
+    assert "_completion_cache" not in pickle.loads(pickle.dumps(rec)).__dict__
+    loaded = mtlclassic.load(mtlclassic.save(rec, tmp_path / "rec.mtlc"))
+    assert "_completion_cache" not in vars(loaded)
+    pd.testing.assert_frame_equal(loaded.recommend([new], k=k), before)
+    # the new user's events: its seen items leave the completed list
+    last = before.item_id.iloc[-1]
+    event = X.iloc[[0]].assign(user_id=new, item_id=last)
+    rec.update(event, Y.iloc[[0]])
+    after = rec.recommend([new], k=k)
+    assert last not in set(after.item_id) and len(after) == k

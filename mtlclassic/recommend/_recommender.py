@@ -705,49 +705,69 @@ default="auto"
         pairs = pd.concat(parts, ignore_index=True)
         return pairs.drop(columns="rank").reset_index(drop=True)
 
-    def _fill_order(self):
-        """Catalogue items by their users in the seen pairs (most first, then id)."""
+    def _completion_state(self):
+        """Return the catalogue's fill order and each user's seen positions.
+
+        Kept until ``seen_`` or the catalogue is replaced (an update, a new
+        binding): ``(order, owners)`` with ``order`` the catalogue items by
+        their users in the seen pairs (most first, then id) and ``owners``
+        ``{user: positions in seen_}``.
+        """
+        cached = self.__dict__.get("_completion_cache")
+        if (cached is not None and cached[0] is self.seen_
+                and cached[1] is self.items_):  # fmt: skip
+            return cached[2]
         ids = self.items_.index
         counts = np.zeros(len(ids))
+        owners = {}
         if self.seen_ is not None and len(self.seen_):
             found = pd.Series(self.seen_.get_level_values(1)).value_counts()
             counts = found.reindex(ids, fill_value=0).to_numpy(dtype=np.float64)
+            users = pd.Series(np.arange(len(self.seen_)),
+                              index=self.seen_.get_level_values(0))  # fmt: skip
+            owners = users.groupby(level=0, sort=False).indices
         try:
             order = np.lexsort((np.argsort(np.argsort(ids.to_numpy(), kind="stable")),
                                 -counts))  # fmt: skip
         except TypeError:  # ids that do not sort: catalogue order among ties
             order = np.argsort(-counts, kind="stable")
-        return ids.to_numpy()[order]
+        state = (ids.to_numpy()[order], owners)
+        self._completion_cache = (self.seen_, self.items_, state)
+        return state
 
-    def _completion(self, users, listed, k, exclude_seen, cache):
+    _transient = ("_completion_cache",)  # rebuilt on first need: not stored
+
+    def __getstate__(self):
+        """Pickle without the completion cache (rebuilt on first need)."""
+        state = super().__getstate__()
+        for name in self._transient:
+            state.pop(name, None)
+        return state
+
+    def _completion(self, users, listed, k, exclude_seen):
         """Pairs that complete the lists of ``users`` shorter than ``k``.
 
         ``listed``: the users' pairs so far. A user with fewer than ``k`` gets
-        the next catalogue items by popularity (:meth:`_fill_order`), not
-        listed and (with ``exclude_seen``) not seen, up to ``k`` in all; None
-        when every list is full. Ranked after the user's candidates.
+        the next catalogue items by popularity (:meth:`_completion_state`),
+        not listed and (with ``exclude_seen``) not seen, up to ``k`` in all;
+        None when every list is full. Ranked after the user's candidates.
         """
         have = listed.groupby(self.user_col, sort=False).size()
         have = have.reindex(pd.Index(users), fill_value=0)
         short = have.index[have.to_numpy() < k]
         if not len(short):
             return None
-        if "order" not in cache:  # once per recommend call
-            cache["order"] = self._fill_order()
-        order = cache["order"]
+        order, owners = self._completion_state()
         taken = listed[listed[self.user_col].isin(short)]
         taken = taken.groupby(self.user_col, sort=False)[self.item_col].agg(list)
-        seen = {}
+        seen_items = None
         if exclude_seen and self.seen_ is not None and len(self.seen_):
-            owners = self.seen_.get_level_values(0)
-            mine = self.seen_[owners.isin(short)]
-            if len(mine):
-                frame = mine.to_frame(index=False)
-                seen = frame.groupby(frame.columns[0], sort=False)[
-                    frame.columns[1]].agg(list).to_dict()  # fmt: skip
+            seen_items = self.seen_.get_level_values(1)
         owner, item_parts = [], []
         for position, user in enumerate(short):
-            skip = list(taken.get(user, [])) + list(seen.get(user, []))
+            skip = list(taken.get(user, []))
+            if seen_items is not None and user in owners:
+                skip += list(seen_items[owners[user]])
             need = k - int(have[user])
             head = order[: need + len(skip)]
             if skip:
@@ -1586,21 +1606,25 @@ default="auto"
                 else max(self._n_candidates(), k) * (3 if self._ranked else 1),
             ),
         )
-        parts, cache = [], {}
+        parts = []
         for start in range(0, users.size, per_batch):
             batch = users[start : start + per_batch]
             if self._ranked and candidates is None:
-                scored = self._score_ranked(
-                    self._union_candidates(batch, exclude_seen), session
-                )
-                extra = self._completion(batch, scored, k, exclude_seen, cache)
+                cands = self._union_candidates(batch, exclude_seen)
+                scored = self._score_ranked(cands, session)
+                extra = self._completion(batch, scored, k, exclude_seen)
                 if extra is not None:
-                    extra = self._score_ranked(self._with_union(extra), session)
+                    proposed = None  # the short users' proposals: drawn again
+                    if exclude_seen:  # ... unless these are them
+                        short = cands[self.user_col].isin(extra[self.user_col])
+                        proposed = cands[short].drop(columns=BASE, errors="ignore")
+                    extra = self._with_union(extra, proposed)
+                    extra = self._score_ranked(extra, session)
             else:
                 pairs = self._candidate_pairs(batch, source, exclude_seen, k)
                 extra = None
                 if not isinstance(source, pd.DataFrame):
-                    extra = self._completion(batch, pairs, k, exclude_seen, cache)
+                    extra = self._completion(batch, pairs, k, exclude_seen)
                 if extra is not None:
                     pairs = pd.concat([pairs, extra], ignore_index=True)
                 scored = self.score_pairs(pairs, session=session)
