@@ -555,3 +555,18 @@ def test_fold_in_weights_that_cancel_leave_the_user_cold(events):
     assert cands["score"].isna().all()
     unseen = X[X["user_id"] == user].assign(user_id=-1)
     assert_allclose(emb.transform(X[X["user_id"] == user]), emb.transform(unseen))
+
+
+def test_candidates_among_given_items_are_the_full_ranking_cut_to_them():
+    from mtlclassic import make_multitask_recsys
+
+    X, _ = make_multitask_recsys(n_users=100, n_items=80, n_events=3000, random_state=0)
+    als = ALSEmbedder(factors=8, iterations=5, cv=None, random_state=0, n_jobs=1)
+    als.fit(X)
+    subset = np.r_[np.arange(0, 80, 5), 10_000]  # 10_000: not an item of fit
+    full = als.recommend_candidates([0, 1, 9999], n=80)
+    got = als.recommend_candidates([0, 1, 9999], n=4, items=subset)
+    for user in (0, 1, 9999):  # 9999: a new user, the popularity order
+        mine = full[(full.user_id == user) & full.item_id.isin(subset)]
+        assert got[got.user_id == user].item_id.tolist() == mine.item_id.tolist()[:4]
+    assert len(als.recommend_candidates([0], n=4, items=[10_000])) == 0

@@ -681,7 +681,7 @@ class ALSEmbedder(BaseEmbedder):
         """
         return self.fold_in(X_new)
 
-    def recommend_candidates(self, users, n=100, exclude_seen=True):
+    def recommend_candidates(self, users, n=100, exclude_seen=True, *, items=None):
         r"""Top-``n`` items per user by the factors' dot product (candidate generation).
 
         Parameters
@@ -693,6 +693,10 @@ class ALSEmbedder(BaseEmbedder):
             who has seen nearly all of them when ``exclude_seen``).
         exclude_seen : bool, default=True
             Leave out the items in the user's row of ``user_items_``.
+        items : array-like of item ids or None, default=None
+            Rank only these items (implicit's ``recommend(items=...)``; ids
+            not seen in ``fit`` are left out): a catalogue's best ``n``,
+            not the best ``n`` of every item cut to the catalogue afterwards.
 
         Returns
         -------
@@ -719,7 +723,15 @@ class ALSEmbedder(BaseEmbedder):
             pass
 
         rows = self._active_users(_lookup(self.user_index_, users, "users"))
-        n_items = self.item_index_.size
+        subset = None
+        if items is not None:
+            subset = _lookup(self.item_index_, check_query_ids(items, "items"), "items")
+            subset = np.unique(subset[subset >= 0]).astype(np.int32)
+        n_items = self.item_index_.size if subset is None else subset.size
+        if n_items == 0:
+            return pd.DataFrame({user_name: users[:0], item_name: self.item_index_[:0],
+                                 "score": np.zeros(0, np.float32),
+                                 "rank": np.zeros(0, np.int64)})  # fmt: skip
         top = min(int(n), n_items)
         item_rows = np.zeros((users.size, top), dtype=np.int64)
         scores = np.full((users.size, top), np.nan, dtype=np.float32)
@@ -732,13 +744,17 @@ class ALSEmbedder(BaseEmbedder):
                     self.user_items_[rows[known]],
                     N=top,
                     filter_already_liked_items=bool(exclude_seen),
+                    items=subset,
                 )
             item_rows[known], scores[known] = (
                 ids.reshape(-1, top),
                 best.reshape(-1, top),
             )
         if not known.all():
-            item_rows[~known] = self._cold_item_order()[:top]
+            order = self._cold_item_order()
+            if subset is not None:
+                order = order[np.isin(order, subset)]
+            item_rows[~known] = order[:top]
 
         valid = ~(scores <= np.finfo(np.float32).min)  # implicit's "filtered" mark
         user_of = np.repeat(np.arange(users.size), top).reshape(users.size, top)

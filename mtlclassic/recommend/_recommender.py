@@ -1,5 +1,6 @@
 """Two-stage recommendation: candidates → multi-task scores → fused top-K."""
 
+import inspect
 import numbers
 import time
 import warnings
@@ -678,15 +679,20 @@ default="auto"
     def _retrieved_pairs(self, users, n, exclude_seen):
         """Return the retriever's best ``n`` servable items per user (ALS's).
 
-        The top ``n`` is taken among the items that can be served: a user
-        whose first ``n`` hold items outside the catalogue, or seen ones, is
-        asked again for 4x as many until ``n`` are left or the retriever has
-        no more.
+        The top ``n`` is taken among the items that can be served: among the
+        catalogue's items (``recommend_candidates(items=...)``, as
+        :class:`~mtlclassic.ALSEmbedder` takes), and a user whose first ``n``
+        still hold items outside the catalogue or seen ones is asked again
+        for 4x as many until ``n`` are left or the retriever has no more.
         """
+        source = self._candidate_source
+        within = {}  # ranked among the catalogue's items only, if it can
+        if "items" in inspect.signature(source.recommend_candidates).parameters:
+            within["items"] = self.items_.index.to_numpy()
         parts, ask, m = [], users, n
         while True:
-            cands = self._candidate_source.recommend_candidates(
-                ask, n=m, exclude_seen=exclude_seen
+            cands = source.recommend_candidates(
+                ask, n=m, exclude_seen=exclude_seen, **within
             )
             cands = cands.rename(columns={
                 cands.columns[0]: self.user_col, cands.columns[1]: self.item_col,
