@@ -792,13 +792,14 @@ default="auto"
         """``scored`` then ``extra`` (the completion), marked for the sort.
 
         ``_after``: 1 for the completion, listed after the candidates;
-        ``_fill``: its popularity order (equal scores, e.g. a new user's, keep
-        it).
+        ``_key``: the candidates' order (score, highest first) and the
+        completion's popularity order (so a user's top-k is the start of its
+        top-(k+1), whichever items complete it).
         """
-        scored = scored.assign(_after=0, _fill=0)
+        scored = scored.assign(_after=0, _key=-scored["score"].to_numpy())
         if extra is None:
             return scored
-        extra = extra.assign(_after=1, _fill=np.arange(len(extra)))
+        extra = extra.assign(_after=1, _key=np.arange(len(extra), dtype=float))
         return pd.concat([scored, extra], ignore_index=True)
 
     def _predict(self, rows):
@@ -1582,8 +1583,9 @@ default="auto"
             candidates (the generators', ALS's) leave fewer than ``k``
             catalogue items (a new user: the popularity generators'; a
             catalogue of items few generators propose) gets the next unseen
-            catalogue items by popularity (users in the seen pairs), scored
-            the same way and ranked after the candidates.
+            catalogue items by popularity (users in the seen pairs), listed
+            after the candidates in that order (so a top-``k`` is the start of
+            every longer list) with the score :meth:`score_pairs` gives them.
         """
         if not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"k must be a positive int; got {k!r}.")
@@ -1641,14 +1643,12 @@ default="auto"
             order = pd.Series(np.arange(batch.size), index=batch)
             scored["_user_order"] = order.reindex(scored[self.user_col]).to_numpy()
             scored = scored.sort_values(
-                ["_user_order", "_after", "score", "_fill", self.item_col],
-                ascending=[True, True, False, True, True],
-                kind="stable",
+                ["_user_order", "_after", "_key", self.item_col], kind="stable"
             )
             scored["rank"] = scored.groupby("_user_order").cumcount() + 1
             parts.append(
                 scored[scored["rank"] <= k].drop(
-                    columns=["_user_order", "_after", "_fill"]
+                    columns=["_user_order", "_after", "_key"]
                 )
             )
         top = pd.concat(parts, ignore_index=True)
