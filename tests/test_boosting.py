@@ -1005,6 +1005,25 @@ def test_the_offset_alone_is_judged_as_predict_serves_it(sigma):
     assert served == pytest.approx(min(trees, offset), rel=1e-9)
 
 
+def test_task_params_typos_and_objectives_that_cannot_read_the_labels_are_refused():
+    # LightGBM only logs an unknown parameter (hidden at verbosity -1), and
+    # its binary objective reads every positive label as 1: both fitted
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    ratings = rng.integers(1, 6, 200).astype(float)
+    with pytest.raises(ValueError, match=r"\['num_leave'\], which LightGBM does not"
+                       r" know \(did you mean \['num_leaves'"):  # fmt: skip
+        MultiTaskLGBM(task_params={"task_0": {"num_leave": 4}}).fit(X, ratings)
+    with pytest.raises(ValueError, match=r"'binary' .* labels in \{0, 1\}.* 1 to 5"):
+        MultiTaskLGBM(task_params={"task_0": {"objective": "binary"}}).fit(X, ratings)
+    with pytest.raises(ValueError, match=r"'xentropy' .* labels in \[0, 1\]"):
+        MultiTaskLGBM(task_params={"task_0": {"objective": "xentropy"}}).fit(X, ratings)
+    shares = ratings / 5.0  # in [0, 1]: cross-entropy reads them
+    fitted = MultiTaskLGBM(n_estimators=5, task_params={"task_0": {
+        "objective": "xentropy", "max_leaves": 4}}).fit(X, shares)  # fmt: skip
+    assert fitted.predict(X).min() > 0
+
+
 def test_init_score_template_and_offset_that_no_tree_beats(data):
     X, Y = data
     X = X.copy()

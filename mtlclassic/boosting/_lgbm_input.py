@@ -8,6 +8,7 @@ estimator's attributes ``features_``, ``feature_columns_``, ``categories_``
 and ``categorical_feature_indices_`` (so saved models keep their layout).
 """
 
+import difflib
 import functools
 import numbers
 import re
@@ -491,6 +492,7 @@ def check_task_params(task_params, names):
                 "(e.g. one-hot label columns)."
             )
         canonical = _canonical_names()
+        _refuse_unknown(key, value, canonical)
         for param, v in value.items():
             name = canonical.get(param, param)
             rounds = param == "n_estimators" or name == "num_iterations"
@@ -509,6 +511,30 @@ def check_task_params(task_params, names):
                 f"task_params[{key!r}]['early_stopping_tol']",
             )
     return task_params
+
+
+# task_params names of this estimator's own (besides LightGBM's parameters)
+_OWN_PARAMS = ("n_estimators", "early_stopping_rounds", "early_stopping_tol",
+               "learning_rate", "num_leaves", "min_child_samples", "subsample",
+               "colsample_bytree", "reg_lambda")  # fmt: skip
+
+
+def _refuse_unknown(task, params, canonical):
+    """Refuse a parameter LightGBM does not know (a typo it would only log).
+
+    Only against LightGBM's own table of parameters and aliases (when this
+    LightGBM gives it: ``len(canonical)`` beyond the few known without it).
+    """
+    if len(canonical) < 100:  # not LightGBM's table: nothing to check against
+        return
+    unknown = [p for p in params if p not in canonical and p not in _OWN_PARAMS]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), list(canonical), n=3)
+        raise ValueError(
+            f"task_params[{task!r}] has {unknown}, which LightGBM does not know"
+            + (f" (did you mean {close}?)" if close else "")
+            + "; see LightGBM's Parameters page."
+        )
 
 
 def check_early_stopping_tol(tol, name="early_stopping_tol"):

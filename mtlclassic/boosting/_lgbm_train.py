@@ -1013,8 +1013,37 @@ def fit_data(est, X, Y, sample_weight, eval_set):
         task_weight_interval=est.task_weight_interval,
     )  # fmt: skip
     check_ranking(data, raw_query, est.query_col)
+    check_objective_labels(data)
     split_rows(est, data)
     return data
+
+
+# LightGBM objectives (and their aliases) that read labels as 0/1 or as [0, 1]
+_ZERO_ONE = {"binary": "{0, 1}", "cross_entropy": "[0, 1]", "xentropy": "[0, 1]",
+             "cross_entropy_lambda": "[0, 1]", "xentlambda": "[0, 1]"}  # fmt: skip
+
+
+def check_objective_labels(data):
+    """Refuse a task's objective that cannot read its labels (binary on ratings).
+
+    LightGBM's binary objective reads any positive label as 1: a rating task
+    given ``objective="binary"`` in ``task_params`` fitted and predicted 1.
+    """
+    for t, name in enumerate(data.names):
+        objective = data.settings[t].params.get("objective")
+        allowed = _ZERO_ONE.get(objective) if isinstance(objective, str) else None
+        rows = data.mask[:, t]
+        if allowed is None or not rows.any():
+            continue
+        y = data.Y[rows, t]
+        ok = np.isin(y, (0.0, 1.0)) if allowed == "{0, 1}" else (y >= 0) & (y <= 1)
+        if not ok.all():
+            raise ValueError(
+                f"task {name!r}: the objective {objective!r} (task_params) reads "
+                f"labels in {allowed}, but the task's labels run from "
+                f"{float(y.min()):g} to {float(y.max()):g}; give it such labels, or "
+                "another objective."
+            )
 
 
 def _task_weighting(est, names, shared):
