@@ -11,8 +11,6 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from ._ids import refuse_nul
-
 _BATCH_CELLS = 4_000_000  # query x catalogue scores held at once (32 MB)
 
 
@@ -36,8 +34,14 @@ def check_ids(item_ids, name="item_ids"):
             f"{name} has {int(missing.sum())} missing id(s) (NaN/None); every "
             "query needs an item id."
         )
-    if ids.dtype == object and ids.size and all(isinstance(v, str) for v in ids):
-        refuse_nul(pd.unique(ids), name)
+    if ids.dtype == object:  # as _ids.refuse_nul (a leaf: no import of it)
+        nul = next((v for v in pd.unique(ids) if isinstance(v, str) and "\x00" in v),
+                   None)  # fmt: skip
+        if nul is not None:
+            raise ValueError(
+                f"The ids of {name!r} hold the NUL character '\\x00' (e.g. {nul!r}); "
+                "an id cannot contain it: strip it first (.str.replace('\\x00', ''))."
+            )
     return ids
 
 

@@ -106,6 +106,7 @@ FLOORS = {  # top-level unit -> floor; a unit imports only units on lower floors
             "_atomic",
             "_serving",
             "_similarity",
+            "_interactions",
             "_onnx_graph",
             "_worker",
         ],
