@@ -175,8 +175,10 @@ def test_bad_configuration(fitted):
         _rec(fitted, weights={"buy": 1.0}).recommend([0], k=2)
     with pytest.raises(ValueError, match="k must be a positive int"):
         _rec(fitted).recommend([0], k=0)
-    with pytest.raises(ValueError, match="not in the catalogue"):
-        _rec(fitted).score_pairs(pd.DataFrame({"user_id": [0], "item_id": [-5]}))
+    with pytest.raises(
+        ValueError, match=r"1 item\(s\) not in the catalogue, e.g. \[-5\]"
+    ):
+        _rec(fitted).score_pairs(pd.DataFrame({"user_id": [0, 1], "item_id": [-5, -5]}))
     unfitted_on_arrays = ALSEmbedder(
         user_col=0, item_col=1, cv=None, factors=2, iterations=1
     ).fit(X[["user_id", "item_id"]].to_numpy())

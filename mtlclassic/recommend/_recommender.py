@@ -1406,9 +1406,10 @@ default="auto"
         pairs = self._conform_frame(pairs[keep], "pairs").reset_index(drop=True)
         missing = ~pairs[self.item_col].isin(self.items_.index)
         if missing.any():
+            unknown = pd.unique(pairs.loc[missing, self.item_col].to_numpy())
             raise ValueError(
-                f"pairs has items not in the catalogue, e.g. "
-                f"{pairs.loc[missing, self.item_col].iloc[:3].tolist()}."
+                f"pairs has {unknown.size} item(s) not in the catalogue, e.g. "
+                f"{unknown[:3].tolist()}."
             )
         if self._ranked:
             return self._score_ranked(self._with_union(pairs), session)
