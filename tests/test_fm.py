@@ -132,11 +132,29 @@ def test_factor_block_step_is_exact_coordinate_minimiser(field):
         )
 
 
+def _bound_at(state, index, value):
+    """The logistic loss's quadratic bound's curvature part, one factor set.
+
+    ``sum a pred^2 / 8`` (curvature 1/4 per row) plus the factors' penalty:
+    its second difference along a coordinate is the step's denominator.
+    """
+    old = state.factors[index]
+    state.factors[index] = value
+    state.refresh()
+    out = 0.125 * float(np.sum(state.weight * state.pred**2))
+    out += 0.5 * state.alpha_v * float(np.sum(state.factors**2))
+    state.factors[index] = old
+    state.refresh()
+    return out
+
+
 @pytest.mark.parametrize("binary", [False, True])
 def test_coordinate_steps_match_finite_difference_newton(binary):
     # Every parameter enters the prediction linearly, so a coordinate step is
     # -f'/f'' of the objective along that coordinate: the exact minimiser for
-    # squared loss, the Newton step for the logistic loss.
+    # squared loss; for the logistic loss -f' over the curvature of its
+    # quadratic upper bound (1/4 per row: Boehning and Lindsay), a step that
+    # never increases the objective.
     X, y = _frame()
     if binary:
         y = (y > np.median(y)).astype(float)
@@ -151,6 +169,9 @@ def test_coordinate_steps_match_finite_difference_newton(binary):
         ]
         d1 = (values[2] - values[0]) / (2 * eps)
         d2 = (values[2] - 2 * values[1] + values[0]) / eps**2
+        if binary:
+            bound = [_bound_at(state, (feature, f), v0 + s * eps) for s in (-1, 0, 1)]
+            d2 = (bound[2] - 2 * bound[1] + bound[0]) / eps**2
         delta, _ = state.factor_step(field, f)
         np.testing.assert_allclose(
             delta[feature_offset], -d1 / d2, rtol=2e-4, atol=1e-7
@@ -705,3 +726,37 @@ def test_fm_embedder_each_warm_starts_and_a_refit_of_another_target_forgets():
     back = FMEmbedder("all", **kw).fit(X, Y).set_params(target="each").fit(X, Y)
     assert set(vars(back)) == set(vars(fresh_each))
     np.testing.assert_array_equal(back.transform(X), fresh_each.transform(X))
+
+
+def test_logistic_steps_never_increase_the_objective_from_any_start():
+    # Newton's sigma(1 - sigma) vanishes on saturated rows: from a wide start,
+    # unscaled columns or a warm start on other labels its steps diverged
+    # (objective 1e308, an intercept of 1e19, NaN probabilities; river #669)
+    from mtlclassic import FMClassifier, MultiTaskFM
+
+    rng = np.random.RandomState(0)
+    n = 800
+    X = pd.DataFrame(
+        {"user_id": rng.randint(0, 100, n), "item_id": rng.randint(0, 40, n)}
+    ).assign(x=rng.normal(size=n))
+    y = (rng.normal(size=n) + X.x > 0).astype(int)
+    cf = ["user_id", "item_id"]
+    kw = dict(n_components=2, solver="als", n_iter=40, random_state=0,
+              categorical_features=cf)  # fmt: skip
+    wide = FMClassifier(init_stdev=2.0, **kw)
+    X2 = X.assign(x=X.x * 1000 + 5000)
+    unscaled = FMClassifier(scale_numeric=False, **kw)
+    warm = FMClassifier(warm_start=True, **kw).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for model, data, labels in ((wide, X, y), (unscaled, X2, y), (warm, X, 1 - y)):
+            model.fit(data, labels)
+            objective = np.asarray(model.objective_)
+            assert np.isfinite(objective).all()
+            assert np.all(np.diff(objective) <= 1e-9 * objective[:-1])
+            assert np.isfinite(model.predict_proba(data)).all()
+            assert model.score(data, labels) > 0.75
+        both = MultiTaskFM(scale_numeric=False, **kw).fit(
+            X2, np.c_[rng.normal(size=n) + X.x, y]
+        )
+    assert np.isfinite(both.predict(X2)).all()

@@ -28,8 +28,12 @@ Every parameter enters :math:`\hat y` linearly when the others are fixed, so
 a coordinate step is :math:`\theta \leftarrow \theta - (\sum a g h +
 \alpha\theta) / (\sum a c h^2 + \alpha)` with :math:`h = \partial \hat
 y/\partial\theta`, :math:`g = \hat y - y` (resp. :math:`\sigma(\hat y) - y`)
-and :math:`c = 1` (resp. :math:`\sigma(1-\sigma)`): the exact minimiser for
-squared loss, a Newton step for the logistic loss (Rendle, 2011).
+and :math:`c = 1` (resp. :math:`1/4`, the logistic loss's largest
+curvature): the exact minimiser for squared loss, and for the logistic loss
+the minimiser of a quadratic upper bound (Böhning and Lindsay, 1988), so the
+objective never increases. Newton's :math:`\sigma(1-\sigma)` (Rendle, 2011)
+vanishes as predictions saturate, and its steps diverged from a wide
+initialisation, unscaled columns or a warm start on other labels.
 
 The design is organised in *fields*: the features one input column produced.
 Within a field a row has at most one non-zero (one-hot of a categorical
@@ -226,7 +230,7 @@ class FMCoordinateDescent:
 
     # updates ----------------------------------------------------------------
     def update_intercept(self):
-        """Newton/exact step on every task's intercept (unpenalised)."""
+        """Exact (squared loss) or bounded (logistic) step on every intercept."""
         delta = self._step(self.grad.sum(axis=1), self.curv.sum(axis=1), 0.0, 0.0)
         self.intercept += delta
         self._add_to_prediction(
@@ -234,7 +238,7 @@ class FMCoordinateDescent:
         )
 
     def update_linear(self, F: int):
-        """Exact/Newton step on the linear weights of field ``F``, all tasks."""
+        """Exact/bounded step on the linear weights of field ``F``, all tasks."""
         d = self.design
         sel, cols, vals = self.selectors[F], d.cols[F], d.vals[F]
         lo, hi = d.offsets[F], d.offsets[F + 1]
@@ -278,7 +282,7 @@ class FMCoordinateDescent:
         return groups
 
     def update_field_shift(self, F: int):
-        """Exact/Newton step moving a one-hot column's mean weight into the intercept.
+        """Exact/bounded step moving a one-hot column's mean weight into the intercept.
 
         Along ``b + c, w_F - c`` the prediction of a row that has a category
         of the input column is unchanged; only rows without one (and the
@@ -348,7 +352,7 @@ class FMCoordinateDescent:
         return self._step(num, den, self.alpha_v, v), h
 
     def update_factor(self, F: int, f: int):
-        """Exact/Newton step on every ``v_{lf}`` of field ``F`` at once."""
+        """Exact/bounded step on every ``v_{lf}`` of field ``F`` at once."""
         d = self.design
         sel, cols, vals = self.selectors[F], d.cols[F], d.vals[F]
         delta, h = self.factor_step(F, f)
@@ -371,7 +375,7 @@ class FMCoordinateDescent:
         self._add_to_interaction(sel, h)
 
     def update_scale(self):
-        """Exact/Newton step on the per-task interaction scales."""
+        """Exact/bounded step on the per-task interaction scales."""
         num = self.grad @ self.phi
         den = self.curv @ (self.phi**2)
         delta = self._step(num, den, self.alpha_w, self.scale - 1.0)

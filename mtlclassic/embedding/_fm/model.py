@@ -36,7 +36,11 @@ def datafit_derivatives(
     """Write the weighted gradient ``a g`` and curvature ``a c`` at ``rows``.
 
     ``g = pred - y`` and ``c = 1`` for a regression task, ``g = sigma(pred) -
-    y`` and ``c = sigma (1 - sigma)`` for a binary one. Arrays are
+    y`` and ``c = 1/4`` for a binary one: the logistic loss's largest second
+    derivative, so a step minimises a quadratic that lies above the loss and
+    the objective never increases (Böhning and Lindsay, 1988). Newton's
+    ``sigma (1 - sigma)`` vanishes as predictions saturate and its steps
+    diverged (an intercept of 1e19, NaN predictions). Arrays are
     (n_tasks, n_samples); ``rows`` is a slice or an index array; ``work`` is
     an optional pair of scratch vectors of length n_samples. ``labelled[t]``,
     when not None, lists the rows of task ``t`` with a positive weight: a
@@ -64,10 +68,7 @@ def datafit_derivatives(
             w = weight[t, r]
             g *= w
             grad[t, r] = g
-            np.subtract(1.0, p, out=g)
-            g *= p
-            g *= w
-            curv[t, r] = g
+            curv[t, r] = 0.25 * w  # the logistic loss's largest curvature
             continue
         w = weight[t, rows]
         if binary[t]:
@@ -78,12 +79,10 @@ def datafit_derivatives(
             g *= w
             if not direct:
                 grad[t, rows] = g
-            c = curv[t, rows] if direct else b
-            np.subtract(1.0, a, out=c)
-            c *= a
-            c *= w
-            if not direct:
-                curv[t, rows] = c
+            if direct:
+                np.multiply(w, 0.25, out=curv[t, rows])
+            else:
+                curv[t, rows] = 0.25 * w
         elif isinstance(rows, slice):
             out = grad[t, rows]
             np.subtract(pred[t, rows], Y[t, rows], out=out)
