@@ -1018,6 +1018,18 @@ def test_task_params_typos_and_objectives_that_cannot_read_the_labels_are_refuse
         MultiTaskLGBM(task_params={"task_0": {"objective": "binary"}}).fit(X, ratings)
     with pytest.raises(ValueError, match=r"'xentropy' .* labels in \[0, 1\]"):
         MultiTaskLGBM(task_params={"task_0": {"objective": "xentropy"}}).fit(X, ratings)
+    for spelled in ({"objective": "Binary"}, {"application": "binary"}):
+        with pytest.raises(ValueError, match=r"labels in \{0, 1\}"):  # as LightGBM
+            MultiTaskLGBM(task_params={"task_0": spelled}).fit(X, ratings)
+    liked = (ratings >= 4).astype(float)  # an objective under an alias is kept
+    alias = MultiTaskLGBM(n_estimators=5, task_params={"task_0": {
+        "application": "cross_entropy"}}).fit(X, liked)  # fmt: skip
+    assert alias.boosters_["task_0"].dump_model()["objective"] == "cross_entropy"
+    with pytest.warns(UserWarning, match="no effect"):  # shared: not read at all
+        shared = {"task_0": {"objective": "binary"}}
+        MultiTaskLGBM(strategy="shared", n_estimators=5, task_params=shared).fit(
+            X, np.c_[ratings, liked]
+        )
     shares = ratings / 5.0  # in [0, 1]: cross-entropy reads them
     fitted = MultiTaskLGBM(n_estimators=5, task_params={"task_0": {
         "objective": "xentropy", "max_leaves": 4}}).fit(X, shares)  # fmt: skip

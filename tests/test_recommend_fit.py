@@ -656,6 +656,7 @@ def test_the_completion_state_is_rebuilt_after_an_update_and_never_stored(
     before = rec.recommend([new], k=k)
     assert "_completion_cache" in vars(rec)
     assert "_completion_cache" not in pickle.loads(pickle.dumps(rec)).__dict__
+    assert "_completion_cache" in vars(rec)  # pickling leaves the live object be
     loaded = mtlclassic.load(mtlclassic.save(rec, tmp_path / "rec.mtlc"))
     assert "_completion_cache" not in vars(loaded)
     pd.testing.assert_frame_equal(loaded.recommend([new], k=k), before)

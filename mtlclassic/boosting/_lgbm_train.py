@@ -1013,7 +1013,7 @@ def fit_data(est, X, Y, sample_weight, eval_set):
         task_weight_interval=est.task_weight_interval,
     )  # fmt: skip
     check_ranking(data, raw_query, est.query_col)
-    check_objective_labels(data)
+    check_objective_labels(data, est.strategy)
     split_rows(est, data)
     return data
 
@@ -1023,15 +1023,20 @@ _ZERO_ONE = {"binary": "{0, 1}", "cross_entropy": "[0, 1]", "xentropy": "[0, 1]"
              "cross_entropy_lambda": "[0, 1]", "xentlambda": "[0, 1]"}  # fmt: skip
 
 
-def check_objective_labels(data):
+def check_objective_labels(data, strategy):
     """Refuse a task's objective that cannot read its labels (binary on ratings).
 
     LightGBM's binary objective reads any positive label as 1: a rating task
     given ``objective="binary"`` in ``task_params`` fitted and predicted 1.
     """
     for t, name in enumerate(data.names):
+        if t in data.shared and strategy == "shared":
+            continue  # its task_params do not reach the shared booster (warned)
         objective = data.settings[t].params.get("objective")
-        allowed = _ZERO_ONE.get(objective) if isinstance(objective, str) else None
+        allowed = (
+            _ZERO_ONE.get(objective.strip().lower())  # LightGBM reads it so
+            if isinstance(objective, str) else None
+        )  # fmt: skip
         rows = data.mask[:, t]
         if allowed is None or not rows.any():
             continue
@@ -1106,9 +1111,9 @@ def task_settings(base, overrides, n_rounds, es_rounds, es_tol=0.0):
         elif key == "early_stopping_tol":
             es_tol = value
         else:
-            if name not in base:
+            if name not in base and name != "objective":
                 name = key  # no clash with ours: LightGBM reads its alias
-            params[name] = value
+            params[name] = value  # the objective by its name: a default follows
             if name == "bagging_fraction" and not any(
                 canonical.get(k, k) == "bagging_freq" for k in overrides
             ):

@@ -715,37 +715,36 @@ default="auto"
         """Return the catalogue's fill order and each user's seen positions.
 
         Kept until ``seen_`` or the catalogue is replaced (an update, a new
-        binding): ``(order, owners)`` with ``order`` the catalogue items by
-        their users in the seen pairs (most first, then id) and ``owners``
-        ``{user: positions in seen_}``.
+        binding): ``(order, owners, seen)`` with ``order`` the catalogue items
+        by their users in the seen pairs (most first, then id), ``owners``
+        ``{user: positions in seen}`` and ``seen`` the ``seen_`` they are of.
         """
-        cached = self.__dict__.get("_completion_cache")
-        if (cached is not None and cached[0] is self.seen_
-                and cached[1] is self.items_):  # fmt: skip
+        seen, catalogue = self.seen_, self.items_  # one snapshot (an update may
+        cached = self.__dict__.get("_completion_cache")  # replace them meanwhile)
+        if cached is not None and cached[0] is seen and cached[1] is catalogue:
             return cached[2]
-        ids = self.items_.index
+        ids = catalogue.index
         counts = np.zeros(len(ids))
         owners = {}
-        if self.seen_ is not None and len(self.seen_):
-            found = pd.Series(self.seen_.get_level_values(1)).value_counts()
+        if seen is not None and len(seen):
+            found = pd.Series(seen.get_level_values(1)).value_counts()
             counts = found.reindex(ids, fill_value=0).to_numpy(dtype=np.float64)
-            users = pd.Series(np.arange(len(self.seen_)),
-                              index=self.seen_.get_level_values(0))  # fmt: skip
+            users = pd.Series(np.arange(len(seen)), index=seen.get_level_values(0))
             owners = users.groupby(level=0, sort=False).indices
         try:
             order = np.lexsort((np.argsort(np.argsort(ids.to_numpy(), kind="stable")),
                                 -counts))  # fmt: skip
         except TypeError:  # ids that do not sort: catalogue order among ties
             order = np.argsort(-counts, kind="stable")
-        state = (ids.to_numpy()[order], owners)
-        self._completion_cache = (self.seen_, self.items_, state)
+        state = (ids.to_numpy()[order], owners, seen)
+        self._completion_cache = (seen, catalogue, state)
         return state
 
     _transient = ("_completion_cache",)  # rebuilt on first need: not stored
 
     def __getstate__(self):
         """Pickle without the completion cache (rebuilt on first need)."""
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: the live object keeps it
         for name in self._transient:
             state.pop(name, None)
         return state
@@ -763,12 +762,12 @@ default="auto"
         short = have.index[have.to_numpy() < k]
         if not len(short):
             return None
-        order, owners = self._completion_state()
+        order, owners, seen = self._completion_state()
         taken = listed[listed[self.user_col].isin(short)]
         taken = taken.groupby(self.user_col, sort=False)[self.item_col].agg(list)
         seen_items = None
-        if exclude_seen and self.seen_ is not None and len(self.seen_):
-            seen_items = self.seen_.get_level_values(1)
+        if exclude_seen and seen is not None and len(seen):
+            seen_items = seen.get_level_values(1)
         owner, item_parts = [], []
         for position, user in enumerate(short):
             skip = list(taken.get(user, []))
