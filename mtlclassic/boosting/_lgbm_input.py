@@ -533,7 +533,8 @@ def _refuse_unknown(task, params, canonical):
         raise ValueError(
             f"task_params[{task!r}] has {unknown}, which LightGBM does not know"
             + (f" (did you mean {close}?)" if close else "")
-            + "; see LightGBM's Parameters page."
+            + "; see LightGBM's Parameters page (arguments of LightGBM's "
+            "scikit-learn wrapper, such as class_weight, are not parameters)."
         )
 
 

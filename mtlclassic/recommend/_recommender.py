@@ -137,9 +137,9 @@ class Recommender(BaseEstimator):
 
     Measured (``python benchmarks/bench_topk.py``; MovieLens-1M, 1,000 users,
     each user's newest 20% as test; NDCG@10 on liked / on any test item):
-    EASE tuned 0.129 / 0.156, implicit ALS tuned 0.118 / 0.140, popularity
+    EASE tuned 0.130 / 0.156, implicit ALS tuned 0.118 / 0.140, popularity
     0.090 / 0.109; this class around a fitted pipeline 0.086 / 0.091;
-    fitted on the events 0.176 / 0.222.
+    fitted on the events 0.168 / 0.219 (seed 0; the README's table).
 
     For each user the model's input rows are built from the user id, the
     item id, the item side columns of ``items``, the user side columns of
@@ -1584,8 +1584,9 @@ default="auto"
             catalogue items (a new user: the popularity generators'; a
             catalogue of items few generators propose) gets the next unseen
             catalogue items by popularity (users in the seen pairs), listed
-            after the candidates in that order (so a top-``k`` is the start of
-            every longer list) with the score :meth:`score_pairs` gives them.
+            after the candidates in that order (the completed part does not
+            depend on ``k``; items of equal popularity, e.g. never seen ones,
+            by id) with the score :meth:`score_pairs` gives them.
         """
         if not isinstance(k, numbers.Integral) or k < 1:
             raise ValueError(f"k must be a positive int; got {k!r}.")
