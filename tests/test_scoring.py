@@ -681,3 +681,27 @@ def test_parquet_without_pyarrow_is_a_missing_package_exit_1(
         assert main(args) == 1
         err = capsys.readouterr().err
         assert "needs pyarrow: pip install 'mtlclassic[parquet]'" in err
+
+
+def test_bool_columns_read_as_text_cast_as_read_csv_reads_them(tmp_path):
+    # the Dask path reads every column as text: 'False' was refused as "not a
+    # valid bool", and a category of bools scored every 'True' as missing
+    from mtlclassic._batch.chunks import iter_chunks, number_missing_strings
+
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame({"a": rng.normal(size=n), "flag": rng.random(n) < 0.5,
+                      "bcat": pd.Categorical(rng.random(n) < 0.5)})  # fmt: skip
+    y = 2 * X.flag + 3 * X.bcat.astype(bool) + X.a
+    model = MultiTaskLGBM(n_estimators=20, n_jobs=1, random_state=0).fit(X, y)
+    path = save(model, tmp_path / "m.mtlc", input_example=X.head())
+    schema = read_manifest(path)["input_schema"]
+    X.head(12).to_csv(tmp_path / "in.csv", index=False)
+    local = next(iter_chunks(tmp_path / "in.csv", 100, schema=schema))
+    text = pd.read_csv(tmp_path / "in.csv", dtype=str, keep_default_na=False)
+    text = number_missing_strings(text.replace("", np.nan), schema)
+    cast = cast_to_schema(text, schema)
+    pd.testing.assert_frame_equal(cast, local)
+    np.testing.assert_array_equal(model.predict(cast), model.predict(X.head(12)))
+    lower = cast_to_schema(text.assign(bcat=text.bcat.str.lower()), schema)
+    pd.testing.assert_frame_equal(lower, local)  # any case, as read_csv

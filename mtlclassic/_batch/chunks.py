@@ -168,6 +168,18 @@ def _csv_dtypes(schema, columns, *, floats=True, ids=()) -> dict:
     return dtypes
 
 
+def _text_bools(column):
+    """Return a text column with 'True'/'False' (any case) as 1.0/0.0, as read_csv.
+
+    The Dask path reads every column as text; a bool column (or a category of
+    bools) holds the words there. Other cells are left as they are.
+    """
+    if column.dtype.kind in "biufb" or isinstance(column.dtype, pd.CategoricalDtype):
+        return column
+    words = column.astype("string").str.strip().str.lower()
+    return column.mask(words == "true", 1.0).mask(words == "false", 0.0)
+
+
 def _first_bad(column, parsed):
     """0-based position of the first cell that is present but did not parse."""
     bad = np.flatnonzero(parsed.isna().to_numpy() & column.notna().to_numpy())
@@ -297,7 +309,10 @@ def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None, ids=(
             values = column
             if isinstance(values.dtype, pd.CategoricalDtype):
                 values = values.astype(values.cat.categories.dtype)
-            if dtype.categories.dtype.kind in "biuf":
+            if dtype.categories.dtype.kind == "b":  # text 'True'/'False' (Dask)
+                values = pd.to_numeric(_text_bools(values), errors="coerce")
+                values = values.astype(np.float64).map({1.0: True, 0.0: False})
+            elif dtype.categories.dtype.kind in "iuf":
                 values = pd.to_numeric(values, errors="coerce")
             elif values.dtype.kind in "biufb":
                 values = values.astype("str")
@@ -311,7 +326,8 @@ def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None, ids=(
                 if column.dtype.kind == "b":
                     parsed = column.astype(np.float64)
                 else:
-                    parsed = pd.to_numeric(column, errors="coerce")
+                    text = _text_bools(column) if dtype.kind == "b" else column
+                    parsed = pd.to_numeric(text, errors="coerce")
                     if _first_bad(column, parsed) is not None:
                         raise _not_parsed(
                             name, dtype, column, parsed, source, first_row,
