@@ -267,3 +267,23 @@ def test_the_fm_has_its_own_cross_fitting_folds():
     for bad in ("rating", 0, None):  # one task's FM: the object, not fm_target
         with pytest.raises(ValueError, match=r"fm_target must be 'all' or 'each'"):
             make_multitask_recommender(fm_target=bad)
+
+
+def test_a_log_link_head_does_not_boost_from_the_fms_mean_scale_score():
+    # poisson adds its offset on the log scale: from fm_score_rating (about 3)
+    # it started at e^3 and predicted ratings 5x too high
+    X, Y = make_multitask_recsys(n_users=120, n_items=60, n_events=2500, random_state=0)
+    poisson = {"rating": {"objective": "poisson"}}
+    params = dict(n_estimators=30, fm_n_iter=5, factors=8, random_state=0, n_jobs=1)
+    for key, objective in (("objective", "poisson"), ("application", "Tweedie")):
+        model = make_multitask_recommender(
+            **params, multitasklgbm__task_params={"rating": {key: objective}}
+        )
+        with pytest.raises(ValueError, match="adds its init_score on the log scale"):
+            model.fit(X, Y)
+    model = make_multitask_recommender(
+        **params, multitasklgbm__task_params=poisson, multitasklgbm__init_score=None
+    ).fit(X, Y)
+    rated = Y["rating"].notna().to_numpy()
+    mean = model.predict(X[rated])[:, 0].mean()
+    assert abs(mean / Y["rating"][rated].mean() - 1) < 0.1

@@ -85,7 +85,9 @@ def make_multitask_recommender(
        features and both embeddings, **boosting from its task's FM score**
        (``init_score="fm_score_{task}"``): the trees only add what the FM
        missed, and a head whose trees do not beat the FM score on its
-       validation rows keeps none.
+       validation rows keeps none. The FM score is on the mean's scale, so a
+       log-link head (``poisson``, ``gamma``, ``tweedie`` in ``task_params``)
+       is refused at ``fit`` with it: pass ``multitasklgbm__init_score=None``.
 
     With ``fm_target="all"`` (default) the FM is a :class:`~mtlclassic.MultiTaskFM`
     whose factors are shared by every task (a shared bottom without a neural
@@ -400,6 +402,10 @@ def _step_name(step, steps):
     return candidate
 
 
+# LightGBM's objective parameter and its aliases
+_OBJECTIVE_KEYS = ("objective", "objective_type", "app", "application", "loss")
+
+
 def _fm_offsets(embedders):
     """Return the heads' ``init_score``: the FM score column of each FM task.
 
@@ -512,8 +518,38 @@ class MultiTaskPipeline(Pipeline):
         -------
         self : MultiTaskPipeline
         """
+        self._check_offset_links()
         with self._als_ahead(X):
             return super().fit(X, y, **params)
+
+    def _check_offset_links(self):
+        """Refuse a log-link head boosting from the FM's mean-scale score.
+
+        The default heads boost from ``fm_score_<task>``, the FM's prediction
+        of the task's mean. A ``poisson``/``gamma``/``tweedie`` objective adds
+        its offset on the log scale: a rating's 3 became a start of e^3 = 20,
+        and predictions came out 5x too high.
+        """
+        heads = self.steps[-1][1]
+        if not isinstance(heads, MultiTaskLGBM) or heads.init_score is None:
+            return
+        spec = heads.init_score
+        for task, params in (heads.task_params or {}).items():
+            column = spec.replace("{task}", str(task)) if isinstance(spec, str) else (
+                spec.get(task) if isinstance(spec, dict) else None)  # fmt: skip
+            objective = next((params[k] for k in _OBJECTIVE_KEYS if k in params), "")
+            if (
+                isinstance(column, str)
+                and column.startswith("fm_score_")
+                and str(objective).strip().lower() in ("poisson", "gamma", "tweedie")
+            ):
+                raise ValueError(
+                    f"task {task!r}: the objective {objective!r} adds its "
+                    f"init_score on the log scale, but the heads boost from "
+                    f"{column!r}, the FM's prediction of the mean: pass "
+                    "multitasklgbm__init_score=None (or offsets on the log "
+                    "scale), or keep a regression objective for the task."
+                )
 
     def _als_ahead(self, X):
         """Return the :func:`fitted_ahead` context of the ALS step, or a null one."""
