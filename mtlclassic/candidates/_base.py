@@ -264,16 +264,18 @@ class BaseCandidateGenerator(BaseEstimator):
             (weights[known].astype(np.float32), (user_rows[known], item_rows[known])),
             shape=shape,
         )
-        old = _pad_rows(self.user_items_, shape[0]).tocoo()
-        added = added.tocoo()
-        # summed as fit sums them: a pair whose weights are 0 stays stored (seen)
-        summed = sp.csr_matrix(
-            (np.concatenate([old.data, added.data]),
-             (np.concatenate([old.row, added.row]),
-              np.concatenate([old.col, added.col]))),
-            shape=shape,
-        )  # fmt: skip
-        summed.sum_duplicates()
+        old = _pad_rows(self.user_items_, shape[0])
+        if (old.data > 0).all() and (added.data > 0).all():
+            summed = (old + added).tocsr()  # positive sums: no pair cancels out
+        else:  # summed as fit sums them: a pair whose weights are 0 stays (seen)
+            old, added = old.tocoo(), added.tocoo()
+            summed = sp.csr_matrix(
+                (np.concatenate([old.data, added.data]),
+                 (np.concatenate([old.row, added.row]),
+                  np.concatenate([old.col, added.col]))),
+                shape=shape,
+            )  # fmt: skip
+            summed.sum_duplicates()
         check_weight_sums(summed, self.weight_col)  # before anything changes
         self.user_items_ = summed
         positive = self.user_items_.data > 0
