@@ -245,3 +245,42 @@ def test_generated_events_do_not_depend_on_the_chunk_size(monkeypatch):
                                    random_state=4)  # fmt: skip
     pd.testing.assert_frame_equal(X7, X)
     pd.testing.assert_frame_equal(Y7, Y)
+
+
+def test_load_movielens_refuses_values_that_would_wrap_or_count_as_liked(tmp_path):
+    # inf read as a number (an 'inf' rating counted as liked), ids beyond
+    # int64 wrapped to negative, genre flags of 300 wrapped to 44 in int8
+    cases = {
+        "u.data": [("1\t10\t5\t881250949\n2\t20\tinf\t881250950\n", "rating"),
+                   ("1\t10\t5\t881250949\n2\t20\t3\tinf\n", "timestamp"),
+                   ("1\t10\t5\t1\n9223372036854775808\t20\t3\t2\n", "fit in int64")],
+    }  # fmt: skip
+    for k, (text, match) in enumerate(cases["u.data"]):
+        folder = tmp_path / f"d{k}"
+        folder.mkdir()
+        (folder / "u.data").write_text(text)
+        with pytest.raises(ValueError, match=match):
+            load_movielens(folder)
+    folder = tmp_path / "flags"
+    folder.mkdir()
+    (folder / "u.data").write_text("1\t10\t5\t1\n")
+    flags = "|".join(["300"] + ["0"] * 18)
+    (folder / "u.item").write_text(f"10|A (1995)|01-Jan-1995||u|{flags}\n")
+    with pytest.raises(ValueError, match="must be a 0/1 flag"):
+        load_movielens(folder)
+
+
+def test_load_movielens_csv_with_numeric_titles_and_no_genres(tmp_path):
+    # pandas typed an all-number title column as int and an empty genres
+    # column as float: .str failed with AttributeError
+    ratings = "userId,movieId,rating,timestamp\n1,10,5,1\n1,20,4,2\n"
+    numbers = "movieId,title,genres\n10,1984,Drama\n20,1917,\n"
+    empty = "movieId,title,genres\n10,A (1995),\n20,B,\n"
+    for movies, genres in ((numbers, ["genre_Drama"]), (empty, [])):
+        folder = tmp_path / f"m{len(genres)}"
+        folder.mkdir()
+        (folder / "ratings.csv").write_text(ratings)
+        (folder / "movies.csv").write_text(movies)
+        X, Y = load_movielens(folder)
+        assert [c for c in X.columns if c.startswith("genre_")] == genres
+        assert len(X) == 2 and Y["liked"].tolist() == [1.0, 1.0]

@@ -62,10 +62,14 @@ def _read(file: Path, expected_columns: int, **kwargs) -> pd.DataFrame:
 def _numeric(frame: pd.DataFrame, columns, file: Path) -> pd.DataFrame:
     for col in columns:
         converted = pd.to_numeric(frame[col], errors="coerce")
-        if converted.isna().any():
-            row = int(np.flatnonzero(converted.isna().to_numpy())[0])
+        bad = converted.isna().to_numpy() | ~np.isfinite(
+            converted.to_numpy(dtype=np.float64, na_value=np.nan)
+        )  # "inf" reads as a number  # fmt: skip
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
             raise ValueError(
-                f"Malformed file {str(file)!r}: column {col!r} must be numeric; "
+                f"Malformed file {str(file)!r}: column {col!r} must be numeric "
+                "(and finite); "
                 f"row {row + 1} (blank lines not counted) has "
                 f"{_shown(frame[col].iloc[row])!r}."
             )
@@ -88,6 +92,28 @@ def _integral(frame: pd.DataFrame, columns, file: Path) -> pd.DataFrame:
             raise ValueError(
                 f"Malformed file {str(file)!r}: column {col!r} must hold whole "
                 f"numbers; row {row + 1} (blank lines not counted) has "
+                f"{_shown(frame[col].iloc[row])!r}."
+            )
+        beyond = np.abs(values) >= 2.0**63  # int64 would wrap them around
+        if beyond.any():
+            row = int(np.flatnonzero(beyond)[0])
+            raise ValueError(
+                f"Malformed file {str(file)!r}: column {col!r} must fit in int64; "
+                f"row {row + 1} (blank lines not counted) has "
+                f"{_shown(frame[col].iloc[row])!r}."
+            )
+    return frame
+
+
+def _flags(frame: pd.DataFrame, columns, file: Path) -> pd.DataFrame:
+    """Refuse 0/1 flags (genres) that are other numbers: int8 would wrap 300."""
+    for col in columns:
+        bad = ~frame[col].isin([0, 1]).to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"Malformed file {str(file)!r}: column {col!r} must be a 0/1 flag; "
+                f"row {row + 1} (blank lines not counted) has "
                 f"{_shown(frame[col].iloc[row])!r}."
             )
     return frame
@@ -121,7 +147,8 @@ def _movielens_100k(path: Path):
     if (path / "u.item").is_file():
         file = path / "u.item"
         raw = _read(file, 5 + len(MOVIELENS_100K_GENRES), sep="|", dtype=str)
-        raw = _numeric(raw, [0, *range(5, 5 + len(MOVIELENS_100K_GENRES))], file)
+        flags = list(range(5, 5 + len(MOVIELENS_100K_GENRES)))
+        raw = _flags(_numeric(raw, [0, *flags], file), flags, file)
         items = pd.DataFrame({"item_id": raw[0]})
         items = _unique_ids(_integral(items, ["item_id"], file), "item_id", file)
         year = pd.to_datetime(raw[2], format="%d-%b-%Y", errors="coerce").dt.year
@@ -178,8 +205,8 @@ def _movielens_csv(path: Path):
     items = None
     if (path / "movies.csv").is_file():
         file = path / "movies.csv"
-        try:
-            raw = pd.read_csv(file)
+        try:  # text titles and genres, also when all numeric ("1984") or empty
+            raw = pd.read_csv(file, dtype={"title": str, "genres": str})
         except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
             raise ValueError(f"Could not parse {str(file)!r}: {exc}") from None
         missing = [c for c in ("movieId", "title", "genres") if c not in raw.columns]
@@ -193,7 +220,9 @@ def _movielens_csv(path: Path):
         items = pd.DataFrame({"item_id": raw["movieId"]})
         year = raw["title"].str.extract(r"\((\d{4})\)\s*$", expand=False)
         items["release_year"] = pd.to_numeric(year, errors="coerce").astype("float64")
-        genres = raw["genres"].str.get_dummies(sep="|").astype("int8")
+        listed = raw["genres"].dropna()  # pandas' get_dummies fails on no genre
+        genres = listed.str.get_dummies(sep="|").reindex(raw.index, fill_value=0)
+        genres = genres.astype("int8")
         genres.columns = [f"genre_{g}" for g in genres.columns]
         items = pd.concat([items, genres], axis=1)
     return ratings, None, items
