@@ -59,20 +59,23 @@ def _read(file: Path, expected_columns: int, **kwargs) -> pd.DataFrame:
     return frame
 
 
+def _refuse_rows(frame: pd.DataFrame, col, bad, file: Path, what: str):
+    """Raise naming ``file``, ``col`` and the first ``bad`` row: it ``what``."""
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"Malformed file {str(file)!r}: column {col!r} {what}; row {row + 1} "
+            f"(blank lines not counted) has {_shown(frame[col].iloc[row])!r}."
+        )
+
+
 def _numeric(frame: pd.DataFrame, columns, file: Path) -> pd.DataFrame:
     for col in columns:
         converted = pd.to_numeric(frame[col], errors="coerce")
-        bad = converted.isna().to_numpy() | ~np.isfinite(
-            converted.to_numpy(dtype=np.float64, na_value=np.nan)
-        )  # "inf" reads as a number  # fmt: skip
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"Malformed file {str(file)!r}: column {col!r} must be numeric "
-                "(and finite); "
-                f"row {row + 1} (blank lines not counted) has "
-                f"{_shown(frame[col].iloc[row])!r}."
-            )
+        values = converted.to_numpy(dtype=np.float64, na_value=np.nan)
+        # "inf" reads as a number
+        _refuse_rows(frame, col, ~np.isfinite(values), file,
+                     "must be numeric (and finite)")  # fmt: skip
         frame[col] = converted
     return frame
 
@@ -86,36 +89,18 @@ def _integral(frame: pd.DataFrame, columns, file: Path) -> pd.DataFrame:
     """Refuse ids (and times) that are not whole numbers: 1.5 is no user 1."""
     for col in columns:
         values = frame[col].to_numpy(dtype=np.float64)
-        bad = values != np.floor(values)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"Malformed file {str(file)!r}: column {col!r} must hold whole "
-                f"numbers; row {row + 1} (blank lines not counted) has "
-                f"{_shown(frame[col].iloc[row])!r}."
-            )
-        beyond = np.abs(values) >= 2.0**63  # int64 would wrap them around
-        if beyond.any():
-            row = int(np.flatnonzero(beyond)[0])
-            raise ValueError(
-                f"Malformed file {str(file)!r}: column {col!r} must fit in int64; "
-                f"row {row + 1} (blank lines not counted) has "
-                f"{_shown(frame[col].iloc[row])!r}."
-            )
+        _refuse_rows(frame, col, values != np.floor(values), file,
+                     "must hold whole numbers")  # fmt: skip
+        # int64 would wrap them around
+        _refuse_rows(frame, col, np.abs(values) >= 2.0**63, file, "must fit in int64")
     return frame
 
 
 def _flags(frame: pd.DataFrame, columns, file: Path) -> pd.DataFrame:
     """Refuse 0/1 flags (genres) that are other numbers: int8 would wrap 300."""
     for col in columns:
-        bad = ~frame[col].isin([0, 1]).to_numpy()
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"Malformed file {str(file)!r}: column {col!r} must be a 0/1 flag; "
-                f"row {row + 1} (blank lines not counted) has "
-                f"{_shown(frame[col].iloc[row])!r}."
-            )
+        _refuse_rows(frame, col, ~frame[col].isin([0, 1]).to_numpy(), file,
+                     "must be a 0/1 flag")  # fmt: skip
     return frame
 
 
