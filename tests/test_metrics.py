@@ -146,16 +146,19 @@ def test_ranking_bad_input():
         mm.ndcg_at_k([-1, 0], [0.1, 0.2], [1, 1])
 
 
-def test_multitask_scorer_equals_manual_mean():
-    rng = np.random.RandomState(0)
-    X = rng.normal(size=(60, 3))
+def _regression_and_binary(n, rng):
+    """A regression and a binary task (a quarter unlabelled), a Ridge on them."""
+    X = rng.normal(size=(n, 3))
     Y = np.column_stack(
-        [X @ [1.0, 2.0, 0.0] + rng.normal(size=60), (X[:, 0] > 0).astype(float)]
+        [X @ [1.0, 2.0, 0.0] + rng.normal(size=n), (X[:, 0] > 0).astype(float)]
     )
     Y[::4, 1] = np.nan
     est = Ridge().fit(X, np.nan_to_num(Y))
-    P = est.predict(X)
-    m = ~np.isnan(Y[:, 1])
+    return X, Y, est, est.predict(X), ~np.isnan(Y[:, 1])
+
+
+def test_multitask_scorer_equals_manual_mean():
+    X, Y, est, P, m = _regression_and_binary(60, np.random.RandomState(0))
     r2 = skm.r2_score(Y[:, 0], P[:, 0])
     auc = skm.roc_auc_score(Y[m, 1], P[m, 1])
     assert mm.make_multitask_scorer()(est, X, Y) == pytest.approx((r2 + auc) / 2)
@@ -175,15 +178,8 @@ def test_scorers_weigh_rows_as_the_metrics_do_and_take_routed_weights():
     from sklearn.model_selection import cross_validate
 
     rng = np.random.RandomState(0)
-    X = rng.normal(size=(90, 3))
-    Y = np.column_stack(
-        [X @ [1.0, 2.0, 0.0] + rng.normal(size=90), (X[:, 0] > 0).astype(float)]
-    )
-    Y[::4, 1] = np.nan
-    est = Ridge().fit(X, np.nan_to_num(Y))
-    P = est.predict(X)
+    X, Y, est, P, m = _regression_and_binary(90, rng)
     w = rng.uniform(0.0, 3.0, 90)
-    m = ~np.isnan(Y[:, 1])
     r2 = skm.r2_score(Y[:, 0], P[:, 0], sample_weight=w)
     auc = skm.roc_auc_score(Y[m, 1], P[m, 1], sample_weight=w[m])
     scorer = mm.make_multitask_scorer()

@@ -99,10 +99,7 @@ def predict_column(est, features, t, previous, cache):
             F = np.hstack([features, previous[:, :t]])
         offset = getattr(est, "init_score_columns_", {}).get(name)
         if offset is not None:  # added to the raw score, before the link
-            key = ("link", name)
-            if key not in cache:
-                cache[key] = objective_link(est.boosters_[name])
-            link = cache[key]
+            link = objective_link(est.boosters_[name])  # read once per booster
         if offset is not None and est.best_iteration_[name] == 0:
             raw = offset_column(est, features, offset, name).copy()  # beat every tree
             return apply_link(link, raw)
