@@ -284,3 +284,34 @@ def test_load_movielens_csv_with_numeric_titles_and_no_genres(tmp_path):
         X, Y = load_movielens(folder)
         assert [c for c in X.columns if c.startswith("genre_")] == genres
         assert len(X) == 2 and Y["liked"].tolist() == [1.0, 1.0]
+
+
+def test_loaders_read_a_utf8_byte_order_mark_and_refuse_a_file_for_the_folder(tmp_path):
+    # an editor that saved ratings.dat again as UTF-8 puts b"\xef\xbb\xbf" first:
+    # latin-1 read it as 'ï»¿1', a malformed first user id
+    lines = "1::1193::5::978300760\n2::661::3::978302109\n"
+    plain, marked = tmp_path / "plain", tmp_path / "marked"
+    plain.mkdir()
+    marked.mkdir()
+    (plain / "ratings.dat").write_text(lines)
+    (marked / "ratings.dat").write_bytes(b"\xef\xbb\xbf" + lines.encode())
+    (plain / "movies.dat").write_bytes("1193::Amélie (2001)::Drama\n".encode("latin-1"))
+    (marked / "movies.dat").write_bytes(
+        b"\xef\xbb\xbf" + "1193::Amélie (2001)::Drama\n".encode("utf-8")
+    )
+    X_plain, Y_plain = load_movielens(plain)
+    X_marked, Y_marked = load_movielens(marked)
+    pd.testing.assert_frame_equal(X_marked, X_plain)
+    pd.testing.assert_frame_equal(Y_marked, Y_plain)
+    assert X_marked["user_id"].tolist() == [1, 2]
+    # the census loader given its file, not the folder, says so (it said the
+    # file was missing)
+    (tmp_path / "census-income.data").write_text(
+        _census_line(30, "Never married", "- 50000.") + "\n"
+    )
+    with pytest.raises(FileNotFoundError, match=r"load_census_income takes the "
+                       r"folder.*is a file; pass its folder"):  # fmt: skip
+        load_census_income(tmp_path / "census-income.data")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_census_income(tmp_path / "nope")
+    assert load_census_income(tmp_path)[0].shape[0] == 1

@@ -46,9 +46,36 @@ def _require(path: Path, name: str) -> Path:
     return file
 
 
+def _folder(path, loader: str, holds: str) -> Path:
+    """Return ``path`` as a Path; refuse a file or a missing folder, naming both."""
+    path = Path(path)
+    if path.is_file():
+        raise FileNotFoundError(
+            f"{loader} takes the folder holding the files, not a file: "
+            f"{str(path)!r} is a file; pass its folder {str(path.parent)!r}, which "
+            f"should hold {holds}."
+        )
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"The folder {str(path)!r} does not exist; pass the folder that holds "
+            f"{holds}."
+        )
+    return path
+
+
+def _encoding(file: Path) -> str:
+    """latin-1 (the GroupLens and UCI files), or UTF-8 after a byte-order mark.
+
+    A file saved again by an editor may start with the UTF-8 mark, which
+    latin-1 would read as the characters 'ï»¿' before the first id.
+    """
+    with open(file, "rb") as fh:
+        return "utf-8-sig" if fh.read(3) == b"\xef\xbb\xbf" else "latin-1"
+
+
 def _read(file: Path, expected_columns: int, **kwargs) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(file, header=None, encoding="latin-1", **kwargs)
+        frame = pd.read_csv(file, header=None, encoding=_encoding(file), **kwargs)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"Could not parse {str(file)!r}: {exc}") from None
     if frame.shape[1] != expected_columns:
@@ -253,22 +280,11 @@ def load_movielens(path, *, like_threshold=4.0):
     ValueError
         When a file is malformed; the message names the file.
     """
-    path = Path(path)
     layouts = (
         "'u.data' (ml-100k), 'ratings.dat' (ml-1m) or 'ratings.csv' (ml-latest), "
         "as in the unpacked GroupLens archive"
     )
-    if path.is_file():
-        raise FileNotFoundError(
-            f"load_movielens takes the folder holding the files, not a file: "
-            f"{str(path)!r} is a file; pass its folder {str(path.parent)!r}, which "
-            f"should hold {layouts}."
-        )
-    if not path.is_dir():
-        raise FileNotFoundError(
-            f"MovieLens folder {str(path)!r} does not exist; pass the folder that "
-            f"holds {layouts}."
-        )
+    path = _folder(path, "load_movielens", layouts)
     if (path / "u.data").is_file():
         ratings, users, items = _movielens_100k(path)
     elif (path / "ratings.dat").is_file():
@@ -346,7 +362,8 @@ def load_census_income(path, subset="train", *, return_weights=False):
     files = {"train": "census-income.data", "test": "census-income.test"}
     if subset not in files:
         raise ValueError(f"subset must be 'train' or 'test'; got {subset!r}.")
-    path = Path(path)
+    path = _folder(path, "load_census_income",
+                   "'census-income.data' and 'census-income.test'")  # fmt: skip
     file = _require(path, files[subset])
     # keep_default_na=False: a field left out of a short line is the only NaN
     frame = _read(file, len(CENSUS_COLUMNS), sep=",", dtype=str, skipinitialspace=True,
