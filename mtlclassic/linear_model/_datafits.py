@@ -118,6 +118,13 @@ class _Entries:
         return loss, deriv
 
 
+def _label_means(Y, mask, A):
+    """Weighted mean label of every task (``A`` sums to one per task), two-pass."""
+    Y0 = np.where(mask, Y, 0.0)
+    mean = np.einsum("it,it->t", A, Y0)
+    return mean + np.einsum("it,it->t", A, np.where(mask, Y0 - mean, 0.0))
+
+
 def _group_equal_columns(A: np.ndarray, task_ids: np.ndarray) -> list:
     """Group the tasks whose weight columns ``A[:, t]`` are identical."""
     sub = A if task_ids.size == A.shape[1] else A[:, task_ids]
@@ -128,6 +135,41 @@ def _group_equal_columns(A: np.ndarray, task_ids: np.ndarray) -> list:
         key = hashlib.blake2b(np.ascontiguousarray(A[:, t]).tobytes()).digest()
         groups.setdefault(key, []).append(int(t))
     return [np.asarray(g) for g in groups.values()]
+
+
+# A sparse column whose squared mean exceeds this many times its variance has its
+# centred moments computed from the centred column itself: X^T A X - mu mu^T
+# keeps about 16 - log10(mu^2 / var) digits of them (a 1e7 offset on a unit
+# spread left none, and the coefficient came out 0.084 for 1.403)
+_OFFSET_RATIO = 1e6
+
+
+def _recentre_offset_columns(X, a, mu, Y, gram, xty):
+    """Recompute, in place, the centred moments of ``X``'s offset columns.
+
+    ``X``: sparse rows (n, d), ``a``: their weights (sum 1), ``mu = a @ X``,
+    ``Y``: the labels (n, k); ``gram`` (d, d) and ``xty`` (d, k) hold the
+    moments centred by subtraction. Columns with ``mu_j^2 > _OFFSET_RATIO *
+    var_j`` are centred as dense columns (such a column is nearly all stored
+    entries, so the dense copy costs about what its sparse one does).
+    """
+    Xc = sp.csc_matrix(X)
+    d = Xc.shape[1]
+    col = np.repeat(np.arange(d), np.diff(Xc.indptr))
+    a_nz = a[Xc.indices]
+    spread = np.bincount(col, weights=a_nz * (Xc.data - mu[col]) ** 2, minlength=d)
+    unstored = np.maximum(1.0 - np.bincount(col, weights=a_nz, minlength=d), 0.0)
+    var = spread + mu**2 * unstored  # rows without an entry sit at 0
+    offset = np.flatnonzero(mu**2 > _OFFSET_RATIO * var)
+    if not offset.size:
+        return
+    C = Xc[:, offset].toarray() - mu[offset]
+    aC = C * a[:, None]
+    cross = np.asarray(Xc.T @ aC) - np.outer(mu, aC.sum(axis=0))
+    cross[offset] = C.T @ aC
+    gram[:, offset] = cross
+    gram[offset, :] = cross.T
+    xty[offset] = aC.T @ Y - np.outer(aC.sum(axis=0), a @ Y)
 
 
 class _GramGroups:
@@ -167,6 +209,7 @@ class _GramGroups:
                     self.centers[:, members] = col_sum[:, None]
                     gram = gram - np.outer(col_sum, col_sum)
                     xty = xty - np.outer(col_sum, y_mean)
+                    _recentre_offset_columns(Xr, ar, col_sum, Yr, gram, xty)
             else:
                 if fit_intercept:  # centre the rows first (exact)
                     mu = ar @ Xr
@@ -278,6 +321,14 @@ class MultiTaskDatafit(BaseDatafit):
         self.n_labels = n_t
         # Kish's effective number of labelled rows (free of the weights' scale)
         self.n_effective = totals**2 / np.maximum((S * S).sum(axis=0), 1e-300)
+        # squared-loss labels enter centred on their weighted mean (the model's
+        # intercept takes it back): sum a y^2 / 2 and w^T G w cancel in the
+        # loss otherwise, and labels around 1e8 with a unit spread left the
+        # duality gap rounding noise (stopped "converged" at 10 iterations)
+        self.label_shift = np.zeros(T)
+        if fit_intercept and self.squared.any():
+            self.label_shift = _label_means(Y, mask, A) * self.squared
+            Y = Y - self.label_shift
         sq_ids = np.flatnonzero(self.squared)
         p = d + 1
         groups = _group_equal_columns(A, sq_ids)
@@ -321,21 +372,24 @@ class MultiTaskDatafit(BaseDatafit):
         return gW - self.centers * gb[None, :]
 
     def intercepts_from(self, W, b):
-        """Model intercepts from the solver's centred ones ``b' = b + mu^T w``.
+        """Model intercepts from the solver's centred ones ``b' = b - m + mu^T w``.
 
-        ``mu_t`` is the weighted mean row of task ``t``. The solver works with
-        ``b'`` so that un-centred features leave it well conditioned (the
-        change of variables does not touch the penalty on ``W``).
+        ``mu_t`` is the weighted mean row of task ``t`` and ``m_t`` its
+        weighted mean label (``label_shift``; 0 for binary tasks). The solver
+        works with ``b'`` so that un-centred features and labels leave it well
+        conditioned (the change of variables does not touch the penalty on
+        ``W``).
         """
         if self.all_centers is None:
             return np.array(b, dtype=np.float64)
-        return b - np.einsum("dt,dt->t", self.all_centers, W)
+        return b + self.label_shift - np.einsum("dt,dt->t", self.all_centers, W)
 
     def centred_from(self, W, intercept):
         """Inverse of :meth:`intercepts_from`."""
         if self.all_centers is None:
             return np.array(intercept, dtype=np.float64)
-        return intercept + np.einsum("dt,dt->t", self.all_centers, W)
+        shifted = intercept - self.label_shift
+        return shifted + np.einsum("dt,dt->t", self.all_centers, W)
 
     # ------------------------------------------------------------------ core
     def _eval(self, W, b, need_grad=True):
