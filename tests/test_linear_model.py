@@ -693,7 +693,9 @@ def test_mean_regularized_limits_are_per_task_ols_and_the_pooled_model():
         ("MeanRegularizedMultiTaskCV", MeanRegularizedMultiTask, {}),
     ],
 )
-def test_cv_models_equal_a_grid_search_on_the_same_folds(cv_cls, base, extra):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cv_models_equal_a_grid_search_on_the_same_folds(cv_cls, base, extra, weighted):
+    from sklearn.metrics import r2_score
     from sklearn.model_selection import GridSearchCV, KFold
 
     import mtlclassic.linear_model as lm
@@ -704,20 +706,37 @@ def test_cv_models_equal_a_grid_search_on_the_same_folds(cv_cls, base, extra):
     W += 0.3 * rng.standard_normal((6, 5))
     Y = X @ W + rng.standard_normal((240, 5))
     Y[rng.rand(240, 5) < 0.3] = np.nan
+    # weights that change the choice: the held-out scores were unweighted
+    # (alpha_ 1000x off GridSearchCV's, which weighs them in score)
+    sw = np.where(rng.rand(240) < 0.5, 20.0, 1.0) if weighted else None
+    fit = {} if sw is None else {"sample_weight": sw}
     folds = KFold(4, shuffle=True, random_state=1)
     model = getattr(lm, cv_cls)(
         n_alphas=6, eps=1e-3, cv=folds, selection="fold_mean", **extra, **TIGHT
-    ).fit(X, Y)
+    ).fit(X, Y, **fit)
     assert model.alphas_.shape == (6,) and np.all(np.diff(model.alphas_) < 0)
     assert model.cv_scores_.shape == (6, 4)
     assert model.cv_task_scores_.shape == (6, 5, 4)
     # oracle: cold fits at every alpha through scikit-learn's GridSearchCV
     search = GridSearchCV(
         base(**extra, **TIGHT), {"alpha": list(model.alphas_)}, cv=folds
-    ).fit(X, Y)
+    ).fit(X, Y, **fit)
     assert_allclose(
         model.mean_cv_score_, search.cv_results_["mean_test_score"], atol=1e-7
     )
+    # the out-of-fold score at alpha_: scikit-learn's weighted R² per task
+    P = np.empty_like(Y)
+    for train, test in folds.split(X):
+        part = {} if sw is None else {"sample_weight": sw[train]}
+        fold = base(alpha=model.alpha_, **extra, **TIGHT)
+        P[test] = fold.fit(X[train], Y[train], **part).predict(X[test])
+    best = int(np.flatnonzero(model.alphas_ == model.alpha_)[0])
+    r2 = []
+    for t in range(5):
+        rows = ~np.isnan(Y[:, t])
+        w = None if sw is None else sw[rows]
+        r2.append(r2_score(Y[rows, t], P[rows, t], sample_weight=w))
+    assert_allclose(model.oof_score_[best], np.mean(r2), atol=1e-7)
     assert model.alpha_ == search.best_params_["alpha"]
     assert_allclose(model.coef_, search.best_estimator_.coef_, atol=1e-7)
     assert_allclose(model.predict(X), search.predict(X), atol=1e-7)

@@ -93,6 +93,8 @@ def _path_scores(base, X, Y, sample_weight, train, test, alphas, fold, names):
     X_tr, X_te = _safe_indexing(X, train), _safe_indexing(X, test)
     Y_tr, Yt = Y[train], Y[test]
     sw = None if sample_weight is None else sample_weight[train]
+    # held-out rows weighted as in fit (GridSearchCV passes them to score too)
+    sw_te = None if sample_weight is None else sample_weight[test]
     labelled = ~np.isnan(Y_tr) if sw is None else ~np.isnan(Y_tr) & (sw > 0)
     keep = labelled.any(axis=0)
     T = Y.shape[1]
@@ -124,14 +126,16 @@ def _path_scores(base, X, Y, sample_weight, train, test, alphas, fold, names):
         preds[a][:, keep] = _mean_from_linear(
             np.asarray(X_te @ coef.T) + intercept, data.kinds
         )
-        scores = _task_scores(Yt, ~np.isnan(Yt) & keep, preds[a], base.tasks)
+        scores = _task_scores(Yt, ~np.isnan(Yt) & keep, preds[a], base.tasks, sw_te)
         per_task[a] = scores
         mean[a] = _nanmean(scores)  # model.score, without predicting again
     return mean, per_task, preds
 
 
-def _oof_scores(Y, folds, predictions, kinds):
+def _oof_scores(Y, folds, predictions, kinds, sample_weight=None):
     """Each task's score on every out-of-fold prediction at once, per alpha.
+
+    ``sample_weight``: None or per task (n_samples, n_tasks), as in fit.
 
     Returns ``(mean (n_alphas,), per_task (n_alphas, n_tasks))``.
     """
@@ -141,7 +145,7 @@ def _oof_scores(Y, folds, predictions, kinds):
         P[:, test] = pred
     per_task = np.array(
         [
-            _task_scores(Y, ~np.isnan(Y) & ~np.isnan(P[a]), P[a], kinds)
+            _task_scores(Y, ~np.isnan(Y) & ~np.isnan(P[a]), P[a], kinds, sample_weight)
             for a in range(n_alphas)
         ]
     )
@@ -250,7 +254,7 @@ default=None
         fold_mean = (
             np.nanmean(scores, axis=0) if np.isfinite(scores).any() else scores[0]
         )
-        oof_mean, oof_tasks = _oof_scores(Yf, folds, [r[2] for r in results], kinds)
+        oof_mean, oof_tasks = _oof_scores(Yf, folds, [r[2] for r in results], kinds, sw)
         mean = oof_mean if self.selection == "oof" else fold_mean
         best = int(np.nanargmax(mean)) if np.isfinite(mean).any() else 0
         model.alpha = float(alphas[best])
@@ -277,7 +281,8 @@ _CV_DOC = r"""
     values log-spaced from ``alpha_max`` down to ``eps * alpha_max``; on every
     fold of ``cv`` the base model runs the path from the largest ``alpha``
     down, each fit warm-started from the previous one, and is scored on the
-    fold's held-out rows (R² / ROC AUC per task, each on its labelled rows).
+    fold's held-out rows (R² / ROC AUC per task, each on its labelled rows,
+    weighted by ``sample_weight`` as the fit is).
     The best ``alpha`` (``alpha_``, by ``selection``) is refitted on every
     row. With ``selection="fold_mean"`` this is exactly
     ``GridSearchCV(<base>, {"alpha": alphas}, cv=cv)`` on the same folds,

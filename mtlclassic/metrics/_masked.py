@@ -70,14 +70,20 @@ def _task_metric(kind: str, metric: str, y: np.ndarray, p: np.ndarray, w=None) -
     raise ValueError(f"Unknown metric {metric!r}.")
 
 
+# relative rounding of a weighted mean label: below it, labels are constant
+_ROUNDING = 100 * np.finfo(np.float64).eps
+
+
 def _task_scores(Y, mask, P, kinds, w=None):
     """Every task's R² (regression) or ROC AUC (other kinds), shape (n_tasks,).
 
     Each on its labelled rows, NaN where undefined; the R² of all regression
     tasks at once (as ``r2_score(force_finite=False)``, vectorised: the CV
     paths score thousands of (alpha, task) pairs). Labels constant up to
-    rounding (total sum of squares at most 1e-12 of the sum of squared labels)
-    give NaN, where ``r2_score`` with weights returns about -1e30.
+    rounding (a spread below about 1e-14 of their size: total sum of squares
+    at most ``(100 eps)^2`` of the sum of squared labels) give NaN, where
+    ``r2_score`` with weights returns about -1e30; labels around 1e6 with a
+    spread of 0.5 are not constant.
     """
     T = Y.shape[1]
     out = np.full(T, np.nan)
@@ -96,7 +102,7 @@ def _task_scores(Y, mask, P, kinds, w=None):
             r2 = 1.0 - ss_res / ss_tot
         n = mask[:, reg].sum(axis=0)
         # constant labels (up to rounding of the weighted mean): undefined
-        varies = ss_tot > 1e-12 * (A * y * y).sum(axis=0)
+        varies = ss_tot > _ROUNDING**2 * (A * y * y).sum(axis=0)
         out[reg] = np.where((n >= 2) & varies & np.isfinite(r2), r2, np.nan)
     for t in np.flatnonzero(~reg):
         rows = mask[:, t]
