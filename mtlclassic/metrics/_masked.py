@@ -203,19 +203,30 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None, task_name
         P = _pred_matrix(Y_pred, Y.shape, _true_names(Y_true, names))
     else:
         P = _pred_matrix(Y_pred, (Y.shape[0], len(order)))[:, order]
-    w = _row_weights(sample_weight, Y.shape[0], names)
-    if (
-        w is not None
-        and w.ndim == 2
-        and order is not None
-        and not isinstance(sample_weight, pd.DataFrame)
-    ):  # an array in the estimator's task order, as its fit takes it
-        w = w[:, order]
+    w = _weights_in_order(_row_weights(sample_weight, Y.shape[0], names),
+                          sample_weight, order)  # fmt: skip
     scores = _task_scores(Y, mask, P, kinds, w)
     warn_left_out(names, scores)
     if np.all(np.isnan(scores)):
         return np.nan
     return float(np.nanmean(scores))
+
+
+def _weights_in_order(w, sample_weight, order):
+    """Per-task weights ``w`` in ``Y_true``'s column order.
+
+    A 2-D array is in the estimator's task order, as its fit takes it
+    (``order``: :func:`align_tasks`'s, None when the orders agree); a
+    DataFrame was matched by name already.
+    """
+    if (
+        w is not None
+        and w.ndim == 2
+        and order is not None
+        and not isinstance(sample_weight, pd.DataFrame)
+    ):
+        return w[:, order]
+    return w
 
 
 def align_tasks(Y_true, tasks, task_names):

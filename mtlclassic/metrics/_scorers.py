@@ -14,6 +14,7 @@ from ._masked import (
     _pred_matrix,
     _row_weights,
     _task_metric,
+    _weights_in_order,
     _weights_of,
     align_tasks,
     warn_left_out,
@@ -115,13 +116,19 @@ class _WeightRequest:
         return request
 
 
-def _predict_matrix(estimator, X, Y, shape):
-    """Predictions with one column per task of ``Y``, matched by name if known."""
+def _predict_matrix(estimator, X, Y, shape, sample_weight, names):
+    """Predictions and weights with one column per task of ``Y``, matched by name.
+
+    Returns ``(P, w)``: a 2-D ``sample_weight`` array is in the estimator's
+    task order, as :meth:`score` and :func:`multitask_score` read it.
+    """
     fitted = list(fitted_tasks(estimator))
     _, order = align_tasks(Y, None, fitted or None)
+    w = _weights_in_order(_row_weights(sample_weight, shape[0], names),
+                          sample_weight, order)  # fmt: skip
     if order is None:
-        return _pred_matrix(estimator.predict(X), shape)
-    return _pred_matrix(estimator.predict(X), (shape[0], len(order)))[:, order]
+        return _pred_matrix(estimator.predict(X), shape), w
+    return _pred_matrix(estimator.predict(X), (shape[0], len(order)))[:, order], w
 
 
 class MultitaskScorer(_WeightRequest):
@@ -138,8 +145,7 @@ class MultitaskScorer(_WeightRequest):
 
     def __call__(self, estimator, X, Y, sample_weight=None):
         Yf, mask, kinds, names = _check_fold_targets(Y, self.tasks, estimator)
-        w = _row_weights(sample_weight, Yf.shape[0], names)
-        P = _predict_matrix(estimator, X, Y, Yf.shape)
+        P, w = _predict_matrix(estimator, X, Y, Yf.shape, sample_weight, names)
         scores, counts = [], []
         for t, kind in enumerate(kinds):
             rows = mask[:, t]
@@ -184,8 +190,7 @@ class TaskScorer(_WeightRequest):
             t = names.index(str(self.task))
         else:
             raise ValueError(f"task {self.task!r} is not a task of Y; tasks: {names}.")
-        w = _row_weights(sample_weight, Yf.shape[0], names)
-        P = _predict_matrix(estimator, X, Y, Yf.shape)
+        P, w = _predict_matrix(estimator, X, Y, Yf.shape, sample_weight, names)
         rows = mask[:, t]
         score = np.nan  # no label for this task here
         if rows.any():
