@@ -970,6 +970,28 @@ def test_a_complex_column_is_refused_as_from_an_array():
         fitted.predict(X)
 
 
+def test_times_in_a_numeric_column_are_refused_at_predict_and_compiled():
+    # fit refuses a time column; predict (and compile) scored a timedelta or a
+    # datetime given for a number by its ticks (LightGBM itself refuses them)
+    from mtlclassic import compile as compile_model
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"age_days": rng.uniform(0, 100, 300), "f": rng.normal(size=300)})
+    Y = pd.DataFrame({"y": X.age_days / 10 + rng.normal(size=300)})
+    model = MultiTaskLGBM(n_estimators=10, n_jobs=1, random_state=0).fit(X, Y)
+    days = pd.to_timedelta(X.age_days.head(5), unit="D")
+    scored = compile_model(model)
+    for times in (days, pd.Timestamp("2020-01-01") + days):
+        rows = X.head(5).assign(age_days=times)
+        with pytest.raises(
+            TypeError, match=r"'age_days' holds times \((timedelta|date)"
+        ):
+            model.predict(rows)
+        with pytest.raises(TypeError, match="'age_days' holds times"):
+            scored.predict(rows)
+    assert_allclose(scored.predict(X.head(5)), model.predict(X.head(5)), rtol=1e-12)
+
+
 def test_a_task_with_one_labelled_row_is_not_bagged():
     # subsample=0.7 bagged int(0.7 * 1) = 0 rows: LightGBM's "Check failed"
     rng = np.random.default_rng(0)

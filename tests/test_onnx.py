@@ -529,3 +529,25 @@ def test_heads_with_an_offset_apply_the_objectives_link_after_it(objective):
     expected = model.predict(X)
     assert expected.min() > 0  # the link's scale, not the raw score's
     assert_allclose(run(to_onnx(model, X.head()), X), expected, **TOL)
+
+
+def test_onnx_inputs_refuse_bool_ids_and_times_for_numbers(pipeline, data):
+    # predict refuses both; onnx_inputs fed True/False as the ids 1/0 and a
+    # datetime's ticks as the number
+    import datetime
+
+    import pandas as pd
+
+    X, _ = data
+    proto = to_onnx(pipeline, X.head())
+    rows = X.head(5)
+    with pytest.raises(ValueError, match="'user_id' .*holds bools"):
+        onnx_inputs(rows.assign(user_id=rows.user_id % 2 == 0), proto)
+    numeric = next(c for c in rows.columns if c.startswith("user_f"))
+    for value in (pd.Timestamp("2024-01-01"), datetime.datetime(2024, 1, 1),
+                  pd.Timedelta(days=1)):  # fmt: skip
+        boxed = pd.Series([value] * 5, dtype=object, index=rows.index)
+        for frame in (rows.assign(**{numeric: value}), rows.assign(**{numeric: boxed})):
+            with pytest.raises(ValueError, match=f"'{numeric}' .*holds times"):
+                onnx_inputs(frame, proto)
+    assert_allclose(run(proto, rows), pipeline.predict(rows), **TOL)

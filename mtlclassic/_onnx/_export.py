@@ -1,5 +1,6 @@
 """``to_onnx``: a fitted model as one ONNX graph; ``onnx_inputs`` to feed it."""
 
+import datetime
 import json
 import numbers
 import os
@@ -409,6 +410,13 @@ def onnx_inputs(data, model):
             feed[name] = _as_int64(values, name)
         elif values.dtype.kind in "biuf":  # numbers already: no pandas
             feed[name] = values.astype(np.float64, copy=False)
+        elif values.dtype.kind in "mM" or any(
+            isinstance(v, _TIMES) for v in values[: min(len(values), 1000)]
+        ):  # predict refuses them: float64 would give their ticks
+            raise ValueError(
+                f"column {name!r} (double) holds times ({values.dtype}); the model "
+                "read numbers there: convert them as for fit."
+            )
         else:
             try:
                 numbers = pd.to_numeric(pd.Series(values), errors="raise")
@@ -416,6 +424,11 @@ def onnx_inputs(data, model):
                 raise ValueError(f"column {name!r} (double): {exc}") from None
             feed[name] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
     return feed
+
+
+# values a double input refuses, as predict does (checked on the first 1,000 of
+# an object column: a column of Timestamps)
+_TIMES = (datetime.date, datetime.timedelta, np.datetime64, np.timedelta64)
 
 
 def _as_text(values):
@@ -438,6 +451,14 @@ def _as_text(values):
 def _as_int64(values, name):
     """Return whole numbers as int64; refuse missing, fractional or huge values."""
     values = np.asarray(values)
+    if values.dtype.kind == "b" or (
+        values.dtype.kind == "O" and any(isinstance(v, bool | np.bool_) for v in values)
+    ):  # True is no id 1: predict refuses them too
+        raise ValueError(
+            f"column {name!r} (int64 ids in the graph) holds bools ({values.dtype})."
+        )
+    if values.dtype.kind in "mM":
+        raise ValueError(f"column {name!r} (int64 in the graph) holds times.")
     if values.dtype.kind in "iu":
         if values.dtype.kind == "u" and values.size and values.max() > 2**63 - 1:
             raise ValueError(f"column {name!r} (int64 in the graph) has values "

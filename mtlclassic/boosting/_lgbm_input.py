@@ -299,6 +299,11 @@ def _feature_values(column, col, categories, built=None):
     """
     if col in categories:
         return _category_codes(column, categories[col], col, built)
+    if getattr(column.dtype, "kind", "") in "mM":  # float64 would give their ticks
+        raise TypeError(
+            f"X column {col!r} holds times ({column.dtype}) where fit had numbers; "
+            "convert them as for fit (e.g. days as a float) or drop the column."
+        )
     if getattr(column.dtype, "kind", "") == "c":  # float64 drops the imaginary part
         raise TypeError(
             f"X column {col!r} is complex ({column.dtype}); LightGBM reads real "
