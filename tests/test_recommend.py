@@ -179,6 +179,14 @@ def test_bad_configuration(fitted):
         ValueError, match=r"1 item\(s\) not in the catalogue, e.g. \[-5\]"
     ):
         _rec(fitted).score_pairs(pd.DataFrame({"user_id": [0, 1], "item_id": [-5, -5]}))
+    # a candidates frame too (the pair was dropped without a word)
+    known = int(items.item_id.iloc[0])
+    outside = pd.DataFrame({"user_id": [0, 0], "item_id": [known, -5]})
+    with pytest.raises(ValueError, match=r"candidates has 1 item\(s\) not in the "
+                       r"catalogue, e.g. \[-5\]"):  # fmt: skip
+        _rec(fitted).recommend([0], k=2, candidates=outside)
+    listed = _rec(fitted).recommend([0], k=2, candidates=outside.head(1))
+    assert listed.item_id.tolist() == [known]
     unfitted_on_arrays = ALSEmbedder(
         user_col=0, item_col=1, cv=None, factors=2, iterations=1
     ).fit(X[["user_id", "item_id"]].to_numpy())

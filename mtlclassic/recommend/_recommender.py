@@ -200,7 +200,8 @@ default="standardized"
         that generates them (its ``recommend_candidates``, e.g.
         :meth:`~mtlclassic.ALSEmbedder.recommend_candidates`; ``n_candidates``
         per user), ``"all"`` every catalogue item, a DataFrame of
-        (``user_col``, ``item_col``) pairs; ``"auto"`` is the fitted
+        (``user_col``, ``item_col``) pairs of catalogue items (another item
+        is a ``ValueError``); ``"auto"`` is the fitted
         generators' candidates after :meth:`fit` (ranked by the LambdaRank
         head, or with ``ranker=None`` by ``fusion``), else ``"als"`` when the
         model has such an embedder, else ``"all"``. Embedders are found by
@@ -636,6 +637,7 @@ default="auto"
             )
             pairs = self._conform_frame(source[keep], "candidates")
             pairs = pairs[pairs[self.user_col].isin(users)]
+            self._refuse_unknown_items(pairs, "candidates")
             twice = pairs.duplicated([self.user_col, self.item_col])
             if twice.any():
                 user, item = (
@@ -667,6 +669,21 @@ default="auto"
                 }
             )
         return self._servable(pairs, exclude_seen)
+
+    def _refuse_unknown_items(self, pairs, name):
+        """Raise naming ``name`` if ``pairs`` holds items not in the catalogue.
+
+        Such an item has no side features to score it by (it was dropped
+        from a candidates frame without a word).
+        """
+        missing = ~pairs[self.item_col].isin(self.items_.index)
+        if missing.any():
+            unknown = pd.unique(pairs.loc[missing, self.item_col].to_numpy())
+            raise ValueError(
+                f"{name} has {unknown.size} item(s) not in the catalogue, e.g. "
+                f"{unknown[:3].tolist()}; keep the catalogue's items "
+                f"({name}[{name}[{self.item_col!r}].isin(items[{self.item_col!r}])])."
+            )
 
     def _servable(self, pairs, exclude_seen):
         """``pairs`` of catalogue items, without the seen ones if ``exclude_seen``."""
@@ -1403,13 +1420,7 @@ default="auto"
             ["candidate_score"] if "candidate_score" in pairs.columns else []
         )
         pairs = self._conform_frame(pairs[keep], "pairs").reset_index(drop=True)
-        missing = ~pairs[self.item_col].isin(self.items_.index)
-        if missing.any():
-            unknown = pd.unique(pairs.loc[missing, self.item_col].to_numpy())
-            raise ValueError(
-                f"pairs has {unknown.size} item(s) not in the catalogue, e.g. "
-                f"{unknown[:3].tolist()}."
-            )
+        self._refuse_unknown_items(pairs, "pairs")
         if self._ranked:
             return self._score_ranked(self._with_union(pairs), session)
         parts, session = [], session_rows(self, session)
