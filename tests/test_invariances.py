@@ -184,3 +184,19 @@ def test_fit_on_permuted_rows_gives_the_same_model(case, data, fitted):
         base, got = base[:, :-2].astype(float), got[:, :-2].astype(float)
     tolerance = 1e-3 if case[0] == "FMRegressor" else 1e-6
     np.testing.assert_allclose(got, base, rtol=tolerance, atol=tolerance)
+
+
+def test_pipeline_on_int_column_names_equals_text_names(data):
+    # its drop_time step matched the names with .str and failed on int names
+    X, Y = data
+    X = X.assign(timestamp=np.arange(len(X)))
+    params = dict(fm_n_iter=5, iterations=3, factors=4, cv=2, n_estimators=20,
+                  n_jobs=1, random_state=0)  # fmt: skip
+    named = make_multitask_recommender(**params).fit(X, Y)
+    Xi = X.set_axis(range(X.shape[1]), axis=1)
+    time = list(X.columns).index("timestamp")
+    ints = make_multitask_recommender(user_col=0, item_col=1, time_col=time, **params)
+    ints.fit(Xi, Y)
+    np.testing.assert_allclose(ints.predict(Xi), named.predict(X), rtol=1e-12)
+    with pytest.raises(ValueError, match="array without column names.*time_col=None"):
+        make_multitask_recommender(**params).fit(Xi.to_numpy(), Y)

@@ -457,11 +457,29 @@ def _als_step(factors, regularization, iterations, n_jobs, verbose, common):
     ).set_output(transform="pandas")
 
 
+class _NamedColumns(make_column_selector):
+    """``make_column_selector(pattern=...)`` matching every column name as text.
+
+    scikit-learn's applies ``.str.contains`` to the names, which fails on a
+    frame with int column names; an array has no names to match.
+    """
+
+    def __call__(self, df):
+        if not hasattr(df, "columns"):
+            raise ValueError(
+                "make_multitask_recommender drops its time_col (and id columns "
+                "the heads do not read) by name, but X is an array without "
+                "column names: pass a DataFrame, or time_col=None."
+            )
+        pattern = re.compile(self.pattern)
+        return [c for c in df.columns if pattern.search(str(c))]
+
+
 def _drop_columns(columns):
     """Return a ColumnTransformer dropping ``columns`` where present, the rest kept."""
     pattern = "^(?:" + "|".join(re.escape(str(c)) for c in columns) + ")$"
     return ColumnTransformer(
-        [("drop", "drop", make_column_selector(pattern=pattern))],
+        [("drop", "drop", _NamedColumns(pattern=pattern))],
         remainder="passthrough",
         verbose_feature_names_out=False,
     ).set_output(transform="pandas")
