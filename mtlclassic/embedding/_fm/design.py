@@ -239,6 +239,13 @@ def resolve_categorical(X, categorical_features, extra=()) -> np.ndarray:
     item columns) add more.
     """
     is_frame = isinstance(X, pd.DataFrame)
+    if is_frame and X.columns.duplicated().any():  # X[c] would be a frame
+        twice = X.columns[X.columns.duplicated()]
+        counts = {str(c): int((X.columns == c).sum()) for c in twice}
+        raise ValueError(
+            f"X has columns named more than once ({counts}: name and count); a "
+            "column must appear once (which copy would the model read?)."
+        )
     n_columns = X.shape[1]
     columns = list(X.columns) if is_frame else list(range(n_columns))
     mask = np.zeros(n_columns, dtype=bool)
