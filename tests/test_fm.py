@@ -769,8 +769,14 @@ def test_logistic_steps_never_increase_the_objective_from_any_start():
 ])  # fmt: skip
 def test_duplicate_column_names_are_refused_naming_them(make):
     # X["f"] was a DataFrame and the design failed on its missing .dtype
-    X = pd.DataFrame({"user_id": [0, 1, 2, 0, 1, 2], "item_id": [0, 0, 1, 1, 2, 2],
-                      "f": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "g": [1.0, 2, 3, 4, 5, 6]})
+    X = pd.DataFrame(
+        {
+            "user_id": [0, 1, 2, 0, 1, 2],
+            "item_id": [0, 0, 1, 1, 2, 2],
+            "f": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+            "g": [1.0, 2, 3, 4, 5, 6],
+        }
+    )
     X.columns = ["user_id", "item_id", "f", "f"]
     with pytest.raises(ValueError, match=r"named more than once \(\{'f': 2\}"):
         make().fit(X, np.array([1.0, 0, 1, 0, 1, 0]))
