@@ -159,13 +159,15 @@ def category_dtypes(X, positions) -> dict:
     }
 
 
-def recode_categories(column, categories):
+def recode_categories(column, categories, keep_unseen=False):
     """Re-code a ``category`` column by the categories seen in ``fit``.
 
     The same value gets the same code whatever categories (or order) the
     incoming frame declares, or if it comes as plain values (of the fitted
     type, or converted losslessly); a category unseen in ``fit`` becomes
-    missing. ``categories`` None (not a category column in fit) leaves it.
+    missing, or with ``keep_unseen`` a category after the fitted ones (an
+    id a later step reads: its new user is not a missing one).
+    ``categories`` None (not a category column in fit) leaves it.
     """
     if categories is None:
         return column
@@ -179,6 +181,14 @@ def recode_categories(column, categories):
         column.name,
     )  # fmt: skip
     codes = pd.Index(categories).get_indexer(values)  # unseen: -1
+    if keep_unseen:
+        unseen = (codes < 0) & ~pd.isna(values)
+        if unseen.any():
+            extra = pd.unique(values[unseen])
+            codes[unseen] = len(categories) + pd.Index(extra).get_indexer(
+                values[unseen]
+            )
+            categories = [*categories, *extra]
     return pd.Series(
         pd.Categorical.from_codes(codes, categories=categories),
         index=column.index,

@@ -159,3 +159,31 @@ def test_string_ids_with_a_nul_character_are_refused_not_merged():
     with pytest.raises(ValueError, match="NUL character"):
         fitted.update(pd.DataFrame({"user_id": ["u1\x00"], "item_id": ["a"]}))
     assert fitted.recommend(["u3"], n=5).item_id.tolist() == ["a"]
+
+
+def test_category_ids_score_a_new_user_by_the_cold_start_rule(recsys, tmp_path):
+    # the FM's passthrough re-coded the ids to the fitted categories, so the new
+    # user became a missing id and predict, update_model and the CLI refused it
+    from mtlclassic import compile as compile_model
+    from mtlclassic import save
+    from mtlclassic.cli import main
+
+    X, Y = recsys
+    params = dict(fm_n_iter=6, n_estimators=20, factors=8, iterations=3, n_jobs=1,
+                  random_state=0)  # fmt: skip
+    rows = X.head(3).copy()
+    rows.loc[rows.index[0], "user_id"] = 9999  # a user nobody has seen
+    plain = make_multitask_recommender(**params).fit(X, Y)
+    want = plain.predict(rows)
+    ids = {"user_id": "category", "item_id": "category"}
+    model = make_multitask_recommender(**params).fit(X.astype(ids), Y)
+    assert_array_equal(model.predict(rows.iloc[1:]), want[1:])  # same model
+    for frame in (rows, rows.astype(ids)):
+        assert_array_equal(model.predict(frame), want)
+        assert_array_equal(compile_model(model).predict(frame), want)
+    save(model, tmp_path / "m.mtlc", input_example=X.astype(ids).head())
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    assert main(["score", str(tmp_path / "m.mtlc"), str(tmp_path / "new.csv"),
+                 str(tmp_path / "out.csv")]) == 0  # fmt: skip
+    scored = pd.read_csv(tmp_path / "out.csv")
+    np.testing.assert_allclose(scored[list(Y.columns)].to_numpy(), want, rtol=1e-12)

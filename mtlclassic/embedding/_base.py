@@ -51,8 +51,10 @@ and may override:
 
 Written once here: ``transform`` (the output container: ndarray, or a
 DataFrame with the passthrough columns' dtypes kept and their categories
-re-coded to the fitted ones), ``get_feature_names_out``, the cross-fitted
-``fit_transform``, and the id helpers :func:`id_index` and :func:`lookup_ids`.
+re-coded to the fitted ones; an unseen id of its own ``user_col``/``item_col``
+is kept after them, a new user for a later step), ``get_feature_names_out``,
+the cross-fitted ``fit_transform``, and the id helpers :func:`id_index` and
+:func:`lookup_ids`.
 """
 
 import numpy as np
@@ -267,10 +269,10 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         """Record the ``category`` dtypes of ``X``'s columns (for ``transform``)."""
         self.passthrough_categories_ = category_dtypes(X, range(X.shape[1]))
 
-    def _fitted_categories(self, column, position):
+    def _fitted_categories(self, column, position, keep_unseen=False):
         """Re-code a passthrough ``category`` column by the fitted categories."""
         fitted = getattr(self, "passthrough_categories_", {}).get(position)
-        return recode_categories(column, fitted)
+        return recode_categories(column, fitted, keep_unseen)
 
     def _numpy_passthrough(self, X, Xv, keep):
         """Passthrough columns of an ndarray output: numbers, categories as codes.
@@ -307,9 +309,15 @@ class BaseEmbedder(CrossFitTransformerMixin, TransformerMixin, BaseEstimator):
         if frame is None and isinstance(X, pd.DataFrame):
             frame = X
         if frame is not None:
+            # an unseen id of this embedder's id columns stays itself for a
+            # later step (ALS's new user), after the fitted categories; other
+            # unseen categories are missing
+            ids = {getattr(self, "user_col", None), getattr(self, "item_col", None)}
             return pd.concat(
-                [self._fitted_categories(frame.iloc[:, j], j) for j in keep], axis=1
-            )
+                [self._fitted_categories(frame.iloc[:, j], j,
+                                         keep_unseen=frame.columns[j] in ids - {None})
+                 for j in keep], axis=1,
+            )  # fmt: skip
         dense = Xv.toarray() if sp.issparse(Xv) else np.asarray(Xv)
         return pd.DataFrame(dense[:, keep], index=index)
 
