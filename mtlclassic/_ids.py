@@ -148,6 +148,58 @@ def conform_ids(values, reference, column) -> np.ndarray:
     )
 
 
+def conform_categories(values, reference, column) -> np.ndarray:
+    """Return values of a categorical feature as the fitted categories' type.
+
+    A category of bools takes bools, 0/1 and the text ``'True'``/``'False'``
+    (any case, as ``read_csv`` reads them); other values are converted as
+    :func:`conform_ids` converts ids. Missing values stay missing. Values of
+    another kind than the fitted categories of which none is a fitted
+    category (text categories given as their integer codes) raise
+    ``TypeError`` naming ``column``: every row would be scored as missing.
+    """
+    ref = np.asarray(reference, dtype=object)
+    if ref.size and isinstance(ref[0], bool | np.bool_):  # a category's type is one
+        return _as_bools(values, column)
+    arr = exact_values(values)
+    have, wanted = id_kind(arr), id_kind(ref)
+    out = conform_ids(arr, ref, column)
+    if have is not None and wanted is not None and have != wanted:
+        present = ~pd.isna(np.asarray(out, dtype=object))
+        if present.any() and not (pd.Index(ref).get_indexer(out[present]) >= 0).any():
+            first = np.asarray(arr, dtype=object)[present][0]
+            raise TypeError(
+                f"Column {column!r}: fitted as a category of {wanted} values (e.g. "
+                f"{ref[0]!r}) but got {have} values (e.g. {first!r}), none of them "
+                "a fitted category; give the values as in fit (not, say, their "
+                "codes)."
+            )
+    return out
+
+
+def _as_bools(values, column) -> np.ndarray:
+    """Bools (object array, NaN where missing) from bools, 0/1 or 'True'/'False'."""
+    arr = np.asarray(values)
+    if arr.dtype.kind == "b":
+        return arr.astype(object)
+    series = pd.Series(arr, dtype=object)
+    missing = series.isna().to_numpy()
+    words = series.astype(str).str.strip().str.lower()
+    out = words.map(_BOOL_WORDS).to_numpy(dtype=object)
+    bad = pd.isna(out) & ~missing
+    if bad.any():
+        raise ValueError(
+            f"Column {column!r}: fitted as a category of bools but got "
+            f"{series[bad].iloc[0]!r}; give True/False (or 1/0)."
+        )
+    out[missing] = np.nan
+    return out
+
+
+_BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False, "1.0": True,
+               "0.0": False}  # fmt: skip
+
+
 def category_dtypes(X, positions) -> dict:
     """``{position: categories}`` of the ``category`` columns of a fit-time frame."""
     if not hasattr(X, "iloc"):
@@ -176,7 +228,8 @@ def recode_categories(column, categories, keep_unseen=False):
         and column.cat.categories.tolist() == categories
     ):
         return column
-    values = conform_ids(
+    conform = conform_ids if keep_unseen else conform_categories
+    values = conform(
         column.astype(object).to_numpy(), np.asarray(categories, dtype=object),
         column.name,
     )  # fmt: skip

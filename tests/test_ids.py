@@ -187,3 +187,31 @@ def test_category_ids_score_a_new_user_by_the_cold_start_rule(recsys, tmp_path):
                  str(tmp_path / "out.csv")]) == 0  # fmt: skip
     scored = pd.read_csv(tmp_path / "out.csv")
     np.testing.assert_allclose(scored[list(Y.columns)].to_numpy(), want, rtol=1e-12)
+
+
+def test_categories_given_in_another_type_are_conformed_or_refused(recsys):
+    # text categories given as their int codes, and a category of bools given as
+    # 'True'/'False' text, were scored as missing on every row, silently
+    from mtlclassic import MultiTaskLGBM
+
+    X, Y = recsys
+    X = X.drop(columns="timestamp").assign(flag=lambda d: pd.Categorical(d.user_f0 > 0))
+    heads = MultiTaskLGBM(n_estimators=20, random_state=0, n_jobs=1).fit(X, Y)
+    params = dict(time_col=None, fm_n_iter=6, n_estimators=20, factors=8,
+                  iterations=3, n_jobs=1, random_state=0)  # fmt: skip
+    pipe = make_multitask_recommender(**params).fit(X, Y)
+    for model in (heads, pipe):
+        want = model.predict(X)
+        for flag in (X.flag.astype(str), X.flag.astype(str).str.upper(),
+                     X.flag.astype(int), X.flag.astype(bool)):  # fmt: skip
+            assert_array_equal(model.predict(X.assign(flag=flag)), want)
+        with pytest.raises(ValueError, match="'flag': fitted as a category of bools"):
+            model.predict(X.assign(flag=X.flag.astype(str).replace("True", "yes")))
+    codes = X.assign(item_category=X.item_category.cat.codes)
+    with pytest.raises(TypeError, match=r"'item_category': fitted as a category of "
+                       r"str values .* but got int values \(e\.g\. \d\)"):  # fmt: skip
+        heads.predict(codes)
+    # a category nobody saw, of the fitted type, is still scored as unseen
+    unseen = X.head(3).assign(item_category="a new one")
+    missing = X.head(3).assign(item_category=np.nan)
+    assert_array_equal(heads.predict(unseen), heads.predict(missing))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._ids import conform_ids
+from .._ids import conform_categories
 from .._targets import check_targets, check_task_sample_weight
 
 
@@ -272,7 +272,7 @@ def _category_codes(column, fitted, col, built=None):
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         if not column.cat.categories.equals(cats):
-            incoming = conform_ids(
+            incoming = conform_categories(
                 column.cat.categories.to_numpy(dtype=object), reference, col
             )
             # one more slot so that the code -1 (missing) maps to -1
@@ -281,7 +281,7 @@ def _category_codes(column, fitted, col, built=None):
     else:
         values = column.to_numpy()
         if values.dtype.kind == "O" or values.dtype != reference.dtype:
-            values = conform_ids(values, reference, col)
+            values = conform_categories(values, reference, col)
         codes = cats.get_indexer(values)
     values = codes.astype(np.float64)
     values[codes < 0] = np.nan

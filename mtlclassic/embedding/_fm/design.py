@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..._ids import conform_ids
+from ..._ids import conform_categories, conform_ids
 from ..._targets import HUGE_LABEL
 
 # --------------------------------------------------------------------------
@@ -219,6 +219,11 @@ def design_from_sparse(X) -> FMDesign:
         cols.append(np.zeros(int(keep.sum()), dtype=np.int64))
         vals.append(v[keep].astype(np.float64))
     return FMDesign(X.shape[0], np.arange(X.shape[1] + 1), rows, cols, vals)
+
+
+def _all_bools(reference) -> bool:
+    """Whether fitted categories are bools (pandas keeps a category's type uniform)."""
+    return len(reference) > 0 and isinstance(reference[0], bool | np.bool_)
 
 
 def is_auto_categorical(dtype) -> bool:
@@ -472,7 +477,9 @@ def build_design(
                 indexes[j] if indexes else (pd.Index(cats), np.asarray(cats, object))
             )
             if len(cats):  # ids of another type: converted losslessly or refused
-                col = conform_ids(col, reference, names[j])
+                # (a category of bools: 0/1 and 'True'/'False' as bools too)
+                conform = conform_categories if _all_bools(reference) else conform_ids
+                col = conform(col, reference, names[j])
             # intp, as numpy's indexing and bincount take it (int32 would be
             # converted on every call)
             codes = np.asarray(index.get_indexer(col), dtype=np.int64)
