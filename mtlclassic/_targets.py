@@ -347,6 +347,35 @@ def fitted_tasks(estimator) -> dict:
     return {}
 
 
+def refuse_reordered_rows(X, **others):
+    """Refuse a Series/DataFrame of ``others`` holding ``X``'s index labels reordered.
+
+    Rows are matched by position (scikit-learn's rule); a label frame whose
+    index lists the same labels as ``X``'s in another order (a sort, a
+    ``groupby`` result) would give every label to another row, silently.
+    Indexes that differ in their labels (e.g. a reset index) are taken by
+    position. Raises ``ValueError`` naming the argument.
+    """
+    index = getattr(X, "index", None)
+    if not isinstance(index, pd.Index):
+        return
+    for name, other in others.items():
+        labels = getattr(other, "index", None)
+        if not isinstance(labels, pd.Index) or len(labels) != len(index):
+            continue
+        try:
+            reordered = not labels.equals(index) and labels.sort_values().equals(
+                index.sort_values()
+            )
+        except TypeError:  # labels of mixed types do not sort: not comparable
+            reordered = False
+        if reordered:
+            raise ValueError(
+                f"{name} has X's index labels in another order: rows are matched "
+                f"by position, so align them first ({name}.reindex(X.index))."
+            )
+
+
 def tasks_from_column(X, y, column, *, sep="_"):
     """Split labels into one task per value of a column (domain, category).
 
@@ -410,16 +439,7 @@ def tasks_from_column(X, y, column, *, sep="_"):
             f"column {column!r} has {int(values.isna().sum())} missing value(s); "
             "every row needs a task."
         )
-    if isinstance(y, pd.Series | pd.DataFrame) and len(y) == len(X):
-        # rows are matched by position; the same labels in another order
-        # would be silently misassigned, so that is refused
-        if not y.index.equals(X.index) and y.index.sort_values().equals(
-            X.index.sort_values()
-        ):
-            raise ValueError(
-                "y has X's index labels in another order: rows are matched by "
-                "position, so align them first (y.reindex(X.index))."
-            )
+    refuse_reordered_rows(X, y=y)
     if isinstance(y, pd.DataFrame):
         names = [str(c) for c in y.columns]
         twice = sorted({n for n in names if names.count(n) > 1})

@@ -200,3 +200,34 @@ def test_pipeline_on_int_column_names_equals_text_names(data):
     np.testing.assert_allclose(ints.predict(Xi), named.predict(X), rtol=1e-12)
     with pytest.raises(ValueError, match="array without column names.*time_col=None"):
         make_multitask_recommender(**params).fit(Xi.to_numpy(), Y)
+
+
+def test_labels_with_x_index_labels_reordered_are_refused(data):
+    # rows are matched by position: Y sorted by another column (its index then
+    # lists X's labels in another order) gave every label to another row
+    from mtlclassic import Recommender
+    from mtlclassic.metrics import multitask_score, rmse
+
+    X, Y = data
+    X, Y = X.head(300), Y.head(300)
+    shuffled = Y.sample(frac=1.0, random_state=0)
+    message = r"has X's index labels in another order.*reindex\(X\.index\)"
+    lgbm = MultiTaskLGBM(n_estimators=5, n_jobs=1, random_state=0)
+    for fit in (
+        lambda: lgbm.fit(X, shuffled),
+        lambda: lgbm.fit(X, Y, sample_weight=pd.Series(1.0, index=X.index[::-1])),
+        lambda: lgbm.fit(X, Y, eval_set=(X.head(100), Y.head(100)[::-1])),
+        lambda: FMRegressor(2, n_iter=3).fit(X, shuffled["rating"].fillna(3.0)),
+        lambda: TraceNormMultiTask(0.01, n_jobs=1).fit(X[NUMERIC], shuffled),
+        lambda: make_multitask_recommender(fm_n_iter=3, n_jobs=1).fit(X, shuffled),
+        lambda: Recommender(None, X[["item_id"]].drop_duplicates()).fit(X, shuffled),
+        lambda: multitask_score(Y, shuffled),
+        lambda: rmse(Y, shuffled),
+    ):
+        with pytest.raises(ValueError, match=message):
+            fit()
+    # other labels (a reset index) are taken by position, as scikit-learn does
+    fitted = lgbm.fit(X, Y.reset_index(drop=True))
+    np.testing.assert_array_equal(
+        fitted.predict(X), MultiTaskLGBM(**lgbm.get_params()).fit(X, Y).predict(X)
+    )

@@ -15,7 +15,7 @@ from .._compat import (
     import_lightgbm,
     validate_data,
 )
-from .._targets import targets_ndim
+from .._targets import refuse_reordered_rows, targets_ndim
 from ..metrics import multitask_score
 from ._lgbm_input import (
     array_matrix,
@@ -546,6 +546,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             The fitted estimator.
         """
         lgb = import_lightgbm()
+        refuse_reordered_rows(X, y=y, sample_weight=sample_weight)
+        for pair in [eval_set] if isinstance(eval_set, tuple) else eval_set or []:
+            if isinstance(pair, tuple | list) and len(pair) == 2:
+                refuse_reordered_rows(pair[0], eval_set=pair[1])
         data = self._fit_data(X, y, sample_weight, eval_set)
         self.init_score_columns_ = data.offsets
         self._start_fitted(data, y)

@@ -25,7 +25,7 @@ from .._compat import (
     limit_threads,
     validate_data,
 )
-from .._targets import check_targets, check_task_sample_weight
+from .._targets import check_targets, check_task_sample_weight, refuse_reordered_rows
 from .._task_weights import check_task_weights, mgda_weights, uncertainty_weights
 from ..metrics._masked import MultiTaskScoreMixin
 from ._datafits import MultiTaskDatafit
@@ -178,6 +178,7 @@ default=None
                 f"{type(self).__name__} requires y to be passed, but the target y "
                 "is None."
             )
+        refuse_reordered_rows(X, y=y, sample_weight=sample_weight)
         X = _check_X(self, X, reset=True)
         n_samples, n_features = X.shape
         Yf, mask, kinds, names = check_targets(

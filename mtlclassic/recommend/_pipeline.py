@@ -10,6 +10,7 @@ from sklearn.compose import ColumnTransformer, make_column_selector
 from sklearn.pipeline import Pipeline
 
 from .._compat import effective_n_jobs
+from .._targets import refuse_reordered_rows
 from .._worker import worker
 from ..boosting import MultiTaskLGBM
 from ..embedding import ALSEmbedder, FMEmbedder
@@ -537,6 +538,7 @@ class MultiTaskPipeline(Pipeline):
         self : MultiTaskPipeline
         """
         self._check_offset_links()
+        refuse_reordered_rows(X, y=y)
         with self._als_ahead(X):
             return super().fit(X, y, **params)
 

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._compat import InvalidParameterError
 from .._ids import check_query_ids, conform_ids, exact_values, lookup_ids
 from .._schema import unused_columns
-from .._targets import fitted_tasks
+from .._targets import fitted_tasks, refuse_reordered_rows
 from .._time import time_values
 from ..candidates import sample_negatives
 from ..embedding._base import find_embedders
@@ -1076,6 +1076,7 @@ default="auto"
             among the candidates.
         """
         start = time.perf_counter()
+        refuse_reordered_rows(X, Y=Y)
         X, Y = self._check_events(X, Y)
         self._warn_unnamed_time(X)
         fraction = self.ranker_fraction

@@ -28,7 +28,12 @@ from ..._compat import (
     validate_data,
 )
 from ..._ids import category_dtypes
-from ..._targets import check_label_size, check_targets, check_task_sample_weight
+from ..._targets import (
+    check_label_size,
+    check_targets,
+    check_task_sample_weight,
+    refuse_reordered_rows,
+)
 from .coordinate_descent import initial_parameters, solve_fm
 from .design import (
     _column,
@@ -573,6 +578,7 @@ class _BaseFM(BaseEstimator):
     def _fit_tasks(self, X, y, sample_weight, select=None):
         """Fit the multi-task FM on the tasks of ``y`` that ``select`` keeps."""
         _require_y(self, y)
+        refuse_reordered_rows(X, y=y, sample_weight=sample_weight)
         n_samples = _n_rows(X)
         Y, mask, kinds, names = check_targets(
             y, self.tasks, n_samples=n_samples, allow_kinds=self._allowed_kinds

@@ -11,7 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from ..._compat import (
     _fit_context,
 )
-from ..._targets import targets_ndim
+from ..._targets import refuse_reordered_rows, targets_ndim
 from ...metrics._masked import MultiTaskScoreMixin
 from .base import (
     _COMMON_CONSTRAINTS,
@@ -217,6 +217,7 @@ class FMRegressor(RegressorMixin, _SingleTaskFM):
         self : FMRegressor
         """
         _require_y(self, y)
+        refuse_reordered_rows(X, y=y, sample_weight=sample_weight)
         n_samples = _n_rows(X)
         sw = _check_sample_weight_1d(sample_weight, n_samples)
         Xv, design = self._encode_fit(X, sw)
@@ -383,6 +384,7 @@ class FMClassifier(ClassifierMixin, _SingleTaskFM):
         self : FMClassifier
         """
         _require_y(self, y)
+        refuse_reordered_rows(X, y=y, sample_weight=sample_weight)
         n_samples = _n_rows(X)
         sw = _check_sample_weight_1d(sample_weight, n_samples)
         Xv, design = self._encode_fit(X, sw)
