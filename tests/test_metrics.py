@@ -464,3 +464,24 @@ def test_per_task_sample_weights_score_each_task_by_its_own_column():
     both, r_only = make_multitask_scorer(), make_task_scorer("r")
     assert np.isclose(both(model, X, swapped, sample_weight=W), want)
     assert np.isclose(r_only(model, X, swapped, sample_weight=W), want_r2)
+
+
+def test_scorers_take_a_one_task_models_kind_for_a_1d_y():
+    # a ranking model scored with a Series or array y: the kind was guessed from
+    # the values (grades 0-3 regression: R² -1.53 where NDCG@5 is 0.96)
+    from mtlclassic import MultiTaskLGBM
+    from mtlclassic.metrics import make_multitask_scorer, make_task_scorer
+
+    rng = np.random.default_rng(0)
+    q = np.repeat(np.arange(40), 10)
+    X = pd.DataFrame({"qid": q, "f0": rng.normal(size=q.size)})
+    noise = rng.normal(scale=0.5, size=q.size)
+    for y in (pd.Series(np.clip(np.round(X.f0 + 1 + noise), 0, 3), name="rel"),
+              pd.Series((X.f0 + noise > 0).astype(float), name="rel")):  # fmt: skip
+        model = MultiTaskLGBM(tasks=["ranking"], query_col="qid", n_estimators=20,
+                              random_state=0, n_jobs=1).fit(X, y)  # fmt: skip
+        want = mm.ndcg_at_k(y, model.predict(X), X.qid, k=5)
+        for scorer in (make_multitask_scorer(group_col="qid", k=5),
+                       make_task_scorer(0, group_col="qid", k=5)):  # fmt: skip
+            for labels in (y, y.to_numpy(), y.to_frame()):
+                assert scorer(model, X, labels) == pytest.approx(want, rel=1e-12)

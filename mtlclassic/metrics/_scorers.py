@@ -54,9 +54,13 @@ def _check_fold_targets(Y, tasks, estimator):
         elif (
             fitted
             and names is None
-            and np.ndim(Y) == 2
-            and np.shape(Y)[1] == len(fitted)
-        ):
+            and (
+                np.ndim(Y) == 2
+                and np.shape(Y)[1] == len(fitted)
+                or np.ndim(Y) == 1
+                and len(fitted) == 1
+            )
+        ):  # a 1-D y of a one-task model (a Series, an array): its fitted kind
             tasks = list(fitted.values())
     return check_targets(Y, tasks, allow_empty=True)
 
