@@ -1718,3 +1718,22 @@ def test_task_params_values_are_refused_naming_the_task():
         assert other.best_iteration_ == mine.best_iteration_
     ok = MultiTaskLGBM(n_estimators=5, n_jobs=1, task_params={"r": {"n_estimators": 3}})
     assert ok.fit(X, Y).boosters_["r"].num_trees() == 3
+
+
+def test_int64_query_ids_beyond_2_53_in_an_array_stay_apart():
+    # the array was converted to float64 before its query column was read: 40
+    # hashed ids became 21 queries; oracle: lgb.train with the 40 true groups
+    rng = np.random.default_rng(0)
+    q = np.repeat(np.int64(2**53) + np.arange(40, dtype=np.int64), 10)
+    feats = rng.integers(-1000, 1000, size=(q.size, 2))
+    y = np.clip(np.round(feats[:, 0] / 500 + 1 + rng.normal(scale=0.5, size=q.size)),
+                0, 3)  # fmt: skip
+    kw = dict(tasks=["ranking"], n_estimators=20, n_jobs=1, random_state=0,
+              min_child_samples=5, early_stopping_rounds=None)  # fmt: skip
+    model = MultiTaskLGBM(query_col=0, **kw).fit(np.column_stack([q, feats]), y)
+    params = dict(objective="lambdarank", learning_rate=0.05, num_leaves=31,
+                  min_data_in_leaf=5, num_threads=1, seed=0, deterministic=True,
+                  verbosity=-1, force_row_wise=True)  # fmt: skip
+    data = lgb.Dataset(feats.astype(float), y, group=np.full(40, 10))
+    oracle = lgb.train(params, data, 20).predict(feats.astype(float))
+    assert_allclose(model.predict(np.column_stack([q, feats])), oracle, rtol=1e-12)

@@ -502,6 +502,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
                     "dtype('float64')."
                 )
         else:
+            raw = X
             X = validate_data(
                 self, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan"
             )
@@ -510,6 +511,10 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         query = None
         if reset and self.query_col is not None:
             query = X[:, self.query_col]
+            ints = raw if isinstance(raw, np.ndarray) else None
+            if ints is not None and ints.ndim == 2 and ints.dtype.kind in "iu":
+                # the ids as given: float64 merges ids beyond 2**53 into one query
+                query = ints[:, self.query_col]
         return array_matrix(X, self.feature_columns_, self.categories_), query
 
     # ----------------------------------------------------------------- params
