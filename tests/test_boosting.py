@@ -1183,6 +1183,36 @@ def test_a_query_beyond_lambdarank_limit_names_the_task_and_the_query():
             lgb.Dataset(X[["f"]], Y["relevance"], group=[10_001] + [1] * 49),
             num_boost_round=1,
         )
+    # an eval_set query is named by its id (it was named by an internal code)
+    small = X.assign(user_id=np.arange(n) % 200)  # queries of about 50 rows
+    with pytest.raises(ValueError, match=r"query 777 of eval_set .* 10001 labelled"):
+        MultiTaskLGBM(
+            tasks=["ranking"], query_col="user_id", n_estimators=2, n_jobs=1
+        ).fit(
+            small,
+            Y,
+            eval_set=(
+                X.assign(  # fmt: skip
+                    user_id=np.where(X.user_id == 7, 777, X.user_id)
+                ),
+                Y,
+            ),
+        )
+    # rank_xendcg with metric "map" takes such a query, as LightGBM does
+    settings = {"objective": "rank_xendcg", "metric": "map"}
+    model = MultiTaskLGBM(
+        tasks=["ranking"],
+        query_col="user_id",
+        n_estimators=2,
+        n_jobs=1,
+        task_params={"relevance": settings},
+    ).fit(X, Y)
+    oracle = lgb.train(
+        {**settings, "verbosity": -1},
+        lgb.Dataset(X[["f"]], Y["relevance"], group=[10_001] + [1] * 49),
+        num_boost_round=1,
+    )
+    assert model.best_iteration_["relevance"] >= 1 and oracle.num_trees() == 1
 
 
 def test_refit_keeps_the_early_stopped_validation_history():

@@ -73,8 +73,12 @@ def check_label_gain(task, grades, params):
 _MAX_QUERY_ROWS = 10_000  # LightGBM's LambdaRank: rows of one query at most
 
 
-def check_query_sizes(task, codes, raw, query_col):
-    """Refuse a query with more labelled rows than LambdaRank accepts."""
+def check_query_sizes(task, codes, raw, query_col, where=""):
+    """Refuse a query with more labelled rows than LambdaRank accepts.
+
+    ``raw``: the query ids as given (named in the message); ``where``: e.g.
+    ``" of eval_set"``.
+    """
     if codes.size == 0:
         return
     sizes = np.bincount(codes)
@@ -83,11 +87,12 @@ def check_query_sizes(task, codes, raw, query_col):
         value = raw[np.flatnonzero(codes == biggest)[0]]
         value = value.item() if isinstance(value, np.generic) else value
         raise ValueError(
-            f"Ranking task {task!r}: query {value!r} (query_col="
+            f"Ranking task {task!r}: query {value!r}{where} (query_col="
             f"{query_col!r}) has {int(sizes[biggest])} labelled rows, more than "
-            f"the {_MAX_QUERY_ROWS} LightGBM's ranking objectives accept per query; "
-            "keep fewer candidates per query (e.g. the top ones by a retrieval "
-            "score) or split such queries."
+            f"the {_MAX_QUERY_ROWS} LightGBM's LambdaRank and NDCG accept per "
+            "query; keep fewer candidates per query (e.g. the top ones by a "
+            "retrieval score), split such queries, or use objective="
+            "'rank_xendcg' with metric='map'."
         )
 
 
@@ -157,6 +162,7 @@ class EvalData:
     Y: np.ndarray
     mask: np.ndarray
     query: np.ndarray | None
+    raw_query: np.ndarray | None = None  # the ids as given (for messages)
 
 
 @dataclass
@@ -651,8 +657,8 @@ def check_ranking(data, raw_query, query_col):
         if data.kinds[t] != "ranking":
             continue
         params = data.settings[t].params
-        # LambdaRank and the NDCG metric need a gain per grade; every
-        # ranking objective limits a query's rows
+        # LambdaRank and the NDCG metric need a gain per grade and limit a
+        # query's rows (rank_xendcg with metric "map" takes any query)
         metric = params.get("metric")
         gains = (
             params["objective"] == "lambdarank"
@@ -660,15 +666,17 @@ def check_ranking(data, raw_query, query_col):
             or ("ndcg" in str(metric))
         )
         rows = data.mask[:, t]
-        checks = [(data.Y[rows, t], data.query[rows], raw_query[rows])]
+        checks = [(data.Y[rows, t], data.query[rows], raw_query[rows], "")]
         if data.val is not None:  # the validation data meet the same limits
             rows_val = data.val.mask[:, t]
             codes = data.val.query[rows_val]
-            checks.append((data.val.Y[rows_val, t], codes, codes))
-        for grades, codes, raw in checks:
+            raw = data.val.raw_query
+            raw = codes if raw is None else raw[rows_val]
+            checks.append((data.val.Y[rows_val, t], codes, raw, " of eval_set"))
+        for grades, codes, raw, where in checks:
             if gains:
                 check_label_gain(name, grades, params)
-            check_query_sizes(name, codes, raw, query_col)
+                check_query_sizes(name, codes, raw, query_col, where)
 
 
 def check_eval_set(est, eval_set, names, kinds, where="eval_set", allow_empty=False):
@@ -708,5 +716,7 @@ def check_eval_set(est, eval_set, names, kinds, where="eval_set", allow_empty=Fa
             query = X_val[est.query_col].to_numpy()
         else:
             query = np.asarray(X_val)[:, est.query_col]
+        raw_query = query
         query = query_codes(query, est.query_col)
+        return EvalData(features, Y, mask, query, raw_query)
     return EvalData(features, Y, mask, query)
