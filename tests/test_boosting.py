@@ -1167,6 +1167,37 @@ def test_numeric_categorical_codes_are_re_encoded_not_merged_with_missing():
     assert_array_equal(A, before)
 
 
+def test_held_out_queries_stay_put_when_queries_are_appended():
+    # whole queries were held out by a permutation of the query ids, so one more
+    # query moved 12 of 50 earlier ones between training and validation
+    from mtlclassic.boosting._lgbm_input import holdout
+
+    rng = np.random.default_rng(3)
+    groups = rng.permutation(np.repeat(rng.permutation(500)[:50] * 7, 8))  # unsorted
+    rows = np.arange(groups.size)
+    _, held = holdout(rows, 0.2, np.random.default_rng(0), groups)
+    # the oracle: the k-th query to appear is held when the k-th draw is < 0.2
+    order = pd.unique(groups)
+    draws = np.random.default_rng(0).random(order.size)
+    assert set(groups[held]) == set(order[draws < 0.2])
+    assert np.isin(groups, groups[held]).sum() == held.size  # whole queries
+    more = np.r_[groups, np.full(8, 9999), groups[:5]]  # a new query, more rows
+    _, held2 = holdout(np.arange(more.size), 0.2, np.random.default_rng(0), more)
+    assert set(more[held2]) - {9999} == set(groups[held])
+
+
+def test_early_stopping_without_a_second_query_warns():
+    # one query: nothing to hold out, and early stopping was skipped silently
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"qid": np.zeros(60, int), "f": rng.normal(size=60)})
+    y = pd.DataFrame({"rel": rng.integers(0, 3, 60).astype(float)})
+    model = MultiTaskLGBM(tasks=["ranking"], query_col="qid", n_estimators=7,
+                          early_stopping_rounds=2, n_jobs=1)  # fmt: skip
+    with pytest.warns(UserWarning, match="'rel' has a single query: nothing is left"):
+        model.fit(X, y)
+    assert model.best_iteration_ == {"rel": 7}
+
+
 def test_a_query_beyond_lambdarank_limit_names_the_task_and_the_query():
     rng = np.random.default_rng(0)
     n = 10_050

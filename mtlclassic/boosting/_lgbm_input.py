@@ -116,25 +116,34 @@ def holdout(rows, fraction, rng, groups=None):
     ``rng`` is below ``fraction`` (at least one row on each side): the draw
     for a row never depends on how many rows follow, so appending events to
     the training data leaves every earlier row where it was (a permutation
-    would reshuffle all of them, and early stopping would jump).
+    would reshuffle all of them, and early stopping would jump). With groups
+    the same holds for whole groups, in the order their first row comes.
     """
     if groups is None:
         if rows.size < 2:
             return rows, None
-        draws = rng.random(rows.size)
-        held = draws < fraction
-        if not held.any():
-            held[np.argmin(draws)] = True
-        if held.all():
-            held[np.argmax(draws)] = False
+        held = _held_out(rng.random(rows.size), fraction)
         return rows[~held], rows[held]
-    unique = np.unique(groups[rows])
+    labels = groups[rows]
+    unique, first, inverse = np.unique(labels, return_index=True,
+                                       return_inverse=True)  # fmt: skip
     if unique.size < 2:
         return rows, None
-    n_val = min(unique.size - 1, max(1, int(round(fraction * unique.size))))
-    val_groups = rng.permutation(unique)[:n_val]
-    is_val = np.isin(groups[rows], val_groups)
+    # the k-th group to appear takes the k-th draw (appended queries come last)
+    draws = np.empty(unique.size)
+    draws[np.argsort(first, kind="stable")] = rng.random(unique.size)
+    is_val = _held_out(draws, fraction)[inverse.ravel()]
     return rows[~is_val], rows[is_val]
+
+
+def _held_out(draws, fraction):
+    """``draws < fraction``, with at least one held out and one kept."""
+    held = draws < fraction
+    if not held.any():
+        held[np.argmin(draws)] = True
+    if held.all():
+        held[np.argmax(draws)] = False
+    return held
 
 
 def group_rows(rows, query):

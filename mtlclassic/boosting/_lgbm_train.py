@@ -1169,6 +1169,15 @@ def split_rows(est, data):
             groups = data.query if data.kinds[t] == "ranking" else None
             rows, held = holdout(rows, est.validation_fraction, rng, groups)
             data.valid_rows[t] = held
+            if held is None and rows.size:
+                what = "query" if groups is not None else "labelled row"
+                warnings.warn(
+                    f"Task {data.names[t]!r} has a single {what}: nothing is left "
+                    "to hold out for early stopping, so it keeps every one of its "
+                    "rounds (pass eval_set, or more data).",
+                    UserWarning,
+                    stacklevel=4,
+                )
             _check_split_weights(est, data, t, rows, held)
         data.train_rows[t] = rows
 
