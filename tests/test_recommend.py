@@ -284,3 +284,21 @@ def test_als_candidates_are_the_best_servable_ones_of_a_catalogue_subset(fitted)
         )
         mine = top[top.user_id == user]
         assert mine.item_id.tolist() == best.item_id.tolist()[:3]
+
+
+def test_a_text_side_column_is_a_ranker_feature_as_its_category_is():
+    # a 5-value column held as text (read_csv's str) was left out of the ranker's
+    # features without a word; as category it was in, and the lists differed
+    X, Y = make_multitask_recsys(n_users=80, n_items=50, n_events=2000, random_state=0)
+    items = X.drop_duplicates("item_id")[["item_id", "item_f0", "item_category"]]
+    params = dict(fm_n_iter=6, n_estimators=20, factors=8, iterations=3, n_jobs=1,
+                  random_state=0)  # fmt: skip
+    lists = []
+    for dtype in ("category", "str", "object"):
+        catalogue = items.astype({"item_category": dtype})
+        rec = Recommender(make_multitask_recommender(**params), catalogue,
+                          random_state=0, n_jobs=1).fit(X, Y)  # fmt: skip
+        assert "item_category" in rec.ranker_.feature_names_in_
+        lists.append(rec.recommend([0, 1, 2], k=5))
+    for other in lists[1:]:
+        pd.testing.assert_frame_equal(other, lists[0])

@@ -338,17 +338,24 @@ def _ranker_side(side):
     author, a publisher) lets LambdaRank fit the training users' label items
     by name (on Book-Crossing ``author`` took 58% of the ranker's gain and
     made the list worse than EASE's); the multi-task model's predictions
-    carry such columns instead. Text columns are left out too.
+    carry such columns instead. A text column (``str``, ``object``: what
+    ``read_csv`` gives) is a categorical one: kept as ``category`` under the
+    same limit (it was left out without a word).
     """
-    keep = []
+    keep = {}
     for col in side.columns:
         dtype = side[col].dtype
         if isinstance(dtype, pd.CategoricalDtype):
             if side[col].nunique() <= MAX_SIDE_CATEGORIES:
-                keep.append(col)
+                keep[col] = side[col]
         elif pd.api.types.is_numeric_dtype(dtype):  # bool included
-            keep.append(col)
-    return side[keep]
+            keep[col] = side[col]
+        elif pd.api.types.is_string_dtype(dtype) or dtype == object:
+            values = side[col]
+            text = values.dropna()
+            if text.map(type).eq(str).all() and text.nunique() <= MAX_SIDE_CATEGORIES:
+                keep[col] = values.astype("category")
+    return pd.DataFrame(keep, index=side.index)
 
 
 def default_ranker(random_state, n_jobs, verbose):
