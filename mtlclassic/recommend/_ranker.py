@@ -350,7 +350,7 @@ def _ranker_side(side):
                 keep[col] = side[col]
         elif pd.api.types.is_numeric_dtype(dtype):  # bool included
             keep[col] = side[col]
-        elif pd.api.types.is_string_dtype(dtype) or dtype == object:
+        elif pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype):
             values = side[col]
             text = values.dropna()
             if text.map(type).eq(str).all() and text.nunique() <= MAX_SIDE_CATEGORIES:
