@@ -1798,3 +1798,11 @@ def test_int64_query_ids_beyond_2_53_in_an_array_stay_apart():
     data = lgb.Dataset(feats.astype(float), y, group=np.full(40, 10))
     oracle = lgb.train(params, data, 20).predict(feats.astype(float))
     assert_allclose(model.predict(np.column_stack([q, feats])), oracle, rtol=1e-12)
+
+
+def test_a_huge_relevance_grade_is_advised_to_be_binned():
+    # the advice was list(range(10000000001)) gains
+    X = pd.DataFrame({"qid": np.repeat([0, 1], 5), "f": np.arange(10.0)})
+    y = pd.DataFrame({"rel": [0, 1, 2, 1e10, 0, 1, 0, 2, 1, 0]})
+    with pytest.raises(ValueError, match=r"grade 10000000000.*Bin the grades"):
+        MultiTaskLGBM(tasks=["ranking"], query_col="qid", n_jobs=1).fit(X, y)

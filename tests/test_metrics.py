@@ -485,3 +485,10 @@ def test_scorers_take_a_one_task_models_kind_for_a_1d_y():
                        make_task_scorer(0, group_col="qid", k=5)):  # fmt: skip
             for labels in (y, y.to_numpy(), y.to_frame()):
                 assert scorer(model, X, labels) == pytest.approx(want, rel=1e-12)
+    # an array X with the query ids as column 0 (X[0] was its first row)
+    A = np.column_stack([X.qid, X.f0])
+    model = MultiTaskLGBM(tasks=["ranking"], query_col=0, n_estimators=20,
+                          random_state=0, n_jobs=1).fit(A, y)  # fmt: skip
+    want = mm.ndcg_at_k(y, model.predict(A), A[:, 0], k=5)
+    scorer = make_multitask_scorer(group_col=0, k=5)
+    assert scorer(model, A, y) == pytest.approx(want, rel=1e-12)

@@ -61,12 +61,17 @@ def check_label_gain(task, grades, params):
     top = int(np.max(grades)) if grades.size else 0
     if top >= n_gains:
         given = "the default" if gains is None else "task_params' label_gain"
+        advice = (  # a list of a million gains is no advice
+            f"Pass task_params={{{task!r}: {{'label_gain': list(range({top + 1}))}}}} "
+            "(linear gains, as mtlclassic's ndcg_at_k) or bin the grades."
+            if top < 10_000
+            else "Bin the grades into a few levels (e.g. 0-4): relevance grades "
+            "are ranks of preference, not amounts."
+        )
         raise ValueError(
             f"Ranking task {task!r} has relevance grade {top}, but {given} maps "
             f"grades 0..{n_gains - 1} only (LightGBM's LambdaRank and NDCG need a "
-            f"gain per grade). Pass task_params={{{task!r}: {{'label_gain': "
-            f"list(range({top + 1}))}}}} (linear gains, as mtlclassic's ndcg_at_k) "
-            "or bin the grades."
+            f"gain per grade). " + advice
         )
 
 

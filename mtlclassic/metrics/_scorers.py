@@ -7,6 +7,7 @@ that scores every task on its labelled rows only.
 import warnings
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.metadata_routing import MetadataRequest
 
 from .._targets import check_targets, fitted_tasks
@@ -92,7 +93,10 @@ class _TaskScoring:
                     f"Scoring task {name!r} by NDCG needs group_col (the query/user "
                     "column of X) in the scorer."
                 )
-            groups = np.asarray(X[self.group_col])[rows]
+            if isinstance(X, pd.DataFrame):
+                groups = X[self.group_col].to_numpy()[rows]
+            else:  # an array (query_col given as a position): a column, not a row
+                groups = np.asarray(X)[:, self.group_col][rows]
             return ndcg_at_k(y, p, groups, k=self.k)
         sign = -1.0 if metric.startswith("neg_") else 1.0
         return sign * _task_metric(kind, metric.removeprefix("neg_"), y, p, w)
@@ -230,8 +234,9 @@ def make_multitask_scorer(
         the metric is undefined in a fold (a single class) are left out.
     tasks : None, list or dict, default=None
         Task kinds; None infers them from each fold's ``Y``.
-    group_col : str, default=None
-        Column of ``X`` holding the query/user id, needed for NDCG.
+    group_col : str or int, default=None
+        Column of ``X`` holding the query/user id, needed for NDCG (a
+        position for an array ``X``, as ``MultiTaskLGBM(query_col=)``).
     k : int, default=10
         Cut-off of NDCG.
 
