@@ -215,3 +215,23 @@ def test_categories_given_in_another_type_are_conformed_or_refused(recsys):
     unseen = X.head(3).assign(item_category="a new one")
     missing = X.head(3).assign(item_category=np.nan)
     assert_array_equal(heads.predict(unseen), heads.predict(missing))
+
+
+def test_numbers_as_a_category_and_all_missing_objects_read_as_numbers(recsys):
+    # a numeric column given as a category of floats, or as an object column of
+    # pd.NA (a Recommender context), was "neither numeric nor categorical"
+    from mtlclassic import compile as compile_model
+
+    X, Y = recsys
+    params = dict(fm_n_iter=6, n_estimators=20, factors=8, iterations=3, n_jobs=1,
+                  random_state=0)  # fmt: skip
+    model = make_multitask_recommender(**params).fit(X, Y)
+    rounded = X.assign(item_f1=X.item_f1.round(1))
+    want = model.predict(rounded)
+    as_category = rounded.assign(item_f1=rounded.item_f1.astype("category"))
+    assert_array_equal(model.predict(as_category), want)
+    missing = X.head(4).assign(item_f1=np.nan)
+    boxed = X.head(4).assign(item_f1=pd.Series([pd.NA] * 4, dtype=object,
+                                               index=X.index[:4]))  # fmt: skip
+    assert_array_equal(model.predict(boxed), model.predict(missing))
+    assert_array_equal(compile_model(model).predict(boxed), model.predict(missing))

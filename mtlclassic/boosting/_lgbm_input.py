@@ -333,7 +333,12 @@ def _feature_values(column, col, categories, built=None):
         if isinstance(column, np.ndarray):  # a dict of arrays: no text
             if column.dtype.kind in "USO" and any(isinstance(v, str) for v in column):
                 raise TypeError
-            return column if column.dtype.kind in "fiub" else column.astype(np.float64)
+            if column.dtype.kind in "fiub":
+                return column
+            # object values: pd.NA and None are missing, as in a Series
+            return pd.Series(column, copy=False).to_numpy(
+                dtype=np.float64, na_value=np.nan
+            )
         if isinstance(column.dtype, np.dtype) and column.dtype.kind in "fiub":
             return column.to_numpy()  # the column's own array
         return column.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -268,8 +268,10 @@ class ALSEmbedder(BaseEmbedder):
         if isinstance(X, pd.DataFrame):
             if X.shape[0] == 0:
                 raise ValueError(
-                    "X is empty (0 rows); ALSEmbedder needs at least one event."
-                )
+                    "X is empty (0 rows); ALSEmbedder needs at least one event"
+                    + (" to fit." if reset else " to transform (as scikit-learn's "
+                       "estimators, it refuses empty input).")
+                )  # fmt: skip
             validate_data(self, X, skip_check_array=True, reset=reset)
             return X
         return validate_data(
