@@ -322,7 +322,7 @@ def _numeric_values(X, j, name) -> np.ndarray:
         and types.is_numeric_dtype(col.cat.categories.dtype)
     ):  # a category of numbers for a numeric column: its values (as LightGBM)
         col = col.astype(col.cat.categories.dtype)
-    if getattr(col, "dtype", None) == object and pd.isna(np.asarray(col)).all():
+    if getattr(getattr(col, "dtype", None), "kind", "") == "O" and pd.isna(col).all():
         col = np.full(len(col), np.nan)  # only missing values (pd.NA, None): NaN
     if isinstance(col, pd.Series) and not (
         types.is_numeric_dtype(col.dtype) or types.is_bool_dtype(col.dtype)
