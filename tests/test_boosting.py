@@ -1806,3 +1806,21 @@ def test_a_huge_relevance_grade_is_advised_to_be_binned():
     y = pd.DataFrame({"rel": [0, 1, 2, 1e10, 0, 1, 0, 2, 1, 0]})
     with pytest.raises(ValueError, match=r"grade 10000000000.*Bin the grades"):
         MultiTaskLGBM(tasks=["ranking"], query_col="qid", n_jobs=1).fit(X, y)
+
+
+def test_update_refuses_a_missing_offset_as_fit_does():
+    # update took a NaN init_score offset as 0 (the whole label into the leaves)
+    X, Y = make_multitask_recsys(n_users=80, n_items=50, n_events=3000, random_state=0)
+    X = X.drop(columns=["timestamp"])
+    X["off_rating"] = 3.0 + np.random.default_rng(0).normal(size=len(X)) * 0.3
+    Y = Y[["rating"]]
+    model = MultiTaskLGBM(n_estimators=15, num_leaves=7, random_state=0, n_jobs=1,
+                          init_score={"rating": "off_rating"})  # fmt: skip
+    model.fit(X.iloc[:2500], Y.iloc[:2500])
+    X_new = X.iloc[2500:].copy()
+    row = np.flatnonzero(Y.iloc[2500:]["rating"].notna())[0]
+    X_new.iloc[row, X_new.columns.get_loc("off_rating")] = np.nan
+    trees = model.boosters_["rating"].model_to_string()
+    with pytest.raises(ValueError, match="'off_rating' .*an offset must be finite"):
+        model.update(X_new, Y.iloc[2500:])
+    assert model.boosters_["rating"].model_to_string() == trees

@@ -209,3 +209,50 @@ def test_update_gives_the_same_numbers_on_every_path(tmp_path):
     scored = pd.read_csv(tmp_path / "out.csv")[list(Y.columns)].to_numpy()
     np.testing.assert_allclose(scored, expected, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(mtl.compile(in_python).predict(rows), expected)
+
+
+def test_update_refusals_leave_everything_as_it_was(data):
+    # a 1e200 rating: the heads learned it before the FM refused it; labels in
+    # another row order were paired by position; an unfitted Recommender gave
+    # an AttributeError
+    from sklearn.exceptions import NotFittedError
+
+    from mtlclassic import MultiTaskFM, update_model
+
+    _, _, X_new, Y_new = data
+    rec = _fitted(data)
+    before = rec.recommend([0, 1, 2], k=5)
+    heads = rec.model_.named_steps["multitasklgbm"]
+    trees = {n: b.model_to_string() for n, b in heads.boosters_.items()}
+    huge = Y_new.assign(rating=Y_new.rating.fillna(3.0) * 1e200)
+    with pytest.raises(ValueError, match="'rating' has labels up to .*beyond 1e\\+100"):
+        rec.update(X_new, huge)
+    with pytest.raises(ValueError, match="labels has X's index labels in another"):
+        rec.update(X_new, Y_new.sort_values("rating"))
+    assert {n: b.model_to_string() for n, b in heads.boosters_.items()} == trees
+    pd.testing.assert_frame_equal(rec.recommend([0, 1, 2], k=5), before)
+    with pytest.raises(NotFittedError):
+        Recommender(make_multitask_recommender(**PARAMS), rec.items).update(X_new)
+    # ids alone (no time column) for a Recommender around a fitted model
+    rec.update(X_new[["user_id", "item_id"]].head(5))
+    # a factorization machine as the last step learns through update(X, y)
+    X, Y, _, _ = data
+    cols = ["user_id", "item_id", "user_f0", "item_f0"]
+    fm = MultiTaskFM(2, n_iter=4, random_state=0).fit(X[cols], Y)
+    manual = MultiTaskFM(2, n_iter=4, random_state=0).fit(X[cols], Y)
+    update_model(fm, X_new[cols], Y_new)
+    manual.update(X_new[cols], Y_new)
+    np.testing.assert_array_equal(fm.predict(X_new[cols]), manual.predict(X_new[cols]))
+
+
+def test_generators_take_an_empty_update_as_no_change(data):
+    from mtlclassic.candidates import EASE, CandidateUnion, ItemKNN, Popularity
+
+    X, _, _, _ = data
+    events = X[["user_id", "item_id"]]
+    union = CandidateUnion([("pop", Popularity()), ("ease", EASE())])
+    for generator in (EASE(), ItemKNN(), Popularity(), union):
+        generator.fit(events)
+        before = generator.recommend([0, 1], 5)
+        generator.update(events.head(0))
+        pd.testing.assert_frame_equal(generator.recommend([0, 1], 5), before)

@@ -26,7 +26,7 @@ from ._lgbm_input import (
     frame_matrix,
     holdout,
 )
-from ._lgbm_predict import gain_table, predict_matrix
+from ._lgbm_predict import gain_table, offset_column, predict_matrix
 from ._lgbm_train import (
     SIDE_BY_SIDE_MAX_ROWS,
     BinnedRows,
@@ -692,10 +692,15 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"decay_rate must be in [0, 1]; got {decay_rate!r}.")
         if _num_samples(X) == 0:
             return self
+        refuse_reordered_rows(X, y=y, sample_weight=sample_weight)
         names, kinds = list(self.tasks_), list(self.tasks_.values())
         new = check_eval_set(
             self, (X, y), names, kinds, where="update", allow_empty=True
         )
+        for name, position in getattr(self, "init_score_columns_", {}).items():
+            # as fit and predict: a NaN offset was taken as 0
+            labelled = new.mask[:, names.index(name)]
+            offset_column(self, new.X[labelled], position, name)
         weights = check_weights(sample_weight, new.mask, names)
         _, changed = refit_leaves(self, new, weights, float(decay_rate))
         for name, value in changed.items():

@@ -92,6 +92,11 @@ def top_n_rows(scores, n):
     return columns, values
 
 
+def _no_rows(X):
+    """Whether a batch of new events has no row (an update is then a no-op)."""
+    return hasattr(X, "shape") and len(X.shape) >= 1 and X.shape[0] == 0
+
+
 class BaseCandidateGenerator(BaseEstimator):
     """Base class of the candidate generators (see the module docstring).
 
@@ -248,6 +253,8 @@ class BaseCandidateGenerator(BaseEstimator):
         self
         """
         check_is_fitted(self)
+        if _no_rows(X_new):  # nothing new, as ALS's and the heads' updates
+            return self
         X_new, users, items, weights = self._events(X_new, reset=False)
         self._check_update(X_new)  # before anything changes
         # ids of the fitted ids' type: a new user "7" of an int-fitted model is 7
@@ -309,6 +316,8 @@ class BaseCandidateGenerator(BaseEstimator):
         they were.
         """
         check_is_fitted(self)
+        if _no_rows(X_new):
+            return
         X_new = self._events(X_new, reset=False)[0]
         self._check_update(X_new)
 

@@ -12,6 +12,7 @@ from .._batch.chunks import (
 )
 from .._batch.files import delimiter_hint
 from .._schema import schema_dtype, schema_example
+from ..embedding._base import is_embedder
 from ..io import save
 from ..recommend._recommender import scoring_model
 from ..recommend._update import update_model
@@ -84,6 +85,17 @@ def run(args):
         if hint:  # one column named 'user_id;item_id;...': not the events
             raise InputError(f"{source}: {hint}.")
         label_cols = [t for t in tasks if t in available]
+        head = target.steps[-1][1] if hasattr(target, "steps") else target
+        needs_labels = not is_embedder(head) or getattr(
+            head, "_update_needs_labels", False
+        )
+        if not tasks and hasattr(head, "update") and needs_labels:  # it learned
+            # nothing, silently
+            raise InputError(
+                f"{type(head).__name__} was fitted on a 1-D y, so its labels have "
+                "no name the command can find among the columns; update it in "
+                "Python: update_model(model, events, labels)."
+            )
         # category columns are read as values, not cast to the saved categories:
         # a new category value is something to learn (as update_model does on a
         # frame), not a missing value; the saved schema then grows with it

@@ -1474,6 +1474,7 @@ default="auto"
         -------
         self : Recommender
         """
+        self._check_bound()  # NotFittedError, as recommend
         if isinstance(events, pd.DataFrame):
             events = full_rows(self, self._conform_frame(events, "events"))
         generators = self.__dict__.get("generators_")

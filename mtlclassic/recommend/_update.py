@@ -18,12 +18,14 @@ One update, in this order:
    seen pairs, so they are no longer recommended.
 """
 
+import inspect
 import numbers
 
 import numpy as np
 import pandas as pd
 
-from .._targets import fitted_tasks
+from .._compat import check_is_fitted
+from .._targets import check_label_size, fitted_tasks, refuse_reordered_rows
 from ..embedding._base import find_embedders, is_embedder
 
 
@@ -63,18 +65,27 @@ def update_model(model, events, labels=None, *, decay_rate=0.9):
         isinstance(decay_rate, numbers.Real) and 0 <= decay_rate <= 1
     ):
         raise ValueError(f"decay_rate must be in [0, 1]; got {decay_rate!r}.")
+    check_is_fitted(model)
     if len(events) == 0:
         return model
     if labels is not None:
-        labels = _check_labels(model, labels, len(events))
+        refuse_reordered_rows(events, labels=labels)
         head, before = _heads(model)
+        labels = _check_labels(model, labels, len(events))
         if not hasattr(head, "update"):
             raise TypeError(
                 f"The model's last step ({type(head).__name__}) has no update; "
                 "pass labels=None to update the embedders only."
             )
+        # labels any step refuses are refused before any step learns (the
+        # heads learned a 1e200 rating the FM then refused)
+        values = labels.to_numpy(dtype=np.float64, na_value=np.nan)
+        check_label_size(values, ~np.isnan(values), list(labels.columns), "labels")
         features = events if before is None else before.transform(events)
-        head.update(features, labels, decay_rate=decay_rate)
+        if "decay_rate" in inspect.signature(head.update).parameters:
+            head.update(features, labels, decay_rate=decay_rate)
+        else:  # a factorization machine (update(X, y)): no leaves to decay
+            head.update(features, labels if labels.shape[1] > 1 else labels.iloc[:, 0])
     for embedder, X in _embedder_inputs(model, events):
         if not hasattr(embedder, "update"):
             continue
@@ -101,6 +112,16 @@ def _embedder_inputs(model, X):
 
 def _check_labels(model, labels, n_rows):
     tasks = list(fitted_tasks(model))
+    if not tasks:  # a single-output estimator (FMRegressor): one label column
+        if isinstance(labels, pd.Series):
+            labels = labels.to_frame()
+        if not isinstance(labels, pd.DataFrame) or labels.shape[1] != 1:
+            raise ValueError(
+                "labels of a single-output model must be one column (a Series or "
+                f"a one-column DataFrame); got {type(labels).__name__} of shape "
+                f"{getattr(labels, 'shape', None)}."
+            )
+        tasks = [str(labels.columns[0])]
     if isinstance(labels, pd.Series) and len(tasks) == 1:
         labels = labels.to_frame(tasks[0])  # a single-task model's labels
     if not isinstance(labels, pd.DataFrame):
@@ -134,7 +155,10 @@ def full_rows(rec, events):
     if not missing or not set(ids) <= set(events.columns) or not len(events):
         return events
     built = rec._model_rows(events[ids].reset_index(drop=True))
-    return events.reset_index(drop=True).assign(**{c: built[c] for c in missing})
+    # a column the model drops before any step (the time) is not built: a
+    # step that reads it refuses the events itself (it was a KeyError)
+    found = {c: built[c] for c in missing if c in built.columns}
+    return events.reset_index(drop=True).assign(**found)
 
 
 def session_rows(rec, session):

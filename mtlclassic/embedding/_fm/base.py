@@ -686,6 +686,7 @@ class _BaseFM(BaseEstimator):
         n = _n_rows(X_new)
         if n == 0:
             return None
+        refuse_reordered_rows(X_new, y_new=y_new, sample_weight=sample_weight)
         Xv = self._validate_fitted(X_new)
         if hasattr(self, "task_names_"):
             Y, weight = task_labels(self, y_new, sample_weight, n)
