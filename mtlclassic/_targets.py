@@ -347,33 +347,45 @@ def fitted_tasks(estimator) -> dict:
     return {}
 
 
-def refuse_reordered_rows(X, **others):
+def refuse_reordered_rows(X, _reference="X", **others):
     """Refuse a Series/DataFrame of ``others`` holding ``X``'s index labels reordered.
 
     Rows are matched by position (scikit-learn's rule); a label frame whose
     index lists the same labels as ``X``'s in another order (a sort, a
     ``groupby`` result) would give every label to another row, silently.
-    Indexes that differ in their labels (e.g. a reset index) are taken by
-    position. Raises ``ValueError`` naming the argument.
+    Taken by position, as scikit-learn does: indexes that differ in their
+    labels (e.g. a reset index), and a default ``RangeIndex`` on the other
+    side (a frame built by position, e.g. from ``predict``'s array, beside a
+    sorted ``X``). ``_reference`` names ``X`` in the message (``Y_true``).
+    Raises ``ValueError`` naming the argument.
     """
     index = getattr(X, "index", None)
     if not isinstance(index, pd.Index):
         return
     for name, other in others.items():
         labels = getattr(other, "index", None)
-        if not isinstance(labels, pd.Index) or len(labels) != len(index):
+        if (
+            not isinstance(labels, pd.Index)
+            or len(labels) != len(index)
+            or _positional(labels)
+            or labels.equals(index)
+        ):
             continue
-        try:
-            reordered = not labels.equals(index) and labels.sort_values().equals(
-                index.sort_values()
-            )
-        except TypeError:  # labels of mixed types do not sort: not comparable
-            reordered = False
-        if reordered:
+        # the same labels, each once, in another order (hashing: no sort)
+        if labels.is_unique and index.is_unique and labels.isin(index).all():
             raise ValueError(
-                f"{name} has X's index labels in another order: rows are matched "
-                f"by position, so align them first ({name}.reindex(X.index))."
+                f"{name} has {_reference}'s index labels in another order, but rows "
+                "are matched by position: align it (.reindex("
+                + _reference
+                + ".index)) if its rows follow its labels, or drop its index "
+                "(.reset_index(drop=True)) if they already follow "
+                f"{_reference}'s rows."
             )
+
+
+def _positional(labels):
+    """Whether an index is the default 0..n-1 (rows numbered by position)."""
+    return isinstance(labels, pd.RangeIndex) and labels.start == 0 and labels.step == 1
 
 
 def tasks_from_column(X, y, column, *, sep="_"):

@@ -211,7 +211,9 @@ def test_labels_with_x_index_labels_reordered_are_refused(data):
     X, Y = data
     X, Y = X.head(300), Y.head(300)
     shuffled = Y.sample(frac=1.0, random_state=0)
-    message = r"has X's index labels in another order.*reindex\(X\.index\)"
+    message = (
+        r"has (X|Y_true)'s index labels in another order.*reindex\((X|Y_true)\.index\)"
+    )
     lgbm = MultiTaskLGBM(n_estimators=5, n_jobs=1, random_state=0)
     for fit in (
         lambda: lgbm.fit(X, shuffled),
@@ -226,7 +228,15 @@ def test_labels_with_x_index_labels_reordered_are_refused(data):
     ):
         with pytest.raises(ValueError, match=message):
             fit()
-    # other labels (a reset index) are taken by position, as scikit-learn does
+    # a frame built by position (a default RangeIndex) beside a sorted X, and
+    # other labels, are taken by position, as scikit-learn does
+    ordered = X.sort_values("user_f0")
+    P = pd.DataFrame(lgbm.fit(X, Y).predict(ordered), columns=list(Y.columns))
+    Y_ordered = Y.loc[ordered.index]
+    assert multitask_score(Y_ordered, P) == multitask_score(
+        Y_ordered, P.set_axis(ordered.index)
+    )
+    lgbm.fit(ordered, Y_ordered.to_numpy(), sample_weight=pd.Series(np.ones(300)))
     fitted = lgbm.fit(X, Y.reset_index(drop=True))
     np.testing.assert_array_equal(
         fitted.predict(X), MultiTaskLGBM(**lgbm.get_params()).fit(X, Y).predict(X)

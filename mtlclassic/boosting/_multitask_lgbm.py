@@ -554,7 +554,7 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         refuse_reordered_rows(X, y=y, sample_weight=sample_weight)
         for pair in [eval_set] if isinstance(eval_set, tuple) else eval_set or []:
             if isinstance(pair, tuple | list) and len(pair) == 2:
-                refuse_reordered_rows(pair[0], eval_set=pair[1])
+                refuse_reordered_rows(pair[0], **{"eval_set's Y": pair[1]})
         data = self._fit_data(X, y, sample_weight, eval_set)
         self.init_score_columns_ = data.offsets
         self._start_fitted(data, y)

@@ -165,7 +165,7 @@ def masked_metric(metric, Y_true, Y_pred, *, tasks=None, sample_weight=None):
     Returns an array of shape (n_tasks,); NaN where the metric is undefined
     for a task (e.g. AUC of a task with one class).
     """
-    refuse_reordered_rows(Y_true, Y_pred=Y_pred, sample_weight=sample_weight)
+    refuse_reordered_rows(Y_true, "Y_true", Y_pred=Y_pred, sample_weight=sample_weight)
     Y, mask, kinds, names = check_targets(Y_true, tasks)
     P = _pred_matrix(Y_pred, Y.shape, _true_names(Y_true, names))
     w = _row_weights(sample_weight, Y.shape[0], names)
@@ -198,7 +198,7 @@ def multitask_score(Y_true, Y_pred, *, tasks=None, sample_weight=None, task_name
     >>> float(multitask_score(Y, P))
     1.0
     """
-    refuse_reordered_rows(Y_true, Y_pred=Y_pred, sample_weight=sample_weight)
+    refuse_reordered_rows(Y_true, "Y_true", Y_pred=Y_pred, sample_weight=sample_weight)
     tasks, order = align_tasks(Y_true, tasks, task_names)
     Y, mask, kinds, names = check_targets(Y_true, tasks, allow_empty=True)
     if order is None:
@@ -353,7 +353,7 @@ def multitask_report(Y_true, Y_pred, tasks=None):
     task_0  regression           3  0.166667      NaN
     task_1      binary           4       NaN      1.0
     """
-    refuse_reordered_rows(Y_true, Y_pred=Y_pred)
+    refuse_reordered_rows(Y_true, "Y_true", Y_pred=Y_pred)
     Y, mask, kinds, names = check_targets(Y_true, tasks)
     P = _pred_matrix(Y_pred, Y.shape, _true_names(Y_true, names))
     rows = []
