@@ -7,6 +7,7 @@ Every place where ids enter a fitted model goes through :func:`conform_ids`.
 """
 
 import numbers
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,28 @@ def id_kind(values) -> str | None:
     if arr.dtype.kind == "f":
         return "float"
     return _KINDS.get(pd.api.types.infer_dtype(arr, skipna=True))
+
+
+_KINDS_SEEN = {}  # id(fitted array) -> (weakref to it, its id_kind)
+
+
+def reference_kind(reference) -> str | None:
+    """:func:`id_kind` of fitted ids or categories, computed once per array.
+
+    Fitted arrays are kept for the model's life (a compiled scorer's
+    lookups): scanning 200k categories on every one-row call cost 1-5 ms.
+    """
+    if not isinstance(reference, np.ndarray):
+        return id_kind(reference)
+    seen = _KINDS_SEEN.get(id(reference))
+    if seen is not None and seen[0]() is reference:
+        return seen[1]
+    kind = id_kind(reference)
+    if len(_KINDS_SEEN) > 4096:  # drop the entries of arrays gone
+        for key in [k for k, (ref, _) in _KINDS_SEEN.items() if ref() is None]:
+            _KINDS_SEEN.pop(key, None)
+    _KINDS_SEEN[id(reference)] = (weakref.ref(reference), kind)
+    return kind
 
 
 def _canonical_int_strings(reference) -> bool:
@@ -91,7 +114,7 @@ def conform_ids(values, reference, column) -> np.ndarray:
     model fitted on mixed types is left alone.
     """
     arr = exact_values(values)
-    wanted = id_kind(reference)
+    wanted = reference_kind(reference)
     have = id_kind(arr)
     if wanted is None or have == wanted or arr.size == 0:
         return arr
@@ -153,28 +176,43 @@ def conform_categories(values, reference, column) -> np.ndarray:
 
     A category of bools takes bools, 0/1 and the text ``'True'``/``'False'``
     (any case, as ``read_csv`` reads them); other values are converted as
-    :func:`conform_ids` converts ids. Missing values stay missing. Values of
-    another kind than the fitted categories of which none is a fitted
-    category (text categories given as their integer codes) raise
-    ``TypeError`` naming ``column``: every row would be scored as missing.
+    :func:`conform_ids` converts ids (an unseen value stays unseen: missing).
+    Missing values stay missing. See :func:`refuse_codes_for_text` for the
+    one mismatch refused.
     """
-    ref = np.asarray(reference, dtype=object)
-    if ref.size and isinstance(ref[0], bool | np.bool_):  # a category's type is one
-        return _as_bools(values, column)
-    arr = exact_values(values)
-    have, wanted = id_kind(arr), id_kind(ref)
-    out = conform_ids(arr, ref, column)
-    if have is not None and wanted is not None and have != wanted:
-        present = ~pd.isna(np.asarray(out, dtype=object))
-        if present.any() and not (pd.Index(ref).get_indexer(out[present]) >= 0).any():
-            first = np.asarray(arr, dtype=object)[present][0]
-            raise TypeError(
-                f"Column {column!r}: fitted as a category of {wanted} values (e.g. "
-                f"{ref[0]!r}) but got {have} values (e.g. {first!r}), none of them "
-                "a fitted category; give the values as in fit (not, say, their "
-                "codes)."
-            )
-    return out
+    if len(reference) and isinstance(reference[0], bool | np.bool_):
+        return _as_bools(values, column)  # a category's type is one
+    return conform_ids(values, reference, column)
+
+
+def refuse_codes_for_text(given, codes, reference, column):
+    """Refuse numbers none of which is a category, for text categories without numbers.
+
+    ``given``: the values as passed; ``codes``: their positions among the
+    fitted categories ``reference`` (-1: unseen). Integer codes given for text
+    categories (``X.genre.cat.codes``) would otherwise all be scored as
+    missing, silently; a number can never be one of these categories. An
+    unseen value of a type the categories can hold (9.0 for int categories,
+    a new text) stays an unseen category. Raises ``ValueError`` naming
+    ``column``.
+    """
+    codes = np.asarray(codes)
+    if not codes.size or (codes >= 0).any():
+        return
+    values = np.asarray(given, dtype=object)
+    present = values[~pd.isna(values)]
+    if not present.size or id_kind(present) not in ("int", "float"):
+        return
+    if reference_kind(reference) != "str":
+        return
+    text = pd.Series(np.asarray(reference, dtype=object), dtype=object)
+    if text.astype(str).str.fullmatch(r"\s*-?\d+(\.\d*)?\s*").any():
+        return  # categories that spell numbers: a new one may be given as one
+    raise ValueError(
+        f"Column {column!r}: fitted as a category of text (e.g. "
+        f"{text.iloc[0]!r}) but got numbers (e.g. {present[0]!r}), none of them "
+        "a category; give the values as in fit (not, say, their codes)."
+    )
 
 
 def _as_bools(values, column) -> np.ndarray:
@@ -234,6 +272,8 @@ def recode_categories(column, categories, keep_unseen=False):
         column.name,
     )  # fmt: skip
     codes = pd.Index(categories).get_indexer(values)  # unseen: -1
+    if not keep_unseen:
+        refuse_codes_for_text(column.to_numpy(), codes, categories, column.name)
     if keep_unseen:
         unseen = (codes < 0) & ~pd.isna(values)
         if unseen.any():

@@ -410,8 +410,12 @@ def onnx_inputs(data, model):
             feed[name] = _as_int64(values, name)
         elif values.dtype.kind in "biuf":  # numbers already: no pandas
             feed[name] = values.astype(np.float64, copy=False)
-        elif values.dtype.kind in "mM" or any(
-            isinstance(v, _TIMES) for v in values[: min(len(values), 1000)]
+        elif (
+            values.dtype.kind in "mM"
+            or any(
+                isinstance(v, _TIMES) and v is not pd.NaT  # NaT: a missing value
+                for v in values[: min(len(values), 1000)]
+            )
         ):  # predict refuses them: float64 would give their ticks
             raise ValueError(
                 f"column {name!r} (double) holds times ({values.dtype}); the model "
@@ -419,7 +423,9 @@ def onnx_inputs(data, model):
             )
         else:
             try:
-                numbers = pd.to_numeric(pd.Series(values), errors="raise")
+                boxed = pd.Series(values, dtype=object)
+                boxed = boxed.where(~boxed.isna(), np.nan)  # NaT, NA, None: NaN
+                numbers = pd.to_numeric(boxed, errors="raise")
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"column {name!r} (double): {exc}") from None
             feed[name] = numbers.to_numpy(dtype=np.float64, na_value=np.nan)

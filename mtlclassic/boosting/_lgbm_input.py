@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._ids import conform_categories
+from .._ids import conform_categories, refuse_codes_for_text
 from .._targets import check_targets, check_task_sample_weight
 
 
@@ -297,12 +297,14 @@ def _category_codes(column, fitted, col, built=None):
             )
             # one more slot so that the code -1 (missing) maps to -1
             recode = np.append(cats.get_indexer(incoming), -1)
+            refuse_codes_for_text(column.cat.categories, recode[:-1], reference, col)
             codes = recode[codes]
     else:
-        values = column.to_numpy()
+        given = values = column.to_numpy()
         if values.dtype.kind == "O" or values.dtype != reference.dtype:
             values = conform_categories(values, reference, col)
         codes = cats.get_indexer(values)
+        refuse_codes_for_text(given, codes, reference, col)
     values = codes.astype(np.float64)
     values[codes < 0] = np.nan
     return values

@@ -270,6 +270,7 @@ class _BaseFM(BaseEstimator):
             getattr(self, "numeric_range_", None),  # None: saved before clipping
             converted=converted,
             indexes=category_indexes(self),
+            ids={str(c) for c in self._extra_categorical() if c is not None},
         )
 
     def _encode(self, X):

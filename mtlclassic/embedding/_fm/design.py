@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..._ids import conform_categories, conform_ids
+from ..._ids import conform_categories, conform_ids, refuse_codes_for_text
 from ..._targets import HUGE_LABEL
 
 # --------------------------------------------------------------------------
@@ -460,7 +460,7 @@ def _check_reach(name, value_range, center, scale, hint):
 
 def build_design(
     X, categories, mean, scale, offsets, names, value_range=None, converted=None,
-    indexes=None,
+    indexes=None, ids=(),
 ) -> FMDesign:  # fmt: skip
     """Encode ``X`` with a fitted encoding into an :class:`FMDesign`.
 
@@ -484,6 +484,7 @@ def build_design(
             index, reference = (
                 indexes[j] if indexes else (pd.Index(cats), np.asarray(cats, object))
             )
+            given = col
             if len(cats):  # ids of another type: converted losslessly or refused
                 # (a category of bools: 0/1 and 'True'/'False' as bools too)
                 conform = conform_categories if _all_bools(reference) else conform_ids
@@ -491,6 +492,8 @@ def build_design(
             # intp, as numpy's indexing and bincount take it (int32 would be
             # converted on every call)
             codes = np.asarray(index.get_indexer(col), dtype=np.int64)
+            if names[j] not in ids:  # a feature, not a user or item id
+                refuse_codes_for_text(given, codes, reference, names[j])
             present = codes >= 0
             if present.all():  # a field on every row: no copies
                 rows.append(shared.rows())
