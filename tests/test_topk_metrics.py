@@ -148,3 +148,20 @@ def test_tied_scores_at_the_cut_off_do_not_depend_on_row_order():
     assert got == [0.0, 0.0, 0.0]  # item 11 wins the tie (by id) in every order
     hit = evaluate_recommendations(recs, test.assign(item_id=11), k=2)
     assert hit["recall@2"] == 1.0 and hit["mrr@2"] == 0.5  # hand-checked
+
+
+def test_users_with_relevant_events_but_no_list_are_counted_and_warned():
+    # the demo scored 300 users' lists against 888 users' test clicks: the
+    # others counted as 0, silently, and every figure was 300 / 888 of its own
+    import warnings
+
+    recs = pd.DataFrame({"user_id": [1, 1, 2, 2], "item_id": [10, 11, 10, 12],
+                         "rank": [1, 2, 1, 2]})  # fmt: skip
+    test = pd.DataFrame({"user_id": [1, 2, 3], "item_id": [11, 12, 13]})
+    with pytest.warns(UserWarning, match=r"1 of 3 users .* have no list .*e\.g\. 3"):
+        wide = evaluate_recommendations(recs, test, k=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        narrow = evaluate_recommendations(recs, test[test.user_id < 3], k=2)
+    assert wide["n_users"] == 3 and narrow["n_users"] == 2
+    assert wide["ndcg@2"] == pytest.approx(narrow["ndcg@2"] * 2 / 3)

@@ -249,6 +249,9 @@ def _topk_quality(name, model, split, names, kinds, k, max_users, seed):
         )  # fmt: skip
     top = rec.recommend(test_users, k=k)
     seconds = time.perf_counter() - start
+    # the sampled users' test events only: the others have no list (they
+    # counted as 0 and cut every model's NDCG by 300 / 888 on the full demo)
+    relevant = relevant[relevant["user_id"].isin(test_users)]
     report = evaluate_recommendations(top, relevant, k=k)
     ndcg, precision = report[f"ndcg@{k}"], report[f"precision@{k}"]
     return ndcg, precision, test_users.size, target, seconds

@@ -7,6 +7,7 @@ recommender.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -172,8 +173,10 @@ def evaluate_recommendations(
     For each user with at least one relevant test event (gain > 0), the
     user's list is its first ``k`` distinct items by ``rank_col`` (or by
     ``score`` descending when there is no rank column); a user with a
-    relevant event but no list scores 0. With gains :math:`g_i` of the test
-    items (1 for binary relevance) and the list :math:`L_1..L_k`:
+    relevant event but no list scores 0, with a ``UserWarning`` naming how
+    many (pass only the test events of the users recommended for). With
+    gains :math:`g_i` of the test items (1 for binary relevance) and the list
+    :math:`L_1..L_k`:
 
     - NDCG@k :math:`= \sum_r g_{L_r} / \log_2(r + 1)` over the ideal DCG of
       the user's best ``min(k, n_relevant)`` gains;
@@ -264,6 +267,18 @@ def evaluate_recommendations(
     relevant = relevant[relevant["g"] > 0].groupby(["u", "i"], as_index=False)["g"]
     relevant = relevant.max()
     top = _top_lists(recommendations, int(k), user_col, item_col, rank_col)
+    listless = np.setdiff1d(relevant["u"].unique(), top["u"].unique())
+    if listless.size:  # counted as 0: say so (a sample's lists against all users)
+        first = listless[0]
+        first = first.item() if isinstance(first, np.generic) else first
+        warnings.warn(
+            f"{listless.size} of {relevant['u'].nunique()} users with a relevant "
+            f"test event have no list in recommendations (e.g. {first!r}); "
+            "they score 0. Pass only the test events of the users you "
+            "recommended for to measure those lists.",
+            UserWarning,
+            stacklevel=2,
+        )
     per_user = _per_user(top, relevant, int(k))
     report = {f"{m}@{k}": float(per_user[m].mean()) for m in per_user.columns}
     if catalogue is None and train_events is not None:
