@@ -780,3 +780,18 @@ def test_duplicate_column_names_are_refused_naming_them(make):
     X.columns = ["user_id", "item_id", "f", "f"]
     with pytest.raises(ValueError, match=r"named more than once \(\{'f': 2\}"):
         make().fit(X, np.array([1.0, 0, 1, 0, 1, 0]))
+
+
+def test_an_id_renamed_by_a_column_transformer_in_front_is_named_in_the_error():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, Y = make_multitask_recsys(n_users=30, n_items=20, n_events=300, random_state=0)
+    scale = ColumnTransformer(
+        [("scale", StandardScaler(), ["user_f0"])], remainder="passthrough"
+    ).set_output(transform="pandas")
+    model = Pipeline([("ct", scale), ("fm", FMEmbedder(n_components=2, n_iter=3))])
+    with pytest.raises(ValueError, match=r"renamed it 'remainder__user_id': give it "
+                       r"verbose_feature_names_out=False"):  # fmt: skip
+        model.fit(X, Y)

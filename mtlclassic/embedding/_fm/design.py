@@ -272,9 +272,16 @@ def resolve_categorical(X, categorical_features, extra=()) -> np.ndarray:
                 if is_frame
                 else f"integer positions in [0, {n_columns})"
             )
+            prefixed = [c for c in columns if str(c).endswith(f"__{name}")]
+            hint = (
+                f"; a ColumnTransformer in front renamed it {prefixed[0]!r}: give "
+                "it verbose_feature_names_out=False, or pass that new name"
+                if is_frame and prefixed
+                else ""
+            )
             raise ValueError(
                 f"categorical column {name!r} (from categorical_features, user_col "
-                f"or item_col) is not one of {where}."
+                f"or item_col) is not one of {where}{hint}."
             )
     return mask
 
