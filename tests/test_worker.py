@@ -213,11 +213,22 @@ def test_an_interrupted_wait_kills_the_worker_and_a_new_one_starts():
     import signal
 
     helper = _ready_worker()
-    # Ctrl-C: a real SIGINT, which interrupts the wait on the task's result
-    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    submitted = helper.runs
+
+    def ctrl_c():  # a real SIGINT once the task is in the worker
+        deadline = time.monotonic() + 60
+        while helper.runs == submitted and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if helper.runs > submitted:
+            time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=ctrl_c, daemon=True).start()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        helper.run(time.sleep, 60)
+        while helper.run(time.sleep, 60) is NotImplemented:  # taken: wait, retry
+            helper = _ready_worker()
+            time.sleep(0.05)
     assert time.monotonic() - started < 30  # not the task's 60 s
     assert helper.broken and not helper.ready()
     fresh = _ready_worker()  # the next fit gets a new process, at once
