@@ -49,7 +49,8 @@ def reference_kind(reference) -> str | None:
         return seen[1]
     kind = id_kind(reference)
     if len(_KINDS_SEEN) > 4096:  # drop the entries of arrays gone
-        for key in [k for k, (ref, _) in _KINDS_SEEN.items() if ref() is None]:
+        # a copy first: another thread may add an entry meanwhile
+        for key in [k for k, (ref, _) in list(_KINDS_SEEN.items()) if ref() is None]:
             _KINDS_SEEN.pop(key, None)
     _KINDS_SEEN[id(reference)] = (weakref.ref(reference), kind)
     return kind

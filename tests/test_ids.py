@@ -243,3 +243,17 @@ def test_numbers_as_a_category_and_all_missing_objects_read_as_numbers(recsys):
                                                index=X.index[:4]))  # fmt: skip
     assert_array_equal(model.predict(boxed), model.predict(missing))
     assert_array_equal(compile_model(model).predict(boxed), model.predict(missing))
+
+
+def test_the_fitted_kind_is_computed_once_per_array_and_never_stale(monkeypatch):
+    from mtlclassic import _ids
+
+    calls = []
+    original = _ids.id_kind
+    monkeypatch.setattr(_ids, "id_kind", lambda v: calls.append(1) or original(v))
+    texts = np.array(["a", "b"], dtype=object)
+    assert _ids.reference_kind(texts) == "str" and _ids.reference_kind(texts) == "str"
+    assert len(calls) == 1  # the second call is the cached kind
+    del texts
+    ints = np.array([1, 2], dtype=object)  # may reuse the freed array's id
+    assert _ids.reference_kind(ints) == "int"
