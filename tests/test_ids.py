@@ -257,3 +257,18 @@ def test_the_fitted_kind_is_computed_once_per_array_and_never_stale(monkeypatch)
     del texts
     ints = np.array([1, 2], dtype=object)  # may reuse the freed array's id
     assert _ids.reference_kind(ints) == "int"
+
+
+def test_pipeline_predicts_an_array_by_position_as_its_frame(recsys):
+    # the array's columns reach the FM as objects: 'user_f0 (dtype object) is
+    # neither numeric nor categorical' where scikit-learn reads them by position
+    import warnings
+
+    X, Y = recsys
+    params = dict(fm_n_iter=4, n_estimators=10, factors=4, iterations=2, n_jobs=1,
+                  random_state=0)  # fmt: skip
+    model = make_multitask_recommender(**params).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn: X has no feature names
+        got = model.predict(X.head(50).to_numpy())
+    assert_array_equal(got, model.predict(X.head(50)))

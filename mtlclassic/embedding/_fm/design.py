@@ -331,6 +331,15 @@ def _numeric_values(X, j, name) -> np.ndarray:
         col = col.astype(col.cat.categories.dtype)
     if getattr(getattr(col, "dtype", None), "kind", "") == "O" and pd.isna(col).all():
         col = np.full(len(col), np.nan)  # only missing values (pd.NA, None): NaN
+    elif (
+        isinstance(col, pd.Series)
+        and col.dtype == object
+        and not any(isinstance(v, str | bytes) for v in col)
+    ):  # numbers held as objects (a mixed array's column): read as numbers
+        try:
+            col = pd.to_numeric(col, errors="raise")
+        except (TypeError, ValueError):
+            pass  # not numbers: refused below, naming the column
     if isinstance(col, pd.Series) and not (
         types.is_numeric_dtype(col.dtype) or types.is_bool_dtype(col.dtype)
     ):
