@@ -216,6 +216,45 @@ def refuse_codes_for_text(given, codes, reference, column):
     )
 
 
+def category_codes(values, index, reference, column) -> np.ndarray:
+    """Positions of a categorical feature's ``values`` among its fitted categories.
+
+    ``index``: the fitted categories as a ``pd.Index``; ``reference``: them as
+    an array. Values are conformed (:func:`conform_categories`); -1 where
+    unseen or missing. Numbers given for text categories are refused
+    (:func:`refuse_codes_for_text`).
+    """
+    codes = index.get_indexer(conform_categories(values, reference, column))
+    refuse_codes_for_text(values, codes, reference, column)
+    return codes
+
+
+def with_unseen(categories, codes, values):
+    """``(categories, codes)`` grown by the unseen values: new ids kept, not missing.
+
+    ``categories``: a ``pd.Index``; ``codes``: ``values``' positions in it
+    (-1: unseen). The unseen non-missing values join after the fitted ones,
+    in order of appearance; whole floats of int categories as ints (a CSV
+    column read as floats).
+    """
+    codes = np.asarray(codes).copy()
+    values = np.asarray(values, dtype=object)
+    unseen = (codes < 0) & ~pd.isna(values)
+    if not unseen.any():
+        return categories, codes
+    extra = pd.Index(pd.unique(values[unseen]))
+    whole = extra.dtype.kind in "iu" or (
+        extra.dtype.kind == "f" and bool(np.all(np.mod(extra, 1) == 0))
+    )
+    if categories.dtype.kind in "iu" and whole:
+        extra = extra.astype(categories.dtype)
+    grown = categories.append(extra)
+    codes[unseen] = len(categories) + extra.get_indexer(
+        pd.Index(values[unseen]).astype(extra.dtype)
+    )
+    return grown, codes
+
+
 def _as_bools(values, column) -> np.ndarray:
     """Bools (object array, NaN where missing) from bools, 0/1 or 'True'/'False'."""
     arr = np.asarray(values)
@@ -267,22 +306,14 @@ def recode_categories(column, categories, keep_unseen=False):
         and column.cat.categories.tolist() == categories
     ):
         return column
-    conform = conform_ids if keep_unseen else conform_categories
-    values = conform(
-        column.astype(object).to_numpy(), np.asarray(categories, dtype=object),
-        column.name,
-    )  # fmt: skip
-    codes = pd.Index(categories).get_indexer(values)  # unseen: -1
-    if not keep_unseen:
-        refuse_codes_for_text(column.to_numpy(), codes, categories, column.name)
+    given = column.astype(object).to_numpy()
+    reference, index = np.asarray(categories, dtype=object), pd.Index(categories)
     if keep_unseen:
-        unseen = (codes < 0) & ~pd.isna(values)
-        if unseen.any():
-            extra = pd.unique(values[unseen])
-            codes[unseen] = len(categories) + pd.Index(extra).get_indexer(
-                values[unseen]
-            )
-            categories = [*categories, *extra]
+        values = conform_ids(given, reference, column.name)
+        index, codes = with_unseen(index, index.get_indexer(values), values)
+    else:
+        codes = category_codes(given, index, reference, column.name)  # unseen: -1
+    categories = index
     return pd.Series(
         pd.Categorical.from_codes(codes, categories=categories),
         index=column.index,

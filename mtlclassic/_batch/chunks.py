@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import replacing
+from .._ids import with_unseen
 from .._schema import schema_dtype
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -168,25 +169,6 @@ def _csv_dtypes(schema, columns, *, floats=True, ids=()) -> dict:
     return dtypes
 
 
-def _with_unseen_ids(dtype, codes, values):
-    """``dtype`` grown by the unseen ids of ``values``; their codes (after the known).
-
-    Ids the saved schema's categories do not list are new users or items:
-    the model scores them by its cold-start rule (predict does).
-    """
-    unseen = (codes < 0) & pd.notna(np.asarray(values, dtype=object))
-    if not unseen.any():
-        return dtype, codes
-    extra = pd.Index(pd.unique(np.asarray(values, dtype=object)[unseen]))
-    whole = extra.dtype.kind in "iu" or (
-        extra.dtype.kind == "f" and bool(np.all(np.mod(extra, 1) == 0))
-    )
-    if dtype.categories.dtype.kind in "iu" and whole:  # read as floats: ints
-        extra = extra.astype(dtype.categories.dtype)
-    grown = pd.CategoricalDtype(dtype.categories.append(extra), ordered=dtype.ordered)
-    return grown, grown.categories.get_indexer(values)
-
-
 def _text_bools(column):
     """Return a text column with 'True'/'False' (any case) as 1.0/0.0, as read_csv.
 
@@ -337,7 +319,8 @@ def cast_to_schema(frame, schema, *, source=None, first_row=0, notes=None, ids=(
                 values = values.astype("str")
             codes = dtype.categories.get_indexer(values)  # unknown -> -1: missing
             if name in ids:  # a new user or item is itself (cold start), not missing
-                dtype, codes = _with_unseen_ids(dtype, codes, values)
+                grown, codes = with_unseen(dtype.categories, codes, values)
+                dtype = pd.CategoricalDtype(grown, ordered=dtype.ordered)
             out[name] = pd.Categorical.from_codes(codes, dtype=dtype)
         elif dtype.kind == "M":
             out[name] = _as_datetime(name, dtype, column, source, first_row)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._ids import conform_categories, refuse_codes_for_text
+from .._ids import category_codes
 from .._targets import check_targets, check_task_sample_weight
 
 
@@ -292,19 +292,16 @@ def _category_codes(column, fitted, col, built=None):
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         if not column.cat.categories.equals(cats):
-            incoming = conform_categories(
-                column.cat.categories.to_numpy(dtype=object), reference, col
-            )
+            incoming = column.cat.categories.to_numpy(dtype=object)
             # one more slot so that the code -1 (missing) maps to -1
-            recode = np.append(cats.get_indexer(incoming), -1)
-            refuse_codes_for_text(column.cat.categories, recode[:-1], reference, col)
+            recode = np.append(category_codes(incoming, cats, reference, col), -1)
             codes = recode[codes]
     else:
-        given = values = column.to_numpy()
+        values = column.to_numpy()
         if values.dtype.kind == "O" or values.dtype != reference.dtype:
-            values = conform_categories(values, reference, col)
-        codes = cats.get_indexer(values)
-        refuse_codes_for_text(given, codes, reference, col)
+            codes = category_codes(values, cats, reference, col)
+        else:
+            codes = cats.get_indexer(values)
     values = codes.astype(np.float64)
     values[codes < 0] = np.nan
     return values
@@ -731,13 +728,11 @@ def check_eval_set(est, eval_set, names, kinds, where="eval_set", allow_empty=Fa
         )
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
-    query = None
+    query = raw_query = None
     if "ranking" in kinds:
         if isinstance(X_val, pd.DataFrame):
             query = X_val[est.query_col].to_numpy()
         else:
             query = np.asarray(X_val)[:, est.query_col]
-        raw_query = query
-        query = query_codes(query, est.query_col)
-        return EvalData(features, Y, mask, query, raw_query)
-    return EvalData(features, Y, mask, query)
+        raw_query, query = query, query_codes(query, est.query_col)
+    return EvalData(features, Y, mask, query, raw_query)

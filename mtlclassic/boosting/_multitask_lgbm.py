@@ -511,10 +511,9 @@ class MultiTaskLGBM(MultiOutputMixin, RegressorMixin, BaseEstimator):
         query = None
         if reset and self.query_col is not None:
             query = X[:, self.query_col]
-            ints = raw if isinstance(raw, np.ndarray) else None
-            if ints is not None and ints.ndim == 2 and ints.dtype.kind in "iu":
+            if isinstance(raw, np.ndarray) and raw.ndim == 2 and raw.dtype.kind in "iu":
                 # the ids as given: float64 merges ids beyond 2**53 into one query
-                query = ints[:, self.query_col]
+                query = raw[:, self.query_col]
         return array_matrix(X, self.feature_columns_, self.categories_), query
 
     # ----------------------------------------------------------------- params

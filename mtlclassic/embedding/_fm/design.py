@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..._ids import conform_categories, conform_ids, refuse_codes_for_text
+from ..._ids import category_codes, conform_ids
 from ..._targets import HUGE_LABEL
 
 # --------------------------------------------------------------------------
@@ -219,11 +219,6 @@ def design_from_sparse(X) -> FMDesign:
         cols.append(np.zeros(int(keep.sum()), dtype=np.int64))
         vals.append(v[keep].astype(np.float64))
     return FMDesign(X.shape[0], np.arange(X.shape[1] + 1), rows, cols, vals)
-
-
-def _all_bools(reference) -> bool:
-    """Whether fitted categories are bools (pandas keeps a category's type uniform)."""
-    return len(reference) > 0 and isinstance(reference[0], bool | np.bool_)
 
 
 def is_auto_categorical(dtype) -> bool:
@@ -500,16 +495,15 @@ def build_design(
             index, reference = (
                 indexes[j] if indexes else (pd.Index(cats), np.asarray(cats, object))
             )
-            given = col
-            if len(cats):  # ids of another type: converted losslessly or refused
-                # (a category of bools: 0/1 and 'True'/'False' as bools too)
-                conform = conform_categories if _all_bools(reference) else conform_ids
-                col = conform(col, reference, names[j])
+            if not len(cats):
+                codes = index.get_indexer(col)
+            elif names[j] in ids:  # ids of another type: converted or refused
+                codes = index.get_indexer(conform_ids(col, reference, names[j]))
+            else:  # a feature (a category of bools takes 0/1 and 'True' too)
+                codes = category_codes(col, index, reference, names[j])
             # intp, as numpy's indexing and bincount take it (int32 would be
             # converted on every call)
-            codes = np.asarray(index.get_indexer(col), dtype=np.int64)
-            if names[j] not in ids:  # a feature, not a user or item id
-                refuse_codes_for_text(given, codes, reference, names[j])
+            codes = np.asarray(codes, dtype=np.int64)
             present = codes >= 0
             if present.all():  # a field on every row: no copies
                 rows.append(shared.rows())
